@@ -1,0 +1,160 @@
+"""The harness every step tool runs in: spec in, ``$out`` written atomically, meta.json.
+
+Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
+:class:`reelset.schemas.StepSpec`) and the output path from ``out``; Nix discards the
+output of a failed build. Run by hand (``python tools/<step>.py --spec spec.json --out
+DIR``) the tool writes into ``DIR.partial-<pid>`` and renames it to ``DIR`` only on
+success, so a failed run never leaves a partial ``DIR`` behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from reelset import ReelsetError, report
+from reelset.schemas import StepMeta, StepSpec
+
+
+def write_json(path: Path, model: BaseModel | dict | list) -> None:
+    """Write a pydantic model (validated on construction) or plain data as indented JSON."""
+    data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def read_artifact(path: Path, schema: type[BaseModel]) -> BaseModel:
+    """Load and validate an artifact; ReelsetError naming the file and the bad field."""
+    try:
+        return schema.model_validate(orjson.loads(path.read_bytes()))
+    except FileNotFoundError as exc:
+        raise ReelsetError(f"{path}: missing artifact (is this the output of the right step?)") from exc
+    except orjson.JSONDecodeError as exc:
+        raise ReelsetError(f"{path}: not valid JSON: {exc}") from exc
+    except ValidationError as exc:
+        raise ReelsetError(f"{path}: does not match schema {schema.__name__}: {exc}") from exc
+
+
+def source_sha256(root: Path) -> str:
+    """sha256 over every file below ``root`` (sorted relative path + NUL + bytes), caches ignored."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+class Timer:
+    """Collects wall time per named phase (seconds) for meta.json."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+
+def log(message: str) -> None:
+    """Progress line on stderr (shown in the Nix build log)."""
+    print(f"[reelset] {message}", file=sys.stderr, flush=True)
+
+
+def _prepare_build_env() -> None:
+    """Nix builds have HOME=/homeless-shelter: point caches at the build's temp dir, keep hubs offline."""
+    tmp = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    if not os.access(os.environ.get("HOME", "/nonexistent"), os.W_OK):
+        os.environ["HOME"] = tmp
+    os.environ.setdefault("XDG_CACHE_HOME", str(Path(tmp) / "cache"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    cores = os.environ.get("NIX_BUILD_CORES", "0")
+    if cores != "0":
+        os.environ.setdefault("OMP_NUM_THREADS", cores)
+
+
+@dataclass
+class StepResult:
+    """What a step function returns: its meta (timings etc. are filled in by :func:`main`)
+    and its report body (a Jinja2 template string + context, see :mod:`reelset.report`)."""
+
+    meta: StepMeta
+    title: str
+    body_template: str
+    files: list[str]
+    context: dict = field(default_factory=dict)
+
+
+StepFn = Callable[[StepSpec, Path, Timer], StepResult]
+
+
+def main(step: str, fn: StepFn, script: Path, argv: list[str] | None = None) -> int:
+    """Entry point of a step tool: parse args/env, run ``fn(spec, out_dir, timer)``, write meta.json.
+
+    ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (timings,
+    tool hash and toolchain are filled in here; ``script`` is the tool's own file, whose
+    folder holds exactly the step's declared sources inside a Nix build); this writes
+    ``meta.json`` and ``index.html``. Exit status: 0 ok, 2 ReelsetError (message on
+    stderr, no traceback), 1 unexpected error.
+    """
+    parser = argparse.ArgumentParser(prog=f"{step}", description=(sys.modules["__main__"].__doc__ or step).strip().split("\n")[0])
+    parser.add_argument("--spec", type=Path, help="JSON step spec (default: env reelsetSpec, as set by Nix)")
+    parser.add_argument("--out", type=Path, help="output directory (default: env out, as set by Nix)")
+    args = parser.parse_args(argv)
+    in_nix = "NIX_BUILD_TOP" in os.environ and args.out is None
+    try:
+        raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
+        if not raw:
+            raise ReelsetError(f"{step}: no spec: pass --spec FILE or set env reelsetSpec")
+        try:
+            spec = StepSpec.model_validate(orjson.loads(raw))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise ReelsetError(f"{step}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
+        if spec.step != step:
+            raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
+        out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
+        if out is None:
+            raise ReelsetError(f"{step}: no output: pass --out DIR or set env out")
+        if in_nix:
+            _prepare_build_env()
+            work = out
+        else:
+            if out.exists():
+                raise ReelsetError(f"{out}: output already exists; remove it or choose another --out")
+            work = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        work.mkdir(parents=True)
+        try:
+            timer = Timer()
+            t0 = time.perf_counter()
+            result = fn(spec, work, timer)
+            meta = result.meta
+            meta.timings_s = {**timer.timings, "total": round(time.perf_counter() - t0, 3)}
+            meta.tool_sha256 = source_sha256(script.resolve().parent)
+            meta.toolchain = spec.toolchain
+            write_json(work / "meta.json", meta)
+            report.render(work, result.title, meta, result.body_template, result.files, **result.context)
+        except BaseException:
+            if not in_nix:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        if not in_nix:
+            work.rename(out)
+        log(f"{step}: wrote {out}")
+        return 0
+    except ReelsetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,136 @@
+"""step1-scenes: detect scenes (shots between hard cuts) in one source video and cut
+frame-accurate clips.
+
+Input (spec): ``video`` (path of the source), ``video_id``, ``config.scenes``
+(:class:`reelset.schemas.SceneConfig`: ContentDetector threshold, minimum scene length in
+frames, clip CRF, thumbnail width).
+
+Output (``$out``):
+- ``scenes.json`` (:class:`reelset.schemas.ScenesArtifact`): per scene the half-open frame
+  range ``[start_frame, end_frame)`` and seconds on the analysis frame grid, clip and
+  thumbnail paths. Scenes tile the video: their frame counts add up to ``total_frames``.
+- ``clips/<clip_id>.mp4``: H.264 (yuv420p, square pixels) + AAC when the source has
+  audio; frame count = the scene's; first frame = the scene's first frame.
+- ``thumbs/<clip_id>.jpg``: first frame of each clip.
+- ``meta.json``, ``index.html``.
+
+Source handling: variable frame rate sources are first re-timed to their (snapped)
+average fps on a lossless intermediate so detection and cuts share one frame grid;
+anamorphic sources (SAR != 1:1) are scaled to square pixels (width x SAR); subtitle,
+data and attachment streams are ignored. A file that is not a decodable video fails
+with ``error: <file>: not a decodable video: <reason>`` (exit status 2).
+
+Run by hand: ``python tools/step1_scenes.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import scenedetect
+from scenedetect import ContentDetector, SceneManager, open_video
+
+from reelset import ReelsetError, media
+from reelset.schemas import SceneConfig, ScenesArtifact, Scene, StepMeta, StepSpec
+from reelset.step import StepResult, Timer, log, main, write_json
+
+STEP = "step1-scenes"
+
+BODY = """
+<h2>{{ scenes|length }} scenes · {{ art.total_frames }} frames at {{ '%.3f'|format(art.analysis_fps) }} fps</h2>
+<p class="muted">source {{ art.source.file }}: {{ art.source.width }}x{{ art.source.height }}
+(SAR {{ art.source.sample_aspect_ratio }}), {{ art.source.codec }}, {{ '%.2f'|format(art.source.duration_s) }} s
+{% if art.source.vfr %}· variable frame rate (re-timed to CFR){% endif %}
+{% if art.source.other_streams %}· ignored streams: {{ art.source.other_streams|join(', ') }}{% endif %}</p>
+<div class="grid">
+{% for s in scenes %}<div class="card"><a href="{{ s.clip }}"><img src="{{ s.thumbnail }}" alt="{{ s.clip_id }}"></a>
+<div><code>{{ s.clip_id }}</code> frames {{ s.start_frame }}–{{ s.end_frame }} ({{ s.frame_count }})<br>
+{{ tc(s.start_s) }} → {{ tc(s.end_s) }}</div></div>
+{% endfor %}</div>
+"""
+
+
+def timecode(seconds: float) -> str:
+    """'HH:MM:SS.mmm' of a time in seconds."""
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], int]:
+    """PySceneDetect ContentDetector on ``path`` (CFR): ([(start_frame, end_frame)], total frames).
+
+    Ranges are half-open and tile ``[0, total)``; a video without cuts is one scene.
+    """
+    video = open_video(str(path))
+    manager = SceneManager()
+    manager.add_detector(ContentDetector(threshold=cfg.threshold, min_scene_len=cfg.min_scene_len_frames))
+    manager.detect_scenes(video=video)
+    total = video.frame_number
+    scene_list = manager.get_scene_list(start_in_scene=True)
+    ranges = [(start.frame_num, end.frame_num) for start, end in scene_list]
+    if not ranges:
+        ranges = [(0, total)]
+    return ranges, total
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    if not spec.video or not spec.video_id:
+        raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
+    cfg = SceneConfig.model_validate(spec.config.get("scenes", {}))
+    src = Path(spec.video)
+    with timer.phase("probe"):
+        info, _times = media.probe_video(src)
+    log(f"{src.name}: {info.width}x{info.height} SAR {info.sample_aspect_ratio} {info.fps_rational} fps"
+        f"{' VFR' if info.vfr else ''}, {info.duration_s:.2f} s, audio={info.has_audio}")
+    fps = Fraction(info.fps_rational)
+    with tempfile.TemporaryDirectory(prefix="reelset-scenes-") as tmp:
+        analysis = src
+        if info.vfr:
+            fps = media.snap_fps(fps)
+            analysis = Path(tmp) / "cfr.mkv"
+            log(f"variable frame rate: re-timing to {float(fps):.3f} fps before detection")
+            with timer.phase("resample_cfr"):
+                media.resample_cfr(src, analysis, fps)
+        with timer.phase("detect"):
+            try:
+                ranges, total = detect_scenes(analysis, cfg)
+            except ReelsetError:
+                raise
+            except Exception as exc:  # PySceneDetect/OpenCV raise assorted errors on broken files
+                raise ReelsetError(f"{src}: not a decodable video: scene detection failed: {exc}") from exc
+        if total == 0:
+            raise ReelsetError(f"{src}: not a decodable video: no frame could be decoded")
+        log(f"{len(ranges)} scenes in {total} frames")
+        (out / "clips").mkdir()
+        (out / "thumbs").mkdir()
+        width = info.display_width
+        height = info.height - info.height % 2
+        scenes: list[Scene] = []
+        with timer.phase("clips"):
+            for i, (start, end) in enumerate(ranges):
+                clip_id = f"{spec.video_id}-s{i + 1:04d}"
+                clip, thumb = f"clips/{clip_id}.mp4", f"thumbs/{clip_id}.jpg"
+                media.cut_clip(analysis, out / clip, start, end - start, fps, width, height,
+                               cfg.clip_crf, info.has_audio)
+                media.thumbnail(out / clip, out / thumb, cfg.thumbnail_width)
+                scenes.append(Scene(index=i, clip_id=clip_id, start_frame=start, end_frame=end,
+                                    frame_count=end - start, start_s=round(start / float(fps), 6),
+                                    end_s=round(end / float(fps), 6), clip=clip, thumbnail=thumb,
+                                    width=width, height=height))
+    artifact = ScenesArtifact(
+        video_id=spec.video_id, source=info, analysis_fps=float(fps), total_frames=total,
+        detector={"name": "ContentDetector", "threshold": cfg.threshold,
+                  "min_scene_len_frames": cfg.min_scene_len_frames},
+        scenes=scenes)
+    write_json(out / "scenes.json", artifact)
+    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
+                    counts={"scenes": len(scenes), "frames": total},
+                    versions={"scenedetect": scenedetect.__version__, "ffmpeg": media.program_version("ffmpeg")})
+    return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
+                      files=["scenes.json"], context={"art": artifact, "scenes": scenes, "tc": timecode})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))

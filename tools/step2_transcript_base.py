@@ -1,0 +1,142 @@
+"""step2-transcript-base: speech recognition of one source video with faster-whisper.
+
+Input (spec): ``video``, ``video_id``, ``models.asr`` (a CTranslate2 Whisper model
+directory, pinned in nix/models.nix) and ``config.asr``
+(:class:`reelset.schemas.AsrConfig`: language, beam size, VAD, optional hotwords). It
+depends on the source video only, never on the series bible, so editing the bible never
+re-runs GPU ASR.
+
+Audio is first decoded by the ffmpeg CLI to 16 kHz mono float32 (faster-whisper's own
+PyAV demuxer crashes on MKV files with subtitle streams), then transcribed with Silero
+VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU, else CPU
+(int8); the choice is logged and recorded.
+
+Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.TranscriptArtifact`:
+segments, words with start/end seconds and probability, VAD speech regions, language,
+model, RTF = processing seconds / audio seconds), ``transcript.srt``, ``transcript.vtt``,
+``meta.json``, ``index.html``. A video without an audio stream gives an empty transcript
+with ``has_audio: false``. Errors: ``error: <file>: ...`` (exit status 2) when the file
+is not media or the model directory is missing.
+
+Run by hand: ``python tools/step2_transcript_base.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import ctranslate2
+import faster_whisper
+import srt
+from faster_whisper import WhisperModel
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from reelset import ReelsetError, media
+from reelset.schemas import AsrConfig, Segment, StepMeta, StepSpec, TranscriptArtifact, Word
+from reelset.step import StepResult, Timer, log, main, write_json
+
+STEP = "step2-transcript-base"
+SAMPLE_RATE = 16000
+
+BODY = """
+{% if not t.has_audio %}<p><strong>The source has no audio stream</strong>: the transcript is empty.</p>{% else %}
+<h2>{{ t.segments|length }} segments · {{ words }} words · RTF {{ '%.3f'|format(t.rtf or 0) }} on {{ t.device }}</h2>
+<p class="muted">language {{ t.language }} · audio {{ '%.2f'|format(t.audio_duration_s) }} s ·
+{{ t.speech_regions|length }} VAD speech regions{% if t.hotwords %} · hotwords: {{ t.hotwords|join(', ') }}{% endif %}</p>
+<table><tr><th>start</th><th>end</th><th>text</th><th>low-probability words (&lt; 0.5)</th></tr>
+{% for s in t.segments %}<tr><td>{{ '%.2f'|format(s.start) }}</td><td>{{ '%.2f'|format(s.end) }}</td><td>{{ s.text }}</td>
+<td>{% for w in s.words if w.probability < 0.5 %}{{ w.word }} ({{ '%.2f'|format(w.probability) }}) {% endfor %}</td></tr>
+{% endfor %}</table>{% endif %}
+"""
+
+
+def pick_device() -> tuple[str, str]:
+    """('cuda', 'float16') when CTranslate2 sees a CUDA device, else ('cpu', 'int8')."""
+    if ctranslate2.get_cuda_device_count() > 0:
+        return "cuda", "float16"
+    return "cpu", "int8"
+
+
+def write_subtitles(out: Path, segments: list[Segment]) -> None:
+    """``transcript.srt`` (srt library) and ``transcript.vtt`` (ffmpeg's WebVTT muxer from the SRT)."""
+    subs = [srt.Subtitle(index=i + 1, start=timedelta(seconds=s.start), end=timedelta(seconds=s.end),
+                         content=s.text.strip()) for i, s in enumerate(segments)]
+    (out / "transcript.srt").write_text(srt.compose(subs), encoding="utf-8")
+    if subs:
+        media.run_ffmpeg(["-i", str(out / "transcript.srt"), "-f", "webvtt", str(out / "transcript.vtt")],
+                         "converting SRT to WebVTT", out / "transcript.srt")
+    else:
+        (out / "transcript.vtt").write_text("WEBVTT\n\n", encoding="utf-8")
+
+
+def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict:
+    """Decode and transcribe ``src``; returns the TranscriptArtifact fields (except ids/model)."""
+    with timer.phase("decode_audio"):
+        t0 = time.perf_counter()
+        audio = media.decode_audio_16k(src)
+    duration = audio.shape[0] / SAMPLE_RATE
+    device, compute_type = pick_device()
+    log(f"ASR on {device} ({compute_type}); {'CUDA device found' if device == 'cuda' else 'no CUDA device visible, using CPU'}")
+    if not (model_dir / "model.bin").is_file():
+        raise ReelsetError(f"{model_dir}: not a CTranslate2 Whisper model directory (no model.bin)")
+    with timer.phase("load_model"):
+        model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
+                             cpu_threads=0, num_workers=1)
+    vad_opts = VadOptions(min_silence_duration_ms=cfg.vad_min_silence_ms)
+    with timer.phase("asr"):
+        seg_iter, info = model.transcribe(
+            audio, language=cfg.language, beam_size=cfg.beam_size, vad_filter=cfg.vad,
+            vad_parameters=vad_opts if cfg.vad else None, word_timestamps=True,
+            hotwords=" ".join(cfg.hotwords) or None)
+        segments = [Segment(id=i, start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip(),
+                            avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
+                            words=[Word(word=w.word.strip(), start=round(w.start, 3), end=round(w.end, 3),
+                                        probability=min(1.0, max(0.0, w.probability))) for w in (s.words or [])])
+                    for i, s in enumerate(seg_iter)]
+    with timer.phase("vad_regions"):
+        regions = [(round(r["start"] / SAMPLE_RATE, 3), round(r["end"] / SAMPLE_RATE, 3))
+                   for r in get_speech_timestamps(audio, vad_opts)] if cfg.vad else [(0.0, round(duration, 3))]
+    processing = time.perf_counter() - t0
+    return dict(language=info.language, language_probability=round(info.language_probability, 4),
+                compute_type=compute_type, device=device, audio_duration_s=round(duration, 3),
+                processing_s=round(processing, 3), rtf=round(processing / duration, 4) if duration else None,
+                vad={"enabled": cfg.vad, "min_silence_duration_ms": cfg.vad_min_silence_ms},
+                speech_regions=regions, hotwords=cfg.hotwords, segments=segments)
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    if not spec.video or not spec.video_id:
+        raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
+    cfg = AsrConfig.model_validate(spec.config.get("asr", {}))
+    src = Path(spec.video)
+    model_ref = spec.models.get("asr")
+    if model_ref is None:
+        raise ReelsetError(f"{STEP}: spec has no models.asr")
+    with timer.phase("probe"):
+        info, _ = media.probe_video(src)
+    if info.has_audio:
+        fields = transcribe(src, Path(model_ref.path), cfg, timer)
+        artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
+        log(f"{len(artifact.segments)} segments, RTF {artifact.rtf}")
+    else:
+        log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")
+        artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=False, language=cfg.language, model=None,
+                                      compute_type=None, device="cpu", audio_duration_s=0.0, processing_s=0.0,
+                                      rtf=None, vad={"enabled": cfg.vad}, speech_regions=[], segments=[])
+    write_json(out / "transcript.json", artifact)
+    write_subtitles(out, artifact.segments)
+    words = sum(len(s.words) for s in artifact.segments)
+    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=artifact.device,
+                    models=[model_ref] if info.has_audio else [],
+                    counts={"segments": len(artifact.segments), "words": words},
+                    versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
+                              "ffmpeg": media.program_version("ffmpeg")})
+    return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
+                      files=["transcript.json", "transcript.srt", "transcript.vtt"],
+                      context={"t": artifact, "words": words})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))
