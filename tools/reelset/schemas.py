@@ -33,7 +33,7 @@ class SceneConfig(Strict):
 class AsrConfig(Strict):
     """``[asr]`` of dataset.toml: faster-whisper settings for step2-transcript-base."""
 
-    model: str = Field("faster-whisper-large-v3", description="Model name from nix/models.nix (pinned fixed input).")
+    model: str | None = Field(None, description="Model name from nix/models.toml (pinned fixed input); Nix resolves it (default faster-whisper-large-v3, nix/steps.nix) and passes the files as models.asr.")
     language: str | None = Field("en", description="ISO 639-1 language code, or null to detect it.")
     beam_size: int = Field(5, ge=1, description="Beam size of the decoder.")
     vad: bool = Field(True, description="Silero VAD filter before decoding (faster-whisper vad_filter).")
@@ -212,3 +212,27 @@ ARTIFACTS: dict[str, type[BaseModel]] = {
     "transcript.json": TranscriptArtifact,
     "meta.json": StepMeta,
 }
+
+
+# --------------------------------------------------------------------------- aggregates
+class AggregateMember(Strict):
+    """One linked output of an aggregate: a shard (video id) or a step."""
+
+    name: str = Field(description="Video id (shards) or step name (steps).")
+    link: str = Field(description="Relative path of the symlink to the member's store path.")
+    path: str = Field(description="Store path of the member.")
+    counts: dict[str, int] = Field(default_factory=dict, description="The member's meta.json counts.")
+
+
+class AggregateArtifact(Strict):
+    """``$out/aggregate.json``: a video-level step over the whole dataset (kind 'shards') or
+    a dataset's step outputs (kind 'steps', e.g. ``.#host.demo``)."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: Literal["shards", "steps"]
+    step: str = Field(description="Aggregated step name, or 'pipeline' for kind 'steps'.")
+    dataset: str
+    members: list[AggregateMember]
+
+
+ARTIFACTS["aggregate.json"] = AggregateArtifact

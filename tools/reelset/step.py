@@ -99,10 +99,29 @@ class StepResult:
     context: dict = field(default_factory=dict)
 
 
+def check_host_venv() -> None:
+    """Host toolchain: the interpreter's venv must be made from the lock Nix hashed.
+
+    Nix passes sha256(requirements.lock) as env ``reelsetLockSha256``; ``make venv`` writes
+    the same into ``<venv>/reelset-lock.sha256``. A mismatch means the derivation hash
+    claims an environment the interpreter does not have: ReelsetError with the fix.
+    """
+    expected = os.environ.get("reelsetLockSha256")
+    if not expected:
+        return
+    marker = Path(sys.prefix) / "reelset-lock.sha256"
+    actual = marker.read_text().strip() if marker.is_file() else None
+    if actual != expected:
+        raise ReelsetError(f"{marker}: interpreter {sys.executable} was made from "
+                           f"{'an unknown lock' if actual is None else 'requirements.lock ' + actual[:12]}, "
+                           f"but this build expects requirements.lock {expected[:12]}; run `make venv` (recreates .venv from "
+                           f"requirements.lock) or point REELSET_PYTHON at a matching venv")
+
+
 StepFn = Callable[[StepSpec, Path, Timer], StepResult]
 
 
-def main(step: str, fn: StepFn, script: Path, argv: list[str] | None = None) -> int:
+def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = None) -> int:
     """Entry point of a step tool: parse args/env, run ``fn(spec, out_dir, timer)``, write meta.json.
 
     ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (timings,
@@ -111,7 +130,7 @@ def main(step: str, fn: StepFn, script: Path, argv: list[str] | None = None) -> 
     ``meta.json`` and ``index.html``. Exit status: 0 ok, 2 ReelsetError (message on
     stderr, no traceback), 1 unexpected error.
     """
-    parser = argparse.ArgumentParser(prog=f"{step}", description=(sys.modules["__main__"].__doc__ or step).strip().split("\n")[0])
+    parser = argparse.ArgumentParser(prog=step or Path(script).name, description=(sys.modules["__main__"].__doc__ or step).strip().split("\n")[0])
     parser.add_argument("--spec", type=Path, help="JSON step spec (default: env reelsetSpec, as set by Nix)")
     parser.add_argument("--out", type=Path, help="output directory (default: env out, as set by Nix)")
     args = parser.parse_args(argv)
@@ -119,17 +138,18 @@ def main(step: str, fn: StepFn, script: Path, argv: list[str] | None = None) -> 
     try:
         raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
         if not raw:
-            raise ReelsetError(f"{step}: no spec: pass --spec FILE or set env reelsetSpec")
+            raise ReelsetError(f"{step or script.name}: no spec: pass --spec FILE or set env reelsetSpec")
         try:
             spec = StepSpec.model_validate(orjson.loads(raw))
         except (orjson.JSONDecodeError, ValidationError) as exc:
-            raise ReelsetError(f"{step}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
-        if spec.step != step:
+            raise ReelsetError(f"{step or script.name}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
+        if step is not None and spec.step != step:
             raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
         out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
         if out is None:
-            raise ReelsetError(f"{step}: no output: pass --out DIR or set env out")
+            raise ReelsetError(f"{spec.step}: no output: pass --out DIR or set env out")
         if in_nix:
+            check_host_venv()
             _prepare_build_env()
             work = out
         else:
@@ -153,7 +173,7 @@ def main(step: str, fn: StepFn, script: Path, argv: list[str] | None = None) -> 
             raise
         if not in_nix:
             work.rename(out)
-        log(f"{step}: wrote {out}")
+        log(f"{spec.step}: wrote {out}")
         return 0
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)

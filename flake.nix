@@ -1,0 +1,65 @@
+{
+  description = "reelset: reproducible video -> LoRA training data (LTX-2, Wan 2.1) pipeline, one derivation per step";
+
+  # Only the `nixpkgs` toolchain (packages.*) reads this input. Host-toolchain attributes
+  # (legacyPackages.*.host) never force it, so they evaluate without fetching nixpkgs.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs = { self, nixpkgs }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAllSystems = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+      steps = import ./nix/steps.nix;
+      toolsDir = ./tools;
+
+      # Every folder of pipelines/ with a dataset.toml is a dataset.
+      datasetNames = builtins.filter (n: builtins.pathExists (./pipelines + "/${n}/dataset.toml"))
+        (builtins.attrNames (builtins.readDir ./pipelines));
+
+      # mkPipeline: see nix/pipeline.nix. `toolchain` is "host" (impure: the repo's .venv,
+      # needs --impure) or "nixpkgs" (pure, Nix >= 2.18), or a toolchain attrset.
+      # Example (a user's flake):
+      #   reelset.lib.mkPipeline { system = "x86_64-linux"; datasetDir = ./.; toolchain = "nixpkgs"; }
+      mkPipeline = { system, datasetDir, toolchain ? "host" }:
+        import ./nix/pipeline.nix { inherit system toolsDir; } {
+          inherit datasetDir;
+          toolchain =
+            if toolchain == "host" then hostToolchain
+            else if toolchain == "nixpkgs" then nixpkgsToolchain system
+            else if builtins.isAttrs toolchain then toolchain
+            else throw "reelset lib.mkPipeline: toolchain must be \"host\", \"nixpkgs\" or a toolchain attrset, not ${builtins.toJSON toolchain}";
+        };
+      hostToolchain = import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; };
+      nixpkgsToolchain = system: import ./nix/toolchains/nixpkgs.nix { inherit nixpkgs system; };
+
+      # The user-facing attributes of one pipeline: the steps (unbuilt ones throw with the
+      # issue that implements them), `demo` (every step that works) and per-dataset access.
+      stepAttrs = pipeline: builtins.listToAttrs (map (n: { name = n; value = pipeline.${n}; }) steps.names);
+    in
+    {
+      lib = { inherit mkPipeline steps; };
+
+      # Host toolchain (impure): nix build --impure .#host.demo / .#host.step1-scenes
+      #   .#host.step1-scenes.shards.demo01     one video's shard
+      #   .#host.datasets.<name>.<step>         any dataset in pipelines/
+      legacyPackages = forAllSystems (system:
+        let
+          pipelines = builtins.listToAttrs (map (n: {
+            name = n;
+            value = mkPipeline { inherit system; datasetDir = ./pipelines + "/${n}"; };
+          }) datasetNames);
+          demo = pipelines.demo;
+        in {
+          host = stepAttrs demo // {
+            demo = demo.all;
+            datasets = builtins.mapAttrs (_: p: stepAttrs p // { all = p.all; }) pipelines;
+          };
+        });
+
+      # nixpkgs toolchain (pure, Nix >= 2.18): nix build .#demo / .#step1-scenes
+      packages = forAllSystems (system:
+        let demo = mkPipeline { inherit system; datasetDir = ./pipelines/demo; toolchain = "nixpkgs"; };
+        in builtins.listToAttrs (map (s: { inherit (s) name; value = demo.${s.name}; }) steps.implemented)
+           // { demo = demo.all; default = demo.all; });
+    };
+}

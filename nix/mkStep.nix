@@ -1,0 +1,62 @@
+# mkStep: one reelset step (or one per-video shard of it) as a plain Nix `derivation`.
+#
+# No stdenv and no shell: the builder is the toolchain's Python and its only argument is
+# the step's tool script; the tool reads the JSON spec from env `reelsetSpec` and writes
+# `$out` (artifact JSON, media, meta.json, index.html) and nothing else.
+#
+# Arguments of `import ./mkStep.nix`:
+#   toolchain : attrset  from nix/toolchains/{host,nixpkgs}.nix:
+#                 { name; pythonFor = device: "<interpreter path>"; binPath; fingerprint;
+#                   impure (bool); env (attrset of extra env vars) }
+#   system    : string   e.g. "x86_64-linux"
+#   toolsDir  : path     the repo's tools/ folder
+#
+# The returned function takes:
+#   step : attrset  an entry of nix/steps.nix (name, device, script, sources)
+#   name : string   derivation name, e.g. "reelset-demo-step1-scenes-demo01"
+#   spec : attrset  JSON-able spec for the tool (store paths as strings keep their context,
+#                   so upstream outputs, videos and models become build inputs)
+#
+# Example:
+#   mkStep { step = steps.byName.step1-scenes; name = "reelset-demo-step1-scenes-ep01";
+#            spec = { step = "step1-scenes"; dataset = "demo"; video = "${video}"; ... }; }
+#
+# Device mapping: "cuda" → requiredSystemFeatures = [ "cuda" ] (only a machine or builder
+# with the cuda system feature builds it); "cpu" → preferLocalBuild = true (never shipped
+# to a remote builder). Host toolchain: __noChroot = true (needs sandbox = relaxed or false).
+{ toolchain, system, toolsDir }:
+{ step, name, spec }:
+let
+  declared = [ step.script ] ++ step.sources;
+  missing = builtins.filter (f: !builtins.pathExists (toolsDir + "/${f}")) declared;
+  root = toString toolsDir;
+  # keep a file if declared, a directory if some declared file lies below it
+  keep = path: type:
+    let rel = builtins.substring (builtins.stringLength root + 1) (builtins.stringLength (toString path)) (toString path);
+    in if type == "directory"
+       then builtins.any (f: builtins.substring 0 (builtins.stringLength rel + 1) f == rel + "/") declared
+       else builtins.elem rel declared;
+  src = builtins.path { path = toolsDir; name = "reelset-${step.name}-src"; filter = keep; };
+  deviceAttrs =
+    if step.device == "cuda" then { requiredSystemFeatures = [ "cuda" ]; }
+    else if step.device == "cpu" then { preferLocalBuild = true; allowSubstitutes = false; }
+    else throw "mkStep: step ${step.name} has device '${step.device}'; use \"cpu\" or \"cuda\" in nix/steps.nix";
+in
+if step.script == null then
+  throw "mkStep: step ${step.name} has no tool yet (planned in issue #${toString step.issue}); it is listed in nix/steps.nix but cannot be built"
+else if missing != [ ] then
+  throw "mkStep: step ${step.name} declares ${builtins.concatStringsSep ", " (map (f: "tools/${f}") missing)}, which does not exist; fix `script`/`sources` in nix/steps.nix"
+else
+  derivation ({
+    inherit name system;
+    builder = toolchain.pythonFor step.device;
+    # -B: no .pyc next to the read-only sources; -s: ignore the user's site-packages
+    args = [ "-B" "-s" "${src}/${step.script}" ];
+    reelsetSpec = builtins.toJSON (spec // { toolchain = { inherit (toolchain) name fingerprint; }; });
+    reelsetToolchain = toolchain.fingerprint;
+    PATH = toolchain.binPath;
+    PYTHONDONTWRITEBYTECODE = "1";
+    PYTHONUNBUFFERED = "1";
+    HF_HUB_OFFLINE = "1";
+    TRANSFORMERS_OFFLINE = "1";
+  } // toolchain.env // deviceAttrs // (if toolchain.impure then { __noChroot = true; } else { }))

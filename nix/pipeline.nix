@@ -1,0 +1,96 @@
+# mkPipeline: every step of one dataset as derivations, from the step table.
+#
+# Arguments of `import ./pipeline.nix`:
+#   system   : string  e.g. "x86_64-linux"
+#   toolsDir : path    the repo's tools/ folder
+# The returned function takes:
+#   toolchain  : attrset  nix/toolchains/host.nix or nix/toolchains/nixpkgs.nix
+#   datasetDir : path     folder with dataset.toml (and later bible.yaml, review.json)
+# and returns:
+#   { <step name> = derivation;   # video-level steps: the dataset aggregate, with
+#                                 #   .shards.<video id> = the per-video derivation
+#     all = derivation;           # links every implemented step's output (the demo target)
+#     config = <parsed dataset.toml>; videos = { <id> = store path; }; }
+#   Steps without a tool yet (script = null in nix/steps.nix) are attributes that throw
+#   an error naming the issue that will implement them.
+#
+# Example:
+#   (import ./nix/pipeline.nix { system = "x86_64-linux"; toolsDir = ./tools; }) {
+#     toolchain = import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; };
+#     datasetDir = ./pipelines/demo; }
+#   → { step1-scenes = «derivation»; step2-transcript-base = «derivation»; all = …; … }
+#
+# Sharding: a video-level step gets one derivation per [[videos]] entry, whose spec holds
+# only that video, the dataset.toml sections the step declares and its upstream outputs, so
+# adding a video builds only that video's shards and the aggregates.
+{ system, toolsDir }:
+{ toolchain, datasetDir }:
+let
+  steps = import ./steps.nix;
+  models = import ./models.nix;
+  mkStep = import ./mkStep.nix { inherit toolchain system toolsDir; };
+  inputs = import ./inputs.nix { inherit toolchain system toolsDir; };
+  tomlPath = datasetDir + "/dataset.toml";
+  where = "${toString datasetDir}/dataset.toml";
+  cfg =
+    if !builtins.pathExists tomlPath
+    then throw "reelset mkPipeline: ${where} does not exist; a dataset folder needs a dataset.toml (see docs/datasets.md)"
+    else builtins.fromTOML (builtins.readFile tomlPath);
+  dataset = cfg.name or (throw "reelset mkPipeline: ${where} has no `name = \"…\"`");
+  videoList = cfg.videos or (throw "reelset mkPipeline: ${where} has no [[videos]] entry; add one per source video");
+  videos = builtins.listToAttrs (map (v: {
+    name = v.id or (throw "reelset mkPipeline: a [[videos]] entry of ${where} has no `id`");
+    value = inputs.video datasetDir v;
+  }) videoList);
+  attrsFrom = f: names: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
+
+  # "asr.model" → cfg.asr.model, or `default`
+  lookup = key: default:
+    let parts = builtins.filter builtins.isString (builtins.split "\\." key);
+    in builtins.foldl' (acc: p: if builtins.isAttrs acc && acc ? ${p} then acc.${p} else default) cfg parts;
+  modelsFor = step: builtins.mapAttrs (role: m:
+    let
+      name = lookup m.key m.default;
+      pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (builtins.attrNames models)})");
+    in { inherit name; inherit (pinned) repo revision; path = inputs.model name pinned; }) step.models;
+
+  aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; issue = null;
+                    sources = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ]; };
+  aggregate = { stepName, drvName, kind, members }: mkStep {
+    step = aggregateStep;
+    name = drvName;
+    spec = { step = stepName; inherit dataset; device = "cpu";
+             config = { aggregate = { inherit kind; }; };
+             inputs = builtins.mapAttrs (_: d: "${d}") members; };
+  };
+
+  build = step:
+    let
+      upstream = videoId: attrsFrom (u:
+        let up = outputs.${u}; in
+        if steps.byName.${u}.level == "video" && videoId != null then "${up.shards.${videoId}}" else "${up}") step.inputs;
+      spec = videoId: {
+        step = step.name; inherit dataset; inherit (step) device;
+        config = attrsFrom (s: cfg.${s} or { }) step.config;
+        inputs = upstream videoId;
+        models = modelsFor step;
+      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
+      drvName = "reelset-${dataset}-${step.name}";
+    in
+    if step.script == null then
+      throw "reelset: step ${step.name} has no tool yet (planned in issue #${toString step.issue}); it is in nix/steps.nix but cannot be built"
+    else if step.level == "video" then
+      let shards = builtins.mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
+      in aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = shards; } // { inherit shards; }
+    else mkStep { inherit step; name = drvName; spec = spec null; };
+
+  outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
+in
+outputs // {
+  all = aggregate {
+    stepName = "pipeline"; drvName = "reelset-${dataset}";
+    kind = "steps"; members = attrsFrom (n: outputs.${n}) (map (s: s.name) steps.implemented);
+  };
+  config = cfg;
+  inherit videos;
+}

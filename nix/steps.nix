@@ -1,0 +1,68 @@
+# The step table: every reelset step, in pipeline order. One entry per step:
+#
+#   name     : string        user-facing step name (flake attribute, devenv task, report title)
+#   device   : "cpu"|"cuda"  cuda → requiredSystemFeatures = [ "cuda" ] (runs on a GPU builder);
+#                            cpu  → preferLocalBuild = true (never sent to a builder)
+#   level    : "video"|"dataset"  video steps are sharded per source video (one derivation per
+#                            video); dataset steps aggregate over all videos
+#   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
+#                            same video's shard of a video-level input)
+#   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
+#                            editing another section never rebuilds this step)
+#   models   : { role = { key; default; }; }  models the step loads: `key` is the dataset.toml
+#                            key naming a model of nix/models.toml (e.g. "asr.model"), `default`
+#                            the model used when the key is absent
+#   script   : string|null   the tool in tools/ (null: not implemented yet)
+#   sources  : [ string ]    every other file of tools/ the script imports (narrow sources: only
+#                            these are copied into the step's source, so editing another tool
+#                            never changes this step's hash, and a missing one fails the build)
+#   issue    : int|null      the issue that implements a step whose script is null
+#
+# Example: (import ./steps.nix).byName.step1-scenes.device == "cpu"
+let
+  common = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ];
+  media = common ++ [ "reelset/media.py" ];
+  planned = issue: { script = null; sources = [ ]; inherit issue; };
+  list = [
+    {
+      name = "step1-scenes"; device = "cpu"; level = "video";
+      inputs = [ ]; config = [ "scenes" ]; models = { };
+      script = "step1_scenes.py"; sources = media; issue = null;
+    }
+    {
+      name = "step2-transcript-base"; device = "cuda"; level = "video";
+      inputs = [ ]; config = [ "asr" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
+      script = "step2_transcript_base.py"; sources = media; issue = null;
+    }
+    ({ name = "step2-bible"; device = "cpu"; level = "dataset";
+       inputs = [ ]; config = [ "bible" ]; models = { }; } // planned 4)
+    ({ name = "step2-shot-reference"; device = "cpu"; level = "dataset";
+       inputs = [ "step2-bible" ]; config = [ ]; models = { }; } // planned 4)
+    ({ name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
+       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
+       config = [ "asr" "disambiguate" ]; models = { }; } // planned 4)
+    ({ name = "step2-scene-context"; device = "cpu"; level = "video";
+       inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
+       config = [ ]; models = { }; } // planned 4)
+    ({ name = "step2-caption"; device = "cuda"; level = "video";
+       inputs = [ "step1-scenes" "step2-scene-context" ]; config = [ "caption" ]; models = { }; } // planned 5)
+    ({ name = "step2-reviewed"; device = "cpu"; level = "dataset";
+       inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { }; } // planned 5)
+    ({ name = "step3-ltx2-data"; device = "cpu"; level = "dataset";
+       inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { }; } // planned 6)
+    ({ name = "step3-wan21-package"; device = "cpu"; level = "dataset";
+       inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { }; } // planned 6)
+    ({ name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset";
+       inputs = [ "step3-ltx2-data" ]; config = [ "ltx2" ]; models = { }; } // planned 7)
+    ({ name = "step5-ltx2-train"; device = "cuda"; level = "dataset";
+       inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2" "train" ]; models = { }; } // planned 7)
+    ({ name = "step5-wan21-train"; device = "cuda"; level = "dataset";
+       inputs = [ "step3-wan21-package" ]; config = [ "wan21" "train" ]; models = { }; } // planned 7)
+  ];
+in
+{
+  inherit list;
+  names = map (s: s.name) list;
+  byName = builtins.listToAttrs (map (s: { inherit (s) name; value = s; }) list);
+  implemented = builtins.filter (s: s.script != null) list;
+}

@@ -1,0 +1,57 @@
+"""Aggregate outputs: a video-level step over all videos, or all steps of a dataset.
+
+Input (spec): ``step`` (the aggregated step, or "pipeline"), ``dataset``,
+``inputs`` = {member name: store path} and ``config.aggregate.kind`` = "shards"
+(members are video ids: shards of one step) or "steps" (members are step names).
+
+Output (``$out``): one symlink per member (``shards/<video id>`` or ``<step>``), pointing
+at its store path (so the aggregate keeps its members alive and reachable),
+``aggregate.json`` (:class:`reelset.schemas.AggregateArtifact`), ``meta.json`` (counts
+summed over members) and ``index.html`` linking every member's report. Errors: a member
+without ``meta.json`` (not a reelset step output) → exit status 2 naming it.
+
+Run by hand: ``python tools/aggregate.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from reelset.schemas import AggregateArtifact, AggregateMember, StepMeta, StepSpec
+from reelset.step import StepResult, Timer, main, read_artifact, write_json
+
+BODY = """
+<h2>{{ agg.members|length }} {{ 'shards' if agg.kind == 'shards' else 'steps' }}</h2>
+<table><tr><th>{{ 'video' if agg.kind == 'shards' else 'step' }}</th><th>counts</th><th>store path</th></tr>
+{% for m in agg.members %}<tr><td><a href="{{ m.link }}/index.html">{{ m.name }}</a></td>
+<td>{% for k, v in m.counts.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td><code>{{ m.path }}</code></td></tr>{% endfor %}</table>
+"""
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    kind = spec.config.get("aggregate", {}).get("kind", "shards")
+    members: list[AggregateMember] = []
+    total: Counter[str] = Counter()
+    if kind == "shards":
+        (out / "shards").mkdir()
+    for name in sorted(spec.inputs):
+        path = Path(spec.inputs[name])
+        member_meta = read_artifact(path / "meta.json", StepMeta)
+        link = f"shards/{name}" if kind == "shards" else name
+        (out / link).symlink_to(path)
+        members.append(AggregateMember(name=name, link=link, path=str(path), counts=member_meta.counts))
+        if kind == "shards":
+            total.update(member_meta.counts)
+    agg = AggregateArtifact(kind=kind, step=spec.step, dataset=spec.dataset, members=members)
+    write_json(out / "aggregate.json", agg)
+    counts = dict(total) if kind == "shards" else {"steps": len(members)}
+    counts["shards" if kind == "shards" else "members"] = len(members)
+    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device="cpu", counts=counts)
+    title = f"{spec.step} · {spec.dataset}" if kind == "shards" else f"reelset · {spec.dataset}"
+    return StepResult(meta=meta, title=title, body_template=BODY, files=["aggregate.json"], context={"agg": agg})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(None, run, Path(__file__)))
