@@ -60,8 +60,8 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 SSHD = shutil.which("sshd", path="/usr/sbin:/usr/bin:/sbin:/bin") or "/usr/sbin/sshd"
 SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
@@ -320,7 +320,7 @@ class SimBuilder:
                 raise SimBuilderError(f"sshd config invalid: {t.stderr.strip()}")
 
     # ---- lifecycle ------------------------------------------------------------------
-    def start(self, timeout: float = 20) -> "SimBuilder":
+    def start(self, timeout: float = 20) -> SimBuilder:
         if os.geteuid() != 0:
             raise SimBuilderError("the simulated builder needs root (mount namespace, sshd)")
         if self.running():
@@ -370,7 +370,7 @@ class SimBuilder:
         }))
 
     @classmethod
-    def load(cls, dir: str | os.PathLike) -> "SimBuilder":
+    def load(cls, dir: str | os.PathLike) -> SimBuilder:
         d = Path(dir).absolute()
         st = json.loads((d / "state.json").read_text())
         b = cls(d, st["port"], st["name"], st["features"], st["max_jobs"], st["system"])
@@ -421,7 +421,7 @@ class SimBuilder:
         self._kill(pids)
         return pids
 
-    def restart(self) -> "SimBuilder":
+    def restart(self) -> SimBuilder:
         if self.running():
             self.kill_sshd()
         return self.start()
@@ -438,7 +438,7 @@ class SimBuilder:
         if remove:
             _rmtree_force(self.dir)
 
-    def __enter__(self) -> "SimBuilder":
+    def __enter__(self) -> SimBuilder:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -33,7 +33,7 @@ import scenedetect
 from scenedetect import ContentDetector, SceneManager, open_video
 
 from reelset import ReelsetError, media
-from reelset.schemas import SceneConfig, ScenesArtifact, Scene, StepMeta, StepSpec
+from reelset.schemas import Scene, SceneConfig, ScenesArtifact, StepMeta, StepSpec
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step1-scenes"

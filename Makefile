@@ -1,0 +1,56 @@
+# reelset developer entry points. `make demo` and `make test` work on a fresh Debian 12 /
+# Ubuntu machine: they install the apt packages (as root, or with sudo), create .venv from
+# requirements.lock, then use Nix with the host toolchain.
+#
+#   make deps    apt packages: nix-bin, ffmpeg, espeak-ng, openssh (simulated builder tests)
+#   make venv    .venv from requirements.lock (+ .venv/reelset-lock.sha256, checked by every step)
+#   make demo    nix build --impure .#host.demo; prints the store paths and the report
+#   make test    the test suite (pytest: real media, real Nix builds)
+#   make lint    ruff
+#
+# NIX_CONFIG below: flakes on, no binary cache (host-toolchain derivations are never in one),
+# build users off (plain root/single-user Nix), sandbox relaxed (host steps are __noChroot).
+# REELSET_LOCAL_CUDA=1 declares the `cuda` system feature on this machine so cuda steps run
+# here (on the CPU when there is no GPU); set it to 0 when a GPU builder takes them.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+APT_PACKAGES := nix-bin ffmpeg espeak-ng git openssh-server openssh-client util-linux procps
+REELSET_LOCAL_CUDA ?= 1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+NIX_CONFIG_BASE := experimental-features = nix-command flakes
+NIX_CONFIG_BASE += $(if $(filter 1,$(REELSET_LOCAL_CUDA)),\nextra-system-features = cuda,)
+export NIX_CONFIG := $(shell printf '$(NIX_CONFIG_BASE)\nsubstituters =\nbuild-users-group =\nsandbox = relaxed')
+export REELSET_PYTHON := $(VENV)/bin/python
+
+.PHONY: deps venv demo test lint
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+$(VENV)/reelset-lock.sha256: requirements.lock
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	sha256sum requirements.lock | cut -d' ' -f1 > $@
+
+venv: $(VENV)/reelset-lock.sha256
+
+demo: deps venv
+	@out=$$(nix build --impure .#host.demo --json --no-link | $(VENV)/bin/python -c 'import json,sys; print(json.load(sys.stdin)[0]["outputs"]["out"])') && \
+	nix build --impure .#host.demo && \
+	echo "demo: $$out" && \
+	echo "step1-scenes: $$(readlink $$out/step1-scenes)" && \
+	echo "step2-transcript-base: $$(readlink $$out/step2-transcript-base/shards/demo01)" && \
+	echo "report: $$out/index.html (also ./result/index.html)"
+
+test: deps venv
+	$(VENV)/bin/python -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check tools tests pipelines bench
