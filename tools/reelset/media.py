@@ -164,7 +164,9 @@ def cut_clip(src: Path, dst: Path, start_frame: int, frames: int, fps: Fraction,
     if with_audio:
         args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
     args += ["-frames:v", str(frames), "-t", f"{duration:.6f}",
-             "-vf", f"scale={width}:{height},setsar=1", "-r", f"{fps.numerator}/{fps.denominator}",
+             # timestamps restart at 0 and pass through untouched: a CFR muxer would pad the
+             # half-frame seek offset by duplicating the first frame (and lose the last one)
+             "-vf", f"setpts=PTS-STARTPTS,scale={width}:{height},setsar=1", "-fps_mode", "passthrough",
              "-c:v", "libx264", "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p",
              "-threads", ENCODER_THREADS, "-sn", "-dn", *BITEXACT, "-movflags", "+faststart", str(dst)]
     run_ffmpeg(args, f"cutting frames {start_frame}-{start_frame + frames}", src)

