@@ -28,6 +28,14 @@ BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitex
             "-map_metadata", "-1", "-map_chapters", "-1"]
 
 
+def source_name(path: Path) -> str:
+    """File name of a source without the Nix store hash prefix ('<32 chars>-ep01.mkv' → 'ep01.mkv')."""
+    name = path.name
+    if str(path.parent) == "/nix/store" and len(name) > 33 and name[32] == "-":
+        return name[33:]
+    return name
+
+
 def tool(name: str) -> str:
     """Absolute path of ``ffmpeg``/``ffprobe`` on PATH; ReelsetError when missing."""
     found = shutil.which(name)
@@ -123,7 +131,7 @@ def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
     others = sorted({s.get("codec_type", "unknown") for s in streams
                      if s.get("codec_type") not in ("video", "audio")})
     info = VideoInfo(
-        file=path.name,
+        file=source_name(path),
         container=data.get("format", {}).get("format_name", "unknown"),
         codec=video.get("codec_name", "unknown"),
         width=width, height=height,
