@@ -7,7 +7,8 @@
 # Arguments of `import ./mkStep.nix`:
 #   toolchain : attrset  from nix/toolchains/{host,nixpkgs}.nix:
 #                 { name; pythonFor = device: "<interpreter path>"; binPath; fingerprint;
-#                   impure (bool); env (attrset of extra env vars) }
+#                   impure (bool); env (attrset of extra env vars);
+#                   envFor = device: attrset (optional, e.g. LD_LIBRARY_PATH of the driver) }
 #   system    : string   e.g. "x86_64-linux"
 #   toolsDir  : path     the repo's tools/ folder
 #
@@ -59,4 +60,4 @@ else
     PYTHONUNBUFFERED = "1";
     HF_HUB_OFFLINE = "1";
     TRANSFORMERS_OFFLINE = "1";
-  } // toolchain.env // deviceAttrs // (if toolchain.impure then { __noChroot = true; } else { }))
+  } // toolchain.env // (toolchain.envFor or (_: { })) step.device // deviceAttrs // (if toolchain.impure then { __noChroot = true; } else { }))
