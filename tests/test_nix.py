@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import REPO, nix, nix_build
-from test_edge_media import two_shots
 
+from conftest import REPO, nix, nix_build
 from reelset.schemas import ARTIFACTS, AggregateArtifact, ScenesArtifact, TranscriptArtifact
+from test_edge_media import two_shots
 
 pytestmark = pytest.mark.nix
 SYSTEM_EXPR = "builtins.currentSystem"
