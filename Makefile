@@ -20,9 +20,14 @@ APT_PACKAGES := nix-bin ffmpeg espeak-ng git openssh-server openssh-client util-
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-NIX_CONFIG_BASE := experimental-features = nix-command flakes
-NIX_CONFIG_BASE += $(if $(filter 1,$(REELSET_LOCAL_CUDA)),\nextra-system-features = cuda,)
-export NIX_CONFIG := $(shell printf '$(NIX_CONFIG_BASE)\nsubstituters =\nbuild-users-group =\nsandbox = relaxed')
+define NIX_CONFIG
+experimental-features = nix-command flakes
+substituters =
+build-users-group =
+sandbox = relaxed
+$(if $(filter 1,$(REELSET_LOCAL_CUDA)),extra-system-features = cuda)
+endef
+export NIX_CONFIG
 export REELSET_PYTHON := $(VENV)/bin/python
 
 .PHONY: deps venv demo test lint
@@ -42,12 +47,13 @@ $(VENV)/reelset-lock.sha256: requirements.lock
 venv: $(VENV)/reelset-lock.sha256
 
 demo: deps venv
-	@out=$$(nix build --impure .#host.demo --json --no-link | $(VENV)/bin/python -c 'import json,sys; print(json.load(sys.stdin)[0]["outputs"]["out"])') && \
-	nix build --impure .#host.demo && \
-	echo "demo: $$out" && \
-	echo "step1-scenes: $$(readlink $$out/step1-scenes)" && \
-	echo "step2-transcript-base: $$(readlink $$out/step2-transcript-base/shards/demo01)" && \
-	echo "report: $$out/index.html (also ./result/index.html)"
+	nix build --impure .#host.demo
+	@out=$$(readlink -f result); asr=$$(readlink -f result/step2-transcript-base/shards/demo01); \
+	echo "demo: $$out"; \
+	echo "step1-scenes: $$(readlink -f result/step1-scenes/shards/demo01)"; \
+	echo "transcript as heard:"; $(VENV)/bin/python -c 'import json,sys; [print("  %6.2f  %s" % (s["start"], s["text"])) for s in json.load(open(sys.argv[1]))["segments"]]' "$$asr/transcript.json"; \
+	echo "report: $$out/index.html (also ./result/index.html)"; \
+	echo "step2-transcript-base: $$asr"
 
 test: deps venv
 	$(VENV)/bin/python -m pytest
