@@ -2,11 +2,13 @@
 # Ubuntu machine: they install the apt packages (as root, or with sudo), create .venv from
 # requirements.lock, then use Nix with the host toolchain.
 #
-#   make deps    apt packages: nix-bin, ffmpeg, espeak-ng, openssh (simulated builder tests)
+#   make deps    apt packages: nix-bin, ffmpeg, espeak-ng, openssh (simulated builder tests),
+#                chromium + chromium-driver (report browser test)
 #   make venv    .venv from requirements.lock (+ .venv/reelset-lock.sha256, checked by every step)
 #   make demo    nix build --impure .#host.demo; prints the store paths and the report
 #   make test    the test suite (pytest: real media, real Nix builds)
 #   make lint    ruff
+#   make docs    regenerate docs/reference + docs/schemas (tests/test_docs.py fails when stale)
 #
 # NIX_CONFIG below: flakes on, no binary cache (host-toolchain derivations are never in one),
 # build users off (plain root/single-user Nix), sandbox relaxed (host steps are __noChroot).
@@ -16,7 +18,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
-APT_PACKAGES := nix-bin ffmpeg espeak-ng git openssh-server openssh-client util-linux procps
+APT_PACKAGES := nix-bin ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -30,7 +32,7 @@ endef
 export NIX_CONFIG
 export REELSET_PYTHON := $(VENV)/bin/python
 
-.PHONY: deps venv demo test lint
+.PHONY: deps venv demo test lint docs
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -60,3 +62,6 @@ test: deps venv
 
 lint: venv
 	$(VENV)/bin/ruff check tools tests pipelines bench
+
+docs: venv
+	$(VENV)/bin/python tools/gen_docs.py

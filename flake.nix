@@ -37,7 +37,15 @@
       stepAttrs = pipeline: builtins.listToAttrs (map (n: { name = n; value = pipeline.${n}; }) steps.names);
     in
     {
-      lib = { inherit mkPipeline steps; };
+      # mkDatasetFlake: a user's dataset flake in one line (nix/datasetFlake.nix), e.g.
+      #   outputs = { self, reelset }: reelset.lib.mkDatasetFlake { datasetDir = ./.; };
+      lib = { inherit mkPipeline steps; mkDatasetFlake = import ./nix/datasetFlake.nix { inherit mkPipeline steps; }; };
+
+      # nix flake init -t <reelset>#dataset: a dataset folder (flake.nix + dataset.toml example)
+      templates.dataset = {
+        path = ./templates/dataset;
+        description = "reelset dataset: dataset.toml + a flake exposing every reelset step for it";
+      };
 
       # Host toolchain (impure): nix build --impure .#host.demo / .#host.step1-scenes
       #   .#host.step1-scenes.shards.demo01     one video's shard

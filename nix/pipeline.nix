@@ -9,7 +9,9 @@
 # and returns:
 #   { <step name> = derivation;   # video-level steps: the dataset aggregate, with
 #                                 #   .shards.<video id> = the per-video derivation
-#     all = derivation;           # links every implemented step's output (the demo target)
+#     all = derivation;           # links every implemented step's output (the demo target);
+#                                 #   steps whose dataset files (e.g. bible.yaml) are missing
+#                                 #   are left out, with everything downstream of them
 #     config = <parsed dataset.toml>; videos = { <id> = store path; }; }
 #   Steps without a tool yet (script = null in nix/steps.nix) are attributes that throw
 #   an error naming the issue that will implement them.
@@ -54,6 +56,18 @@ let
       pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (builtins.attrNames models)})");
     in { inherit name; inherit (pinned) repo revision; path = inputs.model name pinned; }) step.models;
 
+  # Dataset-folder files a step declares (`files = { role = { key; default; }; }` in
+  # nix/steps.nix, e.g. the bible): each copied into the store by content, so editing one
+  # rebuilds only the steps that declare it (and their dependents).
+  fileRel = f: lookup f.key f.default;
+  hasFiles = step: builtins.all (f: builtins.pathExists (datasetDir + "/${fileRel f}")) (builtins.attrValues (step.files or { }));
+  filesFor = step: builtins.mapAttrs (role: f:
+    let rel = fileRel f; p = datasetDir + "/${rel}"; in
+    if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
+    else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { });
+  # a step can be built for this dataset when its files exist and so can its inputs
+  available = name: let s = steps.byName.${name}; in s.script != null && hasFiles s && builtins.all available s.inputs;
+
   aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; issue = null;
                     sources = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ]; };
   aggregate = { stepName, drvName, kind, members }: mkStep {
@@ -74,7 +88,9 @@ let
         config = attrsFrom (s: cfg.${s} or { }) step.config;
         inputs = upstream videoId;
         models = modelsFor step;
-      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
+        files = filesFor step;
+      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; })
+        // (if (step.videos or false) && videoId == null then { inherit videos; } else { });
       drvName = "reelset-${dataset}-${step.name}";
     in
     if step.script == null then
@@ -89,7 +105,7 @@ in
 outputs // {
   all = aggregate {
     stepName = "pipeline"; drvName = "reelset-${dataset}";
-    kind = "steps"; members = attrsFrom (n: outputs.${n}) (map (s: s.name) steps.implemented);
+    kind = "steps"; members = attrsFrom (n: outputs.${n}) (builtins.filter available steps.names);
   };
   config = cfg;
   inherit videos;

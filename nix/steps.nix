@@ -17,6 +17,11 @@
 #                            these are copied into the step's source, so editing another tool
 #                            never changes this step's hash, and a missing one fails the build)
 #   issue    : int|null      the issue that implements a step whose script is null
+#   files    : { role = { key; default; }; }  (optional) files of the dataset folder the tool
+#                            reads, like models: `key` is the dataset.toml key naming the file,
+#                            `default` its name; passed as spec.files.<role> (store paths)
+#   videos   : bool          (optional, dataset-level steps) pass every source video as
+#                            spec.videos.<id>
 #
 # Example: (import ./steps.nix).byName.step1-scenes.device == "cpu"
 let
@@ -34,16 +39,30 @@ let
       inputs = [ ]; config = [ "asr" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
       script = "step2_transcript_base.py"; sources = media; issue = null;
     }
-    ({ name = "step2-bible"; device = "cpu"; level = "dataset";
-       inputs = [ ]; config = [ "bible" ]; models = { }; } // planned 4)
-    ({ name = "step2-shot-reference"; device = "cpu"; level = "dataset";
-       inputs = [ "step2-bible" ]; config = [ ]; models = { }; } // planned 4)
-    ({ name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
-       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
-       config = [ "asr" "disambiguate" ]; models = { }; } // planned 4)
-    ({ name = "step2-scene-context"; device = "cpu"; level = "video";
-       inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
-       config = [ ]; models = { }; } // planned 4)
+    {
+      name = "step2-bible"; device = "cpu"; level = "dataset";
+      inputs = [ ]; config = [ ]; models = { };
+      files = { bible = { key = "bible.file"; default = "bible.yaml"; }; };
+      script = "step2_bible.py"; sources = common ++ [ "reelset/bible.py" ]; issue = null;
+    }
+    {
+      name = "step2-shot-reference"; device = "cpu"; level = "dataset";
+      inputs = [ "step2-bible" ]; config = [ ]; models = { }; videos = true;
+      script = "step2_shot_reference.py"; sources = media ++ [ "reelset/frames.py" ]; issue = null;
+    }
+    {
+      name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
+      inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
+      config = [ "asr" "disambiguate" ];
+      models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
+      script = "step2_transcript_disambiguate.py"; sources = media ++ [ "reelset/disambiguate.py" ]; issue = null;
+    }
+    {
+      name = "step2-scene-context"; device = "cpu"; level = "video";
+      inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
+      config = [ ]; models = { };
+      script = "step2_scene_context.py"; sources = common ++ [ "reelset/disambiguate.py" ]; issue = null;
+    }
     ({ name = "step2-caption"; device = "cuda"; level = "video";
        inputs = [ "step1-scenes" "step2-scene-context" ]; config = [ "caption" ]; models = { }; } // planned 5)
     ({ name = "step2-reviewed"; device = "cpu"; level = "dataset";

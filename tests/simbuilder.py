@@ -136,6 +136,28 @@ def _rmtree_force(path: Path) -> None:
     shutil.rmtree(path, onerror=onerror)
 
 
+def _with_descendants(roots: Iterable[int]) -> list[int]:
+    """``roots`` plus all their descendants (by parent pid)."""
+    children: dict[int, list[int]] = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(p))
+    found = set(roots)
+    todo = list(found)
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return sorted(found)
+
+
 class SimBuilder:
     """One simulated builder. State lives in ``dir``; ``name`` is the ssh Host alias."""
 
@@ -378,14 +400,14 @@ class SimBuilder:
         return b
 
     def namespace_pids(self) -> list[int]:
-        """All processes in the builder's mount namespace (sshd, sessions, daemons, builds)."""
+        """All processes of the builder: those in its mount namespace (sshd, sessions) and
+        all their descendants.  Descendants matter: every root ``nix``/``nix-daemon``
+        process unshares a private mount namespace of its own (a copy of ours), so the
+        per-connection daemon and the builds it runs are in child namespaces."""
         if not self.mnt_ns or self.mnt_ns == _mnt_ns("self"):
             return []
-        pids = []
-        for p in os.listdir("/proc"):
-            if p.isdigit() and _mnt_ns(p) == self.mnt_ns:
-                pids.append(int(p))
-        return pids
+        roots = [int(p) for p in os.listdir("/proc") if p.isdigit() and _mnt_ns(p) == self.mnt_ns]
+        return _with_descendants(roots)
 
     def running(self) -> bool:
         return bool(self.pid and _pid_alive(self.pid) and _mnt_ns(self.pid) == self.mnt_ns)
@@ -395,6 +417,17 @@ class SimBuilder:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         self._reap(pids)
+
+    def _kill_all(self, sig: int = signal.SIGKILL) -> None:
+        # Stop the tree first so nothing forks while we kill, then kill; repeat for stragglers.
+        for _ in range(3):
+            pids = self.namespace_pids()
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGSTOP if sig == signal.SIGKILL else sig)
+            self._kill(self.namespace_pids() if sig == signal.SIGKILL else pids, sig)
 
     def _reap(self, pids: list[int], timeout: float = 5) -> None:
         deadline = time.monotonic() + timeout
@@ -411,15 +444,16 @@ class SimBuilder:
         """Simulate the builder dying: SIGKILL everything in its namespace (listener,
         ssh sessions, ``nix-daemon --stdio`` and running builds).  ``restart()`` brings
         it back with the same store, keys and port."""
-        self._kill(self.namespace_pids())
+        self._kill_all()
         self.pid = None
 
     def kill_daemon(self) -> list[int]:
-        """SIGKILL only the per-connection ``nix-daemon --stdio`` processes (sshd stays up).
-        Returns the killed pids."""
-        pids = [p for p in self.namespace_pids() if _comm(p).startswith("nix-daemon")]
-        self._kill(pids)
-        return pids
+        """SIGKILL the per-connection ``nix-daemon --stdio`` processes and the builds they
+        run (as systemd would when the daemon's unit dies); sshd stays up.  Returns the
+        killed nix-daemon pids."""
+        daemons = [p for p in self.namespace_pids() if _comm(p).startswith("nix-daemon")]
+        self._kill(_with_descendants(daemons))
+        return daemons
 
     def restart(self) -> SimBuilder:
         if self.running():
@@ -431,9 +465,7 @@ class SimBuilder:
         pids = self.namespace_pids()
         if pids:
             self._kill(pids, signal.SIGTERM)
-            left = [p for p in pids if _pid_alive(p)]
-            if left:
-                self._kill(left, signal.SIGKILL)
+            self._kill_all(signal.SIGKILL)
         self.pid = None
         if remove:
             _rmtree_force(self.dir)

@@ -64,7 +64,8 @@ def test_demo_steps_build_and_validate(demo_build):
     text = " ".join(s.text for s in t.segments)
     assert "Archer" in text and "Lana" in text and "Moscow" in text
     agg = AggregateArtifact.model_validate(orjson.loads((out / "aggregate.json").read_bytes()))
-    assert [m.name for m in agg.members] == ["step1-scenes", "step2-transcript-base"]
+    assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-bible", "step2-shot-reference",
+                                             "step2-transcript-disambiguate", "step2-scene-context"}
     meta = json.loads((out / "step2-transcript-base/shards/demo01/meta.json").read_text())
     assert meta["toolchain"]["name"] == "host" and meta["toolchain"]["fingerprint"].startswith("host-lock-")
 

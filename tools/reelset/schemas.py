@@ -67,6 +67,8 @@ class DatasetConfig(Strict):
     videos: list[VideoEntry] = Field(min_length=1, description="Source videos (one shard per video for video-level steps).")
     scenes: SceneConfig = Field(default_factory=SceneConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
+    bible: BibleConfig = Field(default_factory=lambda: BibleConfig(), description="Where the series bible is (read by Nix).")
+    disambiguate: DisambiguateConfig = Field(default_factory=lambda: DisambiguateConfig(), description="step2-transcript-disambiguate settings.")
 
 
 class StepSpec(Strict):
@@ -81,6 +83,8 @@ class StepSpec(Strict):
     inputs: dict[str, str] = Field(default_factory=dict, description="Upstream step outputs by step name (store paths).")
     models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
+    files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
+    videos: dict[str, str] = Field(default_factory=dict, description="All source videos by id (store paths), for dataset-level steps that declare `videos = true`.")
 
 
 class ModelRef(Strict):
@@ -236,3 +240,245 @@ class AggregateArtifact(Strict):
 
 
 ARTIFACTS["aggregate.json"] = AggregateArtifact
+
+
+# --------------------------------------------------------------------------- step inputs (issue 4)
+class DisambiguateConfig(Strict):
+    """``[disambiguate]`` of dataset.toml: step2-transcript-disambiguate settings."""
+
+    conditioned: bool = Field(True, description="Run the bible-conditioned re-decoding pass (faster-whisper with the bible's terms as hotwords + initial_prompt).")
+    lexical: bool = Field(True, description="Run the lexical pass (phonetic + fuzzy matching of low-probability words and n-grams against bible terms).")
+    lexical_max_probability: float = Field(0.75, ge=0, le=1, description="Lexical pass: only words whose ASR probability is below this (0-1) are candidates.")
+    lexical_min_similarity: float = Field(0.8, ge=0, le=1, description="Lexical pass: minimum Jaro-Winkler similarity (rapidfuzz, 0-1) between a candidate (word or n-gram, letters only) and a bible term; the two must also share their Metaphone or NYSIIS code (jellyfish).")
+    keep_confident: float = Field(0.9, ge=0, le=1, description="Conditioned pass: a base word heard with at least this probability (0-1) is replaced by a bible term only if it sounds like it (same Metaphone/NYSIIS code).")
+    lexical_ngram: int = Field(3, ge=1, le=5, description="Lexical pass: longest n-gram (words) compared with bible terms.")
+
+
+
+class BibleConfig(Strict):
+    """``[bible]`` of dataset.toml (read by Nix, nix/pipeline.nix: the file becomes spec.files.bible)."""
+
+    file: str = Field("bible.yaml", description="The series bible, relative to the dataset folder.")
+
+
+DatasetConfig.model_rebuild()
+
+
+# --------------------------------------------------------------------------- step2-bible
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class ReferenceShot(Strict):
+    """A frame of a source video that shows a character or place (``pipelines/<name>/bible.yaml``)."""
+
+    video: str = Field(pattern=VIDEO_ID_PATTERN, description="Video id from dataset.toml [[videos]] (e.g. 'demo01').")
+    t: float = Field(ge=0, description="Timestamp of the frame in seconds from the start of the video (must lie inside the video).")
+    note: str = Field("", description="Free text: what the shot shows (e.g. 'close-up, left of frame').")
+
+
+class Character(Strict):
+    """A character of the series: its canonical spelling, other names, look and voice."""
+
+    name: str = Field(min_length=1, description="Canonical name as captions must spell it (e.g. 'Malory').")
+    aliases: list[str] = Field(default_factory=list, description="Other correct names for the same character (nicknames, surname, 'Mrs. Archer').")
+    description: str = Field("", description="Short visual description for the captioner and the VLM (clothes, hair, build).")
+    voice: str = Field("", description="Voice notes (e.g. 'low male voice, US accent'); given to the multimodal pass for speaker attribution.")
+    mishearings: list[str] = Field(default_factory=list, description="Wrong spellings/phrases ASR produced for this name in practice (e.g. 'Mallory'); replaced by the lexical pass.")
+    reference_shots: list[ReferenceShot] = Field(default_factory=list, description="Frames that show the character (video id + timestamp in seconds).")
+
+
+class Place(Strict):
+    """A place of the series (city, set, location)."""
+
+    name: str = Field(min_length=1, description="Canonical name of the place (e.g. 'Moscow').")
+    aliases: list[str] = Field(default_factory=list, description="Other correct names of the place.")
+    description: str = Field("", description="Short visual description of the place.")
+    mishearings: list[str] = Field(default_factory=list, description="Wrong spellings ASR produced for this place in practice.")
+    reference_shots: list[ReferenceShot] = Field(default_factory=list, description="Frames that show the place (video id + timestamp in seconds).")
+
+
+class GlossaryTerm(Strict):
+    """A series-specific word (organisation, object, jargon) that ASR should spell this way."""
+
+    term: str = Field(min_length=1, description="Correct spelling of the term (e.g. 'ISIS').")
+    mishearings: list[str] = Field(default_factory=list, description="Wrong spellings/phrases ASR produced for the term in practice.")
+    note: str = Field("", description="What the term means (given to the captioner and the VLM).")
+
+
+class Bible(Strict):
+    """``pipelines/<name>/bible.yaml``: the series bible (authored by hand, validated by step2-bible)."""
+
+    series: str = Field("", description="Series title (free text, used in prompts).")
+    trigger_word: str = Field(min_length=1, pattern=r"^\S+$", description="LoRA trigger word prefixed to captions (one token, no spaces, e.g. 'rsdemo').")
+    characters: list[Character] = Field(min_length=1, description="The characters; names and aliases are unique across characters and places (case-insensitive).")
+    places: list[Place] = Field(default_factory=list, description="Known places.")
+    glossary: list[GlossaryTerm] = Field(default_factory=list, description="Other terms ASR must spell correctly.")
+    caption_style: list[str] = Field(default_factory=list, description="Caption style rules for the captioner (free text, one rule per entry).")
+
+
+class BibleTerm(Strict):
+    """One spelling the disambiguation passes know: a name/alias (correct) or a listed mis-hearing."""
+
+    text: str = Field(description="The spelling as written in the bible (a correct term, or a mis-hearing).")
+    canonical: str = Field(description="What ``text`` stands for: the character/place name or glossary term (for aliases: the alias itself is correct, canonical names its owner).")
+    kind: Literal["character", "place", "glossary"] = Field(description="What the term names.")
+    role: Literal["name", "alias", "mishearing"] = Field(description="'name'/'alias': a correct spelling; 'mishearing': a wrong one, to be replaced by ``canonical``.")
+
+
+class BibleArtifact(Strict):
+    """``$out/bible.json`` of step2-bible: the validated, normalized bible plus a flat term list."""
+
+    schema_version: int = SCHEMA_VERSION
+    source: str = Field(description="File name of the authored bible (e.g. 'bible.yaml').")
+    source_sha256: str = Field(description="sha256 (hex) of the authored file's bytes.")
+    bible: Bible = Field(description="The bible, normalized (whitespace collapsed, duplicate aliases/mis-hearings dropped).")
+    terms: list[BibleTerm] = Field(description="Every spelling of every character, place and glossary term (correct ones first), for matching.")
+
+
+ARTIFACTS["bible.json"] = BibleArtifact
+
+
+# --------------------------------------------------------------------------- step2-shot-reference
+class ReferenceFrame(Strict):
+    """One extracted reference frame."""
+
+    subject: str = Field(description="Character or place name (canonical).")
+    kind: Literal["character", "place"] = Field(description="What the subject is.")
+    video: str = Field(description="Video id the frame comes from.")
+    t: float = Field(ge=0, description="Requested timestamp in seconds.")
+    frame_index: int = Field(ge=0, description="0-based index of the extracted frame (the frame shown at t: the last frame starting at or before t).")
+    frame_t: float = Field(ge=0, description="Presentation time of the extracted frame, seconds (<= t < next frame's time).")
+    image: str = Field(description="PNG path relative to the step output ('<kind>s/<subject>/<video>-<t>.png').")
+    width: int = Field(description="Image width in pixels (square pixels: source width x SAR).")
+    height: int = Field(description="Image height in pixels.")
+    note: str = Field("", description="The bible's note for the shot.")
+
+
+class ShotReferenceArtifact(Strict):
+    """``$out/references.json`` of step2-shot-reference (whole dataset)."""
+
+    schema_version: int = SCHEMA_VERSION
+    frames: list[ReferenceFrame] = Field(description="Every reference shot of the bible, in bible order.")
+    contact_sheet: str = Field(description="Relative path of the contact sheet image (all frames in a grid, JPEG).")
+
+
+ARTIFACTS["references.json"] = ShotReferenceArtifact
+
+
+# --------------------------------------------------------------------------- step2-transcript-disambiguate
+class AuditEntry(Strict):
+    """One change (or one considered change) of the disambiguation passes."""
+
+    segment: int = Field(description="Segment id the change belongs to.")
+    pass_: Literal["conditioned", "lexical", "model"] = Field(alias="pass", description="Pass that proposed it: 'conditioned' (bible-conditioned re-decoding), 'lexical' (phonetic + fuzzy match), 'model' (multimodal VLM).")
+    action: Literal["applied", "alternative", "rejected", "fallback"] = Field(description="'applied': the text changed; 'alternative': kept aside, not applied; 'rejected': a model proposal that failed a check; 'fallback': the pass's output was unusable and the earlier text was kept.")
+    before: str = Field(description="Words before the change ('' for an insertion).")
+    after: str = Field(description="Words after the change ('' for a deletion).")
+    start: float | None = Field(None, description="Start of the changed words, seconds (null when not tied to words).")
+    end: float | None = Field(None, description="End of the changed words, seconds.")
+    reason: str = Field(description="Why (which bible term, which score, or why the output was unusable).")
+    term: str | None = Field(None, description="The bible term (canonical) involved, if any.")
+    probabilities_before: list[float] = Field(default_factory=list, description="ASR probabilities (0-1) of the words before the change.")
+    probabilities_after: list[float] = Field(default_factory=list, description="ASR probabilities (0-1) of the words after the change (conditioned pass).")
+    confidence: float = Field(ge=0, le=1, description="Confidence of the change, 0-1 (conditioned: mean word probability of the new words; lexical: match score / 100; model: the model's own).")
+
+    # JSON key is "pass" (a Python keyword): read and written by alias
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class CorrectedWord(Strict):
+    """A word of the corrected transcript (times in seconds, probability 0-1)."""
+
+    word: str = Field(description="The word as it should be written.")
+    start: float = Field(description="Start, seconds.")
+    end: float = Field(description="End, seconds.")
+    probability: float = Field(ge=0, le=1, description="ASR probability of the word (for replaced words: of the pass that supplied it).")
+    source: Literal["base", "conditioned", "lexical", "model"] = Field(description="Which pass supplied the word ('base': unchanged).")
+
+
+class SpeakerAttribution(Strict):
+    """Who speaks a segment, according to the multimodal pass."""
+
+    speaker: str = Field(description="Canonical character name, or 'unknown'.")
+    confidence: float = Field(ge=0, le=1, description="Confidence 0-1 (0 when unknown or the model's output was unusable).")
+    source: Literal["model", "none"] = Field(description="'model': the VLM said so; 'none': no usable attribution.")
+
+
+class CorrectedSegment(Strict):
+    """One segment: the base transcript's text and the corrected text, with word timing."""
+
+    id: int = Field(description="Segment id (that of step2-transcript-base).")
+    start: float = Field(description="Start, seconds.")
+    end: float = Field(description="End, seconds.")
+    original: str = Field(description="Text of step2-transcript-base.")
+    text: str = Field(description="Corrected text.")
+    words: list[CorrectedWord] = Field(description="Corrected words with timing.")
+    original_words: list[Word] = Field(description="Words of step2-transcript-base.")
+    speaker: SpeakerAttribution = Field(description="Speaker attribution (multimodal pass).")
+
+
+class PassSummary(Strict):
+    """What one pass did."""
+
+    name: Literal["conditioned", "lexical", "model"] = Field(description="Pass name.")
+    ran: bool = Field(description="False when disabled in [disambiguate] (or no model configured).")
+    applied: int = Field(ge=0, description="Changes applied.")
+    alternatives: int = Field(ge=0, description="Differences kept as alternatives (not applied).")
+    fallbacks: int = Field(ge=0, description="Outputs that were unusable (earlier text kept).")
+    seconds: float = Field(ge=0, description="Wall time of the pass, seconds.")
+    detail: str = Field("", description="Settings or reason the pass did not run.")
+
+
+class DisambiguatedTranscript(Strict):
+    """``$out/corrected_transcript.json`` of step2-transcript-disambiguate (one source video).
+
+    Named apart from step2-transcript-base's ``transcript.json`` because ARTIFACTS maps a
+    file name to exactly one schema."""
+
+    schema_version: int = SCHEMA_VERSION
+    video_id: str = Field(description="Video id.")
+    bible_sha256: str = Field(description="sha256 of the bible.yaml the corrections used.")
+    hotwords: str = Field(description="The hotwords string given to faster-whisper (conditioned pass).")
+    initial_prompt: str = Field(description="The initial_prompt given to faster-whisper (conditioned pass).")
+    conditioned_text: list[str] = Field(description="Raw segment texts of the conditioned re-decoding (for inspection).")
+    passes: list[PassSummary] = Field(description="One summary per pass, in order.")
+    segments: list[CorrectedSegment] = Field(description="Segments with original and corrected text.")
+    audit: list[AuditEntry] = Field(description="Every change and every kept alternative, in order.")
+
+
+ARTIFACTS["corrected_transcript.json"] = DisambiguatedTranscript
+
+
+# --------------------------------------------------------------------------- step2-scene-context
+class ContextLine(Strict):
+    """A corrected dialogue line (or part of one) spoken inside a clip."""
+
+    start: float = Field(description="Start of the first word inside the clip, seconds (video time).")
+    end: float = Field(description="End of the last word inside the clip, seconds.")
+    speaker: str = Field(description="Canonical character name, or 'unknown'.")
+    text: str = Field(description="Corrected words whose midpoint lies inside the clip.")
+
+
+class ClipContext(Strict):
+    """Context of one clip for the captioner."""
+
+    clip_id: str = Field(description="Clip id from step1-scenes.")
+    start_s: float = Field(description="Clip start, seconds.")
+    end_s: float = Field(description="Clip end, seconds.")
+    characters: list[str] = Field(description="Characters present: attributed speakers + characters named in the clip's dialogue (canonical names, bible order).")
+    character_evidence: dict[str, list[str]] = Field(description="Per character, why it is listed ('speaker', 'named in dialogue', 'reference shot').")
+    place: str | None = Field(description="Place named in the clip's dialogue or shown by a reference shot inside the clip, if any.")
+    lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps).")
+    context: str = Field(description="Short context string for the captioner.")
+
+
+class SceneContextArtifact(Strict):
+    """``$out/context.json`` of step2-scene-context (one source video)."""
+
+    schema_version: int = SCHEMA_VERSION
+    video_id: str = Field(description="Video id.")
+    trigger_word: str = Field(description="The bible's LoRA trigger word.")
+    clips: list[ClipContext] = Field(description="One entry per step1-scenes clip, in order.")
+
+
+ARTIFACTS["context.json"] = SceneContextArtifact

@@ -1,0 +1,193 @@
+"""`bin/reelset inspect` and `bin/reelset status` on real Nix builds (host toolchain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import REPO, nix_build, nix_env
+from test_edge_media import two_shots
+from test_template import git_copy
+
+pytestmark = pytest.mark.nix
+CLI = REPO / "bin" / "reelset"
+
+
+def reelset(*args: str, cuda: bool = True, extra_config: str = "") -> subprocess.CompletedProcess:
+    env = nix_env(cuda)
+    env["NIX_CONFIG"] += extra_config
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def demo_out() -> Path:
+    return nix_build(".#host.demo")[0]
+
+
+def meta(path: Path) -> dict:
+    return orjson.loads((path / "meta.json").read_bytes())
+
+
+def test_inspect_demo_json_matches_the_outputs(demo_out):
+    proc = reelset("inspect", str(demo_out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    agg = orjson.loads((demo_out / "aggregate.json").read_bytes())
+    assert info["kind"] == "steps" and info["dataset"] == "demo" and info["path"] == str(demo_out)
+    assert [m["name"] for m in info["members"]] == [m["name"] for m in agg["members"]]
+    assert info["artifacts"] == {"aggregate.json": "ok", "meta.json": "ok"}
+    total = 0.0
+    for step in info["members"]:
+        step_dir = demo_out / step["name"]
+        assert step["counts"] == meta(step_dir)["counts"]
+        if step["kind"] == "step":  # a dataset-level step: one output, no shards
+            assert step["timings_s"] == meta(step_dir)["timings_s"]
+            total += meta(step_dir)["timings_s"]["total"]
+            continue
+        assert step["kind"] == "shards"
+        for shard in step["members"]:
+            m = meta(step_dir / "shards" / shard["name"])
+            assert shard["counts"] == m["counts"] and shard["devices"] == [m["device"]]
+            assert shard["timings_s"] == m["timings_s"]
+            assert shard["models"] == sorted({f"{x['repo']}@{x['revision']}" for x in m["models"]})
+            total += m["timings_s"]["total"]
+            assert all(v == "ok" for v in shard["artifacts"].values()), shard["artifacts"]
+    assert info["timings_s"]["total"] == pytest.approx(total, abs=0.01)
+    scenes = next(s for s in info["members"] if s["name"] == "step1-scenes")
+    assert scenes["counts"]["scenes"] == 4
+
+
+def test_inspect_text_of_the_demo_and_of_a_shard(demo_out):
+    proc = reelset("inspect", str(demo_out))
+    assert proc.returncode == 0, proc.stderr
+    transcript = meta(demo_out / "step2-transcript-base/shards/demo01")
+    n_steps = len(orjson.loads((demo_out / "aggregate.json").read_bytes())["members"])
+    assert f"dataset demo: {n_steps} steps" in proc.stdout
+    assert f"words: {transcript['counts']['words']}" in proc.stdout and "scenes: 4" in proc.stdout
+    assert "Systran/faster-whisper-tiny.en@" in proc.stdout
+    shard = reelset("inspect", str(demo_out / "step2-transcript-base/shards/demo01"))
+    assert shard.returncode == 0, shard.stderr
+    assert "step2-transcript-base · shard demo01" in shard.stdout
+    assert f"device     {transcript['device']}" in shard.stdout and "transcript.json ok" in shard.stdout
+
+
+def test_inspect_errors_name_the_path(tmp_path, demo_out):
+    missing = reelset("inspect", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and f"{tmp_path / 'nope'}: no such file or directory" in missing.stderr
+    empty = reelset("inspect", str(tmp_path))
+    assert empty.returncode == 2 and "not a reelset step output (no meta.json" in empty.stderr
+    copy = tmp_path / "shard"
+    shutil.copytree(demo_out / "step1-scenes/shards/demo01", copy)
+    (copy / "scenes.json").chmod(0o644)
+    (copy / "scenes.json").write_text('{"video_id": "demo01"}')
+    bad = reelset("inspect", str(copy))
+    assert bad.returncode == 0, bad.stderr
+    assert "INVALID scenes.json" in bad.stdout and "does not match schema ScenesArtifact" in bad.stdout
+    (copy / "meta.json").chmod(0o644)
+    (copy / "meta.json").write_text("{not json")
+    broken = reelset("inspect", str(copy))
+    assert broken.returncode == 2 and f"{copy / 'meta.json'}: not valid JSON" in broken.stderr
+
+
+def test_status_of_the_built_demo_is_all_in_store(demo_out):
+    proc = reelset("status", "--json")
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    built = {s["name"]: s for s in st["steps"] if s["derivations"]}
+    members = [m["name"] for m in orjson.loads((demo_out / "aggregate.json").read_bytes())["members"]]
+    assert set(built) == set(members) and {"step1-scenes", "step2-transcript-base"} <= set(built)
+    for s in built.values():
+        assert s["state"] == "in-store" and {d["action"] for d in s["derivations"]} == {"in-store"}
+        level = "video" if (demo_out / s["name"] / "shards").is_dir() else "dataset"
+        assert [d["shard"] for d in s["derivations"]] == ([None, "demo01"] if level == "video" else [None])
+        assert all(Path(d["drv"]).name.endswith(".drv") for d in s["derivations"])
+    top = {s["name"]: s for s in st["steps"]}
+    assert top["step2-caption"]["state"] == "planned" and top["step2-caption"]["issue"] == 5
+    text = reelset("status")
+    assert text.returncode == 0, text.stderr
+    in_store = sum(len(s["derivations"]) for s in built.values())
+    assert st["totals"] == {"in-store": in_store}
+    assert "step1-scenes" in text.stdout and f"total: {in_store} in store, 0 to fetch, 0 to build" in text.stdout
+    assert "planned (issue #5)" in text.stdout
+
+
+@pytest.fixture(scope="module")
+def new_dataset_repo(tmp_path_factory) -> tuple[Path, str]:
+    """A reelset copy with a new dataset (unique name: nothing of it is built) of one path video
+    and one fixed-input video that is not in the store."""
+    repo = git_copy(tmp_path_factory.mktemp("status") / "reelset")
+    name = f"st{uuid.uuid4().hex[:8]}"
+    ds = repo / "pipelines" / name
+    ds.mkdir(parents=True)
+    two_shots(ds / "a.mp4", size="160x120")
+    absent = two_shots(tmp_path_factory.mktemp("absent") / f"absent-{name}.mp4", size="160x120", seconds=1)
+    digest = hashlib.sha256(absent.read_bytes()).hexdigest()
+    (ds / "dataset.toml").write_text(
+        f'name = "{name}"\n\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n[[videos]]\nid = "a"\npath = "a.mp4"\n\n'
+        f'[[videos]]\nid = "b"\nfile = "{absent.name}"\nsha256 = "{digest}"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    return repo, name
+
+
+@pytest.mark.parametrize(("cuda", "extra", "cuda_action"), [
+    (True, "", "build-local-cuda"),
+    (False, "", "no-cuda-machine"),
+    (False, "\nbuilders = ssh-ng://gpu-box x86_64-linux - 1 1 cuda", "build-cuda-builder"),
+])
+def test_status_of_a_new_dataset_says_where_each_derivation_builds(new_dataset_repo, cuda, extra, cuda_action):
+    repo, name = new_dataset_repo
+    proc = reelset("status", "--flake", f"git+file://{repo}", "--dataset", name, "--json", cuda=cuda, extra_config=extra)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    steps = {s["name"]: s for s in st["steps"]}
+    scenes, asr = steps["step1-scenes"], steps["step2-transcript-base"]
+    assert [(d["shard"], d["action"]) for d in scenes["derivations"]] == \
+        [(None, "build-local"), ("a", "build-local"), ("b", "build-local")]
+    assert [(d["shard"], d["action"]) for d in asr["derivations"]] == \
+        [(None, "build-local"), ("a", cuda_action), ("b", cuda_action)]
+    assert all(d["features"] == ["cuda"] for d in asr["derivations"][1:])
+    assert [f["name"] for f in st["fixed_inputs"]] == [f"absent-{name}.mp4"]
+    assert st["totals"][cuda_action] == 2 and st["totals"]["build-local"] == 4
+    if extra:
+        assert [b["uri"] for b in st["builders"]] == ["ssh-ng://gpu-box"] and st["builders"][0]["features"] == ["cuda"]
+    text = reelset("status", "--flake", f"git+file://{repo}", "--dataset", name, cuda=cuda, extra_config=extra)
+    assert text.returncode == 0, text.stderr
+    assert f"fixed input not in the store: absent-{name}.mp4" in text.stdout
+    assert "2 need a cuda machine" in text.stdout
+
+
+def test_status_errors_name_the_dataset(tmp_path):
+    proc = reelset("status", "--dataset", str(tmp_path / "pipelines/none"))
+    assert proc.returncode == 2 and "no dataset.toml there" in proc.stderr
+    unknown = reelset("status", "--dataset", "does-not-exist")
+    assert unknown.returncode == 2 and "does-not-exist" in unknown.stderr
+
+
+def test_parse_dry_run_both_nix_wordings():
+    from reelset.nixinfo import parse_dry_run
+
+    nix28 = ("warning: Git tree '/r' is dirty\nthese 2 derivations will be built:\n  /nix/store/a-x.drv\n  /nix/store/b-y.drv\n"
+             "these 2 paths will be fetched (1.00 MiB download, 2.00 MiB unpacked):\n  /nix/store/c-z\n  /nix/store/d-w\n")
+    got = parse_dry_run(nix28)
+    assert got.will_build == ["/nix/store/a-x.drv", "/nix/store/b-y.drv"] and got.will_fetch == ["/nix/store/c-z", "/nix/store/d-w"]
+    new = "this derivation will be built:\n  /nix/store/a-x.drv\nthis path will be fetched (0.01 MiB download, 0.02 MiB unpacked):\n  /nix/store/c-z\n"
+    got = parse_dry_run(new)
+    assert got.will_build == ["/nix/store/a-x.drv"] and got.will_fetch == ["/nix/store/c-z"]
+    assert parse_dry_run("warning: Git tree '/r' is dirty\n").will_build == []
+
+
+def test_parse_builders(tmp_path):
+    from reelset.nixinfo import parse_builders
+
+    machines = tmp_path / "machines"
+    machines.write_text("# GPU box\nssh-ng://gpu x86_64-linux /k 4 2 cuda,big-parallel - -\n")
+    got = parse_builders(f"ssh://cpu x86_64-linux ; @{machines}; @{tmp_path / 'none'}")
+    assert [(b.uri, b.systems, b.features) for b in got] == [
+        ("ssh://cpu", ["x86_64-linux"], []), ("ssh-ng://gpu", ["x86_64-linux"], ["big-parallel", "cuda"])]

@@ -1,0 +1,82 @@
+"""Through Nix (host toolchain): the bible steps, disambiguation and scene context build and
+validate; editing the bible re-runs only the steps that read it; bible errors fail the build
+with the field path; datasets without a bible still build their other steps."""
+
+from __future__ import annotations
+
+import shutil
+
+import orjson
+import pytest
+
+from conftest import REPO, nix, nix_build
+from reelset.disambiguate import name_mentions
+from reelset.schemas import (
+    BibleArtifact,
+    DisambiguatedTranscript,
+    SceneContextArtifact,
+    ShotReferenceArtifact,
+)
+from test_nix import pipeline_expr, repo_copy, write_dataset  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.nix
+BIBLE_STEPS = ["step2-bible", "step2-shot-reference", "step2-transcript-disambiguate", "step2-scene-context"]
+
+
+def test_bible_steps_build_through_nix():
+    ctx, _ = nix_build(".#host.step2-scene-context.shards.demo01")
+    context = SceneContextArtifact.model_validate(orjson.loads((ctx / "context.json").read_bytes()))
+    assert len(context.clips) == 4 and context.trigger_word == "rsdemo"
+    dis, _ = nix_build(".#host.step2-transcript-disambiguate.shards.demo01")
+    t = DisambiguatedTranscript.model_validate(orjson.loads((dis / "corrected_transcript.json").read_bytes()))
+    counts = name_mentions(" ".join(s.text for s in t.segments), ["Archer", "Lana", "Cyril", "Malory", "Mallory"])
+    assert counts == {"Archer": 3, "Lana": 2, "Cyril": 2, "Malory": 2, "Mallory": 0}, counts
+    meta = orjson.loads((dis / "meta.json").read_bytes())
+    assert meta["models"][0]["name"] == "faster-whisper-tiny-en" and meta["counts"]["applied"] >= 3
+    bible, _ = nix_build(".#host.step2-bible")
+    BibleArtifact.model_validate(orjson.loads((bible / "bible.json").read_bytes()))
+    refs, _ = nix_build(".#host.step2-shot-reference")
+    art = ShotReferenceArtifact.model_validate(orjson.loads((refs / "references.json").read_bytes()))
+    assert all((refs / f.image).is_file() for f in art.frames) and len(art.frames) == 4
+    for out in (bible, refs):
+        assert orjson.loads((out / "meta.json").read_bytes())["shard"] is None
+
+
+def shard_drvs(repo) -> dict[str, str]:
+    out = {}
+    for step in ["step1-scenes", "step2-transcript-base", *BIBLE_STEPS]:
+        attr = f".#host.{step}" + ("" if step in ("step2-bible", "step2-shot-reference") else ".shards.demo01") + ".drvPath"
+        proc = nix("eval", "--impure", "--raw", attr, cwd=repo)
+        assert proc.returncode == 0, proc.stderr
+        out[step] = proc.stdout
+    return out
+
+
+def test_editing_the_bible_reruns_only_bible_steps(repo_copy):  # noqa: F811
+    before = shard_drvs(repo_copy)
+    bible = repo_copy / "pipelines/demo/bible.yaml"
+    bible.write_text(bible.read_text().replace("description: the SMPTE HD colour bars", "description: SMPTE bars, static"))
+    after = shard_drvs(repo_copy)
+    assert after["step1-scenes"] == before["step1-scenes"]
+    assert after["step2-transcript-base"] == before["step2-transcript-base"]
+    for step in BIBLE_STEPS:
+        assert after[step] != before[step], step
+
+
+def test_malformed_bible_fails_the_nix_build_with_the_field_path(repo_copy):  # noqa: F811
+    bible = repo_copy / "pipelines/demo/bible.yaml"
+    bible.write_text(bible.read_text().replace("{video: demo01, t: 13.0}", "{video: demo01, t: -1}"))
+    proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=repo_copy)
+    assert proc.returncode != 0
+    assert "characters[2].reference_shots[0].t (line" in proc.stderr and "greater than or equal to 0" in proc.stderr, proc.stderr
+
+
+def test_dataset_without_bible(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="nobible")
+    shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
+    proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-bible.drvPath"))
+    assert proc.returncode != 0 and "step2-bible needs" in proc.stderr and "bible.yaml" in proc.stderr, proc.stderr
+    drv = nix("eval", "--impure", "--json", "--expr", pipeline_expr(ds, "all.drvAttrs.reelsetSpec"))
+    assert drv.returncode == 0, drv.stderr
+    members = sorted(orjson.loads(orjson.loads(drv.stdout))["inputs"])
+    assert members == ["step1-scenes", "step2-transcript-base"]

@@ -1,0 +1,186 @@
+"""Loading and normalizing the series bible (``pipelines/<name>/bible.yaml``).
+
+:func:`load_bible` parses the YAML (PyYAML, safe loader), validates it with
+:class:`reelset.schemas.Bible` and normalizes it. Every error is a
+:class:`reelset.ReelsetError` naming the file, the YAML path of the bad field
+(``characters[2].reference_shots[0].t``) and, when PyYAML knows it, its line, e.g.::
+
+    bible.yaml: characters[0].reference_shots[1].t (line 12): Input should be greater
+    than or equal to 0 (got -3)
+
+:func:`bible_terms` flattens the bible into the spellings the disambiguation passes match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from reelset import ReelsetError
+from reelset.schemas import Bible, BibleArtifact, BibleTerm
+
+
+def yaml_path(loc: tuple) -> str:
+    """Pydantic error location → YAML path: ('characters', 0, 'name') → 'characters[0].name'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (deepest node that exists), or None."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if node is None:  # unknown/missing key: point at the mapping
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _dedupe(items: list[str], exclude: set[str] = frozenset()) -> list[str]:
+    seen, out = {s.casefold() for s in exclude}, []
+    for item in map(_clean, items):
+        if item and item.casefold() not in seen:
+            seen.add(item.casefold())
+            out.append(item)
+    return out
+
+
+def normalize(bible: Bible) -> Bible:
+    """Collapse whitespace; drop empty and duplicate aliases / mis-hearings (case-insensitive)."""
+    data = bible.model_dump()
+    for group in ("characters", "places"):
+        for entry in data[group]:
+            entry["name"] = _clean(entry["name"])
+            entry["aliases"] = _dedupe(entry["aliases"], {entry["name"]})
+            entry["mishearings"] = _dedupe(entry["mishearings"])
+            entry["description"] = _clean(entry["description"])
+            if "voice" in entry:
+                entry["voice"] = _clean(entry["voice"])
+    for term in data["glossary"]:
+        term["term"] = _clean(term["term"])
+        term["mishearings"] = _dedupe(term["mishearings"])
+    data["caption_style"] = [_clean(r) for r in data["caption_style"] if _clean(r)]
+    return Bible.model_validate(data)
+
+
+def check_unique(bible: Bible) -> list[tuple[str, str]]:
+    """(YAML path, message) for each name/alias used twice and each mis-hearing that is
+    also a correct spelling (case-insensitive)."""
+    problems: list[tuple[str, str]] = []
+    owner: dict[str, str] = {}
+    for group in ("characters", "places"):
+        for i, entry in enumerate(getattr(bible, group)):
+            for j, spelling in enumerate([entry.name, *entry.aliases]):
+                path = f"{group}[{i}]." + ("name" if j == 0 else f"aliases[{j - 1}]")
+                key = _clean(spelling).casefold()
+                if key in owner:
+                    problems.append((path, f"'{spelling}' is already used by {owner[key]}"))
+                else:
+                    owner[key] = path
+    for i, term in enumerate(bible.glossary):
+        key = _clean(term.term).casefold()
+        if key in owner:
+            problems.append((f"glossary[{i}].term", f"'{term.term}' is already used by {owner[key]}"))
+        owner.setdefault(key, f"glossary[{i}].term")
+    for group in ("characters", "places", "glossary"):
+        for i, entry in enumerate(getattr(bible, group)):
+            for j, wrong in enumerate(entry.mishearings):
+                if _clean(wrong).casefold() in owner:
+                    problems.append((f"{group}[{i}].mishearings[{j}]",
+                                     f"'{wrong}' is a correct spelling ({owner[_clean(wrong).casefold()]}), not a mis-hearing"))
+    return problems
+
+
+def load_bible(path: Path) -> Bible:
+    """Read, validate and normalize ``path`` (bible.yaml).
+
+    Raises ReelsetError ``'<path>: <yaml path> (line N): <reason>'`` for: unreadable
+    file, YAML syntax errors, a top level that is not a mapping, unknown keys, missing
+    required fields (e.g. a character without ``name``), wrong types, negative
+    timestamps, duplicate names/aliases.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReelsetError(f"{path}: cannot read the bible: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ReelsetError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ReelsetError(f"{path}: (top level): expected a mapping with characters, places, glossary, "
+                           f"trigger_word, …, got {type(data).__name__}")
+    try:
+        bible = Bible.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = err["loc"]
+            line = _line_of(root, loc)
+            where = yaml_path(loc) + (f" (line {line})" if line else "")
+            reason = "unknown key (not in the bible schema)" if err["type"] == "extra_forbidden" else err["msg"]
+            if err["type"] not in ("missing", "extra_forbidden") and "input" in err and not isinstance(err["input"], dict | list):
+                reason += f" (got {err['input']!r})"
+            lines.append(f"{path}: {where}: {reason}")
+        raise ReelsetError("\n".join(lines)) from exc
+    bible = normalize(bible)
+    problems = check_unique(bible)
+    if problems:
+        raise ReelsetError("\n".join(f"{path}: {p}" + (f" (line {ln})" if (ln := _line_of(root, _loc(p))) else "")
+                                     + f": {msg}" for p, msg in problems))
+    return bible
+
+
+def _loc(path: str) -> tuple:
+    """'characters[0].aliases[1]' → ('characters', 0, 'aliases', 1)."""
+    parts: list = []
+    for name, index in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", path):
+        parts.append(name if name else int(index))
+    return tuple(parts)
+
+
+def bible_terms(bible: Bible) -> list[BibleTerm]:
+    """Every spelling the passes know, correct ones (names, aliases, glossary terms) first,
+    then mis-hearings; each with its canonical owner and kind."""
+    correct: list[BibleTerm] = []
+    wrong: list[BibleTerm] = []
+    for kind, group in (("character", bible.characters), ("place", bible.places)):
+        for entry in group:
+            correct.append(BibleTerm(text=entry.name, canonical=entry.name, kind=kind, role="name"))
+            correct += [BibleTerm(text=a, canonical=entry.name, kind=kind, role="alias") for a in entry.aliases]
+            wrong += [BibleTerm(text=m, canonical=entry.name, kind=kind, role="mishearing") for m in entry.mishearings]
+    for term in bible.glossary:
+        correct.append(BibleTerm(text=term.term, canonical=term.term, kind="glossary", role="name"))
+        wrong += [BibleTerm(text=m, canonical=term.term, kind="glossary", role="mishearing") for m in term.mishearings]
+    return correct + wrong
+
+
+def make_artifact(path: Path, source_name: str | None = None) -> BibleArtifact:
+    """bible.yaml → BibleArtifact (validated, normalized, with the flat term list)."""
+    bible = load_bible(path)
+    return BibleArtifact(source=source_name or path.name, source_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                         bible=bible, terms=bible_terms(bible))

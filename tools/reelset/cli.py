@@ -1,0 +1,327 @@
+"""``reelset``: everyday commands on step outputs and datasets (``bin/reelset``).
+
+Commands:
+
+``reelset inspect PATH [--json]``
+    PATH is a ``result`` link, a store path or any folder a step wrote (a shard, a step
+    aggregate such as ``.#host.step1-scenes`` or the dataset-level ``.#host.demo``). Prints
+    step, dataset, shard, counts (scenes, words, …: whatever the step's meta.json counts),
+    models, devices, toolchain, timings (seconds) and whether each artifact matches its
+    schema; aggregates list their members. ``--json``: the same as one JSON object.
+
+``reelset status [--dataset pipelines/NAME | NAME] [--flake REF] [--attr ATTR] [--json]``
+    For each step of the table (``nix/steps.nix``): its derivations (the aggregate and one
+    per video for video-level steps) and what the next ``nix build`` would do with each —
+    already in the store, fetch from a binary cache, build on this machine, or build on a
+    ``cuda`` builder (derivations with ``requiredSystemFeatures = [ "cuda" ]``) — from
+    ``nix build --dry-run`` and ``nix show-derivation``. Also lists fixed inputs (videos,
+    models) that are not in the store yet. Uses your Nix settings (builders,
+    system-features, substituters), so the answer is the one your next build gets.
+
+Exit status: 0 ok, 2 user error (message on stderr names the path or setting), 1 bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from reelset import ReelsetError, nixinfo
+from reelset.schemas import ARTIFACTS, AggregateArtifact, StepMeta
+
+
+# --------------------------------------------------------------------------- inspect
+def _load(path: Path, schema: type[BaseModel]) -> BaseModel:
+    try:
+        return schema.model_validate(orjson.loads(path.read_bytes()))
+    except orjson.JSONDecodeError as exc:
+        raise ReelsetError(f"{path}: not valid JSON: {exc}") from exc
+    except ValidationError as exc:
+        raise ReelsetError(f"{path}: does not match schema {schema.__name__}: {exc}") from exc
+
+
+def inspect_output(path: Path, _depth: int = 0) -> dict:
+    """Summary of one step output folder (following symlinks) as a JSON-able dict.
+
+    Keys: path (resolved), step, dataset, shard, kind ("step" | "shards" | "steps"),
+    devices (sorted device strings actually used, e.g. ["cpu"] or ["cuda:0"]), toolchain,
+    models (["repo@revision"]), timings_s (phase → seconds; aggregates: "total" summed over
+    members), counts (name → int), versions, artifacts ({file: "ok" | error message | "no
+    schema"}), members (aggregates: the same summary per member).
+
+    Raises ReelsetError when ``path`` does not exist or holds no meta.json.
+    """
+    if not path.exists():
+        raise ReelsetError(f"{path}: no such file or directory")
+    resolved = path.resolve()
+    if resolved.is_file():
+        resolved = resolved.parent
+    meta_file = resolved / "meta.json"
+    if not meta_file.is_file():
+        raise ReelsetError(f"{path}: not a reelset step output (no meta.json in {resolved}); pass a `result` link, "
+                           "a store path of a step, or a folder a step tool wrote")
+    meta: StepMeta = _load(meta_file, StepMeta)  # type: ignore[assignment]
+    artifacts: dict[str, str] = {}
+    for f in sorted(resolved.glob("*.json")):
+        schema = ARTIFACTS.get(f.name)
+        if schema is None:
+            artifacts[f.name] = "no schema"
+            continue
+        try:
+            _load(f, schema)
+            artifacts[f.name] = "ok"
+        except ReelsetError as exc:
+            artifacts[f.name] = str(exc).split("\n")[0]
+    info: dict = {
+        "path": str(resolved), "step": meta.step, "dataset": meta.dataset, "shard": meta.shard, "kind": "step",
+        "devices": [meta.device], "toolchain": meta.toolchain,
+        "models": sorted({f"{m.repo}@{m.revision}" for m in meta.models}),
+        "timings_s": dict(meta.timings_s), "counts": dict(meta.counts), "versions": dict(meta.versions),
+        "artifacts": artifacts, "members": [],
+    }
+    agg_file = resolved / "aggregate.json"
+    if agg_file.is_file() and artifacts.get("aggregate.json") == "ok" and _depth < 3:
+        agg: AggregateArtifact = _load(agg_file, AggregateArtifact)  # type: ignore[assignment]
+        info["kind"] = agg.kind
+        members = [dict(inspect_output(resolved / m.link, _depth + 1), name=m.name) for m in agg.members]
+        info["members"] = members
+        info["devices"] = sorted({d for m in members for d in m["devices"]})
+        info["models"] = sorted({x for m in members for x in m["models"]})
+        info["timings_s"] = {"total": round(sum(m["timings_s"].get("total", 0.0) for m in members), 3)}
+        if agg.kind == "steps":
+            info["step"] = "pipeline"
+    return info
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"
+
+
+def format_inspect(info: dict) -> str:
+    """The terminal form of :func:`inspect_output`'s dict."""
+    lines = []
+    toolchain = info["toolchain"].get("name", "?")
+    if info["kind"] == "steps":
+        lines += [f"dataset {info['dataset']}: {len(info['members'])} steps   {info['path']}",
+                  f"toolchain {toolchain}   devices {', '.join(info['devices'])}   "
+                  f"total step time {info['timings_s']['total']:.1f} s", ""]
+        header = f"{'step':<30} {'shards':>6}  {'device':<8} {'time s':>7}  counts"
+        lines += [header, "-" * len(header)]
+        for m in info["members"]:
+            shards = len(m["members"]) if m["kind"] == "shards" else "-"
+            lines.append(f"{m['name']:<30} {shards!s:>6}  {','.join(m['devices']):<8} "
+                         f"{m['timings_s'].get('total', 0.0):>7.1f}  {_fmt_counts(m['counts'])}")
+            for s in m["members"]:
+                lines.append(f"  {s['name']:<28} {'':>6}  {','.join(s['devices']):<8} "
+                             f"{s['timings_s'].get('total', 0.0):>7.1f}  {_fmt_counts(s['counts'])}")
+        models = info["models"]
+        lines += ["", f"models: {', '.join(models) if models else '-'}"]
+    else:
+        title = info["step"] + (f" · shard {info['shard']}" if info["shard"] else "") + \
+            (f" · {len(info['members'])} shards" if info["kind"] == "shards" else "")
+        lines += [title, f"  path       {info['path']}", f"  dataset    {info['dataset']}",
+                  f"  device     {', '.join(info['devices'])}",
+                  f"  toolchain  {toolchain} ({info['toolchain'].get('fingerprint', '?')[:24]})",
+                  f"  models     {', '.join(info['models']) or '-'}",
+                  f"  counts     {_fmt_counts(info['counts'])}",
+                  f"  timings s  {', '.join(f'{k}: {v}' for k, v in info['timings_s'].items()) or '-'}"]
+        if info["versions"]:
+            lines.append(f"  versions   {', '.join(f'{k} {v}' for k, v in info['versions'].items())}")
+        for m in info["members"]:
+            lines.append(f"  shard {m['name']:<12} {','.join(m['devices']):<8} "
+                         f"{m['timings_s'].get('total', 0.0):>7.1f} s  {_fmt_counts(m['counts'])}")
+    bad = {f: s for f, s in info["artifacts"].items() if s not in ("ok", "no schema")}
+    lines.append("artifacts: " + ", ".join(f"{f} {s}" for f, s in info["artifacts"].items() if f not in bad))
+    for f, s in bad.items():
+        lines.append(f"INVALID {f}: {s}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- status
+def _dataset_attr(dataset: str) -> tuple[str, str]:
+    """(dataset name, flake attribute) of ``--dataset`` given as NAME or pipelines/NAME."""
+    name = Path(dataset.rstrip("/")).name
+    if "/" in dataset.rstrip("/") and not (Path(dataset) / "dataset.toml").is_file():
+        raise ReelsetError(f"{dataset}: no dataset.toml there (a dataset is a folder pipelines/<name>/ with dataset.toml)")
+    return name, f"host.datasets.{name}"
+
+
+def _nix_env() -> dict[str, str]:
+    """Env for Nix: the host toolchain's interpreter defaults to this checkout's .venv, as in `make`."""
+    env = dict(os.environ)
+    venv_python = nixinfo.REPO / ".venv" / "bin" / "python"
+    if "REELSET_PYTHON" not in env and venv_python.exists():
+        env["REELSET_PYTHON"] = str(venv_python)
+    return env
+
+
+_EVAL_APPLY = """names: ds: builtins.listToAttrs (map (n: {
+  name = n;
+  value =
+    if !(ds ? ${n}) then { state = "absent"; }
+    else let r = builtins.tryEval ds.${n}.drvPath; in
+      if !r.success then { state = "error"; }
+      else { state = "ok"; drv = r.value;
+             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: s.drvPath) ds.${n}.shards else { }; };
+}) names)"""
+
+
+def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
+    """What the next build of every step of the dataset at ``flake#attr`` would do.
+
+    Returns {"flake", "attr", "system_features", "builders", "steps": [ {name, device,
+    level, state ("in-store" | "build" | "planned" | "absent" | "error"), issue, error,
+    derivations: [ {shard, drv, out, action ("in-store" | "fetch" | "build-local" |
+    "build-cuda-builder" | "build-local-cuda" | "no-cuda-machine"), features} ]} ],
+    "fixed_inputs": [ {name, drv} ] (fixed-output derivations the build would have to
+    run: videos/models not in the store), "totals": {action: count}}.
+    Raises ReelsetError when Nix fails to evaluate the dataset.
+    """
+    env = _nix_env()
+    # the queried flake's own step table (a dataset flake may pin another reelset), else this checkout's
+    own = nixinfo.run_nix(["eval", "--json", f"{flake}#lib.steps.list"], cwd=cwd, env=env, check=False)
+    table = json.loads(own.stdout) if own.returncode == 0 else nixinfo.step_table(nixinfo.REPO)
+    names = [s["name"] for s in table]
+    apply = f"ds: ({_EVAL_APPLY}) (builtins.fromJSON ''{json.dumps(names)}'') ds"
+    evaluated = json.loads(nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply],
+                                           cwd=cwd, env=env).stdout)
+    buildable = [n for n in names if evaluated[n]["state"] == "ok"]
+    dry = nixinfo.parse_dry_run(nixinfo.run_nix(
+        ["build", "--impure", "--dry-run", "--no-link", *[f"{flake}#{attr}.{n}" for n in buildable]],
+        cwd=cwd, env=env).stderr)
+    to_build = {os.path.basename(d) for d in dry.will_build}
+    to_fetch = {os.path.basename(p) for p in dry.will_fetch}
+    step_drvs = [d for n in buildable for d in [evaluated[n]["drv"], *evaluated[n]["shards"].values()]]
+    shown = nixinfo.show_derivations(sorted(set(step_drvs) | set(dry.will_build)), cwd=cwd, env=env)
+
+    settings = nixinfo.nix_settings(cwd=cwd, env=env)
+    local_features = sorted(set(settings.get("system-features", [])) | set(settings.get("extra-system-features", []) or []))
+    builders = nixinfo.parse_builders(str(settings.get("builders", "")))
+    cuda_builders = [b.uri for b in builders if "cuda" in b.features]
+
+    def action(drv_path: str) -> tuple[str, list[str]]:
+        base = os.path.basename(drv_path)
+        d = shown[base]
+        feats = nixinfo.required_features(d)
+        if base not in to_build:
+            outs = nixinfo.output_paths(d)
+            return ("fetch" if outs and all(o in to_fetch for o in outs) else "in-store"), feats
+        if "cuda" not in feats:
+            return "build-local", feats
+        if cuda_builders:
+            return "build-cuda-builder", feats
+        return ("build-local-cuda" if "cuda" in local_features else "no-cuda-machine"), feats
+
+    steps, totals = [], Counter()
+    for s in table:
+        ev = evaluated[s["name"]]
+        entry = {"name": s["name"], "device": s["device"], "level": s["level"], "issue": s.get("issue"),
+                 "error": None, "derivations": []}
+        if ev["state"] == "ok":
+            members = [(None, ev["drv"]), *sorted(ev["shards"].items())]
+            for shard, drv in members:
+                act, feats = action(drv)
+                out = nixinfo.output_paths(shown[os.path.basename(drv)])
+                entry["derivations"].append({"shard": shard, "drv": drv, "out": out[0] if out else None,
+                                             "action": act, "features": feats})
+                totals[act] += 1
+            acts = {d["action"] for d in entry["derivations"]}
+            entry["state"] = "in-store" if acts <= {"in-store"} else "build"
+        elif s.get("script") is None:
+            entry["state"] = "planned"
+        elif ev["state"] == "absent":
+            entry["state"] = "absent"
+        else:
+            entry["state"] = "error"
+            proc = nixinfo.run_nix(["eval", "--impure", "--raw", f"{flake}#{attr}.{s['name']}.drvPath"],
+                                   cwd=cwd, env=env, check=False)
+            entry["error"] = next((ln.strip() for ln in proc.stderr.splitlines() if "error:" in ln), proc.stderr.strip())
+            if "which does not exist" in entry["error"] and flake.startswith(("/", "git+file:", ".")):
+                entry["error"] += " (a flake in a git repository sees only tracked files: `git add` new files)"
+        steps.append(entry)
+    step_set = {os.path.basename(d) for d in step_drvs}
+    fixed = [{"name": shown[os.path.basename(d)]["env"].get("name", os.path.basename(d)), "drv": d}
+             for d in dry.will_build
+             if os.path.basename(d) not in step_set and "outputHash" in shown[os.path.basename(d)].get("env", {})]
+    return {"flake": flake, "attr": attr, "system_features": local_features, "builders": [b.__dict__ for b in builders],
+            "steps": steps, "fixed_inputs": fixed, "totals": dict(totals)}
+
+
+_ACTION_TEXT = {
+    "in-store": "in store",
+    "fetch": "fetch from a binary cache",
+    "build-local": "build locally",
+    "build-cuda-builder": "build on a cuda builder",
+    "build-local-cuda": "build locally (this machine declares the cuda feature)",
+    "no-cuda-machine": "needs a cuda machine: none configured (add a builder, docs/builders.md)",
+}
+
+
+def format_status(st: dict) -> str:
+    """The terminal form of :func:`dataset_status`'s dict."""
+    cuda_builders = [b["uri"] for b in st["builders"] if "cuda" in b["features"]]
+    lines = [f"reelset status: {st['flake']}#{st['attr']}",
+             f"this machine: system-features {' '.join(st['system_features']) or '-'}; "
+             f"cuda builders: {', '.join(cuda_builders) or 'none'}", ""]
+    header = f"{'step':<30} {'device':<6} {'level':<8} {'drvs':>4}  next build"
+    lines += [header, "-" * len(header)]
+    for s in st["steps"]:
+        drvs = s["derivations"]
+        if s["state"] == "planned":
+            what = f"planned (issue #{s['issue']})" if s["issue"] else "planned"
+        elif s["state"] == "absent":
+            what = "not exposed by this flake attribute"
+        elif s["state"] == "error":
+            what = f"does not evaluate: {s['error']}"
+        else:
+            c = Counter(d["action"] for d in drvs)
+            what = "; ".join(f"{n} {_ACTION_TEXT[a]}" for a, n in sorted(c.items(), key=lambda kv: kv[0] != "in-store"))
+        lines.append(f"{s['name']:<30} {s['device']:<6} {s['level']:<8} {len(drvs) or '-'!s:>4}  {what}")
+        for d in drvs:
+            if d["action"] != "in-store" and d["shard"] is not None:
+                lines.append(f"  {'shard ' + d['shard']:<28} {_ACTION_TEXT[d['action']]}")
+    for f in st["fixed_inputs"]:
+        lines.append(f"fixed input not in the store: {f['name']} ({f['drv']}); add it once, see docs/troubleshooting.md")
+    t = st["totals"]
+    cuda = t.get("build-cuda-builder", 0) + t.get("build-local-cuda", 0) + t.get("no-cuda-machine", 0)
+    lines += ["", f"total: {t.get('in-store', 0)} in store, {t.get('fetch', 0)} to fetch, "
+              f"{t.get('build-local', 0)} to build on cpu here, {cuda} need a cuda machine"]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``bin/reelset``; returns the exit status (0 ok, 2 user error)."""
+    parser = argparse.ArgumentParser(prog="reelset", description="reelset everyday commands: inspect step outputs, "
+                                     "see what the next build of a dataset would do.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_inspect = sub.add_parser("inspect", help="summarise a step output (result link or store path)",
+                               description=inspect_output.__doc__.split("\n")[0])
+    p_inspect.add_argument("path", type=Path, help="result link, store path or output folder of a step")
+    p_inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_status = sub.add_parser("status", help="which step derivations are in the store / build locally / need a cuda builder")
+    p_status.add_argument("--dataset", default="demo", help="dataset name or pipelines/NAME (default: demo)")
+    p_status.add_argument("--flake", default=str(nixinfo.REPO), help="flake reference (default: this reelset checkout)")
+    p_status.add_argument("--attr", help="attribute of the dataset's step set (default: host.datasets.<dataset>; "
+                          "a flake made from templates/dataset: host)")
+    p_status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "inspect":
+            info = inspect_output(args.path)
+            print(json.dumps(info, indent=2) if args.json else format_inspect(info))
+        else:
+            attr = args.attr or _dataset_attr(args.dataset)[1]
+            st = dataset_status(args.flake, attr, cwd=nixinfo.REPO)
+            print(json.dumps(st, indent=2) if args.json else format_status(st))
+        return 0
+    except ReelsetError as exc:
+        print(f"reelset {args.command}: error: {exc}", file=sys.stderr)
+        return 2
