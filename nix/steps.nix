@@ -37,7 +37,7 @@ let
     {
       name = "step2-transcript-base"; device = "cuda"; level = "video";
       inputs = [ ]; config = [ "asr" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
-      script = "step2_transcript_base.py"; sources = media; issue = null;
+      script = "step2_transcript_base.py"; sources = media ++ [ "reelset/asr.py" ]; issue = null;
     }
     {
       name = "step2-bible"; device = "cpu"; level = "dataset";
@@ -55,7 +55,7 @@ let
       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
       config = [ "asr" "disambiguate" ];
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
-      script = "step2_transcript_disambiguate.py"; sources = media ++ [ "reelset/disambiguate.py" ]; issue = null;
+      script = "step2_transcript_disambiguate.py"; sources = media ++ [ "reelset/asr.py" "reelset/disambiguate.py" ]; issue = null;
     }
     {
       name = "step2-scene-context"; device = "cpu"; level = "video";

@@ -26,12 +26,13 @@ NIX_BASE_CONFIG = "\n".join([
 ])
 
 
-def run_tool(script: str, spec: dict, out: Path, tmp: Path) -> subprocess.CompletedProcess:
-    """Run ``tools/<script>`` as its CLI with ``spec`` (written to a file) into ``out``."""
+def run_tool(script: str, spec: dict, out: Path, tmp: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` as its CLI with ``spec`` (written to a file) into ``out`` (``env``: the
+    process environment, default this one)."""
     spec_file = tmp / f"{out.name}.spec.json"
     spec_file.write_text(json.dumps(spec))
     return subprocess.run([PYTHON, str(REPO / "tools" / script), "--spec", str(spec_file), "--out", str(out)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
 
 
 def scenes_spec(video: Path, video_id: str = "v1", **scenes) -> dict:

@@ -30,10 +30,10 @@ from pathlib import Path
 import ctranslate2
 import faster_whisper
 import srt
-from faster_whisper import WhisperModel
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from reelset import ReelsetError, media
+from reelset.asr import load_whisper
 from reelset.schemas import AsrConfig, Segment, StepMeta, StepSpec, TranscriptArtifact, Word
 from reelset.step import StepResult, Timer, log, main, write_json
 
@@ -50,13 +50,6 @@ BODY = """
 <td>{% for w in s.words if w.probability < 0.5 %}{{ w.word }} ({{ '%.2f'|format(w.probability) }}) {% endfor %}</td></tr>
 {% endfor %}</table>{% endif %}
 """
-
-
-def pick_device() -> tuple[str, str]:
-    """('cuda', 'float16') when CTranslate2 sees a CUDA device, else ('cpu', 'int8')."""
-    if ctranslate2.get_cuda_device_count() > 0:
-        return "cuda", "float16"
-    return "cpu", "int8"
 
 
 def write_subtitles(out: Path, segments: list[Segment]) -> None:
@@ -77,13 +70,8 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
         t0 = time.perf_counter()
         audio = media.decode_audio_16k(src)
     duration = audio.shape[0] / SAMPLE_RATE
-    device, compute_type = pick_device()
-    log(f"ASR on {device} ({compute_type}); {'CUDA device found' if device == 'cuda' else 'no CUDA device visible, using CPU'}")
-    if not (model_dir / "model.bin").is_file():
-        raise ReelsetError(f"{model_dir}: not a CTranslate2 Whisper model directory (no model.bin)")
     with timer.phase("load_model"):
-        model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
-                             cpu_threads=0, num_workers=1)
+        model, device, compute_type = load_whisper(model_dir, cfg)
     vad_opts = VadOptions(min_silence_duration_ms=cfg.vad_min_silence_ms)
     with timer.phase("asr"):
         seg_iter, info = model.transcribe(

@@ -37,15 +37,14 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
-import ctranslate2
 import faster_whisper
 import rapidfuzz
 import srt
-from faster_whisper import WhisperModel
 from faster_whisper.vad import VadOptions
 from pydantic import ValidationError
 
 from reelset import ReelsetError, media
+from reelset.asr import load_whisper
 from reelset.disambiguate import conditioned_pass, lexical_pass
 from reelset.schemas import (
     AsrConfig,
@@ -112,12 +111,9 @@ def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
 
 def redecode(src: Path, model_dir: Path, asr: AsrConfig, hotwords: str, prompt: str) -> tuple[list[dict], list[str], str]:
     """faster-whisper on ``src`` conditioned on the bible: (flat words, segment texts, device)."""
-    if not (model_dir / "model.bin").is_file():
-        raise ReelsetError(f"{model_dir}: not a CTranslate2 Whisper model directory (no model.bin)")
-    device, compute_type = ("cuda", "float16") if ctranslate2.get_cuda_device_count() > 0 else ("cpu", "int8")
-    log(f"conditioned re-decoding on {device} ({compute_type})")
+    log("conditioned re-decoding")
+    model, device, _compute_type = load_whisper(model_dir, asr)
     audio = media.decode_audio_16k(src)
-    model = WhisperModel(str(model_dir), device=device, compute_type=compute_type, cpu_threads=0, num_workers=1)
     segs, _ = model.transcribe(audio, language=asr.language, beam_size=asr.beam_size, vad_filter=asr.vad,
                                vad_parameters=VadOptions(min_silence_duration_ms=asr.vad_min_silence_ms) if asr.vad else None,
                                word_timestamps=True, hotwords=hotwords, initial_prompt=prompt)

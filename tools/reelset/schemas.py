@@ -38,6 +38,8 @@ class AsrConfig(Strict):
     beam_size: int = Field(5, ge=1, description="Beam size of the decoder.")
     vad: bool = Field(True, description="Silero VAD filter before decoding (faster-whisper vad_filter).")
     vad_min_silence_ms: int = Field(500, ge=0, description="VAD: minimum silence in milliseconds that splits speech.")
+    cpu_threads: int = Field(4, ge=1, description="CTranslate2 threads on the CPU (CTranslate2's default is 4).")
+    seed: int = Field(0, ge=0, description="Random seed of CTranslate2's sampling. faster-whisper falls back to sampling at temperature > 0 when a window decodes badly (compression ratio / log-probability thresholds); without a fixed seed the same file gave different words from run to run (measured on espeak-ng speech with tiny.en).")
     hotwords: list[str] = Field(default_factory=list, description="Optional words to bias decoding (faster-whisper hotwords). Kept here, not in the bible, so editing the bible never re-runs ASR.")
 
 
