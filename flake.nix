@@ -42,6 +42,9 @@
       lib = { inherit mkPipeline steps; mkDatasetFlake = import ./nix/datasetFlake.nix { inherit mkPipeline steps; }; };
 
       # nix flake init -t <reelset>#dataset: a dataset folder (flake.nix + dataset.toml example)
+      # The rented GPU builder (builders/gpu-builder.nix, docs/builders.md).
+      nixosModules.gpu-builder = import ./builders/gpu-builder.nix;
+
       templates.dataset = {
         path = ./templates/dataset;
         description = "reelset dataset: dataset.toml + a flake exposing every reelset step for it";
