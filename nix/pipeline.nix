@@ -54,17 +54,26 @@ let
     let
       name = lookup m.key m.default;
       pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (builtins.attrNames models)})");
-    in { inherit name; inherit (pinned) repo revision; path = inputs.model name pinned; }) step.models;
+    # models built by a tool (`builder` in models.toml, see nix/inputs.nix) have no hub
+    # repo/revision: they are recorded as repo "reelset:<builder> <args>" and revision "built"
+    in { inherit name; path = inputs.model name pinned;
+         repo = pinned.repo or "reelset:${pinned.builder or "?"} ${builtins.concatStringsSep " " (pinned.args or [ ])}";
+         revision = pinned.revision or "built"; }) step.models;
 
   # Dataset-folder files a step declares (`files = { role = { key; default; }; }` in
   # nix/steps.nix, e.g. the bible): each copied into the store by content, so editing one
   # rebuilds only the steps that declare it (and their dependents).
   fileRel = f: lookup f.key f.default;
-  hasFiles = step: builtins.all (f: builtins.pathExists (datasetDir + "/${fileRel f}")) (builtins.attrValues (step.files or { }));
-  filesFor = step: builtins.mapAttrs (role: f:
+  # `optional = true` files (e.g. review.json) may be missing: then they are left out of the spec.
+  fileExists = f: builtins.pathExists (datasetDir + "/${fileRel f}");
+  hasFiles = step: builtins.all (f: (f.optional or false) || fileExists f) (builtins.attrValues (step.files or { }));
+  missingOptional = step: builtins.filter (r: let f = step.files.${r}; in (f.optional or false) && !fileExists f)
+    (builtins.attrNames (step.files or { }));
+  filesFor = step: builtins.removeAttrs (builtins.mapAttrs (role: f:
     let rel = fileRel f; p = datasetDir + "/${rel}"; in
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
-    else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { });
+    else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
+    (missingOptional step);
   # a step can be built for this dataset when its files exist and so can its inputs
   available = name: let s = steps.byName.${name}; in s.script != null && hasFiles s && builtins.all available s.inputs;
 

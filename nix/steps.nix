@@ -17,9 +17,11 @@
 #                            these are copied into the step's source, so editing another tool
 #                            never changes this step's hash, and a missing one fails the build)
 #   issue    : int|null      the issue that implements a step whose script is null
-#   files    : { role = { key; default; }; }  (optional) files of the dataset folder the tool
-#                            reads, like models: `key` is the dataset.toml key naming the file,
-#                            `default` its name; passed as spec.files.<role> (store paths)
+#   files    : { role = { key; default; optional ? false; }; }  (optional) files of the dataset
+#                            folder the tool reads, like models: `key` is the dataset.toml key naming
+#                            the file, `default` its name; passed as spec.files.<role> (store paths).
+#                            `optional = true`: a missing file is left out of spec.files (the step
+#                            still builds) instead of making the step unavailable
 #   videos   : bool          (optional, dataset-level steps) pass every source video as
 #                            spec.videos.<id>
 #
@@ -54,8 +56,10 @@ let
       name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
       config = [ "asr" "disambiguate" ];
-      models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
-      script = "step2_transcript_disambiguate.py"; sources = media ++ [ "reelset/asr.py" "reelset/disambiguate.py" ]; issue = null;
+      models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
+                 vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; }; };
+      script = "step2_transcript_disambiguate.py";
+      sources = media ++ [ "reelset/asr.py" "reelset/disambiguate.py" "reelset/frames.py" "reelset/vlm.py" ]; issue = null;
     }
     {
       name = "step2-scene-context"; device = "cpu"; level = "video";
@@ -63,14 +67,29 @@ let
       config = [ ]; models = { };
       script = "step2_scene_context.py"; sources = common ++ [ "reelset/disambiguate.py" ]; issue = null;
     }
-    ({ name = "step2-caption"; device = "cuda"; level = "video";
-       inputs = [ "step1-scenes" "step2-scene-context" ]; config = [ "caption" ]; models = { }; } // planned 5)
-    ({ name = "step2-reviewed"; device = "cpu"; level = "dataset";
-       inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { }; } // planned 5)
-    ({ name = "step3-ltx2-data"; device = "cpu"; level = "dataset";
-       inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { }; } // planned 6)
-    ({ name = "step3-wan21-package"; device = "cpu"; level = "dataset";
-       inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { }; } // planned 6)
+    {
+      name = "step2-caption"; device = "cuda"; level = "video";
+      inputs = [ "step1-scenes" "step2-scene-context" "step2-bible" ]; config = [ "caption" ];
+      models = { vlm = { key = "caption.model"; default = "qwen2.5-vl-7b-instruct"; }; };
+      script = "step2_caption.py"; sources = media ++ [ "reelset/vlm.py" "reelset/captiontext.py" ]; issue = null;
+    }
+    {
+      name = "step2-reviewed"; device = "cpu"; level = "dataset";
+      inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { };
+      # optional: without review.json every clip goes by automatic QA alone
+      files = { review = { key = "review.file"; default = "review.json"; optional = true; }; };
+      script = "step2_reviewed.py"; sources = media ++ [ "reelset/review.py" "reelset/captiontext.py" ]; issue = null;
+    }
+    {
+      name = "step3-ltx2-data"; device = "cpu"; level = "dataset";
+      inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { };
+      script = "step3_ltx2_data.py"; sources = media ++ [ "reelset/package.py" ]; issue = null;
+    }
+    {
+      name = "step3-wan21-package"; device = "cpu"; level = "dataset";
+      inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { };
+      script = "step3_wan21_package.py"; sources = media ++ [ "reelset/package.py" ]; issue = null;
+    }
     ({ name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset";
        inputs = [ "step3-ltx2-data" ]; config = [ "ltx2" ]; models = { }; } // planned 7)
     ({ name = "step5-ltx2-train"; device = "cuda"; level = "dataset";

@@ -64,6 +64,17 @@ def demo_scenes(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory) -> Path:
+    """The tiny random Qwen2.5-VL of tools/make_tiny_models.py (as nix/models.toml builds it
+    for "tiny-qwen2.5-vl"), written once per session; its directory."""
+    out = tmp_path_factory.mktemp("tiny-vlm") / "tiny-qwen2.5-vl"
+    proc = subprocess.run([PYTHON, str(REPO / "tools" / "make_tiny_models.py"), "qwen2.5-vl", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
 def demo_transcript(tmp_path_factory) -> Path:
     """step2-transcript-base run by hand (CLI) on the demo video with tiny.en; its output folder."""
     tmp = tmp_path_factory.mktemp("demo-transcript")

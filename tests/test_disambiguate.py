@@ -51,8 +51,14 @@ def run_ok(script: str, spec: dict, out: Path, tmp: Path) -> Path:
     return out
 
 
-def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes: Path, base: Path, **cfg) -> dict[str, Path]:
-    """Run bible → shot-reference → disambiguate → scene-context as CLIs; their output folders."""
+def vlm_model(path: Path) -> dict:
+    return {"name": "tiny-qwen2.5-vl", "repo": "reelset:make_tiny_models.py qwen2.5-vl", "revision": "built", "path": str(path)}
+
+
+def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes: Path, base: Path,
+                 vlm: Path | None = None, **cfg) -> dict[str, Path]:
+    """Run bible → shot-reference → disambiguate → scene-context as CLIs; their output folders.
+    ``vlm``: a model directory for the multimodal pass (none: the pass does not run)."""
     tmp.mkdir(parents=True, exist_ok=True)
     bible = run_ok("step2_bible.py", {"step": "step2-bible", "dataset": "t", "device": "cpu", "files": {"bible": str(bible_yaml)}},
                    tmp / "bible", tmp)
@@ -61,7 +67,7 @@ def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes
                   tmp / "refs", tmp)
     dis = run_ok("step2_transcript_disambiguate.py", {
         "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cuda", "video_id": video_id, "video": str(video),
-        "config": {"asr": {"language": "en"}, "disambiguate": cfg}, "models": {"asr": asr_model()},
+        "config": {"asr": {"language": "en"}, "disambiguate": cfg}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
         "inputs": {"step1-scenes": str(scenes), "step2-transcript-base": str(base), "step2-bible": str(bible),
                    "step2-shot-reference": str(refs)}}, tmp / "dis", tmp)
     ctx = run_ok("step2_scene_context.py", {"step": "step2-scene-context", "dataset": "t", "device": "cpu", "video_id": video_id,
@@ -94,9 +100,12 @@ def score(t: DisambiguatedTranscript, lines: list[tuple[float, str]], names: lis
 
 
 @pytest.fixture(scope="module")
-def demo_runs(demo_scenes, demo_transcript, tmp_path_factory) -> dict[str, Path]:
+def demo_runs(demo_scenes, demo_transcript, tiny_vlm, tmp_path_factory) -> dict[str, Path]:
+    """The demo through all passes, the multimodal one with the tiny random VLM (as in
+    pipelines/demo/dataset.toml)."""
     return disambiguate(tmp_path_factory.mktemp("dis-demo"), DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml",
-                        demo_scenes, demo_transcript)
+                        demo_scenes, demo_transcript, vlm=tiny_vlm, model_frames=2, model_max_pixels=12544,
+                        model_max_new_tokens=48)
 
 
 DEMO_LINES = [(line["start_s"], line["text"]) for line in DEMO_SCRIPT["lines"]]
@@ -133,9 +142,30 @@ def test_demo_audit_lists_each_change(demo_runs):
     # differences that bring no bible term are kept aside, never applied
     assert any(x.action == "alternative" and x.pass_ == "conditioned" for x in t.audit)
     passes = {p.name: p for p in t.passes}
-    assert passes["conditioned"].ran and passes["conditioned"].applied >= 3 and set(passes) == {"conditioned", "lexical"}
+    assert passes["conditioned"].ran and passes["conditioned"].applied >= 3
+    assert set(passes) == {"conditioned", "lexical", "model"}
     html = (demo_runs["dis"] / "index.html").read_text()
     assert "<del" in html and "<ins" in html and "Malory" in html
+
+
+def test_demo_multimodal_pass_with_the_tiny_vlm_falls_back(demo_runs):
+    """The tiny random VLM answers noise: every segment gets a 'fallback' audit entry saying
+    why, keeps the earlier passes' text and has no speaker."""
+    t = load(demo_runs["dis"])
+    model = {p.name: p for p in t.passes}["model"]
+    assert model.ran and model.fallbacks == len(t.segments) and model.applied == 0
+    assert "tiny-qwen2.5-vl (qwen2_5_vl, cpu, float32)" in model.detail and "JSON schema stated in the prompt" in model.detail
+    fallbacks = [a for a in t.audit if a.pass_ == "model"]
+    assert sorted(a.segment for a in fallbacks) == list(range(len(t.segments)))
+    for a in fallbacks:
+        seg = t.segments[a.segment]
+        assert a.action == "fallback" and a.before == a.after == seg.text and a.confidence == 0
+        assert a.reason.startswith("unusable model output, earlier text kept: no JSON object in the output")
+    assert all(s.speaker.speaker == "unknown" and s.speaker.source == "none" for s in t.segments)
+    meta = orjson.loads((demo_runs["dis"] / "meta.json").read_bytes())
+    assert [m["name"] for m in meta["models"]] == ["faster-whisper-tiny-en", "tiny-qwen2.5-vl"]
+    assert meta["counts"]["model_malformed"] == len(t.segments) and meta["counts"]["model_new_tokens"] > 0
+    assert "transformers" in meta["versions"] and "fallback" in (demo_runs["dis"] / "index.html").read_text()
 
 
 def test_demo_scene_context(demo_runs, demo_scenes):

@@ -65,7 +65,8 @@ def test_demo_steps_build_and_validate(demo_build):
     assert "Archer" in text and "Lana" in text and "Moscow" in text
     agg = AggregateArtifact.model_validate(orjson.loads((out / "aggregate.json").read_bytes()))
     assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-bible", "step2-shot-reference",
-                                             "step2-transcript-disambiguate", "step2-scene-context"}
+                                             "step2-transcript-disambiguate", "step2-scene-context", "step2-caption",
+                                             "step2-reviewed", "step3-ltx2-data", "step3-wan21-package"}
     meta = json.loads((out / "step2-transcript-base/shards/demo01/meta.json").read_text())
     assert meta["toolchain"]["name"] == "host" and meta["toolchain"]["fingerprint"].startswith("host-lock-")
 
@@ -177,5 +178,5 @@ def test_adding_a_video_builds_only_its_shards(tmp_path):
 def test_host_attributes_need_impure_and_unbuilt_steps_say_so():
     pure = nix("eval", "--raw", ".#host.step1-scenes.drvPath")
     assert pure.returncode != 0 and "--impure" in pure.stderr, pure.stderr
-    planned = nix("eval", "--impure", "--raw", ".#host.step2-caption.drvPath")
-    assert planned.returncode != 0 and "planned in issue #5" in planned.stderr, planned.stderr
+    planned = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.drvPath")
+    assert planned.returncode != 0 and "planned in issue #7" in planned.stderr, planned.stderr

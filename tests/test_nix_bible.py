@@ -5,6 +5,7 @@ with the field path; datasets without a bible still build their other steps."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import orjson
 import pytest
@@ -33,6 +34,14 @@ def test_bible_steps_build_through_nix():
     assert counts == {"Archer": 3, "Lana": 2, "Cyril": 2, "Malory": 2, "Mallory": 0}, counts
     meta = orjson.loads((dis / "meta.json").read_bytes())
     assert meta["models"][0]["name"] == "faster-whisper-tiny-en" and meta["counts"]["applied"] >= 3
+    # multimodal pass: the tiny random Qwen2.5-VL, built by tools/make_tiny_models.py as a Nix
+    # derivation (nix/models.toml `builder`), ran on CPU and fell back on every segment
+    vlm = meta["models"][1]
+    assert vlm["name"] == "tiny-qwen2.5-vl" and vlm["revision"] == "built" and vlm["path"].startswith("/nix/store/")
+    assert vlm["path"].endswith("-tiny-qwen2.5-vl") and (Path(vlm["path"]) / "model.safetensors").is_file()
+    model = {p.name: p for p in t.passes}["model"]
+    assert model.ran and model.fallbacks == len(t.segments) == meta["counts"]["model_malformed"]
+    assert all(a.action == "fallback" and "earlier text kept" in a.reason for a in t.audit if a.pass_ == "model")
     bible, _ = nix_build(".#host.step2-bible")
     BibleArtifact.model_validate(orjson.loads((bible / "bible.json").read_bytes()))
     refs, _ = nix_build(".#host.step2-shot-reference")
@@ -69,6 +78,18 @@ def test_malformed_bible_fails_the_nix_build_with_the_field_path(repo_copy):  # 
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=repo_copy)
     assert proc.returncode != 0
     assert "characters[2].reference_shots[0].t (line" in proc.stderr and "greater than or equal to 0" in proc.stderr, proc.stderr
+
+
+def test_default_vlm_is_pinned_but_needs_its_nar_hash(tmp_path):
+    """Without `[disambiguate] vlm`, the default Qwen2.5-VL-7B-Instruct (revision pinned, no
+    narHash yet) fails evaluation with the commands that pin it."""
+    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="defaultvlm")
+    shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
+    shutil.copy(REPO / "pipelines/demo/bible.yaml", ds / "bible.yaml")
+    proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-transcript-disambiguate.shards.v1.drvPath"))
+    assert proc.returncode != 0
+    assert "model 'qwen2.5-vl-7b-instruct' (Qwen/Qwen2.5-VL-7B-Instruct @ cc594898137f460bfe9f0759e9844b3ce807cfb5)" in proc.stderr
+    assert "fixed_input.py fetch-model qwen2.5-vl-7b-instruct" in proc.stderr, proc.stderr
 
 
 def test_dataset_without_bible(tmp_path):

@@ -141,6 +141,10 @@ def cli(argv: list[str]) -> int:
         print(f"error: unknown model {name!r}; nix/models.toml has {sorted(models)}", file=sys.stderr)
         return 2
     m = models[name]
+    if "builder" in m:
+        print(f"error: model {name!r} is built, not fetched: python tools/{m['builder']} {' '.join(m.get('args', []))} --out {dest}",
+              file=sys.stderr)
+        return 2
     if dest.exists():
         print(f"error: {dest} exists; choose a new directory", file=sys.stderr)
         return 2

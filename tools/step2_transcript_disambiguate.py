@@ -6,8 +6,7 @@ pass), ``step2-bible`` (bible.json), ``step2-shot-reference`` (references.json +
 ``models.asr`` (faster-whisper, the same model as the base transcript); ``config.asr`` (language, beam size, VAD) and
 ``config.disambiguate`` (:class:`reelset.schemas.DisambiguateConfig`).
 
-Passes, each recorded in the ``audit`` list (the scenes and reference shots are read and
-validated; they are for the multimodal pass, not implemented yet):
+Passes, each recorded in the ``audit`` list:
 
 1. **conditioned** — faster-whisper re-transcribes the audio with the bible's canonical
    names, places and glossary terms as ``hotwords`` and as ``initial_prompt``; base and
@@ -17,8 +16,18 @@ validated; they are for the multimodal pass, not implemented yet):
    make the decoder insert surnames ("Cyril Figgis" for "Cyril has the keys").
 2. **lexical** — listed mis-hearings, and low-probability words / n-grams that sound like
    a bible term (jellyfish phonetic codes + rapidfuzz Jaro-Winkler).
-Not implemented yet: the multimodal pass (Qwen2.5-VL with frames + reference shots, speaker
-attribution); every segment's speaker is ``unknown`` with source ``none``.
+3. **model** (multimodal) — the VLM ``models.vlm`` (``[disambiguate] vlm``, a key of
+   nix/models.toml) sees the reference shots (one picture each, labelled in the prompt),
+   the segment's frames (``model_frames`` evenly spaced over its span, one video) and — for
+   Qwen2.5-Omni models, when ``model_audio`` — the segment's audio, with a prompt holding the
+   bible and the current text. It answers :class:`reelset.schemas.ModelSegmentAnswer`
+   (speaker, confidence, text). Plain transformers ``generate`` cannot constrain decoding
+   to a JSON schema, so the schema is in the prompt and the answer is parsed robustly
+   (:func:`reelset.vlm.parse_json`); an unusable answer keeps the earlier passes' text and
+   is recorded as a ``fallback`` audit entry with the reason. Usable answers go through
+   :func:`reelset.disambiguate.model_pass_segment` (speaker must be a bible character or
+   'unknown'; text edits only where they spell a bible term that sounds like the heard
+   words). Segments are sent in batches of ``model_batch_size``.
 
 Output (``$out``): ``corrected_transcript.json``
 (:class:`reelset.schemas.DisambiguatedTranscript`: original + corrected text and words per
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import tempfile
 import time
 from datetime import timedelta
 from html import escape
@@ -43,9 +53,9 @@ import srt
 from faster_whisper.vad import VadOptions
 from pydantic import ValidationError
 
-from reelset import ReelsetError, media
+from reelset import ReelsetError, frames, media, vlm
 from reelset.asr import load_whisper
-from reelset.disambiguate import conditioned_pass, lexical_pass
+from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas import (
     AsrConfig,
     AuditEntry,
@@ -54,6 +64,7 @@ from reelset.schemas import (
     CorrectedWord,
     DisambiguateConfig,
     DisambiguatedTranscript,
+    ModelSegmentAnswer,
     PassSummary,
     ScenesArtifact,
     ShotReferenceArtifact,
@@ -131,6 +142,84 @@ def summary(name: str, entries: list[AuditEntry], ran: bool, seconds: float, det
                        fallbacks=sum(a.action == "fallback" for a in entries), seconds=round(seconds, 3), detail=detail)
 
 
+def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Path, max_width: int = 448) -> list[list[Path]]:
+    """For each (start, end) segment (seconds), ``n`` PNG frames of ``src`` at the midpoints of
+    ``n`` equal parts of the span (the frame shown at each time, square pixels, at most
+    ``max_width`` wide), written under ``work``. Returns the paths per segment."""
+    info, times = media.probe_video(src)
+    width = min(max_width, info.display_width) // 2 * 2
+    height = max(2, round(info.height * width / info.display_width) // 2 * 2)
+    result = []
+    for k, (start, end) in enumerate(segs):
+        paths = []
+        for j in range(n):
+            t = max(times[0], min(start + (j + 0.5) * (end - start) / n, times[-1]))
+            idx = frames.frame_at(times, t)
+            dst = work / f"seg{k:04d}-{j:02d}.png"
+            frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None, dst, width, height)
+            paths.append(dst)
+        result.append(paths)
+    return result
+
+
+def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact, segments: list[list[dict]],
+               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict]:
+    """The multimodal pass over every segment (see the module docstring): (speakers,
+    audit entries, summary detail, stats). ``segments`` are edited in place."""
+    ref = spec.models["vlm"]
+    model = vlm.load(Path(ref.path))
+    ref_dir = Path(spec.inputs["step2-shot-reference"])
+    ref_images = [ref_dir / f.image for f in refs.frames]
+    ref_labels = [f"{f.subject} ({f.kind}" + (f", {f.note}" if f.note else "") + ")" for f in refs.frames]
+    spans = [(s.start, s.end) for s in base.segments]
+    seg_frames = segment_frames(Path(spec.video), spans, cfg.model_frames, work)
+    use_audio = model.audio and cfg.model_audio and base.has_audio
+    audio = media.decode_audio_16k(Path(spec.video)) if use_audio else None
+    speakers: list[SpeakerAttribution] = []
+    audit: list[AuditEntry] = []
+    gen_seconds, new_tokens, prompt_tokens, malformed, hit_limit = 0.0, 0, 0, 0, 0
+    for b0 in range(0, len(segments), cfg.model_batch_size):
+        batch = range(b0, min(b0 + cfg.model_batch_size, len(segments)))
+        convs = []
+        for si in batch:
+            start, end = spans[si]
+            text = " ".join(w["word"] for w in segments[si])
+            clip = audio[int(start * 16000):int(end * 16000)] if audio is not None else None
+            fps = cfg.model_frames / max(end - start, 1e-3)
+            convs.append(vlm.chat(model_prompt(bible_art.bible, ref_labels, text, start, end, clip is not None),
+                                  images=ref_images, videos=[seg_frames[si]], audio=clip, system=MODEL_SYSTEM,
+                                  max_pixels=cfg.model_max_pixels, fps=fps))
+        gens = vlm.generate(model, convs, max_new_tokens=cfg.model_max_new_tokens)
+        gen_seconds += gens[0].seconds if gens else 0.0
+        for si, g in zip(batch, gens, strict=True):
+            new_tokens += g.new_tokens
+            prompt_tokens += g.prompt_tokens
+            hit_limit += g.hit_limit
+            parsed = vlm.parse_json(g.text, ModelSegmentAnswer)
+            if parsed.value is None:
+                malformed += 1
+                kept = " ".join(w["word"] for w in segments[si])
+                why = parsed.reason + (f"; stopped at the {cfg.model_max_new_tokens}-token budget" if g.hit_limit else "")
+                audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="fallback", before=kept, after=kept, start=spans[si][0], end=spans[si][1], confidence=0.0,
+                                        reason=f"unusable model output, earlier text kept: {why}"))
+                speakers.append(SpeakerAttribution(speaker="unknown", confidence=0.0, source="none"))
+                continue
+            spk, entries = model_pass_segment(si, segments[si], parsed.value, bible_art.bible, bible_art.terms,
+                                              cfg.model_min_confidence, cfg.lexical_min_similarity)
+            speakers.append(spk)
+            audit += entries
+    n = max(1, len(segments))
+    detail = (f"{ref.name} ({model.model_type}, {model.device}, {str(model.dtype).removeprefix('torch.')}); "
+              f"{len(ref_images)} reference pictures, {cfg.model_frames} frames/segment"
+              + (", audio" if use_audio else "") + f"; {malformed}/{len(segments)} answers unusable; "
+              f"load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment; "
+              "JSON schema stated in the prompt (transformers generate has no constrained decoding)")
+    stats = {"model_segments": len(segments), "model_malformed": malformed, "model_hit_limit": hit_limit,
+             "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens,
+             "model_generate_ms": round(gen_seconds * 1000), "model_load_ms": round(model.load_seconds * 1000)}
+    return speakers, audit, detail, stats
+
+
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
@@ -144,9 +233,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         raise ReelsetError(f"dataset.toml [disambiguate]/[asr]: {exc}") from exc
     base = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
     bible_art = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
-    # validated now (a broken upstream fails here); used by the multimodal pass once it exists
+    # validated (a broken upstream fails here); the frames come from the source video itself
     read_artifact(Path(spec.inputs["step1-scenes"]) / "scenes.json", ScenesArtifact)
-    read_artifact(Path(spec.inputs["step2-shot-reference"]) / "references.json", ShotReferenceArtifact)
+    refs = read_artifact(Path(spec.inputs["step2-shot-reference"]) / "references.json", ShotReferenceArtifact)
     segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
                 for s in base.segments]
     hotwords, prompt = conditioning(bible_art)
@@ -180,8 +269,20 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     else:
         passes.append(summary("lexical", [], False, 0.0, "disabled in [disambiguate]"))
 
-    # no multimodal pass yet: every segment's speaker is unknown
+    t0 = time.perf_counter()
     speakers = [SpeakerAttribution(speaker="unknown", confidence=0.0, source="none") for _ in segments]
+    model_stats: dict = {}
+    versions: dict = {}
+    if cfg.model and segments and "vlm" in spec.models:
+        with timer.phase("model"), tempfile.TemporaryDirectory(prefix="reelset-frames-") as work:
+            speakers, entries, detail, model_stats = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work))
+        models_used.append(spec.models["vlm"])
+        versions = vlm.versions()
+        audit += entries
+        passes.append(summary("model", entries, True, time.perf_counter() - t0, detail))
+    else:
+        passes.append(summary("model", [], False, 0.0, "disabled in [disambiguate]" if not cfg.model
+                              else "no speech" if not segments else "no model (spec has no models.vlm)"))
 
     out_segments = []
     for seg, words, spk in zip(base.segments, segments, speakers, strict=True):
@@ -206,9 +307,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=device, models=models_used,
                     counts={"segments": len(out_segments), "applied": applied, "alternatives": alternatives,
                             "fallbacks": sum(a.action == "fallback" for a in audit),
-                            **{f"applied_{p.name}": p.applied for p in passes}},
+                            **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
                     versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
-                              "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg")})
+                              "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
     return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
                       files=["corrected_transcript.json", "corrected.srt"],
                       context={"t": artifact, "applied": applied, "alternatives": alternatives,

@@ -66,7 +66,7 @@ let
   pythonPackageNames = [
     "pydantic" "orjson" "pyyaml" "jinja2" "srt" "numpy"
     "scenedetect" "av" "faster-whisper" "ctranslate2" "huggingface-hub"
-    "rapidfuzz" "jellyfish" "pillow"
+    "rapidfuzz" "jellyfish" "pillow" "filelock"
     "torch" "torchvision" "transformers" "accelerate" "diffusers" "peft" "safetensors"
   ];
 

@@ -1,7 +1,8 @@
 """Transcript disambiguation against the series bible: alignment and lexical matching.
 
 Words are dicts ``{word, start, end, probability, source}`` (seconds, probability 0-1)
-grouped per segment. Two passes live here (the multimodal one is in ``reelset.vlm``):
+grouped per segment. The passes' rules live here (model loading and generation are in
+``reelset.vlm``):
 
 - :func:`conditioned_pass`: aligns the base words with the words of a bible-conditioned
   re-decoding (``difflib.SequenceMatcher`` over normalized tokens, then word timestamps
@@ -10,12 +11,15 @@ grouped per segment. Two passes live here (the multimodal one is in ``reelset.vl
 - :func:`lexical_pass`: compares low-probability words and n-grams with the bible's
   spellings: listed mis-hearings (exact, normalized) and phonetic + fuzzy matches
   (jellyfish Metaphone/NYSIIS codes + rapidfuzz Jaro-Winkler similarity).
+- :func:`model_prompt` / :func:`model_pass_segment`: the multimodal pass's prompt, and the
+  checks a VLM answer must pass before it edits a segment or attributes a speaker.
 
-Both return :class:`reelset.schemas.AuditEntry` lists and edit the words in place.
+All return :class:`reelset.schemas.AuditEntry` lists and edit the words in place.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -23,7 +27,7 @@ from difflib import SequenceMatcher
 import jellyfish
 from rapidfuzz.distance import JaroWinkler
 
-from reelset.schemas import AuditEntry, BibleTerm
+from reelset.schemas import AuditEntry, Bible, BibleTerm, ModelSegmentAnswer, SpeakerAttribution
 
 TRAILING_PUNCT = re.compile(r"[.,!?;:]+$")
 
@@ -263,3 +267,115 @@ def name_mentions(text: str, names: list[str]) -> dict[str, int]:
     """Count whole-word occurrences of each name in ``text`` (case-sensitive spelling, so
     'Mallory' is not 'Malory'); used by tests and bench to score recall/precision."""
     return {n: len(re.findall(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])", text)) for n in names}
+
+
+# --------------------------------------------------------------------------- multimodal pass
+MODEL_SYSTEM = ("You check transcripts of a video against its series bible. You answer with one JSON object "
+                "and nothing else.")
+
+
+def model_prompt(bible: Bible, references: list[str], text: str, start: float, end: float, audio: bool) -> str:
+    """The user prompt of the multimodal pass for one segment (``start``/``end`` seconds).
+
+    ``references``: labels of the reference pictures that precede the prompt, in order
+    (e.g. "Archer (character)"). The prompt gives the bible (characters with aliases,
+    looks and voice notes, places, glossary), the segment's current text and the JSON schema
+    of :class:`reelset.schemas.ModelSegmentAnswer`, and asks for names spelled as in the
+    bible and nothing else changed."""
+    lines = ["Series bible:"]
+    for c in bible.characters:
+        extra = "; ".join(x for x in (f"also called {', '.join(c.aliases)}" if c.aliases else "",
+                                      f"looks: {c.description}" if c.description else "",
+                                      f"voice: {c.voice}" if c.voice else "") if x)
+        lines.append(f"- character {c.name}" + (f" ({extra})" if extra else ""))
+    lines += [f"- place {p.name}" + (f" ({p.description})" if p.description else "") for p in bible.places]
+    lines += [f"- term {g.term}" + (f" ({g.note})" if g.note else "") for g in bible.glossary]
+    if references:
+        lines.append("Reference pictures, in order: " + "; ".join(f"picture {i + 1}: {r}" for i, r in enumerate(references)) + ".")
+    lines.append(f"The video shows the segment from {start:.2f} s to {end:.2f} s"
+                 + (", and the audio is its sound." if audio else "."))
+    lines.append(f"Transcript of the segment (speech recognition, may misspell names): {text!r}")
+    lines.append("Who speaks in this segment, and what is the transcript with every character name, place and "
+                 "term spelled as in the bible? Change nothing else.")
+    lines.append("Answer with JSON matching this schema: " + json.dumps(ModelSegmentAnswer.model_json_schema(), separators=(",", ":")))
+    return "\n".join(lines)
+
+
+def resolve_speaker(name: str, bible: Bible) -> str | None:
+    """Canonical character name for ``name`` (a name or alias, case-insensitive), 'unknown'
+    for unknown/empty, None when it names no bible character."""
+    key = " ".join(name.split()).casefold()
+    if key in ("", "unknown", "none", "nobody"):
+        return "unknown"
+    for c in bible.characters:
+        if key in {c.name.casefold(), *(a.casefold() for a in c.aliases)}:
+            return c.name
+    return None
+
+
+def model_pass_segment(si: int, seg: list[dict], answer: ModelSegmentAnswer, bible: Bible, terms: list[BibleTerm],
+                       min_confidence: float, min_similarity: float) -> tuple[SpeakerAttribution, list[AuditEntry]]:
+    """Apply one validated VLM answer to segment ``si`` (words edited in place).
+
+    Speaker: a bible character (name or alias → canonical) or 'unknown'; any other name is
+    'rejected' (audit) and the speaker is unknown. Text: the answer is aligned with the
+    current words (difflib over normalized tokens); a differing block is applied only when
+    the answer's side spells a correct bible term the current side lacks and the current
+    words sound like it (same Metaphone/NYSIIS code or Jaro-Winkler >= ``min_similarity``),
+    like the lexical pass — so the model can fix a name but never turns a correct word into
+    one ('rejected' otherwise). Other differences are 'alternative' entries. Answers below
+    ``min_confidence`` change nothing: their term edits become alternatives and the speaker
+    'unknown' (source 'model', with the model's confidence)."""
+    audit: list[AuditEntry] = []
+    conf = round(float(answer.confidence), 3)
+    confident = conf >= min_confidence
+    speaker = resolve_speaker(answer.speaker, bible)
+    if speaker is None:
+        audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="rejected", before="", after=answer.speaker,
+                                reason=f"speaker {answer.speaker!r} is not a character of the bible", confidence=conf))
+        attribution = SpeakerAttribution(speaker="unknown", confidence=0.0, source="none")
+    else:
+        attribution = SpeakerAttribution(speaker=speaker if confident else "unknown", confidence=conf, source="model")
+    correct = [t for t in make_terms(terms) if t.role != "mishearing"]
+    cur = [norm(w["word"]) for w in seg]
+    new_words = answer.text.split()
+    new = [norm(w) for w in new_words]
+    edits = []
+    for op, i0, i1, j0, j1 in SequenceMatcher(None, cur, new, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        before, after = _text(seg[i0:i1]), " ".join(new_words[j0:j1])
+        found = [t for _, _, t in find_terms(new[j0:j1], correct)]
+        have = {t.canonical for _, _, t in find_terms(cur[i0:i1], correct)}
+        term = next((t for t in found if t.canonical not in have), None)
+        when = dict(start=seg[i0]["start"], end=seg[i1 - 1]["end"]) if i1 > i0 else {}
+        probs = [round(w["probability"], 3) for w in seg[i0:i1]]
+        if term is None or i1 == i0:
+            audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="alternative", before=before, after=after, **when,
+                                    reason="model text differs without introducing a bible term (not applied)" if term is None
+                                    else f"model inserts the bible {term.kind} {term.text!r} where no word was heard (not applied)",
+                                    term=term.canonical if term else None, probabilities_before=probs, confidence=conf))
+            continue
+        key = "".join(cur[i0:i1])
+        sim = similarity(key, term.key)
+        if any(w.get("source", "base") != "base" for w in seg[i0:i1]) or not (sounds_alike(key, term.key) or sim >= min_similarity):
+            audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="rejected", before=before, after=after, **when,
+                                    reason=f"model proposes the bible {term.kind} {term.text!r}, but {before!r} does not sound like it "
+                                           f"(Jaro-Winkler {sim:.2f}) or was set by an earlier pass", term=term.canonical,
+                                    probabilities_before=probs, confidence=conf))
+            continue
+        if not confident:
+            audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="alternative", before=before, after=term.text, **when,
+                                    reason=f"model confidence {conf} < {min_confidence} (not applied)", term=term.canonical,
+                                    probabilities_before=probs, confidence=conf))
+            continue
+        edits.append((i0, i1, term, before, probs, sim))
+    for i0, i1, term, before, probs, sim in sorted(edits, key=lambda e: -e[0]):
+        old = seg[i0:i1]
+        audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="applied", before=before, after=term.text,
+                                start=old[0]["start"], end=old[-1]["end"], term=term.canonical, probabilities_before=probs,
+                                reason=f"model spelled the bible {term.kind} {term.text!r} (sounds alike, Jaro-Winkler {sim:.2f})",
+                                confidence=conf))
+        seg[i0:i1] = [dict(word=_spelled(term, old[-1]["word"]), start=old[0]["start"], end=old[-1]["end"],
+                           probability=conf, source="model")]
+    return attribution, sorted(audit, key=lambda a: (a.start or 0.0))

@@ -71,6 +71,10 @@ class DatasetConfig(Strict):
     asr: AsrConfig = Field(default_factory=AsrConfig)
     bible: BibleConfig = Field(default_factory=lambda: BibleConfig(), description="Where the series bible is (read by Nix).")
     disambiguate: DisambiguateConfig = Field(default_factory=lambda: DisambiguateConfig(), description="step2-transcript-disambiguate settings.")
+    caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")
+    review: ReviewConfig = Field(default_factory=lambda: ReviewConfig(), description="step2-reviewed settings (automatic QA, review.json).")
+    ltx2: Ltx2Config = Field(default_factory=lambda: Ltx2Config(), description="step3-ltx2-data settings (LTX-2 trainer dataset).")
+    wan21: Wan21Config = Field(default_factory=lambda: Wan21Config(), description="step3-wan21-package settings (Wan 2.1 dataset).")
 
 
 class StepSpec(Strict):
@@ -254,6 +258,14 @@ class DisambiguateConfig(Strict):
     lexical_min_similarity: float = Field(0.8, ge=0, le=1, description="Lexical pass: minimum Jaro-Winkler similarity (rapidfuzz, 0-1) between a candidate (word or n-gram, letters only) and a bible term; the two must also share their Metaphone or NYSIIS code (jellyfish).")
     keep_confident: float = Field(0.9, ge=0, le=1, description="Conditioned pass: a base word heard with at least this probability (0-1) is replaced by a bible term only if it sounds like it (same Metaphone/NYSIIS code).")
     lexical_ngram: int = Field(3, ge=1, le=5, description="Lexical pass: longest n-gram (words) compared with bible terms.")
+    vlm: str = Field("qwen2.5-vl-7b-instruct", description="Model of the multimodal pass: a key of nix/models.toml (resolved by Nix; e.g. 'tiny-qwen2.5-vl' for tests, a Qwen2.5-Omni entry to add the audio).")
+    model: bool = Field(True, description="Run the multimodal pass (VLM with the segment's frames, the reference shots and the bible: corrections + speaker attribution).")
+    model_frames: int = Field(4, ge=1, le=16, description="Multimodal pass: frames per segment, evenly spaced over its time span (sent as one video).")
+    model_max_pixels: int = Field(128 * 28 * 28, ge=4 * 28 * 28, description="Multimodal pass: pixel budget per image / frame (one token per 28x28 pixels).")
+    model_batch_size: int = Field(4, ge=1, description="Multimodal pass: segments per generate call.")
+    model_max_new_tokens: int = Field(192, ge=8, description="Multimodal pass: token budget of one answer.")
+    model_min_confidence: float = Field(0.5, ge=0, le=1, description="Multimodal pass: answers with a lower confidence (0-1) change no text and attribute no speaker (recorded, not applied).")
+    model_audio: bool = Field(True, description="Multimodal pass: give the segment's audio to models that take audio (Qwen2.5-Omni); ignored for Qwen2.5-VL.")
 
 
 
@@ -261,6 +273,116 @@ class BibleConfig(Strict):
     """``[bible]`` of dataset.toml (read by Nix, nix/pipeline.nix: the file becomes spec.files.bible)."""
 
     file: str = Field("bible.yaml", description="The series bible, relative to the dataset folder.")
+
+
+# --------------------------------------------------------------------------- step3 packaging (issue 6)
+def _size(text: str, parts: int) -> tuple[int, ...]:
+    """'960x544x49' → (960, 544, 49); ValueError naming the expected form."""
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) != parts or min(values) < 1:
+        raise ValueError(f"{text!r} is not {'WxHxF' if parts == 3 else 'WxH'} (positive integers, e.g. "
+                         f"{'960x544x49' if parts == 3 else '832x480'})")
+    return values
+
+
+class Ltx2Config(Strict):
+    """``[ltx2]`` of dataset.toml: step3-ltx2-data (LTX-2 trainer, Lightricks/LTX-2
+    packages/ltx-trainer/docs/dataset-preparation.md)."""
+
+    fps: Literal[24, 25] = Field(24, description="Target frame rate, frames per second (LTX-2 trains at 24 or 25 fps); clips are resampled to it.")
+    buckets: list[str] = Field(default_factory=lambda: ["960x544x97", "960x544x49", "960x544x25"], min_length=1, description="Resolution buckets 'WxHxF' (pixels, pixels, frames): W and H multiples of 32, F = 8n+1 (ltx-trainer docs). Each clip goes to the bucket of nearest aspect ratio among those with F <= its frames at `fps` (ties: more frames, then larger area), as the trainer assigns them; clips shorter than every bucket are dropped. Several buckets need batch size 1 in the trainer.")
+    metadata_format: Literal["json", "jsonl", "csv"] = Field("json", description="Metadata file written next to the clips: dataset.json / dataset.jsonl / dataset.csv with columns `caption` and `video` (path relative to the metadata file).")
+    prepend_trigger: bool = Field(False, description="Prepend the bible's trigger word to every caption. Off by default: ltx-trainer's process_dataset.py --lora-trigger prepends it itself (both would double it).")
+    audio: bool = Field(True, description="Keep the clip's audio (AAC 48 kHz stereo, cut to the written frames); LTX-2 is an audio-video model and extracts audio from the video file.")
+    crf: int = Field(18, ge=0, le=51, description="libx264 CRF of the written clips.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> Ltx2Config:
+        for b in self.buckets:
+            w, h, f = _size(b, 3)
+            if w % 32 or h % 32:
+                raise ValueError(f"bucket {b!r}: width and height must be multiples of 32 (LTX-2 VAE spatial factor)")
+            if f % 8 != 1:
+                raise ValueError(f"bucket {b!r}: frames must be 8n+1 (1, 9, 17, 25, ..., 97, 121; LTX-2 VAE temporal factor 8)")
+        if len(set(self.buckets)) != len(self.buckets):
+            raise ValueError("buckets: duplicate entries")
+        return self
+
+
+class Wan21Config(Strict):
+    """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
+    musubi-tuner, diffusion-pipe)."""
+
+    fps: float = Field(16.0, gt=0, description="Target frame rate, frames per second (Wan 2.1 is trained at 16 fps; musubi-tuner docs recommend 16 fps videos).")
+    max_frames: int = Field(81, ge=1, description="Most frames per clip, 4n+1 (Wan 2.1's default 81 = 5 s at 16 fps); longer clips are trimmed from the end.")
+    min_frames: int = Field(17, ge=1, description="Fewest frames per clip, 4n+1; a clip with fewer frames at `fps` is dropped (reason in manifest.json).")
+    sizes: list[str] = Field(default_factory=lambda: ["832x480", "480x832"], min_length=1, description="Output sizes 'WxH' (pixels, multiples of 16); each clip gets the size of nearest aspect ratio (ties: larger area), scaled to cover and center-cropped.")
+    prepend_trigger: bool = Field(True, description="Prepend the bible's trigger word to every caption (metadata.csv and .txt sidecars; these trainers have no trigger option).")
+    audio: bool = Field(False, description="Keep the clip's audio (AAC); Wan 2.1 is video-only, so off by default.")
+    crf: int = Field(18, ge=0, le=51, description="libx264 CRF of the written clips.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> Wan21Config:
+        for name in ("max_frames", "min_frames"):
+            if getattr(self, name) % 4 != 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be 4n+1 (5, 9, ..., 81; Wan 2.1 VAE temporal factor 4)")
+        if self.min_frames > self.max_frames:
+            raise ValueError(f"min_frames {self.min_frames} > max_frames {self.max_frames}")
+        for s in self.sizes:
+            w, h = _size(s, 2)
+            if w % 16 or h % 16:
+                raise ValueError(f"size {s!r}: width and height must be multiples of 16 (Wan 2.1)")
+        return self
+
+
+# [caption] and [review] (issue 5): step2-caption, step2-reviewed
+class CaptionConfig(Strict):
+    """``[caption]`` of dataset.toml: step2-caption (VLM captions per clip)."""
+
+    model: str | None = Field(None, description="Model name from nix/models.toml; Nix resolves it (default qwen2.5-vl-7b-instruct, nix/steps.nix) and passes its directory as models.vlm.")
+    fps: float = Field(2.0, gt=0, le=30, description="Frames per second sampled from each clip (ffmpeg fps filter) and given to the VLM as one video.")
+    max_frames: int = Field(16, ge=2, le=256, description="Most frames per clip; a long clip is sampled at a lower rate so that its frames still span the whole clip.")
+    max_pixels: int = Field(256 * 28 * 28, ge=4 * 28 * 28, description="Pixel budget per frame (qwen-vl-utils resizes each frame to at most this many pixels, multiples of 28; one merged 28x28 patch = one token per frame pair).")
+    min_pixels: int = Field(4 * 28 * 28, ge=28 * 28, description="Smallest pixel count per frame (qwen-vl-utils).")
+    batch_size: int = Field(4, ge=1, description="Clips per generate call (left-padded batch).")
+    max_new_tokens: int = Field(192, ge=16, description="Most tokens generated per clip.")
+    max_words: int = Field(80, ge=5, description="Caption length asked for in the prompt, words (step2-reviewed enforces [review] max_words).")
+
+    @model_validator(mode="after")
+    def _pixels(self) -> CaptionConfig:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
+        return self
+
+
+class ReviewConfig(Strict):
+    """``[review]`` of dataset.toml: automatic QA of step2-reviewed (a flagged clip is rejected
+    unless a review decision accepts it)."""
+
+    file: str = Field("review.json", description="The review decisions, relative to the dataset folder (read by Nix; optional).")
+    min_clip_s: float = Field(1.1, ge=0, description="Shortest clip kept, seconds (LTX-2's smallest bucket is 25 frames at 24 fps = 1.04 s; Wan 2.1's 17 frames at 16 fps = 1.06 s).")
+    max_clip_s: float = Field(30.0, gt=0, description="Longest clip kept, seconds (packaging trims clips to a few seconds; a longer shot mostly goes unused).")
+    black_max_fraction: float = Field(0.25, ge=0, le=1, description="Flag a clip when more than this fraction (0-1) of its duration is black (ffmpeg blackdetect).")
+    black_pixel_threshold: float = Field(0.10, ge=0, le=1, description="blackdetect pix_th: luminance (0-1) below which a pixel counts as black.")
+    black_picture_ratio: float = Field(0.98, ge=0, le=1, description="blackdetect pic_th: fraction of black pixels (0-1) that makes a frame black.")
+    freeze_max_fraction: float = Field(0.5, ge=0, le=1, description="Flag a clip when more than this fraction (0-1) of its duration is frozen (ffmpeg freezedetect).")
+    freeze_noise_db: float = Field(-60.0, le=0, description="freezedetect noise tolerance, dB (ffmpeg's default -60 dB = 0.001).")
+    freeze_min_s: float = Field(0.5, gt=0, description="freezedetect d: shortest still stretch detected, seconds.")
+    min_words: int = Field(5, ge=0, description="Fewest words in a caption (trigger word not counted).")
+    max_words: int = Field(120, ge=1, description="Most words in a caption (trigger word not counted).")
+    require_trigger_word: bool = Field(True, description="Flag a caption that lacks the bible's trigger word (as a whole word).")
+    check_names: bool = Field(True, description="Flag a caption naming a bible character (name or alias) that the clip's scene context does not list.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ReviewConfig:
+        if self.min_clip_s >= self.max_clip_s:
+            raise ValueError(f"min_clip_s {self.min_clip_s} must be below max_clip_s {self.max_clip_s}")
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words {self.min_words} > max_words {self.max_words}")
+        return self
 
 
 DatasetConfig.model_rebuild()
@@ -419,6 +541,17 @@ class CorrectedSegment(Strict):
     speaker: SpeakerAttribution = Field(description="Speaker attribution (multimodal pass).")
 
 
+class ModelSegmentAnswer(BaseModel):
+    """What the multimodal pass asks the VLM for, per segment (stated as JSON schema in the
+    prompt; the answer is validated against this model; extra keys are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    speaker: str = Field(description="Canonical name of the character speaking (from the bible), or 'unknown'.")
+    confidence: float = Field(ge=0, le=1, description="Confidence 0-1 in the speaker and the text.")
+    text: str = Field(description="The segment's transcript with names, places and terms spelled as in the bible; otherwise unchanged.")
+
+
 class PassSummary(Strict):
     """What one pass did."""
 
@@ -486,6 +619,106 @@ class SceneContextArtifact(Strict):
 ARTIFACTS["context.json"] = SceneContextArtifact
 
 
+# --------------------------------------------------------------------------- step2-caption (issue 5)
+SHOT_TYPES = ("extreme close-up", "close-up", "medium close-up", "medium", "medium wide", "wide", "extreme wide", "unknown")
+CAMERA_MOTIONS = ("static", "pan left", "pan right", "tilt up", "tilt down", "zoom in", "zoom out", "dolly in",
+                  "dolly out", "tracking", "handheld", "unknown")
+
+
+class CaptionClip(Strict):
+    """The caption of one clip and how it was made."""
+
+    clip_id: str = Field(description="Clip id from step1-scenes (the join key).")
+    video_id: str = Field(description="Source video id.")
+    clip_path: str = Field(description="Absolute path of the clip (the step1-scenes shard's clips/<clip_id>.mp4; a store path inside Nix).")
+    thumbnail: str = Field(description="Animated preview of the sampled frames (WebP), relative to the step output.")
+    start_s: float = Field(ge=0, description="Clip start in the source video, seconds.")
+    end_s: float = Field(description="Clip end, seconds.")
+    frames: int = Field(ge=1, description="Frames sampled and given to the model.")
+    sample_fps: float = Field(gt=0, description="Rate the frames were sampled at, frames per second (lower than [caption] fps when max_frames capped it).")
+    caption: str = Field(description="The caption ('' when the model's answer was unusable, see `error`).")
+    shot_type: str = Field(description=f"Shot type, one of {', '.join(SHOT_TYPES)}.")
+    camera_motion: str = Field(description=f"Camera motion, one of {', '.join(CAMERA_MOTIONS)}.")
+    characters: list[str] = Field(description="Canonical names of the bible characters the caption names (by name or alias, whole words).")
+    context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
+    context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
+    place: str | None = Field(None, description="Place of the scene context, if any.")
+    model_characters: list[str] = Field(default_factory=list, description="The characters the model listed in its answer (as written).")
+    status: Literal["ok", "fallback"] = Field(description="'fallback': the answer was no valid JSON of the asked form; caption is '' and `error` says why.")
+    error: str | None = Field(None, description="Why the answer was unusable.")
+    raw: str = Field(description="The model's answer as generated (at most 2000 characters).")
+    prompt: str = Field(description="The text prompt (the frames come before it in the user message).")
+    prompt_sha256: str = Field(description="sha256 (hex) of the prompt text.")
+    prompt_tokens: int = Field(ge=0, description="Input tokens of this clip, frame tokens included.")
+    new_tokens: int = Field(ge=0, description="Generated tokens.")
+    hit_limit: bool = Field(description="True when generation stopped at max_new_tokens.")
+    seconds: float = Field(ge=0, description="This clip's share of its batch's generate wall time, seconds.")
+
+
+class CaptionsArtifact(Strict):
+    """``$out/captions.json`` of step2-caption (one source video): one caption per clip."""
+
+    schema_version: int = SCHEMA_VERSION
+    video_id: str = Field(description="Video id.")
+    model: ModelRef = Field(description="The VLM.")
+    device: str = Field(description="'cpu' or 'cuda'.")
+    trigger_word: str = Field(description="The bible's LoRA trigger word (the prompt asks for it).")
+    caption_style: list[str] = Field(description="The bible's caption style rules given in the prompt.")
+    names: dict[str, list[str]] = Field(description="Every bible character: canonical name → aliases (what counts as naming a character).")
+    config: CaptionConfig = Field(description="The validated [caption] section used.")
+    clips: list[CaptionClip] = Field(description="One entry per step1-scenes clip, in order.")
+
+
+ARTIFACTS["captions.json"] = CaptionsArtifact
+
+
+# --------------------------------------------------------------------------- review (issue 5)
+class ReviewDecision(Strict):
+    """One entry of ``pipelines/<name>/review.json``: a reviewer's decision on one clip, made
+    against one caption (its sha256), so a decision on a caption that changed since is stale."""
+
+    caption_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 (hex) of the model caption the decision was made on (captions.json).")
+    action: Literal["accept", "reject", "edit"] = Field(description="'accept': keep the clip with the model caption (overrides automatic QA flags); 'reject': leave it out (needs `reason`); 'edit': keep it with `caption` (media QA flags overridden, caption checks re-run on the new text).")
+    reason: str | None = Field(None, description="Why a clip is rejected (required for 'reject').")
+    caption: str | None = Field(None, description="The reviewer's caption (required for 'edit').")
+    updated: str | None = Field(None, description="When the decision was made (ISO 8601, informational).")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ReviewDecision:
+        if self.action == "reject" and not (self.reason or "").strip():
+            raise ValueError("action 'reject' needs a non-empty 'reason'")
+        if self.action == "edit" and not (self.caption or "").strip():
+            raise ValueError("action 'edit' needs a non-empty 'caption'")
+        return self
+
+
+class ReviewFile(Strict):
+    """``pipelines/<name>/review.json``: review decisions keyed by clip id (written by
+    ``tools/review.py serve``; may be edited by hand)."""
+
+    schema_version: int = SCHEMA_VERSION
+    decisions: dict[str, ReviewDecision] = Field(default_factory=dict, description="Decision per clip id.")
+
+
+class QAFlag(Strict):
+    """One automatic QA finding on a clip."""
+
+    check: Literal["too_short", "too_long", "black", "frozen", "caption_empty", "caption_short", "caption_long",
+                   "unknown_name", "trigger_missing"] = Field(description="Which check.")
+    detail: str = Field(description="Human-readable finding, e.g. 'black frames: 1.20 s of 2.00 s (60 %)'.")
+
+
+class ClipQA(Strict):
+    """Automatic QA and the review decision of one clip (step2-reviewed)."""
+
+    clip_id: str
+    video_id: str
+    flags: list[QAFlag] = Field(description="Automatic QA findings on the clip and the final caption.")
+    decision: Literal["accept", "reject", "edit"] | None = Field(None, description="The review decision applied (null: none, or stale).")
+    overridden: list[str] = Field(default_factory=list, description="Flags a review decision overrode (accepted anyway).")
+    accepted: bool = Field(description="In the accepted set.")
+
+
 # --------------------------------------------------------------------------- step2-reviewed
 # The accepted clip set: the contract between review (issue #5) and packaging (issue #6).
 class ReviewedClip(Strict):
@@ -523,6 +756,68 @@ class ReviewedArtifact(Strict):
     accepted: list[ReviewedClip]
     rejected: list[RejectedClip]
     stale_decisions: list[str] = Field(default_factory=list, description="Review decisions whose caption hash no longer matches the caption (reported, not applied).")
+    qa: list[ClipQA] = Field(default_factory=list, description="Automatic QA flags and the applied decision of every clip (issue 5; optional).")
+    sources: dict[str, str] = Field(default_factory=dict, description="Upstream outputs by step name (store paths), e.g. step2-caption (optional).")
+    review_sha256: str | None = Field(None, description="sha256 (hex) of the review.json applied; null when the dataset has none (optional).")
 
 
 ARTIFACTS["reviewed.json"] = ReviewedArtifact
+
+
+# --------------------------------------------------------------------------- step3 packaging manifest (issue 6)
+class PackagedClip(Strict):
+    """The fate of one input clip (accepted or rejected in review) in a trainer package."""
+
+    clip_id: str = Field(description="Clip id (the join key of captions; never a position).")
+    video_id: str = Field(description="Source video id.")
+    fate: Literal["kept", "dropped"] = Field(description="'kept': written to the package; 'dropped': left out, see `reason`.")
+    reason: str | None = Field(None, description="Why a clip was dropped ('rejected in review: …', 'too short: …').")
+    caption: str | None = Field(None, description="Caption as written (trigger word included when prepended); null when dropped.")
+    caption_source: Literal["model", "edited"] | None = Field(None, description="From reviewed.json; null for clips rejected in review.")
+    file: str | None = Field(None, description="Written clip, relative to the step output (e.g. 'dataset/videos/<clip_id>.mp4').")
+    source_frames: int | None = Field(None, description="Frames of the input clip (null for clips rejected in review).")
+    source_fps: float | None = Field(None, description="Frame rate of the input clip, frames per second.")
+    source_width: int | None = Field(None, description="Input clip width, pixels.")
+    source_height: int | None = Field(None, description="Input clip height, pixels.")
+    available_frames: int | None = Field(None, description="Frames the input clip gives at the target fps (floor(source_frames x fps / source_fps)).")
+    bucket: str | None = Field(None, description="Bucket/size chosen ('WxHxF' for LTX-2, 'WxH' for Wan 2.1).")
+    frames: int | None = Field(None, description="Frames written (ffprobe-checked).")
+    width: int | None = Field(None, description="Width written, pixels.")
+    height: int | None = Field(None, description="Height written, pixels.")
+    fps: float | None = Field(None, description="Frame rate written, frames per second.")
+    source_frames_used: int | None = Field(None, description="Input frames covered by the written span (round(frames x source_fps / fps), at most source_frames).")
+    source_frames_trimmed: int | None = Field(None, description="Input frames left out at the end: source_frames - source_frames_used.")
+
+
+class PackageManifest(Strict):
+    """``$out/manifest.json`` of step3-ltx2-data and step3-wan21-package: every clip of
+    reviewed.json (accepted and rejected) with its fate. kept + dropped = accepted + rejected."""
+
+    schema_version: int = SCHEMA_VERSION
+    trainer: Literal["ltx2", "wan21"] = Field(description="Which package this is.")
+    dataset: str = Field(description="Dataset name.")
+    config: dict = Field(description="The validated [ltx2] or [wan21] section used.")
+    trigger_word: str | None = Field(description="The bible's trigger word (from reviewed.json).")
+    trigger_prepended: bool = Field(description="True when captions start with the trigger word.")
+    package_dir: str = Field(description="Folder of the trainer package, relative to the step output ('dataset').")
+    files: list[str] = Field(description="Metadata/config files of the package, relative to the step output.")
+    reviewed_accepted: int = Field(ge=0, description="Accepted clips in reviewed.json.")
+    reviewed_rejected: int = Field(ge=0, description="Rejected clips in reviewed.json.")
+    kept: int = Field(ge=0, description="Clips written.")
+    dropped: int = Field(ge=0, description="Clips left out (rejected in review + dropped here).")
+    frames_written: int = Field(ge=0, description="Frames written over all kept clips.")
+    source_frames_trimmed: int = Field(ge=0, description="Input frames trimmed over all kept clips.")
+    clips: list[PackagedClip] = Field(description="One entry per clip of reviewed.json, accepted clips first (reviewed.json order), then rejected ones.")
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> PackageManifest:
+        if self.kept + self.dropped != len(self.clips) or len(self.clips) != self.reviewed_accepted + self.reviewed_rejected:
+            raise ValueError("kept + dropped must equal the clips listed, and those the clips of reviewed.json")
+        if sum(c.fate == "kept" for c in self.clips) != self.kept:
+            raise ValueError("kept does not match the clips marked 'kept'")
+        if len({c.clip_id for c in self.clips}) != len(self.clips):
+            raise ValueError("a clip id is listed twice")
+        return self
+
+
+ARTIFACTS["manifest.json"] = PackageManifest

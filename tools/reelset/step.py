@@ -97,6 +97,9 @@ class StepResult:
     body_template: str
     files: list[str]
     context: dict = field(default_factory=dict)
+    # True: wall-clock timings go to the build log only and meta.json's timings_s stays
+    # empty, so the whole output is bit-identical across rebuilds (`nix build --rebuild`)
+    deterministic: bool = False
 
 
 def check_host_venv() -> None:
@@ -162,7 +165,12 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             t0 = time.perf_counter()
             result = fn(spec, work, timer)
             meta = result.meta
-            meta.timings_s = {**timer.timings, "total": round(time.perf_counter() - t0, 3)}
+            timings = {**timer.timings, "total": round(time.perf_counter() - t0, 3)}
+            if result.deterministic:
+                log(f"{spec.step}: timings (s; not in meta.json, the output is deterministic): "
+                    + ", ".join(f"{k} {v}" for k, v in timings.items()))
+            else:
+                meta.timings_s = timings
             meta.tool_sha256 = source_sha256(script.resolve().parent)
             meta.toolchain = spec.toolchain
             write_json(work / "meta.json", meta)

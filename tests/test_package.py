@@ -1,0 +1,355 @@
+"""step3-ltx2-data and step3-wan21-package on real clips: a reviewed set made from the demo's
+step1-scenes clips plus a portrait 24 fps video with a deliberately short shot, one edited
+caption and one clip rejected in review; every written clip checked with ffprobe; rebuilds
+through Nix (mkStep directly, until step2-reviewed exists) must be bit-identical."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tomllib
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import REPO, ffmpeg, nix, nix_build, run_tool, scenes_spec
+from reelset.media import count_frames, ffprobe_json
+from reelset.schemas import Ltx2Config, PackageManifest, ReviewedArtifact, ScenesArtifact, StepMeta, Wan21Config
+
+TRIGGER = "r3elset"
+EDITED = "demo01-s0002"
+REJECTED = "demo01-s0004"
+SHORT = "v2-s0002"
+LTX2_CFG = {"fps": 24, "buckets": ["256x160x49", "160x256x49", "256x160x25", "160x256x25"]}
+WAN21_CFG = {"max_frames": 33, "min_frames": 17, "sizes": ["320x192", "192x320"]}
+
+
+def portrait_video(path: Path) -> Path:
+    """270x480 at 24 fps, no audio: shots of 48, 8 (too short for any trainer) and 60 frames."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=270x480:rate=24,trim=end_frame=48",
+           "-f", "lavfi", "-i", "smptebars=size=270x480:rate=24,trim=end_frame=8",
+           "-f", "lavfi", "-i", "mandelbrot=size=270x480:rate=24,trim=end_frame=60",
+           "-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p[v]", "-map", "[v]",
+           "-c:v", "libx264", "-preset", "ultrafast", str(path))
+    return path
+
+
+def reviewed_from_scenes(outs: list[Path], clip_root: Path | None = None) -> dict:
+    """reviewed.json data over step1-scenes outputs: all accepted but REJECTED; EDITED carries
+    an edited caption. ``clip_root``: folder the clips are referenced in (default: in place)."""
+    accepted, rejected = [], []
+    for out in outs:
+        art = ScenesArtifact.model_validate(orjson.loads((out / "scenes.json").read_bytes()))
+        for s in art.scenes:
+            if s.clip_id == REJECTED:
+                rejected.append({"clip_id": s.clip_id, "video_id": art.video_id, "reasons": ["off-model character"]})
+                continue
+            edited = s.clip_id == EDITED
+            caption = (f"EDITED caption of {s.clip_id}: Lana speaks in the office" if edited
+                       else f"model caption of {s.clip_id}, a test pattern shot")
+            path = (clip_root / Path(s.clip).name) if clip_root else (out / s.clip)
+            accepted.append({"clip_id": s.clip_id, "video_id": art.video_id, "clip_path": str(path),
+                             "caption": caption, "caption_source": "edited" if edited else "model",
+                             "frame_count": s.frame_count, "fps": art.analysis_fps, "width": s.width,
+                             "height": s.height, "start_s": s.start_s, "end_s": s.end_s,
+                             "has_audio": art.source.has_audio, "characters": []})
+    return ReviewedArtifact.model_validate({"dataset": "t", "trigger_word": TRIGGER, "accepted": accepted,
+                                            "rejected": rejected}).model_dump(mode="json")
+
+
+@pytest.fixture(scope="session")
+def scene_outputs(demo_scenes, tmp_path_factory) -> list[Path]:
+    tmp = tmp_path_factory.mktemp("v2-scenes")
+    out = tmp / "out"
+    proc = run_tool("step1_scenes.py", scenes_spec(portrait_video(tmp / "v2.mp4"), "v2", min_scene_len_frames=4), out, tmp)
+    assert proc.returncode == 0, proc.stderr
+    return [demo_scenes, out]
+
+
+@pytest.fixture(scope="session")
+def reviewed_dir(scene_outputs, tmp_path_factory) -> Path:
+    """A step2-reviewed-like output folder: reviewed.json over the demo + portrait clips."""
+    folder = tmp_path_factory.mktemp("reviewed")
+    (folder / "reviewed.json").write_text(json.dumps(reviewed_from_scenes(scene_outputs), indent=2))
+    return folder
+
+
+def package_spec(step: str, reviewed: Path, section: str, cfg: dict) -> dict:
+    return {"step": step, "dataset": "t", "device": "cpu", "config": {section: cfg},
+            "inputs": {"step2-reviewed": str(reviewed)}}
+
+
+@pytest.fixture(scope="session")
+def ltx2_out(reviewed_dir, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("ltx2")
+    proc = run_tool("step3_ltx2_data.py", package_spec("step3-ltx2-data", reviewed_dir, "ltx2", LTX2_CFG), tmp / "out", tmp)
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "out"
+
+
+@pytest.fixture(scope="session")
+def wan21_out(reviewed_dir, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("wan21")
+    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+                    tmp / "out", tmp)
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "out"
+
+
+def load_manifest(out: Path) -> PackageManifest:
+    return PackageManifest.model_validate(orjson.loads((out / "manifest.json").read_bytes()))
+
+
+def video_stream(path: Path) -> dict:
+    data = ffprobe_json(path, "-show_streams")
+    streams = data["streams"]
+    return {"video": next(s for s in streams if s["codec_type"] == "video"),
+            "audio": [s for s in streams if s["codec_type"] == "audio"]}
+
+
+def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact) -> None:
+    """Counts add up to the reviewed set; the rejected and the short clip are dropped with
+    their reasons; kept clips carry their own (edited) caption, by clip id."""
+    assert m.reviewed_accepted == len(reviewed.accepted) and m.reviewed_rejected == len(reviewed.rejected)
+    assert m.kept + m.dropped == len(reviewed.accepted) + len(reviewed.rejected) == len(m.clips)
+    assert {c.clip_id for c in m.clips} == {c.clip_id for c in reviewed.accepted} | {c.clip_id for c in reviewed.rejected}
+    fates = {c.clip_id: c for c in m.clips}
+    assert fates[REJECTED].fate == "dropped" and fates[REJECTED].reason == "rejected in review: off-model character"
+    assert fates[SHORT].fate == "dropped" and fates[SHORT].reason.startswith("too short: ")
+    assert {c.clip_id for c in m.clips if c.fate == "dropped"} == {REJECTED, SHORT}
+    captions = {c.clip_id: c.caption for c in reviewed.accepted}
+    for c in m.clips:
+        if c.fate == "kept":
+            expected = (f"{m.trigger_word} " if m.trigger_prepended else "") + captions[c.clip_id]
+            assert c.caption == expected
+            assert c.source_frames_used + c.source_frames_trimmed == c.source_frames
+    assert fates[EDITED].caption_source == "edited" and "EDITED caption" in fates[EDITED].caption
+    assert m.frames_written == sum(c.frames for c in m.clips if c.fate == "kept")
+
+
+def reviewed_of(folder: Path) -> ReviewedArtifact:
+    return ReviewedArtifact.model_validate(orjson.loads((folder / "reviewed.json").read_bytes()))
+
+
+def test_ltx2_clips_follow_the_trainer_rules(ltx2_out, reviewed_dir):
+    m = load_manifest(ltx2_out)
+    check_accounting(m, reviewed_of(reviewed_dir))
+    assert m.trainer == "ltx2" and not m.trigger_prepended and m.kept == 5
+    buckets = {tuple(int(v) for v in b.split("x")) for b in LTX2_CFG["buckets"]}
+    for c in (c for c in m.clips if c.fate == "kept"):
+        path = ltx2_out / c.file
+        s = video_stream(path)
+        v = s["video"]
+        frames = count_frames(path)
+        assert frames % 8 == 1 and frames == c.frames, (c.clip_id, frames)
+        assert int(v["width"]) % 32 == 0 and int(v["height"]) % 32 == 0
+        assert (int(v["width"]), int(v["height"]), frames) in buckets and c.bucket == f"{v['width']}x{v['height']}x{frames}"
+        assert v["avg_frame_rate"] == "24/1" and v["r_frame_rate"] == "24/1"
+        assert (v["width"] > v["height"]) == (c.source_width > c.source_height), "bucket of the clip's orientation"
+        assert bool(s["audio"]) == (c.video_id == "demo01")  # the demo has sound, the portrait video none
+    fates = {c.clip_id: c for c in m.clips}
+    # 150 frames at 25 fps → 144 at 24 fps → the longest fitting bucket (49); 51 source frames used
+    d = fates["demo01-s0001"]
+    assert (d.available_frames, d.bucket, d.source_frames_used, d.source_frames_trimmed) == (144, "256x160x49", 51, 99)
+    # 48 frames at 24 fps: the 49-frame buckets do not fit, so the 25-frame portrait bucket
+    assert fates["v2-s0001"].bucket == "160x256x25" and fates["v2-s0001"].source_frames_trimmed == 23
+    assert "8 frames at 24 fps" in fates[SHORT].reason and "< 25 frames" in fates[SHORT].reason
+
+
+def test_ltx2_metadata_is_joined_by_clip_id_with_relative_paths(ltx2_out, reviewed_dir):
+    meta_file = ltx2_out / "dataset" / "dataset.json"
+    rows = json.loads(meta_file.read_text())
+    reviewed = {c.clip_id: c.caption for c in reviewed_of(reviewed_dir).accepted}
+    kept = [c.clip_id for c in load_manifest(ltx2_out).clips if c.fate == "kept"]
+    assert [Path(r["video"]).stem for r in rows] == kept
+    for r in rows:
+        assert set(r) == {"caption", "video"} and not Path(r["video"]).is_absolute()
+        assert (meta_file.parent / r["video"]).is_file()  # the trainer resolves paths against the metadata folder
+        assert r["caption"] == reviewed[Path(r["video"]).stem]
+    html = (ltx2_out / "index.html").read_text()
+    assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
+    assert "5 kept · 2 dropped" in html and "--lora-trigger &#34;r3elset&#34;" in html
+    meta = StepMeta.model_validate(orjson.loads((ltx2_out / "meta.json").read_bytes()))
+    assert meta.timings_s == {} and meta.counts["kept"] == 5 and meta.counts["dropped"] == 2
+
+
+def test_wan21_clips_follow_the_trainer_rules(wan21_out, reviewed_dir):
+    m = load_manifest(wan21_out)
+    check_accounting(m, reviewed_of(reviewed_dir))
+    assert m.trainer == "wan21" and m.trigger_prepended and m.kept == 5
+    for c in (c for c in m.clips if c.fate == "kept"):
+        path = wan21_out / c.file
+        s = video_stream(path)
+        v = s["video"]
+        frames = count_frames(path)
+        assert frames % 4 == 1 and WAN21_CFG["min_frames"] <= frames <= WAN21_CFG["max_frames"] and frames == c.frames
+        assert f"{v['width']}x{v['height']}" in WAN21_CFG["sizes"] and int(v["width"]) % 16 == 0 == int(v["height"]) % 16
+        assert v["avg_frame_rate"] == "16/1" and not s["audio"]
+        assert (v["width"] > v["height"]) == (c.source_width > c.source_height)
+    fates = {c.clip_id: c for c in m.clips}
+    assert (fates["demo01-s0001"].available_frames, fates["demo01-s0001"].frames) == (96, 33)
+    assert (fates["v2-s0001"].available_frames, fates["v2-s0001"].frames) == (32, 29)  # 4n+1 below 32
+    assert "5 frames at 16 fps" in fates[SHORT].reason and "min_frames 17" in fates[SHORT].reason
+
+
+def test_wan21_metadata_sidecars_and_configs(wan21_out):
+    m = load_manifest(wan21_out)
+    kept = {c.clip_id: c for c in m.clips if c.fate == "kept"}
+    folder = wan21_out / "dataset"
+    with (folder / "metadata.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["video", "prompt"] and len(rows) == len(kept)
+    for r in rows:
+        clip_id = Path(r["video"]).stem
+        assert r["prompt"] == kept[clip_id].caption and r["prompt"].startswith(TRIGGER + " ")
+        assert (folder / r["video"]).is_file()
+        assert (folder / r["video"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
+    musubi = tomllib.loads((folder / "musubi_dataset.toml").read_text())
+    assert musubi["general"]["caption_extension"] == ".txt" and musubi["datasets"][0]["video_directory"] == "videos"
+    assert musubi["datasets"][0]["max_frames"] == WAN21_CFG["max_frames"]
+    dp = tomllib.loads((folder / "diffusion_pipe_dataset.toml").read_text())
+    assert set(dp["frame_buckets"]) == {1} | {c.frames for c in kept.values()}  # so diffusion-pipe drops none
+
+
+def test_wan21_zip_unpacks_to_the_folder(wan21_out, tmp_path):
+    with zipfile.ZipFile(wan21_out / "wan21_dataset.zip") as zf:
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.external_attr >> 16 for i in infos} == {0o100644}
+        zf.extractall(tmp_path / "unzipped")
+    folder = wan21_out / "dataset"
+    files = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    unzipped = {p.relative_to(tmp_path / "unzipped"): p.read_bytes() for p in (tmp_path / "unzipped").rglob("*") if p.is_file()}
+    assert files == unzipped and len(files) == 5 * 2 + 3
+
+
+def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path):
+    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+                    tmp_path / "again", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = {p.relative_to(wan21_out): p.read_bytes() for p in wan21_out.rglob("*") if p.is_file()}
+    again = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file()}
+    assert first == again
+
+
+def test_ltx2_metadata_formats(reviewed_dir, tmp_path):
+    """JSONL and CSV metadata (ltx-trainer accepts both) hold the same rows as JSON."""
+    import step3_ltx2_data as tool
+
+    rows = [{"caption": 'a "quoted", comma caption', "video": "videos/a.mp4"}, {"caption": "b", "video": "videos/b.mp4"}]
+    assert tool.write_metadata(tmp_path, "jsonl", rows) == "dataset.jsonl"
+    assert [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text().splitlines()] == rows
+    tool.write_metadata(tmp_path, "csv", rows)
+    with (tmp_path / "dataset.csv").open(newline="") as f:
+        assert list(csv.DictReader(f)) == rows
+
+
+def test_trigger_word_is_prepended_once():
+    from reelset.package import caption_for
+
+    assert caption_for("a  shot\nof Lana", "rsdemo", True) == "rsdemo a shot of Lana"
+    assert caption_for("rsdemo, a shot", "rsdemo", True) == "rsdemo, a shot"  # already there: not doubled
+    assert caption_for("rsdemonic shot", "rsdemo", True) == "rsdemo rsdemonic shot"
+    assert caption_for("a shot", "rsdemo", False) == caption_for("a shot", None, True) == "a shot"
+
+
+@pytest.mark.nix
+def test_through_the_pipeline_every_reviewed_clip_is_accounted_for():
+    """The demo through nix/pipeline.nix (step2-reviewed → both packaging steps, default
+    settings): manifests add up to the demo's reviewed.json; a rebuild is bit-identical."""
+    reviewed_out, _ = nix_build(".#host.step2-reviewed")
+    reviewed = reviewed_of(reviewed_out)
+    for step in ("step3-ltx2-data", "step3-wan21-package"):
+        out, _ = nix_build(f".#host.{step}")
+        m = load_manifest(out)
+        assert m.kept + m.dropped == len(reviewed.accepted) + len(reviewed.rejected) == len(m.clips)
+        assert {c.clip_id for c in m.clips if c.fate == "dropped"} >= {r.clip_id for r in reviewed.rejected}
+        for c in (c for c in m.clips if c.fate == "kept"):
+            assert count_frames(out / c.file) == c.frames
+        again = nix("build", "--impure", "--no-link", "--rebuild", f".#host.{step}")
+        assert again.returncode == 0 and "checking outputs of" in again.stderr, again.stderr
+
+
+def test_config_rules_are_enforced():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        Ltx2Config(buckets=["960x540x49"])
+    with pytest.raises(ValueError, match="8n\\+1"):
+        Ltx2Config(buckets=["960x544x48"])
+    with pytest.raises(ValueError, match="is not WxHxF"):
+        Ltx2Config(buckets=["960x544"])
+    with pytest.raises(ValueError, match="4n\\+1"):
+        Wan21Config(max_frames=80)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        Wan21Config(sizes=["830x480"])
+    with pytest.raises(ValueError):
+        Ltx2Config(fps=30)
+
+
+def test_errors_name_the_file(reviewed_dir, tmp_path):
+    spec = package_spec("step3-ltx2-data", tmp_path / "nowhere", "ltx2", LTX2_CFG)
+    proc = run_tool("step3_ltx2_data.py", spec, tmp_path / "a", tmp_path)
+    assert proc.returncode == 2 and f"{tmp_path / 'nowhere' / 'reviewed.json'}: missing artifact" in proc.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    data = json.loads((reviewed_dir / "reviewed.json").read_text())
+    data["accepted"][0]["clip_path"] = str(tmp_path / "gone.mp4")
+    (broken / "reviewed.json").write_text(json.dumps(data))
+    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", broken, "wan21", WAN21_CFG),
+                    tmp_path / "b", tmp_path)
+    assert proc.returncode == 2 and f"{tmp_path / 'gone.mp4'}: clip demo01-s0001 of reviewed.json does not exist" in proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------- Nix
+@pytest.fixture(scope="module")
+def nix_fixture(scene_outputs, tmp_path_factory) -> tuple[Path, Path]:
+    """(clips folder, reviewed folder) for Nix: the clips are added to the store and
+    reviewed.json points at their store paths (as step2-reviewed's output will)."""
+    root = tmp_path_factory.mktemp("nix-fixture")
+    clips = root / "clips"
+    clips.mkdir()
+    for out in scene_outputs:
+        for clip in (out / "clips").glob("*.mp4"):
+            shutil.copy(clip, clips / clip.name)
+    proc = nix("eval", "--impure", "--raw", "--expr", f'"${{builtins.path {{ path = {clips}; name = "reelset-test-clips"; }}}}"')
+    assert proc.returncode == 0, proc.stderr
+    reviewed = root / "reviewed"
+    reviewed.mkdir()
+    (reviewed / "reviewed.json").write_text(json.dumps(reviewed_from_scenes(scene_outputs, Path(proc.stdout)), indent=2))
+    return clips, reviewed
+
+
+def mkstep_expr(step: str, section: str, cfg: dict, clips: Path, reviewed: Path) -> str:
+    """A test-only expression: one packaging step through nix/mkStep.nix (host toolchain)
+    over the fixture folders, as nix/pipeline.nix would build it from step2-reviewed."""
+    spec_cfg = json.dumps({section: cfg})
+    return f"""
+      let
+        toolchain = import {REPO}/nix/toolchains/host.nix {{ lockFile = {REPO}/requirements.lock; }};
+        mkStep = import {REPO}/nix/mkStep.nix {{ inherit toolchain; system = builtins.currentSystem; toolsDir = {REPO}/tools; }};
+        steps = import {REPO}/nix/steps.nix;
+        clips = builtins.path {{ path = {clips}; name = "reelset-test-clips"; }};
+        reviewed = builtins.path {{ path = {reviewed}; name = "reelset-test-reviewed"; }};
+      in mkStep {{
+        step = steps.byName.{step}; name = "reelset-t-{step}";
+        spec = {{ step = "{step}"; dataset = "t"; device = "cpu"; config = builtins.fromJSON ''{spec_cfg}'';
+                  inputs = {{ step2-reviewed = "${{reviewed}}"; fixture-clips = "${{clips}}"; }}; }};
+      }}"""
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("step,section,cfg", [("step3-ltx2-data", "ltx2", LTX2_CFG),
+                                              ("step3-wan21-package", "wan21", WAN21_CFG)])
+def test_nix_build_and_rebuild_are_identical(nix_fixture, step, section, cfg):
+    expr = mkstep_expr(step, section, cfg, *nix_fixture)
+    out, _ = nix_build("--expr", expr)
+    m = load_manifest(out)
+    assert (m.kept, m.dropped) == (5, 2)
+    assert StepMeta.model_validate(orjson.loads((out / "meta.json").read_bytes())).toolchain["name"] == "host"
+    again = nix("build", "--impure", "--no-link", "--rebuild", "--expr", expr)
+    assert again.returncode == 0, again.stderr  # --rebuild fails when any output byte differs
+    assert "checking outputs of" in again.stderr and "may not be deterministic" not in again.stderr

@@ -1,0 +1,177 @@
+"""Review and automatic QA (tools/reelset/review.py, tools/step2_reviewed.py) on real media:
+black and frozen clips made here with ffmpeg, captions checked against the trigger word and
+the clip context, decisions applied or reported stale, malformed review.json named by entry,
+concurrent writers keep every decision."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import ffmpeg, run_tool, scenes_spec
+from reelset import ReelsetError
+from reelset.captiontext import caption_sha256
+from reelset.review import caption_flags, decide, load_review, media_flags, update_review
+from reelset.schemas import (
+    CaptionClip,
+    CaptionConfig,
+    CaptionsArtifact,
+    ModelRef,
+    QAFlag,
+    ReviewConfig,
+    ReviewDecision,
+    ReviewedArtifact,
+    ScenesArtifact,
+    StepMeta,
+)
+
+NAMES = {"Archer": ["Sterling Archer"], "Lana": [], "Malory": ["Malory Archer"]}
+CFG = ReviewConfig()
+
+
+def make(path: Path, source: str, seconds: float = 2.0) -> Path:
+    sep = ":" if "=" in source else "="
+    ffmpeg("-f", "lavfi", "-i", f"{source}{sep}size=320x240:rate=24", "-t", str(seconds), "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("qa")
+    return {"moving": make(d / "moving.mp4", "testsrc2"), "black": make(d / "black.mp4", "color=c=black"),
+            "frozen": make(d / "frozen.mp4", "smptebars"), "short": make(d / "short.mp4", "testsrc2", 0.5)}
+
+
+def checks(flags) -> set[str]:
+    return {f.check for f in flags}
+
+
+def test_media_qa_flags_black_and_frozen_clips(clips):
+    assert checks(media_flags(clips["moving"], 2.0, CFG)) == set()
+    black = media_flags(clips["black"], 2.0, CFG)
+    assert {"black", "frozen"} <= checks(black)  # a black clip is also still
+    assert next(f.detail for f in black if f.check == "black").startswith("black frames: 1.96 s of 2.00 s")  # 47 of 48 frame starts
+    assert checks(media_flags(clips["frozen"], 2.0, CFG)) == {"frozen"}
+    assert checks(media_flags(clips["short"], 0.5, CFG)) == {"too_short"}
+    assert checks(media_flags(clips["moving"], 2.0, ReviewConfig(min_clip_s=0.1, max_clip_s=1.5))) == {"too_long"}
+
+
+def test_caption_checks():
+    ctx = ["Archer", "Lana"]
+    ok = "rsdemo, Archer talks to Lana in a bright office; static camera."
+    assert caption_flags(ok, "rsdemo", ctx, NAMES, CFG) == []
+    assert checks(caption_flags("", "rsdemo", ctx, NAMES, CFG)) == {"caption_empty"}
+    assert checks(caption_flags("rsdemo,", "rsdemo", ctx, NAMES, CFG)) == {"caption_empty"}
+    assert checks(caption_flags("rsdemo Archer talks", "rsdemo", ctx, NAMES, CFG)) == {"caption_short"}
+    assert checks(caption_flags("rsdemo " + "word " * 121, "rsdemo", ctx, NAMES, CFG)) == {"caption_long"}
+    assert checks(caption_flags(ok.replace("rsdemo, ", ""), "rsdemo", ctx, NAMES, CFG)) == {"trigger_missing"}
+    stranger = caption_flags("rsdemo, Malory Archer talks to Lana in a bright office.", "rsdemo", ctx, NAMES, CFG)
+    assert checks(stranger) == {"unknown_name"} and "Malory" in stranger[0].detail
+    relaxed = ReviewConfig(check_names=False, require_trigger_word=False, min_words=0)
+    assert caption_flags("Malory Archer smiles", "rsdemo", ctx, NAMES, relaxed) == []
+
+
+def clip(caption: str, clip_id: str = "v1-s0001") -> CaptionClip:
+    return CaptionClip(clip_id=clip_id, video_id="v1", clip_path="/x.mp4", thumbnail="previews/x.webp", start_s=0, end_s=2,
+                       frames=4, sample_fps=2, caption=caption, shot_type="wide", camera_motion="static", characters=[],
+                       context="", context_characters=["Archer"], status="ok", raw="", prompt="p",
+                       prompt_sha256="0" * 64, prompt_tokens=1, new_tokens=1, hit_limit=False, seconds=0)
+
+
+def test_decisions_apply_or_go_stale():
+    model = "rsdemo, Archer stands in front of colour bars; static camera."
+    c, sha = clip(model), caption_sha256(model)
+    frozen = [QAFlag(check="frozen", detail="frozen")]
+    none = decide(c, [], None, "rsdemo", NAMES, CFG)
+    assert none.qa.accepted and none.caption == "Archer stands in front of colour bars; static camera."
+    assert decide(c, frozen, None, "rsdemo", NAMES, CFG).rejected.reasons == ["frozen"]
+    acc = decide(c, frozen, ReviewDecision(caption_sha256=sha, action="accept"), "rsdemo", NAMES, CFG)
+    assert acc.qa.accepted and acc.qa.overridden == ["frozen"] and acc.caption_source == "model"
+    rej = decide(c, [], ReviewDecision(caption_sha256=sha, action="reject", reason="blurry"), "rsdemo", NAMES, CFG)
+    assert rej.rejected.reasons == ["rejected in review: blurry"]
+    edit = decide(c, frozen, ReviewDecision(caption_sha256=sha, action="edit", caption="rsdemo, Archer waves at the camera slowly."),
+                  "rsdemo", NAMES, CFG)
+    assert edit.qa.accepted and edit.caption == "Archer waves at the camera slowly." and edit.caption_source == "edited"
+    bad_edit = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Lana waves at the camera slowly."),
+                      "rsdemo", NAMES, CFG)
+    assert bad_edit.rejected and any("edited caption: caption names Lana" in r for r in bad_edit.rejected.reasons)
+    stale = decide(clip(model + " More."), [], ReviewDecision(caption_sha256=sha, action="reject", reason="x"), "rsdemo", NAMES, CFG)
+    assert stale.stale and "caption changed since review" in stale.stale and stale.qa.accepted and stale.qa.decision is None
+
+
+def test_malformed_review_file_names_the_entry(tmp_path):
+    f = tmp_path / "review.json"
+    f.write_bytes(orjson.dumps({"decisions": {"v1-s0001": {"caption_sha256": "a" * 64, "action": "accept"},
+                                              "v1-s0002": {"caption_sha256": "a" * 64, "action": "approve"}}}))
+    with pytest.raises(ReelsetError, match=r"decisions\['v1-s0002'\]\.action: Input should be 'accept', 'reject' or 'edit'"):
+        load_review(f)
+    f.write_bytes(orjson.dumps({"decisions": {"v1-s0003": {"caption_sha256": "a" * 64, "action": "reject"}}}))
+    with pytest.raises(ReelsetError, match=r"decisions\['v1-s0003'\]: Value error, action 'reject' needs a non-empty 'reason'"):
+        load_review(f)
+    f.write_text('{"decisions": {')
+    with pytest.raises(ReelsetError, match="review.json: not valid JSON"):
+        load_review(f)
+
+
+def test_concurrent_writers_keep_every_decision(tmp_path):
+    f = tmp_path / "review.json"
+    ids = [f"v1-s{i:04d}" for i in range(40)]
+
+    def write(cid: str) -> None:
+        update_review(f, cid, ReviewDecision(caption_sha256="b" * 64, action="reject", reason=f"r {cid}"))
+
+    threads = [threading.Thread(target=write, args=(cid,)) for cid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(load_review(f).decisions) == ids
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    update_review(f, ids[0], None)
+    assert ids[0] not in load_review(f).decisions
+
+
+def test_step2_reviewed_rejects_defects_of_a_real_video(tmp_path):
+    """step1-scenes on a video with a moving, a black and a frozen shot; captions written here;
+    step2-reviewed (CLI) keeps the moving shot and rejects the others with their QA reasons; a
+    malformed review.json fails the step naming the entry."""
+    src = tmp_path / "src.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2", "-f", "lavfi", "-i", "color=c=black:size=320x240:rate=24:duration=2",
+           "-f", "lavfi", "-i", "smptebars=size=320x240:rate=24:duration=2", "-filter_complex", "[0][1][2]concat=n=3",
+           "-pix_fmt", "yuv420p", str(src))
+    scenes_out = tmp_path / "agg-scenes" / "shards" / "v1"
+    scenes_out.parent.mkdir(parents=True)
+    proc = run_tool("step1_scenes.py", scenes_spec(src, "v1"), scenes_out, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    scenes = ScenesArtifact.model_validate(orjson.loads((scenes_out / "scenes.json").read_bytes()))
+    assert len(scenes.scenes) == 3, scenes.scenes
+    cap_dir = tmp_path / "agg-captions" / "shards" / "v1"
+    cap_dir.mkdir(parents=True)
+    caption = "rsdemo, a test card with colour bars and a moving gradient; static camera."
+    caps = [clip(caption, s.clip_id).model_copy(update={"clip_path": str(scenes_out / s.clip), "start_s": s.start_s, "end_s": s.end_s})
+            for s in scenes.scenes]
+    art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
+                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=caps)
+    (cap_dir / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
+    (cap_dir / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard="v1", tool_sha256="",
+                                                              device="cpu").model_dump(mode="json")))
+    spec = {"step": "step2-reviewed", "dataset": "t", "device": "cpu", "config": {"review": {}},
+            "inputs": {"step1-scenes": str(scenes_out), "step2-caption": str(cap_dir)}}
+    out = tmp_path / "reviewed"
+    proc = run_tool("step2_reviewed.py", spec, out, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rv = ReviewedArtifact.model_validate(orjson.loads((out / "reviewed.json").read_bytes()))
+    ids = [s.clip_id for s in scenes.scenes]
+    assert [c.clip_id for c in rv.accepted] == [ids[0]]
+    assert rv.accepted[0].caption == "a test card with colour bars and a moving gradient; static camera."
+    reasons = {r.clip_id: " | ".join(r.reasons) for r in rv.rejected}
+    assert "black frames" in reasons[ids[1]] and "frozen frames" in reasons[ids[2]] and "black" not in reasons[ids[2]], reasons
+
+    review = tmp_path / "review.json"
+    review.write_bytes(orjson.dumps({"decisions": {ids[1]: {"caption_sha256": caption_sha256(caption), "action": "edit"}}}))
+    proc = run_tool("step2_reviewed.py", {**spec, "files": {"review": str(review)}}, tmp_path / "bad", tmp_path)
+    assert proc.returncode == 2 and f"decisions['{ids[1]}']: Value error, action 'edit' needs a non-empty 'caption'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "bad").exists()

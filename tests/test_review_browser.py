@@ -1,0 +1,108 @@
+"""The review round trip in headless Chromium (Selenium, as tests/test_reports_browser.py):
+serve the demo's Nix-built captions with tools/review.py for a copy of the demo dataset, edit
+one caption and reject one clip with the keyboard, reload → both persisted in review.json;
+then step2-reviewed built through Nix for that dataset reflects both decisions, and a
+malformed review.json fails the build naming the entry."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+
+import orjson
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402, I001
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+from conftest import DEMO_DIR, PYTHON, REPO, nix
+from reelset.captiontext import caption_sha256
+from reelset.schemas import ReviewedArtifact
+from test_nix import pipeline_expr
+from test_reports_browser import browser  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.nix
+EDIT = "rsdemo, Archer as a colour test card with a moving gradient and a frame counter; static camera."
+REASON = "static colour bars"
+
+
+def build(expr: str) -> subprocess.CompletedProcess:
+    return nix("build", "--impure", "--no-link", "--json", "--expr", expr)
+
+
+def wait_text(driver, element_id: str, prefix: str, seconds: float = 10.0) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        text = driver.find_element(By.ID, element_id).text
+        if text.startswith(prefix) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+def test_review_round_trip_in_the_browser_then_through_nix(browser, tmp_path):  # noqa: F811
+    proc = nix("build", "--impure", "--no-link", "--json", ".#host.step2-caption")
+    assert proc.returncode == 0, proc.stderr
+    captions = orjson.loads(proc.stdout)[0]["outputs"]["out"]
+    ds = tmp_path / "demo"
+    ds.mkdir()
+    for f in ("dataset.toml", "bible.yaml", "demo.mp4"):
+        shutil.copy(DEMO_DIR / f, ds / f)
+    server = subprocess.Popen([PYTHON, str(REPO / "tools/review.py"), "serve", captions, "--dataset", str(ds), "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert m, (line, server.stderr.read() if server.poll() is not None else "")
+        page = m.group(0) + "video/demo01"
+        browser.get(page)
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".clip video")) == 4
+        state = browser.execute_script("return Array.from(document.querySelectorAll('video')).map(v => v.readyState)")
+        assert "caption empty" in browser.find_element(By.ID, "flags-demo01-s0001").text
+        # edit clip 1: e focuses its caption, Ctrl+Enter saves
+        ActionChains(browser).send_keys("e").perform()
+        area = browser.find_element(By.ID, "caption-demo01-s0001")
+        area.clear()
+        area.send_keys(EDIT)
+        area.send_keys(Keys.CONTROL, Keys.ENTER)
+        assert wait_text(browser, "status-demo01-s0001", "edited") == "edited"
+        # reject clip 2: j selects it, r focuses the reason, Enter rejects
+        ActionChains(browser).send_keys("j").send_keys("r").perform()
+        browser.switch_to.active_element.send_keys(REASON, Keys.ENTER)
+        assert wait_text(browser, "status-demo01-s0002", "rejected") == f"rejected: {REASON}"
+        browser.refresh()
+        assert browser.find_element(By.ID, "caption-demo01-s0001").get_attribute("value") == EDIT
+        assert browser.find_element(By.ID, "status-demo01-s0001").text == "edited"
+        assert browser.find_element(By.ID, "status-demo01-s0002").text == f"rejected: {REASON}"
+        assert browser.find_element(By.ID, "status-demo01-s0003").text == "no decision"
+        assert "caption empty" not in browser.find_element(By.ID, "flags-demo01-s0001").text
+        # the clips play: metadata of every <video> loads from the server
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and min(state) < 1:
+            time.sleep(0.2)
+            state = browser.execute_script("return Array.from(document.querySelectorAll('video')).map(v => v.readyState)")
+        assert min(state) >= 1, state
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    decisions = orjson.loads((ds / "review.json").read_bytes())["decisions"]
+    assert decisions["demo01-s0001"]["action"] == "edit" and decisions["demo01-s0001"]["caption"] == EDIT
+    assert decisions["demo01-s0002"] == {**decisions["demo01-s0002"], "action": "reject", "reason": REASON,
+                                         "caption_sha256": caption_sha256("")}
+
+    proc = build(pipeline_expr(ds, "step2-reviewed"))
+    assert proc.returncode == 0, proc.stderr
+    out = orjson.loads(proc.stdout)[0]["outputs"]["out"]
+    rv = ReviewedArtifact.model_validate(orjson.loads((REPO / out / "reviewed.json").read_bytes()))
+    assert [(c.clip_id, c.caption, c.caption_source) for c in rv.accepted] == [
+        ("demo01-s0001", EDIT.removeprefix("rsdemo, "), "edited")]
+    rejected = {r.clip_id: r.reasons for r in rv.rejected}
+    assert rejected["demo01-s0002"] == [f"rejected in review: {REASON}"]
+    assert rejected["demo01-s0003"] == ["caption empty"] and not rv.stale_decisions
+
+    bad = {**decisions, "demo01-s0003": {"caption_sha256": caption_sha256(""), "action": "approve"}}
+    (ds / "review.json").write_bytes(orjson.dumps({"schema_version": 1, "decisions": bad}))
+    proc = build(pipeline_expr(ds, "step2-reviewed"))
+    assert proc.returncode != 0
+    assert "review.json: malformed review file: decisions['demo01-s0003'].action: Input should be" in proc.stderr, proc.stderr

@@ -1,0 +1,61 @@
+"""Caption text helpers shared by step2-caption, step2-reviewed and the review server:
+caption hashes, word counts, the trigger word and which bible characters a caption names.
+
+Kept apart from :mod:`reelset.review` (QA and decisions) so that editing the QA rules never
+changes step2-caption's sources (and never re-runs the VLM).
+
+Matching rule: a name or alias counts where it occurs as whole words, case-insensitively
+(``(?<!\\w)name(?!\\w)``), so 'Lana' matches "Lana's" but not "Lanahan".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+
+def caption_sha256(text: str) -> str:
+    """sha256 (hex) of a caption's UTF-8 bytes: the key review decisions are made against."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in term.split()) + r"(?!\w)", re.IGNORECASE)
+
+
+def has_word(text: str, word: str) -> bool:
+    """True when ``word`` (one or more words) occurs in ``text`` as whole words, any case."""
+    return bool(word.strip()) and _pattern(word).search(text) is not None
+
+
+def strip_trigger(text: str, trigger: str | None) -> str:
+    """``text`` without the trigger word: every whole-word occurrence removed, with the
+    punctuation and spaces that joined it ('rsdemo, Archer talks.' → 'Archer talks.')."""
+    if not trigger:
+        return text.strip()
+    out = re.sub(r"(?<!\w)" + re.escape(trigger) + r"(?!\w)[\s,:;.\-–—]*", "", text, flags=re.IGNORECASE)
+    return re.sub(r"\s{2,}", " ", out).strip()
+
+
+def word_count(text: str) -> int:
+    """Whitespace-separated words of ``text``."""
+    return len(text.split())
+
+
+def names_in_text(text: str, names: dict[str, list[str]]) -> list[str]:
+    """Canonical names (in ``names`` order) of the characters named in ``text``.
+
+    ``names``: canonical name → aliases (e.g. ``{"Malory": ["Malory Archer"]}``). The
+    canonical name or any alias, as whole words and in any case, counts. Longer terms win:
+    in "Malory Archer smiles" the alias of Malory claims the words, so Archer is not named.
+    """
+    terms = sorted(((t, name) for name, aliases in names.items() for t in [name, *aliases] if t.strip()),
+                   key=lambda tn: -len(tn[0]))
+    claimed: list[tuple[int, int]] = []
+    found: set[str] = set()
+    for term, name in terms:
+        for m in _pattern(term).finditer(text):
+            if not any(a <= m.start() and m.end() <= b for a, b in claimed):
+                claimed.append(m.span())
+                found.add(name)
+    return [name for name in names if name in found]

@@ -1,0 +1,242 @@
+"""Shared code of the packaging steps (step3-ltx2-data, step3-wan21-package): read the
+reviewed clip set, plan each clip against a trainer's frame/size rules, transcode it with
+ffmpeg, account for every clip, write a deterministic zip.
+
+Units: frames (integers), frame rates in frames per second (exact :class:`fractions.Fraction`
+where they drive arithmetic), sizes in pixels. Captions are joined to clips by ``clip_id``
+only: every record carries its own caption from reviewed.json, so dropping a clip can never
+shift a caption onto another clip (the failure of LTX-Video-Trainer #59 / diffusion-pipe #113).
+
+Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
+input, a reviewed.json that does not match its schema, a clip id listed twice, a clip file
+that is missing or not a video, and a written clip whose frame count or size is not the
+planned one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from reelset import ReelsetError, media
+from reelset.schemas import PackagedClip, PackageManifest, ReviewedArtifact, ReviewedClip, StepSpec
+from reelset.step import Timer, log, read_artifact
+
+REVIEWED_STEP = "step2-reviewed"
+PACKAGE_DIR = "dataset"  # the trainer package inside $out (what the zip holds)
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can carry: fixed for bit-identical zips
+
+
+def load_reviewed(spec: StepSpec) -> tuple[ReviewedArtifact, Path]:
+    """The ``reviewed.json`` of the spec's ``step2-reviewed`` input and its path.
+
+    ReelsetError when the input is missing, the file does not validate, or a clip id occurs
+    twice across accepted and rejected clips (a join by id would then be ambiguous).
+    """
+    folder = spec.inputs.get(REVIEWED_STEP)
+    if not folder:
+        raise ReelsetError(f"{spec.step}: spec has no inputs.{REVIEWED_STEP} (a folder holding reviewed.json)")
+    path = Path(folder) / "reviewed.json"
+    reviewed = read_artifact(path, ReviewedArtifact)
+    ids = [c.clip_id for c in reviewed.accepted] + [c.clip_id for c in reviewed.rejected]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ReelsetError(f"{path}: clip id(s) listed more than once: {', '.join(dupes)}")
+    return reviewed, path
+
+
+@dataclass(frozen=True)
+class SourceClip:
+    """What ffprobe says of an accepted clip file: frames, exact fps, size (pixels), audio."""
+
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    has_audio: bool
+
+
+def probe_clip(clip: ReviewedClip) -> SourceClip:
+    """Probe the clip file of an accepted clip (frame count = video packets of its stream)."""
+    path = Path(clip.clip_path)
+    if not path.is_file():
+        raise ReelsetError(f"{path}: clip {clip.clip_id} of reviewed.json does not exist")
+    info, times = media.probe_video(path)
+    return SourceClip(frames=len(times), fps=Fraction(info.fps_rational), width=info.display_width,
+                      height=info.height, has_audio=info.has_audio)
+
+
+def available_frames(frames: int, src_fps: Fraction, dst_fps: Fraction) -> int:
+    """Frames a clip of ``frames`` frames at ``src_fps`` surely gives at ``dst_fps``:
+    floor(frames x dst_fps / src_fps) (ffmpeg's fps filter emits this many or one more)."""
+    return math.floor(Fraction(frames) * dst_fps / src_fps)
+
+
+def frames_used(written: int, src_frames: int, src_fps: Fraction, dst_fps: Fraction) -> int:
+    """Source frames covered by ``written`` frames at ``dst_fps``: round(written x src_fps / dst_fps),
+    at most ``src_frames``."""
+    return min(src_frames, round(Fraction(written) * src_fps / dst_fps))
+
+
+def parse_size(text: str) -> tuple[int, ...]:
+    """'960x544x49' → (960, 544, 49); '832x480' → (832, 480) (validated by the config schemas)."""
+    return tuple(int(v) for v in text.lower().split("x"))
+
+
+def aspect_distance(width: int, height: int, bucket_w: int, bucket_h: int) -> float:
+    """|log(w/h) - log(W/H)|: aspect-ratio distance, symmetric for wide and tall frames
+    (the key ltx-trainer's process_videos.py sorts buckets by first)."""
+    return abs(math.log(width / height) - math.log(bucket_w / bucket_h))
+
+
+def transcode(src: Path, dst: Path, fps: Fraction, frames: int, width: int, height: int,
+              crf: int, audio: bool) -> None:
+    """Write the first ``frames`` frames of ``src`` resampled to ``fps``, scaled to cover
+    ``width`` x ``height`` (aspect kept) and center-cropped to it, as H.264 yuv420p MP4
+    (square pixels; AAC 48 kHz stereo cut to the same span when ``audio``).
+
+    Resampling is ffmpeg's ``fps`` filter (drops/duplicates frames to the nearest
+    timestamp); the crop is ``crop=W:H`` (centered by default). Encodes use
+    :data:`media.ENCODER_THREADS` and :data:`media.BITEXACT` so a rebuild gives the same
+    bytes. Checks the result with ffprobe: ReelsetError naming ``dst`` when its frame count
+    or size differs from the plan.
+    """
+    rate = f"{fps.numerator}/{fps.denominator}"
+    args = ["-i", str(src), "-map", "0:v:0"]
+    if audio:
+        args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
+    else:
+        args += ["-an"]
+    args += ["-vf", f"fps={rate},scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,"
+                    f"crop={width}:{height},setsar=1",
+             "-frames:v", str(frames), "-t", f"{float(Fraction(frames) / fps):.6f}",
+             "-c:v", "libx264", "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p",
+             "-threads", media.ENCODER_THREADS, "-sn", "-dn", *media.BITEXACT, "-movflags", "+faststart", str(dst)]
+    media.run_ffmpeg(args, f"packaging to {width}x{height}, {frames} frames at {float(fps):g} fps", src)
+    got = media.count_frames(dst)
+    info, _ = media.probe_video(dst)
+    if got != frames or (info.width, info.height) != (width, height):
+        raise ReelsetError(f"{dst}: written clip has {got} frames at {info.width}x{info.height}, "
+                           f"planned {frames} frames at {width}x{height} (from {src})")
+
+
+def caption_for(caption: str, trigger: str | None, prepend: bool) -> str:
+    """The caption as written: ``'<trigger> <caption>'`` when ``prepend`` and a trigger word
+    exists and the caption does not already start with it (a reviewer may have typed it),
+    else the caption; whitespace (newlines included) collapsed to single spaces so a caption
+    is one CSV field and one line of a .txt sidecar."""
+    text = " ".join(caption.split())
+    if prepend and trigger and not re.match(rf"{re.escape(trigger)}\b", text):
+        return f"{trigger} {text}"
+    return text
+
+
+def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
+    """Manifest entries of the clips rejected in review (dropped with their review reasons)."""
+    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped",
+                         reason="rejected in review: " + "; ".join(r.reasons)) for r in reviewed.rejected]
+
+
+def write_zip(folder: Path, zip_path: Path) -> int:
+    """Zip every file below ``folder`` (arcnames relative to it) deterministically: sorted
+    names, fixed date (1980-01-01), mode 0644, Unix creator; MP4s stored (already
+    compressed), other files deflated at level 9. Returns the number of files."""
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=ZIP_DATE)
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            stored = path.suffix.lower() == ".mp4"
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes(), compresslevel=None if stored else 9)
+    return len(files)
+
+
+# (width, height, frames, bucket label) of a kept clip, or the reason it is dropped
+Plan = tuple[int, int, int, str] | str
+Planner = Callable[[SourceClip, int], Plan]
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
+                  audio: bool, prepend: bool, timer: Timer) -> list[PackagedClip]:
+    """Plan and write every accepted clip; return the manifest entries of all clips.
+
+    For each accepted clip (reviewed.json order): probe it, compute the frames it gives at
+    ``fps`` (:func:`available_frames`), ask ``plan(source, available)`` for a size and frame
+    count or a drop reason, and transcode kept clips to ``out/dataset/videos/<clip_id>.mp4``.
+    Rejected clips follow, dropped with their review reasons. Each entry carries its own
+    caption, looked up by clip id — never by position.
+    """
+    videos = out / PACKAGE_DIR / "videos"
+    videos.mkdir(parents=True)
+    entries: list[PackagedClip] = []
+    for clip in reviewed.accepted:
+        if not SAFE_ID.match(clip.clip_id):
+            raise ReelsetError(f"reviewed.json: clip id {clip.clip_id!r} is not usable as a file name")
+        with timer.phase("probe"):
+            src = probe_clip(clip)
+        avail = available_frames(src.frames, src.fps, fps)
+        common = dict(clip_id=clip.clip_id, video_id=clip.video_id, caption_source=clip.caption_source,
+                      source_frames=src.frames, source_fps=round(float(src.fps), 6), source_width=src.width,
+                      source_height=src.height, available_frames=avail)
+        planned = plan(src, avail)
+        if isinstance(planned, str):
+            log(f"{clip.clip_id}: dropped: {planned}")
+            entries.append(PackagedClip(fate="dropped", reason=planned, **common))
+            continue
+        width, height, frames, label = planned
+        rel = f"{PACKAGE_DIR}/videos/{clip.clip_id}.mp4"
+        with timer.phase("transcode"):
+            transcode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, audio and src.has_audio)
+        used = frames_used(frames, src.frames, src.fps, fps)
+        entries.append(PackagedClip(fate="kept", caption=caption_for(clip.caption, reviewed.trigger_word, prepend),
+                                    file=rel, bucket=label, frames=frames, width=width, height=height,
+                                    fps=round(float(fps), 6), source_frames_used=used,
+                                    source_frames_trimmed=src.frames - used, **common))
+        log(f"{clip.clip_id}: {label}, {frames} frames ({src.frames - used} source frames trimmed)")
+    return entries + rejected_entries(reviewed)
+
+
+def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel,
+             prepend: bool, files: list[str], clips: list[PackagedClip]) -> PackageManifest:
+    """The manifest.json of a package (totals computed from ``clips``; validated)."""
+    kept = [c for c in clips if c.fate == "kept"]
+    return PackageManifest(
+        trainer=trainer, dataset=spec.dataset, config=config.model_dump(mode="json"),
+        trigger_word=reviewed.trigger_word, trigger_prepended=bool(prepend and reviewed.trigger_word),
+        package_dir=PACKAGE_DIR, files=files, reviewed_accepted=len(reviewed.accepted),
+        reviewed_rejected=len(reviewed.rejected), kept=len(kept), dropped=len(clips) - len(kept),
+        frames_written=sum(c.frames or 0 for c in kept),
+        source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
+
+
+REPORT_BODY = """
+<h2>{{ m.kept }} kept · {{ m.dropped }} dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
+({{ m.reviewed_accepted }} accepted, {{ m.reviewed_rejected }} rejected in review)</h2>
+<p>{{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames trimmed.
+Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.trigger_prepended %} (prepended to every caption){% else %} (not prepended){% endif %}{% else %}none{% endif %}.
+{{ note }}</p>
+<p>Package folder <a href="{{ m.package_dir }}/">{{ m.package_dir }}/</a>:
+{% for f in m.files %}<a href="{{ f }}">{{ f }}</a> {% endfor %}· <a href="manifest.json">manifest.json</a> (every clip's fate)</p>
+<h2>Dropped ({{ dropped|length }})</h2>
+{% if dropped %}<table><tr><th>clip</th><th>reason</th></tr>
+{% for c in dropped %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reason }}</td></tr>{% endfor %}
+</table>{% else %}<p class="muted">none</p>{% endif %}
+<h2>Kept ({{ kept|length }})</h2>
+<table><tr><th>clip</th><th>bucket</th><th>written</th><th>source</th><th>trimmed</th><th>caption</th></tr>
+{% for c in kept %}<tr><td><a href="{{ c.file }}"><code>{{ c.clip_id }}</code></a></td><td>{{ c.bucket }}</td>
+<td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
+<td>{{ c.source_frames }} f · {{ c.source_width }}x{{ c.source_height }} · {{ '%g'|format(c.source_fps) }} fps</td>
+<td>{{ c.source_frames_trimmed }}</td>
+<td>{{ c.caption }}{% if c.caption_source == 'edited' %} <span class="muted">(edited in review)</span>{% endif %}</td></tr>
+{% endfor %}</table>
+"""

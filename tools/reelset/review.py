@@ -1,0 +1,217 @@
+"""Review decisions and automatic QA: shared by step2-reviewed and the review server
+(``tools/review.py``).
+
+- :func:`load_review` reads ``pipelines/<name>/review.json`` (:class:`ReviewFile`); a malformed
+  file fails with the entry and field at fault (``review.json: decisions['demo01-s0002'].action:
+  …``).
+- :func:`update_review` changes it atomically: an exclusive lock (``review.json.lock``, the
+  ``filelock`` library) around read-modify-write, the new content written to a temporary file
+  in the same folder and renamed over the old one (``os.replace``), so a reader never sees a
+  half-written file and two writers never lose each other's decisions.
+- QA checks (thresholds from ``[review]``, :class:`reelset.schemas.ReviewConfig`):
+  :func:`media_flags` (clip length; black and frozen frames measured by ffmpeg's
+  ``blackdetect`` / ``freezedetect`` filters, https://ffmpeg.org/ffmpeg-filters.html) and
+  :func:`caption_flags` (empty, too few / too many words, a character named who is not in
+  the clip's scene context, trigger word missing).
+- :func:`decide` applies one clip's decision. Rules: no decision (or a stale one) → accepted
+  only when no QA flag; ``reject`` → rejected with the reason; ``accept`` → accepted with the
+  model caption, every flag overridden except an empty caption; ``edit`` → the reviewer's
+  caption, media flags overridden, caption checks re-run on the new text (a failing edit is
+  rejected with those flags). A decision whose caption_sha256 is not the current caption's
+  is stale: reported, never applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from filelock import FileLock
+from pydantic import ValidationError
+
+from reelset import ReelsetError
+from reelset.captiontext import caption_sha256, has_word, names_in_text, strip_trigger, word_count
+from reelset.media import tool
+from reelset.schemas import CaptionClip, ClipQA, QAFlag, RejectedClip, ReviewConfig, ReviewDecision, ReviewFile
+
+MEDIA_CHECKS = {"too_short", "too_long", "black", "frozen"}
+
+
+def _loc(loc: tuple) -> str:
+    """('decisions', 'demo01-s0002', 'action') → "decisions['demo01-s0002'].action"."""
+    out = ""
+    for i, part in enumerate(loc):
+        if i > 0 and loc[i - 1] == "decisions":
+            out += f"[{part!r}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(root)"
+
+
+def parse_review(data: bytes, where: str) -> ReviewFile:
+    """Validate review.json bytes; ReelsetError '<where>: <entry>.<field>: <problem>' per error."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ReelsetError(f"{where}: not valid JSON: {exc}") from exc
+    try:
+        return ReviewFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_loc(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:10])
+        raise ReelsetError(f"{where}: malformed review file: {problems}") from exc
+
+
+def load_review(path: Path | None, where: str | None = None) -> ReviewFile:
+    """The review file at ``path`` (an empty one when ``path`` is None or does not exist).
+    ``where`` names the file in errors (default: the path)."""
+    if path is None or not path.exists():
+        return ReviewFile()
+    return parse_review(path.read_bytes(), where or str(path))
+
+
+def update_review(path: Path, clip_id: str, decision: ReviewDecision | None) -> ReviewFile:
+    """Set (``decision``) or clear (None) the decision of ``clip_id`` in ``path`` atomically.
+
+    Holds ``<path>.lock`` (filelock, 30 s timeout) while it re-reads the current file, changes
+    one entry and writes a temporary file beside it that replaces ``path`` (``os.replace``), so
+    concurrent writers (two browser tabs, two servers) keep each other's decisions. Returns the
+    file as written. ReelsetError when the current file is malformed (it is left untouched)."""
+    with FileLock(str(path) + ".lock", timeout=30):
+        review = load_review(path)
+        if decision is None:
+            review.decisions.pop(clip_id, None)
+        else:
+            review.decisions[clip_id] = decision
+        review.decisions = dict(sorted(review.decisions.items()))
+        data = orjson.dumps(review.model_dump(mode="json", exclude_none=True), option=orjson.OPT_INDENT_2) + b"\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return review
+
+
+# --------------------------------------------------------------------------- QA
+_BLACK = re.compile(r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)")
+_FREEZE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end):\s*([\d.]+)")
+
+
+def detect_black_frozen(clip: Path, duration: float, cfg: ReviewConfig) -> tuple[float, float]:
+    """(black seconds, frozen seconds) of ``clip``: one ffmpeg decode with the ``blackdetect``
+    (d=0, pix_th, pic_th of ``cfg``) and ``freezedetect`` (n = freeze_noise_db dB, d =
+    freeze_min_s) filters, parsed from ffmpeg's log. A freeze still open at the end of the clip
+    (freezedetect reports no end then) lasts to ``duration`` (seconds). ReelsetError naming
+    the clip when ffmpeg fails."""
+    vf = (f"blackdetect=d=0:pix_th={cfg.black_pixel_threshold}:pic_th={cfg.black_picture_ratio},"
+          f"freezedetect=n={cfg.freeze_noise_db}dB:d={cfg.freeze_min_s}")
+    proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "info", "-i", str(clip), "-map", "0:v:0",
+                           "-vf", vf, "-f", "null", "-"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ReelsetError(f"{clip}: black/freeze detection failed: {proc.stderr.strip()[-500:]}")
+    black = sum(float(e) - float(s) for s, e in _BLACK.findall(proc.stderr))
+    frozen, start = 0.0, None
+    for kind, t in _FREEZE.findall(proc.stderr):
+        if kind == "start":
+            start = float(t)
+        elif start is not None:
+            frozen += float(t) - start
+            start = None
+    if start is not None:
+        frozen += max(0.0, duration - start)
+    return black, frozen
+
+
+def media_flags(clip: Path, duration: float, cfg: ReviewConfig) -> list[QAFlag]:
+    """Length, black and frozen flags of one clip (``duration`` in seconds)."""
+    flags = []
+    if duration < cfg.min_clip_s:
+        flags.append(QAFlag(check="too_short", detail=f"too short: {duration:.2f} s < {cfg.min_clip_s} s"))
+    if duration > cfg.max_clip_s:
+        flags.append(QAFlag(check="too_long", detail=f"too long: {duration:.2f} s > {cfg.max_clip_s} s"))
+    black, frozen = detect_black_frozen(clip, duration, cfg)
+    if duration > 0 and black / duration > cfg.black_max_fraction:
+        flags.append(QAFlag(check="black", detail=f"black frames: {black:.2f} s of {duration:.2f} s "
+                                                   f"({100 * black / duration:.0f} % > {100 * cfg.black_max_fraction:.0f} %)"))
+    if duration > 0 and frozen / duration > cfg.freeze_max_fraction:
+        flags.append(QAFlag(check="frozen", detail=f"frozen frames: {frozen:.2f} s of {duration:.2f} s "
+                                                    f"({100 * frozen / duration:.0f} % > {100 * cfg.freeze_max_fraction:.0f} %)"))
+    return flags
+
+
+def caption_flags(caption: str, trigger: str | None, context_characters: list[str], names: dict[str, list[str]],
+                  cfg: ReviewConfig) -> list[QAFlag]:
+    """Caption checks: empty, word count (trigger word not counted) within [min_words,
+    max_words], characters named (bible names/aliases) all in the clip's context, trigger word
+    present (whole word)."""
+    text = strip_trigger(caption, trigger)
+    if not text:
+        return [QAFlag(check="caption_empty", detail="caption empty" + (" (besides the trigger word)" if caption.strip() else ""))]
+    flags = []
+    n = word_count(text)
+    if n < cfg.min_words:
+        flags.append(QAFlag(check="caption_short", detail=f"caption too short: {n} words < {cfg.min_words}"))
+    if n > cfg.max_words:
+        flags.append(QAFlag(check="caption_long", detail=f"caption too long: {n} words > {cfg.max_words}"))
+    if cfg.check_names:
+        strangers = [c for c in names_in_text(text, names) if c not in context_characters]
+        if strangers:
+            flags.append(QAFlag(check="unknown_name", detail=f"caption names {', '.join(strangers)}, not in the clip context "
+                                                              f"({', '.join(context_characters) or 'nobody'})"))
+    if cfg.require_trigger_word and trigger and not has_word(caption, trigger):
+        flags.append(QAFlag(check="trigger_missing", detail=f"trigger word {trigger!r} missing"))
+    return flags
+
+
+@dataclass
+class Outcome:
+    """What :func:`decide` concluded for one clip: its QA record, the final caption (with the
+    trigger word removed) when accepted, the rejection when not, and a stale-decision note."""
+
+    qa: ClipQA
+    caption: str | None
+    caption_source: str | None
+    rejected: RejectedClip | None
+    stale: str | None
+
+
+def decide(clip: CaptionClip, media: list[QAFlag], decision: ReviewDecision | None, trigger: str | None,
+           names: dict[str, list[str]], cfg: ReviewConfig) -> Outcome:
+    """Apply automatic QA (``media`` flags + caption checks) and the review ``decision`` to one
+    clip (rules in the module docstring)."""
+    stale = None
+    if decision is not None and decision.caption_sha256 != caption_sha256(clip.caption):
+        stale = (f"{clip.clip_id}: decision '{decision.action}' was made on caption sha256 {decision.caption_sha256[:12]}…, "
+                 f"the caption is now {caption_sha256(clip.caption)[:12]}… (caption changed since review; not applied)")
+        decision = None
+    action = decision.action if decision else None
+    text = decision.caption if action == "edit" else clip.caption
+    cflags = caption_flags(text, trigger, clip.context_characters, names, cfg)
+    flags = media + cflags
+    if action == "reject":
+        reasons, overridden = [f"rejected in review: {decision.reason}"], []
+    elif action == "accept":
+        reasons = [f.detail for f in cflags if f.check == "caption_empty"]
+        overridden = [f.detail for f in flags if f.check != "caption_empty"]
+    elif action == "edit":
+        reasons = [f"edited caption: {f.detail}" for f in cflags]
+        overridden = [f.detail for f in media]
+    else:
+        reasons, overridden = [f.detail for f in flags], []
+    accepted = not reasons
+    qa = ClipQA(clip_id=clip.clip_id, video_id=clip.video_id, flags=flags, decision=action,
+                overridden=overridden if accepted else [], accepted=accepted)
+    if accepted:
+        return Outcome(qa, strip_trigger(text, trigger), "edited" if action == "edit" else "model", None, stale)
+    return Outcome(qa, None, None, RejectedClip(clip_id=clip.clip_id, video_id=clip.video_id, reasons=reasons), stale)

@@ -1,0 +1,307 @@
+"""The review server: look at every clip's caption in the browser, accept / reject / edit it,
+and keep the decisions in ``pipelines/<name>/review.json`` (read by step2-reviewed).
+
+Usage::
+
+    python tools/review.py serve [PATH] --dataset pipelines/<name> [--port 8765]
+
+``PATH``: a step2-caption output (the aggregate, or one video's shard) or a step2-reviewed
+output (its reviewed.json names the captions it used and carries the QA flags). Without
+``PATH`` the server builds ``.#host.datasets.<name>.step2-caption`` with Nix first (that is what
+``devenv up`` runs, for ``pipelines/demo``). It listens on 127.0.0.1 only (``--port 0``: any free
+port; the URL is printed on stdout as ``review: serving http://127.0.0.1:PORT/``).
+
+Pages: ``/`` lists the videos; ``/video/<id>`` shows each clip (playable video, the model's
+caption, automatic QA flags — media flags from reviewed.json, or measured with ffmpeg on first
+view —, scene context) with buttons and keys: ``j``/``k`` next/previous clip, ``a`` accept, ``r``
+reject (type the reason, Enter), ``e`` edit the caption (Ctrl+Enter saves), ``u`` undo the
+decision. Each decision is recorded against the sha256 of the model caption it was made on
+(so step2-reviewed can tell when a caption changed since) and written at once through
+:func:`reelset.review.update_review` (lock + temp file + rename: concurrent edits are kept).
+
+Built on Flask (https://flask.palletsprojects.com/); no HTTP parsing of our own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from flask import Flask, abort, jsonify, render_template_string, request, send_file  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
+
+from reelset import ReelsetError  # noqa: E402
+from reelset.captiontext import caption_sha256  # noqa: E402
+from reelset.review import caption_flags, load_review, media_flags, update_review  # noqa: E402
+from reelset.schemas import (  # noqa: E402
+    AggregateArtifact,
+    CaptionsArtifact,
+    QAFlag,
+    ReviewConfig,
+    ReviewDecision,
+    ReviewedArtifact,
+    StepMeta,
+)
+from reelset.step import read_artifact  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>review · {{ dataset }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem}table{border-collapse:collapse}</style>
+</head><body><h1>review · {{ dataset }}</h1><p>decisions are saved to <code>{{ review_path }}</code></p>
+<table><tr><th>video</th><th>clips</th><th>decided</th></tr>
+{% for v in videos %}<tr><td><a href="/video/{{ v.id }}">{{ v.id }}</a></td><td>{{ v.clips }}</td><td>{{ v.decided }}</td></tr>{% endfor %}
+</table></body></html>"""
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>review · {{ vid }}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
+.clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
+.clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
+textarea{width:100%;font:inherit}.flags li{color:#a30}.muted{color:#777}
+.status{font-weight:600}.accepted,.edited{color:#070}.rejected{color:#a00}.stale{color:#a60}
+kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
+</style></head><body>
+<h1>review · {{ vid }}</h1>
+<p><a href="/">all videos</a> · keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>a</kbd> accept ·
+<kbd>r</kbd> reject (reason, Enter) · <kbd>e</kbd> edit (Ctrl+Enter saves) · <kbd>u</kbd> undo ·
+trigger word <code>{{ trigger }}</code> · saved to <code>{{ review_path }}</code></p>
+{% for c in clips %}
+<div class="clip" id="clip-{{ c.id }}" data-clip="{{ c.id }}" tabindex="-1">
+ <video src="/clip/{{ c.id }}" controls muted preload="metadata" loop></video>
+ <div class="side">
+  <div><code>{{ c.id }}</code> · {{ '%.2f'|format(c.start) }}–{{ '%.2f'|format(c.end) }} s ·
+   <span class="status {{ c.state }}" id="status-{{ c.id }}">{{ c.status }}</span></div>
+  <p class="muted">model caption: {{ c.model_caption or '(none: ' ~ c.error ~ ')' }}</p>
+  <textarea id="caption-{{ c.id }}" rows="4">{{ c.caption }}</textarea>
+  <div><button id="accept-{{ c.id }}" onclick="decide('{{ c.id }}','accept')">accept (a)</button>
+   <button id="save-{{ c.id }}" onclick="decide('{{ c.id }}','edit')">save edit (Ctrl+Enter)</button>
+   <input id="reason-{{ c.id }}" placeholder="reason" value="{{ c.reason }}" size="30">
+   <button id="reject-{{ c.id }}" onclick="decide('{{ c.id }}','reject')">reject (r)</button>
+   <button id="clear-{{ c.id }}" onclick="decide('{{ c.id }}','clear')">undo (u)</button></div>
+  <ul class="flags" id="flags-{{ c.id }}">{% for f in c.flags %}<li>{{ f }}</li>{% endfor %}</ul>
+  <p class="muted">context: {{ c.context }}</p>
+ </div>
+</div>
+{% endfor %}
+<script>
+const ids = {{ ids|tojson }};
+let sel = 0;
+function select(i) {
+  sel = Math.max(0, Math.min(ids.length - 1, i));
+  document.querySelectorAll('.clip').forEach(e => e.classList.remove('sel'));
+  const el = document.getElementById('clip-' + ids[sel]);
+  el.classList.add('sel'); el.scrollIntoView({block: 'nearest'});
+}
+async function decide(id, action) {
+  const body = {clip_id: id, action: action,
+                caption: document.getElementById('caption-' + id).value,
+                reason: document.getElementById('reason-' + id).value};
+  const st = document.getElementById('status-' + id);
+  if (action === 'reject' && !body.reason.trim()) { st.textContent = 'type a reason first'; document.getElementById('reason-' + id).focus(); return; }
+  const res = await fetch('/api/decision', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  const data = await res.json();
+  st.textContent = res.ok ? data.status : ('error: ' + data.error);
+  st.className = 'status ' + (res.ok ? data.state : 'rejected');
+  if (res.ok) {
+    document.getElementById('flags-' + id).innerHTML = data.flags.map(f => '<li></li>').join('');
+    document.querySelectorAll('#flags-' + id + ' li').forEach((li, i) => li.textContent = data.flags[i]);
+    if (action === 'clear') document.getElementById('caption-' + id).value = data.caption;
+  }
+}
+document.addEventListener('keydown', ev => {
+  const id = ids[sel], t = ev.target;
+  if (t.tagName === 'TEXTAREA') {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); decide(t.id.slice(8), 'edit'); t.blur(); }
+    if (ev.key === 'Escape') t.blur();
+    return;
+  }
+  if (t.tagName === 'INPUT') {
+    if (ev.key === 'Enter') { ev.preventDefault(); decide(t.id.slice(7), 'reject'); t.blur(); }
+    if (ev.key === 'Escape') t.blur();
+    return;
+  }
+  const keys = {j: () => select(sel + 1), k: () => select(sel - 1), a: () => decide(id, 'accept'),
+                r: () => document.getElementById('reason-' + id).focus(),
+                e: () => document.getElementById('caption-' + id).focus(), u: () => decide(id, 'clear')};
+  if (keys[ev.key]) { ev.preventDefault(); keys[ev.key](); }
+});
+document.querySelectorAll('.clip').forEach((el, i) => el.addEventListener('click', () => select(i)));
+if (ids.length) select(0);
+</script></body></html>"""
+
+
+def shard_dirs(folder: Path) -> list[Path]:
+    """Shard folders of a step output: the members of an aggregate, or the folder itself."""
+    agg_file = folder / "aggregate.json"
+    if agg_file.is_file():
+        agg = read_artifact(agg_file, AggregateArtifact)
+        return [(folder / m.link).resolve() for m in agg.members]
+    return [folder.resolve()]
+
+
+class Review:
+    """What the server shows: captions per video, QA flags, the dataset's [review] config and
+    review.json (re-read on every page view, so edits by hand or by another server show up)."""
+
+    def __init__(self, path: Path, dataset_dir: Path) -> None:
+        toml = dataset_dir / "dataset.toml"
+        if not toml.is_file():
+            raise ReelsetError(f"{toml}: not found; --dataset must be a dataset folder (pipelines/<name>)")
+        config = tomllib.loads(toml.read_text(encoding="utf-8"))
+        try:
+            self.cfg = ReviewConfig.model_validate(config.get("review", {}))
+        except ValueError as exc:
+            raise ReelsetError(f"{toml}: invalid [review] section: {exc}") from exc
+        self.dataset = config.get("name", dataset_dir.name)
+        self.review_path = dataset_dir / self.cfg.file
+        self.media_flags: dict[str, list[QAFlag]] = {}
+        captions_dir = path
+        if (path / "reviewed.json").is_file():
+            reviewed = read_artifact(path / "reviewed.json", ReviewedArtifact)
+            if "step2-caption" not in reviewed.sources:
+                raise ReelsetError(f"{path}/reviewed.json names no step2-caption output (made by an older step2-reviewed)")
+            captions_dir = Path(reviewed.sources["step2-caption"])
+            for qa in reviewed.qa:
+                self.media_flags[qa.clip_id] = [f for f in qa.flags if f.check in ("too_short", "too_long", "black", "frozen")]
+        self.videos: dict[str, CaptionsArtifact] = {}
+        self.previews: dict[str, Path] = {}
+        for shard in shard_dirs(captions_dir):
+            meta = read_artifact(shard / "meta.json", StepMeta)
+            if meta.step != "step2-caption":
+                raise ReelsetError(f"{shard}: a {meta.step} output, not step2-caption (or step2-reviewed)")
+            art = read_artifact(shard / "captions.json", CaptionsArtifact)
+            self.videos[art.video_id] = art
+            for c in art.clips:
+                self.previews[c.clip_id] = shard / c.thumbnail
+        self.clips = {c.clip_id: c for art in self.videos.values() for c in art.clips}
+
+    def flags_of_media(self, clip_id: str) -> list[QAFlag]:
+        """Media QA flags of a clip (from reviewed.json, else measured once with ffmpeg)."""
+        if clip_id not in self.media_flags:
+            c = self.clips[clip_id]
+            self.media_flags[clip_id] = media_flags(Path(c.clip_path), c.end_s - c.start_s, self.cfg)
+        return self.media_flags[clip_id]
+
+    def view(self, clip_id: str, decision: ReviewDecision | None) -> dict:
+        """Display state of one clip under ``decision``."""
+        c = self.clips[clip_id]
+        art = self.videos[c.video_id]
+        state, status, caption, reason = "open", "no decision", c.caption, ""
+        if decision is not None and decision.caption_sha256 != caption_sha256(c.caption):
+            state, status = "stale", f"stale: decision '{decision.action}' was made on an earlier caption"
+        elif decision is not None:
+            state = {"accept": "accepted", "reject": "rejected", "edit": "edited"}[decision.action]
+            status = state + (f": {decision.reason}" if decision.action == "reject" else "")
+            caption = decision.caption if decision.action == "edit" else c.caption
+            reason = decision.reason or ""
+        flags = self.flags_of_media(clip_id) + caption_flags(caption, art.trigger_word, c.context_characters, art.names, self.cfg)
+        return {"id": clip_id, "start": c.start_s, "end": c.end_s, "state": state, "status": status, "caption": caption,
+                "reason": reason, "model_caption": c.caption, "error": c.error, "context": c.context,
+                "flags": [f.detail for f in flags]}
+
+
+def create_app(review: Review) -> Flask:
+    """The Flask app over ``review`` (routes in the module docstring)."""
+    app = Flask(__name__)
+
+    @app.get("/")
+    def index():
+        decisions = load_review(review.review_path).decisions
+        videos = [{"id": vid, "clips": len(a.clips), "decided": sum(c.clip_id in decisions for c in a.clips)}
+                  for vid, a in sorted(review.videos.items())]
+        return render_template_string(INDEX, dataset=review.dataset, videos=videos, review_path=review.review_path)
+
+    @app.get("/video/<vid>")
+    def video(vid: str):
+        if vid not in review.videos:
+            abort(404)
+        decisions = load_review(review.review_path).decisions
+        art = review.videos[vid]
+        clips = [review.view(c.clip_id, decisions.get(c.clip_id)) for c in art.clips]
+        return render_template_string(PAGE, vid=vid, clips=clips, ids=[c["id"] for c in clips],
+                                      trigger=art.trigger_word, review_path=review.review_path)
+
+    @app.get("/clip/<clip_id>")
+    def clip(clip_id: str):
+        if clip_id not in review.clips:
+            abort(404)
+        return send_file(review.clips[clip_id].clip_path, mimetype="video/mp4", conditional=True)
+
+    @app.get("/preview/<clip_id>")
+    def preview(clip_id: str):
+        if clip_id not in review.previews:
+            abort(404)
+        return send_file(review.previews[clip_id], mimetype="image/webp")
+
+    @app.post("/api/decision")
+    def decision():
+        body = request.get_json(silent=True) or {}
+        clip_id, action = body.get("clip_id"), body.get("action")
+        if clip_id not in review.clips:
+            return jsonify(error=f"unknown clip {clip_id!r}"), 404
+        c = review.clips[clip_id]
+        if action == "clear":
+            new = None
+        else:
+            try:
+                new = ReviewDecision(caption_sha256=caption_sha256(c.caption), action=action,
+                                     reason=(body.get("reason") or "").strip() or None if action == "reject" else None,
+                                     caption=" ".join((body.get("caption") or "").split()) or None if action == "edit" else None,
+                                     updated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+            except ValidationError as exc:
+                return jsonify(error="; ".join(e["msg"] for e in exc.errors())), 400
+        try:
+            update_review(review.review_path, clip_id, new)
+        except ReelsetError as exc:
+            return jsonify(error=str(exc)), 409
+        return jsonify(review.view(clip_id, new))
+
+    return app
+
+
+def default_captions(dataset_dir: Path) -> Path:
+    """Build ``.#host.datasets.<folder name>.step2-caption`` with Nix; its store path."""
+    attr = f".#host.datasets.{dataset_dir.resolve().name}.step2-caption"
+    print(f"review: building {attr} …", file=sys.stderr)
+    proc = subprocess.run(["nix", "build", "--impure", "--no-link", "--json", attr], cwd=REPO,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ReelsetError(f"nix build {attr} failed (pass a step2-caption store path instead):\n{proc.stderr.strip()[-1500:]}")
+    return Path(json.loads(proc.stdout)[0]["outputs"]["out"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="review.py", description=__doc__.strip().split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the review pages on 127.0.0.1")
+    serve.add_argument("path", nargs="?", type=Path, help="step2-caption or step2-reviewed output (default: build the dataset's step2-caption)")
+    serve.add_argument("--dataset", type=Path, default=REPO / "pipelines" / "demo", help="dataset folder (default pipelines/demo)")
+    serve.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
+    args = parser.parse_args(argv)
+    try:
+        path = args.path or default_captions(args.dataset)
+        review = Review(path, args.dataset)
+    except ReelsetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = make_server("127.0.0.1", args.port, create_app(review), threaded=True)
+    print(f"review: serving http://127.0.0.1:{server.server_port}/ ({len(review.clips)} clips, decisions → {review.review_path})",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""step2-caption: a caption for every clip of one video from a pinned vision-language model
+(Qwen2.5-VL through transformers + qwen-vl-utils, :mod:`reelset.vlm`), told who is in the
+clip, where it is and what is said.
+
+Input (spec): ``inputs``: ``step1-scenes`` (scenes.json + clips of this video),
+``step2-scene-context`` (context.json: per clip characters, place, dialogue), ``step2-bible``
+(bible.json: character descriptions and aliases, caption style, trigger word);
+``models.vlm`` (model directory); ``config.caption`` (:class:`reelset.schemas.CaptionConfig`).
+
+Per clip: frames sampled with ffmpeg's fps filter at ``[caption] fps`` (lowered so that at
+most ``max_frames`` frames span the whole clip), given to the model as one video; qwen-vl-utils
+resizes each frame to the pixel budget ``[min_pixels, max_pixels]`` (multiples of 28). The
+prompt (:func:`build_prompt`) carries the series, the clip's scene context (characters with
+their bible descriptions, place, dialogue), the bible's caption style and trigger word, and
+asks for one JSON object: caption, shot type, camera motion, characters. Clips are captioned
+in batches of ``batch_size`` (greedy decoding). An answer that is no JSON of that form (always
+so for the tiny random test model) gives ``status = "fallback"`` and an empty caption, which
+step2-reviewed flags for the reviewer — it is never silently replaced by the raw text.
+
+Output (``$out``): ``captions.json`` (:class:`reelset.schemas.CaptionsArtifact`),
+``previews/<clip_id>.webp`` (animated preview of the frames the model saw), ``meta.json``,
+``index.html``. Device: CUDA when torch sees one, else the CPU (float32).
+
+Run by hand: ``python tools/step2_caption.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+from reelset import ReelsetError, media, vlm
+from reelset.captiontext import names_in_text
+from reelset.schemas import (
+    CAMERA_MOTIONS,
+    SHOT_TYPES,
+    BibleArtifact,
+    CaptionClip,
+    CaptionConfig,
+    CaptionsArtifact,
+    ClipContext,
+    SceneContextArtifact,
+    ScenesArtifact,
+    StepMeta,
+    StepSpec,
+)
+from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+
+STEP = "step2-caption"
+PREVIEW_WIDTH = 192  # pixels
+RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
+
+BODY = """
+<h2>{{ art.clips|length }} clips · {{ fallbacks }} unusable answers · model <code>{{ art.model.name }}</code> on {{ art.device }}</h2>
+<p class="muted">trigger word <code>{{ art.trigger_word }}</code> · frames at up to {{ art.config.fps }} fps, at most
+{{ art.config.max_frames }} per clip, ≤ {{ art.config.max_pixels }} pixels each · batch {{ art.config.batch_size }}</p>
+<div class="grid">
+{% for c in art.clips %}<div class="card"><img src="{{ c.thumbnail }}" alt="{{ c.clip_id }}">
+<div><code>{{ c.clip_id }}</code> {{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }} s · {{ c.frames }} frames at {{ '%.2f'|format(c.sample_fps) }} fps</div>
+{% if c.status == 'ok' %}<p>{{ c.caption }}</p><p class="muted">{{ c.shot_type }} · {{ c.camera_motion }}{% if c.characters %} · {{ c.characters|join(', ') }}{% endif %}</p>
+{% else %}<p><b>no caption</b>: {{ c.error }}</p><p class="muted">raw: {{ c.raw[:200] }}</p>{% endif %}
+<p class="muted">context: {{ c.context }}<br>{{ c.prompt_tokens }} prompt + {{ c.new_tokens }} new tokens · {{ c.seconds }} s</p></div>
+{% endfor %}</div>
+"""
+
+
+class CaptionAnswer(BaseModel):
+    """The JSON object the prompt asks for (extra keys ignored; shot type and camera motion
+    are normalized to :data:`SHOT_TYPES` / :data:`CAMERA_MOTIONS` afterwards)."""
+
+    model_config = ConfigDict(extra="ignore")
+    caption: str
+    shot_type: str = "unknown"
+    camera_motion: str = "unknown"
+    characters: list[str] = []
+
+
+def normalize(value: str, choices: tuple[str, ...]) -> str:
+    """``value`` as one of ``choices`` ('Close-up shot' → 'close-up'), else 'unknown'."""
+    v = " ".join(value.lower().replace("_", " ").split())
+    for cand in (v, v.removesuffix(" shot"), v.replace("closeup", "close-up"), v.replace("camera ", "")):
+        if cand in choices:
+            return cand
+    return "unknown"
+
+
+def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, frames: int, rate: float) -> str:
+    """The text prompt of one clip (the frames precede it in the user message)."""
+    b = bible.bible
+    desc = {c.name: c.description for c in b.characters}
+    places = {p.name: p.description for p in b.places}
+    lines = [f"You write the caption of one video clip for training a video generation model (a LoRA)"
+             f"{' of the series ' + repr(b.series) if b.series else ''}.",
+             f"The video is the clip sampled at {rate:.2f} frames per second ({frames} frames, "
+             f"{ctx.end_s - ctx.start_s:.2f} seconds).", "",
+             "Context from the transcript and the series bible (may be incomplete):"]
+    if ctx.characters:
+        lines += [f"- {n}: {desc.get(n) or 'no description'} (evidence: {', '.join(ctx.character_evidence.get(n, []))})"
+                  for n in ctx.characters]
+    else:
+        lines.append("- No known character is attributed to this clip.")
+    if ctx.place:
+        lines.append(f"- Place: {ctx.place}{': ' + places[ctx.place] if places.get(ctx.place) else ''}")
+    lines.append(f"- Summary: {ctx.context}")
+    lines += ["", "Caption style:"] + [f"- {rule}" for rule in b.caption_style] + [
+        f"- The trigger word is {b.trigger_word!r}; write it exactly so.",
+        "- Name characters only by the canonical names above; never name anyone not listed above.",
+        f"- At most {cfg.max_words} words, one paragraph, present tense; describe what is visible.", "",
+        "Answer with one JSON object and nothing else:",
+        '{"caption": "...", "shot_type": "' + '|'.join(SHOT_TYPES) + '", "camera_motion": "'
+        + '|'.join(CAMERA_MOTIONS) + '", "characters": ["names of the listed characters visible in the clip"]}']
+    return "\n".join(lines)
+
+
+def sample_frames(clip: Path, duration: float, cfg: CaptionConfig, folder: Path) -> tuple[list[Path], float]:
+    """JPEG frames of ``clip`` in ``folder`` at ``min(fps, max_frames / duration)`` frames per
+    second (ffmpeg fps filter, at most ``max_frames``): (files in order, rate). A clip too short
+    for one sample at that rate gives its first frame."""
+    rate = min(cfg.fps, cfg.max_frames / max(duration, 1e-3))
+    folder.mkdir(parents=True)
+    media.run_ffmpeg(["-i", str(clip), "-map", "0:v:0", "-vf", f"fps={rate:.6f}", "-frames:v", str(cfg.max_frames),
+                      "-q:v", "2", str(folder / "%04d.jpg")], "sampling frames", clip)
+    files = sorted(folder.glob("*.jpg"))
+    if not files:
+        media.run_ffmpeg(["-i", str(clip), "-map", "0:v:0", "-frames:v", "1", "-q:v", "2", str(folder / "0001.jpg")],
+                         "extracting the first frame", clip)
+        files = sorted(folder.glob("*.jpg"))
+    if not files:
+        raise ReelsetError(f"{clip}: no frame could be decoded")
+    return files, rate
+
+
+def write_preview(frames: list[Path], rate: float, dst: Path) -> None:
+    """Animated WebP (``PREVIEW_WIDTH`` pixels wide, looping) of ``frames`` at ``rate`` fps."""
+    images = []
+    for f in frames:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            images.append(im.resize((PREVIEW_WIDTH, max(2, round(im.height * PREVIEW_WIDTH / im.width)))))
+    images[0].save(dst, format="WEBP", save_all=True, append_images=images[1:], duration=round(1000 / rate),
+                   loop=0, quality=70, method=4)
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    for needed in ("step1-scenes", "step2-scene-context", "step2-bible"):
+        if needed not in spec.inputs:
+            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
+    if "vlm" not in spec.models:
+        raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
+    try:
+        cfg = CaptionConfig.model_validate(spec.config.get("caption", {}))
+    except ValueError as exc:
+        raise ReelsetError(f"{STEP}: invalid [caption] section of dataset.toml: {exc}") from exc
+    scenes_dir = Path(spec.inputs["step1-scenes"])
+    scenes = read_artifact(scenes_dir / "scenes.json", ScenesArtifact)
+    context = read_artifact(Path(spec.inputs["step2-scene-context"]) / "context.json", SceneContextArtifact)
+    bible = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
+    if [c.clip_id for c in context.clips] != [s.clip_id for s in scenes.scenes]:
+        raise ReelsetError(f"{STEP}: context.json clips differ from scenes.json clips (inputs of different runs?)")
+    names = {c.name: list(c.aliases) for c in bible.bible.characters}
+    model_ref = spec.models["vlm"]
+    with timer.phase("load"):
+        model = vlm.load(Path(model_ref.path))
+    log(f"{STEP}: {model_ref.name} on {model.device} ({model.load_seconds} s to load)")
+    (out / "previews").mkdir()
+    clips: list[CaptionClip] = []
+    with tempfile.TemporaryDirectory(prefix="reelset-caption-") as tmp:
+        prepared = []
+        with timer.phase("sample"):
+            for scene, ctx in zip(scenes.scenes, context.clips, strict=True):
+                clip = scenes_dir / scene.clip
+                frames, rate = sample_frames(clip, scene.end_s - scene.start_s, cfg, Path(tmp) / scene.clip_id)
+                write_preview(frames, rate, out / "previews" / f"{scene.clip_id}.webp")
+                prompt = build_prompt(ctx, bible, cfg, len(frames), rate)
+                prepared.append((scene, ctx, frames, rate, prompt))
+        t0 = time.perf_counter()
+        for i in range(0, len(prepared), cfg.batch_size):
+            batch = prepared[i:i + cfg.batch_size]
+            convs = [vlm.chat(prompt, videos=[frames], max_pixels=cfg.max_pixels, min_pixels=cfg.min_pixels, fps=rate)
+                     for _, _, frames, rate, prompt in batch]
+            with timer.phase("generate"):
+                gens = vlm.generate(model, convs, max_new_tokens=cfg.max_new_tokens)
+            for (scene, ctx, frames, rate, prompt), gen in zip(batch, gens, strict=True):
+                parsed = vlm.parse_json(gen.text, CaptionAnswer)
+                ans = parsed.value
+                caption = " ".join(ans.caption.split()) if ans else ""
+                if ans is not None and not caption:
+                    parsed.reason = "the answer's caption is empty"
+                ok = bool(caption)
+                clips.append(CaptionClip(
+                    clip_id=scene.clip_id, video_id=scenes.video_id, clip_path=str((scenes_dir / scene.clip).resolve()),
+                    thumbnail=f"previews/{scene.clip_id}.webp", start_s=scene.start_s, end_s=scene.end_s,
+                    frames=len(frames), sample_fps=round(rate, 6), caption=caption,
+                    shot_type=normalize(ans.shot_type, SHOT_TYPES) if ok else "unknown",
+                    camera_motion=normalize(ans.camera_motion, CAMERA_MOTIONS) if ok else "unknown",
+                    characters=names_in_text(caption, names), model_characters=list(ans.characters) if ok else [],
+                    context=ctx.context, context_characters=ctx.characters, place=ctx.place,
+                    status="ok" if ok else "fallback", error=None if ok else parsed.reason, raw=gen.text[:RAW_LIMIT],
+                    prompt=prompt, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+                    prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, hit_limit=gen.hit_limit,
+                    seconds=round(gen.seconds / len(batch), 3)))
+        gen_s = time.perf_counter() - t0
+    fallbacks = sum(c.status == "fallback" for c in clips)
+    log(f"{STEP}: {len(clips)} clips in {gen_s:.2f} s ({len(clips) / max(gen_s, 1e-9):.2f} captions/s), {fallbacks} unusable answers")
+    art = CaptionsArtifact(video_id=scenes.video_id, model=model_ref, device=model.device,
+                           trigger_word=bible.bible.trigger_word, caption_style=list(bible.bible.caption_style),
+                           names=names, config=cfg, clips=clips)
+    write_json(out / "captions.json", art)
+    versions = vlm.versions()
+    versions["ffmpeg"] = media.program_version("ffmpeg")
+    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device=model.device,
+                    models=[model_ref], versions=versions,
+                    counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
+                            "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
+                            "new_tokens": sum(c.new_tokens for c in clips)})
+    return StepResult(meta=meta, title=f"{STEP} · {scenes.video_id}", body_template=BODY, files=["captions.json"],
+                      context={"art": art, "fallbacks": fallbacks})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -1,0 +1,141 @@
+"""step2-reviewed: apply the review decisions and the automatic QA to every clip of the
+dataset; the accepted clip set with final captions is the input of packaging (step3-*).
+
+Input (spec): ``inputs``: ``step1-scenes`` and ``step2-caption`` (aggregates over the videos:
+``shards/<video id>/{scenes,captions}.json``), ``config.review``
+(:class:`reelset.schemas.ReviewConfig`), ``files.review`` (``pipelines/<name>/review.json``,
+:class:`reelset.schemas.ReviewFile`; optional — without it every clip goes by QA alone).
+
+Per clip (rules in :mod:`reelset.review`): QA flags (too short / too long, black frames by
+ffmpeg blackdetect, frozen frames by freezedetect, caption empty / too short / too long,
+a named character not in the clip's context, trigger word missing), then the decision keyed
+by clip id and made against the caption's sha256 — accept, reject (with reason), edit. A
+decision on a caption that changed since (or on a clip that no longer exists) is listed in
+``stale_decisions`` and never applied.
+
+Output (``$out``): ``reviewed.json`` (:class:`reelset.schemas.ReviewedArtifact`: accepted
+clips with final captions — trigger word removed, packaging prepends it when configured —,
+rejected clips with reasons, per-clip QA, stale decisions), ``meta.json``, ``index.html``.
+Errors (exit status 2): a malformed review.json names the entry and field
+(``review.json: malformed review file: decisions['demo01-s0002'].action: …``); a caption
+shard whose clips differ from its scenes.
+
+Run by hand: ``python tools/step2_reviewed.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from reelset import ReelsetError, media
+from reelset.review import decide, load_review, media_flags
+from reelset.schemas import (
+    AggregateArtifact,
+    CaptionsArtifact,
+    RejectedClip,
+    ReviewConfig,
+    ReviewedArtifact,
+    ReviewedClip,
+    ScenesArtifact,
+    StepMeta,
+    StepSpec,
+)
+from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+
+STEP = "step2-reviewed"
+
+BODY = """
+<h2>{{ art.accepted|length }} accepted · {{ art.rejected|length }} rejected{% if art.stale_decisions %} ·
+{{ art.stale_decisions|length }} stale decisions{% endif %}</h2>
+<p class="muted">trigger word <code>{{ art.trigger_word }}</code> · review file: {{ review_note }}</p>
+{% if art.stale_decisions %}<h2>Stale decisions (not applied)</h2><ul>{% for s in art.stale_decisions %}<li>{{ s }}</li>{% endfor %}</ul>{% endif %}
+<h2>Accepted</h2>
+<table><tr><th>clip</th><th>caption</th><th>source</th><th>overridden QA flags</th></tr>
+{% for c in art.accepted %}<tr><td><code>{{ c.clip_id }}</code><br>{{ '%.2f'|format(c.end_s - c.start_s) }} s</td><td>{{ c.caption }}</td>
+<td>{{ c.caption_source }}</td><td>{{ qa[c.clip_id].overridden|join('; ') }}</td></tr>{% endfor %}</table>
+<h2>Rejected</h2>
+<table><tr><th>clip</th><th>reasons</th></tr>
+{% for c in art.rejected %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reasons|join('; ') }}</td></tr>{% endfor %}</table>
+"""
+
+
+def shards(folder: Path) -> dict[str, Path]:
+    """Video id → shard folder of a video-level step output: an aggregate (aggregate.json,
+    symlinks shards/<id>) or a single shard (its meta.json names the shard)."""
+    agg_file = folder / "aggregate.json"
+    if agg_file.is_file():
+        agg = read_artifact(agg_file, AggregateArtifact)
+        return {m.name: (folder / m.link).resolve() for m in agg.members}
+    meta = read_artifact(folder / "meta.json", StepMeta)
+    if not meta.shard:
+        raise ReelsetError(f"{folder}: neither an aggregate nor a per-video shard")
+    return {meta.shard: folder.resolve()}
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    for needed in ("step1-scenes", "step2-caption"):
+        if needed not in spec.inputs:
+            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
+    try:
+        cfg = ReviewConfig.model_validate(spec.config.get("review", {}))
+    except ValueError as exc:
+        raise ReelsetError(f"{STEP}: invalid [review] section of dataset.toml: {exc}") from exc
+    review_path = Path(spec.files["review"]) if "review" in spec.files else None
+    review = load_review(review_path, where=cfg.file)
+    scene_shards = shards(Path(spec.inputs["step1-scenes"]))
+    caption_shards = shards(Path(spec.inputs["step2-caption"]))
+    if set(scene_shards) != set(caption_shards):
+        raise ReelsetError(f"{STEP}: step1-scenes has videos {sorted(scene_shards)}, step2-caption {sorted(caption_shards)}")
+
+    accepted: list[ReviewedClip] = []
+    rejected: list[RejectedClip] = []
+    qa, stale, trigger = [], [], None
+    seen: set[str] = set()
+    for vid in sorted(caption_shards):
+        scenes = read_artifact(scene_shards[vid] / "scenes.json", ScenesArtifact)
+        captions = read_artifact(caption_shards[vid] / "captions.json", CaptionsArtifact)
+        by_id = {s.clip_id: s for s in scenes.scenes}
+        if [c.clip_id for c in captions.clips] != list(by_id):
+            raise ReelsetError(f"{caption_shards[vid]}/captions.json: clips differ from {scene_shards[vid]}/scenes.json")
+        trigger = captions.trigger_word
+        for cap in captions.clips:
+            scene = by_id[cap.clip_id]
+            seen.add(cap.clip_id)
+            clip_file = scene_shards[vid] / scene.clip
+            with timer.phase("qa_media"):
+                flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg)
+            outcome = decide(cap, flags, review.decisions.get(cap.clip_id), trigger, captions.names, cfg)
+            qa.append(outcome.qa)
+            if outcome.stale:
+                stale.append(outcome.stale)
+            if outcome.rejected is not None:
+                rejected.append(outcome.rejected)
+                continue
+            accepted.append(ReviewedClip(
+                clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
+                caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
+                width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
+                has_audio=scenes.source.has_audio, characters=cap.context_characters))
+    stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"
+              for cid, d in review.decisions.items() if cid not in seen]
+    for note in stale:
+        log(f"{STEP}: stale decision: {note}")
+    review_sha = hashlib.sha256(review_path.read_bytes()).hexdigest() if review_path else None
+    art = ReviewedArtifact(dataset=spec.dataset, trigger_word=trigger, accepted=accepted, rejected=rejected,
+                           stale_decisions=stale, qa=qa, review_sha256=review_sha,
+                           sources={k: spec.inputs[k] for k in ("step1-scenes", "step2-caption")})
+    write_json(out / "reviewed.json", art)
+    flags = [f for q in qa for f in q.flags]
+    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
+                    counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
+                            "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
+                            "edited": sum(c.caption_source == "edited" for c in accepted)},
+                    versions={"ffmpeg": media.program_version("ffmpeg")})
+    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=BODY, files=["reviewed.json"],
+                      context={"art": art, "qa": {q.clip_id: q for q in qa},
+                               "review_note": f"{cfg.file} ({len(review.decisions)} decisions)" if review_path else "none"})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))

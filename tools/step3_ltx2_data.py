@@ -1,0 +1,112 @@
+"""step3-ltx2-data: the reviewed clip set as an LTX-2 trainer dataset (Lightricks/LTX-2
+``packages/ltx-trainer``), with every clip accounted for.
+
+Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
+:class:`reelset.schemas.ReviewedArtifact`), ``config.ltx2``
+(:class:`reelset.schemas.Ltx2Config`: target fps, buckets, metadata format, trigger switch).
+
+Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
+``scripts/process_videos.py``):
+
+- a resolution bucket is ``WxHxF``; W and H are multiples of 32 (VAE spatial factor) and
+  F satisfies F % 8 == 1 (VAE temporal factor 8: 1, 9, 17, 25, …, 97, 121);
+- a video goes to the bucket of nearest aspect ratio (distance of log(W/H)) among buckets
+  with F <= its frames; ties prefer more frames, then the larger area; a video shorter than
+  every bucket is skipped by the trainer — here it is dropped *with its reason* instead;
+- the video is resized with its aspect kept until it covers the bucket, center-cropped, and
+  its first F frames are taken;
+- the metadata file is CSV, JSON or JSONL with columns ``caption`` and ``video`` (legacy
+  ``media_path``); media paths are resolved relative to the metadata file's folder;
+- ``process_dataset.py --lora-trigger`` prepends the trigger word itself, so
+  ``prepend_trigger`` is off by default.
+
+Each clip is resampled to the target fps (24 or 25) first, so the frame count the trainer
+sees is the one written here; the trainer then finds exactly one bucket's frames and size.
+
+Output (``$out``):
+- ``dataset/videos/<clip_id>.mp4``: H.264 yuv420p, exactly F frames at the target fps,
+  W x H of its bucket, square pixels, AAC when ``audio`` and the clip has sound;
+- ``dataset/dataset.json`` (or ``.jsonl`` / ``.csv``): ``{"caption", "video"}`` per kept clip,
+  ``video`` relative to that file (``videos/<clip_id>.mp4``) — pass it to
+  ``process_dataset.py`` with ``--resolution-buckets`` from ``manifest.json`` (the
+  ``buckets`` of its ``config``);
+- ``manifest.json`` (:class:`reelset.schemas.PackageManifest`): every clip of reviewed.json
+  with its fate (kept: bucket, frames/size/fps written, source frames trimmed; dropped: why);
+- ``index.html`` (totals, dropped list, kept clips), ``meta.json`` (no timings: the output is
+  bit-identical across rebuilds; timings are in the build log).
+
+Run by hand: ``python tools/step3_ltx2_data.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from fractions import Fraction
+from pathlib import Path
+
+from reelset import media, package
+from reelset.schemas import Ltx2Config, StepMeta, StepSpec
+from reelset.step import StepResult, Timer, main, write_json
+
+STEP = "step3-ltx2-data"
+
+
+def plan(cfg: Ltx2Config):
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets."""
+    buckets = [package.parse_size(b) for b in cfg.buckets]
+    shortest = min(f for _, _, f in buckets)
+
+    def choose(src: package.SourceClip, available: int) -> package.Plan:
+        fitting = [b for b in buckets if b[2] <= available]
+        if not fitting:
+            return (f"too short: {available} frames at {cfg.fps} fps ({src.frames} frames at "
+                    f"{float(src.fps):g} fps) < {shortest} frames of the shortest bucket")
+        w, h, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
+        return w, h, f, f"{w}x{h}x{f}"
+
+    return choose
+
+
+def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
+    """Write ``dataset.<fmt>`` in ``folder`` with ``caption``/``video`` rows; its file name."""
+    name = f"dataset.{fmt}"
+    if fmt == "json":
+        text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "jsonl":
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    else:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["caption", "video"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buf.getvalue()
+    (folder / name).write_text(text, encoding="utf-8")
+    return name
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    cfg = Ltx2Config.model_validate(spec.config.get("ltx2", {}))
+    reviewed, _ = package.load_reviewed(spec)
+    clips = package.package_clips(reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.audio,
+                                  cfg.prepend_trigger, timer)
+    kept = [c for c in clips if c.fate == "kept"]
+    rows = [{"caption": c.caption, "video": Path(c.file).relative_to(package.PACKAGE_DIR).as_posix()} for c in kept]
+    name = write_metadata(out / package.PACKAGE_DIR, cfg.metadata_format, rows)
+    art = package.manifest("ltx2", spec, reviewed, cfg, cfg.prepend_trigger, [f"{package.PACKAGE_DIR}/{name}"], clips)
+    write_json(out / "manifest.json", art)
+    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
+                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+                            "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
+                    versions={"ffmpeg": media.program_version("ffmpeg")})
+    note = (f"Preprocess with: process_dataset.py {package.PACKAGE_DIR}/{name} --resolution-buckets "
+            f"\"{';'.join(cfg.buckets)}\"" + ("" if cfg.prepend_trigger or not reviewed.trigger_word
+                                              else f" --lora-trigger \"{reviewed.trigger_word}\""))
+    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=package.REPORT_BODY,
+                      files=["manifest.json"], deterministic=True,
+                      context={"m": art, "kept": kept, "dropped": [c for c in clips if c.fate == "dropped"], "note": note})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -1,0 +1,134 @@
+"""step3-wan21-package: the reviewed clip set as a Wan 2.1 LoRA dataset for DiffSynth-Studio,
+musubi-tuner and diffusion-pipe, plus one deterministic zip of it, with every clip
+accounted for.
+
+Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
+:class:`reelset.schemas.ReviewedArtifact`), ``config.wan21``
+(:class:`reelset.schemas.Wan21Config`: fps, min/max frames, sizes, trigger switch).
+
+Trainer rules applied:
+
+- frame rate 16 fps: Wan 2.1's training rate (musubi-tuner ``docs/dataset_config.md``
+  recommends 16 fps videos for Wan2.1 and otherwise uses every frame as is);
+- frame count 4n+1 (Wan VAE temporal factor 4; musubi-tuner truncates other counts to N*4+1,
+  DiffSynth-Studio ``docs/en/Model_Details/Wan.md``: ``num_frames`` "a multiple of 4 + 1",
+  default 81): each clip keeps the most 4n+1 frames up to ``max_frames`` (its start is kept,
+  the end trimmed); fewer than ``min_frames`` → dropped with the reason;
+- width and height multiples of 16 (DiffSynth-Studio Wan.md); default sizes 832x480 and
+  480x832 (Wan 2.1 480p); the nearest aspect ratio wins, the clip is scaled to cover and
+  center-cropped;
+- captions: DiffSynth-Studio reads a ``metadata.csv`` with columns ``video,prompt``, paths
+  relative to ``--dataset_base_path``; musubi-tuner (``caption_extension = ".txt"``) and
+  diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)
+  read a ``.txt`` sidecar next to each video;
+- diffusion-pipe drops a video shorter than every ``frame_buckets`` entry and assigns the
+  longest bucket not longer than the video, so its config lists every frame count written.
+
+Output (``$out``):
+- ``dataset/videos/<clip_id>.mp4`` (H.264 yuv420p, 4n+1 frames at 16 fps, square pixels, no
+  audio unless ``audio``) and ``dataset/videos/<clip_id>.txt`` (its caption, one line);
+- ``dataset/metadata.csv`` (``video,prompt``; ``video`` = ``videos/<clip_id>.mp4``):
+  ``--dataset_base_path <dataset> --dataset_metadata_path <dataset>/metadata.csv``;
+- ``dataset/musubi_dataset.toml`` and ``dataset/diffusion_pipe_dataset.toml``: dataset configs
+  whose paths (``videos``, ``cache``) are relative to the ``dataset`` folder — run the
+  trainers from there or make the paths absolute;
+- ``wan21_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
+  1980-01-01, mode 0644 — bit-identical across rebuilds;
+- ``manifest.json`` (:class:`reelset.schemas.PackageManifest`), ``index.html``, ``meta.json``
+  (no timings: see step3-ltx2-data).
+
+Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import tomli_w
+
+from reelset import media, package
+from reelset.schemas import PackagedClip, StepMeta, StepSpec, Wan21Config
+from reelset.step import StepResult, Timer, main, write_json
+
+STEP = "step3-wan21-package"
+ZIP_NAME = "wan21_dataset.zip"
+
+
+def plan(cfg: Wan21Config):
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``."""
+    sizes = [package.parse_size(s) for s in cfg.sizes]
+
+    def choose(src: package.SourceClip, available: int) -> package.Plan:
+        n = min(available, cfg.max_frames)
+        frames = n - (n - 1) % 4 if n >= 1 else 0
+        if frames < cfg.min_frames:
+            return (f"too short: {available} frames at {cfg.fps:g} fps ({src.frames} frames at "
+                    f"{float(src.fps):g} fps) < min_frames {cfg.min_frames}")
+        w, h = min(sizes, key=lambda s: (package.aspect_distance(src.width, src.height, s[0], s[1]), -s[0] * s[1]))
+        return w, h, frames, f"{w}x{h}"
+
+    return choose
+
+
+def write_package_files(folder: Path, cfg: Wan21Config, kept: list[PackagedClip]) -> list[str]:
+    """Caption sidecars, metadata.csv and the two trainer configs in ``folder``; the names
+    of the metadata/config files."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["video", "prompt"])
+    for c in kept:
+        rel = Path(c.file).relative_to(package.PACKAGE_DIR)
+        writer.writerow([rel.as_posix(), c.caption])
+        (folder / rel).with_suffix(".txt").write_text(c.caption + "\n", encoding="utf-8")
+    (folder / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
+    first_w, first_h = package.parse_size(cfg.sizes[0])
+    musubi = {
+        "general": {"resolution": [first_w, first_h], "caption_extension": ".txt", "batch_size": 1,
+                    "enable_bucket": len(cfg.sizes) > 1, "bucket_no_upscale": False},
+        # clips are already 4n+1 frames at 16 fps: "full" takes all of them (max_frames caps)
+        "datasets": [{"video_directory": "videos", "cache_directory": "cache",
+                      "frame_extraction": "full", "max_frames": cfg.max_frames}],
+    }
+    frame_buckets = sorted({1} | {c.frames for c in kept})
+    diffusion_pipe = {
+        "resolutions": [[first_w, first_h]], "enable_ar_bucket": True,
+        "ar_buckets": [list(package.parse_size(s)) for s in cfg.sizes],
+        "frame_buckets": frame_buckets,
+        "directory": [{"path": "videos", "num_repeats": 1}],
+    }
+    (folder / "musubi_dataset.toml").write_text(tomli_w.dumps(musubi), encoding="utf-8")
+    (folder / "diffusion_pipe_dataset.toml").write_text(tomli_w.dumps(diffusion_pipe), encoding="utf-8")
+    return ["metadata.csv", "musubi_dataset.toml", "diffusion_pipe_dataset.toml"]
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    cfg = Wan21Config.model_validate(spec.config.get("wan21", {}))
+    reviewed, _ = package.load_reviewed(spec)
+    fps = Fraction(cfg.fps).limit_denominator(1001)
+    clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.audio, cfg.prepend_trigger, timer)
+    kept = [c for c in clips if c.fate == "kept"]
+    names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
+    with timer.phase("zip"):
+        zipped = package.write_zip(out / package.PACKAGE_DIR, out / ZIP_NAME)
+    files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [ZIP_NAME]
+    art = package.manifest("wan21", spec, reviewed, cfg, cfg.prepend_trigger, files, clips)
+    write_json(out / "manifest.json", art)
+    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
+                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+                            "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
+                            "zip_entries": zipped},
+                    versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
+    note = (f"DiffSynth-Studio: --dataset_base_path {package.PACKAGE_DIR} --dataset_metadata_path "
+            f"{package.PACKAGE_DIR}/metadata.csv; musubi-tuner / diffusion-pipe: the .toml files "
+            f"(paths relative to {package.PACKAGE_DIR}/). {ZIP_NAME} holds the same files.")
+    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=package.REPORT_BODY,
+                      files=["manifest.json"], deterministic=True,
+                      context={"m": art, "kept": kept, "dropped": [c for c in clips if c.fate == "dropped"], "note": note})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(STEP, run, Path(__file__)))
