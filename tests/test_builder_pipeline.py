@@ -21,25 +21,13 @@ import pytest
 
 from conftest import REPO, ffmpeg, run_tool, scenes_spec, transcript_spec
 from reelset.schemas import AggregateArtifact, ScenesArtifact, TranscriptArtifact
-from simbuilder import nix_env_for, requirements_missing, simbuilder
+from simbuilder import nix_env_for, requirements_missing
 from test_nix import pipeline_expr, write_dataset
 
 pytestmark = [pytest.mark.nix,
               pytest.mark.skipif(bool(requirements_missing()), reason=f"simulated builder: {requirements_missing()}")]
 LOCAL_FEATURES = "benchmark big-parallel nixos-test"  # explicitly without cuda
 BUILD_LINE = re.compile(r"building '(/nix/store/[^']+\.drv)'(?: on '([^']+)')?")
-
-
-@pytest.fixture
-def sb1(tmp_path_factory):
-    with simbuilder(tmp_path_factory, "sb1") as b:
-        yield b
-
-
-@pytest.fixture
-def sb2(tmp_path_factory):
-    with simbuilder(tmp_path_factory, "sb2") as b:
-        yield b
 
 
 def dataset(tmp_path: Path, n_videos: int) -> Path:

@@ -29,18 +29,6 @@ pytestmark = [pytest.mark.nix,
                                  reason=f"simulated builder: {requirements_missing()}")]
 
 
-@pytest.fixture
-def sb1(tmp_path_factory):
-    with simbuilder(tmp_path_factory, "sb1") as b:
-        yield b
-
-
-@pytest.fixture
-def sb2(tmp_path_factory):
-    with simbuilder(tmp_path_factory, "sb2") as b:
-        yield b
-
-
 def cuda_drv(name: str, script: str = 'echo "$nonce" > $out', nonce: str | None = None) -> str:
     """Nix expression of a plain derivation requiring ``cuda`` (no stdenv; /bin/sh)."""
     nonce = nonce or uuid.uuid4().hex
