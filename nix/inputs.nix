@@ -67,9 +67,9 @@ in
   model = name: m:
     if m ? builder then "${built name m}"
     else if m.narHash or null == null then
-      throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned in nix/models.nix. "
+      throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned in nix/models.toml (and set `revision` to the commit you fetch). "
         + "Fetch it once with `python tools/fixed_input.py fetch-model ${name} ./${name}` (checks the published file hashes), "
-        + "then put the output of `nix hash path ./${name}` into nix/models.nix and add it: "
+        + "then put the output of `nix hash path ./${name}` into nix/models.toml as narHash and add it: "
         + "`nix-store --add-fixed --recursive sha256 ./${name}`.")
     else
       "${fod { inherit name; hashMode = "recursive"; hash = m.narHash;

@@ -11,7 +11,9 @@
 #                                 #   .shards.<video id> = the per-video derivation
 #     all = derivation;           # links every implemented step's output (the demo target);
 #                                 #   steps whose dataset files (e.g. bible.yaml) are missing
-#                                 #   are left out, with everything downstream of them
+#                                 #   are left out, with everything downstream of them, and so
+#                                 #   are opt-in steps (`optIn`) whose section dataset.toml lacks
+#     <segmented step>.segments = [ derivation ];  # LoRA training: one derivation per segment
 #     config = <parsed dataset.toml>; videos = { <id> = store path; }; }
 #   Steps without a tool yet (script = null in nix/steps.nix) are attributes that throw
 #   an error naming the issue that will implement them.
@@ -74,8 +76,45 @@ let
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
     else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
     (missingOptional step);
-  # a step can be built for this dataset when its files exist and so can its inputs
+  # a step can be built for this dataset when its files exist and so can its inputs; `all`
+  # also needs the dataset.toml section of an `optIn` step (GPU-heavy steps are opt-in)
   available = name: let s = steps.byName.${name}; in s.script != null && hasFiles s && builtins.all available s.inputs;
+  inAll = name: let s = steps.byName.${name}; in available name && (!(s ? optIn) || cfg ? ${s.optIn})
+    && builtins.all inAll s.inputs;
+
+  # Segmented steps (`segments` in nix/steps.nix, LoRA training): `steps` optimizer steps run as
+  # a chain of derivations of `segment_steps` steps each; segment k gets segment k-1's output as
+  # inputs.previous. A segment's spec holds the training section *without* `steps` and
+  # `validation` plus its own [start, end): a crash loses at most one segment, and raising
+  # `steps` keeps every finished segment's hash (only new segments are built).
+  # segmentDefault must equal TrainConfig.segment_steps (tests/test_train_nix.py checks it).
+  segmentDefault = 250;
+  segmentsOf = step: upstream:
+    let
+      section = step.segments.section;
+      where = "${toString datasetDir}/dataset.toml";
+      sc = cfg.${section} or (throw "reelset mkPipeline: ${step.name} needs a [${section}] section with `steps = N` in ${where} (see docs/training.md)");
+      total = sc.steps or (throw "reelset mkPipeline: [${section}] of ${where} has no `steps = N` (optimizer steps of the run)");
+      k = sc.segment_steps or segmentDefault;
+      count = if !(builtins.isInt total) || total < 1 || !(builtins.isInt k) || k < 1
+        then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be integers >= 1"
+        else (total + k - 1) / k;
+      segCfg = builtins.removeAttrs sc [ "steps" "validation" ];
+      segStep = step // { inherit (step.segments) script sources; };
+      pad = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
+      end = i: let e = (i + 1) * k; in if e < total then e else total;
+      one = i: mkStep {
+        step = segStep;
+        name = "reelset-${dataset}-${step.name}-seg${pad i}";
+        spec = {
+          step = step.name; inherit dataset; inherit (step) device;
+          config = { ${section} = segCfg; segment = { index = i; start = i * k; end = end i; }; };
+          inputs = upstream // (if i == 0 then { } else { previous = "${builtins.elemAt list (i - 1)}"; });
+          models = modelsFor step;
+        };
+      };
+      list = builtins.genList one count;
+    in { inherit list; inputs = builtins.listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
 
   aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; issue = null;
                     sources = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ]; };
@@ -107,6 +146,10 @@ let
     else if step.level == "video" then
       let shards = builtins.mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
       in aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = shards; } // { inherit shards; }
+    else if step ? segments then
+      let segs = segmentsOf step (upstream null);
+      in mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; }
+         // { segments = segs.list; }
     else mkStep { inherit step; name = drvName; spec = spec null; };
 
   outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
@@ -114,7 +157,7 @@ in
 outputs // {
   all = aggregate {
     stepName = "pipeline"; drvName = "reelset-${dataset}";
-    kind = "steps"; members = attrsFrom (n: outputs.${n}) (builtins.filter available steps.names);
+    kind = "steps"; members = attrsFrom (n: outputs.${n}) (builtins.filter inAll steps.names);
   };
   config = cfg;
   inherit videos;

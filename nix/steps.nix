@@ -24,12 +24,22 @@
 #                            still builds) instead of making the step unavailable
 #   videos   : bool          (optional, dataset-level steps) pass every source video as
 #                            spec.videos.<id>
+#   optIn    : string        (optional) dataset.toml section that puts the step into `all`: without
+#                            it the step can still be built by name but `all` leaves it (and its
+#                            dependents) out (GPU-heavy steps: preprocess, training)
+#   segments : { section; script; sources; }  (optional) the step is a chain of segment
+#                            derivations (nix/pipeline.nix): `script` runs `segment_steps` optimizer
+#                            steps each, resuming from the previous segment; `section` is the
+#                            dataset.toml section with `steps` / `segment_steps`; the step's own
+#                            `script` then gathers the segments (final LoRA, report)
 #
 # Example: (import ./steps.nix).byName.step1-scenes.device == "cpu"
 let
   common = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ];
   media = common ++ [ "reelset/media.py" ];
   planned = issue: { script = null; sources = [ ]; inherit issue; };
+  # latents and LoRAs: the generic training code; each step adds its family module
+  trainLib = common ++ [ "reelset/train.py" ];
   list = [
     {
       name = "step1-scenes"; device = "cpu"; level = "video";
@@ -90,12 +100,33 @@ let
       inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { };
       script = "step3_wan21_package.py"; sources = media ++ [ "reelset/package.py" ]; issue = null;
     }
-    ({ name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset";
-       inputs = [ "step3-ltx2-data" ]; config = [ "ltx2" ]; models = { }; } // planned 7)
-    ({ name = "step5-ltx2-train"; device = "cuda"; level = "dataset";
-       inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2" "train" ]; models = { }; } // planned 7)
-    ({ name = "step5-wan21-train"; device = "cuda"; level = "dataset";
-       inputs = [ "step3-wan21-package" ]; config = [ "wan21" "train" ]; models = { }; } // planned 7)
+    {
+      name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset"; optIn = "ltx2_preprocess";
+      inputs = [ "step3-ltx2-data" ]; config = [ "ltx2_preprocess" ];
+      models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
+      script = "step4_preprocess.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; issue = null;
+    }
+    {
+      name = "step4-wan21-preprocess"; device = "cuda"; level = "dataset"; optIn = "wan21_preprocess";
+      inputs = [ "step3-wan21-package" ]; config = [ "wan21_preprocess" ];
+      models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
+      script = "step4_preprocess.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; issue = null;
+    }
+    {
+      name = "step5-ltx2-train"; device = "cuda"; level = "dataset"; optIn = "ltx2_train";
+      inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2_train" ];
+      # the model the latents were made with (step5 checks that they match)
+      models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
+      script = "step5_train.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; issue = null;
+      segments = { section = "ltx2_train"; script = "step5_train_segment.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; };
+    }
+    {
+      name = "step5-wan21-train"; device = "cuda"; level = "dataset"; optIn = "wan21_train";
+      inputs = [ "step4-wan21-preprocess" ]; config = [ "wan21_train" ];
+      models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
+      script = "step5_train.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; issue = null;
+      segments = { section = "wan21_train"; script = "step5_train_segment.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; };
+    }
   ];
 in
 {

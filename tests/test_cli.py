@@ -109,13 +109,14 @@ def test_status_of_the_built_demo_is_all_in_store(demo_out):
         assert [d["shard"] for d in s["derivations"]] == ([None, "demo01"] if level == "video" else [None])
         assert all(Path(d["drv"]).name.endswith(".drv") for d in s["derivations"])
     top = {s["name"]: s for s in st["steps"]}
-    assert top["step4-ltx2-preprocess"]["state"] == "planned" and top["step4-ltx2-preprocess"]["issue"] == 7
+    # the demo has no [ltx2_preprocess]: opt-in steps say how to turn them on
+    assert top["step4-ltx2-preprocess"]["state"] == "opt-in" and "[ltx2_preprocess]" in top["step4-ltx2-preprocess"]["error"]
     text = reelset("status")
     assert text.returncode == 0, text.stderr
     in_store = sum(len(s["derivations"]) for s in built.values())
     assert st["totals"] == {"in-store": in_store}
     assert "step1-scenes" in text.stdout and f"total: {in_store} in store, 0 to fetch, 0 to build" in text.stdout
-    assert "planned (issue #7)" in text.stdout
+    assert "off: add [ltx2_preprocess] to dataset.toml" in text.stdout
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,11 @@ def _from_python_package(spec: str) -> Path | None:
 
 
 def fill_model(req: dict, out: Path) -> str:
-    """Write the model's ``files`` into directory ``out``; returns where they came from."""
+    """Write the model's ``files`` into directory ``out``; returns where they came from.
+
+    ``files`` are file paths of the repo; an entry ending in ``/`` (a subfolder, e.g.
+    ``transformer/`` of a diffusers pipeline) or holding ``*`` is a pattern: then the whole
+    selection comes from one ``huggingface_hub.snapshot_download(allow_patterns=…)``."""
     files: list[str] = req["files"]
     package_dir = _from_python_package(req["python_package"]) if req.get("python_package") else None
     out.mkdir(parents=True)
@@ -88,10 +92,20 @@ def fill_model(req: dict, out: Path) -> str:
             raise FixedInputError(_model_help(req, "huggingface_hub is not installed in this interpreter")) from exc
         os.environ["HF_HUB_OFFLINE"] = "0"
         try:
-            for f in files:
-                got = hf_hub_download(req["repo"], f, revision=req["revision"], token=os.environ.get("HF_TOKEN") or None,
-                                      cache_dir=str(out.parent / (out.name + ".hfcache")))
-                shutil.copyfile(got, out / f)
+            patterns = [f + "*" if f.endswith("/") else f for f in files if f.endswith("/") or "*" in f]
+            if patterns:  # subfolders / globs (diffusers pipeline repos): one snapshot of the matching files
+                from huggingface_hub import snapshot_download
+
+                snapshot_download(req["repo"], revision=req["revision"], allow_patterns=patterns + [f for f in files if f not in patterns and not f.endswith("/")],
+                                  token=os.environ.get("HF_TOKEN") or None, local_dir=str(out),
+                                  cache_dir=str(out.parent / (out.name + ".hfcache")))
+                shutil.rmtree(out / ".cache", ignore_errors=True)
+            else:
+                for f in files:
+                    got = hf_hub_download(req["repo"], f, revision=req["revision"], token=os.environ.get("HF_TOKEN") or None,
+                                          cache_dir=str(out.parent / (out.name + ".hfcache")))
+                    (out / f).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(got, out / f)
         except Exception as exc:  # network, auth, missing file: all end in the same advice
             raise FixedInputError(_model_help(req, f"download from the hub failed: {exc}")) from exc
         finally:

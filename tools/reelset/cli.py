@@ -162,22 +162,29 @@ def _nix_env() -> dict[str, str]:
     return env
 
 
-_EVAL_APPLY = """names: ds: builtins.listToAttrs (map (n: {
+# per step: state, drv, and its member derivations (video shards, or training segments as
+# "segNNN"); plus the dataset.toml sections (for opt-in steps)
+_EVAL_APPLY = """names: ds: { sections = builtins.attrNames (ds.config or { }); steps = builtins.listToAttrs (map (n: {
   name = n;
   value =
     if !(ds ? ${n}) then { state = "absent"; }
     else let r = builtins.tryEval ds.${n}.drvPath; in
       if !r.success then { state = "error"; }
       else { state = "ok"; drv = r.value;
-             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: s.drvPath) ds.${n}.shards else { }; };
-}) names)"""
+             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: s.drvPath) ds.${n}.shards
+                      else if ds.${n} ? segments then builtins.listToAttrs (builtins.genList (i: {
+                        name = "seg" + builtins.substring 0 (3 - builtins.stringLength (toString i)) "00" + toString i;
+                        value = (builtins.elemAt ds.${n}.segments i).drvPath; }) (builtins.length ds.${n}.segments))
+                      else { }; };
+}) names); }"""
 
 
 def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     """What the next build of every step of the dataset at ``flake#attr`` would do.
 
     Returns {"flake", "attr", "system_features", "builders", "steps": [ {name, device,
-    level, state ("in-store" | "build" | "planned" | "absent" | "error"), issue, error,
+    level, state ("in-store" | "build" | "planned" | "opt-in" | "absent" | "error"), issue, error
+    (for "opt-in": how to turn it on),
     derivations: [ {shard, drv, out, action ("in-store" | "fetch" | "build-local" |
     "build-cuda-builder" | "build-local-cuda" | "no-cuda-machine"), features} ]} ],
     "fixed_inputs": [ {name, drv} ] (fixed-output derivations the build would have to
@@ -190,8 +197,9 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     table = json.loads(own.stdout) if own.returncode == 0 else nixinfo.step_table(nixinfo.REPO)
     names = [s["name"] for s in table]
     apply = f"ds: ({_EVAL_APPLY}) (builtins.fromJSON ''{json.dumps(names)}'') ds"
-    evaluated = json.loads(nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply],
-                                           cwd=cwd, env=env).stdout)
+    both = json.loads(nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply],
+                                      cwd=cwd, env=env).stdout)
+    evaluated, sections = both["steps"], set(both["sections"])
     buildable = [n for n in names if evaluated[n]["state"] == "ok"]
     dry = nixinfo.parse_dry_run(nixinfo.run_nix(
         ["build", "--impure", "--dry-run", "--no-link", *[f"{flake}#{attr}.{n}" for n in buildable]],
@@ -236,6 +244,9 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
             entry["state"] = "in-store" if acts <= {"in-store"} else "build"
         elif s.get("script") is None:
             entry["state"] = "planned"
+        elif s.get("optIn") and s["optIn"] not in sections:
+            entry["state"] = "opt-in"
+            entry["error"] = f"add [{s['optIn']}] to dataset.toml to use it (docs/training.md)"
         elif ev["state"] == "absent":
             entry["state"] = "absent"
         else:
@@ -278,6 +289,8 @@ def format_status(st: dict) -> str:
             what = f"planned (issue #{s['issue']})" if s["issue"] else "planned"
         elif s["state"] == "absent":
             what = "not exposed by this flake attribute"
+        elif s["state"] == "opt-in":
+            what = f"off: {s['error']}"
         elif s["state"] == "error":
             what = f"does not evaluate: {s['error']}"
         else:

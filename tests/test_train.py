@@ -1,0 +1,304 @@
+"""Latents and LoRAs (issue 7): step4-*-preprocess, step5-*-train segments and the final step,
+run as their CLIs on real packaged clips with the tiny random-config models; the segment chain
+through real Nix builds (kill during segment 1, rebuild, raise `steps`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from safetensors import safe_open
+
+from conftest import REPO, nix, nix_build, nix_env, run_tool
+from reelset.schemas import LatentIndex, TrainArtifact, TrainSegment
+from test_package import reviewed_from_scenes
+
+PACKAGES = {
+    # small buckets: latents of a few dozen tokens, so a training step takes milliseconds on a CPU
+    "ltx2": ("step3-ltx2-data", "step3_ltx2_data.py", "ltx2", {"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
+    "wan21": ("step3-wan21-package", "step3_wan21_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
+}
+MODELS = {"ltx2": ("tiny-ltx2", "ltx2"), "wan21": ("tiny-wan2.1", "wan2.1")}
+
+
+def model_ref(family: str, path: Path) -> dict:
+    name, _ = MODELS[family]
+    return {"name": name, "repo": f"reelset:make_tiny_models.py {MODELS[family][1]}", "revision": "built", "path": str(path)}
+
+
+class Built(dict):
+    """family → directory, built on first use (``make(family)``) and kept for the session."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, family: str) -> Path:
+        self[family] = self.make(family)
+        return self[family]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """The tiny diffusers pipelines, written by tools/make_tiny_models.py as Nix builds them."""
+    root = tmp_path_factory.mktemp("tiny-diffusion")
+
+    def make(family: str) -> Path:
+        name, kind = MODELS[family]
+        proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(root / name)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return root / name
+
+    return Built(make)
+
+
+@pytest.fixture(scope="session")
+def packages(demo_scenes, tmp_path_factory) -> dict[str, Path]:
+    """step3 packages (LTX-2 and Wan 2.1) of the demo video's clips, every clip accepted."""
+    root = tmp_path_factory.mktemp("train-packages")
+    reviewed = root / "reviewed"
+    reviewed.mkdir()
+    (reviewed / "reviewed.json").write_text(json.dumps(reviewed_from_scenes([demo_scenes])))
+    out = {}
+    for family, (step, script, section, cfg) in PACKAGES.items():
+        spec = {"step": step, "dataset": "t", "device": "cpu", "config": {section: cfg}, "inputs": {"step2-reviewed": str(reviewed)}}
+        proc = run_tool(script, spec, root / family, root)
+        assert proc.returncode == 0, proc.stderr
+        out[family] = root / family
+    return out
+
+
+def preprocess_spec(family: str, package: Path, model: Path, **cfg) -> dict:
+    step3 = PACKAGES[family][0]
+    return {"step": f"step4-{family}-preprocess", "dataset": "t", "device": "cuda", "inputs": {step3: str(package)},
+            "config": {f"{family}_preprocess": cfg}, "models": {"base": model_ref(family, model)}}
+
+
+@pytest.fixture(scope="session")
+def latents(packages, tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """step4_preprocess.py outputs by family (default config), made on first use."""
+    root = tmp_path_factory.mktemp("latents")
+
+    def make(family: str) -> Path:
+        proc = run_tool("step4_preprocess.py", preprocess_spec(family, packages[family], tiny_models[family]), root / family, root)
+        assert proc.returncode == 0, proc.stderr
+        return root / family
+
+    return Built(make)
+
+
+def manifest(package: Path) -> dict:
+    return orjson.loads((package / "manifest.json").read_bytes())
+
+
+def vae_config(model: Path) -> dict:
+    return json.loads((model / "vae" / "config.json").read_text())
+
+
+@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, packages, latents, tiny_models):
+    idx = LatentIndex.model_validate(orjson.loads((latents[family] / "latents.json").read_bytes()))
+    kept = [c for c in manifest(packages[family])["clips"] if c["fate"] == "kept"]
+    assert len(kept) >= 2 and [c.clip_id for c in idx.clips] == [c["clip_id"] for c in kept]
+    vae = vae_config(tiny_models[family])
+    for c in idx.clips:
+        assert {"latents", "conditions"} <= set(c.files) and all((latents[family] / f).is_file() for f in c.files.values())
+        with safe_open(str(latents[family] / c.files["latents"]), "pt") as fh:
+            lat = fh.get_tensor("latents")
+        if family == "ltx2":
+            # LTX-2 video VAE: 32x spatial, 8x temporal compression; F = 8n+1 → (F-1)/8+1 latent frames
+            expected = (vae["latent_channels"], (c.frames - 1) // 8 + 1, c.height // 32, c.width // 32)
+        else:
+            # Wan 2.1 VAE: 8x spatial, 4x temporal compression; F = 4n+1 → (F-1)/4+1 latent frames
+            expected = (vae["z_dim"], (c.frames - 1) // 4 + 1, c.height // 8, c.width // 8)
+        assert tuple(lat.shape) == expected and list(expected) == c.shapes["latents"]
+        with safe_open(str(latents[family] / c.files["conditions"]), "pt") as fh:
+            emb = fh.get_tensor("prompt_embeds")
+        assert emb.ndim == 2 and emb.shape[0] == idx.config["max_text_tokens"] and emb.isfinite().all()
+        if family == "ltx2":
+            assert "audio_latents" in c.files  # the demo clips have speech
+
+
+def test_preprocess_is_repeatable_and_audio_can_be_switched_off(packages, latents, tiny_models, tmp_path):
+    proc = run_tool("step4_preprocess.py", preprocess_spec("ltx2", packages["ltx2"], tiny_models["ltx2"], audio=False),
+                    tmp_path / "noaudio", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    idx = LatentIndex.model_validate(orjson.loads((tmp_path / "noaudio" / "latents.json").read_bytes()))
+    assert all("audio_latents" not in c.files for c in idx.clips) and not (tmp_path / "noaudio" / "audio_latents").exists()
+    for c in idx.clips:  # same VAE, same clip: the same latents (posterior mode, no sampling)
+        for kind in ("latents", "conditions"):
+            assert (tmp_path / "noaudio" / c.files[kind]).read_bytes() == (latents["ltx2"] / c.files[kind]).read_bytes()
+
+
+def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start: int, end: int,
+                 previous: Path | None = None, **cfg) -> dict:
+    train_cfg = {"rank": 4, "alpha": 4, "learning_rate": 1e-3, "seed": 7, **cfg}
+    inputs = {f"step4-{family}-preprocess": str(latents_dir)}
+    if previous is not None:
+        inputs["previous"] = str(previous)
+    return {"step": f"step5-{family}-train", "dataset": "t", "device": "cuda", "inputs": inputs,
+            "config": {f"{family}_train": train_cfg, "segment": {"index": index, "start": start, "end": end}},
+            "models": {"base": model_ref(family, model)}}
+
+
+def run_segments(family, latents, tiny_models, root: Path, bounds: list[tuple[int, int]], **cfg) -> list[Path]:
+    outs, prev = [], None
+    root.mkdir(parents=True, exist_ok=True)
+    for i, (a, b) in enumerate(bounds):
+        out = root / f"seg{i}"
+        proc = run_tool("step5_train_segment.py", segment_spec(family, latents[family], tiny_models[family], i, a, b, prev, **cfg),
+                        out, root)
+        assert proc.returncode == 0, proc.stderr
+        assert "it/s ETA" in proc.stderr  # progress lines
+        outs.append(out)
+        prev = out
+    return outs
+
+
+def segment_of(out: Path) -> TrainSegment:
+    return TrainSegment.model_validate(orjson.loads((out / "segment.json").read_bytes()))
+
+
+@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_models, tmp_path):
+    chained = run_segments(family, latents, tiny_models, tmp_path / "chain", [(0, 3), (3, 6)])
+    whole = run_segments(family, latents, tiny_models, tmp_path / "whole", [(0, 6)])
+    a, b = segment_of(chained[-1]), segment_of(whole[-1])
+    assert [p.step for p in a.losses] == list(range(6)) and a.previous == str(chained[0])
+    assert all(abs(p.loss) < float("inf") and p.loss == p.loss for p in a.losses)
+    # per-step seeds + the optimizer state carried along: resuming changes nothing
+    assert [(p.loss, p.clips) for p in a.losses] == [(p.loss, p.clips) for p in b.losses]
+    assert a.lora_sha256 == b.lora_sha256 != segment_of(chained[0]).lora_sha256
+    assert (chained[-1] / a.optimizer_file).is_file()
+
+
+@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_models, tmp_path):
+    segs = run_segments(family, latents, tiny_models, tmp_path, [(0, 2), (2, 4)])
+    spec = segment_spec(family, latents[family], tiny_models[family], 0, 0, 1)
+    spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 4, "learning_rate": 1e-3, "seed": 7,
+                                          "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}}}
+    spec["inputs"].update({f"segment-{i:03d}": str(s) for i, s in enumerate(segs)})
+    proc = run_tool("step5_train.py", spec, tmp_path / "final", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "final"
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert t.steps == 4 and [p.step for p in t.losses] == [0, 1, 2, 3] and t.segments == [str(s) for s in segs]
+    assert (out / "lora.safetensors").resolve() == (segs[-1] / "lora" / "pytorch_lora_weights.safetensors").resolve()
+    with safe_open(str(out / "lora.safetensors"), "pt") as fh:
+        keys = list(fh.keys())
+    assert len(keys) == t.lora_keys and all(k.startswith("transformer.") and ".lora_" in k for k in keys)
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(t.samples) == 2
+    for s in t.samples:
+        probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                                           str(out / s.file)], capture_output=True, text=True, check=True).stdout)
+        video = next(st for st in probe["streams"] if st["codec_type"] == "video")
+        assert int(video["nb_read_frames"]) == s.frames >= 1 and (out / s.poster).is_file()
+    html = (out / "index.html").read_text()
+    assert 'src="loss.png"' in html and all(f'src="{s.file}"' in html for s in t.samples)
+    assert all((out / "segments" / f"{i:03d}" / "segment.json").is_file() for i in range(2))
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"rank": 0}, "rank = 0: a LoRA rank must be >= 1"),
+    ({"target_modules": ["to_q", "not_a_module"]}, "target_modules ['not_a_module'] match no module of the transformer"),
+    ({"buckets": ["960x544x97"]}, "buckets ['960x544x97'] are not buckets of the package"),
+])
+def test_bad_config_fails_before_any_model_is_loaded(bad, message, latents, tiny_models, tmp_path):
+    proc = run_tool("step5_train_segment.py", segment_spec("ltx2", latents["ltx2"], tiny_models["ltx2"], 0, 0, 2, **bad),
+                    tmp_path / "out", tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "[ltx2_train]" in proc.stderr, proc.stderr
+    assert "loading" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- Nix: the segment chain
+TRAIN_TOML = """
+[ltx2]
+buckets = ["96x64x17", "64x96x9"]
+
+[ltx2_preprocess]
+model = "tiny-ltx2"
+
+[ltx2_train]
+steps = {steps}
+segment_steps = 2
+rank = 4
+alpha = 4
+learning_rate = 1e-3
+"""
+
+
+def train_dataset(folder: Path, steps: int) -> Path:
+    """A copy of the demo dataset (same name and sections, so steps up to step2-reviewed are the
+    demo's derivations) with small LTX-2 buckets, the tiny LTX-2 model and a short run."""
+    folder.mkdir(exist_ok=True)
+    for f in (REPO / "pipelines" / "demo").iterdir():
+        if f.is_file() and f.name != "dataset.toml":
+            (folder / f.name).write_bytes(f.read_bytes())
+    base = (REPO / "pipelines" / "demo" / "dataset.toml").read_text()
+    (folder / "dataset.toml").write_text(base + TRAIN_TOML.format(steps=steps))
+    return folder
+
+
+def expr(ds: Path, attr: str) -> str:
+    return (f'let r = builtins.getFlake "git+file://{REPO}"; '
+            f'p = r.lib.mkPipeline {{ system = builtins.currentSystem; datasetDir = {ds}; }}; in p.{attr}')
+
+
+def segment_paths(ds: Path) -> list[tuple[str, str]]:
+    proc = nix("eval", "--impure", "--json", "--expr", expr(ds, "step5-ltx2-train.segments"),
+               "--apply", "map (d: { drv = d.drvPath; out = d.outPath; })")
+    assert proc.returncode == 0, proc.stderr
+    return [(s["drv"], s["out"]) for s in json.loads(proc.stdout)]
+
+
+def to_build(ds: Path, attr: str) -> set[str]:
+    """Derivations `nix build --dry-run` would build (store paths of .drv files)."""
+    proc = nix("build", "--impure", "--no-link", "--dry-run", "--expr", expr(ds, attr))
+    assert proc.returncode == 0, proc.stderr
+    return {ln.strip() for ln in proc.stderr.splitlines() if ln.strip().startswith("/nix/store/") and ln.strip().endswith(".drv")}
+
+
+def valid(path: str) -> bool:
+    return nix("path-info", path).returncode == 0
+
+
+@pytest.mark.nix
+def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_path):
+    ds = train_dataset(tmp_path / "ds", steps=6)
+    nix_build("--expr", expr(ds, "step4-ltx2-preprocess"))  # everything upstream of training
+    segs = segment_paths(ds)
+    assert len(segs) == 3 and not any(valid(out) for _, out in segs)
+    env = nix_env(True)
+    build = subprocess.Popen(["nix", "build", "--impure", "--no-link", "-L", "--expr", expr(ds, "step5-ltx2-train")],
+                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not valid(segs[0][1]):  # segment 0 done: segment 1 is starting (python + torch import)
+        assert build.poll() is None and time.monotonic() < deadline, "nix build ended before segment 0 was registered"
+        time.sleep(0.2)
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait()
+    assert valid(segs[0][1]) and not valid(segs[1][1]), "the kill did not land during segment 1"
+    # the rebuild needs only the later segments and the final step: segment 0 is reused
+    pending = to_build(ds, "step5-ltx2-train")
+    assert segs[0][0] not in pending and {segs[1][0], segs[2][0]} <= pending and len(pending) == 3, pending
+    out, _ = nix_build("--expr", expr(ds, "step5-ltx2-train"))
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert t.segments == [o for _, o in segs] and [p.step for p in t.losses] == list(range(6))
+    assert (out / "lora.safetensors").resolve().is_file()
+    # raising `steps` keeps every finished segment: only segment 3 and the final step are new
+    train_dataset(ds, steps=8)
+    more = segment_paths(ds)
+    assert more[:3] == segs and len(more) == 4
+    pending = to_build(ds, "step5-ltx2-train")
+    assert more[3][0] in pending and len(pending) == 2 and not pending & {d for d, _ in segs}, pending

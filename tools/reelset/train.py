@@ -1,0 +1,277 @@
+"""Latents and LoRA training shared by LTX-2 and Wan 2.1 (step4-*-preprocess, step5-*-train).
+
+The model-specific parts live in a *family module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`),
+imported by name so each step copies only its own family (narrow sources). A family module
+provides ``FAMILY``, ``PIPELINE_CLASS`` (diffusers class name), ``DEFAULT_TARGET_MODULES``,
+``load_pipeline(model_dir, device=, dtype=, parts=)``, ``encode_clip(...)``,
+``sample_sigmas(batch, seq_len, generator)``, ``training_loss(transformer, batch, sigmas,
+generator)`` and ``generate(pipe, prompt, ...)``.
+
+Everything here is the generic part: choosing the device, checking a training config
+against the package and the transformer *before* any weights are loaded, the segment loop
+(peft LoRA + accelerate + AdamW, per-step seeds so a resumed run draws the same numbers as
+an uninterrupted one), checkpoints, progress lines, the loss plot and sample videos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import random
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+from reelset import ReelsetError
+from reelset.schemas import LatentClip, LatentIndex, TrainConfig
+from reelset.step import log
+
+FAMILIES = ("ltx2", "wan21")
+LORA_DIR = "lora"
+LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' save_lora_weights file name
+OPTIMIZER_FILE = "optimizer.pt"
+# Progress: a line at least every PRINT_EVERY_S seconds while training, and a heartbeat every
+# HEARTBEAT_S seconds while anything else runs (model loading), so a builder's
+# max-silent-time never kills a healthy run.
+PRINT_EVERY_S = 10.0
+HEARTBEAT_S = 25.0
+
+
+def family_of(step: str) -> str:
+    """'step5-ltx2-train' → 'ltx2'; ReelsetError for a step of no known family."""
+    for fam in FAMILIES:
+        if f"-{fam}-" in f"-{step}-":
+            return fam
+    raise ReelsetError(f"{step}: not a step of a model family ({', '.join(FAMILIES)})")
+
+
+def load_family(name: str) -> ModuleType:
+    """Import the family module ``reelset.<name>`` (``ltx2`` or ``wan21``)."""
+    if name not in FAMILIES:
+        raise ReelsetError(f"unknown model family {name!r} (known: {', '.join(FAMILIES)})")
+    return importlib.import_module(f"reelset.{name}")
+
+
+def device_and_dtype():
+    """(torch.device, compute dtype): ``cuda:0`` with bfloat16 when a GPU is visible, else
+    ``cpu`` with float32 (bf16 matmuls on a CPU are slow and imprecise)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda:0"), torch.bfloat16
+    return torch.device("cpu"), torch.float32
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 (hex) of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Heartbeat:
+    """Context manager: prints ``<what>… (<n> s)`` every :data:`HEARTBEAT_S` seconds until it
+    exits, for long silent phases (loading a 40 GB checkpoint from a slow disk)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.wait(HEARTBEAT_S):
+            log(f"{self.what}… ({time.monotonic() - t0:.0f} s)")
+
+    def __enter__(self) -> Heartbeat:
+        log(f"{self.what}")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --------------------------------------------------------------------------- config checks
+def select_clips(index: LatentIndex, cfg: TrainConfig, where: str) -> list[LatentClip]:
+    """The clips of ``index`` in ``cfg.buckets`` (all clips when unset), in index order.
+
+    Raises ReelsetError naming ``where`` (the config section) when a bucket is not one of the
+    package's buckets or when no clip is left."""
+    have = sorted({c.bucket for c in index.clips})
+    if cfg.buckets:
+        unknown = [b for b in cfg.buckets if b not in have]
+        if unknown:
+            raise ReelsetError(f"{where}: buckets {unknown} are not buckets of the package (its clips are in "
+                               f"{have or 'no bucket: the package has no clips'}); set `buckets` to some of those, or "
+                               f"leave it out to train on all")
+        clips = [c for c in index.clips if c.bucket in cfg.buckets]
+    else:
+        clips = list(index.clips)
+    if not clips:
+        raise ReelsetError(f"{where}: no clips to train on: the package {index.package} kept no clip")
+    return clips
+
+
+def transformer_module_names(model_dir: Path) -> set[str]:
+    """Module names of the model's transformer, built on the meta device from
+    ``<model_dir>/transformer/config.json`` (accelerate ``init_empty_weights``): no weights are
+    read. Raises ReelsetError when the folder has no diffusers transformer config."""
+    import diffusers
+    from accelerate import init_empty_weights
+
+    cfg_file = model_dir / "transformer" / "config.json"
+    try:
+        config = json.loads(cfg_file.read_text())
+        cls = getattr(diffusers, config["_class_name"])
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ReelsetError(f"{cfg_file}: not a diffusers transformer config ({exc}); is the model a diffusers pipeline folder?") from exc
+    with init_empty_weights():
+        model = cls.from_config(cls.load_config(str(cfg_file.parent)))
+    return {name for name, _ in model.named_modules() if name}
+
+
+def check_target_modules(targets: list[str], names: set[str], where: str) -> None:
+    """Every target must name at least one module (peft list semantics: the full name or its
+    ``.``-suffix). ReelsetError listing the unknown ones and the transformer's leaf names."""
+    unknown = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if unknown:
+        leaves = sorted({n.split(".")[-1] for n in names if not n.split(".")[-1].isdigit()})
+        raise ReelsetError(f"{where}: target_modules {unknown} match no module of the transformer; "
+                           f"module names it has: {', '.join(leaves[:60])}")
+
+
+# --------------------------------------------------------------------------- batching
+def shape_groups(clips: list[LatentClip]) -> dict[tuple, list[str]]:
+    """Clip ids grouped by the shapes of their tensors (a batch must stack), in clip order."""
+    groups: dict[tuple, list[str]] = {}
+    for c in clips:
+        key = tuple(sorted((k, tuple(v)) for k, v in c.shapes.items()))
+        groups.setdefault(key, []).append(c.clip_id)
+    return groups
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of optimizer step ``step``: batch choice, noise and sigmas depend only on
+    (seed, step), so a run split into segments equals an uninterrupted one."""
+    return (seed * 1_000_003 + step) % (2**63)
+
+
+def batch_for_step(groups: dict[tuple, list[str]], step: int, seed: int, batch_size: int) -> list[str]:
+    """Clip ids of step ``step``: a group chosen with probability proportional to its size,
+    then ``min(batch_size, len(group))`` distinct clips of it (deterministic in seed, step)."""
+    rng = random.Random(step_seed(seed, step))  # noqa: S311 (reproducible sampling, not security)
+    keys = list(groups)
+    weights = [len(groups[k]) for k in keys]
+    group = groups[rng.choices(keys, weights)[0]]
+    return rng.sample(group, min(batch_size, len(group)))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of step ``step``: linear warmup over ``warmup_steps``, then constant
+    (independent of ``steps`` so that raising ``steps`` keeps every finished segment)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    return cfg.learning_rate
+
+
+def load_tensors(root: Path, clip: LatentClip, device, dtype) -> dict:
+    """All tensors of one clip (every file of ``clip.files``) on ``device``; floating tensors
+    cast to ``dtype``. ReelsetError naming the file when one is missing or unreadable."""
+    from safetensors.torch import load_file
+
+    tensors = {}
+    for kind, rel in clip.files.items():
+        path = root / rel
+        try:
+            loaded = load_file(str(path))
+        except Exception as exc:  # safetensors raises several types
+            raise ReelsetError(f"{path}: cannot read the {kind} of clip {clip.clip_id}: {exc}") from exc
+        for k, t in loaded.items():
+            tensors[k] = t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+    return tensors
+
+
+class Progress:
+    """Training progress lines: ``step s/[start,end) loss L it/s R ETA …`` at least every
+    :data:`PRINT_EVERY_S` seconds (and on the first and last step)."""
+
+    def __init__(self, label: str, start: int, end: int) -> None:
+        self.label, self.start, self.end = label, start, end
+        self.t0 = time.monotonic()
+        self.last = 0.0
+
+    def update(self, step: int, loss: float) -> None:
+        now = time.monotonic()
+        done = step + 1 - self.start
+        if done == 1 or step + 1 == self.end or now - self.last >= PRINT_EVERY_S:
+            rate = done / max(now - self.t0, 1e-9)
+            eta = (self.end - step - 1) / rate if rate else 0.0
+            log(f"{self.label}: step {step + 1}/{self.end} (segment [{self.start},{self.end})) loss {loss:.5f} "
+                f"{rate:.2f} it/s ETA {eta:.0f} s")
+            self.last = now
+
+
+# --------------------------------------------------------------------------- samples
+def write_sample(path: Path, frames, fps: float, audio=None, sample_rate: int | None = None) -> None:
+    """Write ``frames`` (uint8 ndarray (F, H, W, 3)) as H.264 yuv420p MP4 at ``fps`` frames per
+    second, plus ``audio`` (float32 (channels, samples) in [-1, 1]) as AAC when given (PyAV)."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    f, h, w, _ = frames.shape
+    with av.open(str(path), "w") as container:
+        vs = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        vs.width, vs.height, vs.pix_fmt = w + (w % 2), h + (h % 2), "yuv420p"
+        as_ = None
+        if audio is not None and sample_rate:
+            as_ = container.add_stream("aac", rate=int(sample_rate))
+            as_.layout = "stereo" if audio.shape[0] >= 2 else "mono"
+        for i in range(f):
+            img = np.ascontiguousarray(np.pad(frames[i], ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in vs.encode():
+            container.mux(packet)
+        if as_ is not None:
+            chans = 2 if audio.shape[0] >= 2 else 1
+            data = np.clip(audio[:chans], -1, 1).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout=as_.layout.name)
+            frame.sample_rate = int(sample_rate)
+            for packet in as_.encode(frame):
+                container.mux(packet)
+            for packet in as_.encode():
+                container.mux(packet)
+
+
+def loss_plot(path: Path, losses: list[tuple[int, float]], boundaries: list[int], title: str) -> None:
+    """PNG of the per-step loss (and a moving average over 10 steps), segment boundaries as
+    dotted lines (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [s for s, _ in losses]
+    values = [v for _, v in losses]
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
+    ax.plot(steps, values, lw=0.8, alpha=0.5, label="loss")
+    if len(values) >= 10:
+        avg = [sum(values[max(0, i - 9):i + 1]) / len(values[max(0, i - 9):i + 1]) for i in range(len(values))]
+        ax.plot(steps, avg, lw=1.5, label="mean of 10 steps")
+    for b in boundaries:
+        ax.axvline(b, ls=":", lw=0.8, color="grey")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("flow-matching MSE")
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

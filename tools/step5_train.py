@@ -1,0 +1,157 @@
+"""step5-ltx2-train / step5-wan21-train: the finished LoRA run — final LoRA, loss history and
+plot, validation samples rendered with the LoRA, report.
+
+Input (spec): ``inputs.segment-NNN`` (every segment derivation of the run, in order; see
+tools/step5_train_segment.py), ``inputs.step4-<family>-preprocess``, ``models.base``,
+``config.ltx2_train`` / ``config.wan21_train`` (:class:`reelset.schemas.TrainConfig`).
+
+Output:
+- ``lora.safetensors`` → symlink to the last segment's ``lora/pytorch_lora_weights.safetensors``
+  (diffusers format; ``pipe.load_lora_weights(<dir of it>)``), ``lora/`` → that folder;
+- ``segments/NNN`` → symlinks to every segment (per-segment LoRA + optimizer checkpoints);
+- ``train.json`` (:class:`reelset.schemas.TrainArtifact`: config, seeds, model, loss of every
+  step, wall time, samples), ``loss.png`` (per-step loss, segment boundaries dotted);
+- ``samples/NN.mp4`` + ``samples/NN.png``: one text-to-video sample per
+  ``validation.prompts`` entry, rendered with the base model + the final LoRA (size and frames
+  from ``validation`` or the first training bucket, ``validation.steps`` denoising steps,
+  ``validation.seed``);
+- ``index.html`` (plot, samples, segments), ``meta.json``.
+
+Errors (exit 2): the segments do not chain (gap, wrong order) or end before ``steps``.
+
+Run by hand: ``python tools/step5_train.py --spec spec.json --out DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reelset import ReelsetError, train
+from reelset.schemas import (
+    LatentIndex,
+    Ltx2TrainConfig,
+    StepMeta,
+    StepSpec,
+    TrainArtifact,
+    TrainSample,
+    TrainSegment,
+    Wan21TrainConfig,
+)
+from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+
+CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
+
+BODY = """
+<h2>{{ t.steps }} steps in {{ t.segments|length }} segments · final loss {{ '%.5f'|format(t.losses[-1].loss) }}
+(first {{ '%.5f'|format(t.losses[0].loss) }}) · {{ '%.1f'|format(t.train_wall_s) }} s training</h2>
+<p>Final LoRA: <a href="{{ t.lora_file }}">{{ t.lora_file }}</a> ({{ t.lora_keys }} tensors, sha256
+<code>{{ t.lora_sha256[:16] }}</code>) — load with <code>pipe.load_lora_weights("{{ 'lora' }}")</code>.
+Config: rank {{ t.config.rank }}, alpha {{ t.config.alpha }}, lr {{ t.config.learning_rate }},
+batch {{ t.config.batch_size }}, seed {{ t.seed }}, targets {{ targets|join(', ') }}.</p>
+<img src="loss.png" alt="loss per step" style="max-width:800px">
+<h2>Validation samples ({{ t.samples|length }})</h2>
+{% if t.samples %}<div class="grid">{% for s in t.samples %}<div class="card">
+<video src="{{ s.file }}" poster="{{ s.poster }}" controls loop style="width:100%"></video>
+<p>{{ s.prompt }}<br><span class="muted">{{ s.width }}x{{ s.height }} · {{ s.frames }} f · {{ '%g'|format(s.fps) }} fps · seed {{ s.seed }}{% if s.has_audio %} · audio{% endif %}</span></p>
+</div>{% endfor %}</div>{% else %}<p class="muted">none: add prompts to [{{ section }}.validation]</p>{% endif %}
+<h2>Segments</h2>
+<table><tr><th>segment</th><th>steps</th><th>it/s</th><th>mean loss</th><th>checkpoint</th></tr>
+{% for s in segs %}<tr><td>{{ s.segment.index }}</td><td>[{{ s.segment.start }}, {{ s.segment.end }})</td>
+<td>{{ '%.3f'|format(s.it_per_s) }}</td><td>{{ '%.5f'|format(means[loop.index0]) }}</td>
+<td><a href="segments/{{ '%03d'|format(s.segment.index) }}/index.html">segments/{{ '%03d'|format(s.segment.index) }}</a></td></tr>{% endfor %}
+</table>
+"""
+
+
+def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
+    """The segment outputs of the spec (``inputs.segment-NNN``) in order, checked to cover
+    [0, steps) without gaps. ReelsetError naming the segment that breaks the chain."""
+    names = sorted(k for k in spec.inputs if k.startswith("segment-"))
+    if not names:
+        raise ReelsetError(f"{spec.step}: spec has no inputs.segment-NNN (built by nix/pipeline.nix)")
+    segs = [(Path(spec.inputs[n]), read_artifact(Path(spec.inputs[n]) / "segment.json", TrainSegment)) for n in names]
+    at = 0
+    for path, s in segs:
+        if s.segment.start != at:
+            raise ReelsetError(f"{path}/segment.json: segment {s.segment.index} starts at step {s.segment.start}, expected {at}")
+        at = s.segment.end
+    if at != steps:
+        raise ReelsetError(f"{spec.step}: segments end at step {at}, but steps = {steps}")
+    return segs
+
+
+def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    fam_name = train.family_of(spec.step)
+    section = f"{fam_name}_train"
+    try:
+        cfg = CONFIGS[fam_name].model_validate(spec.config.get(section, {}))
+    except ValueError as exc:
+        raise ReelsetError(f"[{section}] of {spec.dataset}/dataset.toml: {exc}") from exc
+    segs = chain(spec, cfg.steps)
+    last_dir, last = segs[-1]
+    pre = Path(spec.inputs[f"step4-{fam_name}-preprocess"])
+    index = read_artifact(pre / "latents.json", LatentIndex)
+    clips = train.select_clips(index, cfg, f"[{section}]")
+    family = train.load_family(fam_name)
+    model = spec.models["base"]
+
+    (out / "segments").mkdir()
+    for path, s in segs:
+        os.symlink(path, out / "segments" / f"{s.segment.index:03d}")
+    os.symlink(last_dir / train.LORA_DIR, out / train.LORA_DIR)
+    os.symlink(last_dir / last.lora_file, out / "lora.safetensors")
+    losses = last.losses
+    train.loss_plot(out / "loss.png", [(p.step, p.loss) for p in losses], [s.segment.start for _, s in segs[1:]],
+                    f"{spec.dataset} · {spec.step}")
+
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(last_dir / last.lora_file), "pt") as fh:
+        lora_keys = len(list(fh.keys()))
+    samples: list[TrainSample] = []
+    device, dtype = train.device_and_dtype()
+    v = cfg.validation
+    if v.prompts:
+        first = clips[0]
+        width, height, frames = v.width or first.width, v.height or first.height, v.frames or first.frames
+        with timer.phase("load"), train.Heartbeat(f"{spec.step}: loading {model.name} (all parts) + LoRA on {device}"):
+            pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="all")
+            pipe.load_lora_weights(str(last_dir / train.LORA_DIR))
+        (out / "samples").mkdir()
+        with timer.phase("samples"), torch.no_grad():
+            for i, prompt in enumerate(v.prompts):
+                with train.Heartbeat(f"{spec.step}: sample {i + 1}/{len(v.prompts)} ({width}x{height}x{frames}, {v.steps} steps)"):
+                    res = family.generate(pipe, prompt, width=width, height=height, frames=frames, fps=first.fps,
+                                          steps=v.steps, seed=v.seed, device=device)
+                f = res["frames"]
+                rel, poster = f"samples/{i:02d}.mp4", f"samples/{i:02d}.png"
+                train.write_sample(out / rel, f, res["fps"], res.get("audio"), res.get("sample_rate"))
+                from PIL import Image
+
+                Image.fromarray(f[0]).save(out / poster)
+                samples.append(TrainSample(prompt=prompt, file=rel, poster=poster, width=int(f.shape[2]),
+                                           height=int(f.shape[1]), frames=int(f.shape[0]), fps=float(res["fps"]),
+                                           seed=v.seed, has_audio=res.get("audio") is not None))
+                log(f"{spec.step}: sample {i + 1}: {f.shape[0]} frames {f.shape[2]}x{f.shape[1]}")
+    art = TrainArtifact(family=index.family, dataset=spec.dataset, config=cfg.model_dump(mode="json"), model=model,
+                        latents=str(pre), seed=cfg.seed, steps=cfg.steps, segments=[str(p) for p, _ in segs],
+                        lora_file="lora.safetensors", lora_sha256=last.lora_sha256, lora_keys=lora_keys, losses=losses,
+                        train_wall_s=round(sum(s.wall_s for _, s in segs), 3), samples=samples)
+    write_json(out / "train.json", art)
+    means = [sum(p.loss for p in losses if s.segment.start <= p.step < s.segment.end) / (s.segment.end - s.segment.start)
+             for _, s in segs]
+    import diffusers
+
+    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
+                    counts={"steps": cfg.steps, "segments": len(segs), "samples": len(samples), "lora_keys": lora_keys},
+                    versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
+    targets = cfg.target_modules or list(family.DEFAULT_TARGET_MODULES)
+    return StepResult(meta=meta, title=f"{spec.step} · {spec.dataset}", body_template=BODY,
+                      files=["train.json", "lora.safetensors", "loss.png"],
+                      context={"t": art, "segs": [s for _, s in segs], "means": means, "targets": targets, "section": section})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(None, run, Path(__file__)))
