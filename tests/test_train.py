@@ -302,3 +302,18 @@ def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_p
     assert more[:3] == segs and len(more) == 4
     pending = to_build(ds, "step5-ltx2-train")
     assert more[3][0] in pending and len(pending) == 2 and not pending & {d for d, _ in segs}, pending
+
+
+@pytest.mark.nix
+def test_demo_lora_trains_both_families_through_nix():
+    """pipelines/demo-lora: the demo video from scenes to an LTX-2 and a Wan 2.1 LoRA (tiny models)."""
+    out, _ = nix_build(".#host.datasets.demo-lora.all")
+    for family in ("ltx2", "wan21"):
+        t = TrainArtifact.model_validate(orjson.loads((out / f"step5-{family}-train" / "train.json").read_bytes()))
+        losses = [p.loss for p in t.losses]
+        assert len(losses) == t.steps == 60 and len(t.segments) == 3
+        # the run learns: the mean loss of the last 10 steps is below that of the first 10
+        assert sum(losses[-10:]) < sum(losses[:10]), losses
+        assert len(t.samples) == 1 and (out / f"step5-{family}-train" / t.samples[0].file).is_file()
+        idx = LatentIndex.model_validate(orjson.loads((out / f"step4-{family}-preprocess" / "latents.json").read_bytes()))
+        assert idx.model.name == MODELS[family][0] and len(idx.clips) == 4

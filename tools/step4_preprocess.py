@@ -99,8 +99,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     clips = []
     with timer.phase("encode"), torch.no_grad():
         for i, c in enumerate(kept):
-            tensors = family.encode_clip(pipe, pkg / c.file, c.caption or "", audio=cfg.audio,
-                                         max_text_tokens=cfg.max_text_tokens, device=device, dtype=dtype)
+            try:
+                tensors = family.encode_clip(pipe, pkg / c.file, c.caption or "", audio=cfg.audio,
+                                             max_text_tokens=cfg.max_text_tokens, device=device, dtype=dtype)
+            except ValueError as exc:  # the family names the file and the reason
+                raise ReelsetError(f"{spec.step}: clip {c.clip_id}: {exc}") from exc
             files = {}
             for g in GROUPS:
                 part = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items() if group_of(k) == g}
