@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -74,6 +75,46 @@ def tiny_vlm(tmp_path_factory) -> Path:
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+# tiny random-config diffusers pipelines of tools/make_tiny_models.py: family → (models.toml name, kind)
+TINY_DIFFUSION = {"ltx2": ("tiny-ltx2", "ltx2"), "wan21": ("tiny-wan2.1", "wan2.1")}
+
+
+def build_tiny_model(kind: str, out: Path) -> Path:
+    """Run ``tools/make_tiny_models.py KIND --out OUT`` (a fresh process, as Nix builds it); OUT."""
+    proc = subprocess.run([PYTHON, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over every file below ``root`` (relative path + NUL + bytes, sorted)."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+class Built(dict):
+    """key → directory, made on first use by ``make(key)`` and kept for the session."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> Path:
+        self[key] = self.make(key)
+        return self[key]
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion(tmp_path_factory) -> dict[str, Path]:
+    """family ("ltx2", "wan21") → its tiny diffusers pipeline directory, built on first use."""
+    root = tmp_path_factory.mktemp("tiny-diffusion")
+    return Built(lambda family: build_tiny_model(TINY_DIFFUSION[family][1], root / TINY_DIFFUSION[family][0]))
 
 
 @pytest.fixture(scope="session")

@@ -5,32 +5,23 @@ ffmpeg clips. CPU only, a few seconds per test."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, ffmpeg
+from conftest import build_tiny_model, ffmpeg, tree_digest
 from reelset import ltx2
 
 TEXT_TOKENS = 32  # a multiple of the tiny connector's 8 learnable registers
 
 
-def build_tiny_ltx2(out: Path) -> Path:
-    proc = subprocess.run([PYTHON, str(REPO / "tools" / "make_tiny_models.py"), "ltx2", "--out", str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return out
-
-
 @pytest.fixture(scope="session")
-def tiny_ltx2(tmp_path_factory) -> Path:
+def tiny_ltx2(tiny_diffusion) -> Path:
     """The tiny random LTX-2 diffusers pipeline (make_tiny_models.py ltx2), built once per session."""
-    return build_tiny_ltx2(tmp_path_factory.mktemp("tiny-ltx2") / "tiny-ltx2")
+    return tiny_diffusion["ltx2"]
 
 
 def make_clip(path: Path, width: int = 96, height: int = 64, frames: int = 17, fps: int = 24,
@@ -62,14 +53,6 @@ def encode(pipe, path: Path, audio: bool = True) -> dict[str, torch.Tensor]:
                             max_text_tokens=TEXT_TOKENS, device="cpu", dtype=torch.float32)
 
 
-def tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
 def test_tiny_model_loads_through_real_pipeline(tiny_ltx2):
     from diffusers import LTX2Pipeline
 
@@ -82,7 +65,7 @@ def test_tiny_model_loads_through_real_pipeline(tiny_ltx2):
 
 
 def test_tiny_model_is_deterministic(tiny_ltx2, tmp_path):
-    assert tree_digest(build_tiny_ltx2(tmp_path / "again")) == tree_digest(tiny_ltx2)
+    assert tree_digest(build_tiny_model("ltx2", tmp_path / "again")) == tree_digest(tiny_ltx2)
 
 
 def test_load_parts(tiny_ltx2):

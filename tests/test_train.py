@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import orjson
 import pytest
 from safetensors import safe_open
 
-from conftest import REPO, nix, nix_build, nix_env, run_tool
+from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, run_tool
 from reelset.schemas import LatentIndex, TrainArtifact, TrainSegment
 from test_package import reviewed_from_scenes
 
@@ -25,7 +24,7 @@ PACKAGES = {
     "ltx2": ("step3-ltx2-data", "step3_ltx2_data.py", "ltx2", {"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
     "wan21": ("step3-wan21-package", "step3_wan21_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
 }
-MODELS = {"ltx2": ("tiny-ltx2", "ltx2"), "wan21": ("tiny-wan2.1", "wan2.1")}
+MODELS = TINY_DIFFUSION
 
 
 def model_ref(family: str, path: Path) -> dict:
@@ -33,31 +32,10 @@ def model_ref(family: str, path: Path) -> dict:
     return {"name": name, "repo": f"reelset:make_tiny_models.py {MODELS[family][1]}", "revision": "built", "path": str(path)}
 
 
-class Built(dict):
-    """family → directory, built on first use (``make(family)``) and kept for the session."""
-
-    def __init__(self, make) -> None:
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, family: str) -> Path:
-        self[family] = self.make(family)
-        return self[family]
-
-
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """The tiny diffusers pipelines, written by tools/make_tiny_models.py as Nix builds them."""
-    root = tmp_path_factory.mktemp("tiny-diffusion")
-
-    def make(family: str) -> Path:
-        name, kind = MODELS[family]
-        proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(root / name)],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        return root / name
-
-    return Built(make)
+def tiny_models(tiny_diffusion) -> dict[str, Path]:
+    """The tiny diffusers pipelines (conftest.tiny_diffusion), as Nix builds them."""
+    return tiny_diffusion
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +118,7 @@ def test_preprocess_is_repeatable_and_audio_can_be_switched_off(packages, latent
 
 def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start: int, end: int,
                  previous: Path | None = None, **cfg) -> dict:
-    train_cfg = {"rank": 4, "alpha": 4, "learning_rate": 1e-3, "seed": 7, **cfg}
+    train_cfg = {"rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7, **cfg}
     inputs = {f"step4-{family}-preprocess": str(latents_dir)}
     if previous is not None:
         inputs["previous"] = str(previous)
@@ -184,7 +162,7 @@ def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_
 def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_models, tmp_path):
     segs = run_segments(family, latents, tiny_models, tmp_path, [(0, 2), (2, 4)])
     spec = segment_spec(family, latents[family], tiny_models[family], 0, 0, 1)
-    spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 4, "learning_rate": 1e-3, "seed": 7,
+    spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7,
                                           "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}}}
     spec["inputs"].update({f"segment-{i:03d}": str(s) for i, s in enumerate(segs)})
     proc = run_tool("step5_train.py", spec, tmp_path / "final", tmp_path)
@@ -194,8 +172,11 @@ def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, la
     assert t.steps == 4 and [p.step for p in t.losses] == [0, 1, 2, 3] and t.segments == [str(s) for s in segs]
     assert (out / "lora.safetensors").resolve() == (segs[-1] / "lora" / "pytorch_lora_weights.safetensors").resolve()
     with safe_open(str(out / "lora.safetensors"), "pt") as fh:
-        keys = list(fh.keys())
+        keys, metadata = list(fh.keys()), fh.metadata()
     assert len(keys) == t.lora_keys and all(k.startswith("transformer.") and ".lora_" in k for k in keys)
+    # rank and alpha travel with the file (alpha != rank here: load_lora_weights needs them for the scale)
+    adapter = json.loads(metadata["lora_adapter_metadata"])
+    assert (adapter["transformer.r"], adapter["transformer.lora_alpha"]) == (4, 8), metadata
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(t.samples) == 2
     for s in t.samples:

@@ -45,7 +45,7 @@ CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 BODY = """
 <h2>{{ t.steps }} steps in {{ t.segments|length }} segments · final loss {{ '%.5f'|format(t.losses[-1].loss) }}
 (first {{ '%.5f'|format(t.losses[0].loss) }}) · {{ '%.1f'|format(t.train_wall_s) }} s training</h2>
-<p>Final LoRA: <a href="{{ t.lora_file }}">{{ t.lora_file }}</a> ({{ t.lora_keys }} tensors, sha256
+<p>Final LoRA: <a href="{{ t.lora_file }}">{{ t.lora_file }}</a> ({{ t.lora_keys }} tensors, content hash
 <code>{{ t.lora_sha256[:16] }}</code>) — load with <code>pipe.load_lora_weights("{{ 'lora' }}")</code>.
 Config: rank {{ t.config.rank }}, alpha {{ t.config.alpha }}, lr {{ t.config.learning_rate }},
 batch {{ t.config.batch_size }}, seed {{ t.seed }}, targets {{ targets|join(', ') }}.</p>

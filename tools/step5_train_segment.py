@@ -52,7 +52,7 @@ CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 
 BODY = """
 <h2>Segment {{ s.segment.index }}: steps [{{ s.segment.start }}, {{ s.segment.end }}) · {{ '%.3f'|format(s.it_per_s) }} it/s</h2>
-<p>LoRA: <a href="{{ s.lora_file }}">{{ s.lora_file }}</a> (sha256 <code>{{ s.lora_sha256[:16] }}</code>,
+<p>LoRA: <a href="{{ s.lora_file }}">{{ s.lora_file }}</a> (content hash <code>{{ s.lora_sha256[:16] }}</code>,
 {{ s.trainable_parameters }} parameters) · optimizer state: <a href="{{ s.optimizer_file }}">{{ s.optimizer_file }}</a>
 · previous segment: {% if s.previous %}<a href="{{ s.previous }}/index.html"><code>{{ s.previous }}</code></a>{% else %}none (segment 0){% endif %}</p>
 <table><tr><th>step</th><th>loss</th><th>sigma</th><th>lr</th><th>clips</th></tr>
@@ -94,6 +94,15 @@ def check(spec: StepSpec) -> tuple:
             raise ReelsetError(f"{spec.inputs['previous']}: previous segment ends at step {prev.segment.end}, "
                                f"this one starts at {seg.start}")
     return family, cfg, seg, index, pre, clips, prev, targets
+
+
+def adapter_metadata(transformer) -> dict:
+    """peft's LoraConfig of the adapter as a dict, with ``target_modules`` sorted (peft keeps a
+    set, whose order changes with PYTHONHASHSEED: the LoRA file's bytes would too)."""
+    meta = transformer.peft_config["default"].to_dict()
+    if isinstance(meta.get("target_modules"), (list, set, tuple)):
+        meta["target_modules"] = sorted(meta["target_modules"])
+    return meta
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
@@ -175,14 +184,17 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         unwrapped = accelerator.unwrap_model(transformer)
         lora_state = get_peft_model_state_dict(unwrapped)
         pipeline_cls = getattr(diffusers, family.PIPELINE_CLASS)
+        # the adapter metadata (rank, lora_alpha, targets) goes into the file: without it a LoRA
+        # with alpha != rank loads back with the wrong scale
         pipeline_cls.save_lora_weights(save_directory=str(out / train.LORA_DIR), transformer_lora_layers=lora_state,
+                                       transformer_lora_adapter_metadata=adapter_metadata(unwrapped),
                                        safe_serialization=True)
         lora_rel = f"{train.LORA_DIR}/{train.LORA_FILE}"
         torch.save(optimizer.state_dict(), out / train.OPTIMIZER_FILE)
     art = TrainSegment(family=index.family, dataset=spec.dataset, segment=seg,
                        config=cfg.model_dump(mode="json", exclude={"steps", "validation"}), model=model,
                        previous=spec.inputs.get("previous"), device=str(device), lora_file=lora_rel,
-                       lora_sha256=train.sha256_file(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
+                       lora_sha256=train.lora_digest(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
                        trainable_parameters=sum(p.numel() for p in params), losses=losses, wall_s=round(wall, 3),
                        it_per_s=round((seg.end - seg.start) / max(wall, 1e-9), 4))
     write_json(out / "segment.json", art)

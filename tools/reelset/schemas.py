@@ -1000,7 +1000,7 @@ class TrainSegment(Strict):
     previous: str | None = Field(description="The previous segment's output (store path), null for segment 0.")
     device: str = Field(description="Device used ('cpu', 'cuda:0').")
     lora_file: str = Field(description="LoRA after the segment (diffusers format), relative to the output.")
-    lora_sha256: str = Field(description="sha256 (hex) of lora_file.")
+    lora_sha256: str = Field(description="Content hash of lora_file (reelset.train.lora_digest: sha256 over its metadata and tensors in canonical order; the file's own bytes vary in header order).")
     optimizer_file: str = Field(description="AdamW state after the segment (torch.save), relative to the output.")
     trainable_parameters: int = Field(ge=0, description="LoRA parameters trained.")
     losses: list[LossPoint] = Field(description="Every step of this segment and of all earlier ones (history carried along the chain).")

@@ -64,12 +64,21 @@ def device_and_dtype():
     return torch.device("cpu"), torch.float32
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 (hex) of a file, read in 1 MiB blocks."""
+def lora_digest(path: Path) -> str:
+    """sha256 (hex) of a safetensors file's *content*: its metadata (canonical JSON) and every
+    tensor (name, dtype, shape, bytes) in name order. Not the file's sha256: safetensors writes
+    a header whose metadata order varies from process to process, so equal LoRAs can differ
+    in bytes."""
+    import torch
+    from safetensors import safe_open
+
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    with safe_open(str(path), "pt") as fh:
+        digest.update(json.dumps(fh.metadata() or {}, sort_keys=True).encode())
+        for name in sorted(fh.keys()):
+            t = fh.get_tensor(name).contiguous()
+            digest.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
