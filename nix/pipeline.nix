@@ -87,7 +87,7 @@ let
   # inputs.previous. A segment's spec holds the training section *without* `steps` and
   # `validation` plus its own [start, end): a crash loses at most one segment, and raising
   # `steps` keeps every finished segment's hash (only new segments are built).
-  # segmentDefault must equal TrainConfig.segment_steps (tests/test_train_nix.py checks it).
+  # segmentDefault must equal TrainConfig.segment_steps (tests/test_train.py checks it).
   segmentDefault = 250;
   segmentsOf = step: upstream:
     let

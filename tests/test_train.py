@@ -16,7 +16,8 @@ import pytest
 from safetensors import safe_open
 
 from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, run_tool
-from reelset.schemas import LatentIndex, TrainArtifact, TrainSegment
+from reelset import train
+from reelset.schemas import LatentIndex, Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
 from test_package import reviewed_from_scenes
 
 PACKAGES = {
@@ -298,3 +299,29 @@ def test_demo_lora_trains_both_families_through_nix():
         assert len(t.samples) == 1 and (out / f"step5-{family}-train" / t.samples[0].file).is_file()
         idx = LatentIndex.model_validate(orjson.loads((out / f"step4-{family}-preprocess" / "latents.json").read_bytes()))
         assert idx.model.name == MODELS[family][0] and len(idx.clips) == 4
+
+
+def test_presets_fill_only_what_dataset_toml_leaves_out():
+    cfg = Ltx2TrainConfig.model_validate({"steps": 10, "preset": "48gb", "rank": 16})
+    assert (cfg.rank, cfg.alpha, cfg.weights_dtype, cfg.gradient_checkpointing) == (16, 32, "float8", True)
+    assert Ltx2TrainConfig.model_validate({"steps": 10, "preset": "80gb"}).rank == 64
+    with pytest.raises(ValueError, match="steps"):
+        Ltx2TrainConfig.model_validate({"rank": 8})  # steps is required: Nix needs it to plan the segments
+
+
+def test_nix_and_the_schema_agree_on_the_default_segment_length():
+    text = (REPO / "nix" / "pipeline.nix").read_text()
+    assert f"segmentDefault = {TrainConfig.model_fields['segment_steps'].default};" in text
+
+
+def test_heartbeat_and_progress_lines(monkeypatch, capsys):
+    monkeypatch.setattr(train, "HEARTBEAT_S", 0.05)
+    with train.Heartbeat("loading the model"):
+        time.sleep(0.4)
+    err = capsys.readouterr().err
+    assert err.count("loading the model… (") >= 2  # a builder's max-silent-time never fires
+    progress = train.Progress("seg 0", 0, 3)
+    for step, loss in enumerate([0.5, 0.4, 0.3]):
+        progress.update(step, loss)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "it/s ETA" in ln]
+    assert lines[0].startswith("[reelset] seg 0: step 1/3") and "loss 0.50000" in lines[0] and "step 3/3" in lines[-1]

@@ -153,7 +153,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cache: dict[str, dict] = {}
     progress = train.Progress(label, seg.start, seg.end)
     t0 = time.perf_counter()
-    with timer.phase("train"):
+    # the heartbeat covers steps slower than the progress interval (a real model on a small GPU)
+    with timer.phase("train"), train.Heartbeat(f"{label}: training steps [{seg.start},{seg.end})"):
         for step in range(seg.start, seg.end):
             ids = train.batch_for_step(groups, step, cfg.seed, cfg.batch_size)
             for i in ids:
