@@ -68,6 +68,7 @@ let
     "scenedetect" "av" "faster-whisper" "ctranslate2" "huggingface-hub"
     "rapidfuzz" "jellyfish" "pillow" "filelock"
     "torch" "torchvision" "transformers" "accelerate" "diffusers" "peft" "safetensors"
+    "matplotlib" "tomli-w"
   ];
 
   # qwen-vl-utils is not in nixpkgs. sdist from PyPI: qwen_vl_utils-0.0.14.tar.gz

@@ -134,7 +134,7 @@ def load(path: Path, device: str | None = None) -> Vlm:
     model = cls.from_pretrained(path, dtype=dtype, local_files_only=True).to(dev).eval()
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"  # decoder-only batched generation
-    torch.set_grad_enabled(False)
+    model.requires_grad_(False)  # inference only; no process-wide torch.set_grad_enabled (it leaks into callers)
     return Vlm(model=model, processor=processor, device=dev, dtype=dtype, model_type=model_type, path=path,
                load_seconds=round(time.perf_counter() - t0, 3))
 
