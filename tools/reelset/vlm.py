@@ -112,7 +112,6 @@ def load(path: Path, device: str | None = None) -> Vlm:
     only). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`).
     Errors (ReelsetError): no directory / config.json, unsupported model type, the
     transformers installed lacks the class."""
-    import torch
     import transformers
 
     t0 = time.perf_counter()
