@@ -83,12 +83,13 @@ connector's register count); unknown ``parts`` -> ``ValueError``.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from reelset.train import read_frames
 
 FAMILY = "ltx2"
 PIPELINE_CLASS = "LTX2Pipeline"
@@ -138,23 +139,16 @@ def load_pipeline(model_dir: Path, *, device: str | torch.device, dtype: torch.d
 # ---------------------------------------------------------------- decoding the clip
 
 def _read_clip(path: Path, audio: bool, audio_rate: int) -> tuple[np.ndarray, float, np.ndarray | None]:
-    """Decode ``path`` with PyAV: frames (F, H, W, 3) uint8 RGB, fps, and (when ``audio`` and the
-    file has an audio stream) the whole audio track as float32 (2, samples) at ``audio_rate`` Hz,
-    else None. Raises ValueError naming the file when it cannot be decoded or has no video."""
+    """Decode ``path``: frames (F, H, W, 3) uint8 RGB and fps (:func:`reelset.train.read_frames`),
+    and (when ``audio`` and the file has an audio stream) the whole audio track as float32
+    (2, samples) at ``audio_rate`` Hz via PyAV's resampler, else None. Raises ValueError naming
+    the file when it cannot be decoded or has no video."""
     import av
 
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"{path}: no video stream")
-            vstream = container.streams.video[0]
-            rate = vstream.average_rate or vstream.guessed_rate
-            if not rate:
-                raise ValueError(f"{path}: video stream has no frame rate")
-            fps = float(Fraction(rate))
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        wave = None
-        if audio:
+    frames, fps = read_frames(path)
+    wave = None
+    if audio:
+        try:
             with av.open(str(path)) as container:
                 if container.streams.audio:
                     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=audio_rate)
@@ -163,13 +157,9 @@ def _read_clip(path: Path, audio: bool, audio_rate: int) -> tuple[np.ndarray, fl
                         chunks += [f.to_ndarray() for f in resampler.resample(frame)]
                     chunks += [f.to_ndarray() for f in resampler.resample(None)]
                     wave = np.concatenate(chunks, axis=1).astype(np.float32) if chunks else np.zeros((2, 0), np.float32)
-    except ValueError:
-        raise
-    except (av.error.FFmpegError, OSError) as e:  # av.error.* subclass both on some versions
-        raise ValueError(f"{path}: unreadable video: {e}") from e
-    if not frames:
-        raise ValueError(f"{path}: video stream has no frames")
-    return np.stack(frames), fps, wave
+        except (av.error.FFmpegError, OSError) as e:  # av.error.* subclass both on some versions
+            raise ValueError(f"{path}: unreadable audio: {e}") from e
+    return frames, fps, wave
 
 
 def check_size(path: Path | str, width: int, height: int, frames: int) -> None:

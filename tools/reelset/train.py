@@ -106,6 +106,33 @@ class Heartbeat:
         self._thread.join()
 
 
+def read_frames(path: Path):
+    """Decode a packaged clip with PyAV: (frames (F, H, W, 3) uint8 RGB ndarray, frame rate in frames/s).
+    Raises ValueError naming the file when it cannot be decoded, has no video or no frames."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError(f"{path}: no video stream")
+            vstream = container.streams.video[0]
+            rate = vstream.average_rate or vstream.guessed_rate
+            if not rate:
+                raise ValueError(f"{path}: video stream has no frame rate")
+            fps = float(Fraction(rate))
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except ValueError:
+        raise
+    except (av.error.FFmpegError, OSError) as e:
+        raise ValueError(f"{path}: unreadable video: {e}") from e
+    if not frames:
+        raise ValueError(f"{path}: video stream has no frames")
+    return np.stack(frames), fps
+
+
 # --------------------------------------------------------------------------- config checks
 def select_clips(index: LatentIndex, cfg: TrainConfig, where: str) -> list[LatentClip]:
     """The clips of ``index`` in ``cfg.buckets`` (all clips when unset), in index order.

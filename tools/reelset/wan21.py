@@ -63,12 +63,13 @@ stream, no frames, frames not 4n+1, width/height not multiples of 16); bad ``par
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from reelset.train import read_frames
 
 FAMILY = "wan21"
 PIPELINE_CLASS = "WanPipeline"
@@ -116,30 +117,6 @@ def load_pipeline(model_dir: Path, *, device: str | torch.device, dtype: torch.d
 
 
 # ---------------------------------------------------------------- decoding the clip
-
-def _read_frames(path: Path) -> tuple[np.ndarray, float]:
-    """Decode ``path`` with PyAV: frames (F, H, W, 3) uint8 RGB and the frame rate (frames/s).
-    Raises ValueError naming the file when it cannot be decoded, has no video or no frames."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError(f"{path}: no video stream")
-            vstream = container.streams.video[0]
-            rate = vstream.average_rate or vstream.guessed_rate
-            if not rate:
-                raise ValueError(f"{path}: video stream has no frame rate")
-            fps = float(Fraction(rate))
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except ValueError:
-        raise
-    except (av.error.FFmpegError, OSError) as e:
-        raise ValueError(f"{path}: unreadable video: {e}") from e
-    if not frames:
-        raise ValueError(f"{path}: video stream has no frames")
-    return np.stack(frames), fps
-
 
 def check_size(path: Path | str, width: int, height: int, frames: int) -> None:
     """Raise ValueError naming ``path`` unless width and height are multiples of 16 and
@@ -197,7 +174,7 @@ def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_t
     """
     del audio  # video-only family
     video_path = Path(video_path)
-    frames, fps = _read_frames(video_path)
+    frames, fps = read_frames(video_path)
     n, h, w, _ = frames.shape
     check_size(video_path, w, h, n)
     out = encode_text(pipe, caption, max_text_tokens=max_text_tokens, device=device, dtype=dtype)
