@@ -31,12 +31,14 @@ from reelset.schemas import ScenesArtifact  # noqa: E402
 
 
 def cli(script: str, spec: dict, out: Path) -> float:
-    """Run a tool's CLI into ``out``; wall seconds."""
+    """Run a tool's CLI into ``out``; wall seconds (exits with the tool's stderr on failure)."""
     spec_file = out.with_suffix(".spec.json")
     spec_file.write_text(json.dumps(spec))
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "tools" / script), "--spec", str(spec_file), "--out", str(out)],
-                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / script), "--spec", str(spec_file), "--out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"{script} failed:\n{proc.stderr}")
     return time.perf_counter() - t0
 
 

@@ -25,22 +25,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from conftest import DEMO_VIDEO, scenes_spec  # noqa: E402
+from bench_package import cli  # noqa: E402
+
+from conftest import DEMO_VIDEO, TINY_DIFFUSION, scenes_spec  # noqa: E402
 from test_package import reviewed_from_scenes  # noqa: E402
-from test_train import MODELS, PACKAGES, preprocess_spec, segment_spec  # noqa: E402
-
-
-def cli(script: str, spec: dict, out: Path) -> float:
-    """Run a tool's CLI into ``out``; wall seconds (raises with its stderr on failure)."""
-    spec_file = out.with_suffix(".spec.json")
-    spec_file.write_text(json.dumps(spec))
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / script), "--spec", str(spec_file), "--out", str(out)],
-                          capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"{script} failed:\n{proc.stderr}")
-    return time.perf_counter() - t0
+from test_train import PACKAGES, preprocess_spec, segment_spec  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +45,7 @@ def main() -> None:
         cli("step1_scenes.py", scenes_spec(DEMO_VIDEO, "demo01"), tmp / "scenes")
         (tmp / "reviewed").mkdir()
         (tmp / "reviewed" / "reviewed.json").write_text(json.dumps(reviewed_from_scenes([tmp / "scenes"])))
-        for family, (name, kind) in MODELS.items():
+        for family, (name, kind) in TINY_DIFFUSION.items():
             model = tmp / name
             t0 = time.perf_counter()
             subprocess.run([sys.executable, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(model)],

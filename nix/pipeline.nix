@@ -92,7 +92,6 @@ let
   segmentsOf = step: upstream:
     let
       section = step.segments.section;
-      where = "${toString datasetDir}/dataset.toml";
       sc = cfg.${section} or (throw "reelset mkPipeline: ${step.name} needs a [${section}] section with `steps = N` in ${where} (see docs/training.md)");
       total = sc.steps or (throw "reelset mkPipeline: [${section}] of ${where} has no `steps = N` (optimizer steps of the run)");
       k = sc.segment_steps or segmentDefault;

@@ -25,18 +25,11 @@ PACKAGES = {
     "ltx2": ("step3-ltx2-data", "step3_ltx2_data.py", "ltx2", {"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
     "wan21": ("step3-wan21-package", "step3_wan21_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
 }
-MODELS = TINY_DIFFUSION
 
 
 def model_ref(family: str, path: Path) -> dict:
-    name, _ = MODELS[family]
-    return {"name": name, "repo": f"reelset:make_tiny_models.py {MODELS[family][1]}", "revision": "built", "path": str(path)}
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tiny_diffusion) -> dict[str, Path]:
-    """The tiny diffusers pipelines (conftest.tiny_diffusion), as Nix builds them."""
-    return tiny_diffusion
+    name, _ = TINY_DIFFUSION[family]
+    return {"name": name, "repo": f"reelset:make_tiny_diffusion.py {TINY_DIFFUSION[family][1]}", "revision": "built", "path": str(path)}
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +55,12 @@ def preprocess_spec(family: str, package: Path, model: Path, **cfg) -> dict:
 
 
 @pytest.fixture(scope="session")
-def latents(packages, tiny_models, tmp_path_factory) -> dict[str, Path]:
+def latents(packages, tiny_diffusion, tmp_path_factory) -> dict[str, Path]:
     """step4_preprocess.py outputs by family (default config), made on first use."""
     root = tmp_path_factory.mktemp("latents")
 
     def make(family: str) -> Path:
-        proc = run_tool("step4_preprocess.py", preprocess_spec(family, packages[family], tiny_models[family]), root / family, root)
+        proc = run_tool("step4_preprocess.py", preprocess_spec(family, packages[family], tiny_diffusion[family]), root / family, root)
         assert proc.returncode == 0, proc.stderr
         return root / family
 
@@ -83,11 +76,11 @@ def vae_config(model: Path) -> dict:
 
 
 @pytest.mark.parametrize("family", ["ltx2", "wan21"])
-def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, packages, latents, tiny_models):
+def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, packages, latents, tiny_diffusion):
     idx = LatentIndex.model_validate(orjson.loads((latents[family] / "latents.json").read_bytes()))
     kept = [c for c in manifest(packages[family])["clips"] if c["fate"] == "kept"]
     assert len(kept) >= 2 and [c.clip_id for c in idx.clips] == [c["clip_id"] for c in kept]
-    vae = vae_config(tiny_models[family])
+    vae = vae_config(tiny_diffusion[family])
     for c in idx.clips:
         assert {"latents", "conditions"} <= set(c.files) and all((latents[family] / f).is_file() for f in c.files.values())
         with safe_open(str(latents[family] / c.files["latents"]), "pt") as fh:
@@ -106,8 +99,8 @@ def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, pa
             assert "audio_latents" in c.files  # the demo clips have speech
 
 
-def test_preprocess_is_repeatable_and_audio_can_be_switched_off(packages, latents, tiny_models, tmp_path):
-    proc = run_tool("step4_preprocess.py", preprocess_spec("ltx2", packages["ltx2"], tiny_models["ltx2"], audio=False),
+def test_preprocess_is_repeatable_and_audio_can_be_switched_off(packages, latents, tiny_diffusion, tmp_path):
+    proc = run_tool("step4_preprocess.py", preprocess_spec("ltx2", packages["ltx2"], tiny_diffusion["ltx2"], audio=False),
                     tmp_path / "noaudio", tmp_path)
     assert proc.returncode == 0, proc.stderr
     idx = LatentIndex.model_validate(orjson.loads((tmp_path / "noaudio" / "latents.json").read_bytes()))
@@ -128,12 +121,12 @@ def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start:
             "models": {"base": model_ref(family, model)}}
 
 
-def run_segments(family, latents, tiny_models, root: Path, bounds: list[tuple[int, int]], **cfg) -> list[Path]:
+def run_segments(family, latents, tiny_diffusion, root: Path, bounds: list[tuple[int, int]], **cfg) -> list[Path]:
     outs, prev = [], None
     root.mkdir(parents=True, exist_ok=True)
     for i, (a, b) in enumerate(bounds):
         out = root / f"seg{i}"
-        proc = run_tool("step5_train_segment.py", segment_spec(family, latents[family], tiny_models[family], i, a, b, prev, **cfg),
+        proc = run_tool("step5_train_segment.py", segment_spec(family, latents[family], tiny_diffusion[family], i, a, b, prev, **cfg),
                         out, root)
         assert proc.returncode == 0, proc.stderr
         assert "it/s ETA" in proc.stderr  # progress lines
@@ -147,9 +140,9 @@ def segment_of(out: Path) -> TrainSegment:
 
 
 @pytest.mark.parametrize("family", ["ltx2", "wan21"])
-def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_models, tmp_path):
-    chained = run_segments(family, latents, tiny_models, tmp_path / "chain", [(0, 3), (3, 6)])
-    whole = run_segments(family, latents, tiny_models, tmp_path / "whole", [(0, 6)])
+def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_diffusion, tmp_path):
+    chained = run_segments(family, latents, tiny_diffusion, tmp_path / "chain", [(0, 3), (3, 6)])
+    whole = run_segments(family, latents, tiny_diffusion, tmp_path / "whole", [(0, 6)])
     a, b = segment_of(chained[-1]), segment_of(whole[-1])
     assert [p.step for p in a.losses] == list(range(6)) and a.previous == str(chained[0])
     assert all(abs(p.loss) < float("inf") and p.loss == p.loss for p in a.losses)
@@ -160,9 +153,9 @@ def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_
 
 
 @pytest.mark.parametrize("family", ["ltx2", "wan21"])
-def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_models, tmp_path):
-    segs = run_segments(family, latents, tiny_models, tmp_path, [(0, 2), (2, 4)])
-    spec = segment_spec(family, latents[family], tiny_models[family], 0, 0, 1)
+def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_diffusion, tmp_path):
+    segs = run_segments(family, latents, tiny_diffusion, tmp_path, [(0, 2), (2, 4)])
+    spec = segment_spec(family, latents[family], tiny_diffusion[family], 0, 0, 1)
     spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7,
                                           "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}}}
     spec["inputs"].update({f"segment-{i:03d}": str(s) for i, s in enumerate(segs)})
@@ -195,8 +188,8 @@ def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, la
     ({"target_modules": ["to_q", "not_a_module"]}, "target_modules ['not_a_module'] match no module of the transformer"),
     ({"buckets": ["960x544x97"]}, "buckets ['960x544x97'] are not buckets of the package"),
 ])
-def test_bad_config_fails_before_any_model_is_loaded(bad, message, latents, tiny_models, tmp_path):
-    proc = run_tool("step5_train_segment.py", segment_spec("ltx2", latents["ltx2"], tiny_models["ltx2"], 0, 0, 2, **bad),
+def test_bad_config_fails_before_any_model_is_loaded(bad, message, latents, tiny_diffusion, tmp_path):
+    proc = run_tool("step5_train_segment.py", segment_spec("ltx2", latents["ltx2"], tiny_diffusion["ltx2"], 0, 0, 2, **bad),
                     tmp_path / "out", tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "[ltx2_train]" in proc.stderr, proc.stderr
     assert "loading" not in proc.stderr and not (tmp_path / "out").exists()
@@ -298,7 +291,7 @@ def test_demo_lora_trains_both_families_through_nix():
         assert sum(losses[-10:]) < sum(losses[:10]), losses
         assert len(t.samples) == 1 and (out / f"step5-{family}-train" / t.samples[0].file).is_file()
         idx = LatentIndex.model_validate(orjson.loads((out / f"step4-{family}-preprocess" / "latents.json").read_bytes()))
-        assert idx.model.name == MODELS[family][0] and len(idx.clips) == 4
+        assert idx.model.name == TINY_DIFFUSION[family][0] and len(idx.clips) == 4
 
 
 def test_presets_fill_only_what_dataset_toml_leaves_out():

@@ -92,11 +92,11 @@ def fill_model(req: dict, out: Path) -> str:
             raise FixedInputError(_model_help(req, "huggingface_hub is not installed in this interpreter")) from exc
         os.environ["HF_HUB_OFFLINE"] = "0"
         try:
-            patterns = [f + "*" if f.endswith("/") else f for f in files if f.endswith("/") or "*" in f]
-            if patterns:  # subfolders / globs (diffusers pipeline repos): one snapshot of the matching files
+            if any(f.endswith("/") or "*" in f for f in files):  # subfolders / globs (diffusers pipeline repos)
                 from huggingface_hub import snapshot_download
 
-                snapshot_download(req["repo"], revision=req["revision"], allow_patterns=patterns + [f for f in files if f not in patterns and not f.endswith("/")],
+                snapshot_download(req["repo"], revision=req["revision"],
+                                  allow_patterns=[f + "*" if f.endswith("/") else f for f in files],
                                   token=os.environ.get("HF_TOKEN") or None, local_dir=str(out),
                                   cache_dir=str(out.parent / (out.name + ".hfcache")))
                 shutil.rmtree(out / ".cache", ignore_errors=True)

@@ -106,6 +106,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     f"{spec.dataset} · {spec.step}")
 
     import torch
+    from PIL import Image
     from safetensors import safe_open
 
     with safe_open(str(last_dir / last.lora_file), "pt") as fh:
@@ -128,8 +129,6 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                 f = res["frames"]
                 rel, poster = f"samples/{i:02d}.mp4", f"samples/{i:02d}.png"
                 train.write_sample(out / rel, f, res["fps"], res.get("audio"), res.get("sample_rate"))
-                from PIL import Image
-
                 Image.fromarray(f[0]).save(out / poster)
                 samples.append(TrainSample(prompt=prompt, file=rel, poster=poster, width=int(f.shape[2]),
                                            height=int(f.shape[1]), frames=int(f.shape[0]), fps=float(res["fps"]),

@@ -142,7 +142,6 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         if getattr(result, "unexpected_keys", None) or missing:
             raise ReelsetError(f"{prev_dir / prev.lora_file}: LoRA does not match this config "
                                f"(unexpected {list(result.unexpected_keys)[:3]}, missing {missing[:3]})")
-        cast_training_params(transformer, dtype=torch.float32)
         optimizer.load_state_dict(torch.load(prev_dir / prev.optimizer_file, map_location=device, weights_only=True))
         log(f"{label}: resumed from {prev_dir} (step {prev.segment.end})")
     transformer, optimizer = accelerator.prepare(transformer, optimizer)
