@@ -70,7 +70,7 @@
       # nixpkgs toolchain (pure, Nix >= 2.18): nix build .#demo / .#step1-scenes
       packages = forAllSystems (system:
         let demo = mkPipeline { inherit system; datasetDir = ./pipelines/demo; toolchain = "nixpkgs"; };
-        in builtins.listToAttrs (map (s: { inherit (s) name; value = demo.${s.name}; }) steps.implemented)
+        in builtins.listToAttrs (map (s: { inherit (s) name; value = demo.${s.name}; }) steps.list)
            // { demo = demo.all; default = demo.all; });
     };
 }

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 
 from conftest import DEMO_VIDEO, scenes_spec  # noqa: E402
-from reelset.schemas import ScenesArtifact  # noqa: E402
+from reelset.schemas.scenes import ScenesArtifact  # noqa: E402
 
 
 def cli(script: str, spec: dict, out: Path) -> float:

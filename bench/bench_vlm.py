@@ -29,7 +29,10 @@ import orjson  # noqa: E402
 from conftest import DEMO_DIR, DEMO_VIDEO, run_tool, transcript_spec  # noqa: E402
 from reelset import vlm  # noqa: E402
 from reelset.disambiguate import MODEL_SYSTEM, model_prompt  # noqa: E402
-from reelset.schemas import BibleArtifact, ModelSegmentAnswer, ShotReferenceArtifact, TranscriptArtifact  # noqa: E402
+from reelset.schemas.bible import BibleArtifact  # noqa: E402
+from reelset.schemas.disambiguate import ModelSegmentAnswer  # noqa: E402
+from reelset.schemas.references import ShotReferenceArtifact  # noqa: E402
+from reelset.schemas.transcript import TranscriptArtifact  # noqa: E402
 from step2_transcript_disambiguate import segment_frames  # noqa: E402
 
 

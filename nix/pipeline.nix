@@ -78,7 +78,7 @@ let
     (missingOptional step);
   # a step can be built for this dataset when its files exist and so can its inputs; `all`
   # also needs the dataset.toml section of an `optIn` step (GPU-heavy steps are opt-in)
-  available = name: let s = steps.byName.${name}; in s.script != null && hasFiles s && builtins.all available s.inputs;
+  available = name: let s = steps.byName.${name}; in hasFiles s && builtins.all available s.inputs;
   inAll = name: let s = steps.byName.${name}; in available name && (!(s ? optIn) || cfg ? ${s.optIn})
     && builtins.all inAll s.inputs;
 
@@ -115,8 +115,7 @@ let
       list = builtins.genList one count;
     in { inherit list; inputs = builtins.listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
 
-  aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; issue = null;
-                    sources = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ]; };
+  aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; sources = steps.closureOf "aggregate.py"; };
   aggregate = { stepName, drvName, kind, members }: mkStep {
     step = aggregateStep;
     name = drvName;
@@ -140,9 +139,7 @@ let
         // (if (step.videos or false) && videoId == null then { inherit videos; } else { });
       drvName = "reelset-${dataset}-${step.name}";
     in
-    if step.script == null then
-      throw "reelset: step ${step.name} has no tool yet (planned in issue #${toString step.issue}); it is in nix/steps.nix but cannot be built"
-    else if step.level == "video" then
+    if step.level == "video" then
       let shards = builtins.mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
       in aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = shards; } // { inherit shards; }
     else if step ? segments then

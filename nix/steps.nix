@@ -12,11 +12,14 @@
 #   models   : { role = { key; default; }; }  models the step loads: `key` is the dataset.toml
 #                            key naming a model of nix/models.toml (e.g. "asr.model"), `default`
 #                            the model used when the key is absent
-#   script   : string|null   the tool in tools/ (null: not implemented yet)
-#   sources  : [ string ]    every other file of tools/ the script imports (narrow sources: only
-#                            these are copied into the step's source, so editing another tool
-#                            never changes this step's hash, and a missing one fails the build)
-#   issue    : int|null      the issue that implements a step whose script is null
+#   script   : string        the tool in tools/
+#   family   : string        (optional) model family module the tool loads by name
+#                            (reelset/<family>.py: ltx2, wan21), added to the sources
+#   sources  : [ string ]    (computed here, never written by hand) the files of tools/ the script
+#                            imports, from nix/sources.json (generated from the imports by
+#                            `python tools/gen_docs.py`; tests/test_docs.py fails when stale). Only
+#                            these are copied into the step's source, so editing another module
+#                            never changes this step's hash.
 #   files    : { role = { key; default; optional ? false; }; }  (optional) files of the dataset
 #                            folder the tool reads, like models: `key` is the dataset.toml key naming
 #                            the file, `default` its name; passed as spec.files.<role> (store paths).
@@ -35,32 +38,36 @@
 #
 # Example: (import ./steps.nix).byName.step1-scenes.device == "cpu"
 let
-  common = [ "reelset/__init__.py" "reelset/schemas.py" "reelset/step.py" "reelset/report.py" ];
-  media = common ++ [ "reelset/media.py" ];
-  planned = issue: { script = null; sources = [ ]; inherit issue; };
-  # latents and LoRAs: the generic training code; each step adds its family module
-  trainLib = common ++ [ "reelset/train.py" ];
-  list = [
+  closures = builtins.fromJSON (builtins.readFile ./sources.json);
+  closureOf = file: closures.${file} or (throw
+    "reelset nix/steps.nix: tools/${file} is not in nix/sources.json; run `python tools/gen_docs.py` (it computes every tool's source closure from its imports) and commit nix/sources.json");
+  # sources of a step: its tool's closure, plus the family module's (loaded by name)
+  withSources = s:
+    let
+      fam = if s ? family then [ "reelset/${s.family}.py" ] ++ closureOf "reelset/${s.family}.py" else [ ];
+      segments = if s ? segments then { segments = s.segments // { sources = closureOf s.segments.script ++ fam; }; } else { };
+    in s // { sources = closureOf s.script ++ fam; } // segments;
+  list = map withSources [
     {
       name = "step1-scenes"; device = "cpu"; level = "video";
       inputs = [ ]; config = [ "scenes" ]; models = { };
-      script = "step1_scenes.py"; sources = media; issue = null;
+      script = "step1_scenes.py";
     }
     {
       name = "step2-transcript-base"; device = "cuda"; level = "video";
       inputs = [ ]; config = [ "asr" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
-      script = "step2_transcript_base.py"; sources = media ++ [ "reelset/asr.py" ]; issue = null;
+      script = "step2_transcript_base.py";
     }
     {
       name = "step2-bible"; device = "cpu"; level = "dataset";
       inputs = [ ]; config = [ ]; models = { };
       files = { bible = { key = "bible.file"; default = "bible.yaml"; }; };
-      script = "step2_bible.py"; sources = common ++ [ "reelset/bible.py" ]; issue = null;
+      script = "step2_bible.py";
     }
     {
       name = "step2-shot-reference"; device = "cpu"; level = "dataset";
       inputs = [ "step2-bible" ]; config = [ ]; models = { }; videos = true;
-      script = "step2_shot_reference.py"; sources = media ++ [ "reelset/frames.py" ]; issue = null;
+      script = "step2_shot_reference.py";
     }
     {
       name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
@@ -69,69 +76,68 @@ let
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
                  vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; }; };
       script = "step2_transcript_disambiguate.py";
-      sources = media ++ [ "reelset/asr.py" "reelset/disambiguate.py" "reelset/frames.py" "reelset/vlm.py" ]; issue = null;
+     
     }
     {
       name = "step2-scene-context"; device = "cpu"; level = "video";
       inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
       config = [ ]; models = { };
-      script = "step2_scene_context.py"; sources = common ++ [ "reelset/disambiguate.py" ]; issue = null;
+      script = "step2_scene_context.py";
     }
     {
       name = "step2-caption"; device = "cuda"; level = "video";
       inputs = [ "step1-scenes" "step2-scene-context" "step2-bible" ]; config = [ "caption" ];
       models = { vlm = { key = "caption.model"; default = "qwen2.5-vl-7b-instruct"; }; };
-      script = "step2_caption.py"; sources = media ++ [ "reelset/vlm.py" "reelset/captiontext.py" ]; issue = null;
+      script = "step2_caption.py";
     }
     {
       name = "step2-reviewed"; device = "cpu"; level = "dataset";
       inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { };
       # optional: without review.json every clip goes by automatic QA alone
       files = { review = { key = "review.file"; default = "review.json"; optional = true; }; };
-      script = "step2_reviewed.py"; sources = media ++ [ "reelset/review.py" "reelset/captiontext.py" ]; issue = null;
+      script = "step2_reviewed.py";
     }
     {
       name = "step3-ltx2-data"; device = "cpu"; level = "dataset";
       inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { };
-      script = "step3_ltx2_data.py"; sources = media ++ [ "reelset/package.py" ]; issue = null;
+      script = "step3_ltx2_data.py";
     }
     {
       name = "step3-wan21-package"; device = "cpu"; level = "dataset";
       inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { };
-      script = "step3_wan21_package.py"; sources = media ++ [ "reelset/package.py" ]; issue = null;
+      script = "step3_wan21_package.py";
     }
     {
       name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset"; optIn = "ltx2_preprocess";
       inputs = [ "step3-ltx2-data" ]; config = [ "ltx2_preprocess" ];
       models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
-      script = "step4_preprocess.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; issue = null;
+      script = "step4_preprocess.py"; family = "ltx2";
     }
     {
       name = "step4-wan21-preprocess"; device = "cuda"; level = "dataset"; optIn = "wan21_preprocess";
       inputs = [ "step3-wan21-package" ]; config = [ "wan21_preprocess" ];
       models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
-      script = "step4_preprocess.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; issue = null;
+      script = "step4_preprocess.py"; family = "wan21";
     }
     {
       name = "step5-ltx2-train"; device = "cuda"; level = "dataset"; optIn = "ltx2_train";
       inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2_train" ];
       # the model the latents were made with (step5 checks that they match)
       models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
-      script = "step5_train.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; issue = null;
-      segments = { section = "ltx2_train"; script = "step5_train_segment.py"; sources = trainLib ++ [ "reelset/ltx2.py" ]; };
+      script = "step5_train.py"; family = "ltx2";
+      segments = { section = "ltx2_train"; script = "step5_train_segment.py"; };
     }
     {
       name = "step5-wan21-train"; device = "cuda"; level = "dataset"; optIn = "wan21_train";
       inputs = [ "step4-wan21-preprocess" ]; config = [ "wan21_train" ];
       models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
-      script = "step5_train.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; issue = null;
-      segments = { section = "wan21_train"; script = "step5_train_segment.py"; sources = trainLib ++ [ "reelset/wan21.py" ]; };
+      script = "step5_train.py"; family = "wan21";
+      segments = { section = "wan21_train"; script = "step5_train_segment.py"; };
     }
   ];
 in
 {
-  inherit list;
+  inherit list closureOf;
   names = map (s: s.name) list;
   byName = builtins.listToAttrs (map (s: { inherit (s) name; value = s; }) list);
-  implemented = builtins.filter (s: s.script != null) list;
 }

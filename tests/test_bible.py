@@ -12,7 +12,8 @@ from PIL import Image
 
 from conftest import DEMO_DIR, DEMO_VIDEO, PYTHON, REPO, run_tool
 from reelset.bible import load_bible
-from reelset.schemas import BibleArtifact, ShotReferenceArtifact
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.references import ShotReferenceArtifact
 
 GOOD = (DEMO_DIR / "bible.yaml").read_text()
 

@@ -20,7 +20,9 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, run_tool, scenes_spec, transcript_spec
-from reelset.schemas import AggregateArtifact, ScenesArtifact, TranscriptArtifact
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.transcript import TranscriptArtifact
 from simbuilder import nix_env_for, requirements_missing
 from test_nix import pipeline_expr, write_dataset
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import REPO
-from reelset.schemas import DatasetConfig
+from reelset.schemas.dataset import DatasetConfig
 
 DATASETS = sorted(p.parent for p in (REPO / "pipelines").glob("*/dataset.toml"))
 

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import DEMO_DIR, DEMO_SCRIPT, DEMO_VIDEO, TINY_EN, run_tool, scenes_spec, transcript_spec
 from reelset.disambiguate import name_mentions
-from reelset.schemas import DisambiguatedTranscript, SceneContextArtifact
+from reelset.schemas.context import SceneContextArtifact
+from reelset.schemas.disambiguate import DisambiguatedTranscript
 
 DEMO_NAMES = ["Archer", "Lana", "Cyril", "Malory", "Moscow"]
 SECOND_NAMES = ["Gideon", "Priya", "Tobias", "Ingrid", "Lisbon"]

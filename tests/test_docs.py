@@ -9,7 +9,7 @@ import sys
 import gen_docs
 from conftest import REPO
 from reelset import nixinfo
-from reelset.schemas import ARTIFACTS
+from reelset.schemas.registry import ARTIFACTS
 
 
 def test_generated_reference_is_up_to_date():

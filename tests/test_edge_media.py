@@ -10,7 +10,8 @@ import pytest
 
 from conftest import ffmpeg, run_tool, scenes_spec, transcript_spec
 from reelset.media import count_frames, probe_video
-from reelset.schemas import ScenesArtifact, TranscriptArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.transcript import TranscriptArtifact
 
 SPEECH = "Hello Archer. Lana is waiting in Moscow."
 

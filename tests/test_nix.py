@@ -14,7 +14,10 @@ import orjson
 import pytest
 
 from conftest import REPO, nix, nix_build
-from reelset.schemas import ARTIFACTS, AggregateArtifact, ScenesArtifact, TranscriptArtifact
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.registry import ARTIFACTS
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.transcript import TranscriptArtifact
 from test_edge_media import two_shots
 
 pytestmark = pytest.mark.nix

@@ -12,12 +12,10 @@ import pytest
 
 from conftest import REPO, nix, nix_build
 from reelset.disambiguate import name_mentions
-from reelset.schemas import (
-    BibleArtifact,
-    DisambiguatedTranscript,
-    SceneContextArtifact,
-    ShotReferenceArtifact,
-)
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.context import SceneContextArtifact
+from reelset.schemas.disambiguate import DisambiguatedTranscript
+from reelset.schemas.references import ShotReferenceArtifact
 from test_nix import pipeline_expr, repo_copy, write_dataset  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.nix

@@ -10,7 +10,10 @@ from PIL import Image
 
 from conftest import REPO, nix_build
 from reelset.captiontext import caption_sha256
-from reelset.schemas import CaptionsArtifact, ReviewedArtifact, SceneContextArtifact, ScenesArtifact
+from reelset.schemas.captions import CaptionsArtifact
+from reelset.schemas.context import SceneContextArtifact
+from reelset.schemas.reviewed import ReviewedArtifact
+from reelset.schemas.scenes import ScenesArtifact
 
 pytestmark = pytest.mark.nix
 

@@ -17,7 +17,12 @@ import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, run_tool, scenes_spec
 from reelset.media import count_frames, ffprobe_json
-from reelset.schemas import Ltx2Config, PackageManifest, ReviewedArtifact, ScenesArtifact, StepMeta, Wan21Config
+from reelset.schemas.base import StepMeta
+from reelset.schemas.ltx2_data import Ltx2Config
+from reelset.schemas.manifest import PackageManifest
+from reelset.schemas.reviewed import ReviewedArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.wan21_package import Wan21Config
 
 TRIGGER = "r3elset"
 EDITED = "demo01-s0002"

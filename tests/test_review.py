@@ -15,18 +15,11 @@ from conftest import ffmpeg, run_tool, scenes_spec
 from reelset import ReelsetError
 from reelset.captiontext import caption_sha256
 from reelset.review import caption_flags, decide, load_review, media_flags, update_review
-from reelset.schemas import (
-    CaptionClip,
-    CaptionConfig,
-    CaptionsArtifact,
-    ModelRef,
-    QAFlag,
-    ReviewConfig,
-    ReviewDecision,
-    ReviewedArtifact,
-    ScenesArtifact,
-    StepMeta,
-)
+from reelset.schemas.base import ModelRef, StepMeta
+from reelset.schemas.captions import CaptionClip, CaptionConfig, CaptionsArtifact
+from reelset.schemas.review import QAFlag, ReviewConfig, ReviewDecision
+from reelset.schemas.reviewed import ReviewedArtifact
+from reelset.schemas.scenes import ScenesArtifact
 
 NAMES = {"Archer": ["Sterling Archer"], "Lana": [], "Malory": ["Malory Archer"]}
 CFG = ReviewConfig()

@@ -19,7 +19,7 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 from conftest import DEMO_DIR, PYTHON, REPO, nix
 from reelset.captiontext import caption_sha256
-from reelset.schemas import ReviewedArtifact
+from reelset.schemas.reviewed import ReviewedArtifact
 from test_nix import pipeline_expr
 from test_reports_browser import browser  # noqa: F401 (fixture)
 

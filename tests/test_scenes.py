@@ -10,7 +10,8 @@ import orjson
 
 from conftest import DEMO_SCRIPT, DEMO_VIDEO
 from reelset.media import count_frames
-from reelset.schemas import ScenesArtifact, StepMeta
+from reelset.schemas.base import StepMeta
+from reelset.schemas.scenes import ScenesArtifact
 
 W, H = 96, 54  # frames are compared as small grayscale images
 

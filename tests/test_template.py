@@ -14,7 +14,8 @@ import pytest
 
 from conftest import REPO, nix, nix_build
 from reelset import nixinfo
-from reelset.schemas import AggregateArtifact, ScenesArtifact
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.scenes import ScenesArtifact
 from test_edge_media import two_shots
 
 pytestmark = pytest.mark.nix

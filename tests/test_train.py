@@ -17,7 +17,8 @@ from safetensors import safe_open
 
 from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, run_tool
 from reelset import train
-from reelset.schemas import LatentIndex, Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
 from test_package import reviewed_from_scenes
 
 PACKAGES = {

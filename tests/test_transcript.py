@@ -10,7 +10,8 @@ import orjson
 import srt
 
 from conftest import DEMO_SCRIPT
-from reelset.schemas import StepMeta, TranscriptArtifact
+from reelset.schemas.base import StepMeta
+from reelset.schemas.transcript import TranscriptArtifact
 
 
 def load(out) -> TranscriptArtifact:

@@ -13,7 +13,8 @@ import pytest
 from conftest import DEMO_VIDEO, PYTHON, REPO, ffmpeg
 from reelset import vlm
 from reelset.disambiguate import model_pass_segment, model_prompt, resolve_speaker
-from reelset.schemas import Bible, BibleTerm, ModelSegmentAnswer
+from reelset.schemas.bible import Bible, BibleTerm
+from reelset.schemas.disambiguate import ModelSegmentAnswer
 
 
 def tree_hashes(d: Path) -> dict[str, str]:

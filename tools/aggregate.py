@@ -6,7 +6,7 @@ Input (spec): ``step`` (the aggregated step, or "pipeline"), ``dataset``,
 
 Output (``$out``): one symlink per member (``shards/<video id>`` or ``<step>``), pointing
 at its store path (so the aggregate keeps its members alive and reachable),
-``aggregate.json`` (:class:`reelset.schemas.AggregateArtifact`), ``meta.json`` (counts
+``aggregate.json`` (:class:`reelset.schemas.aggregate.AggregateArtifact`), ``meta.json`` (counts
 summed over members) and ``index.html`` linking every member's report. Errors: a member
 without ``meta.json`` (not a reelset step output) → exit status 2 naming it.
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from reelset.schemas import AggregateArtifact, AggregateMember, StepMeta, StepSpec
+from reelset.schemas.aggregate import AggregateArtifact, AggregateMember
+from reelset.schemas.base import StepMeta, StepSpec
 from reelset.step import StepResult, Timer, main, read_artifact, write_json
 
 BODY = """

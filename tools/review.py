@@ -41,15 +41,11 @@ from werkzeug.serving import make_server  # noqa: E402
 from reelset import ReelsetError  # noqa: E402
 from reelset.captiontext import caption_sha256  # noqa: E402
 from reelset.review import caption_flags, load_review, media_flags, update_review  # noqa: E402
-from reelset.schemas import (  # noqa: E402
-    AggregateArtifact,
-    CaptionsArtifact,
-    QAFlag,
-    ReviewConfig,
-    ReviewDecision,
-    ReviewedArtifact,
-    StepMeta,
-)
+from reelset.schemas.aggregate import AggregateArtifact  # noqa: E402
+from reelset.schemas.base import StepMeta  # noqa: E402
+from reelset.schemas.captions import CaptionsArtifact  # noqa: E402
+from reelset.schemas.review import QAFlag, ReviewConfig, ReviewDecision  # noqa: E402
+from reelset.schemas.reviewed import ReviewedArtifact  # noqa: E402
 from reelset.step import read_artifact  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,11 +2,11 @@
 frame-accurate clips.
 
 Input (spec): ``video`` (path of the source), ``video_id``, ``config.scenes``
-(:class:`reelset.schemas.SceneConfig`: ContentDetector threshold, minimum scene length in
+(:class:`reelset.schemas.scenes.SceneConfig`: ContentDetector threshold, minimum scene length in
 frames, clip CRF, thumbnail width).
 
 Output (``$out``):
-- ``scenes.json`` (:class:`reelset.schemas.ScenesArtifact`): per scene the half-open frame
+- ``scenes.json`` (:class:`reelset.schemas.scenes.ScenesArtifact`): per scene the half-open frame
   range ``[start_frame, end_frame)`` and seconds on the analysis frame grid, clip and
   thumbnail paths. Scenes tile the video: their frame counts add up to ``total_frames``.
 - ``clips/<clip_id>.mp4``: H.264 (yuv420p, square pixels) + AAC when the source has
@@ -33,7 +33,8 @@ import scenedetect
 from scenedetect import ContentDetector, SceneManager, open_video
 
 from reelset import ReelsetError, media
-from reelset.schemas import Scene, SceneConfig, ScenesArtifact, StepMeta, StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step1-scenes"

@@ -1,11 +1,11 @@
 """step2-bible: validate and normalize the series bible of a dataset.
 
 Input (spec): ``files.bible`` (the dataset's ``bible.yaml``, copied into the store by Nix;
-see :class:`reelset.schemas.Bible` for its fields: characters with aliases, visual
+see :class:`reelset.schemas.bible.Bible` for its fields: characters with aliases, visual
 description, voice notes, known mis-hearings and reference shots {video id, t seconds};
 places; glossary; LoRA trigger word; caption style rules).
 
-Output (``$out``): ``bible.json`` (:class:`reelset.schemas.BibleArtifact`: the normalized
+Output (``$out``): ``bible.json`` (:class:`reelset.schemas.bible.BibleArtifact`: the normalized
 bible + a flat list of every spelling with its canonical owner), ``meta.json``,
 ``index.html``. Errors (exit status 2, nothing written): ``error: <file>: <yaml path>
 (line N): <reason>`` for unknown keys, missing names, bad timestamps, duplicate names, …
@@ -24,7 +24,7 @@ import yaml
 
 from reelset import ReelsetError
 from reelset.bible import make_artifact
-from reelset.schemas import StepMeta, StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step2-bible"

@@ -5,7 +5,7 @@ clip, where it is and what is said.
 Input (spec): ``inputs``: ``step1-scenes`` (scenes.json + clips of this video),
 ``step2-scene-context`` (context.json: per clip characters, place, dialogue), ``step2-bible``
 (bible.json: character descriptions and aliases, caption style, trigger word);
-``models.vlm`` (model directory); ``config.caption`` (:class:`reelset.schemas.CaptionConfig`).
+``models.vlm`` (model directory); ``config.caption`` (:class:`reelset.schemas.captions.CaptionConfig`).
 
 Per clip: frames sampled with ffmpeg's fps filter at ``[caption] fps`` (lowered so that at
 most ``max_frames`` frames span the whole clip), given to the model as one video; qwen-vl-utils
@@ -17,7 +17,7 @@ in batches of ``batch_size`` (greedy decoding). An answer that is no JSON of tha
 so for the tiny random test model) gives ``status = "fallback"`` and an empty caption, which
 step2-reviewed flags for the reviewer — it is never silently replaced by the raw text.
 
-Output (``$out``): ``captions.json`` (:class:`reelset.schemas.CaptionsArtifact`),
+Output (``$out``): ``captions.json`` (:class:`reelset.schemas.captions.CaptionsArtifact`),
 ``previews/<clip_id>.webp`` (animated preview of the frames the model saw), ``meta.json``,
 ``index.html``. Device: CUDA when torch sees one, else the CPU (float32).
 
@@ -36,19 +36,11 @@ from pydantic import BaseModel, ConfigDict
 
 from reelset import ReelsetError, media, vlm
 from reelset.captiontext import names_in_text
-from reelset.schemas import (
-    CAMERA_MOTIONS,
-    SHOT_TYPES,
-    BibleArtifact,
-    CaptionClip,
-    CaptionConfig,
-    CaptionsArtifact,
-    ClipContext,
-    SceneContextArtifact,
-    ScenesArtifact,
-    StepMeta,
-    StepSpec,
-)
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.captions import CAMERA_MOTIONS, SHOT_TYPES, CaptionClip, CaptionConfig, CaptionsArtifact
+from reelset.schemas.context import ClipContext, SceneContextArtifact
+from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-caption"

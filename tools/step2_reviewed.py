@@ -3,8 +3,8 @@ dataset; the accepted clip set with final captions is the input of packaging (st
 
 Input (spec): ``inputs``: ``step1-scenes`` and ``step2-caption`` (aggregates over the videos:
 ``shards/<video id>/{scenes,captions}.json``), ``config.review``
-(:class:`reelset.schemas.ReviewConfig`), ``files.review`` (``pipelines/<name>/review.json``,
-:class:`reelset.schemas.ReviewFile`; optional — without it every clip goes by QA alone).
+(:class:`reelset.schemas.review.ReviewConfig`), ``files.review`` (``pipelines/<name>/review.json``,
+:class:`reelset.schemas.review.ReviewFile`; optional — without it every clip goes by QA alone).
 
 Per clip (rules in :mod:`reelset.review`): QA flags (too short / too long, black frames by
 ffmpeg blackdetect, frozen frames by freezedetect, caption empty / too short / too long,
@@ -13,7 +13,7 @@ by clip id and made against the caption's sha256 — accept, reject (with reason
 decision on a caption that changed since (or on a clip that no longer exists) is listed in
 ``stale_decisions`` and never applied.
 
-Output (``$out``): ``reviewed.json`` (:class:`reelset.schemas.ReviewedArtifact`: accepted
+Output (``$out``): ``reviewed.json`` (:class:`reelset.schemas.reviewed.ReviewedArtifact`: accepted
 clips with final captions — trigger word removed, packaging prepends it when configured —,
 rejected clips with reasons, per-clip QA, stale decisions), ``meta.json``, ``index.html``.
 Errors (exit status 2): a malformed review.json names the entry and field
@@ -30,17 +30,12 @@ from pathlib import Path
 
 from reelset import ReelsetError, media
 from reelset.review import decide, load_review, media_flags
-from reelset.schemas import (
-    AggregateArtifact,
-    CaptionsArtifact,
-    RejectedClip,
-    ReviewConfig,
-    ReviewedArtifact,
-    ReviewedClip,
-    ScenesArtifact,
-    StepMeta,
-    StepSpec,
-)
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.captions import CaptionsArtifact
+from reelset.schemas.review import ReviewConfig
+from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
+from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-reviewed"

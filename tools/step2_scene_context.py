@@ -13,7 +13,7 @@ For each clip ``[start_s, end_s)`` (seconds):
 - ``context``: a one-line summary for the captioner, e.g. ``Characters: Cyril (named in
   dialogue). Dialogue: [unknown] "I am Cyril, Malory wants the report…"``.
 
-Output (``$out``): ``context.json`` (:class:`reelset.schemas.SceneContextArtifact`),
+Output (``$out``): ``context.json`` (:class:`reelset.schemas.context.SceneContextArtifact`),
 ``meta.json``, ``index.html``.
 
 Run by hand: ``python tools/step2_scene_context.py --spec spec.json --out DIR``.
@@ -25,16 +25,11 @@ from pathlib import Path
 
 from reelset import ReelsetError
 from reelset.disambiguate import find_terms, make_terms, norm
-from reelset.schemas import (
-    BibleArtifact,
-    ClipContext,
-    ContextLine,
-    DisambiguatedTranscript,
-    SceneContextArtifact,
-    ScenesArtifact,
-    StepMeta,
-    StepSpec,
-)
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.context import ClipContext, ContextLine, SceneContextArtifact
+from reelset.schemas.disambiguate import DisambiguatedTranscript
+from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, main, read_artifact, write_json
 
 STEP = "step2-scene-context"

@@ -9,7 +9,7 @@ as PNG in square pixels (width x SAR). Errors (exit status 2) name the bible fie
 ``bible.yaml: characters[1].reference_shots[0].video: unknown video id 'ep9' (dataset has
 demo01)`` or ``….t: 31.0 s is past the end of demo01 (24.000 s)``.
 
-Output (``$out``): ``references.json`` (:class:`reelset.schemas.ShotReferenceArtifact`),
+Output (``$out``): ``references.json`` (:class:`reelset.schemas.references.ShotReferenceArtifact`),
 ``characters/<name>/<video>-<t>.png``, ``places/<name>/<video>-<t>.png``,
 ``contact_sheet.jpg`` (all frames in a labelled grid), ``meta.json``, ``index.html``
 (the contact sheet grouped per character/place).
@@ -25,7 +25,9 @@ from pathlib import Path
 import PIL
 
 from reelset import ReelsetError, frames, media
-from reelset.schemas import BibleArtifact, ReferenceFrame, ShotReferenceArtifact, StepMeta, StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.references import ReferenceFrame, ShotReferenceArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-shot-reference"

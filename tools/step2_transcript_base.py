@@ -2,7 +2,7 @@
 
 Input (spec): ``video``, ``video_id``, ``models.asr`` (a CTranslate2 Whisper model
 directory, pinned in nix/models.nix) and ``config.asr``
-(:class:`reelset.schemas.AsrConfig`: language, beam size, VAD, optional hotwords). It
+(:class:`reelset.schemas.transcript.AsrConfig`: language, beam size, VAD, optional hotwords). It
 depends on the source video only, never on the series bible, so editing the bible never
 re-runs GPU ASR.
 
@@ -11,7 +11,7 @@ PyAV demuxer crashes on MKV files with subtitle streams), then transcribed with 
 VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU, else CPU
 (int8); the choice is logged and recorded.
 
-Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.TranscriptArtifact`:
+Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.transcript.TranscriptArtifact`:
 segments, words with start/end seconds and probability, VAD speech regions, language,
 model, RTF = processing seconds / audio seconds), ``transcript.srt``, ``transcript.vtt``,
 ``meta.json``, ``index.html``. A video without an audio stream gives an empty transcript
@@ -34,7 +34,8 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from reelset import ReelsetError, media
 from reelset.asr import load_whisper
-from reelset.schemas import AsrConfig, Segment, StepMeta, StepSpec, TranscriptArtifact, Word
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact, Word
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step2-transcript-base"

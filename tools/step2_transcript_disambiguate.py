@@ -4,7 +4,7 @@ Input (spec): ``video`` (source audio), ``inputs``: ``step2-transcript-base`` (b
 transcript.json), ``step1-scenes`` (scenes.json + clips, for the frames of the multimodal
 pass), ``step2-bible`` (bible.json), ``step2-shot-reference`` (references.json + PNGs);
 ``models.asr`` (faster-whisper, the same model as the base transcript); ``config.asr`` (language, beam size, VAD) and
-``config.disambiguate`` (:class:`reelset.schemas.DisambiguateConfig`).
+``config.disambiguate`` (:class:`reelset.schemas.disambiguate.DisambiguateConfig`).
 
 Passes, each recorded in the ``audit`` list:
 
@@ -20,7 +20,7 @@ Passes, each recorded in the ``audit`` list:
    nix/models.toml) sees the reference shots (one picture each, labelled in the prompt),
    the segment's frames (``model_frames`` evenly spaced over its span, one video) and — for
    Qwen2.5-Omni models, when ``model_audio`` — the segment's audio, with a prompt holding the
-   bible and the current text. It answers :class:`reelset.schemas.ModelSegmentAnswer`
+   bible and the current text. It answers :class:`reelset.schemas.disambiguate.ModelSegmentAnswer`
    (speaker, confidence, text). Plain transformers ``generate`` cannot constrain decoding
    to a JSON schema, so the schema is in the prompt and the answer is parsed robustly
    (:func:`reelset.vlm.parse_json`); an unusable answer keeps the earlier passes' text and
@@ -30,7 +30,7 @@ Passes, each recorded in the ``audit`` list:
    words). Segments are sent in batches of ``model_batch_size``.
 
 Output (``$out``): ``corrected_transcript.json``
-(:class:`reelset.schemas.DisambiguatedTranscript`: original + corrected text and words per
+(:class:`reelset.schemas.disambiguate.DisambiguatedTranscript`: original + corrected text and words per
 segment, speaker, audit, pass summaries), ``corrected.srt``, ``meta.json``, ``index.html``
 (diff view + audit). Errors (exit status 2): missing inputs or model directory.
 
@@ -56,24 +56,21 @@ from pydantic import ValidationError
 from reelset import ReelsetError, frames, media, vlm
 from reelset.asr import load_whisper
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
-from reelset.schemas import (
-    AsrConfig,
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.disambiguate import (
     AuditEntry,
-    BibleArtifact,
     CorrectedSegment,
     CorrectedWord,
     DisambiguateConfig,
     DisambiguatedTranscript,
     ModelSegmentAnswer,
     PassSummary,
-    ScenesArtifact,
-    ShotReferenceArtifact,
     SpeakerAttribution,
-    StepMeta,
-    StepSpec,
-    TranscriptArtifact,
-    Word,
 )
+from reelset.schemas.references import ShotReferenceArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-transcript-disambiguate"

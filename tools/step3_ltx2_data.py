@@ -2,8 +2,8 @@
 ``packages/ltx-trainer``), with every clip accounted for.
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
-:class:`reelset.schemas.ReviewedArtifact`), ``config.ltx2``
-(:class:`reelset.schemas.Ltx2Config`: target fps, buckets, metadata format, trigger switch).
+:class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.ltx2``
+(:class:`reelset.schemas.ltx2_data.Ltx2Config`: target fps, buckets, metadata format, trigger switch).
 
 Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 ``scripts/process_videos.py``):
@@ -30,7 +30,7 @@ Output (``$out``):
   ``video`` relative to that file (``videos/<clip_id>.mp4``) — pass it to
   ``process_dataset.py`` with ``--resolution-buckets`` from ``manifest.json`` (the
   ``buckets`` of its ``config``);
-- ``manifest.json`` (:class:`reelset.schemas.PackageManifest`): every clip of reviewed.json
+- ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`): every clip of reviewed.json
   with its fate (kept: bucket, frames/size/fps written, source frames trimmed; dropped: why);
 - ``index.html`` (totals, dropped list, kept clips), ``meta.json`` (no timings: the output is
   bit-identical across rebuilds; timings are in the build log).
@@ -47,7 +47,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from reelset import media, package
-from reelset.schemas import Ltx2Config, StepMeta, StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.step import StepResult, Timer, main, write_json
 
 STEP = "step3-ltx2-data"

@@ -3,8 +3,8 @@ musubi-tuner and diffusion-pipe, plus one deterministic zip of it, with every cl
 accounted for.
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
-:class:`reelset.schemas.ReviewedArtifact`), ``config.wan21``
-(:class:`reelset.schemas.Wan21Config`: fps, min/max frames, sizes, trigger switch).
+:class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.wan21``
+(:class:`reelset.schemas.wan21_package.Wan21Config`: fps, min/max frames, sizes, trigger switch).
 
 Trainer rules applied:
 
@@ -34,7 +34,7 @@ Output (``$out``):
   trainers from there or make the paths absolute;
 - ``wan21_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
   1980-01-01, mode 0644 — bit-identical across rebuilds;
-- ``manifest.json`` (:class:`reelset.schemas.PackageManifest`), ``index.html``, ``meta.json``
+- ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``index.html``, ``meta.json``
   (no timings: see step3-ltx2-data).
 
 Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.
@@ -51,7 +51,9 @@ from pathlib import Path
 import tomli_w
 
 from reelset import media, package
-from reelset.schemas import PackagedClip, StepMeta, StepSpec, Wan21Config
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.manifest import PackagedClip
+from reelset.schemas.wan21_package import Wan21Config
 from reelset.step import StepResult, Timer, main, write_json
 
 STEP = "step3-wan21-package"

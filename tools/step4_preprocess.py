@@ -2,9 +2,9 @@
 packaged clip, so training never loads the VAE or the text encoder.
 
 Input (spec): ``inputs.step3-ltx2-data`` or ``inputs.step3-wan21-package`` (a package with
-``manifest.json``, :class:`reelset.schemas.PackageManifest`), ``models.base`` (a diffusers
+``manifest.json``, :class:`reelset.schemas.manifest.PackageManifest`), ``models.base`` (a diffusers
 pipeline folder: LTX2Pipeline / WanPipeline), ``config.ltx2_preprocess`` /
-``config.wan21_preprocess`` (:class:`reelset.schemas.PreprocessConfig`).
+``config.wan21_preprocess`` (:class:`reelset.schemas.latents.PreprocessConfig`).
 
 For each kept clip, the family module's ``encode_clip`` (:mod:`reelset.ltx2`,
 :mod:`reelset.wan21`) gives its tensors (no batch dimension); they are written as
@@ -20,7 +20,7 @@ safetensors, one file per kind:
 how it differs from the trainer is in the family module's docstring). Latents are the VAE
 posterior's mode (no sampling), so the output is the same on every run on the same device.
 
-Output: those folders, ``latents.json`` (:class:`reelset.schemas.LatentIndex`: shapes, dtypes
+Output: those folders, ``latents.json`` (:class:`reelset.schemas.latents.LatentIndex`: shapes, dtypes
 and files of every clip), ``meta.json``, ``index.html``.
 
 Errors (exit 2, nothing written): missing/invalid manifest, a packaged clip missing, a clip
@@ -34,15 +34,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reelset import ReelsetError, train
-from reelset.schemas import (
-    LatentClip,
-    LatentIndex,
-    Ltx2PreprocessConfig,
-    PackageManifest,
-    StepMeta,
-    StepSpec,
-    Wan21PreprocessConfig,
-)
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.latents import LatentClip, LatentIndex, Ltx2PreprocessConfig, Wan21PreprocessConfig
+from reelset.schemas.manifest import PackageManifest
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 PACKAGE_STEP = {"ltx2": "step3-ltx2-data", "wan21": "step3-wan21-package"}

@@ -3,13 +3,13 @@ plot, validation samples rendered with the LoRA, report.
 
 Input (spec): ``inputs.segment-NNN`` (every segment derivation of the run, in order; see
 tools/step5_train_segment.py), ``inputs.step4-<family>-preprocess``, ``models.base``,
-``config.ltx2_train`` / ``config.wan21_train`` (:class:`reelset.schemas.TrainConfig`).
+``config.ltx2_train`` / ``config.wan21_train`` (:class:`reelset.schemas.train.TrainConfig`).
 
 Output:
 - ``lora.safetensors`` → symlink to the last segment's ``lora/pytorch_lora_weights.safetensors``
   (diffusers format; ``pipe.load_lora_weights(<dir of it>)``), ``lora/`` → that folder;
 - ``segments/NNN`` → symlinks to every segment (per-segment LoRA + optimizer checkpoints);
-- ``train.json`` (:class:`reelset.schemas.TrainArtifact`: config, seeds, model, loss of every
+- ``train.json`` (:class:`reelset.schemas.train.TrainArtifact`: config, seeds, model, loss of every
   step, wall time, samples), ``loss.png`` (per-step loss, segment boundaries dotted);
 - ``samples/NN.mp4`` + ``samples/NN.png``: one text-to-video sample per
   ``validation.prompts`` entry, rendered with the base model + the final LoRA (size and frames
@@ -28,16 +28,9 @@ import os
 from pathlib import Path
 
 from reelset import ReelsetError, train
-from reelset.schemas import (
-    LatentIndex,
-    Ltx2TrainConfig,
-    StepMeta,
-    StepSpec,
-    TrainArtifact,
-    TrainSample,
-    TrainSegment,
-    Wan21TrainConfig,
-)
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainSample, TrainSegment, Wan21TrainConfig
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}

@@ -2,7 +2,7 @@
 run, resumed from the previous segment's LoRA and optimizer state.
 
 A training run is a chain of these derivations (nix/pipeline.nix): segment k's spec holds
-``config.segment`` (:class:`reelset.schemas.SegmentSpec`), the training section without
+``config.segment`` (:class:`reelset.schemas.train.SegmentSpec`), the training section without
 ``steps`` and ``validation``, ``inputs.step4-<family>-preprocess`` and, for k > 0,
 ``inputs.previous`` (segment k-1's output). So a crash costs at most one segment, and raising
 ``steps`` reuses every finished segment (only the segments past the old end are built).
@@ -24,7 +24,7 @@ at least every 10 s.
 
 Output: ``lora/pytorch_lora_weights.safetensors`` (diffusers ``save_lora_weights`` format:
 ``pipe.load_lora_weights(dir)`` loads it), ``optimizer.pt`` (AdamW state, ``torch.save``),
-``segment.json`` (:class:`reelset.schemas.TrainSegment`: the loss of every step so far),
+``segment.json`` (:class:`reelset.schemas.train.TrainSegment`: the loss of every step so far),
 ``meta.json``, ``index.html``.
 
 Run by hand: ``python tools/step5_train_segment.py --spec spec.json --out DIR``.
@@ -36,16 +36,9 @@ import time
 from pathlib import Path
 
 from reelset import ReelsetError, train
-from reelset.schemas import (
-    LatentIndex,
-    LossPoint,
-    Ltx2TrainConfig,
-    SegmentSpec,
-    StepMeta,
-    StepSpec,
-    TrainSegment,
-    Wan21TrainConfig,
-)
+from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.train import LossPoint, Ltx2TrainConfig, SegmentSpec, TrainSegment, Wan21TrainConfig
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}

@@ -8,7 +8,7 @@ import ctranslate2
 from faster_whisper import WhisperModel
 
 from reelset import ReelsetError
-from reelset.schemas import AsrConfig
+from reelset.schemas.transcript import AsrConfig
 from reelset.step import log
 
 

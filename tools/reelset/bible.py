@@ -1,7 +1,7 @@
 """Loading and normalizing the series bible (``pipelines/<name>/bible.yaml``).
 
 :func:`load_bible` parses the YAML (PyYAML, safe loader), validates it with
-:class:`reelset.schemas.Bible` and normalizes it. Every error is a
+:class:`reelset.schemas.bible.Bible` and normalizes it. Every error is a
 :class:`reelset.ReelsetError` naming the file, the YAML path of the bad field
 (``characters[2].reference_shots[0].t``) and, when PyYAML knows it, its line, e.g.::
 
@@ -21,7 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from reelset import ReelsetError
-from reelset.schemas import Bible, BibleArtifact, BibleTerm
+from reelset.schemas.bible import Bible, BibleArtifact, BibleTerm
 
 
 def yaml_path(loc: tuple) -> str:

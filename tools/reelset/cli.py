@@ -34,7 +34,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, nixinfo
-from reelset.schemas import ARTIFACTS, AggregateArtifact, StepMeta
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.base import StepMeta
+from reelset.schemas.registry import ARTIFACTS
 
 
 # --------------------------------------------------------------------------- inspect

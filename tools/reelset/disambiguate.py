@@ -14,7 +14,7 @@ grouped per segment. The passes' rules live here (model loading and generation a
 - :func:`model_prompt` / :func:`model_pass_segment`: the multimodal pass's prompt, and the
   checks a VLM answer must pass before it edits a segment or attributes a speaker.
 
-All return :class:`reelset.schemas.AuditEntry` lists and edit the words in place.
+All return :class:`reelset.schemas.disambiguate.AuditEntry` lists and edit the words in place.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from difflib import SequenceMatcher
 import jellyfish
 from rapidfuzz.distance import JaroWinkler
 
-from reelset.schemas import AuditEntry, Bible, BibleTerm, ModelSegmentAnswer, SpeakerAttribution
+from reelset.schemas.bible import Bible, BibleTerm
+from reelset.schemas.disambiguate import AuditEntry, ModelSegmentAnswer, SpeakerAttribution
 
 TRAILING_PUNCT = re.compile(r"[.,!?;:]+$")
 
@@ -280,7 +281,7 @@ def model_prompt(bible: Bible, references: list[str], text: str, start: float, e
     ``references``: labels of the reference pictures that precede the prompt, in order
     (e.g. "Archer (character)"). The prompt gives the bible (characters with aliases,
     looks and voice notes, places, glossary), the segment's current text and the JSON schema
-    of :class:`reelset.schemas.ModelSegmentAnswer`, and asks for names spelled as in the
+    of :class:`reelset.schemas.disambiguate.ModelSegmentAnswer`, and asks for names spelled as in the
     bible and nothing else changed."""
     lines = ["Series bible:"]
     for c in bible.characters:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError
-from reelset.schemas import VideoInfo
+from reelset.schemas.scenes import VideoInfo
 
 # Frame rates a VFR source's average is snapped to when within 1 % (NTSC rates exact).
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),

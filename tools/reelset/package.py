@@ -26,7 +26,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from reelset import ReelsetError, media
-from reelset.schemas import PackagedClip, PackageManifest, ReviewedArtifact, ReviewedClip, StepSpec
+from reelset.schemas.base import StepSpec
+from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.step import Timer, log, read_artifact
 
 REVIEWED_STEP = "step2-reviewed"

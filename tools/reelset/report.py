@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import BaseLoader, Environment, select_autoescape
 
-from reelset.schemas import StepMeta
+from reelset.schemas.base import StepMeta
 
 _ENV = Environment(loader=BaseLoader(), autoescape=select_autoescape(default=True, default_for_string=True))
 

@@ -8,7 +8,7 @@
   ``filelock`` library) around read-modify-write, the new content written to a temporary file
   in the same folder and renamed over the old one (``os.replace``), so a reader never sees a
   half-written file and two writers never lose each other's decisions.
-- QA checks (thresholds from ``[review]``, :class:`reelset.schemas.ReviewConfig`):
+- QA checks (thresholds from ``[review]``, :class:`reelset.schemas.review.ReviewConfig`):
   :func:`media_flags` (clip length; black and frozen frames measured by ffmpeg's
   ``blackdetect`` / ``freezedetect`` filters, https://ffmpeg.org/ffmpeg-filters.html) and
   :func:`caption_flags` (empty, too few / too many words, a character named who is not in
@@ -37,7 +37,9 @@ from pydantic import ValidationError
 from reelset import ReelsetError
 from reelset.captiontext import caption_sha256, has_word, names_in_text, strip_trigger, word_count
 from reelset.media import tool
-from reelset.schemas import CaptionClip, ClipQA, QAFlag, RejectedClip, ReviewConfig, ReviewDecision, ReviewFile
+from reelset.schemas.captions import CaptionClip
+from reelset.schemas.review import ClipQA, QAFlag, ReviewConfig, ReviewDecision, ReviewFile
+from reelset.schemas.reviewed import RejectedClip
 
 MEDIA_CHECKS = {"too_short", "too_long", "black", "frozen"}
 

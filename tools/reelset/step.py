@@ -1,7 +1,7 @@
 """The harness every step tool runs in: spec in, ``$out`` written atomically, meta.json.
 
 Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
-:class:`reelset.schemas.StepSpec`) and the output path from ``out``; Nix discards the
+:class:`reelset.schemas.base.StepSpec`) and the output path from ``out``; Nix discards the
 output of a failed build. Run by hand (``python tools/<step>.py --spec spec.json --out
 DIR``) the tool writes into ``DIR.partial-<pid>`` and renames it to ``DIR`` only on
 success, so a failed run never leaves a partial ``DIR`` behind.
@@ -25,7 +25,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, report
-from reelset.schemas import StepMeta, StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
 
 
 def write_json(path: Path, model: BaseModel | dict | list) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 from types import ModuleType
 
 from reelset import ReelsetError
-from reelset.schemas import LatentClip, LatentIndex, TrainConfig
+from reelset.schemas.latents import LatentClip, LatentIndex
+from reelset.schemas.train import TrainConfig
 from reelset.step import log
 
 FAMILIES = ("ltx2", "wan21")

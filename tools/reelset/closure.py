@@ -1,0 +1,71 @@
+"""Source closures of the step tools, computed from their imports (``nix/sources.json``).
+
+A step derivation copies only its tool and the ``reelset`` modules the tool really imports,
+directly or through other ``reelset`` modules, at module level or inside a function: editing
+any other file never changes the step's hash, and a file the tool needs but the closure lacks
+cannot exist (the closure is the import graph). ``tools/gen_docs.py`` writes the closures of
+every tool in ``tools/*.py`` to ``nix/sources.json``; ``tests/test_docs.py`` fails when the
+file is stale, like the rest of the generated reference. Not a step module itself.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from reelset import ReelsetError
+
+
+def _module_file(tools: Path, dotted: str) -> str | None:
+    """'reelset.schemas.scenes' → 'reelset/schemas/scenes.py' (or '…/__init__.py'), None if absent."""
+    rel = dotted.replace(".", "/")
+    for cand in (f"{rel}.py", f"{rel}/__init__.py"):
+        if (tools / cand).is_file():
+            return cand
+    return None
+
+
+def _imports(tools: Path, rel: str) -> set[str]:
+    """Files of the ``reelset`` package one file of ``tools/`` imports (package ``__init__``s included)."""
+    path = tools / rel
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise ReelsetError(f"{path}:{exc.lineno}: cannot parse ({exc.msg}); fix the file, then re-run tools/gen_docs.py") from exc
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "reelset"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "reelset":
+            names.add(node.module)
+            # `from reelset import media` names a module; `from reelset import ReelsetError` a symbol
+            names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(tools, f"{node.module}.{a.name}")}
+    files: set[str] = set()
+    for dotted in names:
+        parts = dotted.split(".")
+        for i in range(1, len(parts) + 1):  # every package on the way: reelset/__init__.py, …
+            f = _module_file(tools, ".".join(parts[:i]))
+            if f is None:
+                raise ReelsetError(f"{path}: imports {dotted}, which is not a module of tools/ (no {'/'.join(parts)}.py)")
+            files.add(f)
+    return files
+
+
+def source_closure(tools: Path, script: str) -> list[str]:
+    """Every ``reelset`` file (relative to ``tools``) that ``tools/<script>`` needs, sorted.
+
+    Follows imports transitively; ``script`` itself is not listed. Raises ReelsetError naming
+    the file when an import of ``reelset.*`` has no file below ``tools/``.
+    """
+    seen: set[str] = set()
+    todo = [script]
+    while todo:
+        for f in _imports(tools, todo.pop()) - seen:
+            seen.add(f)
+            todo.append(f)
+    return sorted(seen)
+
+
+def all_closures(tools: Path) -> dict[str, list[str]]:
+    """``{script: closure}`` for every ``tools/*.py`` (what ``nix/sources.json`` holds)."""
+    return {p.name: source_closure(tools, p.name) for p in sorted(tools.glob("*.py"))}

@@ -1,0 +1,80 @@
+"""The harness's contracts: the step spec Nix hands every tool, model references, meta.json.
+
+Shared by every step (kept small and stable: editing it rebuilds everything). Times are
+seconds (float), frame indices 0-based, ranges half-open ``[start, end)``. Every model
+forbids unknown fields so a stale or hand-edited artifact fails loudly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are an error, fields are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StepSpec(Strict):
+    """The JSON spec Nix hands a step tool (env ``reelsetSpec``): all inputs are store paths."""
+
+    step: str = Field(description="User-facing step name, e.g. 'step1-scenes'.")
+    dataset: str = Field(description="Dataset name.")
+    device: Literal["cpu", "cuda"] = Field(description="Device class the step declares (cuda steps fall back to CPU when no GPU is visible).")
+    video_id: str | None = Field(None, description="Shard's video id (video-level steps).")
+    video: str | None = Field(None, description="Path of the source video (video-level steps).")
+    config: dict = Field(default_factory=dict, description="The whole dataset.toml as parsed by Nix.")
+    inputs: dict[str, str] = Field(default_factory=dict, description="Upstream step outputs by step name (store paths).")
+    models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
+    toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
+    files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
+    videos: dict[str, str] = Field(default_factory=dict, description="All source videos by id (store paths), for dataset-level steps that declare `videos = true`.")
+
+
+class ModelRef(Strict):
+    """A pinned model: id (hub repo), revision, and the store path of its files."""
+
+    name: str = Field(description="reelset model name (key in nix/models.nix).")
+    repo: str = Field(description="Hub repository id, e.g. 'Systran/faster-whisper-large-v3'.")
+    revision: str = Field(description="Pinned revision (commit) or the package it comes from.")
+    path: str = Field(description="Directory holding the model files (store path).")
+
+
+class StepMeta(Strict):
+    """``$out/meta.json`` of every step: provenance, timings and counts."""
+
+    schema_version: int = SCHEMA_VERSION
+    step: str = Field(description="Step name.")
+    dataset: str = Field(description="Dataset name.")
+    shard: str | None = Field(None, description="Video id of the shard, or null for a dataset-level output.")
+    tool_sha256: str = Field(description="sha256 over the step's source files (relative path + bytes).")
+    toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
+    device: str = Field(description="Device actually used ('cpu' or 'cuda:N').")
+    models: list[ModelRef] = Field(default_factory=list, description="Models used.")
+    timings_s: dict[str, float] = Field(default_factory=dict, description="Wall time per phase, seconds.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Counts of what was made (scenes, words, ...).")
+    versions: dict[str, str] = Field(default_factory=dict, description="Versions of the libraries and programs used.")
+
+
+def parse_size(text: str, parts: int) -> tuple[int, ...]:
+    """'960x544x49' → (960, 544, 49); ValueError naming the expected form."""
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        values = ()
+    if len(values) != parts or min(values) < 1:
+        raise ValueError(f"{text!r} is not {'WxHxF' if parts == 3 else 'WxH'} (positive integers, e.g. "
+                         f"{'960x544x49' if parts == 3 else '832x480'})")
+    return values
+
+
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+
+StepSpec.model_rebuild()

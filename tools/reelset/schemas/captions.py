@@ -1,0 +1,81 @@
+"""step2-caption: ``[caption]`` of dataset.toml and ``captions.json`` (writer: tools/step2_caption.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
+
+
+class CaptionConfig(Strict):
+    """``[caption]`` of dataset.toml: step2-caption (VLM captions per clip)."""
+
+    model: str | None = Field(None, description="Model name from nix/models.toml; Nix resolves it (default qwen2.5-vl-7b-instruct, nix/steps.nix) and passes its directory as models.vlm.")
+    fps: float = Field(2.0, gt=0, le=30, description="Frames per second sampled from each clip (ffmpeg fps filter) and given to the VLM as one video.")
+    max_frames: int = Field(16, ge=2, le=256, description="Most frames per clip; a long clip is sampled at a lower rate so that its frames still span the whole clip.")
+    max_pixels: int = Field(256 * 28 * 28, ge=4 * 28 * 28, description="Pixel budget per frame (qwen-vl-utils resizes each frame to at most this many pixels, multiples of 28; one merged 28x28 patch = one token per frame pair).")
+    min_pixels: int = Field(4 * 28 * 28, ge=28 * 28, description="Smallest pixel count per frame (qwen-vl-utils).")
+    batch_size: int = Field(4, ge=1, description="Clips per generate call (left-padded batch).")
+    max_new_tokens: int = Field(192, ge=16, description="Most tokens generated per clip.")
+    max_words: int = Field(80, ge=5, description="Caption length asked for in the prompt, words (step2-reviewed enforces [review] max_words).")
+
+    @model_validator(mode="after")
+    def _pixels(self) -> CaptionConfig:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
+        return self
+
+
+SHOT_TYPES = ("extreme close-up", "close-up", "medium close-up", "medium", "medium wide", "wide", "extreme wide", "unknown")
+
+
+CAMERA_MOTIONS = ("static", "pan left", "pan right", "tilt up", "tilt down", "zoom in", "zoom out", "dolly in",
+                  "dolly out", "tracking", "handheld", "unknown")
+
+
+class CaptionClip(Strict):
+    """The caption of one clip and how it was made."""
+
+    clip_id: str = Field(description="Clip id from step1-scenes (the join key).")
+    video_id: str = Field(description="Source video id.")
+    clip_path: str = Field(description="Absolute path of the clip (the step1-scenes shard's clips/<clip_id>.mp4; a store path inside Nix).")
+    thumbnail: str = Field(description="Animated preview of the sampled frames (WebP), relative to the step output.")
+    start_s: float = Field(ge=0, description="Clip start in the source video, seconds.")
+    end_s: float = Field(description="Clip end, seconds.")
+    frames: int = Field(ge=1, description="Frames sampled and given to the model.")
+    sample_fps: float = Field(gt=0, description="Rate the frames were sampled at, frames per second (lower than [caption] fps when max_frames capped it).")
+    caption: str = Field(description="The caption ('' when the model's answer was unusable, see `error`).")
+    shot_type: str = Field(description=f"Shot type, one of {', '.join(SHOT_TYPES)}.")
+    camera_motion: str = Field(description=f"Camera motion, one of {', '.join(CAMERA_MOTIONS)}.")
+    characters: list[str] = Field(description="Canonical names of the bible characters the caption names (by name or alias, whole words).")
+    context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
+    context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
+    place: str | None = Field(None, description="Place of the scene context, if any.")
+    model_characters: list[str] = Field(default_factory=list, description="The characters the model listed in its answer (as written).")
+    status: Literal["ok", "fallback"] = Field(description="'fallback': the answer was no valid JSON of the asked form; caption is '' and `error` says why.")
+    error: str | None = Field(None, description="Why the answer was unusable.")
+    raw: str = Field(description="The model's answer as generated (at most 2000 characters).")
+    prompt: str = Field(description="The text prompt (the frames come before it in the user message).")
+    prompt_sha256: str = Field(description="sha256 (hex) of the prompt text.")
+    prompt_tokens: int = Field(ge=0, description="Input tokens of this clip, frame tokens included.")
+    new_tokens: int = Field(ge=0, description="Generated tokens.")
+    hit_limit: bool = Field(description="True when generation stopped at max_new_tokens.")
+    seconds: float = Field(ge=0, description="This clip's share of its batch's generate wall time, seconds.")
+
+
+class CaptionsArtifact(Strict):
+    """``$out/captions.json`` of step2-caption (one source video): one caption per clip."""
+
+    schema_version: int = SCHEMA_VERSION
+    video_id: str = Field(description="Video id.")
+    model: ModelRef = Field(description="The VLM.")
+    device: str = Field(description="'cpu' or 'cuda'.")
+    trigger_word: str = Field(description="The bible's LoRA trigger word (the prompt asks for it).")
+    caption_style: list[str] = Field(description="The bible's caption style rules given in the prompt.")
+    names: dict[str, list[str]] = Field(description="Every bible character: canonical name → aliases (what counts as naming a character).")
+    config: CaptionConfig = Field(description="The validated [caption] section used.")
+    clips: list[CaptionClip] = Field(description="One entry per step1-scenes clip, in order.")
+

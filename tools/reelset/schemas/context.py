@@ -1,0 +1,40 @@
+"""step2-scene-context: ``context.json`` (writer: tools/step2_scene_context.py).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from reelset.schemas.base import SCHEMA_VERSION, Strict
+
+
+class ContextLine(Strict):
+    """A corrected dialogue line (or part of one) spoken inside a clip."""
+
+    start: float = Field(description="Start of the first word inside the clip, seconds (video time).")
+    end: float = Field(description="End of the last word inside the clip, seconds.")
+    speaker: str = Field(description="Canonical character name, or 'unknown'.")
+    text: str = Field(description="Corrected words whose midpoint lies inside the clip.")
+
+
+class ClipContext(Strict):
+    """Context of one clip for the captioner."""
+
+    clip_id: str = Field(description="Clip id from step1-scenes.")
+    start_s: float = Field(description="Clip start, seconds.")
+    end_s: float = Field(description="Clip end, seconds.")
+    characters: list[str] = Field(description="Characters present: attributed speakers + characters named in the clip's dialogue (canonical names, bible order).")
+    character_evidence: dict[str, list[str]] = Field(description="Per character, why it is listed ('speaker', 'named in dialogue', 'reference shot').")
+    place: str | None = Field(description="Place named in the clip's dialogue or shown by a reference shot inside the clip, if any.")
+    lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps).")
+    context: str = Field(description="Short context string for the captioner.")
+
+
+class SceneContextArtifact(Strict):
+    """``$out/context.json`` of step2-scene-context (one source video)."""
+
+    schema_version: int = SCHEMA_VERSION
+    video_id: str = Field(description="Video id.")
+    trigger_word: str = Field(description="The bible's LoRA trigger word.")
+    clips: list[ClipContext] = Field(description="One entry per step1-scenes clip, in order.")
+

@@ -1,0 +1,70 @@
+"""step4-*-preprocess: ``[ltx2_preprocess]`` / ``[wan21_preprocess]`` and ``latents.json``
+(writer: tools/step4_preprocess.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
+
+
+class PreprocessConfig(Strict):
+    """Settings of a ``step4-*-preprocess`` step (``[ltx2_preprocess]`` / ``[wan21_preprocess]``)."""
+
+    model: str | None = Field(None, description="Base model from nix/models.toml: a diffusers pipeline folder (VAE, text encoder, transformer). Nix resolves it (defaults in nix/steps.nix) and passes it as models.base; the matching step5-*-train trains the same model.")
+    max_text_tokens: int = Field(256, ge=8, le=4096, description="Caption tokens kept by the text encoder (padded/truncated to this length, in tokens).")
+    audio: bool = Field(True, description="Encode the clip's audio track into audio latents when it has one (LTX-2 is an audio+video model; ignored by video-only models such as Wan 2.1).")
+
+
+class Ltx2PreprocessConfig(PreprocessConfig):
+    """``[ltx2_preprocess]`` of dataset.toml: step4-ltx2-preprocess (VAE video + audio latents and
+    Gemma text embeddings of every clip of step3-ltx2-data)."""
+
+    max_text_tokens: int = Field(1024, ge=8, le=4096, description="Caption tokens kept by the Gemma text encoder (LTX-2's pipeline default max_sequence_length is 1024).")
+
+
+class Wan21PreprocessConfig(PreprocessConfig):
+    """``[wan21_preprocess]`` of dataset.toml: step4-wan21-preprocess (VAE latents and UMT5 text
+    embeddings of every clip of step3-wan21-package)."""
+
+    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
+    audio: bool = Field(False, description="Ignored: Wan 2.1 is a video-only model.")
+
+
+class LatentClip(Strict):
+    """One packaged clip in a preprocess output."""
+
+    clip_id: str = Field(description="Clip id (as in the package manifest).")
+    bucket: str = Field(description="The clip's bucket in the package ('WxHxF' for LTX-2, 'WxH' for Wan 2.1).")
+    caption: str = Field(description="Caption encoded (as packaged).")
+    width: int = Field(ge=1, description="Clip width, pixels.")
+    height: int = Field(ge=1, description="Clip height, pixels.")
+    frames: int = Field(ge=1, description="Clip frames.")
+    fps: float = Field(gt=0, description="Clip frame rate, frames per second.")
+    files: dict[str, str] = Field(description="safetensors files by kind ('latents', 'conditions', 'audio_latents'), relative to the step output.")
+    shapes: dict[str, list[int]] = Field(description="Shape of every tensor stored, by tensor name (no batch dimension).")
+    dtypes: dict[str, str] = Field(description="dtype of every tensor stored, by tensor name.")
+
+
+class LatentIndex(Strict):
+    """``$out/latents.json`` of step4-ltx2-preprocess / step4-wan21-preprocess: one entry per kept
+    clip of the package, each with its latent and text-embedding files."""
+
+    schema_version: int = SCHEMA_VERSION
+    family: Literal["ltx2", "wan21"] = Field(description="Model family.")
+    dataset: str
+    model: ModelRef = Field(description="Base model whose VAE and text encoder made the tensors.")
+    config: dict = Field(description="The validated preprocess section used.")
+    package: str = Field(description="The step3 output read (store path).")
+    audio: bool = Field(description="True when audio latents were requested.")
+    clips: list[LatentClip]
+
+    @model_validator(mode="after")
+    def _unique(self) -> LatentIndex:
+        if len({c.clip_id for c in self.clips}) != len(self.clips):
+            raise ValueError("a clip id is listed twice")
+        return self
+

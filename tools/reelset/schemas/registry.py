@@ -1,0 +1,37 @@
+"""Artifact file name → schema, for readers that take any step output (``reelset inspect``,
+the docs generator, tests). No step imports it: a step imports the one schema it reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from reelset.schemas.aggregate import AggregateArtifact
+from reelset.schemas.base import StepMeta
+from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.captions import CaptionsArtifact
+from reelset.schemas.context import SceneContextArtifact
+from reelset.schemas.disambiguate import DisambiguatedTranscript
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.manifest import PackageManifest
+from reelset.schemas.references import ShotReferenceArtifact
+from reelset.schemas.reviewed import ReviewedArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.train import TrainArtifact, TrainSegment
+from reelset.schemas.transcript import TranscriptArtifact
+
+ARTIFACTS: dict[str, type[BaseModel]] = {
+    "scenes.json": ScenesArtifact,
+    "transcript.json": TranscriptArtifact,
+    "meta.json": StepMeta,
+    "aggregate.json": AggregateArtifact,
+    "bible.json": BibleArtifact,
+    "references.json": ShotReferenceArtifact,
+    "corrected_transcript.json": DisambiguatedTranscript,
+    "context.json": SceneContextArtifact,
+    "captions.json": CaptionsArtifact,
+    "reviewed.json": ReviewedArtifact,
+    "manifest.json": PackageManifest,
+    "latents.json": LatentIndex,
+    "segment.json": TrainSegment,
+    "train.json": TrainArtifact,
+}

@@ -1,0 +1,85 @@
+"""Review: ``[review]`` of dataset.toml, the reviewer's ``review.json`` and automatic QA findings
+(writers: tools/review.py serve, tools/step2_reviewed.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reelset.schemas.base import SCHEMA_VERSION, Strict
+
+
+class ReviewConfig(Strict):
+    """``[review]`` of dataset.toml: automatic QA of step2-reviewed (a flagged clip is rejected
+    unless a review decision accepts it)."""
+
+    file: str = Field("review.json", description="The review decisions, relative to the dataset folder (read by Nix; optional).")
+    min_clip_s: float = Field(1.1, ge=0, description="Shortest clip kept, seconds (LTX-2's smallest bucket is 25 frames at 24 fps = 1.04 s; Wan 2.1's 17 frames at 16 fps = 1.06 s).")
+    max_clip_s: float = Field(30.0, gt=0, description="Longest clip kept, seconds (packaging trims clips to a few seconds; a longer shot mostly goes unused).")
+    black_max_fraction: float = Field(0.25, ge=0, le=1, description="Flag a clip when more than this fraction (0-1) of its duration is black (ffmpeg blackdetect).")
+    black_pixel_threshold: float = Field(0.10, ge=0, le=1, description="blackdetect pix_th: luminance (0-1) below which a pixel counts as black.")
+    black_picture_ratio: float = Field(0.98, ge=0, le=1, description="blackdetect pic_th: fraction of black pixels (0-1) that makes a frame black.")
+    freeze_max_fraction: float = Field(0.5, ge=0, le=1, description="Flag a clip when more than this fraction (0-1) of its duration is frozen (ffmpeg freezedetect).")
+    freeze_noise_db: float = Field(-60.0, le=0, description="freezedetect noise tolerance, dB (ffmpeg's default -60 dB = 0.001).")
+    freeze_min_s: float = Field(0.5, gt=0, description="freezedetect d: shortest still stretch detected, seconds.")
+    min_words: int = Field(5, ge=0, description="Fewest words in a caption (trigger word not counted).")
+    max_words: int = Field(120, ge=1, description="Most words in a caption (trigger word not counted).")
+    require_trigger_word: bool = Field(True, description="Flag a caption that lacks the bible's trigger word (as a whole word).")
+    check_names: bool = Field(True, description="Flag a caption naming a bible character (name or alias) that the clip's scene context does not list.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ReviewConfig:
+        if self.min_clip_s >= self.max_clip_s:
+            raise ValueError(f"min_clip_s {self.min_clip_s} must be below max_clip_s {self.max_clip_s}")
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words {self.min_words} > max_words {self.max_words}")
+        return self
+
+
+class ReviewDecision(Strict):
+    """One entry of ``pipelines/<name>/review.json``: a reviewer's decision on one clip, made
+    against one caption (its sha256), so a decision on a caption that changed since is stale."""
+
+    caption_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 (hex) of the model caption the decision was made on (captions.json).")
+    action: Literal["accept", "reject", "edit"] = Field(description="'accept': keep the clip with the model caption (overrides automatic QA flags); 'reject': leave it out (needs `reason`); 'edit': keep it with `caption` (media QA flags overridden, caption checks re-run on the new text).")
+    reason: str | None = Field(None, description="Why a clip is rejected (required for 'reject').")
+    caption: str | None = Field(None, description="The reviewer's caption (required for 'edit').")
+    updated: str | None = Field(None, description="When the decision was made (ISO 8601, informational).")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ReviewDecision:
+        if self.action == "reject" and not (self.reason or "").strip():
+            raise ValueError("action 'reject' needs a non-empty 'reason'")
+        if self.action == "edit" and not (self.caption or "").strip():
+            raise ValueError("action 'edit' needs a non-empty 'caption'")
+        return self
+
+
+class ReviewFile(Strict):
+    """``pipelines/<name>/review.json``: review decisions keyed by clip id (written by
+    ``tools/review.py serve``; may be edited by hand)."""
+
+    schema_version: int = SCHEMA_VERSION
+    decisions: dict[str, ReviewDecision] = Field(default_factory=dict, description="Decision per clip id.")
+
+
+class QAFlag(Strict):
+    """One automatic QA finding on a clip."""
+
+    check: Literal["too_short", "too_long", "black", "frozen", "caption_empty", "caption_short", "caption_long",
+                   "unknown_name", "trigger_missing"] = Field(description="Which check.")
+    detail: str = Field(description="Human-readable finding, e.g. 'black frames: 1.20 s of 2.00 s (60 %)'.")
+
+
+class ClipQA(Strict):
+    """Automatic QA and the review decision of one clip (step2-reviewed)."""
+
+    clip_id: str
+    video_id: str
+    flags: list[QAFlag] = Field(description="Automatic QA findings on the clip and the final caption.")
+    decision: Literal["accept", "reject", "edit"] | None = Field(None, description="The review decision applied (null: none, or stale).")
+    overridden: list[str] = Field(default_factory=list, description="Flags a review decision overrode (accepted anyway).")
+    accepted: bool = Field(description="In the accepted set.")
+

@@ -1,0 +1,53 @@
+"""step2-reviewed: ``reviewed.json``, the accepted clip set between review and packaging
+(writer: tools/step2_reviewed.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from reelset.schemas.base import SCHEMA_VERSION, Strict
+from reelset.schemas.review import ClipQA
+
+
+class ReviewedClip(Strict):
+    """One accepted clip with its final caption."""
+
+    clip_id: str = Field(description="Clip id from step1-scenes ('<video_id>-s<NNNN>'); the join key for captions, never a position.")
+    video_id: str = Field(description="Source video id.")
+    clip_path: str = Field(description="Absolute path of the clip file (the step1-scenes shard's clips/<clip_id>.mp4; a store path inside Nix).")
+    caption: str = Field(min_length=1, description="Final caption (model caption, or the reviewer's edit), without the trigger word.")
+    caption_source: Literal["model", "edited"] = Field(description="'edited' when a review decision replaced the model caption.")
+    frame_count: int = Field(ge=1, description="Frames of the clip.")
+    fps: float = Field(gt=0, description="Frame rate of the clip, frames per second.")
+    width: int = Field(ge=1, description="Clip width in pixels (square pixels).")
+    height: int = Field(ge=1, description="Clip height in pixels.")
+    start_s: float = Field(ge=0, description="Start in the source video, seconds.")
+    end_s: float = Field(description="End in the source video, seconds.")
+    has_audio: bool = Field(description="True when the clip has an audio stream.")
+    characters: list[str] = Field(default_factory=list, description="Canonical names of the characters in the clip (from the scene context).")
+
+
+class RejectedClip(Strict):
+    """One clip left out of the training set, and why."""
+
+    clip_id: str
+    video_id: str
+    reasons: list[str] = Field(min_length=1, description="Why: review decision ('rejected in review: <reason>') or automatic QA flags ('black frames', 'frozen frames', 'too short: 0.4 s < 1.0 s', ...).")
+
+
+class ReviewedArtifact(Strict):
+    """``$out/reviewed.json`` of step2-reviewed: every clip of the dataset is either accepted or rejected."""
+
+    schema_version: int = SCHEMA_VERSION
+    dataset: str
+    trigger_word: str | None = Field(None, description="The LoRA trigger word from the bible (packaging prepends it when configured).")
+    accepted: list[ReviewedClip]
+    rejected: list[RejectedClip]
+    stale_decisions: list[str] = Field(default_factory=list, description="Review decisions whose caption hash no longer matches the caption (reported, not applied).")
+    qa: list[ClipQA] = Field(default_factory=list, description="Automatic QA flags and the applied decision of every clip (issue 5; optional).")
+    sources: dict[str, str] = Field(default_factory=dict, description="Upstream outputs by step name (store paths), e.g. step2-caption (optional).")
+    review_sha256: str | None = Field(None, description="sha256 (hex) of the review.json applied; null when the dataset has none (optional).")
+
