@@ -11,11 +11,10 @@
 #   systems    : [ string ]      default [ "x86_64-linux" "aarch64-linux" ]
 # and returns flake outputs:
 #   packages.<system>.<step>             nixpkgs toolchain (pure; Nix >= 2.18 + nixpkgs access);
-#                                        implemented steps only, plus `all` and `default`
+#                                        every step, plus `all` and `default`
 #   legacyPackages.<system>.host.<step>  host toolchain (impure: --impure, REELSET_PYTHON = a
 #                                        venv made from reelset's requirements.lock); every step
-#                                        of the table (a step without a tool throws naming its
-#                                        issue), plus `all`
+#                                        of the table, plus `all`
 #   Video-level steps have `.shards.<video id>`.
 #   lib.steps                            the step table (nix/steps.nix) of this reelset
 #
@@ -35,7 +34,7 @@ else {
   lib = { inherit steps; };   # the step table of the reelset this flake uses (read by `reelset status`)
   packages = forAll (system:
     let p = mkPipeline { inherit system; datasetDir = dir; toolchain = "nixpkgs"; };
-    in pick p (map (s: s.name) steps.implemented) // { all = p.all; default = p.all; });
+    in pick p (map (s: s.name) steps.list) // { all = p.all; default = p.all; });
   legacyPackages = forAll (system:
     let p = mkPipeline { inherit system; datasetDir = dir; toolchain = "host"; };
     in { host = pick p steps.names // { all = p.all; }; });

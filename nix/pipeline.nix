@@ -5,18 +5,19 @@
 #   toolsDir : path    the repo's tools/ folder
 # The returned function takes:
 #   toolchain  : attrset  nix/toolchains/host.nix or nix/toolchains/nixpkgs.nix
-#   datasetDir : path     folder with dataset.toml (and later bible.yaml, review.json)
+#   datasetDir : path     folder with dataset.toml (and bible.yaml, review.json, small videos)
 # and returns:
-#   { <step name> = derivation;   # video-level steps: the dataset aggregate, with
-#                                 #   .shards.<video id> = the per-video derivation
-#     all = derivation;           # links every implemented step's output (the demo target);
-#                                 #   steps whose dataset files (e.g. bible.yaml) are missing
-#                                 #   are left out, with everything downstream of them, and so
-#                                 #   are opt-in steps (`optIn`) whose section dataset.toml lacks
+#   { <step name> = derivation;   # the step's report (index.html + links to every file of the
+#                                 #   computed output); .data = the compute derivation itself
+#                                 #   video-level steps: the dataset aggregate, with
+#                                 #   .shards.<video id> = that video's report (.data: compute)
+#     all = derivation;           # links every step's report (the demo target); steps whose
+#                                 #   dataset files (e.g. bible.yaml) are missing are left out,
+#                                 #   with everything downstream of them, and so are opt-in
+#                                 #   steps (`optIn`) whose section dataset.toml lacks
 #     <segmented step>.segments = [ derivation ];  # LoRA training: one derivation per segment
+#     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
 #     config = <parsed dataset.toml>; videos = { <id> = store path; }; }
-#   Steps without a tool yet (script = null in nix/steps.nix) are attributes that throw
-#   an error naming the issue that will implement them.
 #
 # Example:
 #   (import ./nix/pipeline.nix { system = "x86_64-linux"; toolsDir = ./tools; }) {
@@ -24,43 +25,56 @@
 #     datasetDir = ./pipelines/demo; }
 #   → { step1-scenes = «derivation»; step2-transcript-base = «derivation»; all = …; … }
 #
-# Sharding: a video-level step gets one derivation per [[videos]] entry, whose spec holds
-# only that video, the dataset.toml sections the step declares and its upstream outputs, so
-# adding a video builds only that video's shards and the aggregates.
+# Cache boundaries (docs/architecture.md; tests/test_rebuild.py checks them):
+# - a compute derivation's spec holds only what its output depends on: its own video (never the
+#   list of videos), the dataset.toml sections it declares, its upstream *compute* outputs, the
+#   models it loads (a model switched off by its `when` key is no input) and its declared files;
+# - reports are separate cheap derivations, so report code never rebuilds a compute step;
+# - reference frames are one derivation per reference shot (the video + time in seconds), read
+#   from step2-bible's bible.json at evaluation time (import from derivation): adding a video or
+#   editing a description extracts no frame again;
+# - dataset.toml is checked against the schemas' keys and types before anything builds
+#   (nix/config.nix).
 { system, toolsDir }:
 { toolchain, datasetDir }:
 let
   steps = import ./steps.nix;
   models = import ./models.nix;
+  checkConfig = import ./config.nix;
   mkStep = import ./mkStep.nix { inherit toolchain system toolsDir; };
   inputs = import ./inputs.nix { inherit toolchain system toolsDir; };
+  inherit (builtins) attrNames attrValues concatMap filter listToAttrs mapAttrs removeAttrs;
   tomlPath = datasetDir + "/dataset.toml";
   where = "${toString datasetDir}/dataset.toml";
   cfg =
     if !builtins.pathExists tomlPath
     then throw "reelset mkPipeline: ${where} does not exist; a dataset folder needs a dataset.toml (see docs/datasets.md)"
-    else builtins.fromTOML (builtins.readFile tomlPath);
+    else checkConfig where (builtins.fromTOML (builtins.readFile tomlPath));
   dataset = cfg.name or (throw "reelset mkPipeline: ${where} has no `name = \"…\"`");
   videoList = cfg.videos or (throw "reelset mkPipeline: ${where} has no [[videos]] entry; add one per source video");
-  videos = builtins.listToAttrs (map (v: {
+  videos = listToAttrs (map (v: {
     name = v.id or (throw "reelset mkPipeline: a [[videos]] entry of ${where} has no `id`");
     value = inputs.video datasetDir v;
   }) videoList);
-  attrsFrom = f: names: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
+  attrsFrom = f: names: listToAttrs (map (n: { name = n; value = f n; }) names);
 
   # "asr.model" → cfg.asr.model, or `default`
   lookup = key: default:
-    let parts = builtins.filter builtins.isString (builtins.split "\\." key);
+    let parts = filter builtins.isString (builtins.split "\\." key);
     in builtins.foldl' (acc: p: if builtins.isAttrs acc && acc ? ${p} then acc.${p} else default) cfg parts;
-  modelsFor = step: builtins.mapAttrs (role: m:
+  # a model role with `when = "<section>.<bool key>"` is loaded only when that key is true
+  # (default true): switched off, it is no input of the derivation and needs no pinned model
+  enabledModels = step: removeAttrs step.models
+    (filter (r: let m = step.models.${r}; in (m ? when) && !(lookup m.when true)) (attrNames step.models));
+  modelsFor = step: mapAttrs (role: m:
     let
       name = lookup m.key m.default;
-      pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (builtins.attrNames models)})");
+      pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (attrNames models)})");
     # models built by a tool (`builder` in models.toml, see nix/inputs.nix) have no hub
     # repo/revision: they are recorded as repo "reelset:<builder> <args>" and revision "built"
     in { inherit name; path = inputs.model name pinned;
          repo = pinned.repo or "reelset:${pinned.builder or "?"} ${builtins.concatStringsSep " " (pinned.args or [ ])}";
-         revision = pinned.revision or "built"; }) step.models;
+         revision = pinned.revision or "built"; }) (enabledModels step);
 
   # Dataset-folder files a step declares (`files = { role = { key; default; }; }` in
   # nix/steps.nix, e.g. the bible): each copied into the store by content, so editing one
@@ -68,10 +82,10 @@ let
   fileRel = f: lookup f.key f.default;
   # `optional = true` files (e.g. review.json) may be missing: then they are left out of the spec.
   fileExists = f: builtins.pathExists (datasetDir + "/${fileRel f}");
-  hasFiles = step: builtins.all (f: (f.optional or false) || fileExists f) (builtins.attrValues (step.files or { }));
-  missingOptional = step: builtins.filter (r: let f = step.files.${r}; in (f.optional or false) && !fileExists f)
-    (builtins.attrNames (step.files or { }));
-  filesFor = step: builtins.removeAttrs (builtins.mapAttrs (role: f:
+  hasFiles = step: builtins.all (f: (f.optional or false) || fileExists f) (attrValues (step.files or { }));
+  missingOptional = step: filter (r: let f = step.files.${r}; in (f.optional or false) && !fileExists f)
+    (attrNames (step.files or { }));
+  filesFor = step: removeAttrs (mapAttrs (role: f:
     let rel = fileRel f; p = datasetDir + "/${rel}"; in
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
     else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
@@ -81,6 +95,21 @@ let
   available = name: let s = steps.byName.${name}; in hasFiles s && builtins.all available s.inputs;
   inAll = name: let s = steps.byName.${name}; in available name && (!(s ? optIn) || cfg ? ${s.optIn})
     && builtins.all inAll s.inputs;
+
+  # The report of a compute output: a cheap cpu derivation running tools/render_report.py with
+  # the step's report module (reelset/reports/<tool>.py). It links every file of the output, so
+  # the report's store path reads like the output itself (result/scenes.json); `.data` is the
+  # compute derivation, which downstream steps use.
+  reportOf = step: data:
+    let module = builtins.replaceStrings [ ".py" ] [ "" ] step.script; in
+    mkStep {
+      step = { name = "${step.name}-report"; device = "cpu"; script = "render_report.py";
+               sources = steps.closureOf "render_report.py" ++ [ "reelset/reports/${module}.py" ]
+                 ++ steps.closureOf "reelset/reports/${module}.py"; };
+      name = "${data.name}-report";
+      spec = { step = step.name; inherit dataset; device = "cpu";
+               config = { report = { inherit module; }; }; inputs = { data = "${data}"; }; };
+    } // { inherit data; };
 
   # Segmented steps (`segments` in nix/steps.nix, LoRA training): `steps` optimizer steps run as
   # a chain of derivations of `segment_steps` steps each; segment k gets segment k-1's output as
@@ -95,10 +124,10 @@ let
       sc = cfg.${section} or (throw "reelset mkPipeline: ${step.name} needs a [${section}] section with `steps = N` in ${where} (see docs/training.md)");
       total = sc.steps or (throw "reelset mkPipeline: [${section}] of ${where} has no `steps = N` (optimizer steps of the run)");
       k = sc.segment_steps or segmentDefault;
-      count = if !(builtins.isInt total) || total < 1 || !(builtins.isInt k) || k < 1
-        then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be integers >= 1"
+      count = if total < 1 || k < 1
+        then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be >= 1"
         else (total + k - 1) / k;
-      segCfg = builtins.removeAttrs sc [ "steps" "validation" ];
+      segCfg = removeAttrs sc [ "steps" "validation" ];
       segStep = step // { inherit (step.segments) script sources; };
       pad = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
       end = i: let e = (i + 1) * k; in if e < total then e else total;
@@ -113,47 +142,84 @@ let
         };
       };
       list = builtins.genList one count;
-    in { inherit list; inputs = builtins.listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
+    in { inherit list; inputs = listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
 
-  aggregateStep = { name = "aggregate"; device = "cpu"; script = "aggregate.py"; sources = steps.closureOf "aggregate.py"; };
-  aggregate = { stepName, drvName, kind, members }: mkStep {
-    step = aggregateStep;
+  # Reference shots (`shots` in nix/steps.nix, step2-shot-reference): one frame derivation per
+  # distinct (video, t) of the bible, which is read from step2-bible's output at evaluation time.
+  shotsOf = step: bibleData:
+    let
+      art = builtins.fromJSON (builtins.readFile "${bibleData}/bible.json");
+      # every shot with its subject and the bible field it comes from (for messages)
+      indexed = xs: builtins.genList (i: { inherit i; v = builtins.elemAt xs i; }) (builtins.length xs);
+      entries = kind: concatMap (e: map (s: s.v // { subject = e.v.name; inherit kind;
+                                                     where = "${art.source}: ${kind}s[${toString e.i}].reference_shots[${toString s.i}]"; })
+                                        (indexed (e.v.reference_shots or [ ])))
+        (indexed (art.bible."${kind}s" or [ ]));
+      key = s: "${s.video}-${toString s.t}";
+      one = s: {
+        name = key s;
+        value = mkStep {
+          step = { name = "${step.name}-frame"; device = "cpu"; script = step.shots.script; sources = steps.closureOf step.shots.script; };
+          name = "reelset-${dataset}-${step.name}-${key s}";
+          spec = {
+            step = step.name; inherit dataset; device = "cpu"; video_id = s.video;
+            video = videos.${s.video} or (throw "reelset: ${toString datasetDir}/${art.source}: a reference shot of ${s.kind} ${s.subject} names video '${s.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
+            config = { shot = { inherit (s) t where; }; };
+          };
+        };
+      };
+    in listToAttrs (map one (entries "character" ++ entries "place"));
+
+  # Aggregates link their members' outputs: tools/aggregate.py (no report: the `.data` of a
+  # video-level step, over its compute shards, which dataset-level steps read) and
+  # tools/aggregate_report.py (the same plus index.html: what users open, over reports).
+  aggregate = { stepName, drvName, kind, members, report ? false }: mkStep {
+    step = let script = if report then "aggregate_report.py" else "aggregate.py"; in
+      { name = "aggregate"; device = "cpu"; inherit script; sources = steps.closureOf script; };
     name = drvName;
     spec = { step = stepName; inherit dataset; device = "cpu";
              config = { aggregate = { inherit kind; }; };
-             inputs = builtins.mapAttrs (_: d: "${d}") members; };
+             inputs = mapAttrs (_: d: "${d}") members; };
   };
 
   build = step:
     let
       upstream = videoId: attrsFrom (u:
         let up = outputs.${u}; in
-        if steps.byName.${u}.level == "video" && videoId != null then "${up.shards.${videoId}}" else "${up}") step.inputs;
+        if steps.byName.${u}.level == "video" && videoId != null then "${up.shards.${videoId}.data}" else "${up.data}") step.inputs;
       spec = videoId: {
         step = step.name; inherit dataset; inherit (step) device;
         config = attrsFrom (s: cfg.${s} or { }) step.config;
         inputs = upstream videoId;
         models = modelsFor step;
         files = filesFor step;
-      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; })
-        // (if (step.videos or false) && videoId == null then { inherit videos; } else { });
+      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
       drvName = "reelset-${dataset}-${step.name}";
     in
     if step.level == "video" then
-      let shards = builtins.mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
-      in aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = shards; } // { inherit shards; }
+      let
+        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
+        shards = mapAttrs (_: reportOf step) compute;
+        data = aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = compute; };
+      in aggregate { stepName = step.name; drvName = "${drvName}-report"; kind = "shards"; members = shards; report = true; }
+         // { inherit shards data; }
     else if step ? segments then
       let segs = segmentsOf step (upstream null);
-      in mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; }
+      in reportOf step (mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; })
          // { segments = segs.list; }
-    else mkStep { inherit step; name = drvName; spec = spec null; };
+    else if step ? shots then
+      let frames = shotsOf step (upstream null).step2-bible;
+      in reportOf step (mkStep { inherit step; name = drvName;
+                                 spec = spec null // { inputs = upstream null // mapAttrs (_: d: "${d}") frames; }; })
+         // { inherit frames; }
+    else reportOf step (mkStep { inherit step; name = drvName; spec = spec null; });
 
   outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
 in
 outputs // {
   all = aggregate {
     stepName = "pipeline"; drvName = "reelset-${dataset}";
-    kind = "steps"; members = attrsFrom (n: outputs.${n}) (builtins.filter inAll steps.names);
+    kind = "steps"; members = attrsFrom (n: outputs.${n}) (filter inAll steps.names); report = true;
   };
   config = cfg;
   inherit videos;

@@ -9,9 +9,11 @@
 #                            same video's shard of a video-level input)
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
 #                            editing another section never rebuilds this step)
-#   models   : { role = { key; default; }; }  models the step loads: `key` is the dataset.toml
-#                            key naming a model of nix/models.toml (e.g. "asr.model"), `default`
-#                            the model used when the key is absent
+#   models   : { role = { key; default; when ? ; }; }  models the step loads: `key` is the
+#                            dataset.toml key naming a model of nix/models.toml (e.g. "asr.model"),
+#                            `default` the model used when the key is absent, `when` (optional) a
+#                            boolean dataset.toml key (default true) that switches the model off:
+#                            then it is no input of the derivation and needs no pin
 #   script   : string        the tool in tools/
 #   family   : string        (optional) model family module the tool loads by name
 #                            (reelset/<family>.py: ltx2, wan21), added to the sources
@@ -25,8 +27,9 @@
 #                            the file, `default` its name; passed as spec.files.<role> (store paths).
 #                            `optional = true`: a missing file is left out of spec.files (the step
 #                            still builds) instead of making the step unavailable
-#   videos   : bool          (optional, dataset-level steps) pass every source video as
-#                            spec.videos.<id>
+#   shots    : { script; }   (optional) the step gathers one derivation per reference shot of the
+#                            bible (`script` extracts one frame from one video; nix/pipeline.nix
+#                            reads the shots from step2-bible's bible.json at evaluation time)
 #   optIn    : string        (optional) dataset.toml section that puts the step into `all`: without
 #                            it the step can still be built by name but `all` leaves it (and its
 #                            dependents) out (GPU-heavy steps: preprocess, training)
@@ -66,15 +69,15 @@ let
     }
     {
       name = "step2-shot-reference"; device = "cpu"; level = "dataset";
-      inputs = [ "step2-bible" ]; config = [ ]; models = { }; videos = true;
-      script = "step2_shot_reference.py";
+      inputs = [ "step2-bible" ]; config = [ ]; models = { };
+      script = "step2_shot_reference.py"; shots = { script = "step2_reference_frame.py"; };
     }
     {
       name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
       config = [ "asr" "disambiguate" ];
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
-                 vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; }; };
+                 vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; when = "disambiguate.model"; }; };
       script = "step2_transcript_disambiguate.py";
      
     }

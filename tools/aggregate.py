@@ -7,7 +7,9 @@ Input (spec): ``step`` (the aggregated step, or "pipeline"), ``dataset``,
 Output (``$out``): one symlink per member (``shards/<video id>`` or ``<step>``), pointing
 at its store path (so the aggregate keeps its members alive and reachable),
 ``aggregate.json`` (:class:`reelset.schemas.aggregate.AggregateArtifact`), ``meta.json`` (counts
-summed over members) and ``index.html`` linking every member's report. Errors: a member
+summed over members). No ``index.html``: this aggregate is what dataset-level steps read, so
+report code must stay out of its sources; ``tools/aggregate_report.py`` is the same plus the
+page users open. Errors: a member
 without ``meta.json`` (not a reelset step output) → exit status 2 naming it.
 
 Run by hand: ``python tools/aggregate.py --spec spec.json --out DIR``.
@@ -21,14 +23,6 @@ from pathlib import Path
 from reelset.schemas.aggregate import AggregateArtifact, AggregateMember
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.step import StepResult, Timer, main, read_artifact, write_json
-
-BODY = """
-<h2>{{ agg.members|length }} {{ 'shards' if agg.kind == 'shards' else 'steps' }}</h2>
-<table><tr><th>{{ 'video' if agg.kind == 'shards' else 'step' }}</th><th>counts</th><th>store path</th></tr>
-{% for m in agg.members %}<tr><td><a href="{{ m.link }}/index.html">{{ m.name }}</a></td>
-<td>{% for k, v in m.counts.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
-<td><code>{{ m.path }}</code></td></tr>{% endfor %}</table>
-"""
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
@@ -50,8 +44,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     counts = dict(total) if kind == "shards" else {"steps": len(members)}
     counts["shards" if kind == "shards" else "members"] = len(members)
     meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device="cpu", counts=counts)
-    title = f"{spec.step} · {spec.dataset}" if kind == "shards" else f"reelset · {spec.dataset}"
-    return StepResult(meta=meta, title=title, body_template=BODY, files=["aggregate.json"], context={"agg": agg})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -273,7 +273,7 @@ def render_nix() -> dict[str, str]:
     """Generated files Nix reads: {path relative to nix/: content}. Needs no Nix itself (the
     step table reads sources.json, so it is made before the table is evaluated)."""
     dump = lambda data: json.dumps(data, indent=1, sort_keys=True) + "\n"  # noqa: E731
-    modules = {p.relative_to(REPO / "tools").as_posix() for p in (REPO / "tools/reelset").glob("*.py")}
+    modules = {p.relative_to(REPO / "tools").as_posix() for p in (REPO / "tools/reelset").rglob("*.py")}
     closures = closure.all_closures(REPO / "tools")
     closures.update({m: closure.source_closure(REPO / "tools", m) for m in sorted(modules)})
     return {"sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig))}

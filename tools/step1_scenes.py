@@ -39,26 +39,6 @@ from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step1-scenes"
 
-BODY = """
-<h2>{{ scenes|length }} scenes · {{ art.total_frames }} frames at {{ '%.3f'|format(art.analysis_fps) }} fps</h2>
-<p class="muted">source {{ art.source.file }}: {{ art.source.width }}x{{ art.source.height }}
-(SAR {{ art.source.sample_aspect_ratio }}), {{ art.source.codec }}, {{ '%.2f'|format(art.source.duration_s) }} s
-{% if art.source.vfr %}· variable frame rate (re-timed to CFR){% endif %}
-{% if art.source.other_streams %}· ignored streams: {{ art.source.other_streams|join(', ') }}{% endif %}</p>
-<div class="grid">
-{% for s in scenes %}<div class="card"><a href="{{ s.clip }}"><img src="{{ s.thumbnail }}" alt="{{ s.clip_id }}"></a>
-<div><code>{{ s.clip_id }}</code> frames {{ s.start_frame }}–{{ s.end_frame }} ({{ s.frame_count }})<br>
-{{ tc(s.start_s) }} → {{ tc(s.end_s) }}</div></div>
-{% endfor %}</div>
-"""
-
-
-def timecode(seconds: float) -> str:
-    """'HH:MM:SS.mmm' of a time in seconds."""
-    ms = int(round(seconds * 1000))
-    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
 def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], int]:
     """PySceneDetect ContentDetector on ``path`` (CFR): ([(start_frame, end_frame)], total frames).
 
@@ -129,8 +109,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
                     counts={"scenes": len(scenes), "frames": total},
                     versions={"scenedetect": scenedetect.__version__, "ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
-                      files=["scenes.json"], context={"art": artifact, "scenes": scenes, "tc": timecode})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

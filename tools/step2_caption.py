@@ -47,20 +47,6 @@ STEP = "step2-caption"
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 
-BODY = """
-<h2>{{ art.clips|length }} clips · {{ fallbacks }} unusable answers · model <code>{{ art.model.name }}</code> on {{ art.device }}</h2>
-<p class="muted">trigger word <code>{{ art.trigger_word }}</code> · frames at up to {{ art.config.fps }} fps, at most
-{{ art.config.max_frames }} per clip, ≤ {{ art.config.max_pixels }} pixels each · batch {{ art.config.batch_size }}</p>
-<div class="grid">
-{% for c in art.clips %}<div class="card"><img src="{{ c.thumbnail }}" alt="{{ c.clip_id }}">
-<div><code>{{ c.clip_id }}</code> {{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }} s · {{ c.frames }} frames at {{ '%.2f'|format(c.sample_fps) }} fps</div>
-{% if c.status == 'ok' %}<p>{{ c.caption }}</p><p class="muted">{{ c.shot_type }} · {{ c.camera_motion }}{% if c.characters %} · {{ c.characters|join(', ') }}{% endif %}</p>
-{% else %}<p><b>no caption</b>: {{ c.error }}</p><p class="muted">raw: {{ c.raw[:200] }}</p>{% endif %}
-<p class="muted">context: {{ c.context }}<br>{{ c.prompt_tokens }} prompt + {{ c.new_tokens }} new tokens · {{ c.seconds }} s</p></div>
-{% endfor %}</div>
-"""
-
-
 class CaptionAnswer(BaseModel):
     """The JSON object the prompt asks for (extra keys ignored; shot type and camera motion
     are normalized to :data:`SHOT_TYPES` / :data:`CAMERA_MOTIONS` afterwards)."""
@@ -210,8 +196,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
                             "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
                             "new_tokens": sum(c.new_tokens for c in clips)})
-    return StepResult(meta=meta, title=f"{STEP} · {scenes.video_id}", body_template=BODY, files=["captions.json"],
-                      context={"art": art, "fallbacks": fallbacks})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

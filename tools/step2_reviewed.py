@@ -40,21 +40,6 @@ from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-reviewed"
 
-BODY = """
-<h2>{{ art.accepted|length }} accepted · {{ art.rejected|length }} rejected{% if art.stale_decisions %} ·
-{{ art.stale_decisions|length }} stale decisions{% endif %}</h2>
-<p class="muted">trigger word <code>{{ art.trigger_word }}</code> · review file: {{ review_note }}</p>
-{% if art.stale_decisions %}<h2>Stale decisions (not applied)</h2><ul>{% for s in art.stale_decisions %}<li>{{ s }}</li>{% endfor %}</ul>{% endif %}
-<h2>Accepted</h2>
-<table><tr><th>clip</th><th>caption</th><th>source</th><th>overridden QA flags</th></tr>
-{% for c in art.accepted %}<tr><td><code>{{ c.clip_id }}</code><br>{{ '%.2f'|format(c.end_s - c.start_s) }} s</td><td>{{ c.caption }}</td>
-<td>{{ c.caption_source }}</td><td>{{ qa[c.clip_id].overridden|join('; ') }}</td></tr>{% endfor %}</table>
-<h2>Rejected</h2>
-<table><tr><th>clip</th><th>reasons</th></tr>
-{% for c in art.rejected %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reasons|join('; ') }}</td></tr>{% endfor %}</table>
-"""
-
-
 def shards(folder: Path) -> dict[str, Path]:
     """Video id → shard folder of a video-level step output: an aggregate (aggregate.json,
     symlinks shards/<id>) or a single shard (its meta.json names the shard)."""
@@ -127,9 +112,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                             "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
                             "edited": sum(c.caption_source == "edited" for c in accepted)},
                     versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=BODY, files=["reviewed.json"],
-                      context={"art": art, "qa": {q.clip_id: q for q in qa},
-                               "review_note": f"{cfg.file} ({len(review.decisions)} decisions)" if review_path else "none"})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

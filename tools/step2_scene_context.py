@@ -35,15 +35,6 @@ from reelset.step import StepResult, Timer, main, read_artifact, write_json
 STEP = "step2-scene-context"
 MAX_CONTEXT_CHARS = 400
 
-BODY = """
-<h2>{{ art.clips|length }} clips · trigger word <code>{{ art.trigger_word }}</code></h2>
-<table><tr><th>clip</th><th>time</th><th>characters</th><th>place</th><th>dialogue</th><th>context</th></tr>
-{% for c in art.clips %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }}</td>
-<td>{% for n in c.characters %}{{ n }} <span class="muted">({{ c.character_evidence[n]|join(', ') }})</span><br>{% endfor %}</td>
-<td>{{ c.place or '' }}</td><td>{% for l in c.lines %}[{{ l.speaker }}] {{ l.text }}<br>{% endfor %}</td><td>{{ c.context }}</td></tr>{% endfor %}</table>
-"""
-
-
 def clip_context(clip_id: str, start: float, end: float, transcript: DisambiguatedTranscript,
                  bible: BibleArtifact, video_id: str) -> ClipContext:
     """Context of one clip ``[start, end)`` seconds (see the module docstring for the rules)."""
@@ -104,8 +95,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device="cpu",
                     counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
                             "clips_with_characters": sum(bool(c.characters) for c in clips)})
-    return StepResult(meta=meta, title=f"{STEP} · {scenes.video_id}", body_template=BODY, files=["context.json"],
-                      context={"art": artifact})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

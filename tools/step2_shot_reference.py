@@ -1,18 +1,17 @@
-"""step2-shot-reference: extract the bible's reference shots from the source videos.
+"""step2-shot-reference: the bible's reference shots, one extracted frame each, gathered.
 
-Input (spec): ``inputs.step2-bible`` (bible.json), ``videos`` (every source video of the
-dataset by id; Nix passes them because the step declares ``videos = true``).
+Input (spec): ``inputs.step2-bible`` (bible.json) and one input per distinct reference shot
+(named ``<video>-<t>``): the output of a reference-frame derivation (``tools/step2_reference_frame.py``:
+``frame.json`` + ``frame.png``). Nix makes one such derivation per shot, so this gathering step
+depends on the bible and the frames it uses, never on the list of videos.
 
-For every reference shot {video id, t seconds} of every character and place, the frame
-shown at t (the last frame whose presentation time is <= t) is decoded exactly and written
-as PNG in square pixels (width x SAR). Errors (exit status 2) name the bible field:
-``bible.yaml: characters[1].reference_shots[0].video: unknown video id 'ep9' (dataset has
-demo01)`` or ``….t: 31.0 s is past the end of demo01 (24.000 s)``.
+For every reference shot {video id, t seconds} of every character and place, in bible order,
+the frame is copied to ``characters/<name>/<video>-<t>.png`` or ``places/<name>/<video>-<t>.png``
+and listed with its subject. A shot without its frame input (the spec and the bible disagree)
+fails with exit status 2 naming the bible field.
 
 Output (``$out``): ``references.json`` (:class:`reelset.schemas.references.ShotReferenceArtifact`),
-``characters/<name>/<video>-<t>.png``, ``places/<name>/<video>-<t>.png``,
-``contact_sheet.jpg`` (all frames in a labelled grid), ``meta.json``, ``index.html``
-(the contact sheet grouped per character/place).
+the PNGs, ``meta.json``. The contact sheet of the report is made by the report derivation.
 
 Run by hand: ``python tools/step2_shot_reference.py --spec spec.json --out DIR``.
 """
@@ -20,27 +19,16 @@ Run by hand: ``python tools/step2_shot_reference.py --spec spec.json --out DIR``
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
-import PIL
-
-from reelset import ReelsetError, frames, media
+from reelset import ReelsetError
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.bible import BibleArtifact
-from reelset.schemas.references import ReferenceFrame, ShotReferenceArtifact
+from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-shot-reference"
-
-BODY = """
-<h2>{{ art.frames|length }} reference frames</h2>
-<p><a href="{{ art.contact_sheet }}"><img src="{{ art.contact_sheet }}" alt="contact sheet" style="max-width:100%"></a></p>
-{% for subject, items in groups %}<h2>{{ subject }}</h2><div class="grid">
-{% for f in items %}<div class="card"><a href="{{ f.image }}"><img src="{{ f.image }}" alt="{{ f.subject }}"></a>
-<div>{{ f.video }} @ {{ f.t }} s → frame {{ f.frame_index }} ({{ '%.3f'|format(f.frame_t) }} s) {{ f.width }}x{{ f.height }}
-{% if f.note %}<br><span class="muted">{{ f.note }}</span>{% endif %}</div></div>{% endfor %}</div>
-{% endfor %}
-"""
 
 
 def slug(text: str) -> str:
@@ -53,51 +41,32 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if bible_dir is None:
         raise ReelsetError(f"{STEP}: spec has no inputs.step2-bible")
     art = read_artifact(Path(bible_dir) / "bible.json", BibleArtifact)
-    bible = art.bible
-    probes: dict[str, tuple] = {}
+    extracted: dict[tuple[str, float], tuple[Path, ExtractedFrame]] = {}
+    for name, path in spec.inputs.items():
+        if name != "step2-bible":
+            f = read_artifact(Path(path) / "frame.json", ExtractedFrame)
+            extracted[(f.video, f.t)] = (Path(path), f)
     result: list[ReferenceFrame] = []
-    with timer.phase("extract"):
-        for kind, group in (("character", bible.characters), ("place", bible.places)):
+    with timer.phase("gather"):
+        for kind, group in (("character", art.bible.characters), ("place", art.bible.places)):
             for i, entry in enumerate(group):
                 for j, shot in enumerate(entry.reference_shots):
-                    where = f"{art.source}: {kind}s[{i}].reference_shots[{j}]"
-                    if shot.video not in spec.videos:
-                        raise ReelsetError(f"{where}.video: unknown video id '{shot.video}' "
-                                           f"(dataset.toml has {', '.join(sorted(spec.videos)) or 'no videos'})")
-                    src = Path(spec.videos[shot.video])
-                    if shot.video not in probes:
-                        probes[shot.video] = media.probe_video(src)
-                    info, times = probes[shot.video]
-                    last_end = times[-1] + (1 / info.fps if info.fps else 0)
-                    if shot.t >= min(info.duration_s, last_end):
-                        raise ReelsetError(f"{where}.t: {shot.t} s is past the end of video {shot.video} "
-                                           f"({min(info.duration_s, last_end):.3f} s)")
-                    try:
-                        idx = frames.frame_at(times, shot.t)
-                    except ReelsetError as exc:
-                        raise ReelsetError(f"{where}.t: {exc}") from exc
+                    if (shot.video, shot.t) not in extracted:
+                        raise ReelsetError(f"{art.source}: {kind}s[{i}].reference_shots[{j}]: no extracted frame for "
+                                           f"{shot.video} @ {shot.t} s in the spec (nix/pipeline.nix makes one per shot)")
+                    src, f = extracted[(shot.video, shot.t)]
                     rel = Path(f"{kind}s") / slug(entry.name) / f"{shot.video}-{shot.t:.3f}.png"
                     (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                    height = info.height - info.height % 2
-                    frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None,
-                                         out / rel, info.display_width, height)
+                    shutil.copyfile(src / f.image, out / rel)
                     result.append(ReferenceFrame(subject=entry.name, kind=kind, video=shot.video, t=shot.t,
-                                                 frame_index=idx, frame_t=round(times[idx], 6), image=rel.as_posix(),
-                                                 width=info.display_width, height=height, note=shot.note))
-    with timer.phase("contact_sheet"):
-        frames.contact_sheet([(out / f.image, f"{f.subject} {f.video}@{f.t}s") for f in result], out / "contact_sheet.jpg")
-    artifact = ShotReferenceArtifact(frames=result, contact_sheet="contact_sheet.jpg")
-    write_json(out / "references.json", artifact)
-    log(f"{len(result)} reference frames from {len(probes)} videos")
-    groups: dict[str, list[ReferenceFrame]] = {}
-    for f in result:
-        groups.setdefault(f"{f.kind}: {f.subject}", []).append(f)
+                                                 frame_index=f.frame_index, frame_t=f.frame_t, image=rel.as_posix(),
+                                                 width=f.width, height=f.height, note=shot.note))
+    write_json(out / "references.json", ShotReferenceArtifact(frames=result))
+    videos = {f.video for f in result}
+    log(f"{len(result)} reference frames from {len(videos)} videos")
     meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"frames": len(result), "subjects": len(groups), "videos": len(probes)},
-                    versions={"ffmpeg": media.program_version("ffmpeg"), "pillow": PIL.__version__})
-    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=BODY,
-                      files=["references.json", "contact_sheet.jpg"],
-                      context={"art": artifact, "groups": list(groups.items())})
+                    counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
+    return StepResult(meta=meta, deterministic=True)
 
 
 if __name__ == "__main__":

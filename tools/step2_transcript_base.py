@@ -41,18 +41,6 @@ from reelset.step import StepResult, Timer, log, main, write_json
 STEP = "step2-transcript-base"
 SAMPLE_RATE = 16000
 
-BODY = """
-{% if not t.has_audio %}<p><strong>The source has no audio stream</strong>: the transcript is empty.</p>{% else %}
-<h2>{{ t.segments|length }} segments · {{ words }} words · RTF {{ '%.3f'|format(t.rtf or 0) }} on {{ t.device }}</h2>
-<p class="muted">language {{ t.language }} · audio {{ '%.2f'|format(t.audio_duration_s) }} s ·
-{{ t.speech_regions|length }} VAD speech regions{% if t.hotwords %} · hotwords: {{ t.hotwords|join(', ') }}{% endif %}</p>
-<table><tr><th>start</th><th>end</th><th>text</th><th>low-probability words (&lt; 0.5)</th></tr>
-{% for s in t.segments %}<tr><td>{{ '%.2f'|format(s.start) }}</td><td>{{ '%.2f'|format(s.end) }}</td><td>{{ s.text }}</td>
-<td>{% for w in s.words if w.probability < 0.5 %}{{ w.word }} ({{ '%.2f'|format(w.probability) }}) {% endfor %}</td></tr>
-{% endfor %}</table>{% endif %}
-"""
-
-
 def write_subtitles(out: Path, segments: list[Segment]) -> None:
     """``transcript.srt`` (srt library) and ``transcript.vtt`` (ffmpeg's WebVTT muxer from the SRT)."""
     subs = [srt.Subtitle(index=i + 1, start=timedelta(seconds=s.start), end=timedelta(seconds=s.end),
@@ -122,9 +110,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     counts={"segments": len(artifact.segments), "words": words},
                     versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
                               "ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
-                      files=["transcript.json", "transcript.srt", "transcript.vtt"],
-                      context={"t": artifact, "words": words})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

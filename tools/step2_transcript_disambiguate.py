@@ -39,12 +39,10 @@ Run by hand: ``python tools/step2_transcript_disambiguate.py --spec spec.json --
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import tempfile
 import time
 from datetime import timedelta
-from html import escape
 from pathlib import Path
 
 import faster_whisper
@@ -74,39 +72,6 @@ from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-transcript-disambiguate"
-
-BODY = """
-<h2>{{ t.segments|length }} segments · {{ applied }} changes applied · {{ alternatives }} alternatives kept</h2>
-<table><tr><th>pass</th><th>ran</th><th>applied</th><th>alternatives</th><th>fallbacks</th><th>seconds</th><th>detail</th></tr>
-{% for p in t.passes %}<tr><td>{{ p.name }}</td><td>{{ 'yes' if p.ran else 'no' }}</td><td>{{ p.applied }}</td><td>{{ p.alternatives }}</td>
-<td>{{ p.fallbacks }}</td><td>{{ p.seconds }}</td><td>{{ p.detail }}</td></tr>{% endfor %}</table>
-<p class="muted">hotwords: <code>{{ t.hotwords }}</code> · initial_prompt: <code>{{ t.initial_prompt }}</code></p>
-<h2>Diff (removed <del style="background:#fdd">like this</del>, added <ins style="background:#dfd">like this</ins>)</h2>
-<table><tr><th>time</th><th>speaker</th><th>text</th></tr>
-{% for s, d in diffs %}<tr><td>{{ '%.2f'|format(s.start) }}–{{ '%.2f'|format(s.end) }}</td>
-<td>{{ s.speaker.speaker }}{% if s.speaker.source == 'model' %} ({{ '%.2f'|format(s.speaker.confidence) }}){% endif %}</td><td>{{ d|safe }}</td></tr>{% endfor %}</table>
-<h2>Audit ({{ t.audit|length }})</h2>
-<table><tr><th>segment</th><th>pass</th><th>action</th><th>before</th><th>after</th><th>time</th><th>reason</th><th>p before</th><th>p after</th><th>confidence</th></tr>
-{% for a in t.audit %}<tr><td>{{ a.segment }}</td><td>{{ a.pass_ }}</td><td>{{ a.action }}</td><td>{{ a.before }}</td><td>{{ a.after }}</td>
-<td>{% if a.start is not none %}{{ '%.2f'|format(a.start) }}–{{ '%.2f'|format(a.end) }}{% endif %}</td><td>{{ a.reason }}</td>
-<td>{{ a.probabilities_before|join(', ') }}</td><td>{{ a.probabilities_after|join(', ') }}</td><td>{{ a.confidence }}</td></tr>{% endfor %}</table>
-"""
-
-
-def diff_html(before: str, after: str) -> str:
-    """Word-level diff of two texts as HTML (<del>/<ins>), escaped."""
-    a, b = before.split(), after.split()
-    out = []
-    for op, i0, i1, j0, j1 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            out.append(escape(" ".join(a[i0:i1])))
-            continue
-        if i1 > i0:
-            out.append(f'<del style="background:#fdd">{escape(" ".join(a[i0:i1]))}</del>')
-        if j1 > j0:
-            out.append(f'<ins style="background:#dfd">{escape(" ".join(b[j0:j1]))}</ins>')
-    return " ".join(out)
-
 
 def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     """(hotwords, initial_prompt) from the bible: canonical character names, places and
@@ -307,10 +272,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                             **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
                     versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
                               "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
-    return StepResult(meta=meta, title=f"{STEP} · {spec.video_id}", body_template=BODY,
-                      files=["corrected_transcript.json", "corrected.srt"],
-                      context={"t": artifact, "applied": applied, "alternatives": alternatives,
-                               "diffs": [(s, diff_html(s.original, s.text)) for s in out_segments]})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -101,12 +101,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
                             "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
                     versions={"ffmpeg": media.program_version("ffmpeg")})
-    note = (f"Preprocess with: process_dataset.py {package.PACKAGE_DIR}/{name} --resolution-buckets "
-            f"\"{';'.join(cfg.buckets)}\"" + ("" if cfg.prepend_trigger or not reviewed.trigger_word
-                                              else f" --lora-trigger \"{reviewed.trigger_word}\""))
-    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=package.REPORT_BODY,
-                      files=["manifest.json"], deterministic=True,
-                      context={"m": art, "kept": kept, "dropped": [c for c in clips if c.fate == "dropped"], "note": note})
+    return StepResult(meta=meta, deterministic=True)
 
 
 if __name__ == "__main__":

@@ -124,12 +124,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                             "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                             "zip_entries": zipped},
                     versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
-    note = (f"DiffSynth-Studio: --dataset_base_path {package.PACKAGE_DIR} --dataset_metadata_path "
-            f"{package.PACKAGE_DIR}/metadata.csv; musubi-tuner / diffusion-pipe: the .toml files "
-            f"(paths relative to {package.PACKAGE_DIR}/). {ZIP_NAME} holds the same files.")
-    return StepResult(meta=meta, title=f"{STEP} · {spec.dataset}", body_template=package.REPORT_BODY,
-                      files=["manifest.json"], deterministic=True,
-                      context={"m": art, "kept": kept, "dropped": [c for c in clips if c.fate == "dropped"], "note": note})
+    return StepResult(meta=meta, deterministic=True)
 
 
 if __name__ == "__main__":

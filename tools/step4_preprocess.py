@@ -43,18 +43,6 @@ PACKAGE_STEP = {"ltx2": "step3-ltx2-data", "wan21": "step3-wan21-package"}
 GROUPS = ("latents", "conditions", "audio_latents")
 CONFIGS = {"ltx2": Ltx2PreprocessConfig, "wan21": Wan21PreprocessConfig}
 
-BODY = """
-<h2>{{ idx.clips|length }} clips encoded · {{ idx.family }} · audio {{ 'on' if idx.audio else 'off' }}</h2>
-<p>Model <code>{{ idx.model.repo }}</code> @ {{ idx.model.revision }}. Index: <a href="latents.json">latents.json</a>.</p>
-<table><tr><th>clip</th><th>bucket</th><th>clip</th><th>tensors (shape, dtype)</th><th>caption</th></tr>
-{% for c in idx.clips %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.bucket }}</td>
-<td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
-<td>{% for k, s in c.shapes.items() %}<code>{{ k }}</code> {{ s }} {{ c.dtypes[k] }}<br>{% endfor %}
-{% for kind, f in c.files.items() %}<a href="{{ f }}">{{ kind }}</a> {% endfor %}</td><td>{{ c.caption }}</td></tr>
-{% endfor %}</table>
-"""
-
-
 def group_of(name: str) -> str:
     """File kind of a tensor: names with ``prompt`` (``prompt_embeds``, ``audio_prompt_embeds``,
     ``prompt_attention_mask``) → conditions, other ``audio_*`` → audio_latents, else latents."""
@@ -121,8 +109,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
                     counts={"clips": len(clips), "audio_latents": sum("audio_latents" in c.files for c in clips)},
                     versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    return StepResult(meta=meta, title=f"{spec.step} · {spec.dataset}", body_template=BODY,
-                      files=["latents.json"], context={"idx": idx})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -35,28 +35,6 @@ from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 
-BODY = """
-<h2>{{ t.steps }} steps in {{ t.segments|length }} segments · final loss {{ '%.5f'|format(t.losses[-1].loss) }}
-(first {{ '%.5f'|format(t.losses[0].loss) }}) · {{ '%.1f'|format(t.train_wall_s) }} s training</h2>
-<p>Final LoRA: <a href="{{ t.lora_file }}">{{ t.lora_file }}</a> ({{ t.lora_keys }} tensors, content hash
-<code>{{ t.lora_sha256[:16] }}</code>) — load with <code>pipe.load_lora_weights("{{ 'lora' }}")</code>.
-Config: rank {{ t.config.rank }}, alpha {{ t.config.alpha }}, lr {{ t.config.learning_rate }},
-batch {{ t.config.batch_size }}, seed {{ t.seed }}, targets {{ targets|join(', ') }}.</p>
-<img src="loss.png" alt="loss per step" style="max-width:800px">
-<h2>Validation samples ({{ t.samples|length }})</h2>
-{% if t.samples %}<div class="grid">{% for s in t.samples %}<div class="card">
-<video src="{{ s.file }}" poster="{{ s.poster }}" controls loop style="width:100%"></video>
-<p>{{ s.prompt }}<br><span class="muted">{{ s.width }}x{{ s.height }} · {{ s.frames }} f · {{ '%g'|format(s.fps) }} fps · seed {{ s.seed }}{% if s.has_audio %} · audio{% endif %}</span></p>
-</div>{% endfor %}</div>{% else %}<p class="muted">none: add prompts to [{{ section }}.validation]</p>{% endif %}
-<h2>Segments</h2>
-<table><tr><th>segment</th><th>steps</th><th>it/s</th><th>mean loss</th><th>checkpoint</th></tr>
-{% for s in segs %}<tr><td>{{ s.segment.index }}</td><td>[{{ s.segment.start }}, {{ s.segment.end }})</td>
-<td>{{ '%.3f'|format(s.it_per_s) }}</td><td>{{ '%.5f'|format(means[loop.index0]) }}</td>
-<td><a href="segments/{{ '%03d'|format(s.segment.index) }}/index.html">segments/{{ '%03d'|format(s.segment.index) }}</a></td></tr>{% endfor %}
-</table>
-"""
-
-
 def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
     """The segment outputs of the spec (``inputs.segment-NNN``) in order, checked to cover
     [0, steps) without gaps. ReelsetError naming the segment that breaks the chain."""
@@ -132,17 +110,12 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                         lora_file="lora.safetensors", lora_sha256=last.lora_sha256, lora_keys=lora_keys, losses=losses,
                         train_wall_s=round(sum(s.wall_s for _, s in segs), 3), samples=samples)
     write_json(out / "train.json", art)
-    means = [sum(p.loss for p in losses if s.segment.start <= p.step < s.segment.end) / (s.segment.end - s.segment.start)
-             for _, s in segs]
     import diffusers
 
     meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
                     counts={"steps": cfg.steps, "segments": len(segs), "samples": len(samples), "lora_keys": lora_keys},
                     versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    targets = cfg.target_modules or list(family.DEFAULT_TARGET_MODULES)
-    return StepResult(meta=meta, title=f"{spec.step} · {spec.dataset}", body_template=BODY,
-                      files=["train.json", "lora.safetensors", "loss.png"],
-                      context={"t": art, "segs": [s for _, s in segs], "means": means, "targets": targets, "section": section})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -43,17 +43,6 @@ from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 
-BODY = """
-<h2>Segment {{ s.segment.index }}: steps [{{ s.segment.start }}, {{ s.segment.end }}) · {{ '%.3f'|format(s.it_per_s) }} it/s</h2>
-<p>LoRA: <a href="{{ s.lora_file }}">{{ s.lora_file }}</a> (content hash <code>{{ s.lora_sha256[:16] }}</code>,
-{{ s.trainable_parameters }} parameters) · optimizer state: <a href="{{ s.optimizer_file }}">{{ s.optimizer_file }}</a>
-· previous segment: {% if s.previous %}<a href="{{ s.previous }}/index.html"><code>{{ s.previous }}</code></a>{% else %}none (segment 0){% endif %}</p>
-<table><tr><th>step</th><th>loss</th><th>sigma</th><th>lr</th><th>clips</th></tr>
-{% for p in mine %}<tr><td>{{ p.step }}</td><td>{{ '%.5f'|format(p.loss) }}</td><td>{{ '%.3f'|format(p.sigma) }}</td>
-<td>{{ '%.2e'|format(p.lr) }}</td><td>{{ p.clips|join(', ') }}</td></tr>{% endfor %}</table>
-"""
-
-
 def check(spec: StepSpec) -> tuple:
     """Validate everything that needs no weights; returns (family, cfg, segment, index, clips,
     previous segment.json or None, targets). ReelsetError naming the setting otherwise."""
@@ -195,8 +184,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     counts={"segment": seg.index, "start": seg.start, "end": seg.end, "clips": len(clips),
                             "trainable_parameters": art.trainable_parameters},
                     versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    return StepResult(meta=meta, title=f"{spec.step} · {spec.dataset} · segment {seg.index}", body_template=BODY,
-                      files=["segment.json", lora_rel], context={"s": art, "mine": [p for p in losses if p.step >= seg.start]})
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -26,21 +26,26 @@ def _module_file(tools: Path, dotted: str) -> str | None:
 
 
 def _imports(tools: Path, rel: str) -> set[str]:
-    """Files of the ``reelset`` package one file of ``tools/`` imports (package ``__init__``s included)."""
+    """Files of ``tools/`` one file of it imports: modules of the ``reelset`` package (package
+    ``__init__``s included) and sibling tools imported as modules."""
     path = tools / rel
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except SyntaxError as exc:
         raise ReelsetError(f"{path}:{exc.lineno}: cannot parse ({exc.msg}); fix the file, then re-run tools/gen_docs.py") from exc
     names: set[str] = set()
+    files: set[str] = set()
     for node in ast.walk(tree):
+        # a sibling tool imported as a module (`import aggregate` in tools/aggregate_report.py)
+        tops = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+        files |= {f"{t}.py" for t in tops if "." not in t and t != "reelset" and (tools / f"{t}.py").is_file()}
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names if a.name.split(".")[0] == "reelset"}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "reelset":
             names.add(node.module)
             # `from reelset import media` names a module; `from reelset import ReelsetError` a symbol
             names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(tools, f"{node.module}.{a.name}")}
-    files: set[str] = set()
     for dotted in names:
         parts = dotted.split(".")
         for i in range(1, len(parts) + 1):  # every package on the way: reelset/__init__.py, …

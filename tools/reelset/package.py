@@ -219,26 +219,3 @@ def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: B
         reviewed_rejected=len(reviewed.rejected), kept=len(kept), dropped=len(clips) - len(kept),
         frames_written=sum(c.frames or 0 for c in kept),
         source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
-
-
-REPORT_BODY = """
-<h2>{{ m.kept }} kept · {{ m.dropped }} dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
-({{ m.reviewed_accepted }} accepted, {{ m.reviewed_rejected }} rejected in review)</h2>
-<p>{{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames trimmed.
-Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.trigger_prepended %} (prepended to every caption){% else %} (not prepended){% endif %}{% else %}none{% endif %}.
-{{ note }}</p>
-<p>Package folder <a href="{{ m.package_dir }}/">{{ m.package_dir }}/</a>:
-{% for f in m.files %}<a href="{{ f }}">{{ f }}</a> {% endfor %}· <a href="manifest.json">manifest.json</a> (every clip's fate)</p>
-<h2>Dropped ({{ dropped|length }})</h2>
-{% if dropped %}<table><tr><th>clip</th><th>reason</th></tr>
-{% for c in dropped %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reason }}</td></tr>{% endfor %}
-</table>{% else %}<p class="muted">none</p>{% endif %}
-<h2>Kept ({{ kept|length }})</h2>
-<table><tr><th>clip</th><th>bucket</th><th>written</th><th>source</th><th>trimmed</th><th>caption</th></tr>
-{% for c in kept %}<tr><td><a href="{{ c.file }}"><code>{{ c.clip_id }}</code></a></td><td>{{ c.bucket }}</td>
-<td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
-<td>{{ c.source_frames }} f · {{ c.source_width }}x{{ c.source_height }} · {{ '%g'|format(c.source_fps) }} fps</td>
-<td>{{ c.source_frames_trimmed }}</td>
-<td>{{ c.caption }}{% if c.caption_source == 'edited' %} <span class="muted">(edited in review)</span>{% endif %}</td></tr>
-{% endfor %}</table>
-"""

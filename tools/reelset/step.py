@@ -18,13 +18,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, report
+from reelset import ReelsetError
 from reelset.schemas.base import StepMeta, StepSpec
 
 
@@ -89,14 +89,11 @@ def _prepare_build_env() -> None:
 
 @dataclass
 class StepResult:
-    """What a step function returns: its meta (timings etc. are filled in by :func:`main`)
-    and its report body (a Jinja2 template string + context, see :mod:`reelset.report`)."""
+    """What a step function returns: its meta (timings, tool hash and toolchain are filled in
+    by :func:`main`). The step's ``index.html`` is not its business: a separate report
+    derivation renders it (``tools/render_report.py``, ``reelset/reports/``)."""
 
     meta: StepMeta
-    title: str
-    body_template: str
-    files: list[str]
-    context: dict = field(default_factory=dict)
     # True: wall-clock timings go to the build log only and meta.json's timings_s stays
     # empty, so the whole output is bit-identical across rebuilds (`nix build --rebuild`)
     deterministic: bool = False
@@ -130,7 +127,7 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
     ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (timings,
     tool hash and toolchain are filled in here; ``script`` is the tool's own file, whose
     folder holds exactly the step's declared sources inside a Nix build); this writes
-    ``meta.json`` and ``index.html``. Exit status: 0 ok, 2 ReelsetError (message on
+    ``meta.json``. Exit status: 0 ok, 2 ReelsetError (message on
     stderr, no traceback), 1 unexpected error.
     """
     parser = argparse.ArgumentParser(prog=step or Path(script).name, description=(sys.modules["__main__"].__doc__ or step).strip().split("\n")[0])
@@ -174,7 +171,6 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             meta.tool_sha256 = source_sha256(script.resolve().parent)
             meta.toolchain = spec.toolchain
             write_json(work / "meta.json", meta)
-            report.render(work, result.title, meta, result.body_template, result.files, **result.context)
         except BaseException:
             if not in_nix:
                 shutil.rmtree(work, ignore_errors=True)

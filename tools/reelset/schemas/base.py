@@ -33,7 +33,6 @@ class StepSpec(Strict):
     models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
-    videos: dict[str, str] = Field(default_factory=dict, description="All source videos by id (store paths), for dataset-level steps that declare `videos = true`.")
 
 
 class ModelRef(Strict):

@@ -13,7 +13,7 @@ from reelset.schemas.context import SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackageManifest
-from reelset.schemas.references import ShotReferenceArtifact
+from reelset.schemas.references import ExtractedFrame, ShotReferenceArtifact
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.train import TrainArtifact, TrainSegment
@@ -26,6 +26,7 @@ ARTIFACTS: dict[str, type[BaseModel]] = {
     "aggregate.json": AggregateArtifact,
     "bible.json": BibleArtifact,
     "references.json": ShotReferenceArtifact,
+    "frame.json": ExtractedFrame,
     "corrected_transcript.json": DisambiguatedTranscript,
     "context.json": SceneContextArtifact,
     "captions.json": CaptionsArtifact,

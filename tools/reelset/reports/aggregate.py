@@ -1,0 +1,22 @@
+"""Report of the aggregates (index.html of tools/aggregate.py's output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reelset.reports import Page, load
+from reelset.schemas.aggregate import AggregateArtifact
+
+BODY = """
+<h2>{{ agg.members|length }} {{ 'shards' if agg.kind == 'shards' else 'steps' }}</h2>
+<table><tr><th>{{ 'video' if agg.kind == 'shards' else 'step' }}</th><th>counts</th><th>store path</th></tr>
+{% for m in agg.members %}<tr><td><a href="{{ m.link }}/index.html">{{ m.name }}</a></td>
+<td>{% for k, v in m.counts.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td><code>{{ m.path }}</code></td></tr>{% endfor %}</table>
+"""
+
+
+def page(out: Path, meta) -> Page:
+    agg = load(out, "aggregate.json", AggregateArtifact)
+    title = f"reelset · {agg.dataset}" if agg.kind == "steps" else f"{agg.step} · {agg.dataset} (all videos)"
+    return Page(title, ["aggregate.json"], BODY, {"agg": agg})

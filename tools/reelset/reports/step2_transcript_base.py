@@ -1,0 +1,26 @@
+"""Report of step2-transcript_base (index.html of tools/step2_transcript_base.py's output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reelset.reports import Page, load, shard_title
+from reelset.schemas.transcript import TranscriptArtifact
+
+BODY = """
+{% if not t.has_audio %}<p><strong>The source has no audio stream</strong>: the transcript is empty.</p>{% else %}
+<h2>{{ t.segments|length }} segments · {{ words }} words · RTF {{ '%.3f'|format(t.rtf or 0) }} on {{ t.device }}</h2>
+<p class="muted">language {{ t.language }} · audio {{ '%.2f'|format(t.audio_duration_s) }} s ·
+{{ t.speech_regions|length }} VAD speech regions{% if t.hotwords %} · hotwords: {{ t.hotwords|join(', ') }}{% endif %}</p>
+<table><tr><th>start</th><th>end</th><th>text</th><th>low-probability words (&lt; 0.5)</th></tr>
+{% for s in t.segments %}<tr><td>{{ '%.2f'|format(s.start) }}</td><td>{{ '%.2f'|format(s.end) }}</td><td>{{ s.text }}</td>
+<td>{% for w in s.words if w.probability < 0.5 %}{{ w.word }} ({{ '%.2f'|format(w.probability) }}) {% endfor %}</td></tr>
+{% endfor %}</table>{% endif %}
+"""
+
+
+def page(out: Path, meta) -> Page:
+    t = load(out, "transcript.json", TranscriptArtifact)
+    words = sum(len(s.words) for s in t.segments)
+    return Page(shard_title("step2-transcript-base", meta), ["transcript.json", "transcript.srt", "transcript.vtt"],
+                BODY, {"t": t, "words": words})

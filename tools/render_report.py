@@ -1,0 +1,89 @@
+"""render-report: the ``index.html`` of one step output, as a derivation of its own.
+
+Reports exist for people, so they never run inside the derivation that computes an artifact:
+editing a template, the CSS or this tool rebuilds reports (and the aggregates that link them),
+never ASR, captioning or training.
+
+Input (spec, env ``reelsetSpec``): ``step``, ``dataset``, ``inputs.data`` (the compute output, a
+store path) and ``config.report.module`` (the report module, ``reelset/reports/<module>.py``:
+named like the step's tool).
+
+Output (``$out``): ``index.html`` plus one symlink per top-level entry of the compute output
+(``scenes.json``, ``clips/``, ``meta.json``, …), so ``result/scenes.json`` and the report's
+relative links work from the report's store path as they would from the compute output.
+
+Run by hand: ``python tools/render_report.py --spec spec.json --out DIR`` (writes ``DIR`` only on
+success). Exit status: 0 ok, 2 bad spec or input (message on stderr), 1 unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import orjson
+
+from reelset import ReelsetError, report
+from reelset.schemas.base import StepMeta
+
+
+def render(data: Path, module: str, work: Path) -> None:
+    """Write ``work/index.html`` for compute output ``data`` with ``reelset.reports.<module>`` and
+    link every entry of ``data`` into ``work``. Raises ReelsetError naming the missing file."""
+    if not (data / "meta.json").is_file():
+        raise ReelsetError(f"{data}: no meta.json (is this a reelset step output?)")
+    meta = StepMeta.model_validate_json((data / "meta.json").read_bytes())
+    try:
+        mod = importlib.import_module(f"reelset.reports.{module}")
+    except ModuleNotFoundError as exc:
+        raise ReelsetError(f"render-report: no report module reelset/reports/{module}.py ({exc})") from exc
+    for entry in sorted(data.iterdir()):
+        if entry.name != "index.html":
+            os.symlink(entry, work / entry.name)
+    if hasattr(mod, "write_extras"):  # files made only for people (e.g. a contact sheet)
+        mod.write_extras(data, work)
+    page = mod.page(data, meta)
+    report.render(work, page.title, meta, page.body, page.files, **page.context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="render_report", description=__doc__.split("\n")[0])
+    parser.add_argument("--spec", type=Path, help="JSON spec (default: env reelsetSpec, as set by Nix)")
+    parser.add_argument("--out", type=Path, help="output directory (default: env out, as set by Nix)")
+    args = parser.parse_args(argv)
+    try:
+        raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
+        spec = orjson.loads(raw or b"null")
+        if not isinstance(spec, dict) or "data" not in spec.get("inputs", {}):
+            raise ReelsetError("render-report: the spec needs inputs.data (the step output to report on)")
+        module = spec.get("config", {}).get("report", {}).get("module")
+        if not module:
+            raise ReelsetError("render-report: the spec needs config.report.module")
+        out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
+        if out is None:
+            raise ReelsetError("render-report: no output: pass --out DIR or set env out")
+        in_nix = args.out is None
+        work = out if in_nix else out.with_name(f"{out.name}.partial-{os.getpid()}")
+        if not in_nix and out.exists():
+            raise ReelsetError(f"{out}: output already exists; remove it or choose another --out")
+        work.mkdir(parents=True)
+        try:
+            render(Path(spec["inputs"]["data"]), module, work)
+        except BaseException:
+            if not in_nix:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        if not in_nix:
+            work.rename(out)
+        return 0
+    except (ReelsetError, orjson.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
