@@ -8,7 +8,7 @@
 #
 # Tasks (`devenv tasks list`, `devenv tasks run NAME`):
 #   reelset:<step>   nix build --impure .#host.<step> --out-link result-<step>  (one per table entry;
-#                    steps without a tool yet fail with the issue that will implement them)
+#                    )
 #   reelset:demo     nix build --impure .#host.demo --out-link result   (every working step; report:
 #                    result/index.html)
 #   reelset:test     make test
@@ -26,8 +26,7 @@ let
   stepTask = s: {
     name = "reelset:${s.name}";
     value = {
-      description = "build ${s.name} (${s.device}, ${s.level}-level) of the demo dataset → ./result-${s.name}"
-        + (if s.script == null then " — no tool yet, planned in issue #${toString s.issue}" else "");
+      description = "build ${s.name} (${s.device}, ${s.level}-level) of the demo dataset → ./result-${s.name}";
       exec = "nix build --impure .#host.${s.name} --out-link result-${s.name}";
     };
   };

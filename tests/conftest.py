@@ -38,6 +38,41 @@ def run_tool(script: str, spec: dict, out: Path, tmp: Path, env: dict | None = N
                           capture_output=True, text=True, env=env)
 
 
+def report_html(out: Path, tool: str) -> str:
+    """The index.html that the report derivation makes for ``out`` (a step output made by
+    ``tools/<tool>.py``): tools/render_report.py run by hand into a fresh folder beside ``out``."""
+    dest = out.parent / f"{out.name}.report-{len([d for d in out.parent.glob(out.name + '.report-*') if d.is_dir()])}"
+    spec = {"step": tool, "dataset": "test", "device": "cpu", "inputs": {"data": str(out)},
+            "config": {"report": {"module": tool.removesuffix(".py")}}}
+    proc = run_tool("render_report.py", spec, dest, out.parent)
+    assert proc.returncode == 0, proc.stderr
+    return (dest / "index.html").read_text()
+
+
+def shot_references(bible_out: Path, videos: dict[str, Path], out: Path, tmp: Path) -> subprocess.CompletedProcess:
+    """step2-shot-reference as nix/pipeline.nix builds it, by hand: one tools/step2_reference_frame.py
+    run per distinct reference shot of ``bible_out``/bible.json, then tools/step2_shot_reference.py
+    gathering them into ``out``. Returns the first failing run, or the gathering run."""
+    art = json.loads((bible_out / "bible.json").read_text())
+    inputs = {"step2-bible": str(bible_out)}
+    for kind in ("character", "place"):
+        for i, entry in enumerate(art["bible"][f"{kind}s"]):
+            for j, shot in enumerate(entry["reference_shots"]):
+                key = f"{shot['video']}-{shot['t']}"
+                if key in inputs:
+                    continue
+                frame = tmp / f"{out.name}.frame-{key}"
+                spec = {"step": "step2-shot-reference", "dataset": "test", "device": "cpu", "video_id": shot["video"],
+                        "video": str(videos.get(shot["video"], "/nonexistent")),
+                        "config": {"shot": {"t": shot["t"], "where": f"{art['source']}: {kind}s[{i}].reference_shots[{j}]"}}}
+                proc = run_tool("step2_reference_frame.py", spec, frame, tmp)
+                if proc.returncode != 0:
+                    return proc
+                inputs[key] = str(frame)
+    return run_tool("step2_shot_reference.py", {"step": "step2-shot-reference", "dataset": "test", "device": "cpu",
+                                                "inputs": inputs}, out, tmp)
+
+
 def scenes_spec(video: Path, video_id: str = "v1", **scenes) -> dict:
     return {"step": "step1-scenes", "dataset": "test", "device": "cpu", "video_id": video_id,
             "video": str(video), "config": {"scenes": scenes}}

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from conftest import DEMO_DIR, DEMO_VIDEO, PYTHON, REPO, run_tool
+from conftest import DEMO_DIR, DEMO_VIDEO, PYTHON, REPO, report_html, run_tool, shot_references
 from reelset.bible import load_bible
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ShotReferenceArtifact
@@ -38,7 +38,7 @@ def test_demo_bible_builds_normalized(tmp_path):
     assert art.bible.trigger_word == "rsdemo"
     assert {(t.text, t.role) for t in art.terms} >= {("Malory", "name"), ("Mallory", "mishearing"), ("Moscow", "name")}
     assert [s.t for c in art.bible.characters for s in c.reference_shots] == [1.0, 7.0, 13.0, 19.0]
-    assert "Malory" in (tmp_path / "out/index.html").read_text()
+    assert "Malory" in report_html(tmp_path / "out", "step2_bible.py")
 
 
 @pytest.mark.parametrize("edit, path, reason", [
@@ -80,11 +80,6 @@ def demo_bible(tmp_path_factory) -> Path:
     return tmp / "out"
 
 
-def shot_spec(bible_out: Path, videos: dict) -> dict:
-    return {"step": "step2-shot-reference", "dataset": "test", "device": "cpu",
-            "inputs": {"step2-bible": str(bible_out)}, "videos": {k: str(v) for k, v in videos.items()}}
-
-
 def decoded_frame(video: Path, index: int) -> np.ndarray:
     """Frame ``index`` of ``video`` by a full decode (ffmpeg select), RGB24."""
     proc = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-vf", f"select=eq(n\\,{index})", "-frames:v", "1",
@@ -93,7 +88,7 @@ def decoded_frame(video: Path, index: int) -> np.ndarray:
 
 
 def test_reference_frames_are_the_exact_frames(demo_bible, tmp_path):
-    proc = run_tool("step2_shot_reference.py", shot_spec(demo_bible, {"demo01": DEMO_VIDEO}), tmp_path / "out", tmp_path)
+    proc = shot_references(demo_bible, {"demo01": DEMO_VIDEO}, tmp_path / "out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     art = ShotReferenceArtifact.model_validate(orjson.loads((tmp_path / "out/references.json").read_bytes()))
     assert [(f.subject, f.frame_index) for f in art.frames] == [("Archer", 25), ("Lana", 175), ("Cyril", 325), ("Malory", 475)]
@@ -106,9 +101,9 @@ def test_reference_frames_are_the_exact_frames(demo_bible, tmp_path):
             for other in (f.frame_index - 1, f.frame_index + 1):
                 neighbour = decoded_frame(DEMO_VIDEO, other)
                 assert np.abs(got.astype(int) - neighbour.astype(int)).mean() > 2 * np.abs(got.astype(int) - want.astype(int)).mean() + 0.1
-    sheet = Image.open(tmp_path / "out" / art.contact_sheet)
+    html = report_html(tmp_path / "out", "step2_shot_reference.py")  # the contact sheet is the report's
+    sheet = Image.open(tmp_path / "out.report-0" / "contact_sheet.jpg")
     assert sheet.width >= 4 * 200
-    html = (tmp_path / "out/index.html").read_text()
     assert all(f.image in html for f in art.frames) and "contact_sheet.jpg" in html
 
 
@@ -117,13 +112,13 @@ def test_reference_shot_errors_name_the_bible_field(tmp_path):
     bible_tmp = tmp_path / "b"
     bible_tmp.mkdir()
     assert build_bible(bible_tmp, text).returncode == 0
-    proc = run_tool("step2_shot_reference.py", shot_spec(bible_tmp / "out", {"demo01": DEMO_VIDEO}), tmp_path / "o1", tmp_path)
+    proc = shot_references(bible_tmp / "out", {"demo01": DEMO_VIDEO}, tmp_path / "o1", tmp_path)
     assert proc.returncode == 2 and "characters[3].reference_shots[0].t: 31.5 s is past the end of video demo01" in proc.stderr, proc.stderr
-    proc = run_tool("step2_shot_reference.py", shot_spec(bible_tmp / "out", {"ep2": DEMO_VIDEO}), tmp_path / "o2", tmp_path)
-    assert proc.returncode == 2 and "characters[0].reference_shots[0].video: unknown video id 'demo01'" in proc.stderr, proc.stderr
+    # an unknown video id fails evaluation (nix/pipeline.nix), before any frame is extracted:
+    # tests/test_nix_bible.py
 
 
 def test_tools_have_cli_help():
-    for tool in ("step2_bible.py", "step2_shot_reference.py"):
+    for tool in ("step2_bible.py", "step2_shot_reference.py", "step2_reference_frame.py"):
         proc = subprocess.run([PYTHON, str(REPO / "tools" / tool), "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "--spec" in proc.stdout

@@ -40,7 +40,7 @@ def test_tasks_are_generated_from_the_step_table(module):
     for s in table:
         task = tasks[f"reelset:{s['name']}"]
         assert task["exec"] == f"nix build --impure .#host.{s['name']} --out-link result-{s['name']}"
-        assert (f"planned in issue #{s['issue']}" in task["description"]) == (s["script"] is None)
+        assert s["name"] in task["description"] and s["device"] in task["description"]
     assert tasks["reelset:demo"]["exec"] == "nix build --impure .#host.demo --out-link result"
     assert tasks["reelset:test"]["exec"] == "make test"
     assert tasks["builder:check"]["exec"] == "builders/check"
@@ -50,15 +50,16 @@ def test_tasks_are_generated_from_the_step_table(module):
 def test_a_step_added_to_the_table_is_a_task(tmp_path):
     (tmp_path / "nix").mkdir()
     shutil.copy(REPO / "devenv.nix", tmp_path / "devenv.nix")
+    shutil.copy(REPO / "nix/sources.json", tmp_path / "nix/sources.json")
     table = (REPO / "nix/steps.nix").read_text()
-    marker = "  list = [\n"
+    marker = "  list = map withSources [\n"
     assert marker in table
     table = table.replace(marker, marker + '    ({ name = "step9-extra"; device = "cpu"; level = "dataset"; inputs = [ ]; '
-                                           'config = [ ]; models = { }; } // planned 99)\n', 1)
+                                           'config = [ ]; models = { }; script = "step2_bible.py"; })\n', 1)
     (tmp_path / "nix/steps.nix").write_text(table)
     tasks = evaluate(tmp_path)["tasks"]
     assert tasks["reelset:step9-extra"]["exec"] == "nix build --impure .#host.step9-extra --out-link result-step9-extra"
-    assert "planned in issue #99" in tasks["reelset:step9-extra"]["description"]
+    assert "step9-extra (cpu, dataset-level)" in tasks["reelset:step9-extra"]["description"]
 
 
 def test_shell_environment_matches_the_makefile(module):

@@ -15,7 +15,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import DEMO_DIR, DEMO_SCRIPT, DEMO_VIDEO, TINY_EN, run_tool, scenes_spec, transcript_spec
+from conftest import (
+    DEMO_DIR,
+    DEMO_SCRIPT,
+    DEMO_VIDEO,
+    TINY_EN,
+    report_html,
+    run_tool,
+    scenes_spec,
+    shot_references,
+    transcript_spec,
+)
 from reelset.disambiguate import name_mentions
 from reelset.schemas.context import SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
@@ -63,9 +73,9 @@ def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes
     tmp.mkdir(parents=True, exist_ok=True)
     bible = run_ok("step2_bible.py", {"step": "step2-bible", "dataset": "t", "device": "cpu", "files": {"bible": str(bible_yaml)}},
                    tmp / "bible", tmp)
-    refs = run_ok("step2_shot_reference.py", {"step": "step2-shot-reference", "dataset": "t", "device": "cpu",
-                                              "inputs": {"step2-bible": str(bible)}, "videos": {video_id: str(video)}},
-                  tmp / "refs", tmp)
+    proc = shot_references(bible, {video_id: video}, tmp / "refs", tmp)
+    assert proc.returncode == 0, proc.stderr
+    refs = tmp / "refs"
     dis = run_ok("step2_transcript_disambiguate.py", {
         "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cuda", "video_id": video_id, "video": str(video),
         "config": {"asr": {"language": "en"}, "disambiguate": cfg}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
@@ -145,7 +155,7 @@ def test_demo_audit_lists_each_change(demo_runs):
     passes = {p.name: p for p in t.passes}
     assert passes["conditioned"].ran and passes["conditioned"].applied >= 3
     assert set(passes) == {"conditioned", "lexical", "model"}
-    html = (demo_runs["dis"] / "index.html").read_text()
+    html = report_html(demo_runs["dis"], "step2_transcript_disambiguate.py")
     assert "<del" in html and "<ins" in html and "Malory" in html
 
 
@@ -166,7 +176,7 @@ def test_demo_multimodal_pass_with_the_tiny_vlm_falls_back(demo_runs):
     meta = orjson.loads((demo_runs["dis"] / "meta.json").read_bytes())
     assert [m["name"] for m in meta["models"]] == ["faster-whisper-tiny-en", "tiny-qwen2.5-vl"]
     assert meta["counts"]["model_malformed"] == len(t.segments) and meta["counts"]["model_new_tokens"] > 0
-    assert "transformers" in meta["versions"] and "fallback" in (demo_runs["dis"] / "index.html").read_text()
+    assert "transformers" in meta["versions"] and "fallback" in report_html(demo_runs["dis"], "step2_transcript_disambiguate.py")
 
 
 def test_demo_scene_context(demo_runs, demo_scenes):

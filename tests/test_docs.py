@@ -55,7 +55,7 @@ def test_a_new_step_in_the_table_makes_the_reference_stale(tmp_path):
     table = nixinfo.step_table()
     assert gen_docs.main(["--out", str(tmp_path)]) == 0
     extra = table + [{"name": "step9-extra", "device": "cpu", "level": "dataset", "inputs": [table[-1]["name"]],
-                      "config": [], "models": {}, "script": None, "sources": [], "issue": 99}]
+                      "config": [], "models": {}, "script": "step2_bible.py", "sources": []}]
     files = gen_docs.render_all(extra)
     assert gen_docs.stale(files, tmp_path) == ["reference/steps.md"]
-    assert "## step9-extra" in files["reference/steps.md"] and "planned (issue #99)" in files["reference/steps.md"]
+    assert "## step9-extra" in files["reference/steps.md"] and "`tools/step2_bible.py`" in files["reference/steps.md"]

@@ -89,11 +89,11 @@ def test_cuda_step_needs_the_cuda_system_feature(tmp_path):
     proc = nix("build", "--impure", "--no-link", "--expr", pipeline_expr(ds, "step2-transcript-base.shards.v1"), cuda=False)
     assert proc.returncode != 0
     assert "with features {cuda} is required" in proc.stderr, proc.stderr
-    drv = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-transcript-base.shards.v1.drvPath"))
+    drv = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-transcript-base.shards.v1.data.drvPath"))
     shown = json.loads(nix("show-derivation", drv.stdout, cuda=False).stdout)
     env = next(iter(shown.values()))["env"]
     assert env["requiredSystemFeatures"] == "cuda" and "preferLocalBuild" not in env
-    cpu = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step1-scenes.shards.v1.drvPath"))
+    cpu = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step1-scenes.shards.v1.data.drvPath"))
     env1 = next(iter(json.loads(nix("show-derivation", cpu.stdout).stdout).values()))["env"]
     assert env1["preferLocalBuild"] == "1" and "requiredSystemFeatures" not in env1
 
@@ -116,7 +116,7 @@ def repo_copy(tmp_path) -> Path:
 def drv_paths(repo: Path) -> dict[str, str]:
     out = {}
     for step in ("step1-scenes", "step2-transcript-base"):
-        proc = nix("eval", "--impure", "--raw", f".#host.{step}.shards.demo01.drvPath", cwd=repo)
+        proc = nix("eval", "--impure", "--raw", f".#host.{step}.shards.demo01.data.drvPath", cwd=repo)
         assert proc.returncode == 0, proc.stderr
         out[step] = proc.stdout
     return out
@@ -135,13 +135,20 @@ def test_narrow_sources(repo_copy):
     assert both["step1-scenes"] != after["step1-scenes"] and both["step2-transcript-base"] != after["step2-transcript-base"]
 
 
-def test_undeclared_source_fails_the_build(repo_copy):
-    table = repo_copy / "nix/steps.nix"
-    text = table.read_text()
-    table.write_text(text.replace('media = common ++ [ "reelset/media.py" ];', "media = common;"))
+def test_a_stale_source_closure_fails(repo_copy):
+    closures = repo_copy / "nix/sources.json"
+    data = json.loads(closures.read_text())
+    data["step1_scenes.py"].remove("reelset/media.py")  # as if media.py were a new import gen_docs has not seen
+    closures.write_text(json.dumps(data))
+    subprocess.run(["git", "add", "-A"], cwd=repo_copy, check=True)
     proc = nix("build", "--impure", "--no-link", ".#host.step1-scenes.shards.demo01", cwd=repo_copy)
     assert proc.returncode != 0
     assert "cannot import name 'media' from 'reelset'" in proc.stderr, proc.stderr
+    del data["step1_scenes.py"]  # a new tool gen_docs has not seen: evaluation says what to run
+    closures.write_text(json.dumps(data))
+    subprocess.run(["git", "add", "-A"], cwd=repo_copy, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step1-scenes.shards.demo01.drvPath", cwd=repo_copy)
+    assert proc.returncode != 0 and "tools/step1_scenes.py is not in nix/sources.json; run `python tools/gen_docs.py`" in proc.stderr
 
 
 def test_missing_fixed_input_says_how_to_add_it(tmp_path):
@@ -174,8 +181,9 @@ def test_adding_a_video_builds_only_its_shards(tmp_path):
     assert dry.returncode == 0, dry.stderr
     planned = sorted(line.strip().rsplit("/", 1)[-1].split("-", 1)[1] for line in dry.stderr.splitlines()
                      if line.strip().startswith("/nix/store/") and line.strip().endswith(".drv"))
-    assert planned == sorted(["reelset-t.drv", "reelset-t-step1-scenes.drv", "reelset-t-step1-scenes-b.drv",
-                              "reelset-t-step2-transcript-base.drv", "reelset-t-step2-transcript-base-b.drv"]), dry.stderr
+    assert planned == sorted(["reelset-t.drv", "reelset-t-step1-scenes-report.drv", "reelset-t-step1-scenes-b.drv",
+                              "reelset-t-step1-scenes-b-report.drv", "reelset-t-step2-transcript-base-report.drv",
+                              "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv"]), dry.stderr
 
 
 def test_host_attributes_need_impure_and_unbuilt_steps_say_so():

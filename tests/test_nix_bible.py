@@ -52,7 +52,7 @@ def test_bible_steps_build_through_nix():
 def shard_drvs(repo) -> dict[str, str]:
     out = {}
     for step in ["step1-scenes", "step2-transcript-base", *BIBLE_STEPS]:
-        attr = f".#host.{step}" + ("" if step in ("step2-bible", "step2-shot-reference") else ".shards.demo01") + ".drvPath"
+        attr = f".#host.{step}" + ("" if step in ("step2-bible", "step2-shot-reference") else ".shards.demo01") + ".data.drvPath"
         proc = nix("eval", "--impure", "--raw", attr, cwd=repo)
         assert proc.returncode == 0, proc.stderr
         out[step] = proc.stdout
@@ -83,7 +83,7 @@ def test_default_vlm_is_pinned_but_needs_its_nar_hash(tmp_path):
     narHash yet) fails evaluation with the commands that pin it."""
     ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="defaultvlm")
     shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
-    shutil.copy(REPO / "pipelines/demo/bible.yaml", ds / "bible.yaml")
+    (ds / "bible.yaml").write_text((REPO / "pipelines/demo/bible.yaml").read_text().replace("video: demo01", "video: v1"))
     proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-transcript-disambiguate.shards.v1.drvPath"))
     assert proc.returncode != 0
     assert "model 'qwen2.5-vl-7b-instruct' (Qwen/Qwen2.5-VL-7B-Instruct @ cc594898137f460bfe9f0759e9844b3ce807cfb5)" in proc.stderr

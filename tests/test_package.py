@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import REPO, ffmpeg, nix, nix_build, run_tool, scenes_spec
+from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -174,7 +174,7 @@ def test_ltx2_metadata_is_joined_by_clip_id_with_relative_paths(ltx2_out, review
         assert set(r) == {"caption", "video"} and not Path(r["video"]).is_absolute()
         assert (meta_file.parent / r["video"]).is_file()  # the trainer resolves paths against the metadata folder
         assert r["caption"] == reviewed[Path(r["video"]).stem]
-    html = (ltx2_out / "index.html").read_text()
+    html = report_html(ltx2_out, "step3_ltx2_data.py")
     assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
     assert "5 kept · 2 dropped" in html and "--lora-trigger &#34;r3elset&#34;" in html
     meta = StepMeta.model_validate(orjson.loads((ltx2_out / "meta.json").read_bytes()))

@@ -269,6 +269,16 @@ def test_a_typo_in_dataset_toml_fails_evaluation(tmp_path):
     ROWS.append(("a typo'd key (`beam_szie`) in dataset.toml", {"(evaluation error naming the key)"}))
 
 
+def test_an_unknown_video_in_a_reference_shot_fails_evaluation(tmp_path):
+    repo = copy_repo(tmp_path)
+    edit(repo, "pipelines/demo/bible.yaml", "{video: demo01, t: 7.0", "{video: ep9, t: 7.0")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("build", "--impure", "--no-link", "--dry-run", ".#host.demo", cwd=repo)
+    assert proc.returncode != 0
+    assert ("bible.yaml: a reference shot of character Lana names video 'ep9', which" in proc.stderr
+            and "does not list (videos: demo01)" in proc.stderr), proc.stderr
+
+
 def test_a_switched_off_model_pass_needs_no_model(tmp_path):
     repo = copy_repo(tmp_path)
     edit(repo, "pipelines/demo/dataset.toml", 'vlm = "tiny-qwen2.5-vl"', 'vlm = "no-such-model"\nmodel = false')

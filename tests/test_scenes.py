@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import orjson
 
-from conftest import DEMO_SCRIPT, DEMO_VIDEO
+from conftest import DEMO_SCRIPT, DEMO_VIDEO, report_html
 from reelset.media import count_frames
 from reelset.schemas.base import StepMeta
 from reelset.schemas.scenes import ScenesArtifact
@@ -76,7 +76,7 @@ def test_outputs_meta_and_report(demo_scenes):
     assert meta.step == "step1-scenes" and meta.shard == "demo01"
     assert meta.counts == {"scenes": 4, "frames": 600}
     assert {"probe", "detect", "clips", "total"} <= set(meta.timings_s)
-    html = (demo_scenes / "index.html").read_text()
+    html = report_html(demo_scenes, "step1_scenes.py")
     art = load(demo_scenes)
     for s in art.scenes:
         assert f'src="{s.thumbnail}"' in html and f'href="{s.clip}"' in html

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from safetensors import safe_open
 
-from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, run_tool
+from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, report_html, run_tool
 from reelset import train
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
@@ -179,7 +179,7 @@ def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, la
                                            str(out / s.file)], capture_output=True, text=True, check=True).stdout)
         video = next(st for st in probe["streams"] if st["codec_type"] == "video")
         assert int(video["nb_read_frames"]) == s.frames >= 1 and (out / s.poster).is_file()
-    html = (out / "index.html").read_text()
+    html = report_html(out, "step5_train.py")
     assert 'src="loss.png"' in html and all(f'src="{s.file}"' in html for s in t.samples)
     assert all((out / "segments" / f"{i:03d}" / "segment.json").is_file() for i in range(2))
 

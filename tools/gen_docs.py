@@ -130,17 +130,13 @@ def mermaid(table: list[dict]) -> str:
     ids = {s["name"]: f"s{i}" for i, s in enumerate(table)}
     lines = ["```mermaid", "flowchart TD"]
     for s in table:
-        planned = "" if s["script"] else "<br><i>planned</i>"
-        lines.append(f'  {ids[s["name"]]}["{s["name"]}<br>{s["device"]} · {s["level"]}{planned}"]')
+        lines.append(f'  {ids[s["name"]]}["{s["name"]}<br>{s["device"]} · {s["level"]}"]')
     for s in table:
         lines += [f"  {ids[i]} --> {ids[s['name']]}" for i in s["inputs"]]
     cuda = [ids[s["name"]] for s in table if s["device"] == "cuda"]
-    lines += ["  classDef cuda fill:#fde7c7,stroke:#c77800", "  classDef planned stroke-dasharray: 4 3"]
+    lines += ["  classDef cuda fill:#fde7c7,stroke:#c77800"]
     if cuda:
         lines.append(f"  class {','.join(cuda)} cuda")
-    planned_ids = [ids[s["name"]] for s in table if not s["script"]]
-    if planned_ids:
-        lines.append(f"  class {','.join(planned_ids)} planned")
     lines.append("```")
     return "\n".join(lines)
 
@@ -153,11 +149,11 @@ def artifacts_of(doc: str) -> list[str]:
 def render_steps(table: list[dict]) -> str:
     out = [HEADER, "# Step reference", "",
            "Every step of the table in `nix/steps.nix`, in pipeline order. Orange steps need the `cuda` system",
-           "feature (they run on a GPU builder); dashed ones have no tool yet.", "", mermaid(table), "",
+           "feature (they run on a GPU builder).", "", mermaid(table), "",
            "| step | device | level | inputs | dataset.toml sections | models | tool |", "|---|---|---|---|---|---|---|"]
     for s in table:
         models = ", ".join(f"{role}: `{m['key']}` (default `{m['default']}`)" for role, m in s["models"].items()) or "-"
-        tool = f"`tools/{s['script']}`" if s["script"] else f"planned (issue #{s['issue']})"
+        tool = f"`tools/{s['script']}`"
         inputs = ", ".join(f"[{i}](#{i})" for i in s["inputs"]) or "-"
         config = ", ".join(f"[`[{c}]`](dataset-toml.md#{c})" for c in s["config"]) or "-"
         out.append(f"| [{s['name']}](#{s['name']}) | {s['device']} | {s['level']} | {inputs} | {config} | {models} | {tool} |")
@@ -177,13 +173,11 @@ def render_steps(table: list[dict]) -> str:
         for role, m in s["models"].items():
             facts.append(f"- model `{role}`: `{m['key']}` in dataset.toml, a name of `nix/models.toml` (default `{m['default']}`)")
         extra = {k: v for k, v in s.items() if k not in {"name", "device", "level", "inputs", "config", "models", "script",
-                                                          "sources", "issue"}}
+                                                          "sources"}}
         for k, v in sorted(extra.items()):
             facts.append(f"- {k}: `{json.dumps(v)}`")
-        if s["script"]:
-            facts.append(f"- tool: `tools/{s['script']}`; sources: {', '.join(f'`tools/{x}`' for x in s['sources']) or '-'}")
-        else:
-            facts.append(f"- **not implemented yet**: planned in issue #{s['issue']}; building it fails saying so")
+        facts.append(f"- tool: `tools/{s['script']}`; sources (computed from its imports, `nix/sources.json`): "
+                     f"{', '.join(f'`tools/{x}`' for x in s['sources']) or '-'}")
         out += facts + [""]
         doc = tool_doc(s["script"])
         arts = artifacts_of(doc)

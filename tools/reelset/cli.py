@@ -185,7 +185,7 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     """What the next build of every step of the dataset at ``flake#attr`` would do.
 
     Returns {"flake", "attr", "system_features", "builders", "steps": [ {name, device,
-    level, state ("in-store" | "build" | "planned" | "opt-in" | "absent" | "error"), issue, error
+    level, state ("in-store" | "build" | "opt-in" | "absent" | "error"), error
     (for "opt-in": how to turn it on),
     derivations: [ {shard, drv, out, action ("in-store" | "fetch" | "build-local" |
     "build-cuda-builder" | "build-local-cuda" | "no-cuda-machine"), features} ]} ],
@@ -232,7 +232,7 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     steps, totals = [], Counter()
     for s in table:
         ev = evaluated[s["name"]]
-        entry = {"name": s["name"], "device": s["device"], "level": s["level"], "issue": s.get("issue"),
+        entry = {"name": s["name"], "device": s["device"], "level": s["level"],
                  "error": None, "derivations": []}
         if ev["state"] == "ok":
             members = [(None, ev["drv"]), *sorted(ev["shards"].items())]
@@ -244,8 +244,6 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
                 totals[act] += 1
             acts = {d["action"] for d in entry["derivations"]}
             entry["state"] = "in-store" if acts <= {"in-store"} else "build"
-        elif s.get("script") is None:
-            entry["state"] = "planned"
         elif s.get("optIn") and s["optIn"] not in sections:
             entry["state"] = "opt-in"
             entry["error"] = f"add [{s['optIn']}] to dataset.toml to use it (docs/training.md)"
@@ -287,9 +285,7 @@ def format_status(st: dict) -> str:
     lines += [header, "-" * len(header)]
     for s in st["steps"]:
         drvs = s["derivations"]
-        if s["state"] == "planned":
-            what = f"planned (issue #{s['issue']})" if s["issue"] else "planned"
-        elif s["state"] == "absent":
+        if s["state"] == "absent":
             what = "not exposed by this flake attribute"
         elif s["state"] == "opt-in":
             what = f"off: {s['error']}"
