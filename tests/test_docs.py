@@ -59,3 +59,30 @@ def test_a_new_step_in_the_table_makes_the_reference_stale(tmp_path):
     files = gen_docs.render_all(extra)
     assert gen_docs.stale(files, tmp_path) == ["reference/steps.md"]
     assert "## step9-extra" in files["reference/steps.md"] and "`tools/step2_bible.py`" in files["reference/steps.md"]
+
+
+def test_every_tool_reads_the_sections_the_step_table_declares():
+    """One declaration: the dataset.toml sections a tool reads (``spec.section("x", …)`` with a
+    literal name) are exactly those its entry in nix/steps.nix passes (``config``); a section the
+    table passes but no tool reads, or the reverse, fails here."""
+    import ast
+
+    for s in nixinfo.step_table():
+        tree = ast.parse((REPO / "tools" / s["script"]).read_text())
+        read = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                and c.func.attr == "section" and c.args and isinstance(c.args[0], ast.Constant)}
+        dynamic = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "section"
+                      and c.args and not isinstance(c.args[0], ast.Constant) for c in ast.walk(tree))
+        if dynamic:  # step4/step5: the section is the family's ("<family>_preprocess", "<family>_train")
+            assert len(s["config"]) == 1 and s["config"][0].startswith(s["family"]), s["name"]
+        else:
+            assert read == set(s["config"]), f"{s['name']}: tools/{s['script']} reads {sorted(read)}, nix/steps.nix passes {s['config']}"
+
+
+def test_a_bad_setting_fails_in_one_style_without_traceback(tmp_path):
+    from conftest import DEMO_VIDEO, run_tool, scenes_spec
+
+    proc = run_tool("step1_scenes.py", scenes_spec(DEMO_VIDEO, threshold=-1), tmp_path / "out", tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: dataset.toml [scenes] threshold: Input should be greater than 0 (got -1)" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out.partial-*"))

@@ -59,7 +59,7 @@ def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = SceneConfig.model_validate(spec.config.get("scenes", {}))
+    cfg = spec.section("scenes", SceneConfig)
     src = Path(spec.video)
     with timer.phase("probe"):
         info, _times = media.probe_video(src)

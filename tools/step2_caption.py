@@ -130,10 +130,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
     if "vlm" not in spec.models:
         raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
-    try:
-        cfg = CaptionConfig.model_validate(spec.config.get("caption", {}))
-    except ValueError as exc:
-        raise ReelsetError(f"{STEP}: invalid [caption] section of dataset.toml: {exc}") from exc
+    cfg = spec.section("caption", CaptionConfig)
     scenes_dir = Path(spec.inputs["step1-scenes"])
     scenes = read_artifact(scenes_dir / "scenes.json", ScenesArtifact)
     context = read_artifact(Path(spec.inputs["step2-scene-context"]) / "context.json", SceneContextArtifact)

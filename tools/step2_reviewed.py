@@ -57,10 +57,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     for needed in ("step1-scenes", "step2-caption"):
         if needed not in spec.inputs:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
-    try:
-        cfg = ReviewConfig.model_validate(spec.config.get("review", {}))
-    except ValueError as exc:
-        raise ReelsetError(f"{STEP}: invalid [review] section of dataset.toml: {exc}") from exc
+    cfg = spec.section("review", ReviewConfig)
     review_path = Path(spec.files["review"]) if "review" in spec.files else None
     review = load_review(review_path, where=cfg.file)
     scene_shards = shards(Path(spec.inputs["step1-scenes"]))

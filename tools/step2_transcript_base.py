@@ -86,7 +86,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = AsrConfig.model_validate(spec.config.get("asr", {}))
+    cfg = spec.section("asr", AsrConfig)
     src = Path(spec.video)
     model_ref = spec.models.get("asr")
     if model_ref is None:

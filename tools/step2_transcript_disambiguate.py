@@ -49,7 +49,6 @@ import faster_whisper
 import rapidfuzz
 import srt
 from faster_whisper.vad import VadOptions
-from pydantic import ValidationError
 
 from reelset import ReelsetError, frames, media, vlm
 from reelset.asr import load_whisper
@@ -188,11 +187,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     for needed in ("step2-transcript-base", "step2-bible", "step1-scenes", "step2-shot-reference"):
         if needed not in spec.inputs:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
-    try:
-        cfg = DisambiguateConfig.model_validate(spec.config.get("disambiguate", {}))
-        asr = AsrConfig.model_validate(spec.config.get("asr", {}))
-    except ValidationError as exc:
-        raise ReelsetError(f"dataset.toml [disambiguate]/[asr]: {exc}") from exc
+    cfg = spec.section("disambiguate", DisambiguateConfig)
+    asr = spec.section("asr", AsrConfig)
     base = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
     bible_art = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
     # validated (a broken upstream fails here); the frames come from the source video itself

@@ -88,7 +88,7 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    cfg = Ltx2Config.model_validate(spec.config.get("ltx2", {}))
+    cfg = spec.section("ltx2", Ltx2Config)
     reviewed, _ = package.load_reviewed(spec)
     clips = package.package_clips(reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.audio,
                                   cfg.prepend_trigger, timer)

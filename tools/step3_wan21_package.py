@@ -108,7 +108,7 @@ def write_package_files(folder: Path, cfg: Wan21Config, kept: list[PackagedClip]
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    cfg = Wan21Config.model_validate(spec.config.get("wan21", {}))
+    cfg = spec.section("wan21", Wan21Config)
     reviewed, _ = package.load_reviewed(spec)
     fps = Fraction(cfg.fps).limit_denominator(1001)
     clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.audio, cfg.prepend_trigger, timer)

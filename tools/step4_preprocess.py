@@ -59,7 +59,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
     fam_name = train.family_of(spec.step)
     section = f"{fam_name}_preprocess"
-    cfg = CONFIGS[fam_name].model_validate(spec.config.get(section, {}))
+    cfg = spec.section(section, CONFIGS[fam_name])
     pkg_step = PACKAGE_STEP[fam_name]
     if pkg_step not in spec.inputs:
         raise ReelsetError(f"{spec.step}: spec has no input {pkg_step}")

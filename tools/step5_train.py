@@ -55,10 +55,7 @@ def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     fam_name = train.family_of(spec.step)
     section = f"{fam_name}_train"
-    try:
-        cfg = CONFIGS[fam_name].model_validate(spec.config.get(section, {}))
-    except ValueError as exc:
-        raise ReelsetError(f"[{section}] of {spec.dataset}/dataset.toml: {exc}") from exc
+    cfg = spec.section(section, CONFIGS[fam_name])
     segs = chain(spec, cfg.steps)
     last_dir, last = segs[-1]
     pre = Path(spec.inputs[f"step4-{fam_name}-preprocess"])

@@ -1,7 +1,7 @@
 """reelset: shared code of the pipeline's step tools (schemas, media helpers, reports).
 
 Every step tool in ``tools/`` imports from this package; each step's Nix derivation
-copies only the modules that step declares in ``nix/steps.nix`` (narrow sources).
+copies only the modules that step imports (``nix/sources.json``, computed from the imports).
 """
 
 __version__ = "0.1.0"

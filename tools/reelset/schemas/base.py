@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reelset import ReelsetError
 
 SCHEMA_VERSION = 1
 
@@ -28,11 +30,29 @@ class StepSpec(Strict):
     device: Literal["cpu", "cuda"] = Field(description="Device class the step declares (cuda steps fall back to CPU when no GPU is visible).")
     video_id: str | None = Field(None, description="Shard's video id (video-level steps).")
     video: str | None = Field(None, description="Path of the source video (video-level steps).")
-    config: dict = Field(default_factory=dict, description="The whole dataset.toml as parsed by Nix.")
+    config: dict = Field(default_factory=dict, description="The dataset.toml sections the step declares (nix/steps.nix `config`), as parsed by Nix.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Upstream step outputs by step name (store paths).")
     models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
+
+    def section(self, name: str, model: type[BaseModel]) -> BaseModel:
+        """The dataset.toml section ``[name]`` validated by its config model (absent: the defaults).
+
+        Every tool reads its settings this way, so a bad value fails the same way in every step:
+        ReelsetError "dataset.toml [asr] beam_size: Input should be greater than or equal to 1
+        (got 0)". Nix already rejected unknown keys and wrong primitive types at evaluation time
+        (nix/config.nix); this adds the ranges and cross-field rules.
+        """
+        raw = self.config.get(name) or {}
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or '(section)'}: {e['msg']}"
+                + (f" (got {e['input']!r})" if e.get("loc") and not isinstance(e.get("input"), dict) else "")
+                for e in exc.errors())
+            raise ReelsetError(f"dataset.toml [{name}] {problems}") from exc
 
 
 class ModelRef(Strict):
