@@ -12,7 +12,7 @@ Output (``$out``):
 - ``clips/<clip_id>.mp4``: H.264 (yuv420p, square pixels) + AAC when the source has
   audio; frame count = the scene's; first frame = the scene's first frame.
 - ``thumbs/<clip_id>.jpg``: first frame of each clip.
-- ``meta.json``, ``index.html``.
+- ``meta.json``.
 
 Source handling: variable frame rate sources are first re-timed to their (snapped)
 average fps on a lossless intermediate so detection and cuts share one frame grid;

@@ -6,8 +6,7 @@ description, voice notes, known mis-hearings and reference shots {video id, t se
 places; glossary; LoRA trigger word; caption style rules).
 
 Output (``$out``): ``bible.json`` (:class:`reelset.schemas.bible.BibleArtifact`: the normalized
-bible + a flat list of every spelling with its canonical owner), ``meta.json``,
-``index.html``. Errors (exit status 2, nothing written): ``error: <file>: <yaml path>
+bible + a flat list of every spelling with its canonical owner), ``meta.json``. Errors (exit status 2, nothing written): ``error: <file>: <yaml path>
 (line N): <reason>`` for unknown keys, missing names, bad timestamps, duplicate names, …
 
 This step reads only the bible: editing bible.yaml re-runs it and the steps that read

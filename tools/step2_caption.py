@@ -18,8 +18,8 @@ so for the tiny random test model) gives ``status = "fallback"`` and an empty ca
 step2-reviewed flags for the reviewer — it is never silently replaced by the raw text.
 
 Output (``$out``): ``captions.json`` (:class:`reelset.schemas.captions.CaptionsArtifact`),
-``previews/<clip_id>.webp`` (animated preview of the frames the model saw), ``meta.json``,
-``index.html``. Device: CUDA when torch sees one, else the CPU (float32).
+``previews/<clip_id>.webp`` (animated preview of the frames the model saw), ``meta.json``.
+Device: CUDA when torch sees one, else the CPU (float32).
 
 Run by hand: ``python tools/step2_caption.py --spec spec.json --out DIR``.
 """

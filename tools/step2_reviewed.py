@@ -15,7 +15,7 @@ decision on a caption that changed since (or on a clip that no longer exists) is
 
 Output (``$out``): ``reviewed.json`` (:class:`reelset.schemas.reviewed.ReviewedArtifact`: accepted
 clips with final captions — trigger word removed, packaging prepends it when configured —,
-rejected clips with reasons, per-clip QA, stale decisions), ``meta.json``, ``index.html``.
+rejected clips with reasons, per-clip QA, stale decisions), ``meta.json``.
 Errors (exit status 2): a malformed review.json names the entry and field
 (``review.json: malformed review file: decisions['demo01-s0002'].action: …``); a caption
 shard whose clips differ from its scenes.

@@ -14,7 +14,7 @@ For each clip ``[start_s, end_s)`` (seconds):
   dialogue). Dialogue: [unknown] "I am Cyril, Malory wants the report…"``.
 
 Output (``$out``): ``context.json`` (:class:`reelset.schemas.context.SceneContextArtifact`),
-``meta.json``, ``index.html``.
+``meta.json``.
 
 Run by hand: ``python tools/step2_scene_context.py --spec spec.json --out DIR``.
 """

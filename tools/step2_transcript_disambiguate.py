@@ -31,7 +31,7 @@ Passes, each recorded in the ``audit`` list:
 
 Output (``$out``): ``corrected_transcript.json``
 (:class:`reelset.schemas.disambiguate.DisambiguatedTranscript`: original + corrected text and words per
-segment, speaker, audit, pass summaries), ``corrected.srt``, ``meta.json``, ``index.html``
+segment, speaker, audit, pass summaries), ``corrected.srt``, ``meta.json``
 (diff view + audit). Errors (exit status 2): missing inputs or model directory.
 
 Run by hand: ``python tools/step2_transcript_disambiguate.py --spec spec.json --out DIR``.

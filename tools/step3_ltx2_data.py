@@ -32,7 +32,7 @@ Output (``$out``):
   ``buckets`` of its ``config``);
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`): every clip of reviewed.json
   with its fate (kept: bucket, frames/size/fps written, source frames trimmed; dropped: why);
-- ``index.html`` (totals, dropped list, kept clips), ``meta.json`` (no timings: the output is
+- ``meta.json`` (no timings: the output is
   bit-identical across rebuilds; timings are in the build log).
 
 Run by hand: ``python tools/step3_ltx2_data.py --spec spec.json --out DIR``.

@@ -34,7 +34,7 @@ Output (``$out``):
   trainers from there or make the paths absolute;
 - ``wan21_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
   1980-01-01, mode 0644 — bit-identical across rebuilds;
-- ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``index.html``, ``meta.json``
+- ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
   (no timings: see step3-ltx2-data).
 
 Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.

@@ -21,7 +21,7 @@ how it differs from the trainer is in the family module's docstring). Latents ar
 posterior's mode (no sampling), so the output is the same on every run on the same device.
 
 Output: those folders, ``latents.json`` (:class:`reelset.schemas.latents.LatentIndex`: shapes, dtypes
-and files of every clip), ``meta.json``, ``index.html``.
+and files of every clip), ``meta.json``.
 
 Errors (exit 2, nothing written): missing/invalid manifest, a packaged clip missing, a clip
 the model cannot encode (the family module names the file and the reason).

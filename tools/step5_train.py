@@ -15,7 +15,7 @@ Output:
   ``validation.prompts`` entry, rendered with the base model + the final LoRA (size and frames
   from ``validation`` or the first training bucket, ``validation.steps`` denoising steps,
   ``validation.seed``);
-- ``index.html`` (plot, samples, segments), ``meta.json``.
+- ``meta.json`` (the report with plot, samples and segments is its own derivation).
 
 Errors (exit 2): the segments do not chain (gap, wrong order) or end before ``steps``.
 

@@ -25,7 +25,7 @@ at least every 10 s.
 Output: ``lora/pytorch_lora_weights.safetensors`` (diffusers ``save_lora_weights`` format:
 ``pipe.load_lora_weights(dir)`` loads it), ``optimizer.pt`` (AdamW state, ``torch.save``),
 ``segment.json`` (:class:`reelset.schemas.train.TrainSegment`: the loss of every step so far),
-``meta.json``, ``index.html``.
+``meta.json``.
 
 Run by hand: ``python tools/step5_train_segment.py --spec spec.json --out DIR``.
 """
