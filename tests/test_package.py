@@ -358,3 +358,36 @@ def test_nix_build_and_rebuild_are_identical(nix_fixture, step, section, cfg):
     again = nix("build", "--impure", "--no-link", "--rebuild", "--expr", expr)
     assert again.returncode == 0, again.stderr  # --rebuild fails when any output byte differs
     assert "checking outputs of" in again.stderr and "may not be deterministic" not in again.stderr
+
+
+@pytest.mark.parametrize(("script", "step", "section", "cfg"), [
+    ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG),
+    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG),
+])
+def test_a_package_that_keeps_no_clip_fails_with_the_reasons(scene_outputs, tmp_path, script, step, section, cfg):
+    """Issue 18: every clip rejected (no review.json applied, as when review.json is untracked
+    in a git dataset flake) or every clip too short for the trainer → exit 2 and the counted
+    reasons, never an empty dataset with exit 0."""
+    data = reviewed_from_scenes(scene_outputs)
+    clips = data["accepted"] + data["rejected"]
+    data["rejected"] = [{"clip_id": c["clip_id"], "video_id": c["video_id"], "reasons": ["caption empty"]} for c in clips]
+    data["accepted"] = []
+    folder = tmp_path / "rejected"
+    folder.mkdir()
+    (folder / "reviewed.json").write_text(json.dumps(data))
+    proc = run_tool(script, package_spec(step, folder, section, cfg), tmp_path / "out", tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"no clip kept: 0 accepted and {len(clips)} rejected by step2-reviewed" in proc.stderr
+    assert f"{len(clips)}x caption empty" in proc.stderr and "`git add review.json`" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+    short = reviewed_from_scenes(scene_outputs)
+    short["accepted"] = [c for c in short["accepted"] if c["clip_id"] == SHORT]
+    short["review_sha256"] = "0" * 64
+    folder = tmp_path / "short"
+    folder.mkdir()
+    (folder / "reviewed.json").write_text(json.dumps(short))
+    proc = run_tool(script, package_spec(step, folder, section, cfg), tmp_path / "out2", tmp_path)
+    assert proc.returncode == 2 and "1x too short" in proc.stderr and "1x off-model character" in proc.stderr, \
+        proc.stderr
+    assert "review.json sha256 000000000000… was applied" in proc.stderr

@@ -18,6 +18,26 @@ Commands:
     models) that are not in the store yet. Uses your Nix settings (builders,
     system-features, substituters), so the answer is the one your next build gets.
 
+``reelset build [STEP|all] [--dataset DIR] [--out-link LINK] [--no-logs] [--allow-untracked]``
+    The entry command: builds STEP (default ``all``) of the dataset in the working directory
+    (a dataset flake, ``pipelines/<name>`` of a checkout, or the checkout itself: its demo) or of
+    ``--dataset``, with the Nix settings and interpreter of :mod:`reelset.entry` (no NIX_CONFIG
+    to set by hand) and the tools' progress lines (``-L``). Refuses to build while dataset files
+    are untracked in git (naming them and the ``git add``). Ends with the report's path, the
+    steps ``all`` left out and why, and what to run next. Link: ``result`` (all) or
+    ``result-<step>`` in the working directory.
+
+``reelset env``
+    The settings ``build`` uses, as shell lines: ``eval "$(reelset env)"`` before plain ``nix build``.
+
+``reelset review [--dataset DIR] [--port N]``
+    Builds the dataset's step2-caption and serves the review pages (``tools/review.py serve``).
+
+``reelset status [--dataset DIR | NAME] [--flake REF] [--attr ATTR] [--json]``: see below.
+
+Relative paths (``--dataset``, ``--flake``, ``inspect PATH``) are taken against the caller's
+working directory.
+
 Exit status: 0 ok, 2 user error (message on stderr names the path or setting), 1 bug.
 """
 
@@ -33,7 +53,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, nixinfo
+from reelset import ReelsetError, entry, nixinfo
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
@@ -99,7 +119,22 @@ def inspect_output(path: Path, _depth: int = 0) -> dict:
         info["timings_s"] = {"total": round(sum(m["timings_s"].get("total", 0.0) for m in members), 3)}
         if agg.kind == "steps":
             info["step"] = "pipeline"
+            info["members"] = sorted(members, key=_pipeline_order())
     return info
+
+
+def _pipeline_order():
+    """Sort key of step names: their position in the step table (pipeline order; aggregate.json
+    lists them alphabetically), unknown names last. Without Nix: alphabetical."""
+    try:
+        order = {s["name"]: i for i, s in enumerate(nixinfo.step_table(nixinfo.REPO))}
+    except ReelsetError:
+        order = {}
+    return lambda m: (order.get(m["name"], len(order)), m["name"])
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:
@@ -111,7 +146,7 @@ def format_inspect(info: dict) -> str:
     lines = []
     toolchain = info["toolchain"].get("name", "?")
     if info["kind"] == "steps":
-        lines += [f"dataset {info['dataset']}: {len(info['members'])} steps   {info['path']}",
+        lines += [f"dataset {info['dataset']}: {_plural(len(info['members']), 'step')}   {info['path']}",
                   f"toolchain {toolchain}   devices {', '.join(info['devices'])}   "
                   f"total step time {info['timings_s']['total']:.1f} s", ""]
         header = f"{'step':<30} {'shards':>6}  {'device':<8} {'time s':>7}  counts"
@@ -127,7 +162,7 @@ def format_inspect(info: dict) -> str:
         lines += ["", f"models: {', '.join(models) if models else '-'}"]
     else:
         title = info["step"] + (f" · shard {info['shard']}" if info["shard"] else "") + \
-            (f" · {len(info['members'])} shards" if info["kind"] == "shards" else "")
+            (f" · {_plural(len(info['members']), 'shard')}" if info["kind"] == "shards" else "")
         lines += [title, f"  path       {info['path']}", f"  dataset    {info['dataset']}",
                   f"  device     {', '.join(info['devices'])}",
                   f"  toolchain  {toolchain} ({info['toolchain'].get('fingerprint', '?')[:24]})",
@@ -147,21 +182,30 @@ def format_inspect(info: dict) -> str:
 
 
 # --------------------------------------------------------------------------- status
-def _dataset_attr(dataset: str) -> tuple[str, str]:
-    """(dataset name, flake attribute) of ``--dataset`` given as NAME or pipelines/NAME."""
-    name = Path(dataset.rstrip("/")).name
-    if "/" in dataset.rstrip("/") and not (Path(dataset) / "dataset.toml").is_file():
-        raise ReelsetError(f"{dataset}: no dataset.toml there (a dataset is a folder pipelines/<name>/ with dataset.toml)")
-    return name, f"host.datasets.{name}"
-
-
-def _nix_env() -> dict[str, str]:
-    """Env for Nix: the host toolchain's interpreter defaults to this checkout's .venv, as in `make`."""
-    env = dict(os.environ)
-    venv_python = nixinfo.REPO / ".venv" / "bin" / "python"
-    if "REELSET_PYTHON" not in env and venv_python.exists():
-        env["REELSET_PYTHON"] = str(venv_python)
-    return env
+def status_target(dataset: str | None, flake: str | None, attr: str | None, cwd: Path) -> tuple[str, str]:
+    """(flake reference, attribute) that ``reelset status`` queries, relative paths taken
+    against ``cwd`` (the caller's working directory): ``--flake`` (a folder or any flake
+    reference; ``--attr`` default ``host`` for a dataset flake, ``host.datasets.demo`` for a
+    checkout), else the dataset of :func:`reelset.entry.resolve_dataset` (``--dataset``, or the
+    working directory; outside any dataset: this checkout's demo)."""
+    if flake is not None:
+        folder = Path(flake) if Path(flake).is_absolute() else cwd / flake
+        named = f"host.datasets.{Path(dataset.rstrip('/')).name}" if dataset else None
+        if ":" in flake.split("/")[0] or not folder.is_dir():
+            return flake, attr or named or "host.datasets.demo"
+        folder = folder.resolve()
+        if attr or named:
+            return str(folder), attr or named
+        if (folder / "dataset.toml").is_file() and not entry._is_checkout(folder):
+            return str(folder), "host"
+        return str(folder), "host.datasets.demo"
+    try:
+        target = entry.resolve_dataset(dataset, cwd)
+    except ReelsetError:
+        if dataset is not None:
+            raise
+        target = entry.resolve_dataset(None, nixinfo.REPO)
+    return str(target.flake), attr or target.attr
 
 
 # per step: state, drv, and its member derivations (video shards, or training segments as
@@ -193,14 +237,19 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     run: videos/models not in the store), "totals": {action: count}}.
     Raises ReelsetError when Nix fails to evaluate the dataset.
     """
-    env = _nix_env()
+    env = entry.build_env()
     # the queried flake's own step table (a dataset flake may pin another reelset), else this checkout's
     own = nixinfo.run_nix(["eval", "--json", f"{flake}#lib.steps.list"], cwd=cwd, env=env, check=False)
     table = json.loads(own.stdout) if own.returncode == 0 else nixinfo.step_table(nixinfo.REPO)
     names = [s["name"] for s in table]
     apply = f"ds: ({_EVAL_APPLY}) (builtins.fromJSON ''{json.dumps(names)}'') ds"
-    both = json.loads(nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply],
-                                      cwd=cwd, env=env).stdout)
+    proc = nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply], cwd=cwd, env=env,
+                           check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(ln for ln in proc.stderr.strip().splitlines() if "error" in ln or ln.startswith("       "))[-1500:]
+        raise ReelsetError(f"{flake}#{attr} does not evaluate (is it a reelset dataset flake or checkout? "
+                           f"--attr host for a dataset flake):\n{tail or proc.stderr.strip()[-1500:]}")
+    both = json.loads(proc.stdout)
     evaluated, sections = both["steps"], set(both["sections"])
     buildable = [n for n in names if evaluated[n]["state"] == "ok"]
     dry = nixinfo.parse_dry_run(nixinfo.run_nix(
@@ -232,31 +281,31 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     steps, totals = [], Counter()
     for s in table:
         ev = evaluated[s["name"]]
-        entry = {"name": s["name"], "device": s["device"], "level": s["level"],
+        row = {"name": s["name"], "device": s["device"], "level": s["level"],
                  "error": None, "derivations": []}
         if ev["state"] == "ok":
             members = [(None, ev["drv"]), *sorted(ev["shards"].items())]
             for shard, drv in members:
                 act, feats = action(drv)
                 out = nixinfo.output_paths(shown[os.path.basename(drv)])
-                entry["derivations"].append({"shard": shard, "drv": drv, "out": out[0] if out else None,
+                row["derivations"].append({"shard": shard, "drv": drv, "out": out[0] if out else None,
                                              "action": act, "features": feats})
                 totals[act] += 1
-            acts = {d["action"] for d in entry["derivations"]}
-            entry["state"] = "in-store" if acts <= {"in-store"} else "build"
+            acts = {d["action"] for d in row["derivations"]}
+            row["state"] = "in-store" if acts <= {"in-store"} else "build"
         elif s.get("optIn") and s["optIn"] not in sections:
-            entry["state"] = "opt-in"
-            entry["error"] = f"add [{s['optIn']}] to dataset.toml to use it (docs/training.md)"
+            row["state"] = "opt-in"
+            row["error"] = f"add [{s['optIn']}] to dataset.toml to use it (docs/training.md)"
         elif ev["state"] == "absent":
-            entry["state"] = "absent"
+            row["state"] = "absent"
         else:
-            entry["state"] = "error"
+            row["state"] = "error"
             proc = nixinfo.run_nix(["eval", "--impure", "--raw", f"{flake}#{attr}.{s['name']}.drvPath"],
                                    cwd=cwd, env=env, check=False)
-            entry["error"] = next((ln.strip() for ln in proc.stderr.splitlines() if "error:" in ln), proc.stderr.strip())
-            if "which does not exist" in entry["error"] and flake.startswith(("/", "git+file:", ".")):
-                entry["error"] += " (a flake in a git repository sees only tracked files: `git add` new files)"
-        steps.append(entry)
+            row["error"] = next((ln.strip() for ln in proc.stderr.splitlines() if "error:" in ln), proc.stderr.strip())
+            if "which does not exist" in row["error"] and flake.startswith(("/", "git+file:", ".")):
+                row["error"] += " (a flake in a git repository sees only tracked files: `git add` new files)"
+        steps.append(row)
     step_set = {os.path.basename(d) for d in step_drvs}
     fixed = [{"name": shown[os.path.basename(d)]["env"].get("name", os.path.basename(d)), "drv": d}
              for d in dry.will_build
@@ -308,29 +357,72 @@ def format_status(st: dict) -> str:
 
 
 # --------------------------------------------------------------------------- main
+def _build(args: argparse.Namespace, cwd: Path) -> int:
+    target = entry.resolve_dataset(args.dataset, cwd)
+    link = args.out_link or cwd / ("result" if args.step == "all" else f"result-{args.step}")
+    _, lines = entry.build(target, args.step, Path(link), check_git=not args.allow_untracked,
+                           log_lines=not args.no_logs)
+    print("\n".join(lines))
+    return 0
+
+
+def _review(args: argparse.Namespace, cwd: Path) -> int:
+    target = entry.resolve_dataset(args.dataset, cwd)
+    link = cwd / "result-step2-caption"
+    _, lines = entry.build(target, "step2-caption", link, check_git=not args.allow_untracked)
+    print("\n".join(lines[:2]), flush=True)
+    python = entry.interpreter()
+    argv = [str(python), str(nixinfo.REPO / "tools" / "review.py"), "serve", str(link),
+            "--dataset", str(target.dataset_dir), "--port", str(args.port)]
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process by the review server
+    return 0  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``bin/reelset``; returns the exit status (0 ok, 2 user error)."""
-    parser = argparse.ArgumentParser(prog="reelset", description="reelset everyday commands: inspect step outputs, "
-                                     "see what the next build of a dataset would do.")
+    parser = argparse.ArgumentParser(prog="reelset", description="reelset everyday commands: build a dataset's steps, "
+                                     "review captions, inspect step outputs, see what the next build would do.")
     sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="build a step (or all) of the dataset here / of --dataset, with reelset's Nix "
+                             "settings and progress output")
+    p_build.add_argument("step", nargs="?", default="all", help="a step of the table, or all (default)")
+    p_build.add_argument("--dataset", help="dataset folder (a dataset flake or pipelines/NAME) or a dataset name "
+                         "of this checkout (default: the working directory)")
+    p_build.add_argument("--out-link", type=Path, help="result link (default ./result for all, ./result-STEP)")
+    p_build.add_argument("--no-logs", action="store_true", help="no build logs (nix build without -L)")
+    p_build.add_argument("--allow-untracked", action="store_true",
+                         help="build although dataset files are untracked in git (Nix will not see them)")
+    sub.add_parser("env", help="print the Nix settings and REELSET_PYTHON for eval \"$(reelset env)\"")
+    p_review = sub.add_parser("review", help="build step2-caption and serve the review pages")
+    p_review.add_argument("--dataset", help="dataset folder or name (default: the working directory)")
+    p_review.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0: any free port)")
+    p_review.add_argument("--allow-untracked", action="store_true", help=argparse.SUPPRESS)
     p_inspect = sub.add_parser("inspect", help="summarise a step output (result link or store path)",
                                description=inspect_output.__doc__.split("\n")[0])
     p_inspect.add_argument("path", type=Path, help="result link, store path or output folder of a step")
     p_inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_status = sub.add_parser("status", help="which step derivations are in the store / build locally / need a cuda builder")
-    p_status.add_argument("--dataset", default="demo", help="dataset name or pipelines/NAME (default: demo)")
-    p_status.add_argument("--flake", default=str(nixinfo.REPO), help="flake reference (default: this reelset checkout)")
-    p_status.add_argument("--attr", help="attribute of the dataset's step set (default: host.datasets.<dataset>; "
-                          "a flake made from templates/dataset: host)")
+    p_status.add_argument("--dataset", help="dataset folder or name of this checkout (default: the working directory; "
+                          "outside a dataset: the demo)")
+    p_status.add_argument("--flake", help="flake reference or folder (default: the dataset's flake)")
+    p_status.add_argument("--attr", help="attribute of the dataset's step set (default: host for a dataset flake, "
+                          "host.datasets.<dataset> in a checkout)")
     p_status.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args(argv)
+    cwd = Path.cwd()
     try:
-        if args.command == "inspect":
+        if args.command == "build":
+            return _build(args, cwd)
+        if args.command == "review":
+            return _review(args, cwd)
+        if args.command == "env":
+            print(entry.env_script(), end="")
+        elif args.command == "inspect":
             info = inspect_output(args.path)
             print(json.dumps(info, indent=2) if args.json else format_inspect(info))
         else:
-            attr = args.attr or _dataset_attr(args.dataset)[1]
-            st = dataset_status(args.flake, attr, cwd=nixinfo.REPO)
+            flake, attr = status_target(args.dataset, args.flake, args.attr, cwd)
+            st = dataset_status(flake, attr, cwd=cwd)
             print(json.dumps(st, indent=2) if args.json else format_status(st))
         return 0
     except ReelsetError as exc:

@@ -9,8 +9,10 @@ shift a caption onto another clip (the failure of LTX-Video-Trainer #59 / diffus
 
 Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
 input, a reviewed.json that does not match its schema, a clip id listed twice, a clip file
-that is missing or not a video, and a written clip whose frame count or size is not the
-planned one.
+that is missing or not a video, a written clip whose frame count or size is not the
+planned one, and a package that would keep no clip at all (:func:`require_kept`: an empty
+training set is never a successful build; the message counts the reasons and says whether
+step2-reviewed had a review.json).
 """
 
 from __future__ import annotations
@@ -205,7 +207,35 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
                                     fps=round(float(fps), 6), source_frames_used=used,
                                     source_frames_trimmed=src.frames - used, **common))
         log(f"{clip.clip_id}: {label}, {frames} frames ({src.frames - used} source frames trimmed)")
-    return entries + rejected_entries(reviewed)
+    entries += rejected_entries(reviewed)
+    require_kept(reviewed, entries)
+    return entries
+
+
+def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> None:
+    """ReelsetError when no entry is kept: how many clips were rejected before packaging and
+    dropped by it, the most common reasons (counted), and — when step2-reviewed applied no
+    review.json — that a review file the review server wrote must be tracked by git."""
+    if any(e.fate == "kept" for e in entries):
+        return
+    reasons: dict[str, int] = {}
+    for r in reviewed.rejected:
+        for reason in r.reasons:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    for e in entries:
+        if e.fate == "dropped" and not (e.reason or "").startswith("rejected in review"):
+            key = (e.reason or "?").split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
+    counted = "; ".join(f"{n}x {r}" for r, n in top) or "the dataset has no clips"
+    review = ("step2-reviewed applied no review.json (none in its input: with the review server, decisions go to "
+              "the dataset folder's review.json; in a git repository `git add review.json` so Nix sees it)"
+              if reviewed.review_sha256 is None else
+              f"review.json sha256 {reviewed.review_sha256[:12]}… was applied")
+    raise ReelsetError(f"no clip kept: {len(reviewed.accepted)} accepted and {len(reviewed.rejected)} rejected by "
+                       f"step2-reviewed, {len(reviewed.accepted)} dropped here; reasons: {counted}. {review}. "
+                       "Accept or edit clips in review (reelset review), or relax [review] / the trainer section "
+                       "of dataset.toml")
 
 
 def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel,

@@ -1,0 +1,309 @@
+"""The entry command's machinery (``reelset build``, ``reelset env``, ``reelset review``): which
+dataset the caller means, the Nix settings and interpreter a host-toolchain build needs, the
+dataset files Nix cannot see, the steps ``all`` leaves out and the "what next" line.
+
+Not a step module: no step imports it, so it never enters a step's sources.
+
+- :func:`resolve_dataset`: a dataset flake folder (``nix flake init -t <reelset>#dataset``:
+  flake.nix + dataset.toml, attribute ``host``), a folder ``pipelines/<name>`` of a reelset
+  checkout (attribute ``host.datasets.<name>``), a dataset name of this checkout, or — with no
+  argument — the caller's working directory (the checkout itself means its demo).
+- :func:`nix_config` / :func:`build_env`: the settings of the Makefile (flakes on, ``substituters
+  =``, ``build-users-group =``, ``sandbox = relaxed``, ``extra-system-features = cuda`` unless
+  ``REELSET_LOCAL_CUDA=0``), placed *before* the caller's own ``NIX_CONFIG`` so the caller's
+  lines win; ``REELSET_PYTHON`` defaults to this checkout's ``.venv``.
+- :func:`invisible_files`: files of the dataset (dataset.toml, models.toml, the step table's
+  ``files`` such as bible.yaml / review.json, ``path`` videos) that exist on disk but are not
+  tracked by git, so a git flake does not see them (Nix's rule: a ``git+file`` flake holds the
+  files of the git index, https://nixos.org/manual/nix/stable/command-ref/new-cli/nix3-flake).
+- :func:`left_out`: why ``all`` lacks a step — the same rules as ``available``/``inAll`` of
+  nix/pipeline.nix (a required file missing, an upstream step left out, an opt-in section absent),
+  computed here from the step table, dataset.toml and the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelset import ReelsetError, nixinfo
+
+REPO = nixinfo.REPO
+
+
+@dataclass(frozen=True)
+class Target:
+    """One dataset and the flake attribute set that builds it.
+
+    flake: absolute path of the flake folder (a reelset checkout or a dataset flake); attr: the
+    attribute of its step set (``host`` or ``host.datasets.<name>``); dataset_dir: the folder
+    holding dataset.toml; kind: "dataset-flake" | "checkout".
+    """
+
+    flake: Path
+    attr: str
+    dataset_dir: Path
+    kind: str
+
+
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "flake.nix").is_file() and (folder / "nix" / "steps.nix").is_file()
+
+
+def _from_folder(folder: Path) -> Target | None:
+    """The Target of a folder holding dataset.toml, or None when it holds none."""
+    if not (folder / "dataset.toml").is_file():
+        return None
+    if (folder / "flake.nix").is_file() and not _is_checkout(folder):
+        return Target(folder, "host", folder, "dataset-flake")
+    checkout = folder.parent.parent
+    if folder.parent.name == "pipelines" and _is_checkout(checkout):
+        return Target(checkout, f"host.datasets.{folder.name}", folder, "checkout")
+    raise ReelsetError(f"{folder}: has a dataset.toml but no flake.nix and is not pipelines/<name> of a reelset "
+                       f"checkout; make it a dataset flake: `cd {folder} && nix flake init -t git+file://{REPO}#dataset` "
+                       "(keeps your dataset.toml), then set inputs.reelset.url in its flake.nix")
+
+
+def resolve_dataset(dataset: str | None, cwd: Path) -> Target:
+    """The dataset the caller means (rules in the module docstring); relative paths are taken
+    against ``cwd``, the caller's working directory. ReelsetError naming the folder otherwise."""
+    if dataset is None:
+        found = _from_folder(cwd)
+        if found:
+            return found
+        if _is_checkout(cwd):
+            return Target(cwd, "host.datasets.demo", cwd / "pipelines" / "demo", "checkout")
+        raise ReelsetError(f"{cwd}: no dataset.toml here; run in a dataset folder (made by `nix flake init -t "
+                           f"git+file://{REPO}#dataset`) or pass --dataset DIR")
+    path = (cwd / dataset).resolve() if not Path(dataset).is_absolute() else Path(dataset)
+    if path.is_dir():
+        found = _from_folder(path)
+        if found is None:
+            raise ReelsetError(f"{path}: no dataset.toml there (a dataset is a folder with dataset.toml: a dataset "
+                               "flake, or pipelines/<name>/ of reelset)")
+        return found
+    if "/" not in dataset and (REPO / "pipelines" / dataset / "dataset.toml").is_file():
+        return Target(REPO, f"host.datasets.{dataset}", REPO / "pipelines" / dataset, "checkout")
+    raise ReelsetError(f"{dataset}: neither a folder nor a dataset of {REPO / 'pipelines'}")
+
+
+# --------------------------------------------------------------------------- settings
+BASE_CONFIG = ["experimental-features = nix-command flakes", "substituters =", "build-users-group =",
+               "sandbox = relaxed"]
+
+
+def nix_config(env: dict[str, str] | None = None) -> str:
+    """NIX_CONFIG for host-toolchain builds, the caller's NIX_CONFIG last (its lines win).
+
+    ``substituters =``: host derivations are never in a binary cache; ``build-users-group =``:
+    single-user Nix; ``sandbox = relaxed``: host steps are ``__noChroot``; ``extra-system-features
+    = cuda`` when ``REELSET_LOCAL_CUDA`` is not "0" (cuda steps run here, on the CPU without GPU).
+    """
+    env = os.environ if env is None else env
+    lines = list(BASE_CONFIG)
+    if env.get("REELSET_LOCAL_CUDA", "1") != "0":
+        lines.append("extra-system-features = cuda")
+    own = env.get("NIX_CONFIG", "").strip()
+    if own:
+        lines += [ln for ln in own.splitlines() if ln.strip() and ln.strip() not in lines]
+    return "\n".join(lines)
+
+
+def interpreter(env: dict[str, str] | None = None) -> Path:
+    """The host toolchain's Python: ``REELSET_PYTHON``, else this checkout's ``.venv``.
+    ReelsetError naming the variable when neither exists."""
+    env = os.environ if env is None else env
+    given = env.get("REELSET_PYTHON")
+    if given:
+        if not Path(given).is_file():
+            raise ReelsetError(f"REELSET_PYTHON={given}: no such interpreter; point it at the python of a venv made "
+                               f"from reelset's requirements.lock (`make venv` in {REPO} makes {REPO}/.venv)")
+        return Path(given)
+    venv = REPO / ".venv" / "bin" / "python"
+    if not venv.exists():
+        raise ReelsetError(f"REELSET_PYTHON is not set and {venv} does not exist: run `make venv` in {REPO}, "
+                           "or set REELSET_PYTHON=/path/to/venv/bin/python (a venv made from reelset's requirements.lock)")
+    return venv
+
+
+def build_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every Nix call of the entry command: NIX_CONFIG and REELSET_PYTHON set."""
+    env = dict(os.environ if env is None else env)
+    env["REELSET_PYTHON"] = str(interpreter(env))
+    env["NIX_CONFIG"] = nix_config(env)
+    return env
+
+
+def env_script(env: dict[str, str] | None = None) -> str:
+    """``reelset env``: shell lines to ``eval``, e.g. ``eval "$(bin/reelset env)"``."""
+    full = build_env(env)
+    return "\n".join(f"export {k}={shlex.quote(full[k])}" for k in ("NIX_CONFIG", "REELSET_PYTHON")) + "\n"
+
+
+# --------------------------------------------------------------------------- dataset files
+def dataset_config(target: Target) -> dict:
+    """dataset.toml of ``target`` parsed; ReelsetError naming the file when it is not TOML."""
+    toml = target.dataset_dir / "dataset.toml"
+    try:
+        return tomllib.loads(toml.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ReelsetError(f"{toml}: not valid TOML: {exc}") from exc
+
+
+def lookup(cfg: dict, key: str, default):
+    """"bible.file" → cfg["bible"]["file"], or ``default`` (as nix/pipeline.nix's lookup)."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def dataset_files(target: Target, cfg: dict, table: list[dict]) -> dict[str, str]:
+    """Files of the dataset folder Nix reads → what reads them (relative to dataset_dir)."""
+    files = {"dataset.toml": "the dataset", "models.toml": "models pinned by the dataset"}
+    for step in table:
+        for role, f in (step.get("files") or {}).items():
+            files.setdefault(str(lookup(cfg, f["key"], f["default"])), f"{role} ({f['key']}), read by {step['name']}")
+    for v in cfg.get("videos", []):
+        if isinstance(v, dict) and "path" in v:
+            files.setdefault(str(v["path"]), f"video {v.get('id', '?')}")
+    return files
+
+
+def invisible_files(target: Target, cfg: dict, table: list[dict]) -> list[tuple[str, str]]:
+    """(path relative to dataset_dir, what it is) of dataset files on disk that git does not
+    track, when the flake folder is in a git repository (else []: a path flake sees all)."""
+    top = subprocess.run(["git", "-C", str(target.flake), "rev-parse", "--show-toplevel"],
+                         capture_output=True, text=True)
+    if top.returncode != 0:
+        return []
+    root = Path(top.stdout.strip()).resolve()
+    on_disk = {}
+    for rel, what in dataset_files(target, cfg, table).items():
+        p = (target.dataset_dir / rel).resolve()
+        if p.is_file() and p.is_relative_to(root):
+            on_disk[p.relative_to(root).as_posix()] = (rel, what)
+    if not on_disk:
+        return []
+    tracked = subprocess.run(["git", "ls-files", "-z", "--", *on_disk], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    return [on_disk[p] for p in on_disk if p not in tracked]
+
+
+def invisible_message(target: Target, missing: list[tuple[str, str]]) -> str:
+    names = " ".join(shlex.quote(rel) for rel, _ in missing)
+    listed = "; ".join(f"{rel} ({what})" for rel, what in missing)
+    return (f"{target.dataset_dir}: {len(missing)} dataset file(s) exist but are not tracked by git, so Nix does not "
+            f"see them (a flake in a git repository holds only tracked files): {listed}. "
+            f"Run: git -C {shlex.quote(str(target.dataset_dir))} add {names}")
+
+
+def left_out(target: Target, cfg: dict, table: list[dict], members: set[str]) -> dict[str, str]:
+    """Step name → why ``all`` of ``target`` lacks it (steps in ``members`` are skipped)."""
+    by_name = {s["name"]: s for s in table}
+    reasons: dict[str, str] = {}
+
+    def why(name: str) -> str | None:
+        if name in members:
+            return None
+        if name in reasons:
+            return reasons[name]
+        s = by_name[name]
+        reason = None
+        for f in (s.get("files") or {}).values():
+            rel = str(lookup(cfg, f["key"], f["default"]))
+            if not f.get("optional") and not (target.dataset_dir / rel).is_file():
+                reason = f"needs {rel} in the dataset folder (`{f['key']}` in dataset.toml names another file)"
+                break
+        if reason is None:
+            up = next((u for u in s.get("inputs", []) if why(u)), None)
+            if up:
+                reason = f"needs {up}, which is left out"
+        if reason is None and s.get("optIn") and s["optIn"] not in cfg:
+            reason = f"opt-in: add a [{s['optIn']}] section to dataset.toml (docs/training.md)"
+        reasons[name] = reason or "left out by nix/pipeline.nix (inAll)"
+        return reasons[name]
+
+    for s in table:
+        why(s["name"])
+    return {n: r for n, r in reasons.items() if n not in members}
+
+
+def step_table(target: Target, env: dict[str, str]) -> list[dict]:
+    """The step table of the reelset the flake uses (``lib.steps.list``), else this checkout's."""
+    proc = nixinfo.run_nix(["eval", "--json", f"{target.flake}#lib.steps.list"], env=env, check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else nixinfo.step_table(REPO)
+
+
+def next_hint(target: Target, step: str, table: list[dict], cfg: dict, skipped: dict[str, str]) -> str:
+    """The "next:" line after building ``step`` (a step name or "all")."""
+    here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
+    review = str(lookup(cfg, "review.file", "review.json"))
+    if step == "all":
+        fixable = [(n, r) for n, r in skipped.items() if not r.startswith(("needs step", "opt-in"))]
+        if fixable:
+            return f"next: {fixable[0][0]} {fixable[0][1]}; then reelset build{here}"
+        if not (target.dataset_dir / review).is_file() and "step2-caption" not in skipped:
+            return f"next: review the captions: reelset review{here} (then git add {review}; reelset build{here})"
+        return "next: reelset inspect result · open result/index.html"
+    if step == "step2-caption":
+        return (f"next: review the captions: reelset review{here} (writes {review}; git add it), "
+                f"then reelset build step2-reviewed{here}")
+    downstream = [s["name"] for s in table if step in s.get("inputs", []) and s["name"] not in skipped]
+    if downstream:
+        return "next: " + " · ".join(f"reelset build {d}{here}" for d in downstream)
+    return f"next: reelset build all{here}"
+
+
+# --------------------------------------------------------------------------- build
+def build(target: Target, step: str, out_link: Path, check_git: bool = True, log_lines: bool = True,
+          env: dict[str, str] | None = None) -> tuple[Path, list[str]]:
+    """``nix build --impure [-L] --json --out-link OUT_LINK <flake>#<attr>.<step>`` with
+    :func:`build_env`; Nix's log goes to this process's stderr as it comes (``-L``: the tools'
+    ``[reelset]`` progress lines). Returns (output store path, the closing lines to print:
+    report, steps left out of ``all`` and why, next step).
+
+    ReelsetError before building when dataset files are untracked in git (``check_git``), when
+    the step is not in the table, or when the build fails (the log above says why).
+    """
+    env = build_env(env)
+    table = step_table(target, env)
+    names = [s["name"] for s in table]
+    if step != "all" and step not in names:
+        raise ReelsetError(f"{step}: not a step; steps: {', '.join(names)}, or all")
+    cfg = dataset_config(target)
+    if check_git:
+        missing = invisible_files(target, cfg, table)
+        if missing:
+            raise ReelsetError(invisible_message(target, missing))
+    installable = f"{target.flake}#{target.attr}.{step}"
+    cmd = ["build", "--impure", "--json", "--out-link", str(out_link), installable] + (["-L"] if log_lines else [])
+    print(f"reelset build: nix {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
+    proc = subprocess.run([nixinfo._need("nix"), *cmd], cwd=target.flake, env={**env, "PWD": str(target.flake)},
+                          stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise ReelsetError(f"building {step} of {target.dataset_dir} failed (exit {proc.returncode}); the Nix log above "
+                           f"says why. What the next build would do: reelset status --dataset {target.dataset_dir}")
+    out = Path(json.loads(proc.stdout)[0]["outputs"]["out"])
+    lines = [f"built: {out}", f"report: {out_link}/index.html"]
+    skipped: dict[str, str] = {}
+    if step == "all":
+        agg = json.loads((out / "aggregate.json").read_text())
+        members = {m["name"] for m in agg["members"]}
+        order = {n: i for i, n in enumerate(names)}
+        built_steps = sorted(members, key=lambda n: order.get(n, len(order)))
+        lines.append(f"steps built ({len(members)} of {len(names)}): {', '.join(built_steps)}")
+        skipped = left_out(target, cfg, table, members)
+        lines += [f"left out: {n}: {r}" for n, r in skipped.items()]
+    else:
+        skipped = left_out(target, cfg, table, set(names) - {s["name"] for s in table if s.get("optIn")
+                                                              and s["optIn"] not in cfg})
+    lines.append(next_hint(target, step, table, cfg, skipped))
+    return out, lines
