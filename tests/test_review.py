@@ -35,6 +35,7 @@ def make(path: Path, source: str, seconds: float = 2.0) -> Path:
 def clips(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("qa")
     return {"moving": make(d / "moving.mp4", "testsrc2"), "black": make(d / "black.mp4", "color=c=black"),
+            "navy": make(d / "navy.mp4", "color=c=navy"),
             "frozen": make(d / "frozen.mp4", "smptebars"), "short": make(d / "short.mp4", "testsrc2", 0.5)}
 
 
@@ -46,7 +47,9 @@ def test_media_qa_flags_black_and_frozen_clips(clips):
     assert checks(media_flags(clips["moving"], 2.0, CFG)) == set()
     black = media_flags(clips["black"], 2.0, CFG)
     assert {"black", "frozen"} <= checks(black)  # a black clip is also still
-    assert next(f.detail for f in black if f.check == "black").startswith("black frames: 1.96 s of 2.00 s")  # 47 of 48 frame starts
+    assert next(f.detail for f in black if f.check == "black").startswith("black frames: 2.00 s of 2.00 s")  # 48 of 48 frames
+    # issue 18: a navy-blue title card is dark (luma ~29 of 16-235) but coloured: still, not black
+    assert checks(media_flags(clips["navy"], 2.0, CFG)) == {"frozen"}
     assert checks(media_flags(clips["frozen"], 2.0, CFG)) == {"frozen"}
     assert checks(media_flags(clips["short"], 0.5, CFG)) == {"too_short"}
     assert checks(media_flags(clips["moving"], 2.0, ReviewConfig(min_clip_s=0.1, max_clip_s=1.5))) == {"too_long"}
@@ -80,7 +83,9 @@ def test_decisions_apply_or_go_stale():
     frozen = [QAFlag(check="frozen", detail="frozen")]
     none = decide(c, [], None, "rsdemo", NAMES, CFG)
     assert none.qa.accepted and none.caption == "Archer stands in front of colour bars; static camera."
-    assert decide(c, frozen, None, "rsdemo", NAMES, CFG).rejected.reasons == ["frozen"]
+    assert decide(c, frozen, None, "rsdemo", NAMES, CFG).rejected.reasons == ["not reviewed; automatic QA: frozen"]
+    empty = decide(clip(""), [], ReviewDecision(caption_sha256=caption_sha256(""), action="accept"), "rsdemo", NAMES, CFG)
+    assert empty.rejected.reasons == ["accepted in review, but caption empty: edit the caption"]
     acc = decide(c, frozen, ReviewDecision(caption_sha256=sha, action="accept"), "rsdemo", NAMES, CFG)
     assert acc.qa.accepted and acc.qa.overridden == ["frozen"] and acc.caption_source == "model"
     rej = decide(c, [], ReviewDecision(caption_sha256=sha, action="reject", reason="blurry"), "rsdemo", NAMES, CFG)
@@ -168,3 +173,53 @@ def test_step2_reviewed_rejects_defects_of_a_real_video(tmp_path):
     proc = run_tool("step2_reviewed.py", {**spec, "files": {"review": str(review)}}, tmp_path / "bad", tmp_path)
     assert proc.returncode == 2 and f"decisions['{ids[1]}']: Value error, action 'edit' needs a non-empty 'caption'" in proc.stderr, proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
+    """Issue 18: the review server's status of each clip is step2-reviewed's outcome (same
+    rules): unreviewed clips say "not reviewed" (kept when QA passes, left out when flagged),
+    an accepted clip with an empty caption needs an edit, accept overrides media flags."""
+    import review as server
+
+    good = "rsdemo, Archer stands in front of colour bars; static camera."
+    rows = [("v1-s0001", "moving", good), ("v1-s0002", "frozen", good), ("v1-s0003", "moving", ""),
+            ("v1-s0004", "moving", ""), ("v1-s0005", "frozen", good), ("v1-s0006", "moving", good)]
+    caps = [clip(text, cid).model_copy(update={"clip_path": str(clips[kind])}) for cid, kind, text in rows]
+    shard = tmp_path / "captions"
+    shard.mkdir()
+    art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
+                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=caps)
+    (shard / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
+    (shard / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard="v1", tool_sha256="",
+                                                            device="cpu").model_dump(mode="json")))
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset.toml").write_text('name = "t"\n')
+    app = server.create_app(server.Review(shard, ds)).test_client()
+
+    def post(cid: str, action: str, **extra) -> dict:
+        res = app.post("/api/decision", json={"clip_id": cid, "action": action, **extra})
+        assert res.status_code == 200, res.json
+        return res.json
+
+    html = app.get("/video/v1").get_data(as_text=True)
+    assert "not reviewed: kept (no QA flag)" in html
+    assert "not reviewed: will be left out by QA (frozen frames" in html and "accept (a) keeps it" in html
+    assert "not reviewed: will be left out (caption empty); edit the caption (e)" in html
+    empty = post("v1-s0004", "accept")
+    assert (empty["state"], empty["kept"]) == ("needs-edit", False)
+    assert empty["status"] == "accepted, but the caption is empty: it will be left out; edit the caption (e)"
+    over = post("v1-s0005", "accept")
+    assert over["state"] == "kept" and over["status"].startswith("accepted: kept (overrides: frozen frames")
+    rej = post("v1-s0006", "reject", reason="blurry")
+    assert (rej["state"], rej["status"]) == ("rejected", "rejected: blurry (left out of the training set)")
+    edit = post("v1-s0003", "edit", caption="rsdemo, Archer waves at the camera slowly.")
+    assert (edit["state"], edit["status"]) == ("kept", "edited: kept with your caption")
+    # index: 6 clips, 4 decided, step2-reviewed will keep s0001, s0003, s0005
+    assert "<td>6</td><td>4</td><td>3</td></tr>" in app.get("/").get_data(as_text=True)
+
+    # the same decisions through step2-reviewed's rules give the same kept set
+    review = load_review(ds / "review.json")
+    kept = {c.clip_id for c in caps if decide(c, media_flags(Path(c.clip_path), 2.0, CFG), review.decisions.get(c.clip_id),
+                                              "rsdemo", NAMES, CFG).qa.accepted}
+    assert kept == {"v1-s0001", "v1-s0003", "v1-s0005"}

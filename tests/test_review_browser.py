@@ -66,16 +66,17 @@ def test_review_round_trip_in_the_browser_then_through_nix(browser, tmp_path):  
         area.clear()
         area.send_keys(EDIT)
         area.send_keys(Keys.CONTROL, Keys.ENTER)
-        assert wait_text(browser, "status-demo01-s0001", "edited") == "edited"
+        assert wait_text(browser, "status-demo01-s0001", "edited") == "edited: kept with your caption"
         # reject clip 2: j selects it, r focuses the reason, Enter rejects
         ActionChains(browser).send_keys("j").send_keys("r").perform()
         browser.switch_to.active_element.send_keys(REASON, Keys.ENTER)
-        assert wait_text(browser, "status-demo01-s0002", "rejected") == f"rejected: {REASON}"
+        assert wait_text(browser, "status-demo01-s0002", "rejected") == f"rejected: {REASON} (left out of the training set)"
         browser.refresh()
         assert browser.find_element(By.ID, "caption-demo01-s0001").get_attribute("value") == EDIT
-        assert browser.find_element(By.ID, "status-demo01-s0001").text == "edited"
-        assert browser.find_element(By.ID, "status-demo01-s0002").text == f"rejected: {REASON}"
-        assert browser.find_element(By.ID, "status-demo01-s0003").text == "no decision"
+        assert browser.find_element(By.ID, "status-demo01-s0001").text == "edited: kept with your caption"
+        assert browser.find_element(By.ID, "status-demo01-s0002").text == f"rejected: {REASON} (left out of the training set)"
+        assert browser.find_element(By.ID, "status-demo01-s0003").text == \
+            "not reviewed: will be left out (caption empty); edit the caption (e)"
         assert "caption empty" not in browser.find_element(By.ID, "flags-demo01-s0001").text
         # the clips play: metadata of every <video> loads from the server
         deadline = time.monotonic() + 15
@@ -99,7 +100,7 @@ def test_review_round_trip_in_the_browser_then_through_nix(browser, tmp_path):  
         ("demo01-s0001", EDIT.removeprefix("rsdemo, "), "edited")]
     rejected = {r.clip_id: r.reasons for r in rv.rejected}
     assert rejected["demo01-s0002"] == [f"rejected in review: {REASON}"]
-    assert rejected["demo01-s0003"] == ["caption empty"] and not rv.stale_decisions
+    assert rejected["demo01-s0003"] == ["not reviewed; automatic QA: caption empty"] and not rv.stale_decisions
 
     bad = {**decisions, "demo01-s0003": {"caption_sha256": caption_sha256(""), "action": "approve"}}
     (ds / "review.json").write_bytes(orjson.dumps({"schema_version": 1, "decisions": bad}))

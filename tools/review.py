@@ -13,7 +13,9 @@ port; the URL is printed on stdout as ``review: serving http://127.0.0.1:PORT/``
 
 Pages: ``/`` lists the videos; ``/video/<id>`` shows each clip (playable video, the model's
 caption, automatic QA flags — media flags from reviewed.json, or measured with ffmpeg on first
-view —, scene context) with buttons and keys: ``j``/``k`` next/previous clip, ``a`` accept, ``r``
+view —, scene context, and what step2-reviewed will do with it: kept, rejected with the reason,
+left out by QA while not reviewed, or needing an edit because the caption is empty — computed
+with the step's own rules, :func:`reelset.review.decide`) with buttons and keys: ``j``/``k`` next/previous clip, ``a`` accept, ``r``
 reject (type the reason, Enter), ``e`` edit the caption (Ctrl+Enter saves), ``u`` undo the
 decision. Each decision is recorded against the sha256 of the model caption it was made on
 (so step2-reviewed can tell when a caption changed since) and written at once through
@@ -40,7 +42,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from reelset import ReelsetError  # noqa: E402
 from reelset.captiontext import caption_sha256  # noqa: E402
-from reelset.review import caption_flags, load_review, media_flags, update_review  # noqa: E402
+from reelset.review import caption_flags, decide, load_review, media_flags, update_review  # noqa: E402
 from reelset.schemas.aggregate import AggregateArtifact  # noqa: E402
 from reelset.schemas.base import StepMeta  # noqa: E402
 from reelset.schemas.captions import CaptionsArtifact  # noqa: E402
@@ -53,8 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>review · {{ dataset }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem}table{border-collapse:collapse}</style>
 </head><body><h1>review · {{ dataset }}</h1><p>decisions are saved to <code>{{ review_path }}</code></p>
-<table><tr><th>video</th><th>clips</th><th>decided</th></tr>
-{% for v in videos %}<tr><td><a href="/video/{{ v.id }}">{{ v.id }}</a></td><td>{{ v.clips }}</td><td>{{ v.decided }}</td></tr>{% endfor %}
+<table><tr><th>video</th><th>clips</th><th>decided</th><th>step2-reviewed will keep</th></tr>
+{% for v in videos %}<tr><td><a href="/video/{{ v.id }}">{{ v.id }}</a></td><td>{{ v.clips }}</td><td>{{ v.decided }}</td><td>{{ v.kept }}</td></tr>{% endfor %}
 </table></body></html>"""
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>review · {{ vid }}</title>
@@ -63,7 +65,7 @@ body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 .clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
 .clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
 textarea{width:100%;font:inherit}.flags li{color:#a30}.muted{color:#777}
-.status{font-weight:600}.accepted,.edited{color:#070}.rejected{color:#a00}.stale{color:#a60}
+.status{font-weight:600}.kept{color:#070}.rejected{color:#a00}.left-out{color:#777}.needs-edit,.stale{color:#a60}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
 </style></head><body>
 <h1>review · {{ vid }}</h1>
@@ -188,21 +190,47 @@ class Review:
         return self.media_flags[clip_id]
 
     def view(self, clip_id: str, decision: ReviewDecision | None) -> dict:
-        """Display state of one clip under ``decision``."""
+        """Display state of one clip under ``decision``: what step2-reviewed will do with it,
+        computed by the same rules (:func:`reelset.review.decide`) from the same flags.
+
+        ``state`` (CSS class): "kept" (accepted / edited / no decision and no QA flag),
+        "rejected" (a reviewer's reject), "left-out" (no decision, QA flags: accept overrides
+        them), "needs-edit" (the caption is empty or an edited caption fails its checks:
+        accepting cannot keep it), "stale" (the decision was made on an earlier caption).
+        ``status``: the same in words; an unreviewed clip always says "not reviewed".
+        """
         c = self.clips[clip_id]
         art = self.videos[c.video_id]
-        state, status, caption, reason = "open", "no decision", c.caption, ""
-        if decision is not None and decision.caption_sha256 != caption_sha256(c.caption):
-            state, status = "stale", f"stale: decision '{decision.action}' was made on an earlier caption"
-        elif decision is not None:
-            state = {"accept": "accepted", "reject": "rejected", "edit": "edited"}[decision.action]
-            status = state + (f": {decision.reason}" if decision.action == "reject" else "")
-            caption = decision.caption if decision.action == "edit" else c.caption
-            reason = decision.reason or ""
-        flags = self.flags_of_media(clip_id) + caption_flags(caption, art.trigger_word, c.context_characters, art.names, self.cfg)
+        media = self.flags_of_media(clip_id)
+        out = decide(c, media, decision, art.trigger_word, art.names, self.cfg)
+        applied = None if out.stale else decision
+        caption = applied.caption if applied is not None and applied.action == "edit" else c.caption
+        reasons = out.rejected.reasons if out.rejected else []
+        empty = any(f.check == "caption_empty" for f in caption_flags(caption, art.trigger_word, c.context_characters,
+                                                                     art.names, self.cfg))
+        action = applied.action if applied is not None else None
+        if action == "reject":
+            state, status = "rejected", f"rejected: {applied.reason} (left out of the training set)"
+        elif out.qa.accepted:
+            state = "kept"
+            status = {"accept": "accepted", "edit": "edited: kept with your caption"}.get(action, "not reviewed: kept (no QA flag)")
+            if action == "accept":
+                status += ": kept" + (f" (overrides: {'; '.join(out.qa.overridden)})" if out.qa.overridden else "")
+        elif action == "accept":
+            state, status = "needs-edit", "accepted, but the caption is empty: it will be left out; edit the caption (e)"
+        elif action == "edit":
+            state, status = "needs-edit", "edited, but the caption fails QA: it will be left out: " + "; ".join(reasons)
+        elif empty:
+            state, status = "needs-edit", "not reviewed: will be left out (caption empty); edit the caption (e)"
+        else:
+            state = "left-out"
+            status = "not reviewed: will be left out by QA (" + "; ".join(f.detail for f in out.qa.flags) + "); accept (a) keeps it"
+        if out.stale:
+            state, status = "stale", f"stale: decision '{decision.action}' was made on an earlier caption (not applied); {status}"
+        flags = media + caption_flags(caption, art.trigger_word, c.context_characters, art.names, self.cfg)
         return {"id": clip_id, "start": c.start_s, "end": c.end_s, "state": state, "status": status, "caption": caption,
-                "reason": reason, "model_caption": c.caption, "error": c.error, "context": c.context,
-                "flags": [f.detail for f in flags]}
+                "reason": (decision.reason or "") if decision is not None else "", "model_caption": c.caption,
+                "error": c.error, "context": c.context, "flags": [f.detail for f in flags], "kept": out.qa.accepted}
 
 
 def create_app(review: Review) -> Flask:
@@ -212,7 +240,8 @@ def create_app(review: Review) -> Flask:
     @app.get("/")
     def index():
         decisions = load_review(review.review_path).decisions
-        videos = [{"id": vid, "clips": len(a.clips), "decided": sum(c.clip_id in decisions for c in a.clips)}
+        videos = [{"id": vid, "clips": len(a.clips), "decided": sum(c.clip_id in decisions for c in a.clips),
+                    "kept": sum(review.view(c.clip_id, decisions.get(c.clip_id))["kept"] for c in a.clips)}
                   for vid, a in sorted(review.videos.items())]
         return render_template_string(INDEX, dataset=review.dataset, videos=videos, review_path=review.review_path)
 

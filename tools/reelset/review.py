@@ -10,14 +10,17 @@
   half-written file and two writers never lose each other's decisions.
 - QA checks (thresholds from ``[review]``, :class:`reelset.schemas.review.ReviewConfig`):
   :func:`media_flags` (clip length; black and frozen frames measured by ffmpeg's
-  ``blackdetect`` / ``freezedetect`` filters, https://ffmpeg.org/ffmpeg-filters.html) and
+  ``blackframe`` + ``signalstats`` / ``freezedetect`` filters,
+  https://ffmpeg.org/ffmpeg-filters.html — a frame is black when nearly all its pixels are
+  dark *and* it has next to no colour, so a navy-blue title card is not "black") and
   :func:`caption_flags` (empty, too few / too many words, a character named who is not in
   the clip's scene context, trigger word missing).
 - :func:`decide` applies one clip's decision. Rules: no decision (or a stale one) → accepted
-  only when no QA flag; ``reject`` → rejected with the reason; ``accept`` → accepted with the
-  model caption, every flag overridden except an empty caption; ``edit`` → the reviewer's
-  caption, media flags overridden, caption checks re-run on the new text (a failing edit is
-  rejected with those flags). A decision whose caption_sha256 is not the current caption's
+  only when no QA flag, else rejected with reasons "not reviewed; automatic QA: <flag>";
+  ``reject`` → rejected with the reason; ``accept`` → accepted with the model caption, every
+  flag overridden except an empty caption (reason "accepted in review, but caption empty: edit
+  the caption"); ``edit`` → the reviewer's caption, media flags overridden, caption checks
+  re-run on the new text (a failing edit is rejected with those flags). A decision whose caption_sha256 is not the current caption's
   is stale: reported, never applied.
 """
 
@@ -106,23 +109,33 @@ def update_review(path: Path, clip_id: str, decision: ReviewDecision | None) -> 
 
 
 # --------------------------------------------------------------------------- QA
-_BLACK = re.compile(r"black_start:\s*([\d.]+)\s+black_end:\s*([\d.]+)")
+_BLACKFRAME = re.compile(r"\[Parsed_blackframe_\d+ @ [^]]+\] frame:(\d+) pblack:")
+_SATAVG = re.compile(r"lavfi\.signalstats\.SATAVG=([\d.]+)")
 _FREEZE = re.compile(r"lavfi\.freezedetect\.freeze_(start|end):\s*([\d.]+)")
 
 
 def detect_black_frozen(clip: Path, duration: float, cfg: ReviewConfig) -> tuple[float, float]:
-    """(black seconds, frozen seconds) of ``clip``: one ffmpeg decode with the ``blackdetect``
-    (d=0, pix_th, pic_th of ``cfg``) and ``freezedetect`` (n = freeze_noise_db dB, d =
-    freeze_min_s) filters, parsed from ffmpeg's log. A freeze still open at the end of the clip
-    (freezedetect reports no end then) lasts to ``duration`` (seconds). ReelsetError naming
-    the clip when ffmpeg fails."""
-    vf = (f"blackdetect=d=0:pix_th={cfg.black_pixel_threshold}:pic_th={cfg.black_picture_ratio},"
+    """(black seconds, frozen seconds) of ``clip`` from one ffmpeg decode (8-bit yuv420p).
+
+    Black: ``blackframe`` (amount = 100 x black_picture_ratio percent of pixels at or below
+    luma 16 + 219 x black_pixel_threshold, the limited-range mapping of blackdetect's pix_th)
+    marks dark frames; ``signalstats`` SATAVG (mean chroma distance from grey, 8-bit units)
+    must also be at most black_max_saturation, else the frame is a dark *colour* (navy is ~56,
+    black 0). Black seconds = black frames x ``duration`` / frames decoded. Frozen:
+    ``freezedetect`` (n = freeze_noise_db dB, d = freeze_min_s); a freeze still open at the end
+    lasts to ``duration`` (seconds). ReelsetError naming the clip when ffmpeg fails."""
+    threshold = round(16 + 219 * cfg.black_pixel_threshold)
+    vf = (f"format=yuv420p,blackframe=amount={round(100 * cfg.black_picture_ratio)}:threshold={threshold},"
+          f"signalstats,metadata=mode=print:key=lavfi.signalstats.SATAVG,"
           f"freezedetect=n={cfg.freeze_noise_db}dB:d={cfg.freeze_min_s}")
-    proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "info", "-i", str(clip), "-map", "0:v:0",
-                           "-vf", vf, "-f", "null", "-"], capture_output=True, text=True)
+    proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", str(clip),
+                           "-map", "0:v:0", "-vf", vf, "-f", "null", "-"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise ReelsetError(f"{clip}: black/freeze detection failed: {proc.stderr.strip()[-500:]}")
-    black = sum(float(e) - float(s) for s, e in _BLACK.findall(proc.stderr))
+    dark = {int(n) for n in _BLACKFRAME.findall(proc.stderr)}
+    saturation = [float(v) for v in _SATAVG.findall(proc.stderr)]  # one per decoded frame, in order
+    black_frames = sum(1 for i, sat in enumerate(saturation) if i in dark and sat <= cfg.black_max_saturation)
+    black = black_frames * duration / len(saturation) if saturation else 0.0
     frozen, start = 0.0, None
     for kind, t in _FREEZE.findall(proc.stderr):
         if kind == "start":
@@ -204,13 +217,13 @@ def decide(clip: CaptionClip, media: list[QAFlag], decision: ReviewDecision | No
     if action == "reject":
         reasons, overridden = [f"rejected in review: {decision.reason}"], []
     elif action == "accept":
-        reasons = [f.detail for f in cflags if f.check == "caption_empty"]
+        reasons = [f"accepted in review, but {f.detail}: edit the caption" for f in cflags if f.check == "caption_empty"]
         overridden = [f.detail for f in flags if f.check != "caption_empty"]
     elif action == "edit":
         reasons = [f"edited caption: {f.detail}" for f in cflags]
         overridden = [f.detail for f in media]
     else:
-        reasons, overridden = [f.detail for f in flags], []
+        reasons, overridden = [f"not reviewed; automatic QA: {f.detail}" for f in flags], []
     accepted = not reasons
     qa = ClipQA(clip_id=clip.clip_id, video_id=clip.video_id, flags=flags, decision=action,
                 overridden=overridden if accepted else [], accepted=accepted)
