@@ -13,7 +13,11 @@
 #     entry.file + sha256  → FOD named entry.file (flat sha256). Not in the store and no url:
 #                            the build fails telling the exact `nix store add-file` command.
 #     Example: video ./pipelines/demo { id = "demo01"; path = "demo.mp4"; }
-#   model : name -> model (an entry of nix/models.nix) -> store path (string)
+#   model : ref -> model (an entry of nix/models.nix) -> store path (string)
+#     ref is the model's name, or { name; key; where; set; pinned; } when a dataset chose it
+#     (key: the dataset.toml key, e.g. "caption.model"; where: that dataset.toml; set: whether
+#     the key is in it, else the step's default was used; pinned: names of the models usable
+#     now) — an unpinned model's error then names the key and lists the alternatives.
 #     FOD of the model directory (recursive sha256 = model.narHash) named after the model;
 #     filled from the toolchain's Python package (model.pythonPackage) or the hub at
 #     model.revision (token only via impureEnvVars HF_TOKEN), else fails with instructions.
@@ -64,13 +68,25 @@ in
                request = { kind = "video"; url = entry.url or null; video_id = entry.id; }; }}"
     else throw "reelset inputs.video: video '${entry.id or "?"}' of ${toString datasetDir}/dataset.toml needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)";
 
-  model = name: m:
+  model = ref: m:
+    let
+      name = if builtins.isAttrs ref then ref.name else ref;
+      section = builtins.head (builtins.split "\\." ref.key);
+      field = builtins.elemAt (builtins.split "\\." ref.key) 2;
+      chosen = if !(builtins.isAttrs ref) then "" else
+        (if ref.set then "chosen by `${field} = \"${name}\"` in [${section}] of ${ref.where}"
+         else "the default of `${field}` in [${section}] (not set in ${ref.where})")
+        + ". Models usable now (narHash pinned, or built by a tool): ${builtins.concatStringsSep ", " ref.pinned} "
+        + "(the tiny ones run offline on a CPU: see the offline choices in reelset's templates/dataset/dataset.toml). ";
+    in
     if m ? builder then "${built name m}"
     else if m.narHash or null == null then
-      throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned in nix/models.toml (and set `revision` to the commit you fetch). "
-        + "Fetch it once with `python tools/fixed_input.py fetch-model ${name} ./${name}` (checks the published file hashes), "
-        + "then put the output of `nix hash path ./${name}` into nix/models.toml as narHash and add it: "
-        + "`nix-store --add-fixed --recursive sha256 ./${name}`.")
+      throw ("reelset inputs.model: model '${name}' (${m.repo} @ ${m.revision}) has no narHash pinned; ${chosen}"
+        + "To pin it without forking reelset: fetch it once with `python <reelset>/tools/fixed_input.py fetch-model ${name} ./${name}` "
+        + "(checks the published file hashes), add it to the store with `nix-store --add-fixed --recursive sha256 ./${name}`, "
+        + "and write a [\"${name}\"] entry (repo, revision = the commit you fetched, files, narHash = the output of "
+        + "`nix hash path ./${name}`) into models.toml beside your dataset.toml (merged over reelset's nix/models.toml; "
+        + "`git add models.toml`), or into reelset's nix/models.toml.")
     else
       "${fod { inherit name; hashMode = "recursive"; hash = m.narHash;
                request = { kind = "model"; inherit (m) repo revision files; fileSha256 = m.fileSha256 or { }; python_package = m.pythonPackage or null; }; }}";

@@ -39,7 +39,10 @@
 { toolchain, datasetDir }:
 let
   steps = import ./steps.nix;
-  models = import ./models.nix;
+  # reelset's pinned models, with the dataset folder's own models.toml (same format) merged over
+  # them: a dataset flake pins a model without forking reelset
+  models = import ./models.nix // (if builtins.pathExists (datasetDir + "/models.toml")
+    then builtins.fromTOML (builtins.readFile (datasetDir + "/models.toml")) else { });
   checkConfig = import ./config.nix;
   mkStep = import ./mkStep.nix { inherit toolchain system toolsDir; };
   inputs = import ./inputs.nix { inherit toolchain system toolsDir; };
@@ -69,10 +72,12 @@ let
   modelsFor = step: mapAttrs (role: m:
     let
       name = lookup m.key m.default;
-      pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of nix/models.toml (known: ${builtins.concatStringsSep ", " (attrNames models)})");
+      pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of reelset's nix/models.toml or the dataset's models.toml (known: ${builtins.concatStringsSep ", " (attrNames models)})");
+      ref = { inherit name where; inherit (m) key; set = lookup m.key null != null;
+              pinned = filter (n: models.${n} ? narHash || models.${n} ? builder) (attrNames models); };
     # models built by a tool (`builder` in models.toml, see nix/inputs.nix) have no hub
     # repo/revision: they are recorded as repo "reelset:<builder> <args>" and revision "built"
-    in { inherit name; path = inputs.model name pinned;
+    in { inherit name; path = inputs.model ref pinned;
          repo = pinned.repo or "reelset:${pinned.builder or "?"} ${builtins.concatStringsSep " " (pinned.args or [ ])}";
          revision = pinned.revision or "built"; }) (enabledModels step);
 

@@ -76,6 +76,9 @@ def test_malformed_bible_fails_the_nix_build_with_the_field_path(repo_copy):  # 
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=repo_copy)
     assert proc.returncode != 0
     assert "characters[2].reference_shots[0].t (line" in proc.stderr and "greater than or equal to 0" in proc.stderr, proc.stderr
+    # issue 18: the user's file, not its store copy
+    assert "error: bible.yaml: characters[2].reference_shots[0].t (line" in proc.stderr, proc.stderr
+    assert "-bible.yaml: characters" not in proc.stderr
 
 
 def test_default_vlm_is_pinned_but_needs_its_nar_hash(tmp_path):
@@ -88,6 +91,27 @@ def test_default_vlm_is_pinned_but_needs_its_nar_hash(tmp_path):
     assert proc.returncode != 0
     assert "model 'qwen2.5-vl-7b-instruct' (Qwen/Qwen2.5-VL-7B-Instruct @ cc594898137f460bfe9f0759e9844b3ce807cfb5)" in proc.stderr
     assert "fixed_input.py fetch-model qwen2.5-vl-7b-instruct" in proc.stderr, proc.stderr
+    # issue 18: the error names the dataset.toml key that chose it, the pinned alternatives and the
+    # dataset-folder models.toml that pins it without forking reelset
+    assert f"the default of `vlm` in [disambiguate] (not set in {ds}/dataset.toml)" in proc.stderr, proc.stderr
+    assert "tiny-qwen2.5-vl" in proc.stderr.split("Models usable now")[1] and "models.toml beside your dataset.toml" in proc.stderr
+    chosen = (ds / "dataset.toml").read_text() + '\n[disambiguate]\nvlm = "tiny-qwen2.5-vl"\n\n[caption]\nmodel = "qwen2.5-vl-7b-instruct"\n'
+    (ds / "dataset.toml").write_text(chosen)
+    proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-caption.shards.v1.drvPath"))
+    assert proc.returncode != 0 and f'chosen by `model = "qwen2.5-vl-7b-instruct"` in [caption] of {ds}/dataset.toml' in proc.stderr
+
+
+def test_a_dataset_models_toml_pins_a_model_without_forking_reelset(tmp_path):
+    """A models.toml beside dataset.toml is merged over nix/models.toml: here it makes the
+    default VLM name a built tiny model, so the step evaluates (and names it in its spec)."""
+    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="dsmodels")
+    shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
+    shutil.copy(REPO / "pipelines/demo/bible.yaml", ds / "bible.yaml")
+    (ds / "models.toml").write_text('["qwen2.5-vl-7b-instruct"]\nbuilder = "make_tiny_models.py"\nargs = ["qwen2.5-vl"]\n')
+    proc = nix("eval", "--impure", "--json", "--expr", pipeline_expr(ds, "step2-caption.shards.v1.drvAttrs.reelsetSpec"))
+    assert proc.returncode == 0, proc.stderr
+    vlm = orjson.loads(orjson.loads(proc.stdout))["models"]["vlm"]
+    assert vlm["name"] == "qwen2.5-vl-7b-instruct" and vlm["revision"] == "built"
 
 
 def test_dataset_without_bible(tmp_path):

@@ -12,9 +12,9 @@ Two uses:
      hub at the pinned ``revision`` (huggingface_hub; token only from env HF_TOKEN, which
      Nix passes via impureEnvVars and never stores), checks published file sha256s, else
      fails with instructions.
-2. CLI: ``python tools/fixed_input.py fetch-model NAME DIR`` fetches model NAME of
-   ``nix/models.toml`` into DIR (same checks) so its narHash can be pinned with
-   ``nix hash path DIR``.
+2. CLI: ``python tools/fixed_input.py fetch-model NAME DIR [--models FILE]`` fetches model
+   NAME of ``nix/models.toml`` (with FILE, e.g. a dataset folder's models.toml, merged over
+   it) into DIR (same checks) so its narHash can be pinned with ``nix hash path DIR``.
 
 Only the standard library is needed, except huggingface_hub for hub downloads.
 """
@@ -145,12 +145,21 @@ def build() -> int:
 
 
 def cli(argv: list[str]) -> int:
-    """``fetch-model NAME DIR``: fetch a model of nix/models.toml into DIR."""
+    """``fetch-model NAME DIR [--models FILE]``: fetch a model of nix/models.toml (FILE merged over it) into DIR."""
+    extra = None
+    if len(argv) == 5 and argv[3] == "--models":
+        argv, extra = argv[:3], Path(argv[4])
     if len(argv) != 3 or argv[0] != "fetch-model":
-        print("usage: python tools/fixed_input.py fetch-model NAME DIR", file=sys.stderr)
+        print("usage: python tools/fixed_input.py fetch-model NAME DIR [--models dataset/models.toml]", file=sys.stderr)
         return 2
     name, dest = argv[1], Path(argv[2])
     models = tomllib.loads((Path(__file__).resolve().parents[1] / "nix" / "models.toml").read_text())
+    if extra is not None:
+        try:
+            models |= tomllib.loads(extra.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            print(f"error: {extra}: {exc}", file=sys.stderr)
+            return 2
     if name not in models:
         print(f"error: unknown model {name!r}; nix/models.toml has {sorted(models)}", file=sys.stderr)
         return 2

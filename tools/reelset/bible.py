@@ -114,25 +114,30 @@ def check_unique(bible: Bible) -> list[tuple[str, str]]:
     return problems
 
 
-def load_bible(path: Path) -> Bible:
+def load_bible(path: Path, where: str | None = None) -> Bible:
     """Read, validate and normalize ``path`` (bible.yaml).
 
-    Raises ReelsetError ``'<path>: <yaml path> (line N): <reason>'`` for: unreadable
+    ``where`` names the file in errors (default: ``path``): inside a Nix build ``path`` is the
+    store copy, so step2-bible passes the user's file name instead (the line numbers are the
+    same: the copy has the same bytes).
+
+    Raises ReelsetError ``'<where>: <yaml path> (line N): <reason>'`` for: unreadable
     file, YAML syntax errors, a top level that is not a mapping, unknown keys, missing
     required fields (e.g. a character without ``name``), wrong types, negative
     timestamps, duplicate names/aliases.
     """
+    shown = where or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReelsetError(f"{path}: cannot read the bible: {exc.strerror}") from exc
+        raise ReelsetError(f"{shown}: cannot read the bible: {exc.strerror}") from exc
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ReelsetError(f"{path}: not valid YAML: {exc}") from exc
+        raise ReelsetError(f"{shown}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ReelsetError(f"{path}: (top level): expected a mapping with characters, places, glossary, "
+        raise ReelsetError(f"{shown}: (top level): expected a mapping with characters, places, glossary, "
                            f"trigger_word, …, got {type(data).__name__}")
     try:
         bible = Bible.model_validate(data)
@@ -141,16 +146,16 @@ def load_bible(path: Path) -> Bible:
         for err in exc.errors():
             loc = err["loc"]
             line = _line_of(root, loc)
-            where = yaml_path(loc) + (f" (line {line})" if line else "")
+            at = yaml_path(loc) + (f" (line {line})" if line else "")
             reason = "unknown key (not in the bible schema)" if err["type"] == "extra_forbidden" else err["msg"]
             if err["type"] not in ("missing", "extra_forbidden") and "input" in err and not isinstance(err["input"], dict | list):
                 reason += f" (got {err['input']!r})"
-            lines.append(f"{path}: {where}: {reason}")
+            lines.append(f"{shown}: {at}: {reason}")
         raise ReelsetError("\n".join(lines)) from exc
     bible = normalize(bible)
     problems = check_unique(bible)
     if problems:
-        raise ReelsetError("\n".join(f"{path}: {p}" + (f" (line {ln})" if (ln := _line_of(root, _loc(p))) else "")
+        raise ReelsetError("\n".join(f"{shown}: {p}" + (f" (line {ln})" if (ln := _line_of(root, _loc(p))) else "")
                                      + f": {msg}" for p, msg in problems))
     return bible
 
@@ -180,7 +185,8 @@ def bible_terms(bible: Bible) -> list[BibleTerm]:
 
 
 def make_artifact(path: Path, source_name: str | None = None) -> BibleArtifact:
-    """bible.yaml → BibleArtifact (validated, normalized, with the flat term list)."""
-    bible = load_bible(path)
+    """bible.yaml → BibleArtifact (validated, normalized, with the flat term list); errors
+    name ``source_name`` (the user's file name) when given."""
+    bible = load_bible(path, source_name)
     return BibleArtifact(source=source_name or path.name, source_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                          bible=bible, terms=bible_terms(bible))
