@@ -1,0 +1,192 @@
+"""A new user's first hour (issue 18), as one test: a dataset flake from `nix flake init -t
+<checkout>#dataset` in a fresh git folder, the template README followed with the entry command
+(`bin/reelset`) only — no NIX_CONFIG or REELSET_PYTHON set by hand —, two videos made here
+(ffmpeg lavfi + espeak-ng: a 3-shot dialogue and an anamorphic 2-shot narration), a bible,
+review decisions through the review server's HTTP API, and both training packages.
+
+Every command a user types is listed in ``COMMANDS`` (printed with the wall time, `pytest -s`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import REPO, ffmpeg
+from reelset.schemas.manifest import PackageManifest
+from test_template import git_copy
+
+pytestmark = pytest.mark.nix
+CLI = REPO / "bin" / "reelset"
+COMMANDS: list[str] = []
+
+
+def user_env() -> dict[str, str]:
+    """The environment of a user who set nothing for reelset."""
+    return {k: v for k, v in os.environ.items() if k not in ("NIX_CONFIG", "REELSET_PYTHON", "REELSET_CLI_EXEC")}
+
+
+def sh(cmd: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
+    """Run one command line as the user types it (bash; `reelset` is bin/reelset)."""
+    COMMANDS.append(cmd)
+    proc = subprocess.run(["bash", "-c", f'reelset() {{ "{CLI}" "$@"; }}; {cmd}'], cwd=cwd, capture_output=True,
+                          text=True, env=user_env())
+    if ok:
+        assert proc.returncode == 0, f"{cmd}\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def speech(path: Path, text: str, voice: str) -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def make_videos(ds: Path) -> None:
+    """dialogue.mp4: 480x270 25 fps, three 2.6 s shots, two voices naming Archer and Lana;
+    doc.mp4: 360x270 stored, SAR 4:3 (anamorphic, shown 480x270), two 2.6 s shots, narration."""
+    a1 = speech(ds.parent / "a1.wav", "Archer here. Lana, the package is in Moscow.", "en-us")
+    a2 = speech(ds.parent / "a2.wav", "Lana speaking. Archer, we leave tonight.", "en-us+f3")
+    shots = ["testsrc2=size=480x270:rate=25", "smptehdbars=size=480x270:rate=25", "mandelbrot=size=480x270:rate=25"]
+    ins = [a for s in shots for a in ("-f", "lavfi", "-i", f"{s},trim=end_frame=65")]
+    ffmpeg(*ins, "-i", str(a1), "-i", str(a2), "-filter_complex",
+           "[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p[v];[4:a]adelay=2600:all=1[d];"
+           "[3:a][d]amix=inputs=2:normalize=0,apad,atrim=0:7.8,aresample=48000[a]",
+           "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(ds / "dialogue.mp4"))
+    n = speech(ds.parent / "n.wav", "The river runs north through the old city, past the mills.", "en-gb")
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=360x270:rate=25,trim=end_frame=65",
+           "-f", "lavfi", "-i", "rgbtestsrc=size=360x270:rate=25,trim=end_frame=65", "-i", str(n), "-filter_complex",
+           "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p,setsar=4/3[v];[2:a]apad,atrim=0:5.2,aresample=48000[a]",
+           "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(ds / "doc.mp4"))
+
+
+BIBLE = """series: my show
+trigger_word: myshow
+characters:
+  - name: Archer
+    description: the colour test card with a moving gradient
+    reference_shots:
+      - {video: dialogue, t: 1.0}
+  - name: Lana
+    description: the SMPTE HD colour bars
+    reference_shots:
+      - {video: dialogue, t: 3.5}
+places:
+  - name: Moscow
+"""
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url + "api/decision", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as res:  # noqa: S310 - 127.0.0.1 review server
+        return json.loads(res.read())
+
+
+def review_in_the_browser_api(ds: Path) -> dict[str, str]:
+    """`reelset review --port 0`, then the page's own calls: one reject, an edit of every other
+    clip (the tiny VLM's captions are empty). Returns clip id → decision action."""
+    COMMANDS.append("reelset review    # then, in the browser: reject one clip, edit the others")
+    log = (ds.parent / "review.log").open("w")
+    server = subprocess.Popen([str(CLI), "review", "--port", "0"], cwd=ds, stdout=subprocess.PIPE, stderr=log,
+                              text=True, env=user_env())
+    try:
+        url = None
+        deadline = time.monotonic() + 900
+        while url is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
+            url = m.group(1) if m else None
+        assert url, (ds.parent / "review.log").read_text()[-3000:]
+        with urllib.request.urlopen(url, timeout=120) as res:  # noqa: S310
+            index = res.read().decode()
+        decisions = {}
+        for vid in re.findall(r'href="/video/([^"]+)"', index):
+            with urllib.request.urlopen(f"{url}video/{vid}", timeout=300) as res:  # noqa: S310
+                page = res.read().decode()
+            clips = re.findall(r'data-clip="([^"]+)"', page)
+            assert clips and "not reviewed" in page
+            for i, cid in enumerate(clips):
+                if vid == "dialogue" and i == 2:
+                    got = post(url, {"clip_id": cid, "action": "reject", "reason": "fractal, off-model"})
+                    assert got["state"] == "rejected"
+                else:
+                    got = post(url, {"clip_id": cid, "action": "edit",
+                                     "caption": "myshow, a bright test pattern fills the frame; static camera, steady light."})
+                    assert got["state"] == "kept", got
+                decisions[cid] = got["state"]
+        return decisions
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
+    t0 = time.monotonic()
+    reelset_src = git_copy(tmp_path / "reelset")
+    ds = tmp_path / "myshow"
+    ds.mkdir()
+    sh("git init -q", ds)
+    sh(f'eval "$(reelset env)" && nix flake init -t git+file://{reelset_src}#dataset', ds)
+    flake = ds / "flake.nix"
+    flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_src}"))
+    make_videos(ds)
+    name = f"nu{uuid.uuid4().hex[:8]}"  # a new dataset name: everything really builds
+    toml = (ds / "dataset.toml").read_text()
+    toml = toml.replace('name = "myshow"', f'name = "{name}"')
+    toml = re.sub(r'\[\[videos\]\]\nid = "s01e01"\nfile = .*\nsha256 = .*\n',
+                  '[[videos]]\nid = "dialogue"\npath = "dialogue.mp4"\n\n[[videos]]\nid = "doc"\npath = "doc.mp4"\n', toml)
+    (ds / "dataset.toml").write_text(toml)
+    COMMANDS.append("$EDITOR flake.nix dataset.toml    # reelset's URL; two videos (path = ...)")
+    sh("git add -A", ds)
+
+    # no bible yet: `all` builds what it can and says what it left out, and why
+    first = sh("reelset build", ds)
+    assert "left out: step2-bible: needs bible.yaml in the dataset folder" in first.stdout, first.stdout
+    assert "left out: step4-ltx2-preprocess: opt-in: add a [ltx2_preprocess] section" in first.stdout
+    assert "[reelset] " in first.stderr  # the tools' progress lines (-L)
+    assert re.search(r"^next: step2-bible needs bible\.yaml", first.stdout, re.M), first.stdout
+    status = sh("reelset status --json", ds)
+    steps = {s["name"]: s for s in json.loads(status.stdout)["steps"]}
+    assert steps["step1-scenes"]["state"] == "in-store" and name in steps["step1-scenes"]["derivations"][0]["drv"]
+
+    # a bible that git does not track yet: named before any build, with the git add to run
+    (ds / "bible.yaml").write_text(BIBLE)
+    COMMANDS.append("$EDITOR bible.yaml")
+    refused = sh("reelset build", ds, ok=False)
+    assert refused.returncode == 2 and "bible.yaml (bible (bible.file), read by step2-bible)" in refused.stderr
+    assert f"git -C {ds} add bible.yaml" in refused.stderr, refused.stderr
+    sh("git add bible.yaml", ds)
+    # before review every caption of the tiny VLM is empty: packaging fails with the reason, never an empty dataset
+    empty = sh("reelset build", ds, ok=False)
+    assert empty.returncode == 2 and "no clip kept" in empty.stderr and "caption empty" in empty.stderr, empty.stderr[-3000:]
+
+    decisions = review_in_the_browser_api(ds)
+    assert (ds / "review.json").is_file() and list(decisions.values()).count("rejected") == 1
+    refused = sh("reelset build", ds, ok=False)
+    assert "review.json (review (review.file), read by step2-reviewed)" in refused.stderr and "add review.json" in refused.stderr
+    sh("git add review.json", ds)
+    done = sh("reelset build", ds)
+    assert "next: reelset inspect result" in done.stdout and f"report: {ds}/result/index.html" in done.stdout
+    kept = len(decisions) - 1
+    for step, trainer in (("step3-ltx2-data", "ltx2"), ("step3-wan21-package", "wan21")):
+        m = PackageManifest.model_validate(orjson.loads((ds / "result" / step / "manifest.json").read_bytes()))
+        assert m.trainer == trainer and m.kept == kept and m.reviewed_rejected == 1, (step, m.kept, m.clips)
+    wall = time.monotonic() - t0
+    inspect = sh("reelset inspect result", ds)
+    assert "step1-scenes" in inspect.stdout
+    order = [ln.split()[0] for ln in inspect.stdout.splitlines() if ln.startswith("step")][1:]
+    assert order.index("step1-scenes") < order.index("step2-transcript-base") < order.index("step2-bible") \
+        < order.index("step3-ltx2-data"), order
+    print(f"\nnew-user test: {wall:.0f} s wall (init → both packages); commands:\n  " + "\n  ".join(COMMANDS))
