@@ -14,12 +14,12 @@ import os
 import re
 import subprocess
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
+import requests
 
 from conftest import REPO, ffmpeg
 from reelset.schemas.manifest import PackageManifest
@@ -85,10 +85,9 @@ places:
 
 
 def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url + "api/decision", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as res:  # noqa: S310 - 127.0.0.1 review server
-        return json.loads(res.read())
+    res = requests.post(url + "api/decision", json=body, timeout=120)
+    assert res.status_code == 200, res.text
+    return res.json()
 
 
 def review_in_the_browser_api(ds: Path) -> dict[str, str]:
@@ -108,12 +107,10 @@ def review_in_the_browser_api(ds: Path) -> dict[str, str]:
             m = re.search(r"serving (http://127\.0\.0\.1:\d+/)", line)
             url = m.group(1) if m else None
         assert url, (ds.parent / "review.log").read_text()[-3000:]
-        with urllib.request.urlopen(url, timeout=120) as res:  # noqa: S310
-            index = res.read().decode()
+        index = requests.get(url, timeout=300).text
         decisions = {}
         for vid in re.findall(r'href="/video/([^"]+)"', index):
-            with urllib.request.urlopen(f"{url}video/{vid}", timeout=300) as res:  # noqa: S310
-                page = res.read().decode()
+            page = requests.get(f"{url}video/{vid}", timeout=300).text
             clips = re.findall(r'data-clip="([^"]+)"', page)
             assert clips and "not reviewed" in page
             for i, cid in enumerate(clips):
