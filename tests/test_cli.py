@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import tomllib
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 
-from conftest import REPO, nix_build, nix_env
+from conftest import REPO, nix, nix_build, nix_env
+from reelset import nixinfo
 from test_edge_media import two_shots
 from test_template import git_copy
 
@@ -20,10 +23,12 @@ pytestmark = pytest.mark.nix
 CLI = REPO / "bin" / "reelset"
 
 
-def reelset(*args: str, cuda: bool = True, extra_config: str = "") -> subprocess.CompletedProcess:
-    env = nix_env(cuda)
-    env["NIX_CONFIG"] += extra_config
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env)
+def reelset(*args: str, cuda: bool = True, extra_config: str = "", cwd: Path | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    env = env if env is not None else nix_env(cuda)
+    env["NIX_CONFIG"] = env.get("NIX_CONFIG", "") + extra_config
+    env["REELSET_LOCAL_CUDA"] = "1" if cuda else "0"
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,9 @@ def test_inspect_demo_json_matches_the_outputs(demo_out):
     info = json.loads(proc.stdout)
     agg = orjson.loads((demo_out / "aggregate.json").read_bytes())
     assert info["kind"] == "steps" and info["dataset"] == "demo" and info["path"] == str(demo_out)
-    assert [m["name"] for m in info["members"]] == [m["name"] for m in agg["members"]]
+    # issue 18: members in pipeline order (the step table's), not aggregate.json's alphabetical one
+    order = [s["name"] for s in nixinfo.step_table(REPO)]
+    assert [m["name"] for m in info["members"]] == [n for n in order if n in {m["name"] for m in agg["members"]}]
     assert info["artifacts"] == {"aggregate.json": "ok", "meta.json": "ok"}
     total = 0.0
     for step in info["members"]:
@@ -75,6 +82,8 @@ def test_inspect_text_of_the_demo_and_of_a_shard(demo_out):
     shard = reelset("inspect", str(demo_out / "step2-transcript-base/shards/demo01"))
     assert shard.returncode == 0, shard.stderr
     assert "step2-transcript-base · shard demo01" in shard.stdout
+    one = reelset("inspect", str(demo_out / "step1-scenes"))
+    assert one.returncode == 0 and "step1-scenes · 1 shard\n" in one.stdout, one.stdout  # not "1 shards"
     assert f"device     {transcript['device']}" in shard.stdout and "transcript.json ok" in shard.stdout
 
 
@@ -192,3 +201,111 @@ def test_parse_builders(tmp_path):
     got = parse_builders(f"ssh://cpu x86_64-linux ; @{machines}; @{tmp_path / 'none'}")
     assert [(b.uri, b.systems, b.features) for b in got] == [
         ("ssh://cpu", ["x86_64-linux"], []), ("ssh-ng://gpu", ["x86_64-linux"], ["big-parallel", "cuda"])]
+
+
+# --------------------------------------------------------------------------- issue 18
+def dataset_flake(folder: Path, reelset_src: Path, name: str) -> Path:
+    """A dataset flake made from the template in a fresh git folder: one path video, all tracked."""
+    folder.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    assert nix("flake", "init", "-t", f"git+file://{reelset_src}#dataset", cwd=folder).returncode == 0
+    flake = folder / "flake.nix"
+    flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_src}"))
+    two_shots(folder / "ep1.mp4", size="160x120")
+    (folder / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n'
+                                         '[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n')
+    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def user_flake(tmp_path_factory) -> Path:
+    src = git_copy(tmp_path_factory.mktemp("src") / "reelset")
+    return dataset_flake(tmp_path_factory.mktemp("user") / "myshow", src, f"u{uuid.uuid4().hex[:8]}")
+
+
+def test_status_resolves_the_dataset_against_the_callers_directory(user_flake, tmp_path):
+    """Issue 18 item 1: in a dataset folder, `status`, `status --flake . --attr host` and
+    `status --dataset <folder>` from elsewhere all report that dataset, never the demo."""
+    name = tomllib.loads((user_flake / "dataset.toml").read_text())["name"]
+    for args, cwd in ((("--json",), user_flake), (("--flake", ".", "--attr", "host", "--json"), user_flake),
+                      (("--dataset", str(user_flake), "--json"), tmp_path)):
+        proc = reelset("status", *args, cwd=cwd)
+        assert proc.returncode == 0, (args, proc.stderr)
+        st = json.loads(proc.stdout)
+        assert st["flake"] == str(user_flake) and st["attr"] == "host", st["flake"]
+        scenes = next(s for s in st["steps"] if s["name"] == "step1-scenes")
+        assert [d["shard"] for d in scenes["derivations"]] == [None, "ep1"]
+        assert all(f"reelset-{name}-step1-scenes" in d["drv"] for d in scenes["derivations"]), scenes
+    outside = reelset("status", "--dataset", str(tmp_path))
+    assert outside.returncode == 2 and f"{tmp_path}: no dataset.toml there" in outside.stderr
+    assert "builtins" not in outside.stderr  # no Nix code in the message
+
+
+def test_build_reports_untracked_dataset_files_before_building(user_flake):
+    """Issue 18 item 2: review.json / bible.yaml on disk but untracked → exit 2 naming each
+    file and the `git add`, and Nix is never started."""
+    (user_flake / "review.json").write_text('{"decisions": {}}\n')
+    (user_flake / "bible.yaml").write_text("trigger_word: x\n")
+    try:
+        proc = reelset("build", "step1-scenes", cwd=user_flake)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "review.json (review (review.file), read by step2-reviewed)" in proc.stderr
+        assert "bible.yaml (bible (bible.file), read by step2-bible)" in proc.stderr
+        assert f"git -C {user_flake} add" in proc.stderr and "bible.yaml" in proc.stderr.split("add")[-1]
+        assert "nix build" not in proc.stdout
+    finally:
+        (user_flake / "review.json").unlink()
+        (user_flake / "bible.yaml").unlink()
+
+
+def test_build_of_one_step_from_the_dataset_folder(user_flake):
+    """Issue 18 item 1/6: `reelset build STEP` in a dataset folder (settings carried: the env has
+    no NIX_CONFIG) shows the tools' progress and ends with the report and the next step."""
+    env = {k: v for k, v in nix_env(True).items() if k != "NIX_CONFIG"}
+    proc = reelset("build", "step1-scenes", cwd=user_flake, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[reelset] " in proc.stderr  # -L: the tool's progress lines
+    assert f"report: {user_flake}/result-step1-scenes/index.html" in proc.stdout
+    assert "next: reelset build step2-transcript-disambiguate" in proc.stdout, proc.stdout
+    assert (user_flake / "result-step1-scenes" / "shards" / "ep1" / "scenes.json").is_file()
+
+
+def test_env_prints_the_settings_and_a_missing_interpreter_names_the_variable(tmp_path):
+    """Issue 18 item 3: `reelset env` is what the Makefile sets; a bad REELSET_PYTHON is named."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NIX_CONFIG", "REELSET_CLI_EXEC")}
+    proc = reelset("env", env=dict(env))
+    assert proc.returncode == 0, proc.stderr
+    shown = subprocess.run(["bash", "-c", f'eval "$({CLI} env)"; printf %s "$NIX_CONFIG"'], capture_output=True,
+                           text=True, env=env).stdout
+    assert shown.splitlines() == ["experimental-features = nix-command flakes", "substituters =", "build-users-group =",
+                                  "sandbox = relaxed", "extra-system-features = cuda"]
+    off = reelset("env", cuda=False, env=dict(env))
+    assert "extra-system-features" not in off.stdout
+    bad = reelset("env", env={**env, "REELSET_PYTHON": str(tmp_path / "nope")})
+    assert bad.returncode != 0 and f"REELSET_PYTHON={tmp_path / 'nope'}: no such interpreter" in bad.stderr
+
+
+def test_all_says_which_steps_it_leaves_out_and_why(tmp_path):
+    """Issue 18 item 2/6: the reasons `reelset build` prints for steps missing from `all`."""
+    from reelset import entry
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "flake.nix").write_text("{}")
+    (ds / "dataset.toml").write_text('name = "x"\n[ltx2_preprocess]\nmodel = "tiny-ltx2"\n')
+    target = entry.resolve_dataset(str(ds), tmp_path)
+    assert (target.attr, target.kind) == ("host", "dataset-flake")
+    table = nixinfo.step_table(REPO)
+    why = entry.left_out(target, entry.dataset_config(target), table, {"step1-scenes", "step2-transcript-base"})
+    assert why["step2-bible"].startswith("needs bible.yaml in the dataset folder")
+    assert why["step2-shot-reference"] == "needs step2-bible, which is left out"
+    assert why["step4-ltx2-preprocess"] == "needs step3-ltx2-data, which is left out"
+    assert why["step4-wan21-preprocess"] == ("needs step3-wan21-package, which is left out; opt-in: add a "
+                                             "[wan21_preprocess] section to dataset.toml (docs/training.md)")
+    assert "step1-scenes" not in why
+    everything = {s["name"] for s in table} - {"step4-wan21-preprocess", "step5-wan21-train"}
+    why = entry.left_out(target, entry.dataset_config(target), table, everything)
+    assert why == {"step4-wan21-preprocess": "opt-in: add a [wan21_preprocess] section to dataset.toml (docs/training.md)",
+                   "step5-wan21-train": "needs step4-wan21-preprocess, which is left out; opt-in: add a [wan21_train] "
+                                        "section to dataset.toml (docs/training.md)"}

@@ -151,7 +151,8 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     # no bible yet: `all` builds what it can and says what it left out, and why
     first = sh("reelset build", ds)
     assert "left out: step2-bible: needs bible.yaml in the dataset folder" in first.stdout, first.stdout
-    assert "left out: step4-ltx2-preprocess: opt-in: add a [ltx2_preprocess] section" in first.stdout
+    assert "left out: step4-ltx2-preprocess: needs step3-ltx2-data, which is left out; opt-in: add a [ltx2_preprocess]" \
+        in first.stdout
     assert "[reelset] " in first.stderr  # the tools' progress lines (-L)
     assert re.search(r"^next: step2-bible needs bible\.yaml", first.stdout, re.M), first.stdout
     status = sh("reelset status --json", ds)

@@ -226,8 +226,9 @@ def left_out(target: Target, cfg: dict, table: list[dict], members: set[str]) ->
             up = next((u for u in s.get("inputs", []) if why(u)), None)
             if up:
                 reason = f"needs {up}, which is left out"
-        if reason is None and s.get("optIn") and s["optIn"] not in cfg:
-            reason = f"opt-in: add a [{s['optIn']}] section to dataset.toml (docs/training.md)"
+        if s.get("optIn") and s["optIn"] not in cfg:
+            opt = f"opt-in: add a [{s['optIn']}] section to dataset.toml (docs/training.md)"
+            reason = opt if reason is None else f"{reason}; {opt}"
         reasons[name] = reason or "left out by nix/pipeline.nix (inAll)"
         return reasons[name]
 
@@ -242,8 +243,9 @@ def step_table(target: Target, env: dict[str, str]) -> list[dict]:
     return json.loads(proc.stdout) if proc.returncode == 0 else nixinfo.step_table(REPO)
 
 
-def next_hint(target: Target, step: str, table: list[dict], cfg: dict, skipped: dict[str, str]) -> str:
-    """The "next:" line after building ``step`` (a step name or "all")."""
+def next_hint(target: Target, step: str, table: list[dict], cfg: dict, skipped: dict[str, str],
+              link: Path | None = None) -> str:
+    """The "next:" line after building ``step`` (a step name or "all"; ``link``: its result link)."""
     here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
     review = str(lookup(cfg, "review.file", "review.json"))
     if step == "all":
@@ -252,7 +254,8 @@ def next_hint(target: Target, step: str, table: list[dict], cfg: dict, skipped: 
             return f"next: {fixable[0][0]} {fixable[0][1]}; then reelset build{here}"
         if not (target.dataset_dir / review).is_file() and "step2-caption" not in skipped:
             return f"next: review the captions: reelset review{here} (then git add {review}; reelset build{here})"
-        return "next: reelset inspect result · open result/index.html"
+        shown = "result" if link is None or link == Path.cwd() / "result" else str(link)
+        return f"next: reelset inspect {shown} · open {shown}/index.html"
     if step == "step2-caption":
         return (f"next: review the captions: reelset review{here} (writes {review}; git add it), "
                 f"then reelset build step2-reviewed{here}")
@@ -305,5 +308,5 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
     else:
         skipped = left_out(target, cfg, table, set(names) - {s["name"] for s in table if s.get("optIn")
                                                               and s["optIn"] not in cfg})
-    lines.append(next_hint(target, step, table, cfg, skipped))
+    lines.append(next_hint(target, step, table, cfg, skipped, out_link))
     return out, lines
