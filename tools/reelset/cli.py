@@ -209,15 +209,17 @@ def status_target(dataset: str | None, flake: str | None, attr: str | None, cwd:
 
 
 # per step: state, drv, and its member derivations (video shards, or training segments as
-# "segNNN"); plus the dataset.toml sections (for opt-in steps)
+# "segNNN"): a video-level step's aggregate (what `nix build .#<step>` builds) with its shards'
+# compute derivations (`.data`), a dataset-level step's compute derivation — not the cheap cpu
+# report beside it, whose device says nothing; plus the dataset.toml sections (opt-in steps)
 _EVAL_APPLY = """names: ds: { sections = builtins.attrNames (ds.config or { }); steps = builtins.listToAttrs (map (n: {
   name = n;
   value =
     if !(ds ? ${n}) then { state = "absent"; }
-    else let r = builtins.tryEval ds.${n}.drvPath; in
+    else let r = builtins.tryEval (if ds.${n} ? shards then ds.${n} else ds.${n}.data or ds.${n}).drvPath; in
       if !r.success then { state = "error"; }
       else { state = "ok"; drv = r.value;
-             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: s.drvPath) ds.${n}.shards
+             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: (s.data or s).drvPath) ds.${n}.shards
                       else if ds.${n} ? segments then builtins.listToAttrs (builtins.genList (i: {
                         name = "seg" + builtins.substring 0 (3 - builtins.stringLength (toString i)) "00" + toString i;
                         value = (builtins.elemAt ds.${n}.segments i).drvPath; }) (builtins.length ds.${n}.segments))

@@ -89,6 +89,8 @@ def resolve_dataset(dataset: str | None, cwd: Path) -> Target:
         return found
     if "/" not in dataset and (REPO / "pipelines" / dataset / "dataset.toml").is_file():
         return Target(REPO, f"host.datasets.{dataset}", REPO / "pipelines" / dataset, "checkout")
+    if "/" in dataset:
+        raise ReelsetError(f"{path}: no such folder, so no dataset.toml there")
     raise ReelsetError(f"{dataset}: neither a folder nor a dataset of {REPO / 'pipelines'}")
 
 
