@@ -104,11 +104,11 @@ def test_default_vlm_is_pinned_but_needs_its_nar_hash(tmp_path):
 def test_a_dataset_models_toml_pins_a_model_without_forking_reelset(tmp_path):
     """A models.toml beside dataset.toml is merged over nix/models.toml: here it makes the
     default VLM name a built tiny model, so the step evaluates (and names it in its spec)."""
-    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="dsmodels")
+    ds = write_dataset(tmp_path / "ds", [{"id": "demo01", "path": "v1.mp4"}], hotword="dsmodels")
     shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
     shutil.copy(REPO / "pipelines/demo/bible.yaml", ds / "bible.yaml")
     (ds / "models.toml").write_text('["qwen2.5-vl-7b-instruct"]\nbuilder = "make_tiny_models.py"\nargs = ["qwen2.5-vl"]\n')
-    proc = nix("eval", "--impure", "--json", "--expr", pipeline_expr(ds, "step2-caption.shards.v1.drvAttrs.reelsetSpec"))
+    proc = nix("eval", "--impure", "--json", "--expr", pipeline_expr(ds, "step2-caption.shards.demo01.data.drvAttrs.reelsetSpec"))
     assert proc.returncode == 0, proc.stderr
     vlm = orjson.loads(orjson.loads(proc.stdout))["models"]["vlm"]
     assert vlm["name"] == "qwen2.5-vl-7b-instruct" and vlm["revision"] == "built"
