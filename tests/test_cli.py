@@ -284,6 +284,11 @@ def test_env_prints_the_settings_and_a_missing_interpreter_names_the_variable(tm
     assert "extra-system-features" not in off.stdout
     bad = reelset("env", env={**env, "REELSET_PYTHON": str(tmp_path / "nope")})
     assert bad.returncode != 0 and f"REELSET_PYTHON={tmp_path / 'nope'}: no such interpreter" in bad.stderr
+    # plain `nix build` with a missing interpreter fails at evaluation naming the variable
+    plain = subprocess.run(["nix", "eval", "--impure", "--raw", f"git+file://{REPO}#host.step1-scenes.drvPath"],
+                           capture_output=True, text=True, cwd=tmp_path,
+                           env={**nix_env(True), "REELSET_PYTHON": str(tmp_path / "nope")})
+    assert plain.returncode != 0 and f"interpreter {tmp_path / 'nope'} does not exist (REELSET_PYTHON)" in plain.stderr
 
 
 def test_all_says_which_steps_it_leaves_out_and_why(tmp_path):

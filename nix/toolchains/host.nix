@@ -27,10 +27,18 @@ let
       + "Re-run with --impure from the repo root (e.g. `nix build --impure .#host.demo`), "
       + "or set REELSET_PYTHON=/path/to/venv/bin/python and pass --impure.");
   lockSha256 = builtins.hashFile "sha256" lockFile;
+  # fail at evaluation, naming the variable, instead of Nix's "error executing '…/python'"
+  checked =
+    if builtins.pathExists interpreter then interpreter
+    else throw ("reelset host toolchain (nix/toolchains/host.nix): interpreter ${interpreter} does not exist "
+      + (if python != null then "(the `python` argument)" else if getEnv "REELSET_PYTHON" != "" then "(REELSET_PYTHON)"
+         else "(REELSET_PYTHON is not set, so $PWD/.venv/bin/python)")
+      + ". Set REELSET_PYTHON=/path/to/reelset/.venv/bin/python (`make venv` in reelset makes it), "
+      + "or build with reelset's `bin/reelset build`, which sets it.");
 in
 {
   name = "host";
-  pythonFor = _device: interpreter;
+  pythonFor = _device: checked;
   # The interpreter's own folder comes first: Nix starts the builder with argv[0] = "python"
   # (no slash), so Python finds itself on PATH, and only through that path does it see the
   # venv's pyvenv.cfg and site-packages.
