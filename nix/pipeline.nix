@@ -178,12 +178,12 @@ let
   # Aggregates link their members' outputs: tools/aggregate.py (no report: the `.data` of a
   # video-level step, over its compute shards, which dataset-level steps read) and
   # tools/aggregate_report.py (the same plus index.html: what users open, over reports).
-  aggregate = { stepName, drvName, kind, members, report ? false }: mkStep {
+  aggregate = { stepName, drvName, kind, members, report ? false, order ? null }: mkStep {
     step = let script = if report then "aggregate_report.py" else "aggregate.py"; in
       { name = "aggregate"; device = "cpu"; inherit script; sources = steps.closureOf script; };
     name = drvName;
     spec = { step = stepName; inherit dataset; device = "cpu";
-             config = { aggregate = { inherit kind; }; };
+             config = { aggregate = { inherit kind; } // (if order == null then { } else { inherit order; }); };
              inputs = mapAttrs (_: d: "${d}") members; };
   };
 
@@ -225,6 +225,7 @@ outputs // {
   all = aggregate {
     stepName = "pipeline"; drvName = "reelset-${dataset}";
     kind = "steps"; members = attrsFrom (n: outputs.${n}) (filter inAll steps.names); report = true;
+    order = filter inAll steps.names;  # the page lists steps in pipeline order
   };
   config = cfg;
   inherit videos;

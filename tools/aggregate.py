@@ -1,7 +1,8 @@
 """Aggregate outputs: a video-level step over all videos, or all steps of a dataset.
 
 Input (spec): ``step`` (the aggregated step, or "pipeline"), ``dataset``,
-``inputs`` = {member name: store path} and ``config.aggregate.kind`` = "shards"
+``inputs`` = {member name: store path}, ``config.aggregate.order`` (optional: member names in
+display order, e.g. pipeline order; default sorted) and ``config.aggregate.kind`` = "shards"
 (members are video ids: shards of one step) or "steps" (members are step names).
 
 Output (``$out``): one symlink per member (``shards/<video id>`` or ``<step>``), pointing
@@ -31,7 +32,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     total: Counter[str] = Counter()
     if kind == "shards":
         (out / "shards").mkdir()
-    for name in sorted(spec.inputs):
+    # members in the order Nix gives (pipeline order for a dataset's steps), else by name
+    order = spec.config.get("aggregate", {}).get("order") or sorted(spec.inputs)
+    for name in order:
         path = Path(spec.inputs[name])
         member_meta = read_artifact(path / "meta.json", StepMeta)
         link = f"shards/{name}" if kind == "shards" else name

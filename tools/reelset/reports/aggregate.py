@@ -8,7 +8,7 @@ from reelset.reports import Page, load
 from reelset.schemas.aggregate import AggregateArtifact
 
 BODY = """
-<h2>{{ agg.members|length }} {{ 'shards' if agg.kind == 'shards' else 'steps' }}</h2>
+<h2>{{ agg.members|length }} {{ ('shard' if agg.members|length == 1 else 'shards') if agg.kind == 'shards' else ('step' if agg.members|length == 1 else 'steps') }}</h2>
 <table><tr><th>{{ 'video' if agg.kind == 'shards' else 'step' }}</th><th>counts</th><th>store path</th></tr>
 {% for m in agg.members %}<tr><td><a href="{{ m.link }}/index.html">{{ m.name }}</a></td>
 <td>{% for k, v in m.counts.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td>

@@ -25,6 +25,6 @@ BODY = """
 def page(out: Path, meta) -> Page:
     art = load(out, "reviewed.json", ReviewedArtifact)
     decisions = sum(q.decision is not None for q in art.qa) + len(art.stale_decisions)
-    note = f"sha256 {art.review_sha256[:12]}… ({decisions} decisions)" if art.review_sha256 else "none"
+    note = f"sha256 {art.review_sha256[:12]}… ({decisions} decisions)" if art.review_sha256 else "none applied (no review.json visible to Nix: in a git flake, `git add review.json`)"
     return Page(shard_title("step2-reviewed", meta), ["reviewed.json"], BODY,
                 {"art": art, "qa": {q.clip_id: q for q in art.qa}, "review_note": note})
