@@ -3,15 +3,16 @@ frame-accurate clips.
 
 Input (spec): ``video`` (path of the source), ``video_id``, ``config.scenes``
 (:class:`reelset.schemas.scenes.SceneConfig`: ContentDetector threshold, minimum scene length in
-frames, clip CRF, thumbnail width).
+frames, clip CRF and x264 preset, thumbnail width).
 
 Output (``$out``):
 - ``scenes.json`` (:class:`reelset.schemas.scenes.ScenesArtifact`): per scene the half-open frame
   range ``[start_frame, end_frame)`` and seconds on the analysis frame grid, clip and
   thumbnail paths. Scenes tile the video: their frame counts add up to ``total_frames``.
-- ``clips/<clip_id>.mp4``: H.264 (yuv420p, square pixels) + AAC when the source has
-  audio; frame count = the scene's; first frame = the scene's first frame.
-- ``thumbs/<clip_id>.jpg``: first frame of each clip.
+- ``clips/<clip_id>.mp4``: H.264 (yuv420p, square pixels, no B-frames) + AAC when the source
+  has audio; frame count = the scene's; first frame = the scene's first frame. All clips of the
+  video come from one decode and one encode (:func:`reelset.media.cut_clips`).
+- ``thumbs/<clip_id>.jpg``: first frame of each clip (from the same pass).
 - ``meta.json``.
 
 Source handling: variable frame rate sources are first re-timed to their (snapped)
@@ -88,18 +89,15 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         (out / "thumbs").mkdir()
         width = info.display_width
         height = info.height - info.height % 2
-        scenes: list[Scene] = []
+        ids = [f"{spec.video_id}-s{i + 1:04d}" for i in range(len(ranges))]
         with timer.phase("clips"):
-            for i, (start, end) in enumerate(ranges):
-                clip_id = f"{spec.video_id}-s{i + 1:04d}"
-                clip, thumb = f"clips/{clip_id}.mp4", f"thumbs/{clip_id}.jpg"
-                media.cut_clip(analysis, out / clip, start, end - start, fps, width, height,
-                               cfg.clip_crf, info.has_audio)
-                media.thumbnail(out / clip, out / thumb, cfg.thumbnail_width)
-                scenes.append(Scene(index=i, clip_id=clip_id, start_frame=start, end_frame=end,
-                                    frame_count=end - start, start_s=round(start / float(fps), 6),
-                                    end_s=round(end / float(fps), 6), clip=clip, thumbnail=thumb,
-                                    width=width, height=height))
+            media.cut_clips(analysis, ranges, [out / "clips" / f"{c}.mp4" for c in ids],
+                            [out / "thumbs" / f"{c}.jpg" for c in ids], fps, width, height,
+                            cfg.clip_crf, cfg.clip_preset, info.has_audio, cfg.thumbnail_width)
+        scenes = [Scene(index=i, clip_id=clip_id, start_frame=start, end_frame=end, frame_count=end - start,
+                        start_s=round(start / float(fps), 6), end_s=round(end / float(fps), 6),
+                        clip=f"clips/{clip_id}.mp4", thumbnail=f"thumbs/{clip_id}.jpg", width=width, height=height)
+                  for i, (clip_id, (start, end)) in enumerate(zip(ids, ranges, strict=True))]
     artifact = ScenesArtifact(
         video_id=spec.video_id, source=info, analysis_fps=float(fps), total_frames=total,
         detector={"name": "ContentDetector", "threshold": cfg.threshold,
