@@ -230,6 +230,9 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
              "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-bf", "0", "-pix_fmt", "yuv420p",
              "-threads", ENCODER_THREADS, "-force_key_frames", "expr:" + any_of([f"eq(n,{c})" for c in [0, *cuts]]),
              "-sn", "-dn", *BITEXACT,
+             # keep the AAC priming (negative audio PTS) for the MP4 edit list instead of shifting
+             # every stream of the first clip by it (its video would start at 21 ms, the others at 0)
+             "-avoid_negative_ts", "disabled",
              "-f", "segment", "-segment_format", "mp4", "-segment_format_options", "movflags=+faststart",
              "-reset_timestamps", "1", "-segment_frames", ",".join(map(str, cuts or [last])), seg_pattern]
     if thumbs:
