@@ -3,7 +3,8 @@
 The file (made here with ffmpeg lavfi, same bytes every time for one ffmpeg build): 25 s,
 704x576 SAR 16:11 (PAL 16:9), 25 fps, 6 shots of 75/130/110/90/120/100 frames (testsrc2,
 smptehdbars, mandelbrot, rgbtestsrc, colour + moving text, cellauto), a yellow frame counter on
-every frame, pink-noise AAC audio, H.264 with one keyframe per 250 frames (cuts fall mid-GOP).
+every frame, pink-noise AAC audio, H.264 with one keyframe per 250 frames (cuts fall mid-GOP), encoded on one
+thread (libx264 on 2 threads gave different bytes from run to run for this graph).
 
 Each round runs, back to back (paired), and records the 1-minute load average before each:
 - ``ffmpeg -i FILE -f null -`` (a full decode: the floor);
@@ -12,7 +13,9 @@ Each round runs, back to back (paired), and records the 1-minute load average be
   another checkout's ``tools/`` (e.g. ``/work/main/tools`` before a change);
 - ``scenedetect -i FILE -o DIR detect-content split-video save-images -n 1`` (PySceneDetect's own
   detection + ffmpeg split + one image per scene; it keeps 704x576 SAR 16:11, x264 veryfast CRF 22).
-Reported: medians over ``--repeat`` rounds, the median of the per-round ratios tool / scenedetect.
+Reported: medians over ``--repeat`` rounds of wall and CPU seconds (user + system, which the load
+hardly changes), the medians of the per-round ratios tool / scenedetect, and whether the tool's
+output bytes were the same in every round.
 
 Quality of every step1 clip against its source frames (ffmpeg's ``psnr`` and ``ssim`` filters,
 all frames; the reference is the source range scaled to the clip size the way the tool scales,
@@ -26,10 +29,12 @@ Usage: ``.venv/bin/python bench/bench_step1.py [--repeat 3] [--baseline-tools /w
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -76,31 +81,45 @@ def make_source(out: Path) -> Path:
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex_script", str(script),
                     "-f", "lavfi", "-i", f"anoisesrc=c=pink:seed=15:a=0.2:r=48000:d={sum(SHOTS) / FPS:.6f}",
                     "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-                    "-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-threads", "2",
+                    "-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-threads", "1",
                     "-r", str(FPS), "-c:a", "aac", "-b:a", "128k", "-shortest", *media.BITEXACT, str(out)], check=True)
     return out
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, float]:
-    """(wall seconds, 1-minute load average just before) of running ``cmd`` (check=True)."""
+def timed(cmd: list[str], **kw) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds (user + system of the process and its children), 1-minute load
+    average just before) of running ``cmd`` (check=True). CPU seconds hardly change with the
+    machine's load; wall seconds do."""
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, **kw)
-    return time.perf_counter() - t0, load
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load
 
 
-def step1(tools: Path, video: Path, out: Path, scenes: dict) -> tuple[float, float, dict]:
+def digest(folder: Path) -> str:
+    """sha256 over the names and bytes of every file below ``folder`` (sorted)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != "meta.json":  # meta.json holds wall-clock timings
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def step1(tools: Path, video: Path, out: Path, scenes: dict) -> tuple[float, float, float, dict]:
     """Run ``tools/step1_scenes.py`` (fresh interpreter) on ``video`` into ``out`` with ``[scenes]``
-    settings ``scenes``: (wall s, load, meta timings)."""
+    settings ``scenes``: (wall s, CPU s, load, meta timings)."""
     spec = out.parent / f"{out.name}.spec.json"
     spec.write_text(json.dumps({"step": "step1-scenes", "dataset": "bench", "device": "cpu", "video_id": "pal",
                                 "video": str(video), "config": {"scenes": scenes}}))
     shutil.rmtree(out, ignore_errors=True)
-    wall, load = timed([sys.executable, str(tools / "step1_scenes.py"), "--spec", str(spec), "--out", str(out)])
-    return wall, load, json.loads((out / "meta.json").read_text())["timings_s"]
+    wall, cpu, load = timed([sys.executable, str(tools / "step1_scenes.py"), "--spec", str(spec), "--out", str(out)])
+    return wall, cpu, load, json.loads((out / "meta.json").read_text())["timings_s"]
 
 
-def scenedetect(video: Path, out: Path) -> tuple[float, float]:
+def scenedetect(video: Path, out: Path) -> tuple[float, float, float]:
     shutil.rmtree(out, ignore_errors=True)
     exe = shutil.which("scenedetect", path=str(Path(sys.executable).parent)) or "scenedetect"
     return timed([exe, "-i", str(video), "-o", str(out), "detect-content", "split-video", "save-images", "-n", "1"])
@@ -153,19 +172,21 @@ def main() -> int:
         if args.baseline_tools:
             tools["baseline"] = args.baseline_tools.resolve()
         settings = {k: v for k, v in (("clip_crf", args.clip_crf), ("clip_preset", args.clip_preset)) if v is not None}
-        rounds = []
+        rounds, hashes = [], {}
         for _ in range(args.repeat):
             r = {}
-            r["decode_s"], r["decode_load"] = timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"])
+            r["decode_s"], r["decode_cpu"], r["decode_load"] = timed(["ffmpeg", "-nostdin", "-v", "error", "-i", str(video), "-f", "null", "-"])
             for name, where in tools.items():
-                r[f"{name}_s"], r[f"{name}_load"], phases = step1(where, video, work / f"{name}-out",
+                r[f"{name}_s"], r[f"{name}_cpu"], r[f"{name}_load"], phases = step1(where, video, work / f"{name}-out",
                                                                   settings if name == "step1" else {})
                 r[f"{name}_detect_s"], r[f"{name}_clips_s"] = phases.get("detect"), phases.get("clips")
-            r["scenedetect_s"], r["scenedetect_load"] = scenedetect(video, work / "scenedetect-out")
+                hashes.setdefault(name, set()).add(digest(work / f"{name}-out"))
+            r["scenedetect_s"], r["scenedetect_cpu"], r["scenedetect_load"] = scenedetect(video, work / "scenedetect-out")
             r["ratio"] = r["step1_s"] / r["scenedetect_s"]
+            r["cpu_ratio"] = r["step1_cpu"] / r["scenedetect_cpu"]
             rounds.append(r)
             print(json.dumps({k: round(v, 3) for k, v in r.items()}), file=sys.stderr)
-        keys = [k for k in rounds[0] if k.endswith("_s") or k == "ratio"]
+        keys = [k for k in rounds[0] if not k.endswith("_load")]
         results = {
             "video": {"frames": sum(SHOTS), "shots": len(SHOTS), "size": f"{W}x{H}", "sar": SAR, "fps": FPS,
                       "bytes": video.stat().st_size},
@@ -179,6 +200,7 @@ def main() -> int:
             "median": {k: median_of(rounds, k) for k in keys},
             "load_1min": [round(min(r[k] for r in rounds for k in r if k.endswith("_load")), 2),
                           round(max(r[k] for r in rounds for k in r if k.endswith("_load")), 2)],
+            "same_bytes_every_round": {name: len(h) == 1 for name, h in hashes.items()},
             "rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
             "quality": {name: quality(work / f"{name}-out", video, work) for name in tools},
             "scenedetect_clip_bytes": sum(p.stat().st_size for p in (work / "scenedetect-out").glob("*.mp4")),
