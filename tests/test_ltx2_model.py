@@ -48,7 +48,7 @@ def encode_pipe(tiny_ltx2):
     return ltx2.load_pipeline(tiny_ltx2, device="cpu", dtype=torch.float32, parts="encode")
 
 
-def encode(pipe, path: Path, audio: bool = True) -> dict[str, torch.Tensor]:
+def encode(pipe, path: Path, audio: bool = True) -> dict[str, dict]:
     return ltx2.encode_clip(pipe, path, "Caption: a woman walks through a door", audio=audio,
                             max_text_tokens=TEXT_TOKENS, device="cpu", dtype=torch.float32)
 
@@ -80,22 +80,47 @@ def test_encode_clip_shapes_and_determinism(encode_pipe, clip):
     out = encode(encode_pipe, clip)
     # 96x64, 17 frames at 24 fps: C=8 latent channels, (17-1)/8+1 = 3 latent frames, 64/32 x 96/32;
     # audio: 0.708 s -> 11333 samples @16 kHz -> 71 mel frames -> ceil(71/4) = 18 latent steps, 16/4 mel
-    assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "latents": (8, 3, 2, 3), "audio_latents": (4, 18, 4), "prompt_embeds": (TEXT_TOKENS, 32),
-        "audio_prompt_embeds": (TEXT_TOKENS, 32), "prompt_attention_mask": (TEXT_TOKENS,), "fps": ()}
-    assert ltx2.latent_shapes(96, 64, 17, pipe=encode_pipe, fps=24.0, max_text_tokens=TEXT_TOKENS) == \
-        {k: tuple(v.shape) for k, v in out.items()}
-    assert float(out["fps"]) == 24.0
-    assert all(torch.isfinite(v.float()).all() for v in out.values())
+    shapes = {kind: {k: tuple(v.shape) for k, v in rec.items() if isinstance(v, torch.Tensor)} for kind, rec in out.items()}
+    assert shapes == {
+        "latents": {"latents": (8, 3, 2, 3)}, "audio_latents": {"latents": (4, 18, 4)},
+        "conditions": {"video_prompt_embeds": (TEXT_TOKENS, 32), "audio_prompt_embeds": (TEXT_TOKENS, 32),
+                       "prompt_attention_mask": (TEXT_TOKENS,)}}
+    assert ltx2.latent_shapes(96, 64, 17, pipe=encode_pipe, fps=24.0, max_text_tokens=TEXT_TOKENS) == shapes
+    # the LTX-2 trainer's scalars (process_videos.py): latent sizes, fps, audio steps / bins / seconds
+    assert {k: v for k, v in out["latents"].items() if k != "latents"} == {"num_frames": 3, "height": 2, "width": 3, "fps": 24.0}
+    assert {k: out["audio_latents"][k] for k in ("num_time_steps", "frequency_bins")} == {"num_time_steps": 18, "frequency_bins": 4}
+    assert out["audio_latents"]["duration"] == pytest.approx(17 / 24, abs=1e-4)
+    assert out["latents"]["latents"].dtype == out["conditions"]["video_prompt_embeds"].dtype == torch.bfloat16
+    assert out["audio_latents"]["latents"].dtype == torch.float32
+    # the tokenizer's mask (left padding), not the connector's all-ones mask
+    mask = out["conditions"]["prompt_attention_mask"]
+    assert mask.dtype == torch.int64 and 0 < int(mask.sum()) < TEXT_TOKENS and mask[-1] == 1 and mask[0] == 0
+    tensors = [v for rec in out.values() for v in rec.values() if isinstance(v, torch.Tensor)]
+    assert all(torch.isfinite(v.float()).all() for v in tensors)
     again = encode(encode_pipe, clip)
-    assert all(torch.equal(out[k], again[k]) for k in out)
+    assert all(torch.equal(out[kind][k], again[kind][k]) if isinstance(out[kind][k], torch.Tensor) else out[kind][k] == again[kind][k]
+               for kind in out for k in out[kind])
     no_audio = encode(encode_pipe, clip, audio=False)
-    assert "audio_latents" not in no_audio and torch.equal(no_audio["latents"], out["latents"])
+    assert "audio_latents" not in no_audio and torch.equal(no_audio["latents"]["latents"], out["latents"]["latents"])
+
+
+def test_features_then_connectors_equal_the_diffusers_connectors(encode_pipe):
+    """step4 stores the features before the connectors (as ltx-trainer does) and step5 runs the
+    connectors: the two halves must compose to diffusers' LTX2TextConnectors.forward."""
+    pipe = encode_pipe
+    embeds, mask, _, _ = pipe.encode_prompt("Caption: a woman walks through a door", do_classifier_free_guidance=False,
+                                            max_sequence_length=TEXT_TOKENS, device="cpu", dtype=torch.float32)
+    with torch.no_grad():
+        whole = pipe.connectors(embeds, mask, padding_side="left")
+        video, audio = ltx2.extract_features(pipe.connectors, embeds, mask)
+        halves = ltx2.apply_connectors(pipe.connectors, video, audio, mask)
+    assert all(torch.equal(a, b) for a, b in zip(whole, halves, strict=True))
+    assert int(halves[2].sum()) == TEXT_TOKENS  # registers fill the padding: all tokens attend
 
 
 def test_encode_clip_without_audio_stream(encode_pipe, tmp_path):
     out = encode(encode_pipe, make_clip(tmp_path / "silent.mp4", width=64, height=64, frames=9, audio=False))
-    assert "audio_latents" not in out and tuple(out["latents"].shape) == (8, 2, 2, 2)
+    assert "audio_latents" not in out and tuple(out["latents"]["latents"].shape) == (8, 2, 2, 2)
 
 
 def test_encode_clip_errors(encode_pipe, clip, tmp_path):
@@ -127,8 +152,10 @@ def test_lora_overfit_save_load_generate(tiny_ltx2, encode_pipe, clip, tmp_path)
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    sample = encode(encode_pipe, clip)
-    transformer = ltx2.load_pipeline(tiny_ltx2, device="cpu", dtype=torch.float32, parts="train").transformer
+    train_pipe = ltx2.load_pipeline(tiny_ltx2, device="cpu", dtype=torch.float32, parts="train")
+    sample = ltx2.training_inputs(train_pipe, encode(encode_pipe, clip), device="cpu", dtype=torch.float32)
+    assert set(sample) == {"latents", "fps", "prompt_embeds", "audio_prompt_embeds", "prompt_attention_mask", "audio_latents"}
+    transformer = train_pipe.transformer
     transformer.requires_grad_(False)
     transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=ltx2.DEFAULT_TARGET_MODULES))
     transformer.enable_gradient_checkpointing()

@@ -7,21 +7,22 @@ pipeline folder: LTX2Pipeline / WanPipeline), ``config.ltx2_preprocess`` /
 ``config.wan21_preprocess`` (:class:`reelset.schemas.latents.PreprocessConfig`).
 
 For each kept clip, the family module's ``encode_clip`` (:mod:`reelset.ltx2`,
-:mod:`reelset.wan21`) gives its tensors (no batch dimension); they are written as
-safetensors, one file per kind:
+:mod:`reelset.wan21`) gives its records by folder, written with the family's ``save_record`` as
+``<folder>/<media path in the package, extension replaced>``, e.g.
+``latents/videos/<clip_id>.pt``:
 
-- ``latents/<clip_id>.safetensors``: ``latents`` — LTX-2: (128, (F-1)/8+1, H/32, W/32) for
-  the real VAE; Wan 2.1: (16, (F-1)/4+1, H/8, W/8) (F frames, W x H pixels);
-- ``conditions/<clip_id>.safetensors``: the caption's text-encoder output
-  (``prompt_embeds`` (L, D), ``prompt_attention_mask`` (L,), L = ``max_text_tokens``);
-- ``audio_latents/<clip_id>.safetensors`` (LTX-2, ``audio = true`` and the clip has sound).
+- LTX-2: the layout and keys of the LTX-2 trainer's ``.precomputed/`` (``.pt`` files in
+  ``latents/``, ``conditions/`` and, with ``audio = true`` for clips with sound,
+  ``audio_latents/``; text features before the connectors), so its ``scripts/train.py`` trains
+  on this folder as ``data.preprocessed_data_root`` (``reelset export --for ltx2-trainer``);
+- Wan 2.1: safetensors in ``latents/`` and ``conditions/`` (reelset's format; how it differs
+  from musubi-tuner's cache is in :mod:`reelset.wan21`).
 
-(the same three folders as the LTX-2 trainer's ``.precomputed/``; what each stores and
-how it differs from the trainer is in the family module's docstring). Latents are the VAE
-posterior's mode (no sampling), so the output is the same on every run on the same device.
+What each key holds is in the family module's docstring. Latents are the VAE posterior's mode
+(no sampling), so the output is the same on every run on the same device.
 
-Output: those folders, ``latents.json`` (:class:`reelset.schemas.latents.LatentIndex`: shapes, dtypes
-and files of every clip), ``meta.json``.
+Output: those folders, ``latents.json`` (:class:`reelset.schemas.latents.LatentIndex`: files,
+shapes and dtypes of every clip), ``meta.json``.
 
 Errors (exit 2, nothing written): missing/invalid manifest, a packaged clip missing, a clip
 the model cannot encode (the family module names the file and the reason).
@@ -31,7 +32,7 @@ Run by hand: ``python tools/step4_preprocess.py --spec spec.json --out DIR``.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, train
 from reelset.schemas.base import StepMeta, StepSpec
@@ -40,22 +41,31 @@ from reelset.schemas.manifest import PackageManifest
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 PACKAGE_STEP = {"ltx2": "step3-ltx2-data", "wan21": "step3-wan21-package"}
-GROUPS = ("latents", "conditions", "audio_latents")
 CONFIGS = {"ltx2": Ltx2PreprocessConfig, "wan21": Wan21PreprocessConfig}
 
-def group_of(name: str) -> str:
-    """File kind of a tensor: names with ``prompt`` (``prompt_embeds``, ``audio_prompt_embeds``,
-    ``prompt_attention_mask``) → conditions, other ``audio_*`` → audio_latents, else latents."""
-    if "prompt" in name:
-        return "conditions"
-    if name.startswith("audio"):
-        return "audio_latents"
-    return "latents"
+def record_name(file: str, package_dir: str) -> PurePosixPath:
+    """The file name (without suffix) of a clip's records: its media path relative to the package
+    folder, extension dropped (``dataset/videos/x.mp4`` -> ``videos/x``): ltx-trainer's
+    ``process_videos.py`` names its outputs after the path in ``dataset.json`` the same way."""
+    return PurePosixPath(file).relative_to(package_dir).with_suffix("")
+
+
+def describe(record: dict) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """(shapes, dtypes) of a record's values: tensors by shape and torch dtype name, Python
+    scalars as shape [] and their type name ('int', 'float')."""
+    import torch
+
+    shapes, dtypes = {}, {}
+    for k, v in record.items():
+        if isinstance(v, torch.Tensor):
+            shapes[k], dtypes[k] = list(v.shape), str(v.dtype).removeprefix("torch.")
+        else:
+            shapes[k], dtypes[k] = [], type(v).__name__
+    return shapes, dtypes
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     import torch
-    from safetensors.torch import save_file
 
     fam_name = train.family_of(spec.step)
     section = f"{fam_name}_preprocess"
@@ -76,31 +86,28 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     model = spec.models["base"]
     with timer.phase("load"), train.Heartbeat(f"{spec.step}: loading {model.name} ({family.PIPELINE_CLASS}, encode parts) on {device}"):
         pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="encode")
-    for g in GROUPS:
-        (out / g).mkdir()
     clips = []
     with timer.phase("encode"), torch.no_grad():
         for i, c in enumerate(kept):
             try:
-                tensors = family.encode_clip(pipe, pkg / c.file, c.caption or "", audio=cfg.audio,
+                records = family.encode_clip(pipe, pkg / c.file, c.caption or "", audio=cfg.audio,
                                              max_text_tokens=cfg.max_text_tokens, device=device, dtype=dtype)
             except ValueError as exc:  # the family names the file and the reason
                 raise ReelsetError(f"{spec.step}: clip {c.clip_id}: {exc}") from exc
-            files = {}
-            for g in GROUPS:
-                part = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items() if group_of(k) == g}
-                if part:
-                    rel = f"{g}/{c.clip_id}.safetensors"
-                    save_file(part, str(out / rel))
-                    files[g] = rel
+            name = record_name(c.file, manifest.package_dir)
+            files, shapes, dtypes = {}, {}, {}
+            for kind, record in records.items():
+                rel = f"{kind}/{name}{family.FILE_SUFFIX}"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                family.save_record(out / rel, record)
+                files[kind] = rel
+                s, d = describe(record)
+                shapes.update({f"{kind}/{k}": v for k, v in s.items()})
+                dtypes.update({f"{kind}/{k}": v for k, v in d.items()})
             clips.append(LatentClip(clip_id=c.clip_id, bucket=c.bucket, caption=c.caption or "", width=c.width,
-                                    height=c.height, frames=c.frames, fps=c.fps, files=files,
-                                    shapes={k: list(v.shape) for k, v in tensors.items()},
-                                    dtypes={k: str(v.dtype).removeprefix("torch.") for k, v in tensors.items()}))
-            log(f"{spec.step}: {i + 1}/{len(kept)} {c.clip_id} " + ", ".join(f"{k} {list(v.shape)}" for k, v in tensors.items()))
-    for g in GROUPS:
-        if not any((out / g).iterdir()):
-            (out / g).rmdir()
+                                    height=c.height, frames=c.frames, fps=c.fps, files=files, shapes=shapes,
+                                    dtypes=dtypes))
+            log(f"{spec.step}: {i + 1}/{len(kept)} {c.clip_id} " + ", ".join(f"{k} {v}" for k, v in shapes.items() if v))
     idx = LatentIndex(family=fam_name, dataset=spec.dataset, model=model, config=cfg.model_dump(mode="json"),
                       package=str(pkg), audio=cfg.audio, clips=clips)
     write_json(out / "latents.json", idx)

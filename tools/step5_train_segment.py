@@ -140,7 +140,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             ids = train.batch_for_step(groups, step, cfg.seed, cfg.batch_size)
             for i in ids:
                 if i not in cache:
-                    cache[i] = train.load_tensors(pre, by_id[i], device, dtype)
+                    cache[i] = train.load_tensors(pre, by_id[i], family, pipe, device, dtype)
             batch = {k: torch.stack([cache[i][k] for i in ids]) for k in cache[ids[0]]}
             gen = torch.Generator(device="cpu").manual_seed(train.step_seed(cfg.seed, step))
             seq_len = int(batch["latents"][0].numel() // batch["latents"].shape[1])

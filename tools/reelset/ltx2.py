@@ -1,62 +1,69 @@
 """LTX-2 model family: load the diffusers pipeline, turn a packaged clip into training tensors,
 the flow-matching training loss, and text-to-video(+audio) sampling.
 
-Used by step4-ltx2-preprocess (``encode_clip``), step5-ltx2-train (``load_pipeline(parts="train")``,
-``sample_sigmas``, ``training_loss``, LoRA targets) and the preview renders (``generate``). Every
-model is a local diffusers directory (``LTX2Pipeline.save_pretrained`` layout: ``transformer/``,
-``vae/``, ``audio_vae/``, ``text_encoder/`` (Gemma-3), ``tokenizer/``, ``connectors/``,
-``vocoder/``, ``scheduler/``), loaded through the real ``diffusers.LTX2Pipeline`` code path
-(diffusers 0.42.1); tests use the tiny random one of ``tools/make_tiny_models.py ltx2``.
+Used by step4-ltx2-preprocess (``encode_clip``, ``save_record``), step5-ltx2-train
+(``load_pipeline(parts="train")``, ``load_record``, ``training_inputs``, ``sample_sigmas``,
+``training_loss``, LoRA targets) and the preview renders (``generate``). Every model is a local
+diffusers directory (``LTX2Pipeline.save_pretrained`` layout: ``transformer/``, ``vae/``,
+``audio_vae/``, ``text_encoder/`` (Gemma-3), ``tokenizer/``, ``connectors/``, ``vocoder/``,
+``scheduler/``), loaded through the real ``diffusers.LTX2Pipeline`` code path (diffusers
+0.42.1); tests use the tiny random one of ``tools/make_tiny_models.py ltx2``.
 
-Shapes (no batch dimension; C = ``vae.config.latent_channels`` (128 in LTX-2, 8 in the tiny
-model), Ca = ``audio_vae.config.latent_channels`` (8; tiny 4), M = ``audio_vae.config.mel_bins // 4``
-(16; tiny 4), D = ``connectors.config.caption_channels`` (3840; tiny 32), L = ``max_text_tokens``):
+Files: the layout and meaning of ltx-trainer's precomputed data (Lightricks/LTX-2
+``packages/ltx-trainer``, read at commit 400fd31054597515f47125691032c04b1c3ee24e:
+``scripts/process_videos.py``, ``scripts/process_captions.py``, ``src/ltx_trainer/datasets.py``
+``PrecomputedDataset``, ``src/ltx_trainer/trainer.py`` ``_training_step``; ltx-core
+``text_encoders/gemma/feature_extractor.py`` and ``embeddings_processor.py``), so the official
+trainer trains on step4's output and step5 reads the same files. One ``torch.save`` dict per
+clip and folder, named after the clip's media path in the package with ``.pt``
+(``videos/<clip_id>.mp4`` -> ``latents/videos/<clip_id>.pt``). Shapes have no batch dimension;
+C = ``vae.config.latent_channels`` (128; tiny model 8), Ca = ``audio_vae.config.latent_channels``
+(8; tiny 4), M = ``audio_vae.config.mel_bins // 4`` (16; tiny 4), D = ``caption_channels``
+(3840; tiny 32; LTX-2.3: ``video_hidden_dim`` / ``audio_hidden_dim``), L = ``max_text_tokens``
+(1024, the trainer's Gemma length):
 
-=======================  ==========================  =========================================
-key                      shape                       meaning
-=======================  ==========================  =========================================
-``latents``              (C, (F-1)/8+1, H/32, W/32)  video latent, posterior mode, normalised
-                                                     with the VAE's ``latents_mean/std`` and
-                                                     ``scaling_factor`` (what the transformer
-                                                     sees; ``LTX2Pipeline._normalize_latents``)
-``audio_latents``        (Ca, La, M)                 audio latent (only with ``audio=True`` and
-                                                     an audio stream), posterior mode,
-                                                     normalised like
-                                                     ``LTX2Pipeline.prepare_audio_latents``
-``prompt_embeds``        (L, D)                      video text context: Gemma-3 hidden states of
-                                                     all layers -> ``connectors`` (feature
-                                                     extractor + video connector)
-``audio_prompt_embeds``  (L, D)                      audio text context (audio connector)
-``prompt_attention_mask`` (L,) int64                 connector output mask (all ones: the
-                                                     connector fills padding with learned
-                                                     registers)
-``fps``                  () float32                  frame rate of the clip (RoPE time axis)
-=======================  ==========================  =========================================
+=================  ==========================  ===========================================
+folder: key        shape, dtype                meaning
+=================  ==========================  ===========================================
+latents/           (C, (F-1)/8+1, H/32, W/32)  ``latents``: video latent, posterior mode,
+                   bfloat16                    normalised per channel
+                                               (``LTX2Pipeline._normalize_latents``; ltx-core
+                                               ``VideoEncoder`` does the same)
+                   int, int, int, float        ``num_frames``, ``height``, ``width`` (latent
+                                               sizes), ``fps`` (the clip's frame rate)
+conditions/        (L, D) bfloat16             ``video_prompt_embeds``, ``audio_prompt_embeds``:
+                                               text features *before* the connectors (Gemma-3
+                                               hidden states of all layers -> feature
+                                               extractor, :func:`extract_features`)
+                   (L,) int64                  ``prompt_attention_mask``: the tokenizer's mask
+                                               (left padding)
+audio_latents/     (Ca, La, M) float32         ``latents``: audio latent (only with
+                                               ``audio=True`` and an audio stream), posterior
+                                               mode, normalised like
+                                               ``LTX2Pipeline.prepare_audio_latents``
+                   int, int, float             ``num_time_steps``, ``frequency_bins``,
+                                               ``duration`` (seconds)
+=================  ==========================  ===========================================
 
 For F video frames at ``fps``: La = ceil((F / fps * 16000 // 160 + 1) / 4) audio latent steps
 (16 kHz, hop 160 -> 100 mel frames/s, causal 4x time downsampling -> 25 latents/s), e.g.
 17 frames at 24 fps -> 18 steps (see :func:`latent_shapes`).
 
-What the LTX-2 trainer stores (Lightricks/LTX-2, ``packages/ltx-trainer/scripts/process_videos.py``
-and ``process_captions.py``) versus what we store:
+The connectors run at training time, in :func:`training_inputs` (as the trainer's
+``_training_step`` does): ``extract_features`` then ``apply_connectors`` equals diffusers'
+``LTX2TextConnectors.forward`` (tested). No file carries the legacy ``prompt_embeds`` key: the
+trainer reads that one as features too, and :func:`training_inputs` refuses it.
 
-- video latents: trainer ``{"latents": [C, F', H', W'], "num_frames", "height", "width", "fps"}``
-  (frames in [-1, 1], VAE encoder output, normalised with the per-channel statistics). We store
-  the same tensor under ``latents`` and ``fps``; the sizes are the tensor's shape.
-- audio latents: trainer ``{"latents": [C, T, F], "num_time_steps", "frequency_bins", "duration"}``
-  from a log-mel spectrogram (``ltx_core`` ``AudioProcessor``: 16 kHz, n_fft 1024, hop 160, Hann,
-  centre/reflect, magnitude, Slaney mel scale and norm, ``log(clamp(mel, 1e-5))``) of the clip's
-  audio trimmed/zero-padded to F/fps seconds. Same here (:func:`log_mel`; resampling by PyAV's
-  libswresample instead of torchaudio, which is not installed); mono is duplicated to the two
-  channels the audio VAE expects, more than two channels are downmixed by libswresample.
-- text: trainer ``{"video_prompt_embeds", "audio_prompt_embeds" (LTX-2.3 only),
-  "prompt_attention_mask"}`` = Gemma hidden states after the *feature extractor* only; the
-  (frozen) connectors run at every training step. We store the *connector outputs* instead:
-  the connectors are frozen in LoRA training (LoRA goes into the transformer only), so the result
-  is identical, training needs neither Gemma nor the connectors in memory (``parts="train"`` is
-  transformer + scheduler), and each step is cheaper. Cost: a LoRA on the connectors would need
-  re-encoding. The trainer's captions are prefixed with the trigger word by the caller (the lead's
-  packaging step does the same).
+Where the numbers can differ from the trainer's own files (same keys, same meaning): the
+computation is diffusers' port of ltx-core, not ltx-core itself; the audio is resampled by
+PyAV's libswresample instead of torchaudio (not installed) before the same log-mel
+(:func:`log_mel`: ``ltx_core`` ``AudioProcessor``: 16 kHz, n_fft 1024, hop 160, Hann,
+centre/reflect, magnitude, Slaney mel scale and norm, ``log(clamp(mel, 1e-5))``) of the clip's
+audio trimmed/zero-padded to F/fps seconds; mono is duplicated to the two channels the audio VAE
+expects, more channels are downmixed by libswresample (the trainer uses fixed 5.1/7.1 weights).
+Captions are encoded as the package's manifest writes them (there is no ``--lora-trigger``
+here: a trigger word is in the caption when the package put it there). The tiny test model's sizes (C 8, D 32) are not LTX-2's, so
+the official trainer only loads files made with the real model.
 
 Training objective (trainer ``training_strategies/flexible.py``): rectified flow;
 x_t = (1 - sigma) x0 + sigma eps, target velocity eps - x0, per-modality MSE, video + audio loss
@@ -103,6 +110,10 @@ N_FFT = 1024            # ltx_core AudioProcessor n_fft (the audio VAE encoder's
 # LTX2Pipeline.__call__ default (True = LTX-2.3+ cross-modal modulation); used in training and generate alike
 USE_CROSS_TIMESTEP = True
 PARTS = ("encode", "train", "all")
+# stored dtype of video latents and text features: ltx-trainer runs its VAE and Gemma in bf16 and
+# saves without a cast (audio latents stay float32: its audio VAE runs in float32)
+STORE_DTYPE = torch.bfloat16
+FILE_SUFFIX = ".pt"     # ltx-trainer's precomputed files (torch.save)
 
 
 def _pipeline_cls():
@@ -115,8 +126,9 @@ def load_pipeline(model_dir: Path, *, device: str | torch.device, dtype: torch.d
     """Load the LTX-2 pipeline from a local diffusers directory through ``LTX2Pipeline.from_pretrained``.
 
     ``parts``: ``"encode"`` (VAEs, Gemma text encoder, tokenizer, connectors; no transformer or
-    vocoder) for :func:`encode_clip`; ``"train"`` (transformer + scheduler only; the other
-    components are ``None``) for :func:`training_loss`; ``"all"`` (everything) for :func:`generate`.
+    vocoder) for :func:`encode_clip`; ``"train"`` (transformer, connectors (frozen, for
+    :func:`training_inputs`) and scheduler; the other components are ``None``) for
+    :func:`training_loss`; ``"all"`` (everything) for :func:`generate`.
     The components are moved to ``device`` with ``dtype`` and put in eval mode (the caller sets
     ``transformer.train()`` when training). Raises ``ValueError`` for another ``parts``;
     diffusers raises ``OSError``/``EnvironmentError`` for a missing or broken directory.
@@ -124,7 +136,7 @@ def load_pipeline(model_dir: Path, *, device: str | torch.device, dtype: torch.d
     if parts not in PARTS:
         raise ValueError(f"load_pipeline: parts must be one of {PARTS}, got {parts!r}")
     skip = {"encode": ("transformer", "vocoder"),
-            "train": ("vae", "audio_vae", "text_encoder", "tokenizer", "connectors", "vocoder"),
+            "train": ("vae", "audio_vae", "text_encoder", "tokenizer", "vocoder"),
             "all": ()}[parts]
     pipe = _pipeline_cls().from_pretrained(str(model_dir), dtype=dtype, **{name: None for name in skip})
     pipe.to(device)
@@ -201,9 +213,13 @@ def _text_multiple(pipe) -> int:
 
 @torch.no_grad()
 def encode_text(pipe, caption: str, *, max_text_tokens: int, device, dtype) -> dict[str, torch.Tensor]:
-    """Caption -> ``prompt_embeds`` (L, D), ``audio_prompt_embeds`` (L, D), ``prompt_attention_mask``
-    (L,) int64 (L = ``max_text_tokens``), through ``LTX2Pipeline.encode_prompt`` (Gemma-3, left
-    padding, all hidden states stacked) and ``pipe.connectors``. CPU float32 tensors.
+    """Caption -> the ``conditions`` record of ltx-trainer's ``process_captions.py``: the text
+    features *before* the connectors. ``video_prompt_embeds`` (L, D) and ``audio_prompt_embeds``
+    (L, D) bfloat16 (the feature extractor's output: Gemma-3 hidden states of all layers from
+    ``LTX2Pipeline.encode_prompt``, normalised and projected by :func:`extract_features`; the same
+    tensor twice for LTX-2.0, one projection each for LTX-2.3) and ``prompt_attention_mask`` (L,)
+    int64, the tokenizer's mask (left padding, 1 = token). L = ``max_text_tokens``. CPU tensors;
+    :func:`apply_connectors` turns them into the transformer's text context.
     Raises ValueError when ``max_text_tokens`` is not a positive multiple of the connector's
     register count (128 for LTX-2)."""
     mult = _text_multiple(pipe)
@@ -213,19 +229,63 @@ def encode_text(pipe, caption: str, *, max_text_tokens: int, device, dtype) -> d
     embeds, mask, _, _ = pipe.encode_prompt(caption, do_classifier_free_guidance=False,
                                             max_sequence_length=max_text_tokens, device=device, dtype=dtype)
     padding_side = getattr(pipe.tokenizer, "padding_side", "left")
-    video_ctx, audio_ctx, ctx_mask = pipe.connectors(embeds.to(dtype), mask, padding_side=padding_side)
-    return {"prompt_embeds": video_ctx[0].float().cpu(), "audio_prompt_embeds": audio_ctx[0].float().cpu(),
-            "prompt_attention_mask": ctx_mask[0].to(torch.int64).cpu()}
+    video, audio = extract_features(pipe.connectors, embeds.to(dtype), mask, padding_side=padding_side)
+    return {"video_prompt_embeds": video[0].to(STORE_DTYPE).cpu().contiguous(),
+            "audio_prompt_embeds": audio[0].to(STORE_DTYPE).cpu().contiguous(),
+            "prompt_attention_mask": mask[0].to(torch.int64).cpu().contiguous()}
+
+
+def extract_features(connectors, hidden: torch.Tensor, mask: torch.Tensor, *,
+                     padding_side: str = "left") -> tuple[torch.Tensor, torch.Tensor]:
+    """The feature-extractor half of ``diffusers`` ``LTX2TextConnectors.forward`` (ltx-core's
+    ``FeatureExtractorV1`` / ``V2``): Gemma hidden states (B, L, D*layers) or (B, L, D, layers)
+    and the tokenizer mask (B, L) -> (video features, audio features), each (B, L, D_v / D_a).
+    LTX-2.0 (``per_modality_projections`` off): per-layer masked mean/range norm, one projection,
+    video = audio; LTX-2.3: per-token RMS norm, one projection per modality. Uses diffusers'
+    norm functions and the module's own layers, so it is that model's computation."""
+    from diffusers.pipelines.ltx2.connectors import per_layer_masked_mean_norm, per_token_rms_norm
+
+    cfg = connectors.config
+    if hidden.ndim == 3:
+        hidden = hidden.unflatten(2, (cfg.caption_channels, -1))
+    if cfg.per_modality_projections:
+        normed = per_token_rms_norm(hidden).flatten(2, 3)
+        normed = torch.where(mask.bool().unsqueeze(-1), normed, torch.zeros_like(normed))
+        video = connectors.video_text_proj_in(normed * math.sqrt(cfg.video_hidden_dim / cfg.caption_channels))
+        audio = connectors.audio_text_proj_in(normed * math.sqrt(cfg.audio_hidden_dim / cfg.caption_channels))
+        return video, audio
+    normed = per_layer_masked_mean_norm(hidden, mask.sum(dim=-1), device=hidden.device, padding_side=padding_side)
+    video = connectors.text_proj_in(normed)
+    return video, video
+
+
+def apply_connectors(connectors, video: torch.Tensor, audio: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The connector half of ``LTX2TextConnectors.forward`` (ltx-core ``EmbeddingsProcessor.
+    create_embeddings``, what ltx-trainer runs at every step): features (B, L, D) from
+    :func:`extract_features` (or a ``conditions`` file) and the tokenizer mask (B, L) ->
+    (video context (B, L, D), audio context (B, L, D_a), context mask (B, L) int64, all ones:
+    the connector fills padding with learned registers). Runs in the features' dtype."""
+    dtype = video.dtype
+    additive = (mask.to(torch.int64) - 1).to(dtype).reshape(mask.shape[0], 1, -1, mask.shape[-1])
+    additive = additive * torch.finfo(dtype).max
+    video_ctx, video_mask = connectors.video_connector(video, additive)
+    binary = (video_mask < 1e-6).to(torch.int64).reshape(video_ctx.shape[0], video_ctx.shape[1], 1)
+    audio_ctx, _ = connectors.audio_connector(audio, additive)
+    return video_ctx * binary, audio_ctx, binary.squeeze(-1)
 
 
 @torch.no_grad()
 def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_tokens: int,
-                device, dtype) -> dict[str, torch.Tensor]:
+                device, dtype) -> dict[str, dict[str, Any]]:
     """One packaged clip (mp4, W and H multiples of 32, F = 8n+1 frames, maybe AAC audio) and its
-    caption -> training tensors without batch dimension, float32 on the CPU (table in the module
-    docstring): ``latents``, ``prompt_embeds``, ``audio_prompt_embeds``,
-    ``prompt_attention_mask``, ``fps`` and, only when ``audio`` is true and the clip has an audio
-    stream, ``audio_latents``. Deterministic: posterior modes, never samples.
+    caption -> the records ltx-trainer's ``process_dataset.py`` writes for it, by folder
+    (table in the module docstring): ``latents`` (``latents``, ``num_frames``, ``height``,
+    ``width``, ``fps``), ``conditions`` (:func:`encode_text`) and, only when ``audio`` is true
+    and the clip has an audio stream, ``audio_latents`` (``latents``, ``num_time_steps``,
+    ``frequency_bins``, ``duration``). CPU tensors without batch dimension, stored dtypes
+    (video latents and text features bfloat16, audio latents float32, mask int64) and Python
+    int/float scalars. Deterministic: posterior modes, never samples.
 
     ``pipe``: from ``load_pipeline(parts="encode")`` (or ``"all"``); computation on ``device`` in
     ``dtype`` (the audio VAE and mel in float32, as ltx-trainer does).
@@ -238,16 +298,17 @@ def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_t
     n, h, w, _ = frames.shape
     check_size(video_path, w, h, n)
 
-    out = encode_text(pipe, caption, max_text_tokens=max_text_tokens, device=device, dtype=dtype)
+    records: dict[str, dict[str, Any]] = {
+        "conditions": encode_text(pipe, caption, max_text_tokens=max_text_tokens, device=device, dtype=dtype)}
 
     # pixels in [-1, 1], (1, 3, F, H, W) as ltx-trainer's MediaDataset (to_tensor + Normalize(0.5, 0.5))
     x = torch.from_numpy(frames).to(device).permute(3, 0, 1, 2).unsqueeze(0)
     x = (x.to(torch.float32) / 127.5 - 1.0).to(dtype)
     vae = pipe.vae
     z = vae.encode(x.to(vae.dtype)).latent_dist.mode()
-    z = pipe._normalize_latents(z.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
-    out["latents"] = z[0].float().cpu().contiguous()
-    out["fps"] = torch.tensor(fps, dtype=torch.float32)
+    z = pipe._normalize_latents(z.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor)[0]
+    records["latents"] = {"latents": z.to(STORE_DTYPE).cpu().contiguous(), "num_frames": int(z.shape[1]),
+                          "height": int(z.shape[2]), "width": int(z.shape[3]), "fps": float(fps)}
 
     if audio and wave is not None:
         avae = pipe.audio_vae
@@ -258,37 +319,80 @@ def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_t
         za = avae.encode(mel.to(device, avae.dtype)).latent_dist.mode().float()      # (1, Ca, La, M)
         packed = pipe._pack_audio_latents(za)                                         # (1, La, Ca*M)
         packed = pipe._normalize_audio_latents(packed, avae.latents_mean.float(), avae.latents_std.float())
-        za = pipe._unpack_audio_latents(packed, za.shape[2], num_mel_bins=za.shape[3])
-        out["audio_latents"] = za[0].cpu().contiguous()
-    return out
+        za = pipe._unpack_audio_latents(packed, za.shape[2], num_mel_bins=za.shape[3])[0]
+        records["audio_latents"] = {"latents": za.float().cpu().contiguous(), "num_time_steps": int(za.shape[1]),
+                                    "frequency_bins": int(za.shape[2]), "duration": target / audio_rate}
+    return records
 
 
 def latent_shapes(width: int, height: int, frames: int, *, pipe, fps: float = 24.0,
-                  max_text_tokens: int = 1024) -> dict[str, tuple]:
-    """Shapes :func:`encode_clip` returns for a width x height x frames clip at ``fps`` (see the
-    module docstring). Works with any ``parts``: sizes come from the loaded components' configs
-    (video channels from ``vae`` or else ``transformer.config.in_channels``; the audio and text
-    entries need ``audio_vae`` / ``connectors`` and are left out without them).
+                  max_text_tokens: int = 1024) -> dict[str, dict[str, tuple]]:
+    """Tensor shapes of the records :func:`encode_clip` returns for a width x height x frames clip
+    at ``fps``, by folder and key (see the module docstring). Works with any ``parts``: sizes come
+    from the loaded components' configs (video channels from ``vae`` or else
+    ``transformer.config.in_channels``; the audio and text entries need ``audio_vae`` /
+    ``connectors`` and are left out without them).
     Raises ValueError when the size is not /32 or frames not 8n+1."""
     check_size("latent_shapes", width, height, frames)
     channels = pipe.vae.config.latent_channels if getattr(pipe, "vae", None) is not None \
         else pipe.transformer.config.in_channels
-    shapes: dict[str, tuple] = {
-        "latents": (channels, (frames - 1) // TEMPORAL_FACTOR + 1, height // SPATIAL_FACTOR, width // SPATIAL_FACTOR),
-        "fps": (),
-    }
+    shapes: dict[str, dict[str, tuple]] = {"latents": {
+        "latents": (channels, (frames - 1) // TEMPORAL_FACTOR + 1, height // SPATIAL_FACTOR, width // SPATIAL_FACTOR)}}
     avae = getattr(pipe, "audio_vae", None)
     if avae is not None:
         samples = int(frames / fps * avae.config.sample_rate)
         mel_frames = samples // avae.config.mel_hop_length + 1
-        shapes["audio_latents"] = (avae.config.latent_channels, math.ceil(mel_frames / avae.temporal_compression_ratio),
-                                   avae.config.mel_bins // avae.mel_compression_ratio)
+        shapes["audio_latents"] = {"latents": (avae.config.latent_channels,
+                                               math.ceil(mel_frames / avae.temporal_compression_ratio),
+                                               avae.config.mel_bins // avae.mel_compression_ratio)}
     conn = getattr(pipe, "connectors", None)
     if conn is not None:
-        d = conn.config.caption_channels
-        shapes.update(prompt_embeds=(max_text_tokens, d), audio_prompt_embeds=(max_text_tokens, d),
-                      prompt_attention_mask=(max_text_tokens,))
+        cfg = conn.config
+        dv, da = (cfg.video_hidden_dim, cfg.audio_hidden_dim) if cfg.per_modality_projections \
+            else (cfg.caption_channels, cfg.caption_channels)
+        shapes["conditions"] = {"video_prompt_embeds": (max_text_tokens, dv),
+                                "audio_prompt_embeds": (max_text_tokens, da),
+                                "prompt_attention_mask": (max_text_tokens,)}
     return shapes
+
+
+# ---------------------------------------------------------------- files
+
+def save_record(path: Path, record: dict[str, Any]) -> None:
+    """Write one record as ltx-trainer does (``torch.save`` of a plain dict of tensors and Python
+    scalars; its ``PrecomputedDataset`` reads it with ``torch.load(weights_only=True)``)."""
+    torch.save(record, path)
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """Read a record written by :func:`save_record` (or by ltx-trainer): ``torch.load`` on the
+    CPU with ``weights_only=True``. Errors propagate (the caller names the clip)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@torch.no_grad()
+def training_inputs(pipe, records: dict[str, dict[str, Any]], *, device, dtype) -> dict[str, torch.Tensor]:
+    """One clip's records (by folder, as :func:`encode_clip` returns them or ``load_record``
+    reads them) -> the tensors :func:`training_loss` takes (no batch dimension, on ``device``,
+    floating tensors in ``dtype``): ``latents``, ``fps`` (), ``prompt_embeds`` /
+    ``audio_prompt_embeds`` / ``prompt_attention_mask`` (the text features run through
+    ``pipe.connectors`` with :func:`apply_connectors`, as ltx-trainer's ``_training_step`` does;
+    computed once per clip, the connectors being frozen) and ``audio_latents`` when present.
+    Raises KeyError naming the missing key (a record without ``video_prompt_embeds`` — e.g. the
+    legacy ``prompt_embeds`` of ltx-trainer's first release — is refused, not guessed)."""
+    lat, cond = records["latents"], records["conditions"]
+    conn = pipe.connectors
+    cdtype = next(conn.parameters()).dtype
+    mask = cond["prompt_attention_mask"].to(device).unsqueeze(0)
+    video_ctx, audio_ctx, ctx_mask = apply_connectors(
+        conn, cond["video_prompt_embeds"].to(device, cdtype).unsqueeze(0),
+        cond["audio_prompt_embeds"].to(device, cdtype).unsqueeze(0), mask)
+    out = {"latents": lat["latents"].to(device, dtype), "fps": torch.tensor(float(lat["fps"]), device=device, dtype=dtype),
+           "prompt_embeds": video_ctx[0].to(dtype), "audio_prompt_embeds": audio_ctx[0].to(dtype),
+           "prompt_attention_mask": ctx_mask[0]}
+    if "audio_latents" in records:
+        out["audio_latents"] = records["audio_latents"]["latents"].to(device, dtype)
+    return out
 
 
 # ---------------------------------------------------------------- training

@@ -3,7 +3,9 @@
 The model-specific parts live in a *family module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`),
 imported by name so each step copies only its own family (narrow sources). A family module
 provides ``FAMILY``, ``PIPELINE_CLASS`` (diffusers class name), ``DEFAULT_TARGET_MODULES``,
-``load_pipeline(model_dir, device=, dtype=, parts=)``, ``encode_clip(...)``,
+``FILE_SUFFIX``, ``load_pipeline(model_dir, device=, dtype=, parts=)``, ``encode_clip(...)``
+(the clip's records by folder), ``save_record(path, record)``, ``load_record(path)``,
+``training_inputs(pipe, records, device=, dtype=)``,
 ``sample_sigmas(batch, seq_len, generator)``, ``training_loss(transformer, batch, sigmas,
 generator)`` and ``generate(pipe, prompt, ...)``.
 
@@ -217,21 +219,23 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.learning_rate
 
 
-def load_tensors(root: Path, clip: LatentClip, device, dtype) -> dict:
-    """All tensors of one clip (every file of ``clip.files``) on ``device``; floating tensors
-    cast to ``dtype``. ReelsetError naming the file when one is missing or unreadable."""
-    from safetensors.torch import load_file
-
-    tensors = {}
+def load_tensors(root: Path, clip: LatentClip, family: ModuleType, pipe, device, dtype) -> dict:
+    """The training tensors of one clip: every file of ``clip.files`` read with the family's
+    ``load_record``, turned into :func:`training_loss` inputs by its ``training_inputs`` (on
+    ``device``, floating tensors in ``dtype``; LTX-2 runs the text connectors there).
+    ReelsetError naming the file when one is missing or unreadable, or lacks a key."""
+    records = {}
     for kind, rel in clip.files.items():
         path = root / rel
         try:
-            loaded = load_file(str(path))
-        except Exception as exc:  # safetensors raises several types
+            records[kind] = family.load_record(path)
+        except Exception as exc:  # torch.load / safetensors raise several types
             raise ReelsetError(f"{path}: cannot read the {kind} of clip {clip.clip_id}: {exc}") from exc
-        for k, t in loaded.items():
-            tensors[k] = t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
-    return tensors
+    try:
+        return family.training_inputs(pipe, records, device=device, dtype=dtype)
+    except KeyError as exc:
+        raise ReelsetError(f"{root}: clip {clip.clip_id}: a file lacks the key {exc} "
+                           f"(files {', '.join(clip.files.values())}); rebuild the preprocess step") from exc
 
 
 class Progress:

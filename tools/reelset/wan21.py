@@ -1,8 +1,9 @@
 """Wan 2.1 (text-to-video) model family: load the diffusers pipeline, turn a packaged clip into
 training tensors, the flow-matching training loss, and text-to-video sampling.
 
-Used by step4 preprocessing for Wan 2.1 (``encode_clip``), step5-wan21-train
-(``load_pipeline(parts="train")``, ``sample_sigmas``, ``training_loss``, LoRA targets) and the
+Used by step4 preprocessing for Wan 2.1 (``encode_clip``, ``save_record``), step5-wan21-train
+(``load_pipeline(parts="train")``, ``load_record``, ``training_inputs``, ``sample_sigmas``,
+``training_loss``, LoRA targets) and the
 preview renders (``generate``). Every model is a local diffusers directory in the layout of the
 hub's ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` / ``-14B-Diffusers`` (``model_index.json``,
 ``transformer/`` (``WanTransformer3DModel``), ``vae/`` (``AutoencoderKLWan``), ``text_encoder/``
@@ -16,22 +17,35 @@ D = ``text_encoder.config.d_model`` = ``transformer.config.text_dim`` (4096 for 
 32), L = ``max_text_tokens`` (Wan 2.1 uses 512)):
 
 =========================  =========================  ==========================================
-key                        shape                      meaning
+folder: key                shape                      meaning
 =========================  =========================  ==========================================
-``latents``                (C, (F-1)/4+1, H/8, W/8)   video latent, posterior mode, normalised
+latents/ ``latents``       (C, (F-1)/4+1, H/8, W/8)   video latent, posterior mode, normalised
                                                       ``(z - latents_mean) / latents_std`` with
                                                       the VAE config's per-channel statistics
                                                       (the inverse of what ``WanPipeline``
                                                       does before ``vae.decode``)
-``prompt_embeds``          (L, D)                     UMT5 last hidden state of the caption,
+conditions/                (L, D)                     ``prompt_embeds``: UMT5 last hidden state of the caption,
                                                       zeroed after the real tokens (exactly
                                                       ``WanPipeline._get_t5_prompt_embeds``)
-``prompt_attention_mask``  (L,) int64                 1 for real tokens (incl. ``</s>``), 0 for
+                           (L,) int64                 ``prompt_attention_mask``: 1 for real tokens (incl. ``</s>``), 0 for
                                                       padding. Informational: the Wan
                                                       transformer takes no text mask (padding is
                                                       the zero vectors above)
-``fps``                    () float32                 frame rate of the clip (Wan 2.1: 16)
+latents/ ``fps``           () float32                 frame rate of the clip (Wan 2.1: 16)
 =========================  =========================  ==========================================
+
+Files: one safetensors file per clip and folder, ``<folder>/videos/<clip_id>.safetensors``
+(``save_record``). They are reelset's own format, not musubi-tuner's latent cache
+(kohya-ss/musubi-tuner @ 30c658c4f4b0bf05038b3346eff9670259b10fc7,
+``src/musubi_tuner/dataset/image_video_dataset.py``, ``dataset/cache_io.py``: one
+``<stem>_<start:05d>-<F:03d>_<W:04d>x<H:04d>_wan.safetensors`` per clip with
+``latents_{F'}x{H'}x{W'}_bfloat16`` and one ``<stem>_wan_te.safetensors`` with
+``varlen_t5_bfloat16`` = the UMT5 output cut to the real token count), and the key names differ
+on purpose (``latents``, ``prompt_embeds``), so neither trainer picks up the other's files by
+accident. The tensors mean the same (normalised posterior mean; UMT5 last hidden state), but
+musubi-tuner recomputes the bucket from the source W x H in the file name and deletes cache
+files it did not make unless ``--keep_cache`` is given, so ``reelset export --for musubi``
+hands it the videos and lets its own cachers run (docs/training.md).
 
 Clip rules (Wan 2.1 VAE and patching; the same as ``WanPipeline.__call__``): F = 4n+1 frames
 (causal 4x temporal compression: first frame alone, then groups of 4), W and H multiples of 16
@@ -81,6 +95,7 @@ SPATIAL_FACTOR = 8      # Wan 2.1 VAE: pixels per latent cell
 TEMPORAL_FACTOR = 4     # frames per latent frame after the first (F = 4n + 1)
 SIZE_MULTIPLE = 16      # SPATIAL_FACTOR x transformer patch 2
 TIMESTEP_SCALE = 1000   # scheduler num_train_timesteps: timestep = sigma * 1000
+FILE_SUFFIX = ".safetensors"
 TEXT_TOKENS = 512       # Wan 2.1 text length (WanPipeline max_sequence_length, musubi text_len)
 FLOW_SHIFT = 3.0        # musubi-tuner's documented Wan 2.1 --discrete_flow_shift (docs/wan.md)
 GUIDANCE = 5.0          # WanPipeline / Wan 2.1 default classifier-free guidance
@@ -160,11 +175,11 @@ def _normalize(vae, z: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_tokens: int,
-                device, dtype) -> dict[str, torch.Tensor]:
+                device, dtype) -> dict[str, dict[str, torch.Tensor]]:
     """One packaged clip (mp4, F = 4n+1 frames, W and H multiples of 16, 16 fps) and its caption ->
-    training tensors without batch dimension, float32 on the CPU (table in the module docstring):
-    ``latents`` (C, (F-1)/4+1, H/8, W/8), ``prompt_embeds`` (L, D), ``prompt_attention_mask`` (L,),
-    ``fps`` (). Deterministic: the VAE posterior mode (its mean), never a sample.
+    its records by folder, tensors without batch dimension, float32 on the CPU (table in the
+    module docstring): ``latents`` (``latents`` (C, (F-1)/4+1, H/8, W/8), ``fps`` ()) and
+    ``conditions`` (``prompt_embeds`` (L, D), ``prompt_attention_mask`` (L,)). Deterministic: the VAE posterior mode (its mean), never a sample.
 
     ``pipe``: from ``load_pipeline(parts="encode")`` (or ``"all"``); computation on ``device`` in
     ``dtype`` (the Wan authors recommend float32 for the VAE). ``audio`` is accepted for the common
@@ -185,11 +200,13 @@ def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_t
     z = vae.encode(x).latent_dist.mode()                                           # (1, C, F', H', W')
     out["latents"] = _normalize(vae, z)[0].cpu().contiguous()
     out["fps"] = torch.tensor(fps, dtype=torch.float32)
-    return {k: out[k] for k in ("latents", "prompt_embeds", "prompt_attention_mask", "fps")}
+    return {"latents": {"latents": out["latents"], "fps": out["fps"]},
+            "conditions": {"prompt_embeds": out["prompt_embeds"], "prompt_attention_mask": out["prompt_attention_mask"]}}
 
 
-def latent_shapes(width: int, height: int, frames: int, *, pipe, max_text_tokens: int = TEXT_TOKENS) -> dict[str, tuple]:
-    """Shapes :func:`encode_clip` returns for a width x height x frames clip (see the module
+def latent_shapes(width: int, height: int, frames: int, *, pipe,
+                  max_text_tokens: int = TEXT_TOKENS) -> dict[str, dict[str, tuple]]:
+    """Shapes (by folder and key) of the records :func:`encode_clip` returns for a width x height x frames clip (see the module
     docstring). Works with any ``parts``: channels from ``vae.config.z_dim`` or else
     ``transformer.config.in_channels``; D from ``text_encoder.config.d_model`` or else
     ``transformer.config.text_dim``. Raises ValueError when the size is not /16 or frames not 4n+1."""
@@ -199,11 +216,35 @@ def latent_shapes(width: int, height: int, frames: int, *, pipe, max_text_tokens
     te = getattr(pipe, "text_encoder", None)
     d = te.config.d_model if te is not None else pipe.transformer.config.text_dim
     return {
-        "latents": (channels, (frames - 1) // TEMPORAL_FACTOR + 1, height // SPATIAL_FACTOR, width // SPATIAL_FACTOR),
-        "prompt_embeds": (max_text_tokens, d),
-        "prompt_attention_mask": (max_text_tokens,),
-        "fps": (),
+        "latents": {"latents": (channels, (frames - 1) // TEMPORAL_FACTOR + 1, height // SPATIAL_FACTOR,
+                                width // SPATIAL_FACTOR), "fps": ()},
+        "conditions": {"prompt_embeds": (max_text_tokens, d), "prompt_attention_mask": (max_text_tokens,)},
     }
+
+
+# ---------------------------------------------------------------- files
+
+def save_record(path: Path, record: dict[str, torch.Tensor]) -> None:
+    """Write one record (a dict of CPU tensors) as a safetensors file."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in record.items()}, str(path))
+
+
+def load_record(path: Path) -> dict[str, torch.Tensor]:
+    """Read a record written by :func:`save_record` (CPU tensors). Errors propagate."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def training_inputs(pipe, records: dict[str, dict[str, torch.Tensor]], *, device, dtype) -> dict[str, torch.Tensor]:
+    """One clip's records by folder -> the flat tensors :func:`training_loss` takes (``latents``,
+    ``fps``, ``prompt_embeds``, ``prompt_attention_mask``) on ``device``, floating ones in
+    ``dtype``. ``pipe`` is accepted for the common family signature (Wan needs no model here)."""
+    del pipe
+    flat = {k: v for rec in records.values() for k, v in rec.items()}
+    return {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in flat.items()}
 
 
 # ---------------------------------------------------------------- training

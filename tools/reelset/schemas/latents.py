@@ -44,9 +44,9 @@ class LatentClip(Strict):
     height: int = Field(ge=1, description="Clip height, pixels.")
     frames: int = Field(ge=1, description="Clip frames.")
     fps: float = Field(gt=0, description="Clip frame rate, frames per second.")
-    files: dict[str, str] = Field(description="safetensors files by kind ('latents', 'conditions', 'audio_latents'), relative to the step output.")
-    shapes: dict[str, list[int]] = Field(description="Shape of every tensor stored, by tensor name (no batch dimension).")
-    dtypes: dict[str, str] = Field(description="dtype of every tensor stored, by tensor name.")
+    files: dict[str, str] = Field(description="The clip's files by folder ('latents', 'conditions', 'audio_latents'), relative to the step output: '<folder>/videos/<clip_id>.pt' (LTX-2: the LTX-2 trainer's precomputed format) or '.safetensors' (Wan 2.1).")
+    shapes: dict[str, list[int]] = Field(description="Shape of every value stored, by '<folder>/<key>' (e.g. 'latents/latents'; no batch dimension; [] for scalars).")
+    dtypes: dict[str, str] = Field(description="dtype of every value stored, by '<folder>/<key>': a torch dtype name ('bfloat16', 'int64', …) or 'int' / 'float' for a Python scalar.")
 
 
 class LatentIndex(Strict):
