@@ -82,20 +82,22 @@ def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, pa
     kept = [c for c in manifest(packages[family])["clips"] if c["fate"] == "kept"]
     assert len(kept) >= 2 and [c.clip_id for c in idx.clips] == [c["clip_id"] for c in kept]
     vae = vae_config(tiny_diffusion[family])
-    for c in idx.clips:
+    fam = train.load_family(family)
+    for c, k in zip(idx.clips, kept, strict=True):
+        # named after the clip's path in the package, as ltx-trainer's process_dataset.py names its outputs
+        assert c.files["latents"] == f"latents/videos/{c.clip_id}{fam.FILE_SUFFIX}" and k["file"] == f"dataset/videos/{c.clip_id}.mp4"
         assert {"latents", "conditions"} <= set(c.files) and all((latents[family] / f).is_file() for f in c.files.values())
-        with safe_open(str(latents[family] / c.files["latents"]), "pt") as fh:
-            lat = fh.get_tensor("latents")
+        lat = fam.load_record(latents[family] / c.files["latents"])["latents"]
         if family == "ltx2":
             # LTX-2 video VAE: 32x spatial, 8x temporal compression; F = 8n+1 → (F-1)/8+1 latent frames
             expected = (vae["latent_channels"], (c.frames - 1) // 8 + 1, c.height // 32, c.width // 32)
         else:
             # Wan 2.1 VAE: 8x spatial, 4x temporal compression; F = 4n+1 → (F-1)/4+1 latent frames
             expected = (vae["z_dim"], (c.frames - 1) // 4 + 1, c.height // 8, c.width // 8)
-        assert tuple(lat.shape) == expected and list(expected) == c.shapes["latents"]
-        with safe_open(str(latents[family] / c.files["conditions"]), "pt") as fh:
-            emb = fh.get_tensor("prompt_embeds")
-        assert emb.ndim == 2 and emb.shape[0] == idx.config["max_text_tokens"] and emb.isfinite().all()
+        assert tuple(lat.shape) == expected and list(expected) == c.shapes["latents/latents"]
+        cond = fam.load_record(latents[family] / c.files["conditions"])
+        emb = cond["video_prompt_embeds" if family == "ltx2" else "prompt_embeds"]
+        assert emb.ndim == 2 and emb.shape[0] == idx.config["max_text_tokens"] and emb.float().isfinite().all()
         if family == "ltx2":
             assert "audio_latents" in c.files  # the demo clips have speech
 

@@ -42,8 +42,12 @@ def encode_pipe(tiny_wan21):
 
 
 def encode(pipe, path: Path) -> dict[str, torch.Tensor]:
-    return wan21.encode_clip(pipe, path, "Caption: a woman walks through a door", audio=True,
-                             max_text_tokens=TEXT_TOKENS, device="cpu", dtype=torch.float32)
+    """The clip's records (encode_clip) as the flat training tensors step5 reads back."""
+    records = wan21.encode_clip(pipe, path, "Caption: a woman walks through a door", audio=True,
+                                max_text_tokens=TEXT_TOKENS, device="cpu", dtype=torch.float32)
+    assert {kind: set(r) for kind, r in records.items()} == {
+        "latents": {"latents", "fps"}, "conditions": {"prompt_embeds", "prompt_attention_mask"}}
+    return wan21.training_inputs(None, records, device="cpu", dtype=torch.float32)
 
 
 def test_tiny_model_loads_through_real_pipeline(tiny_wan21):
@@ -71,7 +75,7 @@ def test_load_parts(tiny_wan21):
     train = wan21.load_pipeline(tiny_wan21, device="cpu", dtype=torch.float32, parts="train")
     assert train.transformer is not None and train.scheduler is not None
     assert train.vae is None and train.text_encoder is None and train.tokenizer is None
-    assert wan21.latent_shapes(64, 48, 17, pipe=train, max_text_tokens=TEXT_TOKENS)["latents"] == (16, 5, 6, 8)
+    assert wan21.latent_shapes(64, 48, 17, pipe=train, max_text_tokens=TEXT_TOKENS)["latents"]["latents"] == (16, 5, 6, 8)
     with pytest.raises(ValueError, match="parts"):
         wan21.load_pipeline(tiny_wan21, device="cpu", dtype=torch.float32, parts="everything")
 
@@ -82,7 +86,8 @@ def test_encode_clip_shapes_and_determinism(encode_pipe, clip):
     shapes = {k: tuple(v.shape) for k, v in out.items()}
     assert shapes == {"latents": (16, 5, 6, 8), "prompt_embeds": (TEXT_TOKENS, 32),
                       "prompt_attention_mask": (TEXT_TOKENS,), "fps": ()}
-    assert wan21.latent_shapes(64, 48, 17, pipe=encode_pipe, max_text_tokens=TEXT_TOKENS) == shapes
+    nested = wan21.latent_shapes(64, 48, 17, pipe=encode_pipe, max_text_tokens=TEXT_TOKENS)
+    assert {k: v for rec in nested.values() for k, v in rec.items()} == shapes
     assert float(out["fps"]) == 16.0
     assert all(torch.isfinite(v.float()).all() for v in out.values())
     # WanPipeline zeroes the embeddings after the real tokens; the mask marks them

@@ -35,7 +35,13 @@ Commands:
 
 ``reelset status [--dataset DIR | NAME] [--flake REF] [--attr ATTR] [--json]``: see below.
 
-Relative paths (``--dataset``, ``--flake``, ``inspect PATH``) are taken against the caller's
+``reelset export RESULT DEST --for TARGET [--model-path P] [--text-encoder-path P]``
+    A step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output as a new folder DEST
+    that an outside trainer loads as it is (TARGET: ltx2-trainer, ltxv-trainer, musubi,
+    diffusion-pipe, diffsynth): hard-linked or copied media, absolute paths, writable caches,
+    the trainer's config files and DEST/TRAIN.md with the commands (:mod:`reelset.export`).
+
+Relative paths (``--dataset``, ``--flake``, ``inspect PATH``, ``export RESULT DEST``) are taken against the caller's
 working directory.
 
 Exit status: 0 ok, 2 user error (message on stderr names the path or setting), 1 bug.
@@ -53,7 +59,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, entry, nixinfo
+from reelset import ReelsetError, entry, export, nixinfo
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
@@ -410,6 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     p_status.add_argument("--attr", help="attribute of the dataset's step set (default: host for a dataset flake, "
                           "host.datasets.<dataset> in a checkout)")
     p_status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_export = sub.add_parser("export", help="a package or latents as a folder an outside trainer loads as it is",
+                              description=export.export.__doc__.split("\n")[0])
+    p_export.add_argument("result", type=Path, help="result link or store path of step3-ltx2-data, "
+                          "step3-wan21-package or step4-ltx2-preprocess")
+    p_export.add_argument("dest", type=Path, help="new folder to write (must not exist or be empty)")
+    p_export.add_argument("--for", dest="target", required=True, choices=export.TARGETS, help="the trainer")
+    p_export.add_argument("--model-path", help="base model file/folder the trainer loads (else a placeholder in "
+                          "the configs): LTX-2 checkpoint .safetensors, Wan DiT file or checkpoint folder")
+    p_export.add_argument("--text-encoder-path", help="text encoder the trainer loads (LTX-2: Gemma 3 folder; "
+                          "musubi: T5 .pth); else a placeholder")
     args = parser.parse_args(argv)
     cwd = Path.cwd()
     try:
@@ -419,6 +435,13 @@ def main(argv: list[str] | None = None) -> int:
             return _review(args, cwd)
         if args.command == "env":
             print(entry.env_script(), end="")
+        elif args.command == "export":
+            written = export.export(cwd / args.result, cwd / args.dest, args.target, model_path=args.model_path,
+                                    text_encoder_path=args.text_encoder_path)
+            print(f"exported {args.result} for {args.target} to {(cwd / args.dest)}:")
+            for f in written:
+                print(f"  {f}")
+            print(f"commands: {(cwd / args.dest) / 'TRAIN.md'}")
         elif args.command == "inspect":
             info = inspect_output(args.path)
             print(json.dumps(info, indent=2) if args.json else format_inspect(info))

@@ -1,0 +1,392 @@
+"""`reelset export` (issue 14) on the demo's packages built through Nix, checked the way each
+trainer reads its input (facts from the trainers' sources, commits in tools/reelset/export.py),
+and the LTX-2 trainer's precomputed format of step4-ltx2-preprocess checked with a reader that
+mirrors ltx-trainer's ``PrecomputedDataset`` (Lightricks/LTX-2 @ 400fd310…,
+``packages/ltx-trainer/src/ltx_trainer/datasets.py``, ``trainer.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+import yaml
+
+from conftest import PYTHON, REPO, nix_build
+from reelset import ReelsetError, export, ltx2, train
+from reelset.media import count_frames, probe_video
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.manifest import PackageManifest
+
+VIDEO_EXT = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".flv", ".wmv", ".m4v", ".mpg", ".mpeg"}  # musubi glob_videos
+
+# ltx-trainer src/ltx_trainer/config.py @ 400fd310: every model has extra="forbid"; the keys of the sections we write
+LTX2_KEYS = {
+    None: {"model", "lora", "training_strategy", "optimization", "acceleration", "data", "validation", "checkpoints",
+           "hub", "flow_matching", "wandb", "seed", "output_dir"},
+    "model": {"model_path", "text_encoder_path", "video_vae_path", "audio_vae_path", "training_mode", "load_checkpoint"},
+    "lora": {"rank", "alpha", "dropout", "target_modules"},
+    "optimization": {"learning_rate", "steps", "batch_size", "gradient_accumulation_steps", "max_grad_norm",
+                     "optimizer_type", "scheduler_type", "scheduler_params", "enable_gradient_checkpointing"},
+    "acceleration": {"mixed_precision_mode", "quantization", "load_text_encoder_in_8bit",
+                     "offload_optimizer_during_validation"},
+    "data": {"preprocessed_data_root", "num_dataloader_workers"},
+    "checkpoints": {"interval", "keep_last_n", "precision", "no_resume", "save_training_state"},
+}
+# musubi-tuner src/musubi_tuner/dataset/config_utils.py @ 30c658c4: keys of [general] and of a video [[datasets]]
+MUSUBI_GENERAL = {"resolution", "caption_extension", "batch_size", "num_repeats", "enable_bucket", "bucket_no_upscale"}
+MUSUBI_VIDEO = MUSUBI_GENERAL | {"video_directory", "video_jsonl_file", "control_directory", "cache_directory",
+                                 "target_frames", "frame_extraction", "frame_stride", "frame_sample", "max_frames",
+                                 "source_fps", "fp_latent_window_size"}
+# diffusion-pipe utils/dataset.py @ 8f83dbf2: suffixes that are not media
+DP_NOT_MEDIA = {".txt", ".npz", ".json", ".parquet", ".bak", ".db"}
+
+
+@pytest.fixture(scope="session")
+def demo_outputs() -> dict[str, Path]:
+    """The demo's packages (pipelines/demo) and the demo-lora's LTX-2 latents (tiny model), through Nix."""
+    return {
+        "step3-ltx2-data": nix_build(".#host.step3-ltx2-data")[0],
+        "step3-wan21-package": nix_build(".#host.step3-wan21-package")[0],
+        "step4-ltx2-preprocess": nix_build(".#host.datasets.demo-lora.step4-ltx2-preprocess")[0],
+    }
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, str]:
+    """Stand-ins for the base-model paths the user passes (files that exist)."""
+    root = tmp_path_factory.mktemp("models")
+    (root / "ckpt.safetensors").write_bytes(b"")
+    (root / "gemma").mkdir()
+    return {"model_path": str(root / "ckpt.safetensors"), "text_encoder_path": str(root / "gemma")}
+
+
+def run_export(result: Path, dest: Path, target: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, str(REPO / "bin" / "reelset"), "export", str(result), str(dest), "--for", target,
+                           *extra], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def exported(demo_outputs, models, tmp_path_factory) -> dict[str, Path]:
+    """Every export target from the demo outputs, through bin/reelset."""
+    root = tmp_path_factory.mktemp("exports")
+    flags = ["--model-path", models["model_path"], "--text-encoder-path", models["text_encoder_path"]]
+    out = {}
+    for kind, targets in export.SOURCES.items():
+        for target in targets:
+            dest = root / f"{kind}-{target}"
+            proc = run_export(demo_outputs[kind], dest, target, *(flags if target == "ltx2-trainer" else []))
+            assert proc.returncode == 0, proc.stderr
+            assert "TRAIN.md" in proc.stdout
+            out[f"{kind}:{target}"] = dest
+    return out
+
+
+def trigger_of(demo_outputs) -> str:
+    m = PackageManifest.model_validate(orjson.loads((demo_outputs["step3-ltx2-data"] / "manifest.json").read_bytes()))
+    assert m.trigger_word
+    return m.trigger_word
+
+
+def assert_trigger_once(caption: str, trigger: str) -> None:
+    assert len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", caption)) == 1, caption
+
+
+def assert_media(path_text: str, dest: Path) -> Path:
+    """An absolute path to an existing regular file inside the export (a hard link or a copy)."""
+    path = Path(path_text)
+    assert path.is_absolute() and path.is_file() and not path.is_symlink(), path
+    assert dest in path.parents, path
+    return path
+
+
+def assert_writable(folder: Path) -> None:
+    assert folder.is_dir() and os.access(folder, os.W_OK)
+    probe = folder / ".write-test"
+    probe.write_text("x")
+    probe.unlink()
+
+
+def check_keys(data: dict, allowed: dict) -> None:
+    assert set(data) <= allowed[None], set(data) - allowed[None]
+    for section, keys in allowed.items():
+        if section and section in data:
+            assert set(data[section]) <= keys, (section, set(data[section]) - keys)
+
+
+# --------------------------------------------------------------------------- LTX-2 trainer
+@pytest.mark.nix
+def test_ltx2_trainer_export_of_the_package(exported, demo_outputs, models):
+    dest = exported["step3-ltx2-data:ltx2-trainer"]
+    trigger = trigger_of(demo_outputs)
+    m = PackageManifest.model_validate(orjson.loads((demo_outputs["step3-ltx2-data"] / "manifest.json").read_bytes()))
+    rows = json.loads((dest / "dataset.json").read_text())  # process_videos.py: json.load, a list of objects
+    assert isinstance(rows, list) and len(rows) == m.kept and set(rows[0]) == {"caption", "video"}
+    buckets = [tuple(int(v) for v in b.split("x")) for b in m.config["buckets"]]
+    for row in rows:
+        path = assert_media(row["video"], dest)
+        info, _ = probe_video(path)
+        frames = count_frames(path)
+        # ltx-trainer parse_resolution_buckets: W, H multiples of 32, F % 8 == 1; one bucket matches exactly
+        assert info.width % 32 == 0 and info.height % 32 == 0 and frames % 8 == 1
+        assert (info.width, info.height, frames) in buckets
+        assert_trigger_once(row["caption"], trigger)
+    assert_writable(dest / ".precomputed")
+    cfg = yaml.safe_load((dest / "training.yaml").read_text())
+    check_keys(cfg, LTX2_KEYS)
+    assert cfg["model"]["model_path"] == models["model_path"] and Path(cfg["model"]["model_path"]).is_file()
+    assert cfg["data"]["preprocessed_data_root"] == str(dest / ".precomputed")
+    assert cfg["validation"]["video_dims"] in [list(b) for b in buckets]
+    text = (dest / "TRAIN.md").read_text()
+    assert f'--resolution-buckets "{";".join(sorted({r.bucket for r in m.clips if r.bucket}, key=m.config["buckets"].index))}"' in text
+    assert f"--output-dir {dest / '.precomputed'}" in text and "--lora-trigger" not in text.split("```sh")[1]
+    assert trigger in text
+
+
+@pytest.mark.nix
+def test_ltxv_trainer_export_has_one_dataset_file_per_bucket(exported, demo_outputs):
+    dest = exported["step3-ltx2-data:ltxv-trainer"]
+    trigger = trigger_of(demo_outputs)
+    files = sorted(dest.glob("dataset-*.json"))
+    assert files
+    for f in files:
+        bucket = tuple(int(v) for v in f.stem.removeprefix("dataset-").split("x"))
+        for row in json.loads(f.read_text()):
+            assert set(row) == {"caption", "media_path"}  # its --video-column default
+            path = assert_media(row["media_path"], dest)
+            info, _ = probe_video(path)
+            assert (info.width, info.height, count_frames(path)) == bucket
+            assert_trigger_once(row["caption"], trigger)
+        assert f"--resolution-buckets {f.stem.removeprefix('dataset-')}" in (dest / "TRAIN.md").read_text()
+        assert_writable(dest / f".precomputed-{f.stem.removeprefix('dataset-')}")
+    assert "--id-token" not in (dest / "TRAIN.md").read_text().split("```sh")[1]
+
+
+# --------------------------------------------------------------------------- Wan 2.1 trainers
+def check_wan_clip(path: Path, sizes: set[tuple[int, int]], trigger: str) -> int:
+    info, _ = probe_video(path)
+    frames = count_frames(path)
+    assert frames % 4 == 1 and info.width % 16 == 0 and info.height % 16 == 0
+    assert (info.width, info.height) in sizes
+    return frames
+
+
+def wan_sizes(demo_outputs) -> set[tuple[int, int]]:
+    m = PackageManifest.model_validate(orjson.loads((demo_outputs["step3-wan21-package"] / "manifest.json").read_bytes()))
+    return {tuple(int(v) for v in s.split("x")) for s in m.config["sizes"]}
+
+
+@pytest.mark.nix
+def test_musubi_export(exported, demo_outputs):
+    dest = exported["step3-wan21-package:musubi"]
+    trigger = trigger_of(demo_outputs)
+    cfg = tomllib.loads((dest / "dataset.toml").read_text())
+    assert set(cfg) == {"general", "datasets"} and set(cfg["general"]) <= MUSUBI_GENERAL
+    (ds,) = cfg["datasets"]
+    assert set(ds) <= MUSUBI_VIDEO
+    videos, cache = Path(ds["video_directory"]), Path(ds["cache_directory"])
+    assert videos.is_absolute() and cache.is_absolute() and videos.is_dir()
+    assert_writable(cache)
+    clips = [p for p in videos.iterdir() if p.suffix.lower() in VIDEO_EXT]  # non-recursive, as musubi globs
+    assert clips
+    for clip in clips:
+        assert_media(str(clip), dest)
+        frames = check_wan_clip(clip, wan_sizes(demo_outputs), trigger)
+        assert frames <= ds["max_frames"]  # frame_extraction "full": min(frames, max_frames) → all of them
+        assert_trigger_once(clip.with_suffix(cfg["general"]["caption_extension"]).read_text().strip(), trigger)
+    assert str(dest / "dataset.toml") in (dest / "TRAIN.md").read_text()
+
+
+@pytest.mark.nix
+def test_diffusion_pipe_export(exported, demo_outputs):
+    dest = exported["step3-wan21-package:diffusion-pipe"]
+    trigger = trigger_of(demo_outputs)
+    main = tomllib.loads((dest / "train.toml").read_text())
+    ds_file = Path(main["dataset"])
+    assert ds_file.is_absolute() and ds_file.is_file() and Path(main["output_dir"]).is_absolute()
+    assert main["model"]["type"] == "wan" and main["adapter"]["type"] == "lora"
+    assert main["model"]["ckpt_path"].startswith("<")  # a placeholder the user fills
+    ds = tomllib.loads(ds_file.read_text())
+    (directory,) = ds["directory"]
+    videos = Path(directory["path"])
+    assert videos.is_absolute() and videos.is_dir()
+    assert_writable(videos)  # its cache goes to <path>/cache/wan
+    media_files = [p for p in videos.iterdir() if p.is_file() and p.suffix not in DP_NOT_MEDIA]
+    assert media_files and all(p.suffix == ".mp4" for p in media_files)  # nothing else taken for media
+    for clip in media_files:
+        frames = check_wan_clip(clip, wan_sizes(demo_outputs), trigger)
+        assert frames in ds["frame_buckets"]
+        assert_trigger_once(clip.with_suffix(".txt").read_text().strip(), trigger)
+
+
+@pytest.mark.nix
+def test_diffsynth_export_loads_through_its_dataset(exported, demo_outputs):
+    """DiffSynth-Studio's own UnifiedDataset (diffsynth 2.1 on PyPI, CPU only) reads every sample."""
+    import pandas as pd
+    from diffsynth.core import UnifiedDataset
+
+    dest = exported["step3-wan21-package:diffsynth"]
+    trigger = trigger_of(demo_outputs)
+    table = pd.read_csv(dest / "metadata.csv")
+    assert list(table.columns) == ["video", "prompt"]
+    text = (dest / "TRAIN.md").read_text()
+    max_pixels = int(re.search(r"--max_pixels (\d+)", text).group(1))
+    num_frames = int(re.search(r"--num_frames (\d+)", text).group(1))
+    ds = UnifiedDataset(base_path=str(dest), metadata_path=str(dest / "metadata.csv"), repeat=1,
+                        data_file_keys=("video",),
+                        main_data_operator=UnifiedDataset.default_video_operator(
+                            base_path=str(dest), max_pixels=max_pixels, height=None, width=None,
+                            height_division_factor=16, width_division_factor=16, num_frames=num_frames,
+                            time_division_factor=4, time_division_remainder=1))
+    assert len(ds) == len(table)
+    for i, row in table.iterrows():
+        path = assert_media(row["video"], dest)
+        sample = ds[i]
+        frames = check_wan_clip(path, wan_sizes(demo_outputs), trigger)
+        info, _ = probe_video(path)
+        # every frame read, at the packaged size (no crop, no rescale)
+        assert len(sample["video"]) == frames and sample["video"][0].size == (info.width, info.height)
+        assert sample["prompt"] == row["prompt"]
+        assert_trigger_once(sample["prompt"], trigger)
+
+
+# --------------------------------------------------------------------------- step4: ltx-trainer's precomputed format
+LATENT_KEYS = {"latents", "num_frames", "height", "width", "fps"}
+CONDITION_KEYS = {"video_prompt_embeds", "audio_prompt_embeds", "prompt_attention_mask"}
+AUDIO_KEYS = {"latents", "num_time_steps", "frequency_bins", "duration"}
+
+
+def read_like_ltx_trainer(root: Path, sources: list[str]) -> list[dict[str, dict]]:
+    """Mirror of ltx-trainer's PrecomputedDataset + the keys its trainer/strategies use: descend
+    into .precomputed, glob **/*.pt in the primary source (latents), pair by relative path,
+    torch.load(weights_only=True), then check keys, shapes, dtypes and the mask. AssertionError
+    on anything it would misread or fail on."""
+    if (root / ".precomputed").exists():
+        root = root / ".precomputed"
+    for s in sources:
+        assert (root / s).is_dir(), f"missing source folder {root / s}"
+    primary = sorted((root / "latents").glob("**/*.pt"))
+    assert primary, f"no .pt files in {root / 'latents'}"
+    samples = []
+    for f in primary:
+        rel = f.relative_to(root / "latents")
+        sample = {s: torch.load(root / s / rel, map_location="cpu", weights_only=True) for s in sources}
+        lat, cond = sample["latents"], sample["conditions"]
+        assert set(lat) == LATENT_KEYS, set(lat) ^ LATENT_KEYS
+        x = lat["latents"]
+        assert x.ndim == 4 and x.dtype == torch.bfloat16  # [C, F', H', W'] not patchified
+        assert (lat["num_frames"], lat["height"], lat["width"]) == tuple(x.shape[1:])
+        assert isinstance(lat["fps"], float) and lat["fps"] > 0
+        # no legacy `prompt_embeds` (the trainer would read it as features for both modalities)
+        assert set(cond) == CONDITION_KEYS, set(cond) ^ CONDITION_KEYS
+        mask = cond["prompt_attention_mask"]
+        assert mask.ndim == 1 and mask.dtype == torch.int64 and set(mask.unique().tolist()) <= {0, 1} and mask.sum() > 0
+        for k in ("video_prompt_embeds", "audio_prompt_embeds"):
+            assert cond[k].ndim == 2 and cond[k].shape[0] == mask.shape[0] and cond[k].dtype == torch.bfloat16
+        if "audio_latents" in sources:
+            a = sample["audio_latents"]
+            assert set(a) == AUDIO_KEYS, set(a) ^ AUDIO_KEYS
+            assert a["latents"].ndim == 3 and a["latents"].dtype == torch.float32
+            assert (a["num_time_steps"], a["frequency_bins"]) == tuple(a["latents"].shape[1:])
+        samples.append(sample)
+    return samples
+
+
+@pytest.mark.nix
+def test_step4_ltx2_files_are_the_ltx_trainers_precomputed_format(demo_outputs, exported):
+    out = demo_outputs["step4-ltx2-preprocess"]
+    idx = LatentIndex.model_validate(orjson.loads((out / "latents.json").read_bytes()))
+    samples = read_like_ltx_trainer(out, ["latents", "conditions", "audio_latents"])
+    assert len(samples) == len(idx.clips)
+    for c, s in zip(sorted(idx.clips, key=lambda c: c.files["latents"]), samples, strict=True):
+        assert list(s["latents"]["latents"].shape) == c.shapes["latents/latents"]
+        assert s["latents"]["fps"] == pytest.approx(c.fps)
+    # the export: the same files under .precomputed, and a config whose strategy folders exist there
+    dest = exported["step4-ltx2-preprocess:ltx2-trainer"]
+    cfg = yaml.safe_load((dest / "training.yaml").read_text())
+    check_keys(cfg, LTX2_KEYS)
+    root = Path(cfg["data"]["preprocessed_data_root"])
+    assert root == dest / ".precomputed"
+    dirs = [m["latents_dir"] for m in (cfg["training_strategy"].get("video"), cfg["training_strategy"].get("audio")) if m]
+    assert dirs == ["latents", "audio_latents"]  # every demo clip has sound
+    assert len(read_like_ltx_trainer(root, ["conditions", *dirs])) == len(idx.clips)
+
+
+def test_the_mirrored_reader_and_step5_refuse_a_missing_or_legacy_key(tmp_path, tiny_diffusion):
+    """A conditions file with the legacy key (features the trainer would reuse for both
+    modalities) or a latents file without `num_frames` fails the reader and reelset's step5."""
+    root = tmp_path / "pre"
+    for d in ("latents", "conditions"):
+        (root / d / "videos").mkdir(parents=True)
+    lat = {"latents": torch.zeros(8, 3, 2, 3, dtype=torch.bfloat16), "num_frames": 3, "height": 2, "width": 3, "fps": 24.0}
+    cond = {"video_prompt_embeds": torch.zeros(32, 32, dtype=torch.bfloat16),
+            "audio_prompt_embeds": torch.zeros(32, 32, dtype=torch.bfloat16),
+            "prompt_attention_mask": torch.ones(32, dtype=torch.int64)}
+    torch.save(lat, root / "latents" / "videos" / "a.pt")
+    torch.save(cond, root / "conditions" / "videos" / "a.pt")
+    read_like_ltx_trainer(root, ["latents", "conditions"])  # complete: passes
+    for broken, where in (({k: v for k, v in lat.items() if k != "num_frames"}, "latents"),
+                          ({"prompt_embeds": cond["video_prompt_embeds"],
+                            "prompt_attention_mask": cond["prompt_attention_mask"]}, "conditions")):
+        bad = tmp_path / f"bad-{where}"
+        for d in ("latents", "conditions"):
+            (bad / d / "videos").mkdir(parents=True)
+        torch.save(broken if where == "latents" else lat, bad / "latents" / "videos" / "a.pt")
+        torch.save(broken if where == "conditions" else cond, bad / "conditions" / "videos" / "a.pt")
+        with pytest.raises(AssertionError):
+            read_like_ltx_trainer(bad, ["latents", "conditions"])
+    # step5's reader refuses the legacy conditions instead of guessing
+    pipe = ltx2.load_pipeline(tiny_diffusion["ltx2"], device="cpu", dtype=torch.float32, parts="train")
+    from reelset.schemas.latents import LatentClip
+
+    clip = LatentClip(clip_id="a", bucket="96x64x17", caption="x", width=96, height=64, frames=17, fps=24.0,
+                      files={"latents": "latents/videos/a.pt", "conditions": "conditions/videos/a.pt"},
+                      shapes={}, dtypes={})
+    assert set(train.load_tensors(root, clip, ltx2, pipe, "cpu", torch.float32)) >= {"latents", "prompt_embeds"}
+    with pytest.raises(ReelsetError, match="video_prompt_embeds"):
+        train.load_tensors(tmp_path / "bad-conditions", clip, ltx2, pipe, "cpu", torch.float32)
+
+
+# --------------------------------------------------------------------------- sources, errors, captions
+@pytest.mark.nix
+def test_report_folders_resolve_to_the_compute_output(demo_outputs, tmp_path):
+    """A report derivation links its entries into the compute output: export follows them."""
+    report = tmp_path / "report"
+    report.mkdir()
+    for name in ("manifest.json", "index.html"):
+        (report / name).symlink_to(demo_outputs["step3-wan21-package"] / name)
+    link = tmp_path / "result"
+    link.symlink_to(report)
+    src = export.resolve_source(link)
+    assert src.kind == "step3-wan21-package" and src.root == demo_outputs["step3-wan21-package"]
+
+
+@pytest.mark.nix
+def test_errors_name_the_path_and_the_fix(demo_outputs, tmp_path):
+    proc = run_export(demo_outputs["step3-wan21-package"], tmp_path / "x", "ltx2-trainer")
+    assert proc.returncode == 2 and "a step3-wan21-package output; --for ltx2-trainer takes step3-ltx2-data or " \
+        "step4-ltx2-preprocess" in proc.stderr and not (tmp_path / "x").exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    proc = run_export(demo_outputs["step3-ltx2-data"], tmp_path / "full", "ltx2-trainer")
+    assert proc.returncode == 2 and f"{tmp_path / 'full'}: exists and is not an empty folder" in proc.stderr
+    proc = run_export(tmp_path, tmp_path / "y", "musubi")
+    assert proc.returncode == 2 and f"{tmp_path}: not a step3-ltx2-data" in proc.stderr
+    proc = run_export(demo_outputs["step3-ltx2-data"], Path("/nix/store/x"), "ltx2-trainer")
+    assert proc.returncode == 2 and "in the Nix store" in proc.stderr
+
+
+def test_trigger_word_exactly_once():
+    assert export.trigger_once("a  shot\nof Lana", "rsdemo", "c") == "rsdemo a shot of Lana"
+    assert export.trigger_once("rsdemo, a shot", "rsdemo", "c") == "rsdemo, a shot"
+    assert export.trigger_once("a shot of rsdemo", "rsdemo", "c") == "a shot of rsdemo"
+    assert export.trigger_once("rsdemonic shot", "rsdemo", "c") == "rsdemo rsdemonic shot"
+    assert export.trigger_once("a shot", None, "c") == "a shot"
+    with pytest.raises(ReelsetError, match="clip c: caption contains the trigger word 'rsdemo' 2 times"):
+        export.trigger_once("rsdemo and rsdemo", "rsdemo", "c")

@@ -1,0 +1,532 @@
+"""``reelset export``: a step output as a folder an outside trainer loads as it is.
+
+Sources (``RESULT``: a step output folder, a ``result`` link, or a report folder whose entries
+are links into the step output; each entry is resolved on its own) and targets:
+
+=======================  ===================================================================
+source                   targets
+=======================  ===================================================================
+step3-ltx2-data          ``ltx2-trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``),
+                         ``ltxv-trainer`` (Lightricks/LTX-Video-Trainer)
+step4-ltx2-preprocess    ``ltx2-trainer`` (its precomputed latents, no preprocessing run)
+step3-wan21-package      ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
+                         (tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio)
+=======================  ===================================================================
+
+``DEST`` is made (it must not exist, or be an empty folder outside /nix/store). Media and
+latents are hard links to the store copies when the file system allows, else copies: never
+symlinks, so a trainer that writes caches or outputs next to them writes into ``DEST``.
+Every path a trainer reads is absolute, every cache folder a trainer writes exists and is
+writable, and ``DEST/TRAIN.md`` holds the exact commands (buckets, frame counts and trigger
+word filled in; base-model paths are ``--model-path`` / ``--text-encoder-path`` when given, else
+placeholders in angle brackets).
+
+Captions: every caption of the copy contains the bible's trigger word exactly once (word match,
+case-sensitive): a caption without it gets it prepended, one with it is kept as is, one with it
+twice is an error. So no trainer flag that adds a trigger (``--lora-trigger``, ``--id-token``) is
+used. Precomputed latents are exported as they are (their captions were encoded already).
+
+Rules, and where they were read (facts, not code):
+
+- LTX-2 trainer (Lightricks/LTX-2 @ 400fd31054597515f47125691032c04b1c3ee24e,
+  ``packages/ltx-trainer``): ``scripts/process_dataset.py`` takes the dataset file, resolves
+  media paths against the file's folder (absolute paths stay), auto-detects the ``caption`` and
+  ``video`` columns, needs ``--resolution-buckets "WxHxF;…"``, ``--model-path`` (a single-file
+  ltx-core ``.safetensors`` checkpoint), ``--text-encoder-path`` (a Gemma folder), writes
+  ``--output-dir`` (default ``.precomputed`` beside the dataset file) and extracts audio unless
+  ``--skip-audio``; ``src/ltx_trainer/config.py``: pydantic models with ``extra="forbid"``
+  (unknown keys fail), ``data.preprocessed_data_root`` must hold the strategy's folders itself
+  (the check does not descend into ``.precomputed``); ``training_strategies/flexible.py``:
+  ``video``/``audio`` modalities with ``latents_dir``; ``src/ltx_trainer/datasets.py``: a sample
+  missing from any source folder is dropped silently, so the audio modality is only configured
+  when every clip has audio latents; several buckets need ``batch_size`` 1.
+- LTX-Video-Trainer (@ 31b12733f51cb16b244d23f6552609f369aed883): ``scripts/preprocess_dataset.py``
+  reads the ``media_path`` column by default (``caption`` for captions), one resolution bucket
+  per run (``docs/dataset-preparation.md``): one dataset file per bucket.
+- musubi-tuner (@ 30c658c4f4b0bf05038b3346eff9670259b10fc7): ``src/musubi_tuner/dataset/
+  config_utils.py`` passes ``video_directory``/``cache_directory`` to glob/open unchanged
+  (relative = the current directory's), ``cache_directory`` is a ``[[datasets]]`` key only;
+  ``dataset/image_video_dataset.py``: ``frame_extraction = "full"`` takes up to ``max_frames``
+  frames rounded down to 4n+1, ``.txt`` caption beside each video (non-recursive glob).
+- diffusion-pipe (@ 8f83dbf25d03219df705570ec03e62be04bc402f): ``utils/dataset.py``:
+  ``[[directory]] path`` is used as given (cwd-relative), the cache is written to
+  ``<path>/cache/<model>``, every file in ``path`` that is not ``.txt``/``.json``/… is media
+  (so only clips and their ``.txt`` captions go there); ``examples/wan_14b_min_vram.toml``,
+  ``examples/main_example.toml``: the main config's keys.
+- DiffSynth-Studio (@ fed7b18fac2ed4cb802796eec91970e7659bccde): ``diffsynth/core/data/
+  operators.py`` joins ``--dataset_base_path`` and the ``video`` value (an absolute value wins);
+  ``examples/wanvideo/model_training/train.py`` reads ``video`` and ``prompt``; with
+  ``--height/--width`` unset, a frame larger than ``--max_pixels`` is scaled down, then sizes are
+  floored to multiples of 16 — ``--max_pixels`` = the largest clip's area keeps every
+  orientation as packaged, where the example's fixed ``--height 480 --width 832`` would crop.
+
+Errors: :class:`reelset.ReelsetError` naming the path and the reason (no step output there, a
+source the target does not take, DEST not empty or in the store, a caption with the trigger
+word twice).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from pydantic import ValidationError
+
+from reelset import ReelsetError, media
+from reelset.schemas.latents import LatentIndex
+from reelset.schemas.manifest import PackagedClip, PackageManifest
+
+TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynth")
+SOURCES = {"step3-ltx2-data": ("ltx2-trainer", "ltxv-trainer"), "step4-ltx2-preprocess": ("ltx2-trainer",),
+           "step3-wan21-package": ("musubi", "diffusion-pipe", "diffsynth")}
+LTX2_REPO = "Lightricks/LTX-2 (packages/ltx-trainer)"
+# the model files the LTX-2 trainer loads (nix/models.toml entries)
+LTX2_CHECKPOINT = "ltx-2-19b-dev-checkpoint"
+LTX2_TEXT_ENCODER = "gemma-3-12b-it-qat-q4_0-unquantized"
+
+
+@dataclass
+class Source:
+    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact."""
+
+    kind: str
+    root: Path
+    manifest: PackageManifest | None = None
+    index: LatentIndex | None = None
+
+
+def resolve_source(result: Path) -> Source:
+    """The step output behind ``result``: the folder holding the real ``manifest.json`` (step3) or
+    ``latents.json`` (step4), each entry's symlink followed on its own (a report folder may link
+    its entries into the compute output). ReelsetError when neither is there or it is invalid."""
+    if not result.exists():
+        raise ReelsetError(f"{result}: no such file or directory")
+    for name, schema in (("manifest.json", PackageManifest), ("latents.json", LatentIndex)):
+        entry = result / name
+        if not entry.exists():
+            continue
+        real = entry.resolve()
+        try:
+            art = schema.model_validate(orjson.loads(real.read_bytes()))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
+        if isinstance(art, PackageManifest):
+            kind = "step3-ltx2-data" if art.trainer == "ltx2" else "step3-wan21-package"
+            return Source(kind, real.parent, manifest=art)
+        if art.family != "ltx2":
+            raise ReelsetError(f"{result}: a step4-{art.family}-preprocess output; no outside trainer reads its files "
+                               f"(see reelset/wan21.py): export the step3-wan21-package instead")
+        return Source("step4-ltx2-preprocess", real.parent, index=art)
+    raise ReelsetError(f"{result}: not a step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output "
+                       f"(no manifest.json or latents.json there)")
+
+
+def place(src: Path, dst: Path) -> None:
+    """``dst`` becomes a hard link to ``src`` (same file system, allowed) or a copy of it."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def trigger_once(caption: str, trigger: str | None, clip_id: str) -> str:
+    """``caption`` with ``trigger`` exactly once (prepended when absent; see the module docstring).
+    ReelsetError when it is there more than once."""
+    text = " ".join(caption.split())
+    if not trigger:
+        return text
+    n = len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", text))
+    if n > 1:
+        raise ReelsetError(f"clip {clip_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
+                           f"review.json (one is what trainers expect): {text!r}")
+    return text if n == 1 else f"{trigger} {text}"
+
+
+def _kept(m: PackageManifest) -> list[PackagedClip]:
+    kept = [c for c in m.clips if c.fate == "kept"]
+    if not kept:
+        raise ReelsetError(f"the package of dataset {m.dataset} kept no clip: nothing to export")
+    return kept
+
+
+def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tuple[PackagedClip, Path, str]]:
+    """Link every kept clip to ``dest/folder/<name>``; with ``sidecars`` write ``<stem>.txt``
+    captions beside them. Returns (clip, absolute path in dest, caption with the trigger once)."""
+    out = []
+    for c in _kept(src.manifest):
+        dst = dest / folder / Path(c.file).name
+        place(src.root / c.file, dst)
+        caption = trigger_once(c.caption or "", src.manifest.trigger_word, c.clip_id)
+        if sidecars:
+            dst.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8")
+        out.append((c, dst, caption))
+    return out
+
+
+def _placeholder(value: str | None, what: str) -> str:
+    return str(Path(value).resolve()) if value else f"<{what}>"
+
+
+def _trigger_note(trigger: str | None) -> str:
+    if not trigger:
+        return "The bible has no trigger word: captions are as reviewed."
+    return (f"Every caption contains the trigger word `{trigger}` exactly once, so no trigger flag is passed "
+            f"(`--lora-trigger` / `--id-token` would add it a second time). Use `{trigger}` in your prompts.")
+
+
+def _has_audio(path: Path) -> bool:
+    info, _ = media.probe_video(path)
+    return info.has_audio
+
+
+# --------------------------------------------------------------------------- LTX-2 trainer
+def _ltx2_yaml(dest: Path, root: Path, audio: bool, bucket: tuple[int, int, int], prompt: str, fps: float,
+               model_path: str, text_encoder: str) -> dict:
+    """The LTX-2 trainer's training config (HEAD key names; every key is one of config.py's)."""
+    strategy = {"name": "flexible", "video": {"is_generated": True, "latents_dir": "latents"}}
+    if audio:
+        strategy["audio"] = {"is_generated": True, "latents_dir": "audio_latents"}
+    return {
+        "model": {"model_path": model_path, "text_encoder_path": text_encoder, "training_mode": "lora"},
+        "lora": {"rank": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["to_k", "to_q", "to_v", "to_out.0"]},
+        "training_strategy": strategy,
+        "optimization": {"learning_rate": 1e-4, "steps": 2000, "batch_size": 1, "gradient_accumulation_steps": 1,
+                         "max_grad_norm": 1.0, "optimizer_type": "adamw", "enable_gradient_checkpointing": True},
+        "acceleration": {"mixed_precision_mode": "bf16"},
+        "data": {"preprocessed_data_root": str(root), "num_dataloader_workers": 2},
+        "validation": {"samples": [{"prompt": prompt}], "video_dims": list(bucket), "frame_rate": fps,
+                       "interval": None},
+        "checkpoints": {"interval": 500, "keep_last_n": 2},
+        "seed": 42,
+        "output_dir": str(dest / "outputs"),
+    }
+
+
+def _write_yaml(path: Path, data: dict) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step3-ltx2-data → LTX-2 trainer: videos/, dataset.json (absolute ``video`` paths, captions
+    with the trigger once), .precomputed/ (empty, the --output-dir), training.yaml, TRAIN.md."""
+    m = src.manifest
+    clips = _copy_clips(src, dest, "videos", sidecars=False)
+    rows = [{"caption": cap, "video": str(path)} for _, path, cap in clips]
+    (dest / "dataset.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    pre = dest / ".precomputed"
+    pre.mkdir()
+    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    audio = all(_has_audio(p) for _, p, _ in clips)
+    ckpt = _placeholder(model_path, "ltx-2-19b-dev.safetensors")
+    gemma = _placeholder(text_encoder, "gemma-3-12b-it-qat-q4_0-unquantized folder")
+    w, h, f = (int(v) for v in buckets[0].split("x"))
+    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]),
+                                                   ckpt, gemma))
+    skip = "" if audio else " \\\n  --skip-audio"
+    text = f"""# Train with the LTX-2 trainer ({LTX2_REPO})
+
+Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
+Files: `dataset.json` (columns `caption`, `video`; absolute paths into `videos/`), `training.yaml`,
+`.precomputed/` (where the preprocessing writes; this folder is writable).
+
+{_trigger_note(m.trigger_word)}
+
+Model files: `--model-path` is an ltx-core single-file checkpoint (`ltx-2-19b-dev.safetensors` of
+Lightricks/LTX-2; reelset's `ltx-2` diffusers folder is not it), `--text-encoder-path` a Gemma 3
+folder. Both are entries of reelset's nix/models.toml (`{LTX2_CHECKPOINT}`, `{LTX2_TEXT_ENCODER}`):
+`python tools/fixed_input.py fetch-model {LTX2_CHECKPOINT} ./ltx2-ckpt`. Paths used here:
+`{ckpt}` and `{gemma}`{' (placeholders: fill them in, here and in training.yaml)' if not (model_path and text_encoder) else ''}.
+
+Audio: {'every clip has sound, so audio latents are made and trained (`audio` modality).' if audio else 'not every clip has sound: the trainer would silently drop those clips from audio training, so this export trains video only (`--skip-audio`, no `audio` modality).'}
+Buckets: {';'.join(buckets)}{' (several buckets: batch_size must stay 1)' if len(buckets) > 1 else ''}.
+
+```sh
+cd LTX-2/packages/ltx-trainer
+uv run python scripts/process_dataset.py {dest / 'dataset.json'} \\
+  --resolution-buckets "{';'.join(buckets)}" \\
+  --model-path {ckpt} \\
+  --text-encoder-path {gemma} \\
+  --output-dir {pre}{skip}
+uv run python scripts/train.py {dest / 'training.yaml'}
+```
+
+LoRA checkpoints go to `{dest / 'outputs'}`.
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return ["dataset.json", "training.yaml", "TRAIN.md"]
+
+
+def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step4-ltx2-preprocess → LTX-2 trainer: .precomputed/{latents,conditions,audio_latents}
+    (the .pt files as step4 wrote them), training.yaml, TRAIN.md."""
+    idx = src.index
+    if not idx.clips:
+        raise ReelsetError(f"{src.root / 'latents.json'}: no clips: nothing to export")
+    pre = dest / ".precomputed"
+    for c in idx.clips:
+        for rel in c.files.values():
+            place(src.root / rel, pre / rel)
+    audio = all("audio_latents" in c.files for c in idx.clips)
+    ckpt = _placeholder(model_path, "ltx-2-19b-dev.safetensors")
+    gemma = _placeholder(text_encoder, "gemma-3-12b-it-qat-q4_0-unquantized folder")
+    first = idx.clips[0]
+    buckets = sorted({c.bucket for c in idx.clips})
+    w, h, f = (int(v) for v in first.bucket.split("x"))
+    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), first.caption, first.fps, ckpt, gemma))
+    text = f"""# Train with the LTX-2 trainer ({LTX2_REPO}) on reelset's latents
+
+Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(idx.clips)} clips, dataset
+{idx.dataset}). `.precomputed/` holds the trainer's own precomputed layout (`latents/`,
+`conditions/`{', `audio_latents/`' if audio else ''}; `.pt` files, text features before the connectors),
+made with `{idx.model.repo}` @ {idx.model.revision}: no `process_dataset.py` run is needed.
+
+The checkpoint must be the model the latents were made with (LTX-2 19B dev:
+`ltx-2-19b-dev.safetensors`, nix/models.toml `{LTX2_CHECKPOINT}`); files made with reelset's tiny test
+model do not fit it. The text encoder is only loaded for validation prompts. Paths used: `{ckpt}`,
+`{gemma}`{' (placeholders: fill them in training.yaml)' if not (model_path and text_encoder) else ''}.
+
+Captions were encoded as packaged (the trigger word is in them only if the package put it there;
+first caption: "{first.caption}").
+Audio: {'every clip has audio latents: the `audio` modality is trained.' if audio else 'not every clip has audio latents (the trainer would drop those clips): video only.'}
+Buckets: {', '.join(buckets)}{' (several: batch_size stays 1)' if len(buckets) > 1 else ''}.
+
+```sh
+cd LTX-2/packages/ltx-trainer
+uv run python scripts/train.py {dest / 'training.yaml'}
+```
+
+LoRA checkpoints go to `{dest / 'outputs'}`.
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return ["training.yaml", "TRAIN.md"]
+
+
+def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step3-ltx2-data → LTX-Video-Trainer: videos/, one dataset-<bucket>.json per bucket
+    (``caption`` / ``media_path``, absolute paths), TRAIN.md."""
+    del model_path, text_encoder  # the LTXV trainer fetches its model by --model-source
+    m = src.manifest
+    clips = _copy_clips(src, dest, "videos", sidecars=False)
+    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    files, cmds = [], []
+    for b in buckets:
+        name = f"dataset-{b}.json"
+        rows = [{"caption": cap, "media_path": str(p)} for c, p, cap in clips if c.bucket == b]
+        (dest / name).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (dest / f".precomputed-{b}").mkdir()
+        files.append(name)
+        cmds.append(f"python scripts/preprocess_dataset.py {dest / name} --resolution-buckets {b} "
+                    f"--output-dir {dest / f'.precomputed-{b}'}")
+    text = f"""# Train with LTX-Video-Trainer (Lightricks/LTX-Video-Trainer, LTX-Video 0.9.x)
+
+Exported by `reelset export --for ltxv-trainer` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
+This trainer takes one resolution bucket per preprocessed dataset, so there is one dataset file per
+bucket (columns `caption`, `media_path`; absolute paths into `videos/`): {', '.join(files)}.
+
+{_trigger_note(m.trigger_word)}
+
+LTX-Video 0.9 is not LTX-2 (T5 text encoder, patchified latents): reelset's step4 latents do not
+apply; its preprocessing below makes its own.
+
+```sh
+cd LTX-Video-Trainer
+{chr(10).join(cmds)}
+```
+
+Then set `data.preprocessed_data_root` of one of its configs (e.g. `configs/ltxv_2b_lora.yaml`) to
+one of the `.precomputed-<bucket>` folders above and run `python scripts/train.py <that config>`.
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return [*files, "TRAIN.md"]
+
+
+# --------------------------------------------------------------------------- Wan 2.1 trainers
+def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
+    sizes = sorted({(c.width, c.height) for c, _, _ in clips})
+    return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
+
+
+def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step3-wan21-package → musubi-tuner: videos/ (clips + .txt), cache/, dataset.toml
+    (absolute paths), TRAIN.md."""
+    import tomli_w
+
+    m = src.manifest
+    clips = _copy_clips(src, dest, "videos", sidecars=True)
+    (dest / "cache").mkdir()
+    sizes, frames = _wan_sizes(clips)
+    first = [int(v) for v in m.config["sizes"][0].split("x")]
+    cfg = {"general": {"resolution": first, "caption_extension": ".txt", "batch_size": 1,
+                       "enable_bucket": len(sizes) > 1, "bucket_no_upscale": False},
+           "datasets": [{"video_directory": str(dest / "videos"), "cache_directory": str(dest / "cache"),
+                         "frame_extraction": "full", "max_frames": max(frames)}]}
+    (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
+    dit = _placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
+    t5 = _placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
+    toml = dest / "dataset.toml"
+    text = f"""# Train with musubi-tuner (kohya-ss/musubi-tuner, Wan 2.1)
+
+Exported by `reelset export --for musubi` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
+`videos/` holds the clips (16 fps, {', '.join(map(str, frames))} frames, sizes {', '.join(f'{w}x{h}' for w, h in sizes)})
+with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work from any folder;
+`cache/` is where musubi-tuner's cachers write (writable).
+
+{_trigger_note(m.trigger_word)}
+
+Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
+
+```sh
+cd musubi-tuner
+python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
+python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
+accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
+  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
+  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
+  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
+  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
+  --seed 42 --output_dir {dest / 'outputs'} --output_name {m.dataset}
+```
+
+`--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
+cache format (see tools/reelset/wan21.py): let its cachers make their own.
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return ["dataset.toml", "TRAIN.md"]
+
+
+def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step3-wan21-package → diffusion-pipe: videos/ (clips + .txt only), dataset.toml,
+    train.toml (model paths as placeholders unless given), TRAIN.md."""
+    import tomli_w
+
+    del text_encoder  # diffusion-pipe reads the T5 from the checkpoint folder
+    m = src.manifest
+    clips = _copy_clips(src, dest, "videos", sidecars=True)
+    sizes, frames = _wan_sizes(clips)
+    first = [int(v) for v in m.config["sizes"][0].split("x")]
+    dataset = {"resolutions": [first], "enable_ar_bucket": True,
+               "ar_buckets": [[int(v) for v in s.split("x")] for s in m.config["sizes"]],
+               "frame_buckets": sorted({1, *frames}),
+               "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
+    (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
+    ckpt = _placeholder(model_path, "Wan2.1-T2V-1.3B checkpoint folder")
+    train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
+             "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
+             "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
+             "activation_checkpointing": True, "partition_method": "parameters", "save_dtype": "bfloat16",
+             "caching_batch_size": 1, "steps_per_print": 1, "video_clip_mode": "single_beginning",
+             "model": {"type": "wan", "ckpt_path": ckpt, "dtype": "bfloat16"},
+             "adapter": {"type": "lora", "rank": 32, "dtype": "bfloat16"},
+             "optimizer": {"type": "adamw_optimi", "lr": 2e-5, "betas": [0.9, 0.99], "weight_decay": 0.01,
+                           "eps": 1e-8}}
+    (dest / "train.toml").write_text(tomli_w.dumps(train), encoding="utf-8")
+    text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, Wan 2.1)
+
+Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
+`videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
+for media) and is writable: diffusion-pipe writes its cache to `videos/cache/wan/`. `dataset.toml`
+and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(m.config['sizes'])}.
+
+{_trigger_note(m.trigger_word)}
+
+Set `[model] ckpt_path` in train.toml to the original Wan2.1 checkpoint folder (e.g.
+Wan-AI/Wan2.1-T2V-1.3B; now `{ckpt}`).
+
+```sh
+cd diffusion-pipe
+deepspeed --num_gpus=1 train.py --deepspeed --config {dest / 'train.toml'}
+```
+
+LoRAs (ComfyUI format) go to `{dest / 'outputs'}`.
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return ["dataset.toml", "train.toml", "TRAIN.md"]
+
+
+def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
+    """step3-wan21-package → DiffSynth-Studio: videos/, metadata.csv (``video`` absolute,
+    ``prompt``), TRAIN.md with ``--max_pixels`` (no fixed height/width) and ``--num_frames``."""
+    del model_path, text_encoder  # DiffSynth fetches its models by --model_id_with_origin_paths
+    m = src.manifest
+    clips = _copy_clips(src, dest, "videos", sidecars=False)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["video", "prompt"])
+    for _, path, cap in clips:
+        writer.writerow([str(path), cap])
+    (dest / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
+    sizes, frames = _wan_sizes(clips)
+    max_pixels = max(w * h for w, h in sizes)
+    text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, Wan 2.1)
+
+Exported by `reelset export --for diffsynth` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
+`metadata.csv` has columns `video` (absolute paths into `videos/`) and `prompt`.
+Sizes {', '.join(f'{w}x{h}' for w, h in sizes)}: `--max_pixels {max_pixels}` (the largest clip's area) keeps each
+clip's size and orientation; a fixed `--height 480 --width 832` would centre-crop portrait clips.
+`--num_frames {max(frames)}`: the longest clip; shorter clips are read whole (DiffSynth lowers the count
+to the largest 4n+1 the clip has).
+
+{_trigger_note(m.trigger_word)}
+
+```sh
+cd DiffSynth-Studio
+accelerate launch examples/wanvideo/model_training/train.py \\
+  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
+  --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
+  --model_id_with_origin_paths "Wan-AI/Wan2.1-T2V-1.3B:diffusion_pytorch_model*.safetensors,Wan-AI/Wan2.1-T2V-1.3B:models_t5_umt5-xxl-enc-bf16.pth,Wan-AI/Wan2.1-T2V-1.3B:Wan2.1_VAE.pth" \\
+  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
+  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
+```
+"""
+    (dest / "TRAIN.md").write_text(text, encoding="utf-8")
+    return ["metadata.csv", "TRAIN.md"]
+
+
+EXPORTERS = {
+    ("step3-ltx2-data", "ltx2-trainer"): export_ltx2_package,
+    ("step4-ltx2-preprocess", "ltx2-trainer"): export_ltx2_latents,
+    ("step3-ltx2-data", "ltxv-trainer"): export_ltxv,
+    ("step3-wan21-package", "musubi"): export_musubi,
+    ("step3-wan21-package", "diffusion-pipe"): export_diffusion_pipe,
+    ("step3-wan21-package", "diffsynth"): export_diffsynth,
+}
+
+
+def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
+           text_encoder_path: str | None = None) -> list[Path]:
+    """Export the step output at ``result`` for ``target`` into the new folder ``dest``; returns
+    the config/instruction files written (absolute). ReelsetError: see the module docstring."""
+    if target not in TARGETS:
+        raise ReelsetError(f"--for {target}: not a target (known: {', '.join(TARGETS)})")
+    src = resolve_source(result)
+    if (src.kind, target) not in EXPORTERS:
+        raise ReelsetError(f"{result}: a {src.kind} output; --for {target} takes "
+                           f"{' or '.join(k for k, t in SOURCES.items() if target in t)} "
+                           f"(this output exports --for {' | '.join(SOURCES[src.kind])})")
+    dest = dest.absolute()
+    if str(dest).startswith("/nix/store/"):
+        raise ReelsetError(f"{dest}: in the Nix store (read-only); export to a folder of yours")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        names = EXPORTERS[(src.kind, target)](src, dest, model_path, text_encoder_path)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return [dest / n for n in names]
+
+
+def export_commands(kind: str, result: str = "result") -> list[str]:
+    """The ``reelset export`` command lines for an output of step ``kind`` (for reports)."""
+    return [f"bin/reelset export {result} ./{t}-dataset --for {t}" for t in SOURCES.get(kind, ())]
