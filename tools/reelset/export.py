@@ -86,7 +86,7 @@ from reelset.schemas.manifest import PackagedClip, PackageManifest
 TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynth")
 SOURCES = {"step3-ltx2-data": ("ltx2-trainer", "ltxv-trainer"), "step4-ltx2-preprocess": ("ltx2-trainer",),
            "step3-wan21-package": ("musubi", "diffusion-pipe", "diffsynth")}
-LTX2_REPO = "Lightricks/LTX-2 (packages/ltx-trainer)"
+LTX2_REPO = "Lightricks/LTX-2, packages/ltx-trainer"
 # the model files the LTX-2 trainer loads (nix/models.toml entries)
 LTX2_CHECKPOINT = "ltx-2-19b-dev-checkpoint"
 LTX2_TEXT_ENCODER = "gemma-3-12b-it-qat-q4_0-unquantized"
