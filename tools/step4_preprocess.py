@@ -43,6 +43,7 @@ from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 PACKAGE_STEP = {"ltx2": "step3-ltx2-data", "wan21": "step3-wan21-package"}
 CONFIGS = {"ltx2": Ltx2PreprocessConfig, "wan21": Wan21PreprocessConfig}
 
+
 def record_name(file: str, package_dir: str) -> PurePosixPath:
     """The file name (without suffix) of a clip's records: its media path relative to the package
     folder, extension dropped (``dataset/videos/x.mp4`` -> ``videos/x``): ltx-trainer's
