@@ -364,7 +364,8 @@ def test_report_folders_resolve_to_the_compute_output(demo_outputs, tmp_path):
     link = tmp_path / "result"
     link.symlink_to(report)
     src = export.resolve_source(link)
-    assert src.kind == "step3-wan21-package" and src.root == demo_outputs["step3-wan21-package"]
+    real = (demo_outputs["step3-wan21-package"] / "manifest.json").resolve().parent  # the compute output
+    assert src.kind == "step3-wan21-package" and src.root == real and (real / "dataset" / "videos").is_dir()
 
 
 @pytest.mark.nix
