@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reelset.export import export_commands
 from reelset.reports import Page
 from reelset.reports.package import page_for
 
 
 def note(m) -> str:
-    """The LTX-2 trainer's preprocessing command for this package."""
-    buckets = ";".join(m.config.get("buckets", []))
-    trigger = "" if m.trigger_prepended or not m.trigger_word else f' --lora-trigger "{m.trigger_word}"'
-    return f'Preprocess with: process_dataset.py {m.files[0]} --resolution-buckets "{buckets}"{trigger}'
+    """How a trainer takes this package: the store is read-only and the LTX-2 trainer writes
+    ``.precomputed/`` next to ``dataset.json``, so export it first."""
+    return ("This folder is read-only (the LTX-2 trainer writes .precomputed next to dataset.json). Export it first: "
+            + " · ".join(c + (" --model-path <ltx-2-19b-dev.safetensors> --text-encoder-path <gemma-3 folder>"
+                              if c.endswith("ltx2-trainer") else "") for c in export_commands("step3-ltx2-data"))
+            + "; the export's TRAIN.md has the trainer's commands.")
 
 
 def page(out: Path, meta) -> Page:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reelset.export import export_commands
 from reelset.reports import Page
 from reelset.reports.package import page_for
 
@@ -11,9 +12,9 @@ from reelset.reports.package import page_for
 def note(m) -> str:
     """Where the Wan 2.1 trainers find this package."""
     zips = [f for f in m.files if f.endswith(".zip")]
-    return (f"DiffSynth-Studio: --dataset_base_path {m.package_dir} --dataset_metadata_path "
-            f"{m.package_dir}/metadata.csv; musubi-tuner / diffusion-pipe: the .toml files "
-            f"(paths relative to {m.package_dir}/)." + (f" {zips[0]} holds the same files." if zips else ""))
+    return ("Export for a trainer (absolute paths, writable caches): " + " · ".join(export_commands("step3-wan21-package"))
+            + f". The .toml files inside {m.package_dir}/ use paths relative to {m.package_dir}/."
+            + (f" {zips[0]} holds the same files." if zips else ""))
 
 
 def page(out: Path, meta) -> Page:
