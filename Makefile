@@ -9,6 +9,8 @@
 #   make test    the test suite (pytest: real media, real Nix builds)
 #   make lint    ruff
 #   make docs    regenerate docs/reference + docs/schemas (tests/test_docs.py fails when stale)
+#   make pin-env after editing requirements.lock: record the NAR hash of its wheelhouse in
+#                nix/python-env.json (the steps' Python environment is a store path built from it)
 #
 # NIX_CONFIG below: flakes on, no binary cache (host-toolchain derivations are never in one),
 # build users off (plain root/single-user Nix), sandbox relaxed (host steps are __noChroot).
@@ -30,9 +32,11 @@ sandbox = relaxed
 $(if $(filter 1,$(REELSET_LOCAL_CUDA)),extra-system-features = cuda)
 endef
 export NIX_CONFIG
-export REELSET_PYTHON := $(VENV)/bin/python
+# The steps run in the store env of requirements.lock (nix/toolchains/host.nix), never in .venv
+# (.venv runs the tests and the CLI); REELSET_PYTHON is an escape hatch, not set here.
+unexport REELSET_PYTHON
 
-.PHONY: deps venv demo test lint docs
+.PHONY: deps venv demo test lint docs pin-env
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -65,3 +69,6 @@ lint: venv
 
 docs: venv
 	$(VENV)/bin/python tools/gen_docs.py
+
+pin-env: venv
+	$(VENV)/bin/python tools/python_env.py pin

@@ -44,10 +44,10 @@ in
   ] ++ (if pkgs.stdenv.isLinux then [ pkgs.chromium pkgs.chromedriver ] else [ ]);  # report browser test
 
   env = {
-    # Same interpreter path and cuda declaration as the Makefile, so devenv tasks and `make` build
-    # the same derivations. Remove `extra-system-features = cuda` when a GPU builder takes the
-    # cuda steps (docs/builders.md); with it, cuda steps run here (on the CPU without a GPU).
-    REELSET_PYTHON = "${root}/.venv/bin/python";
+    # Same cuda declaration as the Makefile; the steps' interpreter is the store env of
+    # requirements.lock (nix/toolchains/host.nix), as with `make`. Remove
+    # `extra-system-features = cuda` when a GPU builder takes the cuda steps (docs/builders.md);
+    # with it, cuda steps run here (on the CPU without a GPU).
     REELSET_HOST_PATH = "${pkgs.ffmpeg-headless}/bin:/usr/local/bin:/usr/bin:/bin";
     NIX_CONFIG = "extra-experimental-features = nix-command flakes\nextra-system-features = cuda";
   };

@@ -24,12 +24,13 @@
         import ./nix/pipeline.nix { inherit system toolsDir; } {
           inherit datasetDir;
           toolchain =
-            if toolchain == "host" then hostToolchain
+            if toolchain == "host" then hostToolchain system
             else if toolchain == "nixpkgs" then nixpkgsToolchain system
             else if builtins.isAttrs toolchain then toolchain
             else throw "reelset lib.mkPipeline: toolchain must be \"host\", \"nixpkgs\" or a toolchain attrset, not ${builtins.toJSON toolchain}";
         };
-      hostToolchain = import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; };
+      # host toolchain: the Python environment of requirements.lock as a store path (nix/toolchains/host.nix)
+      hostToolchain = system: import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; inherit system; };
       nixpkgsToolchain = system: import ./nix/toolchains/nixpkgs.nix { inherit nixpkgs system; };
 
       # The user-facing attributes of one pipeline: the steps (unbuilt ones throw with the
@@ -53,6 +54,8 @@
       # Host toolchain (impure): nix build --impure .#host.demo / .#host.step1-scenes
       #   .#host.step1-scenes.shards.demo01     one video's shard
       #   .#host.datasets.<name>.<step>         any dataset in pipelines/
+      #   .#host.python-env                     the steps' Python environment (store path; e.g.
+      #                                         `nix copy --to ssh-ng://gpu .#host.python-env`)
       legacyPackages = forAllSystems (system:
         let
           pipelines = builtins.listToAttrs (map (n: {
@@ -63,6 +66,8 @@
         in {
           host = stepAttrs demo // {
             demo = demo.all;
+            python-env = (hostToolchain system).pythonEnv;
+            wheelhouse = (hostToolchain system).wheelhouse;
             datasets = builtins.mapAttrs (_: p: stepAttrs p // { all = p.all; }) pipelines;
           };
         });

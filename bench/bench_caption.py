@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import nix_env  # noqa: E402
 
+sys.path.insert(0, str(REPO / "tools"))
+from reelset.step import parse_timings  # noqa: E402
+
 
 def build(attr: str) -> str:
     proc = subprocess.run(["nix", "build", "--impure", "--no-link", "--json", attr], cwd=REPO, env=nix_env(True),
@@ -41,14 +44,15 @@ def main() -> None:
             spec = {**base, "config": {"caption": {"fps": 2.0, "max_frames": 8, "batch_size": batch}}}
             (Path(tmp) / "spec.json").write_text(json.dumps(spec))
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, str(REPO / "tools/step2_caption.py"), "--spec", f"{tmp}/spec.json",
-                            "--out", f"{tmp}/out"], check=True, capture_output=True)
+            proc = subprocess.run([sys.executable, str(REPO / "tools/step2_caption.py"), "--spec", f"{tmp}/spec.json",
+                                   "--out", f"{tmp}/out"], check=True, capture_output=True, text=True)
             wall = time.perf_counter() - t0
             meta = json.loads((Path(tmp) / "out/meta.json").read_text())
-            gen = meta["timings_s"]["generate"]
+            timings = parse_timings(proc.stderr)  # the phase times are in the log, not in meta.json
+            gen = timings["generate"]
             runs.append({"batch": batch, "clips": meta["counts"]["clips"], "generate_s": gen,
                          "captions_per_s": round(meta["counts"]["clips"] / gen, 2), "step_wall_s": round(wall, 2),
-                         "load_s": meta["timings_s"]["load"], "sample_s": meta["timings_s"]["sample"],
+                         "load_s": timings["load"], "sample_s": timings["sample"],
                          "prompt_tokens": meta["counts"]["prompt_tokens"], "new_tokens": meta["counts"]["new_tokens"]})
     result = {"model": "tiny-qwen2.5-vl (tools/make_tiny_models.py)", "device": meta["device"],
               "frames_per_clip": 8, "max_new_tokens": 192, "runs": runs}

@@ -25,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 
-import orjson  # noqa: E402
 
 from conftest import DEMO_DIR, DEMO_SCRIPT, DEMO_VIDEO, run_tool, scenes_spec, transcript_spec  # noqa: E402
 from test_disambiguate import (  # noqa: E402
@@ -59,11 +58,6 @@ def bench_one(tmp: Path, video: Path, vid: str, bible: Path, lines, names) -> di
         result[label] = {**score(t, lines, names),
                          "applied": sum(a.action == "applied" for a in t.audit),
                          "alternatives": sum(a.action == "alternative" for a in t.audit)}
-        if label == "conditioned + lexical":
-            for step, out in runs.items():
-                meta = orjson.loads((out / "meta.json").read_bytes())
-                result["timings_s"][{"bible": "step2-bible", "refs": "step2-shot-reference",
-                                     "dis": "step2-transcript-disambiguate", "ctx": "step2-scene-context"}[step]] = meta["timings_s"]["total"]
     return result
 
 

@@ -163,9 +163,12 @@ def demo_transcript(tmp_path_factory) -> Path:
 
 
 def nix_env(cuda: bool) -> dict:
-    """Environment for Nix: host toolchain = this interpreter's venv; optional cuda feature."""
+    """Environment for Nix: host toolchain = the store env of requirements.lock (REELSET_PYTHON,
+    the escape hatch, removed); optional cuda feature."""
     config = NIX_BASE_CONFIG + ("\nextra-system-features = cuda" if cuda else "")
-    return {**os.environ, "NIX_CONFIG": config, "REELSET_PYTHON": str(Path(sys.prefix) / "bin" / "python")}
+    env = {**os.environ, "NIX_CONFIG": config}
+    env.pop("REELSET_PYTHON", None)
+    return env
 
 
 def nix(*args: str, cuda: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:

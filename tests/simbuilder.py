@@ -12,6 +12,10 @@ two directories of the builder's state dir are bind-mounted:
   ``system-features = cuda benchmark big-parallel kvm nixos-test``, ``sandbox = relaxed``,
   ``trusted-users = root`` and no substituters.
 
+The rest of the file system is the host's. ``hide=[dir, ...]`` mounts an empty tmpfs over
+each existing ``dir`` inside the namespace (e.g. the checkouts and their ``.venv``): the
+builder then has only what Nix copies to its store.
+
 Authentication is by key only: a throw-away ed25519 client key and host key are
 generated in ``<dir>``; the host key is pinned in ``<dir>/known_hosts`` and the client
 uses ``StrictHostKeyChecking=yes``.  ``<dir>/ssh_config`` holds a ``Host <name>`` alias
@@ -163,13 +167,16 @@ class SimBuilder:
 
     def __init__(self, dir: str | os.PathLike, port: int | None = None, name: str | None = None,
                  features: Iterable[str] = DEFAULT_FEATURES, max_jobs: int = 1,
-                 system: str = "x86_64-linux"):
+                 system: str = "x86_64-linux", hide: Iterable[str] = ()):
         self.dir = Path(dir).absolute()
         self.name = name or self.dir.name
         self.port = port or free_port()
         self.features = tuple(features)
         self.max_jobs = max_jobs
         self.system = system
+        dirs = sorted({str(Path(p).resolve()) for p in hide if Path(p).is_dir()})
+        # a folder below an already hidden one is hidden with it (and no longer exists to mount on)
+        self.hide = tuple(d for d in dirs if not any(d.startswith(h + "/") for h in dirs if h != d))
         self.pid: int | None = None
         self.mnt_ns: str | None = None
 
@@ -349,14 +356,15 @@ class SimBuilder:
             return self
         self.prepare()
         script = (
-            'set -e; mount --bind "$1" /nix; mount --bind "$2" /etc/nix; '
-            'exec "$3" -D -e -f "$4"'
+            'set -e; mount --bind "$1" /nix; mount --bind "$2" /etc/nix; sshd="$3"; cfg="$4"; shift 4; '
+            'for p in "$@"; do mount -t tmpfs -o size=1m,mode=0755 none "$p"; done; '
+            'exec "$sshd" -D -e -f "$cfg"'
         )
         logf = open(self.log, "ab")
         proc = subprocess.Popen(
             [UNSHARE, "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script,
              "simbuilder", str(self.store_dir), str(self.etc_nix), SSHD,
-             str(self.dir / "sshd_config")],
+             str(self.dir / "sshd_config"), *self.hide],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
             close_fds=True)
         logf.close()

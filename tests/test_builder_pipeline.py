@@ -65,6 +65,9 @@ def build(expr: str, env: dict, builders: str, max_jobs: int = 1) -> tuple[Path,
 
 
 def client_env(builders, tmp_path: Path, **extra) -> dict:
+    """Client env for ``builders``. These tests are about placement: they use the escape hatch
+    REELSET_PYTHON (this venv, visible to the simulated builders, which share the file system)
+    so that no test here ships the whole environment; tests/test_python_env.py does that."""
     env = nix_env_for(builders, tmp_path / "ssh_config")
     env["REELSET_PYTHON"] = str(Path(sys.prefix) / "bin" / "python")
     env.update(extra)

@@ -177,8 +177,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     context=ctx.context, context_characters=ctx.characters, place=ctx.place,
                     status="ok" if ok else "fallback", error=None if ok else parsed.reason, raw=gen.text[:RAW_LIMIT],
                     prompt=prompt, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
-                    prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, hit_limit=gen.hit_limit,
-                    seconds=round(gen.seconds / len(batch), 3)))
+                    prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, hit_limit=gen.hit_limit))
         gen_s = time.perf_counter() - t0
     fallbacks = sum(c.status == "fallback" for c in clips)
     log(f"{STEP}: {len(clips)} clips in {gen_s:.2f} s ({len(clips) / max(gen_s, 1e-9):.2f} captions/s), {fallbacks} unusable answers")

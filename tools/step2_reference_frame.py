@@ -52,7 +52,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                                                   image="frame.png", width=info.display_width, height=height))
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
                     counts={"frames": 1}, versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta, deterministic=True)
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

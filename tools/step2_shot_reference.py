@@ -66,7 +66,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     log(f"{len(result)} reference frames from {len(videos)} videos")
     meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
                     counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
-    return StepResult(meta=meta, deterministic=True)
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -76,9 +76,9 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
         regions = [(round(r["start"] / SAMPLE_RATE, 3), round(r["end"] / SAMPLE_RATE, 3))
                    for r in get_speech_timestamps(audio, vad_opts)] if cfg.vad else [(0.0, round(duration, 3))]
     processing = time.perf_counter() - t0
+    log(f"ASR of {duration:.1f} s of audio in {processing:.2f} s (real-time factor {processing / max(duration, 1e-9):.3f})")
     return dict(language=info.language, language_probability=round(info.language_probability, 4),
                 compute_type=compute_type, device=device, audio_duration_s=round(duration, 3),
-                processing_s=round(processing, 3), rtf=round(processing / duration, 4) if duration else None,
                 vad={"enabled": cfg.vad, "min_silence_duration_ms": cfg.vad_min_silence_ms},
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments)
 
@@ -96,12 +96,12 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if info.has_audio:
         fields = transcribe(src, Path(model_ref.path), cfg, timer)
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
-        log(f"{len(artifact.segments)} segments, RTF {artifact.rtf}")
+        log(f"{len(artifact.segments)} segments")
     else:
         log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=False, language=cfg.language, model=None,
-                                      compute_type=None, device="cpu", audio_duration_s=0.0, processing_s=0.0,
-                                      rtf=None, vad={"enabled": cfg.vad}, speech_regions=[], segments=[])
+                                      compute_type=None, device="cpu", audio_duration_s=0.0,
+                                      vad={"enabled": cfg.vad}, speech_regions=[], segments=[])
     write_json(out / "transcript.json", artifact)
     write_subtitles(out, artifact.segments)
     words = sum(len(s.words) for s in artifact.segments)

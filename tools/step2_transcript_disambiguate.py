@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -97,10 +96,10 @@ def redecode(src: Path, model_dir: Path, asr: AsrConfig, hotwords: str, prompt: 
     return words, texts, device
 
 
-def summary(name: str, entries: list[AuditEntry], ran: bool, seconds: float, detail: str) -> PassSummary:
+def summary(name: str, entries: list[AuditEntry], ran: bool, detail: str) -> PassSummary:
     return PassSummary(name=name, ran=ran, applied=sum(a.action == "applied" for a in entries),
                        alternatives=sum(a.action == "alternative" for a in entries),
-                       fallbacks=sum(a.action == "fallback" for a in entries), seconds=round(seconds, 3), detail=detail)
+                       fallbacks=sum(a.action == "fallback" for a in entries), detail=detail)
 
 
 def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Path, max_width: int = 448) -> list[list[Path]]:
@@ -173,11 +172,10 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     detail = (f"{ref.name} ({model.model_type}, {model.device}, {str(model.dtype).removeprefix('torch.')}); "
               f"{len(ref_images)} reference pictures, {cfg.model_frames} frames/segment"
               + (", audio" if use_audio else "") + f"; {malformed}/{len(segments)} answers unusable; "
-              f"load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment; "
               "JSON schema stated in the prompt (transformers generate has no constrained decoding)")
     stats = {"model_segments": len(segments), "model_malformed": malformed, "model_hit_limit": hit_limit,
-             "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens,
-             "model_generate_ms": round(gen_seconds * 1000), "model_load_ms": round(model.load_seconds * 1000)}
+             "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens}
+    log(f"{STEP}: model pass: load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment")
     return speakers, audit, detail, stats
 
 
@@ -203,7 +201,6 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     models_used = []
     device = "cpu"
 
-    t0 = time.perf_counter()
     if cfg.conditioned and base.has_audio and segments:
         model_ref = spec.models.get("asr")
         if model_ref is None:
@@ -213,21 +210,19 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             entries = conditioned_pass(segments, cond_words, bible_art.terms, keep_confident=cfg.keep_confident)
         models_used.append(model_ref)
         audit += entries
-        passes.append(summary("conditioned", entries, True, time.perf_counter() - t0, f"{len(cond_words)} words re-decoded"))
+        passes.append(summary("conditioned", entries, True, f"{len(cond_words)} words re-decoded"))
     else:
-        passes.append(summary("conditioned", [], False, 0.0, "disabled in [disambiguate]" if not cfg.conditioned else "no speech"))
+        passes.append(summary("conditioned", [], False, "disabled in [disambiguate]" if not cfg.conditioned else "no speech"))
 
-    t0 = time.perf_counter()
     if cfg.lexical:
         with timer.phase("lexical"):
             entries = lexical_pass(segments, bible_art.terms, cfg.lexical_max_probability, cfg.lexical_min_similarity, cfg.lexical_ngram)
         audit += entries
-        passes.append(summary("lexical", entries, True, time.perf_counter() - t0,
+        passes.append(summary("lexical", entries, True,
                               f"p < {cfg.lexical_max_probability}, Jaro-Winkler >= {cfg.lexical_min_similarity}, n-grams <= {cfg.lexical_ngram}"))
     else:
-        passes.append(summary("lexical", [], False, 0.0, "disabled in [disambiguate]"))
+        passes.append(summary("lexical", [], False, "disabled in [disambiguate]"))
 
-    t0 = time.perf_counter()
     speakers = [SpeakerAttribution(speaker="unknown", confidence=0.0, source="none") for _ in segments]
     model_stats: dict = {}
     versions: dict = {}
@@ -237,9 +232,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         models_used.append(spec.models["vlm"])
         versions = vlm.versions()
         audit += entries
-        passes.append(summary("model", entries, True, time.perf_counter() - t0, detail))
+        passes.append(summary("model", entries, True, detail))
     else:
-        passes.append(summary("model", [], False, 0.0, "disabled in [disambiguate]" if not cfg.model
+        passes.append(summary("model", [], False, "disabled in [disambiguate]" if not cfg.model
                               else "no speech" if not segments else "no model (spec has no models.vlm)"))
 
     out_segments = []

@@ -101,7 +101,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
                             "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
                     versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta, deterministic=True)
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

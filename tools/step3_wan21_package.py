@@ -124,7 +124,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                             "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                             "zip_entries": zipped},
                     versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
-    return StepResult(meta=meta, deterministic=True)
+    return StepResult(meta=meta)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     art = TrainArtifact(family=index.family, dataset=spec.dataset, config=cfg.model_dump(mode="json"), model=model,
                         latents=str(pre), seed=cfg.seed, steps=cfg.steps, segments=[str(p) for p, _ in segs],
                         lora_file="lora.safetensors", lora_sha256=last.lora_sha256, lora_keys=lora_keys, losses=losses,
-                        train_wall_s=round(sum(s.wall_s for _, s in segs), 3), samples=samples)
+                        samples=samples)
     write_json(out / "train.json", art)
     import diffusers
 

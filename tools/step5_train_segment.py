@@ -161,6 +161,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             losses.append(LossPoint(step=step, loss=value, sigma=float(sigmas.float().mean()), lr=lr, clips=ids))
             progress.update(step, value)
     wall = time.perf_counter() - t0
+    log(f"{label}: {seg.end - seg.start} steps in {wall:.2f} s ({(seg.end - seg.start) / max(wall, 1e-9):.2f} it/s)")
 
     with timer.phase("save"):
         unwrapped = accelerator.unwrap_model(transformer)
@@ -177,8 +178,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                        config=cfg.model_dump(mode="json", exclude={"steps", "validation"}), model=model,
                        previous=spec.inputs.get("previous"), device=str(device), lora_file=lora_rel,
                        lora_sha256=train.lora_digest(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
-                       trainable_parameters=sum(p.numel() for p in params), losses=losses, wall_s=round(wall, 3),
-                       it_per_s=round((seg.end - seg.start) / max(wall, 1e-9), 4))
+                       trainable_parameters=sum(p.numel() for p in params), losses=losses)
     write_json(out / "segment.json", art)
     meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
                     counts={"segment": seg.index, "start": seg.start, "end": seg.end, "clips": len(clips),

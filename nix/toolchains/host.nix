@@ -1,53 +1,104 @@
-# Host toolchain (impure): runs step tools with a local interpreter — the repo's `.venv`
-# (made from requirements.lock by `make venv`) — and the host's ffmpeg. This is how reelset
-# runs on machines without nixpkgs (air-gapped GPU boxes, CI) and needs `--impure`.
+# Host toolchain (impure): runs step tools with a Python environment built from
+# requirements.lock as a store path, on a base interpreter and ffmpeg of the host. This is how
+# reelset runs on machines without nixpkgs (air-gapped GPU boxes, CI) and needs `--impure`.
+#
+# Where the interpreter comes from (docs/architecture.md, "Reproducibility"):
+#   reelset-wheelhouse   fixed-output derivation: `pip download --no-deps` of every line of the
+#                        lock (+ pip, setuptools) by tools/python_env.py; its NAR hash is recorded
+#                        per system in nix/python-env.json (`make pin-env` after editing the lock).
+#                        The only place the packages' bytes enter.
+#   reelset-python-env   plain derivation: `venv --copies` of the base interpreter + the lock
+#                        installed from the wheelhouse only; `<env>/bin/python` is every step's
+#                        builder. Nix copies it to a remote builder with the rest of the closure.
+# So a step's derivation depends on the lock, the wheelhouse hash and the base interpreter's
+# path, never on where the checkout lives: two clones of one commit give the same store paths.
+# Still host-specific: the base interpreter (`home` of the venv, default /usr/bin/python3 = the
+# distribution's CPython 3.11, e.g. Debian 12's python3) and ffmpeg/ffprobe on binPath; a
+# builder needs both at the same paths (docs/builders.md).
 #
 # Inputs:
-#   lockFile : path          requirements.lock; its sha256 is the toolchain fingerprint, mixed
-#                            into every step (a changed env changes every derivation hash) and
-#                            checked at build time against <venv>/reelset-lock.sha256
-#   python   : string|null   interpreter path; default: env REELSET_PYTHON, else $PWD/.venv/bin/python
-#   binPath  : string|null   PATH for ffmpeg/ffprobe; default: env REELSET_HOST_PATH, else
-#                            /usr/local/bin:/usr/bin:/bin
+#   lockFile   : path          requirements.lock; its sha256 is the toolchain fingerprint (mixed
+#                              into every step) and must match nix/python-env.json
+#   system     : string        e.g. "x86_64-linux" (selects the wheelhouse pin)
+#   basePython : string|null   base interpreter; default: env REELSET_BASE_PYTHON, else /usr/bin/python3
+#   python     : string|null   escape hatch: an existing interpreter (a venv made by `make venv`)
+#                              instead of the store env; default: env REELSET_PYTHON. Its path then
+#                              is the builder of every step (so it is in their hashes: such
+#                              derivations are this machine's only), and it must have been made from
+#                              the same lock (checked at build time against <venv>/reelset-lock.sha256)
+#   binPath    : string|null   PATH for ffmpeg/ffprobe; default: env REELSET_HOST_PATH, else
+#                              /usr/local/bin:/usr/bin:/bin
 # Example:
-#   import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; }
-#   → { name = "host"; pythonFor = _: "/home/me/reelset/.venv/bin/python"; impure = true; ... }
+#   import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; system = "x86_64-linux"; }
+#   → { name = "host"; pythonFor = _: "/nix/store/…-reelset-python-env/bin/python"; impure = true; … }
 #
-# Steps built with it carry __noChroot = true: a sandboxing Nix needs `sandbox = relaxed`
-# (or false). A remote builder needs the same interpreter path (see docs/builders.md).
-{ lockFile, python ? null, binPath ? null }:
+# Steps built with it carry __noChroot = true (they run the host's base interpreter and ffmpeg):
+# a sandboxing Nix needs `sandbox = relaxed` (or false).
+{ lockFile, system ? "x86_64-linux", basePython ? null, python ? null, binPath ? null }:
 let
   getEnv = builtins.getEnv;
-  pwd = getEnv "PWD";
-  interpreter =
-    if python != null then python
-    else if getEnv "REELSET_PYTHON" != "" then getEnv "REELSET_PYTHON"
-    else if pwd != "" then "${pwd}/.venv/bin/python"
-    else throw ("reelset host toolchain (nix/toolchains/host.nix): no interpreter, because the evaluation is pure. "
-      + "Re-run with --impure from the repo root (e.g. `nix build --impure .#host.demo`), "
-      + "or set REELSET_PYTHON=/path/to/venv/bin/python and pass --impure.");
+  where = "reelset host toolchain (nix/toolchains/host.nix)";
   lockSha256 = builtins.hashFile "sha256" lockFile;
-  # fail at evaluation, naming the variable, instead of Nix's "error executing '…/python'"
-  checked =
-    if builtins.pathExists interpreter then interpreter
-    else throw ("reelset host toolchain (nix/toolchains/host.nix): interpreter ${interpreter} does not exist "
-      + (if python != null then "(the `python` argument)" else if getEnv "REELSET_PYTHON" != "" then "(REELSET_PYTHON)"
-         else "(REELSET_PYTHON is not set, so $PWD/.venv/bin/python)")
-      + ". Set REELSET_PYTHON=/path/to/reelset/.venv/bin/python (`make venv` in reelset makes it), "
-      + "or build with reelset's `bin/reelset build`, which sets it.");
+  pins = builtins.fromJSON (builtins.readFile ../python-env.json);
+  pin = pins.wheelhouse.${system} or (throw
+    "${where}: nix/python-env.json has no wheelhouse for ${system}; run `make pin-env` (python tools/python_env.py pin --system ${system}) on such a machine and commit the file");
+  base =
+    if basePython != null then basePython
+    else if getEnv "REELSET_BASE_PYTHON" != "" then getEnv "REELSET_BASE_PYTHON"
+    else "/usr/bin/python3";
+  script = builtins.path { path = ../../tools/python_env.py; name = "reelset-python-env.py"; };
+  lock = builtins.path { path = lockFile; name = "requirements.lock"; };
+  hostPath =
+    if binPath != null then binPath
+    else if getEnv "REELSET_HOST_PATH" != "" then getEnv "REELSET_HOST_PATH"
+    else "/usr/local/bin:/usr/bin:/bin";
+  wheelhouse = derivation {
+    name = "reelset-wheelhouse";
+    inherit system;
+    builder = base;
+    args = [ "-B" "-s" script "wheelhouse" ];
+    reelsetLock = lock;
+    reelsetBootstrap = builtins.concatStringsSep " " pins.bootstrap;
+    PATH = hostPath;
+    outputHashMode = "recursive";
+    outputHashAlgo = "sha256";
+    outputHash = pin.narHash;
+    impureEnvVars = [ "PIP_INDEX_URL" "PIP_EXTRA_INDEX_URL" "PIP_FIND_LINKS" "PIP_CERT" "https_proxy" "http_proxy" ];
+    preferLocalBuild = true;
+    __noChroot = true;
+  };
+  env = derivation {
+    name = "reelset-python-env";
+    inherit system;
+    builder = base;
+    args = [ "-B" "-s" script "env" ];
+    reelsetLock = lock;
+    reelsetWheelhouse = wheelhouse;
+    PATH = hostPath;
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+    __noChroot = true;
+  };
+  escape = if python != null then python else getEnv "REELSET_PYTHON";
+  interpreter =
+    if lockSha256 != pin.lock_sha256 then throw
+      "${where}: requirements.lock (sha256 ${builtins.substring 0 12 lockSha256}) is not the lock nix/python-env.json pins (${builtins.substring 0 12 pin.lock_sha256}); run `make pin-env` and commit nix/python-env.json"
+    else if escape != "" then
+      # fail at evaluation, naming the variable, instead of Nix's "error executing '…/python'"
+      (if builtins.pathExists escape then escape
+       else throw "${where}: interpreter ${escape} does not exist (${if python != null then "the `python` argument" else "REELSET_PYTHON"}); unset REELSET_PYTHON to use the store env of requirements.lock, or point it at the python of a venv made from it (`make venv`)")
+    else "${env}/bin/python";
 in
 {
   name = "host";
-  pythonFor = _device: checked;
+  pythonFor = _device: interpreter;
   # The interpreter's own folder comes first: Nix starts the builder with argv[0] = "python"
   # (no slash), so Python finds itself on PATH, and only through that path does it see the
   # venv's pyvenv.cfg and site-packages.
-  binPath = "${dirOf interpreter}:" + (
-    if binPath != null then binPath
-    else if getEnv "REELSET_HOST_PATH" != "" then getEnv "REELSET_HOST_PATH"
-    else "/usr/local/bin:/usr/bin:/bin");
+  binPath = "${dirOf interpreter}:${hostPath}";
   fingerprint = "host-lock-${lockSha256}";
   impure = true;
   env = { reelsetLockSha256 = lockSha256; };
-  inherit interpreter lockSha256;
+  inherit interpreter lockSha256 wheelhouse;
+  pythonEnv = env;
 }

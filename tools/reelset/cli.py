@@ -2,12 +2,14 @@
 
 Commands:
 
-``reelset inspect PATH [--json]``
+``reelset inspect PATH [--timings] [--json]``
     PATH is a ``result`` link, a store path or any folder a step wrote (a shard, a step
     aggregate such as ``.#host.step1-scenes`` or the dataset-level ``.#host.demo``). Prints
     step, dataset, shard, counts (scenes, words, …: whatever the step's meta.json counts),
-    models, devices, toolchain, timings (seconds) and whether each artifact matches its
-    schema; aggregates list their members. ``--json``: the same as one JSON object.
+    models, devices, toolchain and whether each artifact matches its schema; aggregates list
+    their members. ``--timings``: also the wall time of each phase (seconds), read from the
+    Nix build log of the compute derivation (outputs hold no times: they differ from run to
+    run). ``--json``: the same as one JSON object.
 
 ``reelset status [--dataset pipelines/NAME | NAME] [--flake REF] [--attr ATTR] [--json]``
     For each step of the table (``nix/steps.nix``): its derivations (the aggregate and one
@@ -63,6 +65,7 @@ from reelset import ReelsetError, entry, export, nixinfo
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
+from reelset.step import parse_timings
 
 
 # --------------------------------------------------------------------------- inspect
@@ -75,14 +78,24 @@ def _load(path: Path, schema: type[BaseModel]) -> BaseModel:
         raise ReelsetError(f"{path}: does not match schema {schema.__name__}: {exc}") from exc
 
 
-def inspect_output(path: Path, _depth: int = 0) -> dict:
+def log_timings(output: Path) -> dict[str, float] | None:
+    """Phase → seconds of the build that made ``output`` (a step output folder; a report's
+    links lead to the compute output), from its Nix build log; None when there is no log
+    (not a store path, or a build without a timings line)."""
+    meta = (output / "meta.json").resolve()
+    log_text = nixinfo.build_log(meta.parent) if str(meta).startswith("/nix/store/") else None
+    return parse_timings(log_text) if log_text else None
+
+
+def inspect_output(path: Path, timings: bool = False, _depth: int = 0) -> dict:
     """Summary of one step output folder (following symlinks) as a JSON-able dict.
 
     Keys: path (resolved), step, dataset, shard, kind ("step" | "shards" | "steps"),
     devices (sorted device strings actually used, e.g. ["cpu"] or ["cuda:0"]), toolchain,
-    models (["repo@revision"]), timings_s (phase → seconds; aggregates: "total" summed over
-    members), counts (name → int), versions, artifacts ({file: "ok" | error message | "no
-    schema"}), members (aggregates: the same summary per member).
+    models (["repo@revision"]), counts (name → int), versions, artifacts ({file: "ok" | error message | "no
+    schema"}), members (aggregates: the same summary per member); with ``timings``: timings_s
+    (phase → seconds from the build log, None without a log; aggregates: "total" summed over
+    the members that have one).
 
     Raises ReelsetError when ``path`` does not exist or holds no meta.json.
     """
@@ -111,18 +124,22 @@ def inspect_output(path: Path, _depth: int = 0) -> dict:
         "path": str(resolved), "step": meta.step, "dataset": meta.dataset, "shard": meta.shard, "kind": "step",
         "devices": [meta.device], "toolchain": meta.toolchain,
         "models": sorted({f"{m.repo}@{m.revision}" for m in meta.models}),
-        "timings_s": dict(meta.timings_s), "counts": dict(meta.counts), "versions": dict(meta.versions),
+        "counts": dict(meta.counts), "versions": dict(meta.versions),
         "artifacts": artifacts, "members": [],
     }
     agg_file = resolved / "aggregate.json"
+    if timings:
+        info["timings_s"] = log_timings(resolved)
     if agg_file.is_file() and artifacts.get("aggregate.json") == "ok" and _depth < 3:
         agg: AggregateArtifact = _load(agg_file, AggregateArtifact)  # type: ignore[assignment]
         info["kind"] = agg.kind
-        members = [dict(inspect_output(resolved / m.link, _depth + 1), name=m.name) for m in agg.members]
+        members = [dict(inspect_output(resolved / m.link, timings, _depth + 1), name=m.name) for m in agg.members]
         info["members"] = members
         info["devices"] = sorted({d for m in members for d in m["devices"]})
         info["models"] = sorted({x for m in members for x in m["models"]})
-        info["timings_s"] = {"total": round(sum(m["timings_s"].get("total", 0.0) for m in members), 3)}
+        if timings:
+            known = [m["timings_s"]["total"] for m in members if m["timings_s"] and "total" in m["timings_s"]]
+            info["timings_s"] = {"total": round(sum(known), 3)} if known else None
         if agg.kind == "steps":
             info["step"] = "pipeline"
             info["members"] = sorted(members, key=_pipeline_order())
@@ -147,23 +164,30 @@ def _fmt_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"
 
 
+def _total(info: dict) -> str:
+    """The "time s" column: total seconds from the build log, '-' without a log, '' when not asked."""
+    if "timings_s" not in info:
+        return ""
+    t = info["timings_s"]
+    return f"{t['total']:>7.1f}  " if t and "total" in t else f"{'-':>7}  "
+
+
 def format_inspect(info: dict) -> str:
     """The terminal form of :func:`inspect_output`'s dict."""
     lines = []
     toolchain = info["toolchain"].get("name", "?")
+    timed = "timings_s" in info
     if info["kind"] == "steps":
         lines += [f"dataset {info['dataset']}: {_plural(len(info['members']), 'step')}   {info['path']}",
-                  f"toolchain {toolchain}   devices {', '.join(info['devices'])}   "
-                  f"total step time {info['timings_s']['total']:.1f} s", ""]
-        header = f"{'step':<30} {'shards':>6}  {'device':<8} {'time s':>7}  counts"
+                  f"toolchain {toolchain}   devices {', '.join(info['devices'])}"
+                  + (f"   total step time {_total(info).strip() or '-'} s (build logs)" if timed else ""), ""]
+        header = f"{'step':<30} {'shards':>6}  {'device':<8} " + (f"{'time s':>7}  " if timed else "") + "counts"
         lines += [header, "-" * len(header)]
         for m in info["members"]:
             shards = len(m["members"]) if m["kind"] == "shards" else "-"
-            lines.append(f"{m['name']:<30} {shards!s:>6}  {','.join(m['devices']):<8} "
-                         f"{m['timings_s'].get('total', 0.0):>7.1f}  {_fmt_counts(m['counts'])}")
+            lines.append(f"{m['name']:<30} {shards!s:>6}  {','.join(m['devices']):<8} {_total(m)}{_fmt_counts(m['counts'])}")
             for s in m["members"]:
-                lines.append(f"  {s['name']:<28} {'':>6}  {','.join(s['devices']):<8} "
-                             f"{s['timings_s'].get('total', 0.0):>7.1f}  {_fmt_counts(s['counts'])}")
+                lines.append(f"  {s['name']:<28} {'':>6}  {','.join(s['devices']):<8} {_total(s)}{_fmt_counts(s['counts'])}")
         models = info["models"]
         lines += ["", f"models: {', '.join(models) if models else '-'}"]
     else:
@@ -173,13 +197,14 @@ def format_inspect(info: dict) -> str:
                   f"  device     {', '.join(info['devices'])}",
                   f"  toolchain  {toolchain} ({info['toolchain'].get('fingerprint', '?')[:24]})",
                   f"  models     {', '.join(info['models']) or '-'}",
-                  f"  counts     {_fmt_counts(info['counts'])}",
-                  f"  timings s  {', '.join(f'{k}: {v}' for k, v in info['timings_s'].items()) or '-'}"]
+                  f"  counts     {_fmt_counts(info['counts'])}"]
+        if timed:
+            t = info["timings_s"]
+            lines.append(f"  timings s  {', '.join(f'{k}: {v}' for k, v in t.items()) if t else '- (no build log with timings)'}")
         if info["versions"]:
             lines.append(f"  versions   {', '.join(f'{k} {v}' for k, v in info['versions'].items())}")
         for m in info["members"]:
-            lines.append(f"  shard {m['name']:<12} {','.join(m['devices']):<8} "
-                         f"{m['timings_s'].get('total', 0.0):>7.1f} s  {_fmt_counts(m['counts'])}")
+            lines.append(f"  shard {m['name']:<12} {','.join(m['devices']):<8} {_total(m)}{_fmt_counts(m['counts'])}")
     bad = {f: s for f, s in info["artifacts"].items() if s not in ("ok", "no schema")}
     lines.append("artifacts: " + ", ".join(f"{f} {s}" for f, s in info["artifacts"].items() if f not in bad))
     for f, s in bad.items():
@@ -408,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     p_inspect = sub.add_parser("inspect", help="summarise a step output (result link or store path)",
                                description=inspect_output.__doc__.split("\n")[0])
     p_inspect.add_argument("path", type=Path, help="result link, store path or output folder of a step")
+    p_inspect.add_argument("--timings", action="store_true",
+                           help="also the wall time per phase, from the Nix build log (outputs hold no times)")
     p_inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_status = sub.add_parser("status", help="which step derivations are in the store / build locally / need a cuda builder")
     p_status.add_argument("--dataset", help="dataset folder or name of this checkout (default: the working directory; "
@@ -443,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {f}")
             print(f"commands: {(cwd / args.dest) / 'TRAIN.md'}")
         elif args.command == "inspect":
-            info = inspect_output(args.path)
+            info = inspect_output(args.path, timings=args.timings)
             print(json.dumps(info, indent=2) if args.json else format_inspect(info))
         else:
             flake, attr = status_target(args.dataset, args.flake, args.attr, cwd)

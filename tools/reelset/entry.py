@@ -134,9 +134,12 @@ def interpreter(env: dict[str, str] | None = None) -> Path:
 
 
 def build_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every Nix call of the entry command: NIX_CONFIG and REELSET_PYTHON set."""
+    """The environment of every Nix call of the entry command: NIX_CONFIG set. The steps run in
+    the store env of requirements.lock (nix/toolchains/host.nix); a REELSET_PYTHON the user set
+    (the escape hatch) is passed on after checking that it exists."""
     env = dict(os.environ if env is None else env)
-    env["REELSET_PYTHON"] = str(interpreter(env))
+    if env.get("REELSET_PYTHON"):
+        interpreter(env)
     env["NIX_CONFIG"] = nix_config(env)
     return env
 
@@ -144,7 +147,7 @@ def build_env(env: dict[str, str] | None = None) -> dict[str, str]:
 def env_script(env: dict[str, str] | None = None) -> str:
     """``reelset env``: shell lines to ``eval``, e.g. ``eval "$(bin/reelset env)"``."""
     full = build_env(env)
-    return "\n".join(f"export {k}={shlex.quote(full[k])}" for k in ("NIX_CONFIG", "REELSET_PYTHON")) + "\n"
+    return "\n".join(f"export {k}={shlex.quote(full[k])}" for k in ("NIX_CONFIG", "REELSET_PYTHON") if k in full) + "\n"
 
 
 # --------------------------------------------------------------------------- dataset files

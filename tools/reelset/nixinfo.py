@@ -52,6 +52,17 @@ def run_nix(args: list[str], cwd: Path | None = None, env: dict[str, str] | None
     return proc
 
 
+def build_log(path: Path) -> str | None:
+    """The Nix build log of the derivation that made store path ``path`` (``nix-store
+    --read-log``, Nix keeps it locally also for builds on a remote builder), or None when Nix
+    has none (not built by this store, logs deleted, or no Nix installed)."""
+    program = shutil.which("nix-store")
+    if program is None:
+        return None
+    proc = subprocess.run([program, "--read-log", str(path)], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
 def step_table(repo: Path = REPO) -> list[dict]:
     """The step table ``nix/steps.nix`` of ``repo`` as a list of dicts, in pipeline order.
 

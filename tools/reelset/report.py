@@ -35,7 +35,7 @@ code{background:#f4f4f4;padding:0 .2rem}.muted{color:#777}
 <tr><td>device</td><td>{{ meta.device }}</td></tr>
 {% for m in meta.models %}<tr><td>model</td><td>{{ m.repo }} @ {{ m.revision }}</td></tr>{% endfor %}
 <tr><td>counts</td><td>{% for k, v in meta.counts.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
-<tr><td>timings (s)</td><td>{% for k, v in meta.timings_s.items() %}{{ k }}: {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+<tr><td>timings</td><td class="muted">not in the output (they differ from run to run): in the build log, <code>reelset inspect --timings result</code></td></tr>
 <tr><td>files</td><td>{% for f in files %}<a href="{{ f }}">{{ f }}</a> {% endfor %}<a href="meta.json">meta.json</a></td></tr>
 </table>
 {{ body }}

@@ -1,5 +1,11 @@
 """The harness every step tool runs in: spec in, ``$out`` written atomically, meta.json.
 
+Outputs are a function of the inputs (docs/architecture.md, "Reproducibility"): nothing
+run-dependent — wall-clock times, hostnames, dates — goes into ``$out``. The harness times
+every phase (:class:`Timer`) and writes the times to the build log only, as one line
+``[reelset] timings (s): {json}`` (:func:`timings_line`, read back by :func:`parse_timings`,
+e.g. by ``reelset inspect --timings`` from ``nix-store --read-log``).
+
 Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
 :class:`reelset.schemas.base.StepSpec`) and the output path from ``out``; Nix discards the
 output of a failed build. Run by hand (``python tools/<step>.py --spec spec.json --out
@@ -55,7 +61,7 @@ def source_sha256(root: Path) -> str:
 
 
 class Timer:
-    """Collects wall time per named phase (seconds) for meta.json."""
+    """Collects wall time per named phase (seconds) for the build log (never for ``$out``)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -74,6 +80,29 @@ def log(message: str) -> None:
     print(f"[reelset] {message}", file=sys.stderr, flush=True)
 
 
+TIMINGS_PREFIX = "[reelset] timings (s): "
+
+
+def timings_line(timings: dict[str, float]) -> str:
+    """The build-log line holding a step's phase times (seconds), e.g.
+    ``[reelset] timings (s): {"detect": 0.31, "total": 3.6}``."""
+    return TIMINGS_PREFIX + orjson.dumps(timings).decode()
+
+
+def parse_timings(log_text: str) -> dict[str, float] | None:
+    """Phase → seconds from a build log (the last :func:`timings_line` in it), or None when the
+    log has none (a build from before the line existed, or one that failed)."""
+    found = None
+    for line in log_text.splitlines():
+        at = line.find(TIMINGS_PREFIX)
+        if at >= 0:
+            try:
+                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(TIMINGS_PREFIX):]).items()}
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+    return found
+
+
 def _prepare_build_env() -> None:
     """Nix builds have HOME=/homeless-shelter: point caches at the build's temp dir, keep hubs offline."""
     tmp = os.environ.get("TMPDIR") or tempfile.gettempdir()
@@ -89,14 +118,11 @@ def _prepare_build_env() -> None:
 
 @dataclass
 class StepResult:
-    """What a step function returns: its meta (timings, tool hash and toolchain are filled in
-    by :func:`main`). The step's ``index.html`` is not its business: a separate report
-    derivation renders it (``tools/render_report.py``, ``reelset/reports/``)."""
+    """What a step function returns: its meta (tool hash and toolchain are filled in by
+    :func:`main`; timings go to the build log). The step's ``index.html`` is not its business:
+    a separate report derivation renders it (``tools/render_report.py``, ``reelset/reports/``)."""
 
     meta: StepMeta
-    # True: wall-clock timings go to the build log only and meta.json's timings_s stays
-    # empty, so the whole output is bit-identical across rebuilds (`nix build --rebuild`)
-    deterministic: bool = False
 
 
 def check_host_venv() -> None:
@@ -124,8 +150,8 @@ StepFn = Callable[[StepSpec, Path, Timer], StepResult]
 def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = None) -> int:
     """Entry point of a step tool: parse args/env, run ``fn(spec, out_dir, timer)``, write meta.json.
 
-    ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (timings,
-    tool hash and toolchain are filled in here; ``script`` is the tool's own file, whose
+    ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (tool hash and
+    toolchain are filled in here, the phase timings are logged; ``script`` is the tool's own file, whose
     folder holds exactly the step's declared sources inside a Nix build); this writes
     ``meta.json``. Exit status: 0 ok, 2 ReelsetError (message on
     stderr, no traceback), 1 unexpected error.
@@ -162,12 +188,7 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             t0 = time.perf_counter()
             result = fn(spec, work, timer)
             meta = result.meta
-            timings = {**timer.timings, "total": round(time.perf_counter() - t0, 3)}
-            if result.deterministic:
-                log(f"{spec.step}: timings (s; not in meta.json, the output is deterministic): "
-                    + ", ".join(f"{k} {v}" for k, v in timings.items()))
-            else:
-                meta.timings_s = timings
+            print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
             meta.tool_sha256 = source_sha256(script.resolve().parent)
             meta.toolchain = spec.toolchain
             write_json(work / "meta.json", meta)

@@ -16,7 +16,7 @@ BODY = """
 <div><code>{{ c.clip_id }}</code> {{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }} s · {{ c.frames }} frames at {{ '%.2f'|format(c.sample_fps) }} fps</div>
 {% if c.status == 'ok' %}<p>{{ c.caption }}</p><p class="muted">{{ c.shot_type }} · {{ c.camera_motion }}{% if c.characters %} · {{ c.characters|join(', ') }}{% endif %}</p>
 {% else %}<p><b>no caption</b>: {{ c.error }}</p><p class="muted">raw: {{ c.raw[:200] }}</p>{% endif %}
-<p class="muted">context: {{ c.context }}<br>{{ c.prompt_tokens }} prompt + {{ c.new_tokens }} new tokens · {{ c.seconds }} s</p></div>
+<p class="muted">context: {{ c.context }}<br>{{ c.prompt_tokens }} prompt + {{ c.new_tokens }} new tokens</p></div>
 {% endfor %}</div>
 """
 

@@ -9,7 +9,7 @@ from reelset.schemas.transcript import TranscriptArtifact
 
 BODY = """
 {% if not t.has_audio %}<p><strong>The source has no audio stream</strong>: the transcript is empty.</p>{% else %}
-<h2>{{ t.segments|length }} segments · {{ words }} words · RTF {{ '%.3f'|format(t.rtf or 0) }} on {{ t.device }}</h2>
+<h2>{{ t.segments|length }} segments · {{ words }} words on {{ t.device }}</h2>
 <p class="muted">language {{ t.language }} · audio {{ '%.2f'|format(t.audio_duration_s) }} s ·
 {{ t.speech_regions|length }} VAD speech regions{% if t.hotwords %} · hotwords: {{ t.hotwords|join(', ') }}{% endif %}</p>
 <table><tr><th>start</th><th>end</th><th>text</th><th>low-probability words (&lt; 0.5)</th></tr>

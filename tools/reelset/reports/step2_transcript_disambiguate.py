@@ -11,9 +11,9 @@ from reelset.schemas.disambiguate import DisambiguatedTranscript
 
 BODY = """
 <h2>{{ t.segments|length }} segments · {{ applied }} changes applied · {{ alternatives }} alternatives kept</h2>
-<table><tr><th>pass</th><th>ran</th><th>applied</th><th>alternatives</th><th>fallbacks</th><th>seconds</th><th>detail</th></tr>
+<table><tr><th>pass</th><th>ran</th><th>applied</th><th>alternatives</th><th>fallbacks</th><th>detail</th></tr>
 {% for p in t.passes %}<tr><td>{{ p.name }}</td><td>{{ 'yes' if p.ran else 'no' }}</td><td>{{ p.applied }}</td><td>{{ p.alternatives }}</td>
-<td>{{ p.fallbacks }}</td><td>{{ p.seconds }}</td><td>{{ p.detail }}</td></tr>{% endfor %}</table>
+<td>{{ p.fallbacks }}</td><td>{{ p.detail }}</td></tr>{% endfor %}</table>
 <p class="muted">hotwords: <code>{{ t.hotwords }}</code> · initial_prompt: <code>{{ t.initial_prompt }}</code></p>
 <h2>Diff (removed <del style="background:#fdd">like this</del>, added <ins style="background:#dfd">like this</ins>)</h2>
 <table><tr><th>time</th><th>speaker</th><th>text</th></tr>

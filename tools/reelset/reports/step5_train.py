@@ -9,7 +9,7 @@ from reelset.schemas.train import TrainArtifact, TrainSegment
 
 BODY = """
 <h2>{{ t.steps }} steps in {{ t.segments|length }} segments · final loss {{ '%.5f'|format(t.losses[-1].loss) }}
-(first {{ '%.5f'|format(t.losses[0].loss) }}) · {{ '%.1f'|format(t.train_wall_s) }} s training</h2>
+(first {{ '%.5f'|format(t.losses[0].loss) }})</h2>
 <p>Final LoRA: <a href="{{ t.lora_file }}">{{ t.lora_file }}</a> ({{ t.lora_keys }} tensors, content hash
 <code>{{ t.lora_sha256[:16] }}</code>) — load with <code>pipe.load_lora_weights("{{ 'lora' }}")</code>.
 Config: rank {{ t.config.rank }}, alpha {{ t.config.alpha }}, lr {{ t.config.learning_rate }},
@@ -21,9 +21,9 @@ batch {{ t.config.batch_size }}, seed {{ t.seed }}, targets {{ targets|join(', '
 <p>{{ s.prompt }}<br><span class="muted">{{ s.width }}x{{ s.height }} · {{ s.frames }} f · {{ '%g'|format(s.fps) }} fps · seed {{ s.seed }}{% if s.has_audio %} · audio{% endif %}</span></p>
 </div>{% endfor %}</div>{% else %}<p class="muted">none: add prompts to [{{ section }}.validation]</p>{% endif %}
 <h2>Segments</h2>
-<table><tr><th>segment</th><th>steps</th><th>it/s</th><th>mean loss</th><th>checkpoint</th></tr>
+<table><tr><th>segment</th><th>steps</th><th>mean loss</th><th>checkpoint</th></tr>
 {% for s in segs %}<tr><td>{{ s.segment.index }}</td><td>[{{ s.segment.start }}, {{ s.segment.end }})</td>
-<td>{{ '%.3f'|format(s.it_per_s) }}</td><td>{{ '%.5f'|format(means[loop.index0]) }}</td>
+<td>{{ '%.5f'|format(means[loop.index0]) }}</td>
 <td><a href="segments/{{ '%03d'|format(s.segment.index) }}/segment.json">segments/{{ '%03d'|format(s.segment.index) }}</a></td></tr>{% endfor %}
 </table>
 """

@@ -65,7 +65,8 @@ class ModelRef(Strict):
 
 
 class StepMeta(Strict):
-    """``$out/meta.json`` of every step: provenance, timings and counts."""
+    """``$out/meta.json`` of every step: provenance and counts. No wall-clock times (they vary
+    from run to run; the build log has them, see reelset.step.timings_line)."""
 
     schema_version: int = SCHEMA_VERSION
     step: str = Field(description="Step name.")
@@ -75,7 +76,6 @@ class StepMeta(Strict):
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     device: str = Field(description="Device actually used ('cpu' or 'cuda:N').")
     models: list[ModelRef] = Field(default_factory=list, description="Models used.")
-    timings_s: dict[str, float] = Field(default_factory=dict, description="Wall time per phase, seconds.")
     counts: dict[str, int] = Field(default_factory=dict, description="Counts of what was made (scenes, words, ...).")
     versions: dict[str, str] = Field(default_factory=dict, description="Versions of the libraries and programs used.")
 

@@ -63,7 +63,6 @@ class CaptionClip(Strict):
     prompt_tokens: int = Field(ge=0, description="Input tokens of this clip, frame tokens included.")
     new_tokens: int = Field(ge=0, description="Generated tokens.")
     hit_limit: bool = Field(description="True when generation stopped at max_new_tokens.")
-    seconds: float = Field(ge=0, description="This clip's share of its batch's generate wall time, seconds.")
 
 
 class CaptionsArtifact(Strict):

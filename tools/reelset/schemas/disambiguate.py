@@ -101,7 +101,6 @@ class PassSummary(Strict):
     applied: int = Field(ge=0, description="Changes applied.")
     alternatives: int = Field(ge=0, description="Differences kept as alternatives (not applied).")
     fallbacks: int = Field(ge=0, description="Outputs that were unusable (earlier text kept).")
-    seconds: float = Field(ge=0, description="Wall time of the pass, seconds.")
     detail: str = Field("", description="Settings or reason the pass did not run.")
 
 

@@ -124,8 +124,6 @@ class TrainSegment(Strict):
     optimizer_file: str = Field(description="AdamW state after the segment (torch.save), relative to the output.")
     trainable_parameters: int = Field(ge=0, description="LoRA parameters trained.")
     losses: list[LossPoint] = Field(description="Every step of this segment and of all earlier ones (history carried along the chain).")
-    wall_s: float = Field(ge=0, description="Wall time of this segment's training loop, seconds.")
-    it_per_s: float = Field(ge=0, description="Optimizer steps per second in this segment.")
 
 
 class TrainSample(Strict):
@@ -158,6 +156,5 @@ class TrainArtifact(Strict):
     lora_sha256: str
     lora_keys: int = Field(ge=1, description="Tensors in the LoRA file.")
     losses: list[LossPoint]
-    train_wall_s: float = Field(ge=0, description="Sum of the segments' training wall time, seconds.")
     samples: list[TrainSample]
 

@@ -54,8 +54,6 @@ class TranscriptArtifact(Strict):
     compute_type: str | None = Field(description="CTranslate2 compute type, e.g. 'int8' or 'float16'.")
     device: str = Field(description="'cpu' or 'cuda'.")
     audio_duration_s: float = Field(ge=0, description="Decoded audio length in seconds.")
-    processing_s: float = Field(ge=0, description="Wall time of model load + decode + ASR, seconds.")
-    rtf: float | None = Field(description="Real-time factor: processing_s / audio_duration_s (lower is faster).")
     vad: dict[str, float | int | bool] = Field(description="VAD settings.")
     speech_regions: list[tuple[float, float]] = Field(description="VAD speech regions [start, end] in seconds.")
     hotwords: list[str] = Field(default_factory=list)

@@ -1,0 +1,136 @@
+"""Reproducibility (docs/architecture.md, "Reproducibility"): outputs are a function of the inputs,
+derivations do not depend on where the checkout lives, and the steps' Python environment reaches
+a builder through Nix.
+
+- every derivation of the demo and of pipelines/demo-lora (cpu steps, cuda steps on the CPU with
+  their fixed seeds, reports, aggregates, tiny models) passes ``nix build --rebuild``
+  (bench/bench_reproducible.py does the work and names the files that differ);
+- two copies of the repository in different folders evaluate to the same drvPath for every
+  derivation of the demo, and so does this checkout;
+- a simulated builder with the checkouts and interpreters other than the base one hidden builds
+  the cuda steps of a fresh demo with the store env Nix copied to it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import REPO, nix, nix_build, nix_env
+from simbuilder import requirements_missing
+from test_rebuild import DEMO_STEPS, copy_repo
+
+pytestmark = pytest.mark.nix
+
+# every derivation of a dataset by role: the step's report, its compute output (.data), per-video
+# shards (report + data), reference frames, training segments; plus `all` and the Python env
+DRV_PATHS = """ds: env: let
+  d = x: x.drvPath;
+  one = s: { report = d s; data = d s.data; }
+    // (if s ? shards then { shards = builtins.mapAttrs (_: x: { report = d x; data = d x.data; }) s.shards; } else { })
+    // (if s ? frames then { frames = builtins.mapAttrs (_: d) s.frames; } else { })
+    // (if s ? segments then { segments = map d s.segments; } else { });
+in { all = d ds.all; python-env = d env; steps = builtins.listToAttrs (map (n: { name = n; value = one ds.${n}; }) STEPS); }"""
+
+
+def drv_paths(repo: Path) -> dict:
+    """drvPath of every derivation of the demo, evaluated in ``repo`` (cwd = repo)."""
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    fn = DRV_PATHS.replace("STEPS", "[ " + " ".join(f'"{s}"' for s in DEMO_STEPS) + " ]")
+    proc = nix("eval", "--impure", "--json", "--expr",
+               f'let f = builtins.getFlake "git+file://{repo}"; h = f.legacyPackages.${{builtins.currentSystem}}.host; '
+               f"in ({fn}) h.datasets.demo h.python-env", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_two_clones_evaluate_to_the_same_derivations(tmp_path):
+    a = copy_repo(tmp_path / "a")
+    b = copy_repo(tmp_path / "b" / "deeper")
+    got_a, got_b, here = drv_paths(a), drv_paths(b), drv_paths(REPO)
+    assert got_a == got_b == here
+    assert got_a["steps"]["step2-shot-reference"]["frames"] and got_a["steps"]["step1-scenes"]["shards"]["demo01"]
+    # nothing of the checkout's path is in any derivation of the closure
+    shown = nix("show-derivation", "-r", got_a["all"], cwd=a)
+    assert shown.returncode == 0, shown.stderr
+    assert str(tmp_path) not in shown.stdout and str(REPO) not in shown.stdout
+
+
+@pytest.mark.parametrize("dataset", ["demo", "demo-lora"])
+def test_every_derivation_rebuilds_bit_identical(dataset):
+    """``nix build --rebuild`` of every non-fixed-output derivation of the dataset (built first)."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench/bench_reproducible.py"), "--dataset", dataset],
+                          capture_output=True, text=True, env=nix_env(cuda=True), timeout=3000)
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert any(" cuda " in ln for ln in lines) and len(lines) >= 20, lines
+
+
+def fresh_demo(root: Path) -> Path:
+    """The demo dataset with its video re-muxed with a nonce (every derivation is new)."""
+    ds = root / f"demo-{uuid.uuid4().hex[:8]}"
+    ds.mkdir(parents=True)
+    for f in ("dataset.toml", "bible.yaml"):
+        shutil.copy(REPO / "pipelines/demo" / f, ds / f)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(REPO / "pipelines/demo/demo.mp4"), "-c", "copy",
+                    "-metadata", f"comment={uuid.uuid4().hex}", str(ds / "demo.mp4")], check=True)
+    return ds
+
+
+def du(path: Path) -> int:
+    return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+@pytest.mark.skipif(bool(requirements_missing()), reason=f"simulated builder: {requirements_missing()}")
+def test_the_environment_reaches_a_builder_without_a_venv(tmp_path_factory, tmp_path):
+    """The builder sees no checkout, no .venv and no pyenv (tmpfs over /work, the repo, ~/.pyenv):
+    the cuda steps of a fresh demo build there with the env Nix copied. Prints the time and
+    bytes of shipping the env (``nix copy``) and of the build."""
+    from simbuilder import SimBuilder
+    from test_builder_pipeline import LOCAL_FEATURES
+    from test_nix import pipeline_expr
+
+    env_out, _ = nix_build(".#host.python-env")
+    hide = {"/work", str(REPO.parent), str(Path.home() / ".pyenv"), str(Path(sys.prefix).parent)}
+    sb = SimBuilder(tmp_path_factory.mktemp("sbenv-"), name="sbenv", hide=sorted(hide)).start()
+    try:
+        seen = sb.ssh(f"ls {REPO}/.venv/bin/python {Path(sys.executable)} 2>&1; /usr/bin/python3 -c 'import torch' 2>&1",
+                      check=False)
+        assert "No such file" in seen.stdout and "No module named 'torch'" in seen.stdout, seen.stdout
+        env = sb.nix_env(nix_env(cuda=False))
+        before = du(sb.store_dir)
+        t0 = time.perf_counter()
+        copy = subprocess.run(["nix", "copy", "--no-check-sigs", "--to", sb.uri, str(env_out)], env=env,
+                              capture_output=True, text=True, timeout=1800)
+        ship_s = time.perf_counter() - t0
+        assert copy.returncode == 0, copy.stderr
+        nar = json.loads(subprocess.run(["nix", "path-info", "--json", str(env_out)], env=env, capture_output=True,
+                                        text=True, check=True).stdout)[0]["narSize"]
+        grown = du(sb.store_dir) - before
+        print(f"\nshipping the env {env_out.name} to a fresh builder: {ship_s:.1f} s, NAR {nar / 1e9:.2f} GB, "
+              f"builder store +{grown / 1e9:.2f} GB")
+
+        ds = fresh_demo(tmp_path)
+        t0 = time.perf_counter()
+        proc = subprocess.run(["nix", "build", "--impure", "--no-link", "--json", "--log-format", "raw", "--expr",
+                               pipeline_expr(ds, "step2-caption.shards.demo01.data"), "--builders", sb.machines_line(),
+                               "--option", "system-features", LOCAL_FEATURES],
+                              env=env, capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        print(f"cuda steps of a fresh demo through the builder: {time.perf_counter() - t0:.1f} s")
+        for step in ("step2-transcript-base", "step2-transcript-disambiguate", "step2-caption"):
+            assert f"-{step}-demo01.drv' on '{sb.uri}'" in proc.stderr, (step, proc.stderr[-3000:])
+        out = Path(json.loads(proc.stdout)[0]["outputs"]["out"])
+        assert len(orjson.loads((out / "captions.json").read_bytes())["clips"]) == 4
+        assert sb.ssh(f"test -x {env_out}/bin/python && echo yes").stdout.strip() == "yes"
+    finally:
+        sb.stop()
