@@ -13,7 +13,7 @@ VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU, els
 
 Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.transcript.TranscriptArtifact`:
 segments, words with start/end seconds and probability, VAD speech regions, language,
-model, RTF = processing seconds / audio seconds), ``transcript.srt``, ``transcript.vtt``,
+model; the real-time factor goes to the build log), ``transcript.srt``, ``transcript.vtt``,
 ``meta.json``. A video without an audio stream gives an empty transcript
 with ``has_audio: false``. Errors: ``error: <file>: ...`` (exit status 2) when the file
 is not media or the model directory is missing.
