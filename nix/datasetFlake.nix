@@ -12,15 +12,15 @@
 # and returns flake outputs:
 #   packages.<system>.<step>             nixpkgs toolchain (pure; Nix >= 2.18 + nixpkgs access);
 #                                        every step, plus `all` and `default`
-#   legacyPackages.<system>.host.<step>  host toolchain (impure: --impure, REELSET_PYTHON = a
-#                                        venv made from reelset's requirements.lock); every step
+#   legacyPackages.<system>.host.<step>  host toolchain (impure: --impure; the Python env of
+#                                        reelset's requirements.lock as a store path); every step
 #                                        of the table, plus `all`
 #   Video-level steps have `.shards.<video id>`.
 #   lib.steps                            the step table (nix/steps.nix) of this reelset
 #
 # Example (flake.nix of a dataset folder):
 #   outputs = { self, reelset }: reelset.lib.mkDatasetFlake { datasetDir = ./.; };
-#   $ REELSET_PYTHON=~/reelset/.venv/bin/python nix build --impure .#host.step1-scenes
+#   $ nix build --impure .#host.step1-scenes
 { mkPipeline, steps }:
 { datasetDir, systems ? [ "x86_64-linux" "aarch64-linux" ] }:
 let

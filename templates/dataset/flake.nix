@@ -8,8 +8,8 @@
   inputs.reelset.url = "git+file:///CHANGE-ME/path/to/reelset";
 
   # Every step of reelset's step table, for this folder's dataset.toml:
-  #   nix build --impure .#host.step1-scenes         host toolchain (reelset's .venv; set
-  #                                                  REELSET_PYTHON=/path/to/reelset/.venv/bin/python)
+  #   nix build --impure .#host.step1-scenes         host toolchain (the store env of reelset's
+  #                                                  requirements.lock, built on first use)
   #   nix build --impure .#host.all                  every working step; open result/index.html
   #   nix build .#step1-scenes                       nixpkgs toolchain (pure; Nix >= 2.18)
   #   .#host.step1-scenes.shards.<video id>          one video's shard
