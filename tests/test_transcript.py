@@ -49,9 +49,9 @@ def test_word_timestamps_are_monotone_and_inside_vad_speech(demo_transcript):
         assert min(abs(line["start_s"] - s) for s in starts) < 1.0, line
 
 
-def test_rtf_subtitles_and_meta(demo_transcript):
+def test_subtitles_and_meta(demo_transcript):
     t = load(demo_transcript)
-    assert 0 < t.rtf < 5 and abs(t.audio_duration_s - 24.0) < 0.1
+    assert abs(t.audio_duration_s - 24.0) < 0.1
     assert t.model is not None and t.model.repo == "Systran/faster-whisper-tiny.en"
     assert t.device == "cpu" and t.compute_type == "int8"
     subs = list(srt.parse((demo_transcript / "transcript.srt").read_text()))
@@ -60,4 +60,4 @@ def test_rtf_subtitles_and_meta(demo_transcript):
     assert vtt.startswith("WEBVTT") and t.segments[0].text in vtt
     meta = StepMeta.model_validate(orjson.loads((demo_transcript / "meta.json").read_bytes()))
     assert meta.counts["words"] == sum(len(s.words) for s in t.segments)
-    assert meta.device == "cpu" and {"decode_audio", "load_model", "asr"} <= set(meta.timings_s)
+    assert meta.device == "cpu" and "timings_s" not in orjson.loads((demo_transcript / "meta.json").read_bytes())
