@@ -10,7 +10,11 @@ Reports the per-derivation placement of run 2, both wall times, the bytes the bu
 store grew by (inputs copied to it + what it built) and the NAR size of the outputs copied
 back. Needs root, sshd, unshare and Nix (tests/simbuilder.apt).
 
-Usage: ``.venv/bin/python bench/bench_builder.py [--out bench/builder.json]``
+``--env``: instead, the time and bytes of shipping the steps' Python environment
+(``.#host.python-env``, nix/toolchains/host.nix) to a fresh builder that has no checkout, no
+venv and no pyenv (hidden by tmpfs mounts): ``nix copy --to ssh-ng://…`` once.
+
+Usage: ``.venv/bin/python bench/bench_builder.py [--env] [--out bench/builder.json]``
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 
-from conftest import nix_env  # noqa: E402
+from conftest import nix_build, nix_env  # noqa: E402
 from simbuilder import SimBuilder  # noqa: E402
 from test_nix import pipeline_expr  # noqa: E402
 
@@ -61,10 +65,36 @@ def du(path: Path) -> int:
     return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
 
 
+def ship_env() -> dict:
+    """``nix copy`` of the built python env to a fresh simulated builder: seconds and bytes."""
+    env_out = Path(nix_build(".#host.python-env")[0])
+    nar = json.loads(subprocess.run(["nix", "path-info", "--json", str(env_out)], env=nix_env(cuda=False),
+                                    capture_output=True, text=True, check=True).stdout)[0]["narSize"]
+    with tempfile.TemporaryDirectory(prefix="reelset-bench-") as tmp:
+        sb = SimBuilder(Path(tmp) / "sb1", name="sb1", hide=["/work", str(REPO), str(Path.home() / ".pyenv")]).start()
+        try:
+            env = sb.nix_env(nix_env(cuda=False))
+            before = du(sb.store_dir)
+            t0 = time.perf_counter()
+            subprocess.run(["nix", "copy", "--no-check-sigs", "--to", sb.uri, str(env_out)], env=env, check=True,
+                           capture_output=True)
+            return {"python_env": env_out.name, "ship_s": round(time.perf_counter() - t0, 1), "nar_bytes": nar,
+                    "builder_store_growth_bytes": du(sb.store_dir) - before}
+        finally:
+            sb.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--env", action="store_true", help="measure shipping the python env to a fresh builder only")
     args = ap.parse_args()
+    if args.env:
+        text = json.dumps(ship_env(), indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return 0
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="reelset-bench-") as tmp:
         tmp = Path(tmp)
