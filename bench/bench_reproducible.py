@@ -2,7 +2,9 @@
 
 Takes every derivation in the closure of ``.#host.datasets.<name>.all`` except fixed-output ones
 (videos, pinned models: Nix checks those by hash anyway): step outputs, per-video shards,
-reference frames, training segments, reports, aggregates and the tiny models built by a tool.
+reference frames, training segments, reports, aggregates and the tiny models built by a tool;
+the toolchain's Python environment (``reelset-python-env``, ≈ 7 GB, 5-15 min to build) only
+with ``--with-env``.
 Builds ``all`` first (normally a no-op), then rebuilds each derivation once and compares
 (``--rebuild --keep-failed``); for a mismatch, lists the files of the output that differ from
 the rebuilt copy (``<out>.check``), then removes that copy.
@@ -84,13 +86,15 @@ def main() -> int:
     ap.add_argument("--flake", type=Path, default=REPO)
     ap.add_argument("--dataset", action="append", help="dataset of pipelines/ (repeatable; default: demo, demo-lora)")
     ap.add_argument("--only", help="regular expression: rebuild only derivations whose name matches")
+    ap.add_argument("--with-env", action="store_true", help="also rebuild the Python environment (slow)")
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     args = ap.parse_args()
     results: dict[str, dict] = {}
     for dataset in args.dataset or ["demo", "demo-lora"]:
         for drv, d in derivations(args.flake.resolve(), dataset):
             name = d["env"]["name"]
-            if name in results or (args.only and not re.search(args.only, name)):
+            if (name in results or (args.only and not re.search(args.only, name))
+                    or (name == "reelset-python-env" and not args.with_env)):
                 continue
             r = rebuild(drv, d["outputs"]["out"]["path"], args.flake.resolve())
             r["device"] = "cuda" if "cuda" in d["env"].get("requiredSystemFeatures", "") else "cpu"
