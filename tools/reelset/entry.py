@@ -11,7 +11,7 @@ Not a step module: no step imports it, so it never enters a step's sources.
 - :func:`nix_config` / :func:`build_env`: the settings of the Makefile (flakes on, ``substituters
   =``, ``build-users-group =``, ``sandbox = relaxed``, ``extra-system-features = cuda`` unless
   ``REELSET_LOCAL_CUDA=0``), placed *before* the caller's own ``NIX_CONFIG`` so the caller's
-  lines win; ``REELSET_PYTHON`` defaults to this checkout's ``.venv``.
+  lines win; the steps run in the store env of requirements.lock (``REELSET_PYTHON``, if set, is passed on).
 - :func:`invisible_files`: files of the dataset (dataset.toml, models.toml, the step table's
   ``files`` such as bible.yaml / review.json, ``path`` videos) that exist on disk but are not
   tracked by git, so a git flake does not see them (Nix's rule: a ``git+file`` flake holds the
