@@ -321,3 +321,26 @@ def test_heartbeat_and_progress_lines(monkeypatch, capsys):
         progress.update(step, loss)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "it/s ETA" in ln]
     assert lines[0].startswith("[reelset] seg 0: step 1/3") and "loss 0.50000" in lines[0] and "step 3/3" in lines[-1]
+
+
+def test_canonical_safetensors_header_makes_equal_loras_equal_bytes(tmp_path):
+    """Issue 19: the safetensors header order varies by process; after canonical_safetensors two
+    files with the same tensors and metadata (given in different orders) are the same bytes and
+    load back unchanged."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from reelset.train import canonical_safetensors, lora_digest
+
+    tensors = {"b.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3), "a.weight": torch.ones(4, dtype=torch.bfloat16)}
+    meta_a = {"rank": "4", "alpha": "8", "targets": '["to_q", "to_k"]'}
+    save_file(tensors, tmp_path / "a.safetensors", metadata=meta_a)
+    save_file(dict(reversed(tensors.items())), tmp_path / "b.safetensors", metadata=dict(reversed(meta_a.items())))
+    digest = lora_digest(tmp_path / "a.safetensors")
+    for name in ("a", "b"):
+        canonical_safetensors(tmp_path / f"{name}.safetensors")
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    assert lora_digest(tmp_path / "b.safetensors") == digest
+    back = load_file(tmp_path / "b.safetensors")
+    assert all(torch.equal(back[k], v) for k, v in tensors.items())
+    assert int.from_bytes((tmp_path / "a.safetensors").read_bytes()[:8], "little") % 8 == 0

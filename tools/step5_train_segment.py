@@ -172,6 +172,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         pipeline_cls.save_lora_weights(save_directory=str(out / train.LORA_DIR), transformer_lora_layers=lora_state,
                                        transformer_lora_adapter_metadata=adapter_metadata(unwrapped),
                                        safe_serialization=True)
+        train.canonical_safetensors(out / train.LORA_DIR / train.LORA_FILE)  # bytes independent of the process
         lora_rel = f"{train.LORA_DIR}/{train.LORA_FILE}"
         torch.save(optimizer.state_dict(), out / train.OPTIMIZER_FILE)
     art = TrainSegment(family=index.family, dataset=spec.dataset, segment=seg,

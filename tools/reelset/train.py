@@ -85,6 +85,23 @@ def lora_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def canonical_safetensors(path: Path) -> None:
+    """Rewrite the JSON header of safetensors file ``path`` with sorted keys (tensor entries and
+    ``__metadata__``), padded with spaces to a multiple of 8 bytes, the tensor bytes unchanged:
+    the safetensors writer serializes the header from a hash map whose order varies from process
+    to process, which made equal LoRAs differ in bytes (and ``nix build --rebuild`` fail).
+    Format (safetensors README): u64 little-endian header length N, N bytes of JSON, data; the
+    data offsets in the header are relative to the data, so a new N keeps them valid."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    if isinstance(header.get("__metadata__"), dict):
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+
+
 class Heartbeat:
     """Context manager: prints ``<what>… (<n> s)`` every :data:`HEARTBEAT_S` seconds until it
     exits, for long silent phases (loading a 40 GB checkpoint from a slow disk)."""
