@@ -36,10 +36,12 @@ KEPT_DIR = re.compile(r"keeping build directory '([^']+)'")
 def derivations(flake: Path, dataset: str) -> list[tuple[str, dict]]:
     """(drv path, derivation) of every non-fixed-output derivation ``all`` needs."""
     installable = f"{flake}#host.datasets.{dataset}.all"
-    proc = nix("build", "--impure", "--no-link", installable, cwd=flake)
+    # the derivations first, then build exactly those (an edit of the tree meanwhile changes nothing)
+    paths = nix("path-info", "--impure", "--derivation", "-r", installable, cwd=flake).stdout.split()
+    top = nix("eval", "--impure", "--raw", f"{installable}.drvPath", cwd=flake).stdout
+    proc = nix("build", "--no-link", top, cwd=flake)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
-    paths = nix("path-info", "--impure", "--derivation", "-r", installable, cwd=flake).stdout.split()
     shown = json.loads(nix("show-derivation", *[p for p in paths if p.endswith(".drv")], cwd=flake).stdout)
     return sorted(((p, d) for p, d in shown.items() if "outputHash" not in d["env"]), key=lambda pd: pd[1]["env"]["name"])
 

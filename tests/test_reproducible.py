@@ -64,15 +64,23 @@ def test_two_clones_evaluate_to_the_same_derivations(tmp_path):
     assert str(tmp_path) not in shown.stdout and str(REPO) not in shown.stdout
 
 
+# Known, named exceptions (docs/architecture.md, "Reproducibility"): derivation → files that may differ.
+KNOWN: dict[str, set[str]] = {}
+
+
 @pytest.mark.parametrize("dataset", ["demo", "demo-lora"])
 def test_every_derivation_rebuilds_bit_identical(dataset):
     """``nix build --rebuild`` of every non-fixed-output derivation of the dataset (built first)."""
     proc = subprocess.run([sys.executable, str(REPO / "bench/bench_reproducible.py"), "--dataset", dataset],
                           capture_output=True, text=True, env=nix_env(cuda=True), timeout=3000)
     print(proc.stdout)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert any(" cuda " in ln for ln in lines) and len(lines) >= 20, lines
+    assert any(" cuda " in ln for ln in lines) and len(lines) >= 20, proc.stdout + proc.stderr[-3000:]
+    for ln in lines:
+        name, _device, result = ln.split(None, 2)
+        if result != "identical":
+            files = set(result.removeprefix("differs: ").split(", ")) if result.startswith("differs: ") else {result}
+            assert files <= KNOWN.get(name, set()), ln
 
 
 def fresh_demo(root: Path) -> Path:
