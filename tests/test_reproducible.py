@@ -65,7 +65,10 @@ def test_two_clones_evaluate_to_the_same_derivations(tmp_path):
 
 
 # Known, named exceptions (docs/architecture.md, "Reproducibility"): derivation → files that may differ.
-KNOWN: dict[str, set[str]] = {}
+# The LTX-2 validation sample: its poster (frame 0) and audio repeat, frames 1-4 of the MP4 do not
+# (cause not isolated yet: the tiny LTX-2 generation on the CPU, not the encoder, which repeats
+# in-process); the LoRA and everything it is made from are bit-identical.
+KNOWN: dict[str, set[str]] = {"reelset-demo-lora-step5-ltx2-train": {"samples/00.mp4"}}
 
 
 @pytest.mark.parametrize("dataset", ["demo", "demo-lora"])
