@@ -278,7 +278,7 @@ class Progress:
 # --------------------------------------------------------------------------- samples
 def write_sample(path: Path, frames, fps: float, audio=None, sample_rate: int | None = None) -> None:
     """Write ``frames`` (uint8 ndarray (F, H, W, 3)) as H.264 yuv420p MP4 at ``fps`` frames per
-    second (one encoder thread, so the bytes repeat), plus ``audio`` (float32 (channels, samples) in [-1, 1]) as AAC when given (PyAV)."""
+    second, plus ``audio`` (float32 (channels, samples) in [-1, 1]) as AAC when given (PyAV)."""
     from fractions import Fraction
 
     import av
@@ -288,9 +288,6 @@ def write_sample(path: Path, frames, fps: float, audio=None, sample_rate: int | 
     with av.open(str(path), "w") as container:
         vs = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         vs.width, vs.height, vs.pix_fmt = w + (w % 2), h + (h % 2), "yuv420p"
-        # one encoder thread: with libx264's automatic threads, rebuilding an LTX-2 sample gave
-        # other bytes for frames 1-4 (`nix build --rebuild`, issue 19); samples are small
-        vs.codec_context.thread_count = 1
         as_ = None
         if audio is not None and sample_rate:
             as_ = container.add_stream("aac", rate=int(sample_rate))
