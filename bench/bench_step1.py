@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
 from reelset import media  # noqa: E402
+from reelset.step import parse_timings  # noqa: E402
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 SHOTS = [75, 130, 110, 90, 120, 100]
@@ -103,7 +104,7 @@ def digest(folder: Path) -> str:
     """sha256 over the names and bytes of every file below ``folder`` (sorted)."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != "meta.json":  # meta.json holds wall-clock timings
+        if p.is_file() and p.name != "meta.json":  # meta.json names the tool hash (differs per checkout)
             h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
@@ -115,8 +116,15 @@ def step1(tools: Path, video: Path, out: Path, scenes: dict) -> tuple[float, flo
     spec.write_text(json.dumps({"step": "step1-scenes", "dataset": "bench", "device": "cpu", "video_id": "pal",
                                 "video": str(video), "config": {"scenes": scenes}}))
     shutil.rmtree(out, ignore_errors=True)
-    wall, cpu, load = timed([sys.executable, str(tools / "step1_scenes.py"), "--spec", str(spec), "--out", str(out)])
-    return wall, cpu, load, json.loads((out / "meta.json").read_text())["timings_s"]
+    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([sys.executable, str(tools / "step1_scenes.py"), "--spec", str(spec), "--out", str(out)],
+                          check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # the phase times are in the tool's log (stderr), not in meta.json (issue 19)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load, parse_timings(proc.stderr) or {}
 
 
 def scenedetect(video: Path, out: Path) -> tuple[float, float, float]:
