@@ -104,7 +104,7 @@ def digest(folder: Path) -> str:
     """sha256 over the names and bytes of every file below ``folder`` (sorted)."""
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.name != "meta.json":  # meta.json names the tool hash (differs per checkout)
+        if p.is_file() and p.name != "meta.json":  # meta.json is provenance, not the output
             h.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
