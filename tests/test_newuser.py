@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -31,8 +32,14 @@ COMMANDS: list[str] = []
 
 
 def user_env() -> dict[str, str]:
-    """The environment of a user who set nothing for reelset."""
-    return {k: v for k, v in os.environ.items() if k not in ("NIX_CONFIG", "REELSET_PYTHON", "REELSET_CLI_EXEC")}
+    """The environment of a user who set nothing for reelset's Nix settings. One difference, for the
+    test's time only: REELSET_PYTHON points at this test venv (same requirements.lock), so the test
+    does not build the 7 GB store env a real first run builds (tests/test_reproducible.py and
+    bench/RESULTS.md cover that env; REELSET_SLOW_TESTS=1 runs this test without it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NIX_CONFIG", "REELSET_PYTHON", "REELSET_CLI_EXEC")}
+    if os.environ.get("REELSET_SLOW_TESTS") != "1":
+        env["REELSET_PYTHON"] = str(Path(sys.prefix) / "bin" / "python")
+    return env
 
 
 def sh(cmd: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
