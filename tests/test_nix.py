@@ -40,10 +40,12 @@ def pipeline_expr(dataset_dir: Path, attr: str, repo: Path = REPO) -> str:
             f'p = r.lib.mkPipeline {{ system = {SYSTEM_EXPR}; datasetDir = {dataset_dir}; }}; in p.{attr}')
 
 
-def write_dataset(folder: Path, videos: list[dict], hotword: str) -> Path:
-    """A dataset folder with dataset.toml; ``hotword`` makes its ASR derivations unique to the test."""
+def write_dataset(folder: Path, videos: list[dict], hotword: str, allow_cpu: bool = True) -> Path:
+    """A dataset folder with dataset.toml; ``hotword`` makes its ASR derivations unique to the test;
+    ``allow_cpu``: its cuda steps may run on the CPU (``[device]``; no GPU here)."""
     folder.mkdir(parents=True, exist_ok=True)
-    lines = ['name = "t"', "", "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', ""]
+    lines = ['name = "t"', "", *(["[device]", "allow_cpu = true", ""] if allow_cpu else []),
+             "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', ""]
     for v in videos:
         lines += ["[[videos]]"] + [f'{k} = "{val}"' for k, val in v.items()] + [""]
     (folder / "dataset.toml").write_text("\n".join(lines))

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from safetensors import safe_open
 
-from conftest import REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, report_html, run_tool
+from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, report_html, run_tool
 from reelset import train
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
@@ -52,7 +52,7 @@ def packages(demo_scenes, tmp_path_factory) -> dict[str, Path]:
 def preprocess_spec(family: str, package: Path, model: Path, **cfg) -> dict:
     step3 = PACKAGES[family][0]
     return {"step": f"step4-{family}-preprocess", "dataset": "t", "device": "cuda", "inputs": {step3: str(package)},
-            "config": {f"{family}_preprocess": cfg}, "models": {"base": model_ref(family, model)}}
+            "config": {f"{family}_preprocess": cfg, "device": CPU_OK}, "models": {"base": model_ref(family, model)}}
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +120,8 @@ def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start:
     if previous is not None:
         inputs["previous"] = str(previous)
     return {"step": f"step5-{family}-train", "dataset": "t", "device": "cuda", "inputs": inputs,
-            "config": {f"{family}_train": train_cfg, "segment": {"index": index, "start": start, "end": end}},
+            "config": {f"{family}_train": train_cfg, "segment": {"index": index, "start": start, "end": end},
+                       "device": CPU_OK},
             "models": {"base": model_ref(family, model)}}
 
 
@@ -160,7 +161,8 @@ def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, la
     segs = run_segments(family, latents, tiny_diffusion, tmp_path, [(0, 2), (2, 4)])
     spec = segment_spec(family, latents[family], tiny_diffusion[family], 0, 0, 1)
     spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7,
-                                          "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}}}
+                                          "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}},
+                      "device": CPU_OK}
     spec["inputs"].update({f"segment-{i:03d}": str(s) for i, s in enumerate(segs)})
     proc = run_tool("step5_train.py", spec, tmp_path / "final", tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -96,6 +96,21 @@ in
   # (no slash), so Python finds itself on PATH, and only through that path does it see the
   # venv's pyvenv.cfg and site-packages.
   binPath = "${dirOf interpreter}:${hostPath}";
+  # cuda steps may run on a NixOS GPU builder (builders/gpu-builder.nix), where
+  #  * libcuda.so.1 is in /run/opengl-driver/lib (hardware.graphics), which the wheels (torch,
+  #    CTranslate2) do not search by themselves: they dlopen it by name;
+  #  * an interpreter linked against the store's glibc is not served by nix-ld (nix-community/
+  #    nix-ld README, FAQ), so the manylinux wheels' libstdc++/libz come from nix-ld's library
+  #    folder only through LD_LIBRARY_PATH;
+  #  * ffmpeg/ffprobe are in /run/current-system/sw/bin (the module installs them), not /usr/bin.
+  # On other hosts these folders do not exist and change nothing. cpu steps never leave the client.
+  envFor = device:
+    if device == "cuda" then {
+      LD_LIBRARY_PATH = "/run/opengl-driver/lib:/run/current-system/sw/share/nix-ld/lib";
+      PATH = "${dirOf interpreter}:${hostPath}:/run/current-system/sw/bin";
+    }
+    else if device == "cpu" then { }
+    else throw "${where}: envFor got device \"${toString device}\"; use \"cpu\" or \"cuda\"";
   fingerprint = "host-lock-${lockSha256}";
   impure = true;
   env = { reelsetLockSha256 = lockSha256; };

@@ -8,13 +8,15 @@ import ctranslate2
 from faster_whisper import WhisperModel
 
 from reelset import ReelsetError
+from reelset import device as devices
 from reelset.schemas.transcript import AsrConfig
 from reelset.step import log
 
 
 def pick_device() -> tuple[str, str]:
-    """('cuda', 'float16') when CTranslate2 sees a CUDA device, else ('cpu', 'int8')."""
-    if ctranslate2.get_cuda_device_count() > 0:
+    """('cuda', 'float16') when CTranslate2 sees a CUDA device, else ('cpu', 'int8') if the
+    step's device policy allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
+    if devices.pick("ctranslate2") == "cuda":
         return "cuda", "float16"
     return "cpu", "int8"
 

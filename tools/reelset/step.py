@@ -30,7 +30,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError
+from reelset import ReelsetError, device
 from reelset.schemas.base import StepMeta, StepSpec
 
 
@@ -171,6 +171,7 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             raise ReelsetError(f"{step or script.name}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
         if step is not None and spec.step != step:
             raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
+        device.configure(spec)  # cuda steps: GPU required unless [device] allow_cpu
         out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
         if out is None:
             raise ReelsetError(f"{spec.step}: no output: pass --out DIR or set env out")
@@ -191,6 +192,7 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
             meta.tool_sha256 = source_sha256(script.resolve().parent)
             meta.toolchain = spec.toolchain
+            device.record(meta)
             write_json(work / "meta.json", meta)
         except BaseException:
             if not in_nix:

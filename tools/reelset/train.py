@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 from reelset import ReelsetError
+from reelset import device as devices
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.train import TrainConfig
 from reelset.step import log
@@ -59,10 +60,11 @@ def load_family(name: str) -> ModuleType:
 
 def device_and_dtype():
     """(torch.device, compute dtype): ``cuda:0`` with bfloat16 when a GPU is visible, else
-    ``cpu`` with float32 (bf16 matmuls on a CPU are slow and imprecise)."""
+    ``cpu`` with float32 (bf16 matmuls on a CPU are slow and imprecise) if the step's device
+    policy allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
     import torch
 
-    if torch.cuda.is_available():
+    if devices.pick("torch") == "cuda":
         return torch.device("cuda:0"), torch.bfloat16
     return torch.device("cpu"), torch.float32
 

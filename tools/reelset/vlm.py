@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError
+from reelset import device as devices
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -91,13 +92,14 @@ class Parsed(Generic[T]):
 
 
 def pick_device(device: str | None = None) -> tuple[str, Any]:
-    """(device, dtype): ``device`` "cuda"/"cpu" or None = cuda when available. cuda →
+    """(device, dtype): ``device`` "cuda"/"cpu" or None = the step's device policy
+    (reelset/device.py: cuda when available, else cpu only if allowed). cuda →
     bfloat16 where supported (else float16), cpu → float32 (half precision is slow or
     unsupported for many CPU kernels). ReelsetError when cuda is asked for but absent."""
     import torch
 
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = devices.pick("torch")
     if device == "cuda":
         if not torch.cuda.is_available():
             raise ReelsetError("vlm: device 'cuda' requested but torch sees no CUDA device")

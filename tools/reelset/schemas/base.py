@@ -27,7 +27,7 @@ class StepSpec(Strict):
 
     step: str = Field(description="User-facing step name, e.g. 'step1-scenes'.")
     dataset: str = Field(description="Dataset name.")
-    device: Literal["cpu", "cuda"] = Field(description="Device class the step declares (cuda steps fall back to CPU when no GPU is visible).")
+    device: Literal["cpu", "cuda"] = Field(description="Device class the step declares. A cuda step needs a working CUDA device unless its config's [device] allow_cpu = true (reelset/device.py).")
     video_id: str | None = Field(None, description="Shard's video id (video-level steps).")
     video: str | None = Field(None, description="Path of the source video (video-level steps).")
     config: dict = Field(default_factory=dict, description="The dataset.toml sections the step declares (nix/steps.nix `config`), as parsed by Nix.")
@@ -64,6 +64,16 @@ class ModelRef(Strict):
     path: str = Field(description="Directory holding the model files (store path).")
 
 
+class GpuInfo(Strict):
+    """The CUDA device a step ran on and the versions that decide whether it works."""
+
+    name: str = Field(description="GPU name as the library reports it, e.g. 'NVIDIA RTX 6000 Ada Generation'.")
+    library: str = Field(description="Library that ran on it and its version, e.g. 'torch 2.14.1+cu130'.")
+    library_cuda: str | None = Field(None, description="CUDA runtime the library was built with (torch.version.cuda, e.g. '13.0'); null when the library does not say (CTranslate2).")
+    driver_version: str | None = Field(None, description="NVIDIA kernel driver version from /proc/driver/nvidia/version, e.g. '580.65.06'.")
+    driver_cuda: str | None = Field(None, description="Newest CUDA version the driver supports (cuDriverGetVersion of libcuda.so.1), e.g. '13.0'.")
+
+
 class StepMeta(Strict):
     """``$out/meta.json`` of every step: provenance and counts. No wall-clock times (they vary
     from run to run; the build log has them, see reelset.step.timings_line)."""
@@ -75,6 +85,8 @@ class StepMeta(Strict):
     tool_sha256: str = Field(description="sha256 over the step's source files (relative path + bytes).")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     device: str = Field(description="Device actually used ('cpu' or 'cuda:N').")
+    device_policy: str | None = Field(None, description="cuda steps: 'gpu-required' (default) or 'cpu-allowed' ([device] allow_cpu = true); null for cpu steps.")
+    gpu: GpuInfo | None = Field(None, description="cuda steps that ran on a GPU: its name, the driver and CUDA versions.")
     models: list[ModelRef] = Field(default_factory=list, description="Models used.")
     counts: dict[str, int] = Field(default_factory=dict, description="Counts of what was made (scenes, words, ...).")
     versions: dict[str, str] = Field(default_factory=dict, description="Versions of the libraries and programs used.")

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from reelset.schemas.base import Strict
 from reelset.schemas.bible import BibleConfig
 from reelset.schemas.captions import CaptionConfig
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.disambiguate import DisambiguateConfig
 from reelset.schemas.latents import Ltx2PreprocessConfig, Wan21PreprocessConfig
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -45,6 +46,7 @@ class DatasetConfig(Strict):
     name: str = Field(description="Dataset name.")
     description: str = Field("", description="Free text.")
     videos: list[VideoEntry] = Field(min_length=1, description="Source videos (one shard per video for video-level steps).")
+    device: DeviceConfig = Field(default_factory=lambda: DeviceConfig(), description="Device policy of the cuda steps: a GPU is required unless allow_cpu = true.")
     scenes: SceneConfig = Field(default_factory=SceneConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
     bible: BibleConfig = Field(default_factory=lambda: BibleConfig(), description="Where the series bible is (read by Nix).")
