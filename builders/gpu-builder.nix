@@ -3,25 +3,40 @@
 #
 # What it sets up (only when `reelset.builder.enable = true`):
 #   * the NVIDIA driver (services.xserver.videoDrivers = [ "nvidia" ] — this only selects
-#     the kernel/user-space driver, it does not start an X server), persistenced, the
-#     graphics driver tree at /run/opengl-driver (hardware.graphics on NixOS >= 24.11,
-#     hardware.opengl before);
-#   * Nix: system-features = <standard defaults> ++ [ "cuda" ]; sandbox = relaxed (reelset's
-#     host-toolchain steps are __noChroot); static extra-sandbox-paths exposing /dev/nvidia*,
-#     /run/opengl-driver and the driver's store closure to sandboxed builds. Static, because
-#     the nix-required-mounts pre-build hook never sees derivations that arrive over ssh-ng
-#     (NixOS/nix#9272);
-#   * a dedicated ssh build user (`nixremote`) in nix.settings.trusted-users, whose keys may
-#     only run `nix-daemon --stdio` (restrictKeys);
-#   * sshd with keys only (no passwords, no keyboard-interactive, no root login);
-#   * /opt/reelset (parent of the host-toolchain venv, see `hostVenv`) and nix-ld, so the
-#     pip-installed wheels of that venv find their shared libraries.
+#     the kernel/user-space driver, it does not start an X server), persistenced, nvidia_uvm,
+#     hardware.graphics (hardware.opengl before 24.11) and an assertion that the driver is at
+#     least `minDriverVersion` (580 = what the CUDA 13 wheels of requirements.lock need);
+#   * the driver INSIDE the build sandbox: static extra-sandbox-paths with /dev/nvidia* and
+#     `/run/opengl-driver/lib=<driver store path>/lib`. The host's /run/opengl-driver is a
+#     symlink to a graphics-drivers store path; Nix copies a symlinked sandbox path as a bare
+#     symlink and brings in closures only of store-path sources, so "/run/opengl-driver" alone
+#     dangles inside the build (NixOS/nixpkgs#376699). Mapping the driver's own store path
+#     brings its closure. Static, because the nix-required-mounts pre-build hook never sees
+#     derivations that arrive over ssh-ng (NixOS/nix#9272);
+#   * Nix: `cuda` added to NixOS's own system-features (at the same mkDefault priority, so the
+#     defaults incl. gccarch-* are kept); sandbox = relaxed (host-toolchain steps are
+#     __noChroot); trusted-users = root + the build user; GC only when the disk runs low
+#     (min-free/max-free) instead of a weekly nix.gc that deleted the interpreter, models and
+#     videos nothing roots; optional CUDA binary caches (nixpkgs toolchain) and an
+#     EnvironmentFile for nix-daemon (HF_TOKEN for fixed-output model fetches);
+#   * the ssh build user: a dedicated `nixremote` whose keys may only run `nix-daemon --stdio`
+#     (restrictKeys), or NixOS's own nix.sshServe (ssh-ng, trusted; user nix-ssh);
+#     sshd keys only, root login with keys (`adminKeys`) for administration;
+#   * the host toolchain: the interpreter `hostPython` rooted at /opt/reelset/python (the venv
+#     /opt/reelset/venv is made from it, docs/builders.md), nix-ld with the libraries the
+#     manylinux wheels need (libstdc++, zlib; the host toolchain puts nix-ld's library folder
+#     and /run/opengl-driver/lib on LD_LIBRARY_PATH of cuda steps), ffmpeg on PATH.
+#
+# Every key of a client in `authorizedKeys` is in trusted-users, which Nix documents as
+# "essentially equivalent to giving that user root access to the system": give it only to
+# machines you would give root.
 #
 # Inputs: `config`, `lib`, `pkgs`, `options` (standard module arguments). Needs NixOS >= 23.05
 # (services.openssh.settings, nix.settings); handles the hardware.opengl -> hardware.graphics
-# rename (24.11) by checking which option exists. The NVIDIA driver is unfree: this module
-# allows exactly the nvidia packages (allowUnfreePredicate, mkDefault) — drop that if you
-# manage nixpkgs.config yourself.
+# rename (24.11) by checking which option exists. Option names were checked against nixpkgs
+# sources (docs/builders.md, "Checked against"), not evaluated here. The NVIDIA driver is
+# unfree: this module allows exactly the nvidia packages (allowUnfreePredicate, mkDefault) —
+# drop that if you manage nixpkgs.config yourself.
 #
 # Example (flake-based host configuration):
 #   nixosConfigurations.gpu1 = nixpkgs.lib.nixosSystem {
@@ -29,14 +44,16 @@
 #     modules = [
 #       ./hardware-configuration.nix
 #       reelset.nixosModules.gpu-builder      # or: ./builders/gpu-builder.nix
-#       {
+#       ({ config, ... }: {
 #         reelset.builder = {
 #           enable = true;
 #           authorizedKeys = [ "ssh-ed25519 AAAA... nix-builder@laptop" ];
-#           # hostVenv = "/opt/reelset/venv";  # must match REELSET_PYTHON's venv on clients
+#           adminKeys = [ "ssh-ed25519 AAAA... me@laptop" ];
 #         };
 #         hardware.nvidia.open = true;         # Turing or newer (RTX 6000 Ada: yes)
-#       }
+#         # a branch >= 580 (the assertion says which one you have)
+#         hardware.nvidia.package = config.boot.kernelPackages.nvidiaPackages.latest;
+#       })
 #     ];
 #   };
 #
@@ -44,33 +61,50 @@
 { config, lib, pkgs, options, ... }:
 
 let
-  inherit (lib) mkOption mkIf mkMerge mkDefault types optionalAttrs;
+  inherit (lib) mkOption mkIf mkMerge mkDefault types;
   cfg = config.reelset.builder;
 
   hasGraphics = options.hardware ? graphics;          # NixOS >= 24.11
   nvidiaPkg = config.hardware.nvidia.package;
   daemon = "${config.nix.package}/bin/nix-daemon";
+  GiB = 1024 * 1024 * 1024;
+  buildUser = if cfg.useSshServe then "nix-ssh" else cfg.user;
 
   # Optional entries end in "?" (Nix skips them when missing): GPU nodes beyond the first,
-  # and the uvm/modeset nodes that only appear once the modules are loaded.
+  # and the uvm/modeset/caps nodes that only appear once the modules are loaded.
   defaultSandboxPaths =
-    [ "/dev/nvidiactl" "/dev/nvidia-uvm?" "/dev/nvidia-uvm-tools?" "/dev/nvidia-modeset?" ]
+    [ "/dev/nvidiactl" "/dev/nvidia-uvm?" "/dev/nvidia-uvm-tools?" "/dev/nvidia-modeset?" "/dev/nvidia-caps?" ]
     ++ map (i: "/dev/nvidia${toString i}?") (lib.range 0 (cfg.gpuCount - 1))
     ++ [
-      "/run/opengl-driver"
-      # /run/opengl-driver/lib/* are symlinks into the driver's store path; a store path in
-      # sandbox-paths brings its closure along, so the links resolve inside the sandbox.
-      "${nvidiaPkg}"
+      # libcuda.so.1, libnvidia-ml.so.1, libnvidia-ptxjitcompiler.so.1 … of the driver, at the
+      # path nixpkgs' addDriverRunpath (and the toolchains' LD_LIBRARY_PATH) expect. The
+      # source is a store path, so Nix adds its closure to the sandbox.
+      "/run/opengl-driver/lib=${lib.getLib nvidiaPkg}/lib"
     ];
+
+  caches = {
+    # nixos-cuda's Hydra (nixos-cuda/infra README, hosts/hydra/cache.nix): nixpkgs' CUDA
+    # package set with the default capabilities; "not an official NixOS project".
+    "https://cache.nixos-cuda.org" = "cache.nixos-cuda.org:74DUi4Ye579gUqzH4ziL9IyiJBlDpMRn9MBN8oNan9M=";
+    # Flox (redistribution of CUDA agreed with NVIDIA; discourse.nixos.org/t/69189)
+    "https://cache.flox.dev" = "flox-cache-public-1:7F4OyH7ZCnFhcze3fJdfyXYLQw/aV7GEed86nQ7IsOs=";
+  };
 in
 {
+  imports = [
+    (lib.mkRemovedOptionModule [ "reelset" "builder" "systemFeatures" ]
+      "NixOS's default system-features are kept now and `cuda` is added to them; add others with nix.settings.system-features = lib.mkDefault [ ... ].")
+    (lib.mkRemovedOptionModule [ "reelset" "builder" "hostVenv" ]
+      "the venv is /opt/reelset/venv, made from reelset.builder.hostPython (docs/builders.md).")
+  ];
+
   options.reelset.builder = {
-    enable = lib.mkEnableOption "the reelset GPU builder (NVIDIA driver, cuda system feature, ssh build user)";
+    enable = lib.mkEnableOption "the reelset GPU builder (NVIDIA driver in the sandbox, cuda system feature, ssh build user)";
 
     user = mkOption {
       type = types.str;
       default = "nixremote";
-      description = "ssh user the clients' Nix logs in as (machines line: ssh-ng://<user>@host).";
+      description = "ssh user the clients' Nix logs in as (machines line: ssh-ng://<user>@host). Ignored with useSshServe (user nix-ssh).";
     };
 
     authorizedKeys = mkOption {
@@ -80,7 +114,8 @@ in
       description = ''
         Public keys of the clients' Nix (the private key is field 3 of their machines line,
         e.g. /etc/nix/builder_ed25519 — root's nix-daemon reads it, so it must not need a
-        passphrase).
+        passphrase). The build user is a trusted Nix user: each of these keys is, in effect,
+        root on this box.
       '';
     };
 
@@ -89,18 +124,29 @@ in
       default = true;
       description = ''
         Prefix each key with `restrict,command="nix-daemon --stdio"`: the key can only talk
-        to the Nix daemon (what ssh-ng:// needs), no shell, no forwarding. Turn off to use
-        the key for interactive logins or legacy ssh:// (nix-store --serve).
+        to the Nix daemon (what ssh-ng:// needs), no shell, no forwarding. (The daemon-level
+        trust remains: see authorizedKeys.)
       '';
     };
 
-    systemFeatures = mkOption {
+    useSshServe = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Use NixOS's own nix.sshServe (protocol ssh-ng, trusted = true, keys = authorizedKeys)
+        instead of the `user` defined here; the machines line then says ssh-ng://nix-ssh@host.
+        Needs a nixpkgs whose nix-ssh-serve.nix has the `trusted` option.
+      '';
+    };
+
+    adminKeys = mkOption {
       type = types.listOf types.str;
-      # NixOS's own default for nix.settings.system-features (without the gccarch-* entries
-      # it adds for a configured -march). Setting nix.settings.system-features replaces the
-      # default, so it is restated here and `cuda` is appended below.
-      default = [ "nixos-test" "benchmark" "big-parallel" "kvm" ];
-      description = "Base system features; `cuda` is always added.";
+      default = [ ];
+      description = ''
+        Keys for root logins (administration: nixos-rebuild, creating the venv, reading logs).
+        sshd's PermitRootLogin is mkDefault "prohibit-password" (keys only); set it to "no"
+        if you administer the box through another user in `wheel`.
+      '';
     };
 
     gpuCount = mkOption {
@@ -113,9 +159,20 @@ in
       type = types.listOf types.str;
       default = defaultSandboxPaths;
       defaultText = lib.literalExpression ''
-        [ "/dev/nvidiactl" "/dev/nvidia-uvm?" "/dev/nvidia-uvm-tools?" "/dev/nvidia-modeset?"
-          "/dev/nvidia0?" ... "/run/opengl-driver" "''${config.hardware.nvidia.package}" ]'';
+        [ "/dev/nvidiactl" "/dev/nvidia-uvm?" "/dev/nvidia-uvm-tools?" "/dev/nvidia-modeset?" "/dev/nvidia-caps?"
+          "/dev/nvidia0?" ... "/run/opengl-driver/lib=''${lib.getLib config.hardware.nvidia.package}/lib" ]'';
       description = "Paths bind-mounted into every build sandbox (nix.settings.extra-sandbox-paths).";
+    };
+
+    minDriverVersion = mkOption {
+      type = types.str;
+      default = "580";
+      description = ''
+        Smallest NVIDIA driver version accepted (assertion on hardware.nvidia.package.version).
+        CUDA 13.x builds (torch +cu130, nvidia-cuda-runtime 13 in requirements.lock) need >= 580,
+        CUDA 12.x >= 525 (NVIDIA, CUDA minor version compatibility table). Pick the driver
+        with hardware.nvidia.package = config.boot.kernelPackages.nvidiaPackages.<branch>.
+      '';
     };
 
     nvidiaOpen = mkOption {
@@ -128,33 +185,69 @@ in
       '';
     };
 
-    hostVenv = mkOption {
-      type = types.str;
-      default = "/opt/reelset/venv";
+    hostPython = mkOption {
+      type = types.package;
+      default = pkgs.python311;
+      defaultText = lib.literalExpression "pkgs.python311";
       description = ''
-        Host-toolchain interpreter of reelset's `host` steps on this builder:
-        <hostVenv>/bin/python must exist and be made from the same requirements.lock as the
-        clients', and <hostVenv>/reelset-lock.sha256 must hold that lock's sha256 (hex; what
-        `make venv` writes). Host-toolchain derivations embed the interpreter path, so clients
-        evaluate with REELSET_PYTHON=<hostVenv>/bin/python (same path on client and builder).
-        This module only creates the parent directory and enables nix-ld; creating the venv
-        is a provisioning step (docs/builders.md); builders/check verifies it.
+        Interpreter the host-toolchain venv /opt/reelset/venv is made from. Linked at
+        /opt/reelset/python by this configuration, so it is part of the system closure and no
+        garbage collection removes it from under the venv. Same Python minor version as the
+        clients' venv (requirements.lock).
+      '';
+    };
+
+    minFree = mkOption {
+      type = types.int;
+      default = 50 * GiB;
+      description = "nix.settings.min-free (bytes): when a build finds less free space in /nix/store, Nix collects garbage until maxFree is free.";
+    };
+
+    maxFree = mkOption {
+      type = types.int;
+      default = 200 * GiB;
+      description = "nix.settings.max-free (bytes). Size both to the disk: models (a 7B VLM ≈ 16 GB) and videos are kept until space is short.";
+    };
+
+    cudaCaches = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Add the CUDA binary caches (cache.nixos-cuda.org, cache.flox.dev) with their keys to
+        substituters/trusted-public-keys: only the nixpkgs toolchain needs them (cache.nixos.org
+        has no CUDA builds). Trusting a cache's key trusts what it serves.
+      '';
+    };
+
+    daemonEnvironmentFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/etc/nix/hf-token.env";
+      description = ''
+        File (root:root 0600, outside the store) read by nix-daemon as systemd EnvironmentFile,
+        e.g. `HF_TOKEN=hf_...`: fixed-output derivations see impureEnvVars from the daemon's
+        environment, not from a client's shell. Never put the token itself into the
+        configuration (it would land in the world-readable store).
       '';
     };
 
     nixLd = mkOption {
       type = types.bool;
       default = true;
-      description = "Enable programs.nix-ld so manylinux wheels in hostVenv find libstdc++, zlib, ...";
+      description = "Enable programs.nix-ld with libstdc++ and zlib added to its default libraries (host-toolchain wheels).";
     };
   };
 
   config = mkIf cfg.enable (mkMerge [
     {
-      assertions = [{
-        assertion = cfg.authorizedKeys != [ ];
-        message = "reelset.builder.authorizedKeys is empty: no client could log in.";
-      }];
+      assertions = [
+        { assertion = cfg.authorizedKeys != [ ];
+          message = "reelset.builder.authorizedKeys is empty: no client could log in."; }
+        { assertion = lib.versionAtLeast nvidiaPkg.version cfg.minDriverVersion;
+          message = "reelset.builder: hardware.nvidia.package is driver ${nvidiaPkg.version}, older than minDriverVersion ${cfg.minDriverVersion} (CUDA 13 wheels need >= 580): pick a newer branch, e.g. hardware.nvidia.package = config.boot.kernelPackages.nvidiaPackages.latest, or lower minDriverVersion for CUDA 12 toolchains."; }
+        { assertion = builtins.elem "cuda" config.nix.settings.system-features;
+          message = "reelset.builder: nix.settings.system-features lacks cuda (a plain assignment replaces the mkDefault list this module adds to); add \"cuda\" to it."; }
+      ];
 
       # --- NVIDIA driver ------------------------------------------------------------------
       services.xserver.videoDrivers = [ "nvidia" ];
@@ -164,26 +257,47 @@ in
         modesetting.enable = mkDefault true;
       };
       boot.kernelModules = [ "nvidia_uvm" ];   # CUDA needs /dev/nvidia-uvm; create it at boot
-      environment.systemPackages = [ nvidiaPkg.bin ];   # nvidia-smi (builders/check uses it)
+      environment.systemPackages = [
+        nvidiaPkg.bin                          # nvidia-smi (builders/check)
+        pkgs.ffmpeg-headless                   # ffmpeg/ffprobe of host-toolchain cuda steps
+      ];
       nixpkgs.config.allowUnfreePredicate = mkDefault (p:
         builtins.elem (lib.getName p) [ "nvidia-x11" "nvidia-settings" "nvidia-persistenced" ]);
 
       # --- Nix ----------------------------------------------------------------------------
       nix.settings = {
-        system-features = cfg.systemFeatures ++ [ "cuda" ];
+        # same priority as NixOS's own mkDefault list: the two lists are merged
+        system-features = mkDefault [ "cuda" ];
         sandbox = "relaxed";                   # host-toolchain steps are __noChroot
         extra-sandbox-paths = cfg.extraSandboxPaths;
-        trusted-users = [ cfg.user ];
+        trusted-users = [ "root" buildUser ];  # a definition replaces NixOS's [ "root" ] default
         experimental-features = [ "nix-command" "flakes" ];
+        min-free = cfg.minFree;
+        max-free = cfg.maxFree;
       };
-      # A rented disk fills up: outputs are copied back to the clients anyway.
-      nix.gc = {
-        automatic = mkDefault true;
-        dates = mkDefault "weekly";
-        options = mkDefault "--delete-older-than 14d";
-      };
+      # outputs are copied back to the clients; inputs (interpreter, models, videos) should
+      # stay: collect garbage only when space runs low (min-free above), not on a timer
+      nix.gc.automatic = mkDefault false;
 
-      # --- ssh build user, sshd keys only -------------------------------------------------
+      # --- ssh ----------------------------------------------------------------------------
+      services.openssh = {
+        enable = true;
+        settings = {
+          PasswordAuthentication = false;
+          KbdInteractiveAuthentication = false;
+          PermitRootLogin = mkDefault "prohibit-password";
+        };
+      };
+      users.users.root.openssh.authorizedKeys.keys = cfg.adminKeys;
+
+      # --- host toolchain -----------------------------------------------------------------
+      systemd.tmpfiles.rules = [
+        "d /opt/reelset 0755 root root -"
+        "L+ /opt/reelset/python - - - - ${cfg.hostPython}"
+      ];
+    }
+
+    (mkIf (!cfg.useSshServe) {
       users.groups.${cfg.user} = { };
       users.users.${cfg.user} = {
         isSystemUser = true;
@@ -194,22 +308,32 @@ in
           (k: if cfg.restrictKeys then ''restrict,command="${daemon} --stdio" ${k}'' else k)
           cfg.authorizedKeys;
       };
-      services.openssh = {
-        enable = true;
-        settings = {
-          PasswordAuthentication = false;
-          KbdInteractiveAuthentication = false;
-          PermitRootLogin = "no";
-        };
-      };
+    })
 
-      # --- host toolchain -----------------------------------------------------------------
-      systemd.tmpfiles.rules = [ "d ${dirOf cfg.hostVenv} 0755 root root -" ];
-    }
+    (mkIf cfg.useSshServe {
+      nix.sshServe = {
+        enable = true;
+        protocol = "ssh-ng";
+        trusted = true;
+        write = true;
+        keys = cfg.authorizedKeys;
+      };
+    })
+
+    (mkIf cfg.cudaCaches {
+      nix.settings.substituters = builtins.attrNames caches;
+      nix.settings.trusted-public-keys = builtins.attrValues caches;
+    })
+
+    (mkIf (cfg.daemonEnvironmentFile != null) {
+      systemd.services.nix-daemon.serviceConfig.EnvironmentFile = cfg.daemonEnvironmentFile;
+    })
 
     (mkIf cfg.nixLd {
       programs.nix-ld.enable = true;
-      programs.nix-ld.libraries = with pkgs; [ stdenv.cc.cc.lib zlib ];
+      # setting the option replaces its default list: keep it and add what the wheels need
+      programs.nix-ld.libraries = (options.programs.nix-ld.libraries.default or [ ])
+        ++ (with pkgs; [ stdenv.cc.cc.lib zlib ]);
     })
 
     (if hasGraphics

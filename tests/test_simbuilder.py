@@ -306,3 +306,24 @@ def test_check_unreachable_and_no_cuda(tmp_path_factory, tmp_path, lockfile):
                       cpu.nix_env())
         assert r.returncode == 1
         assert "does not advertise the 'cuda' system feature" in r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not CHECK.exists(), reason="builders/check not present")
+def test_check_probe_reports_no_cuda_device_with_the_reason(sb1):
+    """The cuda probe (tools/cuda_probe.py through nix/mkStep.nix, host toolchain = this venv)
+    builds on the simulated builder, imports torch and CTranslate2 there, finds no GPU and
+    says why; the builder is then NOT ready even though every other check passes."""
+    r = run_check([sb1.uri, "--venv", sys.prefix, "--lock", str(REPO / "requirements.lock")],
+                  sb1.nix_env(), timeout=900)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert "[ok] cuda:" in out and "[ok] venv:" in out, out
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("[FAIL] probe:"))
+    assert f"no CUDA device in the cuda steps' environment on {sb1.uri} (host toolchain" in line
+    # both libraries were imported on the builder and asked; the reasons are the real ones
+    assert "torch 2." in line and "Found no NVIDIA driver" in line, line
+    assert "ctranslate2 4." in line and "get_cuda_device_count() is 0" in line, line
+    assert "/dev/nvidiactl does not exist" in line and "libcuda.so.1 cannot be loaded" in line, line
+    # the probe ran with the cuda steps' LD_LIBRARY_PATH (nix/toolchains/host.nix envFor)
+    assert "/run/opengl-driver/lib:/run/current-system/sw/share/nix-ld/lib" in line, line
+    assert "ready" not in r.stdout.splitlines()[-1].replace("NOT ready", ""), r.stdout
