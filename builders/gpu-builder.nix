@@ -270,7 +270,9 @@ in
         system-features = mkDefault [ "cuda" ];
         sandbox = "relaxed";                   # host-toolchain steps are __noChroot
         extra-sandbox-paths = cfg.extraSandboxPaths;
-        trusted-users = [ "root" buildUser ];  # a definition replaces NixOS's [ "root" ] default
+        # NixOS defines [ "root" ] at normal priority, so lists merge; root is restated so a
+        # configuration that sets trusted-users with mkForce/mkOverride still keeps it
+        trusted-users = [ "root" buildUser ];
         experimental-features = [ "nix-command" "flakes" ];
         min-free = cfg.minFree;
         max-free = cfg.maxFree;
