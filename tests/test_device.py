@@ -58,7 +58,7 @@ def test_cpu_steps_and_library_use_have_no_policy():
 
 
 def test_bad_device_section_is_a_clear_error():
-    with pytest.raises(ReelsetError, match=r"\[device\] of dataset 't'.*allow_gpu: Extra inputs"):
+    with pytest.raises(ReelsetError, match=r"dataset.toml \[device\] allow_gpu: Extra inputs are not permitted"):
         device.configure(spec(device={"allow_gpu": True}))
 
 

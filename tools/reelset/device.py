@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
 from reelset import ReelsetError
 from reelset.schemas.base import GpuInfo, StepMeta, StepSpec
 from reelset.schemas.device import DeviceConfig
@@ -65,12 +63,7 @@ def configure(spec: StepSpec) -> None:
     _state = _State(step=spec.step, dataset=spec.dataset)
     if spec.device != "cuda":
         return
-    try:
-        cfg = DeviceConfig.model_validate(spec.config.get("device") or {})
-    except ValidationError as exc:
-        why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'device'}: {e['msg']}" for e in exc.errors())
-        raise ReelsetError(f"{spec.step}: [device] of dataset '{spec.dataset}'s dataset.toml is invalid: {why} "
-                           "(the only key is allow_cpu = true|false)") from exc
+    cfg = spec.section("device", DeviceConfig)
     _state.policy = CPU_ALLOWED if cfg.allow_cpu else GPU_REQUIRED
 
 
