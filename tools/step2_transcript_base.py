@@ -8,8 +8,9 @@ re-runs GPU ASR.
 
 Audio is first decoded by the ffmpeg CLI to 16 kHz mono float32 (faster-whisper's own
 PyAV demuxer crashes on MKV files with subtitle streams), then transcribed with Silero
-VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU, else CPU
-(int8); the choice is logged and recorded.
+VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU; CPU (int8)
+only with ``[device] allow_cpu = true``, else the step fails (reelset/device.py); the choice is
+logged and recorded.
 
 Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.transcript.TranscriptArtifact`:
 segments, words with start/end seconds and probability, VAD speech regions, language,

@@ -24,7 +24,7 @@ def pick_device() -> tuple[str, str]:
 def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, str]:
     """Load the CTranslate2 Whisper model in ``model_dir``: (model, device, compute_type).
 
-    Picks CUDA when present, else CPU (logged); seeds CTranslate2's sampling with
+    Picks CUDA when present, else CPU if the step's device policy allows it (reelset/device.py); seeds CTranslate2's sampling with
     ``cfg.seed`` (faster-whisper's temperature fallback samples). Raises ReelsetError when ``model_dir``
     has no ``model.bin``.
     """
