@@ -101,3 +101,13 @@ def test_policy_is_part_of_the_derivation_and_meta_says_cpu(tmp_path):
     out = Path(json.loads(built.stdout)[0]["outputs"]["out"])
     meta = StepMeta.model_validate_json((out / "meta.json").read_text())
     assert meta.device == "cpu" and meta.device_policy == "cpu-allowed" and meta.gpu is None
+
+
+@pytest.mark.nix
+def test_wrong_type_in_device_section_fails_at_evaluation(tmp_path):
+    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="x", allow_cpu=False)
+    (ds / "dataset.toml").write_text((ds / "dataset.toml").read_text() + '\n[device]\nallow_cpu = "yes"\n')
+    shutil.copy(REPO / "pipelines/demo/demo.mp4", ds / "v1.mp4")
+    proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, "step2-transcript-base.shards.v1.drvPath"))
+    assert proc.returncode != 0
+    assert f"{ds}/dataset.toml: [device]: `allow_cpu` is a string, but must be bool" in proc.stderr, proc.stderr

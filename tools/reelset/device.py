@@ -114,7 +114,11 @@ def _library_sees_cuda(library: Library) -> tuple[bool, str]:
             own = "torch.cuda.is_available() is False"
         except Exception as exc:  # noqa: BLE001 - any torch error is the reason we report
             own = f"torch {torch.__version__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-        return False, "; ".join([own, *diagnose()])
+        facts = diagnose()
+        need, have = min_driver(torch.version.cuda), driver_info()["driver_version"]
+        if need and have and int(have.split(".")[0]) < need:
+            facts.append(f"driver {have} is older than {need}, the minimum for CUDA {torch.version.cuda} builds")
+        return False, "; ".join([own, *facts])
     if library == "ctranslate2":
         import ctranslate2
 
