@@ -269,19 +269,19 @@ def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_p
     os.killpg(build.pid, signal.SIGKILL)
     build.wait()
     assert valid(segs[0][1]) and not valid(segs[1][1]), "the kill did not land during segment 1"
-    # the rebuild needs only the later segments and the final step: segment 0 is reused
+    # the rebuild needs only the later segments, the final step and its report: segment 0 is reused
     pending = to_build(ds, "step5-ltx2-train")
-    assert segs[0][0] not in pending and {segs[1][0], segs[2][0]} <= pending and len(pending) == 3, pending
+    assert segs[0][0] not in pending and {segs[1][0], segs[2][0]} <= pending and len(pending) == 4, pending
     out, _ = nix_build("--expr", expr(ds, "step5-ltx2-train"))
     t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
     assert t.segments == [o for _, o in segs] and [p.step for p in t.losses] == list(range(6))
     assert (out / "lora.safetensors").resolve().is_file()
-    # raising `steps` keeps every finished segment: only segment 3 and the final step are new
+    # raising `steps` keeps every finished segment: only segment 3, the final step and its report are new
     train_dataset(ds, steps=8)
     more = segment_paths(ds)
     assert more[:3] == segs and len(more) == 4
     pending = to_build(ds, "step5-ltx2-train")
-    assert more[3][0] in pending and len(pending) == 2 and not pending & {d for d, _ in segs}, pending
+    assert more[3][0] in pending and len(pending) == 3 and not pending & {d for d, _ in segs}, pending
 
 
 @pytest.mark.nix
