@@ -11,7 +11,13 @@ generate seconds), generated tokens/s, ms per decoding step (generate seconds / 
 answer of each batch, summed over batches: a batch decodes as long as its longest row), prompt
 tokens per clip, batch size and padding side. Wall time is ``time.perf_counter``; one run each.
 
-Usage: ``.venv/bin/python bench/bench_caption.py [--out bench/caption.json]``.
+``--overhead``: only the grammar's own cost per token, independent of the model's speed (and
+of other jobs on the machine): the answers of the Nix-built step2-caption shard, tokenized,
+replayed through xgrammar's matcher — per token ``fill_next_token_bitmask``,
+``apply_token_bitmask_inplace`` on a logits row and ``accept_token``, as the logits processor
+does — median and mean ms per token.
+
+Usage: ``.venv/bin/python bench/bench_caption.py [--overhead] [--out bench/caption.json]``.
 """
 
 from __future__ import annotations
@@ -69,8 +75,32 @@ def run(model: vlm.Vlm, prepared: list, cfg: CaptionConfig, grammar: vlm.JsonGra
             "hit_limit": sum(g.hit_limit for g in gens)}
 
 
+def grammar_overhead(model: vlm.Vlm, grammar: vlm.JsonGrammar, answers: list[str]) -> dict:
+    """ms per token of the xgrammar work the logits processor does, replaying ``answers``."""
+    import statistics
+
+    import torch
+    import xgrammar as xgr
+
+    vocab = grammar.compiled.tokenizer_info.vocab_size
+    mask = xgr.allocate_token_bitmask(1, vocab)
+    logits = torch.zeros(1, vocab)
+    per_token = []
+    for text in answers:
+        matcher = xgr.GrammarMatcher(grammar.compiled)
+        for tok in model.processor.tokenizer.encode(text, add_special_tokens=False):
+            t0 = time.perf_counter()
+            matcher.fill_next_token_bitmask(mask, 0)
+            xgr.apply_token_bitmask_inplace(logits, mask)
+            assert matcher.accept_token(tok), text
+            per_token.append(1000 * (time.perf_counter() - t0))
+    return {"answers": len(answers), "tokens": len(per_token), "median_ms_per_token": round(statistics.median(per_token), 4),
+            "mean_ms_per_token": round(statistics.mean(per_token), 4)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--overhead", action="store_true", help="only the grammar's cost per token (see the module docstring)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     scenes_dir = build(".#host.step1-scenes.shards.demo01")
@@ -85,12 +115,19 @@ def main() -> int:
         subprocess.run([sys.executable, str(REPO / "tools/make_tiny_models.py"), "qwen2.5-vl", "--out", str(tmp / "tiny")],
                        check=True, capture_output=True)
         model = vlm.load(tmp / "tiny", device="cpu")
+        names = [c.name for c in bible.bible.characters]
+        if args.overhead:
+            grammar = vlm.json_grammar(model, CaptionAnswer, answer_schema(cfg.max_chars, names))
+            built = json.loads((build(".#host.step2-caption.shards.demo01") / "captions.json").read_text())
+            result = {"grammar_overhead": grammar_overhead(model, grammar, [c["raw"] for c in built["clips"]])}
+            print(json.dumps(result, indent=2))
+            return 0
         prepared = []
         for scene, ctx in zip(scenes.scenes, context.clips, strict=True):
             frames, rate = sample_frames(scenes_dir / scene.clip, scene.end_s - scene.start_s, cfg, tmp / scene.clip_id)
             prepared.append((frames, rate, build_prompt(ctx, bible, cfg, len(frames), rate)))
         t0 = time.perf_counter()
-        grammar = vlm.json_grammar(model, CaptionAnswer, answer_schema(cfg.max_chars, [c.name for c in bible.bible.characters]))
+        grammar = vlm.json_grammar(model, CaptionAnswer, answer_schema(cfg.max_chars, names))
         compile_s = time.perf_counter() - t0
         vlm.generate(model, [vlm.chat(prepared[0][2], videos=[prepared[0][0]], max_pixels=cfg.max_pixels)], max_new_tokens=4)
         runs = [run(model, prepared, cfg, g, b) for b in (1, 4) for g in (None, grammar)]
