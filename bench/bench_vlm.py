@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import orjson  # noqa: E402
 
-from conftest import DEMO_DIR, DEMO_VIDEO, run_tool, transcript_spec  # noqa: E402
+from conftest import DEMO_DIR, DEMO_VIDEO, run_tool, shot_references, transcript_spec  # noqa: E402
 from reelset import vlm  # noqa: E402
 from reelset.disambiguate import MODEL_SYSTEM, model_prompt  # noqa: E402
 from reelset.schemas.bible import BibleArtifact  # noqa: E402
@@ -63,9 +63,7 @@ def main() -> int:
             ("step2_bible.py", {"step": "step2-bible", "dataset": "b", "device": "cpu", "files": {"bible": str(DEMO_DIR / "bible.yaml")}}, "bible"),
         ]:
             assert run_tool(script, spec, tmp / name, tmp).returncode == 0, name
-        assert run_tool("step2_shot_reference.py", {"step": "step2-shot-reference", "dataset": "b", "device": "cpu",
-                                                    "inputs": {"step2-bible": str(tmp / "bible")}, "videos": {"demo01": str(DEMO_VIDEO)}},
-                        tmp / "refs", tmp).returncode == 0
+        assert shot_references(tmp / "bible", {"demo01": DEMO_VIDEO}, tmp / "refs", tmp).returncode == 0
         base = TranscriptArtifact.model_validate(orjson.loads((tmp / "base/transcript.json").read_bytes()))
         bible = BibleArtifact.model_validate(orjson.loads((tmp / "bible/bible.json").read_bytes()))
         refs = ShotReferenceArtifact.model_validate(orjson.loads((tmp / "refs/references.json").read_bytes()))
