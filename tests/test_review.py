@@ -98,7 +98,7 @@ def test_decisions_apply_or_go_stale():
                   "rsdemo", NAMES, CFG)
     assert bare.qa.accepted and not bare.qa.flags and bare.caption == "Archer waves at the camera slowly."
     bare_model = "Archer stands in front of colour bars; static camera."
-    assert decide(clip(bare_model), [], None, "rsdemo", NAMES, CFG).rejected.reasons == ["trigger word 'rsdemo' missing"]
+    assert decide(clip(bare_model), [], None, "rsdemo", NAMES, CFG).rejected.reasons == ["not reviewed; automatic QA: trigger word 'rsdemo' missing"]
     bad_edit = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Lana waves at the camera slowly."),
                       "rsdemo", NAMES, CFG)
     assert bad_edit.rejected and any("edited caption: caption names Lana" in r for r in bad_edit.rejected.reasons)
