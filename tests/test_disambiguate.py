@@ -8,8 +8,10 @@ and its own test bible.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import orjson
@@ -111,13 +113,16 @@ def score(t: DisambiguatedTranscript, lines: list[tuple[float, str]], names: lis
             "precision": hit / (hit + inserted) if hit + inserted else 1.0}
 
 
+# [disambiguate] of pipelines/demo/dataset.toml (without the model name)
+DEMO_DISAMBIGUATE = {k: v for k, v in tomllib.loads((DEMO_DIR / "dataset.toml").read_text())["disambiguate"].items() if k != "vlm"}
+
+
 @pytest.fixture(scope="module")
 def demo_runs(demo_scenes, demo_transcript, tiny_vlm, tmp_path_factory) -> dict[str, Path]:
     """The demo through all passes, the multimodal one with the tiny random VLM (as in
     pipelines/demo/dataset.toml)."""
     return disambiguate(tmp_path_factory.mktemp("dis-demo"), DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml",
-                        demo_scenes, demo_transcript, vlm=tiny_vlm, model_frames=2, model_max_pixels=12544,
-                        model_max_new_tokens=48)
+                        demo_scenes, demo_transcript, vlm=tiny_vlm, **DEMO_DISAMBIGUATE)
 
 
 DEMO_LINES = [(line["start_s"], line["text"]) for line in DEMO_SCRIPT["lines"]]
@@ -160,34 +165,107 @@ def test_demo_audit_lists_each_change(demo_runs):
     assert "<del" in html and "<ins" in html and "Malory" in html
 
 
-def test_demo_multimodal_pass_with_the_tiny_vlm_falls_back(demo_runs):
-    """The tiny random VLM answers noise: every segment gets a 'fallback' audit entry saying
-    why, keeps the earlier passes' text and has no speaker."""
+def test_demo_multimodal_pass_with_the_tiny_vlm_takes_the_success_path(demo_runs):
+    """Constrained decoding: the tiny random VLM's answers are all valid ModelSegmentAnswers
+    (no fallback); they are nonsense, so the pass's checks apply no text edit — every
+    difference is an audit entry that was not applied — and the speaker is a bible name."""
     t = load(demo_runs["dis"])
     model = {p.name: p for p in t.passes}["model"]
-    assert model.ran and model.fallbacks == len(t.segments) and model.applied == 0
-    assert "tiny-qwen2.5-vl (qwen2_5_vl, cpu, float32)" in model.detail and "JSON schema stated in the prompt" in model.detail
-    fallbacks = [a for a in t.audit if a.pass_ == "model"]
-    assert sorted(a.segment for a in fallbacks) == list(range(len(t.segments)))
-    for a in fallbacks:
-        seg = t.segments[a.segment]
-        assert a.action == "fallback" and a.before == a.after == seg.text and a.confidence == 0
-        assert a.reason.startswith("unusable model output, earlier text kept: no JSON object in the output")
-    assert all(s.speaker.speaker == "unknown" and s.speaker.source == "none" for s in t.segments)
+    assert model.ran and model.fallbacks == 0 and model.applied == 0
+    assert "tiny-qwen2.5-vl (qwen2_5_vl, cpu, float32)" in model.detail and "0/4 answers unusable" in model.detail
+    assert "JSON-schema constrained decoding (xgrammar) of ModelSegmentAnswer" in model.detail
+    entries = [a for a in t.audit if a.pass_ == "model"]
+    assert entries and all(a.action in ("alternative", "rejected") for a in entries)
+    names = {"Archer", "Lana", "Cyril", "Malory", "unknown"}
+    assert all(s.speaker.source == "model" and s.speaker.speaker in names for s in t.segments)
     meta = orjson.loads((demo_runs["dis"] / "meta.json").read_bytes())
     assert [m["name"] for m in meta["models"]] == ["faster-whisper-tiny-en", "tiny-qwen2.5-vl"]
-    assert meta["counts"]["model_malformed"] == len(t.segments) and meta["counts"]["model_new_tokens"] > 0
-    assert "transformers" in meta["versions"] and "fallback" in report_html(demo_runs["dis"], "step2_transcript_disambiguate.py")
+    assert meta["counts"]["model_malformed"] == 0 and meta["counts"]["model_constrained"] == 1
+    assert meta["counts"]["model_hit_limit"] == 0 and "xgrammar" in meta["versions"]
+
+
+def test_free_decoding_falls_back_with_the_reason(demo_scenes, demo_transcript, tiny_vlm, tmp_path):
+    """model_constrained = false: the same random model answers no usable JSON; every segment
+    keeps its text, with a 'fallback' audit entry saying why."""
+    runs = disambiguate(tmp_path, DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml", demo_scenes, demo_transcript,
+                        vlm=tiny_vlm, **{**DEMO_DISAMBIGUATE, "model_constrained": False, "conditioned": False,
+                                         "model_max_new_tokens": 24})
+    t = load(runs["dis"])
+    model = {p.name: p for p in t.passes}["model"]
+    assert model.fallbacks == len(t.segments) and "free decoding (constrained decoding off in the config)" in model.detail
+    for a in (a for a in t.audit if a.pass_ == "model"):
+        assert a.action == "fallback" and a.before == a.after == t.segments[a.segment].text
+        assert a.reason.startswith("unusable model output, earlier text kept: ")
+    assert all(s.speaker.source == "none" for s in t.segments)
+
+
+def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_scenes, demo_transcript, tiny_vlm,
+                                                              tmp_path, monkeypatch):
+    """GPU-less: step2-caption and the multimodal pass, run in this process on the CPU, hand
+    transformers' generate an xgrammar logits processor on every call."""
+    import transformers
+    import xgrammar
+
+    import step2_caption
+    import step2_transcript_disambiguate
+    from reelset.schemas.base import StepSpec
+    from reelset.schemas.bible import BibleArtifact
+    from reelset.schemas.disambiguate import DisambiguateConfig
+    from reelset.schemas.references import ShotReferenceArtifact
+    from reelset.schemas.transcript import TranscriptArtifact
+    from reelset.step import Timer
+
+    calls = []
+    cls = transformers.Qwen2_5_VLForConditionalGeneration
+    original = cls.generate
+
+    def spy(self, *args, **kwargs):
+        calls.append([type(p) for p in kwargs.get("logits_processor") or []])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "generate", spy)
+    model_ref = {"name": "tiny-qwen2.5-vl", "repo": "x", "revision": "x", "path": str(tiny_vlm)}
+    spec = StepSpec.model_validate({
+        "step": "step2-caption", "dataset": "t", "device": "cpu", "video_id": "demo01", "models": {"vlm": model_ref},
+        "inputs": {"step1-scenes": str(demo_scenes), "step2-scene-context": str(demo_runs["ctx"]), "step2-bible": str(demo_runs["bible"])},
+        "config": {"caption": {"max_frames": 2, "max_new_tokens": 200, "max_chars": 60, "batch_size": 4}}})
+    (tmp_path / "cap").mkdir()
+    step2_caption.run(spec, tmp_path / "cap", Timer())
+    assert len(calls) == 1 and calls[0] == [xgrammar.contrib.hf.LogitsProcessor]
+    caps = json.loads((tmp_path / "cap" / "captions.json").read_text())
+    assert all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
+
+    base = TranscriptArtifact.model_validate(orjson.loads((demo_transcript / "transcript.json").read_bytes()))
+    segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
+                for s in base.segments]
+    dspec = StepSpec.model_validate({
+        "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cpu", "video_id": "demo01", "video": str(DEMO_VIDEO),
+        "models": {"vlm": model_ref}, "inputs": {"step2-shot-reference": str(demo_runs["refs"])}})
+    bible = BibleArtifact.model_validate(orjson.loads((demo_runs["bible"] / "bible.json").read_bytes()))
+    refs = ShotReferenceArtifact.model_validate(orjson.loads((demo_runs["refs"] / "references.json").read_bytes()))
+    (tmp_path / "work").mkdir()
+    cfg = DisambiguateConfig.model_validate({**DEMO_DISAMBIGUATE, "model_batch_size": 2})
+    step2_transcript_disambiguate.model_pass(dspec, cfg, base, segments, bible, refs, tmp_path / "work")
+    assert len(calls) == 1 + -(-len(segments) // 2) and all(c == [xgrammar.contrib.hf.LogitsProcessor] for c in calls)
 
 
 def test_demo_scene_context(demo_runs, demo_scenes):
     ctx = SceneContextArtifact.model_validate(orjson.loads((demo_runs["ctx"] / "context.json").read_bytes()))
     assert [c.clip_id for c in ctx.clips] == [f"demo01-s000{i}" for i in range(1, 5)]
     assert ctx.trigger_word == "rsdemo"
+    t = load(demo_runs["dis"])
+    speakers = {s.speaker.speaker for s in t.segments if s.speaker.source == "model" and s.speaker.speaker != "unknown"}
+    for clip in ctx.clips:  # the random model's speaker attributions enter the context as 'speaker' evidence
+        assert {n for n, ev in clip.character_evidence.items() if "speaker" in ev} <= speakers
+        assert all(f"[{ln.speaker}]" in clip.context for ln in clip.lines)
+
+    def named(clip):  # characters with evidence besides the model's attribution
+        return {n for n, ev in clip.character_evidence.items() if set(ev) - {"speaker"}}
+
     c1, c2, c3, c4 = ctx.clips
-    assert c1.place == "Moscow" and set(c1.characters) == {"Archer", "Lana"} and "reference shot" in c1.character_evidence["Archer"]
-    assert "Cyril" in c2.characters and c2.place is None
-    assert c3.characters == ["Cyril", "Malory"] and "Malory wants the report" in c3.lines[0].text
+    assert c1.place == "Moscow" and named(c1) == {"Archer", "Lana"} and "reference shot" in c1.character_evidence["Archer"]
+    assert "Cyril" in named(c2) and c2.place is None
+    assert named(c3) == {"Cyril", "Malory"} and "Malory wants the report" in c3.lines[0].text
     assert c4.place == "Moscow" and "Malory" in c4.context
     for clip in ctx.clips:  # each clip's lines lie inside it
         assert all(clip.start_s - 0.5 <= ln.start and ln.end <= clip.end_s + 0.5 for ln in clip.lines)

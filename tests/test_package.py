@@ -128,8 +128,7 @@ def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact) -> None:
     captions = {c.clip_id: c.caption for c in reviewed.accepted}
     for c in m.clips:
         if c.fate == "kept":
-            expected = (f"{m.trigger_word} " if m.trigger_prepended else "") + captions[c.clip_id]
-            assert c.caption == expected
+            assert m.trigger_prepended and c.caption == f"{m.trigger_word} {captions[c.clip_id]}"  # one policy, both families
             assert c.source_frames_used + c.source_frames_trimmed == c.source_frames
     assert fates[EDITED].caption_source == "edited" and "EDITED caption" in fates[EDITED].caption
     assert m.frames_written == sum(c.frames for c in m.clips if c.fate == "kept")
@@ -142,7 +141,7 @@ def reviewed_of(folder: Path) -> ReviewedArtifact:
 def test_ltx2_clips_follow_the_trainer_rules(ltx2_out, reviewed_dir):
     m = load_manifest(ltx2_out)
     check_accounting(m, reviewed_of(reviewed_dir))
-    assert m.trainer == "ltx2" and not m.trigger_prepended and m.kept == 5
+    assert m.trainer == "ltx2" and m.trigger_prepended and m.kept == 5
     buckets = {tuple(int(v) for v in b.split("x")) for b in LTX2_CFG["buckets"]}
     for c in (c for c in m.clips if c.fate == "kept"):
         path = ltx2_out / c.file
@@ -173,10 +172,11 @@ def test_ltx2_metadata_is_joined_by_clip_id_with_relative_paths(ltx2_out, review
     for r in rows:
         assert set(r) == {"caption", "video"} and not Path(r["video"]).is_absolute()
         assert (meta_file.parent / r["video"]).is_file()  # the trainer resolves paths against the metadata folder
-        assert r["caption"] == reviewed[Path(r["video"]).stem]
+        assert r["caption"] == f"{TRIGGER} {reviewed[Path(r['video']).stem]}"
     html = report_html(ltx2_out, "step3_ltx2_data.py")
     assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
     assert "5 kept · 2 dropped" in html and "reelset export result ./ltx2-trainer-dataset --for ltx2-trainer" in html
+    assert "--lora-trigger" not in html  # the captions carry the trigger word
     raw = orjson.loads((ltx2_out / "meta.json").read_bytes())
     meta = StepMeta.model_validate(raw)
     assert "timings_s" not in raw and meta.counts["kept"] == 5 and meta.counts["dropped"] == 2
@@ -257,10 +257,11 @@ def test_ltx2_metadata_formats(reviewed_dir, tmp_path):
 def test_trigger_word_is_prepended_once():
     from reelset.package import caption_for
 
-    assert caption_for("a  shot\nof Lana", "rsdemo", True) == "rsdemo a shot of Lana"
-    assert caption_for("rsdemo, a shot", "rsdemo", True) == "rsdemo, a shot"  # already there: not doubled
-    assert caption_for("rsdemonic shot", "rsdemo", True) == "rsdemo rsdemonic shot"
-    assert caption_for("a shot", "rsdemo", False) == caption_for("a shot", None, True) == "a shot"
+    assert caption_for("a  shot\nof Lana", "rsdemo") == "rsdemo a shot of Lana"
+    assert caption_for("rsdemo, a shot", "rsdemo") == "rsdemo a shot"  # already there: not doubled
+    assert caption_for("a shot of RSDEMO and rsdemo", "rsdemo") == "rsdemo a shot of and"  # anywhere: once, first
+    assert caption_for("rsdemonic shot", "rsdemo") == "rsdemo rsdemonic shot"  # whole words only
+    assert caption_for("a shot", None) == "a shot"
 
 
 @pytest.mark.nix

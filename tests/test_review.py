@@ -74,7 +74,7 @@ def clip(caption: str, clip_id: str = "v1-s0001") -> CaptionClip:
     return CaptionClip(clip_id=clip_id, video_id="v1", clip_path="/x.mp4", thumbnail="previews/x.webp", start_s=0, end_s=2,
                        frames=4, sample_fps=2, caption=caption, shot_type="wide", camera_motion="static", characters=[],
                        context="", context_characters=["Archer"], status="ok", raw="", prompt="p",
-                       prompt_sha256="0" * 64, prompt_tokens=1, new_tokens=1, hit_limit=False, seconds=0)
+                       prompt_sha256="0" * 64, prompt_tokens=1, new_tokens=1, hit_limit=False)
 
 
 def test_decisions_apply_or_go_stale():
@@ -93,6 +93,12 @@ def test_decisions_apply_or_go_stale():
     edit = decide(c, frozen, ReviewDecision(caption_sha256=sha, action="edit", caption="rsdemo, Archer waves at the camera slowly."),
                   "rsdemo", NAMES, CFG)
     assert edit.qa.accepted and edit.caption == "Archer waves at the camera slowly." and edit.caption_source == "edited"
+    # an edit may omit the trigger word (packaging puts it first); a model caption may not
+    bare = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Archer waves at the camera slowly."),
+                  "rsdemo", NAMES, CFG)
+    assert bare.qa.accepted and not bare.qa.flags and bare.caption == "Archer waves at the camera slowly."
+    bare_model = "Archer stands in front of colour bars; static camera."
+    assert decide(clip(bare_model), [], None, "rsdemo", NAMES, CFG).rejected.reasons == ["not reviewed; automatic QA: trigger word 'rsdemo' missing"]
     bad_edit = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Lana waves at the camera slowly."),
                       "rsdemo", NAMES, CFG)
     assert bad_edit.rejected and any("edited caption: caption names Lana" in r for r in bad_edit.rejected.reasons)

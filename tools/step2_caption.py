@@ -12,10 +12,17 @@ most ``max_frames`` frames span the whole clip), given to the model as one video
 resizes each frame to the pixel budget ``[min_pixels, max_pixels]`` (multiples of 28). The
 prompt (:func:`build_prompt`) carries the series, the clip's scene context (characters with
 their bible descriptions, place, dialogue), the bible's caption style and trigger word, and
-asks for one JSON object: caption, shot type, camera motion, characters. Clips are captioned
-in batches of ``batch_size`` (greedy decoding). An answer that is no JSON of that form (always
-so for the tiny random test model) gives ``status = "fallback"`` and an empty caption, which
-step2-reviewed flags for the reviewer — it is never silently replaced by the raw text.
+asks for one JSON object, :class:`reelset.schemas.captions.CaptionAnswer` (caption, shot type,
+camera motion, characters; the allowed values listed, not given as a template to copy).
+Clips are captioned in batches of ``batch_size`` (greedy decoding). With ``[caption]
+constrained`` (default) decoding is constrained to CaptionAnswer's JSON schema (xgrammar,
+:func:`reelset.vlm.json_grammar`), so every answer that ends within ``max_new_tokens`` is a
+valid CaptionAnswer — even the tiny random test model's (nonsense) ones. Without it, or when
+xgrammar cannot handle the model (``decoding`` in captions.json says which and why), the
+answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer (no JSON,
+cut off, not matching the schema, empty caption) gives ``status = "fallback"``, an empty
+caption and the reason, which step2-reviewed flags for the reviewer — it is never silently
+replaced by the raw text.
 
 Output (``$out``): ``captions.json`` (:class:`reelset.schemas.captions.CaptionsArtifact`),
 ``previews/<clip_id>.webp`` (animated preview of the frames the model saw), ``meta.json``.
@@ -32,13 +39,20 @@ import time
 from pathlib import Path
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
 
 from reelset import ReelsetError, media, vlm
 from reelset.captiontext import names_in_text
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.bible import BibleArtifact
-from reelset.schemas.captions import CAMERA_MOTIONS, SHOT_TYPES, CaptionClip, CaptionConfig, CaptionsArtifact
+from reelset.schemas.captions import (
+    CAMERA_MOTIONS,
+    SHOT_TYPES,
+    CaptionAnswer,
+    CaptionClip,
+    CaptionConfig,
+    CaptionsArtifact,
+    answer_schema,
+)
 from reelset.schemas.context import ClipContext, SceneContextArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -47,24 +61,6 @@ STEP = "step2-caption"
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 
-class CaptionAnswer(BaseModel):
-    """The JSON object the prompt asks for (extra keys ignored; shot type and camera motion
-    are normalized to :data:`SHOT_TYPES` / :data:`CAMERA_MOTIONS` afterwards)."""
-
-    model_config = ConfigDict(extra="ignore")
-    caption: str
-    shot_type: str = "unknown"
-    camera_motion: str = "unknown"
-    characters: list[str] = []
-
-
-def normalize(value: str, choices: tuple[str, ...]) -> str:
-    """``value`` as one of ``choices`` ('Close-up shot' → 'close-up'), else 'unknown'."""
-    v = " ".join(value.lower().replace("_", " ").split())
-    for cand in (v, v.removesuffix(" shot"), v.replace("closeup", "close-up"), v.replace("camera ", "")):
-        if cand in choices:
-            return cand
-    return "unknown"
 
 
 def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, frames: int, rate: float) -> str:
@@ -89,10 +85,26 @@ def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, fra
         f"- The trigger word is {b.trigger_word!r}; write it exactly so.",
         "- Name characters only by the canonical names above; never name anyone not listed above.",
         f"- At most {cfg.max_words} words, one paragraph, present tense; describe what is visible.", "",
-        "Answer with one JSON object and nothing else:",
-        '{"caption": "...", "shot_type": "' + '|'.join(SHOT_TYPES) + '", "camera_motion": "'
-        + '|'.join(CAMERA_MOTIONS) + '", "characters": ["names of the listed characters visible in the clip"]}']
+        "Answer with one JSON object and nothing else. Its keys:",
+        '- "caption": the caption, a string.',
+        '- "shot_type": the shot type, a string, exactly one of ' + ", ".join(f'"{v}"' for v in SHOT_TYPES) + ".",
+        '- "camera_motion": the camera motion, a string, exactly one of ' + ", ".join(f'"{v}"' for v in CAMERA_MOTIONS) + ".",
+        '- "characters": a list of strings, the names of the listed characters visible in the clip (may be empty).']
     return "\n".join(lines)
+
+
+def read_answer(gen: vlm.Generation) -> tuple[CaptionAnswer | None, str, str | None, str | None]:
+    """(answer, caption, problem, reason) of one generation: the parsed
+    :class:`CaptionAnswer` (:func:`reelset.vlm.parse_json`) and its caption with whitespace
+    collapsed, or None, '' and why (problem key 'no_json' / 'truncated' / 'invalid' of
+    :data:`reelset.vlm.Problem`, or 'empty': nothing left of the caption)."""
+    parsed = vlm.parse_json(gen.text, CaptionAnswer, hit_limit=gen.hit_limit)
+    if parsed.value is None:
+        return None, "", parsed.problem, parsed.reason
+    caption = " ".join(parsed.value.caption.split())
+    if not caption:
+        return None, "", "empty", "the answer's caption is empty"
+    return parsed.value, caption, None, None
 
 
 def sample_frames(clip: Path, duration: float, cfg: CaptionConfig, folder: Path) -> tuple[list[Path], float]:
@@ -141,7 +153,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     model_ref = spec.models["vlm"]
     with timer.phase("load"):
         model = vlm.load(Path(model_ref.path))
-    log(f"{STEP}: {model_ref.name} on {model.device} ({model.load_seconds} s to load)")
+        grammar, decoding = vlm.answer_grammar(model, CaptionAnswer, cfg.constrained, answer_schema(cfg.max_chars, list(names)))
+    log(f"{STEP}: {model_ref.name} on {model.device} ({model.load_seconds} s to load); {decoding}")
     (out / "previews").mkdir()
     clips: list[CaptionClip] = []
     with tempfile.TemporaryDirectory(prefix="reelset-caption-") as tmp:
@@ -159,31 +172,29 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             convs = [vlm.chat(prompt, videos=[frames], max_pixels=cfg.max_pixels, min_pixels=cfg.min_pixels, fps=rate)
                      for _, _, frames, rate, prompt in batch]
             with timer.phase("generate"):
-                gens = vlm.generate(model, convs, max_new_tokens=cfg.max_new_tokens)
+                gens = vlm.generate(model, convs, max_new_tokens=cfg.max_new_tokens, grammar=grammar)
             for (scene, ctx, frames, rate, prompt), gen in zip(batch, gens, strict=True):
-                parsed = vlm.parse_json(gen.text, CaptionAnswer)
-                ans = parsed.value
-                caption = " ".join(ans.caption.split()) if ans else ""
-                if ans is not None and not caption:
-                    parsed.reason = "the answer's caption is empty"
-                ok = bool(caption)
+                ans, caption, problem, reason = read_answer(gen)
+                ok = ans is not None
                 clips.append(CaptionClip(
                     clip_id=scene.clip_id, video_id=scenes.video_id, clip_path=str((scenes_dir / scene.clip).resolve()),
                     thumbnail=f"previews/{scene.clip_id}.webp", start_s=scene.start_s, end_s=scene.end_s,
                     frames=len(frames), sample_fps=round(rate, 6), caption=caption,
-                    shot_type=normalize(ans.shot_type, SHOT_TYPES) if ok else "unknown",
-                    camera_motion=normalize(ans.camera_motion, CAMERA_MOTIONS) if ok else "unknown",
-                    characters=names_in_text(caption, names), model_characters=list(ans.characters) if ok else [],
+                    shot_type=ans.shot_type if ok else "unknown", camera_motion=ans.camera_motion if ok else "unknown",
+                    characters=names_in_text(caption, names), model_characters=list(dict.fromkeys(ans.characters)) if ok else [],
                     context=ctx.context, context_characters=ctx.characters, place=ctx.place,
-                    status="ok" if ok else "fallback", error=None if ok else parsed.reason, raw=gen.text[:RAW_LIMIT],
+                    status="ok" if ok else "fallback", problem=problem, error=reason, constrained=gen.constrained,
+                    raw=gen.text[:RAW_LIMIT],
                     prompt=prompt, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
                     prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, hit_limit=gen.hit_limit))
         gen_s = time.perf_counter() - t0
     fallbacks = sum(c.status == "fallback" for c in clips)
-    log(f"{STEP}: {len(clips)} clips in {gen_s:.2f} s ({len(clips) / max(gen_s, 1e-9):.2f} captions/s), {fallbacks} unusable answers")
+    log(f"{STEP}: {len(clips)} clips in {gen_s:.2f} s of generation: {len(clips) - fallbacks} captions "
+        f"({(len(clips) - fallbacks) / max(gen_s, 1e-9):.2f} captions/s), {fallbacks} unusable answers "
+        f"({', '.join(sorted({c.problem for c in clips if c.problem})) or 'none'})")
     art = CaptionsArtifact(video_id=scenes.video_id, model=model_ref, device=model.device,
                            trigger_word=bible.bible.trigger_word, caption_style=list(bible.bible.caption_style),
-                           names=names, config=cfg, clips=clips)
+                           names=names, config=cfg, decoding=decoding, clips=clips)
     write_json(out / "captions.json", art)
     versions = vlm.versions()
     versions["ffmpeg"] = media.program_version("ffmpeg")
@@ -191,7 +202,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     models=[model_ref], versions=versions,
                     counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
                             "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
-                            "new_tokens": sum(c.new_tokens for c in clips)})
+                            "new_tokens": sum(c.new_tokens for c in clips), "hit_limit": sum(c.hit_limit for c in clips),
+                            "constrained": sum(c.constrained for c in clips)})
     return StepResult(meta=meta)
 
 

@@ -14,7 +14,7 @@ decision on a caption that changed since (or on a clip that no longer exists) is
 ``stale_decisions`` and never applied.
 
 Output (``$out``): ``reviewed.json`` (:class:`reelset.schemas.reviewed.ReviewedArtifact`: accepted
-clips with final captions — trigger word removed, packaging prepends it when configured —,
+clips with final captions — trigger word removed; packaging puts it back, exactly once, for every family —,
 rejected clips with reasons, per-clip QA, stale decisions), ``meta.json``.
 Errors (exit status 2): a malformed review.json names the entry and field
 (``review.json: malformed review file: decisions['demo01-s0002'].action: …``); a caption

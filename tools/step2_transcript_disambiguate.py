@@ -17,17 +17,19 @@ Passes, each recorded in the ``audit`` list:
 2. **lexical** — listed mis-hearings, and low-probability words / n-grams that sound like
    a bible term (jellyfish phonetic codes + rapidfuzz Jaro-Winkler).
 3. **model** (multimodal) — the VLM ``models.vlm`` (``[disambiguate] vlm``, a key of
-   nix/models.toml) sees the reference shots (one picture each, labelled in the prompt),
-   the segment's frames (``model_frames`` evenly spaced over its span, one video) and — for
-   Qwen2.5-Omni models, when ``model_audio`` — the segment's audio, with a prompt holding the
+   nix/models.toml; Qwen2.5-VL — Qwen2.5-Omni and its audio input are not supported) sees the
+   reference shots (one picture each, labelled in the prompt) and the segment's frames
+   (``model_frames`` evenly spaced over its span, one video), with a prompt holding the
    bible and the current text. It answers :class:`reelset.schemas.disambiguate.ModelSegmentAnswer`
-   (speaker, confidence, text). Plain transformers ``generate`` cannot constrain decoding
-   to a JSON schema, so the schema is in the prompt and the answer is parsed robustly
-   (:func:`reelset.vlm.parse_json`); an unusable answer keeps the earlier passes' text and
-   is recorded as a ``fallback`` audit entry with the reason. Usable answers go through
-   :func:`reelset.disambiguate.model_pass_segment` (speaker must be a bible character or
-   'unknown'; text edits only where they spell a bible term that sounds like the heard
-   words). Segments are sent in batches of ``model_batch_size``.
+   (speaker, confidence, text). With ``model_constrained`` (default) decoding is constrained
+   to that schema (xgrammar, :func:`reelset.vlm.json_grammar`; speaker one of the bible's
+   names or 'unknown', text at most ``model_max_text_chars``), so every answer that ends within
+   ``model_max_new_tokens`` is valid; otherwise, or when xgrammar cannot handle the model, the
+   answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer keeps the
+   earlier passes' text and is recorded as a ``fallback`` audit entry with the reason. Usable
+   answers go through :func:`reelset.disambiguate.model_pass_segment` (speaker must be a bible
+   character or 'unknown'; text edits only where they spell a bible term that sounds like the
+   heard words). Segments are sent in batches of ``model_batch_size``.
 
 Output (``$out``): ``corrected_transcript.json``
 (:class:`reelset.schemas.disambiguate.DisambiguatedTranscript`: original + corrected text and words per
@@ -63,6 +65,7 @@ from reelset.schemas.disambiguate import (
     ModelSegmentAnswer,
     PassSummary,
     SpeakerAttribution,
+    segment_answer_schema,
 )
 from reelset.schemas.references import ShotReferenceArtifact
 from reelset.schemas.scenes import ScenesArtifact
@@ -133,8 +136,9 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     ref_labels = [f"{f.subject} ({f.kind}" + (f", {f.note}" if f.note else "") + ")" for f in refs.frames]
     spans = [(s.start, s.end) for s in base.segments]
     seg_frames = segment_frames(Path(spec.video), spans, cfg.model_frames, work)
-    use_audio = model.audio and cfg.model_audio and base.has_audio
-    audio = media.decode_audio_16k(Path(spec.video)) if use_audio else None
+    schema = segment_answer_schema([c.name for c in bible_art.bible.characters], cfg.model_max_text_chars)
+    grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, cfg.model_constrained, schema)
+    log(f"model pass: {decoding}")
     speakers: list[SpeakerAttribution] = []
     audit: list[AuditEntry] = []
     gen_seconds, new_tokens, prompt_tokens, malformed, hit_limit = 0.0, 0, 0, 0, 0
@@ -144,22 +148,21 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
         for si in batch:
             start, end = spans[si]
             text = " ".join(w["word"] for w in segments[si])
-            clip = audio[int(start * 16000):int(end * 16000)] if audio is not None else None
             fps = cfg.model_frames / max(end - start, 1e-3)
-            convs.append(vlm.chat(model_prompt(bible_art.bible, ref_labels, text, start, end, clip is not None),
-                                  images=ref_images, videos=[seg_frames[si]], audio=clip, system=MODEL_SYSTEM,
+            convs.append(vlm.chat(model_prompt(bible_art.bible, ref_labels, text, start, end),
+                                  images=ref_images, videos=[seg_frames[si]], system=MODEL_SYSTEM,
                                   max_pixels=cfg.model_max_pixels, fps=fps))
-        gens = vlm.generate(model, convs, max_new_tokens=cfg.model_max_new_tokens)
+        gens = vlm.generate(model, convs, max_new_tokens=cfg.model_max_new_tokens, grammar=grammar)
         gen_seconds += gens[0].seconds if gens else 0.0
         for si, g in zip(batch, gens, strict=True):
             new_tokens += g.new_tokens
             prompt_tokens += g.prompt_tokens
             hit_limit += g.hit_limit
-            parsed = vlm.parse_json(g.text, ModelSegmentAnswer)
+            parsed = vlm.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit)
             if parsed.value is None:
                 malformed += 1
                 kept = " ".join(w["word"] for w in segments[si])
-                why = parsed.reason + (f"; stopped at the {cfg.model_max_new_tokens}-token budget" if g.hit_limit else "")
+                why = parsed.reason + (f" ({cfg.model_max_new_tokens} tokens)" if g.hit_limit else "")
                 audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="fallback", before=kept, after=kept, start=spans[si][0], end=spans[si][1], confidence=0.0,
                                         reason=f"unusable model output, earlier text kept: {why}"))
                 speakers.append(SpeakerAttribution(speaker="unknown", confidence=0.0, source="none"))
@@ -171,9 +174,9 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     n = max(1, len(segments))
     detail = (f"{ref.name} ({model.model_type}, {model.device}, {str(model.dtype).removeprefix('torch.')}); "
               f"{len(ref_images)} reference pictures, {cfg.model_frames} frames/segment"
-              + (", audio" if use_audio else "") + f"; {malformed}/{len(segments)} answers unusable; "
-              "JSON schema stated in the prompt (transformers generate has no constrained decoding)")
+              f"; {malformed}/{len(segments)} answers unusable; {decoding}")
     stats = {"model_segments": len(segments), "model_malformed": malformed, "model_hit_limit": hit_limit,
+             "model_constrained": int(grammar is not None),
              "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens}
     log(f"{STEP}: model pass: load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment")
     return speakers, audit, detail, stats

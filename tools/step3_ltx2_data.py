@@ -3,7 +3,7 @@
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
 :class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.ltx2``
-(:class:`reelset.schemas.ltx2_data.Ltx2Config`: target fps, buckets, metadata format, trigger switch).
+(:class:`reelset.schemas.ltx2_data.Ltx2Config`: target fps, buckets, metadata format).
 
 Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 ``scripts/process_videos.py``):
@@ -17,8 +17,11 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
   its first F frames are taken;
 - the metadata file is CSV, JSON or JSONL with columns ``caption`` and ``video`` (legacy
   ``media_path``); media paths are resolved relative to the metadata file's folder;
-- ``process_dataset.py --lora-trigger`` prepends the trigger word itself, so
-  ``prepend_trigger`` is off by default.
+- ``process_dataset.py --lora-trigger`` prepends a trigger word to each caption; the
+  captions written here already start with the bible's trigger word (reelset's policy for
+  every family, :func:`reelset.package.caption_for`, so step4-ltx2-preprocess encodes the
+  same text), hence the printed command has no ``--lora-trigger``: passing it would double
+  the word.
 
 Each clip is resampled to the target fps (24 or 25) first, so the frame count the trainer
 sees is the one written here; the trainer then finds exactly one bucket's frames and size.
@@ -90,12 +93,11 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
     reviewed, _ = package.load_reviewed(spec)
-    clips = package.package_clips(reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.audio,
-                                  cfg.prepend_trigger, timer)
+    clips = package.package_clips(reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.audio, timer)
     kept = [c for c in clips if c.fate == "kept"]
     rows = [{"caption": c.caption, "video": Path(c.file).relative_to(package.PACKAGE_DIR).as_posix()} for c in kept]
     name = write_metadata(out / package.PACKAGE_DIR, cfg.metadata_format, rows)
-    art = package.manifest("ltx2", spec, reviewed, cfg, cfg.prepend_trigger, [f"{package.PACKAGE_DIR}/{name}"], clips)
+    art = package.manifest("ltx2", spec, reviewed, cfg, [f"{package.PACKAGE_DIR}/{name}"], clips)
     write_json(out / "manifest.json", art)
     meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
                     counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,

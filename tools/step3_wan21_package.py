@@ -4,7 +4,7 @@ accounted for.
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
 :class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.wan21``
-(:class:`reelset.schemas.wan21_package.Wan21Config`: fps, min/max frames, sizes, trigger switch).
+(:class:`reelset.schemas.wan21_package.Wan21Config`: fps, min/max frames, sizes).
 
 Trainer rules applied:
 
@@ -21,6 +21,9 @@ Trainer rules applied:
   relative to ``--dataset_base_path``; musubi-tuner (``caption_extension = ".txt"``) and
   diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)
   read a ``.txt`` sidecar next to each video;
+- trigger word: every caption starts with the bible's trigger word, exactly once (the same
+  policy as step3-ltx2-data, :func:`reelset.package.caption_for`; these trainers have no
+  trigger option);
 - diffusion-pipe drops a video shorter than every ``frame_buckets`` entry and assigns the
   longest bucket not longer than the video, so its config lists every frame count written.
 
@@ -111,13 +114,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cfg = spec.section("wan21", Wan21Config)
     reviewed, _ = package.load_reviewed(spec)
     fps = Fraction(cfg.fps).limit_denominator(1001)
-    clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.audio, cfg.prepend_trigger, timer)
+    clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.audio, timer)
     kept = [c for c in clips if c.fate == "kept"]
     names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
     with timer.phase("zip"):
         zipped = package.write_zip(out / package.PACKAGE_DIR, out / ZIP_NAME)
     files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [ZIP_NAME]
-    art = package.manifest("wan21", spec, reviewed, cfg, cfg.prepend_trigger, files, clips)
+    art = package.manifest("wan21", spec, reviewed, cfg, files, clips)
     write_json(out / "manifest.json", art)
     meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
                     counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,

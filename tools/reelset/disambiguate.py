@@ -275,7 +275,7 @@ MODEL_SYSTEM = ("You check transcripts of a video against its series bible. You 
                 "and nothing else.")
 
 
-def model_prompt(bible: Bible, references: list[str], text: str, start: float, end: float, audio: bool) -> str:
+def model_prompt(bible: Bible, references: list[str], text: str, start: float, end: float) -> str:
     """The user prompt of the multimodal pass for one segment (``start``/``end`` seconds).
 
     ``references``: labels of the reference pictures that precede the prompt, in order
@@ -293,8 +293,7 @@ def model_prompt(bible: Bible, references: list[str], text: str, start: float, e
     lines += [f"- term {g.term}" + (f" ({g.note})" if g.note else "") for g in bible.glossary]
     if references:
         lines.append("Reference pictures, in order: " + "; ".join(f"picture {i + 1}: {r}" for i, r in enumerate(references)) + ".")
-    lines.append(f"The video shows the segment from {start:.2f} s to {end:.2f} s"
-                 + (", and the audio is its sound." if audio else "."))
+    lines.append(f"The video shows the segment from {start:.2f} s to {end:.2f} s.")
     lines.append(f"Transcript of the segment (speech recognition, may misspell names): {text!r}")
     lines.append("Who speaks in this segment, and what is the transcript with every character name, place and "
                  "term spelled as in the bible? Change nothing else.")

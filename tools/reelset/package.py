@@ -7,6 +7,12 @@ where they drive arithmetic), sizes in pixels. Captions are joined to clips by `
 only: every record carries its own caption from reviewed.json, so dropping a clip can never
 shift a caption onto another clip (the failure of LTX-Video-Trainer #59 / diffusion-pipe #113).
 
+Trigger word (one policy for every family): reviewed.json holds captions without it; every
+packaged caption — what a trainer and reelset's own step4 text encoder read — starts with
+the bible's trigger word, exactly once (:func:`caption_for`). So a trainer's own trigger
+option (ltx-trainer ``process_dataset.py --lora-trigger``, which prepends it to each caption)
+must not be used on these packages: it would double it.
+
 Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
 input, a reviewed.json that does not match its schema, a clip id listed twice, a clip file
 that is missing or not a video, a written clip whose frame count or size is not the
@@ -28,6 +34,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from reelset import ReelsetError, media
+from reelset.captiontext import strip_trigger
 from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
@@ -131,15 +138,14 @@ def transcode(src: Path, dst: Path, fps: Fraction, frames: int, width: int, heig
                            f"planned {frames} frames at {width}x{height} (from {src})")
 
 
-def caption_for(caption: str, trigger: str | None, prepend: bool) -> str:
-    """The caption as written: ``'<trigger> <caption>'`` when ``prepend`` and a trigger word
-    exists and the caption does not already start with it (a reviewer may have typed it),
-    else the caption; whitespace (newlines included) collapsed to single spaces so a caption
-    is one CSV field and one line of a .txt sidecar."""
-    text = " ".join(caption.split())
-    if prepend and trigger and not re.match(rf"{re.escape(trigger)}\b", text):
-        return f"{trigger} {text}"
-    return text
+def caption_for(caption: str, trigger: str | None) -> str:
+    """The caption as written, under reelset's one trigger-word policy (both families): with
+    a trigger word, ``'<trigger> <caption>'`` with the trigger word exactly once — any
+    whole-word occurrence in ``caption`` (a reviewer may have typed it) is removed first
+    (:func:`reelset.captiontext.strip_trigger`); whitespace (newlines included) collapsed to
+    single spaces so a caption is one CSV field and one line of a .txt sidecar."""
+    text = " ".join(strip_trigger(caption, trigger).split())
+    return f"{trigger} {text}" if trigger else text
 
 
 def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
@@ -171,7 +177,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
-                  audio: bool, prepend: bool, timer: Timer) -> list[PackagedClip]:
+                  audio: bool, timer: Timer) -> list[PackagedClip]:
     """Plan and write every accepted clip; return the manifest entries of all clips.
 
     For each accepted clip (reviewed.json order): probe it, compute the frames it gives at
@@ -202,7 +208,7 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
         with timer.phase("transcode"):
             transcode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, audio and src.has_audio)
         used = frames_used(frames, src.frames, src.fps, fps)
-        entries.append(PackagedClip(fate="kept", caption=caption_for(clip.caption, reviewed.trigger_word, prepend),
+        entries.append(PackagedClip(fate="kept", caption=caption_for(clip.caption, reviewed.trigger_word),
                                     file=rel, bucket=label, frames=frames, width=width, height=height,
                                     fps=round(float(fps), 6), source_frames_used=used,
                                     source_frames_trimmed=src.frames - used, **common))
@@ -239,12 +245,12 @@ def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> Non
 
 
 def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel,
-             prepend: bool, files: list[str], clips: list[PackagedClip]) -> PackageManifest:
+             files: list[str], clips: list[PackagedClip]) -> PackageManifest:
     """The manifest.json of a package (totals computed from ``clips``; validated)."""
     kept = [c for c in clips if c.fate == "kept"]
     return PackageManifest(
         trainer=trainer, dataset=spec.dataset, config=config.model_dump(mode="json"),
-        trigger_word=reviewed.trigger_word, trigger_prepended=bool(prepend and reviewed.trigger_word),
+        trigger_word=reviewed.trigger_word, trigger_prepended=bool(reviewed.trigger_word),
         package_dir=PACKAGE_DIR, files=files, reviewed_accepted=len(reviewed.accepted),
         reviewed_rejected=len(reviewed.rejected), kept=len(kept), dropped=len(clips) - len(kept),
         frames_written=sum(c.frames or 0 for c in kept),

@@ -20,7 +20,9 @@
   ``reject`` → rejected with the reason; ``accept`` → accepted with the model caption, every
   flag overridden except an empty caption (reason "accepted in review, but caption empty: edit
   the caption"); ``edit`` → the reviewer's caption, media flags overridden, caption checks
-  re-run on the new text (a failing edit is rejected with those flags). A decision whose caption_sha256 is not the current caption's
+  re-run on the new text (a failing edit is rejected with those flags) except the trigger-word
+  check: an edit may include or omit the trigger word, packaging starts every caption with it
+  exactly once (reelset.package). A decision whose caption_sha256 is not the current caption's
   is stale: reported, never applied.
 """
 
@@ -213,6 +215,8 @@ def decide(clip: CaptionClip, media: list[QAFlag], decision: ReviewDecision | No
     action = decision.action if decision else None
     text = decision.caption if action == "edit" else clip.caption
     cflags = caption_flags(text, trigger, clip.context_characters, names, cfg)
+    if action == "edit":  # a reviewer may include or omit the trigger word: packaging puts it first, once
+        cflags = [f for f in cflags if f.check != "trigger_missing"]
     flags = media + cflags
     if action == "reject":
         reasons, overridden = [f"rejected in review: {decision.reason}"], []

@@ -1,21 +1,39 @@
-"""Vision-language models (Qwen2.5-VL, Qwen2.5-Omni thinker) through the real transformers
-+ qwen-vl-utils code path: load, build chat messages, batched generation, JSON parsing.
+"""Vision-language models (Qwen2.5-VL) through the real transformers + qwen-vl-utils code
+path: load, build chat messages, batched generation (optionally constrained to a JSON
+schema), tolerant JSON parsing.
 
 Shared by step2-transcript-disambiguate (multimodal pass) and step2-caption. Nothing here
 downloads: a model is a local directory (a fixed input of nix/models.toml, or the tiny
-random model of tools/make_tiny_models.py in tests and the demo).
+random model of tools/make_tiny_models.py in tests and the demo). Qwen2.5-Omni is not
+supported (no test model exercises its loading and audio path; docs/usage.md says so).
 
 Typical use::
 
     vlm = load(Path(spec.models["vlm"].path))             # device/dtype picked automatically
+    grammar, decoding = answer_grammar(vlm, MyAnswer, enabled=True)
     msgs = [chat(prompt, images=[png1, png2], videos=[[f0, f1, f2, f3]])]
-    [g] = generate(vlm, msgs, max_new_tokens=256)          # g.text, g.prompt_tokens, g.seconds
-    parsed = parse_json(g.text, MyAnswer)                  # parsed.value or parsed.reason
+    [g] = generate(vlm, msgs, max_new_tokens=256, grammar=grammar)  # g.text, g.prompt_tokens, g.hit_limit
+    parsed = parse_json(g.text, MyAnswer, hit_limit=g.hit_limit)    # parsed.value or parsed.problem/reason
 
-Structured output: plain ``transformers.generate`` has no JSON-schema constrained decoding
-(that needs a logits processor library such as outlines / xgrammar, or a server like vLLM),
-so the schema is stated in the prompt and the answer is parsed robustly by
-:func:`parse_json`, which never raises.
+Structured output: :func:`json_grammar` compiles the answer model's JSON schema
+(``model_json_schema()`` of the pydantic model) for the model's tokenizer with xgrammar
+(``GrammarCompiler.compile_json_schema``), and :func:`generate` attaches it to
+``transformers`` ``generate`` as xgrammar's logits processor
+(``xgrammar.contrib.hf.LogitsProcessor``, one per call: it is single-use). Every generated
+token is then masked to those that keep the text a prefix of a schema-valid JSON document,
+and the end-of-sequence token is allowed only once the object is complete — so even the
+tiny random model answers schema-valid JSON, provided the object can close within
+``max_new_tokens``. Compiled with ``any_whitespace=False`` (fixed separators ``", "`` and
+``": "``, no free whitespace): with free whitespace a model may emit spaces and newlines
+forever, which a random model does. Strings must carry a ``maxLength`` (pydantic
+``max_length``) for the same reason: at the limit only the closing quote is allowed.
+xgrammar 0.2.8 ignores ``maxLength`` on a string that also has a ``pattern`` and fails on
+patterns with long repetitions, so the answer models use ``min_length``/``max_length`` and
+no patterns; its bounded strings admit no escape sequences (no ``\\n`` or ``\\"`` inside).
+
+Without a grammar (switched off in the config, or :func:`answer_grammar` could not build one
+for the model) the schema is only stated in the prompt and :func:`parse_json` reads the
+answer tolerantly: see its docstring. It never raises.
 
 Image sizes: qwen-vl-utils resizes every image / video frame so that height and width are
 multiples of 28 (patch 14 x merge 2) and the pixel count lies in [min_pixels, max_pixels];
@@ -25,11 +43,13 @@ each merged 28x28 patch becomes one token, so ``max_pixels = 64 * 28 * 28`` cost
 
 from __future__ import annotations
 
+import ast
 import json
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -42,8 +62,6 @@ T = TypeVar("T", bound=BaseModel)
 MODEL_CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
-    # the Omni "thinker" is the text-generating half of Qwen2.5-Omni (the talker makes speech)
-    "qwen2_5_omni": "Qwen2_5OmniThinkerForConditionalGeneration",
 }
 
 
@@ -61,34 +79,49 @@ class Vlm:
     path: Path
     load_seconds: float
 
-    @property
-    def audio(self) -> bool:
-        """True when the model takes audio input (Qwen2.5-Omni)."""
-        return self.model_type == "qwen2_5_omni"
-
 
 @dataclass
 class Generation:
     """One generated answer: ``text`` (special tokens removed), ``prompt_tokens`` (input ids of
     this batch row without padding, including image/video tokens), ``new_tokens`` (generated,
     up to and including EOS), ``seconds`` (wall time of the whole batch's generate call,
-    shared by its rows), ``hit_limit`` (stopped by max_new_tokens, not by EOS)."""
+    shared by its rows), ``hit_limit`` (stopped by max_new_tokens, not by EOS),
+    ``constrained`` (decoded under a JSON grammar)."""
 
     text: str
     prompt_tokens: int
     new_tokens: int
     seconds: float
     hit_limit: bool
+    constrained: bool = False
+
+
+# why an answer was not usable (Parsed.problem): a short key for counting, the reason says more
+Problem = Literal["no_json", "truncated", "invalid"]
 
 
 @dataclass
 class Parsed(Generic[T]):
-    """Result of :func:`parse_json`: ``value`` (validated model) or ``reason`` (why not),
-    ``raw`` (the JSON text found, '' if none)."""
+    """Result of :func:`parse_json`: ``value`` (validated model) or ``problem`` (one of
+    :data:`Problem`) and ``reason`` (why, for people), ``raw`` (the object text found, '' if
+    none), ``repaired`` (the object was not strict JSON: read as a Python-style literal)."""
 
     value: T | None
     reason: str | None
     raw: str = ""
+    problem: Problem | None = None
+    repaired: bool = False
+
+
+@dataclass(frozen=True)
+class JsonGrammar:
+    """A pydantic model's JSON schema compiled for one model's tokenizer: ``compiled``
+    (``xgrammar.CompiledGrammar``), ``schema`` (the JSON schema, a dict), ``answer`` (the
+    pydantic model's name)."""
+
+    compiled: Any
+    schema: dict
+    answer: str
 
 
 def pick_device(device: str | None = None) -> tuple[str, Any]:
@@ -112,8 +145,8 @@ def pick_device(device: str | None = None) -> tuple[str, Any]:
 def load(path: Path, device: str | None = None) -> Vlm:
     """Load model + processor from the directory ``path`` (``from_pretrained``, local files
     only). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`).
-    Errors (ReelsetError): no directory / config.json, unsupported model type, the
-    transformers installed lacks the class."""
+    Errors (ReelsetError): no directory / config.json, unsupported model type (Qwen2.5-Omni
+    included), the transformers installed lacks the class."""
     import transformers
 
     t0 = time.perf_counter()
@@ -140,37 +173,69 @@ def load(path: Path, device: str | None = None) -> Vlm:
                load_seconds=round(time.perf_counter() - t0, 3))
 
 
-def chat(prompt: str, images: list[Path] = (), videos: list[list[Path]] = (), audio: Any = None,
-         system: str | None = None, max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28,
-         fps: float = 1.0) -> list[dict]:
+def chat(prompt: str, images: list[Path] = (), videos: list[list[Path]] = (), system: str | None = None,
+         max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28, fps: float = 1.0) -> list[dict]:
     """One conversation in qwen-vl-utils' message format: an optional system message, then a
     user message with the ``images`` (files), the ``videos`` (each a list of frame files,
-    taken ``1/fps`` seconds apart; qwen-vl-utils pads to an even frame count), the ``audio``
-    (16 kHz mono float32 samples, shape (n,); Qwen2.5-Omni only) and the ``prompt`` text, in
-    that order. ``min_pixels`` /
-    ``max_pixels`` bound each image / frame (see the module docstring)."""
+    taken ``1/fps`` seconds apart; qwen-vl-utils pads to an even frame count) and the
+    ``prompt`` text, in that order. ``min_pixels`` / ``max_pixels`` bound each image / frame
+    (see the module docstring)."""
     content: list[dict] = [{"type": "image", "image": str(p), "min_pixels": min_pixels, "max_pixels": max_pixels}
                            for p in images]
     content += [{"type": "video", "video": [str(f) for f in frames], "sample_fps": fps,
                  "min_pixels": min_pixels, "max_pixels": max_pixels} for frames in videos if frames]
-    if audio is not None:
-        content.append({"type": "audio", "audio": audio})
     content.append({"type": "text", "text": prompt})
     msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
     return msgs + [{"role": "user", "content": content}]
 
 
-def _audio_inputs(conversations: list[list[dict]]) -> list:
-    """The audio arrays of ``conversations`` (in order)."""
-    return [item["audio"] for conv in conversations for msg in conv if isinstance(msg["content"], list)
-            for item in msg["content"] if item.get("type") == "audio"]
+def stop_token_ids(vlm: Vlm) -> list[int]:
+    """The ids that end generation: ``generation_config.eos_token_id`` (one id or a list)."""
+    eos = vlm.model.generation_config.eos_token_id
+    return [int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None]
 
 
-def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 256) -> list[Generation]:
-    """Greedy generation for a batch of conversations (from :func:`chat`), one forward batch.
+def json_grammar(vlm: Vlm, answer: type[BaseModel], schema: dict | None = None) -> JsonGrammar:
+    """Compile ``answer``'s JSON schema (or ``schema``, one derived from it for a run, e.g.
+    with names from the bible) for ``vlm``'s tokenizer (xgrammar, rules in the module
+    docstring). The vocabulary size is that of the output layer (it can exceed the
+    tokenizer's, padded), the stop tokens those of :func:`stop_token_ids`.
+    ReelsetError when xgrammar cannot read the tokenizer or compile the schema."""
+    try:
+        import xgrammar as xgr
+
+        schema = schema or answer.model_json_schema()
+        vocab = int(vlm.model.get_output_embeddings().weight.shape[0])
+        info = xgr.TokenizerInfo.from_huggingface(vlm.processor.tokenizer, vocab_size=vocab,
+                                                  stop_token_ids=stop_token_ids(vlm))
+        compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema), any_whitespace=False)
+    except Exception as exc:  # xgrammar raises RuntimeError / its FFI errors; an import may fail too
+        raise ReelsetError(f"vlm: xgrammar cannot constrain {vlm.path.name} to {answer.__name__}: "
+                           f"{type(exc).__name__}: {str(exc).strip()[:300]}") from exc
+    return JsonGrammar(compiled=compiled, schema=schema, answer=answer.__name__)
+
+
+def answer_grammar(vlm: Vlm, answer: type[BaseModel], enabled: bool,
+                   schema: dict | None = None) -> tuple[JsonGrammar | None, str]:
+    """(grammar or None, how answers are decoded, for reports and meta): the grammar of
+    :func:`json_grammar` when ``enabled``; None with the reason when disabled or when xgrammar
+    cannot handle the model (the caller then decodes freely and parses tolerantly)."""
+    if not enabled:
+        return None, "free decoding (constrained decoding off in the config); tolerant JSON parsing"
+    try:
+        return json_grammar(vlm, answer, schema), f"JSON-schema constrained decoding (xgrammar) of {answer.__name__}"
+    except ReelsetError as exc:
+        return None, f"free decoding, tolerant JSON parsing ({exc})"
+
+
+def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 256,
+             grammar: JsonGrammar | None = None) -> list[Generation]:
+    """Greedy generation for a batch of conversations (from :func:`chat`), one forward batch
+    (left padding).
 
     Text: ``processor.apply_chat_template(..., add_generation_prompt=True)``; images and
-    videos: ``qwen_vl_utils.process_vision_info``; audio (Omni): decoded to 16 kHz. Returns one
+    videos: ``qwen_vl_utils.process_vision_info``. With ``grammar`` every row is constrained
+    to it by a fresh ``xgrammar.contrib.hf.LogitsProcessor``. Returns one
     :class:`Generation` per conversation, in order."""
     import torch
     from qwen_vl_utils import process_vision_info
@@ -187,19 +252,20 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
         kwargs["videos"] = [v for v, _ in videos]
         kwargs["video_metadata"] = [m for _, m in videos]
         kwargs.update(video_kwargs)
-    if vlm.audio:
-        audios = _audio_inputs(conversations)
-        if audios:
-            kwargs["audio"] = audios
     inputs = proc(**kwargs).to(vlm.device)
+    extra: dict[str, Any] = {}
+    if grammar is not None:
+        import xgrammar as xgr
+        from transformers import LogitsProcessorList
+
+        extra["logits_processor"] = LogitsProcessorList([xgr.contrib.hf.LogitsProcessor(grammar.compiled)])
     t0 = time.perf_counter()
     with torch.inference_mode():
-        out = vlm.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        out = vlm.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **extra)
     seconds = round(time.perf_counter() - t0, 3)
     n_in = inputs["input_ids"].shape[1]
     new = out[:, n_in:]
-    eos = vlm.model.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    eos_ids = set(stop_token_ids(vlm))
     result = []
     for i in range(len(conversations)):
         row = new[i].tolist()
@@ -207,50 +273,149 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
         used = row if stop is None else row[: stop + 1]
         prompt_tokens = int(inputs["attention_mask"][i].sum())
         result.append(Generation(text=proc.tokenizer.decode(used, skip_special_tokens=True).strip(),
-                                 prompt_tokens=prompt_tokens, new_tokens=len(used),
-                                 seconds=seconds, hit_limit=stop is None))
+                                 prompt_tokens=prompt_tokens, new_tokens=len(used), seconds=seconds,
+                                 hit_limit=stop is None, constrained=grammar is not None))
     return result
 
 
-def first_json_object(text: str) -> str | None:
-    """The first complete JSON object in ``text`` (as text), skipping any prose or markdown
-    fences around it: tries ``json.JSONDecoder.raw_decode`` at every '{'. None if there is
-    none."""
+# --------------------------------------------------------------------------- tolerant parsing
+def balanced_object(text: str, start: int) -> str | None:
+    """The text of the brace-balanced object opening at ``text[start] == '{'``, aware of
+    strings in double or single quotes and backslash escapes; None when it never closes
+    (a cut answer)."""
+    depth, quote, escaped = 0, None, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[start:i + 1]
+    return None
+
+
+_LITERALS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
+
+
+class _JsonNames(ast.NodeTransformer):
+    """true/false/null (and Python's spellings) as constants, so JSON-like text is a Python literal."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in _LITERALS:
+            return ast.copy_location(ast.Constant(_LITERALS[node.id]), node)
+        return node
+
+
+def python_literal(obj_text: str) -> dict | None:
+    """``obj_text`` read as a Python literal (``ast.literal_eval`` after mapping true/false/null):
+    accepts single-quoted strings and trailing commas, the usual ways a model's pseudo-JSON
+    departs from JSON. None when it is not a dict literal."""
+    try:
+        tree = _JsonNames().visit(ast.parse(obj_text.strip(), mode="eval"))
+        value = ast.literal_eval(tree)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (list, tuple, set)
+
+
+def lenient(data: dict, model: type[BaseModel]) -> dict:
+    """``data`` made to fit ``model`` where a model's answer commonly departs from it: a key
+    whose value is null is dropped when the field has a default (null = absent); a string
+    where the field is a list becomes a one-item list (``"characters": "Archer"``). Unknown
+    keys are left for the model to ignore (``extra="ignore"``)."""
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in out:
+            continue
+        if out[key] is None and not field.is_required():
+            del out[key]
+        elif isinstance(out[key], str) and _is_list(field.annotation):
+            out[key] = [out[key]] if out[key].strip() else []
+    return out
+
+
+def json_objects(text: str):
+    """The top-level objects of ``text``, in order, as (object text, dict, repaired): at each
+    '{' a strict JSON object (``json.JSONDecoder.raw_decode``), else the brace-balanced span
+    read as a Python-style literal (:func:`python_literal`, repaired = True); a span that is
+    no literal is skipped. Yields (text from that '{', None, False) and stops at a '{' that
+    never closes (a cut answer)."""
     decoder = json.JSONDecoder()
     i = text.find("{")
     while i != -1:
         try:
             obj, end = decoder.raw_decode(text, i)
+            if isinstance(obj, dict):
+                yield text[i:end], obj, False
+                i = text.find("{", end)
+                continue
         except json.JSONDecodeError:
+            pass
+        span = balanced_object(text, i)
+        if span is None:
+            yield text[i:], None, False
+            return
+        obj = python_literal(span)
+        if obj is not None:
+            yield span, obj, True
+            i = text.find("{", i + len(span))
+        else:
             i = text.find("{", i + 1)
-            continue
-        if isinstance(obj, dict):
-            return text[i:end]
-        i = text.find("{", i + 1)
-    return None
 
 
-def parse_json(text: str, model: type[T]) -> Parsed[T]:
-    """Validate the first JSON object of ``text`` with the pydantic ``model``. Never raises:
-    on failure ``value`` is None and ``reason`` says why ("no JSON object in the output
-    (…)" or the validation errors, shortened)."""
-    raw = first_json_object(text)
-    if raw is None:
-        preview = text[:80].replace("\n", " ")
-        return Parsed(None, f"no JSON object in the output ({len(text)} chars: {preview!r})")
-    try:
-        return Parsed(model.model_validate_json(raw), None, raw)
-    except ValidationError as exc:
-        errs = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
-        return Parsed(None, f"JSON does not match {model.__name__}: {errs}", raw)
+def parse_json(text: str, model: type[T], hit_limit: bool = False) -> Parsed[T]:
+    """Validate the model's answer ``text`` with the pydantic ``model``. Never raises.
+
+    Tolerant reading (for free decoding; a constrained answer passes at once): the top-level
+    objects of the text in order (:func:`json_objects`: prose and ```json fences around them
+    skipped; single quotes, trailing commas and True/None accepted, then ``repaired`` is
+    True), each adjusted by :func:`lenient` (null = absent, string → list; unknown keys
+    ignored) and validated; the first valid one wins. Failures: ``problem`` 'truncated' when
+    an object opens but never closes (with ``hit_limit`` — generation stopped at
+    max_new_tokens — the reason says so), 'no_json' when there is no object, 'invalid' when
+    none validates (the first one's errors, at most five, in the reason)."""
+    first: Parsed[T] | None = None
+    for raw, data, repaired in json_objects(text):
+        if data is None:
+            if first is not None:
+                break
+            cut = "generation stopped at the max_new_tokens budget" if hit_limit else "the text ends"
+            return Parsed(None, f"answer cut off: the JSON object is not closed ({cut}; {len(text)} chars)", raw, "truncated")
+        try:
+            return Parsed(model.model_validate(lenient(data, model)), None, raw, repaired=repaired)
+        except ValidationError as exc:
+            if first is None:
+                errs = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+                first = Parsed(None, f"JSON does not match {model.__name__}: {errs}", raw, "invalid", repaired)
+    if first is not None:
+        return first
+    preview = text[:80].replace("\n", " ")
+    why = "no JSON object in the output" + (" (stopped at the max_new_tokens budget)" if hit_limit else "")
+    return Parsed(None, f"{why} ({len(text)} chars: {preview!r})", problem="no_json")
 
 
 def versions() -> dict[str, str]:
-    """Versions of torch, transformers and qwen-vl-utils (for meta.json)."""
+    """Versions of torch, transformers, qwen-vl-utils and xgrammar (for meta.json)."""
     import importlib.metadata
 
     import torch
     import transformers
 
     return {"torch": torch.__version__, "transformers": transformers.__version__,
-            "qwen_vl_utils": importlib.metadata.version("qwen-vl-utils")}
+            "qwen_vl_utils": importlib.metadata.version("qwen-vl-utils"),
+            "xgrammar": importlib.metadata.version("xgrammar")}

@@ -21,14 +21,15 @@ class DisambiguateConfig(Strict):
     lexical_min_similarity: float = Field(0.8, ge=0, le=1, description="Lexical pass: minimum Jaro-Winkler similarity (rapidfuzz, 0-1) between a candidate (word or n-gram, letters only) and a bible term; the two must also share their Metaphone or NYSIIS code (jellyfish).")
     keep_confident: float = Field(0.9, ge=0, le=1, description="Conditioned pass: a base word heard with at least this probability (0-1) is replaced by a bible term only if it sounds like it (same Metaphone/NYSIIS code).")
     lexical_ngram: int = Field(3, ge=1, le=5, description="Lexical pass: longest n-gram (words) compared with bible terms.")
-    vlm: str = Field("qwen2.5-vl-7b-instruct", description="Model of the multimodal pass: a key of nix/models.toml (resolved by Nix; e.g. 'tiny-qwen2.5-vl' for tests, a Qwen2.5-Omni entry to add the audio).")
+    vlm: str = Field("qwen2.5-vl-7b-instruct", description="Model of the multimodal pass: a key of nix/models.toml (resolved by Nix; e.g. 'tiny-qwen2.5-vl' for tests). Qwen2.5-VL only: Qwen2.5-Omni is not supported.")
     model: bool = Field(True, description="Run the multimodal pass (VLM with the segment's frames, the reference shots and the bible: corrections + speaker attribution).")
     model_frames: int = Field(4, ge=1, le=16, description="Multimodal pass: frames per segment, evenly spaced over its time span (sent as one video).")
     model_max_pixels: int = Field(128 * 28 * 28, ge=4 * 28 * 28, description="Multimodal pass: pixel budget per image / frame (one token per 28x28 pixels).")
     model_batch_size: int = Field(4, ge=1, description="Multimodal pass: segments per generate call.")
     model_max_new_tokens: int = Field(192, ge=8, description="Multimodal pass: token budget of one answer.")
     model_min_confidence: float = Field(0.5, ge=0, le=1, description="Multimodal pass: answers with a lower confidence (0-1) change no text and attribute no speaker (recorded, not applied).")
-    model_audio: bool = Field(True, description="Multimodal pass: give the segment's audio to models that take audio (Qwen2.5-Omni); ignored for Qwen2.5-VL.")
+    model_constrained: bool = Field(True, description="Multimodal pass: constrain decoding to the JSON schema of the answer (xgrammar logits processor; speaker one of the bible's names or 'unknown'), so every answer is schema-valid JSON. Off (or when xgrammar cannot handle the model): free decoding and tolerant parsing.")
+    model_max_text_chars: int = Field(600, ge=20, le=4000, description="Multimodal pass: most characters of the corrected segment text in an answer (the bound of that string in the grammar; a faster-whisper segment of up to 30 s is rarely over 500).")
 
 
 class AuditEntry(Strict):
@@ -82,15 +83,33 @@ class CorrectedSegment(Strict):
     speaker: SpeakerAttribution = Field(description="Speaker attribution (multimodal pass).")
 
 
+SPEAKER_MAX_CHARS = 64
+TEXT_MAX_CHARS = 4000  # what validation accepts; the grammar bounds it by [disambiguate] model_max_text_chars
+
+
 class ModelSegmentAnswer(BaseModel):
     """What the multimodal pass asks the VLM for, per segment (stated as JSON schema in the
-    prompt; the answer is validated against this model; extra keys are ignored)."""
+    prompt and, with constrained decoding, the grammar; the answer is validated against this
+    model, extra keys ignored, surrounding whitespace stripped)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    speaker: str = Field(description="Canonical name of the character speaking (from the bible), or 'unknown'.")
+    speaker: str = Field(max_length=SPEAKER_MAX_CHARS, description="Canonical name of the character speaking (from the bible), or 'unknown'.")
     confidence: float = Field(ge=0, le=1, description="Confidence 0-1 in the speaker and the text.")
-    text: str = Field(description="The segment's transcript with names, places and terms spelled as in the bible; otherwise unchanged.")
+    text: str = Field(max_length=TEXT_MAX_CHARS, description="The segment's transcript with names, places and terms spelled as in the bible; otherwise unchanged.")
+
+
+def segment_answer_schema(names: list[str], max_text_chars: int) -> dict:
+    """The JSON schema constrained decoding uses for one run: :class:`ModelSegmentAnswer`'s,
+    with the speaker one of ``names`` (the bible's canonical names) or 'unknown' and the text at
+    most ``max_text_chars`` characters — every string bounded, as a grammar needs to end
+    (reelset.vlm)."""
+    schema = ModelSegmentAnswer.model_json_schema()
+    props = schema["properties"]
+    props["speaker"] = {**props["speaker"], "enum": [*names, "unknown"]}
+    props["speaker"].pop("maxLength", None)
+    props["text"]["maxLength"] = max_text_chars
+    return schema
 
 
 class PassSummary(Strict):

@@ -17,7 +17,6 @@ class Ltx2Config(Strict):
     fps: Literal[24, 25] = Field(24, description="Target frame rate, frames per second (LTX-2 trains at 24 or 25 fps); clips are resampled to it.")
     buckets: list[str] = Field(default_factory=lambda: ["960x544x97", "960x544x49", "960x544x25"], min_length=1, description="Resolution buckets 'WxHxF' (pixels, pixels, frames): W and H multiples of 32, F = 8n+1 (ltx-trainer docs). Each clip goes to the bucket of nearest aspect ratio among those with F <= its frames at `fps` (ties: more frames, then larger area), as the trainer assigns them; clips shorter than every bucket are dropped. Several buckets need batch size 1 in the trainer.")
     metadata_format: Literal["json", "jsonl", "csv"] = Field("json", description="Metadata file written next to the clips: dataset.json / dataset.jsonl / dataset.csv with columns `caption` and `video` (path relative to the metadata file).")
-    prepend_trigger: bool = Field(False, description="Prepend the bible's trigger word to every caption. Off by default: ltx-trainer's process_dataset.py --lora-trigger prepends it itself (both would double it).")
     audio: bool = Field(True, description="Keep the clip's audio (AAC 48 kHz stereo, cut to the written frames); LTX-2 is an audio-video model and extracts audio from the video file.")
     crf: int = Field(18, ge=0, le=51, description="libx264 CRF of the written clips.")
 

@@ -43,7 +43,7 @@ class ReviewedArtifact(Strict):
 
     schema_version: int = SCHEMA_VERSION
     dataset: str
-    trigger_word: str | None = Field(None, description="The LoRA trigger word from the bible (packaging prepends it when configured).")
+    trigger_word: str | None = Field(None, description="The LoRA trigger word from the bible (packaging starts every caption with it, exactly once, for every family).")
     accepted: list[ReviewedClip]
     rejected: list[RejectedClip]
     stale_decisions: list[str] = Field(default_factory=list, description="Review decisions whose caption hash no longer matches the caption (reported, not applied).")

@@ -16,7 +16,6 @@ class Wan21Config(Strict):
     max_frames: int = Field(81, ge=1, description="Most frames per clip, 4n+1 (Wan 2.1's default 81 = 5 s at 16 fps); longer clips are trimmed from the end.")
     min_frames: int = Field(17, ge=1, description="Fewest frames per clip, 4n+1; a clip with fewer frames at `fps` is dropped (reason in manifest.json).")
     sizes: list[str] = Field(default_factory=lambda: ["832x480", "480x832"], min_length=1, description="Output sizes 'WxH' (pixels, multiples of 16); each clip gets the size of nearest aspect ratio (ties: larger area), scaled to cover and center-cropped.")
-    prepend_trigger: bool = Field(True, description="Prepend the bible's trigger word to every caption (metadata.csv and .txt sidecars; these trainers have no trigger option).")
     audio: bool = Field(False, description="Keep the clip's audio (AAC); Wan 2.1 is video-only, so off by default.")
     crf: int = Field(18, ge=0, le=51, description="libx264 CRF of the written clips.")
 
