@@ -174,7 +174,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     shot_type=normalize(ans.shot_type, SHOT_TYPES) if ok else "unknown",
                     camera_motion=normalize(ans.camera_motion, CAMERA_MOTIONS) if ok else "unknown",
                     characters=names_in_text(caption, names), model_characters=list(ans.characters) if ok else [],
-                    context=ctx.context, context_characters=ctx.characters, place=ctx.place,
+                    context=ctx.context, context_characters=ctx.characters, place=ctx.place, dropped_lines=ctx.dropped_lines,
                     status="ok" if ok else "fallback", error=None if ok else parsed.reason, raw=gen.text[:RAW_LIMIT],
                     prompt=prompt, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
                     prompt_tokens=gen.prompt_tokens, new_tokens=gen.new_tokens, hit_limit=gen.hit_limit))

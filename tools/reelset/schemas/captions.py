@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
+from reelset.schemas.context import DroppedLine
 
 
 class CaptionConfig(Strict):
@@ -54,6 +55,7 @@ class CaptionClip(Strict):
     context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
     context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
     place: str | None = Field(None, description="Place of the scene context, if any.")
+    dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words in the clip that the scene context left out as likely ASR hallucinations (not in the prompt); step2-reviewed flags the clip (QA check 'dialogue_dropped').")
     model_characters: list[str] = Field(default_factory=list, description="The characters the model listed in its answer (as written).")
     status: Literal["ok", "fallback"] = Field(description="'fallback': the answer was no valid JSON of the asked form; caption is '' and `error` says why.")
     error: str | None = Field(None, description="Why the answer was unusable.")
