@@ -75,7 +75,7 @@ def clip(caption: str, clip_id: str = "v1-s0001") -> CaptionClip:
     return CaptionClip(clip_id=clip_id, video_id="v1", clip_path="/x.mp4", thumbnail="previews/x.webp", start_s=0, end_s=2,
                        frames=4, sample_fps=2, caption=caption, shot_type="wide", camera_motion="static", characters=[],
                        context="", context_characters=["Archer"], status="ok", raw="", prompt="p",
-                       prompt_sha256="0" * 64, prompt_tokens=1, new_tokens=1, hit_limit=False, seconds=0)
+                       prompt_sha256="0" * 64, prompt_tokens=1, new_tokens=1, hit_limit=False)
 
 
 def test_decisions_apply_or_go_stale():
