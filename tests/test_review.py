@@ -14,9 +14,10 @@ import pytest
 from conftest import ffmpeg, run_tool, scenes_spec
 from reelset import ReelsetError
 from reelset.captiontext import caption_sha256
-from reelset.review import caption_flags, decide, load_review, media_flags, update_review
+from reelset.review import caption_flags, decide, dialogue_flags, load_review, media_flags, update_review
 from reelset.schemas.base import ModelRef, StepMeta
 from reelset.schemas.captions import CaptionClip, CaptionConfig, CaptionsArtifact
+from reelset.schemas.context import DroppedLine
 from reelset.schemas.review import QAFlag, ReviewConfig, ReviewDecision
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
@@ -106,6 +107,18 @@ def test_decisions_apply_or_go_stale():
     assert stale.stale and "caption changed since review" in stale.stale and stale.qa.accepted and stale.qa.decision is None
 
 
+def test_clip_with_dropped_dialogue_is_flagged_until_reviewed():
+    model = "rsdemo, Archer stands in front of colour bars; static camera."
+    dropped = [DroppedLine(start=0.2, end=1.4, text="Thank you for watching!", checks=["phantom_phrase", "no_speech"])]
+    c = clip(model).model_copy(update={"dropped_lines": dropped})
+    flags = dialogue_flags(c, CFG)
+    assert [f.check for f in flags] == ["dialogue_dropped"] and "'Thank you for watching!' (phantom_phrase, no_speech)" in flags[0].detail
+    assert dialogue_flags(clip(model), CFG) == [] and dialogue_flags(c, ReviewConfig(check_dropped_dialogue=False)) == []
+    assert decide(c, flags, None, "rsdemo", NAMES, CFG).rejected.reasons == [f"not reviewed; automatic QA: {flags[0].detail}"]
+    acc = decide(c, flags, ReviewDecision(caption_sha256=caption_sha256(model), action="accept"), "rsdemo", NAMES, CFG)
+    assert acc.qa.accepted and acc.qa.overridden == [flags[0].detail]
+
+
 def test_malformed_review_file_names_the_entry(tmp_path):
     f = tmp_path / "review.json"
     f.write_bytes(orjson.dumps({"decisions": {"v1-s0001": {"caption_sha256": "a" * 64, "action": "accept"},
@@ -173,6 +186,14 @@ def test_step2_reviewed_rejects_defects_of_a_real_video(tmp_path):
     assert rv.accepted[0].caption == "a test card with colour bars and a moving gradient; static camera."
     reasons = {r.clip_id: " | ".join(r.reasons) for r in rv.rejected}
     assert "black frames" in reasons[ids[1]] and "frozen frames" in reasons[ids[2]] and "black" not in reasons[ids[2]], reasons
+
+    caps[0] = caps[0].model_copy(update={"dropped_lines": [DroppedLine(start=0.1, end=0.9, text="Subtitles by the Amara.org community",
+                                                                       checks=["phantom_phrase"])]})
+    (cap_dir / "captions.json").write_bytes(orjson.dumps(art.model_copy(update={"clips": caps}).model_dump(mode="json")))
+    proc = run_tool("step2_reviewed.py", spec, tmp_path / "dropped", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rv = ReviewedArtifact.model_validate(orjson.loads((tmp_path / "dropped" / "reviewed.json").read_bytes()))
+    assert not rv.accepted and "dialogue dropped as a likely ASR hallucination" in {r.clip_id: " ".join(r.reasons) for r in rv.rejected}[ids[0]]
 
     review = tmp_path / "review.json"
     review.write_bytes(orjson.dumps({"decisions": {ids[1]: {"caption_sha256": caption_sha256(caption), "action": "edit"}}}))

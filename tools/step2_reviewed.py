@@ -8,7 +8,8 @@ Input (spec): ``inputs``: ``step1-scenes`` and ``step2-caption`` (aggregates ove
 
 Per clip (rules in :mod:`reelset.review`): QA flags (too short / too long, black frames by
 ffmpeg blackdetect, frozen frames by freezedetect, caption empty / too short / too long,
-a named character not in the clip's context, trigger word missing), then the decision keyed
+a named character not in the clip's context, trigger word missing, transcript text of the
+clip dropped as a likely ASR hallucination), then the decision keyed
 by clip id and made against the caption's sha256 — accept, reject (with reason), edit. A
 decision on a caption that changed since (or on a clip that no longer exists) is listed in
 ``stale_decisions`` and never applied.
@@ -29,7 +30,7 @@ import hashlib
 from pathlib import Path
 
 from reelset import ReelsetError, media
-from reelset.review import decide, load_review, media_flags
+from reelset.review import decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.captions import CaptionsArtifact
@@ -81,7 +82,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             seen.add(cap.clip_id)
             clip_file = scene_shards[vid] / scene.clip
             with timer.phase("qa_media"):
-                flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg)
+                flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg) + dialogue_flags(cap, cfg)
             outcome = decide(cap, flags, review.decisions.get(cap.clip_id), trigger, captions.names, cfg)
             qa.append(outcome.qa)
             if outcome.stale:

@@ -5,7 +5,9 @@ Input (spec): ``inputs``: ``step1-scenes`` (scenes.json: clip ids and times),
 
 For each clip ``[start_s, end_s)`` (seconds):
 - ``lines``: the corrected words whose midpoint lies inside the clip, grouped per
-  transcript segment, with the segment's attributed speaker;
+  transcript segment, with the segment's attributed speaker; a segment flagged by a
+  hallucination guard of step2-transcript-base (loop, phantom phrase, …) is never a line:
+  its words go to ``dropped_lines`` with the guards' names, and nothing below sees them;
 - ``characters``: attributed speakers (multimodal pass, not 'unknown') + characters whose
   name or alias is said in the clip's lines + characters with a reference shot inside the
   clip, in bible order, each with its evidence;
@@ -27,7 +29,7 @@ from reelset import ReelsetError
 from reelset.disambiguate import find_terms, make_terms, norm
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.bible import BibleArtifact
-from reelset.schemas.context import ClipContext, ContextLine, SceneContextArtifact
+from reelset.schemas.context import ClipContext, ContextLine, DroppedLine, SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, main, read_artifact, write_json
@@ -39,9 +41,13 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
                  bible: BibleArtifact, video_id: str) -> ClipContext:
     """Context of one clip ``[start, end)`` seconds (see the module docstring for the rules)."""
     lines: list[ContextLine] = []
+    dropped: list[DroppedLine] = []
     for seg in transcript.segments:
         inside = [w for w in seg.words if start <= (w.start + w.end) / 2 < end]
-        if inside:
+        if inside and seg.flags:
+            dropped.append(DroppedLine(start=inside[0].start, end=inside[-1].end, text=" ".join(w.word for w in inside),
+                                       checks=list(dict.fromkeys(f.check for f in seg.flags))))
+        elif inside:
             lines.append(ContextLine(start=inside[0].start, end=inside[-1].end, speaker=seg.speaker.speaker,
                                      text=" ".join(w.word for w in inside)))
     terms = [t for t in make_terms(bible.terms) if t.role != "mishearing"]
@@ -77,7 +83,7 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
     if len(context) > MAX_CONTEXT_CHARS:
         context = context[:MAX_CONTEXT_CHARS - 1].rstrip() + "…"
     return ClipContext(clip_id=clip_id, start_s=start, end_s=end, characters=characters, character_evidence=evidence,
-                       place=places[0] if places else None, lines=lines, context=context)
+                       place=places[0] if places else None, lines=lines, dropped_lines=dropped, context=context)
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
@@ -94,6 +100,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "context.json", artifact)
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device="cpu",
                     counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
+                            "clips_with_dropped_dialogue": sum(bool(c.dropped_lines) for c in clips),
                             "clips_with_characters": sum(bool(c.characters) for c in clips)})
     return StepResult(meta=meta)
 

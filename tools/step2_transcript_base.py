@@ -7,15 +7,23 @@ depends on the source video only, never on the series bible, so editing the bibl
 re-runs GPU ASR.
 
 Audio is first decoded by the ffmpeg CLI to 16 kHz mono float32 (faster-whisper's own
-PyAV demuxer crashes on MKV files with subtitle streams), then transcribed with Silero
-VAD and word timestamps. Device: CUDA (float16) when CTranslate2 sees a GPU; CPU (int8)
-only with ``[device] allow_cpu = true``, else the step fails (reelset/device.py); the choice is
-logged and recorded.
+PyAV demuxer crashes on MKV files with subtitle streams), then transcribed by
+:func:`reelset.asr.transcribe`: faster-whisper's batched pipeline over windows of up to 30 s
+of Silero VAD speech (``[asr] batch_size`` windows at a time), word timestamps, no window
+conditioned on another (so one bad window cannot start a loop that eats the rest of an
+episode). The words are cut into sentence segments and checked by the hallucination guards
+(:mod:`reelset.hallucination`: loops, compression ratio, no-speech probability, words outside
+VAD speech, phantom phrases); each finding is recorded on its segment. Progress lines
+(seconds of audio done, RTF, ETA) go to stderr at least every 10 s. Device: CUDA (float16)
+when CTranslate2 sees a GPU; CPU (int8) only with ``[device] allow_cpu = true``, else the step fails
+(reelset/device.py); the choice is logged and recorded.
 
 Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.transcript.TranscriptArtifact`:
-segments, words with start/end seconds and probability, VAD speech regions, language,
-model; the real-time factor goes to the build log), ``transcript.srt``, ``transcript.vtt``,
-``meta.json``. A video without an audio stream gives an empty transcript
+sentence segments with their flags, words with start/end seconds and probability, VAD
+speech regions, language, model, batch size; byte-identical for the same input — wall
+times and RTF are in the log and meta.json only), ``transcript.srt``, ``transcript.vtt``
+(every segment, flagged ones included: they are what the model heard), ``meta.json``. A
+video without an audio stream gives an empty transcript
 with ``has_audio: false``. Errors: ``error: <file>: ...`` (exit status 2) when the file
 is not media or the model directory is missing.
 
@@ -31,16 +39,13 @@ from pathlib import Path
 import ctranslate2
 import faster_whisper
 import srt
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from reelset import ReelsetError, media
-from reelset.asr import load_whisper
+from reelset import ReelsetError, asr, media
 from reelset.schemas.base import StepMeta, StepSpec
-from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact, Word
+from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step2-transcript-base"
-SAMPLE_RATE = 16000
 
 def write_subtitles(out: Path, segments: list[Segment]) -> None:
     """``transcript.srt`` (srt library) and ``transcript.vtt`` (ffmpeg's WebVTT muxer from the SRT)."""
@@ -59,27 +64,26 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
     with timer.phase("decode_audio"):
         t0 = time.perf_counter()
         audio = media.decode_audio_16k(src)
-    duration = audio.shape[0] / SAMPLE_RATE
-    with timer.phase("load_model"):
-        model, device, compute_type = load_whisper(model_dir, cfg)
-    vad_opts = VadOptions(min_silence_duration_ms=cfg.vad_min_silence_ms)
-    with timer.phase("asr"):
-        seg_iter, info = model.transcribe(
-            audio, language=cfg.language, beam_size=cfg.beam_size, vad_filter=cfg.vad,
-            vad_parameters=vad_opts if cfg.vad else None, word_timestamps=True,
-            hotwords=" ".join(cfg.hotwords) or None)
-        segments = [Segment(id=i, start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip(),
-                            avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
-                            words=[Word(word=w.word.strip(), start=round(w.start, 3), end=round(w.end, 3),
-                                        probability=min(1.0, max(0.0, w.probability))) for w in (s.words or [])])
-                    for i, s in enumerate(seg_iter)]
+    duration = audio.shape[0] / asr.SAMPLE_RATE
     with timer.phase("vad_regions"):
-        regions = [(round(r["start"] / SAMPLE_RATE, 3), round(r["end"] / SAMPLE_RATE, 3))
-                   for r in get_speech_timestamps(audio, vad_opts)] if cfg.vad else [(0.0, round(duration, 3))]
+        timestamps = asr.speech_timestamps(audio, cfg)
+        regions = asr.seconds(timestamps)
+    with timer.phase("load_model"):
+        model, device, compute_type = asr.load_whisper(model_dir, cfg)
+    batch = asr.default_batch_size(cfg, device)
+    with timer.phase("asr"):
+        windows, language, language_p = asr.transcribe(model, audio, timestamps, cfg, batch, "ASR",
+                                                       hotwords=" ".join(cfg.hotwords) or None)
+        segments = asr.sentence_segments(windows, regions, cfg)
     processing = time.perf_counter() - t0
-    log(f"ASR of {duration:.1f} s of audio in {processing:.2f} s (real-time factor {processing / max(duration, 1e-9):.3f})")
-    return dict(language=info.language, language_probability=round(info.language_probability, 4),
-                compute_type=compute_type, device=device, audio_duration_s=round(duration, 3),
+    flagged = [s for s in segments if s.flags]
+    log(f"{duration:.1f} s of audio in {processing:.1f} s (RTF {processing / duration if duration else 0:.3f}); "
+        f"{len(windows)} windows in batches of {batch} ({sum(bool(w.redecoded) for w in windows)} decoded again), "
+        f"{len(segments)} segments, {len(flagged)} flagged")
+    for s in flagged:
+        log(f"  flagged {s.start:.2f}-{s.end:.2f} {s.text[:80]!r}: " + "; ".join(f.detail for f in s.flags))
+    return dict(language=language, language_probability=round(language_p, 4),
+                compute_type=compute_type, device=device, batch_size=batch, audio_duration_s=round(duration, 3),
                 vad={"enabled": cfg.vad, "min_silence_duration_ms": cfg.vad_min_silence_ms},
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments)
 
@@ -97,18 +101,17 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if info.has_audio:
         fields = transcribe(src, Path(model_ref.path), cfg, timer)
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
-        log(f"{len(artifact.segments)} segments")
     else:
         log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=False, language=cfg.language, model=None,
-                                      compute_type=None, device="cpu", audio_duration_s=0.0,
-                                      vad={"enabled": cfg.vad}, speech_regions=[], segments=[])
+                                      compute_type=None, device="cpu", audio_duration_s=0.0, vad={"enabled": cfg.vad}, speech_regions=[], segments=[])
     write_json(out / "transcript.json", artifact)
     write_subtitles(out, artifact.segments)
     words = sum(len(s.words) for s in artifact.segments)
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=artifact.device,
                     models=[model_ref] if info.has_audio else [],
-                    counts={"segments": len(artifact.segments), "words": words},
+                    counts={"segments": len(artifact.segments), "words": words,
+                            "flagged_segments": sum(bool(s.flags) for s in artifact.segments)},
                     versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
                               "ffmpeg": media.program_version("ffmpeg")})
     return StepResult(meta=meta)

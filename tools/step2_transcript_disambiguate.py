@@ -8,8 +8,10 @@ pass), ``step2-bible`` (bible.json), ``step2-shot-reference`` (references.json +
 
 Passes, each recorded in the ``audit`` list:
 
-1. **conditioned** — faster-whisper re-transcribes the audio with the bible's canonical
-   names, places and glossary terms as ``hotwords`` and as ``initial_prompt``; base and
+1. **conditioned** — faster-whisper re-transcribes the audio (batched, like the base
+   transcript, :func:`reelset.asr.transcribe`) with the bible's canonical
+   names, places and glossary terms as ``hotwords`` and as ``initial_prompt``; segments of
+   the re-decoding flagged by the hallucination guards lend no word; base and
    conditioned words are aligned (difflib + word timestamps) and only differences that
    introduce a bible term are applied (:func:`reelset.disambiguate.conditioned_pass`).
    Aliases are not used to condition decoding: measured on the demo with tiny.en, they
@@ -49,10 +51,8 @@ from pathlib import Path
 import faster_whisper
 import rapidfuzz
 import srt
-from faster_whisper.vad import VadOptions
 
-from reelset import ReelsetError, frames, media, vlm
-from reelset.asr import load_whisper
+from reelset import ReelsetError, asr, frames, media, vlm
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -83,20 +83,21 @@ def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     return joined, joined + "."
 
 
-def redecode(src: Path, model_dir: Path, asr: AsrConfig, hotwords: str, prompt: str) -> tuple[list[dict], list[str], str]:
-    """faster-whisper on ``src`` conditioned on the bible: (flat words, segment texts, device)."""
+def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str) -> tuple[list[dict], list[str], str, int]:
+    """faster-whisper on ``src`` conditioned on the bible (batched, like the base transcript):
+    (flat words of the unflagged segments, segment texts, device, flagged segments). The
+    hallucination guards run on the re-decoding too, so a loop or phantom phrase of the
+    conditioned run never lends a word to the corrected transcript."""
     log("conditioned re-decoding")
-    model, device, _compute_type = load_whisper(model_dir, asr)
+    model, device, _compute_type = asr.load_whisper(model_dir, cfg)
     audio = media.decode_audio_16k(src)
-    segs, _ = model.transcribe(audio, language=asr.language, beam_size=asr.beam_size, vad_filter=asr.vad,
-                               vad_parameters=VadOptions(min_silence_duration_ms=asr.vad_min_silence_ms) if asr.vad else None,
-                               word_timestamps=True, hotwords=hotwords, initial_prompt=prompt)
-    words, texts = [], []
-    for s in segs:
-        texts.append(s.text.strip())
-        words += [dict(word=w.word.strip(), start=round(w.start, 3), end=round(w.end, 3),
-                       probability=min(1.0, max(0.0, w.probability)), source="conditioned") for w in (s.words or [])]
-    return words, texts, device
+    timestamps = asr.speech_timestamps(audio, cfg)
+    windows, _, _ = asr.transcribe(model, audio, timestamps, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
+                                   hotwords=hotwords, initial_prompt=prompt)
+    segments = asr.sentence_segments(windows, asr.seconds(timestamps), cfg)
+    words = [dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="conditioned")
+             for s in segments if not s.flags for w in s.words]
+    return words, [s.text for s in segments], device, sum(bool(s.flags) for s in segments)
 
 
 def summary(name: str, entries: list[AuditEntry], ran: bool, detail: str) -> PassSummary:
@@ -189,7 +190,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         if needed not in spec.inputs:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
     cfg = spec.section("disambiguate", DisambiguateConfig)
-    asr = spec.section("asr", AsrConfig)
+    asr_cfg = spec.section("asr", AsrConfig)
     base = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
     bible_art = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
     # validated (a broken upstream fails here); the frames come from the source video itself
@@ -209,11 +210,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         if model_ref is None:
             raise ReelsetError(f"{STEP}: spec has no models.asr (needed by the conditioned pass)")
         with timer.phase("conditioned"):
-            cond_words, conditioned_text, device = redecode(Path(spec.video), Path(model_ref.path), asr, hotwords, prompt)
+            cond_words, conditioned_text, device, cond_flagged = redecode(Path(spec.video), Path(model_ref.path), asr_cfg,
+                                                                          hotwords, prompt)
             entries = conditioned_pass(segments, cond_words, bible_art.terms, keep_confident=cfg.keep_confident)
         models_used.append(model_ref)
         audit += entries
-        passes.append(summary("conditioned", entries, True, f"{len(cond_words)} words re-decoded"))
+        passes.append(summary("conditioned", entries, True, f"{len(cond_words)} words re-decoded"
+                              + (f" ({cond_flagged} flagged segments left out)" if cond_flagged else "")))
     else:
         passes.append(summary("conditioned", [], False, "disabled in [disambiguate]" if not cfg.conditioned else "no speech"))
 
@@ -247,7 +250,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             id=seg.id, start=seg.start, end=seg.end, original=seg.text,
             text=" ".join(w["word"] for w in words) if changed else seg.text,
             words=[CorrectedWord(**{k: w[k] for k in ("word", "start", "end", "probability", "source")}) for w in words],
-            original_words=[Word.model_validate(w.model_dump()) for w in seg.words], speaker=spk))
+            original_words=[Word.model_validate(w.model_dump()) for w in seg.words], speaker=spk,
+            flags=seg.flags))
     artifact = DisambiguatedTranscript(video_id=spec.video_id, bible_sha256=bible_art.source_sha256, hotwords=hotwords,
                                        initial_prompt=prompt, conditioned_text=conditioned_text, passes=passes,
                                        segments=out_segments, audit=audit)

@@ -1,16 +1,53 @@
-"""faster-whisper loading shared by the ASR steps (step2-transcript-base, step2-transcript-disambiguate)."""
+"""faster-whisper for the ASR steps (step2-transcript-base, step2-transcript-disambiguate):
+model loading, batched VAD-chunked transcription with progress lines, sentence segments.
+
+- :func:`load_whisper`: the CTranslate2 model on CUDA when present, else the CPU.
+- :func:`transcribe`: faster-whisper's ``BatchedInferencePipeline`` over windows of up to
+  30 s of Silero VAD speech (every window decoded on its own, temperature 0, no
+  conditioning on the previous window's text: the sequential decoder's conditioning is what
+  lets one bad window start a loop that eats the rest of a long file), text tokens only
+  (``without_timestamps=True``, the pipeline's default: with timestamp tokens the pipeline
+  drops the unfinished last sentence of every window, which the sequential decoder would
+  re-decode from the last timestamp — measured on the 4-minute test dialogue: one sentence
+  lost and one 20 s window decoded as a loop), word timestamps from cross-attention.
+  Progress on stderr at least every :data:`PROGRESS_EVERY_S` seconds.
+- :func:`sentence_segments`: the windows' words cut into sentences (after . ? !, at pauses
+  >= ``[asr] split_gap_s``, long ones at commas / the longest pause), each checked by the
+  hallucination guards (:mod:`reelset.hallucination`).
+"""
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ctranslate2
-from faster_whisper import WhisperModel
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.transcribe import get_compression_ratio
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from reelset import ReelsetError
 from reelset import device as devices
-from reelset.schemas.transcript import AsrConfig
+from reelset.hallucination import normalize, repetition_spans, segment_flags
+from reelset.schemas.transcript import AsrConfig, GuardConfig, Segment, Word
 from reelset.step import log
+
+SAMPLE_RATE = 16000
+WINDOW_S = 30  # Whisper's input window, seconds
+PROGRESS_EVERY_S = 10.0
+# Default windows per batch: a batch of 30 s windows costs ~0.5 GB of activations with
+# large-v3 in float16, so 16 fit a 24 GB card beside the weights; on the CPU larger batches
+# stop paying off beyond the core count (measured with tiny.en on 2 cores: 8 ≈ 16).
+DEFAULT_BATCH = {"cuda": 16, "cpu": 8}
+# sentence ends: . ? ! … (also CJK), optionally followed by closing quotes/brackets
+SENTENCE_END = re.compile(r"[.?!…。？！]+[\"'”’)\]]*$")
+CLAUSE_END = re.compile(r"[,;:，、]+[\"'”’)\]]*$")
+# "Mr." etc. do not end a sentence
+ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "mt", "no", "lt", "sgt", "capt", "gen", "col"}
 
 
 def pick_device() -> tuple[str, str]:
@@ -19,6 +56,11 @@ def pick_device() -> tuple[str, str]:
     if devices.pick("ctranslate2") == "cuda":
         return "cuda", "float16"
     return "cpu", "int8"
+
+
+def default_batch_size(cfg: AsrConfig, device: str) -> int:
+    """``[asr] batch_size``, or :data:`DEFAULT_BATCH` for ``device`` ('cpu' / 'cuda')."""
+    return cfg.batch_size or DEFAULT_BATCH[device]
 
 
 def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, str]:
@@ -31,10 +73,280 @@ def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, st
     if not (model_dir / "model.bin").is_file():
         raise ReelsetError(f"{model_dir}: not a CTranslate2 Whisper model directory (no model.bin)")
     device, compute_type = pick_device()
-    # temperature fallback samples: a fixed seed makes decoding reproducible
     ctranslate2.set_random_seed(cfg.seed)
     log(f"ASR on {device} ({compute_type}); "
         f"{'CUDA device found' if device == 'cuda' else 'no CUDA device visible, using CPU'}")
     model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
                          cpu_threads=cfg.cpu_threads, num_workers=1)
     return model, device, compute_type
+
+
+class Progress:
+    """Context manager printing ``<what>: 312.4 / 1320.0 s of audio (24 %), RTF 0.21, ETA 210 s``
+    on stderr every :data:`PROGRESS_EVERY_S` seconds (a thread) and once at the end.
+    ``done_s`` is set by the caller as decoding advances (seconds of audio)."""
+
+    def __init__(self, what: str, total_s: float) -> None:
+        self.what, self.total_s, self.done_s = what, total_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = 0.0
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self._t0
+        frac = min(1.0, self.done_s / self.total_s) if self.total_s else 1.0
+        rtf = elapsed / self.done_s if self.done_s else None
+        eta = elapsed / frac * (1 - frac) if frac > 0 else None
+        return (f"{self.what}: {self.done_s:.1f} / {self.total_s:.1f} s of audio ({100 * frac:.0f} %), "
+                f"{elapsed:.0f} s elapsed, RTF {f'{rtf:.3f}' if rtf else '–'}, ETA {f'{eta:.0f} s' if eta is not None else '–'}")
+
+    def _run(self) -> None:
+        while not self._stop.wait(PROGRESS_EVERY_S):
+            log(self.line())
+
+    def __enter__(self) -> Progress:
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc[0] is None:
+            self.done_s = self.total_s
+            log(self.line())
+
+
+@dataclass
+class Window:
+    """One decoded window (up to 30 s of speech) of faster-whisper's batched pipeline.
+
+    ``words``: (word, start s, end s, probability) in the source's time (VAD gaps restored);
+    ``spans``: the source's speech regions ([start, end] s) the window holds; ``redecoded``:
+    why the window was decoded a second time (:func:`redecode_failed`), if it was."""
+
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    words: list[tuple[str, float, float, float]]
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    redecoded: str | None = None
+
+
+def vad_options(cfg: AsrConfig) -> VadOptions:
+    """Silero VAD options: ``[asr] vad_min_silence_ms``, regions cut at 30 s (the pipeline's own choice)."""
+    return VadOptions(min_silence_duration_ms=cfg.vad_min_silence_ms, max_speech_duration_s=WINDOW_S)
+
+
+def speech_timestamps(audio: np.ndarray, cfg: AsrConfig) -> list[dict]:
+    """Silero VAD speech regions of ``audio`` (16 kHz mono float32) as faster-whisper gives
+    them: ``{"start": sample, "end": sample}``, with the options the pipeline uses."""
+    return get_speech_timestamps(audio, vad_options(cfg))
+
+
+def seconds(timestamps: list[dict]) -> list[tuple[float, float]]:
+    """VAD regions in samples → [start, end] seconds (ms precision)."""
+    return [(round(r["start"] / SAMPLE_RATE, 3), round(r["end"] / SAMPLE_RATE, 3)) for r in timestamps]
+
+
+def window_failed(win: Window, guards: GuardConfig) -> str | None:
+    """Why Whisper would decode ``win`` again, or None: its text compresses better than
+    ``guards.compression_ratio`` or holds a repetition loop, or its average log-probability is
+    below ``guards.log_prob`` without the window looking silent (openai/whisper
+    ``transcribe.py``, ``needs_fallback``; the loop check is added because a loop of short
+    tokens such as ".0 .0 .0" comes out with a high log-probability)."""
+    ratio = get_compression_ratio(win.text)
+    if ratio > guards.compression_ratio:
+        return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
+    loops = repetition_spans([normalize(w[0]) for w in win.words], guards)
+    if loops:
+        return f"{loops[0][2]!r} repeated {loops[0][3]} times"
+    if win.avg_logprob < guards.log_prob and not win.no_speech_prob > guards.no_speech:
+        return f"average log-probability {win.avg_logprob:.2f} < {guards.log_prob}"
+    return None
+
+
+def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window], cfg: AsrConfig,
+                    hotwords: str | None, initial_prompt: str | None) -> int:
+    """Decode every window that :func:`window_failed` again, in place: faster-whisper's
+    sequential decoder over the window's speech regions only (``clip_timestamps``), with
+    timestamp tokens, Whisper's temperature fallback (0.0, 0.2 … 1.0, sampled with the seed
+    of ``[asr] seed``) and no conditioning on earlier text. The new decoding replaces the
+    window when it passes, or still fails but with fewer loop words; else the window is kept
+    (its segments get flagged). Measured on the 11-minute test dialogue: one 27 s window of
+    the batched pass decoded as ".0 .0 .0 …" (7 sentences lost) comes back with every
+    sentence. Returns the number of windows decoded again."""
+    g = cfg.guards
+    n = 0
+    for i, win in enumerate(windows):
+        why = window_failed(win, g)
+        if why is None or not win.spans:
+            continue
+        n += 1
+        log(f"decoding the window {win.spans[0][0]:.1f}-{win.spans[-1][1]:.1f} s again ({why}), with temperature fallback")
+        segs = _sequential(model, audio, [t for span in win.spans for t in span], cfg, hotwords, initial_prompt)
+        words = [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
+                 for s in segs for w in (s.words or []) if normalize(w.word)]
+        weight = [max(1, len(s.words or [])) for s in segs]
+        new = Window(text=" ".join(s.text.strip() for s in segs),
+                     avg_logprob=float(np.average([s.avg_logprob for s in segs], weights=weight)) if segs else 0.0,
+                     no_speech_prob=float(np.average([s.no_speech_prob for s in segs], weights=weight)) if segs else 1.0,
+                     words=words, spans=win.spans, redecoded=why)
+        looped = sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in win.words], g))
+        new_looped = sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in words], g))
+        if window_failed(new, g) is None or new_looped < looped:
+            windows[i] = new
+            log(f"  now: {new.text[:100]!r}")
+        else:
+            log(f"  still failing ({window_failed(new, g)}): kept, its segments are flagged")
+    return n
+
+
+def _sequential(model: WhisperModel, audio: np.ndarray, clips: list[float], cfg: AsrConfig, hotwords: str | None,
+                initial_prompt: str | None) -> list:
+    """faster-whisper's sequential decoder on ``clips`` ([start, end, start, end, …] seconds):
+    timestamp tokens, Whisper's temperature fallback (seeded), no conditioning on earlier text."""
+    g = cfg.guards
+    segs, _ = model.transcribe(
+        audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, vad_filter=False,
+        clip_timestamps=clips, condition_on_previous_text=False, compression_ratio_threshold=g.compression_ratio,
+        log_prob_threshold=g.log_prob, no_speech_threshold=g.no_speech, hotwords=hotwords, initial_prompt=initial_prompt)
+    return list(segs)
+
+
+def window_spans(timestamps: list[dict], fps: int) -> dict[int, list[tuple[float, float]]]:
+    """The speech regions ([start, end] s) of each window the pipeline decodes, keyed by the
+    ``seek`` it gives the window's segments (int(offset s * fps), offset = speech seconds
+    before the window). Same grouping as faster-whisper's ``collect_chunks``: regions join a
+    window while its speech stays <= 30 s. Not its metadata: in faster-whisper 1.2.1 the
+    ``segments`` of every window after the first lack the window's first region (its audio
+    holds it), so a window decoded again from them lost a sentence (measured)."""
+    out, cur, cur_len, total = {}, [], 0, 0
+    for r in timestamps:
+        n = r["end"] - r["start"]
+        if cur and cur_len + n > WINDOW_S * SAMPLE_RATE:
+            out[int(total / SAMPLE_RATE * fps)] = cur
+            total += cur_len
+            cur, cur_len = [], 0
+        cur.append((r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE))
+        cur_len += n
+    if cur:
+        out[int(total / SAMPLE_RATE * fps)] = cur
+    return out
+
+
+def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], cfg: AsrConfig, batch_size: int, what: str,
+               hotwords: str | None = None, initial_prompt: str | None = None) -> tuple[list[Window], str, float]:
+    """Batched transcription of ``audio`` (16 kHz mono float32, shape (n,)): (windows in time
+    order, language, language probability). ``timestamps``: :func:`speech_timestamps` of it.
+    Windows that fail Whisper's checks are decoded again (:func:`redecode_failed`).
+
+    With ``cfg.vad`` the pipeline groups Silero VAD speech into windows of up to 30 s
+    (faster-whisper ``collect_chunks``); without, fixed 30 s windows tile the audio.
+    ``hotwords`` / ``initial_prompt`` condition every window (faster-whisper's prompt).
+    Progress lines are labelled ``what``."""
+    duration = audio.shape[0] / SAMPLE_RATE
+    pipeline = BatchedInferencePipeline(model)
+    # without VAD: 30 s tiles (a tail under 0.2 s is no speech); the pipeline needs clips past 30 s
+    clips = None if cfg.vad else [{"start": float(t), "end": min(float(t) + WINDOW_S, duration)}
+                                  for t in np.arange(0, duration, WINDOW_S) if duration - t >= 0.2]
+    fps = model.frames_per_second
+    spans = window_spans(timestamps, fps) if clips is None else {int(c["start"] * fps): [(c["start"], c["end"])] for c in clips}
+    windows = []
+    with Progress(what, duration) as progress:
+        # VAD and the log-mel features of every window are computed here, decoding is lazy
+        segments, info = pipeline.transcribe(
+            audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, batch_size=batch_size,
+            vad_filter=cfg.vad, vad_parameters=vad_options(cfg) if cfg.vad else None, clip_timestamps=clips,
+            hotwords=hotwords, initial_prompt=initial_prompt, without_timestamps=True)
+        seek = None
+        for s in segments:
+            # the pipeline yields the timestamped segments of each window, all with the same seek
+            if s.seek != seek:
+                windows.append(Window(text="", avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob, words=[],
+                                      spans=spans.get(s.seek, [])))
+                seek = s.seek
+            win = windows[-1]
+            win.text = f"{win.text} {s.text.strip()}".strip()
+            # a "word" of punctuation only (". . ." on noise) is no word
+            win.words += [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
+                          for w in (s.words or []) if normalize(w.word)]
+            progress.done_s = max(progress.done_s, s.end)
+    redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt)
+    return windows, info.language, info.language_probability
+
+
+def _sentence_end(word: str) -> bool:
+    return bool(SENTENCE_END.search(word)) and normalize(word) not in ABBREVIATIONS
+
+
+def split_long(words: list, max_s: float) -> list[list]:
+    """Cut ``words`` ((word, start, end, p) tuples) into pieces of at most ``max_s`` seconds:
+    at the clause mark (, ; :) nearest the middle, else at the longest pause; recursively.
+    A single word is never cut."""
+    if len(words) < 2 or words[-1][2] - words[0][1] <= max_s:
+        return [words]
+    cuts = range(1, len(words))
+    clause = [i for i in cuts if CLAUSE_END.search(words[i - 1][0])]
+    mid = (words[0][1] + words[-1][2]) / 2
+    if clause:
+        cut = min(clause, key=lambda i: abs(words[i][1] - mid))
+    else:
+        cut = max(cuts, key=lambda i: (round(words[i][1] - words[i - 1][2], 3), -abs(words[i][1] - mid)))
+    return split_long(words[:cut], max_s) + split_long(words[cut:], max_s)
+
+
+def clamp_to_speech(words: list, regions: list[tuple[float, float]]) -> list:
+    """Words ((word, start, end, p) tuples) cut to the VAD region holding their midpoint.
+
+    The pipeline decodes speech with the silences between VAD regions cut out and maps word
+    times back by the region of each word's midpoint (faster-whisper
+    ``restore_speech_timestamps``), so the last word before a cut can end inside the next
+    region, across a silence that was never decoded."""
+    out = []
+    for w, start, end, p in words:
+        mid = (start + end) / 2
+        region = next(((a, b) for a, b in regions if a <= mid <= b), None)
+        if region is not None:
+            start, end = max(start, region[0]), min(end, region[1])
+        out.append((w, round(start, 3), round(end, 3), p))
+    return out
+
+
+def sentence_segments(windows: list[Window], regions: list[tuple[float, float]], cfg: AsrConfig) -> list[Segment]:
+    """Sentence-sized segments of ``windows`` with their guard flags (rules in the module
+    docstring and :mod:`reelset.hallucination`); ``regions``: VAD speech [start, end] seconds.
+    A window boundary always ends a segment (each segment keeps its window's scores), and so
+    do both ends of a repetition loop."""
+    out: list[Segment] = []
+    for win in windows:
+        words = clamp_to_speech(win.words, regions) if cfg.vad else win.words
+        loop_of: dict[int, tuple[str, int]] = {}
+        loop_edges = set()  # a loop is a segment of its own: the speech around it stays clean
+        for s, e, gram, reps in repetition_spans([normalize(w[0]) for w in words], cfg.guards):
+            loop_edges |= {s, e}
+            for k in range(s, e):
+                loop_of[k] = (gram, reps)
+        pieces, cur = [], []
+        for k, w in enumerate(words):
+            if cur and (w[1] - words[k - 1][2] >= cfg.split_gap_s or k in loop_edges):
+                pieces.append(cur)
+                cur = []
+            cur.append(k)
+            if _sentence_end(w[0]):
+                pieces.append(cur)
+                cur = []
+        if cur:
+            pieces.append(cur)
+        for piece in pieces:
+            for part in split_long([(*words[k], k) for k in piece], cfg.max_segment_s):
+                text = " ".join(w[0] for w in part)
+                loops = list(dict.fromkeys(loop_of[w[4]] for w in part if w[4] in loop_of))
+                flags = segment_flags(text, [(w[1], w[2]) for w in part], loops, win.text, win.avg_logprob,
+                                      win.no_speech_prob, regions, cfg.guards)
+                out.append(Segment(id=len(out), start=part[0][1], end=part[-1][2], text=text,
+                                   avg_logprob=round(win.avg_logprob, 4), no_speech_prob=round(win.no_speech_prob, 4),
+                                   compression_ratio=round(get_compression_ratio(text), 3),
+                                   words=[Word(word=w[0], start=w[1], end=w[2], probability=w[3]) for w in part],
+                                   flags=flags))
+    return out

@@ -14,12 +14,13 @@
   https://ffmpeg.org/ffmpeg-filters.html — a frame is black when nearly all its pixels are
   dark *and* it has next to no colour, so a navy-blue title card is not "black") and
   :func:`caption_flags` (empty, too few / too many words, a character named who is not in
-  the clip's scene context, trigger word missing).
+  the clip's scene context, trigger word missing) and :func:`dialogue_flags` (transcript
+  text of the clip dropped as a likely ASR hallucination).
 - :func:`decide` applies one clip's decision. Rules: no decision (or a stale one) → accepted
   only when no QA flag, else rejected with reasons "not reviewed; automatic QA: <flag>";
   ``reject`` → rejected with the reason; ``accept`` → accepted with the model caption, every
   flag overridden except an empty caption (reason "accepted in review, but caption empty: edit
-  the caption"); ``edit`` → the reviewer's caption, media flags overridden, caption checks
+  the caption"); ``edit`` → the reviewer's caption, media and dialogue flags overridden, caption checks
   re-run on the new text (a failing edit is rejected with those flags) except the trigger-word
   check: an edit may include or omit the trigger word, packaging starts every caption with it
   exactly once (reelset.package). A decision whose caption_sha256 is not the current caption's
@@ -45,8 +46,6 @@ from reelset.media import tool
 from reelset.schemas.captions import CaptionClip
 from reelset.schemas.review import ClipQA, QAFlag, ReviewConfig, ReviewDecision, ReviewFile
 from reelset.schemas.reviewed import RejectedClip
-
-MEDIA_CHECKS = {"too_short", "too_long", "black", "frozen"}
 
 
 def _loc(loc: tuple) -> str:
@@ -167,6 +166,17 @@ def media_flags(clip: Path, duration: float, cfg: ReviewConfig) -> list[QAFlag]:
     return flags
 
 
+def dialogue_flags(clip: CaptionClip, cfg: ReviewConfig) -> list[QAFlag]:
+    """'dialogue_dropped' when step2-scene-context left transcript text of the clip out as a
+    likely ASR hallucination (``clip.dropped_lines``, with the guards that flagged it): the
+    clip's real dialogue may be missing from its caption, so a reviewer should look."""
+    if not (cfg.check_dropped_dialogue and clip.dropped_lines):
+        return []
+    shown = "; ".join(f"{ln.text[:60]!r} ({', '.join(ln.checks)})" for ln in clip.dropped_lines[:3])
+    more = f" and {len(clip.dropped_lines) - 3} more" if len(clip.dropped_lines) > 3 else ""
+    return [QAFlag(check="dialogue_dropped", detail=f"dialogue dropped as a likely ASR hallucination: {shown}{more}")]
+
+
 def caption_flags(caption: str, trigger: str | None, context_characters: list[str], names: dict[str, list[str]],
                   cfg: ReviewConfig) -> list[QAFlag]:
     """Caption checks: empty, word count (trigger word not counted) within [min_words,
@@ -205,8 +215,8 @@ class Outcome:
 
 def decide(clip: CaptionClip, media: list[QAFlag], decision: ReviewDecision | None, trigger: str | None,
            names: dict[str, list[str]], cfg: ReviewConfig) -> Outcome:
-    """Apply automatic QA (``media`` flags + caption checks) and the review ``decision`` to one
-    clip (rules in the module docstring)."""
+    """Apply automatic QA (``media``: the flags of the clip itself, media_flags + dialogue_flags;
+    then caption checks) and the review ``decision`` to one clip (rules in the module docstring)."""
     stale = None
     if decision is not None and decision.caption_sha256 != caption_sha256(clip.caption):
         stale = (f"{clip.clip_id}: decision '{decision.action}' was made on caption sha256 {decision.caption_sha256[:12]}…, "

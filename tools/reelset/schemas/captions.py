@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
+from reelset.schemas.context import DroppedLine
 
 
 class CaptionConfig(Strict):
@@ -113,6 +114,7 @@ class CaptionClip(Strict):
     context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
     context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
     place: str | None = Field(None, description="Place of the scene context, if any.")
+    dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words in the clip that the scene context left out as likely ASR hallucinations (not in the prompt); step2-reviewed flags the clip (QA check 'dialogue_dropped').")
     model_characters: list[str] = Field(default_factory=list, description="The characters the model listed in its answer (as written).")
     status: Literal["ok", "fallback"] = Field(description="'fallback': the answer was unusable (no valid JSON of the asked form, or an empty caption); caption is '' and `error` says why.")
     problem: Literal["no_json", "truncated", "invalid", "empty"] | None = Field(None, description="Why the answer was unusable, as a key: 'no_json' (no JSON object), 'truncated' (cut off, usually at max_new_tokens), 'invalid' (does not match the answer schema), 'empty' (caption empty once whitespace is collapsed).")

@@ -17,6 +17,18 @@ class ContextLine(Strict):
     text: str = Field(description="Corrected words whose midpoint lies inside the clip.")
 
 
+class DroppedLine(Strict):
+    """Transcript words inside a clip that are not taken as dialogue: their segment was flagged
+    by a hallucination guard of step2-transcript-base."""
+
+    start: float = Field(description="Start of the first word inside the clip, seconds (video time).")
+    end: float = Field(description="End of the last word inside the clip, seconds.")
+    text: str = Field(description="The words (as corrected) whose midpoint lies inside the clip.")
+    # plain strings, not transcript.GuardCheck: the context schema (in the closure of the
+    # caption and review steps) stays independent of the ASR schema
+    checks: list[str] = Field(description="The guards that flagged the segment (SegmentFlag.check of transcript.json: 'repetition', 'phantom_phrase', …).")
+
+
 class ClipContext(Strict):
     """Context of one clip for the captioner."""
 
@@ -26,7 +38,8 @@ class ClipContext(Strict):
     characters: list[str] = Field(description="Characters present: attributed speakers + characters named in the clip's dialogue (canonical names, bible order).")
     character_evidence: dict[str, list[str]] = Field(description="Per character, why it is listed ('speaker', 'named in dialogue', 'reference shot').")
     place: str | None = Field(description="Place named in the clip's dialogue or shown by a reference shot inside the clip, if any.")
-    lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps).")
+    lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps); segments flagged as hallucinations are left out.")
+    dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words inside the clip left out of `lines` and `context` because a hallucination guard flagged their segment.")
     context: str = Field(description="Short context string for the captioner.")
 
 

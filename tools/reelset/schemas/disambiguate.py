@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
-from reelset.schemas.transcript import Word
+from reelset.schemas.transcript import SegmentFlag, Word
 
 
 class DisambiguateConfig(Strict):
@@ -81,6 +81,7 @@ class CorrectedSegment(Strict):
     words: list[CorrectedWord] = Field(description="Corrected words with timing.")
     original_words: list[Word] = Field(description="Words of step2-transcript-base.")
     speaker: SpeakerAttribution = Field(description="Speaker attribution (multimodal pass).")
+    flags: list[SegmentFlag] = Field(default_factory=list, description="Hallucination guard findings of step2-transcript-base; a flagged segment is not dialogue (step2-scene-context drops it).")
 
 
 SPEAKER_MAX_CHARS = 64

@@ -29,6 +29,7 @@ class ReviewConfig(Strict):
     max_words: int = Field(120, ge=1, description="Most words in a caption (trigger word not counted).")
     require_trigger_word: bool = Field(True, description="Flag a caption that lacks the bible's trigger word (as a whole word).")
     check_names: bool = Field(True, description="Flag a caption naming a bible character (name or alias) that the clip's scene context does not list.")
+    check_dropped_dialogue: bool = Field(True, description="Flag a clip whose transcript text was left out of its scene context as a likely ASR hallucination (a loop, a phantom phrase on music, …): its real dialogue may be missing from the caption and the training text.")
 
     @model_validator(mode="after")
     def _ranges(self) -> ReviewConfig:
@@ -70,7 +71,7 @@ class QAFlag(Strict):
     """One automatic QA finding on a clip."""
 
     check: Literal["too_short", "too_long", "black", "frozen", "caption_empty", "caption_short", "caption_long",
-                   "unknown_name", "trigger_missing"] = Field(description="Which check.")
+                   "unknown_name", "trigger_missing", "dialogue_dropped"] = Field(description="Which check ('dialogue_dropped': transcript text in the clip was left out of its context as a likely ASR hallucination).")
     detail: str = Field(description="Human-readable finding, e.g. 'black frames: 1.20 s of 2.00 s (60 %)'.")
 
 

@@ -3,22 +3,43 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
 
 
+class GuardConfig(Strict):
+    """``[asr.guards]`` of dataset.toml: when a transcript segment is flagged as a likely ASR
+    hallucination (:mod:`reelset.hallucination`). Flagged segments stay in transcript.json
+    with their reasons but never reach scene context or captions as dialogue."""
+
+    compression_ratio: float = Field(2.4, gt=1, description="Flag a segment whose text, or the text of its decoding window, compresses better than this (len(utf-8) / len(zlib), as Whisper and faster-whisper compute it; their compression_ratio_threshold default is 2.4). Looping text compresses well.")
+    repeat_min: int = Field(3, ge=2, description="Flag the words of an n-gram (1-8 words) repeated back to back at least this many times ...")
+    repeat_min_words: int = Field(6, ge=2, description="... when the repeated run holds at least this many words (so 'no, no, no' is speech, 'thank you. thank you. thank you.' a loop).")
+    no_speech: float = Field(0.6, ge=0, le=1, description="Flag a segment whose decoding window has a no-speech probability above this AND an average log-probability below `log_prob` (Whisper's no_speech_threshold rule for silent windows).")
+    log_prob: float = Field(-1.0, le=0, description="Average log-probability of a window under which a high no-speech probability marks it as silence (Whisper's logprob_threshold).")
+    outside_speech: float = Field(0.5, ge=0, le=1, description="Flag a segment when more than this fraction (0-1) of its words have their midpoint outside every VAD speech region.")
+    phantom_phrases: bool = Field(True, description="Flag segments that are one of Whisper's phantom phrases on music and silence ('Thank you for watching', 'Subtitles by …', reelset.hallucination.PHANTOM_PHRASES).")
+
+
 class AsrConfig(Strict):
-    """``[asr]`` of dataset.toml: faster-whisper settings for step2-transcript-base."""
+    """``[asr]`` of dataset.toml: faster-whisper settings for step2-transcript-base (and the
+    conditioned re-decoding of step2-transcript-disambiguate)."""
 
     model: str | None = Field(None, description="Model name from nix/models.toml (pinned fixed input); Nix resolves it (default faster-whisper-large-v3, nix/steps.nix) and passes the files as models.asr.")
     language: str | None = Field("en", description="ISO 639-1 language code, or null to detect it.")
     beam_size: int = Field(5, ge=1, description="Beam size of the decoder.")
-    vad: bool = Field(True, description="Silero VAD filter before decoding (faster-whisper vad_filter).")
+    batch_size: int | None = Field(None, ge=1, description="Decoding windows (up to 30 s of VAD speech each) decoded together by faster-whisper's BatchedInferencePipeline; null: 16 on CUDA, 8 on the CPU (reelset.asr.default_batch_size). The text does not depend on it beyond float rounding.")
+    vad: bool = Field(True, description="Cut the audio into windows of Silero VAD speech (up to 30 s each) before decoding. False: fixed 30 s windows over the whole audio (music and silence included); the VAD still runs for the outside-speech guard.")
     vad_min_silence_ms: int = Field(500, ge=0, description="VAD: minimum silence in milliseconds that splits speech.")
     cpu_threads: int = Field(4, ge=1, description="CTranslate2 threads on the CPU (CTranslate2's default is 4).")
-    seed: int = Field(0, ge=0, description="Random seed of CTranslate2's sampling. faster-whisper falls back to sampling at temperature > 0 when a window decodes badly (compression ratio / log-probability thresholds); without a fixed seed the same file gave different words from run to run (measured on espeak-ng speech with tiny.en).")
+    seed: int = Field(0, ge=0, description="Random seed of CTranslate2's sampling. Batched decoding uses temperature 0 only (no sampling fallback), so the seed changes nothing today; it is set so that a sampling decoder can never make the output vary from run to run (measured with the sequential decoder's temperature fallback on espeak-ng speech with tiny.en).")
     hotwords: list[str] = Field(default_factory=list, description="Optional words to bias decoding (faster-whisper hotwords). Kept here, not in the bible, so editing the bible never re-runs ASR.")
+    max_segment_s: float = Field(15.0, gt=1, description="Longest transcript segment, seconds: a longer sentence is cut at its commas, else at its longest pause (segments are sentences: split after . ? ! and at pauses of `split_gap_s`).")
+    split_gap_s: float = Field(1.0, gt=0, description="A pause between two words at least this long (seconds) ends a segment even without punctuation.")
+    guards: GuardConfig = Field(default_factory=lambda: GuardConfig(), description="Hallucination guards ([asr.guards]).")
 
 
 class Word(Strict):
@@ -30,20 +51,34 @@ class Word(Strict):
     probability: float = Field(ge=0, le=1)
 
 
+GuardCheck = Literal["repetition", "compression_ratio", "no_speech", "outside_speech", "phantom_phrase"]
+
+
+class SegmentFlag(Strict):
+    """Why a segment is taken for an ASR hallucination (one guard of :class:`GuardConfig`)."""
+
+    check: GuardCheck = Field(description="'repetition': an n-gram loop; 'compression_ratio': the text (or its window's) compresses too well; 'no_speech': the window looks silent to the model; 'outside_speech': its words lie outside VAD speech; 'phantom_phrase': a phrase Whisper makes up on music and silence.")
+    detail: str = Field(description="Human-readable finding, e.g. \"'thank you' repeated 5 times\".")
+
+
 class Segment(Strict):
-    """One ASR segment (faster-whisper), times in seconds."""
+    """One transcript segment: a sentence (or a part of one, at most [asr] max_segment_s), times in seconds."""
 
     id: int
     start: float
     end: float
     text: str
-    avg_logprob: float
-    no_speech_prob: float
+    avg_logprob: float = Field(description="Average log-probability of the decoding window (up to 30 s) the segment comes from.")
+    no_speech_prob: float = Field(description="No-speech probability (0-1) of the decoding window.")
+    compression_ratio: float = Field(0.0, ge=0, description="len(utf-8 text) / len(zlib-compressed text) of the segment (faster-whisper's get_compression_ratio).")
     words: list[Word]
+    flags: list[SegmentFlag] = Field(default_factory=list, description="Hallucination guard findings; a flagged segment is not dialogue (step2-scene-context drops it).")
 
 
 class TranscriptArtifact(Strict):
-    """``$out/transcript.json`` of step2-transcript-base (one source video)."""
+    """``$out/transcript.json`` of step2-transcript-base (one source video). A function of the
+    video, the model and ``[asr]``: byte-identical when re-run (wall times go to the build log
+    and meta.json)."""
 
     schema_version: int = SCHEMA_VERSION
     video_id: str
@@ -53,9 +88,9 @@ class TranscriptArtifact(Strict):
     model: ModelRef | None = Field(description="ASR model (null when there was no audio).")
     compute_type: str | None = Field(description="CTranslate2 compute type, e.g. 'int8' or 'float16'.")
     device: str = Field(description="'cpu' or 'cuda'.")
+    batch_size: int | None = Field(None, description="Windows decoded per batch (null when there was no audio).")
     audio_duration_s: float = Field(ge=0, description="Decoded audio length in seconds.")
     vad: dict[str, float | int | bool] = Field(description="VAD settings.")
     speech_regions: list[tuple[float, float]] = Field(description="VAD speech regions [start, end] in seconds.")
     hotwords: list[str] = Field(default_factory=list)
     segments: list[Segment]
-

@@ -1,0 +1,130 @@
+"""Long speech test media made on the spot: espeak-ng lines over an ffmpeg lavfi picture.
+
+Used by tests/test_asr_long.py and bench/bench_asr.py. Every file is a function of its
+arguments (and the espeak-ng / ffmpeg versions): the script is built from fixed word lists,
+no randomness.
+
+- :func:`dialogue_script`: ``n`` sentences with names and places, spoken in turn by
+  ``voices`` (espeak-ng voice names), each line a :class:`Line`.
+- :func:`make_speech_video`: speaks the lines (espeak-ng, 150 words/min), puts them one after
+  another with ``pause_s`` of silence between them (0: no pause at all), returns the lines
+  with their real start/end seconds; the picture is a small lavfi test pattern.
+- :func:`make_nonspeech_video`: music-like tones, a steady tone and noise only (lavfi).
+Raises ``subprocess.CalledProcessError`` (with stderr) when espeak-ng or ffmpeg fail.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+NAMES = ["Archer", "Lana", "Cyril", "Malory", "Pam", "Krieger", "Ray", "Carol"]
+PLACES = ["Moscow", "London", "Paris", "Berlin", "the harbour", "the office", "the station", "the airport"]
+ACTIONS = ["left the keys with", "sent a letter to", "had dinner with", "is waiting for", "called",
+           "bought a new car for", "walked home with", "found the old map for"]
+TIMES = ["this morning", "last night", "on Monday", "before noon", "after the meeting", "in the rain",
+         "at dawn", "during the storm"]
+# four voices that differ in pitch and accent (espeak-ng variants: +m = male, +f = female)
+VOICES = ["en-us+m3", "en-us+f3", "en+m1", "en-us+f2"]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken sentence: who (voice) says what, and when (seconds, set by make_speech_video)."""
+
+    voice: str
+    text: str
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
+def dialogue_script(n: int, voices: list[str] = VOICES) -> list[Line]:
+    """``n`` distinct sentences (names, actions, places, times from the fixed lists above),
+    voices taking turns. Sentence i: "<name> <action> <name'> in <place> <time>.\""""
+    lines = []
+    for i in range(n):
+        a, b = NAMES[i % len(NAMES)], NAMES[(i * 3 + 1 + i // 8) % len(NAMES)]
+        if a == b:
+            b = NAMES[(i + 1) % len(NAMES)]
+        place = PLACES[(i * 5 + i // 8) % len(PLACES)]
+        where = f"in {place}" if not place.startswith("the ") else f"at {place}"
+        text = f"{a} {ACTIONS[(i + i // 8) % len(ACTIONS)]} {b} {where} {TIMES[(i * 3 + i // 8) % len(TIMES)]}."
+        lines.append(Line(voice=voices[i % len(voices)], text=text))
+    return lines
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+
+
+def _wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def _picture(seconds: float) -> list[str]:
+    """ffmpeg input args of a small, cheap-to-encode picture (160x90, 5 fps) of ``seconds``."""
+    return ["-f", "lavfi", "-i", f"testsrc2=size=160x90:rate=5:duration={seconds:.3f}"]
+
+
+def _mux(video_in: list[str], audio_in: list[str], seconds: float, out: Path) -> None:
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *video_in, *audio_in, "-map", "0:v", "-map", "1:a",
+          "-t", f"{seconds:.3f}", "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", "-pix_fmt", "yuv420p",
+          "-c:a", "aac", "-b:a", "64k", "-ar", "16000", "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out)])
+
+
+def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: float = 0.5, tail_s: float = 1.0) -> list[Line]:
+    """Speak ``lines`` one after another into ``out`` (MP4: H.264 160x90 + AAC 16 kHz mono).
+
+    ``lead_s`` of silence before the first line, ``pause_s`` between lines (0: none),
+    ``tail_s`` after the last. espeak-ng pads each line with a few ms of silence of its own.
+    Returns the lines with their start/end seconds in ``out``."""
+    work = out.parent / f"{out.stem}-wav"
+    work.mkdir(parents=True, exist_ok=True)
+    timed, t = [], lead_s
+    concat = []
+    for i, line in enumerate(lines):
+        wav = work / f"{i:04d}.wav"
+        _run(["espeak-ng", "-v", line.voice, "-s", "150", "-w", str(wav), line.text])
+        dur = _wav_seconds(wav)
+        timed.append(replace(line, start_s=round(t, 3), end_s=round(t + dur, 3)))
+        concat.append(wav)
+        t += dur + (pause_s if i + 1 < len(lines) else 0.0)
+    total = t + tail_s
+    # one filter graph: each line resampled, delayed to its start and mixed
+    inputs = [arg for wav in concat for arg in ("-i", str(wav))]
+    graph = ";".join(f"[{i}:a]aresample=16000,adelay={round(ln.start_s * 1000)}:all=1[a{i}]" for i, ln in enumerate(timed))
+    graph += ";" + "".join(f"[a{i}]" for i in range(len(timed))) + f"amix=inputs={len(timed)}:normalize=0:dropout_transition=0,apad,atrim=0:{total:.3f}[out]"
+    speech = work / "speech.wav"
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[out]",
+          "-ac", "1", "-ar", "16000", str(speech)])
+    _mux(_picture(total), ["-i", str(speech)], total, out)
+    return timed
+
+
+# lavfi audio without speech: a melody of sine notes with a bass (music-like), a steady tone,
+# pink and brown noise; each part `part_s` seconds
+NONSPEECH_PARTS = [
+    "aevalsrc='0.3*sin(2*PI*t*(220+110*mod(floor(t*2),5)))+0.2*sin(2*PI*t*(330+55*mod(floor(t*4),7)))"
+    "+0.2*sin(2*PI*t*110)':s=16000",
+    "sine=frequency=440:sample_rate=16000",
+    "anoisesrc=color=pink:amplitude=0.3:sample_rate=16000:seed=1",
+    "anoisesrc=color=brown:amplitude=0.5:sample_rate=16000:seed=2",
+]
+
+
+def make_nonspeech_video(out: Path, part_s: float = 15.0) -> float:
+    """Music-like tones, a 440 Hz tone, pink noise, brown noise (``part_s`` seconds each) into
+    ``out`` (MP4). Returns the duration in seconds."""
+    inputs = [arg for src in NONSPEECH_PARTS for arg in ("-f", "lavfi", "-i", f"{src},atrim=0:{part_s}")]
+    n = len(NONSPEECH_PARTS)
+    total = n * part_s
+    wav = out.with_suffix(".wav")
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex",
+          "".join(f"[{i}:a]" for i in range(n)) + f"concat=n={n}:v=0:a=1[out]", "-map", "[out]", "-ac", "1", str(wav)])
+    _mux(_picture(total), ["-i", str(wav)], total, out)
+    return total
