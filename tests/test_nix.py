@@ -188,9 +188,12 @@ def test_adding_a_video_builds_only_its_shards(tmp_path):
                               "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv"]), dry.stderr
 
 
-def test_host_attributes_need_impure_and_unbuilt_steps_say_so():
-    pure = nix("eval", "--raw", ".#host.step1-scenes.drvPath")
-    assert pure.returncode != 0 and "--impure" in pure.stderr, pure.stderr
+def test_host_attributes_evaluate_purely_and_unpinned_models_say_so():
+    # the host toolchain's interpreter is a store path (issue 19): pure and impure evaluation agree
+    # (REELSET_PYTHON, the escape hatch, is only read with --impure)
+    pure = nix("eval", "--raw", ".#host.step1-scenes.drvPath", store_env=True)
+    impure = nix("eval", "--impure", "--raw", ".#host.step1-scenes.drvPath", store_env=True)
+    assert pure.returncode == 0 and pure.stdout == impure.stdout, pure.stderr + impure.stderr
     # the demo does not pin the real LTX-2 checkpoint: evaluation says how to pin it
     unpinned = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.drvPath")
     assert unpinned.returncode != 0 and "model 'ltx-2' (Lightricks/LTX-2 @ main) has no narHash pinned" in unpinned.stderr, unpinned.stderr

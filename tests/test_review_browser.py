@@ -80,7 +80,7 @@ def test_review_round_trip_in_the_browser_then_through_nix(browser, tmp_path):  
         assert browser.find_element(By.ID, "caption-demo01-s0001").get_attribute("value") == EDIT
         assert browser.find_element(By.ID, "status-demo01-s0001").text == "edited: kept with your caption"
         assert browser.find_element(By.ID, "status-demo01-s0002").text == f"rejected: {REASON} (left out of the training set)"
-        assert browser.find_element(By.ID, "status-demo01-s0003").text.startswith("not reviewed: will be left out (caption too short")
+        assert browser.find_element(By.ID, "status-demo01-s0003").text.startswith("not reviewed: will be left out by QA (caption too short")
         assert "caption too short" not in browser.find_element(By.ID, "flags-demo01-s0001").text
         # the clips play: metadata of every <video> loads from the server
         deadline = time.monotonic() + 15
