@@ -170,8 +170,9 @@ def test_report_code_rebuilds_reports_only(built_demo, tmp_path, rel):
     repo = copy_repo(tmp_path)
     edit(repo, rel)
     want = {"reelset-demo"} | {n for s in DEMO_STEPS for n in reports(s)}
-    check(f"comment in `{rel}` (report code)", would_build(repo), want)
-    assert cuda_of(would_build(repo)) == []
+    got = would_build(repo)
+    check(f"comment in `{rel}` (report code)", got, want)
+    assert cuda_of(got) == []
 
 
 def test_one_report_template_rebuilds_its_reports(built_demo, tmp_path):
