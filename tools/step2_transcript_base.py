@@ -73,7 +73,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
     batch = asr.default_batch_size(cfg, device)
     with timer.phase("asr"):
         windows, language, language_p = asr.transcribe(model, audio, timestamps, cfg, batch, "ASR",
-                                                       hotwords=" ".join(cfg.hotwords) or None)
+                                                       hotwords=" ".join(cfg.hotwords) or None, timer=timer)
         segments = asr.sentence_segments(windows, regions, cfg)
     processing = time.perf_counter() - t0
     flagged = [s for s in segments if s.flags]
@@ -97,8 +97,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if model_ref is None:
         raise ReelsetError(f"{STEP}: spec has no models.asr")
     with timer.phase("probe"):
-        info, _ = media.probe_video(src)
-    if info.has_audio:
+        audio = media.has_audio(src)
+    if audio:
         fields = transcribe(src, Path(model_ref.path), cfg, timer)
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
     else:
@@ -109,7 +109,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_subtitles(out, artifact.segments)
     words = sum(len(s.words) for s in artifact.segments)
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=artifact.device,
-                    models=[model_ref] if info.has_audio else [],
+                    models=[model_ref] if audio else [],
                     counts={"segments": len(artifact.segments), "words": words,
                             "flagged_segments": sum(bool(s.flags) for s in artifact.segments)},
                     versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,

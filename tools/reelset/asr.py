@@ -21,12 +21,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper import transcribe as fw_transcribe
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -34,7 +37,7 @@ from reelset import ReelsetError
 from reelset import device as devices
 from reelset.hallucination import normalize, repetition_spans, segment_flags
 from reelset.schemas.transcript import AsrConfig, GuardConfig, Segment, Word
-from reelset.step import log
+from reelset.step import Timer, log
 
 SAMPLE_RATE = 16000
 WINDOW_S = 30  # Whisper's input window, seconds
@@ -144,6 +147,30 @@ def speech_timestamps(audio: np.ndarray, cfg: AsrConfig) -> list[dict]:
     return get_speech_timestamps(audio, vad_options(cfg))
 
 
+@contextmanager
+def reuse_vad(timestamps: list[dict] | None) -> Iterator[None]:
+    """Inside the block, faster-whisper's batched pipeline takes ``timestamps`` (the step's own
+    :func:`speech_timestamps` of the same audio, same options) instead of running Silero VAD a
+    second time: one VAD pass per file (issue 15; the second pass cost ~1 s per 2 minutes of
+    audio). faster-whisper 1.2.1 has no argument for precomputed VAD regions —
+    ``clip_timestamps`` skips its chunk grouping and timestamp restoring — so this swaps the
+    module-level ``get_speech_timestamps`` that ``BatchedInferencePipeline.transcribe`` calls
+    (faster_whisper/transcribe.py), and puts it back on exit. ``None``: no change."""
+    if timestamps is None:
+        yield
+        return
+    original = fw_transcribe.get_speech_timestamps
+
+    def precomputed(audio: np.ndarray, vad_options: VadOptions | None = None, *args, **kwargs) -> list[dict]:
+        return [dict(t) for t in timestamps]
+
+    fw_transcribe.get_speech_timestamps = precomputed
+    try:
+        yield
+    finally:
+        fw_transcribe.get_speech_timestamps = original
+
+
 def seconds(timestamps: list[dict]) -> list[tuple[float, float]]:
     """VAD regions in samples → [start, end] seconds (ms precision)."""
     return [(round(r["start"] / SAMPLE_RATE, 3), round(r["end"] / SAMPLE_RATE, 3)) for r in timestamps]
@@ -236,7 +263,8 @@ def window_spans(timestamps: list[dict], fps: int) -> dict[int, list[tuple[float
 
 
 def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], cfg: AsrConfig, batch_size: int, what: str,
-               hotwords: str | None = None, initial_prompt: str | None = None) -> tuple[list[Window], str, float]:
+               hotwords: str | None = None, initial_prompt: str | None = None,
+               timer: Timer | None = None) -> tuple[list[Window], str, float]:
     """Batched transcription of ``audio`` (16 kHz mono float32, shape (n,)): (windows in time
     order, language, language probability). ``timestamps``: :func:`speech_timestamps` of it.
     Windows that fail Whisper's checks are decoded again (:func:`redecode_failed`).
@@ -244,7 +272,8 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     With ``cfg.vad`` the pipeline groups Silero VAD speech into windows of up to 30 s
     (faster-whisper ``collect_chunks``); without, fixed 30 s windows tile the audio.
     ``hotwords`` / ``initial_prompt`` condition every window (faster-whisper's prompt).
-    Progress lines are labelled ``what``."""
+    Progress lines are labelled ``what``; with ``timer`` the second decoding is its phase
+    ``redecode`` (seconds, inside the caller's own phase)."""
     duration = audio.shape[0] / SAMPLE_RATE
     pipeline = BatchedInferencePipeline(model)
     # without VAD: 30 s tiles (a tail under 0.2 s is no speech); the pipeline needs clips past 30 s
@@ -253,8 +282,8 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     fps = model.frames_per_second
     spans = window_spans(timestamps, fps) if clips is None else {int(c["start"] * fps): [(c["start"], c["end"])] for c in clips}
     windows = []
-    with Progress(what, duration) as progress:
-        # VAD and the log-mel features of every window are computed here, decoding is lazy
+    with Progress(what, duration) as progress, reuse_vad(timestamps if cfg.vad else None):
+        # the log-mel features of every window are computed here, decoding is lazy
         segments, info = pipeline.transcribe(
             audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, batch_size=batch_size,
             vad_filter=cfg.vad, vad_parameters=vad_options(cfg) if cfg.vad else None, clip_timestamps=clips,
@@ -272,7 +301,8 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
             win.words += [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
                           for w in (s.words or []) if normalize(w.word)]
             progress.done_s = max(progress.done_s, s.end)
-    redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt)
+    with timer.phase("redecode") if timer else nullcontext():
+        redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt)
     return windows, info.language, info.language_probability
 
 

@@ -146,6 +146,18 @@ def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
     return info, times
 
 
+def has_audio(path: Path) -> bool:
+    """True when ``path`` has an audio stream. Reads the container header only (ffprobe
+    ``-show_streams``, no packet scan: constant time whatever the length, unlike
+    :func:`probe_video`). ReelsetError when the file is missing, empty, not media or has no
+    video stream."""
+    streams = ffprobe_json(path, "-show_streams").get("streams", [])
+    if not any(s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic") for s in streams):
+        raise ReelsetError(f"{path}: not a decodable video: no video stream (streams: "
+                           f"{[s.get('codec_type') for s in streams]})")
+    return any(s.get("codec_type") == "audio" for s in streams)
+
+
 def resample_cfr(src: Path, dst: Path, fps: Fraction) -> None:
     """Re-time ``src`` to constant ``fps`` (duplicating/dropping frames as ffmpeg's fps
     filter does) into a lossless intermediate ``dst`` (x264 qp 0 + PCM audio, Matroska).
@@ -272,6 +284,15 @@ def count_packets(path: Path) -> int:
     frame count for the H.264 clips written here)."""
     data = ffprobe_json(path, "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets")
     return int(data["streams"][0]["nb_read_packets"])
+
+
+def packets_and_size(path: Path) -> tuple[int, int, int]:
+    """(video packets, width, height in pixels) of the first video stream of ``path`` in one
+    ffprobe (``-count_packets``: no decode; the packet count is the frame count for H.264)."""
+    data = ffprobe_json(path, "-select_streams", "v:0", "-count_packets",
+                        "-show_entries", "stream=nb_read_packets,width,height")
+    stream = data["streams"][0]
+    return int(stream["nb_read_packets"]), int(stream["width"]), int(stream["height"])
 
 
 def decode_audio_16k(path: Path) -> np.ndarray:

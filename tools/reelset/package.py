@@ -1,6 +1,6 @@
 """Shared code of the packaging steps (step3-ltx2-data, step3-wan21-package): read the
-reviewed clip set, plan each clip against a trainer's frame/size rules, transcode it with
-ffmpeg, account for every clip, write a deterministic zip.
+reviewed clip set, plan each clip against a trainer's frame/size rules, transcode the kept
+clips with ffmpeg (several at once, fixed threads each: same bytes), account for every clip, write a deterministic zip.
 
 Units: frames (integers), frame rates in frames per second (exact :class:`fractions.Fraction`
 where they drive arithmetic), sizes in pixels. Captions are joined to clips by ``clip_id``
@@ -24,9 +24,11 @@ step2-reviewed had a review.json).
 from __future__ import annotations
 
 import math
+import os
 import re
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -65,7 +67,7 @@ def load_reviewed(spec: StepSpec) -> tuple[ReviewedArtifact, Path]:
 
 @dataclass(frozen=True)
 class SourceClip:
-    """What ffprobe says of an accepted clip file: frames, exact fps, size (pixels), audio."""
+    """An accepted clip file as reviewed.json describes it: frames, exact fps, size (pixels), audio."""
 
     frames: int
     fps: Fraction
@@ -74,14 +76,17 @@ class SourceClip:
     has_audio: bool
 
 
-def probe_clip(clip: ReviewedClip) -> SourceClip:
-    """Probe the clip file of an accepted clip (frame count = video packets of its stream)."""
+def source_clip(clip: ReviewedClip) -> SourceClip:
+    """The clip file of an accepted clip, from its reviewed.json entry (step1-scenes wrote the
+    frame count, fps and size there from the file itself; no probe: a probe per clip was a
+    third of this step's time on 300 clips). The fps is made exact by snapping to the nearest
+    fraction with a denominator <= 1001 (24000/1001, 25, ...). ReelsetError when the file is
+    missing; a file that is not the video it claims fails its transcode, naming it."""
     path = Path(clip.clip_path)
     if not path.is_file():
         raise ReelsetError(f"{path}: clip {clip.clip_id} of reviewed.json does not exist")
-    info, times = media.probe_video(path)
-    return SourceClip(frames=len(times), fps=Fraction(info.fps_rational), width=info.display_width,
-                      height=info.height, has_audio=info.has_audio)
+    return SourceClip(frames=clip.frame_count, fps=Fraction(clip.fps).limit_denominator(1001), width=clip.width,
+                      height=clip.height, has_audio=clip.has_audio)
 
 
 def available_frames(frames: int, src_fps: Fraction, dst_fps: Fraction) -> int:
@@ -107,35 +112,74 @@ def aspect_distance(width: int, height: int, bucket_w: int, bucket_h: int) -> fl
     return abs(math.log(width / height) - math.log(bucket_w / bucket_h))
 
 
-def transcode(src: Path, dst: Path, fps: Fraction, frames: int, width: int, height: int,
-              crf: int, audio: bool) -> None:
-    """Write the first ``frames`` frames of ``src`` resampled to ``fps``, scaled to cover
-    ``width`` x ``height`` (aspect kept) and center-cropped to it, as H.264 yuv420p MP4
-    (square pixels; AAC 48 kHz stereo cut to the same span when ``audio``).
+def encode_jobs() -> int:
+    """Clips encoded at once: ``NIX_BUILD_CORES`` (the builder's ``cores`` setting; 0 = all)
+    else the CPUs this process may use, at most 8. Each encode has its own fixed
+    :data:`media.ENCODER_THREADS`, so the job count changes the wall time, never the bytes."""
+    cores = int(os.environ.get("NIX_BUILD_CORES") or 0) or len(os.sched_getaffinity(0))
+    return max(1, min(8, cores))
+
+
+@dataclass(frozen=True)
+class Encode:
+    """One packaged clip to write: source file, destination, and the plan (frames at ``fps``,
+    ``width`` x ``height`` pixels, libx264 ``crf``/``preset``, audio on or off)."""
+
+    src: Path
+    dst: Path
+    fps: Fraction
+    frames: int
+    width: int
+    height: int
+    crf: int
+    preset: str
+    audio: bool
+
+
+def transcode(job: Encode) -> None:
+    """Write the first ``job.frames`` frames of ``job.src`` resampled to ``job.fps``, scaled to
+    cover ``width`` x ``height`` (aspect kept) and center-cropped to it, as H.264 yuv420p MP4
+    (square pixels; AAC 48 kHz stereo cut to the same span when ``job.audio``): one decode of
+    the source clip, one encode.
 
     Resampling is ffmpeg's ``fps`` filter (drops/duplicates frames to the nearest
     timestamp); the crop is ``crop=W:H`` (centered by default). Encodes use
     :data:`media.ENCODER_THREADS` and :data:`media.BITEXACT` so a rebuild gives the same
-    bytes. Checks the result with ffprobe: ReelsetError naming ``dst`` when its frame count
-    or size differs from the plan.
+    bytes. Checks the result with one ffprobe (packet count and size, no decode):
+    ReelsetError naming ``dst`` when its frame count or size differs from the plan.
     """
+    fps, frames, width, height = job.fps, job.frames, job.width, job.height
     rate = f"{fps.numerator}/{fps.denominator}"
-    args = ["-i", str(src), "-map", "0:v:0"]
-    if audio:
+    args = ["-i", str(job.src), "-map", "0:v:0"]
+    if job.audio:
         args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
     else:
         args += ["-an"]
     args += ["-vf", f"fps={rate},scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,"
                     f"crop={width}:{height},setsar=1",
              "-frames:v", str(frames), "-t", f"{float(Fraction(frames) / fps):.6f}",
-             "-c:v", "libx264", "-crf", str(crf), "-preset", "medium", "-pix_fmt", "yuv420p",
-             "-threads", media.ENCODER_THREADS, "-sn", "-dn", *media.BITEXACT, "-movflags", "+faststart", str(dst)]
-    media.run_ffmpeg(args, f"packaging to {width}x{height}, {frames} frames at {float(fps):g} fps", src)
-    got = media.count_frames(dst)
-    info, _ = media.probe_video(dst)
-    if got != frames or (info.width, info.height) != (width, height):
-        raise ReelsetError(f"{dst}: written clip has {got} frames at {info.width}x{info.height}, "
-                           f"planned {frames} frames at {width}x{height} (from {src})")
+             "-c:v", "libx264", "-crf", str(job.crf), "-preset", job.preset, "-pix_fmt", "yuv420p",
+             "-threads", media.ENCODER_THREADS, "-sn", "-dn", *media.BITEXACT, "-movflags", "+faststart", str(job.dst)]
+    media.run_ffmpeg(args, f"packaging to {width}x{height}, {frames} frames at {float(fps):g} fps", job.src)
+    got, got_w, got_h = media.packets_and_size(job.dst)
+    if (got, got_w, got_h) != (frames, width, height):
+        raise ReelsetError(f"{job.dst}: written clip has {got} frames at {got_w}x{got_h}, "
+                           f"planned {frames} frames at {width}x{height} (from {job.src})")
+
+
+def transcode_all(jobs: list[Encode]) -> None:
+    """Run :func:`transcode` for every job, :func:`encode_jobs` at a time (threads that each wait
+    on one ffmpeg process). Every job is finished or cancelled before this returns; the first
+    error (in job order) is raised."""
+    if not jobs:
+        return
+    with ThreadPoolExecutor(max_workers=min(encode_jobs(), len(jobs))) as pool:
+        futures = [pool.submit(transcode, job) for job in jobs]
+        for future in futures:
+            if future.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                raise future.exception()
 
 
 def caption_for(caption: str, trigger: str | None) -> str:
@@ -176,24 +220,25 @@ Planner = Callable[[SourceClip, int], Plan]
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
+def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int, preset: str,
                   audio: bool, timer: Timer) -> list[PackagedClip]:
     """Plan and write every accepted clip; return the manifest entries of all clips.
 
-    For each accepted clip (reviewed.json order): probe it, compute the frames it gives at
-    ``fps`` (:func:`available_frames`), ask ``plan(source, available)`` for a size and frame
-    count or a drop reason, and transcode kept clips to ``out/dataset/videos/<clip_id>.mp4``.
-    Rejected clips follow, dropped with their review reasons. Each entry carries its own
-    caption, looked up by clip id — never by position.
+    For each accepted clip (reviewed.json order): compute the frames it gives at ``fps``
+    (:func:`available_frames`), ask ``plan(source, available)`` for a size and frame count or
+    a drop reason. Then the kept clips are encoded (libx264 ``crf``/``preset``) to
+    ``out/dataset/videos/<clip_id>.mp4``, several at once (:func:`transcode_all`). Rejected
+    clips follow, dropped with their review reasons. Each entry carries its own caption,
+    looked up by clip id — never by position.
     """
     videos = out / PACKAGE_DIR / "videos"
     videos.mkdir(parents=True)
     entries: list[PackagedClip] = []
+    jobs: list[Encode] = []
     for clip in reviewed.accepted:
         if not SAFE_ID.match(clip.clip_id):
             raise ReelsetError(f"reviewed.json: clip id {clip.clip_id!r} is not usable as a file name")
-        with timer.phase("probe"):
-            src = probe_clip(clip)
+        src = source_clip(clip)
         avail = available_frames(src.frames, src.fps, fps)
         common = dict(clip_id=clip.clip_id, video_id=clip.video_id, caption_source=clip.caption_source,
                       source_frames=src.frames, source_fps=round(float(src.fps), 6), source_width=src.width,
@@ -205,8 +250,8 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
             continue
         width, height, frames, label = planned
         rel = f"{PACKAGE_DIR}/videos/{clip.clip_id}.mp4"
-        with timer.phase("transcode"):
-            transcode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, audio and src.has_audio)
+        jobs.append(Encode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, preset,
+                           audio and src.has_audio))
         used = frames_used(frames, src.frames, src.fps, fps)
         entries.append(PackagedClip(fate="kept", caption=caption_for(clip.caption, reviewed.trigger_word),
                                     file=rel, bucket=label, frames=frames, width=width, height=height,
@@ -215,6 +260,8 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
         log(f"{clip.clip_id}: {label}, {frames} frames ({src.frames - used} source frames trimmed)")
     entries += rejected_entries(reviewed)
     require_kept(reviewed, entries)
+    with timer.phase("transcode"):
+        transcode_all(jobs)
     return entries
 
 

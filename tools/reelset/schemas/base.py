@@ -16,6 +16,10 @@ from reelset import ReelsetError
 SCHEMA_VERSION = 1
 
 
+# libx264 presets, fastest first (x264 --fullhelp); the speed/size trade-off at a given CRF
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
 class Strict(BaseModel):
     """Base: unknown fields are an error, fields are validated on assignment."""
 

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
-from reelset.schemas.base import SCHEMA_VERSION, Strict
+from reelset.schemas.base import SCHEMA_VERSION, Strict, X264Preset
 
 
 class SceneConfig(Strict):
@@ -17,8 +15,7 @@ class SceneConfig(Strict):
     min_scene_len_frames: int = Field(15, ge=1, description="Minimum scene length in frames (at the analysis fps).")
     clip_crf: int = Field(17, ge=0, le=51, description="libx264 CRF of the clips (intermediates for review and packaging; "
                           "no B-frames, so one below the usual 18 for the same quality).")
-    clip_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
-                         "veryslow"] = Field("veryfast", description="libx264 preset of the clips (speed vs size at that CRF; "
+    clip_preset: X264Preset = Field("veryfast", description="libx264 preset of the clips (speed vs size at that CRF; "
                                              "bench/bench_step1.py measures it).")
     thumbnail_width: int = Field(320, ge=16, description="Thumbnail width in pixels (height keeps the square-pixel aspect).")
 

@@ -1,0 +1,512 @@
+"""Long-input benchmark (issue 15 part 4): a synthetic episode of N minutes through the whole
+pipeline with Nix (host toolchain, tiny models), step by step.
+
+The episode is made here, reproducibly (ffmpeg lavfi + espeak-ng, no download; the only
+randomness is ``random.Random(seed)`` for the shot plan): ``round(N * 60 / 4.4)`` shots (≈ 300
+for 22 min) of 2-8 s each (triangular, mode 3.2 s: mean 4.4 s), each a different lavfi source
+than the shot before with its own hue and brightness (hard cuts PySceneDetect's content detector
+finds), 640x360 25 fps x264 veryfast; under it a dialogue of espeak-ng sentences in four voices
+(tests/speech_media.py: dialogue_script / make_dialogue_track) naming the bible's characters,
+48 kHz mono AAC. The video is a fixed input (``nix-store --add-fixed sha256``), as the README
+says for big files.
+
+A dataset flake in a work folder (reelset = a git snapshot of this checkout's working tree,
+``lib.mkDatasetFlake``; a new dataset name per run, so every step really builds) with the demo's
+tiny models (``[device] allow_cpu = true``), the demo-lora's small packaging buckets and tiny
+preprocess models, and lenient caption QA (a random model's captions name nobody and lack the
+trigger word; the media QA — black / frozen frames — stays at its defaults). Each step's compute
+derivation is built on its own, in pipeline order (``nix build .#host.<step>.data``, video steps
+``.shards.<id>.data``), and measured from the outside (wall s of ``nix build``, load average
+before it) and from its build log: ``[reelset] timings (s)`` (the tool's own seconds) and
+``[reelset] resources`` (peak RSS of the tool and of its largest child, e.g. ffmpeg; both
+printed by tools/reelset/step.py). Output size: bytes of the output path. LoRA training (step5)
+is left out: its cost is set by ``steps``, not by the source length.
+
+Checks printed (and stored): detected scenes vs planned shots, sentences of the script recovered
+by the transcript (word error rate <= 0.5 within the sentence's time span), clips kept by the
+packages.
+
+Usage (``.venv/bin/python``; NIX_CONFIG and REELSET_PYTHON default to the entry command's
+settings and this venv)::
+
+    bench/bench_episode.py --minutes 2 22 --out bench/episode.json [--work DIR] [--keep]
+
+With several ``--minutes`` it prints how each step's seconds per source minute grow from the
+shortest to the longest run ("linear" within ±25 %, else "worse" / "better").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tools"))
+
+from speech_media import NAMES, PLACES, Line, make_dialogue_track  # noqa: E402
+
+from reelset import nixinfo  # noqa: E402
+from reelset.entry import build_env  # noqa: E402
+from reelset.step import parse_resources, parse_timings  # noqa: E402
+
+FPS = 25
+SIZE = "640x360"
+SEED = 15
+MEAN_SHOT_S = 4.4
+# lavfi sources that move (static cards scroll), so no shot counts as frozen; one per shot,
+# never the same twice in a row. {s}: size, {r}: rate, {k}: a per-shot seed
+SOURCES = [
+    "testsrc2=size={s}:rate={r}",
+    "smptehdbars=size={s}:rate={r},scroll=h=0.004",
+    "gradients=size={s}:rate={r}:speed=0.02:seed={k}",
+    "cellauto=size={s}:rate={r}:rule=110:seed={k}",
+    "colorspectrum=size={s}:rate={r},scroll=h=0.003",
+    "testsrc=size={s}:rate={r}",
+    "sierpinski=size={s}:rate={r}:seed={k}",
+    "rgbtestsrc=size={s}:rate={r},scroll=v=0.004",
+]
+LINEAR_TOLERANCE = 0.25  # per-minute time within ±25 % of the shortest run's: "linear"
+SENTENCE_WER = 0.5  # a sentence is recovered when at most half its words are wrong
+EXCLUDED = {"step5-ltx2-train": "cost set by [ltx2_train] steps, not by the source length",
+            "step5-wan21-train": "cost set by [wan21_train] steps, not by the source length"}
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One planned shot: its lavfi source (``SOURCES`` index), hue (degrees), brightness (-10..10),
+    first frame and length in frames."""
+
+    index: int
+    source: int
+    hue_deg: int
+    brightness: float
+    start_frame: int
+    frames: int
+
+
+@dataclass
+class Episode:
+    """A made episode: the video file, its length (seconds), shots and the spoken lines."""
+
+    video: Path
+    seconds: float
+    shots: list[Shot]
+    lines: list[Line]
+    make_s: float = 0.0
+
+
+@dataclass
+class StepRun:
+    """One step's measurement: ``wall_s`` of its ``nix build`` (evaluation included),
+    ``tool_s`` the tool's own total (build log), per-phase seconds, peak RSS (MB) of the tool and
+    of its largest child, output bytes, the load average (1 min) before the build."""
+
+    step: str
+    device: str
+    drv: str
+    out: str
+    wall_s: float
+    tool_s: float | None
+    timings: dict[str, float] | None
+    resources: dict[str, float] | None
+    out_bytes: int
+    load_before: float
+    extra_drvs: int = 0
+
+
+@dataclass
+class Run:
+    """One benchmark run of ``minutes`` of source: steps in pipeline order plus the checks."""
+
+    minutes: float
+    source_s: float
+    shots_planned: int
+    make_s: float
+    video_bytes: int
+    steps: list[StepRun] = field(default_factory=list)
+    checks: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- media
+def plan_shots(seconds: float, fps: int = FPS, seed: int = SEED) -> list[Shot]:
+    """Shots filling ``seconds`` exactly (the last one absorbs the rest, at least 2 s): lengths
+    triangular 2-8 s (mode 3.2 s, mean 4.4 s) rounded to frames, each source different from the
+    previous one, hue steps of at least 60 degrees. Deterministic for (seconds, fps, seed).
+    Raises ValueError for less than 4 s."""
+    if seconds < 4:
+        raise ValueError(f"{seconds} s: too short for a shot plan (at least 4 s)")
+    rng = random.Random(seed)
+    total = round(seconds * fps)
+    shots: list[Shot] = []
+    start, source, hue = 0, -1, 0
+    while start < total:
+        frames = round(rng.triangular(2.0, 8.0, 3.2) * fps)
+        if total - start - frames < 2 * fps:
+            frames = total - start
+        source = (source + rng.randrange(1, len(SOURCES))) % len(SOURCES)
+        hue = (hue + rng.randrange(60, 300)) % 360
+        shots.append(Shot(len(shots), source, hue, rng.choice([-1.5, 0.0, 1.5]), start, frames))
+        start += frames
+    return shots
+
+
+def _ffmpeg(*args: str) -> None:
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, ["ffmpeg", *args], proc.stdout, proc.stderr)
+
+
+def _shot_file(shot: Shot, dest: Path, size: str, fps: int) -> Path:
+    src = SOURCES[shot.source].format(s=size, r=fps, k=SEED + shot.index)
+    out = dest / f"shot{shot.index:04d}.mp4"
+    _ffmpeg("-f", "lavfi", "-i", f"{src},hue=h={shot.hue_deg}:b={shot.brightness},format=yuv420p",
+            "-frames:v", str(shot.frames), "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-g", str(2 * fps),
+            "-threads", "1", "-an", "-fflags", "+bitexact", "-map_metadata", "-1", str(out))
+    return out
+
+
+def make_episode(minutes: float, dest: Path, size: str = SIZE, fps: int = FPS, jobs: int = 2) -> Episode:
+    """``dest``/episode-<minutes>m.mp4: ``minutes`` of shots (:func:`plan_shots`) under an
+    espeak-ng dialogue (H.264 ``size`` at ``fps``, AAC 48 kHz mono). ``jobs``: ffmpeg processes
+    at once. Returns the :class:`Episode` (seconds, shots, lines with their start/end seconds).
+    Raises CalledProcessError (with stderr) when ffmpeg or espeak-ng fail."""
+    t0 = time.perf_counter()
+    seconds = round(minutes * 60 * fps) / fps
+    work = dest / f"episode-{minutes:g}m-parts"
+    work.mkdir(parents=True, exist_ok=True)
+    shots = plan_shots(seconds, fps)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        files = list(pool.map(lambda s: _shot_file(s, work, size, fps), shots))
+    (work / "shots.txt").write_text("".join(f"file '{f}'\n" for f in files))
+    wav = work / "dialogue.wav"
+    lines = make_dialogue_track(wav, seconds)
+    video = dest / f"episode-{minutes:g}m.mp4"
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(work / "shots.txt"), "-i", str(wav), "-map", "0:v", "-map", "1:a",
+            "-c:v", "copy", "-c:a", "aac", "-b:a", "64k", "-ar", "48000", "-ac", "1", "-t", f"{seconds:.3f}",
+            "-fflags", "+bitexact", "-map_metadata", "-1", "-movflags", "+faststart", str(video))
+    shutil.rmtree(work)
+    return Episode(video, seconds, shots, lines, round(time.perf_counter() - t0, 1))
+
+
+# --------------------------------------------------------------------------- dataset
+def snapshot_checkout(dest: Path, repo: Path = REPO) -> Path:
+    """A git repo at ``dest`` (nothing committed, all added) holding ``repo``'s tracked and
+    untracked-not-ignored files: reelset as the dataset flake's ``git+file://`` input, frozen at
+    this moment (edits made in the checkout during the run do not change it). Returns ``dest``."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=repo, capture_output=True, check=True).stdout.split(b"\0")
+    for rel in filter(None, (r.decode() for r in listed)):
+        if (repo / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / rel, dest / rel)
+    for cmd in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *cmd], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def bible_yaml(ep: Episode, video_id: str) -> str:
+    """The bible: every character and place of the dialogue, one reference shot each (the middle
+    of an early shot, seconds)."""
+    mids = [round((s.start_frame + s.frames / 2) / FPS, 2) for s in ep.shots]
+    out = ["series: reelset bench episode", "trigger_word: rsbench", "characters:"]
+    for i, name in enumerate(NAMES):
+        out += [f"  - name: {name}", f"    description: test card {i}", "    reference_shots:",
+                f"      - {{video: {video_id}, t: {mids[i % len(mids)]}}}"]
+    out.append("places:")
+    out += [f"  - name: {p.removeprefix('the ').title() if p.startswith('the ') else p}" for p in PLACES]
+    return "\n".join(out) + "\n"
+
+
+DATASET_TOML = """name = "{name}"
+description = "bench/bench_episode.py: a {minutes:g}-minute synthetic episode"
+
+[[videos]]
+id = "{vid}"
+file = "{file}"
+sha256 = "{sha256}"
+
+[device]
+allow_cpu = true
+
+[scenes]
+threshold = 27.0
+min_scene_len_frames = 15
+
+[asr]
+model = "faster-whisper-tiny-en"
+language = "en"
+beam_size = 5
+vad = true
+
+[disambiguate]
+vlm = "tiny-qwen2.5-vl"
+model_frames = 2
+model_max_pixels = 12544
+model_max_new_tokens = 160
+model_max_text_chars = 100
+
+[caption]
+model = "tiny-qwen2.5-vl"
+fps = 2.0
+max_frames = 8
+batch_size = 4
+max_chars = 100
+max_new_tokens = 256
+
+# a random model's captions: accept them as text (media QA stays at its defaults)
+[review]
+min_words = 0
+require_trigger_word = false
+check_names = false
+
+[ltx2]
+buckets = ["96x64x17"]
+
+[wan21]
+sizes = ["64x48"]
+max_frames = 17
+min_frames = 9
+
+[ltx2_preprocess]
+model = "tiny-ltx2"
+
+[wan21_preprocess]
+model = "tiny-wan2.1"
+"""
+
+FLAKE = """{{
+  inputs.reelset.url = "git+file://{reelset}";
+  outputs = {{ self, reelset }}: reelset.lib.mkDatasetFlake {{ datasetDir = ./.; }};
+}}
+"""
+
+
+def make_dataset(ds: Path, reelset: Path, ep: Episode, name: str, env: dict[str, str], video_id: str = "ep") -> None:
+    """A dataset flake at ``ds`` (git init, all added) for ``ep``; the video goes into the store as
+    a fixed input. Raises CalledProcessError when git or nix-store fail."""
+    ds.mkdir(parents=True)
+    sha = subprocess.run(["sha256sum", str(ep.video)], capture_output=True, text=True, check=True).stdout.split()[0]
+    subprocess.run(["nix-store", "--add-fixed", "sha256", str(ep.video)], capture_output=True, text=True, check=True, env=env)
+    (ds / "dataset.toml").write_text(DATASET_TOML.format(name=name, minutes=ep.seconds / 60, vid=video_id,
+                                                         file=ep.video.name, sha256=sha))
+    (ds / "bible.yaml").write_text(bible_yaml(ep, video_id))
+    (ds / "flake.nix").write_text(FLAKE.format(reelset=reelset))
+    for cmd in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *cmd], cwd=ds, check=True, capture_output=True)
+
+
+# --------------------------------------------------------------------------- building
+def tree_bytes(path: Path) -> int:
+    """Bytes of the files below ``path`` (``du -sb``-like, symlinks not followed)."""
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def build_step(ds: Path, step: dict, video_id: str, env: dict[str, str]) -> StepRun:
+    """Build one step's compute derivation (video steps: the video's shard) with ``nix build
+    --impure --json --no-link`` in ``ds`` and measure it (:class:`StepRun`). Raises RuntimeError
+    with the end of Nix's log when the build fails."""
+    attr = f"host.{step['name']}" + (f".shards.{video_id}" if step["level"] == "video" else "") + ".data"
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run(["nix", "build", "--impure", "--json", "--no-link", f".#{attr}"], cwd=ds, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{step['name']}: nix build .#{attr} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}")
+    built = json.loads(proc.stdout)[0]
+    out = Path(built["outputs"]["out"])
+    log = nixinfo.build_log(out) or ""
+    timings = parse_timings(log)
+    extra = len(re.findall(r"^building '/nix/store/", proc.stderr, re.M)) - 1
+    return StepRun(step["name"], step["device"], built["drvPath"], str(out), round(wall, 2),
+                   timings.get("total") if timings else None, timings, parse_resources(log), tree_bytes(out),
+                   round(load, 2), max(extra, 0))
+
+
+# --------------------------------------------------------------------------- checks
+def _norm(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def _wer(ref: list[str], hyp: list[str]) -> float:
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[-1] / max(len(ref), 1)
+
+
+def transcript_recall(transcript: dict, lines: list[Line], slack_s: float = 0.3) -> float:
+    """Fraction (0-1) of ``lines`` whose words the transcript recovered: the transcript's words
+    whose middle lies within the line's span (± ``slack_s`` seconds) have a word error rate of at
+    most ``SENTENCE_WER`` against the line's text."""
+    words = [(0.5 * (w["start"] + w["end"]), w["word"]) for seg in transcript["segments"] for w in seg["words"]]
+    good = 0
+    for line in lines:
+        heard = " ".join(w for t, w in words if line.start_s - slack_s <= t <= line.end_s + slack_s)
+        good += _wer(_norm(line.text), _norm(heard)) <= SENTENCE_WER
+    return good / max(len(lines), 1)
+
+
+def checks(run: Run, ep: Episode) -> dict:
+    """Scenes detected vs planned, transcript sentence recall, clips kept per package, from the
+    step outputs of ``run``."""
+    outs = {s.step: Path(s.out) for s in run.steps}
+    res: dict = {"shots_planned": len(ep.shots), "lines_spoken": len(ep.lines)}
+    if "step1-scenes" in outs:
+        scenes = json.loads((outs["step1-scenes"] / "scenes.json").read_text())["scenes"]
+        res["scenes_detected"] = len(scenes)
+        res["clips_missing"] = sum(not (outs["step1-scenes"] / s["clip"]).is_file() for s in scenes)
+    if "step2-transcript-base" in outs:
+        res["sentences_recovered"] = round(transcript_recall(
+            json.loads((outs["step2-transcript-base"] / "transcript.json").read_text()), ep.lines), 3)
+    for step in ("step3-ltx2-data", "step3-wan21-package"):
+        if step in outs:
+            m = json.loads((outs[step] / "manifest.json").read_text())
+            res[f"{step}_kept"] = m["kept"]
+            res[f"{step}_dropped"] = m["dropped"]
+    return res
+
+
+# --------------------------------------------------------------------------- run
+def bench_env() -> dict[str, str]:
+    """The entry command's Nix settings (cuda steps here, sandbox relaxed, no substituters); the
+    host toolchain's Python is REELSET_PYTHON, defaulting to this interpreter's venv."""
+    env = dict(os.environ)
+    env.setdefault("REELSET_PYTHON", str(Path(sys.prefix) / "bin" / "python"))
+    return build_env(env)
+
+
+def run_one(minutes: float, work: Path, reelset: Path, env: dict[str, str], steps: list[dict],
+            log=print) -> Run:
+    """Make a ``minutes`` episode in ``work`` and build ``steps`` (step-table entries, pipeline
+    order) of a fresh dataset for it, one by one. Returns the :class:`Run`. Raises RuntimeError
+    when a build fails (the runs so far are lost only for this length)."""
+    ep = make_episode(minutes, work)
+    log(f"episode {minutes:g} min: {len(ep.shots)} shots, {len(ep.lines)} lines, {ep.video.stat().st_size / 1e6:.1f} MB, "
+        f"made in {ep.make_s:.0f} s")
+    run = Run(minutes, ep.seconds, len(ep.shots), ep.make_s, ep.video.stat().st_size)
+    ds = work / f"dataset-{minutes:g}m"
+    make_dataset(ds, reelset, ep, f"bench{minutes:g}m{uuid.uuid4().hex[:6]}".replace(".", "p"), env)
+    for step in steps:
+        s = build_step(ds, step, "ep", env)
+        run.steps.append(s)
+        rss = s.resources or {}
+        log(f"  {s.step}: {s.wall_s:.1f} s wall, tool {s.tool_s} s, rss {rss.get('peak_rss_mb')} MB "
+            f"(children {rss.get('children_peak_rss_mb')} MB), out {s.out_bytes / 1e6:.1f} MB, load {s.load_before}")
+    run.checks = checks(run, ep)
+    log(f"  checks: {run.checks}")
+    return run
+
+
+def machine() -> dict:
+    """CPU model, cores, memory (MB), kernel, Nix version."""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = next((int(ln.split()[1]) // 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), None)
+    nix = subprocess.run(["nix", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_mb": mem, "kernel": platform.release(), "nix": nix}
+
+
+def per_minute(s: StepRun, run: Run) -> float | None:
+    """The step's tool seconds (wall of the build when the log has none) per minute of source."""
+    t = s.tool_s if s.tool_s is not None else s.wall_s
+    return round(t / (run.source_s / 60), 3)
+
+
+def scaling(runs: list[Run]) -> list[dict]:
+    """Per step, shortest → longest run: seconds per source minute of each and their ratio;
+    verdict "linear" when the ratio is within ±LINEAR_TOLERANCE of 1, "worse" above, "better" below."""
+    if len(runs) < 2:
+        return []
+    a, b = min(runs, key=lambda r: r.minutes), max(runs, key=lambda r: r.minutes)
+    bs = {s.step: s for s in b.steps}
+    rows = []
+    for s in a.steps:
+        if s.step not in bs:
+            continue
+        pa, pb = per_minute(s, a), per_minute(bs[s.step], b)
+        ratio = pb / pa if pa else None
+        verdict = "n/a" if ratio is None else ("linear" if abs(ratio - 1) <= LINEAR_TOLERANCE else
+                                                ("worse" if ratio > 1 else "better"))
+        rows.append({"step": s.step, "from_min": a.minutes, "to_min": b.minutes, "s_per_min_from": pa,
+                     "s_per_min_to": pb, "ratio": None if ratio is None else round(ratio, 2), "verdict": verdict})
+    return rows
+
+
+def markdown(runs: list[Run], scale: list[dict]) -> str:
+    """The results as Markdown tables: one per run, then the scaling table."""
+    out = []
+    for r in runs:
+        out += [f"### {r.minutes:g} min of source ({r.source_s:.0f} s, {r.shots_planned} shots planned, "
+                f"{r.checks.get('scenes_detected')} scenes detected)", "",
+                "| step | device | wall s (nix build) | tool s | s / source min | peak RSS MB (tool / children) | output MB | load before |",
+                "|---|---|---|---|---|---|---|---|"]
+        for s in r.steps:
+            rss = s.resources or {}
+            out.append(f"| {s.step} | {s.device} | {s.wall_s:.1f} | {s.tool_s} | {per_minute(s, r)} | "
+                       f"{rss.get('peak_rss_mb')} / {rss.get('children_peak_rss_mb')} | {s.out_bytes / 1e6:.1f} | {s.load_before} |")
+        out += ["", f"checks: {json.dumps(r.checks)}", ""]
+    if scale:
+        out += [f"### scaling {scale[0]['from_min']:g} → {scale[0]['to_min']:g} min (seconds per source minute)", "",
+                "| step | s/min short | s/min long | ratio | verdict |", "|---|---|---|---|---|"]
+        out += [f"| {x['step']} | {x['s_per_min_from']} | {x['s_per_min_to']} | {x['ratio']} | {x['verdict']} |" for x in scale]
+    out += ["", "left out: " + "; ".join(f"{k} ({v})" for k, v in EXCLUDED.items())]
+    return "\n".join(out)
+
+
+def bench_steps(reelset: Path) -> list[dict]:
+    """The step table of ``reelset`` in pipeline order without the EXCLUDED steps."""
+    return [s for s in nixinfo.step_table(reelset) if s["name"] not in EXCLUDED]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[22.0], help="source lengths, minutes (default 22)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here (e.g. bench/episode.json)")
+    parser.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-episode-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        env = bench_env()
+        reelset = snapshot_checkout(work / "reelset")
+        steps = bench_steps(reelset)
+        result = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  "load_average_start": os.getloadavg(), "excluded": EXCLUDED, "runs": []}
+        runs = []
+        for minutes in sorted(args.minutes):
+            runs.append(run_one(minutes, work, reelset, env, steps))
+            result["runs"].append(asdict(runs[-1]))
+            if args.out:
+                args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        result["scaling"] = scaling(runs)
+        print(f"\nmachine: {json.dumps(result['machine'])}\n")
+        print(markdown(runs, result["scaling"]))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    finally:
+        if not (args.keep or args.work):
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
