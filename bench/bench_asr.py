@@ -58,15 +58,17 @@ json.dump({"segments": out}, open(sys.argv[3], "w"))
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd`` under /usr/bin/time -v: (wall s, peak RSS MB, stderr); raises on failure."""
+def timed(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Run ``cmd`` under /usr/bin/time -v: (wall s, peak RSS MB, CPU s = user + system, stderr);
+    raises on failure. CPU seconds move far less than wall seconds with the machine's load."""
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     h, m, s = (float(x) if x else 0.0 for x in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return round(h * 3600 + m * 60 + s, 2), round(rss / 1024, 1), proc.stderr
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1)) for kind in ("User", "System"))
+    return round(h * 3600 + m * 60 + s, 2), round(rss / 1024, 1), round(cpu, 2), proc.stderr
 
 
 def norm(text: str) -> str:
@@ -128,9 +130,9 @@ def main() -> int:
             runs: dict[str, list[dict]] = {label: [] for label in labels}
             for k in range(args.repeat):  # paired rounds: before, after, bare back to back
                 for label in labels:
-                    wall, rss, stderr = timed(command(label, k))
+                    wall, rss, cpu, stderr = timed(command(label, k))
                     out = tmp / f"{name}-bare-{k}.json" if label == "bare_batched" else tmp / f"{name}-{label}-{k}" / "transcript.json"
-                    runs[label].append({"wall_s": wall, "rtf": round(wall / duration, 3), "peak_rss_mb": rss,
+                    runs[label].append({"wall_s": wall, "cpu_s": cpu, "rtf": round(wall / duration, 3), "peak_rss_mb": rss,
                                         "load_before": round(os.getloadavg()[0], 1),
                                         "phases_s": parse_timings(stderr) or {} if label != "bare_batched" else {},
                                         **score(json.loads(out.read_text()), lines)})
@@ -140,6 +142,12 @@ def main() -> int:
             row["after_over_bare_per_round"] = [round(a["wall_s"] / b["wall_s"], 3)
                                                 for a, b in zip(runs["after"], runs["bare_batched"], strict=True)]
             row["after_over_bare_median"] = round(statistics.median(row["after_over_bare_per_round"]), 3)
+            row["after_over_bare_cpu_median"] = round(statistics.median(
+                a["cpu_s"] / b["cpu_s"] for a, b in zip(runs["after"], runs["bare_batched"], strict=True)), 3)
+            # the step's own overhead: its second decoding of failed windows is work bare does not do
+            row["after_minus_redecode_over_bare_median"] = round(statistics.median(
+                (a["wall_s"] - a["phases_s"].get("redecode", 0.0)) / b["wall_s"]
+                for a, b in zip(runs["after"], runs["bare_batched"], strict=True)), 3)
             row["after_over_bare"] = round(row["after"]["wall_s"] / row["bare_batched"]["wall_s"], 3)
             row["before_over_after"] = round(row["before"]["wall_s"] / row["after"]["wall_s"], 2)
             results[name] = row

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import tomllib
 import zipfile
@@ -234,8 +235,13 @@ def test_wan21_zip_unpacks_to_the_folder(wan21_out, tmp_path):
 
 
 def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path):
+    """Same bytes again, also with one encode at a time (NIX_BUILD_CORES=1) where the first run
+    encoded as many clips at once as this machine has CPUs (>= 2 here and in CI)."""
+    from reelset.package import encode_jobs
+
+    assert encode_jobs() >= 2, "this test needs a machine with 2 CPUs to compare 1 and 2 encodes at once"
     proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
-                    tmp_path / "again", tmp_path)
+                    tmp_path / "again", tmp_path, env={**os.environ, "NIX_BUILD_CORES": "1"})
     assert proc.returncode == 0, proc.stderr
     first = {p.relative_to(wan21_out): p.read_bytes() for p in wan21_out.rglob("*") if p.is_file()}
     again = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file()}

@@ -112,10 +112,13 @@ def aspect_distance(width: int, height: int, bucket_w: int, bucket_h: int) -> fl
     return abs(math.log(width / height) - math.log(bucket_w / bucket_h))
 
 
+ENCODER_THREADS = "1"  # per packaged clip: clips are encoded side by side (encode_jobs), one thread each
+
+
 def encode_jobs() -> int:
     """Clips encoded at once: ``NIX_BUILD_CORES`` (the builder's ``cores`` setting; 0 = all)
-    else the CPUs this process may use, at most 8. Each encode has its own fixed
-    :data:`media.ENCODER_THREADS`, so the job count changes the wall time, never the bytes."""
+    else the CPUs this process may use, at most 8. Each encode has its own fixed thread count
+    (:data:`ENCODER_THREADS`), so the job count changes the wall time, never the bytes."""
     cores = int(os.environ.get("NIX_BUILD_CORES") or 0) or len(os.sched_getaffinity(0))
     return max(1, min(8, cores))
 
@@ -144,7 +147,7 @@ def transcode(job: Encode) -> None:
 
     Resampling is ffmpeg's ``fps`` filter (drops/duplicates frames to the nearest
     timestamp); the crop is ``crop=W:H`` (centered by default). Encodes use
-    :data:`media.ENCODER_THREADS` and :data:`media.BITEXACT` so a rebuild gives the same
+    :data:`ENCODER_THREADS` and :data:`media.BITEXACT` so a rebuild gives the same
     bytes. Checks the result with one ffprobe (packet count and size, no decode):
     ReelsetError naming ``dst`` when its frame count or size differs from the plan.
     """
@@ -159,7 +162,7 @@ def transcode(job: Encode) -> None:
                     f"crop={width}:{height},setsar=1",
              "-frames:v", str(frames), "-t", f"{float(Fraction(frames) / fps):.6f}",
              "-c:v", "libx264", "-crf", str(job.crf), "-preset", job.preset, "-pix_fmt", "yuv420p",
-             "-threads", media.ENCODER_THREADS, "-sn", "-dn", *media.BITEXACT, "-movflags", "+faststart", str(job.dst)]
+             "-threads", ENCODER_THREADS, "-sn", "-dn", *media.BITEXACT, "-movflags", "+faststart", str(job.dst)]
     media.run_ffmpeg(args, f"packaging to {width}x{height}, {frames} frames at {float(fps):g} fps", job.src)
     got, got_w, got_h = media.packets_and_size(job.dst)
     if (got, got_w, got_h) != (frames, width, height):
