@@ -2,7 +2,7 @@
 pipeline with Nix (host toolchain, tiny models), step by step.
 
 The episode is made here, reproducibly (ffmpeg lavfi + espeak-ng, no download; the only
-randomness is ``random.Random(seed)`` for the shot plan): ``round(N * 60 / 4.4)`` shots (≈ 300
+randomness is ``random.Random(seed)`` for the shot plan): about ``N * 60 / 4.4`` shots (≈ 300
 for 22 min) of 2-8 s each (triangular, mode 3.2 s: mean 4.4 s), each a different lavfi source
 than the shot before with its own hue and brightness (hard cuts PySceneDetect's content detector
 finds), 640x360 25 fps x264 veryfast; under it a dialogue of espeak-ng sentences in four voices
@@ -57,11 +57,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 
-from speech_media import NAMES, PLACES, Line, make_dialogue_track  # noqa: E402
-
 from reelset import nixinfo  # noqa: E402
 from reelset.entry import build_env  # noqa: E402
 from reelset.step import parse_resources, parse_timings  # noqa: E402
+from speech_media import NAMES, PLACES, Line, make_dialogue_track  # noqa: E402
 
 FPS = 25
 SIZE = "640x360"
@@ -112,8 +111,10 @@ class Episode:
 @dataclass
 class StepRun:
     """One step's measurement: ``wall_s`` of its ``nix build`` (evaluation included),
-    ``tool_s`` the tool's own total (build log), per-phase seconds, peak RSS (MB) of the tool and
-    of its largest child, output bytes, the load average (1 min) before the build."""
+    ``tool_s`` the tool's own total (build log; plus the totals of the ``extra_drvs`` other
+    derivations the build ran, e.g. reference frames), per-phase seconds of the main derivation,
+    peak RSS (MB) of the tool and of its largest child (see reelset.step.parse_resources for the
+    Linux caveat), output bytes, the load average (1 min) before the build."""
 
     step: str
     device: str
@@ -149,7 +150,7 @@ def plan_shots(seconds: float, fps: int = FPS, seed: int = SEED) -> list[Shot]:
     Raises ValueError for less than 4 s."""
     if seconds < 4:
         raise ValueError(f"{seconds} s: too short for a shot plan (at least 4 s)")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (a reproducible plan, not security)
     total = round(seconds * fps)
     shots: list[Shot] = []
     start, source, hue = 0, -1, 0
@@ -331,10 +332,20 @@ def build_step(ds: Path, step: dict, video_id: str, env: dict[str, str]) -> Step
     out = Path(built["outputs"]["out"])
     log = nixinfo.build_log(out) or ""
     timings = parse_timings(log)
-    extra = len(re.findall(r"^building '/nix/store/", proc.stderr, re.M)) - 1
-    return StepRun(step["name"], step["device"], built["drvPath"], str(out), round(wall, 2),
-                   timings.get("total") if timings else None, timings, parse_resources(log), tree_bytes(out),
-                   round(load, 2), max(extra, 0))
+    resources = parse_resources(log)
+    tool = timings.get("total") if timings else None
+    # other derivations this build ran for the step (step2-shot-reference: one per reference
+    # frame): their tool seconds are added, their peak RSS counts in the maximum
+    extra = [d for d in re.findall(r"building '(/nix/store/[^']+\.drv)'", proc.stderr) if d != built["drvPath"]]
+    for drv in extra:
+        part = nixinfo.build_log(Path(drv)) or ""
+        t, r = parse_timings(part), parse_resources(part)
+        if t and tool is not None:
+            tool = round(tool + t.get("total", 0.0), 3)
+        if r and resources:
+            resources = {k: max(v, r.get(k, 0.0)) for k, v in resources.items()}
+    return StepRun(step["name"], step["device"], built["drvPath"], str(out), round(wall, 2), tool, timings,
+                   resources, tree_bytes(out), round(load, 2), len(extra))
 
 
 # --------------------------------------------------------------------------- checks
@@ -401,10 +412,10 @@ def run_one(minutes: float, work: Path, reelset: Path, env: dict[str, str], step
     log(f"episode {minutes:g} min: {len(ep.shots)} shots, {len(ep.lines)} lines, {ep.video.stat().st_size / 1e6:.1f} MB, "
         f"made in {ep.make_s:.0f} s")
     run = Run(minutes, ep.seconds, len(ep.shots), ep.make_s, ep.video.stat().st_size)
-    ds = work / f"dataset-{minutes:g}m"
-    make_dataset(ds, reelset, ep, f"bench{minutes:g}m{uuid.uuid4().hex[:6]}".replace(".", "p"), env)
+    name = f"bench{minutes:g}m{uuid.uuid4().hex[:6]}".replace(".", "p")  # new name: every step builds
+    make_dataset(work / f"dataset-{name}", reelset, ep, name, env)
     for step in steps:
-        s = build_step(ds, step, "ep", env)
+        s = build_step(work / f"dataset-{name}", step, "ep", env)
         run.steps.append(s)
         rss = s.resources or {}
         log(f"  {s.step}: {s.wall_s:.1f} s wall, tool {s.tool_s} s, rss {rss.get('peak_rss_mb')} MB "
@@ -432,7 +443,9 @@ def per_minute(s: StepRun, run: Run) -> float | None:
 
 def scaling(runs: list[Run]) -> list[dict]:
     """Per step, shortest → longest run: seconds per source minute of each and their ratio;
-    verdict "linear" when the ratio is within ±LINEAR_TOLERANCE of 1, "worse" above, "better" below."""
+    verdict "linear" when the ratio is within ±LINEAR_TOLERANCE of 1, "worse" above, "better"
+    below; plus seconds per added source minute (the difference of the runs' seconds over the
+    difference of their minutes). Empty for fewer than two runs."""
     if len(runs) < 2:
         return []
     a, b = min(runs, key=lambda r: r.minutes), max(runs, key=lambda r: r.minutes)
@@ -445,8 +458,12 @@ def scaling(runs: list[Run]) -> list[dict]:
         ratio = pb / pa if pa else None
         verdict = "n/a" if ratio is None else ("linear" if abs(ratio - 1) <= LINEAR_TOLERANCE else
                                                 ("worse" if ratio > 1 else "better"))
+        # seconds per *added* minute: free of fixed costs (model loading), which make short runs
+        # look dearer per minute ("better" on a longer run is often just that)
+        added = (pb * b.source_s - pa * a.source_s) / (b.source_s - a.source_s) if b.source_s > a.source_s else None
         rows.append({"step": s.step, "from_min": a.minutes, "to_min": b.minutes, "s_per_min_from": pa,
-                     "s_per_min_to": pb, "ratio": None if ratio is None else round(ratio, 2), "verdict": verdict})
+                     "s_per_min_to": pb, "ratio": None if ratio is None else round(ratio, 2), "verdict": verdict,
+                     "s_per_added_min": None if added is None else round(added, 3)})
     return rows
 
 
@@ -460,13 +477,17 @@ def markdown(runs: list[Run], scale: list[dict]) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for s in r.steps:
             rss = s.resources or {}
+            own, kids = rss.get("peak_rss_mb"), rss.get("children_peak_rss_mb")
+            # a child's ru_maxrss starts at the tool's RSS when spawned: only more than that is its own
+            kids_txt = "-" if not kids else (f"{kids}" if own is None or kids > own else "≤ tool")
             out.append(f"| {s.step} | {s.device} | {s.wall_s:.1f} | {s.tool_s} | {per_minute(s, r)} | "
-                       f"{rss.get('peak_rss_mb')} / {rss.get('children_peak_rss_mb')} | {s.out_bytes / 1e6:.1f} | {s.load_before} |")
+                       f"{own} / {kids_txt} | {s.out_bytes / 1e6:.1f} | {s.load_before} |")
         out += ["", f"checks: {json.dumps(r.checks)}", ""]
     if scale:
         out += [f"### scaling {scale[0]['from_min']:g} → {scale[0]['to_min']:g} min (seconds per source minute)", "",
-                "| step | s/min short | s/min long | ratio | verdict |", "|---|---|---|---|---|"]
-        out += [f"| {x['step']} | {x['s_per_min_from']} | {x['s_per_min_to']} | {x['ratio']} | {x['verdict']} |" for x in scale]
+                "| step | s/min short | s/min long | ratio | verdict | s per added min |", "|---|---|---|---|---|---|"]
+        out += [f"| {x['step']} | {x['s_per_min_from']} | {x['s_per_min_to']} | {x['ratio']} | {x['verdict']} | "
+                f"{x['s_per_added_min']} |" for x in scale]
     out += ["", "left out: " + "; ".join(f"{k} ({v})" for k, v in EXCLUDED.items())]
     return "\n".join(out)
 

@@ -10,6 +10,9 @@ no randomness.
   another with ``pause_s`` of silence between them (0: no pause at all), returns the lines
   with their real start/end seconds; the picture is a small lavfi test pattern.
 - :func:`make_nonspeech_video`: music-like tones, a steady tone and noise only (lavfi).
+- :func:`make_dialogue_track`: a long dialogue (minutes) as one WAV, lines spoken until a
+  given duration is filled, joined in Python (no ffmpeg mix of hundreds of inputs); used by
+  bench/bench_episode.py under its own picture.
 Raises ``subprocess.CalledProcessError`` (with stderr) when espeak-ng or ffmpeg fail.
 """
 
@@ -128,3 +131,48 @@ def make_nonspeech_video(out: Path, part_s: float = 15.0) -> float:
           "".join(f"[{i}:a]" for i in range(n)) + f"concat=n={n}:v=0:a=1[out]", "-map", "[out]", "-ac", "1", str(wav)])
     _mux(_picture(total), ["-i", str(wav)], total, out)
     return total
+
+
+def make_dialogue_track(out: Path, seconds: float, pause_s: float = 0.8, lead_s: float = 0.5, tail_s: float = 1.0,
+                        voices: list[str] = VOICES) -> list[Line]:
+    """Speak the sentences of :func:`dialogue_script` (``voices`` taking turns) one after another
+    into ``out`` (WAV, espeak-ng's 22050 Hz mono 16-bit) until ``seconds`` are filled:
+    ``lead_s`` of silence first, ``pause_s`` between lines, at least ``tail_s`` of silence at the
+    end, then silence up to exactly ``seconds``. Returns the lines spoken with their start/end
+    seconds in ``out``. Raises ValueError when ``seconds`` holds no line, CalledProcessError when
+    espeak-ng fails."""
+    work = out.parent / f"{out.stem}-wav"
+    work.mkdir(parents=True, exist_ok=True)
+    timed: list[Line] = []
+    pcm: list[bytes] = []
+    rate = None
+    t = lead_s
+    i = 0
+    while True:
+        line = dialogue_script(i + 1, voices)[i]
+        wav = work / f"{i:04d}.wav"
+        _run(["espeak-ng", "-v", line.voice, "-s", "150", "-w", str(wav), line.text])
+        with wave.open(str(wav)) as w:
+            if (w.getnchannels(), w.getsampwidth()) != (1, 2) or rate not in (None, w.getframerate()):
+                raise ValueError(f"{wav}: espeak-ng wrote {w.getnchannels()} channels, {w.getsampwidth()} bytes, "
+                                 f"{w.getframerate()} Hz; expected mono 16-bit at one rate")
+            rate = w.getframerate()
+            data = w.readframes(w.getnframes())
+        dur = len(data) / 2 / rate
+        if t + dur + tail_s > seconds:
+            break
+        silence = round((t - sum(len(b) for b in pcm) / 2 / rate) * rate)
+        pcm += [b"\0\0" * max(silence, 0), data]
+        timed.append(replace(line, start_s=round(t, 3), end_s=round(t + dur, 3)))
+        t += dur + pause_s
+        i += 1
+    if not timed:
+        raise ValueError(f"{seconds} s holds no spoken line (lead {lead_s} s, tail {tail_s} s)")
+    total = round(seconds * rate)
+    written = sum(len(b) for b in pcm) // 2
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(pcm) + b"\0\0" * (total - written))
+    return timed

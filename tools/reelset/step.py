@@ -4,7 +4,8 @@ Outputs are a function of the inputs (docs/architecture.md, "Reproducibility"): 
 run-dependent — wall-clock times, hostnames, dates — goes into ``$out``. The harness times
 every phase (:class:`Timer`) and writes the times to the build log only, as one line
 ``[reelset] timings (s): {json}`` (:func:`timings_line`, read back by :func:`parse_timings`,
-e.g. by ``reelset inspect --timings`` from ``nix-store --read-log``).
+e.g. by ``reelset inspect --timings`` from ``nix-store --read-log``), and its peak memory as
+``[reelset] resources: {json}`` (read back by :func:`parse_resources`).
 
 Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
 :class:`reelset.schemas.base.StepSpec`) and the output path from ``out``; Nix discards the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -98,6 +100,28 @@ def parse_timings(log_text: str) -> dict[str, float] | None:
         if at >= 0:
             try:
                 found = {str(k): float(v) for k, v in orjson.loads(line[at + len(TIMINGS_PREFIX):]).items()}
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                continue
+    return found
+
+
+RESOURCES_PREFIX = "[reelset] resources: "
+
+
+def parse_resources(log_text: str) -> dict[str, float] | None:
+    """Peak resident memory from a build log (the last ``[reelset] resources: {json}`` line that
+    :func:`main` prints), e.g. ``{"peak_rss_mb": 812.4, "children_peak_rss_mb": 95.1}``: MB (MiB)
+    of the step's own process and of its largest waited-for child process (ffmpeg, …), or None
+    when the log has no such line (an older build, or a failed one). Linux caveat: a child's
+    ``ru_maxrss`` starts at the parent's peak RSS when it was spawned (exec keeps the old
+    high-water mark), so ``children_peak_rss_mb`` is max(a child's own peak, the tool's peak at
+    spawn time); only a value above ``peak_rss_mb`` is certainly a child's own."""
+    found = None
+    for line in log_text.splitlines():
+        at = line.find(RESOURCES_PREFIX)
+        if at >= 0:
+            try:
+                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(RESOURCES_PREFIX):]).items()}
             except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
                 continue
     return found
@@ -190,6 +214,10 @@ def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = No
             result = fn(spec, work, timer)
             meta = result.meta
             print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
+            # peak RSS (ru_maxrss: kB on Linux) of this process and of its largest finished child
+            rss = {k: round(resource.getrusage(who).ru_maxrss / 1024, 1)
+                   for k, who in (("peak_rss_mb", resource.RUSAGE_SELF), ("children_peak_rss_mb", resource.RUSAGE_CHILDREN))}
+            print(RESOURCES_PREFIX + orjson.dumps(rss).decode(), file=sys.stderr, flush=True)
             meta.tool_sha256 = source_sha256(script.resolve().parent)
             meta.toolchain = spec.toolchain
             device.record(meta)
