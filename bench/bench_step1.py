@@ -123,8 +123,9 @@ def step1(tools: Path, video: Path, out: Path, scenes: dict) -> tuple[float, flo
                           check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # the phase times are in the tool's log (stderr), not in meta.json (issue 19)
-    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load, parse_timings(proc.stderr) or {}
+    # the phase times are in the tool's log (stderr); tools before issue 19 kept them in meta.json
+    phases = parse_timings(proc.stderr) or json.loads((out / "meta.json").read_text()).get("timings_s") or {}
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, load, phases
 
 
 def scenedetect(video: Path, out: Path) -> tuple[float, float, float]:

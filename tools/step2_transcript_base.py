@@ -9,7 +9,8 @@ re-runs GPU ASR.
 Audio is first decoded by the ffmpeg CLI to 16 kHz mono float32 (faster-whisper's own
 PyAV demuxer crashes on MKV files with subtitle streams), then transcribed by
 :func:`reelset.asr.transcribe`: faster-whisper's batched pipeline over windows of up to 30 s
-of Silero VAD speech (``[asr] batch_size`` windows at a time), word timestamps, no window
+of Silero VAD speech (``[asr] batch_size`` windows at a time; the VAD runs once per file, its
+regions are both recorded and handed to the pipeline), word timestamps, no window
 conditioned on another (so one bad window cannot start a loop that eats the rest of an
 episode). The words are cut into sentence segments and checked by the hallucination guards
 (:mod:`reelset.hallucination`: loops, compression ratio, no-speech probability, words outside
@@ -21,7 +22,7 @@ when CTranslate2 sees a GPU; CPU (int8) only with ``[device] allow_cpu = true``,
 Output (``$out``): ``transcript.json`` (:class:`reelset.schemas.transcript.TranscriptArtifact`:
 sentence segments with their flags, words with start/end seconds and probability, VAD
 speech regions, language, model, batch size; byte-identical for the same input — wall
-times and RTF are in the log and meta.json only), ``transcript.srt``, ``transcript.vtt``
+times and RTF are in the log only), ``transcript.srt``, ``transcript.vtt``
 (every segment, flagged ones included: they are what the model heard), ``meta.json``. A
 video without an audio stream gives an empty transcript
 with ``has_audio: false``. Errors: ``error: <file>: ...`` (exit status 2) when the file
