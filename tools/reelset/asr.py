@@ -211,8 +211,8 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
             continue
         n += 1
         log(f"decoding the window {win.spans[0][0]:.1f}-{win.spans[-1][1]:.1f} s again ({why}), with temperature fallback")
-        segs = _sequential(model, audio, [t for span in win.spans for t in span], cfg, hotwords, initial_prompt)
-        words = [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
+        segs, offset = _sequential(model, audio, [t for span in win.spans for t in span], cfg, hotwords, initial_prompt)
+        words = [(w.word.strip(), round(w.start + offset, 3), round(w.end + offset, 3), min(1.0, max(0.0, w.probability)))
                  for s in segs for w in (s.words or []) if normalize(w.word)]
         weight = [max(1, len(s.words or [])) for s in segs]
         new = Window(text=" ".join(s.text.strip() for s in segs),
@@ -229,16 +229,30 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     return n
 
 
+SLICE_MARGIN_S = 1.0  # audio kept around a window decoded again (its log-mel frames need their neighbours)
+
+
 def _sequential(model: WhisperModel, audio: np.ndarray, clips: list[float], cfg: AsrConfig, hotwords: str | None,
-                initial_prompt: str | None) -> list:
+                initial_prompt: str | None) -> tuple[list, float]:
     """faster-whisper's sequential decoder on ``clips`` ([start, end, start, end, …] seconds):
-    timestamp tokens, Whisper's temperature fallback (seeded), no conditioning on earlier text."""
+    timestamp tokens, Whisper's temperature fallback (seeded), no conditioning on earlier text.
+    Returns (segments, offset s): segment and word times are relative to ``offset``.
+
+    Only the audio of the clips (plus :data:`SLICE_MARGIN_S` each side, cut on the 10 ms hop of
+    the log-mel frames) goes to the decoder: ``WhisperModel.transcribe`` computes the features of
+    all the audio it is given, which for a whole episode was ~0.5 GB of STFT per window decoded
+    again (bench/RESULTS.md, the 22-minute episode)."""
+    hop = SAMPLE_RATE // 100
+    first = max(0, int((clips[0] - SLICE_MARGIN_S) * 100)) * hop
+    last = min(audio.shape[0], (int((clips[-1] + SLICE_MARGIN_S) * 100) + 1) * hop)
+    offset = first / SAMPLE_RATE
     g = cfg.guards
     segs, _ = model.transcribe(
-        audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, vad_filter=False,
-        clip_timestamps=clips, condition_on_previous_text=False, compression_ratio_threshold=g.compression_ratio,
-        log_prob_threshold=g.log_prob, no_speech_threshold=g.no_speech, hotwords=hotwords, initial_prompt=initial_prompt)
-    return list(segs)
+        audio[first:last], language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, vad_filter=False,
+        clip_timestamps=[round(t - offset, 3) for t in clips], condition_on_previous_text=False,
+        compression_ratio_threshold=g.compression_ratio, log_prob_threshold=g.log_prob, no_speech_threshold=g.no_speech,
+        hotwords=hotwords, initial_prompt=initial_prompt)
+    return list(segs), offset
 
 
 def window_spans(timestamps: list[dict], fps: int) -> dict[int, list[tuple[float, float]]]:
