@@ -91,18 +91,24 @@ def timings_line(timings: dict[str, float]) -> str:
     return TIMINGS_PREFIX + orjson.dumps(timings).decode()
 
 
-def parse_timings(log_text: str) -> dict[str, float] | None:
-    """Phase → seconds from a build log (the last :func:`timings_line` in it), or None when the
-    log has none (a build from before the line existed, or one that failed)."""
+def last_json_line(log_text: str, prefix: str) -> dict[str, float] | None:
+    """The ``{name: number}`` object of the last line of ``log_text`` holding ``prefix`` followed by
+    valid JSON (lines that do not parse are skipped), or None when there is none."""
     found = None
     for line in log_text.splitlines():
-        at = line.find(TIMINGS_PREFIX)
+        at = line.find(prefix)
         if at >= 0:
             try:
-                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(TIMINGS_PREFIX):]).items()}
+                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(prefix):]).items()}
             except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
                 continue
     return found
+
+
+def parse_timings(log_text: str) -> dict[str, float] | None:
+    """Phase → seconds from a build log (the last :func:`timings_line` in it), or None when the
+    log has none (a build from before the line existed, or one that failed)."""
+    return last_json_line(log_text, TIMINGS_PREFIX)
 
 
 RESOURCES_PREFIX = "[reelset] resources: "
@@ -116,15 +122,7 @@ def parse_resources(log_text: str) -> dict[str, float] | None:
     ``ru_maxrss`` starts at the parent's peak RSS when it was spawned (exec keeps the old
     high-water mark), so ``children_peak_rss_mb`` is max(a child's own peak, the tool's peak at
     spawn time); only a value above ``peak_rss_mb`` is certainly a child's own."""
-    found = None
-    for line in log_text.splitlines():
-        at = line.find(RESOURCES_PREFIX)
-        if at >= 0:
-            try:
-                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(RESOURCES_PREFIX):]).items()}
-            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-                continue
-    return found
+    return last_json_line(log_text, RESOURCES_PREFIX)
 
 
 def _prepare_build_env() -> None:
