@@ -10,6 +10,7 @@ Media (tests/speech_media.py), made once per module and transcribed once each by
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -27,9 +28,33 @@ from reelset import asr
 from reelset.hallucination import PHANTOM_PHRASES, normalize, repetition_spans
 from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
 from speech_media import VOICES, Line, dialogue_script, make_nonspeech_video, make_speech_video
+from speech_scoring import norm, sentence_scores
 
-WER_BOUND = 0.2  # tiny.en on espeak-ng speech: measured 0.10-0.13 (names are most of the errors)
-SENTENCE_WER = 0.5  # a sentence is "present" when at most half its words are wrong (two names of ~10 words)
+# Bounds measured over the machine-dependent variants of bench/bench_asr_variants.py (bench/asr_variants.json,
+# bench/RESULTS.md "issue 23"): CTranslate2 on MKL or oneDNN, ISA AVX2/AVX, 1/2/4 threads, Silero VAD with
+# onnxruntime's basic optimisation, numpy's OpenBLAS with its Haswell kernels. tiny.en on espeak-ng speech:
+WER_BOUND = 0.22  # measured 0.121-0.174 (names are most of the errors)
+SENTENCE_WER = 0.5  # a sentence is heard right when at most half its words are wrong (two names of ~10 words)
+# A sentence may be mis-heard (its names heard as other words: substitutions, e.g. "Lana had dinner with
+# Krieger" → "Longer had been a wind creature" with OpenBLAS's Haswell kernels); measured: at most 1 of 54
+# per file. It is never lost: its span holds about as many words as were said (measured 0.83-1.22) and
+# few of its words are deleted (measured ≤ 0.17).
+MISHEARD_MAX = 3
+WORD_RATIO = (0.6, 1.6)
+DELETED_MAX = 0.34
+# The ISA / GEMM backend / BLAS kernels of the other machine kind CI meets (an AMD EPYC: CTranslate2 on
+# oneDNN instead of MKL, OPENBLAS_CORETYPE=Haswell), forced here so that an assertion that holds on one
+# machine only fails in CI, not on a user's first run (issue 23).
+DISPATCH = {"native": {}, "dnnl-haswell": {"CT2_USE_MKL": "0", "OPENBLAS_CORETYPE": "Haswell"}}
+
+
+def dispatch_env(name: str) -> dict | None:
+    """Process environment for the dispatch ``name`` (None: this one); skips where the CPU lacks AVX2."""
+    if not DISPATCH[name]:
+        return None
+    if "avx2" not in Path("/proc/cpuinfo").read_text():
+        pytest.skip(f"dispatch {name} needs an AVX2 CPU")
+    return {**os.environ, **DISPATCH[name]}
 
 
 @dataclass
@@ -52,12 +77,14 @@ MEDIA = {  # name → (lines, pause between lines in s) or None for non-speech
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Built:
-    """name (a MEDIA key, or 'nonspeech_no_vad': the same file with ``[asr] vad = false``) →
-    its transcription by the step2-transcript-base CLI, made on first use."""
+    """name (a MEDIA key, or 'nonspeech_no_vad': the same file with ``[asr] vad = false``; with
+    ``@<dispatch>`` appended: transcribed under that :data:`DISPATCH`) → its transcription by the
+    step2-transcript-base CLI, made on first use."""
     root = tmp_path_factory.mktemp("asr-long")
     timed: dict[str, list[Line]] = {}
 
-    def make(name: str) -> Run:
+    def make(key: str) -> Run:
+        name, _, dispatch = key.partition("@")
         base = name.removesuffix("_no_vad")
         video = root / f"{base}.mp4"
         if base not in timed:
@@ -66,9 +93,10 @@ def runs(tmp_path_factory) -> Built:
                 timed[base] = []
             else:
                 timed[base] = make_speech_video(MEDIA[base][0], video, pause_s=MEDIA[base][1])
-        out = root / f"out-{name}"
+        out = root / f"out-{name}-{dispatch or 'native'}"
         asr_cfg = {"vad": False} if name != base else {}
-        proc = run_tool("step2_transcript_base.py", transcript_spec(video, name.replace("_", "-"), **asr_cfg), out, root)
+        proc = run_tool("step2_transcript_base.py", transcript_spec(video, name.replace("_", "-"), **asr_cfg), out, root,
+                        env=dispatch_env(dispatch or "native"))
         assert proc.returncode == 0, proc.stderr
         t = TranscriptArtifact.model_validate(orjson.loads((out / "transcript.json").read_bytes()))
         return Run(out, proc.stderr, timed[base], t)
@@ -76,33 +104,28 @@ def runs(tmp_path_factory) -> Built:
     return Built(make)
 
 
-def norm(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
+def assert_every_sentence_heard(run: Run) -> None:
+    """Every sentence of the script is present (none lost), and at most :data:`MISHEARD_MAX` are mis-heard."""
+    sc = sentence_scores(run.t, run.lines)
+    lost = [(line.text, said, round(r, 2), round(d, 2)) for line, said, r, d
+            in zip(run.lines, sc.heard, sc.word_ratio, sc.deleted_share, strict=True)
+            if not WORD_RATIO[0] <= r <= WORD_RATIO[1] or d > DELETED_MAX]
+    assert not lost, f"sentences lost (text, heard, words heard/said, share deleted): {lost}"
+    misheard = [(line.text, said) for line, said, w in zip(run.lines, sc.heard, sc.sentence_wer, strict=True)
+                if w > SENTENCE_WER]
+    assert len(misheard) <= MISHEARD_MAX, misheard
 
 
-def words_of(run: Run, line: Line, margin: float = 0.3) -> str:
-    """The transcript words whose midpoint lies in the line's time span (± margin seconds)."""
-    return " ".join(w.word for s in run.t.segments for w in s.words
-                    if line.start_s - margin <= (w.start + w.end) / 2 <= line.end_s + margin)
-
-
-def sentence_wers(run: Run) -> list[float]:
-    return [jiwer.wer(norm(line.text), norm(words_of(run, line)) or "nothing") for line in run.lines]
-
-
+@pytest.mark.parametrize("dispatch", DISPATCH)
 @pytest.mark.parametrize("name", ["dialogue_pauses", "dialogue_no_pauses"])
-def test_dialogue_wer_every_sentence_one_segment_each(runs, name):
-    run = runs[name]
+def test_dialogue_wer_every_sentence_one_segment_each(runs, name, dispatch):
+    run = runs[name if dispatch == "native" else f"{name}@{dispatch}"]
     assert run.lines[-1].end_s >= 180, "the dialogue must last at least 3 minutes"
-    reference = norm(" ".join(line.text for line in run.lines))
-    hypothesis = norm(" ".join(s.text for s in run.t.segments))
-    wer = jiwer.wer(reference, hypothesis)
-    per = sentence_wers(run)
-    print(f"\n{name}: {run.lines[-1].end_s:.0f} s, WER {wer:.3f}, {len(run.t.segments)} segments for {len(run.lines)} "
-          f"sentences, worst sentence WER {max(per):.2f}")
-    assert wer <= WER_BOUND, (wer, hypothesis)
-    missing = [(line.text, words_of(run, line)) for line, w in zip(run.lines, per, strict=True) if w > SENTENCE_WER]
-    assert not missing, missing
+    sc = sentence_scores(run.t, run.lines)
+    print(f"\n{name} ({dispatch}): {run.lines[-1].end_s:.0f} s, WER {sc.wer:.3f}, {len(run.t.segments)} segments for "
+          f"{len(run.lines)} sentences, worst sentence WER {max(sc.sentence_wer):.2f}")
+    assert sc.wer <= WER_BOUND, (sc.wer, " ".join(s.text for s in run.t.segments))
+    assert_every_sentence_heard(run)
     assert not [s for s in run.t.segments if s.flags], "clean speech flagged as hallucination"
     # segments are sentences: each lies (by its words' midpoints) in one spoken line, bar a few cut
     # by a 30 s window boundary; none spans three lines
@@ -130,17 +153,43 @@ def test_word_timestamps_monotone_and_inside_vad_speech(runs, name):
         assert any(start - tolerance <= w.start and w.end <= end + tolerance for start, end in t.speech_regions), w
 
 
-def test_monologue_without_pauses_has_no_loop_and_every_sentence(runs):
-    run = runs["monologue"]
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_monologue_without_pauses_has_no_loop_and_every_sentence(runs, dispatch):
+    run = runs["monologue" if dispatch == "native" else f"monologue@{dispatch}"]
     tokens = [norm(w.word) for s in run.t.segments for w in s.words]
     # no n-gram (1-8 words) said three times back to back anywhere (checked here, not by the guard)
     for n in range(1, 9):
         for i in range(len(tokens) - 3 * n + 1):
             assert not (tokens[i:i + n] == tokens[i + n:i + 2 * n] == tokens[i + 2 * n:i + 3 * n]), tokens[i:i + 3 * n]
-    per = sentence_wers(run)
-    assert max(per) <= SENTENCE_WER, per
+    assert_every_sentence_heard(run)
     assert not [s for s in run.t.segments if s.flags]
     assert max(s.end - s.start for s in run.t.segments) <= AsrConfig().max_segment_s
+
+
+def test_a_lost_sentence_fails_the_presence_check(runs):
+    """The bounds tolerate a mis-heard sentence, never a lost one: the monologue's transcript with
+    one sentence's words removed, or cut to its first half, fails the check."""
+    run = runs["monologue"]
+    assert_every_sentence_heard(run)
+    line = run.lines[7]
+
+    def inside(w) -> bool:
+        return line.start_s - 0.3 <= (w.start + w.end) / 2 <= line.end_s + 0.3
+
+    def edited(keep) -> Run:
+        t = run.t.model_copy(deep=True)
+        for seg in t.segments:
+            seg.words = [w for i, w in enumerate(seg.words) if not inside(w) or keep(i, w, seg.words)]
+            seg.text = " ".join(w.word for w in seg.words)
+        return Run(run.out, run.stderr, run.lines, t)
+
+    half = (line.start_s + line.end_s) / 2
+    for cut in (lambda i, w, ws: False, lambda i, w, ws: w.end <= half):
+        with pytest.raises(AssertionError, match="sentences lost"):
+            assert_every_sentence_heard(edited(cut))
+    # a loop in a sentence's place is a repetition: the n-gram check of the monologue test and the
+    # no-flags-on-clean-speech assertions catch it, not this one
+
 
 
 def test_same_input_gives_byte_identical_transcript(runs, tmp_path):

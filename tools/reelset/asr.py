@@ -79,9 +79,64 @@ def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, st
     ctranslate2.set_random_seed(cfg.seed)
     log(f"ASR on {device} ({compute_type}); "
         f"{'CUDA device found' if device == 'cuda' else 'no CUDA device visible, using CPU'}")
-    model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
-                         cpu_threads=cfg.cpu_threads, num_workers=1)
+    with ct2_cpu_config() as kernels:
+        model = WhisperModel(str(model_dir), device=device, compute_type=compute_type,
+                             cpu_threads=cfg.cpu_threads, num_workers=1)
+    if device == "cpu" and kernels:
+        log("CTranslate2 CPU kernels: " + ", ".join(f"{k} {v}" for k, v in kernels.items()))
+        for k, v in kernels.items():
+            devices.note(f"ctranslate2_{k}", v)
     return model, device, compute_type
+
+
+# CTranslate2's system-configuration log lines (src/cpu/backend.cc, src/utils.cc log_system_config)
+_CT2_LINES = {"isa": re.compile(r"Selected ISA: (\S+)"), "use_mkl": re.compile(r"Use Intel MKL: (\S+)"),
+              "sgemm": re.compile(r"SGEMM backend: (\S+)"), "gemm_s8": re.compile(r"GEMM_S8 backend: (\S+)")}
+_ct2_config: dict[str, str] = {}
+
+
+@contextmanager
+def ct2_cpu_config() -> Iterator[dict[str, str]]:
+    """Inside the block, CTranslate2's first model load in this process logs which CPU kernels it
+    picked; on exit the yielded dict holds them: ``isa`` (AVX512 / AVX2 / AVX / GENERIC,
+    ``CT2_FORCE_CPU_ISA``), ``use_mkl`` (true on GenuineIntel CPUs, else false: oneDNN;
+    ``CT2_USE_MKL``), ``sgemm`` and ``gemm_s8`` (MKL / DNNL …). These decide the int8 arithmetic,
+    so the words tiny.en hears on the CPU (bench/bench_asr_variants.py). CTranslate2 has no API
+    for them and logs them once per process at INFO level on stderr (C++ spdlog), so the block
+    points file descriptor 2 at a temporary file and parses it; later loads reuse the first
+    answer."""
+    found: dict[str, str] = dict(_ct2_config)
+    if _ct2_config:
+        yield found
+        return
+    import logging
+    import os
+    import sys
+    import tempfile
+
+    level = ctranslate2.get_log_level()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            ctranslate2.set_log_level(logging.INFO)
+            yield found
+        finally:
+            ctranslate2.set_log_level(level)
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read()
+    for line in text.splitlines():  # anything else CTranslate2 said goes to stderr as before
+        if "[ctranslate2]" in line and "[info]" in line:
+            continue
+        print(line, file=sys.stderr)
+    for key, pattern in _CT2_LINES.items():
+        m = pattern.search(text)
+        if m:
+            found[key] = m.group(1)
+    _ct2_config.update(found)
 
 
 class Progress:

@@ -50,6 +50,7 @@ class _State:
     policy: str | None = None          # None: no step configured (library use)
     gpu: GpuInfo | None = None
     picked: list[str] = field(default_factory=list)
+    facts: dict[str, str] = field(default_factory=dict)  # see note()
 
 
 _state = _State()
@@ -72,10 +73,49 @@ def policy() -> str | None:
     return _state.policy
 
 
+def note(key: str, value: str) -> None:
+    """Record a fact the step's numbers depend on beyond its derivation (e.g. the CPU ISA and
+    GEMM backend CTranslate2 picked: ``ctranslate2_isa`` = ``AVX2``); :func:`record` writes it
+    into ``meta.json`` ``versions`` of a cuda step."""
+    _state.facts[key] = value
+
+
+def cpu_model() -> str:
+    """The CPU's vendor and model name from /proc/cpuinfo (``GenuineIntel Intel(R) Xeon(R)
+    Processor``, ``AuthenticAMD AMD EPYC 9R14``), or '' where there is none."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    field_of = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in info.splitlines()) if v}
+    return " ".join(x for x in (field_of.get("vendor_id", ""), field_of.get("model name", "")) if x)
+
+
+# libraries whose kernels decide a cuda step's numbers; recorded when the step imported them
+_NUMERIC_LIBRARIES = ("numpy", "torch", "ctranslate2", "onnxruntime", "transformers", "diffusers", "xgrammar")
+
+
 def record(meta: StepMeta) -> None:
-    """Write the policy and the GPU used (if any) into the step's meta (harness, after the tool)."""
+    """Write the policy, the GPU used (if any) and, for cuda steps, what their numbers depend on
+    beyond the derivation into the step's meta (harness, after the tool): ``versions`` gets
+    ``cpu`` (:func:`cpu_model`), the version of every numeric library the step imported
+    (:data:`_NUMERIC_LIBRARIES`; ``torch_cuda`` for torch's CUDA build) and the facts of
+    :func:`note`. Two builders' differing outputs are then explainable from their meta.json
+    (issue 23: tiny.en hears a name differently with oneDNN's int8 GEMM than with MKL's)."""
     meta.device_policy = _state.policy
     meta.gpu = _state.gpu
+    if _state.policy is None:
+        return
+    import sys
+    facts = {"cpu": cpu_model()}
+    for name in _NUMERIC_LIBRARIES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__version__", None):
+            facts[name] = str(module.__version__)
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(getattr(torch, "version", None), "cuda", None):
+        facts["torch_cuda"] = str(torch.version.cuda)
+    meta.versions = {**facts, **_state.facts, **meta.versions}
 
 
 def pick(library: Library) -> str:
