@@ -308,6 +308,93 @@ def test_check_unreachable_and_no_cuda(tmp_path_factory, tmp_path, lockfile):
         assert "does not advertise the 'cuda' system feature" in r.stdout + r.stderr
 
 
+def keyless_ssh_config(b: SimBuilder, path: Path, strict: str = "yes", alias: bool = True) -> Path:
+    """An ssh config for ``b`` that names NO key: no IdentityFile (and IdentitiesOnly, so no
+    agent key either) and an empty known_hosts file; only HostName/Port/User, the host-key
+    alias (ssh looks keys up as "[127.0.0.1]:<port>" otherwise) and strict host-key checking.
+    Whatever logs in and is trusted then comes from Nix's own ``-i`` / pinned host key."""
+    empty = path.with_suffix(".known_hosts")
+    empty.write_text("")
+    path.write_text("\n".join([
+        f"Host {b.name}", "  HostName 127.0.0.1", f"  Port {b.port}", "  User root",
+        *([f"  HostKeyAlias {b.name}"] if alias else []),
+        "  IdentitiesOnly yes", f"  UserKnownHostsFile {empty}", "  GlobalKnownHostsFile /dev/null",
+        f"  StrictHostKeyChecking {strict}", "  CheckHostIP no", "  BatchMode yes",
+        "  PasswordAuthentication no", "  KbdInteractiveAuthentication no", "  ConnectTimeout 5",
+        "  LogLevel ERROR", ""]))
+    return path
+
+
+def line_of(out: str, prefix: str) -> str:
+    """The first line of ``out`` starting with ``prefix`` (fails the test if there is none)."""
+    found = [ln for ln in out.splitlines() if ln.startswith(prefix)]
+    assert found, out
+    return found[0]
+
+
+@pytest.mark.skipif(not CHECK.exists(), reason="builders/check not present")
+def test_check_reaches_with_key_and_pinned_host_key_when_ssh_config_names_none(sb1, tmp_path):
+    """Issue 25: `builders/check URI --ssh-key K --host-key B64` logs in with K and trusts the
+    builder because of B64 alone (Nix's ssh-ng store URI parameters ssh-key= and
+    base64-ssh-public-host-key=), not because the ssh config happens to name them. Without the
+    key, or with a wrong/no pinned host key, reach fails and says which."""
+    env = sb1.nix_env(ssh_config=keyless_ssh_config(sb1, tmp_path / "ssh_config"))
+    key, host_key = str(sb1.client_key), sb1.host_key_b64
+    # the config alone gets nowhere: Nix's bare URI is refused (no key is named anywhere)
+    bare = subprocess.run(["nix", "store", "ping", "--store", sb1.uri], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert bare.returncode != 0, bare.stdout + bare.stderr
+
+    ok = run_check([sb1.uri, "--ssh-key", key, "--host-key", host_key, "--no-gpu", "--no-venv"], env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"[ok] reach: {sb1.uri} answers (remote Nix 2." in ok.stdout, ok.stdout
+    assert "[ok] cuda:" in ok.stdout, ok.stdout          # the machines line logs in the same way
+
+    no_key = run_check([sb1.uri, "--host-key", host_key, "--no-gpu", "--no-venv"], env)
+    line = line_of(no_key.stdout, "[FAIL] reach:")
+    assert no_key.returncode == 1 and "[ok] cuda" not in no_key.stdout
+    assert "connection: ssh login refused (auth: Permission denied (publickey))" in line, line
+    assert "no --ssh-key given" in line, line
+
+    no_pin = run_check([sb1.uri, "--ssh-key", key, "--no-gpu", "--no-venv"], env)
+    line = line_of(no_pin.stdout, "[FAIL] reach:")
+    assert "connection: host key unknown" in line and "--host-key" in line, line
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    wrong = base64.b64encode((tmp_path / "other.pub").read_bytes()).decode()
+    bad_pin = run_check([sb1.uri, "--ssh-key", key, "--host-key", wrong, "--no-gpu", "--no-venv"], env)
+    line = line_of(bad_pin.stdout, "[FAIL] reach:")
+    assert "connection: host key mismatch" in line and "not the pinned --host-key" in line, line
+
+
+@pytest.mark.skipif(not CHECK.exists(), reason="builders/check not present")
+def test_check_refuses_a_pin_ssh_would_not_use(sb1, tmp_path):
+    """The pinned host key must be what makes ssh trust the builder: with StrictHostKeyChecking
+    off ssh logs in whatever key the host shows, and without HostKeyAlias on a non-22 port ssh
+    looks the key up as "[127.0.0.1]:<port>", never under the URI's host that Nix pins it for."""
+    args = [sb1.uri, "--ssh-key", str(sb1.client_key), "--host-key", sb1.host_key_b64, "--no-gpu", "--no-venv"]
+    lax = run_check(args, sb1.nix_env(ssh_config=keyless_ssh_config(sb1, tmp_path / "lax", strict="no")))
+    line = line_of(lax.stdout, "[FAIL] reach:")
+    assert lax.returncode == 1 and "StrictHostKeyChecking is off" in line, line
+    # ... although ssh itself would log in even with a WRONG pinned key there
+    env = sb1.nix_env(ssh_config=keyless_ssh_config(sb1, tmp_path / "noalias", alias=False))
+    no_alias = run_check(args, env)
+    line = line_of(no_alias.stdout, "[FAIL] reach:")
+    assert f"ssh looks the host key up as '[127.0.0.1]:{sb1.port}'" in line, line
+    assert f"HostKeyAlias {sb1.name}" in line, line
+
+
+@pytest.mark.skipif(not CHECK.exists(), reason="builders/check not present")
+def test_check_names_the_sandbox_refusal(sb1):
+    """A builder with sandbox = true refuses the __noChroot probe: the cuda line says sandbox."""
+    conf = sb1.etc_nix / "nix.conf"
+    conf.write_text(conf.read_text().replace("sandbox = relaxed", "sandbox = true"))
+    r = run_check([sb1.uri, "--no-gpu", "--no-venv"], sb1.nix_env())
+    line = line_of(r.stdout, "[FAIL] cuda:")
+    assert line.startswith("[FAIL] cuda: sandbox: ") and "sandbox = relaxed" in line, line
+    assert "has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'" in line, line
+
+
 @pytest.mark.skipif(not CHECK.exists(), reason="builders/check not present")
 def test_check_probe_reports_no_cuda_device_with_the_reason(sb1):
     """The cuda probe (tools/cuda_probe.py through nix/mkStep.nix, host toolchain = this venv)
@@ -318,6 +405,7 @@ def test_check_probe_reports_no_cuda_device_with_the_reason(sb1):
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "[ok] cuda:" in out and "[ok] venv:" in out, out
+    assert "probe-model" not in out, out      # tiny.en was built here and given to the probe
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("[FAIL] probe:"))
     assert f"no CUDA device in the cuda steps' environment on {sb1.uri} (host toolchain" in line
     # both libraries were imported on the builder and asked; the reasons are the real ones
