@@ -1,10 +1,10 @@
 # reelset developer entry points. `make demo` and `make test` work on a fresh Debian 12 /
-# Ubuntu machine: they install the apt packages (as root, or with sudo), create .venv from
-# requirements.lock, then use Nix with the host toolchain.
+# Ubuntu machine: they install the apt packages (as root, or with sudo), build the steps' store
+# env of requirements.lock with Nix and link it as .venv, then use Nix with the host toolchain.
 #
 #   make deps    apt packages: nix-bin, ffmpeg, espeak-ng, openssh (simulated builder tests),
 #                chromium + chromium-driver (report browser test)
-#   make venv    .venv from requirements.lock (+ .venv/reelset-lock.sha256, checked by every step)
+#   make venv    .venv = a link to the steps' store env of requirements.lock (nix build .#host.python-env)
 #   make demo    nix build --impure .#host.demo; prints the store paths and the report
 #   make test    the test suite (pytest: real media, real Nix builds)
 #   make lint    ruff
@@ -20,7 +20,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
-APT_PACKAGES := nix-bin ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver
+APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -32,8 +32,8 @@ sandbox = relaxed
 $(if $(filter 1,$(REELSET_LOCAL_CUDA)),extra-system-features = cuda)
 endef
 export NIX_CONFIG
-# The steps run in the store env of requirements.lock (nix/toolchains/host.nix), never in .venv
-# (.venv runs the tests and the CLI); REELSET_PYTHON is an escape hatch, not set here.
+# The steps run in the store env of requirements.lock (nix/toolchains/host.nix), which .venv links
+# to; REELSET_PYTHON is an escape hatch, not set here.
 unexport REELSET_PYTHON
 
 .PHONY: deps venv demo test lint docs pin-env
@@ -43,14 +43,16 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
-$(VENV)/reelset-lock.sha256: requirements.lock
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements.lock
-	sha256sum requirements.lock | cut -d' ' -f1 > $@
-
-venv: $(VENV)/reelset-lock.sha256
+# .venv is a link to the steps' own store env (nix/toolchains/host.nix, tools/python_env.py): the
+# tests, the CLI, the review server and every step run one self-contained environment (its own
+# interpreter, libraries and ffmpeg). The link is a GC root. The wheelhouse it was installed from
+# is a build input only: it is deleted afterwards (it is fetched again, pinned by its hash, if the
+# env ever has to be rebuilt), so the disk holds one copy of the lock.
+venv: deps
+	@[ -L $(VENV) ] || rm -rf $(VENV)
+	nix build --impure .#host.python-env --out-link $(VENV)
+	@wh=$$(nix eval --impure --raw .#host.wheelhouse.outPath); \
+	if [ -e "$$wh" ]; then nix store delete "$$wh" >/dev/null 2>&1 && echo "venv: removed the wheelhouse $$wh (a build input only)" || true; fi
 
 demo: deps venv
 	nix build --impure .#host.demo
@@ -70,5 +72,5 @@ lint: venv
 docs: venv
 	$(VENV)/bin/python tools/gen_docs.py
 
-pin-env: venv
-	$(VENV)/bin/python tools/python_env.py pin
+pin-env: deps
+	$(PYTHON) tools/python_env.py pin

@@ -166,19 +166,21 @@ def demo_transcript(tmp_path_factory) -> Path:
 
 
 SLOW = os.environ.get("REELSET_SLOW_TESTS") == "1"
-"""REELSET_SLOW_TESTS=1: also run the tests that build the steps' store env of requirements.lock
-(a 7 GB environment, ~15 min to build on 2 cores) and ship it to a simulated builder. CI leaves
-them out to stay well inside its time budget; bench/RESULTS.md records their last results."""
+"""REELSET_SLOW_TESTS=1: also run the tests that train both tiny LoRAs twice. CI leaves them out
+to stay well inside its time budget; bench/RESULTS.md records their last results."""
+# `make venv` links .venv to the steps' store env (nix/toolchains/host.nix): then the tests, the CLI
+# and the steps run one environment, and Nix builds here use the very derivations users get
+STORE_ENV = os.path.realpath(sys.prefix).startswith("/nix/store/")
 
 
 def nix_env(cuda: bool, store_env: bool = False) -> dict:
-    """Environment for Nix, optional cuda feature. Host toolchain: this test venv through the
-    REELSET_PYTHON escape hatch (same lock, no 7 GB env build), or with ``store_env`` the store env
-    of requirements.lock that users get (nix/toolchains/host.nix)."""
+    """Environment for Nix, optional cuda feature. Host toolchain: the store env of
+    requirements.lock (nix/toolchains/host.nix) when this test interpreter is it (``make venv``)
+    or ``store_env``; else this interpreter's venv through the REELSET_PYTHON escape hatch."""
     config = NIX_BASE_CONFIG + ("\nextra-system-features = cuda" if cuda else "")
     env = {**os.environ, "NIX_CONFIG": config}
     env.pop("REELSET_PYTHON", None)
-    if not store_env:
+    if not (store_env or STORE_ENV):
         env["REELSET_PYTHON"] = str(Path(sys.prefix) / "bin" / "python")
     return env
 

@@ -72,6 +72,25 @@ SSH_KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 
 DEFAULT_FEATURES = ("cuda", "benchmark", "big-parallel", "kvm", "nixos-test")
+# glibc's own files: all a NixOS builder offers a foreign binary (through nix-ld's loader)
+GLIBC_FILES = ("ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1",
+               "libutil.so.1", "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "libnss_files.so.2", "libnss_dns.so.2")
+# nixos_like=True: inside the builder's namespace, before sshd starts, everything a NixOS box lacks
+# is hidden: the host's Python (/usr/bin/python3*, /usr/lib/python3*), ffmpeg/ffprobe, and every
+# library in /usr/lib/x86_64-linux-gnu but glibc's (a tmpfs over the folder, glibc's files bound
+# back). The host's libraries stay reachable at @HOSTLIBS@ for sshd and nix-daemon alone
+# (LD_LIBRARY_PATH of sshd and, through SetEnv, of its sessions); a build gets the environment
+# its derivation gives it, so the steps see none of them.
+NIXOS_LIKE_SCRIPT = (
+    'mkdir -p @HOSTLIBS@; mount --bind /usr/lib/x86_64-linux-gnu @HOSTLIBS@; '
+    'mount -t tmpfs -o size=1m,mode=0755 none /usr/lib/x86_64-linux-gnu; '
+    f'for f in {" ".join(GLIBC_FILES)}; do if [ -e @HOSTLIBS@/$f ]; then '
+    ': > /usr/lib/x86_64-linux-gnu/$f; mount --bind "$(readlink -f @HOSTLIBS@/$f)" /usr/lib/x86_64-linux-gnu/$f; fi; done; '
+    'for f in /usr/bin/python3* /usr/bin/ffmpeg /usr/bin/ffprobe /usr/local/bin/ffmpeg /usr/local/bin/ffprobe; do '
+    'if [ -f "$f" ] && [ ! -L "$f" ]; then mount --bind /dev/null "$f"; fi; done; '
+    'for d in /usr/lib/python3*; do if [ -d "$d" ]; then mount -t tmpfs -o size=1m,mode=0755 none "$d"; fi; done; '
+    'export LD_LIBRARY_PATH=@HOSTLIBS@; '
+)
 
 # Client-side settings every test needs on Debian's nix-bin 2.8 (and newer Nix).
 CLIENT_NIX_CONFIG = "\n".join([
@@ -167,8 +186,13 @@ class SimBuilder:
 
     def __init__(self, dir: str | os.PathLike, port: int | None = None, name: str | None = None,
                  features: Iterable[str] = DEFAULT_FEATURES, max_jobs: int = 1,
-                 system: str = "x86_64-linux", hide: Iterable[str] = ()):
+                 system: str = "x86_64-linux", hide: Iterable[str] = (), nixos_like: bool = False,
+                 share: Iterable[str] | None = None):
         self.dir = Path(dir).absolute()
+        self.nixos_like = nixos_like
+        # client store paths the builder sees read-only at the same path without owning them
+        # (default: this test interpreter's store env, see share_default)
+        self.share = tuple(share_default() if share is None else share)
         self.name = name or self.dir.name
         self.port = port or free_port()
         self.features = tuple(features)
@@ -181,6 +205,12 @@ class SimBuilder:
         self.mnt_ns: str | None = None
 
     # ---- paths ---------------------------------------------------------------------
+    @property
+    def hostlibs(self) -> Path:
+        """nixos_like: where the host's /usr/lib/x86_64-linux-gnu stays visible, for sshd and
+        nix-daemon only (their LD_LIBRARY_PATH)."""
+        return self.dir / "hostlibs"
+
     @property
     def store_dir(self) -> Path:
         return self.dir / "nix"
@@ -335,7 +365,8 @@ class SimBuilder:
             "ClientAliveInterval 2",
             "ClientAliveCountMax 3",
             "LogLevel VERBOSE",
-            "SetEnv NIX_USER_CONF_FILES=/etc/nix/user.conf",
+            "SetEnv NIX_USER_CONF_FILES=/etc/nix/user.conf"
+            + (f" LD_LIBRARY_PATH={self.hostlibs}" if self.nixos_like else ""),
             "",
         ])
         cfg = self.dir / "sshd_config"
@@ -355,10 +386,14 @@ class SimBuilder:
         if self.running():
             return self
         self.prepare()
+        shared = "".join(f'mkdir -p {self.dir}/shared/{i}; mount --bind {p} {self.dir}/shared/{i}; '
+                         for i, p in enumerate(self.share))
+        reshare = "".join(f'mkdir -p {p}; mount -o bind,ro {self.dir}/shared/{i} {p}; ' for i, p in enumerate(self.share))
         script = (
-            'set -e; mount --bind "$1" /nix; mount --bind "$2" /etc/nix; sshd="$3"; cfg="$4"; shift 4; '
+            'set -e; ' + shared + 'mount --bind "$1" /nix; ' + reshare + 'mount --bind "$2" /etc/nix; sshd="$3"; cfg="$4"; shift 4; '
             'for p in "$@"; do mount -t tmpfs -o size=1m,mode=0755 none "$p"; done; '
-            'exec "$sshd" -D -e -f "$cfg"'
+            + (NIXOS_LIKE_SCRIPT.replace("@HOSTLIBS@", str(self.hostlibs)) if self.nixos_like else "")
+            + 'exec "$sshd" -D -e -f "$cfg"'
         )
         logf = open(self.log, "ab")
         proc = subprocess.Popen(
@@ -397,13 +432,15 @@ class SimBuilder:
         (self.dir / "state.json").write_text(json.dumps({
             "name": self.name, "port": self.port, "pid": self.pid, "mnt_ns": self.mnt_ns,
             "features": list(self.features), "max_jobs": self.max_jobs, "system": self.system,
+            "nixos_like": self.nixos_like,
         }))
 
     @classmethod
     def load(cls, dir: str | os.PathLike) -> SimBuilder:
         d = Path(dir).absolute()
         st = json.loads((d / "state.json").read_text())
-        b = cls(d, st["port"], st["name"], st["features"], st["max_jobs"], st["system"])
+        b = cls(d, st["port"], st["name"], st["features"], st["max_jobs"], st["system"],
+                nixos_like=st.get("nixos_like", False))
         b.pid, b.mnt_ns = st["pid"], st["mnt_ns"]
         return b
 
@@ -498,6 +535,15 @@ def nix_env_for(builders: Iterable[SimBuilder], ssh_config: str | os.PathLike,
     builders = list(builders)
     write_ssh_config(ssh_config, builders)
     return builders[0].nix_env(base, ssh_config=ssh_config)
+
+
+def share_default() -> list[str]:
+    """The store env of requirements.lock when this interpreter is it (``make venv`` links .venv
+    there): builders that share the client's file system for the REELSET_PYTHON escape hatch of
+    the placement tests see it at its path without Nix copying 8 GB to each of them. A builder
+    made to prove what Nix copies (``nixos_like``) passes ``share=()``."""
+    prefix = os.path.realpath(sys.prefix)
+    return [prefix] if prefix.startswith("/nix/store/") else []
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import orjson
 import pytest
 import requests
 
-from conftest import REPO, ffmpeg
+from conftest import REPO, STORE_ENV, ffmpeg
 from reelset.schemas.manifest import PackageManifest
 from test_template import git_copy
 
@@ -32,12 +32,11 @@ COMMANDS: list[str] = []
 
 
 def user_env() -> dict[str, str]:
-    """The environment of a user who set nothing for reelset's Nix settings. One difference, for the
-    test's time only: REELSET_PYTHON points at this test venv (same requirements.lock), so the test
-    does not build the 7 GB store env a real first run builds (tests/test_reproducible.py and
-    bench/RESULTS.md cover that env; REELSET_SLOW_TESTS=1 runs this test without it)."""
+    """The environment of a user who set nothing for reelset's Nix settings. Where this test
+    interpreter is not the store env (a venv of its own), REELSET_PYTHON points at it, so the test
+    does not build the store env a real first run builds (``make venv`` does)."""
     env = {k: v for k, v in os.environ.items() if k not in ("NIX_CONFIG", "REELSET_PYTHON", "REELSET_CLI_EXEC")}
-    if os.environ.get("REELSET_SLOW_TESTS") != "1":
+    if not STORE_ENV:
         env["REELSET_PYTHON"] = str(Path(sys.prefix) / "bin" / "python")
     return env
 

