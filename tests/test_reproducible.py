@@ -148,5 +148,18 @@ def test_the_environment_reaches_a_nixos_like_builder(tmp_path_factory, tmp_path
             assert f"-{step}-demo01.drv' on '{sb.uri}'" in proc.stderr, (step, proc.stderr[-3000:])
         out = Path(json.loads(proc.stdout)[0]["outputs"]["out"])
         assert len(orjson.loads((out / "captions.json").read_bytes())["clips"]) == 4
+        # builders/check's probe runs the same store env there (no --venv): every program and package
+        # the cuda steps need is found, no library is missing; only the device is (issue 25)
+        check = subprocess.run([sys.executable, str(REPO / "builders" / "check"), sb.uri, "--lock",
+                                str(REPO / "requirements.lock")], env=env, capture_output=True, text=True, timeout=900)
+        lines = check.stdout.splitlines()
+        print("\n".join(lines))
+        env_line = next(ln for ln in lines if ln.startswith(("[ok] env:", "[FAIL] env:")))
+        assert env_line.startswith("[ok] env:") and "ffmpeg version 6.0-static" in env_line, check.stdout
+        probe = next(ln for ln in lines if ln.startswith(("[ok] probe:", "[FAIL] probe:")))
+        assert probe.startswith("[FAIL] probe: no CUDA device") and "missing library" not in probe, check.stdout
+        assert f"{env_out}/bin/python" in probe, probe
+        failed = {ln.split(":")[0] for ln in lines if ln.startswith("[FAIL]")}
+        assert failed <= {"[FAIL] gpu", "[FAIL] probe", "[FAIL] driver"}, check.stdout
     finally:
         sb.stop()

@@ -412,6 +412,9 @@ def test_check_probe_reports_no_cuda_device_with_the_reason(sb1):
     assert "torch 2." in line and "Found no NVIDIA driver" in line, line
     assert "ctranslate2 4." in line and "get_cuda_device_count() is 0" in line, line
     assert "/dev/nvidiactl does not exist" in line and "libcuda.so.1 cannot be loaded" in line, line
-    # the probe ran with the cuda steps' LD_LIBRARY_PATH (nix/toolchains/host.nix envFor)
+    # the probe ran with the cuda steps' LD_LIBRARY_PATH (nix/toolchains/host.nix envFor; --venv: the escape hatch)
     assert "/run/opengl-driver/lib:/run/current-system/sw/share/nix-ld/lib" in line, line
+    env_line = next(ln for ln in r.stdout.splitlines() if ln.startswith(("[ok] env:", "[FAIL] env:")))
+    assert env_line.startswith("[ok] env:") and "ctranslate2 4.8.5" in env_line and "xgrammar" in env_line, env_line
+    assert "ffmpeg version 6.0-static" in env_line and "ffprobe version 6.0-static" in env_line, env_line
     assert "ready" not in r.stdout.splitlines()[-1].replace("NOT ready", ""), r.stdout

@@ -14,6 +14,8 @@ probe.json::
 
     {"python": "3.11.9", "executable": "...", "ld_library_path": "...",
      "driver_version": "580.65.06" | null, "driver_cuda": "13.0" | null, "facts": [...],
+     "programs": {"ffmpeg": "ffmpeg version 6.0-static …" | "error: …", "ffprobe": …},
+     "imports": {"torch": "2.14.1+cu130" | "error: …", "ctranslate2", "transformers", "xgrammar", "diffusers"},
      "torch": {"version", "cuda", "available", "device", "op", "error"},
      "ctranslate2": {"version", "cuda_devices", "op", "error"}}
 
@@ -105,12 +107,43 @@ def probe_ctranslate2(whisper: str | None) -> dict:
     return r
 
 
+# what the cuda steps import (step2-transcript-*, step2-caption, step4/5) and run
+PACKAGES = ("torch", "ctranslate2", "transformers", "xgrammar", "diffusers")
+PROGRAMS = ("ffmpeg", "ffprobe")
+
+
+def probe_environment() -> dict:
+    """``{"programs": {name: first line of -version | "error: …"}, "imports": {package: version |
+    "error: …"}}`` for :data:`PROGRAMS` (the ones reelset.media runs: the env's own static build)
+    and :data:`PACKAGES`."""
+    import importlib
+    import subprocess
+
+    from reelset import media
+
+    programs, imports = {}, {}
+    for name in PROGRAMS:
+        try:
+            proc = subprocess.run([media.tool(name), "-version"], capture_output=True, text=True, timeout=60)
+            programs[name] = proc.stdout.splitlines()[0] if proc.returncode == 0 and proc.stdout else \
+                f"error: exit {proc.returncode}: {proc.stderr.strip()[:200]}"
+        except Exception as exc:  # noqa: BLE001 - report any failure
+            programs[name] = f"error: {first_line(exc)}"
+    for name in PACKAGES:
+        try:
+            imports[name] = str(getattr(importlib.import_module(name), "__version__", "?"))
+        except Exception as exc:  # noqa: BLE001
+            imports[name] = f"error: {first_line(exc)}"
+    return {"programs": programs, "imports": imports}
+
+
 def main() -> int:
     spec = json.loads(os.environ.get("reelsetSpec") or "{}")
     out = Path(os.environ.get("out") or sys.argv[1])
     result = {"python": platform.python_version(), "executable": sys.executable,
               "ld_library_path": os.environ.get("LD_LIBRARY_PATH", ""), "nonce": spec.get("nonce"),
               **device.driver_info(), "facts": device.diagnose(),
+              **probe_environment(),
               "torch": probe_torch(), "ctranslate2": probe_ctranslate2(spec.get("whisper"))}
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

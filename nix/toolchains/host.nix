@@ -108,7 +108,9 @@ in
   binPath = if storeEnv then dirOf interpreter else "${dirOf interpreter}:${hostPath}";
   envFor = device:
     if device == "cuda" then {
-      LD_LIBRARY_PATH = builtins.concatStringsSep ":" ((if storeEnv then envLibs else [ ]) ++ [ "/run/opengl-driver/lib" ]);
+      # escape hatch (a venv of a NixOS builder's own Python): libstdc++/zlib of nix-ld's library folder
+      LD_LIBRARY_PATH = builtins.concatStringsSep ":" (if storeEnv then envLibs ++ [ "/run/opengl-driver/lib" ]
+        else [ "/run/opengl-driver/lib" "/run/current-system/sw/share/nix-ld/lib" ]);
     }
     else if device == "cpu" then (if storeEnv then { LD_LIBRARY_PATH = builtins.concatStringsSep ":" envLibs; } else { })
     else throw "${where}: envFor got device \"${toString device}\"; use \"cpu\" or \"cuda\"";
