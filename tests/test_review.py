@@ -11,10 +11,21 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import ffmpeg, run_tool, scenes_spec
+from conftest import REPO, ffmpeg, run_tool, scenes_spec
 from reelset import ReelsetError
 from reelset.captiontext import caption_sha256
-from reelset.review import caption_flags, decide, dialogue_flags, load_review, media_flags, update_review
+from reelset.review import (
+    ACTIONS,
+    CHECKS,
+    caption_flags,
+    decide,
+    dialogue_flags,
+    fate,
+    fate_table,
+    load_review,
+    media_flags,
+    update_review,
+)
 from reelset.schemas.base import ModelRef, StepMeta
 from reelset.schemas.captions import CaptionClip, CaptionConfig, CaptionsArtifact
 from reelset.schemas.context import DroppedLine
@@ -100,9 +111,8 @@ def test_decisions_apply_or_go_stale():
     assert bare.qa.accepted and not bare.qa.flags and bare.caption == "Archer waves at the camera slowly."
     bare_model = "Archer stands in front of colour bars; static camera."
     assert decide(clip(bare_model), [], None, "rsdemo", NAMES, CFG).rejected.reasons == ["not reviewed; automatic QA: trigger word 'rsdemo' missing"]
-    bad_edit = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Lana waves at the camera slowly."),
-                      "rsdemo", NAMES, CFG)
-    assert bad_edit.rejected and any("edited caption: caption names Lana" in r for r in bad_edit.rejected.reasons)
+    short_edit = decide(c, [], ReviewDecision(caption_sha256=sha, action="edit", caption="Archer waves."), "rsdemo", NAMES, CFG)
+    assert short_edit.rejected.reasons == ["edited caption: caption too short: 2 words < 5"]
     stale = decide(clip(model + " More."), [], ReviewDecision(caption_sha256=sha, action="reject", reason="x"), "rsdemo", NAMES, CFG)
     assert stale.stale and "caption changed since review" in stale.stale and stale.qa.accepted and stale.qa.decision is None
 
@@ -250,3 +260,112 @@ def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
     kept = {c.clip_id for c in caps if decide(c, media_flags(Path(c.clip_path), 2.0, CFG), review.decisions.get(c.clip_id),
                                               "rsdemo", NAMES, CFG).qa.accepted}
     assert kept == {"v1-s0001", "v1-s0003", "v1-s0005"}
+
+
+# --------------------------------------------------------------------------- issue 27: one rule table
+def test_an_edit_overrules_the_names_check_and_is_never_asked_for_the_trigger_word():
+    """Issue 27 (5): the names check rests on the model's speaker attribution (the try-out model
+    gives every line to one character); a person's edit naming someone else is kept, the flag
+    recorded as overridden. (3): an edit without the trigger word carries no trigger flag."""
+    model = "rsdemo, Archer stands in front of colour bars; static camera."
+    sha = caption_sha256(model)
+    edit = decide(clip(model), [], ReviewDecision(caption_sha256=sha, action="edit", caption="Lana waves at the camera slowly."),
+                  "rsdemo", NAMES, CFG)
+    assert edit.qa.accepted and edit.caption == "Lana waves at the camera slowly." and edit.caption_source == "edited"
+    assert checks(edit.qa.flags) == {"unknown_name"} and edit.qa.overridden == [edit.qa.flags[0].detail]
+    # the same caption from the model, unreviewed, is left out by the names check and the missing trigger word
+    unreviewed = decide(clip("Lana waves at the camera slowly."), [], None, "rsdemo", NAMES, CFG)
+    assert checks(unreviewed.qa.flags) == {"unknown_name", "trigger_missing"} and unreviewed.rejected
+
+
+def test_accept_with_the_reviewers_text_keeps_it():
+    """Issue 27 (2): an accept that carries the reviewer's caption (the page sends its text box)
+    keeps that caption, overriding its text checks but an empty caption."""
+    sha = caption_sha256("")
+    acc = decide(clip(""), [QAFlag(check="frozen", detail="frozen")],
+                 ReviewDecision(caption_sha256=sha, action="accept", caption="Archer waves."), "rsdemo", NAMES, CFG)
+    assert acc.qa.accepted and acc.caption == "Archer waves." and acc.caption_source == "edited"
+    assert acc.qa.overridden == ["frozen", "caption too short: 2 words < 5"] and "trigger_missing" not in checks(acc.qa.flags)
+    empty = decide(clip(""), [], ReviewDecision(caption_sha256=sha, action="accept", caption="rsdemo"), "rsdemo", NAMES, CFG)
+    assert empty.rejected.reasons == ["accepted in review, but caption empty (besides the trigger word): edit the caption"]
+
+
+# one caption per caption check (context: Archer; trigger rsdemo), and the media flags as given
+FLAG_CAPTIONS = {"caption_empty": "rsdemo", "caption_short": "rsdemo, Archer waves.",
+                 "caption_long": "rsdemo, Archer " + "waves " * 130, "unknown_name": "rsdemo, Lana waves at the camera slowly.",
+                 "trigger_missing": "Archer waves at the camera slowly."}
+CLEAN = "rsdemo, Archer waves at the camera slowly."
+
+
+@pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_decide_follows_every_cell_of_the_fate_table(action, check):
+    """Each (action, flag) cell of reelset.review.fate is what decide() does with a clip that has
+    exactly that flag — for the model caption and, for accept/edit, the reviewer's text."""
+    bad = FLAG_CAPTIONS.get(check, CLEAN)
+    media = [] if check in FLAG_CAPTIONS else [QAFlag(check=check, detail=check)]
+    for reviewer_text in ((False, True) if action in ("accept", "edit") else (False,)):
+        if action == "edit" and not reviewer_text:
+            continue
+        model = CLEAN if reviewer_text else bad
+        decision = None if action is None else ReviewDecision(
+            caption_sha256=caption_sha256(model), action=action, reason="no" if action == "reject" else None,
+            caption=bad if reviewer_text else None)
+        out = decide(clip(model), media, decision, "rsdemo", NAMES, CFG)
+        cell = fate(action, check, reviewer_text)
+        assert check in checks(out.qa.flags) or cell == "not checked", (out.qa, cell)
+        assert out.qa.accepted == (cell != "leaves out" and action != "reject"), (action, check, reviewer_text, out.qa, cell)
+        if cell == "not checked":
+            assert check not in checks(out.qa.flags)
+        if cell == "overridden":
+            assert any(f.check == check and f.detail in out.qa.overridden for f in out.qa.flags)
+
+
+def test_usage_docs_print_the_fate_table():
+    """docs/usage.md holds reelset.review.fate_table() as it is (paste it there when the rules change)."""
+    usage = (REPO / "docs" / "usage.md").read_text(encoding="utf-8")
+    assert fate_table() in usage, "docs/usage.md: paste reelset.review.fate_table() into 'Reviewing captions':\n" + fate_table()
+
+
+def review_app(tmp_path: Path, clip_file: Path, rows: list[tuple[str, str]]):
+    """A review server (Flask test client) over captions of clips of ``clip_file``."""
+    import review as server
+
+    caps = [clip(text, cid).model_copy(update={"clip_path": str(clip_file)}) for cid, text in rows]
+    shard = tmp_path / "captions"
+    shard.mkdir()
+    art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
+                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=caps)
+    (shard / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
+    (shard / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard="v1", tool_sha256="",
+                                                            device="cpu").model_dump(mode="json")))
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset.toml").write_text('name = "t"\n')
+    return server.create_app(server.Review(shard, ds)).test_client(), ds
+
+
+def test_review_page_edit_then_accept_keeps_the_edit_and_shows_no_flag_it_overrides(clips, tmp_path):
+    """Issue 27 (2, 3, 5) on the page: edit an empty caption, then accept with the text box as it
+    is: kept with the edit; an edit without the trigger word shows no trigger flag; an edit naming
+    someone outside the model's context is kept, its names flag shown as overridden."""
+    app, ds = review_app(tmp_path, clips["moving"], [("v1-s0001", ""), ("v1-s0002", CLEAN)])
+    text = "Lana waves at the camera slowly."
+
+    def post(cid: str, action: str, **extra) -> dict:
+        res = app.post("/api/decision", json={"clip_id": cid, "action": action, **extra}, headers={"Host": "127.0.0.1:8765"})
+        assert res.status_code == 200, res.json
+        return res.json
+
+    edit = post("v1-s0001", "edit", caption=text)
+    assert (edit["state"], edit["kept"]) == ("kept", True), edit
+    assert not any("trigger word" in f for f in edit["flags"]), edit["flags"]
+    assert edit["flags"] == ["caption names Lana, not in the clip context (Archer) (overridden by your decision)"]
+    acc = post("v1-s0001", "accept", caption=text)
+    assert (acc["state"], acc["kept"], acc["caption"]) == ("kept", True, text), acc
+    assert acc["status"].startswith("accepted: kept with your caption")
+    d = load_review(ds / "review.json").decisions["v1-s0001"]
+    assert (d.action, d.caption) == ("accept", text)
+    # accepting the model caption as the box shows it stores no caption
+    post("v1-s0002", "accept", caption=CLEAN)
+    assert load_review(ds / "review.json").decisions["v1-s0002"].caption is None

@@ -42,7 +42,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from reelset import ReelsetError  # noqa: E402
 from reelset.captiontext import caption_sha256  # noqa: E402
-from reelset.review import caption_flags, decide, load_review, media_flags, update_review  # noqa: E402
+from reelset.review import decide, load_review, media_flags, update_review  # noqa: E402
 from reelset.schemas.aggregate import AggregateArtifact  # noqa: E402
 from reelset.schemas.base import StepMeta  # noqa: E402
 from reelset.schemas.captions import CaptionsArtifact  # noqa: E402
@@ -51,6 +51,7 @@ from reelset.schemas.reviewed import ReviewedArtifact  # noqa: E402
 from reelset.step import read_artifact  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+OVER = " (overridden by your decision)"  # suffix of a flag the clip's decision overrides (shown grey, not red)
 
 INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>review · {{ dataset }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem}table{border-collapse:collapse}</style>
@@ -64,7 +65,7 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>revi
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 .clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
 .clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
-textarea{width:100%;font:inherit}.flags li{color:#a30}.muted{color:#777}
+textarea{width:100%;font:inherit}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
 .status{font-weight:600}.kept{color:#070}.rejected{color:#a00}.left-out{color:#777}.needs-edit,.stale{color:#a60}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
 </style></head><body>
@@ -85,7 +86,7 @@ trigger word <code>{{ trigger }}</code> · saved to <code>{{ review_path }}</cod
    <input id="reason-{{ c.id }}" placeholder="reason" value="{{ c.reason }}" size="30">
    <button id="reject-{{ c.id }}" onclick="decide('{{ c.id }}','reject')">reject (r)</button>
    <button id="clear-{{ c.id }}" onclick="decide('{{ c.id }}','clear')">undo (u)</button></div>
-  <ul class="flags" id="flags-{{ c.id }}">{% for f in c.flags %}<li>{{ f }}</li>{% endfor %}</ul>
+  <ul class="flags" id="flags-{{ c.id }}">{% for f in c.flags %}<li{% if f.endswith(OVER) %} class="over"{% endif %}>{{ f }}</li>{% endfor %}</ul>
   <p class="muted">context: {{ c.context }}</p>
  </div>
 </div>
@@ -111,8 +112,9 @@ async function decide(id, action) {
   st.className = 'status ' + (res.ok ? data.state : 'rejected');
   if (res.ok) {
     document.getElementById('flags-' + id).innerHTML = data.flags.map(f => '<li></li>').join('');
-    document.querySelectorAll('#flags-' + id + ' li').forEach((li, i) => li.textContent = data.flags[i]);
-    if (action === 'clear') document.getElementById('caption-' + id).value = data.caption;
+    document.querySelectorAll('#flags-' + id + ' li').forEach((li, i) => {
+      li.textContent = data.flags[i]; li.className = data.flags[i].endsWith({{ OVER|tojson }}) ? 'over' : ''; });
+    document.getElementById('caption-' + id).value = data.caption;
   }
 }
 document.addEventListener('keydown', ev => {
@@ -204,22 +206,25 @@ class Review:
         media = self.flags_of_media(clip_id)
         out = decide(c, media, decision, art.trigger_word, art.names, self.cfg)
         applied = None if out.stale else decision
-        caption = applied.caption if applied is not None and applied.action == "edit" else c.caption
-        reasons = out.rejected.reasons if out.rejected else []
-        empty = any(f.check == "caption_empty" for f in caption_flags(caption, art.trigger_word, c.context_characters,
-                                                                     art.names, self.cfg))
         action = applied.action if applied is not None else None
+        caption = applied.caption if action in ("edit", "accept") and applied.caption else c.caption
+        reasons = out.rejected.reasons if out.rejected else []
+        empty = any(f.check == "caption_empty" for f in out.qa.flags)
         if action == "reject":
             state, status = "rejected", f"rejected: {applied.reason} (left out of the training set)"
         elif out.qa.accepted:
             state = "kept"
-            status = {"accept": "accepted", "edit": "edited: kept with your caption"}.get(action, "not reviewed: kept (no QA flag)")
             if action == "accept":
-                status += ": kept" + (f" (overrides: {'; '.join(out.qa.overridden)})" if out.qa.overridden else "")
+                status = "accepted: kept" + (" with your caption" if applied.caption else "")
+            else:
+                status = {"edit": "edited: kept with your caption"}.get(action, "not reviewed: kept (no QA flag)")
+            if out.qa.overridden:
+                status += f" (overrides: {'; '.join(out.qa.overridden)})"
         elif action == "accept":
             state, status = "needs-edit", "accepted, but the caption is empty: it will be left out; edit the caption (e)"
         elif action == "edit":
-            state, status = "needs-edit", "edited, but the caption fails QA: it will be left out: " + "; ".join(reasons)
+            state, status = "needs-edit", ("edited, but the caption fails QA: it will be left out: " + "; ".join(reasons)
+                                           + "; accept (a) keeps it" * (not empty))
         elif empty:
             state, status = "needs-edit", "not reviewed: will be left out (caption empty); edit the caption (e)"
         else:
@@ -227,10 +232,12 @@ class Review:
             status = "not reviewed: will be left out by QA (" + "; ".join(f.detail for f in out.qa.flags) + "); accept (a) keeps it"
         if out.stale:
             state, status = "stale", f"stale: decision '{decision.action}' was made on an earlier caption (not applied); {status}"
-        flags = media + caption_flags(caption, art.trigger_word, c.context_characters, art.names, self.cfg)
+        # the flags decide() checked, each marked when the decision overrides it (a kept clip shows no bare red flag)
+        overridden = set(out.qa.overridden)
+        flags = [f.detail + (OVER if f.detail in overridden else "") for f in out.qa.flags]
         return {"id": clip_id, "start": c.start_s, "end": c.end_s, "state": state, "status": status, "caption": caption,
                 "reason": (decision.reason or "") if decision is not None else "", "model_caption": c.caption,
-                "error": c.error, "context": c.context, "flags": [f.detail for f in flags], "kept": out.qa.accepted}
+                "error": c.error, "context": c.context, "flags": flags, "kept": out.qa.accepted}
 
 
 def create_app(review: Review) -> Flask:
@@ -252,7 +259,7 @@ def create_app(review: Review) -> Flask:
         decisions = load_review(review.review_path).decisions
         art = review.videos[vid]
         clips = [review.view(c.clip_id, decisions.get(c.clip_id)) for c in art.clips]
-        return render_template_string(PAGE, vid=vid, clips=clips, ids=[c["id"] for c in clips],
+        return render_template_string(PAGE, vid=vid, clips=clips, ids=[c["id"] for c in clips], OVER=OVER,
                                       trigger=art.trigger_word, review_path=review.review_path)
 
     @app.get("/clip/<clip_id>")
@@ -278,9 +285,12 @@ def create_app(review: Review) -> Flask:
             new = None
         else:
             try:
+                text = " ".join((body.get("caption") or "").split()) or None
+                if action == "accept" and text == " ".join(c.caption.split()):
+                    text = None  # accepting the model caption as it is
                 new = ReviewDecision(caption_sha256=caption_sha256(c.caption), action=action,
                                      reason=(body.get("reason") or "").strip() or None if action == "reject" else None,
-                                     caption=" ".join((body.get("caption") or "").split()) or None if action == "edit" else None,
+                                     caption=text if action in ("edit", "accept") else None,
                                      updated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
             except ValidationError as exc:
                 return jsonify(error="; ".join(e["msg"] for e in exc.errors())), 400

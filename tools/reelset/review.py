@@ -16,13 +16,17 @@
   :func:`caption_flags` (empty, too few / too many words, a character named who is not in
   the clip's scene context, trigger word missing) and :func:`dialogue_flags` (transcript
   text of the clip dropped as a likely ASR hallucination).
-- :func:`decide` applies one clip's decision. Rules: no decision (or a stale one) → accepted
-  only when no QA flag, else rejected with reasons "not reviewed; automatic QA: <flag>";
-  ``reject`` → rejected with the reason; ``accept`` → accepted with the model caption, every
-  flag overridden except an empty caption (reason "accepted in review, but caption empty: edit
-  the caption"); ``edit`` → the reviewer's caption, media and dialogue flags overridden, caption checks
-  re-run on the new text (a failing edit is rejected with those flags) except the trigger-word
-  check: an edit may include or omit the trigger word, packaging starts every caption with it
+- :func:`decide` applies one clip's decision by one rule table, :func:`fate` (action x QA
+  check → "leaves out" / "overridden" / "not checked"), which the review page shows and
+  docs/usage.md prints (:func:`fate_table`). No decision (or a stale one): any flag leaves the
+  clip out ("not reviewed; automatic QA: <flag>"). ``reject``: left out with the reviewer's
+  reason. ``accept``: kept, every flag overridden but an empty caption; the caption kept is the
+  model's, or the reviewer's text when the decision carries one (the page sends what its text
+  box shows, so edit-then-accept keeps the edit). ``edit``: kept with the reviewer's caption;
+  the clip's own flags (media, dropped dialogue) and the names check (built on the model's
+  speaker attribution, not reliable enough to overrule a person) are overridden, the text checks
+  (empty, too short, too long) still leave it out — accept overrides those. The trigger-word
+  check is never run on a reviewer's text: packaging starts every caption with the trigger word
   exactly once (reelset.package). A decision whose caption_sha256 is not the current caption's
   is stale: reported, never applied.
 """
@@ -201,6 +205,54 @@ def caption_flags(caption: str, trigger: str | None, context_characters: list[st
     return flags
 
 
+MEDIA_CHECKS = ("too_short", "too_long", "black", "frozen")
+CAPTION_TEXT_CHECKS = ("caption_empty", "caption_short", "caption_long")
+# every QAFlag check, in the order the table lists them
+CHECKS = (*MEDIA_CHECKS, "dialogue_dropped", *CAPTION_TEXT_CHECKS, "unknown_name", "trigger_missing")
+ACTIONS = (None, "accept", "edit", "reject")
+
+
+def fate(action: str | None, check: str, reviewer_text: bool = False) -> str:
+    """What one QA flag does to a clip under a review ``action`` (None: no decision or a stale
+    one): "leaves out", "overridden" (kept anyway; listed in ClipQA.overridden) or "not checked"
+    (the check does not apply: the trigger word on a reviewer's text, ``reviewer_text`` — an
+    edit, or an accept that carries the reviewer's caption). ``reject`` leaves every clip out
+    with the reviewer's reason, whatever its flags. ValueError for an unknown check or action."""
+    if check not in CHECKS or action not in ACTIONS:
+        raise ValueError(f"fate: unknown action {action!r} or check {check!r}")
+    if check == "trigger_missing" and (action == "edit" or reviewer_text):
+        return "not checked"
+    if action == "accept":
+        return "leaves out" if check == "caption_empty" else "overridden"
+    if action == "edit":
+        return "leaves out" if check in CAPTION_TEXT_CHECKS else "overridden"
+    return "leaves out"
+
+
+def fate_table() -> str:
+    """The rule table of :func:`fate` as Markdown (docs/usage.md prints it; tests/test_review.py
+    checks the copy there and that :func:`decide` follows every cell)."""
+    head = {None: "no decision", "accept": "accept (`a`)", "edit": "edit (`e`)", "reject": "reject (`r`)"}
+    words = {"leaves out": "left out", "overridden": "kept (overridden)", "not checked": "kept (not checked)"}
+    rows = ["| QA flag | " + " | ".join(head[a] for a in ACTIONS) + " |", "|---" * (len(ACTIONS) + 1) + "|",
+            "| none | kept, model caption | kept, model caption (or the text box's, if you changed it) | "
+            "kept, your caption | left out, your reason |"]
+    for check in CHECKS:
+        cells = []
+        for action in ACTIONS:
+            if action == "reject":
+                cells.append("left out")
+                continue
+            cell = words[fate(action, check)]
+            if action == "accept" and check == "trigger_missing":
+                cell += "; not checked on your text"
+            if action == "accept" and check == "caption_empty":
+                cell += ": edit the caption"
+            cells.append(cell)
+        rows.append(f"| `{check}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 @dataclass
 class Outcome:
     """What :func:`decide` concluded for one clip: its QA record, the final caption (with the
@@ -216,31 +268,32 @@ class Outcome:
 def decide(clip: CaptionClip, media: list[QAFlag], decision: ReviewDecision | None, trigger: str | None,
            names: dict[str, list[str]], cfg: ReviewConfig) -> Outcome:
     """Apply automatic QA (``media``: the flags of the clip itself, media_flags + dialogue_flags;
-    then caption checks) and the review ``decision`` to one clip (rules in the module docstring)."""
+    then caption checks on the caption kept) and the review ``decision`` to one clip, cell by
+    cell of :func:`fate` (rules in the module docstring). The flags recorded are those checked
+    (a reviewer's text is not checked for the trigger word)."""
     stale = None
     if decision is not None and decision.caption_sha256 != caption_sha256(clip.caption):
         stale = (f"{clip.clip_id}: decision '{decision.action}' was made on caption sha256 {decision.caption_sha256[:12]}…, "
                  f"the caption is now {caption_sha256(clip.caption)[:12]}… (caption changed since review; not applied)")
         decision = None
     action = decision.action if decision else None
-    text = decision.caption if action == "edit" else clip.caption
-    cflags = caption_flags(text, trigger, clip.context_characters, names, cfg)
-    if action == "edit":  # a reviewer may include or omit the trigger word: packaging puts it first, once
-        cflags = [f for f in cflags if f.check != "trigger_missing"]
-    flags = media + cflags
+    reviewer_text = action in ("edit", "accept") and bool(decision.caption)
+    text = decision.caption if reviewer_text else clip.caption
+    flags = [f for f in media + caption_flags(text, trigger, clip.context_characters, names, cfg)
+             if fate(action, f.check, reviewer_text) != "not checked"]
+    overridden = [f.detail for f in flags if fate(action, f.check, reviewer_text) == "overridden"]
+    leaving = [f for f in flags if fate(action, f.check, reviewer_text) == "leaves out"]
     if action == "reject":
         reasons, overridden = [f"rejected in review: {decision.reason}"], []
     elif action == "accept":
-        reasons = [f"accepted in review, but {f.detail}: edit the caption" for f in cflags if f.check == "caption_empty"]
-        overridden = [f.detail for f in flags if f.check != "caption_empty"]
+        reasons = [f"accepted in review, but {f.detail}: edit the caption" for f in leaving]
     elif action == "edit":
-        reasons = [f"edited caption: {f.detail}" for f in cflags]
-        overridden = [f.detail for f in media]
+        reasons = [f"edited caption: {f.detail}" for f in leaving]
     else:
-        reasons, overridden = [f"not reviewed; automatic QA: {f.detail}" for f in flags], []
+        reasons = [f"not reviewed; automatic QA: {f.detail}" for f in leaving]
     accepted = not reasons
     qa = ClipQA(clip_id=clip.clip_id, video_id=clip.video_id, flags=flags, decision=action,
                 overridden=overridden if accepted else [], accepted=accepted)
     if accepted:
-        return Outcome(qa, strip_trigger(text, trigger), "edited" if action == "edit" else "model", None, stale)
+        return Outcome(qa, strip_trigger(text, trigger), "edited" if reviewer_text else "model", None, stale)
     return Outcome(qa, None, None, RejectedClip(clip_id=clip.clip_id, video_id=clip.video_id, reasons=reasons), stale)

@@ -45,9 +45,9 @@ class ReviewDecision(Strict):
     against one caption (its sha256), so a decision on a caption that changed since is stale."""
 
     caption_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 (hex) of the model caption the decision was made on (captions.json).")
-    action: Literal["accept", "reject", "edit"] = Field(description="'accept': keep the clip with the model caption (overrides automatic QA flags); 'reject': leave it out (needs `reason`); 'edit': keep it with `caption` (media QA flags overridden, caption checks re-run on the new text).")
+    action: Literal["accept", "reject", "edit"] = Field(description="'accept': keep the clip, every QA flag overridden but an empty caption, with the model caption or with `caption` when given (the review page sends its text box when you changed it); 'reject': leave it out (needs `reason`); 'edit': keep it with `caption` (the clip's own flags and the names check overridden; empty / too short / too long still leave it out). The full table: docs/usage.md, 'Reviewing captions'.")
     reason: str | None = Field(None, description="Why a clip is rejected (required for 'reject').")
-    caption: str | None = Field(None, description="The reviewer's caption (required for 'edit').")
+    caption: str | None = Field(None, description="The reviewer's caption (required for 'edit'; optional for 'accept': the caption accepted instead of the model's).")
     updated: str | None = Field(None, description="When the decision was made (ISO 8601, informational).")
 
     @model_validator(mode="after")
