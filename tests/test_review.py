@@ -26,6 +26,7 @@ from reelset.review import (
     media_flags,
     update_review,
 )
+from reelset.schemas.aggregate import AggregateArtifact, AggregateMember
 from reelset.schemas.base import ModelRef, StepMeta
 from reelset.schemas.captions import CaptionClip, CaptionConfig, CaptionsArtifact
 from reelset.schemas.context import DroppedLine
@@ -327,22 +328,33 @@ def test_usage_docs_print_the_fate_table():
     assert fate_table() in usage, "docs/usage.md: paste reelset.review.fate_table() into 'Reviewing captions':\n" + fate_table()
 
 
-def review_app(tmp_path: Path, clip_file: Path, rows: list[tuple[str, str]]):
-    """A review server (Flask test client) over captions of clips of ``clip_file``."""
+def caption_shard(folder: Path, video: str, clip_file: Path, rows: list[tuple[str, str]], **clip_update) -> Path:
+    """A step2-caption shard of ``video`` at ``folder``: one caption per (clip id, text), clips of ``clip_file``."""
+    caps = [clip(text, cid).model_copy(update={"clip_path": str(clip_file), "video_id": video, **clip_update})
+            for cid, text in rows]
+    folder.mkdir(parents=True)
+    art = CaptionsArtifact(video_id=video, model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
+                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=caps)
+    (folder / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
+    (folder / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard=video, tool_sha256="",
+                                                             device="cpu").model_dump(mode="json")))
+    return folder
+
+
+PORT = 8765
+HOST = {"Host": f"127.0.0.1:{PORT}"}
+
+
+def review_app(tmp_path: Path, clip_file: Path, rows: list[tuple[str, str]], source: Path | None = None, **clip_update):
+    """A review server (Flask test client, serving port 8765) over captions of clips of ``clip_file``
+    (or over ``source``); and the dataset folder."""
     import review as server
 
-    caps = [clip(text, cid).model_copy(update={"clip_path": str(clip_file)}) for cid, text in rows]
-    shard = tmp_path / "captions"
-    shard.mkdir()
-    art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
-                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=caps)
-    (shard / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
-    (shard / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard="v1", tool_sha256="",
-                                                            device="cpu").model_dump(mode="json")))
+    shard = caption_shard(tmp_path / "captions", "v1", clip_file, rows, **clip_update)
     ds = tmp_path / "ds"
     ds.mkdir()
     (ds / "dataset.toml").write_text('name = "t"\n')
-    return server.create_app(server.Review(shard, ds)).test_client(), ds
+    return server.create_app(server.Review(source or shard, ds), port=PORT).test_client(), ds
 
 
 def test_review_page_edit_then_accept_keeps_the_edit_and_shows_no_flag_it_overrides(clips, tmp_path):
@@ -353,7 +365,7 @@ def test_review_page_edit_then_accept_keeps_the_edit_and_shows_no_flag_it_overri
     text = "Lana waves at the camera slowly."
 
     def post(cid: str, action: str, **extra) -> dict:
-        res = app.post("/api/decision", json={"clip_id": cid, "action": action, **extra}, headers={"Host": "127.0.0.1:8765"})
+        res = app.post("/api/decision", json={"clip_id": cid, "action": action, **extra}, headers=HOST)
         assert res.status_code == 200, res.json
         return res.json
 
@@ -369,3 +381,49 @@ def test_review_page_edit_then_accept_keeps_the_edit_and_shows_no_flag_it_overri
     # accepting the model caption as the box shows it stores no caption
     post("v1-s0002", "accept", caption=CLEAN)
     assert load_review(ds / "review.json").decisions["v1-s0002"].caption is None
+
+
+def test_review_server_answers_only_its_own_host_names(clips, tmp_path):
+    """Issue 27: a DNS-rebinding page (Host: its own name) or another port gets 403 and writes
+    nothing; 127.0.0.1:PORT and localhost:PORT are served."""
+    app, ds = review_app(tmp_path, clips["moving"], [("v1-s0001", CLEAN)])
+    for host in ("evil.example:8765", "evil.example", "127.0.0.1:9999", "localhost", "127.0.0.1.evil.example:8765"):
+        assert app.get("/", headers={"Host": host}).status_code == 403, host
+        res = app.post("/api/decision", json={"clip_id": "v1-s0001", "action": "reject", "reason": "x"}, headers={"Host": host})
+        assert res.status_code == 403, host
+    assert not (ds / "review.json").exists()
+    for host in ("127.0.0.1:8765", "localhost:8765"):
+        assert app.get("/video/v1", headers={"Host": host}).status_code == 200, host
+
+
+def test_review_server_picks_up_new_clips_without_a_restart(clips, tmp_path):
+    """Issue 27 (4): the server follows its captions link; when a build moves it (a new video's
+    shard), the next page view lists the new video and serves its clips."""
+    one = caption_shard(tmp_path / "one", "v1", clips["moving"], [("v1-s0001", CLEAN)])
+    link = tmp_path / "result-step2-caption"
+    link.symlink_to(one)
+    app, _ = review_app(tmp_path, clips["moving"], [], source=link)
+    assert "/video/v2" not in app.get("/", headers=HOST).get_data(as_text=True)
+    agg = tmp_path / "two"
+    (agg / "shards").mkdir(parents=True)
+    (agg / "shards" / "v1").symlink_to(one)
+    caption_shard(tmp_path / "v2", "v2", clips["moving"], [("v2-s0001", CLEAN), ("v2-s0002", "")])
+    (agg / "shards" / "v2").symlink_to(tmp_path / "v2")
+    (agg / "aggregate.json").write_bytes(orjson.dumps(AggregateArtifact(kind="shards", step="step2-caption", dataset="t", members=[
+        AggregateMember(name=v, link=f"shards/{v}", path=str(agg / "shards" / v)) for v in ("v1", "v2")]).model_dump(mode="json")))
+    tmp = tmp_path / "link.tmp"
+    tmp.symlink_to(agg)
+    tmp.replace(link)
+    index = app.get("/", headers=HOST).get_data(as_text=True)
+    assert '<a href="/video/v2">v2</a></td><td>2</td><td>0</td><td>1</td>' in index, index
+    assert "v2-s0002" in app.get("/video/v2", headers=HOST).get_data(as_text=True)
+    assert app.get("/clip/v2-s0001", headers=HOST).status_code == 200
+
+
+def test_review_page_counts_dropped_dialogue_like_step2_reviewed(clips, tmp_path):
+    """The page passes the clip's dropped-dialogue flag to decide() as step2-reviewed does: an
+    unreviewed clip with one is shown as left out, not as kept."""
+    dropped = [DroppedLine(start=0.2, end=1.4, text="Thank you for watching!", checks=["phantom_phrase"])]
+    app, _ = review_app(tmp_path, clips["moving"], [("v1-s0001", CLEAN)], dropped_lines=dropped)
+    html = app.get("/video/v1", headers=HOST).get_data(as_text=True)
+    assert "not reviewed: will be left out by QA (dialogue dropped as a likely ASR hallucination" in html

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -42,7 +43,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from reelset import ReelsetError  # noqa: E402
 from reelset.captiontext import caption_sha256  # noqa: E402
-from reelset.review import decide, load_review, media_flags, update_review  # noqa: E402
+from reelset.review import MEDIA_CHECKS, decide, dialogue_flags, load_review, media_flags, update_review  # noqa: E402
 from reelset.schemas.aggregate import AggregateArtifact  # noqa: E402
 from reelset.schemas.base import StepMeta  # noqa: E402
 from reelset.schemas.captions import CaptionsArtifact  # noqa: E402
@@ -164,6 +165,19 @@ class Review:
         self.dataset = config.get("name", dataset_dir.name)
         self.review_path = dataset_dir / self.cfg.file
         self.media_flags: dict[str, list[QAFlag]] = {}
+        self.source = path
+        self.loaded_from = ""
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Read the captions again when ``self.source`` now leads elsewhere (a ``result-*`` link
+        that a build moved: ``reelset build`` repoints ``result-step2-caption`` after building
+        step2-caption, so a new video's clips appear on the next page load). Returns whether it
+        reloaded. ReelsetError as for the constructor."""
+        real = os.path.realpath(self.source)
+        if real == self.loaded_from:
+            return False
+        path = Path(self.source)
         captions_dir = path
         if (path / "reviewed.json").is_file():
             reviewed = read_artifact(path / "reviewed.json", ReviewedArtifact)
@@ -171,25 +185,29 @@ class Review:
                 raise ReelsetError(f"{path}/reviewed.json names no step2-caption output (made by an older step2-reviewed)")
             captions_dir = Path(reviewed.sources["step2-caption"])
             for qa in reviewed.qa:
-                self.media_flags[qa.clip_id] = [f for f in qa.flags if f.check in ("too_short", "too_long", "black", "frozen")]
-        self.videos: dict[str, CaptionsArtifact] = {}
-        self.previews: dict[str, Path] = {}
+                self.media_flags[qa.clip_id] = [f for f in qa.flags if f.check in MEDIA_CHECKS]
+        videos: dict[str, CaptionsArtifact] = {}
+        previews: dict[str, Path] = {}
         for shard in shard_dirs(captions_dir):
             meta = read_artifact(shard / "meta.json", StepMeta)
             if meta.step != "step2-caption":
                 raise ReelsetError(f"{shard}: a {meta.step} output, not step2-caption (or step2-reviewed)")
             art = read_artifact(shard / "captions.json", CaptionsArtifact)
-            self.videos[art.video_id] = art
+            videos[art.video_id] = art
             for c in art.clips:
-                self.previews[c.clip_id] = shard / c.thumbnail
-        self.clips = {c.clip_id: c for art in self.videos.values() for c in art.clips}
+                previews[c.clip_id] = shard / c.thumbnail
+        self.videos, self.previews = videos, previews
+        self.clips = {c.clip_id: c for art in videos.values() for c in art.clips}
+        self.loaded_from = real
+        return True
 
     def flags_of_media(self, clip_id: str) -> list[QAFlag]:
-        """Media QA flags of a clip (from reviewed.json, else measured once with ffmpeg)."""
+        """The clip's own QA flags, as step2-reviewed passes them to decide(): media flags (from
+        reviewed.json, else measured once with ffmpeg) + dropped-dialogue flags."""
+        c = self.clips[clip_id]
         if clip_id not in self.media_flags:
-            c = self.clips[clip_id]
             self.media_flags[clip_id] = media_flags(Path(c.clip_path), c.end_s - c.start_s, self.cfg)
-        return self.media_flags[clip_id]
+        return self.media_flags[clip_id] + dialogue_flags(c, self.cfg)
 
     def view(self, clip_id: str, decision: ReviewDecision | None) -> dict:
         """Display state of one clip under ``decision``: what step2-reviewed will do with it,
@@ -240,9 +258,33 @@ class Review:
                 "error": c.error, "context": c.context, "flags": flags, "kept": out.qa.accepted}
 
 
-def create_app(review: Review) -> Flask:
-    """The Flask app over ``review`` (routes in the module docstring)."""
+def allowed_hosts(port: int | None) -> set[str]:
+    """The Host headers the server answers: ``127.0.0.1:PORT`` and ``localhost:PORT`` (a page of
+    another site that rebinds its DNS name to 127.0.0.1 sends its own name, and gets 403). With
+    ``port`` None (an in-process test client) the same names without a port."""
+    return {f"127.0.0.1:{port}", f"localhost:{port}"} if port else {"127.0.0.1", "localhost"}
+
+
+def create_app(review: Review, port: int | None = None) -> Flask:
+    """The Flask app over ``review`` (routes in the module docstring). Every request is refused
+    with 403 unless its Host header is one of :func:`allowed_hosts` (``port``: the port served;
+    ``app.config["REVIEW_PORT"]`` may set it later); every page view first picks up a moved
+    captions link (:meth:`Review.refresh`)."""
     app = Flask(__name__)
+    app.config["REVIEW_PORT"] = port
+
+    @app.before_request
+    def guard():
+        host = request.headers.get("Host", "")
+        if host not in allowed_hosts(app.config["REVIEW_PORT"]):
+            return (f"403: Host {host!r} is not this review server's address "
+                    f"({' or '.join(sorted(allowed_hosts(app.config['REVIEW_PORT'])))})\n"), 403
+        if request.method == "GET":
+            try:
+                review.refresh()
+            except ReelsetError as exc:
+                return f"error: the captions at {review.source} could not be read: {exc}\n", 500
+        return None
 
     @app.get("/")
     def index():
@@ -328,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = make_server("127.0.0.1", args.port, create_app(review), threaded=True)
+    app = create_app(review)
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    app.config["REVIEW_PORT"] = server.server_port
     print(f"review: serving http://127.0.0.1:{server.server_port}/ ({len(review.clips)} clips, decisions → {review.review_path})",
           flush=True)
     try:
