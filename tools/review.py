@@ -9,7 +9,12 @@ Usage::
 output (its reviewed.json names the captions it used and carries the QA flags). Without
 ``PATH`` the server builds ``.#host.datasets.<name>.step2-caption`` with Nix first (that is what
 ``devenv up`` runs, for ``pipelines/demo``). It listens on 127.0.0.1 only (``--port 0``: any free
-port; the URL is printed on stdout as ``review: serving http://127.0.0.1:PORT/``).
+port; the URL is printed on stdout as ``review: serving http://127.0.0.1:PORT/``) and answers only
+requests whose Host header is ``127.0.0.1:PORT`` or ``localhost:PORT`` (403 otherwise: a web page
+that rebinds its own DNS name to 127.0.0.1 cannot read or write the review). Every page view
+follows ``PATH`` again (``reelset review`` serves the ``result-step2-caption`` link, which
+``reelset build`` moves to each new step2-caption): clips of a video added since show up without
+a restart.
 
 Pages: ``/`` lists the videos; ``/video/<id>`` shows each clip (playable video, the model's
 caption, automatic QA flags — media flags from reviewed.json, or measured with ffmpeg on first

@@ -19,6 +19,10 @@ Not a step module: no step imports it, so it never enters a step's sources.
 - :func:`left_out`: why ``all`` lacks a step — the same rules as ``available``/``inAll`` of
   nix/pipeline.nix (a required file missing, an upstream step left out, an opt-in section absent),
   computed here from the step table, dataset.toml and the disk.
+- :func:`left_out_clips`: the closing lines about clips ``step2-reviewed`` left out, counted per
+  video and reason, with the command that reviews them; :func:`move_review_link`: after a build
+  of step2-caption (or ``all``), the ``result-step2-caption`` link a running ``reelset review``
+  serves follows the new output, so the server shows a new video's clips without a restart.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import shlex
 import subprocess
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,6 +275,70 @@ def next_hint(target: Target, step: str, table: list[dict], cfg: dict, skipped: 
     return f"next: reelset build all{here}"
 
 
+def _left_out_reason(qa) -> str:
+    """One clip's reason to be left out, as a short key: the decision and the QA checks at fault."""
+    checks = ", ".join(sorted({f.check for f in qa.flags if f.detail not in qa.overridden}))
+    if qa.decision == "reject":
+        return "rejected in review"
+    if qa.decision in ("accept", "edit"):
+        return f"{'accepted' if qa.decision == 'accept' else 'edited'}, but the caption fails QA ({checks})"
+    return f"not reviewed, automatic QA: {checks}"
+
+
+def left_out_clips(out: Path, review_cmd: str) -> list[str]:
+    """Closing lines about the clips step2-reviewed left out of the training set, from the
+    ``reviewed.json`` of ``out`` (a step2-reviewed output, or an ``all`` aggregate holding one as
+    ``step2-reviewed/``): one line per video with a clip left out — "<video>: <n> of <m> clips
+    left out: <count> <reason>; …" — stale decisions, and ``review_cmd`` (the command that
+    reviews them). [] when there is no reviewed.json (step2-reviewed not built) or nothing is left out.
+    ReelsetError naming the file when it does not match its schema."""
+    from reelset.schemas.reviewed import ReviewedArtifact
+
+    path = next((p for p in (out / "reviewed.json", out / "step2-reviewed" / "reviewed.json") if p.is_file()), None)
+    if path is None:
+        return []
+    try:
+        rv = ReviewedArtifact.model_validate_json(path.read_bytes())
+    except ValueError as exc:
+        raise ReelsetError(f"{path}: not a valid reviewed.json: {exc}") from exc
+    per_video: dict[str, Counter[str]] = {}
+    total: Counter[str] = Counter()
+    for qa in rv.qa:
+        total[qa.video_id] += 1
+        if not qa.accepted:
+            per_video.setdefault(qa.video_id, Counter())[_left_out_reason(qa)] += 1
+    if not per_video and not rv.stale_decisions:
+        return []
+    n = sum(sum(c.values()) for c in per_video.values())
+    lines = [f"clips left out of the training set: {n} of {len(rv.qa)}"]
+    for vid in sorted(per_video):
+        reasons = "; ".join(f"{k} {why}" for why, k in sorted(per_video[vid].items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"  {vid}: {sum(per_video[vid].values())} of {total[vid]} clips: {reasons}")
+    if rv.stale_decisions:
+        lines.append(f"  {len(rv.stale_decisions)} review decisions are stale (made on an earlier caption; not applied)")
+    lines.append(f"review them: {review_cmd}")
+    return lines
+
+
+def move_review_link(out: Path, step: str, link_dir: Path) -> Path | None:
+    """After building ``step`` ("all" or "step2-caption" …) to ``out``: when ``link_dir`` holds a
+    ``result-step2-caption`` link (made by ``reelset review``) and ``out`` has a newer step2-caption
+    (``out/step2-caption`` of an ``all`` aggregate), point the link there (a new link renamed over
+    the old one, atomically). Returns the link when it moved, else None."""
+    link = link_dir / "result-step2-caption"
+    member = out / "step2-caption"
+    if step != "all" or not link.is_symlink() or not member.is_symlink():
+        return None
+    target = os.readlink(member)
+    if os.readlink(link) == target:
+        return None
+    tmp = link_dir / f".result-step2-caption.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+    return link
+
+
 # --------------------------------------------------------------------------- build
 def build(target: Target, step: str, out_link: Path, check_git: bool = True, log_lines: bool = True,
           env: dict[str, str] | None = None) -> tuple[Path, list[str]]:
@@ -313,5 +382,11 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
     else:
         skipped = left_out(target, cfg, table, set(names) - {s["name"] for s in table if s.get("optIn")
                                                               and s["optIn"] not in cfg})
+    here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
+    lines += left_out_clips(out, f"reelset review{here} (then git add {lookup(cfg, 'review.file', 'review.json')}; "
+                                 f"reelset build{here})")
+    moved = move_review_link(out, step, out_link.parent)
+    if moved:
+        lines.append(f"review: {moved} now points at this build's step2-caption (a running reelset review shows it on reload)")
     lines.append(next_hint(target, step, table, cfg, skipped, out_link))
     return out, lines
