@@ -22,7 +22,7 @@ from conftest import PYTHON, REPO, nix_build
 from reelset import ReelsetError, export, ltx2, train
 from reelset.media import count_frames, probe_video
 from reelset.schemas.latents import LatentIndex
-from reelset.schemas.manifest import PackageManifest
+from reelset.schemas.manifest import PackagedClip, PackageManifest
 
 VIDEO_EXT = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".flv", ".wmv", ".m4v", ".mpg", ".mpeg"}  # musubi glob_videos
 
@@ -99,10 +99,11 @@ def assert_trigger_once(caption: str, trigger: str) -> None:
 
 
 def assert_media(path_text: str, dest: Path) -> Path:
-    """An absolute path to an existing regular file inside the export (a hard link or a copy)."""
+    """An absolute path to an existing regular file inside the export (a copy, never a link to the store)."""
     path = Path(path_text)
     assert path.is_absolute() and path.is_file() and not path.is_symlink(), path
     assert dest in path.parents, path
+    assert path.stat().st_nlink == 1 and path.stat().st_mode & 0o200, path  # issue 27: not a hard link, writable
     return path
 
 
@@ -159,7 +160,8 @@ def test_ltxv_trainer_export_has_one_dataset_file_per_bucket(exported, demo_outp
         bucket = tuple(int(v) for v in f.stem.removeprefix("dataset-").split("x"))
         for row in json.loads(f.read_text()):
             assert set(row) == {"caption", "media_path"}  # its --video-column default
-            path = assert_media(row["media_path"], dest)
+            assert not Path(row["media_path"]).is_absolute()  # issue 27: relative to the dataset file (see below)
+            path = assert_media(str(f.parent / row["media_path"]), dest)
             info, _ = probe_video(path)
             assert (info.width, info.height, count_frames(path)) == bucket
             assert_trigger_once(row["caption"], trigger)
@@ -391,3 +393,106 @@ def test_trigger_word_exactly_once():
     assert export.trigger_once("a shot", None, "c") == "a shot"
     with pytest.raises(ReelsetError, match="clip c: caption contains the trigger word 'rsdemo' 2 times"):
         export.trigger_once("rsdemo and rsdemo", "rsdemo", "c")
+
+
+# --------------------------------------------------------------------------- issue 27: without Nix
+def fake_package(root: Path, trainer: str, n: int = 2) -> Path:
+    """A step3 output at ``root`` (manifest.json + dataset/videos/*.mp4 with made-up bytes), read-only
+    like a store path."""
+    videos = root / "dataset" / "videos"
+    videos.mkdir(parents=True)
+    bucket = "96x64x25" if trainer == "ltx2" else "96x64"
+    clips = []
+    for i in range(n):
+        f = videos / f"v1-s{i:04d}.mp4"
+        f.write_bytes(b"clip %d" % i)
+        f.chmod(0o444)
+        clips.append(PackagedClip(clip_id=f"v1-s{i:04d}", video_id="v1", fate="kept", caption=f"rsdemo, shot {i}",
+                                  caption_source="model", file=f"dataset/videos/{f.name}", bucket=bucket, frames=25,
+                                  width=96, height=64, fps=24.0))
+    config = {"buckets": [bucket], "fps": 24} if trainer == "ltx2" else {"sizes": [bucket]}
+    m = PackageManifest(trainer=trainer, dataset="t", config=config, trigger_word="rsdemo", trigger_prepended=True,
+                        package_dir="dataset", files=[], reviewed_accepted=n, reviewed_rejected=0, kept=n, dropped=0,
+                        frames_written=25 * n, source_frames_trimmed=0, clips=clips)
+    (root / "manifest.json").write_bytes(orjson.dumps(m.model_dump(mode="json")))
+    (root / "meta.json").write_text("{}")
+    return root
+
+
+def fake_all(root: Path, members: dict[str, Path]) -> Path:
+    """`reelset build`'s result: an aggregate of steps (links named by step) over ``members``."""
+    root.mkdir()
+    for name, path in members.items():
+        (root / name).symlink_to(path)
+    (root / "aggregate.json").write_bytes(orjson.dumps({
+        "schema_version": 1, "kind": "steps", "step": "pipeline", "dataset": "t",
+        "members": [{"name": k, "link": k, "path": str(v), "counts": {}} for k, v in members.items()]}))
+    return root
+
+
+def test_export_takes_the_result_of_reelset_build_and_lists_the_choices(tmp_path):
+    """Issue 27 (6): `reelset export result DEST` with the `all` aggregate picks the member the
+    target takes; when several fit, or none, the error names `result/step3-…`."""
+    ltx, wan = fake_package(tmp_path / "ltx", "ltx2"), fake_package(tmp_path / "wan", "wan21")
+    result = fake_all(tmp_path / "result", {"step2-caption": tmp_path, "step3-ltx2-data": ltx, "step3-wan21-package": wan})
+    assert export.resolve_source(result, "musubi").root == wan
+    assert export.resolve_source(result, "ltxv-trainer").root == ltx
+    proc = run_export(result, tmp_path / "m", "musubi")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m" / "videos" / "v1-s0001.txt").read_text() == "rsdemo, shot 1\n"
+    # both step3-ltx2-data and step4-ltx2-preprocess take --for ltx2-trainer: name one
+    lat = tmp_path / "lat"
+    lat.mkdir()
+    (lat / "latents.json").write_text("{}")
+    both = fake_all(tmp_path / "both", {"step3-ltx2-data": ltx, "step4-ltx2-preprocess": lat})
+    with pytest.raises(ReelsetError, match=re.escape(f"name the one to export: {both / 'step3-ltx2-data'} or "
+                                                     f"{both / 'step4-ltx2-preprocess'}")):
+        export.resolve_source(both, "ltx2-trainer")
+    only_wan = fake_all(tmp_path / "only-wan", {"step3-wan21-package": wan})
+    with pytest.raises(ReelsetError, match=re.escape(f"no output of this build exports --for ltx2-trainer (it takes "
+                                                     f"step3-ltx2-data or step4-ltx2-preprocess); here: "
+                                                     f"{only_wan / 'step3-wan21-package'} (--for musubi|diffusion-pipe|diffsynth)")):
+        export.resolve_source(only_wan, "ltx2-trainer")
+    none = fake_all(tmp_path / "none", {"step1-scenes": tmp_path})
+    with pytest.raises(ReelsetError, match="without a package: it has step1-scenes; build step3-ltx2-data or step3-wan21-package"):
+        export.resolve_source(none, "musubi")
+    with pytest.raises(ReelsetError, match=re.escape("export `reelset build`'s result (or result/step3-ltx2-data, result/step3-wan21-package")):
+        export.resolve_source(tmp_path / "ltx" / "dataset", "musubi")
+
+
+def test_export_copies_never_hard_links_the_store(tmp_path):
+    """Issue 27 (8): every exported clip is its own writable file (another inode, mode 0644); a
+    write to it in place leaves the source (a store file) as it was."""
+    pkg = fake_package(tmp_path / "pkg", "wan21")
+    dest = tmp_path / "dest"
+    export.export(pkg, dest, "diffusion-pipe")
+    for i in range(2):
+        src, out = pkg / "dataset" / "videos" / f"v1-s{i:04d}.mp4", dest / "videos" / f"v1-s{i:04d}.mp4"
+        assert out.stat().st_ino != src.stat().st_ino and out.stat().st_nlink == 1 and src.stat().st_nlink == 1
+        assert out.stat().st_mode & 0o777 == 0o644 and out.read_bytes() == src.read_bytes()
+        with open(out, "r+b") as f:  # a trainer rewriting the file in place
+            f.write(b"XX")
+        assert src.read_bytes() == b"clip %d" % i
+    assert export.place(pkg / "manifest.json", tmp_path / "one" / "m.json") in ("reflink", "copy")
+
+
+def test_ltxv_export_paths_let_the_trainer_pair_latents_and_embeddings(tmp_path):
+    """Issue 27 (7): LTX-Video-Trainer @ 31b12733 writes latents to
+    `latents/<media_path relative to the dataset file's folder>.pt` (scripts/process_videos.py)
+    and text embeddings to `conditions / Path(media_path).with_suffix('.pt')`
+    (scripts/process_captions.py); training pairs the two by relative path. Both must land
+    under the output folder, at the same relative path, for every clip."""
+    pkg = fake_package(tmp_path / "pkg", "ltx2", n=3)
+    dest = tmp_path / "dest"
+    export.export(pkg, dest, "ltxv-trainer")
+    [dataset_file] = dest.glob("dataset-*.json")
+    out = dest / ".precomputed-96x64x25"
+    rows = json.loads(dataset_file.read_text())
+    assert len(rows) == 3
+    for row in rows:
+        video = dataset_file.parent / Path(row["media_path"].strip())  # process_videos.py: data_root / path
+        assert video.is_file() and dest in video.parents
+        latent = out / "latents" / video.relative_to(dataset_file.parent).with_suffix(".pt")
+        condition = out / "conditions" / Path(row["media_path"].strip()).with_suffix(".pt")  # process_captions.py
+        assert out in condition.parents, condition  # an absolute media_path would put it beside the video
+        assert latent.relative_to(out / "latents") == condition.relative_to(out / "conditions")

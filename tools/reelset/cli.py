@@ -40,8 +40,10 @@ Commands:
 ``reelset export RESULT DEST --for TARGET [--model-path P] [--text-encoder-path P]``
     A step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output as a new folder DEST
     that an outside trainer loads as it is (TARGET: ltx2-trainer, ltxv-trainer, musubi,
-    diffusion-pipe, diffsynth): hard-linked or copied media, absolute paths, writable caches,
-    the trainer's config files and DEST/TRAIN.md with the commands (:mod:`reelset.export`).
+    diffusion-pipe, diffsynth): writable copies of the media (reflinks where the file system can;
+    never hard links into the store), the trainer's paths, writable caches, the trainer's config
+    files and DEST/TRAIN.md with the commands (:mod:`reelset.export`). RESULT may be ``reelset
+    build``'s ``result``: the member the target takes is used (or the choices are listed).
 
 Relative paths (``--dataset``, ``--flake``, ``inspect PATH``, ``export RESULT DEST``) are taken against the caller's
 working directory.
@@ -444,9 +446,11 @@ def main(argv: list[str] | None = None) -> int:
                           "host.datasets.<dataset> in a checkout)")
     p_status.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_export = sub.add_parser("export", help="a package or latents as a folder an outside trainer loads as it is",
-                              description=export.export.__doc__.split("\n")[0])
-    p_export.add_argument("result", type=Path, help="result link or store path of step3-ltx2-data, "
-                          "step3-wan21-package or step4-ltx2-preprocess")
+                              description="Export a step3 package or step4-ltx2-preprocess latents as a new folder "
+                                          "DEST that the trainer of --for loads as it is: copies of the media, its "
+                                          "config files and DEST/TRAIN.md with the commands.")
+    p_export.add_argument("result", type=Path, help="reelset build's result (the member --for takes is used), or a "
+                          "result link / store path of step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess")
     p_export.add_argument("dest", type=Path, help="new folder to write (must not exist or be empty)")
     p_export.add_argument("--for", dest="target", required=True, choices=export.TARGETS, help="the trainer")
     p_export.add_argument("--model-path", help="base model file/folder the trainer loads (else a placeholder in "

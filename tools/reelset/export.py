@@ -13,10 +13,15 @@ step3-wan21-package      ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
                          (tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio)
 =======================  ===================================================================
 
+``RESULT`` may also be ``reelset build``'s ``result`` (a dataset's ``all``): the member the target
+takes is exported (``result/step3-ltx2-data`` …), or the error lists the choices when several fit.
+
 ``DEST`` is made (it must not exist, or be an empty folder outside /nix/store). Media and
-latents are hard links to the store copies when the file system allows, else copies: never
-symlinks, so a trainer that writes caches or outputs next to them writes into ``DEST``.
-Every path a trainer reads is absolute, every cache folder a trainer writes exists and is
+latents are writable copies of the store files (reflinks where the file system can, see
+:func:`place`): never hard links (a file rewritten in place would change the store) nor symlinks,
+so a trainer that writes caches or outputs next to them writes into ``DEST``.
+Paths a trainer reads are absolute (LTX-Video-Trainer's ``media_path``: relative to the dataset
+file, see below), every cache folder a trainer writes exists and is
 writable, and ``DEST/TRAIN.md`` holds the exact commands (buckets, frame counts and trigger
 word filled in; base-model paths are ``--model-path`` / ``--text-encoder-path`` when given, else
 placeholders in angle brackets).
@@ -43,6 +48,11 @@ Rules, and where they were read (facts, not code):
 - LTX-Video-Trainer (@ 31b12733f51cb16b244d23f6552609f369aed883): ``scripts/preprocess_dataset.py``
   reads the ``media_path`` column by default (``caption`` for captions), one resolution bucket
   per run (``docs/dataset-preparation.md``): one dataset file per bucket.
+  ``scripts/process_videos.py`` reads ``<dataset file folder> / media_path`` and writes latents
+  to ``latents/<media_path relative to that folder>.pt``; ``scripts/process_captions.py`` writes
+  ``conditions/ / Path(media_path).with_suffix(".pt")`` — an absolute ``media_path`` wins that
+  join, so the embeddings land beside the videos and ``src/ltxv_trainer/datasets.py`` pairs no
+  sample (0 items): ``media_path`` must be relative.
 - musubi-tuner (@ 30c658c4f4b0bf05038b3346eff9670259b10fc7): ``src/musubi_tuner/dataset/
   config_utils.py`` passes ``video_directory``/``cache_directory`` to glob/open unchanged
   (relative = the current directory's), ``cache_directory`` is a ``[[datasets]]`` key only;
@@ -102,12 +112,40 @@ class Source:
     index: LatentIndex | None = None
 
 
-def resolve_source(result: Path) -> Source:
+def _choices(result: Path, kinds: list[str]) -> str:
+    return " or ".join(str(result / k) for k in kinds)
+
+
+def resolve_source(result: Path, target: str | None = None) -> Source:
     """The step output behind ``result``: the folder holding the real ``manifest.json`` (step3) or
     ``latents.json`` (step4), each entry's symlink followed on its own (a report folder may link
-    its entries into the compute output). ReelsetError when neither is there or it is invalid."""
+    its entries into the compute output). ``result`` may also be a dataset's ``all`` output
+    (``reelset build``'s ``result``: an aggregate of steps): then the member that ``target``
+    takes is used — ReelsetError listing the members (``result/step3-…``) when none or several
+    fit. ReelsetError when there is no step output there or it is invalid."""
     if not result.exists():
         raise ReelsetError(f"{result}: no such file or directory")
+    agg_file = result / "aggregate.json"
+    if agg_file.is_file() and not (result / "manifest.json").exists() and not (result / "latents.json").exists():
+        try:
+            agg = orjson.loads(agg_file.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise ReelsetError(f"{agg_file}: not valid JSON: {exc}") from exc
+        if agg.get("kind") == "steps":
+            members = {m["name"]: m["link"] for m in agg.get("members", [])}
+            here = [k for k in SOURCES if k in members]
+            fit = [k for k in here if target is None or target in SOURCES[k]]
+            if len(fit) == 1 and target is not None:
+                return resolve_source(result / members[fit[0]], target)
+            if not here:
+                raise ReelsetError(f"{result}: a build of dataset {agg.get('dataset')} without a package: it has "
+                                   f"{', '.join(members) or 'no steps'}; build step3-ltx2-data or step3-wan21-package "
+                                   f"(reelset build), then export {result}")
+            if not fit:
+                raise ReelsetError(f"{result}: no output of this build exports --for {target} "
+                                   f"(it takes {' or '.join(k for k, t in SOURCES.items() if target in t)}); "
+                                   f"here: {', '.join(f'{result / k} (--for {chr(124).join(SOURCES[k])})' for k in here)}")
+            raise ReelsetError(f"{result}: a build of several steps; name the one to export: {_choices(result, fit)}")
     for name, schema in (("manifest.json", PackageManifest), ("latents.json", LatentIndex)):
         entry = result / name
         if not entry.exists():
@@ -125,16 +163,31 @@ def resolve_source(result: Path) -> Source:
                                f"(see reelset/wan21.py): export the step3-wan21-package instead")
         return Source("step4-ltx2-preprocess", real.parent, index=art)
     raise ReelsetError(f"{result}: not a step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output "
-                       f"(no manifest.json or latents.json there)")
+                       f"(no manifest.json or latents.json there); export `reelset build`'s result (or result/step3-ltx2-data, "
+                       f"result/step3-wan21-package, result/step4-ltx2-preprocess) or a `reelset build STEP` link")
 
 
-def place(src: Path, dst: Path) -> None:
-    """``dst`` becomes a hard link to ``src`` (same file system, allowed) or a copy of it."""
+FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's blocks (btrfs, XFS, bcachefs)
+
+
+def place(src: Path, dst: Path) -> str:
+    """``dst`` becomes a writable copy (mode 0644) of ``src``: a reflink (FICLONE ioctl: shared blocks,
+    copy-on-write, instant) where the file system supports it, else a plain copy. Never a hard
+    link: a store file is read-only and shared by every user of the store; a trainer or script
+    that rewrites an exported file in place (as root, a hard link's 0444 would not stop it) must
+    change only the copy. Returns "reflink" or "copy"."""
+    import fcntl
+
     dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
+    how = "copy"
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            how = "reflink"
+        except OSError:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    os.chmod(dst, 0o644)
+    return how
 
 
 def trigger_once(caption: str, trigger: str | None, clip_id: str) -> str:
@@ -313,7 +366,9 @@ LoRA checkpoints go to `{dest / 'outputs'}`.
 
 def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step3-ltx2-data → LTX-Video-Trainer: videos/, one dataset-<bucket>.json per bucket
-    (``caption`` / ``media_path``, absolute paths), TRAIN.md."""
+    (``caption`` / ``media_path``; paths relative to the dataset file, ``videos/<clip>.mp4``: its
+    caption step writes ``<output>/conditions/<media_path>.pt``, which an absolute path would put
+    beside the video, where training never finds it), TRAIN.md."""
     del model_path, text_encoder  # the LTXV trainer fetches its model by --model-source
     m = src.manifest
     clips = _copy_clips(src, dest, "videos", sidecars=False)
@@ -321,7 +376,7 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
     files, cmds = [], []
     for b in buckets:
         name = f"dataset-{b}.json"
-        rows = [{"caption": cap, "media_path": str(p)} for c, p, cap in clips if c.bucket == b]
+        rows = [{"caption": cap, "media_path": p.relative_to(dest).as_posix()} for c, p, cap in clips if c.bucket == b]
         (dest / name).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (dest / f".precomputed-{b}").mkdir()
         files.append(name)
@@ -331,7 +386,8 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
 
 Exported by `reelset export --for ltxv-trainer` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 This trainer takes one resolution bucket per preprocessed dataset, so there is one dataset file per
-bucket (columns `caption`, `media_path`; absolute paths into `videos/`): {', '.join(files)}.
+bucket (columns `caption`, `media_path`; paths relative to the dataset file, `videos/<clip>.mp4`, as the
+trainer needs to find the text embeddings it writes): {', '.join(files)}.
 
 {_trigger_note(m.trigger_word)}
 
@@ -508,7 +564,7 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
     the config/instruction files written (absolute). ReelsetError: see the module docstring."""
     if target not in TARGETS:
         raise ReelsetError(f"--for {target}: not a target (known: {', '.join(TARGETS)})")
-    src = resolve_source(result)
+    src = resolve_source(result, target)
     if (src.kind, target) not in EXPORTERS:
         raise ReelsetError(f"{result}: a {src.kind} output; --for {target} takes "
                            f"{' or '.join(k for k, t in SOURCES.items() if target in t)} "
