@@ -175,3 +175,31 @@ def test_model_prompt_holds_the_bible_and_the_schema():
     p = model_prompt(BIBLE, ["Malory (character)"], "Mallory is late.", 1.0, 2.5)
     assert "character Malory (also called Malory Archer; voice: older female)" in p and "place Moscow" in p
     assert "picture 1: Malory (character)" in p and "'Mallory is late.'" in p and '"confidence"' in p
+
+
+def test_the_templates_try_out_profile_captions_every_clip(tiny_vlm, frames):
+    """Issue 27 (1): with the [caption] section of templates/dataset/dataset.toml (the offline
+    try-out model), constrained decoding ends every answer within the token budget, so every clip
+    gets a schema-valid, non-empty caption a new user can take to both packages (before: the
+    default 800-character bound under a 192-token budget cut every answer: "unusable (truncated)")."""
+    import tomllib
+
+    from reelset.schemas.captions import CaptionConfig
+    from step2_caption import read_answer
+
+    section = tomllib.loads((REPO / "templates/dataset/dataset.toml").read_text())["caption"]
+    assert section["model"] == "tiny-qwen2.5-vl"
+    cfg = CaptionConfig.model_validate(section)
+    model = vlm.load(tiny_vlm, device="cpu")
+    grammar, decoding = vlm.answer_grammar(model, CaptionAnswer, cfg.constrained, answer_schema(cfg.max_chars, []))
+    assert grammar is not None, decoding
+    clips = [frames[i:i + 2] for i in range(3)]
+    convs = [vlm.chat(f"Describe clip {i}. Answer JSON.", videos=[f], max_pixels=cfg.max_pixels, min_pixels=cfg.min_pixels,
+                      fps=cfg.fps) for i, f in enumerate(clips)]
+    gens = []
+    for i in range(0, len(convs), cfg.batch_size):
+        gens += vlm.generate(model, convs[i:i + cfg.batch_size], max_new_tokens=cfg.max_new_tokens, grammar=grammar)
+    for g in gens:
+        ans, caption, problem, reason = read_answer(g)
+        assert ans is not None and caption and problem is None, (problem, reason, g.new_tokens, cfg.max_new_tokens)
+        assert len(caption) <= cfg.max_chars
