@@ -18,10 +18,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import PYTHON, REPO, nix_build
+from conftest import PYTHON, REPO, ffmpeg, nix_build
 from reelset import ReelsetError, export, ltx2, train
 from reelset.media import count_frames, probe_video
-from reelset.schemas.latents import LatentIndex
+from reelset.schemas.base import ModelRef
+from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
 VIDEO_EXT = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".flv", ".wmv", ".m4v", ".mpg", ".mpeg"}  # musubi glob_videos
@@ -396,7 +397,7 @@ def test_trigger_word_exactly_once():
 
 
 # --------------------------------------------------------------------------- issue 27: without Nix
-def fake_package(root: Path, trainer: str, n: int = 2) -> Path:
+def fake_package(root: Path, trainer: str, n: int = 2, real_media: bool = False) -> Path:
     """A step3 output at ``root`` (manifest.json + dataset/videos/*.mp4 with made-up bytes), read-only
     like a store path."""
     videos = root / "dataset" / "videos"
@@ -405,7 +406,10 @@ def fake_package(root: Path, trainer: str, n: int = 2) -> Path:
     clips = []
     for i in range(n):
         f = videos / f"v1-s{i:04d}.mp4"
-        f.write_bytes(b"clip %d" % i)
+        if real_media:
+            ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-t", "1.05", "-pix_fmt", "yuv420p", str(f))
+        else:
+            f.write_bytes(b"clip %d" % i)
         f.chmod(0o444)
         clips.append(PackagedClip(clip_id=f"v1-s{i:04d}", video_id="v1", fate="kept", caption=f"rsdemo, shot {i}",
                                   caption_source="model", file=f"dataset/videos/{f.name}", bucket=bucket, frames=25,
@@ -496,3 +500,80 @@ def test_ltxv_export_paths_let_the_trainer_pair_latents_and_embeddings(tmp_path)
         condition = out / "conditions" / Path(row["media_path"].strip()).with_suffix(".pt")  # process_captions.py
         assert out in condition.parents, condition  # an absolute media_path would put it beside the video
         assert latent.relative_to(out / "latents") == condition.relative_to(out / "conditions")
+
+
+def fake_latents(root: Path) -> Path:
+    """A step4-ltx2-preprocess output at ``root``: latents.json + made-up .pt files."""
+    files = {k: f"{k}/videos/v1-s0000.pt" for k in ("latents", "conditions")}
+    for rel in files.values():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"pt")
+    idx = LatentIndex(family="ltx2", dataset="t", model=ModelRef(name="m", repo="Lightricks/LTX-2", revision="r", path="/m"),
+                      config={}, package="/p", audio=False,
+                      clips=[LatentClip(clip_id="v1-s0000", bucket="96x64x25", caption="rsdemo, shot", width=96, height=64,
+                                        frames=25, fps=24.0, files=files, shapes={}, dtypes={})])
+    (root / "latents.json").write_bytes(orjson.dumps(idx.model_dump(mode="json")))
+    return root
+
+
+def train_md_commands(dest: Path) -> list[list[str]]:
+    """The commands of every ```sh block of DEST/TRAIN.md, continuation lines joined, comments
+    dropped, each split as the shell would (shlex)."""
+    import shlex
+
+    text = (dest / "TRAIN.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert blocks, text
+    cmds = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words:
+                cmds.append(words)
+    return cmds
+
+
+def check_train_md(dest: Path) -> list[list[str]]:
+    """Every command of TRAIN.md starts with a program a user has (or the trainer's checkout), every
+    path into DEST it names exists (but the outputs folder the trainer makes), and every config
+    file it names parses."""
+    import tomllib
+
+    cmds = train_md_commands(dest)
+    for words in cmds:
+        assert words[0] in {"cd", "python", "uv", "accelerate", "deepspeed", "pip", "export"}, words
+        for w in words:
+            path = Path(w.split("=", 1)[-1])
+            if path.is_absolute() and dest in path.parents and "outputs" not in path.parts:
+                assert path.exists(), (w, words)
+                if path.suffix == ".toml":
+                    tomllib.loads(path.read_text())
+                elif path.suffix in (".yaml", ".yml"):
+                    yaml.safe_load(path.read_text())
+                elif path.suffix == ".json":
+                    json.loads(path.read_text())
+    return cmds
+
+
+def test_every_train_md_command_parses_and_names_existing_files(tmp_path, models):
+    """Issue 27 (9): each export's TRAIN.md, parsed: programs, paths and configs are real; the
+    LTX-2 latents export says the text encoder is loaded for every run (trainer.py
+    _load_models → load_embeddings_processor); the DiffSynth one installs librosa (its train.py
+    imports it) before training and says the models come from ModelScope."""
+    ltx = fake_package(tmp_path / "ltx", "ltx2", real_media=True)
+    wan = fake_package(tmp_path / "wan", "wan21")
+    lat = fake_latents(tmp_path / "lat")
+    flags = {"model_path": models["model_path"], "text_encoder_path": models["text_encoder_path"]}
+    for src, target in ((ltx, "ltx2-trainer"), (lat, "ltx2-trainer"), (ltx, "ltxv-trainer"), (wan, "musubi"),
+                        (wan, "diffusion-pipe"), (wan, "diffsynth")):
+        dest = tmp_path / f"{src.name}-{target}"
+        export.export(src, dest, target, **(flags if target == "ltx2-trainer" else {}))
+        cmds = check_train_md(dest)
+        text = (dest / "TRAIN.md").read_text()
+        if src is lat:
+            assert "only loaded for validation" not in text and "needed for every run" in text
+            assert "load_embeddings_processor" in text
+        if target == "diffsynth":
+            programs = [c[0] for c in cmds]
+            assert ["pip", "install", "-e", ".[audio]"] in cmds and programs.index("pip") < programs.index("accelerate")
+            assert "ModelScope" in text and "DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace" in text

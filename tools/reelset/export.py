@@ -44,7 +44,9 @@ Rules, and where they were read (facts, not code):
   (the check does not descend into ``.precomputed``); ``training_strategies/flexible.py``:
   ``video``/``audio`` modalities with ``latents_dir``; ``src/ltx_trainer/datasets.py``: a sample
   missing from any source folder is dropped silently, so the audio modality is only configured
-  when every clip has audio latents; several buckets need ``batch_size`` 1.
+  when every clip has audio latents; several buckets need ``batch_size`` 1; ``trainer.py``
+  ``_load_models`` always loads the embeddings processor with ``model.text_encoder_path`` (so
+  training from precomputed latents still needs the Gemma folder).
 - LTX-Video-Trainer (@ 31b12733f51cb16b244d23f6552609f369aed883): ``scripts/preprocess_dataset.py``
   reads the ``media_path`` column by default (``caption`` for captions), one resolution bucket
   per run (``docs/dataset-preparation.md``): one dataset file per bucket.
@@ -65,7 +67,10 @@ Rules, and where they were read (facts, not code):
   ``examples/main_example.toml``: the main config's keys.
 - DiffSynth-Studio (@ fed7b18fac2ed4cb802796eec91970e7659bccde): ``diffsynth/core/data/
   operators.py`` joins ``--dataset_base_path`` and the ``video`` value (an absolute value wins);
-  ``examples/wanvideo/model_training/train.py`` reads ``video`` and ``prompt``; with
+  ``examples/wanvideo/model_training/train.py`` reads ``video`` and ``prompt`` and always builds a
+  ``LoadAudio`` operator (``operators.py``: ``import librosa``, the ``audio`` extra of its
+  pyproject.toml); ``diffsynth/core/loader/config.py``: models download from ModelScope unless
+  ``DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace``; with
   ``--height/--width`` unset, a frame larger than ``--max_pixels`` is scaled down, then sizes are
   floored to multiples of 16 — ``--max_pixels`` = the largest clip's area keeps every
   orientation as packaged, where the example's fixed ``--height 480 --width 832`` would crop.
@@ -345,7 +350,10 @@ made with `{idx.model.repo}` @ {idx.model.revision}: no `process_dataset.py` run
 
 The checkpoint must be the model the latents were made with (LTX-2 19B dev:
 `ltx-2-19b-dev.safetensors`, nix/models.toml `{LTX2_CHECKPOINT}`); files made with reelset's tiny test
-model do not fit it. The text encoder is only loaded for validation prompts. Paths used: `{ckpt}`,
+model do not fit it. The text encoder folder is needed for every run, not only for validation prompts:
+the trainer always builds its embeddings processor from it (`trainer.py` `_load_models` →
+`load_embeddings_processor(…, gemma_model_path=text_encoder_path)`: the connectors that turn the stored
+text features into the transformer's embeddings at each step). Paths used: `{ckpt}`,
 `{gemma}`{' (placeholders: fill them in training.yaml)' if not (model_path and text_encoder) else ''}.
 
 Captions were encoded as packaged (the trigger word is in them only if the package put it there;
@@ -534,8 +542,16 @@ to the largest 4n+1 the clip has).
 
 {_trigger_note(m.trigger_word)}
 
+Its training script needs `librosa` even for video-only data (`train.py` builds a `LoadAudio`
+operator, which imports it): install DiffSynth with its `audio` extra. The models of
+`--model_id_with_origin_paths` are downloaded from **ModelScope** (modelscope.cn) by default; set
+`DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
+(`diffsynth/core/loader/config.py`).
+
 ```sh
 cd DiffSynth-Studio
+pip install -e ".[audio]"          # librosa: train.py imports it
+export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
 accelerate launch examples/wanvideo/model_training/train.py \\
   --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
   --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
