@@ -82,14 +82,17 @@ GLIBC_FILES = ("ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.
 # (LD_LIBRARY_PATH of sshd and, through SetEnv, of its sessions); a build gets the environment
 # its derivation gives it, so the steps see none of them.
 NIXOS_LIKE_SCRIPT = (
-    'mkdir -p @HOSTLIBS@; mount --bind /usr/lib/x86_64-linux-gnu @HOSTLIBS@; '
+    'mkdir -p @HOSTLIBS@; mount --bind /usr/lib/x86_64-linux-gnu @HOSTLIBS@; export LD_LIBRARY_PATH=@HOSTLIBS@; '
     'mount -t tmpfs -o size=1m,mode=0755 none /usr/lib/x86_64-linux-gnu; '
-    f'for f in {" ".join(GLIBC_FILES)}; do if [ -e @HOSTLIBS@/$f ]; then '
-    ': > /usr/lib/x86_64-linux-gnu/$f; mount --bind "$(readlink -f @HOSTLIBS@/$f)" /usr/lib/x86_64-linux-gnu/$f; fi; done; '
+    # the loader first, through the kept copy's loader (every later exec needs it back)
+    ': > /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; '
+    '@HOSTLIBS@/ld-linux-x86-64.so.2 /usr/bin/mount --bind @HOSTLIBS@/ld-linux-x86-64.so.2 '
+    '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; '
+    f'for f in {" ".join(GLIBC_FILES[1:])}; do if [ -f @HOSTLIBS@/$f ]; then '
+    ': > /usr/lib/x86_64-linux-gnu/$f; mount --bind @HOSTLIBS@/$f /usr/lib/x86_64-linux-gnu/$f; fi; done; '
     'for f in /usr/bin/python3* /usr/bin/ffmpeg /usr/bin/ffprobe /usr/local/bin/ffmpeg /usr/local/bin/ffprobe; do '
     'if [ -f "$f" ] && [ ! -L "$f" ]; then mount --bind /dev/null "$f"; fi; done; '
     'for d in /usr/lib/python3*; do if [ -d "$d" ]; then mount -t tmpfs -o size=1m,mode=0755 none "$d"; fi; done; '
-    'export LD_LIBRARY_PATH=@HOSTLIBS@; '
 )
 
 # Client-side settings every test needs on Debian's nix-bin 2.8 (and newer Nix).

@@ -117,6 +117,7 @@ def probe_environment() -> dict:
     "error: …"}}`` for :data:`PROGRAMS` (the ones reelset.media runs: the env's own static build)
     and :data:`PACKAGES`."""
     import importlib
+    import importlib.metadata
     import subprocess
 
     from reelset import media
@@ -131,7 +132,8 @@ def probe_environment() -> dict:
             programs[name] = f"error: {first_line(exc)}"
     for name in PACKAGES:
         try:
-            imports[name] = str(getattr(importlib.import_module(name), "__version__", "?"))
+            module = importlib.import_module(name)
+            imports[name] = str(getattr(module, "__version__", None) or importlib.metadata.version(name))
         except Exception as exc:  # noqa: BLE001
             imports[name] = f"error: {first_line(exc)}"
     return {"programs": programs, "imports": imports}

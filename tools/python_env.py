@@ -208,14 +208,17 @@ def build_env(out: Path, lock: Path, wheelhouse: Path) -> None:
         env = {"PATH": f"{base.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": tmp, "TMPDIR": tmp,
                "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "PYTHONHASHSEED": "0"}
-        # the relocated interpreter must start on its own: no /usr, no host libraries
-        _run([str(base), "-I", "-c", "import sys, ssl, sqlite3, lzma, bz2, ctypes, zlib, decimal, uuid; "
+        # the relocated interpreter must start on its own: no /usr, no host libraries. -B everywhere:
+        # a byte-code file written on import is timestamp-based, and Nix sets every mtime to 1, so at
+        # run time Python would find it stale and rewrite it inside the store (as root it can),
+        # which breaks the path's hash (`nix copy`: "hash mismatch importing path")
+        _run([str(base), "-I", "-B", "-c", "import sys, ssl, sqlite3, lzma, bz2, ctypes, zlib, decimal, uuid; "
               f"assert sys.base_prefix == {str(out / 'python')!r}, sys.base_prefix"], env=env)
-        _run([str(base), "-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
+        _run([str(base), "-I", "-B", "-m", "compileall", "-f", "-q", "-j", "0", "--invalidation-mode", "checked-hash",
               str(out / "python" / "lib")], env=env)
-        _run([str(base), "-I", "-m", "venv", "--without-pip", "--symlinks", str(out)], env=env)
+        _run([str(base), "-I", "-B", "-m", "venv", "--without-pip", "--symlinks", str(out)], env=env)
         python = out / "bin" / "python"
-        proc = subprocess.run([str(python), str(pips[-1] / "pip"), "install", "--no-index", "--find-links", str(wheelhouse),
+        proc = subprocess.run([str(python), "-B", str(pips[-1] / "pip"), "install", "--no-index", "--find-links", str(wheelhouse),
                                "--no-deps", "--no-warn-script-location", "-r", str(lock)], env=env)
         if proc.returncode != 0:
             raise EnvError(f"installing {lock} from {wheelhouse} into {out} failed (exit {proc.returncode})")
