@@ -182,7 +182,26 @@ def test_status_of_a_new_dataset_says_where_each_derivation_builds(new_dataset_r
     text = reelset("status", "--flake", f"git+file://{repo}", "--dataset", name, cuda=cuda, extra_config=extra)
     assert text.returncode == 0, text.stderr
     assert f"fixed input not in the store: absent-{name}.mp4" in text.stdout
-    assert "2 need a cuda machine" in text.stdout
+    # issue 27: the total uses the rows' words (a cuda derivation built here is not "needed")
+    total = {"build-local-cuda": "2 cuda to build locally (this machine declares the cuda feature)",
+             "no-cuda-machine": "2 need a cuda machine (none configured)",
+             "build-cuda-builder": "2 to build on a cuda builder"}
+    assert total[cuda_action] in text.stdout and ("need a cuda machine" in text.stdout) == (cuda_action == "no-cuda-machine")
+
+
+def test_status_total_uses_the_words_of_the_rows():
+    """Issue 27 (10): a machine that builds its cuda derivations itself is not told they "need a
+    cuda machine" in the total while each row says "build locally"."""
+    from reelset.cli import format_status
+
+    drvs = [{"action": "build-local-cuda", "shard": "a"}, {"action": "build-local-cuda", "shard": "b"}]
+    st = {"flake": ".", "attr": "host", "system_features": ["cuda"], "builders": [], "fixed_inputs": [],
+          "steps": [{"name": "step2-transcript-base", "device": "cuda", "level": "video", "state": "ok", "derivations": drvs}],
+          "totals": {"build-local-cuda": 2, "build-local": 1}}
+    text = format_status(st)
+    assert "build locally (this machine declares the cuda feature)" in text
+    assert text.splitlines()[-1] == ("total: 0 in store, 0 to fetch, 1 to build on cpu here, "
+                                     "2 cuda to build locally (this machine declares the cuda feature)")
 
 
 def test_status_errors_name_the_dataset(tmp_path):

@@ -90,3 +90,31 @@ def test_a_bad_setting_fails_in_one_style_without_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: dataset.toml [scenes] threshold: Input should be greater than 0 (got -1)" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out.partial-*"))
+
+
+def test_datasets_md_names_only_keys_the_config_models_have():
+    """Issue 27 (10): each `[section]` row of docs/datasets.md that names its model (`— `Model``)
+    lists only that model's keys (a removed key such as `prepend_trigger` is not documented);
+    backticked values it allows are listed here."""
+    import importlib
+    import pkgutil
+    import re
+
+    import reelset.schemas as schemas
+
+    models = {}
+    for info in pkgutil.iter_modules(schemas.__path__):
+        for name, value in vars(importlib.import_module(f"reelset.schemas.{info.name}")).items():
+            if hasattr(value, "model_fields"):
+                models[name] = value
+    values = {"json", "jsonl", "csv"}
+    rows = 0
+    for line in (REPO / "docs/datasets.md").read_text().splitlines():
+        m = re.match(r"\| `\[([a-z0-9_.]+)\]` \| table \| (.*)— `(\w+)` \|$", line)
+        if not m:
+            continue
+        rows += 1
+        section, body, model = m.groups()
+        unknown = [t for t in re.findall(r"`([a-z][a-z0-9_]*)`", body) if t not in models[model].model_fields and t not in values]
+        assert not unknown, f"docs/datasets.md [{section}]: {unknown} are not keys of {model}"
+    assert rows >= 4

@@ -577,3 +577,14 @@ def test_every_train_md_command_parses_and_names_existing_files(tmp_path, models
             programs = [c[0] for c in cmds]
             assert ["pip", "install", "-e", ".[audio]"] in cmds and programs.index("pip") < programs.index("accelerate")
             assert "ModelScope" in text and "DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace" in text
+
+
+def test_export_help_says_whole_sentences(capsys):
+    """Issue 27 (10): `reelset export --help` described the command with a docstring's first line,
+    cut mid-sentence ("…into the new folder ``dest``; returns")."""
+    from reelset.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    description = capsys.readouterr().out.split("\n\n")[1]
+    assert description.rstrip().endswith(".") and "returns" not in description and "``" not in description, description

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import REPO, nix, nix_build
+from conftest import REPO, nix, nix_build, nix_env
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.registry import ARTIFACTS
 from reelset.schemas.scenes import ScenesArtifact
@@ -161,9 +161,14 @@ def test_missing_fixed_input_says_how_to_add_it(tmp_path):
     expr = pipeline_expr(ds, "step1-scenes.shards.ep")
     proc = nix("build", "--impure", "--no-link", "--expr", expr)
     assert proc.returncode != 0
-    assert f"nix store add-file /path/to/{video.name}" in proc.stderr, proc.stderr
+    assert f"nix --extra-experimental-features nix-command store add-file /path/to/{video.name}" in proc.stderr, proc.stderr
     assert f"nix-store --add-fixed sha256 /path/to/{video.name}" in proc.stderr
-    added = nix("store", "add-file", str(video))
+    # issue 27: the printed command runs as printed, in a shell whose Nix has no experimental feature on
+    line = next(ln for ln in proc.stderr.splitlines() if "store add-file" in ln)
+    printed = line[line.index("nix --"):].split("#")[0].split()  # Nix prefixes builder output with "> "
+    plain = {k: v for k, v in nix_env(True).items() if k != "NIX_CONFIG"}
+    plain["NIX_CONFIG"] = "\n".join(ln for ln in nix_env(True)["NIX_CONFIG"].splitlines() if "experimental-features" not in ln)
+    added = subprocess.run([*printed[:-1], str(video)], capture_output=True, text=True, env=plain)
     assert added.returncode == 0, added.stderr
     out, _ = nix_build("--expr", expr)
     scenes = ScenesArtifact.model_validate(orjson.loads((out / "scenes.json").read_bytes()))

@@ -51,7 +51,7 @@ def reviewed_from_scenes(outs: list[Path], clip_root: Path | None = None) -> dic
         art = ScenesArtifact.model_validate(orjson.loads((out / "scenes.json").read_bytes()))
         for s in art.scenes:
             if s.clip_id == REJECTED:
-                rejected.append({"clip_id": s.clip_id, "video_id": art.video_id, "reasons": ["off-model character"]})
+                rejected.append({"clip_id": s.clip_id, "video_id": art.video_id, "reasons": ["rejected in review: off-model character"]})
                 continue
             edited = s.clip_id == EDITED
             caption = (f"EDITED caption of {s.clip_id}: Lana speaks in the office" if edited
@@ -396,6 +396,19 @@ def test_a_package_that_keeps_no_clip_fails_with_the_reasons(scene_outputs, tmp_
     folder.mkdir()
     (folder / "reviewed.json").write_text(json.dumps(short))
     proc = run_tool(script, package_spec(step, folder, section, cfg), tmp_path / "out2", tmp_path)
-    assert proc.returncode == 2 and "1x too short" in proc.stderr and "1x off-model character" in proc.stderr, \
+    assert proc.returncode == 2 and "1x too short" in proc.stderr and "1x rejected in review: off-model character" in proc.stderr, \
         proc.stderr
     assert "review.json sha256 000000000000… was applied" in proc.stderr
+
+
+def test_manifest_keeps_step2_reviewed_reasons_as_they_are():
+    """Issue 27 (10): a clip left out by automatic QA is not called "rejected in review", and a
+    review rejection does not say so twice."""
+    from reelset.package import rejected_entries
+    from reelset.schemas.reviewed import RejectedClip
+
+    rv = ReviewedArtifact(dataset="t", accepted=[], rejected=[
+        RejectedClip(clip_id="v-s0001", video_id="v", reasons=["rejected in review: blurry"]),
+        RejectedClip(clip_id="v-s0002", video_id="v", reasons=["not reviewed; automatic QA: frozen frames", "not reviewed; automatic QA: caption empty"])])
+    assert [e.reason for e in rejected_entries(rv)] == [
+        "rejected in review: blurry", "not reviewed; automatic QA: frozen frames; not reviewed; automatic QA: caption empty"]

@@ -59,7 +59,7 @@ def test_template_flake_builds_step1_scenes_of_a_tiny_dataset(reelset_copy, tmp_
     flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_copy}"))
     # the template's own dataset.toml names a fixed input that is not in the store: the build says how to add it
     missing = nix("build", "--impure", "--no-link", ".#host.step1-scenes", cwd=ds)
-    assert missing.returncode != 0 and "nix store add-file /path/to/MyShow.S01E01.mkv" in missing.stderr, missing.stderr
+    assert missing.returncode != 0 and "nix --extra-experimental-features nix-command store add-file /path/to/MyShow.S01E01.mkv" in missing.stderr, missing.stderr
 
     name = f"tpl{uuid.uuid4().hex[:8]}"  # a new dataset name: new derivations, so this really builds
     two_shots(ds / "ep1.mp4", size="160x120")

@@ -46,10 +46,13 @@ def sha256_file(path: Path) -> str:
 
 
 def missing_video_message(req: dict) -> str:
+    """The error for a video fixed input that is not in the store: the commands that add it, each
+    runnable in a plain shell (the ``nix store`` command with ``nix-command`` switched on for
+    that call, since a fresh Nix does not enable it)."""
     name, digest = req["name"], req["hash"]
     return (f"reelset: source video '{name}' (video id {req.get('video_id')}, sha256 {digest}) is not in the Nix store.\n"
             f"Add the file once (its store path is computed from its name and hash, so keep the file name '{name}'):\n"
-            f"  nix store add-file /path/to/{name}              # Nix >= 2.4\n"
+            f"  nix --extra-experimental-features nix-command store add-file /path/to/{name}   # Nix >= 2.4\n"
             f"  nix-store --add-fixed sha256 /path/to/{name}    # any Nix version\n"
             f"or give the video a `url` in dataset.toml.")
 

@@ -385,9 +385,15 @@ def format_status(st: dict) -> str:
     for f in st["fixed_inputs"]:
         lines.append(f"fixed input not in the store: {f['name']} ({f['drv']}); add it once, see docs/troubleshooting.md")
     t = st["totals"]
-    cuda = t.get("build-cuda-builder", 0) + t.get("build-local-cuda", 0) + t.get("no-cuda-machine", 0)
-    lines += ["", f"total: {t.get('in-store', 0)} in store, {t.get('fetch', 0)} to fetch, "
-              f"{t.get('build-local', 0)} to build on cpu here, {cuda} need a cuda machine"]
+    # the same words as the rows: a cuda derivation this machine builds itself is "build locally", not "needs"
+    parts = [f"{t.get('in-store', 0)} in store", f"{t.get('fetch', 0)} to fetch", f"{t.get('build-local', 0)} to build on cpu here"]
+    if t.get("build-local-cuda"):
+        parts.append(f"{t['build-local-cuda']} cuda to build locally (this machine declares the cuda feature)")
+    if t.get("build-cuda-builder"):
+        parts.append(f"{t['build-cuda-builder']} to build on a cuda builder")
+    if t.get("no-cuda-machine"):
+        parts.append(f"{t['no-cuda-machine']} need a cuda machine (none configured)")
+    lines += ["", "total: " + ", ".join(parts)]
     return "\n".join(lines)
 
 

@@ -196,9 +196,11 @@ def caption_for(caption: str, trigger: str | None) -> str:
 
 
 def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
-    """Manifest entries of the clips rejected in review (dropped with their review reasons)."""
-    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped",
-                         reason="rejected in review: " + "; ".join(r.reasons)) for r in reviewed.rejected]
+    """Manifest entries of the clips step2-reviewed left out, dropped with its reasons as they
+    are ("rejected in review: <why>", "not reviewed; automatic QA: <flag>", …: no prefix added, so
+    a QA drop is not called a review rejection)."""
+    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons))
+            for r in reviewed.rejected]
 
 
 def write_zip(folder: Path, zip_path: Path) -> int:
@@ -278,8 +280,9 @@ def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> Non
     for r in reviewed.rejected:
         for reason in r.reasons:
             reasons[reason] = reasons.get(reason, 0) + 1
+    left_out = {r.clip_id for r in reviewed.rejected}  # counted above with their own reasons
     for e in entries:
-        if e.fate == "dropped" and not (e.reason or "").startswith("rejected in review"):
+        if e.fate == "dropped" and e.clip_id not in left_out:
             key = (e.reason or "?").split(":")[0]
             reasons[key] = reasons.get(key, 0) + 1
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]

@@ -9,7 +9,7 @@ from reelset.schemas.manifest import PackageManifest
 
 BODY = """
 <h2>{{ m.kept }} kept · {{ m.dropped }} dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
-({{ m.reviewed_accepted }} accepted, {{ m.reviewed_rejected }} rejected in review)</h2>
+({{ m.reviewed_accepted }} accepted by step2-reviewed, {{ m.reviewed_rejected }} left out by review or automatic QA)</h2>
 <p>{{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames trimmed.
 Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.trigger_prepended %} (prepended to every caption){% else %} (not prepended){% endif %}{% else %}none{% endif %}.
 {{ note }}</p>
