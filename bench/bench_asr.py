@@ -2,8 +2,9 @@
 (this checkout's batched tool), and bare faster-whisper ``BatchedInferencePipeline``.
 
 Inputs, made here with tests/speech_media.py (espeak-ng + ffmpeg lavfi): the 40-sentence
-monologue without pauses (~137 s, one voice) and a 170-sentence dialogue of four voices with
-0.4 s pauses (~11 min). Each command runs in a fresh process under ``/usr/bin/time -v``: wall
+monologue without pauses (~137 s, one voice), the 40-item list read without pauses (~176 s,
+one voice, every sentence sharing a long phrase: repeated phrasing, issue 26) and a
+170-sentence dialogue of four voices with 0.4 s pauses (~11 min). Each command runs in a fresh process under ``/usr/bin/time -v``: wall
 seconds, peak RSS (MB), RTF = wall / audio seconds, segments, sentences recovered (a script
 sentence counts when the words whose midpoints fall in its time span have WER <= 0.5,
 jiwer), repetition loops left in unflagged text (reelset.hallucination.repetition_spans),
@@ -41,7 +42,7 @@ from conftest import PYTHON, transcript_spec  # noqa: E402
 from reelset.hallucination import normalize, repetition_spans  # noqa: E402
 from reelset.schemas.transcript import GuardConfig  # noqa: E402
 from reelset.step import parse_timings  # noqa: E402
-from speech_media import VOICES, dialogue_script, make_speech_video  # noqa: E402
+from speech_media import VOICES, dialogue_script, list_script, make_speech_video  # noqa: E402
 
 BARE = """
 import json, sys
@@ -103,9 +104,10 @@ def main() -> int:
     parser.add_argument("--before", default="main", help="git revision of the 'before' tool (default: main)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is kept")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "asr.json")
-    parser.add_argument("--only", choices=["monologue", "episode"], help="one input only")
+    parser.add_argument("--only", choices=["monologue", "list", "episode"], help="one input only")
     args = parser.parse_args()
-    inputs = {"monologue": (dialogue_script(40, VOICES[:1]), 0.0), "episode": (dialogue_script(170), 0.4)}
+    inputs = {"monologue": (dialogue_script(40, VOICES[:1]), 0.0), "list": (list_script(40), 0.0),
+              "episode": (dialogue_script(170), 0.4)}
     results = {}
     with tempfile.TemporaryDirectory(prefix="reelset-bench-asr-") as tmpdir:
         tmp = Path(tmpdir)

@@ -58,6 +58,29 @@ def dialogue_script(n: int, voices: list[str] = VOICES) -> list[Line]:
     return lines
 
 
+COLOURS = ["red", "green", "blue", "yellow", "black", "white", "brown", "orange"]
+THINGS = ["box", "lamp", "chair", "book", "bottle", "basket", "clock", "kettle"]
+
+
+def list_script(n: int, voice: str = VOICES[0]) -> list[Line]:
+    """``n`` sentences of a list read aloud: every one shares a long phrase and differs at the
+    end ("On the shelf in the kitchen right next to the window there is a <colour> <thing>.") —
+    the repeated phrasing of a roll call, a recipe or an inventory. Its text compresses 3-5x
+    better than dialogue, and tiny.en's batched pass loops on it ("… mirror and mark." six times,
+    issue 26)."""
+    return [Line(voice=voice, text=f"On the shelf in the kitchen right next to the window there is a "
+                                   f"{COLOURS[i % 8]} {THINGS[(i // 8 + i * 3) % 8]}.") for i in range(n)]
+
+
+def refrain_script(n_verses: int, voices: list[str] = VOICES[:2]) -> list[Line]:
+    """A verse and a refrain, ``n_verses`` times: the refrain is the same sentence each time,
+    said by the second voice between different verses (a chorus, a catch phrase)."""
+    lines = []
+    for line in dialogue_script(n_verses, voices[:1]):
+        lines += [line, Line(voice=voices[1], text="And the river keeps on running all the way down to the sea.")]
+    return lines
+
+
 def _run(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

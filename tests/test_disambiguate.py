@@ -327,3 +327,21 @@ def test_lexical_pass_alone(demo_scenes, demo_transcript, tmp_path_factory):
     assert lexical and all("sounds like" in a.reason or "listed" in a.reason for a in lexical)
     assert after["hits"] > before["hits"] and after["inserted"] == 0
     assert not {p.name: p for p in t.passes}["conditioned"].ran
+
+
+def test_flagged_segments_are_not_sent_to_the_model(demo_scenes, demo_transcript, tiny_vlm, tmp_path):
+    """Issue 26: a segment the hallucination guards flagged is not dialogue: the multimodal pass
+    does not ask the VLM about it (the demo transcript with its second segment flagged)."""
+    base = json.loads((demo_transcript / "transcript.json").read_text())
+    base["segments"][1]["flags"] = [{"check": "phantom_phrase", "detail": "made up on music"}]
+    flagged = tmp_path / "base"
+    flagged.mkdir()
+    (flagged / "transcript.json").write_text(json.dumps(base))
+    runs = disambiguate(tmp_path / "run", DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml", demo_scenes, flagged,
+                        vlm=tiny_vlm, **{**DEMO_DISAMBIGUATE, "conditioned": False})
+    t = load(runs["dis"])
+    meta = json.loads((runs["dis"] / "meta.json").read_text())
+    assert meta["counts"]["model_skipped_flagged"] == 1 and meta["counts"]["model_segments"] == len(t.segments) - 1
+    assert not [a for a in t.audit if a.pass_ == "model" and a.segment == 1]
+    assert t.segments[1].speaker.source == "none" and t.segments[1].flags
+    assert "1 flagged segments not sent" in {p.name: p for p in t.passes}["model"].detail

@@ -118,6 +118,18 @@ def test_decisions_apply_or_go_stale():
     assert stale.stale and "caption changed since review" in stale.stale and stale.qa.accepted and stale.qa.decision is None
 
 
+def test_clip_with_speech_without_words_is_flagged_until_reviewed():
+    """Issue 26: VAD speech the ASR step left without words reaches review QA through the scene
+    context (``unheard_speech_s``); the clip is left out until a reviewer accepts or edits it."""
+    model = "rsdemo, Archer stands in front of colour bars; static camera."
+    c = clip(model).model_copy(update={"unheard_speech_s": 2.4})
+    flags = dialogue_flags(c, CFG)
+    assert [f.check for f in flags] == ["speech_without_words"] and "2.4 s of speech" in flags[0].detail
+    assert decide(c, flags, None, "rsdemo", NAMES, CFG).rejected.reasons == [f"not reviewed; automatic QA: {flags[0].detail}"]
+    acc = decide(c, flags, ReviewDecision(caption_sha256=caption_sha256(model), action="accept"), "rsdemo", NAMES, CFG)
+    assert acc.qa.accepted and acc.qa.overridden == [flags[0].detail]
+
+
 def test_clip_with_dropped_dialogue_is_flagged_until_reviewed():
     model = "rsdemo, Archer stands in front of colour bars; static camera."
     dropped = [DroppedLine(start=0.2, end=1.4, text="Thank you for watching!", checks=["phantom_phrase", "no_speech"])]

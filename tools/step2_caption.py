@@ -183,6 +183,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     shot_type=ans.shot_type if ok else "unknown", camera_motion=ans.camera_motion if ok else "unknown",
                     characters=names_in_text(caption, names), model_characters=list(dict.fromkeys(ans.characters)) if ok else [],
                     context=ctx.context, context_characters=ctx.characters, place=ctx.place, dropped_lines=ctx.dropped_lines,
+                    unheard_speech_s=ctx.unheard_speech_s,
                     status="ok" if ok else "fallback", problem=problem, error=reason, constrained=gen.constrained,
                     raw=gen.text[:RAW_LIMIT],
                     prompt=prompt, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),

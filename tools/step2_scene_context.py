@@ -82,8 +82,10 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
     context = " ".join(parts) or "No dialogue and no known character or place."
     if len(context) > MAX_CONTEXT_CHARS:
         context = context[:MAX_CONTEXT_CHARS - 1].rstrip() + "…"
+    unheard = sum(max(0.0, min(b, end) - max(a, start)) for a, b in transcript.speech_without_words)
     return ClipContext(clip_id=clip_id, start_s=start, end_s=end, characters=characters, character_evidence=evidence,
-                       place=places[0] if places else None, lines=lines, dropped_lines=dropped, context=context)
+                       place=places[0] if places else None, lines=lines, dropped_lines=dropped,
+                       unheard_speech_s=round(unheard, 3), context=context)
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:

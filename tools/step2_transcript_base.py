@@ -76,6 +76,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
         windows, language, language_p = asr.transcribe(model, audio, timestamps, cfg, batch, "ASR",
                                                        hotwords=" ".join(cfg.hotwords) or None, timer=timer)
         segments = asr.sentence_segments(windows, regions, cfg)
+    uncovered = asr.speech_without_words(segments, regions, cfg.guards)
     processing = time.perf_counter() - t0
     flagged = [s for s in segments if s.flags]
     log(f"{duration:.1f} s of audio in {processing:.1f} s (RTF {processing / duration if duration else 0:.3f}); "
@@ -83,10 +84,12 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
         f"{len(segments)} segments, {len(flagged)} flagged")
     for s in flagged:
         log(f"  flagged {s.start:.2f}-{s.end:.2f} {s.text[:80]!r}: " + "; ".join(f.detail for f in s.flags))
+    for a, b in uncovered:
+        log(f"  speech without words {a:.2f}-{b:.2f} ({b - a:.1f} s of VAD speech the model did not transcribe)")
     return dict(language=language, language_probability=round(language_p, 4),
                 compute_type=compute_type, device=device, batch_size=batch, audio_duration_s=round(duration, 3),
                 vad={"enabled": cfg.vad, "min_silence_duration_ms": cfg.vad_min_silence_ms},
-                speech_regions=regions, hotwords=cfg.hotwords, segments=segments)
+                speech_regions=regions, hotwords=cfg.hotwords, segments=segments, speech_without_words=uncovered)
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
@@ -112,7 +115,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=artifact.device,
                     models=[model_ref] if audio else [],
                     counts={"segments": len(artifact.segments), "words": words,
-                            "flagged_segments": sum(bool(s.flags) for s in artifact.segments)},
+                            "flagged_segments": sum(bool(s.flags) for s in artifact.segments),
+                            "speech_without_words_runs": len(artifact.speech_without_words),
+                            "speech_without_words_ms": round(1000 * sum(b - a for a, b in artifact.speech_without_words))},
                     versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
                               "ffmpeg": media.program_version("ffmpeg")})
     return StepResult(meta=meta)

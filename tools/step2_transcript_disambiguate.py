@@ -140,11 +140,16 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     schema = segment_answer_schema([c.name for c in bible_art.bible.characters], cfg.model_max_text_chars)
     grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, cfg.model_constrained, schema)
     log(f"model pass: {decoding}")
-    speakers: list[SpeakerAttribution] = []
+    # a flagged segment (a likely hallucination, reelset.hallucination) is not dialogue: it is not
+    # sent to the model as if someone had said it, and keeps no speaker (issue 26)
+    speakers = [SpeakerAttribution(speaker="unknown", confidence=0.0, source="none") for _ in segments]
+    todo = [si for si in range(len(segments)) if not base.segments[si].flags]
+    if len(todo) < len(segments):
+        log(f"model pass: {len(segments) - len(todo)} flagged segments not sent to the model (not dialogue)")
     audit: list[AuditEntry] = []
     gen_seconds, new_tokens, prompt_tokens, malformed, hit_limit = 0.0, 0, 0, 0, 0
-    for b0 in range(0, len(segments), cfg.model_batch_size):
-        batch = range(b0, min(b0 + cfg.model_batch_size, len(segments)))
+    for b0 in range(0, len(todo), cfg.model_batch_size):
+        batch = todo[b0:b0 + cfg.model_batch_size]
         convs = []
         for si in batch:
             start, end = spans[si]
@@ -166,17 +171,19 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
                 why = parsed.reason + (f" ({cfg.model_max_new_tokens} tokens)" if g.hit_limit else "")
                 audit.append(AuditEntry(segment=si, **{"pass": "model"}, action="fallback", before=kept, after=kept, start=spans[si][0], end=spans[si][1], confidence=0.0,
                                         reason=f"unusable model output, earlier text kept: {why}"))
-                speakers.append(SpeakerAttribution(speaker="unknown", confidence=0.0, source="none"))
                 continue
             spk, entries = model_pass_segment(si, segments[si], parsed.value, bible_art.bible, bible_art.terms,
                                               cfg.model_min_confidence, cfg.lexical_min_similarity)
-            speakers.append(spk)
+            speakers[si] = spk
             audit += entries
-    n = max(1, len(segments))
+    n = max(1, len(todo))
     detail = (f"{ref.name} ({model.model_type}, {model.device}, {str(model.dtype).removeprefix('torch.')}); "
               f"{len(ref_images)} reference pictures, {cfg.model_frames} frames/segment"
-              f"; {malformed}/{len(segments)} answers unusable; {decoding}")
-    stats = {"model_segments": len(segments), "model_malformed": malformed, "model_hit_limit": hit_limit,
+              f"; {malformed}/{len(todo)} answers unusable"
+              + (f"; {len(segments) - len(todo)} flagged segments not sent" if len(todo) < len(segments) else "")
+              + f"; {decoding}")
+    stats = {"model_segments": len(todo), "model_skipped_flagged": len(segments) - len(todo),
+             "model_malformed": malformed, "model_hit_limit": hit_limit,
              "model_constrained": int(grammar is not None),
              "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens}
     log(f"{STEP}: model pass: load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment")
@@ -254,7 +261,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             flags=seg.flags))
     artifact = DisambiguatedTranscript(video_id=spec.video_id, bible_sha256=bible_art.source_sha256, hotwords=hotwords,
                                        initial_prompt=prompt, conditioned_text=conditioned_text, passes=passes,
-                                       segments=out_segments, audit=audit)
+                                       segments=out_segments, speech_without_words=base.speech_without_words, audit=audit)
     write_json(out / "corrected_transcript.json", artifact)
     subs = [srt.Subtitle(index=i + 1, start=timedelta(seconds=s.start), end=timedelta(seconds=s.end),
                          content=(f"[{s.speaker.speaker}] " if s.speaker.source == "model" else "") + s.text)

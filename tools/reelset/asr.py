@@ -236,7 +236,11 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     ``guards.compression_ratio`` or holds a repetition loop, or its average log-probability is
     below ``guards.log_prob`` without the window looking silent (openai/whisper
     ``transcribe.py``, ``needs_fallback``; the loop check is added because a loop of short
-    tokens such as ".0 .0 .0" comes out with a high log-probability)."""
+    tokens such as ".0 .0 .0" comes out with a high log-probability), or its words leave more
+    than ``1 - guards.min_coverage`` of its VAD speech without words (:func:`coverage`). Any of
+    these only triggers a second look (:func:`redecode_failed`): the compression ratio alone
+    never discards or flags text — real repeated phrasing (a list read aloud, a refrain)
+    compresses well too."""
     ratio = get_compression_ratio(win.text)
     if ratio > guards.compression_ratio:
         return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
@@ -245,43 +249,189 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
         return f"{loops[0][2]!r} repeated {loops[0][3]} times"
     if win.avg_logprob < guards.log_prob and not win.no_speech_prob > guards.no_speech:
         return f"average log-probability {win.avg_logprob:.2f} < {guards.log_prob}"
+    speech = sum(e - s for s, e in win.spans)
+    if speech > 0 and coverage(win, guards) < guards.min_coverage * speech:
+        return f"words cover {coverage(win, guards):.1f} of {speech:.1f} s of speech"
     return None
 
 
-def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window], cfg: AsrConfig,
-                    hotwords: str | None, initial_prompt: str | None) -> int:
-    """Decode every window that :func:`window_failed` again, in place: faster-whisper's
-    sequential decoder over the window's speech regions only (``clip_timestamps``), with
-    timestamp tokens, Whisper's temperature fallback (0.0, 0.2 … 1.0, sampled with the seed
-    of ``[asr] seed``) and no conditioning on earlier text. The new decoding replaces the
-    window when it passes, or still fails but with fewer loop words; else the window is kept
-    (its segments get flagged). Measured on the 11-minute test dialogue: one 27 s window of
-    the batched pass decoded as ".0 .0 .0 …" (7 sentences lost) comes back with every
-    sentence. Returns the number of windows decoded again."""
-    g = cfg.guards
-    n = 0
-    for i, win in enumerate(windows):
-        why = window_failed(win, g)
-        if why is None or not win.spans:
-            continue
-        n += 1
-        log(f"decoding the window {win.spans[0][0]:.1f}-{win.spans[-1][1]:.1f} s again ({why}), with temperature fallback")
-        segs, offset = _sequential(model, audio, [t for span in win.spans for t in span], cfg, hotwords, initial_prompt)
-        words = [(w.word.strip(), round(w.start + offset, 3), round(w.end + offset, 3), min(1.0, max(0.0, w.probability)))
-                 for s in segs for w in (s.words or []) if normalize(w.word)]
-        weight = [max(1, len(s.words or [])) for s in segs]
-        new = Window(text=" ".join(s.text.strip() for s in segs),
-                     avg_logprob=float(np.average([s.avg_logprob for s in segs], weights=weight)) if segs else 0.0,
-                     no_speech_prob=float(np.average([s.no_speech_prob for s in segs], weights=weight)) if segs else 1.0,
-                     words=words, spans=win.spans, redecoded=why)
-        looped = sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in win.words], g))
-        new_looped = sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in words], g))
-        if window_failed(new, g) is None or new_looped < looped:
-            windows[i] = new
-            log(f"  now: {new.text[:100]!r}")
+COVER_PAD_S = 0.3  # a word covers its own span and this much around it (breaths, VAD padding)
+MAX_WORD_S = 1.2  # a word covers at most this long: a longer "word" is a timestamp stretched over speech it skipped
+
+
+def covered_intervals(words: list, pad: float = COVER_PAD_S, max_word: float | None = MAX_WORD_S) -> list[tuple[float, float]]:
+    """Union of the words' [start - pad, min(end, start + max_word) + pad] spans (seconds),
+    sorted and merged; ``words``: (word, start, end, …) tuples."""
+    out: list[list[float]] = []
+    for w in sorted(words, key=lambda w: w[1]):
+        a, b = w[1] - pad, (w[2] if max_word is None else min(w[2], w[1] + max_word)) + pad
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
         else:
-            log(f"  still failing ({window_failed(new, g)}): kept, its segments are flagged")
-    return n
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def overlap_s(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """Seconds where two sorted interval lists overlap."""
+    i = j = 0
+    total = 0.0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        total += max(0.0, hi - lo)
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def coverage(win: Window, guards: GuardConfig) -> float:
+    """Seconds of the window's VAD speech (``win.spans``) covered by its words, loop words
+    (:func:`reelset.hallucination.repetition_spans`) left out: the measure a second decoding must
+    not lose (issue 26: an empty decoding covers nothing)."""
+    tokens = [normalize(w[0]) for w in win.words]
+    in_loop = {k for s, e, _, _ in repetition_spans(tokens, guards) for k in range(s, e)}
+    words = [w for k, w in enumerate(win.words) if k not in in_loop]
+    return overlap_s(covered_intervals(words), sorted(win.spans))
+
+
+def loop_words(win: Window, guards: GuardConfig) -> int:
+    """Words of ``win`` inside repetition loops."""
+    return sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in win.words], guards))
+
+
+def better(new: Window, old: Window, guards: GuardConfig) -> bool:
+    """True when the second decoding ``new`` of a window may replace the first, ``old``: it
+    covers at least as much of the window's VAD speech with words (:func:`coverage`, 0.5 s
+    tolerance) and scores better — fewer loop words, or as many and more than 1 s more speech
+    covered, or as many and a higher average log-probability. An empty or shorter decoding of a
+    window with words never wins."""
+    if old.words and not new.words:
+        return False
+    new_cov, old_cov = coverage(new, guards), coverage(old, guards)
+    if new_cov + 0.5 < old_cov:
+        return False
+    new_loops, old_loops = loop_words(new, guards), loop_words(old, guards)
+    return (new_loops < old_loops or (new_loops == old_loops and new_cov > old_cov + 1.0)
+            or (new_loops == old_loops and new_cov >= old_cov - 0.5 and new.avg_logprob > old.avg_logprob))
+
+
+SUB_WINDOW_S = 10.0  # a window decoded again is cut into pieces of at most this much speech
+CUT_SEARCH_S = 1.5  # a cut goes to the quietest 20 ms frame this close to its ideal place
+
+
+def sub_windows(audio: np.ndarray, spans: list[tuple[float, float]], max_s: float = SUB_WINDOW_S) -> list[tuple[float, float]]:
+    """The window's speech ``spans`` (seconds) cut into pieces of at most ``max_s`` seconds, each
+    cut at the quietest 20 ms frame (RMS) within :data:`CUT_SEARCH_S` of its ideal place, so that
+    no word is cut in two where the speech has any pause (tiny.en loops less on shorter windows
+    of unpaused speech: measured 9 → 30 of 40 sentences with 30 → 10 s windows)."""
+    frame = SAMPLE_RATE // 50
+    out = []
+    for start, end in spans:
+        a = start
+        while end - a > max_s:
+            ideal = a + max_s * 0.9
+            lo = int(max(a + 1.0, ideal - CUT_SEARCH_S) * SAMPLE_RATE)
+            hi = int(min(a + max_s, ideal + CUT_SEARCH_S, end - 0.5) * SAMPLE_RATE)
+            seg = audio[lo:hi]
+            if hi - lo < frame * 2:
+                cut = ideal
+            else:
+                n = len(seg) // frame
+                rms = np.sqrt((seg[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1))
+                cut = (lo + int(np.argmin(rms)) * frame + frame // 2) / SAMPLE_RATE
+            out.append((round(a, 3), round(cut, 3)))
+            a = cut
+        out.append((round(a, 3), round(end, 3)))
+    return out
+
+
+def decode_clips(model: WhisperModel, audio: np.ndarray, clips: list[tuple[float, float]], cfg: AsrConfig,
+                 batch_size: int, hotwords: str | None, initial_prompt: str | None) -> list[Window]:
+    """faster-whisper's batched pipeline over ``clips`` ([start, end] seconds, each <= 30 s,
+    no VAD), temperature 0, word timestamps: one Window per clip (empty ones included), in
+    ``clips`` order, words in the source's time."""
+    if not clips:
+        return []
+    pipeline = BatchedInferencePipeline(model)
+    fps = model.frames_per_second
+    by_seek = {int(a * fps): Window(text="", avg_logprob=0.0, no_speech_prob=1.0, words=[], spans=[(a, b)])
+               for a, b in clips}
+    segments, _ = pipeline.transcribe(
+        audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, batch_size=batch_size,
+        vad_filter=False, clip_timestamps=[{"start": float(a), "end": float(b)} for a, b in clips],
+        hotwords=hotwords, initial_prompt=initial_prompt, without_timestamps=True)
+    for s in segments:
+        win = by_seek.get(s.seek)
+        if win is None:  # the pipeline's seek is int(start * fps) of its clip
+            win = min(by_seek.values(), key=lambda w: abs(w.spans[0][0] - s.start))
+        if not win.words:
+            win.avg_logprob, win.no_speech_prob = s.avg_logprob, s.no_speech_prob
+        win.text = f"{win.text} {s.text.strip()}".strip()
+        win.words += [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
+                      for w in (s.words or []) if normalize(w.word)]
+    return [by_seek[int(a * fps)] for a, _ in clips]
+
+
+def merge_windows(pieces: list[Window], spans: list[tuple[float, float]], why: str) -> Window:
+    """One Window of the ``pieces`` decoded from a window's speech ``spans``: words in time
+    order, scores weighted by word count."""
+    words = sorted((w for p in pieces for w in p.words), key=lambda w: w[1])
+    weight = [max(1, len(p.words)) for p in pieces]
+    return Window(text=" ".join(p.text for p in pieces if p.text),
+                  avg_logprob=float(np.average([p.avg_logprob for p in pieces], weights=weight)) if pieces else 0.0,
+                  no_speech_prob=float(np.average([p.no_speech_prob for p in pieces], weights=weight)) if pieces else 1.0,
+                  words=words, spans=spans, redecoded=why)
+
+
+def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window], cfg: AsrConfig,
+                    hotwords: str | None, initial_prompt: str | None, batch_size: int | None = None) -> int:
+    """A second look at every window that :func:`window_failed`, in place, at a cost bounded
+    by the first pass:
+
+    1. all failing windows' speech, cut into pieces of <= :data:`SUB_WINDOW_S` s
+       (:func:`sub_windows`), decoded together by the batched pipeline (temperature 0);
+    2. only a window whose words still cover too little of its speech (``[asr.guards]
+       min_coverage``) is decoded a third time by the sequential decoder with Whisper's
+       temperature fallback (seeded), over its speech regions only.
+    A decoding replaces the window only when it is :func:`better` (covers at least as much speech
+    with words and scores better; never an empty or shorter one). A window that stays bad is
+    kept and its problems are flagged (sentence_segments). Measured on the 11-minute test
+    dialogue: one 27 s window of the batched pass decoded as ".0 .0 .0 …" comes back with every
+    sentence. Returns the number of windows looked at again."""
+    g = cfg.guards
+    failing = [(i, why) for i, win in enumerate(windows) if win.spans and (why := window_failed(win, g))]
+    if not failing:
+        return 0
+    plan = {i: sub_windows(audio, windows[i].spans) for i, _ in failing}
+    clips = [c for i, _ in failing for c in plan[i]]
+    log(f"second look at {len(failing)} of {len(windows)} windows: {len(clips)} pieces of <= {SUB_WINDOW_S:.0f} s "
+        f"decoded in batches ({', '.join(sorted({why.split(' ')[0] for _, why in failing}))})")
+    decoded = iter(decode_clips(model, audio, clips, cfg, batch_size or DEFAULT_BATCH["cpu"], hotwords, initial_prompt))
+    for i, why in failing:
+        old = windows[i]
+        new = merge_windows([next(decoded) for _ in plan[i]], old.spans, why)
+        speech = sum(e - s for s, e in old.spans)
+        chosen = new if better(new, old, g) else old
+        if coverage(chosen, g) < g.min_coverage * speech:
+            log(f"  window {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s: words cover {coverage(chosen, g):.1f} of "
+                f"{speech:.1f} s of speech; decoding it again with temperature fallback")
+            segs, offset = _sequential(model, audio, [t for span in old.spans for t in span], cfg, hotwords, initial_prompt)
+            third = merge_windows([Window(text=s.text.strip(), avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
+                                          words=[(w.word.strip(), round(w.start + offset, 3), round(w.end + offset, 3),
+                                                  min(1.0, max(0.0, w.probability)))
+                                                 for w in (s.words or []) if normalize(w.word)]) for s in segs],
+                                  old.spans, why)
+            if better(third, chosen, g):
+                chosen = third
+        if chosen is not old:
+            windows[i] = chosen
+            log(f"  {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s ({why}) now: {chosen.text[:100]!r}")
+        else:
+            windows[i].redecoded = None
+            log(f"  {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s ({why}): no decoding was better; the first is kept")
+    return len(failing)
 
 
 SLICE_MARGIN_S = 1.0  # audio kept around a window decoded again (its log-mel frames need their neighbours)
@@ -371,7 +521,7 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
                           for w in (s.words or []) if normalize(w.word)]
             progress.done_s = max(progress.done_s, s.end)
     with timer.phase("redecode") if timer else nullcontext():
-        redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt)
+        redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt, batch_size)
     return windows, info.language, info.language_probability
 
 
@@ -448,4 +598,26 @@ def sentence_segments(windows: list[Window], regions: list[tuple[float, float]],
                                    compression_ratio=round(get_compression_ratio(text), 3),
                                    words=[Word(word=w[0], start=w[1], end=w[2], probability=w[3]) for w in part],
                                    flags=flags))
+    return out
+
+
+def speech_without_words(segments: list[Segment], regions: list[tuple[float, float]], guards: GuardConfig) -> list[tuple[float, float]]:
+    """VAD speech ``regions`` ([start, end] s) that no word (±:data:`COVER_PAD_S`) and no flagged
+    segment covers, as runs of at least ``guards.uncovered_min_s`` seconds: the speech the model
+    did not transcribe. With it every second of VAD speech ends covered by words, inside a
+    flagged segment, or in this list (issue 26: nothing is lost silently)."""
+    covered = covered_intervals([(w.word, w.start, w.end) for s in segments for w in s.words])
+    covered += [(s.start, s.end) for s in segments if s.flags]
+    covered = covered_intervals([("", a, b) for a, b in covered], pad=0.0, max_word=None)
+    out = []
+    for a, b in regions:
+        t = a
+        for c, d in covered:
+            if d <= t or c >= b:
+                continue
+            if c > t and c - t >= guards.uncovered_min_s:
+                out.append((round(t, 3), round(c, 3)))
+            t = max(t, d)
+        if b - t >= guards.uncovered_min_s:
+            out.append((round(t, 3), round(b, 3)))
     return out

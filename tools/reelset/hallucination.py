@@ -8,9 +8,9 @@ one sentence segment, thresholds from :class:`reelset.schemas.transcript.GuardCo
 
 - :func:`repetition_spans`: back-to-back repeats of an n-gram (1-8 words) in a decoding
   window's words;
-- compression ratio, no-speech probability + average log-probability: Whisper's own
-  window-failure rules (openai/whisper ``transcribe.py``: compression_ratio_threshold 2.4,
-  logprob_threshold -1.0, no_speech_threshold 0.6), applied to the segment and its window;
+- no-speech probability + average log-probability: Whisper's own silent-window rule
+  (openai/whisper ``transcribe.py``: logprob_threshold -1.0, no_speech_threshold 0.6), applied to
+  the segment's window (the compression ratio only triggers a second decoding, reelset.asr);
 - words outside VAD speech (midpoints outside every Silero VAD region);
 - :data:`PHANTOM_PHRASES`: phrases Whisper is known to produce on non-speech (reported in
   openai/whisper discussions #679 and #928 and in Koenecke et al., "Careless Whisper",
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import re
 
-from faster_whisper.transcribe import get_compression_ratio
-
 from reelset.schemas.transcript import GuardConfig, SegmentFlag
 
-MAX_NGRAM = 8
+MAX_NGRAM = 24  # a looping sentence repeats 10-20 words (issue 26: "On the shelf … mirror and mark." x6)
 
 # Whole-segment phrases (normalized: lower case, letters/digits/spaces). Whisper writes them
 # from the credits and outros of its training videos when it hears music, noise or nothing.
@@ -83,17 +81,12 @@ def segment_flags(text: str, words: list[tuple[float, float]], loops: list[tuple
                   cfg: GuardConfig) -> list[SegmentFlag]:
     """Guard findings of one segment: ``text``, its words' (start, end) seconds, the loops
     (n-gram, repeats) its words belong to, the text and scores of its decoding window, and
-    the VAD speech ``regions`` (seconds). Order: repetition, compression_ratio, no_speech,
-    outside_speech, phantom_phrase."""
+    the VAD speech ``regions`` (seconds). Order: repetition, no_speech, outside_speech,
+    phantom_phrase. The compression ratio is no flag (issue 26: real repeated phrasing compresses
+    as well as a loop); it only makes reelset.asr look at the window a second time."""
     flags = []
     for gram, reps in loops:
         flags.append(SegmentFlag(check="repetition", detail=f"{gram!r} repeated {reps} times back to back"))
-    ratio, window_ratio = get_compression_ratio(text), get_compression_ratio(window_text)
-    if ratio > cfg.compression_ratio:
-        flags.append(SegmentFlag(check="compression_ratio", detail=f"text compression ratio {ratio:.2f} > {cfg.compression_ratio}"))
-    elif window_ratio > cfg.compression_ratio:
-        flags.append(SegmentFlag(check="compression_ratio",
-                                 detail=f"decoding window compression ratio {window_ratio:.2f} > {cfg.compression_ratio}"))
     if no_speech_prob > cfg.no_speech and avg_logprob < cfg.log_prob:
         flags.append(SegmentFlag(check="no_speech", detail=f"window no-speech probability {no_speech_prob:.2f} > {cfg.no_speech} "
                                                            f"and average log-probability {avg_logprob:.2f} < {cfg.log_prob}"))

@@ -172,13 +172,21 @@ def media_flags(clip: Path, duration: float, cfg: ReviewConfig) -> list[QAFlag]:
 
 def dialogue_flags(clip: CaptionClip, cfg: ReviewConfig) -> list[QAFlag]:
     """'dialogue_dropped' when step2-scene-context left transcript text of the clip out as a
-    likely ASR hallucination (``clip.dropped_lines``, with the guards that flagged it): the
-    clip's real dialogue may be missing from its caption, so a reviewer should look."""
-    if not (cfg.check_dropped_dialogue and clip.dropped_lines):
+    likely ASR hallucination (``clip.dropped_lines``, with the guards that flagged it), and
+    'speech_without_words' when VAD heard speech in the clip that the ASR step left without
+    words (``clip.unheard_speech_s`` > 0, issue 26): the clip's real dialogue may be missing from
+    its caption, so a reviewer should look."""
+    if not cfg.check_dropped_dialogue:
         return []
-    shown = "; ".join(f"{ln.text[:60]!r} ({', '.join(ln.checks)})" for ln in clip.dropped_lines[:3])
-    more = f" and {len(clip.dropped_lines) - 3} more" if len(clip.dropped_lines) > 3 else ""
-    return [QAFlag(check="dialogue_dropped", detail=f"dialogue dropped as a likely ASR hallucination: {shown}{more}")]
+    flags = []
+    if clip.dropped_lines:
+        shown = "; ".join(f"{ln.text[:60]!r} ({', '.join(ln.checks)})" for ln in clip.dropped_lines[:3])
+        more = f" and {len(clip.dropped_lines) - 3} more" if len(clip.dropped_lines) > 3 else ""
+        flags.append(QAFlag(check="dialogue_dropped", detail=f"dialogue dropped as a likely ASR hallucination: {shown}{more}"))
+    if clip.unheard_speech_s > 0:
+        flags.append(QAFlag(check="speech_without_words", detail=f"{clip.unheard_speech_s:.1f} s of speech the ASR step left "
+                                                                 "without words: the caption cannot know what is said there"))
+    return flags
 
 
 def caption_flags(caption: str, trigger: str | None, context_characters: list[str], names: dict[str, list[str]],
@@ -208,7 +216,7 @@ def caption_flags(caption: str, trigger: str | None, context_characters: list[st
 MEDIA_CHECKS = ("too_short", "too_long", "black", "frozen")
 CAPTION_TEXT_CHECKS = ("caption_empty", "caption_short", "caption_long")
 # every QAFlag check, in the order the table lists them
-CHECKS = (*MEDIA_CHECKS, "dialogue_dropped", *CAPTION_TEXT_CHECKS, "unknown_name", "trigger_missing")
+CHECKS = (*MEDIA_CHECKS, "dialogue_dropped", "speech_without_words", *CAPTION_TEXT_CHECKS, "unknown_name", "trigger_missing")
 ACTIONS = (None, "accept", "edit", "reject")
 
 

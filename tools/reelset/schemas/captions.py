@@ -114,6 +114,7 @@ class CaptionClip(Strict):
     context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
     context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
     place: str | None = Field(None, description="Place of the scene context, if any.")
+    unheard_speech_s: float = Field(0.0, ge=0, description="Seconds of the clip's speech the ASR step left without words (from the scene context); step2-reviewed flags the clip (QA check 'speech_without_words').")
     dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words in the clip that the scene context left out as likely ASR hallucinations (not in the prompt); step2-reviewed flags the clip (QA check 'dialogue_dropped').")
     model_characters: list[str] = Field(default_factory=list, description="The characters the model listed in its answer (as written).")
     status: Literal["ok", "fallback"] = Field(description="'fallback': the answer was unusable (no valid JSON of the asked form, or an empty caption); caption is '' and `error` says why.")

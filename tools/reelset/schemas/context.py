@@ -40,6 +40,7 @@ class ClipContext(Strict):
     place: str | None = Field(description="Place named in the clip's dialogue or shown by a reference shot inside the clip, if any.")
     lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps); segments flagged as hallucinations are left out.")
     dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words inside the clip left out of `lines` and `context` because a hallucination guard flagged their segment.")
+    unheard_speech_s: float = Field(0.0, ge=0, description="Seconds of the clip's VAD speech that the ASR step left without words (transcript `speech_without_words`): dialogue the caption cannot know; review QA flags it ('speech_without_words').")
     context: str = Field(description="Short context string for the captioner.")
 
 

@@ -138,5 +138,6 @@ class DisambiguatedTranscript(Strict):
     conditioned_text: list[str] = Field(description="Raw segment texts of the conditioned re-decoding (for inspection).")
     passes: list[PassSummary] = Field(description="One summary per pass, in order.")
     segments: list[CorrectedSegment] = Field(description="Segments with original and corrected text.")
+    speech_without_words: list[tuple[float, float]] = Field(default_factory=list, description="VAD speech [start, end] seconds with no words and no flagged segment, from step2-transcript-base (kept so that step2-scene-context and review QA see it).")
     audit: list[AuditEntry] = Field(description="Every change and every kept alternative, in order.")
 

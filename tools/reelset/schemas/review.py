@@ -29,7 +29,7 @@ class ReviewConfig(Strict):
     max_words: int = Field(120, ge=1, description="Most words in a caption (trigger word not counted).")
     require_trigger_word: bool = Field(True, description="Flag a caption that lacks the bible's trigger word (as a whole word).")
     check_names: bool = Field(True, description="Flag a caption naming a bible character (name or alias) that the clip's scene context does not list.")
-    check_dropped_dialogue: bool = Field(True, description="Flag a clip whose transcript text was left out of its scene context as a likely ASR hallucination (a loop, a phantom phrase on music, …): its real dialogue may be missing from the caption and the training text.")
+    check_dropped_dialogue: bool = Field(True, description="Flag a clip whose transcript text was left out of its scene context as a likely ASR hallucination (a loop, a phantom phrase on music, …), or whose speech the ASR step left without words ('speech_without_words'): its real dialogue may be missing from the caption and the training text.")
 
     @model_validator(mode="after")
     def _ranges(self) -> ReviewConfig:
@@ -71,7 +71,7 @@ class QAFlag(Strict):
     """One automatic QA finding on a clip."""
 
     check: Literal["too_short", "too_long", "black", "frozen", "caption_empty", "caption_short", "caption_long",
-                   "unknown_name", "trigger_missing", "dialogue_dropped"] = Field(description="Which check ('dialogue_dropped': transcript text in the clip was left out of its context as a likely ASR hallucination).")
+                   "unknown_name", "trigger_missing", "dialogue_dropped", "speech_without_words"] = Field(description="Which check ('dialogue_dropped': transcript text in the clip was left out of its context as a likely ASR hallucination; 'speech_without_words': VAD heard speech in the clip that the ASR step left without words).")
     detail: str = Field(description="Human-readable finding, e.g. 'black frames: 1.20 s of 2.00 s (60 %)'.")
 
 

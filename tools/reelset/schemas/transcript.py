@@ -15,12 +15,14 @@ class GuardConfig(Strict):
     hallucination (:mod:`reelset.hallucination`). Flagged segments stay in transcript.json
     with their reasons but never reach scene context or captions as dialogue."""
 
-    compression_ratio: float = Field(2.4, gt=1, description="Flag a segment whose text, or the text of its decoding window, compresses better than this (len(utf-8) / len(zlib), as Whisper and faster-whisper compute it; their compression_ratio_threshold default is 2.4). Looping text compresses well.")
+    compression_ratio: float = Field(2.4, gt=1, description="Give a decoding window a second look when its text compresses better than this (len(utf-8) / len(zlib), as Whisper and faster-whisper compute it; their compression_ratio_threshold default is 2.4). Looping text compresses well, but so does real repeated phrasing (a list read aloud, a refrain): the ratio alone never flags or discards text.")
     repeat_min: int = Field(3, ge=2, description="Flag the words of an n-gram (1-8 words) repeated back to back at least this many times ...")
     repeat_min_words: int = Field(6, ge=2, description="... when the repeated run holds at least this many words (so 'no, no, no' is speech, 'thank you. thank you. thank you.' a loop).")
     no_speech: float = Field(0.6, ge=0, le=1, description="Flag a segment whose decoding window has a no-speech probability above this AND an average log-probability below `log_prob` (Whisper's no_speech_threshold rule for silent windows).")
     log_prob: float = Field(-1.0, le=0, description="Average log-probability of a window under which a high no-speech probability marks it as silence (Whisper's logprob_threshold).")
     outside_speech: float = Field(0.5, ge=0, le=1, description="Flag a segment when more than this fraction (0-1) of its words have their midpoint outside every VAD speech region.")
+    min_coverage: float = Field(0.8, ge=0, le=1, description="A decoding window whose words (loop words left out, each word counting ±0.3 s around it) cover less than this fraction (0-1) of its VAD speech gets a second look (shorter pieces, batched); so do windows over `compression_ratio`, with a loop or a low log-probability. A second decoding replaces the first only when it covers at least as much speech with words and scores better.")
+    uncovered_min_s: float = Field(1.0, gt=0, description="VAD speech of at least this many seconds in a row that no word and no flagged segment covers is recorded in transcript.json `speech_without_words` (never lost silently; counted in meta.json, shown in the report, flagged in review QA).")
     phantom_phrases: bool = Field(True, description="Flag segments that are one of Whisper's phantom phrases on music and silence ('Thank you for watching', 'Subtitles by …', reelset.hallucination.PHANTOM_PHRASES).")
 
 
@@ -94,3 +96,4 @@ class TranscriptArtifact(Strict):
     speech_regions: list[tuple[float, float]] = Field(description="VAD speech regions [start, end] in seconds.")
     hotwords: list[str] = Field(default_factory=list)
     segments: list[Segment]
+    speech_without_words: list[tuple[float, float]] = Field(default_factory=list, description="VAD speech [start, end] seconds (runs of at least [asr.guards] uncovered_min_s) that no word and no flagged segment covers: speech the model did not transcribe, recorded instead of lost (issue 26).")
