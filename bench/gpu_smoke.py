@@ -8,8 +8,9 @@ Stages, each through the repo's own code (tools/ on sys.path), in this order:
   batched pipeline with the second look at failing windows, sentence segments and guards) on 8 s of
   synthetic voiced audio with a tiny random Whisper (made here with transformers, converted by
   ``ctranslate2.converters.TransformersConverter``); ``[asr]`` :data:`ASR_CFG`: fixed 30 s windows
-  (decoding runs whatever the VAD hears in synthetic audio) and no third pass (``min_coverage`` 0:
-  the sequential decoder's temperature fallback costs a random model 40 s on 2 CPU cores);
+  (decoding runs whatever the VAD hears in synthetic audio) and no third pass (``[asr.guards]
+  min_coverage`` 0 where that setting exists: the sequential decoder's temperature fallback costs a
+  random model 40 s on 2 CPU cores);
   ``transcript.json`` (TranscriptArtifact).
 - ``caption`` (step2-caption): ``step2_caption.run`` on two synthetic clips with the tiny
   Qwen2.5-VL of tools/make_tiny_models.py (bf16 on CUDA), xgrammar-constrained decoding;
@@ -112,9 +113,11 @@ CLIPS = 2                           # clips per package and per caption run
 CAPTION_CFG = {"fps": 2.0, "max_frames": 4, "max_pixels": 16 * 28 * 28, "min_pixels": 4 * 28 * 28,
                "batch_size": CLIPS, "max_new_tokens": 160, "max_chars": 40}
 # [asr]: fixed 30 s windows (decoding runs whatever Silero VAD hears in synthetic audio); no third
-# pass (sequential decoder with temperature fallback: up to 6 x 448 tokens of a random model, 40 s on
-# 2 CPU cores) — the first two passes run CTranslate2's batched generate and alignment
-ASR_CFG = {"vad": False, "guards": {"min_coverage": 0.0}}
+# pass where the guards have `min_coverage` (sequential decoder with temperature fallback: up to
+# 6 x 448 tokens of a random model, 40 s on 2 CPU cores) — the first two passes run CTranslate2's
+# batched generate and alignment
+ASR_CFG = {"vad": False}
+ASR_GUARDS = {"min_coverage": 0.0}
 TRAIN_CFG = {"rank": 4, "alpha": 4, "learning_rate": 1e-4, "seed": 7}
 MAX_TEXT_TOKENS = 32                # a multiple of the tiny LTX-2 connector's 8 registers
 MEMORY_SAMPLE_S = 0.02
@@ -573,7 +576,7 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     with placeholder_modules("av", "srt"):
         import step2_transcript_base
     from reelset import asr, media
-    from reelset.schemas.transcript import AsrConfig, TranscriptArtifact
+    from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
     from reelset.step import Timer, write_json
 
     device = require_device(res, "ctranslate2")
@@ -585,7 +588,8 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     if device == "cuda":
         cublas = preload_cublas12(ctx.cublas_dirs)
         res.notes.append(f"libcublas.so.12: {cublas or 'not found'}")
-    cfg = AsrConfig.model_validate(ASR_CFG)
+    guards = {k: v for k, v in ASR_GUARDS.items() if k in GuardConfig.model_fields}
+    cfg = AsrConfig.model_validate({**ASR_CFG, "guards": guards})
     vad = contextlib.nullcontext()
     if importlib.util.find_spec("onnxruntime") is None:
         vad = replaced(asr, "speech_timestamps", lambda audio, cfg: [])
