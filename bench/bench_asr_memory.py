@@ -4,8 +4,10 @@ lengths: does memory grow with the source length beyond the model and its batch 
 For each ``--minutes`` value a fresh interpreter makes (or takes, ``--video``) a synthetic episode
 (bench/bench_episode.py ``make_episode``: lavfi shots under an espeak-ng dialogue), then runs what
 the step runs — 16 kHz decode, Silero VAD, model load (tiny.en int8 on the CPU), the batched
-transcription with its second decoding of failed windows — and prints the process's peak RSS (MB,
-``ru_maxrss``) after each phase, plus the number of 30 s windows and of windows decoded again.
+transcription with its second look at failed windows (since issue 26: 16-bit samples of the whole
+file, VAD and transcription one ~10-minute block at a time, ``asr.transcribe_blocks``) — and prints
+the process's peak RSS (MB, ``ru_maxrss``) after each phase, plus the number of 30 s windows and
+of windows decoded again.
 
 Usage: ``.venv/bin/python bench/bench_asr_memory.py --minutes 2 8 22 [--batch-size 8] [--tools DIR] [--out F.json]``.
 """
@@ -32,11 +34,18 @@ from reelset.schemas.transcript import AsrConfig
 peak = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 cfg = AsrConfig(language="en", **({"batch_size": int(sys.argv[2])} if int(sys.argv[2]) else {}))
 row = {}
-audio = media.decode_audio_16k(Path(sys.argv[1])); row["decoded_mb"] = peak()
-ts = asr.speech_timestamps(audio, cfg); row["vad_mb"] = peak()
-model, device, _ = asr.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
-windows, _, _ = asr.transcribe(model, audio, ts, cfg, asr.default_batch_size(cfg, device), "ASR"); row["asr_mb"] = peak()
-row.update(windows=len(windows), decoded_again=sum(bool(w.redecoded) for w in windows), audio_s=round(len(audio) / 16000, 1))
+if hasattr(asr, "transcribe_blocks"):  # issue 26: 16-bit samples held, VAD + ASR one block at a time
+    pcm = media.decode_audio_16k(Path(sys.argv[1]), pcm16=True); row["decoded_mb"] = peak()
+    model, device, _ = asr.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
+    windows, ts, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "ASR")
+    row["vad_mb"] = row["asr_mb"] = peak(); n = len(pcm)
+else:
+    audio = media.decode_audio_16k(Path(sys.argv[1])); row["decoded_mb"] = peak()
+    ts = asr.speech_timestamps(audio, cfg); row["vad_mb"] = peak()
+    model, device, _ = asr.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
+    windows, _, _ = asr.transcribe(model, audio, ts, cfg, asr.default_batch_size(cfg, device), "ASR"); row["asr_mb"] = peak()
+    n = len(audio)
+row.update(windows=len(windows), decoded_again=sum(bool(w.redecoded) for w in windows), audio_s=round(n / 16000, 1))
 json.dump(row, open(sys.argv[3], "w"))
 """
 

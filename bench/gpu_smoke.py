@@ -395,6 +395,13 @@ def validate(res: StageResult, path: Path, schema: type) -> Any:
 
 
 # --------------------------------------------------------------------------- synthetic inputs
+def pcm_of(audio):
+    """float32 samples in [-1, 1] → int16 (what ``media.decode_audio_16k(pcm16=True)`` returns)."""
+    import numpy as np
+
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+
 def speech_like(seconds: float = AUDIO_S, rate: int = 16000, seed: int = SEED):
     """Voiced-speech-like audio, float32 (n,) at ``rate`` Hz: a harmonic tone on a gliding pitch
     (110-170 Hz), gated into 4 Hz syllables with a 0.5 s pause every 2.5 s, plus faint noise."""
@@ -596,7 +603,7 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
         res.notes.append("onnxruntime missing: no Silero VAD regions")
     timer = Timer()
     try:
-        with (replaced(media, "decode_audio_16k", lambda src: audio), vad, spied(asr, "load_whisper") as loaded,
+        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False: pcm_of(audio) if pcm16 else audio), vad, spied(asr, "load_whisper") as loaded,
               Measure() as m):
             fields = step2_transcript_base.transcribe(Path(f"{VIDEO_ID}.synthetic"), model_dir, cfg, timer)
     except Exception as exc:

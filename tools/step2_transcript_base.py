@@ -64,18 +64,17 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
     """Decode and transcribe ``src``; returns the TranscriptArtifact fields (except ids/model)."""
     with timer.phase("decode_audio"):
         t0 = time.perf_counter()
-        audio = media.decode_audio_16k(src)
-    duration = audio.shape[0] / asr.SAMPLE_RATE
-    with timer.phase("vad_regions"):
-        timestamps = asr.speech_timestamps(audio, cfg)
-        regions = asr.seconds(timestamps)
+        pcm = media.decode_audio_16k(src, pcm16=True)
+    duration = pcm.shape[0] / asr.SAMPLE_RATE
     with timer.phase("load_model"):
         model, device, compute_type = asr.load_whisper(model_dir, cfg)
     batch = asr.default_batch_size(cfg, device)
     with timer.phase("asr"):
-        windows, language, language_p = asr.transcribe(model, audio, timestamps, cfg, batch, "ASR",
-                                                       hotwords=" ".join(cfg.hotwords) or None, timer=timer)
+        windows, timestamps, language, language_p = asr.transcribe_blocks(
+            model, pcm, cfg, batch, "ASR", hotwords=" ".join(cfg.hotwords) or None, timer=timer)
+        regions = asr.seconds(timestamps)
         segments = asr.sentence_segments(windows, regions, cfg)
+    language = language or cfg.language
     uncovered = asr.speech_without_words(segments, regions, cfg.guards)
     processing = time.perf_counter() - t0
     flagged = [s for s in segments if s.flags]
@@ -86,7 +85,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict
         log(f"  flagged {s.start:.2f}-{s.end:.2f} {s.text[:80]!r}: " + "; ".join(f.detail for f in s.flags))
     for a, b in uncovered:
         log(f"  speech without words {a:.2f}-{b:.2f} ({b - a:.1f} s of VAD speech the model did not transcribe)")
-    return dict(language=language, language_probability=round(language_p, 4),
+    return dict(language=language, language_probability=round(language_p, 4) if language_p is not None else None,
                 compute_type=compute_type, device=device, batch_size=batch, audio_duration_s=round(duration, 3),
                 vad={"enabled": cfg.vad, "min_silence_duration_ms": cfg.vad_min_silence_ms},
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments, speech_without_words=uncovered)

@@ -90,10 +90,9 @@ def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: 
     conditioned run never lends a word to the corrected transcript."""
     log("conditioned re-decoding")
     model, device, _compute_type = asr.load_whisper(model_dir, cfg)
-    audio = media.decode_audio_16k(src)
-    timestamps = asr.speech_timestamps(audio, cfg)
-    windows, _, _ = asr.transcribe(model, audio, timestamps, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
-                                   hotwords=hotwords, initial_prompt=prompt)
+    pcm = media.decode_audio_16k(src, pcm16=True)
+    windows, timestamps, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
+                                                      hotwords=hotwords, initial_prompt=prompt)
     segments = asr.sentence_segments(windows, asr.seconds(timestamps), cfg)
     words = [dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="conditioned")
              for s in segments if not s.flags for w in s.words]

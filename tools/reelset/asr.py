@@ -483,7 +483,8 @@ def window_spans(timestamps: list[dict], fps: int) -> dict[int, list[tuple[float
 
 def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], cfg: AsrConfig, batch_size: int, what: str,
                hotwords: str | None = None, initial_prompt: str | None = None,
-               timer: Timer | None = None) -> tuple[list[Window], str, float]:
+               timer: Timer | None = None, offset_s: float = 0.0,
+               progress: Progress | None = None) -> tuple[list[Window], str, float]:
     """Batched transcription of ``audio`` (16 kHz mono float32, shape (n,)): (windows in time
     order, language, language probability). ``timestamps``: :func:`speech_timestamps` of it.
     Windows that fail Whisper's checks are decoded again (:func:`redecode_failed`).
@@ -492,7 +493,9 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     (faster-whisper ``collect_chunks``); without, fixed 30 s windows tile the audio.
     ``hotwords`` / ``initial_prompt`` condition every window (faster-whisper's prompt).
     Progress lines are labelled ``what``; with ``timer`` the second decoding is its phase
-    ``redecode`` (seconds, inside the caller's own phase)."""
+    ``redecode`` (seconds, inside the caller's own phase). ``audio`` may be one block of a longer
+    file (:func:`transcribe_blocks`): ``offset_s`` (seconds) moves the windows' times to the
+    file's, and ``progress`` is the file's progress line."""
     duration = audio.shape[0] / SAMPLE_RATE
     pipeline = BatchedInferencePipeline(model)
     # without VAD: 30 s tiles (a tail under 0.2 s is no speech); the pipeline needs clips past 30 s
@@ -501,7 +504,8 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     fps = model.frames_per_second
     spans = window_spans(timestamps, fps) if clips is None else {int(c["start"] * fps): [(c["start"], c["end"])] for c in clips}
     windows = []
-    with Progress(what, duration) as progress, reuse_vad(timestamps if cfg.vad else None):
+    own = progress is None
+    with (Progress(what, duration) if own else nullcontext(progress)) as progress, reuse_vad(timestamps if cfg.vad else None):
         # the log-mel features of every window are computed here, decoding is lazy
         segments, info = pipeline.transcribe(
             audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, batch_size=batch_size,
@@ -519,10 +523,76 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
             # a "word" of punctuation only (". . ." on noise) is no word
             win.words += [(w.word.strip(), round(w.start, 3), round(w.end, 3), min(1.0, max(0.0, w.probability)))
                           for w in (s.words or []) if normalize(w.word)]
-            progress.done_s = max(progress.done_s, s.end)
+            progress.done_s = max(progress.done_s, offset_s + s.end)
     with timer.phase("redecode") if timer else nullcontext():
         redecode_failed(model, audio, windows, cfg, hotwords, initial_prompt, batch_size)
+    if offset_s:
+        for win in windows:
+            win.words = [(w, round(a + offset_s, 3), round(b + offset_s, 3), p) for w, a, b, p in win.words]
+            win.spans = [(round(a + offset_s, 3), round(b + offset_s, 3)) for a, b in win.spans]
     return windows, info.language, info.language_probability
+
+
+BLOCK_S = 600.0  # audio transcribed at a time (issue 26: peak memory flat in the source's length)
+BLOCK_CUT_SEARCH_S = 5.0  # a block ends at the quietest 20 ms frame this close to its ideal end
+
+
+def quietest(audio: np.ndarray, lo_s: float, hi_s: float) -> float:
+    """Middle (seconds) of the 20 ms frame of lowest RMS in ``audio[lo_s:hi_s]`` (16 kHz samples,
+    int16 or float32)."""
+    frame = SAMPLE_RATE // 50
+    lo, hi = int(lo_s * SAMPLE_RATE), int(hi_s * SAMPLE_RATE)
+    seg = audio[lo:hi]
+    n = len(seg) // frame
+    if n < 2:
+        return (lo_s + hi_s) / 2
+    rms = np.sqrt((seg[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1))
+    return (lo + int(np.argmin(rms)) * frame + frame // 2) / SAMPLE_RATE
+
+
+def block_bounds(n_samples: int, audio: np.ndarray, block_s: float = BLOCK_S) -> list[tuple[int, int]]:
+    """[start, end) sample ranges of the blocks of a file of ``n_samples``: about ``block_s``
+    seconds each, every cut at the quietest 20 ms within :data:`BLOCK_CUT_SEARCH_S` of its ideal
+    place (a pause between sentences when there is one). One block when the file is shorter."""
+    total_s = n_samples / SAMPLE_RATE
+    cuts, t = [0.0], block_s
+    while total_s - t > block_s / 4:
+        cuts.append(quietest(audio, t - BLOCK_CUT_SEARCH_S, t + BLOCK_CUT_SEARCH_S))
+        t = cuts[-1] + block_s
+    bounds = [int(round(c * SAMPLE_RATE)) for c in cuts] + [n_samples]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def transcribe_blocks(model: WhisperModel, pcm: np.ndarray, cfg: AsrConfig, batch_size: int, what: str,
+                      hotwords: str | None = None, initial_prompt: str | None = None,
+                      timer: Timer | None = None) -> tuple[list[Window], list[dict], str | None, float | None]:
+    """Transcribe a whole file block by block (:func:`block_bounds`, ~:data:`BLOCK_S` s each):
+    Silero VAD and :func:`transcribe` (with its second look) run on one block's float32 audio at a
+    time, so the peak memory is the model, one block and the file's 16-bit samples (``pcm``: 16 kHz
+    mono int16, shape (n,); 1.9 MB per minute) — flat in the file's length (issue 26; before, the
+    whole file's float32 audio, its VAD copies and every window's log-mel features were held at
+    once: +8 MB per source minute). Returns (windows in time order, VAD regions in samples of the
+    file, language, language probability); language is None when no block had speech."""
+    duration = pcm.shape[0] / SAMPLE_RATE
+    windows: list[Window] = []
+    regions: list[dict] = []
+    language, probability = None, None
+    with Progress(what, duration) as progress:
+        for a, b in block_bounds(pcm.shape[0], pcm):
+            audio = pcm[a:b].astype(np.float32) / 32768.0
+            with timer.phase("vad_regions") if timer else nullcontext():
+                timestamps = speech_timestamps(audio, cfg) if cfg.vad else []
+            regions += [{"start": r["start"] + a, "end": r["end"] + a} for r in timestamps]
+            if cfg.vad and not timestamps:
+                progress.done_s = b / SAMPLE_RATE
+                continue
+            got, lang, p = transcribe(model, audio, timestamps, cfg, batch_size, what, hotwords, initial_prompt, timer,
+                                      offset_s=a / SAMPLE_RATE, progress=progress)
+            windows += got
+            if language is None:
+                language, probability = lang, p
+            progress.done_s = b / SAMPLE_RATE
+    return windows, regions, language, probability
 
 
 def _sentence_end(word: str) -> bool:

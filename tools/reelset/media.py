@@ -309,18 +309,21 @@ def packets_and_size(path: Path) -> tuple[int, int, int]:
     return int(stream["nb_read_packets"]), int(stream["width"]), int(stream["height"])
 
 
-def decode_audio_16k(path: Path) -> np.ndarray:
-    """First audio stream of ``path`` as 16 kHz mono float32 samples in [-1, 1], shape (n,).
+def decode_audio_16k(path: Path, pcm16: bool = False) -> np.ndarray:
+    """First audio stream of ``path`` as 16 kHz mono samples, shape (n,): float32 in [-1, 1], or
+    with ``pcm16`` int16 (half the memory: what reelset.asr.transcribe_blocks holds of a whole
+    film, 1.9 MB per minute).
 
     Decoded by the ffmpeg CLI (not faster-whisper's PyAV demuxer, which fails on MKV files
     with subtitle streams). Raises ReelsetError when ffmpeg cannot decode it.
     """
+    fmt, dtype = ("s16le", np.int16) if pcm16 else ("f32le", np.float32)
     proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-                           "-vn", "-sn", "-dn", "-ac", "1", "-ar", "16000", "-f", "f32le", "-"],
+                           "-vn", "-sn", "-dn", "-ac", "1", "-ar", "16000", "-f", fmt, "-"],
                           capture_output=True)
     if proc.returncode != 0:
         raise ReelsetError(f"{path}: decoding audio failed: {proc.stderr.decode(errors='replace').strip()[-500:]}")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    return np.frombuffer(proc.stdout, dtype=dtype).copy()
 
 
 def program_version(name: str) -> str:
