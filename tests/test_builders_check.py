@@ -291,9 +291,13 @@ def test_probe_names_the_missing_library_and_who_loads_it(check, tmp_path, capsy
     monkeypatch.setattr(check.Builder, "build", lambda self, expr, output="": (True, json.dumps(gpu), ""))
     check.check_probe(b, "n", argparse.Namespace(toolchain="host", venv="/opt/reelset/venv", lock=str(REPO / "requirements.lock"),
                                                  system="x86_64-linux"))
-    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[FAIL] probe:"))
+    out = capsys.readouterr().out.splitlines()
+    line = next(ln for ln in out if ln.startswith("[FAIL] probe:"))
     assert line.startswith(f"[FAIL] probe: missing library {gomp} (loaded by ctranslate2) in the cuda steps' environment on ssh-ng://gpu1"), line
-    assert "no CUDA device" not in line and check.failures == ["probe"]
+    # the env line (programs and imports the steps need) names the failed import first
+    env = next(ln for ln in out if ln.startswith("[FAIL] env:"))
+    assert "ctranslate2: ImportError" in env and gomp in env, env
+    assert "no CUDA device" not in line and check.failures == ["env", "probe"]
 
 
 def test_ctranslate2_missing_cublas_is_a_missing_library(check, tmp_path):

@@ -183,7 +183,8 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
               + f"; {decoding}")
     stats = {"model_segments": len(todo), "model_skipped_flagged": len(segments) - len(todo),
              "model_malformed": malformed, "model_hit_limit": hit_limit,
-             "model_constrained": int(grammar is not None),
+             # a count, not a yes/no: aggregates sum counts over videos (issue 27: "model_constrained: 2")
+             "model_constrained_segments": len(todo) if grammar is not None else 0,
              "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens}
     log(f"{STEP}: model pass: load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment")
     return speakers, audit, detail, stats
