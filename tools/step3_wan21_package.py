@@ -114,7 +114,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cfg = spec.section("wan21", Wan21Config)
     reviewed, _ = package.load_reviewed(spec)
     fps = Fraction(cfg.fps).limit_denominator(1001)
-    clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
+        return package.shard_result(STEP, "wan21", spec, reviewed, cfg, out, clips)
+    package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
     with timer.phase("zip"):
