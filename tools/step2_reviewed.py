@@ -21,6 +21,12 @@ Errors (exit status 2): a malformed review.json names the entry and field
 (``review.json: malformed review file: decisions['demo01-s0002'].action: …``); a caption
 shard whose clips differ from its scenes.
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` the inputs are that video's shards
+and ``files.review`` holds its own decisions only (Nix cuts review.json per video), and the
+output is that video's part of reviewed.json; the dataset's derivation then has inputs
+``shards/<video id>`` and only joins them (videos in id order) and lists the decisions that
+name no clip of the dataset — the bytes of one process over the aggregates (run by hand).
+
 Run by hand: ``python tools/step2_reviewed.py --spec spec.json --out DIR``.
 """
 

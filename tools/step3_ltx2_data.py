@@ -38,6 +38,12 @@ Output (``$out``):
 - ``meta.json`` (no timings: the output is
   bit-identical across rebuilds; timings are in the build log).
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` (the input is that video's part
+of reviewed.json) the tool encodes that video's clips and writes its ``manifest.json`` only; the
+dataset's derivation, with inputs ``shards/<video id>``, encodes nothing: it links each kept clip
+file from its shard and writes the dataset.json and manifest — the same bytes as one process over
+the whole reviewed.json.
+
 Run by hand: ``python tools/step3_ltx2_data.py --spec spec.json --out DIR``.
 """
 

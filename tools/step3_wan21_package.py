@@ -40,6 +40,12 @@ Output (``$out``):
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
   (no timings: see step3-ltx2-data).
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` (the input is that video's part
+of reviewed.json) the tool encodes that video's clips and writes its ``manifest.json`` only; the
+dataset's derivation, with inputs ``shards/<video id>``, encodes nothing: it links each kept clip
+file from its shard and writes the metadata.csv, sidecars, configs, zip and manifest — the same bytes as one process over
+the whole reviewed.json.
+
 Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.
 """
 
