@@ -112,7 +112,8 @@ let
   splitFile = f: videoId:
     let
       rel = fileRel f;
-      data = builtins.fromJSON (builtins.readFile (datasetDir + "/${rel}"));
+      data = builtins.addErrorContext "while reading ${toString datasetDir}/${rel} (reelset cuts it per video; it must be valid JSON)"
+        (builtins.fromJSON (builtins.readFile (datasetDir + "/${rel}")));
       entries = if builtins.isAttrs data && builtins.isAttrs (data.${f.split} or { }) then data.${f.split} or { }
         else throw "reelset mkPipeline: ${toString datasetDir}/${rel}: `${f.split}` must be an object keyed by clip id (see docs/datasets.md)";
       videoOf = id: let m = builtins.match "(.*)-s[0-9]+" id; in if m == null then null else builtins.head m;
