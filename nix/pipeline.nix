@@ -64,6 +64,8 @@ let
     name = v.id or (throw "reelset mkPipeline: a [[videos]] entry of ${where} has no `id`");
     value = inputs.video datasetDir v;
   }) videoList);
+  # nixpkgs lib's mapAttrs' (not a builtin on Nix 2.8): (name -> value -> { name; value; }) -> attrset -> attrset
+  # Example: mapAttrs' (n: v: { name = "shards/${n}"; value = v; }) { a = 1; } → { "shards/a" = 1; }
   mapAttrs' = f: set: listToAttrs (map (n: f n set.${n}) (attrNames set));
   attrsFrom = f: names: listToAttrs (map (n: { name = n; value = f n; }) names);
 
@@ -119,7 +121,9 @@ let
       videoOf = id: let m = builtins.match "(.*)-s[0-9]+" id; in if m == null then null else builtins.head m;
       own = removeAttrs entries (filter (id: videoOf id != videoId) (attrNames entries));
     in "${builtins.toFile "${videoId}-${baseNameOf rel}" (builtins.toJSON (data // { ${f.split} = own; }))}";
-  # files of a per-video shard: like filesFor, with `split` files cut to the video
+  # The files of a per-video shard: filesFor, with each `split` file cut to the video (splitFile).
+  #   shardFilesFor : step -> string -> { role = store path; }
+  # Example: shardFilesFor steps.byName.step2-reviewed "demo01" → { review = "/nix/store/…-demo01-review.json"; }
   shardFilesFor = step: videoId: mapAttrs (role: path:
     let f = step.files.${role}; in if f ? split then splitFile f videoId else path) (filesFor step);
   # a step can be built for this dataset when its files exist and so can its inputs; `all`
