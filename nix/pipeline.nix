@@ -11,6 +11,8 @@
 #                                 #   computed output); .data = the compute derivation itself
 #                                 #   video-level steps: the dataset aggregate, with
 #                                 #   .shards.<video id> = that video's report (.data: compute)
+#                                 #   `perVideo` dataset steps (review, packaging): the gathering's
+#                                 #   report, .shards.<video id> = that video's compute shard
 #     all = derivation;           # links every step's report (the demo target); steps whose
 #                                 #   dataset files (e.g. bible.yaml) are missing are left out,
 #                                 #   with everything downstream of them, and so are opt-in
@@ -33,6 +35,9 @@
 # - reference frames are one derivation per reference shot (the video + time in seconds), read
 #   from step2-bible's bible.json at evaluation time (import from derivation): adding a video or
 #   editing a description extracts no frame again;
+# - `perVideo` dataset steps (step2-reviewed, step3-*) run their per-clip work in one shard per
+#   video (its clips, its captions, its own review decisions) and gather the shards by links:
+#   a decision on one clip or a new video re-runs that video's shards and the gathering only;
 # - dataset.toml is checked against the schemas' keys and types before anything builds
 #   (nix/config.nix).
 { system, toolsDir }:
@@ -59,6 +64,9 @@ let
     name = v.id or (throw "reelset mkPipeline: a [[videos]] entry of ${where} has no `id`");
     value = inputs.video datasetDir v;
   }) videoList);
+  # nixpkgs lib's mapAttrs' (not a builtin on Nix 2.8): (name -> value -> { name; value; }) -> attrset -> attrset
+  # Example: mapAttrs' (n: v: { name = "shards/${n}"; value = v; }) { a = 1; } → { "shards/a" = 1; }
+  mapAttrs' = f: set: listToAttrs (map (n: f n set.${n}) (attrNames set));
   attrsFrom = f: names: listToAttrs (map (n: { name = n; value = f n; }) names);
 
   # "asr.model" → cfg.asr.model, or `default`
@@ -95,6 +103,29 @@ let
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
     else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
     (missingOptional step);
+  # A per-video shard's copy of a `split = "<key>"` file (review.json): the attrset under <key>
+  # (entries keyed by clip id "<video id>-s<NNNN>") cut to the entries of video `videoId`, the
+  # other keys kept; written at evaluation time (builtins.toFile), so a decision on one clip
+  # changes that video's copy only. Entries naming no video stay in the whole file only (the
+  # gathering derivation reads it and reports them).
+  #   splitFile : { key; default; split; ... } -> string -> string (store path)
+  # Example: review.json {"decisions": {"demo01-s0002": …, "demo02-s0001": …}} →
+  #   splitFile f "demo01" = "/nix/store/…-demo01-review.json" holding {"decisions": {"demo01-s0002": …}}
+  splitFile = f: videoId:
+    let
+      rel = fileRel f;
+      data = builtins.addErrorContext "while reading ${toString datasetDir}/${rel} (reelset cuts it per video; it must be valid JSON)"
+        (builtins.fromJSON (builtins.readFile (datasetDir + "/${rel}")));
+      entries = if builtins.isAttrs data && builtins.isAttrs (data.${f.split} or { }) then data.${f.split} or { }
+        else throw "reelset mkPipeline: ${toString datasetDir}/${rel}: `${f.split}` must be an object keyed by clip id (see docs/datasets.md)";
+      videoOf = id: let m = builtins.match "(.*)-s[0-9]+" id; in if m == null then null else builtins.head m;
+      own = removeAttrs entries (filter (id: videoOf id != videoId) (attrNames entries));
+    in "${builtins.toFile "${videoId}-${baseNameOf rel}" (builtins.toJSON (data // { ${f.split} = own; }))}";
+  # The files of a per-video shard: filesFor, with each `split` file cut to the video (splitFile).
+  #   shardFilesFor : step -> string -> { role = store path; }
+  # Example: shardFilesFor steps.byName.step2-reviewed "demo01" → { review = "/nix/store/…-demo01-review.json"; }
+  shardFilesFor = step: videoId: mapAttrs (role: path:
+    let f = step.files.${role}; in if f ? split then splitFile f videoId else path) (filesFor step);
   # a step can be built for this dataset when its files exist and so can its inputs; `all`
   # also needs the dataset.toml section of an `optIn` step (GPU-heavy steps are opt-in)
   available = name: let s = steps.byName.${name}; in hasFiles s && builtins.all available s.inputs;
@@ -191,8 +222,8 @@ let
   build = step:
     let
       upstream = videoId: attrsFrom (u:
-        let up = outputs.${u}; in
-        if steps.byName.${u}.level == "video" && videoId != null then "${up.shards.${videoId}.data}" else "${up.data}") step.inputs;
+        let up = outputs.${u}; us = steps.byName.${u}; in
+        if (us.level == "video" || us.perVideo or false) && videoId != null then "${up.shards.${videoId}.data}" else "${up.data}") step.inputs;
       spec = videoId: {
         step = step.name; inherit dataset; inherit (step) device;
         config = attrsFrom (s: cfg.${s} or { }) step.config;
@@ -209,6 +240,17 @@ let
         data = aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = compute; };
       in aggregate { stepName = step.name; drvName = "${drvName}-report"; kind = "shards"; members = shards; report = true; }
          // { inherit shards data; }
+    else if step.perVideo or false then
+      # a dataset-level step whose work runs per video: one shard per video (its video's shards of
+      # the inputs, its own part of split files; no source video), gathered by the step's
+      # derivation (inputs."shards/<video id>"), which does no per-clip work. `.shards.<video id>` is the shard's
+      # compute output (no page of its own: the step's report covers the dataset); `.data` = itself.
+      let
+        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}";
+          spec = removeAttrs (spec id) [ "video" ] // { files = shardFilesFor step id; }; }) videos;
+        gather = mkStep { inherit step; name = drvName; spec = spec null // {
+          inputs = upstream null // mapAttrs' (id: d: { name = "shards/${id}"; value = "${d}"; }) compute; }; };
+      in reportOf step gather // { shards = mapAttrs (_: c: c // { data = c; }) compute; }
     else if step ? segments then
       let segs = segmentsOf step (upstream null);
       in reportOf step (mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; })

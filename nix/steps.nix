@@ -5,6 +5,10 @@
 #                            cpu  → preferLocalBuild = true (never sent to a builder)
 #   level    : "video"|"dataset"  video steps are sharded per source video (one derivation per
 #                            video); dataset steps aggregate over all videos
+#   perVideo : bool          (optional, dataset steps) the step's work runs per video: one shard
+#                            derivation per video (the same video's shards of its inputs,
+#                            spec.video_id) and the step's derivation only gathers them
+#                            (spec.inputs."shards/<video id>", by links): a change to one video re-runs its shard only
 #   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
 #                            same video's shard of a video-level input)
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
@@ -27,7 +31,9 @@
 #                            folder the tool reads, like models: `key` is the dataset.toml key naming
 #                            the file, `default` its name; passed as spec.files.<role> (store paths).
 #                            `optional = true`: a missing file is left out of spec.files (the step
-#                            still builds) instead of making the step unavailable
+#                            still builds) instead of making the step unavailable; `split = "<key>"`
+#                            (JSON files of perVideo steps): a shard gets the file cut to the
+#                            entries of <key> whose clip id names its video (nix/pipeline.nix)
 #   shots    : { script; }   (optional) the step gathers one derivation per reference shot of the
 #                            bible (`script` extracts one frame from one video; nix/pipeline.nix
 #                            reads the shots from step2-bible's bible.json at evaluation time)
@@ -95,19 +101,20 @@ let
       script = "step2_caption.py";
     }
     {
-      name = "step2-reviewed"; device = "cpu"; level = "dataset";
+      name = "step2-reviewed"; device = "cpu"; level = "dataset"; perVideo = true;
       inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { };
       # optional: without review.json every clip goes by automatic QA alone
-      files = { review = { key = "review.file"; default = "review.json"; optional = true; }; };
+      # split: each video's shard gets only the decisions on its own clips
+      files = { review = { key = "review.file"; default = "review.json"; optional = true; split = "decisions"; }; };
       script = "step2_reviewed.py";
     }
     {
-      name = "step3-ltx2-data"; device = "cpu"; level = "dataset";
+      name = "step3-ltx2-data"; device = "cpu"; level = "dataset"; perVideo = true;
       inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { };
       script = "step3_ltx2_data.py";
     }
     {
-      name = "step3-wan21-package"; device = "cpu"; level = "dataset";
+      name = "step3-wan21-package"; device = "cpu"; level = "dataset"; perVideo = true;
       inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { };
       script = "step3_wan21_package.py";
     }

@@ -123,11 +123,13 @@ def test_status_of_the_built_demo_is_all_in_store(demo_out):
     st = json.loads(proc.stdout)
     built = {s["name"]: s for s in st["steps"] if s["derivations"]}
     members = [m["name"] for m in orjson.loads((demo_out / "aggregate.json").read_bytes())["members"]]
+    per_video = {t["name"] for t in nixinfo.step_table(REPO) if t.get("perVideo")}
     assert set(built) == set(members) and {"step1-scenes", "step2-transcript-base"} <= set(built)
     for s in built.values():
         assert s["state"] == "in-store" and {d["action"] for d in s["derivations"]} == {"in-store"}
-        level = "video" if (demo_out / s["name"] / "shards").is_dir() else "dataset"
-        assert [d["shard"] for d in s["derivations"]] == ([None, "demo01"] if level == "video" else [None])
+        # video-level steps and the dataset steps whose work runs per video (`perVideo`) list their shards
+        sharded = (demo_out / s["name"] / "shards").is_dir() or s["name"] in per_video
+        assert [d["shard"] for d in s["derivations"]] == ([None, "demo01"] if sharded else [None])
         assert all(Path(d["drv"]).name.endswith(".drv") for d in s["derivations"])
     top = {s["name"]: s for s in st["steps"]}
     # the demo has no [ltx2_preprocess]: opt-in steps say how to turn them on

@@ -248,6 +248,36 @@ def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path)
     assert first == again
 
 
+@pytest.mark.parametrize("script,step,section,cfg,fixture", [
+    ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG, "ltx2_out"),
+    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG, "wan21_out")], ids=["ltx2", "wan21"])
+def test_per_video_shards_gathered_give_the_bytes_of_one_process(reviewed_dir, tmp_path, request, script, step, section, cfg, fixture):
+    """One shard per video (its own part of reviewed.json: what step2-reviewed's shard writes) encodes
+    its clips; the gathering links them and writes the metadata, manifest and zip: every file of
+    the output has the bytes of the one-process run (the fixture), clip files as links."""
+    one = request.getfixturevalue(fixture)
+    whole = orjson.loads((reviewed_dir / "reviewed.json").read_bytes())
+    shards = {}
+    for vid in sorted({c["video_id"] for c in whole["accepted"] + whole["rejected"]}):
+        part = tmp_path / f"reviewed-{vid}"
+        part.mkdir()
+        own = {**whole, **{k: [c for c in whole[k] if c["video_id"] == vid] for k in ("accepted", "rejected")}}
+        (part / "reviewed.json").write_text(json.dumps(own, indent=2))
+        shards[vid] = tmp_path / f"shard-{vid}"
+        proc = run_tool(script, {**package_spec(step, part, section, cfg), "video_id": vid}, shards[vid], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert not (shards[vid] / "dataset" / "metadata.csv").exists() and not list(shards[vid].glob("*.zip"))
+    spec = package_spec(step, reviewed_dir, section, cfg)
+    spec["inputs"] |= {f"shards/{vid}": str(p) for vid, p in shards.items()}
+    proc = run_tool(script, spec, tmp_path / "gathered", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    gathered = tmp_path / "gathered"
+    files = {p.relative_to(gathered): p.read_bytes() for p in gathered.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(one): p.read_bytes() for p in one.rglob("*") if p.is_file()}
+    clips = list((gathered / "dataset" / "videos").glob("*.mp4"))
+    assert clips and all(p.is_symlink() and p.resolve().is_relative_to(tmp_path) for p in clips)
+
+
 def test_ltx2_metadata_formats(reviewed_dir, tmp_path):
     """JSONL and CSV metadata (ltx-trainer accepts both) hold the same rows as JSON."""
     import step3_ltx2_data as tool

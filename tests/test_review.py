@@ -225,6 +225,67 @@ def test_step2_reviewed_rejects_defects_of_a_real_video(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def aggregate_of(folder: Path, step: str, shards: dict[str, Path]) -> Path:
+    """An aggregate folder like tools/aggregate.py's (aggregate.json, shards/<video id> links)."""
+    (folder / "shards").mkdir(parents=True)
+    for vid, path in shards.items():
+        (folder / "shards" / vid).symlink_to(path)
+    agg = AggregateArtifact(kind="shards", step=step, dataset="t", members=[
+        AggregateMember(name=vid, link=f"shards/{vid}", path=str(path), counts={}) for vid, path in shards.items()])
+    (folder / "aggregate.json").write_bytes(orjson.dumps(agg.model_dump(mode="json")))
+    return folder
+
+
+def test_per_video_shards_gathered_give_the_bytes_of_one_process(tmp_path):
+    """step2-reviewed three ways on two videos: one process over the aggregates, and one shard per
+    video (its own clips, captions and decisions only) gathered by links: the same reviewed.json
+    and meta.json bytes — decisions applied, stale on a changed caption, and naming no clip."""
+    src = tmp_path / "src.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2", "-f", "lavfi", "-i", "color=c=black:size=320x240:rate=24:duration=2",
+           "-filter_complex", "[0][1]concat=n=2", "-pix_fmt", "yuv420p", str(src))
+    caption = "rsdemo, a test card with colour bars and a moving gradient; static camera."
+    scenes, captions, ids = {}, {}, {}
+    for vid in ("v1", "v2"):
+        scenes[vid] = tmp_path / "scenes" / vid
+        scenes[vid].parent.mkdir(exist_ok=True)
+        proc = run_tool("step1_scenes.py", scenes_spec(src, vid), scenes[vid], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        art = ScenesArtifact.model_validate(orjson.loads((scenes[vid] / "scenes.json").read_bytes()))
+        ids[vid] = [s.clip_id for s in art.scenes]
+        captions[vid] = caption_shard(tmp_path / "captions" / vid, vid, scenes[vid] / art.scenes[0].clip,
+                                      [(cid, caption) for cid in ids[vid]])
+    sha = caption_sha256(caption)
+    decisions = {ids["v1"][0]: {"caption_sha256": sha, "action": "edit", "caption": "Archer waves at the camera slowly, smiling."},
+                 ids["v2"][0]: {"caption_sha256": sha, "action": "reject", "reason": "off-model"},
+                 ids["v2"][1]: {"caption_sha256": caption_sha256("an older caption"), "action": "accept"},
+                 "v9-s0001": {"caption_sha256": sha, "action": "accept"}}
+    review = tmp_path / "review.json"
+    review.write_bytes(orjson.dumps({"decisions": decisions}))
+    inputs = {"step1-scenes": str(aggregate_of(tmp_path / "agg-scenes", "step1-scenes", scenes)),
+              "step2-caption": str(aggregate_of(tmp_path / "agg-captions", "step2-caption", captions))}
+    spec = {"step": "step2-reviewed", "dataset": "t", "device": "cpu", "config": {"review": {}},
+            "inputs": inputs, "files": {"review": str(review)}}
+    assert run_tool("step2_reviewed.py", spec, tmp_path / "one", tmp_path).returncode == 0
+    shard_out = {}
+    for vid in ("v1", "v2"):  # what nix/pipeline.nix hands a shard: its video's decisions only
+        own = tmp_path / f"review-{vid}.json"
+        own.write_bytes(orjson.dumps({"decisions": {k: v for k, v in decisions.items() if k.startswith(f"{vid}-")}}))
+        shard_out[vid] = tmp_path / f"shard-{vid}"
+        proc = run_tool("step2_reviewed.py", {**spec, "video_id": vid, "files": {"review": str(own)},
+                                              "inputs": {"step1-scenes": str(scenes[vid]), "step2-caption": str(captions[vid])}},
+                        shard_out[vid], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        rv = ReviewedArtifact.model_validate(orjson.loads((shard_out[vid] / "reviewed.json").read_bytes()))
+        assert {q.clip_id for q in rv.qa} == set(ids[vid])
+    gather = {**spec, "inputs": {**inputs, **{f"shards/{vid}": str(p) for vid, p in shard_out.items()}}}
+    assert run_tool("step2_reviewed.py", gather, tmp_path / "gathered", tmp_path).returncode == 0
+    for name in ("reviewed.json", "meta.json"):
+        assert (tmp_path / "gathered" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    rv = ReviewedArtifact.model_validate(orjson.loads((tmp_path / "one" / "reviewed.json").read_bytes()))
+    assert rv.accepted[0].caption_source == "edited" and ids["v2"][0] in {r.clip_id for r in rv.rejected}
+    assert [s.split(":")[0] for s in rv.stale_decisions] == [ids["v2"][1], "v9-s0001"], rv.stale_decisions
+
+
 def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
     """Issue 18: the review server's status of each clip is step2-reviewed's outcome (same
     rules): unreviewed clips say "not reviewed" (kept when QA passes, left out when flagged),

@@ -156,7 +156,8 @@ def render_steps(table: list[dict]) -> str:
         tool = f"`tools/{s['script']}`"
         inputs = ", ".join(f"[{i}](#{i})" for i in s["inputs"]) or "-"
         config = ", ".join(f"[`[{c}]`](dataset-toml.md#{c})" for c in s["config"]) or "-"
-        out.append(f"| [{s['name']}](#{s['name']}) | {s['device']} | {s['level']} | {inputs} | {config} | {models} | {tool} |")
+        level = s["level"] + (" (per-video shards)" if s.get("perVideo") else "")
+        out.append(f"| [{s['name']}](#{s['name']}) | {s['device']} | {level} | {inputs} | {config} | {models} | {tool} |")
     out += ["", "Build a step: `nix build --impure .#host.<step>` (host toolchain) or `nix build .#<step>` (nixpkgs",
             "toolchain, implemented steps); a video-level step's shard: `.#host.<step>.shards.<video id>`; another",
             "dataset: `.#host.datasets.<name>.<step>`; devenv: `devenv tasks run reelset:<step>`. Every output has",
@@ -167,13 +168,15 @@ def render_steps(table: list[dict]) -> str:
                                                    "declaring the feature)" if s["device"] == "cuda" else
                                                    " (`preferLocalBuild`: never sent to a builder)"),
                  f"- level: **{s['level']}**" + (" (one derivation per video + an aggregate)" if s["level"] == "video"
-                                                 else " (one derivation for the dataset)"),
+                                                 else " (one shard per video, `.shards.<video id>`, doing the per-clip "
+                                                      "work + one derivation that gathers them by links)"
+                                                 if s.get("perVideo") else " (one derivation for the dataset)"),
                  f"- inputs: {', '.join(f'[{i}](#{i})' for i in s['inputs']) or 'the source videos only' if s['level'] == 'video' else ', '.join(f'[{i}](#{i})' for i in s['inputs']) or 'none'}",
                  f"- dataset.toml: {', '.join(f'[`[{c}]`](dataset-toml.md#{c})' for c in s['config']) or 'no section'}"]
         for role, m in s["models"].items():
             facts.append(f"- model `{role}`: `{m['key']}` in dataset.toml, a name of `nix/models.toml` (default `{m['default']}`)")
         extra = {k: v for k, v in s.items() if k not in {"name", "device", "level", "inputs", "config", "models", "script",
-                                                          "sources"}}
+                                                          "sources", "perVideo"}}
         for k, v in sorted(extra.items()):
             facts.append(f"- {k}: `{json.dumps(v)}`")
         facts.append(f"- tool: `tools/{s['script']}`; sources (computed from its imports, `nix/sources.json`): "

@@ -21,12 +21,19 @@ Errors (exit status 2): a malformed review.json names the entry and field
 (``review.json: malformed review file: decisions['demo01-s0002'].action: …``); a caption
 shard whose clips differ from its scenes.
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` the inputs are that video's shards
+and ``files.review`` holds its own decisions only (Nix cuts review.json per video), and the
+output is that video's part of reviewed.json; the dataset's derivation then has inputs
+``shards/<video id>`` and only joins them (videos in id order) and lists the decisions that
+name no clip of the dataset — the bytes of one process over the aggregates (run by hand).
+
 Run by hand: ``python tools/step2_reviewed.py --spec spec.json --out DIR``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reelset import ReelsetError, media
@@ -34,12 +41,13 @@ from reelset.review import decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.captions import CaptionsArtifact
-from reelset.schemas.review import ReviewConfig
+from reelset.schemas.review import ClipQA, ReviewConfig, ReviewFile
 from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-reviewed"
+SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
 
 def shards(folder: Path) -> dict[str, Path]:
     """Video id → shard folder of a video-level step output: an aggregate (aggregate.json,
@@ -54,49 +62,92 @@ def shards(folder: Path) -> dict[str, Path]:
     return {meta.shard: folder.resolve()}
 
 
+@dataclass
+class VideoReview:
+    """What review decides for one video's clips (clip order): accepted and rejected clips,
+    per-clip QA, decisions gone stale on a changed caption, and the bible's trigger word."""
+
+    accepted: list[ReviewedClip] = field(default_factory=list)
+    rejected: list[RejectedClip] = field(default_factory=list)
+    qa: list[ClipQA] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    trigger: str | None = None
+
+
+def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFile, cfg: ReviewConfig,
+                 timer: Timer) -> VideoReview:
+    """Automatic QA and the review decisions of every clip of video ``vid`` (its step1-scenes
+    and step2-caption shard folders); reads nothing of another video."""
+    scenes = read_artifact(scene_dir / "scenes.json", ScenesArtifact)
+    captions = read_artifact(caption_dir / "captions.json", CaptionsArtifact)
+    by_id = {s.clip_id: s for s in scenes.scenes}
+    if [c.clip_id for c in captions.clips] != list(by_id):
+        raise ReelsetError(f"{caption_dir}/captions.json: clips differ from {scene_dir}/scenes.json")
+    out = VideoReview(trigger=captions.trigger_word)
+    for cap in captions.clips:
+        scene = by_id[cap.clip_id]
+        clip_file = scene_dir / scene.clip
+        with timer.phase("qa_media"):
+            flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg) + dialogue_flags(cap, cfg)
+        outcome = decide(cap, flags, review.decisions.get(cap.clip_id), out.trigger, captions.names, cfg)
+        out.qa.append(outcome.qa)
+        if outcome.stale:
+            out.stale.append(outcome.stale)
+        if outcome.rejected is not None:
+            out.rejected.append(outcome.rejected)
+            continue
+        out.accepted.append(ReviewedClip(
+            clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
+            caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
+            width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
+            has_audio=scenes.source.has_audio, characters=cap.context_characters))
+    return out
+
+
+def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:
+    """Video id → the review of a per-video shard output (its reviewed.json), read back."""
+    out = {}
+    for vid, folder in shard_dirs.items():
+        art = read_artifact(folder / "reviewed.json", ReviewedArtifact)
+        out[vid] = VideoReview(art.accepted, art.rejected, art.qa, art.stale_decisions, art.trigger_word)
+    return out
+
+
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+    """Three ways, one result: a per-video shard (``spec.video_id``: that video's clips and
+    decisions), the gathering of shards (inputs ``shards/<video id>``: no QA here, only joined), or the
+    whole dataset in one process (neither). The gathering and the one-process run write the same
+    reviewed.json bytes: videos in id order, then decisions naming no clip of the dataset."""
     for needed in ("step1-scenes", "step2-caption"):
         if needed not in spec.inputs:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
     cfg = spec.section("review", ReviewConfig)
     review_path = Path(spec.files["review"]) if "review" in spec.files else None
     review = load_review(review_path, where=cfg.file)
-    scene_shards = shards(Path(spec.inputs["step1-scenes"]))
-    caption_shards = shards(Path(spec.inputs["step2-caption"]))
-    if set(scene_shards) != set(caption_shards):
-        raise ReelsetError(f"{STEP}: step1-scenes has videos {sorted(scene_shards)}, step2-caption {sorted(caption_shards)}")
-
+    own = {k.removeprefix(SHARD): Path(p) for k, p in spec.inputs.items() if k.startswith(SHARD)}
+    if own:
+        per_video = gathered(own)
+    else:
+        scene_shards = shards(Path(spec.inputs["step1-scenes"]))
+        caption_shards = shards(Path(spec.inputs["step2-caption"]))
+        if set(scene_shards) != set(caption_shards):
+            raise ReelsetError(f"{STEP}: step1-scenes has videos {sorted(scene_shards)}, step2-caption {sorted(caption_shards)}")
+        per_video = {vid: review_video(vid, scene_shards[vid], caption_shards[vid], review, cfg, timer)
+                     for vid in sorted(caption_shards)}
     accepted: list[ReviewedClip] = []
     rejected: list[RejectedClip] = []
     qa, stale, trigger = [], [], None
-    seen: set[str] = set()
-    for vid in sorted(caption_shards):
-        scenes = read_artifact(scene_shards[vid] / "scenes.json", ScenesArtifact)
-        captions = read_artifact(caption_shards[vid] / "captions.json", CaptionsArtifact)
-        by_id = {s.clip_id: s for s in scenes.scenes}
-        if [c.clip_id for c in captions.clips] != list(by_id):
-            raise ReelsetError(f"{caption_shards[vid]}/captions.json: clips differ from {scene_shards[vid]}/scenes.json")
-        trigger = captions.trigger_word
-        for cap in captions.clips:
-            scene = by_id[cap.clip_id]
-            seen.add(cap.clip_id)
-            clip_file = scene_shards[vid] / scene.clip
-            with timer.phase("qa_media"):
-                flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg) + dialogue_flags(cap, cfg)
-            outcome = decide(cap, flags, review.decisions.get(cap.clip_id), trigger, captions.names, cfg)
-            qa.append(outcome.qa)
-            if outcome.stale:
-                stale.append(outcome.stale)
-            if outcome.rejected is not None:
-                rejected.append(outcome.rejected)
-                continue
-            accepted.append(ReviewedClip(
-                clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
-                caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
-                width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
-                has_audio=scenes.source.has_audio, characters=cap.context_characters))
-    stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"
-              for cid, d in review.decisions.items() if cid not in seen]
+    for vid in sorted(per_video):
+        v = per_video[vid]
+        accepted += v.accepted
+        rejected += v.rejected
+        qa += v.qa
+        stale += v.stale
+        trigger = v.trigger
+    if spec.video_id is None:  # a shard leaves decisions on other clips to the gathering
+        seen = {q.clip_id for q in qa}
+        stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"
+                  for cid, d in review.decisions.items() if cid not in seen]
     for note in stale:
         log(f"{STEP}: stale decision: {note}")
     review_sha = hashlib.sha256(review_path.read_bytes()).hexdigest() if review_path else None
@@ -105,7 +156,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                            sources={k: spec.inputs[k] for k in ("step1-scenes", "step2-caption")})
     write_json(out / "reviewed.json", art)
     flags = [f for q in qa for f in q.flags]
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
+    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
                     counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
                             "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
                             "edited": sum(c.caption_source == "edited" for c in accepted)},

@@ -38,6 +38,12 @@ Output (``$out``):
 - ``meta.json`` (no timings: the output is
   bit-identical across rebuilds; timings are in the build log).
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` (the input is that video's part
+of reviewed.json) the tool encodes that video's clips and writes its ``manifest.json`` only; the
+dataset's derivation, with inputs ``shards/<video id>``, encodes nothing: it links each kept clip
+file from its shard and writes the dataset.json and manifest — the same bytes as one process over
+the whole reviewed.json.
+
 Run by hand: ``python tools/step3_ltx2_data.py --spec spec.json --out DIR``.
 """
 
@@ -93,7 +99,10 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
     reviewed, _ = package.load_reviewed(spec)
-    clips = package.package_clips(reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
+        return package.shard_result(STEP, "ltx2", spec, reviewed, cfg, out, clips)
+    package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     rows = [{"caption": c.caption, "video": Path(c.file).relative_to(package.PACKAGE_DIR).as_posix()} for c in kept]
     name = write_metadata(out / package.PACKAGE_DIR, cfg.metadata_format, rows)

@@ -40,6 +40,12 @@ Output (``$out``):
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
   (no timings: see step3-ltx2-data).
 
+Per video (``perVideo`` in nix/steps.nix): with ``video_id`` (the input is that video's part
+of reviewed.json) the tool encodes that video's clips and writes its ``manifest.json`` only; the
+dataset's derivation, with inputs ``shards/<video id>``, encodes nothing: it links each kept clip
+file from its shard and writes the metadata.csv, sidecars, configs, zip and manifest — the same bytes as one process over
+the whole reviewed.json.
+
 Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.
 """
 
@@ -114,7 +120,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     cfg = spec.section("wan21", Wan21Config)
     reviewed, _ = package.load_reviewed(spec)
     fps = Fraction(cfg.fps).limit_denominator(1001)
-    clips = package.package_clips(reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
+        return package.shard_result(STEP, "wan21", spec, reviewed, cfg, out, clips)
+    package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
     with timer.phase("zip"):

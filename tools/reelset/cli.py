@@ -243,7 +243,8 @@ def status_target(dataset: str | None, flake: str | None, attr: str | None, cwd:
 
 # per step: state, drv, and its member derivations (video shards, or training segments as
 # "segNNN"): a video-level step's aggregate (what `nix build .#<step>` builds) with its shards'
-# compute derivations (`.data`), a dataset-level step's compute derivation — not the cheap cpu
+# compute derivations (`.data`; likewise a `perVideo` dataset step's gathering page with its
+# per-video shards), a dataset-level step's compute derivation — not the cheap cpu
 # report beside it, whose device says nothing; plus the dataset.toml sections (opt-in steps)
 _EVAL_APPLY = """names: ds: { sections = builtins.attrNames (ds.config or { }); steps = builtins.listToAttrs (map (n: {
   name = n;

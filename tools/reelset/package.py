@@ -37,12 +37,13 @@ from pydantic import BaseModel
 
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
-from reelset.schemas.base import StepSpec
+from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
-from reelset.step import Timer, log, read_artifact
+from reelset.step import StepResult, Timer, log, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"
+SHARD = "shards/"  # spec inputs "shards/<video id>": the step's per-video shards, which the gathering links
 PACKAGE_DIR = "dataset"  # the trainer package inside $out (what the zip holds)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can carry: fixed for bit-identical zips
 
@@ -264,10 +265,45 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
                                     source_frames_trimmed=src.frames - used, **common))
         log(f"{clip.clip_id}: {label}, {frames} frames ({src.frames - used} source frames trimmed)")
     entries += rejected_entries(reviewed)
-    require_kept(reviewed, entries)
     with timer.phase("transcode"):
         transcode_all(jobs)
     return entries
+
+
+def gather_clips(reviewed: ReviewedArtifact, out: Path, shards: dict[str, Path]) -> list[PackagedClip]:
+    """The manifest entries of every clip of the gathered ``reviewed``, from per-video package
+    shards (video id → output folder holding ``manifest.json`` and ``dataset/videos``): no
+    encoding, each kept clip file is a symlink ``out/dataset/videos/<clip_id>.mp4`` to its
+    shard's file. Same entries, same order as :func:`package_clips` over the whole set
+    (accepted clips in reviewed.json order, then the rejected ones). ReelsetError naming the
+    clip when an accepted clip is in no shard."""
+    found: dict[str, tuple[PackagedClip, Path]] = {}
+    for folder in shards.values():
+        for c in read_artifact(folder / "manifest.json", PackageManifest).clips:
+            found[c.clip_id] = (c, folder)
+    (out / PACKAGE_DIR / "videos").mkdir(parents=True)
+    entries: list[PackagedClip] = []
+    for clip in reviewed.accepted:
+        if clip.clip_id not in found:
+            raise ReelsetError(f"reviewed.json: accepted clip {clip.clip_id} is in no package shard "
+                               f"(shards: {', '.join(sorted(shards)) or 'none'})")
+        entry, folder = found[clip.clip_id]
+        if entry.fate == "kept":
+            (out / entry.file).symlink_to(folder / entry.file)
+        entries.append(entry)
+    return entries + rejected_entries(reviewed)
+
+
+def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
+              preset: str, audio: bool, timer: Timer) -> list[PackagedClip]:
+    """Every clip's manifest entry, with the kept clips in ``out/dataset/videos``: gathered from
+    the step's per-video shards when the spec's inputs name them (``shards/<video id>``,
+    :func:`gather_clips`), else encoded here (:func:`package_clips`: a shard's own video, or the
+    whole set in one process)."""
+    own = {k.removeprefix(SHARD): Path(p) for k, p in sorted(spec.inputs.items()) if k.startswith(SHARD)}
+    if own:
+        return gather_clips(reviewed, out, own)
+    return package_clips(reviewed, out, fps, plan, crf, preset, audio, timer)
 
 
 def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> None:
@@ -308,3 +344,15 @@ def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: B
         reviewed_rejected=len(reviewed.rejected), kept=len(kept), dropped=len(clips) - len(kept),
         frames_written=sum(c.frames or 0 for c in kept),
         source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
+
+
+def shard_result(step: str, trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
+                 clips: list[PackagedClip]) -> StepResult:
+    """Finish a per-video package shard: its ``manifest.json`` (the video's clips, no metadata
+    files: the gathering writes those) and meta."""
+    art = manifest(trainer, spec, reviewed, config, [], clips)
+    write_json(out / "manifest.json", art)
+    return StepResult(meta=StepMeta(step=step, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
+                                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+                                            "frames_written": art.frames_written},
+                                    versions={"ffmpeg": media.program_version("ffmpeg")}))
