@@ -241,18 +241,24 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     these only triggers a second look (:func:`redecode_failed`): the compression ratio alone
     never discards or flags text — real repeated phrasing (a list read aloud, a refrain)
     compresses well too."""
-    ratio = get_compression_ratio(win.text)
-    if ratio > guards.compression_ratio:
-        return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
     loops = repetition_spans([normalize(w[0]) for w in win.words], guards)
     if loops:
         return f"{loops[0][2]!r} repeated {loops[0][3]} times"
     if win.avg_logprob < guards.log_prob and not win.no_speech_prob > guards.no_speech:
         return f"average log-probability {win.avg_logprob:.2f} < {guards.log_prob}"
     speech = sum(e - s for s, e in win.spans)
-    if speech > 0 and coverage(win, guards) < guards.min_coverage * speech:
-        return f"words cover {coverage(win, guards):.1f} of {speech:.1f} s of speech"
+    covered = coverage(win, guards) if speech > 0 else 0.0
+    if speech > 0 and covered < guards.min_coverage * speech:
+        return f"words cover {covered:.1f} of {speech:.1f} s of speech"
+    # a high ratio with no loop, a good log-probability and words over nearly all the speech is
+    # repeated phrasing (a list, a refrain): looking again costs a decoding per 10 s and finds nothing
+    ratio = get_compression_ratio(win.text)
+    if ratio > guards.compression_ratio and (speech <= 0 or covered < COMPRESSED_COVERAGE * speech):
+        return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
     return None
+
+
+COMPRESSED_COVERAGE = 0.95  # a window over the compression ratio is looked at again below this coverage
 
 
 COVER_PAD_S = 0.3  # a word covers its own span and this much around it (breaths, VAD padding)
@@ -315,6 +321,13 @@ def better(new: Window, old: Window, guards: GuardConfig) -> bool:
     new_loops, old_loops = loop_words(new, guards), loop_words(old, guards)
     return (new_loops < old_loops or (new_loops == old_loops and new_cov > old_cov + 1.0)
             or (new_loops == old_loops and new_cov >= old_cov - 0.5 and new.avg_logprob > old.avg_logprob))
+
+
+def _kind(why: str) -> str:
+    """Short name of a :func:`window_failed` reason, for the log."""
+    return next((k for k, mark in (("loop", "repeated"), ("low log-probability", "log-probability"),
+                                   ("too little speech covered", "cover"), ("compression ratio", "compression"))
+                 if mark in why), why)
 
 
 SUB_WINDOW_S = 10.0  # a window decoded again is cut into pieces of at most this much speech
@@ -407,7 +420,7 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     plan = {i: sub_windows(audio, windows[i].spans) for i, _ in failing}
     clips = [c for i, _ in failing for c in plan[i]]
     log(f"second look at {len(failing)} of {len(windows)} windows: {len(clips)} pieces of <= {SUB_WINDOW_S:.0f} s "
-        f"decoded in batches ({', '.join(sorted({why.split(' ')[0] for _, why in failing}))})")
+        f"decoded in batches ({', '.join(sorted({_kind(why) for _, why in failing}))})")
     decoded = iter(decode_clips(model, audio, clips, cfg, batch_size or DEFAULT_BATCH["cpu"], hotwords, initial_prompt))
     for i, why in failing:
         old = windows[i]
