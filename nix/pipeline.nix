@@ -118,6 +118,13 @@ let
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
     else throw "reelset: step ${step.name} needs ${shown rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
     (missingOptional step);
+  # The names, relative to the dataset folder, of the step's files that lie in a subfolder
+  # (`bible.file = "meta/bible.yaml"`), for the tool's messages: the store copy keeps only the
+  # base name. Files in the dataset folder itself add nothing, so their specs (and hashes) stay.
+  #   fileNamesFor : step -> { role = string; }
+  # Example: fileNamesFor steps.byName.step2-bible → { bible = "meta/bible.yaml"; } (or { })
+  fileNamesFor = step: builtins.removeAttrs (mapAttrs (_: fileRel) (step.files or { }))
+    (filter (r: let rel = fileRel step.files.${r}; in rel == baseNameOf rel) (attrNames (step.files or { })));
   # A per-video shard's copy of a `split = "<key>"` file (review.json): the attrset under <key>
   # (entries keyed by clip id "<video id>-s<NNNN>") cut to the entries of video `videoId`, the
   # other keys kept; written at evaluation time (builtins.toFile), so a decision on one clip
@@ -245,7 +252,8 @@ let
         inputs = upstream videoId;
         models = modelsFor step;
         files = filesFor step;
-      } // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
+      } // (let names = fileNamesFor step; in if names == { } then { } else { file_names = names; })
+        // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
       drvName = "reelset-${dataset}-${step.name}";
     in
     if step.level == "video" then

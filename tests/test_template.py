@@ -153,3 +153,14 @@ def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_pa
     assert any("reelset: bible.yaml: a reference shot of character Lana names video 'ep9', which dataset.toml does not list"
                " (videos: ep1)" in ln for ln in lines), proc.stderr
     assert "/nix/store" not in "\n".join(lines), proc.stderr
+
+    # a bible in a subfolder (`[bible] file`): the step's error names it by its path in the dataset
+    (ds / "meta").mkdir()
+    (ds / "meta" / "bible.yaml").write_text(bible.replace("{video: ep1, t: 13.0}", "{video: ep1, t: -1}"))
+    (ds / "bible.yaml").unlink()
+    (ds / "dataset.toml").write_text(toml + '\n[bible]\nfile = "meta/bible.yaml"\n')
+    subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
+    proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
+    lines = [ln.strip().removeprefix("> ") for ln in proc.stderr.splitlines()]
+    assert proc.returncode != 0 and any(ln.startswith("error: meta/bible.yaml: characters[2].reference_shots[0].t (line 23): ")
+                                        for ln in lines), proc.stderr

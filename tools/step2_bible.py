@@ -33,7 +33,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     if bible_path is None:
         raise ReelsetError(f"{STEP}: spec has no files.bible (the dataset's bible.yaml)")
     path = Path(bible_path)
-    name = path.name[33:] if str(path.parent) == "/nix/store" and len(path.name) > 33 else path.name
+    name = spec.file_name("bible")
     with timer.phase("validate"):
         artifact = make_artifact(path, name)
     write_json(out / "bible.json", artifact)

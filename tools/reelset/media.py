@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError
+from reelset.schemas.base import source_name  # noqa: F401  (re-exported: media.source_name)
 from reelset.schemas.scenes import VideoInfo
 
 # Frame rates a VFR source's average is snapped to when within 1 % (NTSC rates exact).
@@ -30,14 +31,6 @@ STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(3000
 ENCODER_THREADS = "2"  # fixed so x264 output does not depend on the machine's core count
 BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
             "-map_metadata", "-1", "-map_chapters", "-1"]
-
-
-def source_name(path: Path) -> str:
-    """File name of a source without the Nix store hash prefix ('<32 chars>-ep01.mkv' → 'ep01.mkv')."""
-    name = path.name
-    if str(path.parent) == "/nix/store" and len(name) > 33 and name[32] == "-":
-        return name[33:]
-    return name
 
 
 @functools.cache

@@ -7,6 +7,7 @@ forbids unknown fields so a stale or hand-edited artifact fails loudly.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,15 @@ SCHEMA_VERSION = 1
 # libx264 presets, fastest first (x264 --fullhelp); the speed/size trade-off at a given CRF
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
+
+
+def source_name(path: Path) -> str:
+    """File name of a store copy without the Nix store hash prefix ('<32 chars>-ep01.mkv' → 'ep01.mkv');
+    any other path: its name."""
+    name = path.name
+    if str(path.parent) == "/nix/store" and len(name) > 33 and name[32] == "-":
+        return name[33:]
+    return name
 
 class Strict(BaseModel):
     """Base: unknown fields are an error, fields are validated on assignment."""
@@ -39,6 +49,13 @@ class StepSpec(Strict):
     models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
+    file_names: dict[str, str] = Field(default_factory=dict, description="Names relative to the dataset folder of the files (by role) that lie in a subfolder, for messages, e.g. {'bible': 'meta/bible.yaml'}; a file in the dataset folder itself has none (its store name says it).")
+
+    def file_name(self, role: str) -> str:
+        """The name a user knows the dataset file of ``role`` by, for messages: its path relative to
+        the dataset folder when in a subfolder ('meta/bible.yaml'), else the store copy's name
+        without the hash ('bible.yaml'). Raises KeyError when the spec has no such file."""
+        return self.file_names.get(role) or source_name(Path(self.files[role]))
 
     def section(self, name: str, model: type[BaseModel]) -> BaseModel:
         """The dataset.toml section ``[name]`` validated by its config model (absent: the defaults).
