@@ -15,7 +15,7 @@ import pytest
 from conftest import ffmpeg, report_html, run_tool, scenes_spec
 from reelset.repeats import find_groups
 from reelset.schemas.manifest import PackageManifest
-from reelset.schemas.repeats import RepeatsConfig
+from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from test_package import LTX2_CFG, WAN21_CFG, package_spec
@@ -148,3 +148,21 @@ def test_keep_all_reports_the_groups_and_drops_nothing(season):
     rv = reviewed(tmp / "all")
     assert len(rv.repeats) == 2 and all(m.fate in ("kept", "left") for g in rv.repeats for m in g.members)
     assert len(rv.accepted) == 8 and not any(r.repeat_of for r in rv.rejected)
+
+
+def fp(clip_id: str, dhash: str, rgb=(100, 100, 100), audio=None, duration=3.0) -> ClipFingerprint:
+    return ClipFingerprint(clip_id=clip_id, video_id=clip_id.split("-")[0], duration_s=duration, dhash=[dhash] * 5,
+                           rgb=[list(rgb)] * 5, audio=audio)
+
+
+def test_grouping_rules_without_media():
+    """A group needs clips of two videos (a shot twice in one episode and nowhere else is the
+    episode's own; once another episode has it too, both copies join the group); a re-tinted
+    picture, another length, sound on one side only or a hash 7+ bits away do not group."""
+    base = "f0f0f0f0f0f0f0f0"
+    clips = [fp("a-s0001", base), fp("a-s0002", base), fp("b-s0001", "f0f0f0f0f0f0f0f1"),  # 1 bit apart
+             fp("c-s0001", base, rgb=(140, 100, 100)), fp("d-s0001", base, duration=4.0),
+             fp("e-s0001", base, audio=[0.0] * 32), fp("f-s0001", "0f0f0f0f0f0f0f0f"), fp("g-s0001", "f0f0f0f0f0f0f07f")]
+    groups = [[f.clip_id for f in g] for g in find_groups(clips, RepeatsConfig())]
+    assert groups == [["a-s0001", "a-s0002", "b-s0001", "g-s0001"]], groups
+    assert find_groups(clips, RepeatsConfig(threshold=0)) == []  # a's twice, alone
