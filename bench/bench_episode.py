@@ -615,7 +615,7 @@ def make_season_episode(k: int, minutes: float, dest: Path, shared: dict[str, Pa
     files = [_shot_file(replace(s, index=1000 * k + s.index), work, size, fps) for s in shots]  # own lavfi seeds
     (work / "shots.txt").write_text("".join(f"file '{f}'\n" for f in files))
     wav = work / "dialogue.wav"
-    lines = make_dialogue_track(wav, body_s)
+    lines = make_dialogue_track(wav, body_s, lead_s=0.5 + 0.7 * (k % 5))  # the same script, shifted per episode
     body = work / "body.mp4"
     _ffmpeg("-f", "concat", "-safe", "0", "-i", str(work / "shots.txt"), "-i", str(wav), "-map", "0:v", "-map", "1:a",
             "-c:v", "copy", "-c:a", "aac", "-ar", "48000", "-ac", "1", "-t", f"{body_s:.3f}", str(body))

@@ -4,7 +4,8 @@ near-identical clips of different videos, done by its gathering over those small
 
 - :func:`fingerprint`: one ffmpeg decode of the clip at 4 fps scaled to 9x8 RGB (SAMPLES frames
   at (i + 0.5) / SAMPLES of it: a 64-bit difference hash of the grey image and the mean colour
-  each) and, when the clip has audio, its 16 kHz mono samples (reelset.media.decode_audio_16k)
+  of each of its 3 x 3 regions — a region grid, because a hue-rotated test pattern keeps the
+  frame's mean colour and its grey structure) and, when the clip has audio, its 16 kHz mono samples (reelset.media.decode_audio_16k)
   cut into 8 time slices x 4 frequency bands of log energy (dB).
 - :func:`find_groups`: clips of *different* videos are the same when durations, every sampled
   frame's hash and colour and the audio signature agree within ``[repeats]``
@@ -55,6 +56,15 @@ def dhash(rgb: np.ndarray) -> str:
     return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 
 
+def region_colors(rgb: np.ndarray) -> list[int]:
+    """Mean R, G, B (0-255) of each of the 3 x 3 regions of one 9x8 RGB image: 27 integers, row by row."""
+    out = []
+    for band in np.array_split(rgb.astype(np.float32), 3, axis=0):
+        for cell in np.array_split(band, 3, axis=1):
+            out += [int(round(float(c))) for c in cell.reshape(-1, 3).mean(axis=0)]
+    return out
+
+
 def audio_signature(samples: np.ndarray, rate: int = 16000) -> list[float]:
     """SLICES x 4 band log energies (dB, rounded to 0.1) of mono ``samples``; silence → SILENCE_DB."""
     out = []
@@ -78,7 +88,7 @@ def fingerprint(clip_id: str, video_id: str, clip: Path, duration_s: float, has_
     audio = audio_signature(media.decode_audio_16k(clip)) if has_audio else None
     return ClipFingerprint(clip_id=clip_id, video_id=video_id, duration_s=round(duration_s, 3),
                            dhash=[dhash(f) for f in picks],
-                           rgb=[[int(round(float(c))) for c in f.reshape(-1, 3).mean(axis=0)] for f in picks],
+                           rgb=[region_colors(f) for f in picks],
                            audio=audio, thumbnail=thumbnail)
 
 
@@ -88,7 +98,7 @@ def frame_bits(a: ClipFingerprint, b: ClipFingerprint) -> float:
 
 
 def color_diff(a: ClipFingerprint, b: ClipFingerprint) -> float:
-    """Mean absolute difference of the sampled frames' mean R, G, B."""
+    """Mean absolute difference of the sampled frames' region colours (:func:`region_colors`)."""
     return float(np.abs(np.array(a.rgb, dtype=float) - np.array(b.rgb, dtype=float)).mean())
 
 

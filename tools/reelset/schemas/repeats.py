@@ -20,7 +20,7 @@ class RepeatsConfig(Strict):
 
     keep: Literal["one", "all"] = Field("all", description="'one': keep the first accepted clip of each group (videos in id order) and drop the other copies (packages name the clip each copy repeats); 'all': only report the groups.")
     threshold: int = Field(6, ge=0, le=64, description="Largest mean Hamming distance (bits of 64) between the difference hashes (dHash) of the sampled frames of two clips that still counts as the same picture.")
-    color_threshold: float = Field(12.0, ge=0, description="Largest mean difference of the sampled frames' mean R, G, B (8-bit units): the dHash is grey-level, this tells a re-tinted shot apart.")
+    color_threshold: float = Field(12.0, ge=0, description="Largest mean difference of the sampled frames' region colours (mean R, G, B of 3 x 3 regions, 8-bit units): the dHash is grey-level, this tells a re-tinted shot apart.")
     audio_threshold_db: float = Field(6.0, ge=0, description="Largest mean difference (dB) of the clips' band-energy signatures (8 time slices x 4 frequency bands of the 16 kHz audio).")
     duration_tolerance: float = Field(0.1, ge=0, le=1, description="Largest relative difference of the two clips' durations (0-1).")
 
@@ -32,7 +32,7 @@ class ClipFingerprint(Strict):
     video_id: str
     duration_s: float = Field(ge=0, description="Clip duration, seconds.")
     dhash: list[str] = Field(description="64-bit difference hash (hex) of each sampled frame (9x8 grey, at (i + 0.5) / n of the clip).")
-    rgb: list[list[int]] = Field(description="Mean R, G, B (0-255) of each sampled frame.")
+    rgb: list[list[int]] = Field(description="Per sampled frame: mean R, G, B (0-255) of each of its 3 x 3 regions, row by row (27 integers).")
     audio: list[float] | None = Field(None, description="Log band energies, dB: 8 time slices x 4 bands (0-0.5, 0.5-1.5, 1.5-3, 3-8 kHz) of the 16 kHz mono audio; null without audio.")
     thumbnail: str | None = Field(None, description="The clip's thumbnail (store path of step1-scenes' JPEG), for the report.")
 
