@@ -6,13 +6,14 @@
 # `python tools/gen_docs.py` generates (tests/test_docs.py fails when it is stale).
 #
 # Inputs:
-#   where : string   the user's file, for messages (e.g. "/home/me/show/dataset.toml")
+#   where : string   the user's file, for messages, as the user knows it (e.g. "pipelines/demo/dataset.toml",
+#                    "dataset.toml" in a dataset flake; never its /nix/store copy)
 #   cfg   : attrset  builtins.fromTOML of that file
 # Returns cfg unchanged, or throws naming the file, the section, the key and the allowed keys.
 #
 # Example:
-#   (import ./config.nix) "/x/dataset.toml" { name = "x"; videos = [ ]; scenes = { treshold = 20; }; }
-#   → error: reelset dataset.toml check: /x/dataset.toml: [scenes] has no key `treshold`;
+#   (import ./config.nix) "pipelines/x/dataset.toml" { name = "x"; videos = [ ]; scenes = { treshold = 20; }; }
+#   → error: reelset dataset.toml check: pipelines/x/dataset.toml: [scenes] has no key `treshold`;
 #            allowed: clip_crf, min_scene_len_frames, threshold, thumbnail_width (docs/reference/dataset-toml.md)
 let
   spec = builtins.fromJSON (builtins.readFile ./config-keys.json);

@@ -49,22 +49,37 @@ let
   # reelset's pinned models, with the dataset folder's own models.toml (same format) merged over
   # them: a dataset flake pins a model without forking reelset
   models = import ./models.nix // (if builtins.pathExists (datasetDir + "/models.toml")
-    then builtins.fromTOML (builtins.readFile (datasetDir + "/models.toml")) else { });
+    then builtins.addErrorContext "while reading ${shown "models.toml"} (TOML)" (builtins.fromTOML (builtins.readFile (datasetDir + "/models.toml"))) else { });
   checkConfig = import ./config.nix;
   mkStep = import ./mkStep.nix { inherit toolchain system toolsDir; };
   inputs = import ./inputs.nix { inherit toolchain system toolsDir; };
   inherit (builtins) attrNames attrValues concatMap filter listToAttrs mapAttrs removeAttrs;
+  # A dataset file as its user knows it, for messages only (never in a spec: a folder's place in a
+  # checkout must not change a hash): a dataset
+  # folder inside a flake's source (copied into the store) is named relative to that flake —
+  # "pipelines/demo/dataset.toml" in reelset, "dataset.toml" in a dataset flake (./.) — never by
+  # its /nix/store copy; a folder outside the store keeps its own path.
+  #   shown : string -> string   (a path relative to the dataset folder)
+  # Example: shown "bible.yaml" → "pipelines/demo/bible.yaml" (datasetDir = /nix/store/…-source/pipelines/demo)
+  dirShown = let m = builtins.match "${builtins.storeDir}/[^/]+/?(.*)" (toString datasetDir); in
+    if m == null then toString datasetDir else builtins.head m;
+  shown = rel: if dirShown == "" then rel else "${dirShown}/${rel}";
   tomlPath = datasetDir + "/dataset.toml";
-  where = "${toString datasetDir}/dataset.toml";
+  where = shown "dataset.toml";
   cfg =
     if !builtins.pathExists tomlPath
     then throw "reelset mkPipeline: ${where} does not exist; a dataset folder needs a dataset.toml (see docs/datasets.md)"
-    else checkConfig where (builtins.fromTOML (builtins.readFile tomlPath));
+    else checkConfig where (builtins.addErrorContext "while reading ${where} (TOML)" (builtins.fromTOML (builtins.readFile tomlPath)));
   dataset = cfg.name or (throw "reelset mkPipeline: ${where} has no `name = \"…\"`");
   videoList = cfg.videos or (throw "reelset mkPipeline: ${where} has no [[videos]] entry; add one per source video");
   videos = listToAttrs (map (v: {
     name = v.id or (throw "reelset mkPipeline: a [[videos]] entry of ${where} has no `id`");
-    value = inputs.video datasetDir v;
+    value =
+      if v ? path && !builtins.pathExists (datasetDir + "/${v.path}")
+      then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where}: `path = \"${v.path}\"` is no file of the dataset folder (${shown v.path}; in a flake it must be git-added)"
+      else if !(v ? path) && !(v ? file && v ? sha256)
+      then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where} needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)"
+      else inputs.video datasetDir v;
   }) videoList);
   # nixpkgs lib's mapAttrs' (not a builtin on Nix 2.8): (name -> value -> { name; value; }) -> attrset -> attrset
   # Example: mapAttrs' (n: v: { name = "shards/${n}"; value = v; }) { a = 1; } → { "shards/a" = 1; }
@@ -103,7 +118,7 @@ let
   filesFor = step: removeAttrs (mapAttrs (role: f:
     let rel = fileRel f; p = datasetDir + "/${rel}"; in
     if builtins.pathExists p then "${builtins.path { path = p; name = baseNameOf rel; }}"
-    else throw "reelset: step ${step.name} needs ${toString datasetDir}/${rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
+    else throw "reelset: step ${step.name} needs ${shown rel} (${role}; set `${f.key}` in dataset.toml to use another file); see docs/datasets.md") (step.files or { }))
     (missingOptional step);
   # A per-video shard's copy of a `split = "<key>"` file (review.json): the attrset under <key>
   # (entries keyed by clip id "<video id>-s<NNNN>") cut to the entries of video `videoId`, the
@@ -116,10 +131,10 @@ let
   splitFile = f: videoId:
     let
       rel = fileRel f;
-      data = builtins.addErrorContext "while reading ${toString datasetDir}/${rel} (reelset cuts it per video; it must be valid JSON)"
+      data = builtins.addErrorContext "while reading ${shown rel} (reelset cuts it per video; it must be valid JSON)"
         (builtins.fromJSON (builtins.readFile (datasetDir + "/${rel}")));
       entries = if builtins.isAttrs data && builtins.isAttrs (data.${f.split} or { }) then data.${f.split} or { }
-        else throw "reelset mkPipeline: ${toString datasetDir}/${rel}: `${f.split}` must be an object keyed by clip id (see docs/datasets.md)";
+        else throw "reelset mkPipeline: ${shown rel}: `${f.split}` must be an object keyed by clip id (see docs/datasets.md)";
       videoOf = id: let m = builtins.match "(.*)-s[0-9]+" id; in if m == null then null else builtins.head m;
       own = removeAttrs entries (filter (id: videoOf id != videoId) (attrNames entries));
     in "${builtins.toFile "${videoId}-${baseNameOf rel}" (builtins.toJSON (data // { ${f.split} = own; }))}";
@@ -202,7 +217,7 @@ let
           name = "reelset-${dataset}-${step.name}-${key s}";
           spec = {
             step = step.name; inherit dataset; device = "cpu"; video_id = s.video;
-            video = videos.${s.video} or (throw "reelset: ${toString datasetDir}/${art.source}: a reference shot of ${s.kind} ${s.subject} names video '${s.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
+            video = videos.${s.video} or (throw "reelset: ${shown (fileRel steps.byName.step2-bible.files.bible)}: a reference shot of ${s.kind} ${s.subject} names video '${s.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
             config = { shot = { inherit (s) t where; }; };
           };
         };

@@ -208,3 +208,16 @@ def sb1(tmp_path_factory):
 def sb2(tmp_path_factory):
     with simbuilder(tmp_path_factory, "sb2") as b:
         yield b
+
+
+def trainer_module(module: str, dist: str):
+    """A trainer's own package for a test that runs its loader on our export (issue 27): imported;
+    skipped where ``dist`` is not pinned in requirements.lock and not installed, but never skipped
+    where the lock pins it (CI installs the lock: a missing package there is a failure)."""
+    import importlib
+    import re as _re
+
+    pinned = _re.search(rf"^{_re.escape(dist)}==", (REPO / "requirements.lock").read_text(), _re.M | _re.I)
+    if pinned:
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"{dist} is not in requirements.lock nor installed here")

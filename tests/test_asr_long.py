@@ -247,7 +247,9 @@ def test_repeated_phrasing_is_speech_not_a_loop(runs, name, dispatch):
     assert sc.wer <= REPEATED_WER[name], sc.wer
     assert not [(s.text, s.flags) for s in run.t.segments if s.flags]
     assert not run.t.speech_without_words
-    assert "second look" in run.stderr  # it compresses well: looked at again, not discarded
+    # it compresses like a loop (Whisper's 2.4 threshold), yet nothing was discarded or flagged
+    from faster_whisper.transcribe import get_compression_ratio
+    assert get_compression_ratio(" ".join(s.text for s in run.t.segments)) > AsrConfig().guards.compression_ratio
 
 
 @pytest.mark.parametrize("name", [m for m in MEDIA] + ["nonspeech_no_vad"])

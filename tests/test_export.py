@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import PYTHON, REPO, ffmpeg, nix_build
+from conftest import PYTHON, REPO, ffmpeg, nix_build, trainer_module
 from reelset import ReelsetError, export, ltx2, train
 from reelset.media import count_frames, probe_video
 from reelset.schemas.base import ModelRef
@@ -232,7 +232,8 @@ def test_diffusion_pipe_export(exported, demo_outputs):
 def test_diffsynth_export_loads_through_its_dataset(exported, demo_outputs):
     """DiffSynth-Studio's own UnifiedDataset (diffsynth 2.1 on PyPI, CPU only) reads every sample."""
     import pandas as pd
-    from diffsynth.core import UnifiedDataset
+
+    UnifiedDataset = trainer_module("diffsynth.core", "diffsynth").UnifiedDataset
 
     dest = exported["step3-wan21-package:diffsynth"]
     trigger = trigger_of(demo_outputs)

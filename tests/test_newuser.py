@@ -4,7 +4,9 @@
 (ffmpeg lavfi + espeak-ng: a 3-shot dialogue and an anamorphic 2-shot narration), a bible,
 review decisions through the review server's HTTP API, and both training packages.
 
-Every command a user types is listed in ``COMMANDS`` (printed with the wall time, `pytest -s`).
+Every command a user types is listed in ``COMMANDS`` (printed with its wall time, `pytest -s`), up to
+an export of both packages for each trainer (issue 27); DiffSynth-Studio's own dataset class loads its
+export where `diffsynth` is installed (requirements.lock).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import orjson
 import pytest
 import requests
 
-from conftest import REPO, STORE_ENV, ffmpeg
+from conftest import REPO, STORE_ENV, ffmpeg, trainer_module
 from reelset.schemas.manifest import PackageManifest
 from test_template import git_copy
 
 pytestmark = pytest.mark.nix
 CLI = REPO / "bin" / "reelset"
 COMMANDS: list[str] = []
+TIMES: dict[int, float] = {}  # index in COMMANDS → wall seconds of that command
 
 
 def user_env() -> dict[str, str]:
@@ -44,8 +47,10 @@ def user_env() -> dict[str, str]:
 def sh(cmd: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
     """Run one command line as the user types it (bash; `reelset` is bin/reelset)."""
     COMMANDS.append(cmd)
+    t0 = time.monotonic()
     proc = subprocess.run(["bash", "-c", f'reelset() {{ "{CLI}" "$@"; }}; {cmd}'], cwd=cwd, capture_output=True,
                           text=True, env=user_env())
+    TIMES[len(COMMANDS) - 1] = time.monotonic() - t0
     if ok:
         assert proc.returncode == 0, f"{cmd}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     return proc
@@ -101,6 +106,7 @@ def review_in_the_browser_api(ds: Path) -> dict[str, str]:
     (valid, meaningless) captions of the narration as they are, edit the other dialogue clips.
     Returns clip id → decision action."""
     COMMANDS.append("reelset review    # then, in the browser: reject one clip, accept the narration's, edit the others")
+    t0 = time.monotonic()
     log = (ds.parent / "review.log").open("w")
     server = subprocess.Popen([str(CLI), "review", "--port", "0"], cwd=ds, stdout=subprocess.PIPE, stderr=log,
                               text=True, env=user_env())
@@ -132,6 +138,7 @@ def review_in_the_browser_api(ds: Path) -> dict[str, str]:
                                      "caption": "myshow, a bright test pattern fills the frame; static camera, steady light."})
                     assert got["state"] == "kept", got
                 decisions[cid] = got["state"]
+        TIMES[len(COMMANDS) - 1] = time.monotonic() - t0  # server start + the page's calls
         return decisions
     finally:
         server.terminate()
@@ -203,4 +210,39 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     order = [ln.split()[0] for ln in inspect.stdout.splitlines() if ln.startswith("step")][1:]
     assert order.index("step1-scenes") < order.index("step2-transcript-base") < order.index("step2-bible") \
         < order.index("step3-ltx2-data"), order
-    print(f"\nnew-user test: {wall:.0f} s wall (init → both packages); commands:\n  " + "\n  ".join(COMMANDS))
+
+    # issue 27: both packages exported for every trainer, from `result` as the build left it
+    for target, kind in EXPORTS.items():
+        got = sh(f"reelset export result exports/{target} --for {target}", ds)
+        dest = ds / "exports" / target
+        assert (dest / "TRAIN.md").is_file() and "TRAIN.md" in got.stdout, got.stdout
+        media = [p for p in dest.rglob("*.mp4") if not p.is_symlink()]
+        assert len(media) == kept and all(p.stat().st_nlink == 1 for p in media), (target, kind, media)
+    loaded = diffsynth_loads(ds / "exports" / "diffsynth")
+    assert loaded == kept, loaded
+    print(f"\nnew-user test: {wall:.0f} s wall (init → both packages), {time.monotonic() - t0:.0f} s with inspect and "
+          f"exports; DiffSynth-Studio UnifiedDataset loaded {loaded} of {kept} samples; commands:\n"
+          + "\n".join(f"  {TIMES.get(i, 0):7.1f} s  {c}" for i, c in enumerate(COMMANDS))
+          + "\nwhat the first and the last `reelset build` print:\n" + first.stdout + "…\n" + done.stdout)
+
+
+# export target → the package it takes from `result` (tools/reelset/export.py SOURCES)
+EXPORTS = {"ltx2-trainer": "step3-ltx2-data", "ltxv-trainer": "step3-ltx2-data", "musubi": "step3-wan21-package",
+           "diffusion-pipe": "step3-wan21-package", "diffsynth": "step3-wan21-package"}
+
+
+def diffsynth_loads(dest: Path) -> int:
+    """Samples DiffSynth-Studio's own UnifiedDataset (diffsynth.core) reads from the export, with
+    the --max_pixels / --num_frames of its TRAIN.md (skipped only where diffsynth is neither pinned in
+    requirements.lock nor installed)."""
+    UnifiedDataset = trainer_module("diffsynth.core", "diffsynth").UnifiedDataset
+    text = (dest / "TRAIN.md").read_text()
+    ds = UnifiedDataset(base_path=str(dest), metadata_path=str(dest / "metadata.csv"), repeat=1, data_file_keys=("video",),
+                        main_data_operator=UnifiedDataset.default_video_operator(
+                            base_path=str(dest), max_pixels=int(re.search(r"--max_pixels (\d+)", text).group(1)),
+                            height=None, width=None, height_division_factor=16, width_division_factor=16,
+                            num_frames=int(re.search(r"--num_frames (\d+)", text).group(1)),
+                            time_division_factor=4, time_division_remainder=1))
+    samples = [ds[i] for i in range(len(ds))]
+    assert all(s["video"] and "myshow" in s["prompt"] for s in samples), samples
+    return len(samples)

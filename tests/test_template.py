@@ -112,3 +112,44 @@ def test_status_of_a_template_flake(reelset_copy, tmp_path):
     assert steps["step1-scenes"]["state"] == "in-store"
     assert [d["action"] for d in steps["step2-transcript-base"]["derivations"]] == ["build-local", "build-local-cuda"]
     assert len(steps) == len(nixinfo.step_table(reelset_copy))
+
+
+def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_path):
+    """Issue 27: a dataset flake is evaluated from its store copy, yet a bad key in dataset.toml and
+    a bad bible.yaml fail naming the file as the user knows it (relative to the dataset folder),
+    never /nix/store/…-dataset.toml or /nix/store/…-source/bible.yaml."""
+    ds = tmp_path / "myshow"
+    ds.mkdir()
+    (ds / "flake.nix").write_text((REPO / "templates/dataset/flake.nix").read_text()
+                                  .replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_copy}"))
+    two_shots(ds / "ep1.mp4", size="160x120")
+    toml = f'name = "err{uuid.uuid4().hex[:8]}"\n\n[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n'
+    (ds / "dataset.toml").write_text(toml + "\n[scenes]\ntreshold = 20\n")
+    bible = (REPO / "pipelines/demo/bible.yaml").read_text().replace("video: demo01", "video: ep1")
+    (ds / "bible.yaml").write_text(bible.replace("{video: ep1, t: 13.0}", "{video: ep1, t: -1}"))
+    subprocess.run(["git", "init", "-q"], cwd=ds, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
+
+    def error_lines(proc) -> list[str]:
+        assert proc.returncode != 0
+        return [ln for ln in proc.stderr.splitlines() if "error" in ln and "reelset" in ln or "error: bible.yaml" in ln]
+
+    proc = nix("eval", "--impure", "--raw", f".#legacyPackages.{current_system()}.host.step1-scenes.drvPath", cwd=ds)
+    lines = error_lines(proc)
+    assert any("reelset dataset.toml check: dataset.toml: [scenes] has no key `treshold`; allowed: " in ln for ln in lines), proc.stderr
+    assert "/nix/store" not in "\n".join(lines), proc.stderr
+
+    (ds / "dataset.toml").write_text(toml)
+    subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
+    proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
+    lines = [ln.strip().removeprefix("> ") for ln in error_lines(proc)]  # the builder's log line
+    assert any(ln.startswith("error: bible.yaml: characters[2].reference_shots[0].t (line 23): ") for ln in lines), proc.stderr
+    assert "/nix/store" not in "\n".join(ln for ln in lines if "bible.yaml" in ln), proc.stderr
+
+    (ds / "bible.yaml").write_text(bible.replace("{video: ep1, t: 7.0", "{video: ep9, t: 7.0"))
+    subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
+    proc = nix("build", "--impure", "--no-link", "--dry-run", ".#host.step2-shot-reference", cwd=ds)
+    lines = error_lines(proc)
+    assert any("reelset: bible.yaml: a reference shot of character Lana names video 'ep9', which dataset.toml does not list"
+               " (videos: ep1)" in ln for ln in lines), proc.stderr
+    assert "/nix/store" not in "\n".join(lines), proc.stderr

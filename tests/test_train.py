@@ -214,18 +214,20 @@ segment_steps = 2
 rank = 4
 alpha = 4
 learning_rate = 1e-3
+seed = {seed}
 """
 
 
-def train_dataset(folder: Path, steps: int) -> Path:
+def train_dataset(folder: Path, steps: int, seed: int) -> Path:
     """A copy of the demo dataset (same name and sections, so steps up to step2-reviewed are the
-    demo's derivations) with small LTX-2 buckets, the tiny LTX-2 model and a short run."""
+    demo's derivations) with small LTX-2 buckets, the tiny LTX-2 model and a short run. `seed`
+    (the training seed) makes the segment derivations new to a store that kept an earlier run's."""
     folder.mkdir(exist_ok=True)
     for f in (REPO / "pipelines" / "demo").iterdir():
         if f.is_file() and f.name != "dataset.toml":
             (folder / f.name).write_bytes(f.read_bytes())
     base = (REPO / "pipelines" / "demo" / "dataset.toml").read_text()
-    (folder / "dataset.toml").write_text(base + TRAIN_TOML.format(steps=steps))
+    (folder / "dataset.toml").write_text(base + TRAIN_TOML.format(steps=steps, seed=seed))
     return folder
 
 
@@ -254,7 +256,9 @@ def valid(path: str) -> bool:
 
 @pytest.mark.nix
 def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_path):
-    ds = train_dataset(tmp_path / "ds", steps=6)
+    # a seed of this run: CI's store may hold the segments of an earlier run of this test
+    seed = int.from_bytes(os.urandom(4), "little") % 2**31
+    ds = train_dataset(tmp_path / "ds", steps=6, seed=seed)
     nix_build("--expr", expr(ds, "step4-ltx2-preprocess"))  # everything upstream of training
     segs = segment_paths(ds)
     assert len(segs) == 3 and not any(valid(out) for _, out in segs)
@@ -277,7 +281,7 @@ def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_p
     assert t.segments == [o for _, o in segs] and [p.step for p in t.losses] == list(range(6))
     assert (out / "lora.safetensors").resolve().is_file()
     # raising `steps` keeps every finished segment: only segment 3, the final step and its report are new
-    train_dataset(ds, steps=8)
+    train_dataset(ds, steps=8, seed=seed)
     more = segment_paths(ds)
     assert more[:3] == segs and len(more) == 4
     pending = to_build(ds, "step5-ltx2-train")

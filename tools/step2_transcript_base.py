@@ -6,15 +6,21 @@ directory, pinned in nix/models.nix) and ``config.asr``
 depends on the source video only, never on the series bible, so editing the bible never
 re-runs GPU ASR.
 
-Audio is first decoded by the ffmpeg CLI to 16 kHz mono float32 (faster-whisper's own
-PyAV demuxer crashes on MKV files with subtitle streams), then transcribed by
-:func:`reelset.asr.transcribe`: faster-whisper's batched pipeline over windows of up to 30 s
-of Silero VAD speech (``[asr] batch_size`` windows at a time; the VAD runs once per file, its
-regions are both recorded and handed to the pipeline), word timestamps, no window
-conditioned on another (so one bad window cannot start a loop that eats the rest of an
-episode). The words are cut into sentence segments and checked by the hallucination guards
-(:mod:`reelset.hallucination`: loops, compression ratio, no-speech probability, words outside
-VAD speech, phantom phrases); each finding is recorded on its segment. Progress lines
+Audio is first decoded by the ffmpeg CLI to 16 kHz mono 16-bit samples (faster-whisper's own
+PyAV demuxer crashes on MKV files with subtitle streams), then transcribed block by block
+(~10 min each, :func:`reelset.asr.transcribe_blocks`; peak memory flat in the file's length) by
+faster-whisper's batched pipeline over windows of up to 30 s of Silero VAD speech
+(``[asr] batch_size`` windows at a time; the VAD runs once per block, its regions are both
+recorded and handed to the pipeline), word timestamps, no window conditioned on another (so one
+bad window cannot start a loop that eats the rest of an episode). A window with a loop, a low
+log-probability, too little of its speech covered by words, or (short of words) a high
+compression ratio gets a second look: its speech in pieces of <= 10 s, decoded batched; a new
+decoding replaces it only when it covers at least as much speech with words and scores better
+(:func:`reelset.asr.redecode_failed`). The words are cut into sentence segments and checked by the
+hallucination guards (:mod:`reelset.hallucination`: loops, no-speech probability, words outside
+VAD speech, phantom phrases; the compression ratio alone never flags text); each finding is
+recorded on its segment. VAD speech that ends with no word and no flagged segment is recorded as
+``speech_without_words`` (never lost silently). Progress lines
 (seconds of audio done, RTF, ETA) go to stderr at least every 10 s. Device: CUDA (float16)
 when CTranslate2 sees a GPU; CPU (int8) only with ``[device] allow_cpu = true``, else the step fails
 (reelset/device.py); the choice is logged and recorded.

@@ -241,18 +241,24 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     these only triggers a second look (:func:`redecode_failed`): the compression ratio alone
     never discards or flags text — real repeated phrasing (a list read aloud, a refrain)
     compresses well too."""
-    ratio = get_compression_ratio(win.text)
-    if ratio > guards.compression_ratio:
-        return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
     loops = repetition_spans([normalize(w[0]) for w in win.words], guards)
     if loops:
         return f"{loops[0][2]!r} repeated {loops[0][3]} times"
     if win.avg_logprob < guards.log_prob and not win.no_speech_prob > guards.no_speech:
         return f"average log-probability {win.avg_logprob:.2f} < {guards.log_prob}"
     speech = sum(e - s for s, e in win.spans)
-    if speech > 0 and coverage(win, guards) < guards.min_coverage * speech:
-        return f"words cover {coverage(win, guards):.1f} of {speech:.1f} s of speech"
+    covered = coverage(win, guards) if speech > 0 else 0.0
+    if speech > 0 and covered < guards.min_coverage * speech:
+        return f"words cover {covered:.1f} of {speech:.1f} s of speech"
+    # a high ratio with no loop, a good log-probability and words over nearly all the speech is
+    # repeated phrasing (a list, a refrain): looking again costs a decoding per 10 s and finds nothing
+    ratio = get_compression_ratio(win.text)
+    if ratio > guards.compression_ratio and (speech <= 0 or covered < COMPRESSED_COVERAGE * speech):
+        return f"compression ratio {ratio:.2f} > {guards.compression_ratio}"
     return None
+
+
+COMPRESSED_COVERAGE = 0.95  # a window over the compression ratio is looked at again below this coverage
 
 
 COVER_PAD_S = 0.3  # a word covers its own span and this much around it (breaths, VAD padding)
@@ -317,34 +323,42 @@ def better(new: Window, old: Window, guards: GuardConfig) -> bool:
             or (new_loops == old_loops and new_cov >= old_cov - 0.5 and new.avg_logprob > old.avg_logprob))
 
 
+def _kind(why: str) -> str:
+    """Short name of a :func:`window_failed` reason, for the log."""
+    return next((k for k, mark in (("loop", "repeated"), ("low log-probability", "log-probability"),
+                                   ("too little speech covered", "cover"), ("compression ratio", "compression"))
+                 if mark in why), why)
+
+
 SUB_WINDOW_S = 10.0  # a window decoded again is cut into pieces of at most this much speech
 CUT_SEARCH_S = 1.5  # a cut goes to the quietest 20 ms frame this close to its ideal place
 
 
-def sub_windows(audio: np.ndarray, spans: list[tuple[float, float]], max_s: float = SUB_WINDOW_S) -> list[tuple[float, float]]:
-    """The window's speech ``spans`` (seconds) cut into pieces of at most ``max_s`` seconds, each
-    cut at the quietest 20 ms frame (RMS) within :data:`CUT_SEARCH_S` of its ideal place, so that
-    no word is cut in two where the speech has any pause (tiny.en loops less on shorter windows
-    of unpaused speech: measured 9 → 30 of 40 sentences with 30 → 10 s windows)."""
-    frame = SAMPLE_RATE // 50
-    out = []
-    for start, end in spans:
+def sub_windows(audio: np.ndarray, spans: list[tuple[float, float]], max_s: float = SUB_WINDOW_S,
+                max_gap_s: float = 2.0) -> list[tuple[float, float]]:
+    """The window's speech ``spans`` (seconds) as pieces of at most ``max_s`` seconds: regions
+    less than ``max_gap_s`` apart are packed into one piece while it stays within ``max_s`` (each
+    piece is padded to Whisper's 30 s input, so fewer pieces cost fewer decodings: a 27 s window of
+    eleven short regions is 3 pieces, not 7), and a longer region is cut at the quietest 20 ms
+    frame (RMS) within :data:`CUT_SEARCH_S` of its ideal place, so that no word is cut in two where
+    the speech has any pause (tiny.en loops less on shorter windows of unpaused speech: measured
+    9 → 30 of 40 sentences with 30 → 10 s windows)."""
+    cut_spans: list[tuple[float, float]] = []
+    for start, end in spans:  # long regions cut first
         a = start
         while end - a > max_s:
             ideal = a + max_s * 0.9
-            lo = int(max(a + 1.0, ideal - CUT_SEARCH_S) * SAMPLE_RATE)
-            hi = int(min(a + max_s, ideal + CUT_SEARCH_S, end - 0.5) * SAMPLE_RATE)
-            seg = audio[lo:hi]
-            if hi - lo < frame * 2:
-                cut = ideal
-            else:
-                n = len(seg) // frame
-                rms = np.sqrt((seg[:n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1))
-                cut = (lo + int(np.argmin(rms)) * frame + frame // 2) / SAMPLE_RATE
-            out.append((round(a, 3), round(cut, 3)))
+            cut = quietest(audio, max(a + 1.0, ideal - CUT_SEARCH_S), min(a + max_s, ideal + CUT_SEARCH_S, end - 0.5))
+            cut_spans.append((a, cut))
             a = cut
-        out.append((round(a, 3), round(end, 3)))
-    return out
+        cut_spans.append((a, end))
+    out: list[tuple[float, float]] = []
+    for a, b in cut_spans:
+        if out and a - out[-1][1] < max_gap_s and b - out[-1][0] <= max_s:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return [(round(a, 3), round(b, 3)) for a, b in out]
 
 
 def decode_clips(model: WhisperModel, audio: np.ndarray, clips: list[tuple[float, float]], cfg: AsrConfig,
@@ -407,7 +421,7 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     plan = {i: sub_windows(audio, windows[i].spans) for i, _ in failing}
     clips = [c for i, _ in failing for c in plan[i]]
     log(f"second look at {len(failing)} of {len(windows)} windows: {len(clips)} pieces of <= {SUB_WINDOW_S:.0f} s "
-        f"decoded in batches ({', '.join(sorted({why.split(' ')[0] for _, why in failing}))})")
+        f"decoded in batches ({', '.join(sorted({_kind(why) for _, why in failing}))})")
     decoded = iter(decode_clips(model, audio, clips, cfg, batch_size or DEFAULT_BATCH["cpu"], hotwords, initial_prompt))
     for i, why in failing:
         old = windows[i]
