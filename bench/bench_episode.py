@@ -33,6 +33,15 @@ settings and this venv)::
 
 With several ``--minutes`` it prints how each step's seconds per source minute grow from the
 shortest to the longest run ("linear" within ±25 %, else "worse" / "better").
+
+Season mode (issue 29): ``--season 2 4 --minutes 1`` makes, for each N, N + 1 episodes of
+``--minutes`` that share an intro and end credits (two 4 s shots each: same frames, same spoken
+line) around a body of their own (its own shot plan, seed SEED + k), and measures with
+``nix build .#host.all`` (steps through packaging; ``[repeats] keep = "one"``): (a) the full
+build of N episodes, (b) the same dataset with episode N+1 added, (c) episode N+1 alone in a
+fresh dataset — derivations built (dry run) and CPU seconds (user + system of Nix's builders) —
+and after (b) the recall of the shared clips (each in a repeat group spanning every episode) and
+the unique clips grouped (must be none).
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -497,18 +506,283 @@ def bench_steps(reelset: Path) -> list[dict]:
     return [s for s in nixinfo.step_table(reelset) if s["name"] not in EXCLUDED]
 
 
+# --------------------------------------------------------------------------- season (issue 29)
+# An intro and end credits shared by every episode of a season (same frames, same sound): two
+# shots each, a fixed lavfi source, hue and spoken line. Episode k's body between them is its own
+# shot plan (seed SEED + k) under the dialogue track.
+SHARED = {"intro": [(0, 0, 0.0, "Previously on the reelset files."), (1, 120, 0.0, "Nothing is what it seems.")],
+          "credits": [(7, 240, 0.0, "Created by the reelset team."), (4, 60, 0.0, "Goodbye until next week.")]}
+SHARED_SHOT_S = 4.0
+
+SEASON_TOML = """name = "{name}"
+description = "bench/bench_episode.py --season: {n} synthetic episodes sharing an intro and credits"
+{videos}
+[device]
+allow_cpu = true
+
+[scenes]
+threshold = 27.0
+min_scene_len_frames = 15
+
+[asr]
+model = "faster-whisper-tiny-en"
+language = "en"
+beam_size = 5
+vad = true
+
+[disambiguate]
+vlm = "tiny-qwen2.5-vl"
+model_frames = 2
+model_max_pixels = 12544
+model_max_new_tokens = 160
+model_max_text_chars = 100
+
+[caption]
+model = "tiny-qwen2.5-vl"
+fps = 2.0
+max_frames = 8
+batch_size = 4
+max_chars = 100
+max_new_tokens = 256
+
+# a random model's captions: accept them as text (media QA stays at its defaults)
+[review]
+min_words = 0
+require_trigger_word = false
+check_names = false
+
+[repeats]
+keep = "one"
+
+[ltx2]
+buckets = ["96x64x17"]
+
+[wan21]
+sizes = ["64x48"]
+max_frames = 17
+min_frames = 9
+"""
+
+
+@dataclass
+class SeasonEpisode:
+    """A season episode: its video and the [start, end) seconds of its shared parts."""
+
+    vid: str
+    video: Path
+    seconds: float
+    shared: list[tuple[float, float]]
+    body: Episode | None = None
+
+
+def _shared_part(name: str, dest: Path, size: str, fps: int) -> Path:
+    """The intro or the credits (SHARED[name]): SHARED_SHOT_S per shot, each with its line
+    (espeak-ng), 48 kHz mono AAC; made once, put into every episode."""
+    parts = []
+    for i, (source, hue, bright, text) in enumerate(SHARED[name]):
+        wav = dest / f"{name}{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
+        src = SOURCES[source].format(s=size, r=fps, k=SEED)
+        out = dest / f"{name}{i}.mp4"
+        _ffmpeg("-f", "lavfi", "-i", f"{src},hue=h={hue}:b={bright},format=yuv420p", "-i", str(wav),
+                "-frames:v", str(round(SHARED_SHOT_S * fps)), "-af", "apad", "-t", f"{SHARED_SHOT_S:.3f}",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-threads", "1", "-c:a", "aac", "-ar", "48000",
+                "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out))
+        parts.append(out)
+    return _concat(parts, dest / f"{name}.mp4")
+
+
+def _concat(parts: list[Path], out: Path) -> Path:
+    """``parts`` (video + audio each) one after the other, re-encoded (x264 veryfast, AAC 48 kHz mono)."""
+    inputs = [a for p in parts for a in ("-i", str(p))]
+    streams = "".join(f"[{i}:v][{i}:a]" for i in range(len(parts)))
+    _ffmpeg(*inputs, "-filter_complex", f"{streams}concat=n={len(parts)}:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-threads", "2", "-c:a", "aac", "-b:a", "64k",
+            "-ar", "48000", "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out))
+    return out
+
+
+def make_season_episode(k: int, minutes: float, dest: Path, shared: dict[str, Path], size: str = SIZE,
+                        fps: int = FPS) -> SeasonEpisode:
+    """Episode ``k`` (1-based) of ``minutes``: intro, a body of its own (make_episode's shots with
+    seed SEED + k under the dialogue), credits."""
+    vid = f"ep{k:02d}"
+    shared_s = len(SHARED["intro"]) * SHARED_SHOT_S + len(SHARED["credits"]) * SHARED_SHOT_S
+    body_s = round((minutes * 60 - shared_s) * fps) / fps
+    work = dest / f"{vid}-parts"
+    work.mkdir(parents=True, exist_ok=True)
+    shots = plan_shots(body_s, fps, seed=SEED + k)
+    files = [_shot_file(replace(s, index=1000 * k + s.index), work, size, fps) for s in shots]  # own lavfi seeds
+    (work / "shots.txt").write_text("".join(f"file '{f}'\n" for f in files))
+    wav = work / "dialogue.wav"
+    lines = make_dialogue_track(wav, body_s, lead_s=0.5 + 0.7 * (k % 5))  # the same script, shifted per episode
+    body = work / "body.mp4"
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(work / "shots.txt"), "-i", str(wav), "-map", "0:v", "-map", "1:a",
+            "-c:v", "copy", "-c:a", "aac", "-ar", "48000", "-ac", "1", "-t", f"{body_s:.3f}", str(body))
+    video = _concat([shared["intro"], body, shared["credits"]], dest / f"{vid}.mp4")
+    shutil.rmtree(work)
+    intro_s = len(SHARED["intro"]) * SHARED_SHOT_S
+    total = intro_s + body_s + len(SHARED["credits"]) * SHARED_SHOT_S
+    spans = [(i * SHARED_SHOT_S, (i + 1) * SHARED_SHOT_S) for i in range(len(SHARED["intro"]))]
+    spans += [(intro_s + body_s + i * SHARED_SHOT_S, intro_s + body_s + (i + 1) * SHARED_SHOT_S)
+              for i in range(len(SHARED["credits"]))]
+    return SeasonEpisode(vid, video, total, spans, Episode(video, total, shots, lines))
+
+
+def make_season_dataset(ds: Path, reelset: Path, eps: list[SeasonEpisode], name: str, env: dict[str, str]) -> None:
+    """A dataset flake at ``ds`` holding ``eps`` (fixed inputs); the bible's reference shots are in
+    the first episode's body (the same bible for every size of the season, so adding an episode
+    changes no bible-dependent derivation)."""
+    ds.mkdir(parents=True)
+    videos = ""
+    for ep in eps:
+        sha = subprocess.run(["sha256sum", str(ep.video)], capture_output=True, text=True, check=True).stdout.split()[0]
+        subprocess.run(["nix-store", "--add-fixed", "sha256", str(ep.video)], capture_output=True, text=True, check=True, env=env)
+        videos += f'\n[[videos]]\nid = "{ep.vid}"\nfile = "{ep.video.name}"\nsha256 = "{sha}"\n'
+    (ds / "dataset.toml").write_text(SEASON_TOML.format(name=name, n=len(eps), videos=videos))
+    first = eps[0].body
+    shift = len(SHARED["intro"]) * SHARED_SHOT_S
+    bible = bible_yaml(Episode(first.video, first.seconds, [Shot(s.index, s.source, s.hue_deg, s.brightness,
+                                                                  s.start_frame + round(shift * FPS), s.frames)
+                                                             for s in first.shots], first.lines), eps[0].vid)
+    (ds / "bible.yaml").write_text(bible)
+    (ds / "flake.nix").write_text(FLAKE.format(reelset=reelset))
+    for cmd in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *cmd], cwd=ds, check=True, capture_output=True)
+
+
+@dataclass
+class Build:
+    """One ``nix build .#host.all`` of a season dataset: derivations built, CPU seconds of the
+    builds (user + system of Nix's child processes: the builders run as its children on a
+    single-user store), wall seconds, and the gatherings' tool seconds."""
+
+    label: str
+    videos: int
+    derivations: int
+    cpu_s: float
+    wall_s: float
+    gather_tool_s: float
+    built: list[str] = field(default_factory=list)
+
+
+def build_all(ds: Path, label: str, videos: int, env: dict[str, str]) -> Build:
+    """Dry-run then build ``.#host.all`` in ``ds``, measured (:class:`Build`). RuntimeError on failure."""
+    dry = subprocess.run(["nix", "build", "--impure", "--dry-run", ".#host.all"], cwd=ds, env=env, capture_output=True, text=True)
+    if dry.returncode != 0:
+        raise RuntimeError(f"{label}: dry run failed:\n{dry.stderr[-4000:]}")
+    names = sorted(re.sub(r"^/nix/store/[a-z0-9]{32}-", "", d).removesuffix(".drv")
+                   for d in nixinfo.parse_dry_run(dry.stderr).will_build)
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.run(["nix", "build", "--impure", "--no-link", "--json", ".#host.all"], cwd=ds, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label}: build failed:\n{proc.stderr[-6000:]}")
+    gather = 0.0
+    for d in re.findall(r"building '(/nix/store/[^']+\.drv)'", proc.stderr):
+        base = re.sub(r"^/nix/store/[a-z0-9]{32}-", "", d).removesuffix(".drv")
+        if any(base.endswith(f"-{s}") for s in ("step2-reviewed", "step3-ltx2-data", "step3-wan21-package")):
+            t = parse_timings(nixinfo.build_log(Path(d)) or "")
+            gather += (t or {}).get("total", 0.0)
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return Build(label, videos, len(names), round(cpu, 1), round(wall, 1), round(gather, 2), names)
+
+
+def season_recall(ds: Path, eps: list[SeasonEpisode], env: dict[str, str]) -> dict:
+    """The shared intro and credits found: every clip lying in a shared span must be in a repeat
+    group with its copies in every other episode (recall), and no group may hold a clip of an
+    episode's own body (false groups). Read from the built step1-scenes shards and the gathered
+    reviewed.json."""
+    def out(attr: str) -> Path:
+        proc = subprocess.run(["nix", "build", "--impure", "--no-link", "--json", f".#host.{attr}"], cwd=ds, env=env,
+                              capture_output=True, text=True, check=True)
+        return Path(json.loads(proc.stdout)[0]["outputs"]["out"])
+    shared_clips, unique = set(), set()
+    for ep in eps:
+        scenes = json.loads((out(f"step1-scenes.shards.{ep.vid}.data") / "scenes.json").read_text())["scenes"]
+        for sc in scenes:
+            mid = 0.5 * (sc["start_s"] + sc["end_s"])
+            (shared_clips if any(a <= mid < b for a, b in ep.shared) else unique).add(sc["clip_id"])
+    reviewed = json.loads((out("step2-reviewed.data") / "reviewed.json").read_text())
+    grouped = {m["clip_id"]: i for i, g in enumerate(reviewed["repeats"]) for m in g["members"]}
+    full = [g for g in reviewed["repeats"] if len({m["video_id"] for m in g["members"]}) == len(eps)]
+    found = {m["clip_id"] for g in full for m in g["members"]}
+    wan = json.loads((out("step3-wan21-package.data") / "manifest.json").read_text())
+    return {"shared_clips": len(shared_clips), "found_in_every_episode": len(shared_clips & found),
+            "recall": round(len(shared_clips & found) / max(len(shared_clips), 1), 3),
+            "unique_clips_grouped": sorted(unique & set(grouped)), "groups": len(reviewed["repeats"]),
+            "copies_dropped": sum(1 for c in wan["clips"] if c.get("repeat_of"))}
+
+
+def run_season(n: int, minutes: float, work: Path, reelset: Path, env: dict[str, str], log=print) -> dict:
+    """N episodes of ``minutes`` sharing an intro and credits: (a) the full build of the N, (b) the
+    same dataset with episode N+1 added, (c) episode N+1 alone (a fresh dataset): derivations
+    built and CPU seconds of each, with the recall of the shared parts after (b)."""
+    dest = work / f"season{n}"
+    dest.mkdir(parents=True)
+    shared = {name: _shared_part(name, dest, SIZE, FPS) for name in SHARED}
+    eps = [make_season_episode(k, minutes, dest, shared) for k in range(1, n + 2)]
+    tag = uuid.uuid4().hex[:6]
+    name = f"season{n}x{minutes:g}m{tag}".replace(".", "p")
+    full = build_all(_ds(dest / "ds-full", reelset, eps[:n], name, env), f"{n} episodes, full build", n, env)
+    log(f"  (a) {full.label}: {full.derivations} derivations, {full.cpu_s} CPU s, {full.wall_s} s wall")
+    added = build_all(_ds(dest / "ds-added", reelset, eps, name, env), f"episode {n + 1} added", n + 1, env)
+    log(f"  (b) {added.label}: {added.derivations} derivations, {added.cpu_s} CPU s, gatherings {added.gather_tool_s} s")
+    recall = season_recall(dest / "ds-added", eps, env)
+    log(f"  recall: {recall}")
+    alone_eps = [SeasonEpisode("ep01", e.video, e.seconds, e.shared, eps[0].body) for e in eps[n:]]
+    alone = build_all(_ds(dest / "ds-alone", reelset, alone_eps, f"{name}alone", env), f"episode {n + 1} alone", 1, env)
+    log(f"  (c) {alone.label}: {alone.derivations} derivations, {alone.cpu_s} CPU s")
+    return {"n": n, "minutes": minutes, "full": asdict(full), "added": asdict(added), "alone": asdict(alone),
+            "added_over_alone": round(added.cpu_s / alone.cpu_s, 3) if alone.cpu_s else None,
+            "gather_share_of_alone": round(added.gather_tool_s / alone.cpu_s, 3) if alone.cpu_s else None, **recall}
+
+
+def _ds(ds: Path, reelset: Path, eps: list[SeasonEpisode], name: str, env: dict[str, str]) -> Path:
+    make_season_dataset(ds, reelset, eps, name, env)
+    return ds
+
+
+def season_markdown(rows: list[dict]) -> str:
+    """The season table: per N, the full build, adding episode N+1 and that episode alone."""
+    out = ["| N × min | (a) full build: drvs / CPU s | (b) add ep N+1: drvs / CPU s | (c) ep N+1 alone: drvs / CPU s | "
+           "(b)/(c) | gatherings s (share of c) | shared clips found in every ep | unique clips grouped | copies dropped |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['n']} × {r['minutes']:g} | {r['full']['derivations']} / {r['full']['cpu_s']} | "
+                   f"{r['added']['derivations']} / {r['added']['cpu_s']} | {r['alone']['derivations']} / {r['alone']['cpu_s']} | "
+                   f"{r['added_over_alone']} | {r['added']['gather_tool_s']} ({r['gather_share_of_alone']}) | "
+                   f"{r['found_in_every_episode']}/{r['shared_clips']} (recall {r['recall']}) | "
+                   f"{len(r['unique_clips_grouped'])} | {r['copies_dropped']} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[22.0], help="source lengths, minutes (default 22)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here (e.g. bench/episode.json)")
     parser.add_argument("--work", type=Path, help="work folder (default: a temp dir, removed unless --keep)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--season", type=int, nargs="+", help="season mode: N episodes of --minutes (one length) sharing "
+                                                             "an intro and credits, for each N given (issue 29)")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-episode-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         env = bench_env()
         reelset = snapshot_checkout(work / "reelset")
+        if args.season:
+            result = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "season": []}
+            for n in sorted(args.season):
+                print(f"season: {n} episodes of {args.minutes[0]:g} min")
+                result["season"].append(run_season(n, args.minutes[0], work, reelset, env))
+                if args.out:
+                    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+            print(season_markdown(result["season"]))
+            return 0
         steps = bench_steps(reelset)
         result = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                   "load_average_start": os.getloadavg(), "excluded": EXCLUDED, "runs": []}

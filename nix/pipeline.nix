@@ -38,6 +38,8 @@
 # - `perVideo` dataset steps (step2-reviewed, step3-*) run their per-clip work in one shard per
 #   video (its clips, its captions, its own review decisions) and gather the shards by links:
 #   a decision on one clip or a new video re-runs that video's shards and the gathering only;
+#   a shard takes only the sections of its step's `shardConfig` (step2-reviewed: [review]; its
+#   gathering also takes [repeats], the policy for clips repeated across videos);
 # - dataset.toml is checked against the schemas' keys and types before anything builds
 #   (nix/config.nix).
 { system, toolsDir }:
@@ -269,8 +271,10 @@ let
       # derivation (inputs."shards/<video id>"), which does no per-clip work. `.shards.<video id>` is the shard's
       # compute output (no page of its own: the step's report covers the dataset); `.data` = itself.
       let
+        # a shard takes only the sections of `shardConfig` (default: all of `config`)
         compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}";
-          spec = removeAttrs (spec id) [ "video" ] // { files = shardFilesFor step id; }; }) videos;
+          spec = removeAttrs (spec id) [ "video" ] // { files = shardFilesFor step id;
+            config = attrsFrom (s: cfg.${s} or { }) (step.shardConfig or step.config); }; }) videos;
         gather = mkStep { inherit step; name = drvName; spec = spec null // {
           inputs = upstream null // mapAttrs' (id: d: { name = "shards/${id}"; value = "${d}"; }) compute; }; };
       in reportOf step gather // { shards = mapAttrs (_: c: c // { data = c; }) compute; }

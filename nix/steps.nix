@@ -9,6 +9,9 @@
 #                            derivation per video (the same video's shards of its inputs,
 #                            spec.video_id) and the step's derivation only gathers them
 #                            (spec.inputs."shards/<video id>", by links): a change to one video re-runs its shard only
+#   shardConfig : [ string ] (optional, perVideo steps) the sections of `config` the per-video
+#                            shards take (default: all); the others only the gathering takes, so
+#                            editing them re-runs no shard (step2-reviewed: [repeats])
 #   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
 #                            same video's shard of a video-level input)
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
@@ -102,7 +105,9 @@ let
     }
     {
       name = "step2-reviewed"; device = "cpu"; level = "dataset"; perVideo = true;
-      inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" ]; models = { };
+      inputs = [ "step1-scenes" "step2-caption" ]; config = [ "review" "repeats" ]; models = { };
+      # [repeats] groups clips across videos: only the gathering takes it (the shards fingerprint)
+      shardConfig = [ "review" ];
       # optional: without review.json every clip goes by automatic QA alone
       # split: each video's shard gets only the decisions on its own clips
       files = { review = { key = "review.file"; default = "review.json"; optional = true; split = "decisions"; }; };

@@ -261,6 +261,19 @@ def test_adding_a_video_builds_only_its_shards(built_demo, tmp_path):
 PER_VIDEO = [s for s in DEMO_STEPS if TABLE[s].get("perVideo")]
 
 
+def test_the_repeats_section_rebuilds_the_gatherings_only(built_demo, tmp_path):
+    """[repeats] (issue 29) is declared by step2-reviewed but taken by its gathering only
+    (`shardConfig`): the policy changes which copies the gatherings keep, never a shard."""
+    repo = copy_repo(tmp_path)
+    toml = repo / "pipelines/demo/dataset.toml"
+    toml.write_text(toml.read_text() + '\n[repeats]\nkeep = "one"\n')
+    assert TABLE["step2-reviewed"]["shardConfig"] == ["review"]
+    want = {"reelset-demo"}
+    for s in PER_VIDEO:
+        want |= {f"reelset-demo-{s}"} | reports(s)
+    check("`[repeats]` added to dataset.toml (read by the gatherings only)", would_build(repo), want)
+
+
 def add_video(repo: Path, vid: str, after: str) -> None:
     """A [[videos]] entry `vid` (a copy of demo.mp4) after the entry of `after`'s file."""
     shutil.copy2(repo / "pipelines/demo/demo.mp4", repo / f"pipelines/demo/{vid}.mp4")

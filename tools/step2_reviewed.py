@@ -27,6 +27,13 @@ output is that video's part of reviewed.json; the dataset's derivation then has 
 ``shards/<video id>`` and only joins them (videos in id order) and lists the decisions that
 name no clip of the dataset — the bytes of one process over the aggregates (run by hand).
 
+Repeats across videos (:mod:`reelset.repeats`): a shard also fingerprints every clip of its
+video (``fingerprints`` of reviewed.json: sampled frames' hashes and colours, audio band
+energies); the gathering (or the one-process run) groups near-identical clips of different
+videos by those records alone (``repeats``) and, with ``[repeats] keep = "one"``
+(:class:`reelset.schemas.repeats.RepeatsConfig`, which only the gathering takes), moves every
+accepted copy but the first to the rejected clips with ``repeat_of`` naming the clip kept.
+
 Run by hand: ``python tools/step2_reviewed.py --spec spec.json --out DIR``.
 """
 
@@ -37,10 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reelset import ReelsetError, media
+from reelset.repeats import apply_repeats, fingerprint
 from reelset.review import decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.captions import CaptionsArtifact
+from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig
 from reelset.schemas.review import ClipQA, ReviewConfig, ReviewFile
 from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
@@ -72,6 +81,7 @@ class VideoReview:
     qa: list[ClipQA] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     trigger: str | None = None
+    fingerprints: list[ClipFingerprint] = field(default_factory=list)
 
 
 def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFile, cfg: ReviewConfig,
@@ -89,6 +99,9 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
         clip_file = scene_dir / scene.clip
         with timer.phase("qa_media"):
             flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg) + dialogue_flags(cap, cfg)
+        with timer.phase("fingerprint"):
+            out.fingerprints.append(fingerprint(cap.clip_id, vid, clip_file, scene.end_s - scene.start_s,
+                                                scenes.source.has_audio, str(scene_dir / scene.thumbnail)))
         outcome = decide(cap, flags, review.decisions.get(cap.clip_id), out.trigger, captions.names, cfg)
         out.qa.append(outcome.qa)
         if outcome.stale:
@@ -109,7 +122,7 @@ def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:
     out = {}
     for vid, folder in shard_dirs.items():
         art = read_artifact(folder / "reviewed.json", ReviewedArtifact)
-        out[vid] = VideoReview(art.accepted, art.rejected, art.qa, art.stale_decisions, art.trigger_word)
+        out[vid] = VideoReview(art.accepted, art.rejected, art.qa, art.stale_decisions, art.trigger_word, art.fingerprints)
     return out
 
 
@@ -136,7 +149,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                      for vid in sorted(caption_shards)}
     accepted: list[ReviewedClip] = []
     rejected: list[RejectedClip] = []
-    qa, stale, trigger = [], [], None
+    qa, stale, trigger, fps = [], [], None, []
     for vid in sorted(per_video):
         v = per_video[vid]
         accepted += v.accepted
@@ -144,7 +157,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         qa += v.qa
         stale += v.stale
         trigger = v.trigger
-    if spec.video_id is None:  # a shard leaves decisions on other clips to the gathering
+        fps += v.fingerprints
+    groups = []
+    if spec.video_id is None:  # a shard leaves repeats across videos and decisions on other clips to the gathering
+        with timer.phase("repeats"):
+            groups, accepted, rejected, qa = apply_repeats(fps, spec.section("repeats", RepeatsConfig), accepted, rejected, qa)
         seen = {q.clip_id for q in qa}
         stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"
                   for cid, d in review.decisions.items() if cid not in seen]
@@ -152,14 +169,15 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         log(f"{STEP}: stale decision: {note}")
     review_sha = hashlib.sha256(review_path.read_bytes()).hexdigest() if review_path else None
     art = ReviewedArtifact(dataset=spec.dataset, trigger_word=trigger, accepted=accepted, rejected=rejected,
-                           stale_decisions=stale, qa=qa, review_sha256=review_sha,
+                           stale_decisions=stale, qa=qa, review_sha256=review_sha, fingerprints=fps, repeats=groups,
                            sources={k: spec.inputs[k] for k in ("step1-scenes", "step2-caption")})
     write_json(out / "reviewed.json", art)
     flags = [f for q in qa for f in q.flags]
     meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
                     counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
                             "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
-                            "edited": sum(c.caption_source == "edited" for c in accepted)},
+                            "edited": sum(c.caption_source == "edited" for c in accepted),
+                            "repeat_groups": len(groups), "repeats_dropped": sum(r.repeat_of is not None for r in rejected)},
                     versions={"ffmpeg": media.program_version("ffmpeg")})
     return StepResult(meta=meta)
 

@@ -200,8 +200,8 @@ def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
     """Manifest entries of the clips step2-reviewed left out, dropped with its reasons as they
     are ("rejected in review: <why>", "not reviewed; automatic QA: <flag>", …: no prefix added, so
     a QA drop is not called a review rejection)."""
-    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons))
-            for r in reviewed.rejected]
+    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons),
+                         repeat_of=r.repeat_of) for r in reviewed.rejected]
 
 
 def write_zip(folder: Path, zip_path: Path) -> int:

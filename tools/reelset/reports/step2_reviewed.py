@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from reelset.reports import Page, load, shard_title
@@ -16,10 +17,24 @@ BODY = """
 <table><tr><th>clip</th><th>caption</th><th>source</th><th>overridden QA flags</th></tr>
 {% for c in art.accepted %}<tr><td><code>{{ c.clip_id }}</code><br>{{ '%.2f'|format(c.end_s - c.start_s) }} s</td><td>{{ c.caption }}</td>
 <td>{{ c.caption_source }}</td><td>{{ qa[c.clip_id].overridden|join('; ') }}</td></tr>{% endfor %}</table>
+{% if art.repeats %}<h2>Repeats across videos ({{ art.repeats|length }} groups)</h2>
+<p class="muted">near-identical clips of different videos (intro, recap, credits, a re-used shot); distances to the group's first clip</p>
+<table><tr><th>kept</th><th>members</th></tr>
+{% for g in art.repeats %}<tr><td><code>{{ g.kept or 'none accepted' }}</code></td><td>{% for m in g.members %}
+<figure style="display:inline-block;margin:0 .5em .5em 0">{% if thumbs[m.clip_id] %}<img src="{{ thumbs[m.clip_id] }}" width="160" alt="{{ m.clip_id }}">{% endif %}
+<figcaption><code>{{ m.clip_id }}</code> {{ m.fate }} · {{ '%.1f'|format(m.frame_bits) }} bits{% if m.audio_db is not none %} · {{ '%.1f'|format(m.audio_db) }} dB{% endif %}</figcaption></figure>
+{% endfor %}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Rejected</h2>
 <table><tr><th>clip</th><th>reasons</th></tr>
 {% for c in art.rejected %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reasons|join('; ') }}</td></tr>{% endfor %}</table>
 """
+
+
+def thumbnail_uri(path: str | None) -> str | None:
+    """A thumbnail JPEG as a data: URI (the page stays one self-contained file); None when absent."""
+    if not path or not Path(path).is_file():
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def page(out: Path, meta) -> Page:
@@ -27,4 +42,5 @@ def page(out: Path, meta) -> Page:
     decisions = sum(q.decision is not None for q in art.qa) + len(art.stale_decisions)
     note = f"sha256 {art.review_sha256[:12]}… ({decisions} decisions)" if art.review_sha256 else "none applied (no review.json visible to Nix: in a git flake, `git add review.json`)"
     return Page(shard_title("step2-reviewed", meta), ["reviewed.json"], BODY,
-                {"art": art, "qa": {q.clip_id: q for q in art.qa}, "review_note": note})
+                {"art": art, "qa": {q.clip_id: q for q in art.qa}, "review_note": note,
+                 "thumbs": {m.clip_id: thumbnail_uri(m.thumbnail) for g in art.repeats for m in g.members}})

@@ -15,6 +15,7 @@ from reelset.schemas.device import DeviceConfig
 from reelset.schemas.disambiguate import DisambiguateConfig
 from reelset.schemas.latents import Ltx2PreprocessConfig, Wan21PreprocessConfig
 from reelset.schemas.ltx2_data import Ltx2Config
+from reelset.schemas.repeats import RepeatsConfig
 from reelset.schemas.review import ReviewConfig
 from reelset.schemas.scenes import SceneConfig
 from reelset.schemas.train import Ltx2TrainConfig, Wan21TrainConfig
@@ -53,6 +54,7 @@ class DatasetConfig(Strict):
     disambiguate: DisambiguateConfig = Field(default_factory=lambda: DisambiguateConfig(), description="step2-transcript-disambiguate settings.")
     caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")
     review: ReviewConfig = Field(default_factory=lambda: ReviewConfig(), description="step2-reviewed settings (automatic QA, review.json).")
+    repeats: RepeatsConfig = Field(default_factory=lambda: RepeatsConfig(), description="Repeats across videos (intro, recap, credits): grouped by step2-reviewed's gathering; keep one copy or all.")
     ltx2: Ltx2Config = Field(default_factory=lambda: Ltx2Config(), description="step3-ltx2-data settings (LTX-2 trainer dataset).")
     wan21: Wan21Config = Field(default_factory=lambda: Wan21Config(), description="step3-wan21-package settings (Wan 2.1 dataset).")
     ltx2_preprocess: Ltx2PreprocessConfig = Field(default_factory=lambda: Ltx2PreprocessConfig(), description="step4-ltx2-preprocess settings (latents + text embeddings).")

@@ -17,6 +17,7 @@ class PackagedClip(Strict):
     video_id: str = Field(description="Source video id.")
     fate: Literal["kept", "dropped"] = Field(description="'kept': written to the package; 'dropped': left out, see `reason`.")
     reason: str | None = Field(None, description="Why a clip was dropped ('rejected in review: …', 'too short: …').")
+    repeat_of: str | None = Field(None, description="For a copy dropped as a repeat ([repeats] keep = 'one'): the clip of another video kept in its place.")
     caption: str | None = Field(None, description="Caption as written: the bible's trigger word first, exactly once, then the reviewed caption; null when dropped.")
     caption_source: Literal["model", "edited"] | None = Field(None, description="From reviewed.json; null for clips rejected in review.")
     file: str | None = Field(None, description="Written clip, relative to the step output (e.g. 'dataset/videos/<clip_id>.mp4').")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
+from reelset.schemas.repeats import ClipFingerprint, RepeatGroup
 from reelset.schemas.review import ClipQA
 
 
@@ -36,6 +37,7 @@ class RejectedClip(Strict):
     clip_id: str
     video_id: str
     reasons: list[str] = Field(min_length=1, description="Why: review decision ('rejected in review: <reason>') or automatic QA flags ('black frames', 'frozen frames', 'too short: 0.4 s < 1.0 s', ...).")
+    repeat_of: str | None = Field(None, description="The clip this one repeats (another video's), when it was dropped as a copy ([repeats] keep = 'one').")
 
 
 class ReviewedArtifact(Strict):
@@ -50,4 +52,6 @@ class ReviewedArtifact(Strict):
     qa: list[ClipQA] = Field(default_factory=list, description="Automatic QA flags and the applied decision of every clip (issue 5; optional).")
     sources: dict[str, str] = Field(default_factory=dict, description="Upstream outputs by step name (store paths), e.g. step2-caption (optional).")
     review_sha256: str | None = Field(None, description="sha256 (hex) of the review.json applied; null when the dataset has none (optional).")
+    fingerprints: list[ClipFingerprint] = Field(default_factory=list, description="Fingerprint of every clip (sampled frames' hashes and colours, audio band energies), for finding repeats across videos.")
+    repeats: list[RepeatGroup] = Field(default_factory=list, description="Groups of near-identical clips of different videos (gathering and one-process runs only; [repeats]).")
 

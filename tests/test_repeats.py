@@ -1,0 +1,168 @@
+"""Repeats across episodes (tools/reelset/repeats.py, step2-reviewed's shards and gathering, the
+packages): two episodes made here with ffmpeg lavfi + espeak-ng share an intro and end credits
+(same frames, same sound) around shots of their own. The fingerprints group the intro clips and
+the credits clips and nothing unique; ``[repeats] keep = "one"`` drops episode 2's copies from
+both packages, whose manifests name the clip kept."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import ffmpeg, report_html, run_tool, scenes_spec
+from reelset.repeats import find_groups
+from reelset.schemas.manifest import PackageManifest
+from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig
+from reelset.schemas.reviewed import ReviewedArtifact
+from reelset.schemas.scenes import ScenesArtifact
+from test_package import LTX2_CFG, WAN21_CFG, package_spec
+from test_review import aggregate_of, caption_shard
+
+SIZE, RATE, PART_S = "320x240", 25, 3
+INTRO = ("testsrc2=size={s}:rate={r}", "Previously on the Archer files.")
+CREDITS = ("rgbtestsrc=size={s}:rate={r},scroll=v=0.01", "Created by the reelset team. Goodbye.")
+OWN = {"ep1": [("cellauto=size={s}:rate={r}:rule=110:seed=3", "Lana had dinner with Krieger at the station."),
+               ("gradients=size={s}:rate={r}:speed=0.03:seed=5", "Malory reads the report aloud.")],
+       "ep2": [("life=size={s}:rate={r}:seed=7:mold=10", "Archer drives to the airport at night."),
+               ("mandelbrot=size={s}:rate={r}", "Krieger opens the old laboratory door.")]}
+CAPTION = "rsdemo, a test card with colour bars and a moving gradient; static camera."
+
+
+def part(dest: Path, source: str, text: str) -> Path:
+    """PART_S seconds of ``source`` with ``text`` spoken by espeak-ng under it (16 kHz mono AAC)."""
+    wav = dest.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
+    ffmpeg("-f", "lavfi", "-i", source.format(s=SIZE, r=RATE), "-i", str(wav), "-t", str(PART_S),
+           "-af", "apad", "-ar", "16000", "-ac", "1", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", str(dest))
+    return dest
+
+
+def episode(dest: Path, parts: list[Path]) -> Path:
+    """The parts one after the other (hard cuts), re-encoded as one video."""
+    inputs = [a for p in parts for a in ("-i", str(p))]
+    streams = "".join(f"[{i}:v][{i}:a]" for i in range(len(parts)))
+    ffmpeg(*inputs, "-filter_complex", f"{streams}concat=n={len(parts)}:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
+           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "16000", str(dest))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory) -> dict:
+    """Two episodes (intro, two shots of their own, credits), their step1-scenes shards and
+    caption shards (one caption per clip), and each step2-reviewed shard."""
+    tmp = tmp_path_factory.mktemp("season")
+    intro, credits = part(tmp / "intro.mp4", *INTRO), part(tmp / "credits.mp4", *CREDITS)
+    out: dict = {"tmp": tmp, "scenes": {}, "captions": {}, "ids": {}, "reviewed": {}}
+    for vid, own in OWN.items():
+        video = episode(tmp / f"{vid}.mp4", [intro, *(part(tmp / f"{vid}-{i}.mp4", *p) for i, p in enumerate(own)), credits])
+        scenes = tmp / "scenes" / vid
+        scenes.parent.mkdir(exist_ok=True)
+        proc = run_tool("step1_scenes.py", scenes_spec(video, vid), scenes, tmp)
+        assert proc.returncode == 0, proc.stderr
+        art = ScenesArtifact.model_validate(orjson.loads((scenes / "scenes.json").read_bytes()))
+        out["ids"][vid] = [s.clip_id for s in art.scenes]
+        assert len(art.scenes) == 4, [(s.start_s, s.end_s) for s in art.scenes]
+        out["scenes"][vid] = scenes
+        out["captions"][vid] = caption_shard(tmp / "captions" / vid, vid, scenes / art.scenes[0].clip,
+                                             [(cid, CAPTION) for cid in out["ids"][vid]])
+        out["reviewed"][vid] = tmp / "reviewed" / vid
+        proc = run_tool("step2_reviewed.py", reviewed_spec(out, vid, {}), out["reviewed"][vid], tmp)
+        assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def reviewed_spec(season: dict, vid: str | None, repeats: dict) -> dict:
+    """step2-reviewed's spec: a video's shard (``vid``), or the gathering of the shards (None)."""
+    spec = {"step": "step2-reviewed", "dataset": "t", "device": "cpu", "config": {"review": {}, "repeats": repeats}}
+    if vid is not None:
+        return {**spec, "config": {"review": {}}, "video_id": vid,
+                "inputs": {"step1-scenes": str(season["scenes"][vid]), "step2-caption": str(season["captions"][vid])}}
+    tmp = season["tmp"]
+    inputs = {"step1-scenes": str(aggregate_of(tmp / f"agg-scenes-{len(repeats)}", "step1-scenes", season["scenes"])),
+              "step2-caption": str(aggregate_of(tmp / f"agg-captions-{len(repeats)}", "step2-caption", season["captions"]))}
+    return {**spec, "inputs": inputs | {f"shards/{v}": str(p) for v, p in season["reviewed"].items()}}
+
+
+def reviewed(folder: Path) -> ReviewedArtifact:
+    return ReviewedArtifact.model_validate(orjson.loads((folder / "reviewed.json").read_bytes()))
+
+
+def test_fingerprints_group_the_intro_and_the_credits_and_nothing_unique(season):
+    fps = [f for vid in OWN for f in reviewed(season["reviewed"][vid]).fingerprints]
+    assert len(fps) == 8 and all(f.audio is not None and len(f.dhash) == 5 for f in fps)
+    groups = [[f.clip_id for f in g] for g in find_groups(fps, RepeatsConfig())]
+    ep1, ep2 = season["ids"]["ep1"], season["ids"]["ep2"]
+    assert groups == [[ep1[0], ep2[0]], [ep1[3], ep2[3]]], groups
+    # stricter and looser thresholds keep the answer: the shared parts are near 0 bits apart,
+    # the unique shots far
+    assert [[f.clip_id for f in g] for g in find_groups(fps, RepeatsConfig(threshold=2, audio_threshold_db=2))] == groups
+    assert [[f.clip_id for f in g] for g in find_groups(fps, RepeatsConfig(threshold=12))] == groups
+
+
+def test_keep_one_drops_the_copies_from_both_packages_naming_the_kept_clip(season):
+    tmp = season["tmp"]
+    ep1, ep2 = season["ids"]["ep1"], season["ids"]["ep2"]
+    gather = reviewed_spec(season, None, {"keep": "one"})
+    assert run_tool("step2_reviewed.py", gather, tmp / "gathered", tmp).returncode == 0
+    one = {**gather, "inputs": {k: v for k, v in gather["inputs"].items() if not k.startswith("shards/")}}
+    assert run_tool("step2_reviewed.py", one, tmp / "one", tmp).returncode == 0
+    for name in ("reviewed.json", "meta.json"):  # the gathering is the one-process run, repeats included
+        assert (tmp / "gathered" / name).read_bytes() == (tmp / "one" / name).read_bytes(), name
+    rv = reviewed(tmp / "gathered")
+    assert [(g.kept, [(m.clip_id, m.fate) for m in g.members]) for g in rv.repeats] == [
+        (ep1[0], [(ep1[0], "kept"), (ep2[0], "dropped")]), (ep1[3], [(ep1[3], "kept"), (ep2[3], "dropped")])]
+    assert {r.clip_id: r.repeat_of for r in rv.rejected if r.repeat_of} == {ep2[0]: ep1[0], ep2[3]: ep1[3]}
+    assert {c.clip_id for c in rv.accepted} == {*ep1, ep2[1], ep2[2]}
+    assert all(m.thumbnail and Path(m.thumbnail).is_file() for g in rv.repeats for m in g.members)
+    html = report_html(tmp / "gathered", "step2_reviewed.py")  # the groups, with thumbnails
+    assert "Repeats across videos (2 groups)" in html and html.count("data:image/jpeg;base64,") == 4
+    for script, step, section, cfg in (("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG),
+                                       ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG)):
+        shards = {}
+        for vid in OWN:  # each package shard reads only its video's reviewed shard (copies still accepted there)
+            shards[vid] = tmp / f"{section}-{vid}"
+            proc = run_tool(script, {**package_spec(step, season["reviewed"][vid], section, cfg), "video_id": vid},
+                            shards[vid], tmp)
+            assert proc.returncode == 0, proc.stderr
+        spec = package_spec(step, tmp / "gathered", section, cfg)
+        spec["inputs"] |= {f"shards/{vid}": str(p) for vid, p in shards.items()}
+        out = tmp / f"{section}-gathered"
+        proc = run_tool(script, spec, out, tmp)
+        assert proc.returncode == 0, proc.stderr
+        m = PackageManifest.model_validate(orjson.loads((out / "manifest.json").read_bytes()))
+        fate = {c.clip_id: c for c in m.clips}
+        for copy, kept in ((ep2[0], ep1[0]), (ep2[3], ep1[3])):
+            assert fate[copy].fate == "dropped" and fate[copy].repeat_of == kept, fate[copy]
+            assert kept in fate[copy].reason and fate[kept].fate == "kept"
+            assert not (out / "dataset" / "videos" / f"{copy}.mp4").exists()
+        assert {c.clip_id for c in m.clips if c.fate == "kept"} == {*ep1, ep2[1], ep2[2]}
+
+
+def test_keep_all_reports_the_groups_and_drops_nothing(season):
+    tmp = season["tmp"]
+    assert run_tool("step2_reviewed.py", reviewed_spec(season, None, {}), tmp / "all", tmp).returncode == 0
+    rv = reviewed(tmp / "all")
+    assert len(rv.repeats) == 2 and all(m.fate in ("kept", "left") for g in rv.repeats for m in g.members)
+    assert len(rv.accepted) == 8 and not any(r.repeat_of for r in rv.rejected)
+
+
+def fp(clip_id: str, dhash: str, rgb=(100, 100, 100), audio=None, duration=3.0) -> ClipFingerprint:
+    return ClipFingerprint(clip_id=clip_id, video_id=clip_id.split("-")[0], duration_s=duration, dhash=[dhash] * 5,
+                           rgb=[list(rgb)] * 5, audio=audio)
+
+
+def test_grouping_rules_without_media():
+    """A group needs clips of two videos (a shot twice in one episode and nowhere else is the
+    episode's own; once another episode has it too, both copies join the group); a re-tinted
+    picture, another length, sound on one side only or a hash 7+ bits away do not group."""
+    base = "f0f0f0f0f0f0f0f0"
+    clips = [fp("a-s0001", base), fp("a-s0002", base), fp("b-s0001", "f0f0f0f0f0f0f0f1"),  # 1 bit apart
+             fp("c-s0001", base, rgb=(140, 100, 100)), fp("d-s0001", base, duration=4.0),
+             fp("e-s0001", base, audio=[0.0] * 32), fp("f-s0001", "0f0f0f0f0f0f0f0f"), fp("g-s0001", "f0f0f0f0f0f0f07f")]
+    groups = [[f.clip_id for f in g] for g in find_groups(clips, RepeatsConfig())]
+    assert groups == [["a-s0001", "a-s0002", "b-s0001", "g-s0001"]], groups
+    assert find_groups(clips, RepeatsConfig(threshold=0)) == []  # a's twice, alone
