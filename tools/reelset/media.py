@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -308,15 +309,20 @@ def decode_audio_16k(path: Path, pcm16: bool = False) -> np.ndarray:
     film, 1.9 MB per minute).
 
     Decoded by the ffmpeg CLI (not faster-whisper's PyAV demuxer, which fails on MKV files
-    with subtitle streams). Raises ReelsetError when ffmpeg cannot decode it.
+    with subtitle streams) into a temporary file that is read once, so the samples are held once
+    (a pipe read by ``communicate`` held them three times: chunks, joined bytes, the array — 490 MB
+    peak for a 60-minute file, bench/bench_asr_memory.py). Raises ReelsetError when ffmpeg cannot
+    decode it.
     """
     fmt, dtype = ("s16le", np.int16) if pcm16 else ("f32le", np.float32)
-    proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-                           "-vn", "-sn", "-dn", "-ac", "1", "-ar", "16000", "-f", fmt, "-"],
-                          capture_output=True)
-    if proc.returncode != 0:
-        raise ReelsetError(f"{path}: decoding audio failed: {proc.stderr.decode(errors='replace').strip()[-500:]}")
-    return np.frombuffer(proc.stdout, dtype=dtype).copy()
+    with tempfile.TemporaryDirectory(prefix="reelset-audio-") as tmp:
+        raw = Path(tmp) / f"audio.{fmt}"
+        proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                               "-vn", "-sn", "-dn", "-ac", "1", "-ar", "16000", "-f", fmt, "-y", str(raw)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            raise ReelsetError(f"{path}: decoding audio failed: {proc.stderr.decode(errors='replace').strip()[-500:]}")
+        return np.fromfile(raw, dtype=dtype)
 
 
 def program_version(name: str) -> str:
