@@ -43,6 +43,7 @@ from reelset.hallucination import normalize, repetition_spans  # noqa: E402
 from reelset.schemas.transcript import GuardConfig  # noqa: E402
 from reelset.step import parse_timings  # noqa: E402
 from speech_media import VOICES, dialogue_script, list_script, make_speech_video  # noqa: E402
+from speech_scoring import norm  # noqa: E402
 
 BARE = """
 import json, sys
@@ -70,10 +71,6 @@ def timed(cmd: list[str]) -> tuple[float, float, float, str]:
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1)) for kind in ("User", "System"))
     return round(h * 3600 + m * 60 + s, 2), round(rss / 1024, 1), round(cpu, 2), proc.stderr
-
-
-def norm(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
 
 
 def score(transcript: dict, lines) -> dict:
