@@ -158,7 +158,9 @@ let
     mkStep {
       step = { name = "${step.name}-report"; device = "cpu"; script = "render_report.py";
                sources = steps.closureOf "render_report.py" ++ [ "reelset/reports/${module}.py" ]
-                 ++ steps.closureOf "reelset/reports/${module}.py"; };
+                 ++ steps.closureOf "reelset/reports/${module}.py"
+                 # a family step's report names the family's export targets (reelset/families)
+                 ++ (if step ? family then [ "reelset/families/${step.family}.py" ] ++ steps.closureOf "reelset/families/${step.family}.py" else [ ]); };
       name = "${data.name}-report";
       spec = { step = step.name; inherit dataset; device = "cpu";
                config = { report = { inherit module; }; }; inputs = { data = "${data}"; }; };

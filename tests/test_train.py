@@ -24,7 +24,7 @@ from test_package import reviewed_from_scenes
 PACKAGES = {
     # small buckets: latents of a few dozen tokens, so a training step takes milliseconds on a CPU
     "ltx2": ("step3-ltx2-data", "step3_ltx2_data.py", "ltx2", {"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
-    "wan21": ("step3-wan21-package", "step3_wan21_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
+    "wan21": ("step3-wan21-package", "step3_wan_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
 }
 
 

@@ -94,13 +94,26 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, media
+from reelset import ReelsetError, families, media
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
 TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynth")
-SOURCES = {"step3-ltx2-data": ("ltx2-trainer", "ltxv-trainer"), "step4-ltx2-preprocess": ("ltx2-trainer",),
-           "step3-wan21-package": ("musubi", "diffusion-pipe", "diffsynth")}
+
+
+def _sources() -> dict[str, tuple[str, ...]]:
+    """``{step: targets}``: every family's package step and preprocess step with the targets it
+    declares (``Family.exports``: "package" and "latents"), from the registry (reelset/families)."""
+    out = {}
+    for fam in families.every():
+        if fam.exports.get("package"):
+            out[fam.package_step] = fam.exports["package"]
+        if fam.exports.get("latents"):
+            out[fam.preprocess_step] = fam.exports["latents"]
+    return out
+
+
+SOURCES = _sources()
 LTX2_REPO = "Lightricks/LTX-2, packages/ltx-trainer"
 # the model files the LTX-2 trainer loads (nix/models.toml entries)
 LTX2_CHECKPOINT = "ltx-2-19b-dev-checkpoint"
@@ -144,7 +157,7 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                 return resolve_source(result / members[fit[0]], target)
             if not here:
                 raise ReelsetError(f"{result}: a build of dataset {agg.get('dataset')} without a package: it has "
-                                   f"{', '.join(members) or 'no steps'}; build step3-ltx2-data or step3-wan21-package "
+                                   f"{', '.join(members) or 'no steps'}; build one of {', '.join(SOURCES)} "
                                    f"(reelset build), then export {result}")
             if not fit:
                 raise ReelsetError(f"{result}: no output of this build exports --for {target} "
@@ -160,16 +173,16 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             art = schema.model_validate(orjson.loads(real.read_bytes()))
         except (orjson.JSONDecodeError, ValidationError) as exc:
             raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
+        fam = families.get(art.trainer if isinstance(art, PackageManifest) else art.family)
         if isinstance(art, PackageManifest):
-            kind = "step3-ltx2-data" if art.trainer == "ltx2" else "step3-wan21-package"
-            return Source(kind, real.parent, manifest=art)
-        if art.family != "ltx2":
-            raise ReelsetError(f"{result}: a step4-{art.family}-preprocess output; no outside trainer reads its files "
-                               f"(see reelset/wan21.py): export the step3-wan21-package instead")
-        return Source("step4-ltx2-preprocess", real.parent, index=art)
-    raise ReelsetError(f"{result}: not a step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output "
-                       f"(no manifest.json or latents.json there); export `reelset build`'s result (or result/step3-ltx2-data, "
-                       f"result/step3-wan21-package, result/step4-ltx2-preprocess) or a `reelset build STEP` link")
+            return Source(fam.package_step, real.parent, manifest=art)
+        if fam.preprocess_step not in SOURCES:
+            raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
+                               f"(see {fam.model_module}): export the {fam.package_step} instead")
+        return Source(fam.preprocess_step, real.parent, index=art)
+    raise ReelsetError(f"{result}: not an output of {', '.join(SOURCES)} "
+                       f"(no manifest.json or latents.json there); export `reelset build`'s result (or "
+                       f"{', '.join(f'result/{k}' for k in SOURCES)}) or a `reelset build STEP` link")
 
 
 FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's blocks (btrfs, XFS, bcachefs)
@@ -564,13 +577,15 @@ accelerate launch examples/wanvideo/model_training/train.py \\
     return ["metadata.csv", "TRAIN.md"]
 
 
+# (source role, target) -> exporter; which family's outputs take which target is the family's
+# `exports` (reelset/families), so a family reusing a target adds no row here
 EXPORTERS = {
-    ("step3-ltx2-data", "ltx2-trainer"): export_ltx2_package,
-    ("step4-ltx2-preprocess", "ltx2-trainer"): export_ltx2_latents,
-    ("step3-ltx2-data", "ltxv-trainer"): export_ltxv,
-    ("step3-wan21-package", "musubi"): export_musubi,
-    ("step3-wan21-package", "diffusion-pipe"): export_diffusion_pipe,
-    ("step3-wan21-package", "diffsynth"): export_diffsynth,
+    ("package", "ltx2-trainer"): export_ltx2_package,
+    ("latents", "ltx2-trainer"): export_ltx2_latents,
+    ("package", "ltxv-trainer"): export_ltxv,
+    ("package", "musubi"): export_musubi,
+    ("package", "diffusion-pipe"): export_diffusion_pipe,
+    ("package", "diffsynth"): export_diffsynth,
 }
 
 
@@ -581,7 +596,7 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
     if target not in TARGETS:
         raise ReelsetError(f"--for {target}: not a target (known: {', '.join(TARGETS)})")
     src = resolve_source(result, target)
-    if (src.kind, target) not in EXPORTERS:
+    if target not in SOURCES.get(src.kind, ()):
         raise ReelsetError(f"{result}: a {src.kind} output; --for {target} takes "
                            f"{' or '.join(k for k, t in SOURCES.items() if target in t)} "
                            f"(this output exports --for {' | '.join(SOURCES[src.kind])})")
@@ -592,7 +607,7 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
         raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        names = EXPORTERS[(src.kind, target)](src, dest, model_path, text_encoder_path)
+        names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
