@@ -51,12 +51,11 @@ DP_NOT_MEDIA = {".txt", ".npz", ".json", ".parquet", ".bak", ".db"}
 
 @pytest.fixture(scope="session")
 def demo_outputs() -> dict[str, Path]:
-    """The demo's packages (pipelines/demo) and the demo-lora's LTX-2 latents (tiny model), through Nix."""
-    return {
-        "step3-ltx2-data": nix_build(".#host.step3-ltx2-data")[0],
-        "step3-wan21-package": nix_build(".#host.step3-wan21-package")[0],
-        "step4-ltx2-preprocess": nix_build(".#host.datasets.demo-lora.step4-ltx2-preprocess")[0],
-    }
+    """Every export source (export.SOURCES, from the families' declarations) through Nix: the demo's
+    packages (pipelines/demo; a package step the demo leaves out of `all`, by name, with its
+    defaults) and the demo-lora's latents (tiny models)."""
+    return {kind: nix_build(f".#host.datasets.demo-lora.{kind}" if kind.startswith("step4-") else f".#host.{kind}")[0]
+            for kind in export.SOURCES}
 
 
 @pytest.fixture(scope="session")

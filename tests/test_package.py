@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
+from reelset import families
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -200,6 +201,32 @@ def test_wan21_clips_follow_the_trainer_rules(wan21_out, reviewed_dir):
     assert (fates["demo01-s0001"].available_frames, fates["demo01-s0001"].frames) == (96, 33)
     assert (fates["v2-s0001"].available_frames, fates["v2-s0001"].frames) == (32, 29)  # 4n+1 below 32
     assert "5 frames at 16 fps" in fates[SHORT].reason and "min_frames 17" in fates[SHORT].reason
+
+
+WAN_FAMILIES = [f for f in families.every() if f.package_script == "step3_wan_package.py"]
+
+
+@pytest.mark.parametrize("fam", WAN_FAMILIES, ids=[f.name for f in WAN_FAMILIES])
+def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path):
+    """The one Wan package tool, run as each Wan family's package step (its tiny model's section):
+    frames rules.frame_step*n+1, sizes multiples of rules.size_multiple, the family's fps (its
+    package config's default), the zip named after the family, the manifest naming it."""
+    cfg = fam.tiny.package
+    proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, cfg), tmp_path / "out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    m = load_manifest(out)
+    check_accounting(m, reviewed_of(reviewed_dir))
+    fps = fam.package_config().fps
+    assert m.trainer == fam.name and (out / f"{fam.name}_dataset.zip").is_file() and fps == fam.rules.fps
+    for c in (c for c in m.clips if c.fate == "kept"):
+        v = video_stream(out / c.file)["video"]
+        assert count_frames(out / c.file) == c.frames and c.frames % fam.rules.frame_step == 1
+        assert int(v["width"]) % fam.rules.size_multiple == 0 == int(v["height"]) % fam.rules.size_multiple
+        assert f"{v['width']}x{v['height']}" in cfg["sizes"] and v["avg_frame_rate"] == f"{fps:g}/1"
+    bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
+    proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
+    assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr
 
 
 def test_wan21_metadata_sidecars_and_configs(wan21_out):

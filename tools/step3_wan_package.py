@@ -1,4 +1,4 @@
-"""The package step of every Wan family (step3-wan21-package, step3-wan22-package, …): the reviewed
+"""The package step of every Wan family (step3-wan21-package, …): the reviewed
 clip set as a Wan LoRA dataset for DiffSynth-Studio, musubi-tuner and diffusion-pipe, plus one
 deterministic zip of it, with every clip accounted for.
 
@@ -10,8 +10,8 @@ Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
 :class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.<family>`` (fps, min/max frames,
 sizes).
 
-Trainer rules applied (numbers for Wan 2.1; Wan 2.2 TI2V-5B: 24 fps, sizes /32, see
-reelset/families/wan22.py):
+Trainer rules applied (numbers for Wan 2.1; another Wan family's fps, sizes and size multiple are
+in its module, reelset/families/<name>.py):
 
 - frame rate 16 fps: Wan 2.1's training rate (musubi-tuner ``docs/dataset_config.md``
   recommends 16 fps videos for Wan2.1 and otherwise uses every frame as is);

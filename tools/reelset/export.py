@@ -1,17 +1,13 @@
 """``reelset export``: a step output as a folder an outside trainer loads as it is.
 
 Sources (``RESULT``: a step output folder, a ``result`` link, or a report folder whose entries
-are links into the step output; each entry is resolved on its own) and targets:
-
-=======================  ===================================================================
-source                   targets
-=======================  ===================================================================
-step3-ltx2-data          ``ltx2-trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``),
-                         ``ltxv-trainer`` (Lightricks/LTX-Video-Trainer)
-step4-ltx2-preprocess    ``ltx2-trainer`` (its precomputed latents, no preprocessing run)
-step3-wan21-package      ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
-                         (tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio)
-=======================  ===================================================================
+are links into the step output; each entry is resolved on its own) and targets are declared by
+the model families (``Family.exports``, reelset/families; :data:`SOURCES`): step3-ltx2-data →
+``ltx2-trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``), ``ltxv-trainer``
+(Lightricks/LTX-Video-Trainer); step4-ltx2-preprocess → ``ltx2-trainer`` (its precomputed
+latents); step3-wan21-package → ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
+(tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio); a newer family names the
+targets it takes in its own module.
 
 ``RESULT`` may also be ``reelset build``'s ``result`` (a dataset's ``all``): the member the target
 takes is exported (``result/step3-ltx2-data`` …), or the error lists the choices when several fit.
@@ -180,7 +176,7 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
                                f"(see {fam.model_module}): export the {fam.package_step} instead")
         return Source(fam.preprocess_step, real.parent, index=art)
-    raise ReelsetError(f"{result}: not an output of {', '.join(SOURCES)} "
+    raise ReelsetError(f"{result}: not a {' / '.join(SOURCES)} output "
                        f"(no manifest.json or latents.json there); export `reelset build`'s result (or "
                        f"{', '.join(f'result/{k}' for k in SOURCES)}) or a `reelset build STEP` link")
 
@@ -427,7 +423,7 @@ one of the `.precomputed-<bucket>` folders above and run `python scripts/train.p
     return [*files, "TRAIN.md"]
 
 
-# --------------------------------------------------------------------------- Wan 2.1 trainers
+# --------------------------------------------------------------------------- Wan trainers
 def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
     sizes = sorted({(c.width, c.height) for c, _, _ in clips})
     return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
@@ -482,12 +478,15 @@ cache format (see tools/reelset/wan21.py): let its cachers make their own.
 
 
 def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
-    """step3-wan21-package → diffusion-pipe: videos/ (clips + .txt only), dataset.toml,
-    train.toml (model paths as placeholders unless given), TRAIN.md."""
+    """A Wan family's package (step3-wan21-package, step3-wan22-package) → diffusion-pipe: videos/
+    (clips + .txt only), dataset.toml, train.toml (model paths as placeholders unless given),
+    TRAIN.md naming the family's release checkpoint (``Family.trainer_files``)."""
     import tomli_w
 
     del text_encoder  # diffusion-pipe reads the T5 from the checkpoint folder
     m = src.manifest
+    fam = families.get(m.trainer)
+    release = fam.trainer_files["checkpoint"]
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     sizes, frames = _wan_sizes(clips)
     first = [int(v) for v in m.config["sizes"][0].split("x")]
@@ -496,7 +495,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
                "frame_buckets": sorted({1, *frames}),
                "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
-    ckpt = _placeholder(model_path, "Wan2.1-T2V-1.3B checkpoint folder")
+    ckpt = _placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
              "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
@@ -507,7 +506,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
              "optimizer": {"type": "adamw_optimi", "lr": 2e-5, "betas": [0.9, 0.99], "weight_decay": 0.01,
                            "eps": 1e-8}}
     (dest / "train.toml").write_text(tomli_w.dumps(train), encoding="utf-8")
-    text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, Wan 2.1)
+    text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, {fam.label})
 
 Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
@@ -516,8 +515,8 @@ and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes
 
 {_trigger_note(m.trigger_word)}
 
-Set `[model] ckpt_path` in train.toml to the original Wan2.1 checkpoint folder (e.g.
-Wan-AI/Wan2.1-T2V-1.3B; now `{ckpt}`).
+Set `[model] ckpt_path` in train.toml to the original {fam.label} checkpoint folder (e.g.
+{release}; now `{ckpt}`).
 
 ```sh
 cd diffusion-pipe
@@ -531,10 +530,14 @@ LoRAs (ComfyUI format) go to `{dest / 'outputs'}`.
 
 
 def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
-    """step3-wan21-package → DiffSynth-Studio: videos/, metadata.csv (``video`` absolute,
-    ``prompt``), TRAIN.md with ``--max_pixels`` (no fixed height/width) and ``--num_frames``."""
+    """A Wan family's package → DiffSynth-Studio: videos/, metadata.csv (``video`` absolute,
+    ``prompt``), TRAIN.md with ``--max_pixels`` (no fixed height/width), ``--num_frames`` and the
+    family's release files (``Family.trainer_files``; DiffSynth-Studio
+    ``examples/wanvideo/model_training/lora/<release>.sh``)."""
     del model_path, text_encoder  # DiffSynth fetches its models by --model_id_with_origin_paths
     m = src.manifest
+    fam = families.get(m.trainer)
+    release, vae = fam.trainer_files["checkpoint"], fam.trainer_files["vae"]
     clips = _copy_clips(src, dest, "videos", sidecars=False)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -544,7 +547,7 @@ def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encod
     (dest / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
     sizes, frames = _wan_sizes(clips)
     max_pixels = max(w * h for w, h in sizes)
-    text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, Wan 2.1)
+    text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, {fam.label})
 
 Exported by `reelset export --for diffsynth` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `metadata.csv` has columns `video` (absolute paths into `videos/`) and `prompt`.
@@ -568,7 +571,7 @@ export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging F
 accelerate launch examples/wanvideo/model_training/train.py \\
   --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
   --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "Wan-AI/Wan2.1-T2V-1.3B:diffusion_pytorch_model*.safetensors,Wan-AI/Wan2.1-T2V-1.3B:models_t5_umt5-xxl-enc-bf16.pth,Wan-AI/Wan2.1-T2V-1.3B:Wan2.1_VAE.pth" \\
+  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
   --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
   --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
 ```

@@ -1,4 +1,4 @@
-"""Model families (LTX-2, Wan 2.1, Wan 2.2 …): what a family is, and the registry that lists them.
+"""Model families (LTX-2, Wan 2.1, …): what a family is, and the registry that lists them.
 
 A family is one module ``reelset/families/<name>.py`` exporting ``FAMILY``, a frozen
 :class:`Family`: its name, its package step (tool, config model, frame / size / fps rules and
@@ -61,6 +61,9 @@ class TinyModel:
     name: str
     kind: str
     recipe: Callable[[Path, ModuleType], None] | None = None
+    # a package section ([<family>]) whose clips the tiny model encodes and trains on in seconds on a
+    # CPU (small sizes that keep the family's rules): what the tests package with
+    package: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class Family:
     tiny: TinyModel
     # `reelset export --for TARGET`: targets per source, "package" (step3) or "latents" (step4)
     exports: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the original-format files those trainers load, named in the exports' TRAIN.md: "checkpoint"
+    # (hub repository of the release checkpoint), "vae" (its VAE file)
+    trainer_files: dict[str, str] = field(default_factory=dict)
     # the package step is in `all` without a [<name>] section (false: a newer family is opt-in)
     in_all: bool = True
 

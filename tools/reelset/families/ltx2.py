@@ -21,6 +21,6 @@ FAMILY = Family(
     train_config_ref="reelset.schemas.train:Ltx2TrainConfig",
     model_module="reelset.ltx2",
     default_model="ltx-2",
-    tiny=TinyModel(name="tiny-ltx2", kind="ltx2"),
+    tiny=TinyModel(name="tiny-ltx2", kind="ltx2", package={"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
     exports={"package": ("ltx2-trainer", "ltxv-trainer"), "latents": ("ltx2-trainer",)},
 )

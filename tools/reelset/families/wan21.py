@@ -23,6 +23,7 @@ FAMILY = Family(
     train_config_ref="reelset.schemas.train:Wan21TrainConfig",
     model_module="reelset.wan21",
     default_model="wan2.1-t2v-14b",
-    tiny=TinyModel(name="tiny-wan2.1", kind="wan2.1"),
+    tiny=TinyModel(name="tiny-wan2.1", kind="wan2.1", package={"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
     exports={"package": ("musubi", "diffusion-pipe", "diffsynth")},
+    trainer_files={"checkpoint": "Wan-AI/Wan2.1-T2V-1.3B", "vae": "Wan2.1_VAE.pth"},
 )

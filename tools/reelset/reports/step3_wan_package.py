@@ -1,5 +1,5 @@
 """Report of a Wan family's package step (index.html of tools/step3_wan_package.py's output:
-step3-wan21-package, step3-wan22-package, …)."""
+step3-wan21-package, …)."""
 
 from __future__ import annotations
 
