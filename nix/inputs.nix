@@ -52,14 +52,8 @@ let
       kind = builtins.head ((m.args or [ ]) ++ [ "" ]);
       fams = builtins.filter (f: f.tiny.kind == kind && f.tiny.recipe) (builtins.attrValues steps.families);
       famFiles = builtins.concatMap (f: let file = "reelset/families/${f.name}.py"; in [ file ] ++ steps.closureOf file) fams;
-      declared = [ m.builder ] ++ steps.closureOf m.builder ++ famFiles;
-      root = toString toolsDir;
-      keep = path: type:
-        let rel = builtins.substring (builtins.stringLength root + 1) (builtins.stringLength (toString path)) (toString path);
-        in if type == "directory"
-           then builtins.any (f: builtins.substring 0 (builtins.stringLength rel + 1) f == rel + "/") declared
-           else builtins.elem rel declared;
-    in builtins.path { path = toolsDir; name = "reelset-${builtins.replaceStrings [ ".py" ] [ "" ] m.builder}-src"; filter = keep; };
+    in import ./narrowSource.nix { inherit toolsDir; declared = [ m.builder ] ++ steps.closureOf m.builder ++ famFiles;
+                                   name = "reelset-${builtins.replaceStrings [ ".py" ] [ "" ] m.builder}-src"; };
   built = name: m:
     let script = toolsDir + "/${m.builder}"; in
     if !builtins.pathExists script

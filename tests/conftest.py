@@ -120,6 +120,27 @@ def tiny_vlm(tmp_path_factory) -> Path:
 TINY_DIFFUSION = {f.name: (f.tiny.name, f.tiny.kind) for f in families.every()}
 
 
+def family_toml(fam) -> str:
+    """dataset.toml sections that opt a family (reelset.families.Family) in with its tiny model: its
+    package section of the tiny model (``Family.tiny.package``), the tiny model for latents and a
+    2-step LoRA run in 2 segments."""
+    package = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fam.tiny.package.items())
+    return f"""
+[{fam.name}]
+{package}
+
+[{fam.preprocess_section}]
+model = "{fam.tiny.name}"
+
+[{fam.train_section}]
+steps = 2
+segment_steps = 1
+rank = 4
+alpha = 4
+learning_rate = 1e-3
+"""
+
+
 def build_tiny_model(kind: str, out: Path) -> Path:
     """Run ``tools/make_tiny_models.py KIND --out OUT`` (a fresh process, as Nix builds it); OUT."""
     proc = subprocess.run([PYTHON, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(out)],

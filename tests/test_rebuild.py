@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, nix, nix_build
+from conftest import REPO, family_toml, nix, nix_build
 from reelset import families, nixinfo
 
 pytestmark = pytest.mark.nix
@@ -170,18 +170,7 @@ def test_editing_a_family_module_rebuilds_only_that_familys_steps(built_demo, tm
     check(f"comment in the family module `tools/reelset/families/{name}.py`", would_build(repo), want)
 
 
-ALL_FAMILIES_TOML = "".join(f"""
-[{f.name}]
-{chr(10).join(f"{k} = {json.dumps(v)}" for k, v in f.tiny.package.items())}
-
-[{f.preprocess_section}]
-model = "{f.tiny.name}"
-
-[{f.train_section}]
-steps = 2
-segment_steps = 1
-rank = 4
-""" for f in families.every())
+ALL_FAMILIES_TOML = "".join(family_toml(f) for f in families.every())
 
 
 def family_drvs(repo: Path) -> dict[str, str]:

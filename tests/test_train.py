@@ -15,7 +15,7 @@ import orjson
 import pytest
 from safetensors import safe_open
 
-from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, report_html, run_tool
+from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, family_toml, nix, nix_build, nix_env, report_html, run_tool
 from reelset import families, train
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
@@ -287,6 +287,35 @@ def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_p
     assert more[:3] == segs and len(more) == 4
     pending = to_build(ds, "step5-ltx2-train")
     assert more[3][0] in pending and len(pending) == 3 and not pending & {d for d, _ in segs}, pending
+
+
+def family_dataset(folder: Path, fam: families.Family) -> Path:
+    """A copy of the demo dataset (same name: steps up to step2-reviewed are the demo's derivations)
+    with ``fam``'s package section of its tiny model, its tiny model and a 2-step run in 2 segments."""
+    folder.mkdir(exist_ok=True)
+    for f in (REPO / "pipelines" / "demo").iterdir():
+        if f.is_file() and f.name != "dataset.toml":
+            (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "dataset.toml").write_text((REPO / "pipelines" / "demo" / "dataset.toml").read_text() + family_toml(fam))
+    return folder
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_packages_preprocesses_and_trains_through_nix(name, tmp_path):
+    """Each family (reelset/families) through Nix from its declaration alone: package step, latents
+    with its tiny model (built by its recipe), a 2-segment LoRA run, and `all` holding all three."""
+    fam = families.get(name)
+    ds = family_dataset(tmp_path / "ds", fam)
+    out, _ = nix_build("--expr", expr(ds, fam.train_step))
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert t.family == name and t.steps == 2 and len(t.segments) == 2 and (out / "lora.safetensors").resolve().is_file()
+    pre = LatentIndex.model_validate(orjson.loads((Path(t.latents) / "latents.json").read_bytes()))
+    assert pre.family == name and pre.model.name == fam.tiny.name and pre.clips
+    proc = nix("eval", "--impure", "--json", "--expr", expr(ds, "all.drvAttrs.reelsetSpec"))
+    assert proc.returncode == 0, proc.stderr
+    members = json.loads(json.loads(proc.stdout))["config"]["aggregate"]["order"]
+    assert set(fam.steps()) <= set(members), members
 
 
 @pytest.mark.nix
