@@ -100,13 +100,9 @@ TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynt
 def _sources() -> dict[str, tuple[str, ...]]:
     """``{step: targets}``: every family's package step and preprocess step with the targets it
     declares (``Family.exports``: "package" and "latents"), from the registry (reelset/families)."""
-    out = {}
-    for fam in families.every():
-        if fam.exports.get("package"):
-            out[fam.package_step] = fam.exports["package"]
-        if fam.exports.get("latents"):
-            out[fam.preprocess_step] = fam.exports["latents"]
-    return out
+    fams = families.every()  # packages first, then latents (the order messages list them in)
+    out = {f.package_step: f.exports["package"] for f in fams if f.exports.get("package")}
+    return out | {f.preprocess_step: f.exports["latents"] for f in fams if f.exports.get("latents")}
 
 
 SOURCES = _sources()
@@ -153,7 +149,7 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                 return resolve_source(result / members[fit[0]], target)
             if not here:
                 raise ReelsetError(f"{result}: a build of dataset {agg.get('dataset')} without a package: it has "
-                                   f"{', '.join(members) or 'no steps'}; build one of {', '.join(SOURCES)} "
+                                   f"{', '.join(members) or 'no steps'}; build {' or '.join(f.package_step for f in families.every() if f.package_step in SOURCES)} "
                                    f"(reelset build), then export {result}")
             if not fit:
                 raise ReelsetError(f"{result}: no output of this build exports --for {target} "
