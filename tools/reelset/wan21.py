@@ -266,10 +266,12 @@ def training_inputs(pipe, records: dict[str, dict[str, torch.Tensor]], *, device
     """One clip's records by folder -> the flat tensors :func:`training_loss` takes (``latents``,
     ``fps``, ``prompt_embeds``, ``prompt_attention_mask``) on ``device``, floating ones in
     ``dtype``, plus ``expand_timesteps`` () bool: the pipeline's ``expand_timesteps`` config
-    (``model_index.json``; True for Wan 2.2 TI2V-5B: one timestep per latent token)."""
+    (``model_index.json``; True for Wan 2.2 TI2V-5B: one timestep per latent token; False when
+    ``pipe`` is None)."""
     flat = {k: v for rec in records.values() for k, v in rec.items()}
     out = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in flat.items()}
-    out["expand_timesteps"] = torch.tensor(bool(getattr(pipe.config, "expand_timesteps", False)), device=device)
+    expand = bool(pipe.config.get("expand_timesteps", False)) if pipe is not None else False
+    out["expand_timesteps"] = torch.tensor(expand, device=device)
     return out
 
 
