@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from conftest import PYTHON, REPO, ffmpeg, nix_build, trainer_module
-from reelset import ReelsetError, export, ltx2, train
+from reelset import ReelsetError, export, families, ltx2, train
 from reelset.media import count_frames, probe_video
 from reelset.schemas.base import ModelRef
 from reelset.schemas.latents import LatentClip, LatentIndex
@@ -52,9 +52,11 @@ DP_NOT_MEDIA = {".txt", ".npz", ".json", ".parquet", ".bak", ".db"}
 @pytest.fixture(scope="session")
 def demo_outputs() -> dict[str, Path]:
     """Every export source (export.SOURCES, from the families' declarations) through Nix: the demo's
-    packages (pipelines/demo; a package step the demo leaves out of `all`, by name, with its
-    defaults) and the demo-lora's latents (tiny models)."""
-    return {kind: nix_build(f".#host.datasets.demo-lora.{kind}" if kind.startswith("step4-") else f".#host.{kind}")[0]
+    packages (pipelines/demo: the package steps in its `all`) and otherwise the demo-lora's outputs
+    (the same video; latents with the tiny models; a package step `all` leaves out, by name, with its
+    defaults: built for demo-lora, so the demo's store state stays that of its `all`)."""
+    in_demo = {f.package_step for f in families.every() if f.in_all}
+    return {kind: nix_build(f".#host.{kind}" if kind in in_demo else f".#host.datasets.demo-lora.{kind}")[0]
             for kind in export.SOURCES}
 
 
