@@ -37,7 +37,8 @@ MODEL_CONSTANTS = ("PIPELINE_CLASS", "DEFAULT_TARGET_MODULES", "FILE_SUFFIX")
 
 @dataclass(frozen=True)
 class Rules:
-    """A family's clip rules, each with its source (shown in the docs and in error messages).
+    """A family's clip rules and their source (nix/families.json; the tests check the package step's
+    output and the checkpoint's configs against them).
 
     ``frame_step``: frames are ``frame_step * n + 1`` (the VAE's causal temporal factor);
     ``size_multiple``: width and height are multiples of it (VAE spatial factor x transformer

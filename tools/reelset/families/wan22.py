@@ -122,7 +122,8 @@ FAMILY = Family(
     label="Wan 2.2 TI2V-5B",
     package_step="step3-wan22-package",
     package_script="step3_wan_package.py",
-    rules=Rules(frame_step=4, size_multiple=32, fps=24.0,
+    rules=Rules(frame_step=Wan22Config.FRAME_STEP, size_multiple=Wan22Config.SIZE_MULTIPLE,
+                fps=Wan22Config.model_fields["fps"].default,
                 source="WanPipeline (diffusers 0.42.1): frames 4n+1, W, H multiples of vae scale_factor_spatial 16 x "
                        "patch 2; Wan2.2 wan/configs/wan_ti2v_5B.py: vae_stride (4, 16, 16), sample_fps 24, frame_num 121"),
     package_config_ref="reelset.families.wan22:Wan22Config",
