@@ -94,8 +94,6 @@ from reelset import ReelsetError, families, media
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
-TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynth")
-
 
 def _sources() -> dict[str, tuple[str, ...]]:
     """``{step: targets}``: every family's package step and preprocess step with the targets it
@@ -586,6 +584,7 @@ EXPORTERS = {
     ("package", "diffusion-pipe"): export_diffusion_pipe,
     ("package", "diffsynth"): export_diffsynth,
 }
+TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
 def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
