@@ -66,9 +66,10 @@
         in {
           host = stepAttrs demo // {
             demo = demo.all;
+            inherit (demo) plan;  # what `reelset status` / `build` read (nix/pipeline.nix)
             python-env = (hostToolchain system).pythonEnv;
             wheelhouse = (hostToolchain system).wheelhouse;
-            datasets = builtins.mapAttrs (_: p: stepAttrs p // { all = p.all; }) pipelines;
+            datasets = builtins.mapAttrs (_: p: stepAttrs p // { all = p.all; inherit (p) plan; }) pipelines;
           };
         });
 

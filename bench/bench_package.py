@@ -46,7 +46,7 @@ from conftest import DEMO_VIDEO, scenes_spec  # noqa: E402
 from reelset import media  # noqa: E402
 from reelset.schemas.scenes import ScenesArtifact  # noqa: E402
 
-STEPS = [("step3-ltx2-data", "step3_ltx2_data.py", "ltx2"), ("step3-wan21-package", "step3_wan21_package.py", "wan21")]
+STEPS = [("step3-ltx2-data", "step3_ltx2_data.py", "ltx2"), ("step3-wan21-package", "step3_wan_package.py", "wan21")]
 
 
 def run_tool(tools: Path, script: str, spec: dict, out: Path) -> tuple[float, float, float]:

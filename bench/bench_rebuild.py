@@ -62,7 +62,7 @@ def edits(repo: Path) -> dict[str, callable]:
         toml.write_text(toml.read_text().replace('path = "demo.mp4"\n', 'path = "demo.mp4"\n\n[[videos]]\nid = "demo02"\npath = "demo2.mp4"\n'))
 
     schema = "tools/reelset/schemas.py" if (repo / "tools/reelset/schemas.py").exists() else "tools/reelset/schemas/captions.py"
-    out = {"comment in tools/step3_wan21_package.py": comment("tools/step3_wan21_package.py"),
+    out = {"comment in tools/step3_wan_package.py": comment("tools/step3_wan_package.py"),
            "comment in tools/reelset/report.py": comment("tools/reelset/report.py"),
            f"comment in {schema.removeprefix('tools/')}": comment(schema),
            "a second video in dataset.toml": second_video}

@@ -744,13 +744,15 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
         import importlib
 
         import step4_preprocess
+        from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.latents import LatentIndex
         from reelset.step import Timer
 
-        fam = importlib.import_module(f"reelset.{family}")
+        declared = families.get(family)
+        fam = importlib.import_module(declared.model_module)
         decoder = ("_read_clip", read_clip_with_audio) if family == "ltx2" else ("read_frames", read_clip)
-        spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", inputs={step4_preprocess.PACKAGE_STEP[family]: str(pkg)},
+        spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", inputs={declared.package_step: str(pkg)},
                         models={"base": model_ref(f"tiny-{family}", model_dir)},
                         config={f"{family}_preprocess": {"max_text_tokens": MAX_TEXT_TOKENS}, "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"latents-{family}"
@@ -779,12 +781,13 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
         import importlib
 
         import step5_train_segment
+        from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.train import TrainSegment
         from reelset.step import Timer
 
         res.prepare_s = 0.0
-        fam = importlib.import_module(f"reelset.{family}")
+        fam = importlib.import_module(families.get(family).model_module)
         spec = StepSpec(step=res.step, dataset=DATASET, device="cuda",
                         inputs={f"step4-{family}-preprocess": str(ctx.latents[family])},
                         models={"base": model_ref(f"tiny-{family}", ctx.models[family])},

@@ -14,7 +14,8 @@
 #                                        every step, plus `all` and `default`
 #   legacyPackages.<system>.host.<step>  host toolchain (impure: --impure; the Python env of
 #                                        reelset's requirements.lock as a store path); every step
-#                                        of the table, plus `all`
+#                                        of the table, plus `all` and `plan` (what
+#                                        `reelset status` / `build` read, nix/pipeline.nix)
 #   Video-level steps have `.shards.<video id>`.
 #   lib.steps                            the step table (nix/steps.nix) of this reelset
 #
@@ -37,5 +38,5 @@ else {
     in pick p (map (s: s.name) steps.list) // { all = p.all; default = p.all; });
   legacyPackages = forAll (system:
     let p = mkPipeline { inherit system; datasetDir = dir; toolchain = "host"; };
-    in { host = pick p steps.names // { all = p.all; }; });
+    in { host = pick p steps.names // { all = p.all; inherit (p) plan; }; });
 }

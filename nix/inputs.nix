@@ -43,6 +43,17 @@ let
     impureEnvVars = [ "HF_TOKEN" "HF_ENDPOINT" "https_proxy" "http_proxy" ];
     preferLocalBuild = true;
   } // (if toolchain.impure then { __noChroot = true; } else { }));
+  steps = import ./steps.nix;
+  # a builder's narrow source (as mkStep's): the script, its import closure (nix/sources.json) and,
+  # when its first argument is a model family's tiny kind with a recipe of its own
+  # (nix/families.json), that family's module and its closure
+  builderSrc = m:
+    let
+      kind = builtins.head ((m.args or [ ]) ++ [ "" ]);
+      fams = builtins.filter (f: f.tiny.kind == kind && f.tiny.recipe) (builtins.attrValues steps.families);
+      famFiles = builtins.concatMap (f: let file = "reelset/families/${f.name}.py"; in [ file ] ++ steps.closureOf file) fams;
+    in import ./narrowSource.nix { inherit toolsDir; declared = [ m.builder ] ++ steps.closureOf m.builder ++ famFiles;
+                                   name = "reelset-${builtins.replaceStrings [ ".py" ] [ "" ] m.builder}-src"; };
   built = name: m:
     let script = toolsDir + "/${m.builder}"; in
     if !builtins.pathExists script
@@ -50,7 +61,7 @@ let
     else derivation ({
       inherit name system;
       builder = toolchain.pythonFor "cpu";
-      args = [ "-B" "-s" (builtins.path { path = script; name = "reelset-${baseNameOf m.builder}"; }) ] ++ (m.args or [ ]);
+      args = [ "-B" "-s" "${builderSrc m}/${m.builder}" ] ++ (m.args or [ ]);
       reelsetToolchain = toolchain.fingerprint;
       PATH = toolchain.binPath;
       PYTHONDONTWRITEBYTECODE = "1";

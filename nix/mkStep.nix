@@ -30,14 +30,7 @@
 let
   declared = [ step.script ] ++ step.sources;
   missing = builtins.filter (f: !builtins.pathExists (toolsDir + "/${f}")) declared;
-  root = toString toolsDir;
-  # keep a file if declared, a directory if some declared file lies below it
-  keep = path: type:
-    let rel = builtins.substring (builtins.stringLength root + 1) (builtins.stringLength (toString path)) (toString path);
-    in if type == "directory"
-       then builtins.any (f: builtins.substring 0 (builtins.stringLength rel + 1) f == rel + "/") declared
-       else builtins.elem rel declared;
-  src = builtins.path { path = toolsDir; name = "reelset-${step.name}-src"; filter = keep; };
+  src = import ./narrowSource.nix { inherit toolsDir declared; name = "reelset-${step.name}-src"; };
   deviceAttrs =
     if step.device == "cuda" then { requiredSystemFeatures = [ "cuda" ]; }
     else if step.device == "cpu" then { preferLocalBuild = true; allowSubstitutes = false; }

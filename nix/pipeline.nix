@@ -19,7 +19,8 @@
 #                                 #   steps (`optIn`) whose section dataset.toml lacks
 #     <segmented step>.segments = [ derivation ];  # LoRA training: one derivation per segment
 #     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
-#     config = <parsed dataset.toml>; videos = { <id> = store path; }; }
+#     config = <parsed dataset.toml>; videos = { <id> = store path; };
+#     plan = { sections; order; steps.<name> = { device; level; optIn; inAll; why; state; drv; shards; }; }; }
 #
 # Example:
 #   (import ./nix/pipeline.nix { system = "x86_64-linux"; toolsDir = ./tools; }) {
@@ -165,7 +166,9 @@ let
     mkStep {
       step = { name = "${step.name}-report"; device = "cpu"; script = "render_report.py";
                sources = steps.closureOf "render_report.py" ++ [ "reelset/reports/${module}.py" ]
-                 ++ steps.closureOf "reelset/reports/${module}.py"; };
+                 ++ steps.closureOf "reelset/reports/${module}.py"
+                 # a family step's report names the family's export targets (reelset/families)
+                 ++ (if step ? family then [ "reelset/families/${step.family}.py" ] ++ steps.closureOf "reelset/families/${step.family}.py" else [ ]); };
       name = "${data.name}-report";
       spec = { step = step.name; inherit dataset; device = "cpu";
                config = { report = { inherit module; }; }; inputs = { data = "${data}"; }; };
@@ -290,6 +293,44 @@ let
     else reportOf step (mkStep { inherit step; name = drvName; spec = spec null; });
 
   outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
+
+  # Why `all` leaves a step out (null when it is in `all`): the first non-optional dataset file it
+  # lacks, else the first input left out; plus, for an opt-in step, the section that turns it on.
+  # The same rules as `available` / `inAll`, in the words `reelset build` and `reelset status` print.
+  whyLeftOut = name:
+    let
+      s = steps.byName.${name};
+      lacking = filter (f: !(f.optional or false) && !fileExists f) (attrValues (s.files or { }));
+      up = filter (u: !inAll u) s.inputs;
+      base = if lacking != [ ] then let f = builtins.head lacking; in
+               "needs ${fileRel f} in the dataset folder (`${f.key}` in dataset.toml names another file)"
+             else if up != [ ] then "needs ${builtins.head up}, which is left out" else null;
+      opt = if s ? optIn && !(cfg ? ${s.optIn}) then "opt-in: add a [${s.optIn}] section to dataset.toml (docs/training.md)" else null;
+    in if inAll name then null
+       else if base == null then (if opt == null then "left out by nix/pipeline.nix (inAll)" else opt)
+       else if opt == null then base else "${base}; ${opt}";
+  pad3 = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
+  # One step of the plan: its table facts, whether `all` holds it and why not, and its derivations
+  # (the step's own and, by name, its per-video shards or training segments); state "error" when it
+  # does not evaluate (e.g. a training step without `steps`).
+  planOf = name:
+    let
+      s = steps.byName.${name};
+      o = outputs.${name};
+      r = builtins.tryEval (if o ? shards then o else o.data or o).drvPath;
+    in {
+      inherit (s) device level;
+      optIn = s.optIn or null;
+      inAll = inAll name;
+      why = whyLeftOut name;
+      state = if r.success then "ok" else "error";
+      drv = if r.success then r.value else null;
+      shards = if !r.success then { }
+        else if o ? shards then mapAttrs (_: x: (x.data or x).drvPath) o.shards
+        else if o ? segments then listToAttrs (builtins.genList (i: { name = "seg${pad3 i}"; value = (builtins.elemAt o.segments i).drvPath; })
+          (builtins.length o.segments))
+        else { };
+    };
 in
 outputs // {
   all = aggregate {
@@ -299,4 +340,7 @@ outputs // {
   };
   config = cfg;
   inherit videos;
+  # What `reelset status` / `build` read with one `nix eval --json …plan`: the dataset.toml sections
+  # present and, per step in pipeline order, planOf (derivations, in `all` or why not).
+  plan = { sections = attrNames cfg; order = steps.names; steps = attrsFrom planOf steps.names; };
 }

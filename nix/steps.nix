@@ -23,8 +23,12 @@
 #                            boolean dataset.toml key (default true) that switches the model off:
 #                            then it is no input of the derivation and needs no pin
 #   script   : string        the tool in tools/
-#   family   : string        (optional) model family module the tool loads by name
-#                            (reelset/<family>.py: ltx2, wan21), added to the sources
+#   family   : string        (optional) the model family of the step (reelset/families/<family>.py);
+#                            with `role` ("package", "preprocess", "train") the files the tool loads
+#                            by reference (family module, config model, model module: nix/families.json)
+#                            are added to the sources. The step3/4/5 entries of every family are
+#                            made here from nix/families.json (generated from reelset/families by
+#                            `python tools/gen_docs.py`), never written by hand
 #   sources  : [ string ]    (computed here, never written by hand) the files of tools/ the script
 #                            imports, from nix/sources.json (generated from the imports by
 #                            `python tools/gen_docs.py`; tests/test_docs.py fails when stale). Only
@@ -54,13 +58,36 @@ let
   closures = builtins.fromJSON (builtins.readFile ./sources.json);
   closureOf = file: closures.${file} or (throw
     "reelset nix/steps.nix: tools/${file} is not in nix/sources.json; run `python tools/gen_docs.py` (it computes every tool's source closure from its imports) and commit nix/sources.json");
-  # sources of a step: its tool's closure, plus the family module's (loaded by name)
+  families = builtins.fromJSON (builtins.readFile ./families.json);
+  uniq = l: builtins.attrNames (builtins.listToAttrs (map (x: { name = x; value = null; }) l));  # sorted, each once
+  # sources of a step: its tool's closure, plus what it loads by reference as its family's role
   withSources = s:
     let
-      fam = if s ? family then [ "reelset/${s.family}.py" ] ++ closureOf "reelset/${s.family}.py" else [ ];
-      segments = if s ? segments then { segments = s.segments // { sources = closureOf s.segments.script ++ fam; }; } else { };
-    in s // { sources = closureOf s.script ++ fam; } // segments;
-  list = map withSources [
+      fam = if s ? family then families.${s.family}.sources.${s.role} else [ ];
+      segments = if s ? segments then { segments = s.segments // { sources = uniq (closureOf s.segments.script ++ fam); }; } else { };
+    in s // { sources = uniq (closureOf s.script ++ fam); } // segments;
+  # the steps of one model family (nix/families.json): package (per video), preprocess, train
+  packageOf = n: f: {
+    name = f.package_step; device = "cpu"; level = "dataset"; perVideo = true;
+    inputs = [ "step2-reviewed" ]; config = [ n ]; models = { };
+    script = f.package_script; family = n; role = "package";
+  } // (if f.in_all then { } else { optIn = n; });
+  preprocessOf = n: f: {
+    name = f.preprocess_step; device = "cuda"; level = "dataset"; optIn = "${n}_preprocess";
+    inputs = [ f.package_step ]; config = [ "${n}_preprocess" "device" ];
+    models = { base = { key = "${n}_preprocess.model"; default = f.default_model; }; };
+    script = "step4_preprocess.py"; family = n; role = "preprocess";
+  };
+  trainOf = n: f: {
+    name = f.train_step; device = "cuda"; level = "dataset"; optIn = "${n}_train";
+    inputs = [ f.preprocess_step ]; config = [ "${n}_train" "device" ];
+    # the model the latents were made with (step5 checks that they match)
+    models = { base = { key = "${n}_preprocess.model"; default = f.default_model; }; };
+    script = "step5_train.py"; family = n; role = "train";
+    segments = { section = "${n}_train"; script = "step5_train_segment.py"; };
+  };
+  familySteps = make: builtins.attrValues (builtins.mapAttrs make families);
+  list = map withSources ([
     {
       name = "step1-scenes"; device = "cpu"; level = "video";
       inputs = [ ]; config = [ "scenes" ]; models = { };
@@ -113,47 +140,10 @@ let
       files = { review = { key = "review.file"; default = "review.json"; optional = true; split = "decisions"; }; };
       script = "step2_reviewed.py";
     }
-    {
-      name = "step3-ltx2-data"; device = "cpu"; level = "dataset"; perVideo = true;
-      inputs = [ "step2-reviewed" ]; config = [ "ltx2" ]; models = { };
-      script = "step3_ltx2_data.py";
-    }
-    {
-      name = "step3-wan21-package"; device = "cpu"; level = "dataset"; perVideo = true;
-      inputs = [ "step2-reviewed" ]; config = [ "wan21" ]; models = { };
-      script = "step3_wan21_package.py";
-    }
-    {
-      name = "step4-ltx2-preprocess"; device = "cuda"; level = "dataset"; optIn = "ltx2_preprocess";
-      inputs = [ "step3-ltx2-data" ]; config = [ "ltx2_preprocess" "device" ];
-      models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
-      script = "step4_preprocess.py"; family = "ltx2";
-    }
-    {
-      name = "step4-wan21-preprocess"; device = "cuda"; level = "dataset"; optIn = "wan21_preprocess";
-      inputs = [ "step3-wan21-package" ]; config = [ "wan21_preprocess" "device" ];
-      models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
-      script = "step4_preprocess.py"; family = "wan21";
-    }
-    {
-      name = "step5-ltx2-train"; device = "cuda"; level = "dataset"; optIn = "ltx2_train";
-      inputs = [ "step4-ltx2-preprocess" ]; config = [ "ltx2_train" "device" ];
-      # the model the latents were made with (step5 checks that they match)
-      models = { base = { key = "ltx2_preprocess.model"; default = "ltx-2"; }; };
-      script = "step5_train.py"; family = "ltx2";
-      segments = { section = "ltx2_train"; script = "step5_train_segment.py"; };
-    }
-    {
-      name = "step5-wan21-train"; device = "cuda"; level = "dataset"; optIn = "wan21_train";
-      inputs = [ "step4-wan21-preprocess" ]; config = [ "wan21_train" "device" ];
-      models = { base = { key = "wan21_preprocess.model"; default = "wan2.1-t2v-14b"; }; };
-      script = "step5_train.py"; family = "wan21";
-      segments = { section = "wan21_train"; script = "step5_train_segment.py"; };
-    }
-  ];
+  ] ++ familySteps packageOf ++ familySteps preprocessOf ++ familySteps trainOf);
 in
 {
-  inherit list closureOf;
+  inherit list closureOf families;
   names = map (s: s.name) list;
   byName = builtins.listToAttrs (map (s: { inherit (s) name; value = s; }) list);
 }

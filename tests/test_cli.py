@@ -124,7 +124,10 @@ def test_status_of_the_built_demo_is_all_in_store(demo_out):
     built = {s["name"]: s for s in st["steps"] if s["derivations"]}
     members = [m["name"] for m in orjson.loads((demo_out / "aggregate.json").read_bytes())["members"]]
     per_video = {t["name"] for t in nixinfo.step_table(REPO) if t.get("perVideo")}
+    # exactly the members of `all` have derivations: an opt-in step without its section is "opt-in",
+    # even one that would evaluate (a package step of a family the demo leaves out)
     assert set(built) == set(members) and {"step1-scenes", "step2-transcript-base"} <= set(built)
+    assert {s["name"]: s["state"] for s in st["steps"]}["step3-wan22-package"] == "opt-in"
     for s in built.values():
         assert s["state"] == "in-store" and {d["action"] for d in s["derivations"]} == {"in-store"}
         # video-level steps and the dataset steps whose work runs per video (`perVideo`) list their shards
@@ -324,26 +327,40 @@ def test_env_prints_the_settings_and_a_missing_interpreter_names_the_variable(tm
     assert plain.returncode != 0 and f"interpreter {tmp_path / 'nope'} does not exist (REELSET_PYTHON)" in plain.stderr
 
 
+def plan_of(ds: Path) -> dict:
+    """nix/pipeline.nix's ``plan`` of the dataset folder ``ds`` (what `reelset status` / `build` read)."""
+    expr = (f'let r = builtins.getFlake "git+file://{REPO}"; in '
+            f'(r.lib.mkPipeline {{ system = builtins.currentSystem; datasetDir = {ds}; }}).plan')
+    proc = nix("eval", "--impure", "--json", "--expr", expr)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def test_all_says_which_steps_it_leaves_out_and_why(tmp_path):
-    """Issue 18 item 2/6: the reasons `reelset build` prints for steps missing from `all`."""
+    """Issue 18 item 2/6: the reasons `reelset build` prints for steps missing from `all`, from the
+    plan of nix/pipeline.nix (issue 28: the rules live once, in Nix)."""
     from reelset import entry
 
     ds = tmp_path / "ds"
     ds.mkdir()
-    (ds / "flake.nix").write_text("{}")
-    (ds / "dataset.toml").write_text('name = "x"\n[ltx2_preprocess]\nmodel = "tiny-ltx2"\n')
-    target = entry.resolve_dataset(str(ds), tmp_path)
-    assert (target.attr, target.kind) == ("host", "dataset-flake")
-    table = nixinfo.step_table(REPO)
-    why = entry.left_out(target, entry.dataset_config(target), table, {"step1-scenes", "step2-transcript-base"})
+    shutil.copy2(REPO / "pipelines" / "demo" / "demo.mp4", ds / "demo.mp4")
+    (ds / "dataset.toml").write_text('name = "x"\n[[videos]]\nid = "v1"\npath = "demo.mp4"\n'
+                                     '[ltx2_preprocess]\nmodel = "tiny-ltx2"\n')
+    plan = plan_of(ds)
+    assert plan["order"] == [s["name"] for s in nixinfo.step_table(REPO)]
+    why = entry.left_out(plan, {"step1-scenes", "step2-transcript-base"})
     assert why["step2-bible"].startswith("needs bible.yaml in the dataset folder")
     assert why["step2-shot-reference"] == "needs step2-bible, which is left out"
     assert why["step4-ltx2-preprocess"] == "needs step3-ltx2-data, which is left out"
     assert why["step4-wan21-preprocess"] == ("needs step3-wan21-package, which is left out; opt-in: add a "
                                              "[wan21_preprocess] section to dataset.toml (docs/training.md)")
-    assert "step1-scenes" not in why
-    everything = {s["name"] for s in table} - {"step4-wan21-preprocess", "step5-wan21-train"}
-    why = entry.left_out(target, entry.dataset_config(target), table, everything)
-    assert why == {"step4-wan21-preprocess": "opt-in: add a [wan21_preprocess] section to dataset.toml (docs/training.md)",
-                   "step5-wan21-train": "needs step4-wan21-preprocess, which is left out; opt-in: add a [wan21_train] "
-                                        "section to dataset.toml (docs/training.md)"}
+    assert "step1-scenes" not in why and not plan["steps"]["step2-bible"]["inAll"] and plan["steps"]["step1-scenes"]["inAll"]
+    (ds / "bible.yaml").write_text((REPO / "pipelines" / "demo" / "bible.yaml").read_text())
+    plan = plan_of(ds)
+    members = {n for n, s in plan["steps"].items() if s["inAll"]}
+    assert {"step2-bible", "step3-ltx2-data", "step4-ltx2-preprocess"} <= members
+    why = entry.left_out(plan, members)
+    assert why["step4-wan21-preprocess"] == "opt-in: add a [wan21_preprocess] section to dataset.toml (docs/training.md)"
+    assert why["step5-wan21-train"] == ("needs step4-wan21-preprocess, which is left out; opt-in: add a [wan21_train] "
+                                        "section to dataset.toml (docs/training.md)")
+    assert why["step5-ltx2-train"] == "opt-in: add a [ltx2_train] section to dataset.toml (docs/training.md)"

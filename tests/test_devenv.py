@@ -50,9 +50,10 @@ def test_tasks_are_generated_from_the_step_table(module):
 def test_a_step_added_to_the_table_is_a_task(tmp_path):
     (tmp_path / "nix").mkdir()
     shutil.copy(REPO / "devenv.nix", tmp_path / "devenv.nix")
-    shutil.copy(REPO / "nix/sources.json", tmp_path / "nix/sources.json")
+    for generated in ("sources.json", "families.json"):  # steps.nix reads both (tools/gen_docs.py)
+        shutil.copy(REPO / "nix" / generated, tmp_path / "nix" / generated)
     table = (REPO / "nix/steps.nix").read_text()
-    marker = "  list = map withSources [\n"
+    marker = "  list = map withSources ([\n"
     assert marker in table
     table = table.replace(marker, marker + '    ({ name = "step9-extra"; device = "cpu"; level = "dataset"; inputs = [ ]; '
                                            'config = [ ]; models = { }; script = "step2_bible.py"; })\n', 1)
@@ -73,7 +74,8 @@ def test_shell_environment_matches_the_makefile(module):
 def test_review_process_only_when_the_review_tool_exists(tmp_path):
     (tmp_path / "nix").mkdir()
     shutil.copy(REPO / "devenv.nix", tmp_path / "devenv.nix")
-    shutil.copy(REPO / "nix/steps.nix", tmp_path / "nix/steps.nix")
+    for f in ("steps.nix", "families.json"):  # the family steps come from families.json
+        shutil.copy(REPO / "nix" / f, tmp_path / "nix" / f)
     assert evaluate(tmp_path)["processes"] == {}
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools/review.py").write_text("# stand-in\n")

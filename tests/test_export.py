@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from conftest import PYTHON, REPO, ffmpeg, nix_build, trainer_module
-from reelset import ReelsetError, export, ltx2, train
+from reelset import ReelsetError, export, families, ltx2, train
 from reelset.media import count_frames, probe_video
 from reelset.schemas.base import ModelRef
 from reelset.schemas.latents import LatentClip, LatentIndex
@@ -51,12 +51,13 @@ DP_NOT_MEDIA = {".txt", ".npz", ".json", ".parquet", ".bak", ".db"}
 
 @pytest.fixture(scope="session")
 def demo_outputs() -> dict[str, Path]:
-    """The demo's packages (pipelines/demo) and the demo-lora's LTX-2 latents (tiny model), through Nix."""
-    return {
-        "step3-ltx2-data": nix_build(".#host.step3-ltx2-data")[0],
-        "step3-wan21-package": nix_build(".#host.step3-wan21-package")[0],
-        "step4-ltx2-preprocess": nix_build(".#host.datasets.demo-lora.step4-ltx2-preprocess")[0],
-    }
+    """Every export source (export.SOURCES, from the families' declarations) through Nix: the demo's
+    packages (pipelines/demo: the package steps in its `all`) and otherwise the demo-lora's outputs
+    (the same video; latents with the tiny models; a package step `all` leaves out, by name, with its
+    defaults: built for demo-lora, so the demo's store state stays that of its `all`)."""
+    in_demo = {f.package_step for f in families.every() if f.in_all}
+    return {kind: nix_build(f".#host.{kind}" if kind in in_demo else f".#host.datasets.demo-lora.{kind}")[0]
+            for kind in export.SOURCES}
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
+from reelset import families
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -99,7 +100,7 @@ def ltx2_out(reviewed_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def wan21_out(reviewed_dir, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wan21")
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
                     tmp / "out", tmp)
     assert proc.returncode == 0, proc.stderr
     return tmp / "out"
@@ -202,6 +203,32 @@ def test_wan21_clips_follow_the_trainer_rules(wan21_out, reviewed_dir):
     assert "5 frames at 16 fps" in fates[SHORT].reason and "min_frames 17" in fates[SHORT].reason
 
 
+WAN_FAMILIES = [f for f in families.every() if f.package_script == "step3_wan_package.py"]
+
+
+@pytest.mark.parametrize("fam", WAN_FAMILIES, ids=[f.name for f in WAN_FAMILIES])
+def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path):
+    """The one Wan package tool, run as each Wan family's package step (its tiny model's section):
+    frames rules.frame_step*n+1, sizes multiples of rules.size_multiple, the family's fps (its
+    package config's default), the zip named after the family, the manifest naming it."""
+    cfg = fam.tiny.package
+    proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, cfg), tmp_path / "out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    m = load_manifest(out)
+    check_accounting(m, reviewed_of(reviewed_dir))
+    fps = fam.package_config().fps
+    assert m.trainer == fam.name and (out / f"{fam.name}_dataset.zip").is_file() and fps == fam.rules.fps
+    for c in (c for c in m.clips if c.fate == "kept"):
+        v = video_stream(out / c.file)["video"]
+        assert count_frames(out / c.file) == c.frames and c.frames % fam.rules.frame_step == 1
+        assert int(v["width"]) % fam.rules.size_multiple == 0 == int(v["height"]) % fam.rules.size_multiple
+        assert f"{v['width']}x{v['height']}" in cfg["sizes"] and v["avg_frame_rate"] == f"{fps:g}/1"
+    bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
+    proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
+    assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr
+
+
 def test_wan21_metadata_sidecars_and_configs(wan21_out):
     m = load_manifest(wan21_out)
     kept = {c.clip_id: c for c in m.clips if c.fate == "kept"}
@@ -240,7 +267,7 @@ def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path)
     from reelset.package import encode_jobs
 
     assert encode_jobs() >= 2, "this test needs a machine with 2 CPUs to compare 1 and 2 encodes at once"
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", reviewed_dir, "wan21", WAN21_CFG),
                     tmp_path / "again", tmp_path, env={**os.environ, "NIX_BUILD_CORES": "1"})
     assert proc.returncode == 0, proc.stderr
     first = {p.relative_to(wan21_out): p.read_bytes() for p in wan21_out.rglob("*") if p.is_file()}
@@ -250,7 +277,7 @@ def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path)
 
 @pytest.mark.parametrize("script,step,section,cfg,fixture", [
     ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG, "ltx2_out"),
-    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG, "wan21_out")], ids=["ltx2", "wan21"])
+    ("step3_wan_package.py", "step3-wan21-package", "wan21", WAN21_CFG, "wan21_out")], ids=["ltx2", "wan21"])
 def test_per_video_shards_gathered_give_the_bytes_of_one_process(reviewed_dir, tmp_path, request, script, step, section, cfg, fixture):
     """One shard per video (its own part of reviewed.json: what step2-reviewed's shard writes) encodes
     its clips; the gathering links them and writes the metadata, manifest and zip: every file of
@@ -341,7 +368,7 @@ def test_errors_name_the_file(reviewed_dir, tmp_path):
     data = json.loads((reviewed_dir / "reviewed.json").read_text())
     data["accepted"][0]["clip_path"] = str(tmp_path / "gone.mp4")
     (broken / "reviewed.json").write_text(json.dumps(data))
-    proc = run_tool("step3_wan21_package.py", package_spec("step3-wan21-package", broken, "wan21", WAN21_CFG),
+    proc = run_tool("step3_wan_package.py", package_spec("step3-wan21-package", broken, "wan21", WAN21_CFG),
                     tmp_path / "b", tmp_path)
     assert proc.returncode == 2 and f"{tmp_path / 'gone.mp4'}: clip demo01-s0001 of reviewed.json does not exist" in proc.stderr
     assert not (tmp_path / "b").exists()
@@ -400,7 +427,7 @@ def test_nix_build_and_rebuild_are_identical(nix_fixture, step, section, cfg):
 
 @pytest.mark.parametrize(("script", "step", "section", "cfg"), [
     ("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG),
-    ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG),
+    ("step3_wan_package.py", "step3-wan21-package", "wan21", WAN21_CFG),
 ])
 def test_a_package_that_keeps_no_clip_fails_with_the_reasons(scene_outputs, tmp_path, script, step, section, cfg):
     """Issue 18: every clip rejected (no review.json applied, as when review.json is untracked

@@ -13,6 +13,7 @@ fails when it is stale.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, nix, nix_build
-from reelset import nixinfo
+from conftest import REPO, family_toml, nix, nix_build
+from reelset import families, nixinfo
 
 pytestmark = pytest.mark.nix
 
@@ -152,6 +153,56 @@ def test_training_code_rebuilds_nothing_of_the_demo(built_demo, tmp_path):
     for rel in ("tools/step5_train.py", "tools/reelset/train.py", "tools/reelset/schemas/train.py", "tools/reelset/ltx2.py"):
         edit(repo, rel)
     check("comment in the training code (step4/step5 tools, reelset/train.py, ltx2.py)", would_build(repo), set())
+
+
+FAMILY_EDITS = families.names()
+
+
+@pytest.mark.parametrize("name", FAMILY_EDITS)
+def test_editing_a_family_module_rebuilds_only_that_familys_steps(built_demo, tmp_path, name):
+    """A model family is one module (reelset/families/<name>.py): editing it rebuilds its own package
+    step (and what reads it) in the demo, nothing of another family, and nothing at all for a family
+    the demo does not package (opt-in)."""
+    fam = families.get(name)
+    repo = copy_repo(tmp_path)
+    edit(repo, f"tools/reelset/families/{name}.py")
+    want = everything_of(downstream({fam.package_step})) if fam.package_step in DEMO_STEPS else set()
+    check(f"comment in the family module `tools/reelset/families/{name}.py`", would_build(repo), want)
+
+
+ALL_FAMILIES_TOML = "".join(family_toml(f) for f in families.every())
+
+
+def family_drvs(repo: Path) -> dict[str, str]:
+    """drvPath of every family step and of each training segment, for a copy of the demo that opts
+    in to every family's package, preprocess and training steps (tiny models); evaluation only."""
+    ds = repo / "pipelines" / "every-family"
+    shutil.copytree(repo / "pipelines" / "demo", ds, dirs_exist_ok=True)
+    toml = ds / "dataset.toml"
+    toml.write_text(toml.read_text() + ALL_FAMILIES_TOML)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    names = [n for f in families.every() for n in f.steps()]
+    expr = (f'let r = builtins.getFlake "git+file://{repo}"; p = r.lib.mkPipeline {{ system = builtins.currentSystem; '
+            f'datasetDir = {ds}; }}; in builtins.listToAttrs (builtins.concatMap (n: [ {{ name = n; value = p.${{n}}.drvPath; }} ] '
+            f'++ builtins.genList (i: {{ name = "${{n}}-seg${{toString i}}"; value = (builtins.elemAt p.${{n}}.segments i).drvPath; }}) '
+            f'(builtins.length (p.${{n}}.segments or [ ]))) {json.dumps(names).replace(",", "")})')
+    proc = nix("eval", "--impure", "--json", "--expr", expr, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", FAMILY_EDITS)
+def test_a_family_edit_changes_no_derivation_of_another_family(tmp_path, name):
+    """Beyond the demo: with every family's steps opted in (package, preprocess, training segments,
+    final LoRA), editing one family's module changes the derivations of that family only."""
+    before = family_drvs(copy_repo(tmp_path / "before"))
+    repo = copy_repo(tmp_path / "after")
+    edit(repo, f"tools/reelset/families/{name}.py")
+    after = family_drvs(repo)
+    own = families.get(name).steps()
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed and all(k.startswith(own) for k in changed), (name, sorted(changed))
+    assert {k for k in before if k.startswith(own)} == changed  # all of its own steps, segments included
 
 
 def test_reference_frame_tool(built_demo, tmp_path):

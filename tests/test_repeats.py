@@ -121,7 +121,7 @@ def test_keep_one_drops_the_copies_from_both_packages_naming_the_kept_clip(seaso
     html = report_html(tmp / "gathered", "step2_reviewed.py")  # the groups, with thumbnails
     assert "Repeats across videos (2 groups)" in html and html.count("data:image/jpeg;base64,") == 4
     for script, step, section, cfg in (("step3_ltx2_data.py", "step3-ltx2-data", "ltx2", LTX2_CFG),
-                                       ("step3_wan21_package.py", "step3-wan21-package", "wan21", WAN21_CFG)):
+                                       ("step3_wan_package.py", "step3-wan21-package", "wan21", WAN21_CFG)):
         shards = {}
         for vid in OWN:  # each package shard reads only its video's reviewed shard (copies still accepted there)
             shards[vid] = tmp / f"{section}-{vid}"

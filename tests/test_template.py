@@ -78,7 +78,7 @@ def test_template_flake_builds_step1_scenes_of_a_tiny_dataset(reelset_copy, tmp_
     table = nixinfo.step_table(reelset_copy)
     host = nix("eval", "--impure", "--json", f".#legacyPackages.{system}.host", "--apply", "builtins.attrNames", cwd=ds)
     assert host.returncode == 0, host.stderr
-    assert sorted(json.loads(host.stdout)) == sorted([s["name"] for s in table] + ["all"])
+    assert sorted(json.loads(host.stdout)) == sorted([s["name"] for s in table] + ["all", "plan"])
     pure = nix("eval", "--json", f".#packages.{system}", "--apply", "builtins.attrNames", cwd=ds)
     assert pure.returncode == 0, pure.stderr
     assert sorted(json.loads(pure.stdout)) == sorted([s["name"] for s in table if s["script"]] + ["all", "default"])

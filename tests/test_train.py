@@ -15,17 +15,16 @@ import orjson
 import pytest
 from safetensors import safe_open
 
-from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, nix, nix_build, nix_env, report_html, run_tool
-from reelset import train
+from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, family_toml, nix, nix_build, nix_env, report_html, run_tool
+from reelset import families, train
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainConfig, TrainSegment
 from test_package import reviewed_from_scenes
 
-PACKAGES = {
-    # small buckets: latents of a few dozen tokens, so a training step takes milliseconds on a CPU
-    "ltx2": ("step3-ltx2-data", "step3_ltx2_data.py", "ltx2", {"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
-    "wan21": ("step3-wan21-package", "step3_wan21_package.py", "wan21", {"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
-}
+# every family's package step with its tiny model's package section (Family.tiny.package: small sizes,
+# latents of a few dozen tokens, so a training step takes milliseconds on a CPU)
+PACKAGES = {f.name: (f.package_step, f.package_script, f.name, f.tiny.package) for f in families.every()}
+FAMILIES = families.names()
 
 
 def model_ref(family: str, path: Path) -> dict:
@@ -35,7 +34,7 @@ def model_ref(family: str, path: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def packages(demo_scenes, tmp_path_factory) -> dict[str, Path]:
-    """step3 packages (LTX-2 and Wan 2.1) of the demo video's clips, every clip accepted."""
+    """step3 packages (one per family) of the demo video's clips, every clip accepted."""
     root = tmp_path_factory.mktemp("train-packages")
     reviewed = root / "reviewed"
     reviewed.mkdir()
@@ -76,13 +75,13 @@ def vae_config(model: Path) -> dict:
     return json.loads((model / "vae" / "config.json").read_text())
 
 
-@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, packages, latents, tiny_diffusion):
     idx = LatentIndex.model_validate(orjson.loads((latents[family] / "latents.json").read_bytes()))
     kept = [c for c in manifest(packages[family])["clips"] if c["fate"] == "kept"]
     assert len(kept) >= 2 and [c.clip_id for c in idx.clips] == [c["clip_id"] for c in kept]
     vae = vae_config(tiny_diffusion[family])
-    fam = train.load_family(family)
+    fam = families.get(family).model()
     for c, k in zip(idx.clips, kept, strict=True):
         # named after the clip's path in the package, as ltx-trainer's process_dataset.py names its outputs
         assert c.files["latents"] == f"latents/videos/{c.clip_id}{fam.FILE_SUFFIX}" and k["file"] == f"dataset/videos/{c.clip_id}.mp4"
@@ -92,8 +91,10 @@ def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, pa
             # LTX-2 video VAE: 32x spatial, 8x temporal compression; F = 8n+1 → (F-1)/8+1 latent frames
             expected = (vae["latent_channels"], (c.frames - 1) // 8 + 1, c.height // 32, c.width // 32)
         else:
-            # Wan 2.1 VAE: 8x spatial, 4x temporal compression; F = 4n+1 → (F-1)/4+1 latent frames
-            expected = (vae["z_dim"], (c.frames - 1) // 4 + 1, c.height // 8, c.width // 8)
+            # Wan VAE: 4x temporal compression, F = 4n+1 → (F-1)/4+1 latent frames; spatial 8x (Wan 2.1,
+            # z_dim 16) or 16x (Wan 2.2 TI2V-5B, z_dim 48, 2x2 pixel patches folded first)
+            sp = vae.get("scale_factor_spatial", 8)
+            expected = (vae["z_dim"], (c.frames - 1) // 4 + 1, c.height // sp, c.width // sp)
         assert tuple(lat.shape) == expected and list(expected) == c.shapes["latents/latents"]
         cond = fam.load_record(latents[family] / c.files["conditions"])
         emb = cond["video_prompt_embeds" if family == "ltx2" else "prompt_embeds"]
@@ -143,7 +144,7 @@ def segment_of(out: Path) -> TrainSegment:
     return TrainSegment.model_validate(orjson.loads((out / "segment.json").read_bytes()))
 
 
-@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_diffusion, tmp_path):
     chained = run_segments(family, latents, tiny_diffusion, tmp_path / "chain", [(0, 3), (3, 6)])
     whole = run_segments(family, latents, tiny_diffusion, tmp_path / "whole", [(0, 6)])
@@ -156,7 +157,7 @@ def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_
     assert (chained[-1] / a.optimizer_file).is_file()
 
 
-@pytest.mark.parametrize("family", ["ltx2", "wan21"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_diffusion, tmp_path):
     segs = run_segments(family, latents, tiny_diffusion, tmp_path, [(0, 2), (2, 4)])
     spec = segment_spec(family, latents[family], tiny_diffusion[family], 0, 0, 1)
@@ -286,6 +287,35 @@ def test_killed_run_resumes_from_the_last_segment_and_more_steps_reuse_all(tmp_p
     assert more[:3] == segs and len(more) == 4
     pending = to_build(ds, "step5-ltx2-train")
     assert more[3][0] in pending and len(pending) == 3 and not pending & {d for d, _ in segs}, pending
+
+
+def family_dataset(folder: Path, fam: families.Family) -> Path:
+    """A copy of the demo dataset (same name: steps up to step2-reviewed are the demo's derivations)
+    with ``fam``'s package section of its tiny model, its tiny model and a 2-step run in 2 segments."""
+    folder.mkdir(exist_ok=True)
+    for f in (REPO / "pipelines" / "demo").iterdir():
+        if f.is_file() and f.name != "dataset.toml":
+            (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "dataset.toml").write_text((REPO / "pipelines" / "demo" / "dataset.toml").read_text() + family_toml(fam))
+    return folder
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_packages_preprocesses_and_trains_through_nix(name, tmp_path):
+    """Each family (reelset/families) through Nix from its declaration alone: package step, latents
+    with its tiny model (built by its recipe), a 2-segment LoRA run, and `all` holding all three."""
+    fam = families.get(name)
+    ds = family_dataset(tmp_path / "ds", fam)
+    out, _ = nix_build("--expr", expr(ds, fam.train_step))
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert t.family == name and t.steps == 2 and len(t.segments) == 2 and (out / "lora.safetensors").resolve().is_file()
+    pre = LatentIndex.model_validate(orjson.loads((Path(t.latents) / "latents.json").read_bytes()))
+    assert pre.family == name and pre.model.name == fam.tiny.name and pre.clips
+    proc = nix("eval", "--impure", "--json", "--expr", expr(ds, "all.drvAttrs.reelsetSpec"))
+    assert proc.returncode == 0, proc.stderr
+    members = json.loads(json.loads(proc.stdout))["config"]["aggregate"]["order"]
+    assert set(fam.steps()) <= set(members), members
 
 
 @pytest.mark.nix

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_model, ffmpeg, tree_digest
-from reelset import wan21
+from reelset import families, wan21
 
 TEXT_TOKENS = 32  # Wan 2.1 uses 512; any positive length works
 
@@ -85,9 +85,10 @@ def test_encode_clip_shapes_and_determinism(encode_pipe, clip):
     # 64x48, 17 frames: 16 latent channels, (17-1)/4+1 = 5 latent frames, 48/8 x 64/8
     shapes = {k: tuple(v.shape) for k, v in out.items()}
     assert shapes == {"latents": (16, 5, 6, 8), "prompt_embeds": (TEXT_TOKENS, 32),
-                      "prompt_attention_mask": (TEXT_TOKENS,), "fps": ()}
+                      "prompt_attention_mask": (TEXT_TOKENS,), "fps": (), "expand_timesteps": ()}
     nested = wan21.latent_shapes(64, 48, 17, pipe=encode_pipe, max_text_tokens=TEXT_TOKENS)
-    assert {k: v for rec in nested.values() for k, v in rec.items()} == shapes
+    # expand_timesteps: a flag of the pipeline training_inputs adds, not a stored record
+    assert {k: v for rec in nested.values() for k, v in rec.items()} == {k: v for k, v in shapes.items() if k != "expand_timesteps"}
     assert float(out["fps"]) == 16.0
     assert all(torch.isfinite(v.float()).all() for v in out.values())
     # WanPipeline zeroes the embeddings after the real tokens; the mask marks them
@@ -193,3 +194,38 @@ def test_lora_overfit_save_load_generate(tiny_wan21, encode_pipe, clip, tmp_path
     assert np.array_equal(result["frames"], again["frames"])
     with pytest.raises(ValueError, match="4n\\+1"):
         wan21.generate(pipe, "x", width=64, height=48, frames=16, fps=16.0, steps=1, seed=0, device="cpu")
+
+
+WAN_FAMILIES = [f for f in families.every() if f.model_module == "reelset.wan21"]
+
+
+@pytest.mark.parametrize("fam", WAN_FAMILIES, ids=[f.name for f in WAN_FAMILIES])
+def test_every_wan_family_gets_its_rules_from_its_checkpoint(fam, tiny_diffusion, tmp_path):
+    """The Wan model code reads a checkpoint's rules from its configs (clip_rules, expand_timesteps),
+    and they agree with the family's declaration (reelset/families): sizes multiples of
+    rules.size_multiple, frames rules.frame_step*n+1; latents (z_dim, (F-1)/4+1, H/s, W/s); with
+    expand_timesteps (Wan 2.2 TI2V) the transformer gets one timestep per latent token."""
+    model = tiny_diffusion[fam.name]
+    pipe = wan21.load_pipeline(model, device="cpu", dtype=torch.float32, parts="all")
+    spatial, temporal, multiple = wan21.clip_rules(pipe)
+    assert (multiple, temporal) == (fam.rules.size_multiple, fam.rules.frame_step)
+    w, h = multiple * 3, multiple * 2
+    path = make_clip(tmp_path / "clip.mp4", width=w, height=h, frames=4 * temporal + 1, fps=int(fam.rules.fps))
+    records = wan21.encode_clip(pipe, path, "a door opens", audio=False, max_text_tokens=TEXT_TOKENS, device="cpu",
+                                dtype=torch.float32)
+    lat = records["latents"]["latents"]
+    assert tuple(lat.shape) == (pipe.vae.config.z_dim, 5, h // spatial, w // spatial)
+    assert wan21.latent_shapes(w, h, 4 * temporal + 1, pipe=pipe, max_text_tokens=TEXT_TOKENS)["latents"]["latents"] == tuple(lat.shape)
+    with pytest.raises(ValueError, match=f"not a multiple of {multiple}"):
+        wan21.check_size("x.mp4", w + multiple // 2, h, 17, size_multiple=multiple, frame_step=temporal)
+    flat = wan21.training_inputs(pipe, records, device="cpu", dtype=torch.float32)
+    expand = bool(pipe.config.get("expand_timesteps", False))
+    assert bool(flat["expand_timesteps"]) == expand
+    seen = []
+    hook = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: seen.append(tuple(kw["timestep"].shape)), with_kwargs=True)
+    batch = {k: v.unsqueeze(0) for k, v in flat.items()}
+    gen = torch.Generator().manual_seed(0)
+    loss = wan21.training_loss(pipe.transformer, batch, wan21.sample_sigmas(1, 0, gen), gen)
+    hook.remove()
+    tokens = lat.shape[1] * (lat.shape[2] // 2) * (lat.shape[3] // 2)
+    assert loss.isfinite() and seen == [(1, tokens) if expand else (1,)]

@@ -14,6 +14,10 @@ and, below ``--nix-out`` (default ``nix/``), the files Nix reads:
   sources.json              every tool's source closure, from its imports (reelset.closure)
   config-keys.json          dataset.toml's allowed sections, keys and primitive types (from
                             DatasetConfig), checked at evaluation time by nix/config.nix
+  families.json             every model family (reelset/families): its step names, tools, default
+                            model, tiny model and, per role (package, preprocess, train), the source
+                            files its steps load by reference; nix/steps.nix makes the step3/4/5
+                            entries from it
 
 Usage:
   python tools/gen_docs.py            regenerate
@@ -34,7 +38,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from reelset import ReelsetError, closure, nixinfo
+from reelset import ReelsetError, closure, families, nixinfo
 from reelset.schemas import train
 from reelset.schemas.base import StepSpec
 from reelset.schemas.dataset import DatasetConfig, VideoEntry
@@ -273,7 +277,38 @@ def render_nix() -> dict[str, str]:
     modules = {p.relative_to(REPO / "tools").as_posix() for p in (REPO / "tools/reelset").rglob("*.py")}
     closures = closure.all_closures(REPO / "tools")
     closures.update({m: closure.source_closure(REPO / "tools", m) for m in sorted(modules)})
-    return {"sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig))}
+    return {"sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig)),
+            "families.json": dump(families_json())}
+
+
+def families_json() -> dict:
+    """``{name: {...}}`` of every model family (nix/families.json, read by nix/steps.nix): step names,
+    tools, sections, default and tiny model, clip rules, ``in_all``, and ``sources.<role>``: the files
+    a step of that role loads by reference (the family module, its config model's module, the model
+    module) with their import closures."""
+    tools = REPO / "tools"
+
+    def files(modules: list[str]) -> list[str]:
+        out: set[str] = set()
+        for dotted in modules:
+            rel = closure.module_file(tools, dotted)
+            if rel is None:
+                raise ReelsetError(f"a model family names module {dotted}, which is not a file of tools/")
+            out |= {rel, *closure.source_closure(tools, rel)}
+        return sorted(out)
+
+    out = {}
+    for fam in families.every():
+        out[fam.name] = {"name": fam.name,
+            "label": fam.label, "package_step": fam.package_step, "package_script": fam.package_script,
+            "preprocess_step": fam.preprocess_step, "train_step": fam.train_step,
+            "default_model": fam.default_model, "in_all": fam.in_all,
+            "rules": {"frame_step": fam.rules.frame_step, "size_multiple": fam.rules.size_multiple,
+                      "fps": fam.rules.fps, "source": fam.rules.source},
+            "tiny": {"name": fam.tiny.name, "kind": fam.tiny.kind, "recipe": fam.tiny.recipe is not None},
+            "sources": {role: files(mods) for role, mods in fam.role_modules().items()},
+        }
+    return out
 
 
 def render_all(table: list[dict]) -> dict[str, str]:

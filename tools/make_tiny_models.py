@@ -93,7 +93,10 @@ versions write byte-identical directories (tests/test_vlm.py, tests/test_ltx2_mo
 tests/test_wan21_model.py check it). Nix builds it as a
 plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 
-Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,ltx2,wan2.1} --out DIR`` (``--out`` defaults to the
+Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>.py, e.g.
+``wan22``), given this module as its kit (SEED, CORPUS, :func:`make_t5_tokenizer`).
+
+Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,ltx2,wan2.1,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
 output directory, output directory not empty.
 """
@@ -391,9 +394,19 @@ def make_wan21(out: Path) -> None:
 KINDS = {"qwen2.5-vl": make_qwen25_vl, "ltx2": make_ltx2, "wan2.1": make_wan21}
 
 
+def family_kinds() -> dict:
+    """Kinds a model family writes itself (``Family.tiny.recipe``, reelset/families/<name>.py),
+    called with this module as the kit (SEED, CORPUS, tokenizer builders)."""
+    from reelset import families
+
+    kit = sys.modules[__name__]
+    return {f.tiny.kind: (lambda out, recipe=f.tiny.recipe: recipe(out, kit)) for f in families.every() if f.tiny.recipe}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("kind", choices=sorted(KINDS))
+    kinds = {**KINDS, **family_kinds()}
+    ap.add_argument("kind", choices=sorted(kinds))
     ap.add_argument("--out", default=os.environ.get("out"), help="output directory (default: $out)")
     args = ap.parse_args(argv)
     if not args.out:
@@ -404,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_tiny_models.py: {out} is not empty; give a new or empty directory", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    KINDS[args.kind](out)
+    kinds[args.kind](out)
     print(f"make_tiny_models.py: wrote {args.kind} to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return 0
 

@@ -1,12 +1,13 @@
-"""step4-ltx2-preprocess / step4-wan21-preprocess: VAE latents and text embeddings of every
-packaged clip, so training never loads the VAE or the text encoder.
+"""step4-<family>-preprocess (step4-ltx2-preprocess, step4-wan21-preprocess, …): VAE latents and
+text embeddings of every packaged clip, so training never loads the VAE or the text encoder.
 
-Input (spec): ``inputs.step3-ltx2-data`` or ``inputs.step3-wan21-package`` (a package with
-``manifest.json``, :class:`reelset.schemas.manifest.PackageManifest`), ``models.base`` (a diffusers
-pipeline folder: LTX2Pipeline / WanPipeline), ``config.ltx2_preprocess`` /
-``config.wan21_preprocess`` (:class:`reelset.schemas.latents.PreprocessConfig`).
+The family is the one whose preprocess step is the spec's step (:mod:`reelset.families`).
+Input (spec): ``inputs.<the family's package step>`` (a package with ``manifest.json``,
+:class:`reelset.schemas.manifest.PackageManifest`), ``models.base`` (a diffusers pipeline folder:
+LTX2Pipeline / WanPipeline), ``config.<family>_preprocess`` (the family's
+``preprocess_config``, a :class:`reelset.schemas.latents.PreprocessConfig`).
 
-For each kept clip, the family module's ``encode_clip`` (:mod:`reelset.ltx2`,
+For each kept clip, the family's model module's ``encode_clip`` (:mod:`reelset.ltx2`,
 :mod:`reelset.wan21`) gives its records by folder, written with the family's ``save_record`` as
 ``<folder>/<media path in the package, extension replaced>``, e.g.
 ``latents/videos/<clip_id>.pt``:
@@ -34,14 +35,11 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from reelset import ReelsetError, train
+from reelset import ReelsetError, families, train
 from reelset.schemas.base import StepMeta, StepSpec
-from reelset.schemas.latents import LatentClip, LatentIndex, Ltx2PreprocessConfig, Wan21PreprocessConfig
+from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
-
-PACKAGE_STEP = {"ltx2": "step3-ltx2-data", "wan21": "step3-wan21-package"}
-CONFIGS = {"ltx2": Ltx2PreprocessConfig, "wan21": Wan21PreprocessConfig}
 
 
 def record_name(file: str, package_dir: str) -> PurePosixPath:
@@ -68,10 +66,10 @@ def describe(record: dict) -> tuple[dict[str, list[int]], dict[str, str]]:
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     import torch
 
-    fam_name = train.family_of(spec.step)
-    section = f"{fam_name}_preprocess"
-    cfg = spec.section(section, CONFIGS[fam_name])
-    pkg_step = PACKAGE_STEP[fam_name]
+    fam = families.of_step(spec.step)
+    section = fam.preprocess_section
+    cfg = spec.section(section, fam.preprocess_config)
+    pkg_step = fam.package_step
     if pkg_step not in spec.inputs:
         raise ReelsetError(f"{spec.step}: spec has no input {pkg_step}")
     if "base" not in spec.models:
@@ -82,7 +80,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     for c in kept:
         if not c.file or not (pkg / c.file).is_file():
             raise ReelsetError(f"{pkg / 'manifest.json'}: clip {c.clip_id} is kept but its file {c.file} is missing")
-    family = train.load_family(fam_name)
+    family = fam.model()
     device, dtype = train.device_and_dtype()
     model = spec.models["base"]
     with timer.phase("load"), train.Heartbeat(f"{spec.step}: loading {model.name} ({family.PIPELINE_CLASS}, encode parts) on {device}"):
@@ -109,7 +107,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                                     height=c.height, frames=c.frames, fps=c.fps, files=files, shapes=shapes,
                                     dtypes=dtypes))
             log(f"{spec.step}: {i + 1}/{len(kept)} {c.clip_id} " + ", ".join(f"{k} {v}" for k, v in shapes.items() if v))
-    idx = LatentIndex(family=fam_name, dataset=spec.dataset, model=model, config=cfg.model_dump(mode="json"),
+    idx = LatentIndex(family=fam.name, dataset=spec.dataset, model=model, config=cfg.model_dump(mode="json"),
                       package=str(pkg), audio=cfg.audio, clips=clips)
     write_json(out / "latents.json", idx)
     import diffusers

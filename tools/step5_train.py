@@ -1,9 +1,9 @@
-"""step5-ltx2-train / step5-wan21-train: the finished LoRA run — final LoRA, loss history and
+"""step5-<family>-train (step5-ltx2-train, step5-wan21-train, …): the finished LoRA run — final LoRA, loss history and
 plot, validation samples rendered with the LoRA, report.
 
 Input (spec): ``inputs.segment-NNN`` (every segment derivation of the run, in order; see
 tools/step5_train_segment.py), ``inputs.step4-<family>-preprocess``, ``models.base``,
-``config.ltx2_train`` / ``config.wan21_train`` (:class:`reelset.schemas.train.TrainConfig`).
+``config.<family>_train`` (the family's ``train_config``, a :class:`reelset.schemas.train.TrainConfig`).
 
 Output:
 - ``lora.safetensors`` → symlink to the last segment's ``lora/pytorch_lora_weights.safetensors``
@@ -27,13 +27,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reelset import ReelsetError, train
+from reelset import ReelsetError, families, train
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.latents import LatentIndex
-from reelset.schemas.train import Ltx2TrainConfig, TrainArtifact, TrainSample, TrainSegment, Wan21TrainConfig
+from reelset.schemas.train import TrainArtifact, TrainSample, TrainSegment
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
-CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 
 def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
     """The segment outputs of the spec (``inputs.segment-NNN``) in order, checked to cover
@@ -53,15 +52,15 @@ def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    fam_name = train.family_of(spec.step)
-    section = f"{fam_name}_train"
-    cfg = spec.section(section, CONFIGS[fam_name])
+    fam = families.of_step(spec.step)
+    section = fam.train_section
+    cfg = spec.section(section, fam.train_config)
     segs = chain(spec, cfg.steps)
     last_dir, last = segs[-1]
-    pre = Path(spec.inputs[f"step4-{fam_name}-preprocess"])
+    pre = Path(spec.inputs[fam.preprocess_step])
     index = read_artifact(pre / "latents.json", LatentIndex)
     clips = train.select_clips(index, cfg, f"[{section}]")
-    family = train.load_family(fam_name)
+    family = fam.model()
     model = spec.models["base"]
 
     (out / "segments").mkdir()

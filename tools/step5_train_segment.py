@@ -1,4 +1,4 @@
-"""One segment of step5-ltx2-train / step5-wan21-train: optimizer steps [start, end) of a LoRA
+"""One segment of step5-<family>-train (step5-ltx2-train, step5-wan21-train, …): optimizer steps [start, end) of a LoRA
 run, resumed from the previous segment's LoRA and optimizer state.
 
 A training run is a chain of these derivations (nix/pipeline.nix): segment k's spec holds
@@ -35,26 +35,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reelset import ReelsetError, train
+from reelset import ReelsetError, families, train
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.latents import LatentIndex
-from reelset.schemas.train import LossPoint, Ltx2TrainConfig, SegmentSpec, TrainSegment, Wan21TrainConfig
+from reelset.schemas.train import LossPoint, SegmentSpec, TrainSegment
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
-CONFIGS = {"ltx2": Ltx2TrainConfig, "wan21": Wan21TrainConfig}
 
 def check(spec: StepSpec) -> tuple:
     """Validate everything that needs no weights; returns (family, cfg, segment, index, clips,
     previous segment.json or None, targets). ReelsetError naming the setting otherwise."""
-    fam_name = train.family_of(spec.step)
-    section = f"{fam_name}_train"
+    fam = families.of_step(spec.step)
+    section = fam.train_section
     where = f"[{section}] of {spec.dataset}/dataset.toml"
     try:
-        cfg = CONFIGS[fam_name].model_validate({"steps": 1, **spec.config.get(section, {})})
+        cfg = fam.train_config.model_validate({"steps": 1, **spec.config.get(section, {})})
         seg = SegmentSpec.model_validate(spec.config.get("segment"))
     except ValueError as exc:
         raise ReelsetError(f"{where}: {exc}") from exc
-    pre_step = f"step4-{fam_name}-preprocess"
+    pre_step = fam.preprocess_step
     if pre_step not in spec.inputs or "base" not in spec.models:
         raise ReelsetError(f"{spec.step}: spec needs inputs.{pre_step} and models.base")
     pre = Path(spec.inputs[pre_step])
@@ -63,8 +62,8 @@ def check(spec: StepSpec) -> tuple:
     model = spec.models["base"]
     if index.model.path != model.path:
         raise ReelsetError(f"{pre / 'latents.json'}: latents were made with {index.model.name} ({index.model.path}) but "
-                           f"{spec.step} trains {model.name} ({model.path}); use the same model in [{fam_name}_preprocess]")
-    family = train.load_family(fam_name)
+                           f"{spec.step} trains {model.name} ({model.path}); use the same model in [{fam.preprocess_section}]")
+    family = fam.model()
     targets = cfg.target_modules or list(family.DEFAULT_TARGET_MODULES)
     train.check_target_modules(targets, train.transformer_module_names(Path(model.path)), where)
     prev = None

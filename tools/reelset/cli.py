@@ -241,53 +241,29 @@ def status_target(dataset: str | None, flake: str | None, attr: str | None, cwd:
     return str(target.flake), attr or target.attr
 
 
-# per step: state, drv, and its member derivations (video shards, or training segments as
-# "segNNN"): a video-level step's aggregate (what `nix build .#<step>` builds) with its shards'
-# compute derivations (`.data`; likewise a `perVideo` dataset step's gathering page with its
-# per-video shards), a dataset-level step's compute derivation — not the cheap cpu
-# report beside it, whose device says nothing; plus the dataset.toml sections (opt-in steps)
-_EVAL_APPLY = """names: ds: { sections = builtins.attrNames (ds.config or { }); steps = builtins.listToAttrs (map (n: {
-  name = n;
-  value =
-    if !(ds ? ${n}) then { state = "absent"; }
-    else let r = builtins.tryEval (if ds.${n} ? shards then ds.${n} else ds.${n}.data or ds.${n}).drvPath; in
-      if !r.success then { state = "error"; }
-      else { state = "ok"; drv = r.value;
-             shards = if ds.${n} ? shards then builtins.mapAttrs (_: s: (s.data or s).drvPath) ds.${n}.shards
-                      else if ds.${n} ? segments then builtins.listToAttrs (builtins.genList (i: {
-                        name = "seg" + builtins.substring 0 (3 - builtins.stringLength (toString i)) "00" + toString i;
-                        value = (builtins.elemAt ds.${n}.segments i).drvPath; }) (builtins.length ds.${n}.segments))
-                      else { }; };
-}) names); }"""
-
-
 def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     """What the next build of every step of the dataset at ``flake#attr`` would do.
 
     Returns {"flake", "attr", "system_features", "builders", "steps": [ {name, device,
-    level, state ("in-store" | "build" | "opt-in" | "absent" | "error"), error
+    level, state ("in-store" | "build" | "opt-in" | "error"), error
     (for "opt-in": how to turn it on),
     derivations: [ {shard, drv, out, action ("in-store" | "fetch" | "build-local" |
     "build-cuda-builder" | "build-local-cuda" | "no-cuda-machine"), features} ]} ],
     "fixed_inputs": [ {name, drv} ] (fixed-output derivations the build would have to
     run: videos/models not in the store), "totals": {action: count}}.
+    The steps, their derivations (a video-level step's aggregate with its shards' compute
+    derivations, a dataset step's compute derivation with its per-video shards or training
+    segments "segNNN") and the opt-in rules come from the dataset's ``plan`` (nix/pipeline.nix),
+    read with one ``nix eval --json`` (:func:`reelset.entry.read_plan`); an opt-in step whose
+    section dataset.toml lacks is "opt-in" even where it would evaluate.
     Raises ReelsetError when Nix fails to evaluate the dataset.
     """
     env = entry.build_env()
-    # the queried flake's own step table (a dataset flake may pin another reelset), else this checkout's
-    own = nixinfo.run_nix(["eval", "--json", f"{flake}#lib.steps.list"], cwd=cwd, env=env, check=False)
-    table = json.loads(own.stdout) if own.returncode == 0 else nixinfo.step_table(nixinfo.REPO)
-    names = [s["name"] for s in table]
-    apply = f"ds: ({_EVAL_APPLY}) (builtins.fromJSON ''{json.dumps(names)}'') ds"
-    proc = nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}", "--apply", apply], cwd=cwd, env=env,
-                           check=False)
-    if proc.returncode != 0:
-        tail = "\n".join(ln for ln in proc.stderr.strip().splitlines() if "error" in ln or ln.startswith("       "))[-1500:]
-        raise ReelsetError(f"{flake}#{attr} does not evaluate (is it a reelset dataset flake or checkout? "
-                           f"--attr host for a dataset flake):\n{tail or proc.stderr.strip()[-1500:]}")
-    both = json.loads(proc.stdout)
-    evaluated, sections = both["steps"], set(both["sections"])
-    buildable = [n for n in names if evaluated[n]["state"] == "ok"]
+    plan = entry.read_plan(flake, attr, env, cwd=cwd)
+    names, evaluated = plan["order"], plan["steps"]
+    # an opt-in step whose section dataset.toml lacks is "opt-in", even where it would evaluate
+    off = {n for n in names if evaluated[n]["optIn"] and evaluated[n]["optIn"] not in plan["sections"]}
+    buildable = [n for n in names if evaluated[n]["state"] == "ok" and n not in off]
     dry = nixinfo.parse_dry_run(nixinfo.run_nix(
         ["build", "--impure", "--dry-run", "--no-link", *[f"{flake}#{attr}.{n}" for n in buildable]],
         cwd=cwd, env=env).stderr)
@@ -315,11 +291,13 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
         return ("build-local-cuda" if "cuda" in local_features else "no-cuda-machine"), feats
 
     steps, totals = [], Counter()
-    for s in table:
-        ev = evaluated[s["name"]]
-        row = {"name": s["name"], "device": s["device"], "level": s["level"],
-                 "error": None, "derivations": []}
-        if ev["state"] == "ok":
+    for name in names:
+        ev = evaluated[name]
+        row = {"name": name, "device": ev["device"], "level": ev["level"], "error": None, "derivations": []}
+        if name in off:
+            row["state"] = "opt-in"
+            row["error"] = f"add [{ev['optIn']}] to dataset.toml to use it (docs/training.md)"
+        elif ev["state"] == "ok":
             members = [(None, ev["drv"]), *sorted(ev["shards"].items())]
             for shard, drv in members:
                 act, feats = action(drv)
@@ -329,14 +307,9 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
                 totals[act] += 1
             acts = {d["action"] for d in row["derivations"]}
             row["state"] = "in-store" if acts <= {"in-store"} else "build"
-        elif s.get("optIn") and s["optIn"] not in sections:
-            row["state"] = "opt-in"
-            row["error"] = f"add [{s['optIn']}] to dataset.toml to use it (docs/training.md)"
-        elif ev["state"] == "absent":
-            row["state"] = "absent"
         else:
             row["state"] = "error"
-            proc = nixinfo.run_nix(["eval", "--impure", "--raw", f"{flake}#{attr}.{s['name']}.drvPath"],
+            proc = nixinfo.run_nix(["eval", "--impure", "--raw", f"{flake}#{attr}.{name}.drvPath"],
                                    cwd=cwd, env=env, check=False)
             row["error"] = next((ln.strip() for ln in proc.stderr.splitlines() if "error:" in ln), proc.stderr.strip())
             if "which does not exist" in row["error"] and flake.startswith(("/", "git+file:", ".")):

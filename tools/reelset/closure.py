@@ -16,7 +16,7 @@ from pathlib import Path
 from reelset import ReelsetError
 
 
-def _module_file(tools: Path, dotted: str) -> str | None:
+def module_file(tools: Path, dotted: str) -> str | None:
     """'reelset.schemas.scenes' → 'reelset/schemas/scenes.py' (or '…/__init__.py'), None if absent."""
     rel = dotted.replace(".", "/")
     for cand in (f"{rel}.py", f"{rel}/__init__.py"):
@@ -45,11 +45,11 @@ def _imports(tools: Path, rel: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "reelset":
             names.add(node.module)
             # `from reelset import media` names a module; `from reelset import ReelsetError` a symbol
-            names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(tools, f"{node.module}.{a.name}")}
+            names |= {f"{node.module}.{a.name}" for a in node.names if module_file(tools, f"{node.module}.{a.name}")}
     for dotted in names:
         parts = dotted.split(".")
         for i in range(1, len(parts) + 1):  # every package on the way: reelset/__init__.py, …
-            f = _module_file(tools, ".".join(parts[:i]))
+            f = module_file(tools, ".".join(parts[:i]))
             if f is None:
                 raise ReelsetError(f"{path}: imports {dotted}, which is not a module of tools/ (no {'/'.join(parts)}.py)")
             files.add(f)

@@ -16,9 +16,9 @@ Not a step module: no step imports it, so it never enters a step's sources.
   ``files`` such as bible.yaml / review.json, ``path`` videos) that exist on disk but are not
   tracked by git, so a git flake does not see them (Nix's rule: a ``git+file`` flake holds the
   files of the git index, https://nixos.org/manual/nix/stable/command-ref/new-cli/nix3-flake).
-- :func:`left_out`: why ``all`` lacks a step — the same rules as ``available``/``inAll`` of
-  nix/pipeline.nix (a required file missing, an upstream step left out, an opt-in section absent),
-  computed here from the step table, dataset.toml and the disk.
+- :func:`read_plan` / :func:`left_out`: why ``all`` lacks a step, as nix/pipeline.nix's ``plan``
+  says it (a required file missing, an upstream step left out, an opt-in section absent): the rules
+  live once, in Nix, and are read with one ``nix eval --json``.
 - :func:`left_out_clips`: the closing lines about clips ``step2-reviewed`` left out, counted per
   video and reason, with the command that reviews them; :func:`move_review_link`: after a build
   of step2-caption (or ``all``), the ``result-step2-caption`` link a running ``reelset review``
@@ -215,36 +215,24 @@ def invisible_message(target: Target, missing: list[tuple[str, str]]) -> str:
             f"Run: git -C {shlex.quote(str(target.dataset_dir))} add {names}")
 
 
-def left_out(target: Target, cfg: dict, table: list[dict], members: set[str]) -> dict[str, str]:
-    """Step name → why ``all`` of ``target`` lacks it (steps in ``members`` are skipped)."""
-    by_name = {s["name"]: s for s in table}
-    reasons: dict[str, str] = {}
+def read_plan(flake: str | Path, attr: str, env: dict[str, str], cwd: Path | None = None) -> dict:
+    """The dataset's plan (``plan`` of nix/pipeline.nix) by one ``nix eval --json <flake>#<attr>.plan``:
+    ``{"sections": [...], "order": [step, ...], "steps": {step: {device, level, optIn, inAll, why,
+    state ("ok" | "error"), drv, shards}}}``; ``why`` says why `all` leaves a step out (null when it
+    is in `all`), in the words `reelset build` prints. ReelsetError when the flake does not evaluate
+    or has no plan (a dataset flake pinning an older reelset: update its reelset input)."""
+    proc = nixinfo.run_nix(["eval", "--impure", "--json", f"{flake}#{attr}.plan"], cwd=cwd, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(ln for ln in proc.stderr.strip().splitlines() if "error" in ln or ln.startswith("       "))[-1500:]
+        raise ReelsetError(f"{flake}#{attr}.plan does not evaluate (is it a reelset dataset flake or checkout? "
+                           f"--attr host for a dataset flake; a dataset flake pinning a reelset without `plan`: "
+                           f"`nix flake update reelset`):\n{tail or proc.stderr.strip()[-1500:]}")
+    return json.loads(proc.stdout)
 
-    def why(name: str) -> str | None:
-        if name in members:
-            return None
-        if name in reasons:
-            return reasons[name]
-        s = by_name[name]
-        reason = None
-        for f in (s.get("files") or {}).values():
-            rel = str(lookup(cfg, f["key"], f["default"]))
-            if not f.get("optional") and not (target.dataset_dir / rel).is_file():
-                reason = f"needs {rel} in the dataset folder (`{f['key']}` in dataset.toml names another file)"
-                break
-        if reason is None:
-            up = next((u for u in s.get("inputs", []) if why(u)), None)
-            if up:
-                reason = f"needs {up}, which is left out"
-        if s.get("optIn") and s["optIn"] not in cfg:
-            opt = f"opt-in: add a [{s['optIn']}] section to dataset.toml (docs/training.md)"
-            reason = opt if reason is None else f"{reason}; {opt}"
-        reasons[name] = reason or "left out by nix/pipeline.nix (inAll)"
-        return reasons[name]
 
-    for s in table:
-        why(s["name"])
-    return {n: r for n, r in reasons.items() if n not in members}
+def left_out(plan: dict, members: set[str]) -> dict[str, str]:
+    """Step name → why ``all`` lacks it (the plan's ``why``), for the steps not in ``members``."""
+    return {n: plan["steps"][n]["why"] or "left out by nix/pipeline.nix (inAll)" for n in plan["order"] if n not in members}
 
 
 def step_table(target: Target, env: dict[str, str]) -> list[dict]:
@@ -377,11 +365,11 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
         order = {n: i for i, n in enumerate(names)}
         built_steps = sorted(members, key=lambda n: order.get(n, len(order)))
         lines.append(f"steps built ({len(members)} of {len(names)}): {', '.join(built_steps)}")
-        skipped = left_out(target, cfg, table, members)
+        skipped = left_out(read_plan(target.flake, target.attr, env), members)
         lines += [f"left out: {n}: {r}" for n, r in skipped.items()]
     else:
-        skipped = left_out(target, cfg, table, set(names) - {s["name"] for s in table if s.get("optIn")
-                                                              and s["optIn"] not in cfg})
+        plan = read_plan(target.flake, target.attr, env)
+        skipped = left_out(plan, {n for n in names if not (plan["steps"][n]["optIn"] and plan["steps"][n]["optIn"] not in cfg)})
     here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
     lines += left_out_clips(out, f"reelset review{here} (then git add {lookup(cfg, 'review.file', 'review.json')}; "
                                  f"reelset build{here})")

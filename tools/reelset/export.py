@@ -1,17 +1,13 @@
 """``reelset export``: a step output as a folder an outside trainer loads as it is.
 
 Sources (``RESULT``: a step output folder, a ``result`` link, or a report folder whose entries
-are links into the step output; each entry is resolved on its own) and targets:
-
-=======================  ===================================================================
-source                   targets
-=======================  ===================================================================
-step3-ltx2-data          ``ltx2-trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``),
-                         ``ltxv-trainer`` (Lightricks/LTX-Video-Trainer)
-step4-ltx2-preprocess    ``ltx2-trainer`` (its precomputed latents, no preprocessing run)
-step3-wan21-package      ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
-                         (tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio)
-=======================  ===================================================================
+are links into the step output; each entry is resolved on its own) and targets are declared by
+the model families (``Family.exports``, reelset/families; :data:`SOURCES`): step3-ltx2-data →
+``ltx2-trainer`` (Lightricks/LTX-2 ``packages/ltx-trainer``), ``ltxv-trainer``
+(Lightricks/LTX-Video-Trainer); step4-ltx2-preprocess → ``ltx2-trainer`` (its precomputed
+latents); step3-wan21-package → ``musubi`` (kohya-ss/musubi-tuner), ``diffusion-pipe``
+(tdrussell/diffusion-pipe), ``diffsynth`` (modelscope/DiffSynth-Studio); a newer family names the
+targets it takes in its own module.
 
 ``RESULT`` may also be ``reelset build``'s ``result`` (a dataset's ``all``): the member the target
 takes is exported (``result/step3-ltx2-data`` …), or the error lists the choices when several fit.
@@ -94,13 +90,20 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, media
+from reelset import ReelsetError, families, media
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
-TARGETS = ("ltx2-trainer", "ltxv-trainer", "musubi", "diffusion-pipe", "diffsynth")
-SOURCES = {"step3-ltx2-data": ("ltx2-trainer", "ltxv-trainer"), "step4-ltx2-preprocess": ("ltx2-trainer",),
-           "step3-wan21-package": ("musubi", "diffusion-pipe", "diffsynth")}
+
+def _sources() -> dict[str, tuple[str, ...]]:
+    """``{step: targets}``: every family's package step and preprocess step with the targets it
+    declares (``Family.exports``: "package" and "latents"), from the registry (reelset/families)."""
+    fams = families.every()  # packages first, then latents (the order messages list them in)
+    out = {f.package_step: f.exports["package"] for f in fams if f.exports.get("package")}
+    return out | {f.preprocess_step: f.exports["latents"] for f in fams if f.exports.get("latents")}
+
+
+SOURCES = _sources()
 LTX2_REPO = "Lightricks/LTX-2, packages/ltx-trainer"
 # the model files the LTX-2 trainer loads (nix/models.toml entries)
 LTX2_CHECKPOINT = "ltx-2-19b-dev-checkpoint"
@@ -144,7 +147,7 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                 return resolve_source(result / members[fit[0]], target)
             if not here:
                 raise ReelsetError(f"{result}: a build of dataset {agg.get('dataset')} without a package: it has "
-                                   f"{', '.join(members) or 'no steps'}; build step3-ltx2-data or step3-wan21-package "
+                                   f"{', '.join(members) or 'no steps'}; build {' or '.join(f.package_step for f in families.every() if f.package_step in SOURCES)} "
                                    f"(reelset build), then export {result}")
             if not fit:
                 raise ReelsetError(f"{result}: no output of this build exports --for {target} "
@@ -160,16 +163,16 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             art = schema.model_validate(orjson.loads(real.read_bytes()))
         except (orjson.JSONDecodeError, ValidationError) as exc:
             raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
+        fam = families.get(art.trainer if isinstance(art, PackageManifest) else art.family)
         if isinstance(art, PackageManifest):
-            kind = "step3-ltx2-data" if art.trainer == "ltx2" else "step3-wan21-package"
-            return Source(kind, real.parent, manifest=art)
-        if art.family != "ltx2":
-            raise ReelsetError(f"{result}: a step4-{art.family}-preprocess output; no outside trainer reads its files "
-                               f"(see reelset/wan21.py): export the step3-wan21-package instead")
-        return Source("step4-ltx2-preprocess", real.parent, index=art)
-    raise ReelsetError(f"{result}: not a step3-ltx2-data, step3-wan21-package or step4-ltx2-preprocess output "
-                       f"(no manifest.json or latents.json there); export `reelset build`'s result (or result/step3-ltx2-data, "
-                       f"result/step3-wan21-package, result/step4-ltx2-preprocess) or a `reelset build STEP` link")
+            return Source(fam.package_step, real.parent, manifest=art)
+        if fam.preprocess_step not in SOURCES:
+            raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
+                               f"(see {fam.model_module}): export the {fam.package_step} instead")
+        return Source(fam.preprocess_step, real.parent, index=art)
+    raise ReelsetError(f"{result}: not a {' / '.join(SOURCES)} output "
+                       f"(no manifest.json or latents.json there); export `reelset build`'s result (or "
+                       f"{', '.join(f'result/{k}' for k in SOURCES)}) or a `reelset build STEP` link")
 
 
 FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's blocks (btrfs, XFS, bcachefs)
@@ -414,7 +417,7 @@ one of the `.precomputed-<bucket>` folders above and run `python scripts/train.p
     return [*files, "TRAIN.md"]
 
 
-# --------------------------------------------------------------------------- Wan 2.1 trainers
+# --------------------------------------------------------------------------- Wan trainers
 def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
     sizes = sorted({(c.width, c.height) for c, _, _ in clips})
     return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
@@ -469,12 +472,15 @@ cache format (see tools/reelset/wan21.py): let its cachers make their own.
 
 
 def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
-    """step3-wan21-package → diffusion-pipe: videos/ (clips + .txt only), dataset.toml,
-    train.toml (model paths as placeholders unless given), TRAIN.md."""
+    """A Wan family's package (step3-wan21-package, step3-wan22-package) → diffusion-pipe: videos/
+    (clips + .txt only), dataset.toml, train.toml (model paths as placeholders unless given),
+    TRAIN.md naming the family's release checkpoint (``Family.trainer_files``)."""
     import tomli_w
 
     del text_encoder  # diffusion-pipe reads the T5 from the checkpoint folder
     m = src.manifest
+    fam = families.get(m.trainer)
+    release = fam.trainer_files["checkpoint"]
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     sizes, frames = _wan_sizes(clips)
     first = [int(v) for v in m.config["sizes"][0].split("x")]
@@ -483,7 +489,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
                "frame_buckets": sorted({1, *frames}),
                "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
-    ckpt = _placeholder(model_path, "Wan2.1-T2V-1.3B checkpoint folder")
+    ckpt = _placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
              "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
@@ -494,7 +500,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
              "optimizer": {"type": "adamw_optimi", "lr": 2e-5, "betas": [0.9, 0.99], "weight_decay": 0.01,
                            "eps": 1e-8}}
     (dest / "train.toml").write_text(tomli_w.dumps(train), encoding="utf-8")
-    text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, Wan 2.1)
+    text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, {fam.label})
 
 Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
@@ -503,8 +509,8 @@ and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes
 
 {_trigger_note(m.trigger_word)}
 
-Set `[model] ckpt_path` in train.toml to the original Wan2.1 checkpoint folder (e.g.
-Wan-AI/Wan2.1-T2V-1.3B; now `{ckpt}`).
+Set `[model] ckpt_path` in train.toml to the original {fam.label} checkpoint folder (e.g.
+{release}; now `{ckpt}`).
 
 ```sh
 cd diffusion-pipe
@@ -518,10 +524,14 @@ LoRAs (ComfyUI format) go to `{dest / 'outputs'}`.
 
 
 def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
-    """step3-wan21-package → DiffSynth-Studio: videos/, metadata.csv (``video`` absolute,
-    ``prompt``), TRAIN.md with ``--max_pixels`` (no fixed height/width) and ``--num_frames``."""
+    """A Wan family's package → DiffSynth-Studio: videos/, metadata.csv (``video`` absolute,
+    ``prompt``), TRAIN.md with ``--max_pixels`` (no fixed height/width), ``--num_frames`` and the
+    family's release files (``Family.trainer_files``; DiffSynth-Studio
+    ``examples/wanvideo/model_training/lora/<release>.sh``)."""
     del model_path, text_encoder  # DiffSynth fetches its models by --model_id_with_origin_paths
     m = src.manifest
+    fam = families.get(m.trainer)
+    release, vae = fam.trainer_files["checkpoint"], fam.trainer_files["vae"]
     clips = _copy_clips(src, dest, "videos", sidecars=False)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -531,7 +541,7 @@ def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encod
     (dest / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
     sizes, frames = _wan_sizes(clips)
     max_pixels = max(w * h for w, h in sizes)
-    text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, Wan 2.1)
+    text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, {fam.label})
 
 Exported by `reelset export --for diffsynth` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `metadata.csv` has columns `video` (absolute paths into `videos/`) and `prompt`.
@@ -555,7 +565,7 @@ export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging F
 accelerate launch examples/wanvideo/model_training/train.py \\
   --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
   --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "Wan-AI/Wan2.1-T2V-1.3B:diffusion_pytorch_model*.safetensors,Wan-AI/Wan2.1-T2V-1.3B:models_t5_umt5-xxl-enc-bf16.pth,Wan-AI/Wan2.1-T2V-1.3B:Wan2.1_VAE.pth" \\
+  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
   --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
   --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
 ```
@@ -564,14 +574,17 @@ accelerate launch examples/wanvideo/model_training/train.py \\
     return ["metadata.csv", "TRAIN.md"]
 
 
+# (source role, target) -> exporter; which family's outputs take which target is the family's
+# `exports` (reelset/families), so a family reusing a target adds no row here
 EXPORTERS = {
-    ("step3-ltx2-data", "ltx2-trainer"): export_ltx2_package,
-    ("step4-ltx2-preprocess", "ltx2-trainer"): export_ltx2_latents,
-    ("step3-ltx2-data", "ltxv-trainer"): export_ltxv,
-    ("step3-wan21-package", "musubi"): export_musubi,
-    ("step3-wan21-package", "diffusion-pipe"): export_diffusion_pipe,
-    ("step3-wan21-package", "diffsynth"): export_diffsynth,
+    ("package", "ltx2-trainer"): export_ltx2_package,
+    ("latents", "ltx2-trainer"): export_ltx2_latents,
+    ("package", "ltxv-trainer"): export_ltxv,
+    ("package", "musubi"): export_musubi,
+    ("package", "diffusion-pipe"): export_diffusion_pipe,
+    ("package", "diffsynth"): export_diffsynth,
 }
+TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
 def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
@@ -581,7 +594,7 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
     if target not in TARGETS:
         raise ReelsetError(f"--for {target}: not a target (known: {', '.join(TARGETS)})")
     src = resolve_source(result, target)
-    if (src.kind, target) not in EXPORTERS:
+    if target not in SOURCES.get(src.kind, ()):
         raise ReelsetError(f"{result}: a {src.kind} output; --for {target} takes "
                            f"{' or '.join(k for k, t in SOURCES.items() if target in t)} "
                            f"(this output exports --for {' | '.join(SOURCES[src.kind])})")
@@ -592,7 +605,7 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
         raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        names = EXPORTERS[(src.kind, target)](src, dest, model_path, text_encoder_path)
+        names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

@@ -1,13 +1,14 @@
-"""Latents and LoRA training shared by LTX-2 and Wan 2.1 (step4-*-preprocess, step5-*-train).
+"""Latents and LoRA training shared by every model family (step4-*-preprocess, step5-*-train).
 
-The model-specific parts live in a *family module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`),
-imported by name so each step copies only its own family (narrow sources). A family module
-provides ``FAMILY``, ``PIPELINE_CLASS`` (diffusers class name), ``DEFAULT_TARGET_MODULES``,
-``FILE_SUFFIX``, ``load_pipeline(model_dir, device=, dtype=, parts=)``, ``encode_clip(...)``
-(the clip's records by folder), ``save_record(path, record)``, ``load_record(path)``,
-``training_inputs(pipe, records, device=, dtype=)``,
+The model-specific parts are the family's (:mod:`reelset.families`): its declaration names the
+config models and the *model module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`) whose functions
+step4/step5 call (``reelset.families.MODEL_FUNCTIONS``: ``load_pipeline(model_dir, device=,
+dtype=, parts=)``, ``encode_clip(...)`` (the clip's records by folder), ``save_record(path,
+record)``, ``load_record(path)``, ``training_inputs(pipe, records, device=, dtype=)``,
 ``sample_sigmas(batch, seq_len, generator)``, ``training_loss(transformer, batch, sigmas,
-generator)`` and ``generate(pipe, prompt, ...)``.
+generator)``, ``generate(pipe, prompt, ...)``; constants ``PIPELINE_CLASS``,
+``DEFAULT_TARGET_MODULES``, ``FILE_SUFFIX``). A step loads only its own family (narrow sources:
+nix/steps.nix adds the family's files).
 
 Everything here is the generic part: choosing the device, checking a training config
 against the package and the transformer *before* any weights are loaded, the segment loop
@@ -18,7 +19,6 @@ an uninterrupted one), checkpoints, progress lines, the loss plot and sample vid
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import random
 import threading
@@ -32,7 +32,6 @@ from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.train import TrainConfig
 from reelset.step import log
 
-FAMILIES = ("ltx2", "wan21")
 LORA_DIR = "lora"
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' save_lora_weights file name
 OPTIMIZER_FILE = "optimizer.pt"
@@ -41,21 +40,6 @@ OPTIMIZER_FILE = "optimizer.pt"
 # max-silent-time never kills a healthy run.
 PRINT_EVERY_S = 10.0
 HEARTBEAT_S = 25.0
-
-
-def family_of(step: str) -> str:
-    """'step5-ltx2-train' → 'ltx2'; ReelsetError for a step of no known family."""
-    for fam in FAMILIES:
-        if f"-{fam}-" in f"-{step}-":
-            return fam
-    raise ReelsetError(f"{step}: not a step of a model family ({', '.join(FAMILIES)})")
-
-
-def load_family(name: str) -> ModuleType:
-    """Import the family module ``reelset.<name>`` (``ltx2`` or ``wan21``)."""
-    if name not in FAMILIES:
-        raise ReelsetError(f"unknown model family {name!r} (known: {', '.join(FAMILIES)})")
-    return importlib.import_module(f"reelset.{name}")
 
 
 def device_and_dtype():

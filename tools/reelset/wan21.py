@@ -1,5 +1,13 @@
-"""Wan 2.1 (text-to-video) model family: load the diffusers pipeline, turn a packaged clip into
-training tensors, the flow-matching training loss, and text-to-video sampling.
+"""Wan model code (Wan 2.1 text-to-video; Wan 2.2 TI2V-5B reuses it, reelset/families/wan22.py):
+load the diffusers pipeline, turn a packaged clip into training tensors, the flow-matching
+training loss, and text-to-video sampling.
+
+The clip rules come from the checkpoint's own configs, as ``WanPipeline.__call__`` takes them
+(:func:`clip_rules`): frames ``vae.config.scale_factor_temporal`` * n + 1, width and height
+multiples of ``vae.config.scale_factor_spatial`` x ``transformer.config.patch_size`` (Wan 2.1:
+4n+1 and 8 x 2 = 16; Wan 2.2 TI2V-5B: 4n+1 and 16 x 2 = 32, its VAE patchifies 2x2 pixels
+first and has 48 latent channels), and the per-token timesteps of ``expand_timesteps``
+(Wan 2.2 TI2V) from ``model_index.json``. The numbers below are Wan 2.1's.
 
 Used by step4 preprocessing for Wan 2.1 (``encode_clip``, ``save_record``), step5-wan21-train
 (``load_pipeline(parts="train")``, ``load_record``, ``training_inputs``, ``sample_sigmas``,
@@ -133,14 +141,29 @@ def load_pipeline(model_dir: Path, *, device: str | torch.device, dtype: torch.d
 
 # ---------------------------------------------------------------- decoding the clip
 
-def check_size(path: Path | str, width: int, height: int, frames: int) -> None:
-    """Raise ValueError naming ``path`` unless width and height are multiples of 16 and
-    frames = 4n + 1 (Wan 2.1: 8x spatial VAE x 2x2 patch, causal 4x temporal VAE; the
-    ``WanPipeline.__call__`` checks, which only warn and round there)."""
-    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE or width <= 0 or height <= 0:
-        raise ValueError(f"{path}: size {width}x{height} is not a multiple of {SIZE_MULTIPLE} in both dimensions")
-    if frames % TEMPORAL_FACTOR != 1:
-        raise ValueError(f"{path}: {frames} frames is not 4n+1 (e.g. 17, 33, 49, 81)")
+def clip_rules(pipe) -> tuple[int, int, int]:
+    """(spatial factor, temporal factor, size multiple) of ``pipe``'s checkpoint, read as
+    ``WanPipeline`` reads them: ``vae.config.scale_factor_spatial`` / ``scale_factor_temporal``
+    (Wan 2.1's 8 / 4 when the pipeline was loaded without its VAE) and the size multiple = spatial
+    factor x ``transformer.config.patch_size[1]`` (patch 2 when loaded without the transformer)."""
+    vae = getattr(pipe, "vae", None)
+    spatial = int(vae.config.scale_factor_spatial) if vae is not None else SPATIAL_FACTOR
+    temporal = int(vae.config.scale_factor_temporal) if vae is not None else TEMPORAL_FACTOR
+    transformer = getattr(pipe, "transformer", None)
+    patch = int(transformer.config.patch_size[1]) if transformer is not None else SIZE_MULTIPLE // SPATIAL_FACTOR
+    return spatial, temporal, spatial * patch
+
+
+def check_size(path: Path | str, width: int, height: int, frames: int, *, size_multiple: int = SIZE_MULTIPLE,
+               frame_step: int = TEMPORAL_FACTOR) -> None:
+    """Raise ValueError naming ``path`` unless width and height are multiples of ``size_multiple``
+    and frames = ``frame_step`` * n + 1 (Wan 2.1: 16 and 4: 8x spatial VAE x 2x2 patch, causal 4x
+    temporal VAE; :func:`clip_rules` gives a checkpoint's; the ``WanPipeline.__call__`` checks,
+    which only warn and round there)."""
+    if width % size_multiple or height % size_multiple or width <= 0 or height <= 0:
+        raise ValueError(f"{path}: size {width}x{height} is not a multiple of {size_multiple} in both dimensions")
+    if frames % frame_step != 1:
+        raise ValueError(f"{path}: {frames} frames is not {frame_step}n+1 (e.g. {4 * frame_step + 1}, {8 * frame_step + 1})")
 
 
 def _text_mask(pipe, caption: str, max_text_tokens: int) -> torch.Tensor:
@@ -191,7 +214,8 @@ def encode_clip(pipe, video_path: Path, caption: str, *, audio: bool, max_text_t
     video_path = Path(video_path)
     frames, fps = read_frames(video_path)
     n, h, w, _ = frames.shape
-    check_size(video_path, w, h, n)
+    _, temporal, multiple = clip_rules(pipe)
+    check_size(video_path, w, h, n, size_multiple=multiple, frame_step=temporal)
     out = encode_text(pipe, caption, max_text_tokens=max_text_tokens, device=device, dtype=dtype)
 
     vae = pipe.vae
@@ -210,14 +234,14 @@ def latent_shapes(width: int, height: int, frames: int, *, pipe,
     docstring). Works with any ``parts``: channels from ``vae.config.z_dim`` or else
     ``transformer.config.in_channels``; D from ``text_encoder.config.d_model`` or else
     ``transformer.config.text_dim``. Raises ValueError when the size is not /16 or frames not 4n+1."""
-    check_size("latent_shapes", width, height, frames)
+    spatial, temporal, multiple = clip_rules(pipe)
+    check_size("latent_shapes", width, height, frames, size_multiple=multiple, frame_step=temporal)
     vae = getattr(pipe, "vae", None)
     channels = vae.config.z_dim if vae is not None else pipe.transformer.config.in_channels
     te = getattr(pipe, "text_encoder", None)
     d = te.config.d_model if te is not None else pipe.transformer.config.text_dim
     return {
-        "latents": {"latents": (channels, (frames - 1) // TEMPORAL_FACTOR + 1, height // SPATIAL_FACTOR,
-                                width // SPATIAL_FACTOR), "fps": ()},
+        "latents": {"latents": (channels, (frames - 1) // temporal + 1, height // spatial, width // spatial), "fps": ()},
         "conditions": {"prompt_embeds": (max_text_tokens, d), "prompt_attention_mask": (max_text_tokens,)},
     }
 
@@ -241,10 +265,14 @@ def load_record(path: Path) -> dict[str, torch.Tensor]:
 def training_inputs(pipe, records: dict[str, dict[str, torch.Tensor]], *, device, dtype) -> dict[str, torch.Tensor]:
     """One clip's records by folder -> the flat tensors :func:`training_loss` takes (``latents``,
     ``fps``, ``prompt_embeds``, ``prompt_attention_mask``) on ``device``, floating ones in
-    ``dtype``. ``pipe`` is accepted for the common family signature (Wan needs no model here)."""
-    del pipe
+    ``dtype``, plus ``expand_timesteps`` () bool: the pipeline's ``expand_timesteps`` config
+    (``model_index.json``; True for Wan 2.2 TI2V-5B: one timestep per latent token; False when
+    ``pipe`` is None)."""
     flat = {k: v for rec in records.values() for k, v in rec.items()}
-    return {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in flat.items()}
+    out = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in flat.items()}
+    expand = bool(pipe.config.get("expand_timesteps", False)) if pipe is not None else False
+    out["expand_timesteps"] = torch.tensor(expand, device=device)
+    return out
 
 
 # ---------------------------------------------------------------- training
@@ -270,7 +298,8 @@ def training_loss(transformer, batch: dict[str, torch.Tensor], sigmas: torch.Ten
     """Rectified-flow loss of one batch: scalar float32 with grad.
 
     ``batch``: :func:`encode_clip` outputs stacked on a new dim 0 (one bucket, equal shapes):
-    ``latents`` (B, C, F', H', W'), ``prompt_embeds`` (B, L, D); other keys are ignored.
+    ``latents`` (B, C, F', H', W'), ``prompt_embeds`` (B, L, D), ``expand_timesteps`` (B,) bool
+    (optional: per-token timesteps as ``WanPipeline`` with ``expand_timesteps``); other keys are ignored.
     ``sigmas``: (B,) noise levels in (0, 1) (:func:`sample_sigmas`). ``generator`` draws the noise
     eps ~ N(0, 1) of the latents' shape, so a seeded generator makes the loss reproducible.
     x_t = (1 - sigma) x0 + sigma eps, target eps - x0, prediction
@@ -285,7 +314,14 @@ def training_loss(transformer, batch: dict[str, torch.Tensor], sigmas: torch.Ten
     s = sigmas.to(device, torch.float32).view(-1, 1, 1, 1, 1)
     x_t = (1 - s) * x0 + s * eps
     target = eps - x0
-    pred = transformer(hidden_states=x_t.to(dtype), timestep=s.view(-1) * TIMESTEP_SCALE,
+    timestep = s.view(-1) * TIMESTEP_SCALE
+    if "expand_timesteps" in batch and bool(batch["expand_timesteps"].any()):
+        # WanPipeline with expand_timesteps (Wan 2.2 TI2V): a (B, tokens) timestep, tokens =
+        # F' x H'/2 x W'/2 (the transformer's patch), every token at the clip's sigma (text-to-video)
+        pt, ph, pw = transformer.config.patch_size
+        tokens = (x0.shape[2] // pt) * (x0.shape[3] // ph) * (x0.shape[4] // pw)
+        timestep = timestep[:, None].expand(-1, tokens)
+    pred = transformer(hidden_states=x_t.to(dtype), timestep=timestep,
                        encoder_hidden_states=batch["prompt_embeds"].to(device, dtype), return_dict=False)[0]
     return torch.nn.functional.mse_loss(pred.float(), target)
 
@@ -306,7 +342,8 @@ def generate(pipe, prompt: str, *, width: int, height: int, frames: int, fps: fl
     Returns ``{"frames": uint8 (F, H, W, 3), "fps": float, "audio": None, "sample_rate": None}``.
     Raises ValueError for a size not /16 or frames not 4n+1.
     """
-    check_size("generate", width, height, frames)
+    _, temporal, multiple = clip_rules(pipe)
+    check_size("generate", width, height, frames, size_multiple=multiple, frame_step=temporal)
     gen = torch.Generator(device=device).manual_seed(seed)
     video = pipe(prompt=prompt, negative_prompt=negative_prompt if guidance else None, width=width, height=height,
                  num_frames=frames, num_inference_steps=steps, guidance_scale=GUIDANCE if guidance else 1.0,

@@ -11,8 +11,8 @@ from reelset.schemas.latents import LatentIndex
 BODY = """
 <h2>{{ idx.clips|length }} clips encoded · {{ idx.family }} · audio {{ 'on' if idx.audio else 'off' }}</h2>
 <p>Model <code>{{ idx.model.repo }}</code> @ {{ idx.model.revision }}. Index: <a href="latents.json">latents.json</a>.</p>
-{% if idx.family == 'ltx2' %}<p>These are the LTX-2 trainer's own precomputed files: {% for c in commands %}<code>{{ c }} --model-path …</code> {% endfor %}
-then <code>scripts/train.py DEST/training.yaml</code> (the export's TRAIN.md).</p>{% endif %}
+{% if commands %}<p>An outside trainer reads these files as they are: {% for c in commands %}<code>{{ c }} --model-path …</code> {% endfor %}
+(the export's TRAIN.md has the training command).</p>{% endif %}
 <table><tr><th>clip</th><th>bucket</th><th>clip</th><th>tensors (shape, dtype)</th><th>caption</th></tr>
 {% for c in idx.clips %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.bucket }}</td>
 <td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
@@ -25,4 +25,4 @@ then <code>scripts/train.py DEST/training.yaml</code> (the export's TRAIN.md).</
 def page(out: Path, meta) -> Page:
     idx = load(out, "latents.json", LatentIndex)
     return Page(shard_title(meta.step, meta), ["latents.json"], BODY,
-                {"idx": idx, "commands": export_commands("step4-ltx2-preprocess")})
+                {"idx": idx, "commands": export_commands(meta.step)})

@@ -6,21 +6,18 @@ docs generator, the evaluation-time key check (nix/config-keys.json) and ``reels
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
+from reelset import families
 from reelset.schemas.base import Strict
 from reelset.schemas.bible import BibleConfig
 from reelset.schemas.captions import CaptionConfig
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.disambiguate import DisambiguateConfig
-from reelset.schemas.latents import Ltx2PreprocessConfig, Wan21PreprocessConfig
-from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.schemas.repeats import RepeatsConfig
 from reelset.schemas.review import ReviewConfig
 from reelset.schemas.scenes import SceneConfig
-from reelset.schemas.train import Ltx2TrainConfig, Wan21TrainConfig
 from reelset.schemas.transcript import AsrConfig
-from reelset.schemas.wan21_package import Wan21Config
 
 
 class VideoEntry(Strict):
@@ -41,7 +38,7 @@ class VideoEntry(Strict):
         return self
 
 
-class DatasetConfig(Strict):
+class _DatasetBase(Strict):
     """``pipelines/<name>/dataset.toml``: the dataset's videos and per-step settings."""
 
     name: str = Field(description="Dataset name.")
@@ -55,13 +52,22 @@ class DatasetConfig(Strict):
     caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")
     review: ReviewConfig = Field(default_factory=lambda: ReviewConfig(), description="step2-reviewed settings (automatic QA, review.json).")
     repeats: RepeatsConfig = Field(default_factory=lambda: RepeatsConfig(), description="Repeats across videos (intro, recap, credits): grouped by step2-reviewed's gathering; keep one copy or all.")
-    ltx2: Ltx2Config = Field(default_factory=lambda: Ltx2Config(), description="step3-ltx2-data settings (LTX-2 trainer dataset).")
-    wan21: Wan21Config = Field(default_factory=lambda: Wan21Config(), description="step3-wan21-package settings (Wan 2.1 dataset).")
-    ltx2_preprocess: Ltx2PreprocessConfig = Field(default_factory=lambda: Ltx2PreprocessConfig(), description="step4-ltx2-preprocess settings (latents + text embeddings).")
-    wan21_preprocess: Wan21PreprocessConfig = Field(default_factory=lambda: Wan21PreprocessConfig(), description="step4-wan21-preprocess settings (latents + text embeddings).")
-    ltx2_train: Ltx2TrainConfig | None = Field(None, description="step5-ltx2-train settings (LoRA); without this section the step is not part of `all`.")
-    wan21_train: Wan21TrainConfig | None = Field(None, description="step5-wan21-train settings (LoRA); without this section the step is not part of `all`.")
 
 
+def family_sections() -> dict[str, tuple]:
+    """The dataset.toml sections of every model family (reelset/families), as pydantic field
+    definitions: ``[<f>]`` (package step, defaults when absent), ``[<f>_preprocess]`` (defaults when
+    absent) and ``[<f>_train]`` (optional: without it step5-<f>-train is not part of `all`)."""
+    out: dict[str, tuple] = {}
+    for fam in families.every():
+        out[fam.name] = (fam.package_config, Field(default_factory=fam.package_config,
+                                                   description=f"{fam.package_step} settings ({fam.label} dataset)."))
+        out[fam.preprocess_section] = (fam.preprocess_config, Field(
+            default_factory=fam.preprocess_config, description=f"{fam.preprocess_step} settings (latents + text embeddings)."))
+        out[fam.train_section] = (fam.train_config | None, Field(
+            None, description=f"{fam.train_step} settings (LoRA); without this section the step is not part of `all`."))
+    return out
 
-DatasetConfig.model_rebuild()
+
+DatasetConfig = create_model("DatasetConfig", __base__=_DatasetBase, __module__=__name__, **family_sections())
+DatasetConfig.__doc__ = _DatasetBase.__doc__

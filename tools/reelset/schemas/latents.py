@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
@@ -54,7 +52,7 @@ class LatentIndex(Strict):
     clip of the package, each with its latent and text-embedding files."""
 
     schema_version: int = SCHEMA_VERSION
-    family: Literal["ltx2", "wan21"] = Field(description="Model family.")
+    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
     dataset: str
     model: ModelRef = Field(description="Base model whose VAE and text encoder made the tensors.")
     config: dict = Field(description="The validated preprocess section used.")

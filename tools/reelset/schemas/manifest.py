@@ -40,7 +40,7 @@ class PackageManifest(Strict):
     reviewed.json (accepted and rejected) with its fate. kept + dropped = accepted + rejected."""
 
     schema_version: int = SCHEMA_VERSION
-    trainer: Literal["ltx2", "wan21"] = Field(description="Which package this is.")
+    trainer: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
     dataset: str = Field(description="Dataset name.")
     config: dict = Field(description="The validated [ltx2] or [wan21] section used.")
     trigger_word: str | None = Field(description="The bible's trigger word (from reviewed.json).")

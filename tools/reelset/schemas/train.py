@@ -112,7 +112,7 @@ class TrainSegment(Strict):
     """``$out/segment.json`` of one segment derivation of step5-*-train."""
 
     schema_version: int = SCHEMA_VERSION
-    family: Literal["ltx2", "wan21"]
+    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
     dataset: str
     segment: SegmentSpec
     config: dict = Field(description="The validated training config the segment ran with (without `steps` and `validation`).")
@@ -144,7 +144,7 @@ class TrainArtifact(Strict):
     """``$out/train.json`` of step5-ltx2-train / step5-wan21-train: the whole run."""
 
     schema_version: int = SCHEMA_VERSION
-    family: Literal["ltx2", "wan21"]
+    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
     dataset: str
     config: dict = Field(description="The validated training config (with `steps` and `validation`).")
     model: ModelRef = Field(description="Base model (repo, revision, store path = content hash of the pinned fixed input).")

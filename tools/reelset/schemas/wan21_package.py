@@ -1,16 +1,24 @@
-"""step3-wan21-package: ``[wan21]`` of dataset.toml (writer: tools/step3_wan21_package.py).
+"""The Wan package steps' sections: :class:`WanPackageConfig` (what every Wan family's ``[<family>]``
+validates: fps, 4n+1 frames, sizes) and ``[wan21]`` (writer: tools/step3_wan_package.py).
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import Strict, X264Preset, parse_size
 
 
-class Wan21Config(Strict):
-    """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
-    musubi-tuner, diffusion-pipe)."""
+class WanPackageConfig(Strict):
+    """A Wan family's package section; a family subclasses it with its defaults and sets
+    ``LABEL`` (for messages), ``SIZE_MULTIPLE`` (pixels: VAE spatial factor x patch 2) and
+    ``FRAME_STEP`` (frames are FRAME_STEP * n + 1: the VAE's causal temporal factor)."""
+
+    LABEL: ClassVar[str] = "Wan"
+    SIZE_MULTIPLE: ClassVar[int] = 16
+    FRAME_STEP: ClassVar[int] = 4
 
     fps: float = Field(16.0, gt=0, description="Target frame rate, frames per second (Wan 2.1 is trained at 16 fps; musubi-tuner docs recommend 16 fps videos).")
     max_frames: int = Field(81, ge=1, description="Most frames per clip, 4n+1 (Wan 2.1's default 81 = 5 s at 16 fps); longer clips are trimmed from the end.")
@@ -23,15 +31,24 @@ class Wan21Config(Strict):
                                "feed a trainer's latent caching once, so speed and quality come before size.")
 
     @model_validator(mode="after")
-    def _rules(self) -> Wan21Config:
+    def _rules(self) -> WanPackageConfig:
+        n = self.FRAME_STEP
         for name in ("max_frames", "min_frames"):
-            if getattr(self, name) % 4 != 1:
-                raise ValueError(f"{name} = {getattr(self, name)}: must be 4n+1 (5, 9, ..., 81; Wan 2.1 VAE temporal factor 4)")
+            if getattr(self, name) % n != 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: must be {n}n+1 ({n + 1}, {2 * n + 1}, ...; "
+                                 f"{self.LABEL} VAE temporal factor {n})")
         if self.min_frames > self.max_frames:
             raise ValueError(f"min_frames {self.min_frames} > max_frames {self.max_frames}")
         for s in self.sizes:
             w, h = parse_size(s, 2)
-            if w % 16 or h % 16:
-                raise ValueError(f"size {s!r}: width and height must be multiples of 16 (Wan 2.1)")
+            if w % self.SIZE_MULTIPLE or h % self.SIZE_MULTIPLE:
+                raise ValueError(f"size {s!r}: width and height must be multiples of {self.SIZE_MULTIPLE} ({self.LABEL})")
         return self
+
+
+class Wan21Config(WanPackageConfig):
+    """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
+    musubi-tuner, diffusion-pipe)."""
+
+    LABEL: ClassVar[str] = "Wan 2.1"
 

@@ -1,12 +1,17 @@
-"""step3-wan21-package: the reviewed clip set as a Wan 2.1 LoRA dataset for DiffSynth-Studio,
-musubi-tuner and diffusion-pipe, plus one deterministic zip of it, with every clip
-accounted for.
+"""The package step of every Wan family (step3-wan21-package, …): the reviewed
+clip set as a Wan LoRA dataset for DiffSynth-Studio, musubi-tuner and diffusion-pipe, plus one
+deterministic zip of it, with every clip accounted for.
+
+The family is the one whose ``package_step`` is the spec's step (:mod:`reelset.families`); its
+``package_config`` (a :class:`reelset.schemas.wan21_package.WanPackageConfig`) validates
+``config.<family>`` and holds the family's fps, frame step and size multiple.
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
-:class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.wan21``
-(:class:`reelset.schemas.wan21_package.Wan21Config`: fps, min/max frames, sizes).
+:class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.<family>`` (fps, min/max frames,
+sizes).
 
-Trainer rules applied:
+Trainer rules applied (numbers for Wan 2.1; another Wan family's fps, sizes and size multiple are
+in its module, reelset/families/<name>.py):
 
 - frame rate 16 fps: Wan 2.1's training rate (musubi-tuner ``docs/dataset_config.md``
   recommends 16 fps videos for Wan2.1 and otherwise uses every frame as is);
@@ -35,7 +40,7 @@ Output (``$out``):
 - ``dataset/musubi_dataset.toml`` and ``dataset/diffusion_pipe_dataset.toml``: dataset configs
   whose paths (``videos``, ``cache``) are relative to the ``dataset`` folder — run the
   trainers from there or make the paths absolute;
-- ``wan21_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
+- ``<family>_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
   1980-01-01, mode 0644 — bit-identical across rebuilds;
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
   (no timings: see step3-ltx2-data).
@@ -46,7 +51,7 @@ dataset's derivation, with inputs ``shards/<video id>``, encodes nothing: it lin
 file from its shard and writes the metadata.csv, sidecars, configs, zip and manifest — the same bytes as one process over
 the whole reviewed.json.
 
-Run by hand: ``python tools/step3_wan21_package.py --spec spec.json --out DIR``.
+Run by hand: ``python tools/step3_wan_package.py --spec spec.json --out DIR``.
 """
 
 from __future__ import annotations
@@ -59,23 +64,20 @@ from pathlib import Path
 
 import tomli_w
 
-from reelset import media, package
+from reelset import families, media, package
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.manifest import PackagedClip
-from reelset.schemas.wan21_package import Wan21Config
+from reelset.schemas.wan21_package import WanPackageConfig
 from reelset.step import StepResult, Timer, main, write_json
 
-STEP = "step3-wan21-package"
-ZIP_NAME = "wan21_dataset.zip"
 
-
-def plan(cfg: Wan21Config):
+def plan(cfg: WanPackageConfig):
     """The planner of :func:`reelset.package.package_clips` for ``cfg``."""
     sizes = [package.parse_size(s) for s in cfg.sizes]
 
     def choose(src: package.SourceClip, available: int) -> package.Plan:
         n = min(available, cfg.max_frames)
-        frames = n - (n - 1) % 4 if n >= 1 else 0
+        frames = n - (n - 1) % cfg.FRAME_STEP if n >= 1 else 0
         if frames < cfg.min_frames:
             return (f"too short: {available} frames at {cfg.fps:g} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < min_frames {cfg.min_frames}")
@@ -85,7 +87,7 @@ def plan(cfg: Wan21Config):
     return choose
 
 
-def write_package_files(folder: Path, cfg: Wan21Config, kept: list[PackagedClip]) -> list[str]:
+def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[PackagedClip]) -> list[str]:
     """Caption sidecars, metadata.csv and the two trainer configs in ``folder``; the names
     of the metadata/config files."""
     buf = io.StringIO()
@@ -100,7 +102,7 @@ def write_package_files(folder: Path, cfg: Wan21Config, kept: list[PackagedClip]
     musubi = {
         "general": {"resolution": [first_w, first_h], "caption_extension": ".txt", "batch_size": 1,
                     "enable_bucket": len(cfg.sizes) > 1, "bucket_no_upscale": False},
-        # clips are already 4n+1 frames at 16 fps: "full" takes all of them (max_frames caps)
+        # clips are already 4n+1 frames at the family's fps: "full" takes all of them (max_frames caps)
         "datasets": [{"video_directory": "videos", "cache_directory": "cache",
                       "frame_extraction": "full", "max_frames": cfg.max_frames}],
     }
@@ -117,21 +119,23 @@ def write_package_files(folder: Path, cfg: Wan21Config, kept: list[PackagedClip]
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    cfg = spec.section("wan21", Wan21Config)
+    family = families.of_step(spec.step)
+    step, zip_name = family.package_step, f"{family.name}_dataset.zip"
+    cfg = spec.section(family.name, family.package_config)
     reviewed, _ = package.load_reviewed(spec)
     fps = Fraction(cfg.fps).limit_denominator(1001)
     clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
-        return package.shard_result(STEP, "wan21", spec, reviewed, cfg, out, clips)
+        return package.shard_result(step, family.name, spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
     with timer.phase("zip"):
-        zipped = package.write_zip(out / package.PACKAGE_DIR, out / ZIP_NAME)
-    files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [ZIP_NAME]
-    art = package.manifest("wan21", spec, reviewed, cfg, files, clips)
+        zipped = package.write_zip(out / package.PACKAGE_DIR, out / zip_name)
+    files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [zip_name]
+    art = package.manifest(family.name, spec, reviewed, cfg, files, clips)
     write_json(out / "manifest.json", art)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
+    meta = StepMeta(step=step, dataset=spec.dataset, tool_sha256="", device="cpu",
                     counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
                             "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                             "zip_entries": zipped},
@@ -140,4 +144,4 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(None, run, Path(__file__)))

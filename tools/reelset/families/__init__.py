@@ -1,0 +1,185 @@
+"""Model families (LTX-2, Wan 2.1, …): what a family is, and the registry that lists them.
+
+A family is one module ``reelset/families/<name>.py`` exporting ``FAMILY``, a frozen
+:class:`Family`: its name, its package step (tool, config model, frame / size / fps rules and
+where they come from), its preprocess and train config models, the module whose functions
+step4/step5 call (:data:`MODEL_FUNCTIONS`), its export targets and its tiny test model. Everything
+that used to list the families by hand reads this registry instead: nix/steps.nix (through the
+generated ``nix/families.json``), dataset.toml's sections (``reelset.schemas.dataset``), the
+step4/step5 tools, ``reelset export``, the reports and ``tools/make_tiny_models.py``.
+
+The registry finds the families by listing this folder (:func:`names`) and imports one by name
+(:func:`get`): nothing here imports a family module, so a step's source closure (nix/sources.json)
+holds only its own family's module (nix/steps.nix adds it) and editing one family never rebuilds
+another family's steps.
+
+Step names and dataset.toml sections follow from the name ``<n>``: ``[<n>]`` (package step, whose
+name each family gives, e.g. step3-ltx2-data), ``step4-<n>-preprocess`` / ``[<n>_preprocess]``,
+``step5-<n>-train`` / ``[<n>_train]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from reelset import ReelsetError
+
+# What step4/step5 call on a family's model module (``Family.model_module``); the signatures are
+# those of reelset/wan21.py and reelset/ltx2.py, whose docstrings give shapes and units.
+MODEL_FUNCTIONS = ("load_pipeline", "encode_clip", "save_record", "load_record", "training_inputs",
+                   "sample_sigmas", "training_loss", "generate")
+MODEL_CONSTANTS = ("PIPELINE_CLASS", "DEFAULT_TARGET_MODULES", "FILE_SUFFIX")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A family's clip rules and their source (nix/families.json; the tests check the package step's
+    output and the checkpoint's configs against them).
+
+    ``frame_step``: frames are ``frame_step * n + 1`` (the VAE's causal temporal factor);
+    ``size_multiple``: width and height are multiples of it (VAE spatial factor x transformer
+    patch), pixels; ``fps``: the frame rate clips are resampled to, frames/s; ``source``: where
+    these numbers come from (model code, trainer docs)."""
+
+    frame_step: int
+    size_multiple: int
+    fps: float
+    source: str
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """The family's tiny random-config test model: ``name`` in nix/models.toml, built by
+    ``tools/make_tiny_models.py <kind>`` (deterministic, nothing downloaded, loaded by the real
+    diffusers code). ``recipe``: the family's own writer ``recipe(out: Path, kit) -> None``
+    (``kit``: the tools/make_tiny_models.py module: SEED, tokenizer builders); None for the
+    kinds make_tiny_models.py writes itself (ltx2, wan2.1)."""
+
+    name: str
+    kind: str
+    recipe: Callable[[Path, ModuleType], None] | None = None
+    # a package section ([<family>]) whose clips the tiny model encodes and trains on in seconds on a
+    # CPU (small sizes that keep the family's rules): what the tests package with
+    package: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family (see the module docstring). Config fields hold pydantic model classes."""
+
+    name: str                 # "wan22": module name, dataset.toml section prefix, step-name infix
+    label: str                # "Wan 2.2 TI2V-5B": for people
+    package_step: str         # "step3-wan22-package"
+    package_script: str       # tool of the package step, in tools/
+    rules: Rules
+    # config models and the model module by reference ("module:Class", "module"), resolved on use: a
+    # step's sources then hold only what its role needs (nix/families.json lists the files by role),
+    # e.g. the package step never the training config's module
+    package_config_ref: str     # model of [<name>]
+    preprocess_config_ref: str  # model of [<name>_preprocess]
+    train_config_ref: str       # model of [<name>_train]
+    model_module: str         # dotted module with MODEL_FUNCTIONS and MODEL_CONSTANTS
+    default_model: str        # nix/models.toml name step4/step5 use when [<name>_preprocess] model is unset
+    tiny: TinyModel
+    # `reelset export --for TARGET`: targets per source, "package" (step3) or "latents" (step4)
+    exports: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the original-format files those trainers load, named in the exports' TRAIN.md: "checkpoint"
+    # (hub repository of the release checkpoint), "vae" (its VAE file)
+    trainer_files: dict[str, str] = field(default_factory=dict)
+    # the package step is in `all` without a [<name>] section (false: a newer family is opt-in)
+    in_all: bool = True
+
+    @property
+    def preprocess_step(self) -> str:
+        return f"step4-{self.name}-preprocess"
+
+    @property
+    def train_step(self) -> str:
+        return f"step5-{self.name}-train"
+
+    @property
+    def preprocess_section(self) -> str:
+        return f"{self.name}_preprocess"
+
+    @property
+    def train_section(self) -> str:
+        return f"{self.name}_train"
+
+    @property
+    def package_config(self) -> type:
+        return _resolve(self.package_config_ref)
+
+    @property
+    def preprocess_config(self) -> type:
+        return _resolve(self.preprocess_config_ref)
+
+    @property
+    def train_config(self) -> type:
+        return _resolve(self.train_config_ref)
+
+    def steps(self) -> tuple[str, str, str]:
+        """(package, preprocess, train) step names."""
+        return self.package_step, self.preprocess_step, self.train_step
+
+    def role_modules(self) -> dict[str, list[str]]:
+        """Dotted modules each of the family's steps loads by reference, by role ("package",
+        "preprocess", "train"): the family module itself, the role's config model's module and,
+        for preprocess/train, the model module (what nix/families.json gives nix/steps.nix)."""
+        own = f"reelset.families.{self.name}"
+        mod = lambda ref: ref.split(":")[0]  # noqa: E731
+        return {"package": sorted({own, mod(self.package_config_ref)}),
+                "preprocess": sorted({own, mod(self.preprocess_config_ref), self.model_module}),
+                "train": sorted({own, mod(self.train_config_ref), self.model_module})}
+
+    def model(self) -> ModuleType:
+        """The model module (``model_module``), checked to provide :data:`MODEL_FUNCTIONS` and
+        :data:`MODEL_CONSTANTS`; ReelsetError naming the module and what it lacks otherwise."""
+        mod = importlib.import_module(self.model_module)
+        lacking = [n for n in MODEL_FUNCTIONS + MODEL_CONSTANTS if not hasattr(mod, n)]
+        if lacking:
+            raise ReelsetError(f"{mod.__file__}: model module of family {self.name} lacks {', '.join(lacking)}")
+        return mod
+
+
+def _resolve(ref: str):
+    """``"package.module:Name"`` -> that object; ReelsetError naming the reference otherwise."""
+    module, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ReelsetError(f"model family reference {ref!r}: {exc}") from exc
+
+
+def names() -> list[str]:
+    """Names of the families present (the modules of this folder), sorted. Inside a step's
+    narrow source only that step's family is present."""
+    return sorted(p.stem for p in Path(__file__).parent.glob("*.py") if p.stem != "__init__")
+
+
+def get(name: str) -> Family:
+    """The ``FAMILY`` of ``reelset/families/<name>.py``; ReelsetError listing the known families
+    when there is no such module or it exports no :class:`Family`."""
+    if name not in names():
+        raise ReelsetError(f"unknown model family {name!r}: no tools/reelset/families/{name}.py "
+                           f"(known: {', '.join(names())})")
+    fam = getattr(importlib.import_module(f"reelset.families.{name}"), "FAMILY", None)
+    if not isinstance(fam, Family) or fam.name != name:
+        raise ReelsetError(f"tools/reelset/families/{name}.py: must export FAMILY = Family(name={name!r}, …)")
+    return fam
+
+
+def every() -> list[Family]:
+    """Every family, by name."""
+    return [get(n) for n in names()]
+
+
+def of_step(step: str) -> Family:
+    """The family whose package, preprocess or train step is ``step`` (ReelsetError otherwise)."""
+    for fam in every():
+        if step in fam.steps():
+            return fam
+    raise ReelsetError(f"{step}: not a step of a model family ({', '.join(names())})")
