@@ -105,7 +105,7 @@ let
     }
     {
       name = "step2-scene-context"; device = "cpu"; level = "video";
-      inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
+      inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" "step2-speakers" ];
       config = [ ]; models = { };
       script = "step2_scene_context.py";
     }

@@ -65,7 +65,8 @@ def attribute(pcm: np.ndarray, transcript: TranscriptArtifact, encoder: voice.En
                 continue
             vec, windows = encoder.embed(wav)
             embedded.append((i, vec, windows))
-    labels = speakers.cluster(np.stack([e[1] for e in embedded]), cfg.cluster_similarity) if embedded else []
+    hints = [speakers.name_voice(e[1], refs, cfg.min_similarity, cfg.min_margin)[0] for e in embedded]
+    labels = speakers.cluster(np.stack([e[1] for e in embedded]), cfg.cluster_similarity, hints) if embedded else []
     voices: list[Voice] = []
     voice_of: dict[int, Voice] = {}
     for label in sorted(set(labels)):

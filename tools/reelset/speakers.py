@@ -7,7 +7,10 @@ The rules (step2-speakers; thresholds in :class:`reelset.schemas.speakers.Speake
 2. The segments of the video are clustered into voices by average-linkage agglomerative
    clustering on cosine similarity (:func:`cluster`): two groups merge while the mean cosine
    between their members is at least ``cluster_similarity``. (Average linkage, not single
-   linkage: one borderline pair cannot chain two voices together.)
+   linkage: one borderline pair cannot chain two voices together.) Segments that rule 3 alone
+   names after two different characters are never put in one voice (cannot-link constraints;
+   two male voices of one accent can be closer to each other than ``cluster_similarity`` and
+   still each closest to its own reference).
 3. Each voice's mean embedding is compared with every character's reference (the unit mean of
    the embeddings of that character's voice references, from any video of the dataset): it is
    named after the closest character when that cosine is at least ``min_similarity`` and beats
@@ -37,9 +40,12 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-def cluster(emb: np.ndarray, threshold: float) -> list[int]:
+def cluster(emb: np.ndarray, threshold: float, hints: list[str | None] | None = None) -> list[int]:
     """Average-linkage agglomerative clustering of unit vectors ``emb`` (float32[n, dim]) by cosine:
     merge the two groups with the highest mean pairwise cosine while it is >= ``threshold``.
+    ``hints`` (one per row, or None) are cannot-link constraints: two groups whose rows are named
+    after different characters (by the naming rule of 3, each row on its own) never merge, so two
+    voices that sound alike but each match their own reference stay two voices.
     Returns the group label of each row, numbered 0, 1, … by first appearance (row order). O(n^2)
     memory, O(n^3) worst-case time in numpy (n = segments of one video: a few hundred)."""
     n = len(emb)
@@ -50,15 +56,24 @@ def cluster(emb: np.ndarray, threshold: float) -> list[int]:
     sizes = np.ones(n)
     alive = np.ones(n, bool)
     members = [[i] for i in range(n)]
+    names = [({hints[i]} if hints and hints[i] else set()) for i in range(n)]
+    blocked = np.zeros((n, n), bool)
+    for a in range(n):
+        for b in range(n):
+            blocked[a, b] = bool(names[a] and names[b] and names[a] != names[b])
     while alive.sum() > 1:
         avg = sums / np.outer(sizes, sizes)
         avg[~alive, :] = -np.inf
         avg[:, ~alive] = -np.inf
+        avg[blocked] = -np.inf
         np.fill_diagonal(avg, -np.inf)
         a, b = np.unravel_index(int(np.argmax(avg)), avg.shape)
         if avg[a, b] < threshold:
             break
         a, b = min(a, b), max(a, b)
+        names[a] |= names[b]
+        blocked[a, :] |= blocked[b, :]
+        blocked[:, a] |= blocked[:, b]
         sums[a, :] += sums[b, :]
         sums[:, a] += sums[:, b]
         sizes[a] += sizes[b]
