@@ -500,3 +500,28 @@ def test_review_page_counts_dropped_dialogue_like_step2_reviewed(clips, tmp_path
     app, _ = review_app(tmp_path, clips["moving"], [("v1-s0001", CLEAN)], dropped_lines=dropped)
     html = app.get("/video/v1", headers=HOST).get_data(as_text=True)
     assert "not reviewed: will be left out by QA (dialogue dropped as a likely ASR hallucination" in html
+
+
+def test_review_page_shows_the_speaker_of_each_line(clips, tmp_path):
+    """Issue 30: each dialogue line of a clip is shown with its speaker (by voice, step2-speakers);
+    a voice no reference matches reads 'unknown'."""
+    import review as server
+    from reelset.schemas.context import ContextLine
+    lines = [ContextLine(start=0.5, end=2.0, speaker="Archer", speaker_source="voice", speaker_confidence=0.93,
+                         text="My name is Archer."),
+             ContextLine(start=2.5, end=3.5, speaker="unknown", speaker_source="voice-unknown", text="Who are you?")]
+    cap = clip("rsdemo, Archer stands in front of colour bars.", "v1-s0001").model_copy(
+        update={"clip_path": str(clips["moving"]), "lines": lines})
+    shard = tmp_path / "captions"
+    shard.mkdir()
+    art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
+                           trigger_word="rsdemo", caption_style=[], names=NAMES, config=CaptionConfig(), clips=[cap])
+    (shard / "captions.json").write_bytes(orjson.dumps(art.model_dump(mode="json")))
+    (shard / "meta.json").write_bytes(orjson.dumps(StepMeta(step="step2-caption", dataset="t", shard="v1", tool_sha256="",
+                                                            device="cpu").model_dump(mode="json")))
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset.toml").write_text('name = "t"\n')
+    html = server.create_app(server.Review(shard, ds)).test_client().get("/video/v1").get_data(as_text=True)
+    assert '<td class="speaker" title="voice 0.93">Archer</td>' in html and "My name is Archer." in html
+    assert '<td class="speaker unknown" title="voice-unknown">unknown</td>' in html

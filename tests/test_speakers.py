@@ -179,3 +179,22 @@ def test_ge2e_mel_filters_are_librosas():
     weights = np.maximum(0, np.minimum(-ramps[:-2] / fdiff[:-1, None], ramps[2:] / fdiff[1:, None]))
     weights *= (2.0 / (mel_f[2:42] - mel_f[:40]))[:, None]
     np.testing.assert_allclose(voice._mel_filters(), weights.T, rtol=1e-4, atol=1e-7)
+
+
+def test_caption_prompt_carries_the_attributed_lines():
+    """step2-caption's prompt lists each dialogue line with its speaker; an unknown voice is said so."""
+    import importlib.util
+
+    from reelset.bible import make_artifact
+    from reelset.schemas.captions import CaptionConfig
+    from reelset.schemas.context import ClipContext, ContextLine
+    spec = importlib.util.spec_from_file_location("step2_caption", REPO / "tools" / "step2_caption.py")
+    step2_caption = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(step2_caption)
+    ctx = ClipContext(clip_id="demo01-s0001", start_s=0.0, end_s=6.0, characters=["Archer"], speakers=["Archer", "unknown"],
+                      character_evidence={"Archer": ["speaker (voice)"]}, place=None, context="…",
+                      lines=[ContextLine(start=0.5, end=2.0, speaker="Archer", speaker_source="voice", speaker_confidence=0.95,
+                                         text="My name is Archer."),
+                             ContextLine(start=2.5, end=4.0, speaker="unknown", speaker_source="voice-unknown", text="Who are you?")])
+    prompt = step2_caption.build_prompt(ctx, make_artifact(REPO / "pipelines" / "demo" / "bible.yaml"), CaptionConfig(), 4, 1.0)
+    assert '  - Archer: "My name is Archer."' in prompt and '  - unknown voice: "Who are you?"' in prompt

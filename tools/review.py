@@ -71,7 +71,7 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>revi
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 .clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
 .clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
-textarea{width:100%;font:inherit}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
+textarea{width:100%;font:inherit}.lines td.speaker{font-weight:600}.lines td.unknown{color:#a30;font-weight:400}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
 .status{font-weight:600}.kept{color:#070}.rejected{color:#a00}.left-out{color:#777}.needs-edit,.stale{color:#a60}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
 </style></head><body>
@@ -93,6 +93,9 @@ trigger word <code>{{ trigger }}</code> · saved to <code>{{ review_path }}</cod
    <button id="reject-{{ c.id }}" onclick="decide('{{ c.id }}','reject')">reject (r)</button>
    <button id="clear-{{ c.id }}" onclick="decide('{{ c.id }}','clear')">undo (u)</button></div>
   <ul class="flags" id="flags-{{ c.id }}">{% for f in c.flags %}<li{% if f.endswith(OVER) %} class="over"{% endif %}>{{ f }}</li>{% endfor %}</ul>
+  {% if c.lines %}<table class="lines">{% for ln in c.lines %}<tr><td>{{ '%.1f'|format(ln.start) }} s</td>
+   <td class="speaker{% if ln.speaker == 'unknown' %} unknown{% endif %}" title="{{ ln.speaker_source }}{% if ln.speaker_confidence is not none %} {{ '%.2f'|format(ln.speaker_confidence) }}{% endif %}">{{ ln.speaker }}</td>
+   <td>{{ ln.text }}</td></tr>{% endfor %}</table>{% endif %}
   <p class="muted">context: {{ c.context }}</p>
  </div>
 </div>
@@ -260,7 +263,7 @@ class Review:
         flags = [f.detail + (OVER if f.detail in overridden else "") for f in out.qa.flags]
         return {"id": clip_id, "start": c.start_s, "end": c.end_s, "state": state, "status": status, "caption": caption,
                 "reason": (decision.reason or "") if decision is not None else "", "model_caption": c.caption,
-                "error": c.error, "context": c.context, "flags": flags, "kept": out.qa.accepted}
+                "error": c.error, "context": c.context, "lines": c.lines, "flags": flags, "kept": out.qa.accepted}
 
 
 def allowed_hosts(port: int | None) -> set[str]:
