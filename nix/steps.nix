@@ -80,7 +80,7 @@ let
       # step2-bible's bible.json at evaluation time).
       name = "step2-speakers"; device = "cuda"; level = "video";
       inputs = [ "step2-transcript-base" ]; config = [ "speakers" "device" ];
-      models = { speakers = { key = "speakers.model"; default = "resemblyzer-ge2e"; }; };
+      models = { speakers = { key = "speakers.model"; default = "wavlm-base-plus-sv"; }; };
       script = "step2_speakers.py"; voices = { script = "step2_voice_reference.py"; };
     }
     {

@@ -154,7 +154,7 @@ def new_dataset_repo(tmp_path_factory) -> tuple[Path, str]:
     absent = two_shots(tmp_path_factory.mktemp("absent") / f"absent-{name}.mp4", size="160x120", seconds=1)
     digest = hashlib.sha256(absent.read_bytes()).hexdigest()
     (ds / "dataset.toml").write_text(
-        f'name = "{name}"\n\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n[[videos]]\nid = "a"\npath = "a.mp4"\n\n'
+        f'name = "{name}"\n\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n[[videos]]\nid = "a"\npath = "a.mp4"\n\n'
         f'[[videos]]\nid = "b"\nfile = "{absent.name}"\nsha256 = "{digest}"\n')
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     return repo, name
@@ -245,7 +245,7 @@ def dataset_flake(folder: Path, reelset_src: Path, name: str) -> Path:
     flake = folder / "flake.nix"
     flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_src}"))
     two_shots(folder / "ep1.mp4", size="160x120")
-    (folder / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n'
+    (folder / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n'
                                          '[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n')
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     return folder

@@ -45,7 +45,8 @@ def write_dataset(folder: Path, videos: list[dict], hotword: str, allow_cpu: boo
     ``allow_cpu``: its cuda steps may run on the CPU (``[device]``; no GPU here)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = ['name = "t"', "", *(["[device]", "allow_cpu = true", ""] if allow_cpu else []),
-             "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', ""]
+             "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', "",
+             "[speakers]", 'model = "resemblyzer-ge2e"', ""]
     for v in videos:
         lines += ["[[videos]]"] + [f'{k} = "{val}"' for k, val in v.items()] + [""]
     (folder / "dataset.toml").write_text("\n".join(lines))

@@ -102,7 +102,7 @@ def test_status_of_a_template_flake(reelset_copy, tmp_path):
     flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_copy}"))
     name = f"tpl{uuid.uuid4().hex[:8]}"
     two_shots(ds / "ep1.mp4", size="160x120")
-    (ds / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n'
+    (ds / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n'
                                      '[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n')
     nix_build(".#host.step1-scenes", cwd=ds)
     proc = subprocess.run([str(REPO / "bin/reelset"), "status", "--flake", str(ds), "--attr", "host", "--json"],

@@ -18,7 +18,7 @@ class SpeakersConfig(Strict):
     voices 0.57-0.76 (max). A WavLM x-vector separates voices further apart; calibrate on your
     series with the report's similarity table."""
 
-    model: str | None = Field(None, description="Speaker encoder from nix/models.toml (default resemblyzer-ge2e, the offline try-out model; wavlm-base-plus-sv for real runs).")
+    model: str | None = Field(None, description="Speaker encoder from nix/models.toml: default wavlm-base-plus-sv (WavLM x-vector, for real runs; pin it first), or resemblyzer-ge2e (GE2E, offline in the resemblyzer wheel: the try-out profile, the demo and the tests).")
     min_similarity: float = Field(0.75, ge=-1, le=1, description="A voice (cluster of segments) is named after the closest character's voice reference only when its cosine to it is at least this; a segment keeps the name only when its own cosine to that reference is at least `min_segment_similarity`. Else 'unknown'.")
     min_segment_similarity: float = Field(0.7, ge=-1, le=1, description="Cosine of one segment's own embedding to the reference of its voice's name under which the segment is 'unknown' (a segment of another voice ASR merged in, or noise).")
     min_margin: float = Field(0.03, ge=0, le=2, description="The closest character's cosine must beat the second closest by this much, else the voice is 'unknown' (two references that sound alike).")
