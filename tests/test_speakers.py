@@ -198,3 +198,25 @@ def test_caption_prompt_carries_the_attributed_lines():
                              ContextLine(start=2.5, end=4.0, speaker="unknown", speaker_source="voice-unknown", text="Who are you?")])
     prompt = step2_caption.build_prompt(ctx, make_artifact(REPO / "pipelines" / "demo" / "bible.yaml"), CaptionConfig(), 4, 1.0)
     assert '  - Archer: "My name is Archer."' in prompt and '  - unknown voice: "Who are you?"' in prompt
+
+
+def test_reviewed_clips_carry_speaking_seconds_and_the_report_shows_the_balance(tmp_path):
+    """Issue 30 item 4: step2-reviewed records the seconds each character speaks in an accepted
+    clip; its report tables clips, seconds and speaking seconds per character."""
+    import step2_reviewed
+
+    from reelset.reports.step2_reviewed import balance
+    from reelset.schemas.context import ContextLine
+    from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
+    lines = [ContextLine(start=0.5, end=2.0, speaker="Archer", text="a"), ContextLine(start=2.5, end=3.0, speaker="unknown", text="b"),
+             ContextLine(start=3.0, end=4.25, speaker="Archer", text="c"), ContextLine(start=4.5, end=5.0, speaker="Lana", text="d")]
+    assert step2_reviewed.speaking_seconds(lines) == {"Archer": 2.75, "Lana": 0.5}
+
+    def clip(cid, start, end, characters, speaking):
+        return ReviewedClip(clip_id=cid, video_id="v1", clip_path="/x.mp4", caption="c", caption_source="model", frame_count=25,
+                            fps=25.0, width=64, height=64, start_s=start, end_s=end, has_audio=True, characters=characters,
+                            speaking_s=speaking)
+    art = ReviewedArtifact(dataset="t", accepted=[clip("v1-s0001", 0, 6, ["Archer", "Lana"], {"Archer": 2.75, "Lana": 0.5}),
+                                                  clip("v1-s0002", 6, 10, ["Archer"], {})], rejected=[])
+    assert balance(art) == [{"name": "Archer", "clips": 2, "seconds": 10.0, "speaking_clips": 1, "speaking_s": 2.75},
+                            {"name": "Lana", "clips": 1, "seconds": 6.0, "speaking_clips": 1, "speaking_s": 0.5}]

@@ -100,8 +100,17 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
             clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
             caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
             width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
-            has_audio=scenes.source.has_audio, characters=cap.context_characters))
+            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(cap.lines)))
     return out
+
+
+def speaking_seconds(lines) -> dict[str, float]:
+    """Character → seconds of its dialogue lines in a clip (lines of an unknown voice left out), 3 decimals."""
+    out: dict[str, float] = {}
+    for ln in lines:
+        if ln.speaker != "unknown":
+            out[ln.speaker] = out.get(ln.speaker, 0.0) + max(0.0, ln.end - ln.start)
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:
