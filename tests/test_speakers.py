@@ -204,7 +204,6 @@ def test_reviewed_clips_carry_speaking_seconds_and_the_report_shows_the_balance(
     """Issue 30 item 4: step2-reviewed records the seconds each character speaks in an accepted
     clip; its report tables clips, seconds and speaking seconds per character."""
     import step2_reviewed
-
     from reelset.reports.step2_reviewed import balance
     from reelset.schemas.context import ContextLine
     from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
