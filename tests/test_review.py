@@ -502,10 +502,14 @@ def test_review_page_counts_dropped_dialogue_like_step2_reviewed(clips, tmp_path
     assert "not reviewed: will be left out by QA (dialogue dropped as a likely ASR hallucination" in html
 
 
-def test_review_page_shows_the_speaker_of_each_line(clips, tmp_path):
-    """Issue 30: each dialogue line of a clip is shown with its speaker (by voice, step2-speakers);
-    a voice no reference matches reads 'unknown'."""
+def test_review_page_shows_the_speaker_of_each_line_and_a_fix_reaches_step2_reviewed(clips, tmp_path):
+    """Issue 30: each dialogue line of a clip is shown with its speaker (by voice, step2-speakers;
+    a voice no reference matches reads 'unknown'); the reviewer picks another speaker, the
+    decision stores it in review.json `speakers`, and step2-reviewed's rule applies it."""
     import review as server
+    import step2_reviewed
+
+    from reelset.review import apply_speaker_fixes
     from reelset.schemas.context import ContextLine
     lines = [ContextLine(start=0.5, end=2.0, speaker="Archer", speaker_source="voice", speaker_confidence=0.93,
                          text="My name is Archer."),
@@ -522,6 +526,21 @@ def test_review_page_shows_the_speaker_of_each_line(clips, tmp_path):
     ds = tmp_path / "ds"
     ds.mkdir()
     (ds / "dataset.toml").write_text('name = "t"\n')
-    html = server.create_app(server.Review(shard, ds)).test_client().get("/video/v1").get_data(as_text=True)
-    assert '<td class="speaker" title="voice 0.93">Archer</td>' in html and "My name is Archer." in html
-    assert '<td class="speaker unknown" title="voice-unknown">unknown</td>' in html
+    app = server.create_app(server.Review(shard, ds)).test_client()
+    html = app.get("/video/v1").get_data(as_text=True)
+    assert '<td class="speaker" title="voice 0.93">' in html and "<option selected>Archer</option>" in html
+    assert '<td class="speaker unknown" title="voice-unknown">' in html and "<option selected>unknown</option>" in html
+    assert 'data-start="2.50" data-orig="unknown"' in html and "My name is Archer." in html
+
+    bad = app.post("/api/decision", json={"clip_id": "v1-s0001", "action": "accept", "speakers": {"2.50": "Bob"}})
+    assert bad.status_code == 400 and "'Bob' is no character of the bible" in bad.json["error"]
+    ok = app.post("/api/decision", json={"clip_id": "v1-s0001", "action": "accept", "speakers": {"2.50": "Lana"}})
+    assert ok.status_code == 200, ok.json
+    decision = load_review(ds / "review.json").decisions["v1-s0001"]
+    assert decision.speakers == {"2.50": "Lana"}
+    html = app.get("/video/v1").get_data(as_text=True)
+    assert '<td class="speaker" title="review">' in html and "<option selected>Lana</option>" in html
+
+    fixed, unmatched = apply_speaker_fixes(cap.lines, {**decision.speakers, "9.00": "Archer"}, NAMES, "review.json: decisions['v1-s0001']")
+    assert [ln.speaker for ln in fixed] == ["Archer", "Lana"] and unmatched == ["9.00"]
+    assert step2_reviewed.speaking_seconds(fixed) == {"Archer": 1.5, "Lana": 1.0}

@@ -14,7 +14,7 @@ class ContextLine(Strict):
     start: float = Field(description="Start of the first word inside the clip, seconds (video time).")
     end: float = Field(description="End of the last word inside the clip, seconds.")
     speaker: str = Field(description="Canonical character name, or 'unknown'.")
-    speaker_source: str = Field("multimodal", description="Who named the speaker: 'voice' (step2-speakers: the voice matched a bible voice reference), 'multimodal' (step2-transcript-disambiguate's model pass; used only when the bible has no voice references), or 'voice-unknown' (step2-speakers heard a voice no reference matches, or two voices at once: left unknown, never forced onto a name).")
+    speaker_source: str = Field("multimodal", description="Who named the speaker: 'voice' (step2-speakers: the voice matched a bible voice reference), 'multimodal' (step2-transcript-disambiguate's model pass; used only when the bible has no voice references), or 'voice-unknown' (step2-speakers heard a voice no reference matches, or two voices at once: left unknown, never forced onto a name); 'review' after a reviewer's fix (review.json `speakers`, applied by step2-reviewed and the review page).")
     speaker_confidence: float | None = Field(None, description="Cosine of the line's voice to the named character's reference (voice), or the multimodal pass's confidence (0-1).")
     text: str = Field(description="Corrected words whose midpoint lies inside the clip.")
 
