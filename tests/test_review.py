@@ -508,7 +508,6 @@ def test_review_page_shows_the_speaker_of_each_line_and_a_fix_reaches_step2_revi
     decision stores it in review.json `speakers`, and step2-reviewed's rule applies it."""
     import review as server
     import step2_reviewed
-
     from reelset.review import apply_speaker_fixes
     from reelset.schemas.context import ContextLine
     lines = [ContextLine(start=0.5, end=2.0, speaker="Archer", speaker_source="voice", speaker_confidence=0.93,
