@@ -106,6 +106,10 @@ def test_characters_are_named_and_the_stranger_stays_unknown(dialogue):
     assert not any(s["speaker"] == "Pam" for s in art["segments"]), report
     stranger = [s for who, s in scored if who is None]
     assert stranger and all(s["speaker"] is None for s in stranger), report
+    for s in art["segments"]:  # no named segment or run is mostly the stranger's speech (ASR merges lines)
+        theirs_s = sum(max(0.0, min(s["end"], ln.end_s) - max(s["start"], ln.start_s)) for ln, who in zip(timed, ORDER, strict=True)
+                       if who is None)
+        assert s["speaker"] is None or theirs_s < 0.5 * (s["end"] - s["start"]), (s, report)
     named = {v["name"] for v in art["voices"] if v["name"]}
     assert named == set(CHARACTERS), art["voices"]
     assert art["encoder"] == "ge2e" and art["dim"] == 256

@@ -118,7 +118,7 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
         return []
     spans = [(seg.start + s.start * hop / sr, seg.start + s.stop * hop / sr)
              for s in voice.partial_slices(int((seg.end - seg.start) * sr))]
-    runs = speakers.word_runs([(w.start + w.end) / 2 for w in words], spans, names, cfg.min_segment_s,
+    runs = speakers.word_runs([(w.start + w.end) / 2 for w in words], spans, names, cfg.min_run_s,
                               [(w.start, w.end) for w in words])
     if len(runs) < 2:
         return []

@@ -18,12 +18,14 @@ The rules (step2-speakers; thresholds in :class:`reelset.schemas.speakers.Speake
    threshold plus a margin; else the voice stays unknown (a voice the bible has no reference
    for is never forced onto a name).
 4. A segment takes its voice's name when its own cosine to that reference is at least
-   ``min_segment_similarity``. When its windows name two characters (each window named by the
+   ``min_segment_similarity``. When its windows hold two voices (each window named by the
    rule of 3, among the characters this video's voices were named after: a 1.6 s window is too
-   short to name one the clusters never heard) and the second holds at least ``mixed_fraction`` of the named windows, two voices
-   speak in it (a change of speaker ASR did not split, or overlapping speech): its words are cut
-   into runs of one voice (:func:`word_runs`, by the windows over each word) and each run of at
-   least ``min_segment_s`` is embedded and named by the rule of 3 on its own. A segment whose
+   short to name one the clusters never heard) and a second character holds at least
+   ``mixed_fraction`` of the named windows, two voices speak in it
+   (a change of speaker ASR did not split, or overlapping speech): its words are cut
+   into runs of one voice (:func:`word_runs`, by the windows over each word; words under windows
+   near no reference form runs of their own, an unknown voice, never joined to a neighbour's name
+   unless shorter than ``min_run_s``) and each run is embedded and named by the rule of 3 on its own. A segment whose
    runs cannot be told apart (overlap: the windows alternate faster than words) stays ``mixed``
    and gets no name.
 
@@ -121,17 +123,21 @@ def window_names(windows: np.ndarray, refs: dict[str, np.ndarray], min_similarit
 def word_runs(word_mids: list[float], spans: list[tuple[float, float]], names: list[str | None],
               min_run_s: float, word_spans: list[tuple[float, float]]) -> list[tuple[int, int, str | None]]:
     """Cut a segment's words into runs of one voice: each word (midpoint ``word_mids``, seconds)
-    takes the name most windows covering it give (``spans`` [start, end) seconds, ``names``; ties:
-    the earlier window), a word no named window covers takes its predecessor's; consecutive words
-    of one name form a run; a run shorter than ``min_run_s`` (``word_spans`` seconds) joins the
-    run before it (the first one, the run after it). Returns ``[(first word, last word + 1, name)]``."""
+    takes the label most windows covering it give (``spans`` [start, end) seconds, ``names``; None
+    = a window no reference names, i.e. a voice the bible does not know; ties: the earlier
+    window); a word no window covers takes its predecessor's (the first ones, their successor's);
+    consecutive words of one label form a run; a run shorter than ``min_run_s`` (``word_spans``
+    seconds) joins the run before it (the first one, the run after it). Returns
+    ``[(first word, last word + 1, name or None)]``."""
+    covered: list[bool] = []
     labels: list[str | None] = []
     for mid in word_mids:
-        votes = [n for (a, b), n in zip(spans, names, strict=True) if a <= mid < b and n is not None]
+        votes = [n for (a, b), n in zip(spans, names, strict=True) if a <= mid < b]
+        covered.append(bool(votes))
         labels.append(max(votes, key=votes.count) if votes else (labels[-1] if labels else None))
-    for i in range(len(labels) - 1, -1, -1):  # leading unnamed words take the first name after them
-        if labels[i] is None and i + 1 < len(labels):
-            labels[i] = labels[i + 1]
+    first = next((i for i, c in enumerate(covered) if c), None)
+    for i in range(first or 0):  # leading uncovered words take the first covered word's label
+        labels[i] = labels[first]
     runs: list[list] = []
     for i, lab in enumerate(labels):
         if runs and runs[-1][2] == lab:
@@ -159,7 +165,9 @@ def word_runs(word_mids: list[float], spans: list[tuple[float, float]], names: l
 
 
 def mixed(names: list[str | None], fraction: float) -> bool:
-    """True when a second character holds at least ``fraction`` of the named windows of ``names``."""
+    """True when a second character holds at least ``fraction`` of the named windows of ``names``
+    (windows no reference names — voice boundaries, an unknown voice — are not counted here; the
+    runs of :func:`word_runs` keep them apart)."""
     heard = [n for n in names if n is not None]
     if not heard:
         return False

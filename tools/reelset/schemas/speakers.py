@@ -24,6 +24,7 @@ class SpeakersConfig(Strict):
     min_margin: float = Field(0.03, ge=0, le=2, description="The closest character's cosine must beat the second closest by this much, else the voice is 'unknown' (two references that sound alike).")
     cluster_similarity: float = Field(0.8, ge=-1, le=1, description="Segments of one video are grouped into voices by average-linkage agglomerative clustering; two groups merge while the cosine of their mean embeddings is at least this.")
     min_segment_s: float = Field(0.4, gt=0, description="Segments shorter than this (seconds) get no embedding of their own (too little speech); they take their neighbours' voice only through the review, and are 'unknown' here.")
+    min_run_s: float = Field(1.0, gt=0, description="When a segment of two voices is cut into runs of one voice by its words, a run shorter than this (seconds) joins its neighbour (a 1.6 s window straddling two voices names neither).")
     mixed_fraction: float = Field(0.3, gt=0, le=0.5, description="A segment whose 1.6 s windows name a second voice for at least this fraction of them is marked `mixed` (overlapping speech or a speaker change ASR did not split) and is not forced onto a name.")
 
 
