@@ -70,7 +70,7 @@ def test_demo_steps_build_and_validate(demo_build):
     text = " ".join(s.text for s in t.segments)
     assert "Archer" in text and "Lana" in text and "Moscow" in text
     agg = AggregateArtifact.model_validate(orjson.loads((out / "aggregate.json").read_bytes()))
-    assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-bible", "step2-shot-reference",
+    assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-speakers", "step2-bible", "step2-shot-reference",
                                              "step2-transcript-disambiguate", "step2-scene-context", "step2-caption",
                                              "step2-reviewed", "step3-ltx2-data", "step3-wan21-package"}
     meta = json.loads((out / "step2-transcript-base/shards/demo01/meta.json").read_text())
