@@ -191,7 +191,9 @@ def test_adding_a_video_builds_only_its_shards(tmp_path):
                      if line.strip().startswith("/nix/store/") and line.strip().endswith(".drv"))
     assert planned == sorted(["reelset-t.drv", "reelset-t-step1-scenes-report.drv", "reelset-t-step1-scenes-b.drv",
                               "reelset-t-step1-scenes-b-report.drv", "reelset-t-step2-transcript-base-report.drv",
-                              "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv"]), dry.stderr
+                              "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv",
+                              "reelset-t-step2-speakers-report.drv", "reelset-t-step2-speakers-b.drv",
+                              "reelset-t-step2-speakers-b-report.drv"]), dry.stderr
 
 
 def test_host_attributes_evaluate_purely_and_unpinned_models_say_so():
