@@ -19,6 +19,7 @@
 #                                 #   steps (`optIn`) whose section dataset.toml lacks
 #     <segmented step>.segments = [ derivation ];  # LoRA training: one derivation per segment
 #     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
+#     step2-speakers.voices."<character>/<video>-<start>-<end>" = derivation;  # one per voice reference
 #     config = <parsed dataset.toml>; videos = { <id> = store path; };
 #     plan = { sections; order; steps.<name> = { device; level; optIn; inAll; why; state; drv; shards; }; }; }
 #
@@ -234,6 +235,37 @@ let
       };
     in listToAttrs (map one (entries "character" ++ entries "place"));
 
+  # Voice references (`voices` in nix/steps.nix, step2-speakers): one embedding derivation per
+  # voice reference of the bible (character, video, start/end seconds), read from step2-bible's
+  # output at evaluation time like the reference shots. Without a bible (or without references)
+  # there are none and every voice stays unknown. Keyed "<character>/<video>-<start>-<end>"; the
+  # derivation name carries a hash of the character name (any spelling is a valid store name).
+  #   voicesOf : step -> { "<character>/<video>-<start>-<end>" = derivation; }
+  voicesOf = step:
+    if !(available "step2-bible") then { } else
+    let
+      art = builtins.fromJSON (builtins.readFile "${outputs.step2-bible.data}/bible.json");
+      indexed = xs: builtins.genList (i: { inherit i; v = builtins.elemAt xs i; }) (builtins.length xs);
+      refs = concatMap (c: map (r: r.v // { character = c.v.name;
+                                            where = "${art.source}: characters[${toString c.i}].voice_references[${toString r.i}]"; })
+                                   (indexed (c.v.voice_references or [ ])))
+        (indexed (art.bible.characters or [ ]));
+      span = r: "${r.video}-${toString r.start}-${toString r.end}";
+      one = r: {
+        name = "${r.character}/${span r}";
+        value = mkStep {
+          step = { name = "${step.name}-voice"; inherit (step) device; script = step.voices.script; sources = steps.closureOf step.voices.script; };
+          name = "reelset-${dataset}-${step.name}-voice-${span r}-${builtins.substring 0 8 (builtins.hashString "sha256" r.character)}";
+          spec = {
+            step = step.name; inherit dataset; inherit (step) device; video_id = r.video;
+            video = videos.${r.video} or (throw "reelset: ${shown (fileRel steps.byName.step2-bible.files.bible)}: a voice reference of character ${r.character} (${r.where}) names video '${r.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
+            config = { voice = { inherit (r) character start end where; }; device = cfg.device or { }; };
+            models = modelsFor step;
+          };
+        };
+      };
+    in listToAttrs (map one refs);
+
   # Aggregates link their members' outputs: tools/aggregate.py (no report: the `.data` of a
   # video-level step, over its compute shards, which dataset-level steps read) and
   # tools/aggregate_report.py (the same plus index.html: what users open, over reports).
@@ -263,11 +295,14 @@ let
     in
     if step.level == "video" then
       let
-        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
+        voices = if step ? voices then voicesOf step else { };
+        voiceInputs = mapAttrs' (k: d: { name = "voice/${k}"; value = "${d}"; }) voices;
+        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}";
+          spec = let s = spec id; in s // { inputs = s.inputs // voiceInputs; }; }) videos;
         shards = mapAttrs (_: reportOf step) compute;
         data = aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = compute; };
       in aggregate { stepName = step.name; drvName = "${drvName}-report"; kind = "shards"; members = shards; report = true; }
-         // { inherit shards data; }
+         // { inherit shards data voices; }
     else if step.perVideo or false then
       # a dataset-level step whose work runs per video: one shard per video (its video's shards of
       # the inputs, its own part of split files; no source video), gathered by the step's

@@ -41,6 +41,10 @@
 #                            still builds) instead of making the step unavailable; `split = "<key>"`
 #                            (JSON files of perVideo steps): a shard gets the file cut to the
 #                            entries of <key> whose clip id names its video (nix/pipeline.nix)
+#   voices   : { script; }   (optional, video steps) one derivation per voice reference of the bible
+#                            (`script` embeds one span of one video; nix/pipeline.nix reads the
+#                            references from step2-bible's bible.json at evaluation time); each
+#                            shard gets them all as spec.inputs."voice/<character>/<video>-<start>-<end>"
 #   shots    : { script; }   (optional) the step gathers one derivation per reference shot of the
 #                            bible (`script` extracts one frame from one video; nix/pipeline.nix
 #                            reads the shots from step2-bible's bible.json at evaluation time)
@@ -99,6 +103,17 @@ let
       script = "step2_transcript_base.py";
     }
     {
+      # voices: one derivation per voice reference of the bible (characters[].voice_references:
+      # video + start/end seconds) embeds that span (`script`); every shard reads them all
+      # (spec.inputs."voice/<character>/<video>-<start>-<end>"). The bible is no input of the
+      # shard: only a voice-reference edit re-runs it (nix/pipeline.nix reads the references from
+      # step2-bible's bible.json at evaluation time).
+      name = "step2-speakers"; device = "cuda"; level = "video";
+      inputs = [ "step2-transcript-base" ]; config = [ "speakers" "device" ];
+      models = { speakers = { key = "speakers.model"; default = "wavlm-base-plus-sv"; }; };
+      script = "step2_speakers.py"; voices = { script = "step2_voice_reference.py"; };
+    }
+    {
       name = "step2-bible"; device = "cpu"; level = "dataset";
       inputs = [ ]; config = [ ]; models = { };
       files = { bible = { key = "bible.file"; default = "bible.yaml"; }; };
@@ -120,7 +135,7 @@ let
     }
     {
       name = "step2-scene-context"; device = "cpu"; level = "video";
-      inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" ];
+      inputs = [ "step1-scenes" "step2-transcript-disambiguate" "step2-bible" "step2-speakers" ];
       config = [ ]; models = { };
       script = "step2_scene_context.py";
     }

@@ -77,6 +77,39 @@ def shot_references(bible_out: Path, videos: dict[str, Path], out: Path, tmp: Pa
                                                 "inputs": inputs}, out, tmp)
 
 
+def ge2e_model() -> dict:
+    """models.speakers of the offline GE2E encoder: the folder holding resemblyzer's pretrained.pt
+    (what nix/models.toml "resemblyzer-ge2e" fills from the wheel)."""
+    import importlib.util
+    folder = Path(list(importlib.util.find_spec("resemblyzer").submodule_search_locations)[0])
+    return {"name": "resemblyzer-ge2e", "repo": "pypi:resemblyzer==0.1.4", "revision": "0.1.4", "path": str(folder)}
+
+
+def speakers(bible_out: Path, base: Path, video: Path, video_id: str, videos: dict[str, Path], out: Path,
+             tmp: Path, **cfg) -> subprocess.CompletedProcess:
+    """step2-speakers as nix/pipeline.nix builds it, by hand: one tools/step2_voice_reference.py run
+    per voice reference of ``bible_out``/bible.json (``videos``: id → file), then
+    tools/step2_speakers.py for ``video`` with transcript ``base``. Returns the first failing run,
+    or the step's run."""
+    art = json.loads((bible_out / "bible.json").read_text())
+    inputs = {"step2-transcript-base": str(base)}
+    for i, entry in enumerate(art["bible"]["characters"]):
+        for j, ref in enumerate(entry.get("voice_references", [])):
+            key = f"{entry['name']}/{ref['video']}-{ref['start']}-{ref['end']}"
+            dest = tmp / f"{out.name}.voice-{i}-{j}"
+            spec = {"step": "step2-speakers", "dataset": "test", "device": "cuda", "video_id": ref["video"],
+                    "video": str(videos.get(ref["video"], "/nonexistent")), "models": {"speakers": ge2e_model()},
+                    "config": {"voice": {"character": entry["name"], "start": ref["start"], "end": ref["end"],
+                                         "where": f"{art['source']}: characters[{i}].voice_references[{j}]"}, "device": CPU_OK}}
+            proc = run_tool("step2_voice_reference.py", spec, dest, tmp)
+            if proc.returncode != 0:
+                return proc
+            inputs[f"voice/{key}"] = str(dest)
+    return run_tool("step2_speakers.py", {"step": "step2-speakers", "dataset": "test", "device": "cuda", "video_id": video_id,
+                                          "video": str(video), "config": {"speakers": cfg, "device": CPU_OK},
+                                          "inputs": inputs, "models": {"speakers": ge2e_model()}}, out, tmp)
+
+
 def scenes_spec(video: Path, video_id: str = "v1", **scenes) -> dict:
     return {"step": "step1-scenes", "dataset": "test", "device": "cpu", "video_id": video_id,
             "video": str(video), "config": {"scenes": scenes}}

@@ -33,6 +33,18 @@ TIMES = ["this morning", "last night", "on Monday", "before noon", "after the me
 VOICES = ["en-us+m3", "en-us+f3", "en+m1", "en-us+f2"]
 
 
+# five voices the GE2E speaker encoder (reelset.voice, resemblyzer's weights) tells apart:
+# between two of them the cosine of sentence embeddings is at most 0.75, within one voice at least
+# 0.84 (measured for issue 30, bench/RESULTS.md); "@N" is espeak-ng's pitch (-p, 0-99, default 50)
+SPEAKER_VOICES = ["en-us+m3@20", "en-us+f3", "en+m7@70", "en-gb-x-rp+f5@90", "en+grandma"]
+
+
+def espeak_voice(voice: str) -> list[str]:
+    """espeak-ng arguments of a voice name with an optional pitch: "en-us+m3@20" → -v en-us+m3 -p 20."""
+    name, _, pitch = voice.partition("@")
+    return ["-v", name] + (["-p", pitch] if pitch else [])
+
+
 @dataclass(frozen=True)
 class Line:
     """One spoken sentence: who (voice) says what, and when (seconds, set by make_speech_video)."""
@@ -115,7 +127,7 @@ def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: floa
     concat = []
     for i, line in enumerate(lines):
         wav = work / f"{i:04d}.wav"
-        _run(["espeak-ng", "-v", line.voice, "-s", "150", "-w", str(wav), line.text])
+        _run(["espeak-ng", *espeak_voice(line.voice), "-s", "150", "-w", str(wav), line.text])
         dur = _wav_seconds(wav)
         timed.append(replace(line, start_s=round(t, 3), end_s=round(t + dur, 3)))
         concat.append(wav)
@@ -174,7 +186,7 @@ def make_dialogue_track(out: Path, seconds: float, pause_s: float = 0.8, lead_s:
     while True:
         line = dialogue_script(i + 1, voices)[i]
         wav = work / f"{i:04d}.wav"
-        _run(["espeak-ng", "-v", line.voice, "-s", "150", "-w", str(wav), line.text])
+        _run(["espeak-ng", *espeak_voice(line.voice), "-s", "150", "-w", str(wav), line.text])
         with wave.open(str(wav)) as w:
             if (w.getnchannels(), w.getsampwidth()) != (1, 2) or rate not in (None, w.getframerate()):
                 raise ValueError(f"{wav}: espeak-ng wrote {w.getnchannels()} channels, {w.getsampwidth()} bytes, "

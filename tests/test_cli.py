@@ -157,7 +157,7 @@ def new_dataset_repo(tmp_path_factory) -> tuple[Path, str]:
     absent = two_shots(tmp_path_factory.mktemp("absent") / f"absent-{name}.mp4", size="160x120", seconds=1)
     digest = hashlib.sha256(absent.read_bytes()).hexdigest()
     (ds / "dataset.toml").write_text(
-        f'name = "{name}"\n\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n[[videos]]\nid = "a"\npath = "a.mp4"\n\n'
+        f'name = "{name}"\n\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n[[videos]]\nid = "a"\npath = "a.mp4"\n\n'
         f'[[videos]]\nid = "b"\nfile = "{absent.name}"\nsha256 = "{digest}"\n')
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     return repo, name
@@ -181,16 +181,18 @@ def test_status_of_a_new_dataset_says_where_each_derivation_builds(new_dataset_r
         [(None, "build-local"), ("a", cuda_action), ("b", cuda_action)]
     assert all(d["features"] == ["cuda"] for d in asr["derivations"][1:])
     assert [f["name"] for f in st["fixed_inputs"]] == [f"absent-{name}.mp4"]
-    assert st["totals"][cuda_action] == 2 and st["totals"]["build-local"] == 4
+    # cuda: step2-transcript-base and step2-speakers of both videos; local: the scenes shards and
+    # the three aggregates
+    assert st["totals"][cuda_action] == 4 and st["totals"]["build-local"] == 5
     if extra:
         assert [b["uri"] for b in st["builders"]] == ["ssh-ng://gpu-box"] and st["builders"][0]["features"] == ["cuda"]
     text = reelset("status", "--flake", f"git+file://{repo}", "--dataset", name, cuda=cuda, extra_config=extra)
     assert text.returncode == 0, text.stderr
     assert f"fixed input not in the store: absent-{name}.mp4" in text.stdout
     # issue 27: the total uses the rows' words (a cuda derivation built here is not "needed")
-    total = {"build-local-cuda": "2 cuda to build locally (this machine declares the cuda feature)",
-             "no-cuda-machine": "2 need a cuda machine (none configured)",
-             "build-cuda-builder": "2 to build on a cuda builder"}
+    total = {"build-local-cuda": "4 cuda to build locally (this machine declares the cuda feature)",
+             "no-cuda-machine": "4 need a cuda machine (none configured)",
+             "build-cuda-builder": "4 to build on a cuda builder"}
     assert total[cuda_action] in text.stdout and ("need a cuda machine" in text.stdout) == (cuda_action == "no-cuda-machine")
 
 
@@ -248,7 +250,7 @@ def dataset_flake(folder: Path, reelset_src: Path, name: str) -> Path:
     flake = folder / "flake.nix"
     flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_src}"))
     two_shots(folder / "ep1.mp4", size="160x120")
-    (folder / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n'
+    (folder / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n'
                                          '[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n')
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     return folder

@@ -27,6 +27,7 @@ from conftest import (
     run_tool,
     scenes_spec,
     shot_references,
+    speakers,
     transcript_spec,
 )
 from reelset.disambiguate import name_mentions
@@ -71,7 +72,7 @@ def vlm_model(path: Path) -> dict:
 
 def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes: Path, base: Path,
                  vlm: Path | None = None, **cfg) -> dict[str, Path]:
-    """Run bible → shot-reference → disambiguate → scene-context as CLIs; their output folders.
+    """Run bible → shot-reference → disambiguate → speakers → scene-context as CLIs; their output folders.
     ``vlm``: a model directory for the multimodal pass (none: the pass does not run)."""
     tmp.mkdir(parents=True, exist_ok=True)
     bible = run_ok("step2_bible.py", {"step": "step2-bible", "dataset": "t", "device": "cpu", "files": {"bible": str(bible_yaml)}},
@@ -84,10 +85,13 @@ def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes
         "config": {"asr": {"language": "en"}, "disambiguate": cfg, "device": CPU_OK}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
         "inputs": {"step1-scenes": str(scenes), "step2-transcript-base": str(base), "step2-bible": str(bible),
                    "step2-shot-reference": str(refs)}}, tmp / "dis", tmp)
+    proc = speakers(bible, base, video, video_id, {video_id: video}, tmp / "speakers", tmp)
+    assert proc.returncode == 0, proc.stderr
     ctx = run_ok("step2_scene_context.py", {"step": "step2-scene-context", "dataset": "t", "device": "cpu", "video_id": video_id,
                                             "inputs": {"step1-scenes": str(scenes), "step2-transcript-disambiguate": str(dis),
-                                                       "step2-bible": str(bible)}}, tmp / "ctx", tmp)
-    return {"bible": bible, "refs": refs, "dis": dis, "ctx": ctx}
+                                                       "step2-bible": str(bible), "step2-speakers": str(tmp / "speakers")}},
+                 tmp / "ctx", tmp)
+    return {"bible": bible, "refs": refs, "dis": dis, "ctx": ctx, "speakers": tmp / "speakers"}
 
 
 def load(out: Path) -> DisambiguatedTranscript:
@@ -259,14 +263,16 @@ def test_demo_scene_context(demo_runs, demo_scenes):
     ctx = SceneContextArtifact.model_validate(orjson.loads((demo_runs["ctx"] / "context.json").read_bytes()))
     assert [c.clip_id for c in ctx.clips] == [f"demo01-s000{i}" for i in range(1, 5)]
     assert ctx.trigger_word == "rsdemo"
-    t = load(demo_runs["dis"])
-    speakers = {s.speaker.speaker for s in t.segments if s.speaker.source == "model" and s.speaker.speaker != "unknown"}
-    for clip in ctx.clips:  # the random model's speaker attributions enter the context as 'speaker' evidence
-        assert {n for n, ev in clip.character_evidence.items() if "speaker" in ev} <= speakers
+    # the demo bible's voice references name each clip's speaker by voice (step2-speakers); the
+    # random model's speaker guesses no longer enter the context
+    for clip, line in zip(ctx.clips, DEMO_SCRIPT["lines"], strict=True):
+        assert clip.speakers == [line["speaker"]], clip
+        assert all(ln.speaker_source == "voice" and ln.speaker_confidence > 0.9 for ln in clip.lines), clip.lines
+        assert "speaker (voice)" in clip.character_evidence[line["speaker"]]
         assert all(f"[{ln.speaker}]" in clip.context for ln in clip.lines)
 
-    def named(clip):  # characters with evidence besides the model's attribution
-        return {n for n, ev in clip.character_evidence.items() if set(ev) - {"speaker"}}
+    def named(clip):  # characters with evidence besides the speaker attribution
+        return {n for n, ev in clip.character_evidence.items() if set(ev) - {"speaker", "speaker (voice)"}}
 
     c1, c2, c3, c4 = ctx.clips
     assert c1.place == "Moscow" and named(c1) == {"Archer", "Lana"} and "reference shot" in c1.character_evidence["Archer"]

@@ -45,7 +45,8 @@ def write_dataset(folder: Path, videos: list[dict], hotword: str, allow_cpu: boo
     ``allow_cpu``: its cuda steps may run on the CPU (``[device]``; no GPU here)."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = ['name = "t"', "", *(["[device]", "allow_cpu = true", ""] if allow_cpu else []),
-             "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', ""]
+             "[asr]", 'model = "faster-whisper-tiny-en"', f'hotwords = ["{hotword}"]', "",
+             "[speakers]", 'model = "resemblyzer-ge2e"', ""]
     for v in videos:
         lines += ["[[videos]]"] + [f'{k} = "{val}"' for k, val in v.items()] + [""]
     (folder / "dataset.toml").write_text("\n".join(lines))
@@ -69,7 +70,7 @@ def test_demo_steps_build_and_validate(demo_build):
     text = " ".join(s.text for s in t.segments)
     assert "Archer" in text and "Lana" in text and "Moscow" in text
     agg = AggregateArtifact.model_validate(orjson.loads((out / "aggregate.json").read_bytes()))
-    assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-bible", "step2-shot-reference",
+    assert {m.name for m in agg.members} == {"step1-scenes", "step2-transcript-base", "step2-speakers", "step2-bible", "step2-shot-reference",
                                              "step2-transcript-disambiguate", "step2-scene-context", "step2-caption",
                                              "step2-reviewed", "step3-ltx2-data", "step3-wan21-package"}
     meta = json.loads((out / "step2-transcript-base/shards/demo01/meta.json").read_text())
@@ -190,7 +191,9 @@ def test_adding_a_video_builds_only_its_shards(tmp_path):
                      if line.strip().startswith("/nix/store/") and line.strip().endswith(".drv"))
     assert planned == sorted(["reelset-t.drv", "reelset-t-step1-scenes-report.drv", "reelset-t-step1-scenes-b.drv",
                               "reelset-t-step1-scenes-b-report.drv", "reelset-t-step2-transcript-base-report.drv",
-                              "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv"]), dry.stderr
+                              "reelset-t-step2-transcript-base-b.drv", "reelset-t-step2-transcript-base-b-report.drv",
+                              "reelset-t-step2-speakers-report.drv", "reelset-t-step2-speakers-b.drv",
+                              "reelset-t-step2-speakers-b-report.drv"]), dry.stderr
 
 
 def test_host_attributes_evaluate_purely_and_unpinned_models_say_so():

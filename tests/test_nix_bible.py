@@ -123,4 +123,6 @@ def test_dataset_without_bible(tmp_path):
     drv = nix("eval", "--impure", "--json", "--expr", pipeline_expr(ds, "all.drvAttrs.reelsetSpec"))
     assert drv.returncode == 0, drv.stderr
     members = sorted(orjson.loads(orjson.loads(drv.stdout))["inputs"])
-    assert members == ["step1-scenes", "step2-transcript-base"]
+    # step2-speakers needs no bible: without voice references its voices stay unnamed, and its
+    # timeline is where a user finds the spans to write as voice references
+    assert members == ["step1-scenes", "step2-speakers", "step2-transcript-base"]

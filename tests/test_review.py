@@ -286,16 +286,9 @@ def test_per_video_shards_gathered_give_the_bytes_of_one_process(tmp_path):
     assert [s.split(":")[0] for s in rv.stale_decisions] == [ids["v2"][1], "v9-s0001"], rv.stale_decisions
 
 
-def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
-    """Issue 18: the review server's status of each clip is step2-reviewed's outcome (same
-    rules): unreviewed clips say "not reviewed" (kept when QA passes, left out when flagged),
-    an accepted clip with an empty caption needs an edit, accept overrides media flags."""
-    import review as server
-
-    good = "rsdemo, Archer stands in front of colour bars; static camera."
-    rows = [("v1-s0001", "moving", good), ("v1-s0002", "frozen", good), ("v1-s0003", "moving", ""),
-            ("v1-s0004", "moving", ""), ("v1-s0005", "frozen", good), ("v1-s0006", "moving", good)]
-    caps = [clip(text, cid).model_copy(update={"clip_path": str(clips[kind])}) for cid, kind, text in rows]
+def serve_captions(server, tmp_path: Path, caps: list[CaptionClip]):
+    """(a test client of the review server over one caption shard of video v1 holding ``caps``,
+    the dataset folder whose review.json it writes)."""
     shard = tmp_path / "captions"
     shard.mkdir()
     art = CaptionsArtifact(video_id="v1", model=ModelRef(name="m", repo="r", revision="x", path="/m"), device="cpu",
@@ -306,7 +299,20 @@ def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
     ds = tmp_path / "ds"
     ds.mkdir()
     (ds / "dataset.toml").write_text('name = "t"\n')
-    app = server.create_app(server.Review(shard, ds)).test_client()
+    return server.create_app(server.Review(shard, ds)).test_client(), ds
+
+
+def test_review_page_states_what_step2_reviewed_will_do(clips, tmp_path):
+    """Issue 18: the review server's status of each clip is step2-reviewed's outcome (same
+    rules): unreviewed clips say "not reviewed" (kept when QA passes, left out when flagged),
+    an accepted clip with an empty caption needs an edit, accept overrides media flags."""
+    import review as server
+
+    good = "rsdemo, Archer stands in front of colour bars; static camera."
+    rows = [("v1-s0001", "moving", good), ("v1-s0002", "frozen", good), ("v1-s0003", "moving", ""),
+            ("v1-s0004", "moving", ""), ("v1-s0005", "frozen", good), ("v1-s0006", "moving", good)]
+    caps = [clip(text, cid).model_copy(update={"clip_path": str(clips[kind])}) for cid, kind, text in rows]
+    app, ds = serve_captions(server, tmp_path, caps)
 
     def post(cid: str, action: str, **extra) -> dict:
         res = app.post("/api/decision", json={"clip_id": cid, "action": action, **extra})
@@ -500,3 +506,36 @@ def test_review_page_counts_dropped_dialogue_like_step2_reviewed(clips, tmp_path
     app, _ = review_app(tmp_path, clips["moving"], [("v1-s0001", CLEAN)], dropped_lines=dropped)
     html = app.get("/video/v1", headers=HOST).get_data(as_text=True)
     assert "not reviewed: will be left out by QA (dialogue dropped as a likely ASR hallucination" in html
+
+
+def test_review_page_shows_the_speaker_of_each_line_and_a_fix_reaches_step2_reviewed(clips, tmp_path):
+    """Issue 30: each dialogue line of a clip is shown with its speaker (by voice, step2-speakers;
+    a voice no reference matches reads 'unknown'); the reviewer picks another speaker, the
+    decision stores it in review.json `speakers`, and step2-reviewed's rule applies it."""
+    import review as server
+    import step2_reviewed
+    from reelset.review import apply_speaker_fixes
+    from reelset.schemas.context import ContextLine
+    lines = [ContextLine(start=0.5, end=2.0, speaker="Archer", speaker_source="voice", speaker_confidence=0.93,
+                         text="My name is Archer."),
+             ContextLine(start=2.5, end=3.5, speaker="unknown", speaker_source="voice-unknown", text="Who are you?")]
+    cap = clip("rsdemo, Archer stands in front of colour bars.", "v1-s0001").model_copy(
+        update={"clip_path": str(clips["moving"]), "lines": lines})
+    app, ds = serve_captions(server, tmp_path, [cap])
+    html = app.get("/video/v1").get_data(as_text=True)
+    assert '<td class="speaker" title="voice 0.93">' in html and "<option selected>Archer</option>" in html
+    assert '<td class="speaker unknown" title="voice-unknown">' in html and "<option selected>unknown</option>" in html
+    assert 'data-start="2.50" data-orig="unknown"' in html and "My name is Archer." in html
+
+    bad = app.post("/api/decision", json={"clip_id": "v1-s0001", "action": "accept", "speakers": {"2.50": "Bob"}})
+    assert bad.status_code == 400 and "'Bob' is no character of the bible" in bad.json["error"]
+    ok = app.post("/api/decision", json={"clip_id": "v1-s0001", "action": "accept", "speakers": {"2.50": "Lana"}})
+    assert ok.status_code == 200, ok.json
+    decision = load_review(ds / "review.json").decisions["v1-s0001"]
+    assert decision.speakers == {"2.50": "Lana"}
+    html = app.get("/video/v1").get_data(as_text=True)
+    assert '<td class="speaker" title="review">' in html and "<option selected>Lana</option>" in html
+
+    fixed, unmatched = apply_speaker_fixes(cap.lines, {**decision.speakers, "9.00": "Archer"}, NAMES, "review.json: decisions['v1-s0001']")
+    assert [ln.speaker for ln in fixed] == ["Archer", "Lana"] and unmatched == ["9.00"]
+    assert step2_reviewed.speaking_seconds(fixed) == {"Archer": 1.5, "Lana": 1.0}

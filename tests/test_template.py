@@ -102,7 +102,7 @@ def test_status_of_a_template_flake(reelset_copy, tmp_path):
     flake.write_text(flake.read_text().replace("git+file:///CHANGE-ME/path/to/reelset", f"git+file://{reelset_copy}"))
     name = f"tpl{uuid.uuid4().hex[:8]}"
     two_shots(ds / "ep1.mp4", size="160x120")
-    (ds / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n\n'
+    (ds / "dataset.toml").write_text(f'name = "{name}"\n[asr]\nmodel = "faster-whisper-tiny-en"\n[speakers]\nmodel = "resemblyzer-ge2e"\n\n'
                                      '[[videos]]\nid = "ep1"\npath = "ep1.mp4"\n')
     nix_build(".#host.step1-scenes", cwd=ds)
     proc = subprocess.run([str(REPO / "bin/reelset"), "status", "--flake", str(ds), "--attr", "host", "--json"],
@@ -143,7 +143,7 @@ def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_pa
     subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
     lines = [ln.strip().removeprefix("> ") for ln in error_lines(proc)]  # the builder's log line
-    assert any(ln.startswith("error: bible.yaml: characters[2].reference_shots[0].t (line 23): ") for ln in lines), proc.stderr
+    assert any(ln.startswith("error: bible.yaml: characters[2].reference_shots[0].t (line 29): ") for ln in lines), proc.stderr
     assert "/nix/store" not in "\n".join(ln for ln in lines if "bible.yaml" in ln), proc.stderr
 
     (ds / "bible.yaml").write_text(bible.replace("{video: ep1, t: 7.0", "{video: ep9, t: 7.0"))

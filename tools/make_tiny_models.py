@@ -87,6 +87,16 @@ Kinds (first argument):
 
     Weights from ``torch.manual_seed(SEED)``; the video is noise.
 
+``wavlm-xvector``
+    A speaker-verification checkpoint in the layout of the hub's ``microsoft/wavlm-base-plus-sv``
+    (``config.json`` + ``model.safetensors`` + ``preprocessor_config.json``), loadable by the real
+    code path ``transformers.WavLMForXVector.from_pretrained(dir)`` (reelset.voice): 3 conv
+    feature layers (16 channels, stride 5-4-4: one frame per 80 samples = 5 ms at 16 kHz), 2
+    transformer layers of width 32 (2 heads) with WavLM's gated relative position buckets, a
+    3-layer TDNN (16-16-32) and a 16-dimensional x-vector (base-plus-sv: 7 conv layers of 512,
+    12 layers of 768, 512-dimensional x-vector); about 60 k parameters. Its embeddings are random
+    projections: it proves the loading and embedding path, not the attribution.
+
 Determinism: fixed seed, single-threaded torch and tokenizers (``TOKENIZERS_PARALLELISM``
 off, one torch thread), no timestamps in the files, so two runs with the same library
 versions write byte-identical directories (tests/test_vlm.py, tests/test_ltx2_model.py and
@@ -96,7 +106,7 @@ plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>.py, e.g.
 ``wan22``), given this module as its kit (SEED, CORPUS, :func:`make_t5_tokenizer`).
 
-Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,ltx2,wan2.1,<family kind>} --out DIR`` (``--out`` defaults to the
+Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
 output directory, output directory not empty.
 """
@@ -391,7 +401,27 @@ def make_wan21(out: Path) -> None:
     pipe.save_pretrained(out, safe_serialization=True)
 
 
-KINDS = {"qwen2.5-vl": make_qwen25_vl, "ltx2": make_ltx2, "wan2.1": make_wan21}
+def make_wavlm_xvector(out: Path) -> None:
+    """Write the tiny WavLMForXVector directory (see the module docstring) into ``out``."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    config = WavLMConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 8, 8), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, tdnn_dim=(16, 16, 32), tdnn_kernel=(5, 3, 1), tdnn_dilation=(1, 2, 1),
+        xvector_output_dim=16, num_buckets=32, max_bucket_distance=100, do_stable_layer_norm=False,
+    )
+    config.architectures = ["WavLMForXVector"]
+    WavLMForXVector(config).eval().save_pretrained(out, safe_serialization=True)
+    # microsoft/wavlm-base-plus-sv's preprocessor: 16 kHz, zero-mean unit-variance per utterance
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(out)
+
+
+KINDS = {"qwen2.5-vl": make_qwen25_vl, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
 
 
 def family_kinds() -> dict:

@@ -48,7 +48,16 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from reelset import ReelsetError  # noqa: E402
 from reelset.captiontext import caption_sha256  # noqa: E402
-from reelset.review import MEDIA_CHECKS, decide, dialogue_flags, load_review, media_flags, update_review  # noqa: E402
+from reelset.review import (  # noqa: E402
+    MEDIA_CHECKS,
+    apply_speaker_fixes,
+    decide,
+    dialogue_flags,
+    line_key,
+    load_review,
+    media_flags,
+    update_review,
+)
 from reelset.schemas.aggregate import AggregateArtifact  # noqa: E402
 from reelset.schemas.base import StepMeta  # noqa: E402
 from reelset.schemas.captions import CaptionsArtifact  # noqa: E402
@@ -71,7 +80,7 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>revi
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 .clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
 .clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
-textarea{width:100%;font:inherit}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
+textarea{width:100%;font:inherit}.lines td.speaker{font-weight:600}.lines td.unknown{color:#a30;font-weight:400}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
 .status{font-weight:600}.kept{color:#070}.rejected{color:#a00}.left-out{color:#777}.needs-edit,.stale{color:#a60}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
 </style></head><body>
@@ -93,6 +102,10 @@ trigger word <code>{{ trigger }}</code> · saved to <code>{{ review_path }}</cod
    <button id="reject-{{ c.id }}" onclick="decide('{{ c.id }}','reject')">reject (r)</button>
    <button id="clear-{{ c.id }}" onclick="decide('{{ c.id }}','clear')">undo (u)</button></div>
   <ul class="flags" id="flags-{{ c.id }}">{% for f in c.flags %}<li{% if f.endswith(OVER) %} class="over"{% endif %}>{{ f }}</li>{% endfor %}</ul>
+  {% if c.lines %}<table class="lines">{% for ln in c.lines %}<tr><td>{{ ln.key }} s</td>
+   <td class="speaker{% if ln.speaker == 'unknown' %} unknown{% endif %}" title="{{ ln.source }}{% if ln.confidence is not none %} {{ '%.2f'|format(ln.confidence) }}{% endif %}">
+    <select class="speaker" data-start="{{ ln.key }}" data-orig="{{ ln.orig }}">{% for n in c.names + ['unknown'] %}<option{% if n == ln.speaker %} selected{% endif %}>{{ n }}</option>{% endfor %}</select></td>
+   <td>{{ ln.text }}</td></tr>{% endfor %}</table>{% endif %}
   <p class="muted">context: {{ c.context }}</p>
  </div>
 </div>
@@ -107,7 +120,9 @@ function select(i) {
   el.classList.add('sel'); el.scrollIntoView({block: 'nearest'});
 }
 async function decide(id, action) {
-  const body = {clip_id: id, action: action,
+  const speakers = {};  // speaker fixes: lines whose speaker the reviewer changed (review.json `speakers`)
+  document.querySelectorAll('#clip-' + id + ' select.speaker').forEach(s => { if (s.value !== s.dataset.orig) speakers[s.dataset.start] = s.value; });
+  const body = {clip_id: id, action: action, speakers: speakers,
                 caption: document.getElementById('caption-' + id).value,
                 reason: document.getElementById('reason-' + id).value};
   const st = document.getElementById('status-' + id);
@@ -130,6 +145,7 @@ document.addEventListener('keydown', ev => {
     if (ev.key === 'Escape') t.blur();
     return;
   }
+  if (t.tagName === 'SELECT') return;
   if (t.tagName === 'INPUT') {
     if (ev.key === 'Enter') { ev.preventDefault(); decide(t.id.slice(7), 'reject'); t.blur(); }
     if (ev.key === 'Escape') t.blur();
@@ -260,7 +276,18 @@ class Review:
         flags = [f.detail + (OVER if f.detail in overridden else "") for f in out.qa.flags]
         return {"id": clip_id, "start": c.start_s, "end": c.end_s, "state": state, "status": status, "caption": caption,
                 "reason": (decision.reason or "") if decision is not None else "", "model_caption": c.caption,
-                "error": c.error, "context": c.context, "flags": flags, "kept": out.qa.accepted}
+                "error": c.error, "context": c.context, "lines": self.lines(c, applied), "names": sorted(art.names),
+                "flags": flags, "kept": out.qa.accepted}
+
+    def lines(self, c, decision: ReviewDecision | None) -> list[dict]:
+        """The clip's dialogue lines for the page: key (start, '%.2f' s), text, speaker (the
+        reviewer's fix when ``decision`` has one), orig (the speaker before review), source, confidence."""
+        try:
+            fixed, _ = apply_speaker_fixes(c.lines, decision.speakers if decision else {}, self.videos[c.video_id].names, c.clip_id)
+        except ReelsetError:  # a hand-edited fix naming no character: shown unfixed; step2-reviewed names the error
+            fixed = c.lines
+        return [{"key": line_key(ln.start), "text": ln.text, "speaker": ln.speaker, "orig": orig.speaker,
+                 "source": ln.speaker_source, "confidence": ln.speaker_confidence} for ln, orig in zip(fixed, c.lines, strict=True)]
 
 
 def allowed_hosts(port: int | None) -> set[str]:
@@ -335,12 +362,16 @@ def create_app(review: Review, port: int | None = None) -> Flask:
                 text = " ".join((body.get("caption") or "").split()) or None
                 if action == "accept" and text == " ".join(c.caption.split()):
                     text = None  # accepting the model caption as it is
+                speakers = {str(k): str(v) for k, v in (body.get("speakers") or {}).items()} if action != "reject" else {}
                 new = ReviewDecision(caption_sha256=caption_sha256(c.caption), action=action,
                                      reason=(body.get("reason") or "").strip() or None if action == "reject" else None,
-                                     caption=text if action in ("edit", "accept") else None,
+                                     caption=text if action in ("edit", "accept") else None, speakers=speakers,
                                      updated=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                apply_speaker_fixes(c.lines, speakers, review.videos[c.video_id].names, f"clip {clip_id}")
             except ValidationError as exc:
                 return jsonify(error="; ".join(e["msg"] for e in exc.errors())), 400
+            except ReelsetError as exc:
+                return jsonify(error=str(exc)), 400
         try:
             update_review(review.review_path, clip_id, new)
         except ReelsetError as exc:

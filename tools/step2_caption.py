@@ -11,7 +11,8 @@ Per clip: frames sampled with ffmpeg's fps filter at ``[caption] fps`` (lowered 
 most ``max_frames`` frames span the whole clip), given to the model as one video; qwen-vl-utils
 resizes each frame to the pixel budget ``[min_pixels, max_pixels]`` (multiples of 28). The
 prompt (:func:`build_prompt`) carries the series, the clip's scene context (characters with
-their bible descriptions, place, dialogue), the bible's caption style and trigger word, and
+their bible descriptions, place, the dialogue line by line with its speaker — by voice,
+step2-speakers — up to :data:`MAX_PROMPT_LINES` lines), the bible's caption style and trigger word, and
 asks for one JSON object, :class:`reelset.schemas.captions.CaptionAnswer` (caption, shot type,
 camera motion, characters; the allowed values listed, not given as a template to copy).
 Clips are captioned in batches of ``batch_size`` (greedy decoding). With ``[caption]
@@ -60,6 +61,7 @@ from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 STEP = "step2-caption"
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
+MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)
 
 
 
@@ -80,6 +82,10 @@ def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, fra
         lines.append("- No known character is attributed to this clip.")
     if ctx.place:
         lines.append(f"- Place: {ctx.place}{': ' + places[ctx.place] if places.get(ctx.place) else ''}")
+    if ctx.lines:
+        lines.append("- Dialogue (who says what; 'unknown voice' is someone the bible does not name: do not guess who):")
+        lines += [f'  - {ln.speaker if ln.speaker != "unknown" else "unknown voice"}: "{ln.text}"'
+                  for ln in ctx.lines[:MAX_PROMPT_LINES]]
     lines.append(f"- Summary: {ctx.context}")
     lines += ["", "Caption style:"] + [f"- {rule}" for rule in b.caption_style] + [
         f"- The trigger word is {b.trigger_word!r}; write it exactly so.",
@@ -182,7 +188,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                     frames=len(frames), sample_fps=round(rate, 6), caption=caption,
                     shot_type=ans.shot_type if ok else "unknown", camera_motion=ans.camera_motion if ok else "unknown",
                     characters=names_in_text(caption, names), model_characters=list(dict.fromkeys(ans.characters)) if ok else [],
-                    context=ctx.context, context_characters=ctx.characters, place=ctx.place, dropped_lines=ctx.dropped_lines,
+                    context=ctx.context, context_characters=ctx.characters, lines=ctx.lines, place=ctx.place, dropped_lines=ctx.dropped_lines,
                     unheard_speech_s=ctx.unheard_speech_s,
                     status="ok" if ok else "fallback", problem=problem, error=reason, constrained=gen.constrained,
                     raw=gen.text[:RAW_LIMIT],

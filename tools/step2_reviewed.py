@@ -10,7 +10,9 @@ Per clip (rules in :mod:`reelset.review`): QA flags (too short / too long, black
 ffmpeg blackdetect, frozen frames by freezedetect, caption empty / too short / too long,
 a named character not in the clip's context, trigger word missing, transcript text of the
 clip dropped as a likely ASR hallucination), then the decision keyed
-by clip id and made against the caption's sha256 — accept, reject (with reason), edit. A
+by clip id and made against the caption's sha256 — accept, reject (with reason), edit, and
+speaker fixes of its dialogue lines (``speakers``: reelset.review.apply_speaker_fixes; the
+accepted clip's ``speaking_s`` counts them). A
 decision on a caption that changed since (or on a clip that no longer exists) is listed in
 ``stale_decisions`` and never applied.
 
@@ -45,7 +47,7 @@ from pathlib import Path
 
 from reelset import ReelsetError, media
 from reelset.repeats import apply_repeats, fingerprint
-from reelset.review import decide, dialogue_flags, load_review, media_flags
+from reelset.review import apply_speaker_fixes, decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.captions import CaptionsArtifact
@@ -109,12 +111,26 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
         if outcome.rejected is not None:
             out.rejected.append(outcome.rejected)
             continue
+        decision = None if outcome.stale else review.decisions.get(cap.clip_id)
+        lines, unmatched = apply_speaker_fixes(cap.lines, decision.speakers if decision else {}, captions.names,
+                                               f"{cfg.file}: decisions[{cap.clip_id!r}]")
+        out.stale += [f"{cap.clip_id}: speaker fix for the line at {k} s: the clip has no line starting there (not applied)"
+                      for k in unmatched]
         out.accepted.append(ReviewedClip(
             clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
             caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
             width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
-            has_audio=scenes.source.has_audio, characters=cap.context_characters))
+            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines)))
     return out
+
+
+def speaking_seconds(lines) -> dict[str, float]:
+    """Character → seconds of its dialogue lines in a clip (lines of an unknown voice left out), 3 decimals."""
+    out: dict[str, float] = {}
+    for ln in lines:
+        if ln.speaker != "unknown":
+            out[ln.speaker] = out.get(ln.speaker, 0.0) + max(0.0, ln.end - ln.start)
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:

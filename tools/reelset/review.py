@@ -189,6 +189,25 @@ def dialogue_flags(clip: CaptionClip, cfg: ReviewConfig) -> list[QAFlag]:
     return flags
 
 
+def line_key(start: float) -> str:
+    """The key of a dialogue line in review.json ``speakers``: its start in seconds, two decimals ('6.52')."""
+    return f"{start:.2f}"
+
+
+def apply_speaker_fixes(lines: list, fixes: dict[str, str], names: dict[str, list[str]], where: str) -> tuple[list, list[str]]:
+    """(``lines`` with the reviewer's speakers, the keys of ``fixes`` that name no line) of one clip.
+    A fixed line gets ``speaker_source`` 'review' and no confidence. ReelsetError naming ``where``
+    (e.g. "review.json: decisions['demo01-s0002'].speakers['6.52']") when a fix names no
+    character of the bible (``names``: canonical name → aliases) and is not 'unknown'."""
+    for key, who in fixes.items():
+        if who != "unknown" and who not in names:
+            raise ReelsetError(f"{where}.speakers[{key!r}]: {who!r} is no character of the bible "
+                               f"(known: {', '.join(sorted(names))}, or 'unknown')")
+    out = [ln.model_copy(update={"speaker": fixes[line_key(ln.start)], "speaker_source": "review", "speaker_confidence": None})
+           if line_key(ln.start) in fixes else ln for ln in lines]
+    return out, sorted(set(fixes) - {line_key(ln.start) for ln in lines})
+
+
 def caption_flags(caption: str, trigger: str | None, context_characters: list[str], names: dict[str, list[str]],
                   cfg: ReviewConfig) -> list[QAFlag]:
     """Caption checks: empty, word count (trigger word not counted) within [min_words,

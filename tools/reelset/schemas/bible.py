@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, VIDEO_ID_PATTERN, Strict
 
@@ -24,6 +24,23 @@ class ReferenceShot(Strict):
     note: str = Field("", description="Free text: what the shot shows (e.g. 'close-up, left of frame').")
 
 
+class VoiceReference(Strict):
+    """A stretch of a source video in which only this character speaks (``bible.yaml``
+    ``characters[i].voice_references``): step2-speakers embeds it and names the voices it hears
+    after the closest reference (reelset.voice, tools/step2_voice_reference.py)."""
+
+    video: str = Field(pattern=VIDEO_ID_PATTERN, description="Video id from dataset.toml [[videos]] (e.g. 'demo01').")
+    start: float = Field(ge=0, description="Start of the span in seconds from the start of the video.")
+    end: float = Field(gt=0, description="End of the span in seconds (after `start`, inside the video); at least 1 s of clean speech of this character alone is best.")
+    note: str = Field("", description="Free text: what is said (e.g. 'first line, calm').")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> VoiceReference:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
 class Character(Strict):
     """A character of the series: its canonical spelling, other names, look and voice."""
 
@@ -33,6 +50,7 @@ class Character(Strict):
     voice: str = Field("", description="Voice notes (e.g. 'low male voice, US accent'); given to the multimodal pass for speaker attribution.")
     mishearings: list[str] = Field(default_factory=list, description="Wrong spellings/phrases ASR produced for this name in practice (e.g. 'Mallory'); replaced by the lexical pass.")
     reference_shots: list[ReferenceShot] = Field(default_factory=list, description="Frames that show the character (video id + timestamp in seconds).")
+    voice_references: list[VoiceReference] = Field(default_factory=list, description="Spans of source videos where the character speaks alone (video id + start/end in seconds); step2-speakers names voices after them. A character without any is never named as a speaker.")
 
 
 class Place(Strict):

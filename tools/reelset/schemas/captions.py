@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
-from reelset.schemas.context import DroppedLine
+from reelset.schemas.context import ContextLine, DroppedLine
 
 
 class CaptionConfig(Strict):
@@ -113,6 +113,7 @@ class CaptionClip(Strict):
     characters: list[str] = Field(description="Canonical names of the bible characters the caption names (by name or alias, whole words).")
     context: str = Field(description="The clip's scene context (step2-scene-context) given in the prompt.")
     context_characters: list[str] = Field(description="Characters the scene context lists for the clip (canonical names).")
+    lines: list[ContextLine] = Field(default_factory=list, description="The clip's dialogue lines with their speakers (step2-scene-context; by voice when the bible has voice references): shown on the review page, one line each.")
     place: str | None = Field(None, description="Place of the scene context, if any.")
     unheard_speech_s: float = Field(0.0, ge=0, description="Seconds of the clip's speech the ASR step left without words (from the scene context); step2-reviewed flags the clip (QA check 'speech_without_words').")
     dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words in the clip that the scene context left out as likely ASR hallucinations (not in the prompt); step2-reviewed flags the clip (QA check 'dialogue_dropped').")

@@ -14,6 +14,8 @@ class ContextLine(Strict):
     start: float = Field(description="Start of the first word inside the clip, seconds (video time).")
     end: float = Field(description="End of the last word inside the clip, seconds.")
     speaker: str = Field(description="Canonical character name, or 'unknown'.")
+    speaker_source: str = Field("multimodal", description="Who named the speaker: 'voice' (step2-speakers: the voice matched a bible voice reference), 'multimodal' (step2-transcript-disambiguate's model pass; used only when the bible has no voice references), or 'voice-unknown' (step2-speakers heard a voice no reference matches, or two voices at once: left unknown, never forced onto a name); 'review' after a reviewer's fix (review.json `speakers`, applied by step2-reviewed and the review page).")
+    speaker_confidence: float | None = Field(None, description="Cosine of the line's voice to the named character's reference (voice), or the multimodal pass's confidence (0-1).")
     text: str = Field(description="Corrected words whose midpoint lies inside the clip.")
 
 
@@ -36,7 +38,8 @@ class ClipContext(Strict):
     start_s: float = Field(description="Clip start, seconds.")
     end_s: float = Field(description="Clip end, seconds.")
     characters: list[str] = Field(description="Characters present: attributed speakers + characters named in the clip's dialogue (canonical names, bible order).")
-    character_evidence: dict[str, list[str]] = Field(description="Per character, why it is listed ('speaker', 'named in dialogue', 'reference shot').")
+    speakers: list[str] = Field(default_factory=list, description="Characters who speak in the clip (attributed lines), in order of first line; 'unknown' when a line's voice matched no reference.")
+    character_evidence: dict[str, list[str]] = Field(description="Per character, why it is listed ('speaker (voice)', 'speaker', 'named in dialogue', 'reference shot').")
     place: str | None = Field(description="Place named in the clip's dialogue or shown by a reference shot inside the clip, if any.")
     lines: list[ContextLine] = Field(description="Corrected dialogue inside the clip (by word timestamps); segments flagged as hallucinations are left out.")
     dropped_lines: list[DroppedLine] = Field(default_factory=list, description="Transcript words inside the clip left out of `lines` and `context` because a hallucination guard flagged their segment.")

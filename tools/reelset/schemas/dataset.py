@@ -17,6 +17,7 @@ from reelset.schemas.disambiguate import DisambiguateConfig
 from reelset.schemas.repeats import RepeatsConfig
 from reelset.schemas.review import ReviewConfig
 from reelset.schemas.scenes import SceneConfig
+from reelset.schemas.speakers import SpeakersConfig
 from reelset.schemas.transcript import AsrConfig
 
 
@@ -47,6 +48,7 @@ class _DatasetBase(Strict):
     device: DeviceConfig = Field(default_factory=lambda: DeviceConfig(), description="Device policy of the cuda steps: a GPU is required unless allow_cpu = true.")
     scenes: SceneConfig = Field(default_factory=SceneConfig)
     asr: AsrConfig = Field(default_factory=AsrConfig)
+    speakers: SpeakersConfig = Field(default_factory=lambda: SpeakersConfig(), description="step2-speakers settings (speaker encoder, naming thresholds).")
     bible: BibleConfig = Field(default_factory=lambda: BibleConfig(), description="Where the series bible is (read by Nix).")
     disambiguate: DisambiguateConfig = Field(default_factory=lambda: DisambiguateConfig(), description="step2-transcript-disambiguate settings.")
     caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")

@@ -16,12 +16,15 @@ from reelset.schemas.manifest import PackageManifest
 from reelset.schemas.references import ExtractedFrame, ShotReferenceArtifact
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.speakers import SpeakersArtifact, VoiceReferenceArtifact
 from reelset.schemas.train import TrainArtifact, TrainSegment
 from reelset.schemas.transcript import TranscriptArtifact
 
 ARTIFACTS: dict[str, type[BaseModel]] = {
     "scenes.json": ScenesArtifact,
     "transcript.json": TranscriptArtifact,
+    "speakers.json": SpeakersArtifact,
+    "voice.json": VoiceReferenceArtifact,
     "meta.json": StepMeta,
     "aggregate.json": AggregateArtifact,
     "bible.json": BibleArtifact,

@@ -48,6 +48,7 @@ class ReviewDecision(Strict):
     action: Literal["accept", "reject", "edit"] = Field(description="'accept': keep the clip, every QA flag overridden but an empty caption, with the model caption or with `caption` when given (the review page sends its text box when you changed it); 'reject': leave it out (needs `reason`); 'edit': keep it with `caption` (the clip's own flags and the names check overridden; empty / too short / too long still leave it out). The full table: docs/usage.md, 'Reviewing captions'.")
     reason: str | None = Field(None, description="Why a clip is rejected (required for 'reject').")
     caption: str | None = Field(None, description="The reviewer's caption (required for 'edit'; optional for 'accept': the caption accepted instead of the model's).")
+    speakers: dict[str, str] = Field(default_factory=dict, description="Speaker fixes: start of a dialogue line of the clip in seconds as the review page shows it (two decimals, e.g. '6.52') → who speaks it: a character of the bible, or 'unknown'. step2-reviewed applies them (reviewed.json speaking_s); a start that names no line of the clip is listed as stale.")
     updated: str | None = Field(None, description="When the decision was made (ISO 8601, informational).")
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ class ReviewedClip(Strict):
     end_s: float = Field(description="End in the source video, seconds.")
     has_audio: bool = Field(description="True when the clip has an audio stream.")
     characters: list[str] = Field(default_factory=list, description="Canonical names of the characters in the clip (from the scene context).")
+    speaking_s: dict[str, float] = Field(default_factory=dict, description="Seconds each character speaks in the clip (its dialogue lines with a named speaker, by voice when the bible has voice references; step2-speakers → scene context).")
 
 
 class RejectedClip(Strict):
