@@ -266,6 +266,9 @@ language = "en"
 beam_size = 5
 vad = true
 
+[speakers]
+model = "resemblyzer-ge2e"
+
 [disambiguate]
 vlm = "tiny-qwen2.5-vl"
 model_frames = 2
@@ -533,6 +536,9 @@ model = "faster-whisper-tiny-en"
 language = "en"
 beam_size = 5
 vad = true
+
+[speakers]
+model = "resemblyzer-ge2e"
 
 [disambiguate]
 vlm = "tiny-qwen2.5-vl"
