@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, run_tool, scenes_spec, transcript_spec
+from reelset import nixinfo
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import TranscriptArtifact
@@ -80,12 +81,15 @@ def test_cuda_steps_on_the_builder_cpu_steps_local(sb1, tmp_path):
     env = client_env([sb1], tmp_path, HF_TOKEN=token)
     out, placement = build(pipeline_expr(ds, "all"), env, sb1.machines_line())
     assert placement, "nothing was built"
+    # the shards of every cuda step of the table (ASR, speakers, …) go to the builder
+    cuda = [s["name"] for s in nixinfo.step_table(REPO) if s["device"] == "cuda"]
     for name, where in placement.items():
-        if "step2-transcript-base-" in name and not name.endswith("-report"):
+        if any(name.startswith(f"reelset-t-{step}-") for step in cuda) and not name.endswith("-report"):
             assert where == sb1.uri, (name, where)
         else:  # step1 shards, reports and every aggregate are cpu derivations
             assert where is None, (name, where)
     assert placement.get("reelset-t-step2-transcript-base-v0") == sb1.uri
+    assert placement.get("reelset-t-step2-speakers-v0") == sb1.uri
     assert "reelset-t-step1-scenes-v0" in placement and placement["reelset-t-step1-scenes-v0"] is None
 
     agg = AggregateArtifact.model_validate(orjson.loads((out / "aggregate.json").read_bytes()))

@@ -162,5 +162,5 @@ def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_pa
     subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
     lines = [ln.strip().removeprefix("> ") for ln in proc.stderr.splitlines()]
-    assert proc.returncode != 0 and any(ln.startswith("error: meta/bible.yaml: characters[2].reference_shots[0].t (line 23): ")
+    assert proc.returncode != 0 and any(ln.startswith("error: meta/bible.yaml: characters[2].reference_shots[0].t (line 29): ")
                                         for ln in lines), proc.stderr
