@@ -66,14 +66,15 @@ def run_ok(script: str, spec: dict, out: Path, tmp: Path) -> Path:
     return out
 
 
-def vlm_model(path: Path) -> dict:
-    return {"name": "tiny-qwen2.5-vl", "repo": "reelset:make_tiny_models.py qwen2.5-vl", "revision": "built", "path": str(path)}
+def vlm_model(path: Path, kind: str = "qwen2.5-vl") -> dict:
+    return {"name": f"tiny-{kind}", "repo": f"reelset:make_tiny_models.py {kind}", "revision": "built", "path": str(path)}
 
 
 def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes: Path, base: Path,
-                 vlm: Path | None = None, **cfg) -> dict[str, Path]:
+                 vlm: Path | None = None, vlm_kind: str = "qwen2.5-vl", **cfg) -> dict[str, Path]:
     """Run bible → shot-reference → disambiguate → speakers → scene-context as CLIs; their output folders.
-    ``vlm``: a model directory for the multimodal pass (none: the pass does not run)."""
+    ``vlm``: a model directory for the multimodal pass (none: the pass does not run), of the
+    make_tiny_models.py kind ``vlm_kind`` (its models.toml name is tiny-<kind>)."""
     tmp.mkdir(parents=True, exist_ok=True)
     bible = run_ok("step2_bible.py", {"step": "step2-bible", "dataset": "t", "device": "cpu", "files": {"bible": str(bible_yaml)}},
                    tmp / "bible", tmp)
@@ -82,7 +83,7 @@ def disambiguate(tmp: Path, video: Path, video_id: str, bible_yaml: Path, scenes
     refs = tmp / "refs"
     dis = run_ok("step2_transcript_disambiguate.py", {
         "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cuda", "video_id": video_id, "video": str(video),
-        "config": {"asr": {"language": "en"}, "disambiguate": cfg, "device": CPU_OK}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm)} if vlm else {})},
+        "config": {"asr": {"language": "en"}, "disambiguate": cfg, "device": CPU_OK}, "models": {"asr": asr_model(), **({"vlm": vlm_model(vlm, vlm_kind)} if vlm else {})},
         "inputs": {"step1-scenes": str(scenes), "step2-transcript-base": str(base), "step2-bible": str(bible),
                    "step2-shot-reference": str(refs)}}, tmp / "dis", tmp)
     proc = speakers(bible, base, video, video_id, {video_id: video}, tmp / "speakers", tmp)

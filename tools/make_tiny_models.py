@@ -166,21 +166,26 @@ CHAT_TEMPLATE = (
 )
 
 
-def make_tokenizer():
+def make_tokenizer(special_tokens: list[str] = SPECIAL_TOKENS, named: dict[str, str] | None = None):
     """Byte-level BPE (Qwen2's pre-tokenizer) trained on :data:`CORPUS`; returns a
-    ``Qwen2TokenizerFast`` with :data:`SPECIAL_TOKENS` registered as special tokens."""
+    ``Qwen2TokenizerFast`` with ``special_tokens`` (default :data:`SPECIAL_TOKENS`; the first is
+    ``<|endoftext|>``) registered as special tokens. ``named``: model-specific named special
+    tokens saved in tokenizer_config.json (``audio_token`` …), which processors such as
+    Qwen2.5-Omni's require as tokenizer attributes."""
     from transformers import Qwen2TokenizerFast
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     alphabet = {ch: i for i, ch in enumerate(sorted(bytes_to_unicode().values()))}
     seed_tok = Qwen2TokenizerFast(vocab=alphabet, merges=[])
-    tok = seed_tok.train_new_from_iterator(CORPUS.splitlines(), vocab_size=VOCAB_SIZE, new_special_tokens=SPECIAL_TOKENS)
-    tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:],
+    tok = seed_tok.train_new_from_iterator(CORPUS.splitlines(), vocab_size=VOCAB_SIZE, new_special_tokens=special_tokens)
+    tok.add_special_tokens({"additional_special_tokens": special_tokens[1:],
                             "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
     tok.unk_token = None
     # the processor reads these attributes for its placeholder tokens
     for attr, value in {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}.items():
         setattr(tok, attr, value)
+    if named:
+        tok._set_model_specific_special_tokens(special_tokens=named)
     tok.model_max_length = 32768
     tok.padding_side = "left"
     return tok
@@ -233,6 +238,148 @@ def make_qwen25_vl(out: Path) -> None:
         video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
         tokenizer=tok, chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(out)
+
+
+# Qwen2.5-Omni's special tokens (its tokenizer_config.json names them; the processor needs the names)
+OMNI_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>",
+                       "<|vision_bos|>", "<|vision_eos|>", "<|IMAGE|>", "<|VIDEO|>"]
+OMNI_NAMED_TOKENS = {"image_token": "<|IMAGE|>", "video_token": "<|VIDEO|>", "audio_token": "<|AUDIO|>",
+                     "vision_bos_token": "<|vision_bos|>", "vision_eos_token": "<|vision_eos|>",
+                     "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
+
+# The chat template of Qwen/Qwen2.5-Omni-7B in structure: Qwen2.5-VL's, with Omni's placeholders
+# (<|vision_bos|><|IMAGE|><|vision_eos|>, …) and audio parts (<|audio_bos|><|AUDIO|><|audio_eos|>).
+OMNI_CHAT_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}{% set image_count = namespace(value=0) %}"
+    "{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_bos|><|IMAGE|><|vision_eos|>"
+    "{% elif content['type'] == 'audio' or 'audio' in content or 'audio_url' in content %}"
+    "{% set audio_count.value = audio_count.value + 1 %}{% if add_audio_id %}Audio {{ audio_count.value }}: {% endif %}"
+    "<|audio_bos|><|AUDIO|><|audio_eos|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_bos|><|VIDEO|><|vision_eos|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_qwen25_omni_thinker(out: Path) -> None:
+    """Write the tiny Qwen2.5-Omni thinker directory (see the module docstring) into ``out``."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5OmniProcessor,
+        Qwen2_5OmniThinkerConfig,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    tok = make_tokenizer(OMNI_SPECIAL_TOKENS, OMNI_NAMED_TOKENS)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in OMNI_SPECIAL_TOKENS}
+    hidden = 64
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=hidden, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, max_window_layers=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden, patch_size=14,
+            spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1],
+        ),
+        # 128 mel bins as Whisper large-v3 / Qwen2.5-Omni's feature extractor; two conv layers halve the frames
+        audio_config=dict(
+            num_mel_bins=128, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32,
+            max_source_positions=1500, n_window=100, output_dim=hidden,
+        ),
+        audio_token_index=ids["<|AUDIO|>"], image_token_index=ids["<|IMAGE|>"], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        user_token_id=tok.encode("user")[0], position_id_per_seconds=25, seconds_per_chunk=2,
+        tie_word_embeddings=True,
+    )
+    config.architectures = ["Qwen2_5OmniThinkerForConditionalGeneration"]
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"], do_sample=False)
+    model.save_pretrained(out, safe_serialization=True)
+
+    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
+    processor = Qwen2_5OmniProcessor(
+        image_processor=Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
+        video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
+                                                  n_fft=400, padding_value=0.0, return_attention_mask=True),
+        tokenizer=tok, chat_template=OMNI_CHAT_TEMPLATE)
+    processor.save_pretrained(out)
+
+
+def make_qwen3_vl(out: Path) -> None:
+    """Write the tiny Qwen3-VL directory (see the module docstring) into ``out``."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    tok = make_tokenizer()
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    hidden = 64
+    config = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=hidden, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
+            rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
+                             "mrope_interleaved": True},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+            tie_word_embeddings=True,
+        ),
+        # patch 16 (Qwen2.5-VL: 14): one merged token per 32x32 pixels; deepstack features from block 0
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden, patch_size=16,
+            spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64, deepstack_visual_indexes=[0],
+        ),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    config.architectures = ["Qwen3VLForConditionalGeneration"]
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"], do_sample=False)
+    model.save_pretrained(out, safe_serialization=True)
+
+    size = {"shortest_edge": QWEN3_MIN_PIXELS, "longest_edge": QWEN3_MAX_PIXELS}
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
+        video_processor=Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
+        tokenizer=tok, chat_template=CHAT_TEMPLATE)
+    processor.save_pretrained(out)
+
+
+QWEN3_MIN_PIXELS = 4 * 32 * 32     # Qwen3-VL: patch 16 x merge 2
+QWEN3_MAX_PIXELS = 64 * 32 * 32
 
 
 # Tiny LTX-2 sizes (see the module docstring, section ``ltx2``).
@@ -421,7 +568,7 @@ def make_wavlm_xvector(out: Path) -> None:
                              return_attention_mask=True).save_pretrained(out)
 
 
-KINDS = {"qwen2.5-vl": make_qwen25_vl, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
+KINDS = {"qwen2.5-vl": make_qwen25_vl, "qwen2.5-omni-thinker": make_qwen25_omni_thinker, "qwen3-vl": make_qwen3_vl, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
 
 
 def family_kinds() -> dict:

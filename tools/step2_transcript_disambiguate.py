@@ -18,11 +18,15 @@ Passes, each recorded in the ``audit`` list:
    make the decoder insert surnames ("Cyril Figgis" for "Cyril has the keys").
 2. **lexical** — listed mis-hearings, and low-probability words / n-grams that sound like
    a bible term (jellyfish phonetic codes + rapidfuzz Jaro-Winkler).
-3. **model** (multimodal) — the VLM ``models.vlm`` (``[disambiguate] vlm``, a key of
-   nix/models.toml; Qwen2.5-VL — Qwen2.5-Omni and its audio input are not supported) sees the
-   reference shots (one picture each, labelled in the prompt) and the segment's frames
-   (``model_frames`` evenly spaced over its span, one video), with a prompt holding the
-   bible and the current text. It answers :class:`reelset.schemas.disambiguate.ModelSegmentAnswer`
+3. **model** (multimodal) — the model ``models.vlm`` (``[disambiguate] vlm``, a key of
+   nix/models.toml) sees the reference shots (one picture each, labelled in the prompt) and the
+   segment's frames (``model_frames`` evenly spaced over its span, one video), with a prompt
+   holding the bible and the current text. An audio-visual model (a Qwen2.5-Omni thinker,
+   :attr:`reelset.vlm.Vlm.hears_audio`) also **hears the segment**: its audio, cut from the
+   source at the segment's start and end (16 kHz mono, at most 30 s), follows the frames;
+   a visual model (Qwen2.5-VL, Qwen3-VL) gets the frames only, as before. meta.json records
+   which ran: ``versions.vlm_model_type`` (config.json's model_type), ``versions.vlm_inputs``
+   ("frames+audio" or "frames") and ``counts.model_audio_segments`` (segments sent with audio). It answers :class:`reelset.schemas.disambiguate.ModelSegmentAnswer`
    (speaker, confidence, text). With ``model_constrained`` (default) decoding is constrained
    to that schema (xgrammar, :func:`reelset.vlm.json_grammar`; speaker one of the bible's
    names or 'unknown', text at most ``model_max_text_chars``), so every answer that ends within
@@ -126,9 +130,10 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
 
 
 def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact, segments: list[list[dict]],
-               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict]:
+               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict, dict]:
     """The multimodal pass over every segment (see the module docstring): (speakers,
-    audit entries, summary detail, stats). ``segments`` are edited in place."""
+    audit entries, summary detail, stats, what ran: model type and inputs for meta.json's
+    versions). ``segments`` are edited in place."""
     ref = spec.models["vlm"]
     model = vlm.load(Path(ref.path))
     ref_dir = Path(spec.inputs["step2-shot-reference"])
@@ -136,6 +141,8 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     ref_labels = [f"{f.subject} ({f.kind}" + (f", {f.note}" if f.note else "") + ")" for f in refs.frames]
     spans = [(s.start, s.end) for s in base.segments]
     seg_frames = segment_frames(Path(spec.video), spans, cfg.model_frames, work)
+    # an audio-visual model hears each segment: the source's audio once (int16, half the memory), cut per segment
+    pcm = media.decode_audio_16k(Path(spec.video), pcm16=True) if model.hears_audio and base.has_audio else None
     schema = segment_answer_schema([c.name for c in bible_art.bible.characters], cfg.model_max_text_chars)
     grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, cfg.model_constrained, schema)
     log(f"model pass: {decoding}")
@@ -146,7 +153,7 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     if len(todo) < len(segments):
         log(f"model pass: {len(segments) - len(todo)} flagged segments not sent to the model (not dialogue)")
     audit: list[AuditEntry] = []
-    gen_seconds, new_tokens, prompt_tokens, malformed, hit_limit = 0.0, 0, 0, 0, 0
+    gen_seconds, new_tokens, prompt_tokens, malformed, hit_limit, audio_segments = 0.0, 0, 0, 0, 0, 0
     for b0 in range(0, len(todo), cfg.model_batch_size):
         batch = todo[b0:b0 + cfg.model_batch_size]
         convs = []
@@ -154,9 +161,11 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
             start, end = spans[si]
             text = " ".join(w["word"] for w in segments[si])
             fps = cfg.model_frames / max(end - start, 1e-3)
+            audios = [] if pcm is None else [segment_audio(pcm, start, end)]
+            audio_segments += bool(audios)
             convs.append(vlm.chat(model_prompt(bible_art.bible, ref_labels, text, start, end),
                                   images=ref_images, videos=[seg_frames[si]], system=MODEL_SYSTEM,
-                                  max_pixels=cfg.model_max_pixels, fps=fps))
+                                  max_pixels=cfg.model_max_pixels, fps=fps, audios=audios))
         gens = vlm.generate(model, convs, max_new_tokens=cfg.model_max_new_tokens, grammar=grammar)
         gen_seconds += gens[0].seconds if gens else 0.0
         for si, g in zip(batch, gens, strict=True):
@@ -178,16 +187,31 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     n = max(1, len(todo))
     detail = (f"{ref.name} ({model.model_type}, {model.device}, {str(model.dtype).removeprefix('torch.')}); "
               f"{len(ref_images)} reference pictures, {cfg.model_frames} frames/segment"
-              f"; {malformed}/{len(todo)} answers unusable"
+              + (f" + the segment's audio ({audio_segments} segments heard)" if pcm is not None else
+                 " (no audio in the source)" if model.hears_audio else "")
+              + f"; {malformed}/{len(todo)} answers unusable"
               + (f"; {len(segments) - len(todo)} flagged segments not sent" if len(todo) < len(segments) else "")
               + f"; {decoding}")
     stats = {"model_segments": len(todo), "model_skipped_flagged": len(segments) - len(todo),
              "model_malformed": malformed, "model_hit_limit": hit_limit,
              # a count, not a yes/no: aggregates sum counts over videos (issue 27: "model_constrained: 2")
              "model_constrained_segments": len(todo) if grammar is not None else 0,
-             "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens}
+             "model_prompt_tokens": prompt_tokens, "model_new_tokens": new_tokens,
+             "model_audio_segments": audio_segments}
+    # what ran (meta.json versions): the model kind and whether it heard the segments
+    kinds = {"vlm_model_type": model.model_type, "vlm_inputs": "frames+audio" if audio_segments else "frames"}
     log(f"{STEP}: model pass: load {model.load_seconds:.1f} s, generate {gen_seconds / n:.2f} s/segment")
-    return speakers, audit, detail, stats
+    return speakers, audit, detail, stats, kinds
+
+
+def segment_audio(pcm, start: float, end: float):
+    """The samples of ``pcm`` (16 kHz mono int16, the whole source) from ``start`` to ``end``
+    seconds as float32 in [-1, 1] (at least one sample)."""
+    import numpy as np
+
+    a = max(0, int(start * vlm.AUDIO_RATE))
+    b = max(a + 1, min(len(pcm), int(round(end * vlm.AUDIO_RATE))))
+    return pcm[a:b].astype(np.float32) / 32768.0
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
@@ -241,9 +265,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     versions: dict = {}
     if cfg.model and segments and "vlm" in spec.models:
         with timer.phase("model"), tempfile.TemporaryDirectory(prefix="reelset-frames-") as work:
-            speakers, entries, detail, model_stats = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work))
+            speakers, entries, detail, model_stats, kinds = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work))
         models_used.append(spec.models["vlm"])
-        versions = vlm.versions()
+        versions = {**vlm.versions(), **kinds}
         audit += entries
         passes.append(summary("model", entries, True, detail))
     else:

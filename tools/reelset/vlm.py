@@ -1,11 +1,23 @@
-"""Vision-language models (Qwen2.5-VL) through the real transformers + qwen-vl-utils code
-path: load, build chat messages, batched generation (optionally constrained to a JSON
-schema), tolerant JSON parsing.
+"""Vision-language models (Qwen2.5-VL, Qwen3-VL) and the audio-visual Qwen2.5-Omni thinker
+through the real transformers + qwen-vl-utils code path: load, build chat messages, batched
+generation (optionally constrained to a JSON schema), tolerant JSON parsing.
 
 Shared by step2-transcript-disambiguate (multimodal pass) and step2-caption. Nothing here
-downloads: a model is a local directory (a fixed input of nix/models.toml, or the tiny
-random model of tools/make_tiny_models.py in tests and the demo). Qwen2.5-Omni is not
-supported (no test model exercises its loading and audio path; docs/usage.md says so).
+downloads: a model is a local directory (a fixed input of nix/models.toml, or a tiny
+random model of tools/make_tiny_models.py in tests and the demo).
+
+Model kinds (config.json's ``model_type``, :data:`MODEL_CLASSES`):
+
+- ``qwen2_5_vl`` / ``qwen2_vl`` / ``qwen3_vl``: images and videos (frames). Qwen3-VL's
+  vision patch is 16 px (Qwen2.5-VL: 14), read from the processor and handed to qwen-vl-utils
+  (``image_patch_size``), so its images are resized to multiples of 32.
+- ``qwen2_5_omni`` (the hub's full Qwen2.5-Omni checkpoint: thinker + talker + token2wav) or
+  ``qwen2_5_omni_thinker`` (a thinker-only checkpoint): only the thinker is loaded
+  (``Qwen2_5OmniThinkerForConditionalGeneration``; from a full checkpoint its ``thinker.*``
+  weights, the speech-generating talker is never built), with ``Qwen2_5OmniProcessor``. It
+  also **hears**: ``Vlm.hears_audio`` is True and :func:`chat` takes audio clips (16 kHz mono
+  float arrays), which the processor turns into Whisper log-mel ``input_features`` and
+  ``<|AUDIO|>`` placeholder tokens (one per 40 ms of sound, at most 30 s per clip).
 
 Typical use::
 
@@ -62,14 +74,24 @@ T = TypeVar("T", bound=BaseModel)
 MODEL_CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration",
+    "qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration",
+    "qwen2_5_omni": "Qwen2_5OmniThinkerForConditionalGeneration",  # the thinker of a full checkpoint
 }
+# model types that hear: their processor takes audio= (16 kHz mono float arrays) beside images/videos
+AUDIO_MODEL_TYPES = {"qwen2_5_omni", "qwen2_5_omni_thinker"}
+AUDIO_RATE = 16000
+# Qwen2.5-Omni's feature extractor (Whisper's) pads or cuts every clip to 30 s
+AUDIO_MAX_SECONDS = 30.0
 
 
 @dataclass
 class Vlm:
     """A loaded model: ``model`` (transformers, eval mode), ``processor`` (AutoProcessor),
     ``device`` ("cuda" | "cpu"), ``dtype`` (torch dtype), ``model_type`` (config.json),
-    ``path`` (the directory), ``load_seconds`` (wall time of loading)."""
+    ``path`` (the directory), ``load_seconds`` (wall time of loading), ``hears_audio``
+    (:func:`chat` may give it audio clips: an Omni thinker), ``patch_size`` (vision patch in
+    pixels: 14 for Qwen2/2.5-VL and Omni, 16 for Qwen3-VL)."""
 
     model: Any
     processor: Any
@@ -78,6 +100,8 @@ class Vlm:
     model_type: str
     path: Path
     load_seconds: float
+    hears_audio: bool = False
+    patch_size: int = 14
 
 
 @dataclass
@@ -144,9 +168,11 @@ def pick_device(device: str | None = None) -> tuple[str, Any]:
 
 def load(path: Path, device: str | None = None) -> Vlm:
     """Load model + processor from the directory ``path`` (``from_pretrained``, local files
-    only). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`).
-    Errors (ReelsetError): no directory / config.json, unsupported model type (Qwen2.5-Omni
-    included), the transformers installed lacks the class."""
+    only). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`); of a full
+    Qwen2.5-Omni checkpoint (``qwen2_5_omni``) only the thinker is loaded: its
+    ``thinker_config`` and the ``thinker.*`` weights (``key_mapping``), the talker's are left
+    unread. Errors (ReelsetError): no directory / config.json, unsupported model type, the
+    transformers installed lacks the class."""
     import transformers
 
     t0 = time.perf_counter()
@@ -165,25 +191,43 @@ def load(path: Path, device: str | None = None) -> Vlm:
         raise ReelsetError(f"vlm: transformers {transformers.__version__} has no {cls_name} (needed by {path})")
     dev, dtype = pick_device(device)
     processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
-    model = cls.from_pretrained(path, dtype=dtype, local_files_only=True).to(dev).eval()
+    extra: dict[str, Any] = {}
+    if model_type == "qwen2_5_omni":
+        # the full checkpoint: the thinker's config and weights only (thinker.* → *); the talker
+        # and token2wav weights (speech output, ~2 B parameters) are never read
+        full = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        extra = {"config": full.thinker_config, "key_mapping": {r"^thinker\.": ""}}
+    model = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **extra).to(dev).eval()
     if getattr(processor, "tokenizer", None) is not None:
         processor.tokenizer.padding_side = "left"  # decoder-only batched generation
     model.requires_grad_(False)  # inference only; no process-wide torch.set_grad_enabled (it leaks into callers)
+    patch = getattr(getattr(processor, "image_processor", None), "patch_size", None) or 14
     return Vlm(model=model, processor=processor, device=dev, dtype=dtype, model_type=model_type, path=path,
-               load_seconds=round(time.perf_counter() - t0, 3))
+               load_seconds=round(time.perf_counter() - t0, 3), hears_audio=model_type in AUDIO_MODEL_TYPES,
+               patch_size=int(patch))
+
+
+def kind(vlm: Vlm) -> str:
+    """What ran, for reports and meta.json: "audio-visual" (an Omni thinker) or "visual"."""
+    return "audio-visual" if vlm.hears_audio else "visual"
 
 
 def chat(prompt: str, images: list[Path] = (), videos: list[list[Path]] = (), system: str | None = None,
-         max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28, fps: float = 1.0) -> list[dict]:
+         max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28, fps: float = 1.0,
+         audios: list[Any] = ()) -> list[dict]:
     """One conversation in qwen-vl-utils' message format: an optional system message, then a
     user message with the ``images`` (files), the ``videos`` (each a list of frame files,
-    taken ``1/fps`` seconds apart; qwen-vl-utils pads to an even frame count) and the
-    ``prompt`` text, in that order. ``min_pixels`` / ``max_pixels`` bound each image / frame
-    (see the module docstring)."""
+    taken ``1/fps`` seconds apart; qwen-vl-utils pads to an even frame count), the ``audios``
+    (each a 1-D float array of 16 kHz mono samples, only for a model that hears: an
+    ``{"type": "audio"}`` part, which the Omni chat template renders as
+    ``<|audio_bos|><|AUDIO|><|audio_eos|>`` and qwen-vl-utils skips) and the ``prompt``
+    text, in that order. ``min_pixels`` / ``max_pixels`` bound each image / frame (see the
+    module docstring)."""
     content: list[dict] = [{"type": "image", "image": str(p), "min_pixels": min_pixels, "max_pixels": max_pixels}
                            for p in images]
     content += [{"type": "video", "video": [str(f) for f in frames], "sample_fps": fps,
                  "min_pixels": min_pixels, "max_pixels": max_pixels} for frames in videos if frames]
+    content += [{"type": "audio", "audio": a} for a in audios]
     content.append({"type": "text", "text": prompt})
     msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
     return msgs + [{"role": "user", "content": content}]
@@ -234,25 +278,45 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
     (left padding).
 
     Text: ``processor.apply_chat_template(..., add_generation_prompt=True)``; images and
-    videos: ``qwen_vl_utils.process_vision_info``. With ``grammar`` every row is constrained
-    to it by a fresh ``xgrammar.contrib.hf.LogitsProcessor``. Returns one
-    :class:`Generation` per conversation, in order."""
+    videos: ``qwen_vl_utils.process_vision_info`` (with the model's ``image_patch_size``);
+    audio parts (a model that hears, :func:`chat`): ``audio=`` of the processor, in the order
+    of their placeholders, float32 at 16 kHz (the Omni processor computes the log-mel
+    ``input_features`` and expands each ``<|AUDIO|>``). With ``grammar`` every row is
+    constrained to it by a fresh ``xgrammar.contrib.hf.LogitsProcessor``. Returns one
+    :class:`Generation` per conversation, in order. ReelsetError: audio for a model that does
+    not hear."""
+    import numpy as np
     import torch
     from qwen_vl_utils import process_vision_info
 
     if not conversations:
         return []
     proc = vlm.processor
+    parts = [p for c in conversations for m in c if isinstance(m["content"], list) for p in m["content"]]
+    audios = [np.asarray(p["audio"], dtype=np.float32)[: int(AUDIO_MAX_SECONDS * AUDIO_RATE)]
+              for p in parts if p.get("type") == "audio"]
+    if audios and not vlm.hears_audio:
+        raise ReelsetError(f"vlm: {vlm.path.name} ({vlm.model_type}) does not hear: no audio parts for it")
     texts = [proc.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     # qwen-vl-utils has resized the images and sampled + resized the frames: the processor
     # must do neither again (do_resize=False, video_kwargs carries do_sample_frames=False)
-    images, videos, video_kwargs = process_vision_info(conversations, return_video_kwargs=True, return_video_metadata=True)
+    images, videos, video_kwargs = process_vision_info(conversations, return_video_kwargs=True, return_video_metadata=True,
+                                                       image_patch_size=vlm.patch_size)
     kwargs: dict[str, Any] = dict(text=texts, images=images, padding=True, return_tensors="pt", do_resize=False)
     if videos:
         kwargs["videos"] = [v for v, _ in videos]
         kwargs["video_metadata"] = [m for _, m in videos]
         kwargs.update(video_kwargs)
-    inputs = proc(**kwargs).to(vlm.device)
+    if audios:
+        kwargs.update(audio=audios, sampling_rate=AUDIO_RATE)
+    inputs = proc(**kwargs)
+    if videos and "video_second_per_grid" in inputs:
+        # the Omni processor takes one fps for the whole batch (default 2): each video's own
+        # sampling rate, so its frames sit at their times on the audio's time axis (TMRoPE)
+        tps = proc.video_processor.temporal_patch_size
+        fps = [float(p.get("sample_fps", 2.0)) for p in parts if p.get("type") == "video"]
+        inputs["video_second_per_grid"] = torch.tensor([tps / f for f in fps], dtype=torch.float32)
+    inputs = inputs.to(vlm.device)
     extra: dict[str, Any] = {}
     if grammar is not None:
         import xgrammar as xgr

@@ -1,0 +1,192 @@
+"""The audio-visual multimodal pass (a Qwen2.5-Omni thinker) and Qwen3-VL captions, with the
+tiny random-config models of tools/make_tiny_models.py through the real loading code
+(reelset.vlm.load: AutoProcessor + the transformers class of config.json's model_type) on the
+demo's real espeak-ng speech and frames.
+
+The Omni thinker hears each segment: its audio, cut from the video at the segment's start
+and end, reaches the processor (Whisper log-mel ``input_features`` of the segment's length,
+one ``<|AUDIO|>`` token per 40 ms in the prompt) and the model's generate; answers are
+constrained to the schema as with Qwen2.5-VL; meta.json says which kind ran and that it heard.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import DEMO_DIR, DEMO_VIDEO, PYTHON, REPO
+from test_disambiguate import DEMO_DISAMBIGUATE, disambiguate, load
+
+from reelset import vlm
+
+
+def build(kind: str, out: Path) -> Path:
+    proc = subprocess.run([PYTHON, str(REPO / "tools" / "make_tiny_models.py"), kind, "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_omni(tmp_path_factory) -> Path:
+    """The tiny Qwen2.5-Omni thinker (nix/models.toml "tiny-qwen2.5-omni-thinker")."""
+    return build("qwen2.5-omni-thinker", tmp_path_factory.mktemp("omni") / "tiny-qwen2.5-omni-thinker")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen3_vl(tmp_path_factory) -> Path:
+    """The tiny Qwen3-VL (nix/models.toml "tiny-qwen3-vl")."""
+    return build("qwen3-vl", tmp_path_factory.mktemp("qwen3vl") / "tiny-qwen3-vl")
+
+
+# the demo's passes without the conditioned re-decoding (not what is tested here; it costs a minute)
+OMNI_CFG = {**DEMO_DISAMBIGUATE, "conditioned": False}
+
+
+@pytest.fixture(scope="module")
+def omni_runs(demo_scenes, demo_transcript, tiny_omni, tmp_path_factory) -> dict[str, Path]:
+    """bible → shot references → disambiguate (the tool's CLI, multimodal pass with the tiny
+    Omni thinker) → speakers → scene context on the demo."""
+    return disambiguate(tmp_path_factory.mktemp("dis-omni"), DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml",
+                        demo_scenes, demo_transcript, vlm=tiny_omni, vlm_kind="qwen2.5-omni-thinker", **OMNI_CFG)
+
+
+def test_load_recognises_the_omni_thinker_and_qwen3_vl(tiny_omni, tiny_qwen3_vl):
+    omni = vlm.load(tiny_omni, device="cpu")
+    assert type(omni.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    assert type(omni.processor).__name__ == "Qwen2_5OmniProcessor"
+    assert omni.hears_audio and omni.model_type == "qwen2_5_omni_thinker" and omni.patch_size == 14
+    assert vlm.kind(omni) == "audio-visual"
+    q3 = vlm.load(tiny_qwen3_vl, device="cpu")
+    assert type(q3.model).__name__ == "Qwen3VLForConditionalGeneration" and type(q3.processor).__name__ == "Qwen3VLProcessor"
+    assert not q3.hears_audio and q3.patch_size == 16 and vlm.kind(q3) == "visual"
+
+
+def test_a_full_omni_checkpoint_loads_only_its_thinker(tiny_omni, tmp_path):
+    """model_type qwen2_5_omni (the hub's layout: thinker.* weights beside the talker's): the
+    thinker is loaded from its thinker_config and thinker.* weights, bit for bit."""
+    import shutil
+
+    import torch
+    import transformers
+
+    thinker = transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni)
+    config = transformers.Qwen2_5OmniConfig(thinker_config=thinker.config.to_dict(), enable_audio_output=False)
+    full = transformers.Qwen2_5OmniForConditionalGeneration(config)
+    full.thinker.load_state_dict(thinker.state_dict())
+    full.save_pretrained(tmp_path / "full")
+    for f in tiny_omni.iterdir():
+        if f.name not in ("config.json", "model.safetensors", "generation_config.json"):
+            shutil.copy(f, tmp_path / "full" / f.name)
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["model_type"] == "qwen2_5_omni"
+    loaded = vlm.load(tmp_path / "full", device="cpu")
+    assert type(loaded.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration" and loaded.hears_audio
+    want, got = thinker.state_dict(), loaded.model.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_audio_for_a_model_that_does_not_hear_is_an_error(tiny_qwen3_vl):
+    import numpy as np
+
+    from reelset import ReelsetError
+
+    q3 = vlm.load(tiny_qwen3_vl, device="cpu")
+    with pytest.raises(ReelsetError, match="does not hear"):
+        vlm.generate(q3, [vlm.chat("hi", audios=[np.zeros(1600, dtype=np.float32)])], max_new_tokens=2)
+
+
+def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tiny_omni, tmp_path, monkeypatch):
+    """In process, the pass's generate calls get the segments' audio: Whisper features whose
+    length is the segment's (100 frames/s), and one <|AUDIO|> token per 40 ms between
+    <|audio_bos|> and <|audio_eos|> in each prompt, after the frames; xgrammar constrains them."""
+    import transformers
+    import xgrammar
+
+    import step2_transcript_disambiguate as tool
+    from reelset.schemas.base import StepSpec
+    from reelset.schemas.bible import BibleArtifact
+    from reelset.schemas.disambiguate import DisambiguateConfig
+    from reelset.schemas.references import ShotReferenceArtifact
+    from reelset.schemas.transcript import TranscriptArtifact
+
+    calls = []
+    cls = transformers.Qwen2_5OmniThinkerForConditionalGeneration
+    original = cls.generate
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "generate", spy)
+    base = TranscriptArtifact.model_validate(orjson.loads((demo_transcript / "transcript.json").read_bytes()))
+    segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
+                for s in base.segments]
+    spec = StepSpec.model_validate({
+        "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cpu", "video_id": "demo01", "video": str(DEMO_VIDEO),
+        "models": {"vlm": {"name": "tiny-qwen2.5-omni-thinker", "repo": "x", "revision": "x", "path": str(tiny_omni)}},
+        "inputs": {"step2-shot-reference": str(omni_runs["refs"])}})
+    bible = BibleArtifact.model_validate(orjson.loads((omni_runs["bible"] / "bible.json").read_bytes()))
+    refs = ShotReferenceArtifact.model_validate(orjson.loads((omni_runs["refs"] / "references.json").read_bytes()))
+    (tmp_path / "work").mkdir()
+    cfg = DisambiguateConfig.model_validate({**OMNI_CFG, "model_batch_size": 2})
+    _speakers, _audit, detail, stats, kinds = tool.model_pass(spec, cfg, base, segments, bible, refs, tmp_path / "work")
+    assert kinds == {"vlm_model_type": "qwen2_5_omni_thinker", "vlm_inputs": "frames+audio"}
+    assert stats["model_audio_segments"] == len(segments) > 0 and "the segment's audio" in detail
+
+    tok = vlm.load(tiny_omni, device="cpu").processor.tokenizer
+    audio, bos, eos, video = (tok.convert_tokens_to_ids(t) for t in ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|VIDEO|>"))
+    spans = [(s.start, s.end) for s in base.segments]
+    heard = []
+    for call in calls:
+        assert [type(p) for p in call["logits_processor"]] == [xgrammar.contrib.hf.LogitsProcessor]
+        feats, mask = call["input_features"], call["feature_attention_mask"]
+        assert feats.shape[1:] == (128, 3000) and feats.shape[0] == call["input_ids"].shape[0]  # 128 mel bins, 30 s padded
+        for row, frames in zip(call["input_ids"].tolist(), mask.sum(-1).tolist(), strict=True):
+            n = row.count(audio)
+            assert n == ((frames - 1) // 2 + 1 - 2) // 2 + 1  # the audio encoder's output length of this clip
+            assert row[row.index(bos) + 1: row.index(eos)] == [audio] * n and row.index(video) < row.index(bos)
+            heard.append((frames, n))
+        assert float(feats[mask.bool().unsqueeze(1).expand_as(feats)].std()) > 0.1  # speech, not silence
+    assert len(heard) == len(segments)
+    for (start, end), (frames, n) in zip(spans, heard, strict=True):
+        assert abs(frames - (end - start) * 100) <= 2 and abs(n - (end - start) * 25) <= 2
+    print(f"\nsegments heard (feature frames, audio tokens): {heard}")
+
+
+def test_omni_run_records_the_choice_in_meta(omni_runs):
+    """The tool's CLI with the Omni thinker: schema-valid answers (constrained), meta.json and
+    the pass summary say an audio-visual model ran and heard every segment."""
+    t = load(omni_runs["dis"])
+    model = {p.name: p for p in t.passes}["model"]
+    assert model.ran and "tiny-qwen2.5-omni-thinker (qwen2_5_omni_thinker, cpu, float32)" in model.detail
+    assert "+ the segment's audio (4 segments heard)" in model.detail and "0/4 answers unusable" in model.detail
+    meta = orjson.loads((omni_runs["dis"] / "meta.json").read_bytes())
+    assert [m["name"] for m in meta["models"]] == ["tiny-qwen2.5-omni-thinker"]
+    assert meta["versions"]["vlm_model_type"] == "qwen2_5_omni_thinker" and meta["versions"]["vlm_inputs"] == "frames+audio"
+    assert meta["counts"]["model_audio_segments"] == meta["counts"]["model_segments"] == 4
+    assert meta["counts"]["model_malformed"] == 0
+    names = {"Archer", "Lana", "Cyril", "Malory", "unknown"}
+    assert all(s.speaker.source == "model" and s.speaker.speaker in names for s in t.segments)
+
+
+def test_captions_with_the_tiny_qwen3_vl(omni_runs, demo_scenes, tiny_qwen3_vl, tmp_path):
+    """step2-caption's CLI with the tiny Qwen3-VL (patch 16): every clip captioned, constrained."""
+    from conftest import run_tool
+
+    spec = {"step": "step2-caption", "dataset": "t", "device": "cuda", "video_id": "demo01",
+            "models": {"vlm": {"name": "tiny-qwen3-vl", "repo": "reelset:make_tiny_models.py qwen3-vl", "revision": "built",
+                               "path": str(tiny_qwen3_vl)}},
+            "inputs": {"step1-scenes": str(demo_scenes), "step2-scene-context": str(omni_runs["ctx"]),
+                       "step2-bible": str(omni_runs["bible"])},
+            "config": {"caption": {"max_frames": 4, "max_new_tokens": 200, "max_chars": 60, "batch_size": 4},
+                       "device": {"allow_cpu": True}}}
+    proc = run_tool("step2_caption.py", spec, tmp_path / "cap", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    caps = json.loads((tmp_path / "cap" / "captions.json").read_text())
+    assert caps["clips"] and all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
+    meta = json.loads((tmp_path / "cap" / "meta.json").read_text())
+    assert meta["models"][0]["name"] == "tiny-qwen3-vl"
