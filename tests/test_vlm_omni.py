@@ -19,9 +19,8 @@ import orjson
 import pytest
 
 from conftest import DEMO_DIR, DEMO_VIDEO, PYTHON, REPO
-from test_disambiguate import DEMO_DISAMBIGUATE, disambiguate, load
-
 from reelset import vlm
+from test_disambiguate import DEMO_DISAMBIGUATE, disambiguate, load
 
 
 def build(kind: str, out: Path) -> Path:
@@ -53,6 +52,17 @@ def omni_runs(demo_scenes, demo_transcript, tiny_omni, tmp_path_factory) -> dict
     Omni thinker) → speakers → scene context on the demo."""
     return disambiguate(tmp_path_factory.mktemp("dis-omni"), DEMO_VIDEO, "demo01", DEMO_DIR / "bible.yaml",
                         demo_scenes, demo_transcript, vlm=tiny_omni, vlm_kind="qwen2.5-omni-thinker", **OMNI_CFG)
+
+
+def test_tiny_omni_and_qwen3_vl_are_deterministic(tiny_omni, tiny_qwen3_vl, tmp_path):
+    """A second build writes the same bytes (Nix builds them as plain derivations); the Omni
+    tokenizer names its special tokens, which Qwen2_5OmniProcessor requires."""
+    from conftest import tree_digest
+
+    assert tree_digest(build("qwen2.5-omni-thinker", tmp_path / "omni")) == tree_digest(tiny_omni)
+    assert tree_digest(build("qwen3-vl", tmp_path / "q3")) == tree_digest(tiny_qwen3_vl)
+    tok = json.loads((tiny_omni / "tokenizer_config.json").read_text())
+    assert tok["audio_token"] == "<|AUDIO|>" and tok["vision_bos_token"] == "<|vision_bos|>"
 
 
 def test_load_recognises_the_omni_thinker_and_qwen3_vl(tiny_omni, tiny_qwen3_vl):

@@ -28,6 +28,34 @@ Kinds (first argument):
     images and videos (qwen-vl-utils), generation and the callers' handling of unusable
     output. It knows nothing.
 
+``qwen2.5-omni-thinker``
+    A Qwen2.5-Omni **thinker** checkpoint (``model_type`` ``qwen2_5_omni_thinker``; the part of
+    ``Qwen/Qwen2.5-Omni-7B`` that reads text, images, video and audio and writes text; no talker),
+    loadable by ``AutoProcessor.from_pretrained(dir)`` (``Qwen2_5OmniProcessor``) and
+    ``Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(dir)``; about 0.23 M parameters
+    (0.9 MB float32):
+
+    - text: 2 layers, hidden 64, 4 heads / 2 KV heads, head dim 16, M-RoPE sections [2, 3, 3];
+      vision: as the tiny Qwen2.5-VL (2 blocks of 32, patch 14, merge 2); audio encoder: 2 layers
+      of width 32 (2 heads, FFN 64) over 128 mel bins (two convolutions: one token per 40 ms),
+      projected to 64.
+    - tokenizer: as above with Qwen2.5-Omni's special tokens (:data:`OMNI_SPECIAL_TOKENS`:
+      ``<|AUDIO|>``, ``<|audio_bos|>``/``<|audio_eos|>``, ``<|vision_bos|>``/``<|vision_eos|>``,
+      ``<|IMAGE|>``, ``<|VIDEO|>``), named in tokenizer_config.json (``audio_token`` …: the
+      processor requires the names).
+    - processor: ``Qwen2VLImageProcessor`` + ``Qwen2VLVideoProcessor`` (the tiny pixel bounds) +
+      ``WhisperFeatureExtractor`` (128 mel bins, 16 kHz, hop 160, 30 s: Qwen2.5-Omni's), and a
+      chat template of Qwen2.5-Omni's form (:data:`OMNI_CHAT_TEMPLATE`: audio parts become
+      ``<|audio_bos|><|AUDIO|><|audio_eos|>``).
+
+``qwen3-vl``
+    A Qwen3-VL checkpoint (``Qwen3VLForConditionalGeneration``, ``Qwen3VLProcessor``): text 2
+    layers of 64 (head dim 16, interleaved M-RoPE [2, 3, 3]), vision 2 blocks of 32 with
+    **patch 16** (Qwen3-VL's; one merged token per 32x32 pixels, pixel bounds 4..64 tokens),
+    deepstack features from block 0, 64 learned position embeddings; the Qwen2.5-VL tokenizer and
+    chat template above (Qwen3VLProcessor adds the frame timestamps itself). About 0.23 M
+    parameters.
+
 ``ltx2``
     An LTX-2 diffusers pipeline directory (``LTX2Pipeline.save_pretrained`` layout, like the
     hub's ``Lightricks/LTX-2`` diffusers repository), loadable by the real code path
@@ -106,7 +134,7 @@ plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>.py, e.g.
 ``wan22``), given this module as its kit (SEED, CORPUS, :func:`make_t5_tokenizer`).
 
-Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
+Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,qwen2.5-omni-thinker,qwen3-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
 output directory, output directory not empty.
 """

@@ -1,5 +1,5 @@
 """step2-caption: a caption for every clip of one video from a pinned vision-language model
-(Qwen2.5-VL through transformers + qwen-vl-utils, :mod:`reelset.vlm`), told who is in the
+(Qwen2.5-VL or Qwen3-VL through transformers + qwen-vl-utils, :mod:`reelset.vlm`), told who is in the
 clip, where it is and what is said.
 
 Input (spec): ``inputs``: ``step1-scenes`` (scenes.json + clips of this video),
@@ -9,7 +9,7 @@ Input (spec): ``inputs``: ``step1-scenes`` (scenes.json + clips of this video),
 
 Per clip: frames sampled with ffmpeg's fps filter at ``[caption] fps`` (lowered so that at
 most ``max_frames`` frames span the whole clip), given to the model as one video; qwen-vl-utils
-resizes each frame to the pixel budget ``[min_pixels, max_pixels]`` (multiples of 28). The
+resizes each frame to the pixel budget ``[min_pixels, max_pixels]`` (multiples of 28; of 32 for Qwen3-VL, patch 16). The
 prompt (:func:`build_prompt`) carries the series, the clip's scene context (characters with
 their bible descriptions, place, the dialogue line by line with its speaker — by voice,
 step2-speakers — up to :data:`MAX_PROMPT_LINES` lines), the bible's caption style and trigger word, and

@@ -50,7 +50,8 @@ answer tolerantly: see its docstring. It never raises.
 Image sizes: qwen-vl-utils resizes every image / video frame so that height and width are
 multiples of 28 (patch 14 x merge 2) and the pixel count lies in [min_pixels, max_pixels];
 each merged 28x28 patch becomes one token, so ``max_pixels = 64 * 28 * 28`` costs at most
-64 tokens per image (a video costs that per pair of frames).
+64 tokens per image (a video costs that per pair of frames). Qwen3-VL's patch is 16: multiples
+of 32, one token per 32x32 pixels, so the same bounds buy fewer, larger tokens.
 """
 
 from __future__ import annotations

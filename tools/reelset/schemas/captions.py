@@ -14,7 +14,7 @@ from reelset.schemas.context import ContextLine, DroppedLine
 class CaptionConfig(Strict):
     """``[caption]`` of dataset.toml: step2-caption (VLM captions per clip)."""
 
-    model: str | None = Field(None, description="Model name from nix/models.toml; Nix resolves it (default qwen2.5-vl-7b-instruct, nix/steps.nix) and passes its directory as models.vlm.")
+    model: str | None = Field(None, description="Model name from nix/models.toml; Nix resolves it (default qwen2.5-vl-7b-instruct, nix/steps.nix) and passes its directory as models.vlm. Qwen2.5-VL or Qwen3-VL (e.g. 'qwen3-vl-8b-instruct', 'tiny-qwen3-vl').")
     fps: float = Field(2.0, gt=0, le=30, description="Frames per second sampled from each clip (ffmpeg fps filter) and given to the VLM as one video.")
     max_frames: int = Field(16, ge=2, le=256, description="Most frames per clip; a long clip is sampled at a lower rate so that its frames still span the whole clip.")
     max_pixels: int = Field(256 * 28 * 28, ge=4 * 28 * 28, description="Pixel budget per frame (qwen-vl-utils resizes each frame to at most this many pixels, multiples of 28; one merged 28x28 patch = one token per frame pair).")

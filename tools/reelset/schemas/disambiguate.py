@@ -21,7 +21,7 @@ class DisambiguateConfig(Strict):
     lexical_min_similarity: float = Field(0.8, ge=0, le=1, description="Lexical pass: minimum Jaro-Winkler similarity (rapidfuzz, 0-1) between a candidate (word or n-gram, letters only) and a bible term; the two must also share their Metaphone or NYSIIS code (jellyfish).")
     keep_confident: float = Field(0.9, ge=0, le=1, description="Conditioned pass: a base word heard with at least this probability (0-1) is replaced by a bible term only if it sounds like it (same Metaphone/NYSIIS code).")
     lexical_ngram: int = Field(3, ge=1, le=5, description="Lexical pass: longest n-gram (words) compared with bible terms.")
-    vlm: str = Field("qwen2.5-vl-7b-instruct", description="Model of the multimodal pass: a key of nix/models.toml (resolved by Nix; e.g. 'tiny-qwen2.5-vl' for tests). Qwen2.5-VL only: Qwen2.5-Omni is not supported.")
+    vlm: str = Field("qwen2.5-vl-7b-instruct", description="Model of the multimodal pass: a key of nix/models.toml (resolved by Nix; e.g. 'tiny-qwen2.5-vl' for tests). A Qwen2.5-Omni model (e.g. 'qwen2.5-omni-7b', 'tiny-qwen2.5-omni-thinker') also hears each segment's audio; Qwen2.5-VL / Qwen3-VL see its frames only.")
     model: bool = Field(True, description="Run the multimodal pass (VLM with the segment's frames, the reference shots and the bible: corrections + speaker attribution).")
     model_frames: int = Field(4, ge=1, le=16, description="Multimodal pass: frames per segment, evenly spaced over its time span (sent as one video).")
     model_max_pixels: int = Field(128 * 28 * 28, ge=4 * 28 * 28, description="Multimodal pass: pixel budget per image / frame (one token per 28x28 pixels).")
