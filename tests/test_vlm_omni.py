@@ -200,3 +200,30 @@ def test_captions_with_the_tiny_qwen3_vl(omni_runs, demo_scenes, tiny_qwen3_vl, 
     assert caps["clips"] and all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
     meta = json.loads((tmp_path / "cap" / "meta.json").read_text())
     assert meta["models"][0]["name"] == "tiny-qwen3-vl"
+
+
+@pytest.mark.nix
+def test_omni_multimodal_pass_through_nix(tmp_path):
+    """A dataset choosing `[disambiguate] vlm = "tiny-qwen2.5-omni-thinker"`: Nix builds the tiny
+    thinker (nix/models.toml `builder`) and step2-transcript-disambiguate with it; the shard's
+    meta.json says the audio-visual model ran and heard every segment."""
+    import shutil
+
+    from conftest import nix_build
+    from test_nix import pipeline_expr, write_dataset
+
+    ds = write_dataset(tmp_path / "ds", [{"id": "demo01", "path": "v1.mp4"}], hotword="omninix")
+    shutil.copy(DEMO_VIDEO, ds / "v1.mp4")
+    shutil.copy(DEMO_DIR / "bible.yaml", ds / "bible.yaml")
+    with (ds / "dataset.toml").open("a") as f:
+        f.write('\n[disambiguate]\nvlm = "tiny-qwen2.5-omni-thinker"\nconditioned = false\n')
+    out, _ = nix_build("--expr", pipeline_expr(ds, "step2-transcript-disambiguate.shards.demo01"))
+    meta = orjson.loads((out / "meta.json").read_bytes())
+    vlm_ref = meta["models"][-1]
+    assert vlm_ref["name"] == "tiny-qwen2.5-omni-thinker" and vlm_ref["revision"] == "built"
+    assert vlm_ref["path"].startswith("/nix/store/") and vlm_ref["path"].endswith("-tiny-qwen2.5-omni-thinker")
+    assert meta["versions"]["vlm_model_type"] == "qwen2_5_omni_thinker" and meta["versions"]["vlm_inputs"] == "frames+audio"
+    assert meta["counts"]["model_audio_segments"] == meta["counts"]["model_segments"] > 0
+    assert meta["counts"]["model_malformed"] == 0
+    t = load(out)
+    assert "+ the segment's audio" in {p.name: p for p in t.passes}["model"].detail
