@@ -216,7 +216,9 @@ def test_omni_multimodal_pass_through_nix(tmp_path):
     shutil.copy(DEMO_VIDEO, ds / "v1.mp4")
     shutil.copy(DEMO_DIR / "bible.yaml", ds / "bible.yaml")
     with (ds / "dataset.toml").open("a") as f:
-        f.write('\n[disambiguate]\nvlm = "tiny-qwen2.5-omni-thinker"\nconditioned = false\n')
+        # the demo's bounds for a random model (pipelines/demo/dataset.toml: it fills every string to its bound)
+        f.write('\n[disambiguate]\nvlm = "tiny-qwen2.5-omni-thinker"\nconditioned = false\nmodel_frames = 2\n'
+                'model_max_pixels = 12544\nmodel_max_new_tokens = 160\nmodel_max_text_chars = 100\n')
     out, _ = nix_build("--expr", pipeline_expr(ds, "step2-transcript-disambiguate.shards.demo01"))
     meta = orjson.loads((out / "meta.json").read_bytes())
     vlm_ref = meta["models"][-1]
