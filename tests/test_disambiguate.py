@@ -193,6 +193,9 @@ def test_demo_multimodal_pass_with_the_tiny_vlm_takes_the_success_path(demo_runs
     assert meta["counts"]["model_malformed"] == 0
     assert meta["counts"]["model_constrained_segments"] == meta["counts"]["model_segments"] > 0
     assert meta["counts"]["model_hit_limit"] == 0 and "xgrammar" in meta["versions"]
+    # a visual model: frames only, as meta.json says (an Omni thinker hears too: tests/test_vlm_omni.py)
+    assert meta["versions"]["vlm_model_type"] == "qwen2_5_vl" and meta["versions"]["vlm_inputs"] == "frames"
+    assert meta["counts"]["model_audio_segments"] == 0
 
 
 def test_free_decoding_falls_back_with_the_reason(demo_scenes, demo_transcript, tiny_vlm, tmp_path):
