@@ -150,8 +150,9 @@ def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tin
     tok = vlm.load(tiny_omni, device="cpu").processor.tokenizer
     audio, bos, eos, video = (tok.convert_tokens_to_ids(t) for t in ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|VIDEO|>"))
     spans = [(s.start, s.end) for s in base.segments]
-    heard = []
+    heard, grid_seconds = [], []
     for call in calls:
+        grid_seconds += call["video_second_per_grid"].tolist()
         assert [type(p) for p in call["logits_processor"]] == [xgrammar.contrib.hf.LogitsProcessor]
         feats, mask = call["input_features"], call["feature_attention_mask"]
         assert feats.shape[1:] == (128, 3000) and feats.shape[0] == call["input_ids"].shape[0]  # 128 mel bins, 30 s padded
@@ -162,6 +163,9 @@ def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tin
             heard.append((frames, n))
         assert float(feats[mask.bool().unsqueeze(1).expand_as(feats)].std()) > 0.1  # speech, not silence
     assert len(heard) == len(segments)
+    # each video's frames on the audio's time axis (TMRoPE): a temporal patch of 2 frames sampled at
+    # model_frames / duration spans 2 / model_frames of the segment (not the processor's 2 fps default)
+    assert grid_seconds == pytest.approx([2 / cfg.model_frames * (end - start) for start, end in spans], rel=1e-3)
     for (start, end), (frames, n) in zip(spans, heard, strict=True):
         assert abs(frames - (end - start) * 100) <= 2 and abs(n - (end - start) * 25) <= 2
     print(f"\nsegments heard (feature frames, audio tokens): {heard}")
