@@ -233,3 +233,27 @@ def test_omni_multimodal_pass_through_nix(tmp_path):
     assert meta["counts"]["model_malformed"] == 0
     t = load(out)
     assert "+ the segment's audio" in {p.name: p for p in t.passes}["model"].detail
+
+
+@pytest.mark.nix
+def test_the_real_omni_and_qwen3_vl_fail_evaluation_with_the_pin_commands(tmp_path):
+    """qwen2.5-omni-7b and qwen3-vl-8b-instruct are in nix/models.toml unpinned (no hub here):
+    choosing them fails evaluation, naming the key that chose them and how to pin them."""
+    import shutil
+
+    from conftest import nix
+    from test_nix import pipeline_expr, write_dataset
+
+    ds = write_dataset(tmp_path / "ds", [{"id": "v1", "path": "v1.mp4"}], hotword="omnipin")
+    shutil.copy(DEMO_VIDEO, ds / "v1.mp4")
+    (ds / "bible.yaml").write_text((DEMO_DIR / "bible.yaml").read_text().replace("video: demo01", "video: v1"))
+    base = (ds / "dataset.toml").read_text()
+    # step2-caption reads the scene context, hence the disambiguated transcript: a usable vlm there
+    for vlm_name, attr, name, repo, key in [
+            ("qwen2.5-omni-7b", "step2-transcript-disambiguate", "qwen2.5-omni-7b", "Qwen/Qwen2.5-Omni-7B", "vlm"),
+            ("tiny-qwen2.5-omni-thinker", "step2-caption", "qwen3-vl-8b-instruct", "Qwen/Qwen3-VL-8B-Instruct", "model")]:
+        (ds / "dataset.toml").write_text(base + f'\n[disambiguate]\nvlm = "{vlm_name}"\n\n[caption]\nmodel = "qwen3-vl-8b-instruct"\n')
+        proc = nix("eval", "--impure", "--raw", "--expr", pipeline_expr(ds, f"{attr}.shards.v1.drvPath"))
+        assert proc.returncode != 0
+        assert f"model '{name}' ({repo} @ main)" in proc.stderr and f"fixed_input.py fetch-model {name}" in proc.stderr, proc.stderr
+        assert f'chosen by `{key} = "{name}"`' in proc.stderr, proc.stderr
