@@ -145,7 +145,7 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     pcm = media.decode_audio_16k(Path(spec.video), pcm16=True) if model.hears_audio and base.has_audio else None
     schema = segment_answer_schema([c.name for c in bible_art.bible.characters], cfg.model_max_text_chars)
     grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, cfg.model_constrained, schema)
-    log(f"model pass: {decoding}")
+    log(f"model pass: {vlm.kind(model)} model ({model.model_type}){', hears each segment' if pcm is not None else ''}; {decoding}")
     # a flagged segment (a likely hallucination, reelset.hallucination) is not dialogue: it is not
     # sent to the model as if someone had said it, and keeps no speaker (issue 26)
     speakers = [SpeakerAttribution(speaker="unknown", confidence=0.0, source="none") for _ in segments]
