@@ -210,7 +210,8 @@ def test_captions_with_the_tiny_qwen3_vl(omni_runs, demo_scenes, tiny_qwen3_vl, 
 def test_omni_multimodal_pass_through_nix(tmp_path):
     """A dataset choosing `[disambiguate] vlm = "tiny-qwen2.5-omni-thinker"`: Nix builds the tiny
     thinker (nix/models.toml `builder`) and step2-transcript-disambiguate with it; the shard's
-    meta.json says the audio-visual model ran and heard every segment."""
+    meta.json says the audio-visual model ran and heard every segment. Its `[caption] model =
+    "tiny-qwen3-vl"`: step2-caption captions every clip with the tiny Qwen3-VL."""
     import shutil
 
     from conftest import nix_build
@@ -222,7 +223,8 @@ def test_omni_multimodal_pass_through_nix(tmp_path):
     with (ds / "dataset.toml").open("a") as f:
         # the demo's bounds for a random model (pipelines/demo/dataset.toml: it fills every string to its bound)
         f.write('\n[disambiguate]\nvlm = "tiny-qwen2.5-omni-thinker"\nconditioned = false\nmodel_frames = 2\n'
-                'model_max_pixels = 12544\nmodel_max_new_tokens = 160\nmodel_max_text_chars = 100\n')
+                'model_max_pixels = 12544\nmodel_max_new_tokens = 160\nmodel_max_text_chars = 100\n\n'
+                '[caption]\nmodel = "tiny-qwen3-vl"\nmax_frames = 8\nmax_chars = 100\nmax_new_tokens = 256\n')
     out, _ = nix_build("--expr", pipeline_expr(ds, "step2-transcript-disambiguate.shards.demo01"))
     meta = orjson.loads((out / "meta.json").read_bytes())
     vlm_ref = meta["models"][-1]
@@ -233,6 +235,12 @@ def test_omni_multimodal_pass_through_nix(tmp_path):
     assert meta["counts"]["model_malformed"] == 0
     t = load(out)
     assert "+ the segment's audio" in {p.name: p for p in t.passes}["model"].detail
+    # and step2-caption of the same dataset with the tiny Qwen3-VL (the scene context of this pass)
+    cap, _ = nix_build("--expr", pipeline_expr(ds, "step2-caption.shards.demo01"))
+    caps = orjson.loads((cap / "captions.json").read_bytes())
+    assert len(caps["clips"]) == 4 and all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
+    cap_meta = orjson.loads((cap / "meta.json").read_bytes())
+    assert cap_meta["models"][0]["name"] == "tiny-qwen3-vl" and cap_meta["models"][0]["path"].endswith("-tiny-qwen3-vl")
 
 
 @pytest.mark.nix
