@@ -209,7 +209,7 @@ def load(path: Path, device: str | None = None) -> Vlm:
 
 
 def kind(vlm: Vlm) -> str:
-    """What ran, for reports and meta.json: "audio-visual" (an Omni thinker) or "visual"."""
+    """What kind of model this is, for logs: "audio-visual" (an Omni thinker: it hears) or "visual"."""
     return "audio-visual" if vlm.hears_audio else "visual"
 
 
