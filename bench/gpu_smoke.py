@@ -15,6 +15,13 @@ Stages, each through the repo's own code (tools/ on sys.path), in this order:
 - ``caption`` (step2-caption): ``step2_caption.run`` on two synthetic clips with the tiny
   Qwen2.5-VL of tools/make_tiny_models.py (bf16 on CUDA), xgrammar-constrained decoding;
   ``captions.json`` (CaptionsArtifact; every answer must have been decoded under the grammar).
+- ``omni`` (step2-transcript-disambiguate, the audio-visual multimodal pass): the model code of the
+  pass — ``reelset.vlm`` load, ``chat`` with a reference picture, a segment's frames and **its
+  audio**, xgrammar-constrained ``generate``, ``parse_json`` — with the tiny Qwen2.5-Omni thinker of
+  tools/make_tiny_models.py (bf16 on CUDA) on :data:`OMNI_SEGMENTS` synthetic segments (frames +
+  speech-like audio); ``answer.json`` (ModelSegmentAnswer; every answer must parse and the prompts
+  must hold the audio tokens). Not the step's ``run`` (its bible passes need rapidfuzz and
+  jellyfish, which the box lacks).
 - ``latents-ltx2`` / ``latents-wan21`` (step4-*-preprocess): ``step4_preprocess.run`` on a package
   of two 64x64x9 clips (LTX-2 with audio) with the tiny diffusers pipelines; ``latents.json``
   (LatentIndex).
@@ -96,8 +103,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools"
 WHEELS_FILE = Path(__file__).with_name("gpu_smoke_wheels.txt")
 
-STAGES = ("asr", "caption", "latents-ltx2", "latents-wan21", "train-ltx2", "train-wan21")
-STEP_OF = {"asr": "step2-transcript-base", "caption": "step2-caption", "latents-ltx2": "step4-ltx2-preprocess",
+STAGES = ("asr", "caption", "omni", "latents-ltx2", "latents-wan21", "train-ltx2", "train-wan21")
+STEP_OF = {"asr": "step2-transcript-base", "caption": "step2-caption", "omni": "step2-transcript-disambiguate",
+           "latents-ltx2": "step4-ltx2-preprocess",
            "latents-wan21": "step4-wan21-preprocess", "train-ltx2": "step5-ltx2-train", "train-wan21": "step5-wan21-train"}
 NEEDS = {"train-ltx2": "latents-ltx2", "train-wan21": "latents-wan21"}
 BOX_BASE = ("torch", "transformers", "peft", "accelerate")  # what the lent box's Python is assumed to hold
@@ -112,6 +120,8 @@ CLIP = {"width": 64, "height": 64, "frames": 9, "fps": 24.0}   # LTX-2: /32 and 
 CLIPS = 2                           # clips per package and per caption run
 CAPTION_CFG = {"fps": 2.0, "max_frames": 4, "max_pixels": 16 * 28 * 28, "min_pixels": 4 * 28 * 28,
                "batch_size": CLIPS, "max_new_tokens": 160, "max_chars": 40}
+OMNI_SEGMENTS = 2                   # segments of the omni stage, one generate batch
+OMNI_CFG = {"frames": 4, "max_pixels": 16 * 28 * 28, "max_new_tokens": 160, "max_text_chars": 40}
 # [asr]: fixed 30 s windows (decoding runs whatever Silero VAD hears in synthetic audio); no third
 # pass where the guards have `min_coverage` (sequential decoder with temperature fallback: up to
 # 6 x 448 tokens of a random model, 40 s on 2 CPU cores) — the first two passes run CTranslate2's
@@ -703,6 +713,76 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
                   "dtype": str(loaded[0].dtype).removeprefix("torch.")}
 
 
+def stage_omni(ctx: Context, res: StageResult) -> None:
+    """The audio-visual multimodal pass's model code (module docstring)."""
+    from PIL import Image
+
+    import make_tiny_models
+
+    require_device(res, "torch")
+    t0 = time.perf_counter()
+    model_dir = ctx.work / "tiny-qwen2.5-omni-thinker"
+    model_dir.mkdir()
+    with torch_threads_kept():
+        make_tiny_models.make_qwen25_omni_thinker(model_dir)
+    pictures = ctx.work / "omni-frames"
+    pictures.mkdir()
+    frames = synthetic_frames(1 + OMNI_SEGMENTS * OMNI_CFG["frames"], 64, 96, SEED)
+    paths = []
+    for i, frame in enumerate(frames):
+        paths.append(pictures / f"f{i:02d}.png")
+        Image.fromarray(frame).save(paths[-1])
+    seconds = 2.0
+    audio = speech_like(seconds * OMNI_SEGMENTS)
+    res.prepare_s = round(time.perf_counter() - t0, 3)
+
+    from reelset import vlm
+    from reelset.schemas.disambiguate import ModelSegmentAnswer, segment_answer_schema
+    from reelset.step import Timer, write_json
+
+    timer = Timer()
+    with Measure() as m:
+        with timer.phase("load"):
+            model = vlm.load(model_dir)
+            grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, True,
+                                                   segment_answer_schema(["Archer", "Lana"], OMNI_CFG["max_text_chars"]))
+        convs = []
+        for k in range(OMNI_SEGMENTS):
+            clip = audio[int(k * seconds * vlm.AUDIO_RATE):int((k + 1) * seconds * vlm.AUDIO_RATE)]
+            seg_frames = paths[1 + k * OMNI_CFG["frames"]:1 + (k + 1) * OMNI_CFG["frames"]]
+            convs.append(vlm.chat(f"Picture 1: Archer. Who speaks in segment {k + 1}, and what is said? Answer in JSON.",
+                                  images=[paths[0]], videos=[seg_frames], audios=[clip], max_pixels=OMNI_CFG["max_pixels"],
+                                  fps=OMNI_CFG["frames"] / seconds, system="You answer with one JSON object."))
+        calls: list[dict] = []
+        generate = model.model.generate
+
+        def recorded(*args, **kwargs):
+            calls.append(kwargs)
+            return generate(*args, **kwargs)
+
+        with timer.phase("generate"), replaced(model.model, "generate", recorded):
+            gens = vlm.generate(model, convs, max_new_tokens=OMNI_CFG["max_new_tokens"], grammar=grammar)
+    record_measure(res, m, timer)
+    res.device = module_device(model.model)
+    if grammar is None or not model.hears_audio:
+        raise StageError(f"the tiny Omni thinker did not load as an audio-visual model under the grammar: {decoding}")
+    kwargs = calls[0]
+    audio_id = model.processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    audio_tokens = [row.count(audio_id) for row in kwargs["input_ids"].tolist()]
+    if "input_features" not in kwargs or min(audio_tokens) < 1:
+        raise StageError(f"the audio did not reach the model: audio tokens per prompt {audio_tokens}")
+    parsed = [vlm.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit) for g in gens]
+    bad = [p.reason for p in parsed if p.value is None]
+    if bad:
+        raise StageError(f"{len(bad)}/{len(parsed)} answers unusable under the grammar: {bad[0]}")
+    out = ctx.work / "omni"
+    out.mkdir()
+    write_json(out / "answer.json", parsed[0].value)
+    validate(res, out / "answer.json", ModelSegmentAnswer)
+    res.counts = {"segments": len(gens), "audio_tokens": sum(audio_tokens), "prompt_tokens": sum(g.prompt_tokens for g in gens),
+                  "new_tokens": sum(g.new_tokens for g in gens), "dtype": str(model.dtype).removeprefix("torch.")}
+
+
 def record_measure(res: StageResult, m: Measure, timer: Any) -> None:
     """Copy a torch stage's :class:`Measure` and phase times into ``res``."""
     res.wall_s, res.phases = m.wall_s, timer.timings
@@ -814,7 +894,7 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
 
 
 STAGE_FUNCS: dict[str, Callable[[Context, StageResult], None]] = {
-    "asr": stage_asr, "caption": stage_caption, "latents-ltx2": stage_latents("ltx2"), "latents-wan21": stage_latents("wan21"),
+    "asr": stage_asr, "caption": stage_caption, "omni": stage_omni, "latents-ltx2": stage_latents("ltx2"), "latents-wan21": stage_latents("wan21"),
     "train-ltx2": stage_train("ltx2"), "train-wan21": stage_train("wan21")}
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import gpu_smoke  # noqa: E402
 
 SMOKE = REPO / "bench" / "gpu_smoke.py"
-SCHEMAS = {"asr": "TranscriptArtifact", "caption": "CaptionsArtifact", "latents-ltx2": "LatentIndex",
+SCHEMAS = {"asr": "TranscriptArtifact", "caption": "CaptionsArtifact", "omni": "ModelSegmentAnswer", "latents-ltx2": "LatentIndex",
            "latents-wan21": "LatentIndex", "train-ltx2": "TrainSegment", "train-wan21": "TrainSegment"}
 DEVICE_CALL_MIB = 64   # what a device call carries, working tree included (/work/.library/device/README.md)
 TREE_ROOM_MIB = 4      # left for the working tree beside the carried wheels
@@ -80,6 +80,7 @@ def test_every_stage_runs_on_the_cpu_in_a_box_like_python(tmp_path):
         assert re.search(rf"^{name} +{s['step']} +ok +cpu ", proc.stdout, re.M), proc.stdout
     assert stages["asr"]["counts"]["compute_type"] == "int8" and stages["asr"]["phases"]["asr"] > 0
     assert stages["caption"]["counts"]["clips"] == 2
+    assert stages["omni"]["counts"]["segments"] == gpu_smoke.OMNI_SEGMENTS and stages["omni"]["counts"]["audio_tokens"] > 0
     assert stages["latents-ltx2"]["counts"]["audio_latents"] == 2 and stages["latents-wan21"]["counts"]["clips"] == 2
     for family in ("ltx2", "wan21"):
         assert stages[f"train-{family}"]["counts"]["steps"] == gpu_smoke.TRAIN_STEPS
@@ -100,7 +101,7 @@ def test_without_cuda_and_without_allow_cpu_the_first_stage_fails_naming_itself_
     assert first["stage"] == "asr" and first["status"] == "no-cuda" and first["device"] == "cpu"
     assert "stage asr (step2-transcript-base) needs a CUDA device, but the device found is the CPU" in first["error"]
     assert "get_cuda_device_count() is 0" in first["error"] and "--allow-cpu" in first["error"]
-    assert [s["status"] for s in rest] == ["not run"] * 5
+    assert [s["status"] for s in rest] == ["not run"] * (len(gpu_smoke.STAGES) - 1)
     assert all("stage asr found no CUDA device" in s["error"] for s in rest)
     assert "FAIL asr: stage asr (step2-transcript-base) needs a CUDA device" in proc.stderr
     assert not report["ok"] and first["wall_s"] is None  # nothing ran on the CPU
