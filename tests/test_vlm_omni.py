@@ -37,6 +37,19 @@ def tiny_omni(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_qwen3_omni(tmp_path_factory) -> Path:
+    """The tiny Qwen3-Omni (MoE) thinker (nix/models.toml "tiny-qwen3-omni-moe-thinker")."""
+    return build("qwen3-omni-moe-thinker", tmp_path_factory.mktemp("omni3") / "tiny-qwen3-omni-moe-thinker")
+
+
+# the Omni thinkers: make_tiny_models.py kind → (fixture, model_type, classes, processing module, audio tokens per second)
+THINKERS = {
+    "qwen2.5-omni-thinker": ("tiny_omni", "qwen2_5_omni_thinker", "Qwen2_5Omni", "qwen2_5_omni", 25),
+    "qwen3-omni-moe-thinker": ("tiny_qwen3_omni", "qwen3_omni_moe_thinker", "Qwen3OmniMoe", "qwen3_omni_moe", 13),
+}
+
+
+@pytest.fixture(scope="module")
 def tiny_qwen3_vl(tmp_path_factory) -> Path:
     """The tiny Qwen3-VL (nix/models.toml "tiny-qwen3-vl")."""
     return build("qwen3-vl", tmp_path_factory.mktemp("qwen3vl") / "tiny-qwen3-vl")
@@ -54,18 +67,19 @@ def omni_runs(demo_scenes, demo_transcript, tiny_omni, tmp_path_factory) -> dict
                         demo_scenes, demo_transcript, vlm=tiny_omni, vlm_kind="qwen2.5-omni-thinker", **OMNI_CFG)
 
 
-def test_tiny_omni_and_qwen3_vl_are_deterministic(tiny_omni, tiny_qwen3_vl, tmp_path):
+def test_tiny_omni_and_qwen3_vl_are_deterministic(tiny_omni, tiny_qwen3_vl, tiny_qwen3_omni, tmp_path):
     """A second build writes the same bytes (Nix builds them as plain derivations); the Omni
     tokenizer names its special tokens, which Qwen2_5OmniProcessor requires."""
     from conftest import tree_digest
 
     assert tree_digest(build("qwen2.5-omni-thinker", tmp_path / "omni")) == tree_digest(tiny_omni)
     assert tree_digest(build("qwen3-vl", tmp_path / "q3")) == tree_digest(tiny_qwen3_vl)
+    assert tree_digest(build("qwen3-omni-moe-thinker", tmp_path / "omni3")) == tree_digest(tiny_qwen3_omni)
     tok = json.loads((tiny_omni / "tokenizer_config.json").read_text())
     assert tok["audio_token"] == "<|AUDIO|>" and tok["vision_bos_token"] == "<|vision_bos|>"
 
 
-def test_load_recognises_the_omni_thinker_and_qwen3_vl(tiny_omni, tiny_qwen3_vl):
+def test_load_recognises_the_omni_thinkers_and_qwen3_vl(tiny_omni, tiny_qwen3_vl, tiny_qwen3_omni):
     omni = vlm.load(tiny_omni, device="cpu")
     assert type(omni.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
     assert type(omni.processor).__name__ == "Qwen2_5OmniProcessor"
@@ -74,27 +88,34 @@ def test_load_recognises_the_omni_thinker_and_qwen3_vl(tiny_omni, tiny_qwen3_vl)
     q3 = vlm.load(tiny_qwen3_vl, device="cpu")
     assert type(q3.model).__name__ == "Qwen3VLForConditionalGeneration" and type(q3.processor).__name__ == "Qwen3VLProcessor"
     assert not q3.hears_audio and q3.patch_size == 16 and vlm.kind(q3) == "visual"
+    omni3 = vlm.load(tiny_qwen3_omni, device="cpu")
+    assert type(omni3.model).__name__ == "Qwen3OmniMoeThinkerForConditionalGeneration"
+    assert type(omni3.processor).__name__ == "Qwen3OmniMoeProcessor" and omni3.hears_audio and omni3.patch_size == 16
 
 
-def test_a_full_omni_checkpoint_loads_only_its_thinker(tiny_omni, tmp_path):
-    """model_type qwen2_5_omni (the hub's layout: thinker.* weights beside the talker's): the
-    thinker is loaded from its thinker_config and thinker.* weights, bit for bit."""
+@pytest.mark.parametrize("kind", THINKERS)
+def test_a_full_omni_checkpoint_loads_only_its_thinker(kind, request, tmp_path):
+    """model_type qwen2_5_omni / qwen3_omni_moe (the hub's layout: thinker.* weights beside the
+    talker's): the thinker is loaded from its thinker_config and thinker.* weights, bit for bit."""
     import shutil
 
     import torch
     import transformers
 
-    thinker = transformers.Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni)
-    config = transformers.Qwen2_5OmniConfig(thinker_config=thinker.config.to_dict(), enable_audio_output=False)
-    full = transformers.Qwen2_5OmniForConditionalGeneration(config)
+    fixture, _, prefix, full_type, _ = THINKERS[kind]
+    tiny = request.getfixturevalue(fixture)
+    thinker_cls = getattr(transformers, f"{prefix}ThinkerForConditionalGeneration")
+    thinker = thinker_cls.from_pretrained(tiny)
+    config = getattr(transformers, f"{prefix}Config")(thinker_config=thinker.config.to_dict(), enable_audio_output=False)
+    full = getattr(transformers, f"{prefix}ForConditionalGeneration")(config)
     full.thinker.load_state_dict(thinker.state_dict())
     full.save_pretrained(tmp_path / "full")
-    for f in tiny_omni.iterdir():
+    for f in tiny.iterdir():
         if f.name not in ("config.json", "model.safetensors", "generation_config.json"):
             shutil.copy(f, tmp_path / "full" / f.name)
-    assert json.loads((tmp_path / "full" / "config.json").read_text())["model_type"] == "qwen2_5_omni"
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["model_type"] == full_type
     loaded = vlm.load(tmp_path / "full", device="cpu")
-    assert type(loaded.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration" and loaded.hears_audio
+    assert type(loaded.model) is thinker_cls and loaded.hears_audio
     want, got = thinker.state_dict(), loaded.model.state_dict()
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
 
@@ -109,10 +130,15 @@ def test_audio_for_a_model_that_does_not_hear_is_an_error(tiny_qwen3_vl):
         vlm.generate(q3, [vlm.chat("hi", audios=[np.zeros(1600, dtype=np.float32)])], max_new_tokens=2)
 
 
-def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tiny_omni, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", THINKERS)
+def test_omni_multimodal_pass_hears_each_segment(kind, request, omni_runs, demo_transcript, tmp_path, monkeypatch):
     """In process, the pass's generate calls get the segments' audio: Whisper features whose
-    length is the segment's (100 frames/s), and one <|AUDIO|> token per 40 ms between
-    <|audio_bos|> and <|audio_eos|> in each prompt, after the frames; xgrammar constrains them."""
+    length is the segment's (100 frames/s), and the audio encoder's number of audio tokens
+    (Qwen2.5-Omni: one <|AUDIO|> per 40 ms; Qwen3-Omni: one <|audio_pad|> per 80 ms) between the
+    audio start and end markers in each prompt, after the frames; xgrammar constrains them."""
+    import importlib
+
+    import torch
     import transformers
     import xgrammar
 
@@ -123,8 +149,11 @@ def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tin
     from reelset.schemas.references import ShotReferenceArtifact
     from reelset.schemas.transcript import TranscriptArtifact
 
+    fixture, model_type, prefix, module, per_second = THINKERS[kind]
+    tiny = request.getfixturevalue(fixture)
+    output_lengths = importlib.import_module(f"transformers.models.{module}.processing_{module}")._get_feat_extract_output_lengths
     calls = []
-    cls = transformers.Qwen2_5OmniThinkerForConditionalGeneration
+    cls = getattr(transformers, f"{prefix}ThinkerForConditionalGeneration")
     original = cls.generate
 
     def spy(self, *args, **kwargs):
@@ -137,28 +166,29 @@ def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tin
                 for s in base.segments]
     spec = StepSpec.model_validate({
         "step": "step2-transcript-disambiguate", "dataset": "t", "device": "cpu", "video_id": "demo01", "video": str(DEMO_VIDEO),
-        "models": {"vlm": {"name": "tiny-qwen2.5-omni-thinker", "repo": "x", "revision": "x", "path": str(tiny_omni)}},
+        "models": {"vlm": {"name": f"tiny-{kind}", "repo": "x", "revision": "x", "path": str(tiny)}},
         "inputs": {"step2-shot-reference": str(omni_runs["refs"])}})
     bible = BibleArtifact.model_validate(orjson.loads((omni_runs["bible"] / "bible.json").read_bytes()))
     refs = ShotReferenceArtifact.model_validate(orjson.loads((omni_runs["refs"] / "references.json").read_bytes()))
     (tmp_path / "work").mkdir()
     cfg = DisambiguateConfig.model_validate({**OMNI_CFG, "model_batch_size": 2})
     _speakers, _audit, detail, stats, kinds = tool.model_pass(spec, cfg, base, segments, bible, refs, tmp_path / "work")
-    assert kinds == {"vlm_model_type": "qwen2_5_omni_thinker", "vlm_inputs": "frames+audio"}
+    assert kinds == {"vlm_model_type": model_type, "vlm_inputs": "frames+audio"}
     assert stats["model_audio_segments"] == len(segments) > 0 and "the segment's audio" in detail
 
-    tok = vlm.load(tiny_omni, device="cpu").processor.tokenizer
-    audio, bos, eos, video = (tok.convert_tokens_to_ids(t) for t in ("<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>", "<|VIDEO|>"))
+    proc = vlm.load(tiny, device="cpu").processor
+    audio, bos, eos, video = (proc.tokenizer.convert_tokens_to_ids(t) for t in
+                              (proc.audio_token, proc.audio_bos_token, proc.audio_eos_token, proc.video_token))
     spans = [(s.start, s.end) for s in base.segments]
     heard, grid_seconds = [], []
     for call in calls:
         grid_seconds += call["video_second_per_grid"].tolist()
         assert [type(p) for p in call["logits_processor"]] == [xgrammar.contrib.hf.LogitsProcessor]
         feats, mask = call["input_features"], call["feature_attention_mask"]
-        assert feats.shape[1:] == (128, 3000) and feats.shape[0] == call["input_ids"].shape[0]  # 128 mel bins, 30 s padded
+        assert feats.shape[1] == 128 and feats.shape[0] == call["input_ids"].shape[0]  # 128 mel bins per clip
         for row, frames in zip(call["input_ids"].tolist(), mask.sum(-1).tolist(), strict=True):
             n = row.count(audio)
-            assert n == ((frames - 1) // 2 + 1 - 2) // 2 + 1  # the audio encoder's output length of this clip
+            assert n == int(output_lengths(torch.tensor(frames)))  # the audio encoder's output length of this clip
             assert row[row.index(bos) + 1: row.index(eos)] == [audio] * n and row.index(video) < row.index(bos)
             heard.append((frames, n))
         assert float(feats[mask.bool().unsqueeze(1).expand_as(feats)].std()) > 0.1  # speech, not silence
@@ -167,7 +197,7 @@ def test_omni_multimodal_pass_hears_each_segment(omni_runs, demo_transcript, tin
     # model_frames / duration spans 2 / model_frames of the segment (not the processor's 2 fps default)
     assert grid_seconds == pytest.approx([2 / cfg.model_frames * (end - start) for start, end in spans], rel=1e-3)
     for (start, end), (frames, n) in zip(spans, heard, strict=True):
-        assert abs(frames - (end - start) * 100) <= 2 and abs(n - (end - start) * 25) <= 2
+        assert abs(frames - (end - start) * 100) <= 2 and abs(n - (end - start) * per_second) <= 2
     print(f"\nsegments heard (feature frames, audio tokens): {heard}")
 
 

@@ -48,6 +48,14 @@ Kinds (first argument):
       chat template of Qwen2.5-Omni's form (:data:`OMNI_CHAT_TEMPLATE`: audio parts become
       ``<|audio_bos|><|AUDIO|><|audio_eos|>``).
 
+``qwen3-omni-moe-thinker``
+    A Qwen3-Omni (MoE) **thinker** checkpoint (``qwen3_omni_moe_thinker``;
+    ``Qwen3OmniMoeThinkerForConditionalGeneration``, ``Qwen3OmniMoeProcessor``): text 2 layers of
+    64 with 4 experts of 32 (2 per token), interleaved M-RoPE [2, 3, 3]; vision as the tiny
+    Qwen3-VL (patch 16, deepstack); audio encoder 2 layers of 32 over 128 mel bins (three stride-2
+    convolutions: one token per 80 ms); Qwen3-Omni's special tokens (:data:`QWEN3_OMNI_SPECIAL_TOKENS`,
+    named) and chat template form (:data:`QWEN3_OMNI_CHAT_TEMPLATE`). About 0.30 M parameters.
+
 ``qwen3-vl``
     A Qwen3-VL checkpoint (``Qwen3VLForConditionalGeneration``, ``Qwen3VLProcessor``): text 2
     layers of 64 (head dim 16, interleaved M-RoPE [2, 3, 3]), vision 2 blocks of 32 with
@@ -134,7 +142,7 @@ plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>.py, e.g.
 ``wan22``), given this module as its kit (SEED, CORPUS, :func:`make_t5_tokenizer`).
 
-Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,qwen2.5-omni-thinker,qwen3-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
+Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,qwen2.5-omni-thinker,qwen3-omni-moe-thinker,qwen3-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
 output directory, output directory not empty.
 """
@@ -353,6 +361,76 @@ def make_qwen25_omni_thinker(out: Path) -> None:
         feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
                                                   n_fft=400, padding_value=0.0, return_attention_mask=True),
         tokenizer=tok, chat_template=OMNI_CHAT_TEMPLATE)
+    processor.save_pretrained(out)
+
+
+# Qwen3-Omni's special tokens: Qwen3-VL's vision markers plus <|audio_start|><|audio_pad|><|audio_end|>
+QWEN3_OMNI_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_start|>", "<|audio_end|>",
+                             "<|audio_pad|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN3_OMNI_NAMED_TOKENS = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>", "audio_token": "<|audio_pad|>",
+                           "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
+                           "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>"}
+# the Omni chat template with Qwen3-Omni's placeholders
+QWEN3_OMNI_CHAT_TEMPLATE = (OMNI_CHAT_TEMPLATE.replace("<|vision_bos|>", "<|vision_start|>")
+                            .replace("<|vision_eos|>", "<|vision_end|>").replace("<|IMAGE|>", "<|image_pad|>")
+                            .replace("<|VIDEO|>", "<|video_pad|>").replace("<|audio_bos|>", "<|audio_start|>")
+                            .replace("<|audio_eos|>", "<|audio_end|>").replace("<|AUDIO|>", "<|audio_pad|>"))
+
+
+def make_qwen3_omni_moe_thinker(out: Path) -> None:
+    """Write the tiny Qwen3-Omni (MoE) thinker directory (see the module docstring) into ``out``."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        Qwen3OmniMoeThinkerForConditionalGeneration,
+        Qwen3VLVideoProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(1)
+    tok = make_tokenizer(QWEN3_OMNI_SPECIAL_TOKENS, QWEN3_OMNI_NAMED_TOKENS)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN3_OMNI_SPECIAL_TOKENS}
+    hidden = 64
+    config = Qwen3OmniMoeThinkerConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=hidden, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
+            moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3],
+                             "interleaved": True},
+            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden, patch_size=16,
+            spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64, deepstack_visual_indexes=[0],
+        ),
+        # Qwen3-Omni's audio encoder: 128 mel bins, three stride-2 convolutions (one token per 80 ms)
+        audio_config=dict(
+            num_mel_bins=128, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32,
+            output_dim=hidden, downsample_hidden_size=16, max_source_positions=1500, n_window=50,
+        ),
+        audio_token_id=ids["<|audio_pad|>"], image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        audio_start_token_id=ids["<|audio_start|>"], vision_start_token_id=ids["<|vision_start|>"],
+        user_token_id=tok.encode("user")[0], position_id_per_seconds=13,
+    )
+    config.architectures = ["Qwen3OmniMoeThinkerForConditionalGeneration"]
+    model = Qwen3OmniMoeThinkerForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"], do_sample=False)
+    model.save_pretrained(out, safe_serialization=True)
+
+    size = {"shortest_edge": QWEN3_MIN_PIXELS, "longest_edge": QWEN3_MAX_PIXELS}
+    processor = Qwen3OmniMoeProcessor(
+        image_processor=Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
+        video_processor=Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
+        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
+                                                  n_fft=400, padding_value=0.0, return_attention_mask=True),
+        tokenizer=tok, chat_template=QWEN3_OMNI_CHAT_TEMPLATE)
     processor.save_pretrained(out)
 
 
@@ -596,7 +674,8 @@ def make_wavlm_xvector(out: Path) -> None:
                              return_attention_mask=True).save_pretrained(out)
 
 
-KINDS = {"qwen2.5-vl": make_qwen25_vl, "qwen2.5-omni-thinker": make_qwen25_omni_thinker, "qwen3-vl": make_qwen3_vl, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
+KINDS = {"qwen2.5-vl": make_qwen25_vl, "qwen2.5-omni-thinker": make_qwen25_omni_thinker, "qwen3-vl": make_qwen3_vl,
+         "qwen3-omni-moe-thinker": make_qwen3_omni_moe_thinker, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
 
 
 def family_kinds() -> dict:

@@ -21,7 +21,7 @@ Passes, each recorded in the ``audit`` list:
 3. **model** (multimodal) — the model ``models.vlm`` (``[disambiguate] vlm``, a key of
    nix/models.toml) sees the reference shots (one picture each, labelled in the prompt) and the
    segment's frames (``model_frames`` evenly spaced over its span, one video), with a prompt
-   holding the bible and the current text. An audio-visual model (a Qwen2.5-Omni thinker,
+   holding the bible and the current text. An audio-visual model (a Qwen2.5-Omni or Qwen3-Omni thinker,
    :attr:`reelset.vlm.Vlm.hears_audio`) also **hears the segment**: its audio, cut from the
    source at the segment's start and end (16 kHz mono, at most 30 s), follows the frames;
    a visual model (Qwen2.5-VL, Qwen3-VL) gets the frames only, as before. meta.json records

@@ -18,6 +18,8 @@ Model kinds (config.json's ``model_type``, :data:`MODEL_CLASSES`):
   also **hears**: ``Vlm.hears_audio`` is True and :func:`chat` takes audio clips (16 kHz mono
   float arrays), which the processor turns into Whisper log-mel ``input_features`` and
   ``<|AUDIO|>`` placeholder tokens (one per 40 ms of sound, at most 30 s per clip).
+- ``qwen3_omni_moe`` / ``qwen3_omni_moe_thinker``: the same for Qwen3-Omni (MoE text model,
+  Qwen3-VL's vision patch 16, ``Qwen3OmniMoeProcessor``; one ``<|audio_pad|>`` per 80 ms).
 
 Typical use::
 
@@ -78,9 +80,13 @@ MODEL_CLASSES = {
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration",
     "qwen2_5_omni": "Qwen2_5OmniThinkerForConditionalGeneration",  # the thinker of a full checkpoint
+    "qwen3_omni_moe_thinker": "Qwen3OmniMoeThinkerForConditionalGeneration",
+    "qwen3_omni_moe": "Qwen3OmniMoeThinkerForConditionalGeneration",  # the thinker of a full checkpoint
 }
+# full Omni checkpoints (thinker + talker + token2wav/code2wav): only the thinker is loaded
+FULL_OMNI_TYPES = {"qwen2_5_omni", "qwen3_omni_moe"}
 # model types that hear: their processor takes audio= (16 kHz mono float arrays) beside images/videos
-AUDIO_MODEL_TYPES = {"qwen2_5_omni", "qwen2_5_omni_thinker"}
+AUDIO_MODEL_TYPES = {"qwen2_5_omni", "qwen2_5_omni_thinker", "qwen3_omni_moe", "qwen3_omni_moe_thinker"}
 AUDIO_RATE = 16000
 # Qwen2.5-Omni's feature extractor (Whisper's) pads or cuts every clip to 30 s
 AUDIO_MAX_SECONDS = 30.0
@@ -193,7 +199,7 @@ def load(path: Path, device: str | None = None) -> Vlm:
     dev, dtype = pick_device(device)
     processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
     extra: dict[str, Any] = {}
-    if model_type == "qwen2_5_omni":
+    if model_type in FULL_OMNI_TYPES:
         # the full checkpoint: the thinker's config and weights only (thinker.* → *); the talker
         # and token2wav weights (speech output, ~2 B parameters) are never read
         full = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
