@@ -162,6 +162,39 @@ def test_an_unknown_voice_of_two_videos_is_linked_on_the_all_videos_page(dialogu
     assert vid in strangers and end - start >= 2.0, span
 
 
+@pytest.mark.xfail(strict=True, reason="known limit: GE2E embeds two voices at once close to the louder one "
+                   "(Lana 0.754, every other character <= 0.66), so the overlap is named; marking it needs an "
+                   "overlapped-speech detector (e.g. pyannote segmentation), which no offline model here provides")
+def test_two_voices_at_once_are_not_forced_onto_a_name(dialogue, ge2e_dir, tmp_path):
+    """Archer and Lana talk over each other (two lines mixed at the same start) after a line of
+    Archer's and before one of Lana's: the overlap must be marked (`mixed`, or `unknown`), never
+    named after one of them, while Lana's own line is named."""
+    lines = [Line(voice=CHARACTERS["Archer"], text="We meet at the office after lunch and then drive north."),
+             Line(voice=CHARACTERS["Archer"], text="I told you the car was parked behind the station all along."),
+             Line(voice=CHARACTERS["Lana"], text="No, you never said anything about a car or a station to me.", overlap=True),
+             Line(voice=CHARACTERS["Lana"], text="Fine, but Cyril is driving and Malory pays for the fuel.")]
+    timed = make_speech_video(lines, tmp_path / "overlap.mp4", pause_s=1.2)
+    proc = run_tool("step2_transcript_base.py", transcript_spec(tmp_path / "overlap.mp4", "talk03"), tmp_path / "tr", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first_spec = json.loads((dialogue[2].parent / f"{dialogue[2].name}.spec.json").read_text())
+    refs = {k: v for k, v in first_spec["inputs"].items() if k.startswith("voice/")}
+    spec = {"step": "step2-speakers", "dataset": "test", "device": "cuda", "video_id": "talk03",
+            "video": str(tmp_path / "overlap.mp4"), "config": {"speakers": {}, "device": CPU_OK},
+            "inputs": {"step2-transcript-base": str(tmp_path / "tr"), **refs}, "models": {"speakers": speakers_model(ge2e_dir)}}
+    proc = run_tool("step2_speakers.py", spec, tmp_path / "out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    segs = json.loads((tmp_path / "out" / "speakers.json").read_text())["segments"]
+    both = (timed[1].start_s, max(timed[1].end_s, timed[2].end_s))
+
+    def inside(seg, span):
+        return max(0.0, min(seg["end"], span[1]) - max(seg["start"], span[0])) >= 0.5 * (seg["end"] - seg["start"])
+
+    lana = [sg for sg in segs if inside(sg, (timed[3].start_s, timed[3].end_s))]
+    assert lana and all(sg["speaker"] == "Lana" for sg in lana), segs
+    overlap = [sg for sg in segs if inside(sg, both)]
+    assert overlap and all(sg["speaker"] is None and sg["status"] in ("mixed", "unknown") for sg in overlap), segs
+
+
 def test_a_reference_past_the_end_names_the_bible_field(dialogue, ge2e_dir, tmp_path):
     timed, _, out = dialogue
     video = out.parent / "dialogue.mp4"
