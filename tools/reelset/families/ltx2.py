@@ -8,13 +8,16 @@ LTX-Video-Trainer (reelset/export.py); tiny model: ``tools/make_tiny_models.py l
 from __future__ import annotations
 
 from reelset.families import Family, Rules, TinyModel
+from reelset.schemas.ltx2_data import Ltx2Config
 
 FAMILY = Family(
     name="ltx2",
     label="LTX-2",
     package_step="step3-ltx2-data",
     package_script="step3_ltx2_data.py",
-    rules=Rules(frame_step=8, size_multiple=32, fps=24.0,
+    # the rules' one home is the package config (Ltx2Config: its docstring gives the sources)
+    rules=Rules(frame_step=Ltx2Config.FRAME_STEP, size_multiple=Ltx2Config.SIZE_MULTIPLE,
+                fps=float(Ltx2Config.model_fields["fps"].default),
                 source="ltx-trainer docs/dataset-preparation.md: W, H multiples of 32 (VAE), F % 8 == 1; trained at 24 or 25 fps"),
     package_config_ref="reelset.schemas.ltx2_data:Ltx2Config",
     preprocess_config_ref="reelset.schemas.latents:Ltx2PreprocessConfig",

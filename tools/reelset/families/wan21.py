@@ -9,13 +9,16 @@ wan2.1``.
 from __future__ import annotations
 
 from reelset.families import Family, Rules, TinyModel
+from reelset.schemas.wan21_package import Wan21Config
 
 FAMILY = Family(
     name="wan21",
     label="Wan 2.1",
     package_step="step3-wan21-package",
     package_script="step3_wan_package.py",
-    rules=Rules(frame_step=4, size_multiple=16, fps=16.0,
+    # the rules' one home is the package config (Wan21Config: its docstring gives the sources)
+    rules=Rules(frame_step=Wan21Config.FRAME_STEP, size_multiple=Wan21Config.SIZE_MULTIPLE,
+                fps=Wan21Config.model_fields["fps"].default,
                 source="WanPipeline (diffusers 0.42.1): frames 4n+1 (vae_scale_factor_temporal 4), W, H multiples of "
                        "8 (VAE) x 2 (patch); musubi-tuner docs/dataset_config.md: Wan 2.1 trains at 16 fps"),
     package_config_ref="reelset.schemas.wan21_package:Wan21Config",
