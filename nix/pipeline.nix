@@ -100,7 +100,7 @@ let
   # name, its model and whether dataset.toml names it; an unknown name fails evaluation
   variantOf = m: if !(m ? variant) then null else
     let v = m.variant; name = lookup v.key v.default; in
-    if v.models ? ${name} then { inherit name; model = v.models.${name}; set = lookup v.key null != null; }
+    if v.models ? ${name} then { inherit name; inherit (v) family; model = v.models.${name}; set = lookup v.key null != null; }
     else throw "reelset mkPipeline: ${where}: ${v.key} = \"${toString name}\" is not a variant of model family ${v.family} (variants: ${builtins.concatStringsSep ", " (attrNames v.models)}; tools/reelset/families/${v.family}.py)";
   modelsFor = step: mapAttrs (role: m:
     let

@@ -284,16 +284,31 @@ def test_switching_variant_remakes_conditions_and_lora_but_keeps_the_package(tmp
     assert spec_after["config"][fam.preprocess_section]["variant"] == new
 
 
-def test_an_unknown_variant_fails_evaluation(tmp_path):
+def test_a_variant_is_checked_at_evaluation(tmp_path):
+    """An unknown variant fails evaluation with the family's variants; a known but unpinned one
+    (LTX-2.5) with the pin instructions of its model, naming the variant that chose it."""
     repo = copy_repo(tmp_path)
-    (repo / "pipelines" / "demo" / "dataset.toml").write_text(
-        (repo / "pipelines" / "demo" / "dataset.toml").read_text() + '\n[ltx2_preprocess]\nvariant = "ltx-9"\n')
+    toml = repo / "pipelines" / "demo" / "dataset.toml"
+    demo = toml.read_text()
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-9"\n')
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
     assert proc.returncode != 0
     names = ", ".join(sorted(v.name for v in families.get("ltx2").variants))
     assert (f'pipelines/demo/dataset.toml: ltx2_preprocess.variant = "ltx-9" is not a variant of model family ltx2 '
             f"(variants: {names}; tools/reelset/families/ltx2.py)") in proc.stderr, proc.stderr
+    # an explicit `model` does not hide an unknown variant
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-9"\nmodel = "tiny-ltx2"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
+    assert proc.returncode != 0 and "is not a variant of model family ltx2" in proc.stderr, proc.stderr
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-2.5"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
+    assert proc.returncode != 0
+    assert ("model 'ltx-2.5' (Lightricks/LTX-2.5-Diffusers @ main) has no narHash pinned; the model of variant ltx-2.5 "
+            'of the family (`variant = "ltx-2.5"` in [ltx2_preprocess] of pipelines/demo/dataset.toml') in proc.stderr, proc.stderr
+    assert "fetch-model ltx-2.5 " in proc.stderr
 
 
 def test_reference_frame_tool(built_demo, tmp_path):
