@@ -32,7 +32,10 @@ The model code is Wan 2.1's (:mod:`reelset.wan21`), which reads these numbers fr
 checkpoint's configs. Exports: DiffSynth-Studio (``examples/wanvideo/model_training/lora/
 Wan2.2-TI2V-5B.sh``: metadata.csv, ``Wan-AI/Wan2.2-TI2V-5B`` files, ``Wan2.2_VAE.pth``) and
 diffusion-pipe (model ``type = "wan"``, ``ckpt_path`` = the Wan2.2-TI2V-5B folder); musubi-tuner
-trains the A14B experts (``--task t2v-A14B``), not TI2V-5B, so it is no target here.
+trains the A14B experts (``--task t2v-A14B`` / ``i2v-A14B``), not TI2V-5B, so it is no target here
+(kohya-ss/musubi-tuner @ 30c658c: ``wan/configs/__init__.py`` ``WAN_CONFIGS`` has no ``ti2v-5B``
+task, only a leftover ``SUPPORTED_SIZES`` entry; docs/wan.md lists ``t2v-A14B``, ``i2v-A14B`` for
+Wan 2.2 and calls ``Wan2.2_VAE.pth`` "for 5B model").
 """
 
 from __future__ import annotations
