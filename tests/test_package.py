@@ -6,6 +6,7 @@ through Nix (mkStep directly, until step2-reviewed exists) must be bit-identical
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
-from reelset import families
+from reelset import ReelsetError, families
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -262,6 +263,26 @@ def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path)
     bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
     proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
     assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr
+
+
+@pytest.mark.parametrize("fam", families.every(), ids=families.names())
+def test_a_familys_variants_are_data_that_share_its_rules(fam):
+    """Issue 28: a family's variants (Family.variants) name models of nix/models.toml (the
+    checkpoint step4/step5 load, the trainer's files), hold the default variant, and state rules
+    equal to the family's (its package serves them all); a variant with other rules is refused."""
+    known = tomllib.loads((REPO / "nix" / "models.toml").read_text())
+    assert fam.default_model == fam.variant().model == fam.variant(fam.default_variant).model
+    for v in fam.variants:
+        assert v.model in known and all(m in known for m in v.trainer_models.values()), v
+        assert v.source and v.text_encoder
+        if v.rules is not None:
+            assert (v.rules.frame_step, v.rules.size_multiple, v.rules.fps) == (
+                fam.rules.frame_step, fam.rules.size_multiple, fam.rules.fps)
+    with pytest.raises(ReelsetError, match="no variant 'nope'"):
+        fam.variant("nope")
+    other = dataclasses.replace(fam.variants[0], rules=dataclasses.replace(fam.rules, fps=fam.rules.fps + 1))
+    with pytest.raises(ReelsetError, match="differ from the family's"):
+        dataclasses.replace(fam, variants=(*fam.variants, dataclasses.replace(other, name="other")))
 
 
 def test_wan21_metadata_sidecars_and_configs(wan21_out):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -12,7 +12,17 @@ from reelset.schemas.base import Strict, X264Preset, parse_size
 
 class Ltx2Config(Strict):
     """``[ltx2]`` of dataset.toml: step3-ltx2-data (LTX-2 trainer, Lightricks/LTX-2
-    packages/ltx-trainer/docs/dataset-preparation.md)."""
+    packages/ltx-trainer/docs/dataset-preparation.md).
+
+    The family's clip rules live here, once (reelset/families/ltx2.py and the model module
+    reelset/ltx2.py read them): ``SIZE_MULTIPLE`` (W, H multiples of the video VAE's spatial factor
+    32) and ``FRAME_STEP`` (F = 8n + 1: its causal temporal factor 8),
+    per ltx-trainer docs/dataset-preparation.md ("Resolution Buckets": the default VAE's factors,
+    spatial 32, temporal 8; the same text for LTX-2, 2.3 and 2.5 at Lightricks/LTX-2 400fd31);
+    the default ``fps`` 24 (the trainer's configs: ``frame_rate: 24.0``)."""
+
+    SIZE_MULTIPLE: ClassVar[int] = 32
+    FRAME_STEP: ClassVar[int] = 8
 
     fps: Literal[24, 25] = Field(24, description="Target frame rate, frames per second (LTX-2 trains at 24 or 25 fps); clips are resampled to it.")
     buckets: list[str] = Field(default_factory=lambda: ["960x544x97", "960x544x49", "960x544x25"], min_length=1, description="Resolution buckets 'WxHxF' (pixels, pixels, frames): W and H multiples of 32, F = 8n+1 (ltx-trainer docs). Each clip goes to the bucket of nearest aspect ratio among those with F <= its frames at `fps` (ties: more frames, then larger area), as the trainer assigns them; clips shorter than every bucket are dropped. Several buckets need batch size 1 in the trainer.")
@@ -28,10 +38,12 @@ class Ltx2Config(Strict):
     def _rules(self) -> Ltx2Config:
         for b in self.buckets:
             w, h, f = parse_size(b, 3)
-            if w % 32 or h % 32:
-                raise ValueError(f"bucket {b!r}: width and height must be multiples of 32 (LTX-2 VAE spatial factor)")
-            if f % 8 != 1:
-                raise ValueError(f"bucket {b!r}: frames must be 8n+1 (1, 9, 17, 25, ..., 97, 121; LTX-2 VAE temporal factor 8)")
+            m, n = self.SIZE_MULTIPLE, self.FRAME_STEP
+            if w % m or h % m:
+                raise ValueError(f"bucket {b!r}: width and height must be multiples of {m} (LTX-2 VAE spatial factor)")
+            if f % n != 1:
+                raise ValueError(f"bucket {b!r}: frames must be {n}n+1 (1, {n + 1}, {2 * n + 1}, {3 * n + 1}, ..., 97, 121; "
+                                 f"LTX-2 VAE temporal factor {n})")
         if len(set(self.buckets)) != len(self.buckets):
             raise ValueError("buckets: duplicate entries")
         return self
