@@ -43,7 +43,7 @@ from PIL import Image
 
 from reelset import ReelsetError, media, vlm
 from reelset.captiontext import names_in_text
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
     CAMERA_MOTIONS,
@@ -205,13 +205,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "captions.json", art)
     versions = vlm.versions()
     versions["ffmpeg"] = media.program_version("ffmpeg")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device=model.device,
-                    models=[model_ref], versions=versions,
-                    counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
-                            "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
-                            "new_tokens": sum(c.new_tokens for c in clips), "hit_limit": sum(c.hit_limit for c in clips),
-                            "constrained": sum(c.constrained for c in clips)})
-    return StepResult(meta=meta)
+    return StepResult(device=model.device, models=[model_ref], versions=versions,
+                      counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
+                              "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
+                              "new_tokens": sum(c.new_tokens for c in clips), "hit_limit": sum(c.hit_limit for c in clips),
+                              "constrained": sum(c.constrained for c in clips)})
 
 
 if __name__ == "__main__":

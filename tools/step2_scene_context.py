@@ -32,7 +32,7 @@ from pathlib import Path
 
 from reelset import ReelsetError
 from reelset.disambiguate import find_terms, make_terms, norm
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.context import ClipContext, ContextLine, DroppedLine, SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
@@ -144,13 +144,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                  for s in scenes.scenes]
     artifact = SceneContextArtifact(video_id=scenes.video_id, trigger_word=bible.bible.trigger_word, clips=clips)
     write_json(out / "context.json", artifact)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device="cpu",
-                    counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
-                            "clips_with_dropped_dialogue": sum(bool(c.dropped_lines) for c in clips),
-                            "clips_with_characters": sum(bool(c.characters) for c in clips),
-                            "lines_by_voice": sum(ln.speaker_source == "voice" for c in clips for ln in c.lines),
-                            "lines_unknown_voice": sum(ln.speaker_source == "voice-unknown" for c in clips for ln in c.lines)})
-    return StepResult(meta=meta)
+    return StepResult(counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
+                              "clips_with_dropped_dialogue": sum(bool(c.dropped_lines) for c in clips),
+                              "clips_with_characters": sum(bool(c.characters) for c in clips),
+                              "lines_by_voice": sum(ln.speaker_source == "voice" for c in clips for ln in c.lines),
+                              "lines_unknown_voice": sum(ln.speaker_source == "voice-unknown" for c in clips for ln in c.lines)})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from reelset import ReelsetError
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -64,9 +64,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "references.json", ShotReferenceArtifact(frames=result))
     videos = {f.video for f in result}
     log(f"{len(result)} reference frames from {len(videos)} videos")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
-    return StepResult(meta=meta)
+    return StepResult(counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, speakers, voice
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -180,9 +180,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                   embedded_ms=round(1000 * sum(v.seconds for v in voices)))
     log(f"{len(segments)} segments, {len(voices)} voices: " + ", ".join(
         f"{v.id}={v.name or 'unknown'} ({v.closest} {v.similarity})" for v in voices))
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=encoder.device,
-                    models=[model], counts=counts, versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(device=encoder.device, models=[model], counts=counts, versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

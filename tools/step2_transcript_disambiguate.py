@@ -54,7 +54,7 @@ import srt
 
 from reelset import ReelsetError, asr, frames, media, vlm
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.disambiguate import (
     AuditEntry,
@@ -271,13 +271,12 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     alternatives = sum(a.action == "alternative" for a in audit)
     log(f"{applied} changes applied, {alternatives} alternatives kept, "
         f"{sum(a.action == 'fallback' for a in audit)} model fallbacks")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=device, models=models_used,
-                    counts={"segments": len(out_segments), "applied": applied, "alternatives": alternatives,
-                            "fallbacks": sum(a.action == "fallback" for a in audit),
-                            **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
-                    versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
-                              "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
-    return StepResult(meta=meta)
+    return StepResult(device=device, models=models_used,
+                      counts={"segments": len(out_segments), "applied": applied, "alternatives": alternatives,
+                              "fallbacks": sum(a.action == "fallback" for a in audit),
+                              **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
+                      versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
+                                "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.step import StepResult, Timer, log, read_artifact, write_json
@@ -346,13 +346,11 @@ def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: B
         source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
 
 
-def shard_result(step: str, trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
+def shard_result(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
                  clips: list[PackagedClip]) -> StepResult:
     """Finish a per-video package shard: its ``manifest.json`` (the video's clips, no metadata
     files: the gathering writes those) and meta."""
     art = manifest(trainer, spec, reviewed, config, [], clips)
     write_json(out / "manifest.json", art)
-    return StepResult(meta=StepMeta(step=step, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
-                                            "frames_written": art.frames_written},
-                                    versions={"ffmpeg": media.program_version("ffmpeg")}))
+    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped, "frames_written": art.frames_written},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})
