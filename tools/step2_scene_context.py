@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reelset import ReelsetError
 from reelset.disambiguate import find_terms, make_terms, norm
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -38,9 +37,11 @@ from reelset.schemas.context import ClipContext, ContextLine, DroppedLine, Scene
 from reelset.schemas.disambiguate import DisambiguatedTranscript
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.speakers import SpeakersArtifact
-from reelset.step import StepResult, Timer, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
 
 STEP = "step2-scene-context"
+INPUTS = {"step1-scenes": ScenesArtifact, "step2-transcript-disambiguate": DisambiguatedTranscript,
+          "step2-bible": BibleArtifact, "step2-speakers": SpeakersArtifact}
 MAX_CONTEXT_CHARS = 400
 
 def voice_parts(speakers: SpeakersArtifact | None) -> dict[int, list]:
@@ -130,15 +131,9 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
                        unheard_speech_s=round(unheard, 3), context=context)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    for needed in ("step1-scenes", "step2-transcript-disambiguate", "step2-bible", "step2-speakers"):
-        if needed not in spec.inputs:
-            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
-    scenes = read_artifact(Path(spec.inputs["step1-scenes"]) / "scenes.json", ScenesArtifact)
-    transcript = read_artifact(Path(spec.inputs["step2-transcript-disambiguate"]) / "corrected_transcript.json",
-                               DisambiguatedTranscript)
-    bible = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
-    voices = voice_parts(read_artifact(Path(spec.inputs["step2-speakers"]) / "speakers.json", SpeakersArtifact))
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+    scenes, transcript, bible = inputs["step1-scenes"], inputs["step2-transcript-disambiguate"], inputs["step2-bible"]
+    voices = voice_parts(inputs["step2-speakers"])
     with timer.phase("context"):
         clips = [clip_context(s.clip_id, s.start_s, s.end_s, transcript, bible, scenes.video_id, voices)
                  for s in scenes.scenes]
@@ -152,4 +147,4 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

@@ -31,9 +31,10 @@ from reelset import ReelsetError, media, speakers, voice
 from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-speakers"
+INPUTS = {"step2-transcript-base": TranscriptArtifact}  # plus the voice references (inputs voice/<character>/…)
 
 
 def load_references(spec: StepSpec) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
@@ -41,7 +42,7 @@ def load_references(spec: StepSpec) -> tuple[dict[str, np.ndarray], dict[str, li
     vecs: dict[str, list[np.ndarray]] = {}
     where: dict[str, list[str]] = {}
     for key in sorted(k for k in spec.inputs if k.startswith("voice/")):
-        ref = read_artifact(Path(spec.inputs[key]) / "voice.json", VoiceReferenceArtifact)
+        ref = read_artifact(Path(spec.inputs[key]) / VoiceReferenceArtifact.FILE, VoiceReferenceArtifact)
         vecs.setdefault(ref.character, []).append(np.asarray(ref.embedding, np.float32))
         where.setdefault(ref.character, []).append(f"{ref.where} ({ref.video_id} {ref.start}-{ref.end} s)")
     return {c: speakers.unit(np.mean(v, 0)) for c, v in vecs.items()}, where
@@ -141,16 +142,14 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    if "step2-transcript-base" not in spec.inputs:
-        raise ReelsetError(f"{STEP}: spec has no inputs.step2-transcript-base")
     model = spec.models.get("speakers")
     if model is None:
         raise ReelsetError(f"{STEP}: spec has no models.speakers")
     cfg = spec.section("speakers", SpeakersConfig)
-    transcript = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
+    transcript = inputs["step2-transcript-base"]
     refs, where = load_references(spec)
     if not refs:
         log("no voice references in the bible (characters[].voice_references): every voice stays unknown")
@@ -184,4 +183,4 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

@@ -58,9 +58,10 @@ from pathlib import Path
 from reelset import media, package
 from reelset.schemas.base import StepSpec
 from reelset.schemas.ltx2_data import Ltx2Config
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
 
 STEP = "step3-ltx2-data"
+INPUTS = package.INPUTS
 
 
 def plan(cfg: Ltx2Config):
@@ -96,9 +97,9 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
     return name
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
-    reviewed, _ = package.load_reviewed(spec)
+    reviewed = package.reviewed_of(spec, inputs)
     clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
         return package.shard_result("ltx2", spec, reviewed, cfg, out, clips)
@@ -114,4 +115,4 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

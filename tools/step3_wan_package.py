@@ -68,7 +68,9 @@ from reelset import families, media, package
 from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan21_package import WanPackageConfig
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
+
+INPUTS = package.INPUTS
 
 
 def plan(cfg: WanPackageConfig):
@@ -118,11 +120,11 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
     return ["metadata.csv", "musubi_dataset.toml", "diffusion_pipe_dataset.toml"]
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     family = families.of_step(spec.step)
     zip_name = f"{family.name}_dataset.zip"
     cfg = spec.section(family.name, family.package_config)
-    reviewed, _ = package.load_reviewed(spec)
+    reviewed = package.reviewed_of(spec, inputs)
     fps = Fraction(cfg.fps).limit_denominator(1001)
     clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
@@ -142,4 +144,4 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(None, run, Path(__file__), INPUTS))
