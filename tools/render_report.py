@@ -25,7 +25,7 @@ from pathlib import Path
 
 from reelset import ReelsetError, report
 from reelset.schemas.base import StepMeta
-from reelset.step import atomic_output, invocation
+from reelset.step import atomic_output, invocation, read_artifact
 
 
 def render(data: Path, module: str, work: Path) -> None:
@@ -33,7 +33,7 @@ def render(data: Path, module: str, work: Path) -> None:
     link every entry of ``data`` into ``work``. Raises ReelsetError naming the missing file."""
     if not (data / "meta.json").is_file():
         raise ReelsetError(f"{data}: no meta.json (is this a reelset step output?)")
-    meta = StepMeta.model_validate_json((data / "meta.json").read_bytes())
+    meta = read_artifact(data / StepMeta.FILE, StepMeta)
     try:
         mod = importlib.import_module(f"reelset.reports.{module}")
     except ModuleNotFoundError as exc:
@@ -49,14 +49,14 @@ def render(data: Path, module: str, work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        run = invocation("render-report", __doc__.split("\n")[0], argv)
-        if "data" not in run.spec.inputs:
+        call = invocation("render-report", __doc__.split("\n")[0], argv)
+        if "data" not in call.spec.inputs:
             raise ReelsetError("render-report: the spec needs inputs.data (the step output to report on)")
-        module = run.spec.config.get("report", {}).get("module")
+        module = call.spec.config.get("report", {}).get("module")
         if not module:
             raise ReelsetError("render-report: the spec needs config.report.module")
-        with atomic_output(run.out, run.in_nix) as work:
-            render(Path(run.spec.inputs["data"]), module, work)
+        with atomic_output(call.out, call.in_nix) as work:
+            render(Path(call.spec.inputs["data"]), module, work)
         return 0
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)

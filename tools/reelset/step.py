@@ -285,16 +285,16 @@ def main(step: str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[B
     """
     try:
         prog = step or Path(script).name
-        run = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)
-        spec = run.spec
+        call = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)
+        spec = call.spec
         if step is not None and spec.step != step:
             raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
         device.configure(spec)  # cuda steps: GPU required unless [device] allow_cpu
-        if run.in_nix:
+        if call.in_nix:
             check_host_venv()
             _prepare_build_env()
         loaded = load_inputs(spec, inputs) if inputs is not None else None
-        with atomic_output(run.out, run.in_nix) as work:
+        with atomic_output(call.out, call.in_nix) as work:
             timer = Timer()
             t0 = time.perf_counter()
             result = fn(spec, work, timer) if loaded is None else fn(spec, work, timer, loaded)
@@ -306,7 +306,7 @@ def main(step: str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[B
             meta = result.meta(spec, source_sha256(script.resolve().parent))
             device.record(meta)
             write_json(work / "meta.json", meta)
-        log(f"{spec.step}: wrote {run.out}")
+        log(f"{spec.step}: wrote {call.out}")
         return 0
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)
