@@ -78,3 +78,23 @@ def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
     with atomic_output(tmp_path / "nix" / "out", in_nix=True) as work:  # inside Nix: $out itself
         assert work == tmp_path / "nix" / "out" and work.is_dir()
+
+
+# tools whose inputs have no fixed role → file (the family-named inputs of step4/step5, the
+# aggregates or shards of step2-reviewed): they read them with read_artifact
+UNDECLARED = {"step2_reviewed.py", "step4_preprocess.py", "step5_train.py"}
+
+
+def test_every_tools_inputs_are_the_inputs_the_step_table_gives_it():
+    """One declaration: a tool's INPUTS names exactly the upstream steps its entry in
+    nix/steps.nix passes (``inputs``), so the harness checks every input Nix hands the tool."""
+    import importlib
+
+    from reelset import nixinfo
+
+    for s in nixinfo.step_table():
+        declared = set(getattr(importlib.import_module(s["script"].removesuffix(".py")), "INPUTS", {}))
+        if s["script"] in UNDECLARED:
+            assert not declared and s["inputs"], s["name"]
+        else:
+            assert declared == set(s["inputs"]), f"{s['name']}: tools/{s['script']} INPUTS {sorted(declared)}, nix/steps.nix passes {s['inputs']}"
