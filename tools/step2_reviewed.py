@@ -120,7 +120,8 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
             clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
             caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
             width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
-            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines)))
+            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines),
+            lines=lines, unheard_speech_s=cap.unheard_speech_s))
     return out
 
 

@@ -77,7 +77,8 @@ def attribute(pcm: np.ndarray, transcript: TranscriptArtifact, encoder: voice.En
         ids = [transcript.segments[embedded[k][0]].id for k in rows]
         secs = sum(transcript.segments[embedded[k][0]].end - transcript.segments[embedded[k][0]].start for k in rows)
         v = Voice(id=f"v{label + 1}", name=name, closest=closest, similarity=None if sim is None else round(sim, 4),
-                  margin=None if margin is None else round(margin, 4), segments=ids, seconds=round(secs, 3))
+                  margin=None if margin is None else round(margin, 4), segments=ids, seconds=round(secs, 3),
+                  embedding=[round(float(x), 5) for x in mean])
         voices.append(v)
         for k in rows:
             voice_of[embedded[k][0]] = v

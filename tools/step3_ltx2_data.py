@@ -100,7 +100,8 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
 def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
     reviewed = package.reviewed_of(spec, inputs)
-    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer,
+                              sections=cfg.audio_captions and cfg.audio)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
         return package.shard_result("ltx2", spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)

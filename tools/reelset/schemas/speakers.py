@@ -53,6 +53,7 @@ class Voice(Strict):
     margin: float | None = Field(description="similarity minus the second-closest character's cosine (null with fewer than two characters).")
     segments: list[int] = Field(description="Transcript segment ids of the voice.")
     seconds: float = Field(ge=0, description="Speech seconds of the voice (sum of its segments' lengths).")
+    embedding: list[float] = Field(default_factory=list, description="Unit-norm mean embedding of the voice's segments (5 decimals): what links a voice no reference names across the videos of a dataset (reelset.speakers.link_voices; the step2-speakers page of all videos).")
 
 
 class SpeakerSegment(Strict):
