@@ -14,7 +14,7 @@ option (ltx-trainer ``process_dataset.py --lora-trigger``, which prepends it to 
 must not be used on these packages: it would double it.
 
 Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
-input, a reviewed.json that does not match its schema, a clip id listed twice, a clip file
+input or a reviewed.json that does not match its schema (the harness, :data:`INPUTS`), a clip id listed twice, a clip file
 that is missing or not a video, a written clip whose frame count or size is not the
 planned one, and a package that would keep no clip at all (:func:`require_kept`: an empty
 training set is never a successful build; the message counts the reasons and says whether
@@ -37,33 +37,30 @@ from pydantic import BaseModel
 
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
-from reelset.step import StepResult, Timer, log, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"
+INPUTS = {REVIEWED_STEP: ReviewedArtifact}  # what every package step reads: its tool's INPUTS
 SHARD = "shards/"  # spec inputs "shards/<video id>": the step's per-video shards, which the gathering links
 PACKAGE_DIR = "dataset"  # the trainer package inside $out (what the zip holds)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can carry: fixed for bit-identical zips
 
 
-def load_reviewed(spec: StepSpec) -> tuple[ReviewedArtifact, Path]:
-    """The ``reviewed.json`` of the spec's ``step2-reviewed`` input and its path.
-
-    ReelsetError when the input is missing, the file does not validate, or a clip id occurs
-    twice across accepted and rejected clips (a join by id would then be ambiguous).
+def reviewed_of(spec: StepSpec, inputs: Inputs) -> ReviewedArtifact:
+    """The ``reviewed.json`` of the spec's ``step2-reviewed`` input (loaded by the harness:
+    :data:`INPUTS`). ReelsetError naming the file when a clip id occurs twice across accepted
+    and rejected clips (a join by id would then be ambiguous).
     """
-    folder = spec.inputs.get(REVIEWED_STEP)
-    if not folder:
-        raise ReelsetError(f"{spec.step}: spec has no inputs.{REVIEWED_STEP} (a folder holding reviewed.json)")
-    path = Path(folder) / "reviewed.json"
-    reviewed = read_artifact(path, ReviewedArtifact)
+    reviewed = inputs[REVIEWED_STEP]
+    path = Path(spec.inputs[REVIEWED_STEP]) / ReviewedArtifact.FILE
     ids = [c.clip_id for c in reviewed.accepted] + [c.clip_id for c in reviewed.rejected]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ReelsetError(f"{path}: clip id(s) listed more than once: {', '.join(dupes)}")
-    return reviewed, path
+    return reviewed
 
 
 @dataclass(frozen=True)
@@ -385,13 +382,11 @@ def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: B
         source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
 
 
-def shard_result(step: str, trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
+def shard_result(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
                  clips: list[PackagedClip]) -> StepResult:
     """Finish a per-video package shard: its ``manifest.json`` (the video's clips, no metadata
     files: the gathering writes those) and meta."""
     art = manifest(trainer, spec, reviewed, config, [], clips)
     write_json(out / "manifest.json", art)
-    return StepResult(meta=StepMeta(step=step, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
-                                            "frames_written": art.frames_written},
-                                    versions={"ffmpeg": media.program_version("ffmpeg")}))
+    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped, "frames_written": art.frames_written},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})

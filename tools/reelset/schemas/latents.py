@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
@@ -51,6 +53,8 @@ class LatentClip(Strict):
 class LatentIndex(Strict):
     """``$out/latents.json`` of step4-ltx2-preprocess / step4-wan21-preprocess: one entry per kept
     clip of the package, each with its latent and text-embedding files."""
+
+    FILE: ClassVar[str] = "latents.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -46,6 +46,8 @@ class RejectedClip(Strict):
 
 class ReviewedArtifact(Strict):
     """``$out/reviewed.json`` of step2-reviewed: every clip of the dataset is either accepted or rejected."""
+
+    FILE: ClassVar[str] = "reviewed.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     dataset: str

@@ -4,7 +4,7 @@ tools/step2_speakers.py). Embeddings are unit vectors (cosine = dot product)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,8 @@ class SpeakersConfig(Strict):
 
 class VoiceReferenceArtifact(Strict):
     """``$out/voice.json`` of one voice reference of the bible (a character + a span of a video)."""
+
+    FILE: ClassVar[str] = "voice.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     character: str = Field(description="Canonical character name (bible.yaml).")
@@ -71,6 +73,8 @@ class SpeakerSegment(Strict):
 
 class SpeakersArtifact(Strict):
     """``$out/speakers.json`` of step2-speakers (one per video)."""
+
+    FILE: ClassVar[str] = "speakers.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str
