@@ -691,7 +691,7 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     from reelset import media, vlm
     from reelset.schemas.base import StepSpec
     from reelset.schemas.captions import CaptionsArtifact
-    from reelset.step import Timer
+    from reelset.step import Timer, load_inputs
 
     spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", video_id=VIDEO_ID, inputs=inputs,
                     models={"vlm": model_ref("tiny-qwen2.5-vl", model_dir)},
@@ -702,7 +702,7 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     with (replaced(step2_caption, "sample_frames", sample_clip_frames),
           replaced(media, "program_version", lambda name: f"{name}: not run (frames from .npz)"),
           spied(vlm, "load") as loaded, Measure() as m):
-        step2_caption.run(spec, out, timer)
+        step2_caption.run(spec, out, timer, load_inputs(spec, step2_caption.INPUTS))
     record_measure(res, m, timer)
     res.device = module_device(loaded[0].model)
     art = validate(res, out / "captions.json", CaptionsArtifact)

@@ -86,6 +86,9 @@ in
       field = builtins.elemAt (builtins.split "\\." ref.key) 2;
       chosen = if !(builtins.isAttrs ref) then "" else
         (if ref.set then "chosen by `${field} = \"${name}\"` in [${section}] of ${ref.where}"
+         else if ref ? variant then "the model of variant ${ref.variant.name} of the family ("
+           + (if ref.variant.set then "`variant = \"${ref.variant.name}\"`" else "the default variant: no `variant`")
+           + " in [${section}] of ${ref.where}; tools/reelset/families/${ref.variant.family}.py lists the variants)"
          else "the default of `${field}` in [${section}] (not set in ${ref.where})")
         + ". Models usable now (narHash pinned, or built by a tool): ${builtins.concatStringsSep ", " ref.pinned} "
         + "(the tiny ones run offline on a CPU: see the offline choices in reelset's templates/dataset/dataset.toml). ";

@@ -96,15 +96,23 @@ let
   # (default true): switched off, it is no input of the derivation and needs no pinned model
   enabledModels = step: removeAttrs step.models
     (filter (r: let m = step.models.${r}; in (m ? when) && !(lookup m.when true)) (attrNames step.models));
+  # the family variant a model role follows (`variant` in nix/steps.nix; null without one): its
+  # name, its model and whether dataset.toml names it; an unknown name fails evaluation
+  variantOf = m: if !(m ? variant) then null else
+    let v = m.variant; name = lookup v.key v.default; in
+    if v.models ? ${name} then { inherit name; inherit (v) family; model = v.models.${name}; set = lookup v.key null != null; }
+    else throw "reelset mkPipeline: ${where}: ${v.key} = \"${toString name}\" is not a variant of model family ${v.family} (variants: ${builtins.concatStringsSep ", " (attrNames v.models)}; tools/reelset/families/${v.family}.py)";
   modelsFor = step: mapAttrs (role: m:
     let
-      name = lookup m.key m.default;
+      variant = variantOf m;
+      name = lookup m.key (if variant == null then m.default else variant.model);
       pinned = models.${name} or (throw "reelset mkPipeline: ${where}: ${m.key} = \"${name}\" is not a model of reelset's nix/models.toml or the dataset's models.toml (known: ${builtins.concatStringsSep ", " (attrNames models)})");
       ref = { inherit name where; inherit (m) key; set = lookup m.key null != null;
-              pinned = filter (n: models.${n} ? narHash || models.${n} ? builder) (attrNames models); };
+              pinned = filter (n: models.${n} ? narHash || models.${n} ? builder) (attrNames models); }
+            // (if variant == null then { } else { variant = variant // { inherit (m.variant) key; }; });
     # models built by a tool (`builder` in models.toml, see nix/inputs.nix) have no hub
     # repo/revision: they are recorded as repo "reelset:<builder> <args>" and revision "built"
-    in { inherit name; path = inputs.model ref pinned;
+    in builtins.seq variant { inherit name; path = inputs.model ref pinned;
          repo = pinned.repo or "reelset:${pinned.builder or "?"} ${builtins.concatStringsSep " " (pinned.args or [ ])}";
          revision = pinned.revision or "built"; }) (enabledModels step);
 

@@ -22,6 +22,11 @@
 #                            `default` the model used when the key is absent, `when` (optional) a
 #                            boolean dataset.toml key (default true) that switches the model off:
 #                            then it is no input of the derivation and needs no pin
+#                            `variant` (optional, family steps) = { key; default; models; family; }:
+#                            without `key` set, the model is that of the family variant named by the
+#                            dataset.toml key `variant.key` (default `variant.default`; `models`:
+#                            variant name → nix/models.toml name, from nix/families.json); an
+#                            unknown variant fails evaluation listing the family's variants
 #   script   : string        the tool in tools/
 #   family   : string        (optional) the model family of the step (reelset/families/<family>.py);
 #                            with `role` ("package", "preprocess", "train") the files the tool loads
@@ -76,17 +81,23 @@ let
     inputs = [ "step2-reviewed" ]; config = [ n ]; models = { };
     script = f.package_script; family = n; role = "package";
   } // (if f.in_all then { } else { optIn = n; });
+  # the base model of step4/step5: `model` of [<n>_preprocess], else the model of its `variant`
+  # (reelset/families: Family.variants), else the default variant's. Only step4/step5 read that
+  # section: a variant switch never changes the package step.
+  baseOf = n: f: { key = "${n}_preprocess.model"; default = f.default_model;
+                   variant = { key = "${n}_preprocess.variant"; default = f.default_variant; family = n;
+                               models = builtins.mapAttrs (_: v: v.model) f.variants; }; };
   preprocessOf = n: f: {
     name = f.preprocess_step; device = "cuda"; level = "dataset"; optIn = "${n}_preprocess";
     inputs = [ f.package_step ]; config = [ "${n}_preprocess" "device" ];
-    models = { base = { key = "${n}_preprocess.model"; default = f.default_model; }; };
+    models = { base = baseOf n f; };
     script = "step4_preprocess.py"; family = n; role = "preprocess";
   };
   trainOf = n: f: {
     name = f.train_step; device = "cuda"; level = "dataset"; optIn = "${n}_train";
     inputs = [ f.preprocess_step ]; config = [ "${n}_train" "device" ];
     # the model the latents were made with (step5 checks that they match)
-    models = { base = { key = "${n}_preprocess.model"; default = f.default_model; }; };
+    models = { base = baseOf n f; };
     script = "step5_train.py"; family = n; role = "train";
     segments = { section = "${n}_train"; script = "step5_train_segment.py"; };
   };

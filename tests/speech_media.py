@@ -53,6 +53,7 @@ class Line:
     text: str
     start_s: float = 0.0
     end_s: float = 0.0
+    overlap: bool = False  # spoken at the same time as the line before (starts with it): overlapping speech
 
 
 def dialogue_script(n: int, voices: list[str] = VOICES) -> list[Line]:
@@ -119,7 +120,9 @@ def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: floa
     """Speak ``lines`` one after another into ``out`` (MP4: H.264 160x90 + AAC 16 kHz mono).
 
     ``lead_s`` of silence before the first line, ``pause_s`` between lines (0: none),
-    ``tail_s`` after the last. espeak-ng pads each line with a few ms of silence of its own.
+    ``tail_s`` after the last; a line with ``overlap`` starts with the line before it (both
+    voices at once) and the next line follows the later of the two.
+    espeak-ng pads each line with a few ms of silence of its own.
     Returns the lines with their start/end seconds in ``out``."""
     work = out.parent / f"{out.stem}-wav"
     work.mkdir(parents=True, exist_ok=True)
@@ -129,6 +132,12 @@ def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: floa
         wav = work / f"{i:04d}.wav"
         _run(["espeak-ng", *espeak_voice(line.voice), "-s", "150", "-w", str(wav), line.text])
         dur = _wav_seconds(wav)
+        if line.overlap and timed:
+            start = timed[-1].start_s
+            t = max(t, start + dur + (pause_s if i + 1 < len(lines) else 0.0))
+            timed.append(replace(line, start_s=start, end_s=round(start + dur, 3)))
+            concat.append(wav)
+            continue
         timed.append(replace(line, start_s=round(t, 3), end_s=round(t + dur, 3)))
         concat.append(wav)
         t += dur + (pause_s if i + 1 < len(lines) else 0.0)

@@ -167,6 +167,7 @@ def test_ltxv_trainer_export_has_one_dataset_file_per_bucket(exported, demo_outp
             info, _ = probe_video(path)
             assert (info.width, info.height, count_frames(path)) == bucket
             assert_trigger_once(row["caption"], trigger)
+            assert "[VISUAL]" not in row["caption"] and "[SPEECH]" not in row["caption"]  # LTX-Video 0.9: no sound
         assert f"--resolution-buckets {f.stem.removeprefix('dataset-')}" in (dest / "TRAIN.md").read_text()
         assert_writable(dest / f".precomputed-{f.stem.removeprefix('dataset-')}")
     assert "--id-token" not in (dest / "TRAIN.md").read_text().split("```sh")[1]

@@ -126,5 +126,13 @@ def test_trigger_word_once_in_every_caption_a_trainer_or_step4_sees():
         assert len(seen) == 8, (cid, seen)
         body = seen.pop("reviewed")
         assert occurrences(body, trigger) == 0
+        ltx2 = {where: text for where, text in seen.items() if "ltx2" in where}
+        assert len(set(ltx2.values())) == 1, (cid, ltx2)  # manifest, dataset.json and step4 read one caption
         for where, text in seen.items():
-            assert occurrences(text, trigger) == 1 and text == f"{trigger} {body}", (cid, where, text)
+            # LTX-2 (audio_captions): the reviewed caption is the [VISUAL] section; [SPEECH] follows
+            want = f"{trigger} [VISUAL]: {body}" if "ltx2" in where else f"{trigger} {body}"
+            assert occurrences(text, trigger) == 1 and (text.startswith(want + " [SPEECH]: ") if "ltx2" in where
+                                                         else text == want), (cid, where, text)
+    # who says what: the demo's voices are named by step2-speakers, so LTX-2 captions quote them by name
+    speech = {cid: seen["ltx2 dataset.json"].split(" [SPEECH]: ", 1)[1] for cid, seen in texts.items()}
+    assert any(s.startswith('Archer: "') for s in speech.values()), speech

@@ -6,6 +6,7 @@ through Nix (mkStep directly, until step2-reviewed exists) must be bit-identical
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
-from reelset import families
+from reelset import ReelsetError, families
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
 from reelset.schemas.ltx2_data import Ltx2Config
@@ -44,6 +45,19 @@ def portrait_video(path: Path) -> Path:
     return path
 
 
+def _line(start: float, speaker: str, text: str) -> dict:
+    return {"start": start, "end": start + 1.0, "speaker": speaker, "text": text,
+            "speaker_source": "voice-unknown" if speaker == "unknown" else "voice"}
+
+
+# the reviewed dialogue of two demo clips (the demo has sound): EDITED speaks (two lines of Lana,
+# then an unknown voice); UNHEARD had speech the ASR step could not put into words
+UNHEARD = "demo01-s0003"
+DIALOGUE = {EDITED: {"lines": [_line(6.5, "Lana", "Hello  there."), _line(7.6, "Lana", "Sit down."),
+                               _line(8.7, "unknown", "Who are you?")]},
+            UNHEARD: {"unheard_speech_s": 1.2}}
+
+
 def reviewed_from_scenes(outs: list[Path], clip_root: Path | None = None) -> dict:
     """reviewed.json data over step1-scenes outputs: all accepted but REJECTED; EDITED carries
     an edited caption. ``clip_root``: folder the clips are referenced in (default: in place)."""
@@ -62,7 +76,7 @@ def reviewed_from_scenes(outs: list[Path], clip_root: Path | None = None) -> dic
                              "caption": caption, "caption_source": "edited" if edited else "model",
                              "frame_count": s.frame_count, "fps": art.analysis_fps, "width": s.width,
                              "height": s.height, "start_s": s.start_s, "end_s": s.end_s,
-                             "has_audio": art.source.has_audio, "characters": []})
+                             "has_audio": art.source.has_audio, "characters": [], **DIALOGUE.get(s.clip_id, {})})
     return ReviewedArtifact.model_validate({"dataset": "t", "trigger_word": TRIGGER, "accepted": accepted,
                                             "rejected": rejected}).model_dump(mode="json")
 
@@ -117,9 +131,10 @@ def video_stream(path: Path) -> dict:
             "audio": [s for s in streams if s["codec_type"] == "audio"]}
 
 
-def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact) -> None:
+def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact, sections: bool = False) -> None:
     """Counts add up to the reviewed set; the rejected and the short clip are dropped with
-    their reasons; kept clips carry their own (edited) caption, by clip id."""
+    their reasons; kept clips carry their own (edited) caption, by clip id: the reviewed caption
+    after the trigger word, or (``sections``: LTX-2 ``audio_captions``) its [VISUAL] section."""
     assert m.reviewed_accepted == len(reviewed.accepted) and m.reviewed_rejected == len(reviewed.rejected)
     assert m.kept + m.dropped == len(reviewed.accepted) + len(reviewed.rejected) == len(m.clips)
     assert {c.clip_id for c in m.clips} == {c.clip_id for c in reviewed.accepted} | {c.clip_id for c in reviewed.rejected}
@@ -130,7 +145,9 @@ def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact) -> None:
     captions = {c.clip_id: c.caption for c in reviewed.accepted}
     for c in m.clips:
         if c.fate == "kept":
-            assert m.trigger_prepended and c.caption == f"{m.trigger_word} {captions[c.clip_id]}"  # one policy, both families
+            first = f"{m.trigger_word} [VISUAL]: " if sections else f"{m.trigger_word} "
+            assert m.trigger_prepended and c.caption.startswith(first + captions[c.clip_id])  # one policy, every family
+            assert ("[SPEECH]" in c.caption) == (sections and c.video_id == "demo01" and c.clip_id != UNHEARD), c.caption
             assert c.source_frames_used + c.source_frames_trimmed == c.source_frames
     assert fates[EDITED].caption_source == "edited" and "EDITED caption" in fates[EDITED].caption
     assert m.frames_written == sum(c.frames for c in m.clips if c.fate == "kept")
@@ -142,7 +159,7 @@ def reviewed_of(folder: Path) -> ReviewedArtifact:
 
 def test_ltx2_clips_follow_the_trainer_rules(ltx2_out, reviewed_dir):
     m = load_manifest(ltx2_out)
-    check_accounting(m, reviewed_of(reviewed_dir))
+    check_accounting(m, reviewed_of(reviewed_dir), sections=True)
     assert m.trainer == "ltx2" and m.trigger_prepended and m.kept == 5
     buckets = {tuple(int(v) for v in b.split("x")) for b in LTX2_CFG["buckets"]}
     for c in (c for c in m.clips if c.fate == "kept"):
@@ -163,18 +180,37 @@ def test_ltx2_clips_follow_the_trainer_rules(ltx2_out, reviewed_dir):
     # 48 frames at 24 fps: the 49-frame buckets do not fit, so the 25-frame portrait bucket
     assert fates["v2-s0001"].bucket == "160x256x25" and fates["v2-s0001"].source_frames_trimmed == 23
     assert "8 frames at 24 fps" in fates[SHORT].reason and "< 25 frames" in fates[SHORT].reason
+    # audio_captions (default): who says what in the LTX-2 captioner's [SPEECH] section; one name
+    # per run of a speaker, an unknown voice unnamed; 'None' for a clip with sound but no speech
+    assert fates[EDITED].caption == (f'{TRIGGER} [VISUAL]: EDITED caption of {EDITED}: Lana speaks in the office '
+                                     '[SPEECH]: Lana: "Hello there. Sit down." "Who are you?"')
+    assert fates["demo01-s0001"].caption.endswith("a test pattern shot [SPEECH]: None")
+    assert fates[UNHEARD].caption == f"{TRIGGER} [VISUAL]: model caption of {UNHEARD}, a test pattern shot"
+    assert fates["v2-s0001"].caption == f"{TRIGGER} [VISUAL]: model caption of v2-s0001, a test pattern shot"  # no sound
+
+
+def test_ltx2_captions_without_audio_are_the_picture_caption(reviewed_dir, tmp_path):
+    """`audio_captions = false`, or clips written without sound (`audio = false`): the reviewed
+    caption alone after the trigger word, as in the Wan packages."""
+    for key in ("audio_captions", "audio"):
+        proc = run_tool("step3_ltx2_data.py", package_spec("step3-ltx2-data", reviewed_dir, "ltx2", {**LTX2_CFG, key: False}),
+                        tmp_path / key, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        m = load_manifest(tmp_path / key)
+        check_accounting(m, reviewed_of(reviewed_dir))
+        assert m.kept == 5 and not any("[VISUAL]" in c.caption for c in m.clips if c.fate == "kept")
 
 
 def test_ltx2_metadata_is_joined_by_clip_id_with_relative_paths(ltx2_out, reviewed_dir):
     meta_file = ltx2_out / "dataset" / "dataset.json"
     rows = json.loads(meta_file.read_text())
-    reviewed = {c.clip_id: c.caption for c in reviewed_of(reviewed_dir).accepted}
-    kept = [c.clip_id for c in load_manifest(ltx2_out).clips if c.fate == "kept"]
+    packaged = {c.clip_id: c.caption for c in load_manifest(ltx2_out).clips if c.fate == "kept"}
+    kept = list(packaged)
     assert [Path(r["video"]).stem for r in rows] == kept
     for r in rows:
         assert set(r) == {"caption", "video"} and not Path(r["video"]).is_absolute()
         assert (meta_file.parent / r["video"]).is_file()  # the trainer resolves paths against the metadata folder
-        assert r["caption"] == f"{TRIGGER} {reviewed[Path(r['video']).stem]}"
+        assert r["caption"] == packaged[Path(r["video"]).stem]  # the manifest's caption, by clip id
     html = report_html(ltx2_out, "step3_ltx2_data.py")
     assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
     assert "5 kept · 2 dropped" in html and "reelset export result ./ltx2-trainer-dataset --for ltx2-trainer" in html
@@ -227,6 +263,26 @@ def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path)
     bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
     proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
     assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr
+
+
+@pytest.mark.parametrize("fam", families.every(), ids=families.names())
+def test_a_familys_variants_are_data_that_share_its_rules(fam):
+    """Issue 28: a family's variants (Family.variants) name models of nix/models.toml (the
+    checkpoint step4/step5 load, the trainer's files), hold the default variant, and state rules
+    equal to the family's (its package serves them all); a variant with other rules is refused."""
+    known = tomllib.loads((REPO / "nix" / "models.toml").read_text())
+    assert fam.default_model == fam.variant().model == fam.variant(fam.default_variant).model
+    for v in fam.variants:
+        assert v.model in known and all(m in known for m in v.trainer_models.values()), v
+        assert v.source and v.text_encoder
+        if v.rules is not None:
+            assert (v.rules.frame_step, v.rules.size_multiple, v.rules.fps) == (
+                fam.rules.frame_step, fam.rules.size_multiple, fam.rules.fps)
+    with pytest.raises(ReelsetError, match="no variant 'nope'"):
+        fam.variant("nope")
+    other = dataclasses.replace(fam.variants[0], rules=dataclasses.replace(fam.rules, fps=fam.rules.fps + 1))
+    with pytest.raises(ReelsetError, match="differ from the family's"):
+        dataclasses.replace(fam, variants=(*fam.variants, dataclasses.replace(other, name="other")))
 
 
 def test_wan21_metadata_sidecars_and_configs(wan21_out):
@@ -315,6 +371,15 @@ def test_ltx2_metadata_formats(reviewed_dir, tmp_path):
     tool.write_metadata(tmp_path, "csv", rows)
     with (tmp_path / "dataset.csv").open(newline="") as f:
         assert list(csv.DictReader(f)) == rows
+
+
+def test_picture_part_of_an_ltx2_audio_caption():
+    from reelset.captiontext import picture_part
+
+    assert picture_part('rsdemo [VISUAL]: Archer  talks. [SPEECH]: Archer: "Hi. [VISUAL] x"') == "rsdemo Archer talks."
+    assert picture_part("rsdemo [VISUAL]: a test card") == "rsdemo a test card"
+    assert picture_part("[VISUAL]: a card [SOUNDS]: music") == "a card"
+    assert picture_part("rsdemo a plain caption [SPEECH] in it") == "rsdemo a plain caption [SPEECH] in it"
 
 
 def test_trigger_word_is_prepended_once():

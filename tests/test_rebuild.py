@@ -13,12 +13,14 @@ fails when it is stale.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -213,6 +215,100 @@ def test_a_family_edit_changes_no_derivation_of_another_family(tmp_path, name):
     changed = {k for k in before if before[k] != after[k]}
     assert changed and all(k.startswith(own) for k in changed), (name, sorted(changed))
     assert {k for k in before if k.startswith(own)} == changed  # all of its own steps, segments included
+
+
+# Variants of a family (reelset/families: Family.variants) are data: a dataset switches with
+# `variant = "…"` in [<family>_preprocess]. Each family with more than one variant: a switch between
+# two of them (first → each other).
+VARIANT_SWITCHES = [(f.name, f.variants[0].name, v.name) for f in families.every() for v in f.variants[1:]]
+
+
+def variant_drvs(repo: Path, family: str, variant: str) -> tuple[dict[str, str], dict]:
+    """Every family's steps opted in as in :func:`family_drvs`, but ``family``'s base model chosen
+    by ``variant = "<variant>"`` instead of its tiny model; the variants' real models (not pinned in
+    nix/models.toml) get stand-in narHashes in the dataset's own models.toml, which is enough to
+    evaluate (nothing is built). Returns (drvPath of every family step's report, compute
+    derivation, per-video shard and training segment; step4's spec of ``family``)."""
+    fam = families.get(family)
+    ds = repo / "pipelines" / "variants"
+    shutil.copytree(repo / "pipelines" / "demo", ds, dirs_exist_ok=True)
+    toml = ds / "dataset.toml"
+    sections = ALL_FAMILIES_TOML.replace(f'[{fam.preprocess_section}]\nmodel = "{fam.tiny.name}"',
+                                         f'[{fam.preprocess_section}]\nvariant = "{variant}"')
+    assert f'variant = "{variant}"' in sections
+    toml.write_text(toml.read_text() + sections)
+    known = tomllib.loads((repo / "nix" / "models.toml").read_text())
+    pins = ""
+    for v in fam.variants:
+        m = known[v.model]
+        digest = base64.b64encode(hashlib.sha256(v.model.encode()).digest()).decode()
+        pins += (f'["{v.model}"]\nrepo = "{m["repo"]}"\nrevision = "{m["revision"]}"\nfiles = {json.dumps(m["files"])}\n'
+                 f'narHash = "sha256-{digest}"\n\n')
+    (ds / "models.toml").write_text(pins)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    names = [n for f in families.every() for n in f.steps()]
+    expr = (f'let r = builtins.getFlake "git+file://{repo}"; p = r.lib.mkPipeline {{ system = builtins.currentSystem; '
+            f'datasetDir = {ds}; }}; one = n: let s = p.${{n}}; in [ {{ name = n; value = s.drvPath; }} '
+            f'{{ name = "${{n}}.data"; value = s.data.drvPath; }} ] '
+            f'++ map (v: {{ name = "${{n}}.shards.${{v}}"; value = (s.shards.${{v}}.data or s.shards.${{v}}).drvPath; }}) '
+            f'(builtins.attrNames (s.shards or {{ }})) '
+            f'++ builtins.genList (i: {{ name = "${{n}}-seg${{toString i}}"; value = (builtins.elemAt s.segments i).drvPath; }}) '
+            f'(builtins.length (s.segments or [ ])); in {{ drvs = builtins.listToAttrs (builtins.concatMap one '
+            f'{json.dumps(names).replace(",", "")}); spec = builtins.fromJSON (builtins.unsafeDiscardStringContext p.{fam.preprocess_step}.data.drvAttrs.reelsetSpec); }}')
+    proc = nix("eval", "--impure", "--json", "--expr", expr, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    return out["drvs"], out["spec"]
+
+
+@pytest.mark.parametrize("family,old,new", VARIANT_SWITCHES, ids=[f"{f}:{a}->{b}" for f, a, b in VARIANT_SWITCHES])
+def test_switching_variant_remakes_conditions_and_lora_but_keeps_the_package(tmp_path, family, old, new):
+    """Issue 28: a dataset that switches its family's variant (e.g. LTX-2 → LTX-2.3, whose text
+    encoder makes other text features) gets new conditions and a new LoRA and keeps what does not
+    depend on the variant. With every family opted in: exactly the family's step4 (latents + text
+    features) and step5 (every training segment and the final LoRA) derivations change; its package
+    step (report, gathering, every per-video shard) and all of the other families' steps keep their
+    derivations. step4 loads the new variant's model."""
+    fam = families.get(family)
+    before, spec_before = variant_drvs(copy_repo(tmp_path / "before"), family, old)
+    after, spec_after = variant_drvs(copy_repo(tmp_path / "after"), family, new)
+    assert before.keys() == after.keys()
+    changed = {k for k in before if before[k] != after[k]}
+    own = (fam.preprocess_step, fam.train_step)
+    assert changed == {k for k in before if k.startswith(own)}, sorted(changed)
+    assert any("-seg" in k for k in changed) and any(k.startswith(fam.preprocess_step) for k in changed)
+    kept = {k for k in before if k.startswith(fam.package_step)}
+    assert kept and not kept & changed and any(".shards." in k for k in kept)
+    assert (spec_before["models"]["base"]["name"], spec_after["models"]["base"]["name"]) == (
+        fam.variant(old).model, fam.variant(new).model)
+    assert spec_after["config"][fam.preprocess_section]["variant"] == new
+
+
+def test_a_variant_is_checked_at_evaluation(tmp_path):
+    """An unknown variant fails evaluation with the family's variants; a known but unpinned one
+    (LTX-2.5) with the pin instructions of its model, naming the variant that chose it."""
+    repo = copy_repo(tmp_path)
+    toml = repo / "pipelines" / "demo" / "dataset.toml"
+    demo = toml.read_text()
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-9"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
+    assert proc.returncode != 0
+    names = ", ".join(sorted(v.name for v in families.get("ltx2").variants))
+    assert (f'pipelines/demo/dataset.toml: ltx2_preprocess.variant = "ltx-9" is not a variant of model family ltx2 '
+            f"(variants: {names}; tools/reelset/families/ltx2.py)") in proc.stderr, proc.stderr
+    # an explicit `model` does not hide an unknown variant
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-9"\nmodel = "tiny-ltx2"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
+    assert proc.returncode != 0 and "is not a variant of model family ltx2" in proc.stderr, proc.stderr
+    toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-2.5"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    proc = nix("eval", "--impure", "--raw", ".#host.step4-ltx2-preprocess.data.drvPath", cwd=repo)
+    assert proc.returncode != 0
+    assert ("model 'ltx-2.5' (Lightricks/LTX-2.5-Diffusers @ main) has no narHash pinned; the model of variant ltx-2.5 "
+            'of the family (`variant = "ltx-2.5"` in [ltx2_preprocess] of pipelines/demo/dataset.toml') in proc.stderr, proc.stderr
+    assert "fetch-model ltx-2.5 " in proc.stderr
 
 
 def test_reference_frame_tool(built_demo, tmp_path):

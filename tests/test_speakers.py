@@ -123,6 +123,78 @@ def test_report_shows_the_timeline(dialogue):
     assert html.count("title=") >= len(art["segments"]) - sum(s["status"] in ("too_short", "not_speech") for s in art["segments"])
 
 
+def test_an_unknown_voice_of_two_videos_is_linked_on_the_all_videos_page(dialogue, ge2e_dir, tmp_path):
+    """A second video where the stranger (no voice reference) speaks twice beside Lana: its
+    unknown voice and the first video's are one group on step2-speakers' all-videos page, with a
+    span to use as a voice reference; no named voice is in any group."""
+    _, first, first_out = dialogue
+    lines = [Line(voice=STRANGER, text="The van is parked behind the old cinema on the hill."),
+             Line(voice=CHARACTERS["Lana"], text="Then we take the back road and leave before dawn."),
+             Line(voice=STRANGER, text="Nobody watches the harbour gate after the night shift ends.")]
+    timed = make_speech_video(lines, tmp_path / "second.mp4", pause_s=1.2)
+    proc = run_tool("step2_transcript_base.py", transcript_spec(tmp_path / "second.mp4", "talk02"), tmp_path / "tr", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first_spec = json.loads((first_out.parent / f"{first_out.name}.spec.json").read_text())  # run_tool's spec file
+    refs = {k: v for k, v in first_spec["inputs"].items() if k.startswith("voice/")}  # the same voice references
+    spec = {"step": "step2-speakers", "dataset": "test", "device": "cuda", "video_id": "talk02",
+            "video": str(tmp_path / "second.mp4"), "config": {"speakers": {}, "device": CPU_OK},
+            "inputs": {"step2-transcript-base": str(tmp_path / "tr"), **refs}, "models": {"speakers": speakers_model(ge2e_dir)}}
+    proc = run_tool("step2_speakers.py", spec, tmp_path / "second", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    second = json.loads((tmp_path / "second" / "speakers.json").read_text())
+    assert all(len(v["embedding"]) == 256 for v in second["voices"])
+    agg = {"step": "step2-speakers", "dataset": "test", "device": "cpu", "config": {"aggregate": {"kind": "shards"}},
+           "inputs": {"talk01": str(first_out), "talk02": str(tmp_path / "second")}}
+    proc = run_tool("aggregate_report.py", agg, tmp_path / "all", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "all" / "index.html").read_text()
+    section = html.split("Voices without a name heard in several videos", 1)[1]
+    rows = section.split("<tr>")[2:]
+    strangers = {a["video_id"]: {v["id"] for v in a["voices"] if v["name"] is None} for a in (first, second)}
+    assert len(rows) == 1, section  # one recurring unknown voice: the stranger's
+    for vid, ids in strangers.items():
+        assert any(f"{vid} ({i}," in rows[0] for i in ids), rows[0]
+    span = rows[0].split("<code>{video: ", 1)[1].split("}</code>", 1)[0]  # "talk02, start: 1.23, end: 4.56"
+    vid, start, end = span.split(", ")
+    start, end = float(start.removeprefix("start: ")), float(end.removeprefix("end: "))
+    if vid == "talk02":  # the span is one of the stranger's lines there
+        assert any(ln.start_s - 0.5 <= start < end <= ln.end_s + 0.5 for ln in (timed[0], timed[2])), (span, timed)
+    assert vid in strangers and end - start >= 2.0, span
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: GE2E embeds two voices at once close to the louder one "
+                   "(Lana 0.754, every other character <= 0.66), so the overlap is named; marking it needs an "
+                   "overlapped-speech detector (e.g. pyannote segmentation), which no offline model here provides")
+def test_two_voices_at_once_are_not_forced_onto_a_name(dialogue, ge2e_dir, tmp_path):
+    """Archer and Lana talk over each other (two lines mixed at the same start) after a line of
+    Archer's and before one of Lana's: the overlap must be marked (`mixed`, or `unknown`), never
+    named after one of them, while Lana's own line is named."""
+    lines = [Line(voice=CHARACTERS["Archer"], text="We meet at the office after lunch and then drive north."),
+             Line(voice=CHARACTERS["Archer"], text="I told you the car was parked behind the station all along."),
+             Line(voice=CHARACTERS["Lana"], text="No, you never said anything about a car or a station to me.", overlap=True),
+             Line(voice=CHARACTERS["Lana"], text="Fine, but Cyril is driving and Malory pays for the fuel.")]
+    timed = make_speech_video(lines, tmp_path / "overlap.mp4", pause_s=1.2)
+    proc = run_tool("step2_transcript_base.py", transcript_spec(tmp_path / "overlap.mp4", "talk03"), tmp_path / "tr", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first_spec = json.loads((dialogue[2].parent / f"{dialogue[2].name}.spec.json").read_text())
+    refs = {k: v for k, v in first_spec["inputs"].items() if k.startswith("voice/")}
+    spec = {"step": "step2-speakers", "dataset": "test", "device": "cuda", "video_id": "talk03",
+            "video": str(tmp_path / "overlap.mp4"), "config": {"speakers": {}, "device": CPU_OK},
+            "inputs": {"step2-transcript-base": str(tmp_path / "tr"), **refs}, "models": {"speakers": speakers_model(ge2e_dir)}}
+    proc = run_tool("step2_speakers.py", spec, tmp_path / "out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    segs = json.loads((tmp_path / "out" / "speakers.json").read_text())["segments"]
+    both = (timed[1].start_s, max(timed[1].end_s, timed[2].end_s))
+
+    def inside(seg, span):
+        return max(0.0, min(seg["end"], span[1]) - max(seg["start"], span[0])) >= 0.5 * (seg["end"] - seg["start"])
+
+    lana = [sg for sg in segs if inside(sg, (timed[3].start_s, timed[3].end_s))]
+    assert lana and all(sg["speaker"] == "Lana" for sg in lana), segs
+    overlap = [sg for sg in segs if inside(sg, both)]
+    assert overlap and all(sg["speaker"] is None and sg["status"] in ("mixed", "unknown") for sg in overlap), segs
+
+
 def test_a_reference_past_the_end_names_the_bible_field(dialogue, ge2e_dir, tmp_path):
     timed, _, out = dialogue
     video = out.parent / "dialogue.mp4"

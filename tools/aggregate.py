@@ -46,8 +46,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "aggregate.json", agg)
     counts = dict(total) if kind == "shards" else {"steps": len(members)}
     counts["shards" if kind == "shards" else "members"] = len(members)
-    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device="cpu", counts=counts)
-    return StepResult(meta=meta)
+    return StepResult(counts=counts)
 
 
 if __name__ == "__main__":

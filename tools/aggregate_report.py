@@ -20,8 +20,9 @@ from reelset.step import StepResult, Timer, main
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     result = aggregate.run(spec, out, timer)
-    page = page_of.page(out, result.meta)
-    report.render(out, page.title, result.meta, page.body, page.files, **page.context)
+    meta = result.meta(spec)
+    page = page_of.page(out, meta)
+    report.render(out, page.title, meta, page.body, page.files, **page.context)
     return result
 
 

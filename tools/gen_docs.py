@@ -156,7 +156,8 @@ def render_steps(table: list[dict]) -> str:
            "feature (they run on a GPU builder).", "", mermaid(table), "",
            "| step | device | level | inputs | dataset.toml sections | models | tool |", "|---|---|---|---|---|---|---|"]
     for s in table:
-        models = ", ".join(f"{role}: `{m['key']}` (default `{m['default']}`)" for role, m in s["models"].items()) or "-"
+        models = ", ".join(f"{role}: `{m['key']}` (default `{m['default']}`" + (
+            f"; or by `{m['variant']['key']}`" if "variant" in m else "") + ")" for role, m in s["models"].items()) or "-"
         tool = f"`tools/{s['script']}`"
         inputs = ", ".join(f"[{i}](#{i})" for i in s["inputs"]) or "-"
         config = ", ".join(f"[`[{c}]`](dataset-toml.md#{c})" for c in s["config"]) or "-"
@@ -178,7 +179,11 @@ def render_steps(table: list[dict]) -> str:
                  f"- inputs: {', '.join(f'[{i}](#{i})' for i in s['inputs']) or 'the source videos only' if s['level'] == 'video' else ', '.join(f'[{i}](#{i})' for i in s['inputs']) or 'none'}",
                  f"- dataset.toml: {', '.join(f'[`[{c}]`](dataset-toml.md#{c})' for c in s['config']) or 'no section'}"]
         for role, m in s["models"].items():
-            facts.append(f"- model `{role}`: `{m['key']}` in dataset.toml, a name of `nix/models.toml` (default `{m['default']}`)")
+            variant = m.get("variant")
+            facts.append(f"- model `{role}`: `{m['key']}` in dataset.toml, a name of `nix/models.toml`" + (
+                f"; unset: the model of the family variant `{variant['key']}` names (default `{variant['default']}`; "
+                f"variants: {', '.join(f'`{n}` → `{x}`' for n, x in sorted(variant['models'].items()))}, "
+                f"tools/reelset/families/{variant['family']}.py)" if variant else f" (default `{m['default']}`)"))
         extra = {k: v for k, v in s.items() if k not in {"name", "device", "level", "inputs", "config", "models", "script",
                                                           "sources", "perVideo"}}
         for k, v in sorted(extra.items()):
@@ -302,7 +307,9 @@ def families_json() -> dict:
         out[fam.name] = {"name": fam.name,
             "label": fam.label, "package_step": fam.package_step, "package_script": fam.package_script,
             "preprocess_step": fam.preprocess_step, "train_step": fam.train_step,
-            "default_model": fam.default_model, "in_all": fam.in_all,
+            "default_model": fam.default_model, "in_all": fam.in_all, "default_variant": fam.default_variant,
+            "variants": {v.name: {"label": v.label, "model": v.model, "text_encoder": v.text_encoder,
+                                  "trainer_models": v.trainer_models, "source": v.source} for v in fam.variants},
             "rules": {"frame_step": fam.rules.frame_step, "size_multiple": fam.rules.size_multiple,
                       "fps": fam.rules.fps, "source": fam.rules.source},
             "tiny": {"name": fam.tiny.name, "kind": fam.tiny.kind, "recipe": fam.tiny.recipe is not None},

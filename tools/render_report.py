@@ -13,22 +13,19 @@ Output (``$out``): ``index.html`` plus one symlink per top-level entry of the co
 relative links work from the report's store path as they would from the compute output.
 
 Run by hand: ``python tools/render_report.py --spec spec.json --out DIR`` (writes ``DIR`` only on
-success). Exit status: 0 ok, 2 bad spec or input (message on stderr), 1 unexpected error.
+success: the step harness's :func:`reelset.step.atomic_output`). Exit status: 0 ok, 2 bad spec or input (message on stderr), 1 unexpected error.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
-import shutil
 import sys
 from pathlib import Path
 
-import orjson
-
 from reelset import ReelsetError, report
 from reelset.schemas.base import StepMeta
+from reelset.step import atomic_output, invocation, read_artifact
 
 
 def render(data: Path, module: str, work: Path) -> None:
@@ -36,7 +33,7 @@ def render(data: Path, module: str, work: Path) -> None:
     link every entry of ``data`` into ``work``. Raises ReelsetError naming the missing file."""
     if not (data / "meta.json").is_file():
         raise ReelsetError(f"{data}: no meta.json (is this a reelset step output?)")
-    meta = StepMeta.model_validate_json((data / "meta.json").read_bytes())
+    meta = read_artifact(data / StepMeta.FILE, StepMeta)
     try:
         mod = importlib.import_module(f"reelset.reports.{module}")
     except ModuleNotFoundError as exc:
@@ -51,36 +48,17 @@ def render(data: Path, module: str, work: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="render_report", description=__doc__.split("\n")[0])
-    parser.add_argument("--spec", type=Path, help="JSON spec (default: env reelsetSpec, as set by Nix)")
-    parser.add_argument("--out", type=Path, help="output directory (default: env out, as set by Nix)")
-    args = parser.parse_args(argv)
     try:
-        raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
-        spec = orjson.loads(raw or b"null")
-        if not isinstance(spec, dict) or "data" not in spec.get("inputs", {}):
+        call = invocation("render-report", __doc__.split("\n")[0], argv)
+        if "data" not in call.spec.inputs:
             raise ReelsetError("render-report: the spec needs inputs.data (the step output to report on)")
-        module = spec.get("config", {}).get("report", {}).get("module")
+        module = call.spec.config.get("report", {}).get("module")
         if not module:
             raise ReelsetError("render-report: the spec needs config.report.module")
-        out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
-        if out is None:
-            raise ReelsetError("render-report: no output: pass --out DIR or set env out")
-        in_nix = args.out is None
-        work = out if in_nix else out.with_name(f"{out.name}.partial-{os.getpid()}")
-        if not in_nix and out.exists():
-            raise ReelsetError(f"{out}: output already exists; remove it or choose another --out")
-        work.mkdir(parents=True)
-        try:
-            render(Path(spec["inputs"]["data"]), module, work)
-        except BaseException:
-            if not in_nix:
-                shutil.rmtree(work, ignore_errors=True)
-            raise
-        if not in_nix:
-            work.rename(out)
+        with atomic_output(call.out, call.in_nix) as work:
+            render(Path(call.spec.inputs["data"]), module, work)
         return 0
-    except (ReelsetError, orjson.JSONDecodeError) as exc:
+    except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -34,7 +34,7 @@ import scenedetect
 from scenedetect import ContentDetector, SceneManager, open_video
 
 from reelset import ReelsetError, media
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
@@ -104,10 +104,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                   "min_scene_len_frames": cfg.min_scene_len_frames},
         scenes=scenes)
     write_json(out / "scenes.json", artifact)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                    counts={"scenes": len(scenes), "frames": total},
-                    versions={"scenedetect": scenedetect.__version__, "ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(counts={"scenes": len(scenes), "frames": total},
+                      versions={"scenedetect": scenedetect.__version__, "ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import yaml
 
 from reelset import ReelsetError
 from reelset.bible import make_artifact
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = "step2-bible"
@@ -40,11 +40,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     b = artifact.bible
     shots = sum(len(e.reference_shots) for e in [*b.characters, *b.places])
     log(f"bible: {len(b.characters)} characters, {len(b.places)} places, {len(b.glossary)} glossary terms, {shots} reference shots")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"characters": len(b.characters), "places": len(b.places), "glossary": len(b.glossary),
-                            "reference_shots": shots, "terms": len(artifact.terms)},
-                    versions={"pyyaml": yaml.__version__})
-    return StepResult(meta=meta)
+    return StepResult(counts={"characters": len(b.characters), "places": len(b.places), "glossary": len(b.glossary),
+                              "reference_shots": shots, "terms": len(artifact.terms)},
+                      versions={"pyyaml": yaml.__version__})
 
 
 if __name__ == "__main__":

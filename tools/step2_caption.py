@@ -43,7 +43,7 @@ from PIL import Image
 
 from reelset import ReelsetError, media, vlm
 from reelset.captiontext import names_in_text
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
     CAMERA_MOTIONS,
@@ -56,9 +56,10 @@ from reelset.schemas.captions import (
 )
 from reelset.schemas.context import ClipContext, SceneContextArtifact
 from reelset.schemas.scenes import ScenesArtifact
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
 STEP = "step2-caption"
+INPUTS = {"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact}
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)
@@ -142,17 +143,12 @@ def write_preview(frames: list[Path], rate: float, dst: Path) -> None:
                    loop=0, quality=70, method=4)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    for needed in ("step1-scenes", "step2-scene-context", "step2-bible"):
-        if needed not in spec.inputs:
-            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     if "vlm" not in spec.models:
         raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
     cfg = spec.section("caption", CaptionConfig)
     scenes_dir = Path(spec.inputs["step1-scenes"])
-    scenes = read_artifact(scenes_dir / "scenes.json", ScenesArtifact)
-    context = read_artifact(Path(spec.inputs["step2-scene-context"]) / "context.json", SceneContextArtifact)
-    bible = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
+    scenes, context, bible = inputs["step1-scenes"], inputs["step2-scene-context"], inputs["step2-bible"]
     if [c.clip_id for c in context.clips] != [s.clip_id for s in scenes.scenes]:
         raise ReelsetError(f"{STEP}: context.json clips differ from scenes.json clips (inputs of different runs?)")
     names = {c.name: list(c.aliases) for c in bible.bible.characters}
@@ -205,14 +201,12 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "captions.json", art)
     versions = vlm.versions()
     versions["ffmpeg"] = media.program_version("ffmpeg")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device=model.device,
-                    models=[model_ref], versions=versions,
-                    counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
-                            "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
-                            "new_tokens": sum(c.new_tokens for c in clips), "hit_limit": sum(c.hit_limit for c in clips),
-                            "constrained": sum(c.constrained for c in clips)})
-    return StepResult(meta=meta)
+    return StepResult(device=model.device, models=[model_ref], versions=versions,
+                      counts={"clips": len(clips), "captions": len(clips) - fallbacks, "fallbacks": fallbacks,
+                              "frames": sum(c.frames for c in clips), "prompt_tokens": sum(c.prompt_tokens for c in clips),
+                              "new_tokens": sum(c.new_tokens for c in clips), "hit_limit": sum(c.hit_limit for c in clips),
+                              "constrained": sum(c.constrained for c in clips)})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reelset import ReelsetError, frames, media
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.references import ExtractedFrame
 from reelset.step import StepResult, Timer, main, write_json
 
@@ -50,9 +50,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                              out / "frame.png", info.display_width, height)
     write_json(out / "frame.json", ExtractedFrame(video=spec.video_id, t=t, frame_index=idx, frame_t=round(times[idx], 6),
                                                   image="frame.png", width=info.display_width, height=height))
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                    counts={"frames": 1}, versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(counts={"frames": 1}, versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

@@ -120,7 +120,8 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
             clip_id=cap.clip_id, video_id=vid, clip_path=str(clip_file), caption=outcome.caption,
             caption_source=outcome.caption_source, frame_count=scene.frame_count, fps=scenes.analysis_fps,
             width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
-            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines)))
+            has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines),
+            lines=lines, unheard_speech_s=cap.unheard_speech_s))
     return out
 
 
@@ -189,13 +190,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                            sources={k: spec.inputs[k] for k in ("step1-scenes", "step2-caption")})
     write_json(out / "reviewed.json", art)
     flags = [f for q in qa for f in q.flags]
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                    counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
-                            "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
-                            "edited": sum(c.caption_source == "edited" for c in accepted),
-                            "repeat_groups": len(groups), "repeats_dropped": sum(r.repeat_of is not None for r in rejected)},
-                    versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
+                              "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
+                              "edited": sum(c.caption_source == "edited" for c in accepted),
+                              "repeat_groups": len(groups), "repeats_dropped": sum(r.repeat_of is not None for r in rejected)},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

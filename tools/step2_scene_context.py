@@ -30,17 +30,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reelset import ReelsetError
 from reelset.disambiguate import find_terms, make_terms, norm
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.context import ClipContext, ContextLine, DroppedLine, SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.speakers import SpeakersArtifact
-from reelset.step import StepResult, Timer, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
 
 STEP = "step2-scene-context"
+INPUTS = {"step1-scenes": ScenesArtifact, "step2-transcript-disambiguate": DisambiguatedTranscript,
+          "step2-bible": BibleArtifact, "step2-speakers": SpeakersArtifact}
 MAX_CONTEXT_CHARS = 400
 
 def voice_parts(speakers: SpeakersArtifact | None) -> dict[int, list]:
@@ -130,28 +131,20 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
                        unheard_speech_s=round(unheard, 3), context=context)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    for needed in ("step1-scenes", "step2-transcript-disambiguate", "step2-bible", "step2-speakers"):
-        if needed not in spec.inputs:
-            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
-    scenes = read_artifact(Path(spec.inputs["step1-scenes"]) / "scenes.json", ScenesArtifact)
-    transcript = read_artifact(Path(spec.inputs["step2-transcript-disambiguate"]) / "corrected_transcript.json",
-                               DisambiguatedTranscript)
-    bible = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
-    voices = voice_parts(read_artifact(Path(spec.inputs["step2-speakers"]) / "speakers.json", SpeakersArtifact))
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+    scenes, transcript, bible = inputs["step1-scenes"], inputs["step2-transcript-disambiguate"], inputs["step2-bible"]
+    voices = voice_parts(inputs["step2-speakers"])
     with timer.phase("context"):
         clips = [clip_context(s.clip_id, s.start_s, s.end_s, transcript, bible, scenes.video_id, voices)
                  for s in scenes.scenes]
     artifact = SceneContextArtifact(video_id=scenes.video_id, trigger_word=bible.bible.trigger_word, clips=clips)
     write_json(out / "context.json", artifact)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=scenes.video_id, tool_sha256="", device="cpu",
-                    counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
-                            "clips_with_dropped_dialogue": sum(bool(c.dropped_lines) for c in clips),
-                            "clips_with_characters": sum(bool(c.characters) for c in clips),
-                            "lines_by_voice": sum(ln.speaker_source == "voice" for c in clips for ln in c.lines),
-                            "lines_unknown_voice": sum(ln.speaker_source == "voice-unknown" for c in clips for ln in c.lines)})
-    return StepResult(meta=meta)
+    return StepResult(counts={"clips": len(clips), "clips_with_dialogue": sum(bool(c.lines) for c in clips),
+                              "clips_with_dropped_dialogue": sum(bool(c.dropped_lines) for c in clips),
+                              "clips_with_characters": sum(bool(c.characters) for c in clips),
+                              "lines_by_voice": sum(ln.speaker_source == "voice" for c in clips for ln in c.lines),
+                              "lines_unknown_voice": sum(ln.speaker_source == "voice-unknown" for c in clips for ln in c.lines)})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

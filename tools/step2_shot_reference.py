@@ -23,12 +23,13 @@ import shutil
 from pathlib import Path
 
 from reelset import ReelsetError
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-shot-reference"
+INPUTS = {"step2-bible": BibleArtifact}  # plus one extracted frame per reference shot (any other input)
 
 
 def slug(text: str) -> str:
@@ -36,15 +37,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unnamed"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    bible_dir = spec.inputs.get("step2-bible")
-    if bible_dir is None:
-        raise ReelsetError(f"{STEP}: spec has no inputs.step2-bible")
-    art = read_artifact(Path(bible_dir) / "bible.json", BibleArtifact)
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+    art = inputs["step2-bible"]
     extracted: dict[tuple[str, float], tuple[Path, ExtractedFrame]] = {}
     for name, path in spec.inputs.items():
         if name != "step2-bible":
-            f = read_artifact(Path(path) / "frame.json", ExtractedFrame)
+            f = read_artifact(Path(path) / ExtractedFrame.FILE, ExtractedFrame)
             extracted[(f.video, f.t)] = (Path(path), f)
     result: list[ReferenceFrame] = []
     with timer.phase("gather"):
@@ -64,10 +62,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "references.json", ShotReferenceArtifact(frames=result))
     videos = {f.video for f in result}
     log(f"{len(result)} reference frames from {len(videos)} videos")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
-    return StepResult(meta=meta)
+    return StepResult(counts={"frames": len(result), "subjects": len({(f.kind, f.subject) for f in result}), "videos": len(videos)})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

@@ -28,12 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, speakers, voice
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-speakers"
+INPUTS = {"step2-transcript-base": TranscriptArtifact}  # plus the voice references (inputs voice/<character>/…)
 
 
 def load_references(spec: StepSpec) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
@@ -41,7 +42,7 @@ def load_references(spec: StepSpec) -> tuple[dict[str, np.ndarray], dict[str, li
     vecs: dict[str, list[np.ndarray]] = {}
     where: dict[str, list[str]] = {}
     for key in sorted(k for k in spec.inputs if k.startswith("voice/")):
-        ref = read_artifact(Path(spec.inputs[key]) / "voice.json", VoiceReferenceArtifact)
+        ref = read_artifact(Path(spec.inputs[key]) / VoiceReferenceArtifact.FILE, VoiceReferenceArtifact)
         vecs.setdefault(ref.character, []).append(np.asarray(ref.embedding, np.float32))
         where.setdefault(ref.character, []).append(f"{ref.where} ({ref.video_id} {ref.start}-{ref.end} s)")
     return {c: speakers.unit(np.mean(v, 0)) for c, v in vecs.items()}, where
@@ -76,7 +77,8 @@ def attribute(pcm: np.ndarray, transcript: TranscriptArtifact, encoder: voice.En
         ids = [transcript.segments[embedded[k][0]].id for k in rows]
         secs = sum(transcript.segments[embedded[k][0]].end - transcript.segments[embedded[k][0]].start for k in rows)
         v = Voice(id=f"v{label + 1}", name=name, closest=closest, similarity=None if sim is None else round(sim, 4),
-                  margin=None if margin is None else round(margin, 4), segments=ids, seconds=round(secs, 3))
+                  margin=None if margin is None else round(margin, 4), segments=ids, seconds=round(secs, 3),
+                  embedding=[round(float(x), 5) for x in mean])
         voices.append(v)
         for k in rows:
             voice_of[embedded[k][0]] = v
@@ -141,16 +143,14 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    if "step2-transcript-base" not in spec.inputs:
-        raise ReelsetError(f"{STEP}: spec has no inputs.step2-transcript-base")
     model = spec.models.get("speakers")
     if model is None:
         raise ReelsetError(f"{STEP}: spec has no models.speakers")
     cfg = spec.section("speakers", SpeakersConfig)
-    transcript = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
+    transcript = inputs["step2-transcript-base"]
     refs, where = load_references(spec)
     if not refs:
         log("no voice references in the bible (characters[].voice_references): every voice stays unknown")
@@ -180,10 +180,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                   embedded_ms=round(1000 * sum(v.seconds for v in voices)))
     log(f"{len(segments)} segments, {len(voices)} voices: " + ", ".join(
         f"{v.id}={v.name or 'unknown'} ({v.closest} {v.similarity})" for v in voices))
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=encoder.device,
-                    models=[model], counts=counts, versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(device=encoder.device, models=[model], counts=counts, versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

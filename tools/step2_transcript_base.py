@@ -48,7 +48,7 @@ import faster_whisper
 import srt
 
 from reelset import ReelsetError, asr, media
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
@@ -117,15 +117,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "transcript.json", artifact)
     write_subtitles(out, artifact.segments)
     words = sum(len(s.words) for s in artifact.segments)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=artifact.device,
-                    models=[model_ref] if audio else [],
-                    counts={"segments": len(artifact.segments), "words": words,
-                            "flagged_segments": sum(bool(s.flags) for s in artifact.segments),
-                            "speech_without_words_runs": len(artifact.speech_without_words),
-                            "speech_without_words_ms": round(1000 * sum(b - a for a, b in artifact.speech_without_words))},
-                    versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
-                              "ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(device=artifact.device, models=[model_ref] if audio else [],
+                      counts={"segments": len(artifact.segments), "words": words,
+                              "flagged_segments": sum(bool(s.flags) for s in artifact.segments),
+                              "speech_without_words_runs": len(artifact.speech_without_words),
+                              "speech_without_words_ms": round(1000 * sum(b - a for a, b in artifact.speech_without_words))},
+                      versions={"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
+                                "ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

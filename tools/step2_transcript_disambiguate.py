@@ -58,7 +58,7 @@ import srt
 
 from reelset import ReelsetError, asr, frames, media, vlm
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.disambiguate import (
     AuditEntry,
@@ -74,9 +74,12 @@ from reelset.schemas.disambiguate import (
 from reelset.schemas.references import ShotReferenceArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
 STEP = "step2-transcript-disambiguate"
+# step1-scenes is only validated (a broken upstream fails before any work); the frames come from the video itself
+INPUTS = {"step2-transcript-base": TranscriptArtifact, "step2-bible": BibleArtifact, "step1-scenes": ScenesArtifact,
+          "step2-shot-reference": ShotReferenceArtifact}
 
 def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     """(hotwords, initial_prompt) from the bible: canonical character names, places and
@@ -214,19 +217,12 @@ def segment_audio(pcm, start: float, end: float):
     return pcm[a:b].astype(np.float32) / 32768.0
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    for needed in ("step2-transcript-base", "step2-bible", "step1-scenes", "step2-shot-reference"):
-        if needed not in spec.inputs:
-            raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
     cfg = spec.section("disambiguate", DisambiguateConfig)
     asr_cfg = spec.section("asr", AsrConfig)
-    base = read_artifact(Path(spec.inputs["step2-transcript-base"]) / "transcript.json", TranscriptArtifact)
-    bible_art = read_artifact(Path(spec.inputs["step2-bible"]) / "bible.json", BibleArtifact)
-    # validated (a broken upstream fails here); the frames come from the source video itself
-    read_artifact(Path(spec.inputs["step1-scenes"]) / "scenes.json", ScenesArtifact)
-    refs = read_artifact(Path(spec.inputs["step2-shot-reference"]) / "references.json", ShotReferenceArtifact)
+    base, bible_art, refs = inputs["step2-transcript-base"], inputs["step2-bible"], inputs["step2-shot-reference"]
     segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
                 for s in base.segments]
     hotwords, prompt = conditioning(bible_art)
@@ -295,14 +291,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     alternatives = sum(a.action == "alternative" for a in audit)
     log(f"{applied} changes applied, {alternatives} alternatives kept, "
         f"{sum(a.action == 'fallback' for a in audit)} model fallbacks")
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=device, models=models_used,
-                    counts={"segments": len(out_segments), "applied": applied, "alternatives": alternatives,
-                            "fallbacks": sum(a.action == "fallback" for a in audit),
-                            **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
-                    versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
-                              "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
-    return StepResult(meta=meta)
+    return StepResult(device=device, models=models_used,
+                      counts={"segments": len(out_segments), "applied": applied, "alternatives": alternatives,
+                              "fallbacks": sum(a.action == "fallback" for a in audit),
+                              **{f"applied_{p.name}": p.applied for p in passes}, **model_stats},
+                      versions={"faster_whisper": faster_whisper.__version__, "rapidfuzz": rapidfuzz.__version__,
+                                "jellyfish": importlib.metadata.version("jellyfish"), "ffmpeg": media.program_version("ffmpeg"), **versions})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, voice
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import VoiceReferenceArtifact
 from reelset.step import StepResult, Timer, main, write_json
 
@@ -64,10 +64,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "voice.json", VoiceReferenceArtifact(
         character=str(ref.get("character", "")), video_id=spec.video_id, start=start, end=end, where=where,
         model=model, embedding=[round(float(x), 6) for x in vec]))
-    meta = StepMeta(step=STEP, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device=encoder.device,
-                    models=[model], counts={"ms": round(1000 * (end - start)), "dim": encoder.dim},
-                    versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(device=encoder.device, models=[model], counts={"ms": round(1000 * (end - start)), "dim": encoder.dim},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":

@@ -56,11 +56,12 @@ from fractions import Fraction
 from pathlib import Path
 
 from reelset import media, package
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.ltx2_data import Ltx2Config
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
 
 STEP = "step3-ltx2-data"
+INPUTS = package.INPUTS
 
 
 def plan(cfg: Ltx2Config):
@@ -96,24 +97,23 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
     return name
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
-    reviewed, _ = package.load_reviewed(spec)
-    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    reviewed = package.reviewed_of(spec, inputs)
+    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer,
+                              sections=cfg.audio_captions and cfg.audio)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
-        return package.shard_result(STEP, "ltx2", spec, reviewed, cfg, out, clips)
+        return package.shard_result("ltx2", spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     rows = [{"caption": c.caption, "video": Path(c.file).relative_to(package.PACKAGE_DIR).as_posix()} for c in kept]
     name = write_metadata(out / package.PACKAGE_DIR, cfg.metadata_format, rows)
     art = package.manifest("ltx2", spec, reviewed, cfg, [f"{package.PACKAGE_DIR}/{name}"], clips)
     write_json(out / "manifest.json", art)
-    meta = StepMeta(step=STEP, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
-                            "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
-                    versions={"ffmpeg": media.program_version("ffmpeg")})
-    return StepResult(meta=meta)
+    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+                              "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__)))
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))

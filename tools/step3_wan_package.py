@@ -65,10 +65,12 @@ from pathlib import Path
 import tomli_w
 
 from reelset import families, media, package
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan21_package import WanPackageConfig
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Inputs, StepResult, Timer, main, write_json
+
+INPUTS = package.INPUTS
 
 
 def plan(cfg: WanPackageConfig):
@@ -118,15 +120,15 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
     return ["metadata.csv", "musubi_dataset.toml", "diffusion_pipe_dataset.toml"]
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     family = families.of_step(spec.step)
-    step, zip_name = family.package_step, f"{family.name}_dataset.zip"
+    zip_name = f"{family.name}_dataset.zip"
     cfg = spec.section(family.name, family.package_config)
-    reviewed, _ = package.load_reviewed(spec)
+    reviewed = package.reviewed_of(spec, inputs)
     fps = Fraction(cfg.fps).limit_denominator(1001)
     clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
-        return package.shard_result(step, family.name, spec, reviewed, cfg, out, clips)
+        return package.shard_result(family.name, spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
     names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
@@ -135,13 +137,11 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [zip_name]
     art = package.manifest(family.name, spec, reviewed, cfg, files, clips)
     write_json(out / "manifest.json", art)
-    meta = StepMeta(step=step, dataset=spec.dataset, tool_sha256="", device="cpu",
-                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
-                            "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
-                            "zip_entries": zipped},
-                    versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
-    return StepResult(meta=meta)
+    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+                              "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
+                              "zip_entries": zipped},
+                      versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(None, run, Path(__file__), INPUTS))

@@ -36,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, families, train
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -112,10 +112,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "latents.json", idx)
     import diffusers
 
-    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
-                    counts={"clips": len(clips), "audio_latents": sum("audio_latents" in c.files for c in clips)},
-                    versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    return StepResult(meta=meta)
+    return StepResult(device=str(device), models=[model],
+                      counts={"clips": len(clips), "audio_latents": sum("audio_latents" in c.files for c in clips)},
+                      versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import TrainArtifact, TrainSample, TrainSegment
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -108,10 +108,9 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     write_json(out / "train.json", art)
     import diffusers
 
-    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
-                    counts={"steps": cfg.steps, "segments": len(segs), "samples": len(samples), "lora_keys": lora_keys},
-                    versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    return StepResult(meta=meta)
+    return StepResult(device=str(device), models=[model],
+                      counts={"steps": cfg.steps, "segments": len(segs), "samples": len(samples), "lora_keys": lora_keys},
+                      versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import LossPoint, SegmentSpec, TrainSegment
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -180,11 +180,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                        lora_sha256=train.lora_digest(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
                        trainable_parameters=sum(p.numel() for p in params), losses=losses)
     write_json(out / "segment.json", art)
-    meta = StepMeta(step=spec.step, dataset=spec.dataset, tool_sha256="", device=str(device), models=[model],
-                    counts={"segment": seg.index, "start": seg.start, "end": seg.end, "clips": len(clips),
-                            "trainable_parameters": art.trainable_parameters},
-                    versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
-    return StepResult(meta=meta)
+    return StepResult(device=str(device), models=[model],
+                      counts={"segment": seg.index, "start": seg.start, "end": seg.end, "clips": len(clips),
+                              "trainable_parameters": art.trainable_parameters},
+                      versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
 
 
 if __name__ == "__main__":

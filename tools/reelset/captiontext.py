@@ -1,6 +1,10 @@
 """Caption text helpers shared by step2-caption, step2-reviewed and the review server:
 caption hashes, word counts, the trigger word and which bible characters a caption names.
 
+LTX-2 captions may come in the sections of the LTX-2 trainer's captioner (``[VISUAL]: …
+[SPEECH]: …``, :func:`reelset.package.sectioned_caption`); :func:`picture_part` gives back the
+picture description for a target that makes no sound.
+
 Kept apart from :mod:`reelset.review` (QA and decisions) so that editing the QA rules never
 changes step2-caption's sources (and never re-runs the VLM).
 
@@ -59,3 +63,17 @@ def names_in_text(text: str, names: dict[str, list[str]]) -> list[str]:
                 claimed.append(m.span())
                 found.add(name)
     return [name for name in names if name in found]
+
+
+_SECTIONED = re.compile(r"^(?P<before>.*?)\[VISUAL\]:\s*(?P<visual>.*?)\s*(?:\[(?:SPEECH|SOUNDS|TEXT)\]:.*)?$", re.DOTALL)
+
+
+def picture_part(caption: str) -> str:
+    """``caption`` without its sound: for a caption in the LTX-2 captioner's sections
+    (``'rsdemo [VISUAL]: Archer talks. [SPEECH]: Archer: "Hi."'``) the text before ``[VISUAL]:``
+    (the trigger word) followed by the [VISUAL] text (``'rsdemo Archer talks.'``); any other
+    caption unchanged."""
+    m = _SECTIONED.match(caption)
+    if not m:
+        return caption
+    return " ".join(f"{m['before']} {m['visual']}".split())

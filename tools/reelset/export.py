@@ -91,6 +91,7 @@ import orjson
 from pydantic import ValidationError
 
 from reelset import ReelsetError, families, media
+from reelset.captiontext import picture_part
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
@@ -379,7 +380,9 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
     """step3-ltx2-data → LTX-Video-Trainer: videos/, one dataset-<bucket>.json per bucket
     (``caption`` / ``media_path``; paths relative to the dataset file, ``videos/<clip>.mp4``: its
     caption step writes ``<output>/conditions/<media_path>.pt``, which an absolute path would put
-    beside the video, where training never finds it), TRAIN.md."""
+    beside the video, where training never finds it), TRAIN.md. LTX-Video 0.9 makes no sound, so
+    each caption is its picture part (:func:`reelset.captiontext.picture_part`: the [VISUAL]
+    section of an LTX-2 audio caption)."""
     del model_path, text_encoder  # the LTXV trainer fetches its model by --model-source
     m = src.manifest
     clips = _copy_clips(src, dest, "videos", sidecars=False)
@@ -387,7 +390,7 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
     files, cmds = [], []
     for b in buckets:
         name = f"dataset-{b}.json"
-        rows = [{"caption": cap, "media_path": p.relative_to(dest).as_posix()} for c, p, cap in clips if c.bucket == b]
+        rows = [{"caption": picture_part(cap), "media_path": p.relative_to(dest).as_posix()} for c, p, cap in clips if c.bucket == b]
         (dest / name).write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (dest / f".precomputed-{b}").mkdir()
         files.append(name)

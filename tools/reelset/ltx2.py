@@ -96,6 +96,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.train import read_frames
 
 FAMILY = "ltx2"
@@ -103,8 +104,9 @@ PIPELINE_CLASS = "LTX2Pipeline"
 # ltx-trainer default LoRA targets (packages/ltx-trainer/src/ltx_trainer/config.py)
 DEFAULT_TARGET_MODULES: list[str] = ["to_k", "to_q", "to_v", "to_out.0"]
 
-SPATIAL_FACTOR = 32     # LTX-2 video VAE: pixels per latent cell (also the tiny model)
-TEMPORAL_FACTOR = 8     # frames per latent frame after the first (F = 8n + 1)
+# the family's clip rules, whose one home is the package config (reelset/schemas/ltx2_data.py)
+SPATIAL_FACTOR = Ltx2Config.SIZE_MULTIPLE  # LTX-2 video VAE: pixels per latent cell, 32 (also the tiny model)
+TEMPORAL_FACTOR = Ltx2Config.FRAME_STEP    # frames per latent frame after the first (F = 8n + 1)
 TIMESTEP_SCALE = 1000   # FlowMatchEulerDiscreteScheduler.num_train_timesteps: timestep = sigma * 1000
 N_FFT = 1024            # ltx_core AudioProcessor n_fft (the audio VAE encoder's)
 # LTX2Pipeline.__call__ default (True = LTX-2.3+ cross-modal modulation); used in training and generate alike

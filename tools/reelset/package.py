@@ -14,7 +14,7 @@ option (ltx-trainer ``process_dataset.py --lora-trigger``, which prepends it to 
 must not be used on these packages: it would double it.
 
 Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
-input, a reviewed.json that does not match its schema, a clip id listed twice, a clip file
+input or a reviewed.json that does not match its schema (the harness, :data:`INPUTS`), a clip id listed twice, a clip file
 that is missing or not a video, a written clip whose frame count or size is not the
 planned one, and a package that would keep no clip at all (:func:`require_kept`: an empty
 training set is never a successful build; the message counts the reasons and says whether
@@ -37,33 +37,30 @@ from pydantic import BaseModel
 
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
-from reelset.step import StepResult, Timer, log, read_artifact, write_json
+from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"
+INPUTS = {REVIEWED_STEP: ReviewedArtifact}  # what every package step reads: its tool's INPUTS
 SHARD = "shards/"  # spec inputs "shards/<video id>": the step's per-video shards, which the gathering links
 PACKAGE_DIR = "dataset"  # the trainer package inside $out (what the zip holds)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # earliest date a zip entry can carry: fixed for bit-identical zips
 
 
-def load_reviewed(spec: StepSpec) -> tuple[ReviewedArtifact, Path]:
-    """The ``reviewed.json`` of the spec's ``step2-reviewed`` input and its path.
-
-    ReelsetError when the input is missing, the file does not validate, or a clip id occurs
-    twice across accepted and rejected clips (a join by id would then be ambiguous).
+def reviewed_of(spec: StepSpec, inputs: Inputs) -> ReviewedArtifact:
+    """The ``reviewed.json`` of the spec's ``step2-reviewed`` input (loaded by the harness:
+    :data:`INPUTS`). ReelsetError naming the file when a clip id occurs twice across accepted
+    and rejected clips (a join by id would then be ambiguous).
     """
-    folder = spec.inputs.get(REVIEWED_STEP)
-    if not folder:
-        raise ReelsetError(f"{spec.step}: spec has no inputs.{REVIEWED_STEP} (a folder holding reviewed.json)")
-    path = Path(folder) / "reviewed.json"
-    reviewed = read_artifact(path, ReviewedArtifact)
+    reviewed = inputs[REVIEWED_STEP]
+    path = Path(spec.inputs[REVIEWED_STEP]) / ReviewedArtifact.FILE
     ids = [c.clip_id for c in reviewed.accepted] + [c.clip_id for c in reviewed.rejected]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise ReelsetError(f"{path}: clip id(s) listed more than once: {', '.join(dupes)}")
-    return reviewed, path
+    return reviewed
 
 
 @dataclass(frozen=True)
@@ -196,6 +193,42 @@ def caption_for(caption: str, trigger: str | None) -> str:
     return f"{trigger} {text}" if trigger else text
 
 
+def speech_section(clip: ReviewedClip) -> str | None:
+    """The [SPEECH] text of an LTX-2 caption for ``clip``: its dialogue lines in order, each run
+    of one speaker as ``Name: "words"`` (a line of an unknown voice as ``"words"`` alone, never
+    given a name); ``'None'`` when the clip has no speech at all (no lines, no VAD speech without
+    words: the form of the LTX-2 captioner); None — section left out — when the ASR step heard
+    speech it could not transcribe and no line was kept, since the words are unknown."""
+    runs: list[tuple[str, list[str]]] = []
+    for ln in clip.lines:
+        words = " ".join(ln.text.split())
+        if not words:
+            continue
+        if runs and runs[-1][0] == ln.speaker:
+            runs[-1][1].append(words)
+        else:
+            runs.append((ln.speaker, [words]))
+    if not runs:
+        return None if clip.unheard_speech_s > 0 else "None"
+    return " ".join(('' if who == "unknown" else f"{who}: ") + '"' + " ".join(said) + '"' for who, said in runs)
+
+
+def sectioned_caption(clip: ReviewedClip, with_audio: bool) -> str:
+    """The caption of an audio-video LTX-2 clip in the sections of the LTX-2 trainer's own
+    captioner (Lightricks/LTX-2 packages/ltx-trainer/src/ltx_trainer/captioning.py @ 5b3fda32,
+    ``DEFAULT_CAPTION_INSTRUCTION``: ``[VISUAL]: … [SPEECH]: … [SOUNDS]: … [TEXT]: …``), with the
+    sections reelset knows: ``[VISUAL]: <reviewed caption>`` and, when the packaged clip keeps
+    its audio, ``[SPEECH]: <who says what>`` (:func:`speech_section`). [SOUNDS] (music,
+    effects) and [TEXT] (on-screen text) are left out rather than filled with 'None': no step of
+    reelset hears non-speech sound or reads on-screen text, and 'None' would teach the model
+    silence where there is sound. Without a trigger word; :func:`caption_for` adds it first."""
+    parts = [f"[VISUAL]: {' '.join(clip.caption.split())}"]
+    speech = speech_section(clip) if with_audio else None
+    if speech is not None:
+        parts.append(f"[SPEECH]: {speech}")
+    return " ".join(parts)
+
+
 def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
     """Manifest entries of the clips step2-reviewed left out, dropped with its reasons as they
     are ("rejected in review: <why>", "not reviewed; automatic QA: <flag>", …: no prefix added, so
@@ -227,7 +260,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int, preset: str,
-                  audio: bool, timer: Timer) -> list[PackagedClip]:
+                  audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
     """Plan and write every accepted clip; return the manifest entries of all clips.
 
     For each accepted clip (reviewed.json order): compute the frames it gives at ``fps``
@@ -235,7 +268,9 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
     a drop reason. Then the kept clips are encoded (libx264 ``crf``/``preset``) to
     ``out/dataset/videos/<clip_id>.mp4``, several at once (:func:`transcode_all`). Rejected
     clips follow, dropped with their review reasons. Each entry carries its own caption,
-    looked up by clip id — never by position.
+    looked up by clip id — never by position. ``sections`` (LTX-2 ``audio_captions``): captions
+    in the LTX-2 captioner's sections (:func:`sectioned_caption`), [SPEECH] for clips written
+    with audio.
     """
     videos = out / PACKAGE_DIR / "videos"
     videos.mkdir(parents=True)
@@ -259,7 +294,8 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
         jobs.append(Encode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, preset,
                            audio and src.has_audio))
         used = frames_used(frames, src.frames, src.fps, fps)
-        entries.append(PackagedClip(fate="kept", caption=caption_for(clip.caption, reviewed.trigger_word),
+        text = sectioned_caption(clip, audio and src.has_audio) if sections else clip.caption
+        entries.append(PackagedClip(fate="kept", caption=caption_for(text, reviewed.trigger_word),
                                     file=rel, bucket=label, frames=frames, width=width, height=height,
                                     fps=round(float(fps), 6), source_frames_used=used,
                                     source_frames_trimmed=src.frames - used, **common))
@@ -295,7 +331,7 @@ def gather_clips(reviewed: ReviewedArtifact, out: Path, shards: dict[str, Path])
 
 
 def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
-              preset: str, audio: bool, timer: Timer) -> list[PackagedClip]:
+              preset: str, audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
     """Every clip's manifest entry, with the kept clips in ``out/dataset/videos``: gathered from
     the step's per-video shards when the spec's inputs name them (``shards/<video id>``,
     :func:`gather_clips`), else encoded here (:func:`package_clips`: a shard's own video, or the
@@ -303,7 +339,7 @@ def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fracti
     own = {k.removeprefix(SHARD): Path(p) for k, p in sorted(spec.inputs.items()) if k.startswith(SHARD)}
     if own:
         return gather_clips(reviewed, out, own)
-    return package_clips(reviewed, out, fps, plan, crf, preset, audio, timer)
+    return package_clips(reviewed, out, fps, plan, crf, preset, audio, timer, sections)
 
 
 def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> None:
@@ -346,13 +382,11 @@ def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: B
         source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
 
 
-def shard_result(step: str, trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
+def shard_result(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,
                  clips: list[PackagedClip]) -> StepResult:
     """Finish a per-video package shard: its ``manifest.json`` (the video's clips, no metadata
     files: the gathering writes those) and meta."""
     art = manifest(trainer, spec, reviewed, config, [], clips)
     write_json(out / "manifest.json", art)
-    return StepResult(meta=StepMeta(step=step, dataset=spec.dataset, shard=spec.video_id, tool_sha256="", device="cpu",
-                                    counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
-                                            "frames_written": art.frames_written},
-                                    versions={"ffmpeg": media.program_version("ffmpeg")}))
+    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped, "frames_written": art.frames_written},
+                      versions={"ffmpeg": media.program_version("ffmpeg")})

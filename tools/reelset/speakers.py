@@ -29,10 +29,16 @@ The rules (step2-speakers; thresholds in :class:`reelset.schemas.speakers.Speake
    runs cannot be told apart (overlap: the windows alternate faster than words) stays ``mixed``
    and gets no name.
 
+Across videos (:func:`link_voices`): the voices no reference names are clustered again by the
+rule of 2 over their mean embeddings, so a recurring voice the bible lacks shows up as one
+group with the seconds it speaks in each video — a voice worth a reference in bible.yaml.
+
 All vectors are unit L2 norm (dot product = cosine). Shapes: ``emb`` float32[n, dim].
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -173,3 +179,31 @@ def mixed(names: list[str | None], fraction: float) -> bool:
         return False
     counts = sorted((heard.count(c) for c in set(heard)), reverse=True)
     return len(counts) > 1 and counts[1] / len(heard) >= fraction
+
+
+@dataclass(frozen=True)
+class UnknownVoice:
+    """One voice of one video that no reference names: where it is and how long it speaks
+    (seconds), its longest segment (start, end in seconds: a span for a bible voice reference)."""
+
+    video_id: str
+    voice: str
+    seconds: float
+    longest: tuple[float, float]
+    embedding: np.ndarray
+
+
+def link_voices(voices: list[UnknownVoice], threshold: float) -> list[list[UnknownVoice]]:
+    """Groups of unknown voices heard in two or more videos: :func:`cluster` (average linkage,
+    merge while the mean cosine is >= ``threshold``, i.e. [speakers] cluster_similarity) over the
+    voices' mean embeddings (float32[dim] each, unit norm; voices of one video were already kept
+    apart by that video's clustering, so only groups spanning several videos are returned).
+    Each group lists its voices by video id; groups by total seconds, most first."""
+    if len(voices) < 2:
+        return []
+    labels = cluster(np.stack([v.embedding for v in voices]).astype(np.float32), threshold)
+    groups: dict[int, list[UnknownVoice]] = {}
+    for v, label in zip(voices, labels, strict=True):
+        groups.setdefault(label, []).append(v)
+    linked = [sorted(g, key=lambda v: (v.video_id, v.voice)) for g in groups.values() if len({v.video_id for v in g}) > 1]
+    return sorted(linked, key=lambda g: (-sum(v.seconds for v in g), g[0].video_id, g[0].voice))

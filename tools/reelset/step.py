@@ -7,11 +7,28 @@ every phase (:class:`Timer`) and writes the times to the build log only, as one 
 e.g. by ``reelset inspect --timings`` from ``nix-store --read-log``), and its peak memory as
 ``[reelset] resources: {json}`` (read back by :func:`parse_resources`).
 
+A step tool declares what it reads and returns what it counted; the harness does the rest
+(docs/architecture.md, "Writing a step tool")::
+
+    INPUTS = {"step1-scenes": ScenesArtifact}   # spec input role → schema of the file it reads
+
+    def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+        scenes = inputs["step1-scenes"]            # loaded and validated before run is called
+        ...                                        # write artifacts into out
+        return StepResult(counts={"scenes": 3}, versions={"ffmpeg": "7.1"})
+
+    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+
+:func:`main` checks the spec, loads every declared input (:func:`load_inputs`: a missing or
+malformed one fails naming the file and the schema, before any work), runs the step and writes
+``meta.json`` (:class:`StepResult` → :class:`reelset.schemas.base.StepMeta`).
+
 Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
 :class:`reelset.schemas.base.StepSpec`) and the output path from ``out``; Nix discards the
 output of a failed build. Run by hand (``python tools/<step>.py --spec spec.json --out
 DIR``) the tool writes into ``DIR.partial-<pid>`` and renames it to ``DIR`` only on
-success, so a failed run never leaves a partial ``DIR`` behind.
+success, so a failed run never leaves a partial ``DIR`` behind (:func:`atomic_output`, also
+used by ``tools/render_report.py``).
 """
 
 from __future__ import annotations
@@ -24,16 +41,16 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, device
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import ModelRef, StepMeta, StepSpec
 
 
 def write_json(path: Path, model: BaseModel | dict | list) -> None:
@@ -140,11 +157,40 @@ def _prepare_build_env() -> None:
 
 @dataclass
 class StepResult:
-    """What a step function returns: its meta (tool hash and toolchain are filled in by
-    :func:`main`; timings go to the build log). The step's ``index.html`` is not its business:
-    a separate report derivation renders it (``tools/render_report.py``, ``reelset/reports/``)."""
+    """What a step function returns: what it counted and with what. :func:`main` makes the
+    step's meta.json of it (:meth:`meta`); timings go to the build log. The step's
+    ``index.html`` is not its business: a separate report derivation renders it
+    (``tools/render_report.py``, ``reelset/reports/``)."""
 
-    meta: StepMeta
+    counts: dict[str, int] = field(default_factory=dict)  # what was made, e.g. {"scenes": 12}
+    versions: dict[str, str] = field(default_factory=dict)  # libraries and programs used, e.g. {"ffmpeg": "7.1"}
+    device: str = "cpu"  # device actually used: "cpu" or "cuda:N"
+    models: list[ModelRef] = field(default_factory=list)  # models used (from spec.models)
+
+    def meta(self, spec: StepSpec, tool_sha256: str = "") -> StepMeta:
+        """The meta.json of this result for ``spec``: step, dataset and shard (``spec.video_id``)
+        from the spec, toolchain too; ``tool_sha256`` is empty until :func:`main` knows it (a
+        page rendered inside the step, ``tools/aggregate_report.py``, shows none)."""
+        return StepMeta(step=spec.step, dataset=spec.dataset, shard=spec.video_id, tool_sha256=tool_sha256,
+                        toolchain=spec.toolchain, device=self.device, models=self.models, counts=self.counts,
+                        versions=self.versions)
+
+
+Inputs = dict[str, BaseModel]
+"""The validated artifacts of a tool's ``INPUTS``, by input role: ``inputs["step2-bible"]`` is a
+BibleArtifact. The folder of each is ``Path(spec.inputs[role])``."""
+
+
+def load_inputs(spec: StepSpec, declared: Mapping[str, type[BaseModel]]) -> Inputs:
+    """Load and validate the artifact of every input role a tool declares (its ``INPUTS``): file
+    ``<spec.inputs[role]>/<schema.FILE>`` (e.g. ``step1-scenes`` → ``…/scenes.json``, a
+    ScenesArtifact). ReelsetError naming the step and the role when the spec lacks one, or
+    naming the file and the schema (:func:`read_artifact`) when it is missing or malformed."""
+    missing = [role for role in declared if role not in spec.inputs]
+    if missing:
+        raise ReelsetError(f"{spec.step}: spec has no inputs.{', inputs.'.join(missing)} (folders holding "
+                           f"{', '.join(declared[r].FILE for r in missing)})")
+    return {role: read_artifact(Path(spec.inputs[role]) / schema.FILE, schema) for role, schema in declared.items()}
 
 
 def check_host_venv() -> None:
@@ -166,67 +212,101 @@ def check_host_venv() -> None:
                            f"requirements.lock) or point REELSET_PYTHON at a matching venv")
 
 
-StepFn = Callable[[StepSpec, Path, Timer], StepResult]
+StepFn = Callable[..., StepResult]
+"""``run(spec, out_dir, timer)`` → StepResult; a tool that declares INPUTS takes them fourth:
+``run(spec, out_dir, timer, inputs)``."""
 
 
-def main(step: str | None, fn: StepFn, script: Path, argv: list[str] | None = None) -> int:
-    """Entry point of a step tool: parse args/env, run ``fn(spec, out_dir, timer)``, write meta.json.
+@dataclass
+class Invocation:
+    """How a tool was started: its spec (``--spec FILE`` or env ``reelsetSpec``), its output
+    folder (``--out DIR`` or env ``out``) and whether it runs inside a Nix build."""
 
-    ``fn`` writes its artifacts into ``out_dir`` and returns a StepResult (tool hash and
-    toolchain are filled in here, the phase timings are logged; ``script`` is the tool's own file, whose
-    folder holds exactly the step's declared sources inside a Nix build); this writes
-    ``meta.json``. Exit status: 0 ok, 2 ReelsetError (message on
-    stderr, no traceback), 1 unexpected error.
-    """
-    parser = argparse.ArgumentParser(prog=step or Path(script).name, description=(sys.modules["__main__"].__doc__ or step).strip().split("\n")[0])
+    spec: StepSpec
+    out: Path
+    in_nix: bool
+
+
+def invocation(prog: str, description: str, argv: list[str] | None) -> Invocation:
+    """Parse a tool's command line (``--spec``, ``--out``) and its spec. ReelsetError when the
+    spec is missing or invalid (naming ``prog`` and where the spec came from) or no output is
+    given. Inside Nix: ``out`` from the environment and ``NIX_BUILD_TOP`` set."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--spec", type=Path, help="JSON step spec (default: env reelsetSpec, as set by Nix)")
     parser.add_argument("--out", type=Path, help="output directory (default: env out, as set by Nix)")
     args = parser.parse_args(argv)
-    in_nix = "NIX_BUILD_TOP" in os.environ and args.out is None
+    raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
+    if not raw:
+        raise ReelsetError(f"{prog}: no spec: pass --spec FILE or set env reelsetSpec")
     try:
-        raw = args.spec.read_bytes() if args.spec else os.environ.get("reelsetSpec", "").encode()
-        if not raw:
-            raise ReelsetError(f"{step or script.name}: no spec: pass --spec FILE or set env reelsetSpec")
-        try:
-            spec = StepSpec.model_validate(orjson.loads(raw))
-        except (orjson.JSONDecodeError, ValidationError) as exc:
-            raise ReelsetError(f"{step or script.name}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
+        spec = StepSpec.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValidationError) as exc:
+        raise ReelsetError(f"{prog}: invalid step spec {args.spec or '(env reelsetSpec)'}: {exc}") from exc
+    out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
+    if out is None:
+        raise ReelsetError(f"{prog}: no output: pass --out DIR or set env out")
+    return Invocation(spec, out, in_nix="NIX_BUILD_TOP" in os.environ and args.out is None)
+
+
+@contextmanager
+def atomic_output(out: Path, in_nix: bool) -> Iterator[Path]:
+    """The folder to write output ``out`` into, all or nothing. Inside a Nix build: ``out``
+    itself (Nix discards the output of a failed build). By hand: ``out.partial-<pid>``, renamed
+    to ``out`` when the block succeeds and removed when it raises; ReelsetError when ``out``
+    already exists."""
+    if in_nix:
+        out.mkdir(parents=True)
+        yield out
+        return
+    if out.exists():
+        raise ReelsetError(f"{out}: output already exists; remove it or choose another --out")
+    work = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    work.mkdir(parents=True)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    work.rename(out)
+
+
+def main(step: str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
+         argv: list[str] | None = None) -> int:
+    """Entry point of a step tool: parse args/env, load ``inputs``, run ``fn``, write meta.json.
+
+    ``inputs`` is the tool's INPUTS (input role → schema, :func:`load_inputs`); when given, ``fn``
+    gets the loaded artifacts as a fourth argument: ``fn(spec, out_dir, timer, inputs)``, else
+    ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
+    StepResult; this writes ``meta.json`` (:meth:`StepResult.meta`, plus the hash of the tool's
+    folder — ``script`` is the tool's own file, whose folder holds exactly the step's declared
+    sources inside a Nix build — and the device facts, :func:`reelset.device.record`) and logs
+    the phase timings. Exit status: 0 ok, 2 ReelsetError (message on stderr, no traceback),
+    1 unexpected error.
+    """
+    try:
+        prog = step or Path(script).name
+        call = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)
+        spec = call.spec
         if step is not None and spec.step != step:
             raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
         device.configure(spec)  # cuda steps: GPU required unless [device] allow_cpu
-        out = args.out or (Path(os.environ["out"]) if "out" in os.environ else None)
-        if out is None:
-            raise ReelsetError(f"{spec.step}: no output: pass --out DIR or set env out")
-        if in_nix:
+        if call.in_nix:
             check_host_venv()
             _prepare_build_env()
-            work = out
-        else:
-            if out.exists():
-                raise ReelsetError(f"{out}: output already exists; remove it or choose another --out")
-            work = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        work.mkdir(parents=True)
-        try:
+        loaded = load_inputs(spec, inputs) if inputs is not None else None
+        with atomic_output(call.out, call.in_nix) as work:
             timer = Timer()
             t0 = time.perf_counter()
-            result = fn(spec, work, timer)
-            meta = result.meta
+            result = fn(spec, work, timer) if loaded is None else fn(spec, work, timer, loaded)
             print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
             # peak RSS (ru_maxrss: kB on Linux) of this process and of its largest finished child
             rss = {k: round(resource.getrusage(who).ru_maxrss / 1024, 1)
                    for k, who in (("peak_rss_mb", resource.RUSAGE_SELF), ("children_peak_rss_mb", resource.RUSAGE_CHILDREN))}
             print(RESOURCES_PREFIX + orjson.dumps(rss).decode(), file=sys.stderr, flush=True)
-            meta.tool_sha256 = source_sha256(script.resolve().parent)
-            meta.toolchain = spec.toolchain
+            meta = result.meta(spec, source_sha256(script.resolve().parent))
             device.record(meta)
             write_json(work / "meta.json", meta)
-        except BaseException:
-            if not in_nix:
-                shutil.rmtree(work, ignore_errors=True)
-            raise
-        if not in_nix:
-            work.rename(out)
-        log(f"{spec.step}: wrote {out}")
+        log(f"{spec.step}: wrote {call.out}")
         return 0
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)

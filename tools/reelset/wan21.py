@@ -91,6 +91,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from reelset.schemas.wan21_package import Wan21Config
 from reelset.train import read_frames
 
 FAMILY = "wan21"
@@ -100,8 +101,9 @@ PIPELINE_CLASS = "WanPipeline"
 DEFAULT_TARGET_MODULES: list[str] = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
 
 SPATIAL_FACTOR = 8      # Wan 2.1 VAE: pixels per latent cell
-TEMPORAL_FACTOR = 4     # frames per latent frame after the first (F = 4n + 1)
-SIZE_MULTIPLE = 16      # SPATIAL_FACTOR x transformer patch 2
+# Wan 2.1's clip rules, whose one home is its package config (reelset/schemas/wan21_package.py)
+TEMPORAL_FACTOR = Wan21Config.FRAME_STEP    # frames per latent frame after the first (F = 4n + 1)
+SIZE_MULTIPLE = Wan21Config.SIZE_MULTIPLE   # SPATIAL_FACTOR x transformer patch 2 = 16
 TIMESTEP_SCALE = 1000   # scheduler num_train_timesteps: timestep = sigma * 1000
 FILE_SUFFIX = ".safetensors"
 TEXT_TOKENS = 512       # Wan 2.1 text length (WanPipeline max_sequence_length, musubi text_len)

@@ -3,7 +3,18 @@
 A family is one module ``reelset/families/<name>.py`` exporting ``FAMILY``, a frozen
 :class:`Family`: its name, its package step (tool, config model, frame / size / fps rules and
 where they come from), its preprocess and train config models, the module whose functions
-step4/step5 call (:data:`MODEL_FUNCTIONS`), its export targets and its tiny test model. Everything
+step4/step5 call (:data:`MODEL_FUNCTIONS`), its variants (:class:`Variant`), its export targets
+and its tiny test model.
+
+Variants of a family (LTX-2 / 2.3 / 2.5, Wan 2.1 14B / 1.3B) are data, not code paths: a
+:class:`Variant` names the checkpoint step4/step5 load (a nix/models.toml entry, text encoder
+included), the trainer's own checkpoint and text encoder, and the sources of these facts. A
+dataset picks one with ``variant = "<name>"`` in ``[<name>_preprocess]`` (the family's
+``default_variant`` otherwise; an explicit ``model`` there overrides the variant's checkpoint).
+The package step never reads that section, so switching variant re-makes the text features and
+latents (step4) and the LoRA (step5) and keeps the packaged clips: every variant shares the
+family's clip rules (:class:`Family` refuses a variant whose rules differ; such a model is a
+family of its own, or needs its rules passed to the package step). Everything
 that used to list the families by hand reads this registry instead: nix/steps.nix (through the
 generated ``nix/families.json``), dataset.toml's sections (``reelset.schemas.dataset``), the
 step4/step5 tools, ``reelset export``, the reports and ``tools/make_tiny_models.py``.
@@ -52,6 +63,29 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One variant of a family (see the module docstring); nix/families.json lists them.
+
+    ``name``: the value of ``variant`` in ``[<family>_preprocess]`` (e.g. "ltx-2.3"); ``label``:
+    for people; ``model``: the nix/models.toml entry step4/step5 load (a diffusers pipeline folder:
+    VAE, text encoder, transformer): it decides the text features and latents; ``text_encoder``:
+    what makes the text features, for people (e.g. "Gemma 3 12B"); ``trainer_models``: the
+    nix/models.toml entries the family's own trainer loads instead, by role ("checkpoint",
+    "text_encoder"; empty when it loads ``model``'s repository as it is); ``rules``: the clip rules
+    as this variant's sources give them (None: the family's, not checked for this variant
+    separately); they must equal the family's; ``source``: where these facts come from
+    (repository @ commit, file)."""
+
+    name: str
+    label: str
+    model: str
+    text_encoder: str
+    source: str
+    trainer_models: dict[str, str] = field(default_factory=dict)
+    rules: Rules | None = None
+
+
+@dataclass(frozen=True)
 class TinyModel:
     """The family's tiny random-config test model: ``name`` in nix/models.toml, built by
     ``tools/make_tiny_models.py <kind>`` (deterministic, nothing downloaded, loaded by the real
@@ -83,7 +117,10 @@ class Family:
     preprocess_config_ref: str  # model of [<name>_preprocess]
     train_config_ref: str       # model of [<name>_train]
     model_module: str         # dotted module with MODEL_FUNCTIONS and MODEL_CONSTANTS
-    default_model: str        # nix/models.toml name step4/step5 use when [<name>_preprocess] model is unset
+    # the family's variants (:class:`Variant`) and the one step4/step5 use when [<name>_preprocess]
+    # sets neither `variant` nor `model`
+    variants: tuple[Variant, ...]
+    default_variant: str
     tiny: TinyModel
     # `reelset export --for TARGET`: targets per source, "package" (step3) or "latents" (step4)
     exports: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -92,6 +129,35 @@ class Family:
     trainer_files: dict[str, str] = field(default_factory=dict)
     # the package step is in `all` without a [<name>] section (false: a newer family is opt-in)
     in_all: bool = True
+
+    def __post_init__(self) -> None:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names) or self.default_variant not in names:
+            raise ReelsetError(f"family {self.name}: variants {names} must be unique and hold default_variant "
+                               f"{self.default_variant!r}")
+        for v in self.variants:
+            if v.rules is not None and (v.rules.frame_step, v.rules.size_multiple, v.rules.fps) != (
+                    self.rules.frame_step, self.rules.size_multiple, self.rules.fps):
+                raise ReelsetError(
+                    f"family {self.name}: variant {v.name}'s clip rules {v.rules} differ from the family's {self.rules}: "
+                    f"the package step packages by the family's rules and never sees the variant (it is chosen in "
+                    f"[{self.preprocess_section}]), so such a model is a family of its own")
+
+    def variant(self, name: str | None = None) -> Variant:
+        """The variant called ``name`` (the default variant for None); ReelsetError listing the
+        family's variants otherwise."""
+        name = name or self.default_variant
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise ReelsetError(f"family {self.name} has no variant {name!r} (variants: "
+                           f"{', '.join(v.name for v in self.variants)})")
+
+    @property
+    def default_model(self) -> str:
+        """nix/models.toml name step4/step5 use when [<name>_preprocess] sets neither ``model``
+        nor ``variant``: the default variant's model."""
+        return self.variant().model
 
     @property
     def preprocess_step(self) -> str:

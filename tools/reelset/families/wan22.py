@@ -3,8 +3,12 @@
 Why TI2V-5B: it is the Wan 2.2 checkpoint people train LoRAs on with one GPU (5B parameters, one
 transformer), and diffusers loads it with the plain ``WanPipeline`` (``Wan-AI/Wan2.2-TI2V-5B-Diffusers``).
 The A14B checkpoints are two 14B experts (``transformer`` for high noise, ``transformer_2`` below
-``boundary_ratio`` x 1000), each trained as its own LoRA; they would be a variant with two train
-steps, not covered here.
+``boundary_ratio`` x 1000), each trained as its own LoRA; they would need two train steps (new
+code), and their clip rules are not TI2V-5B's (Wan-Video/Wan2.2 @ 42bf4cf
+``wan/configs/wan_t2v_A14B.py``: Wan 2.1's VAE, ``vae_stride = (4, 8, 8)``, patch ``(1, 2, 2)``:
+sizes multiples of 16; ``shared_config.py``: ``sample_fps = 16``, ``frame_num = 81``;
+``high_noise_model`` / ``low_noise_model``, ``boundary = 0.875``), so they are no variant of this
+family (whose variants share its package): the one variant is TI2V-5B.
 
 Rules, from the model's own code (diffusers 0.42.1 and the Wan2.2 reference config
 ``wan/configs/wan_ti2v_5B.py``):
@@ -28,7 +32,10 @@ The model code is Wan 2.1's (:mod:`reelset.wan21`), which reads these numbers fr
 checkpoint's configs. Exports: DiffSynth-Studio (``examples/wanvideo/model_training/lora/
 Wan2.2-TI2V-5B.sh``: metadata.csv, ``Wan-AI/Wan2.2-TI2V-5B`` files, ``Wan2.2_VAE.pth``) and
 diffusion-pipe (model ``type = "wan"``, ``ckpt_path`` = the Wan2.2-TI2V-5B folder); musubi-tuner
-trains the A14B experts (``--task t2v-A14B``), not TI2V-5B, so it is no target here.
+trains the A14B experts (``--task t2v-A14B`` / ``i2v-A14B``), not TI2V-5B, so it is no target here
+(kohya-ss/musubi-tuner @ 30c658c: ``wan/configs/__init__.py`` ``WAN_CONFIGS`` has no ``ti2v-5B``
+task, only a leftover ``SUPPORTED_SIZES`` entry; docs/wan.md lists ``t2v-A14B``, ``i2v-A14B`` for
+Wan 2.2 and calls ``Wan2.2_VAE.pth`` "for 5B model").
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from reelset.families import Family, Rules, TinyModel
+from reelset.families import Family, Rules, TinyModel, Variant
 from reelset.schemas.latents import PreprocessConfig
 from reelset.schemas.train import TrainConfig
 from reelset.schemas.wan21_package import WanPackageConfig
@@ -130,7 +137,15 @@ FAMILY = Family(
     preprocess_config_ref="reelset.families.wan22:Wan22PreprocessConfig",
     train_config_ref="reelset.families.wan22:Wan22TrainConfig",
     model_module="reelset.wan21",
-    default_model="wan2.2-ti2v-5b",
+    variants=(
+        Variant(name="ti2v-5b", label="Wan 2.2 TI2V-5B", model="wan2.2-ti2v-5b", text_encoder="UMT5-XXL",
+                rules=Rules(frame_step=4, size_multiple=16 * 2, fps=24.0,
+                            source="Wan-Video/Wan2.2 @ 42bf4cf wan/configs/wan_ti2v_5B.py: vae_stride (4, 16, 16), "
+                                   "patch_size (1, 2, 2), sample_fps 24, frame_num 121"),
+                source="Wan-AI/Wan2.2-TI2V-5B-Diffusers (nix/models.toml wan2.2-ti2v-5b); Wan-Video/Wan2.2 @ 42bf4cf "
+                       "wan/configs/wan_ti2v_5B.py"),
+    ),
+    default_variant="ti2v-5b",
     tiny=TinyModel(name="tiny-wan2.2", kind="wan22", recipe=make_tiny,
                    package={"max_frames": 17, "min_frames": 9, "sizes": ["96x64"]}),
     exports={"package": ("diffusion-pipe", "diffsynth")},

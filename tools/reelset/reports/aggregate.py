@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reelset.reports import Page, load
+from reelset.reports import Page, load, step2_speakers
 from reelset.schemas.aggregate import AggregateArtifact
 
 BODY = """
@@ -17,6 +17,11 @@ BODY = """
 
 
 def page(out: Path, meta) -> Page:
+    """The page of an aggregate: its members; for step2-speakers also the voices without a name
+    heard in several videos (:func:`reelset.reports.step2_speakers.linked_section`)."""
     agg = load(out, "aggregate.json", AggregateArtifact)
     title = f"reelset · {agg.dataset}" if agg.kind == "steps" else f"{agg.step} · {agg.dataset} (all videos)"
+    if agg.kind == "shards" and agg.step == "step2-speakers":
+        extra, context = step2_speakers.linked_section([out / m.link for m in agg.members])
+        return Page(title, ["aggregate.json"], BODY + extra, {"agg": agg, **context})
     return Page(title, ["aggregate.json"], BODY, {"agg": agg})

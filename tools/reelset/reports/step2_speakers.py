@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from reelset.reports import Page, load, shard_title
 from reelset.schemas.speakers import SpeakersArtifact
+from reelset.speakers import UnknownVoice, link_voices
 
 BODY = """
 <h2>{{ a.segments|length }} segments · {{ a.voices|length }} voices · {{ named }} segments named · encoder {{ a.encoder }} ({{ a.dim }} dims) on {{ a.device }}</h2>
@@ -49,3 +52,37 @@ def page(out: Path, meta) -> Page:
     return Page(shard_title("step2-speakers", meta), ["speakers.json"], BODY,
                 {"a": a, "names": names, "rows": rows, "total": total,
                  "colour": lambda row: colours.get(row, "#999"), "named": sum(s.status == "named" for s in a.segments)})
+
+
+LINKED = """
+<h3>Voices without a name heard in several videos</h3>
+{% if linked %}<p class="muted">Voices no voice reference names, grouped across videos by their mean embeddings (cosine ≥ {{ threshold }}).
+A group that speaks a lot is a character the bible lacks a voice reference for: add the span shown under
+<code>characters[].voice_references</code> in bible.yaml.</p>
+<table><tr><th>group</th><th>seconds</th><th>heard in</th><th>reference span (longest segment)</th></tr>
+{% for g in linked %}<tr><td>{{ loop.index }}</td><td>{{ '%.1f'|format(g|sum(attribute='seconds')) }}</td>
+<td>{% for v in g %}{{ v.video_id }} ({{ v.voice }}, {{ '%.1f'|format(v.seconds) }} s){% if not loop.last %}, {% endif %}{% endfor %}</td>
+<td>{% set v = g|sort(attribute='seconds')|last %}<code>{video: {{ v.video_id }}, start: {{ '%.2f'|format(v.longest[0]) }}, end: {{ '%.2f'|format(v.longest[1]) }}}</code></td></tr>{% endfor %}</table>
+{% else %}<p class="muted">None: no voice without a name is heard in more than one video.</p>{% endif %}
+"""
+
+
+def unknown_voices(a: SpeakersArtifact) -> list[UnknownVoice]:
+    """The voices of ``a`` no reference names (with a mean embedding), each with its longest segment."""
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for s in a.segments:  # a segment cut into runs of one voice: each run is a span of its own
+        spans.setdefault(s.id, []).append((s.start, s.end))
+    out = []
+    for v in a.voices:
+        if v.name is None and v.embedding:
+            segs = [se for i in v.segments for se in spans.get(i, [])]
+            longest = max(segs, key=lambda se: se[1] - se[0], default=(0.0, 0.0))
+            out.append(UnknownVoice(a.video_id, v.id, v.seconds, longest, np.asarray(v.embedding, np.float32)))
+    return out
+
+
+def linked_section(shards: list[Path]) -> tuple[str, dict]:
+    """The all-videos page's section (template, context) over step2-speakers shard folders."""
+    arts = [load(folder, "speakers.json", SpeakersArtifact) for folder in shards]
+    threshold = arts[0].config.cluster_similarity if arts else 0.0
+    return LINKED, {"linked": link_voices([v for a in arts for v in unknown_voices(a)], threshold), "threshold": threshold}

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,8 @@ class AggregateMember(Strict):
 class AggregateArtifact(Strict):
     """``$out/aggregate.json``: a video-level step over the whole dataset (kind 'shards') or
     a dataset's step outputs (kind 'steps', e.g. ``.#host.demo``)."""
+
+    FILE: ClassVar[str] = "aggregate.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     kind: Literal["shards", "steps"]

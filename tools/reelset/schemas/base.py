@@ -8,7 +8,7 @@ forbids unknown fields so a stale or hand-edited artifact fails loudly.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -98,6 +98,8 @@ class GpuInfo(Strict):
 class StepMeta(Strict):
     """``$out/meta.json`` of every step: provenance and counts. No wall-clock times (they vary
     from run to run; the build log has them, see reelset.step.timings_line)."""
+
+    FILE: ClassVar[str] = "meta.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     step: str = Field(description="Step name.")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -93,6 +93,8 @@ class BibleTerm(Strict):
 
 class BibleArtifact(Strict):
     """``$out/bible.json`` of step2-bible: the validated, normalized bible plus a flat term list."""
+
+    FILE: ClassVar[str] = "bible.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     source: str = Field(description="File name of the authored bible (e.g. 'bible.yaml').")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -132,6 +132,8 @@ class CaptionClip(Strict):
 
 class CaptionsArtifact(Strict):
     """``$out/captions.json`` of step2-caption (one source video): one caption per clip."""
+
+    FILE: ClassVar[str] = "captions.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str = Field(description="Video id.")

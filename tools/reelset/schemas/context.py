@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
@@ -49,6 +51,8 @@ class ClipContext(Strict):
 
 class SceneContextArtifact(Strict):
     """``$out/context.json`` of step2-scene-context (one source video)."""
+
+    FILE: ClassVar[str] = "context.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str = Field(description="Video id.")

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,6 +129,8 @@ class DisambiguatedTranscript(Strict):
 
     Named apart from step2-transcript-base's ``transcript.json`` because ARTIFACTS maps a
     file name to exactly one schema."""
+
+    FILE: ClassVar[str] = "corrected_transcript.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str = Field(description="Video id.")

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
@@ -12,7 +14,8 @@ from reelset.schemas.base import SCHEMA_VERSION, ModelRef, Strict
 class PreprocessConfig(Strict):
     """Settings of a ``step4-*-preprocess`` step (``[ltx2_preprocess]`` / ``[wan21_preprocess]``)."""
 
-    model: str | None = Field(None, description="Base model from nix/models.toml: a diffusers pipeline folder (VAE, text encoder, transformer). Nix resolves it (defaults in nix/steps.nix) and passes it as models.base; the matching step5-*-train trains the same model.")
+    variant: str | None = Field(None, description="Variant of the model family (its `variants` in tools/reelset/families/<family>.py, e.g. \"ltx-2.3\" / \"ltx-2.5\" for LTX-2, \"t2v-1.3b\" for Wan 2.1): picks the base model (checkpoint and text encoder) when `model` is unset; default: the family's default variant. Switching it re-makes the latents and text features (and the LoRA) but not the package: the variants of a family share its clip rules. An unknown name fails evaluation listing the variants.")
+    model: str | None = Field(None, description="Base model from nix/models.toml: a diffusers pipeline folder (VAE, text encoder, transformer); overrides the variant's (e.g. a tiny test model, or a dataset's own pin). Nix resolves it (defaults: the variant's, nix/steps.nix) and passes it as models.base; the matching step5-*-train trains the same model.")
     max_text_tokens: int = Field(256, ge=8, le=4096, description="Caption tokens kept by the text encoder (padded/truncated to this length, in tokens).")
     audio: bool = Field(True, description="Encode the clip's audio track into audio latents when it has one (LTX-2 is an audio+video model; ignored by video-only models such as Wan 2.1).")
 
@@ -50,6 +53,8 @@ class LatentClip(Strict):
 class LatentIndex(Strict):
     """``$out/latents.json`` of step4-ltx2-preprocess / step4-wan21-preprocess: one entry per kept
     clip of the package, each with its latent and text-embedding files."""
+
+    FILE: ClassVar[str] = "latents.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")

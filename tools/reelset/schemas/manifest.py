@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -38,6 +38,8 @@ class PackagedClip(Strict):
 class PackageManifest(Strict):
     """``$out/manifest.json`` of step3-ltx2-data and step3-wan21-package: every clip of
     reviewed.json (accepted and rejected) with its fate. kept + dropped = accepted + rejected."""
+
+    FILE: ClassVar[str] = "manifest.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     trainer: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,8 @@ class ReferenceFrame(Strict):
 class ShotReferenceArtifact(Strict):
     """``$out/references.json`` of step2-shot-reference (whole dataset)."""
 
+    FILE: ClassVar[str] = "references.json"  # its file in the step output
+
     schema_version: int = SCHEMA_VERSION
     frames: list[ReferenceFrame] = Field(description="Every reference shot of the bible, in bible order.")
 
@@ -37,6 +39,8 @@ class ShotReferenceArtifact(Strict):
 class ExtractedFrame(Strict):
     """``$out/frame.json`` of one reference-frame derivation (one bible reference shot: a video and
     a time), written by tools/step2_reference_frame.py; step2-shot-reference gathers them."""
+
+    FILE: ClassVar[str] = "frame.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video: str = Field(description="Video id the frame comes from.")

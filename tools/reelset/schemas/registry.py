@@ -20,22 +20,9 @@ from reelset.schemas.speakers import SpeakersArtifact, VoiceReferenceArtifact
 from reelset.schemas.train import TrainArtifact, TrainSegment
 from reelset.schemas.transcript import TranscriptArtifact
 
-ARTIFACTS: dict[str, type[BaseModel]] = {
-    "scenes.json": ScenesArtifact,
-    "transcript.json": TranscriptArtifact,
-    "speakers.json": SpeakersArtifact,
-    "voice.json": VoiceReferenceArtifact,
-    "meta.json": StepMeta,
-    "aggregate.json": AggregateArtifact,
-    "bible.json": BibleArtifact,
-    "references.json": ShotReferenceArtifact,
-    "frame.json": ExtractedFrame,
-    "corrected_transcript.json": DisambiguatedTranscript,
-    "context.json": SceneContextArtifact,
-    "captions.json": CaptionsArtifact,
-    "reviewed.json": ReviewedArtifact,
-    "manifest.json": PackageManifest,
-    "latents.json": LatentIndex,
-    "segment.json": TrainSegment,
-    "train.json": TrainArtifact,
-}
+ARTIFACTS: dict[str, type[BaseModel]] = {schema.FILE: schema for schema in (
+    ScenesArtifact, TranscriptArtifact, SpeakersArtifact, VoiceReferenceArtifact, StepMeta,
+    AggregateArtifact, BibleArtifact, ShotReferenceArtifact, ExtractedFrame, DisambiguatedTranscript,
+    SceneContextArtifact, CaptionsArtifact, ReviewedArtifact, PackageManifest, LatentIndex, TrainSegment,
+    TrainArtifact,
+)}

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
+from reelset.schemas.context import ContextLine
 from reelset.schemas.repeats import ClipFingerprint, RepeatGroup
 from reelset.schemas.review import ClipQA
 
@@ -30,6 +31,8 @@ class ReviewedClip(Strict):
     has_audio: bool = Field(description="True when the clip has an audio stream.")
     characters: list[str] = Field(default_factory=list, description="Canonical names of the characters in the clip (from the scene context).")
     speaking_s: dict[str, float] = Field(default_factory=dict, description="Seconds each character speaks in the clip (its dialogue lines with a named speaker, by voice when the bible has voice references; step2-speakers → scene context).")
+    lines: list[ContextLine] = Field(default_factory=list, description="The clip's dialogue lines with their speakers, after the review's speaker fixes (step2-scene-context → step2-caption → review.json `speakers`); LTX-2 packages write them into the caption's [SPEECH] section.")
+    unheard_speech_s: float = Field(0.0, ge=0, description="Seconds of the clip's VAD speech the ASR step left without words (from the scene context): speech no caption can transcribe.")
 
 
 class RejectedClip(Strict):
@@ -43,6 +46,8 @@ class RejectedClip(Strict):
 
 class ReviewedArtifact(Strict):
     """``$out/reviewed.json`` of step2-reviewed: every clip of the dataset is either accepted or rejected."""
+
+    FILE: ClassVar[str] = "reviewed.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     dataset: str

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict, X264Preset
@@ -62,6 +64,8 @@ class Scene(Strict):
 
 class ScenesArtifact(Strict):
     """``$out/scenes.json`` of step1-scenes (one source video)."""
+
+    FILE: ClassVar[str] = "scenes.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str = Field(description="Video id from dataset.toml.")

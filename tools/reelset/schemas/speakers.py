@@ -4,7 +4,7 @@ tools/step2_speakers.py). Embeddings are unit vectors (cosine = dot product)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -31,6 +31,8 @@ class SpeakersConfig(Strict):
 class VoiceReferenceArtifact(Strict):
     """``$out/voice.json`` of one voice reference of the bible (a character + a span of a video)."""
 
+    FILE: ClassVar[str] = "voice.json"  # its file in the step output
+
     schema_version: int = SCHEMA_VERSION
     character: str = Field(description="Canonical character name (bible.yaml).")
     video_id: str = Field(description="Video the span is cut from.")
@@ -51,6 +53,7 @@ class Voice(Strict):
     margin: float | None = Field(description="similarity minus the second-closest character's cosine (null with fewer than two characters).")
     segments: list[int] = Field(description="Transcript segment ids of the voice.")
     seconds: float = Field(ge=0, description="Speech seconds of the voice (sum of its segments' lengths).")
+    embedding: list[float] = Field(default_factory=list, description="Unit-norm mean embedding of the voice's segments (5 decimals): what links a voice no reference names across the videos of a dataset (reelset.speakers.link_voices; the step2-speakers page of all videos).")
 
 
 class SpeakerSegment(Strict):
@@ -70,6 +73,8 @@ class SpeakerSegment(Strict):
 
 class SpeakersArtifact(Strict):
     """``$out/speakers.json`` of step2-speakers (one per video)."""
+
+    FILE: ClassVar[str] = "speakers.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str

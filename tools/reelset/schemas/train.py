@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -111,6 +111,8 @@ class LossPoint(Strict):
 class TrainSegment(Strict):
     """``$out/segment.json`` of one segment derivation of step5-*-train."""
 
+    FILE: ClassVar[str] = "segment.json"  # its file in the step output
+
     schema_version: int = SCHEMA_VERSION
     family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
     dataset: str
@@ -142,6 +144,8 @@ class TrainSample(Strict):
 
 class TrainArtifact(Strict):
     """``$out/train.json`` of step5-ltx2-train / step5-wan21-train: the whole run."""
+
+    FILE: ClassVar[str] = "train.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -81,6 +81,8 @@ class TranscriptArtifact(Strict):
     """``$out/transcript.json`` of step2-transcript-base (one source video). A function of the
     video, the model and ``[asr]``: byte-identical when re-run (wall times go to the build log
     and meta.json)."""
+
+    FILE: ClassVar[str] = "transcript.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
     video_id: str

@@ -48,7 +48,15 @@ class WanPackageConfig(Strict):
 
 class Wan21Config(WanPackageConfig):
     """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
-    musubi-tuner, diffusion-pipe)."""
+    musubi-tuner, diffusion-pipe).
+
+    Wan 2.1's clip rules live here, once (reelset/families/wan21.py and the model module
+    reelset/wan21.py read them): ``SIZE_MULTIPLE`` 16 (``WanPipeline``, diffusers 0.42.1: W, H
+    multiples of the VAE's spatial factor 8 x transformer patch 2), ``FRAME_STEP`` 4 (frames 4n+1:
+    ``vae_scale_factor_temporal`` 4) and the default ``fps`` 16 (musubi-tuner docs/dataset_config.md:
+    Wan 2.1 trains at 16 fps)."""
 
     LABEL: ClassVar[str] = "Wan 2.1"
+    SIZE_MULTIPLE: ClassVar[int] = 16
+    FRAME_STEP: ClassVar[int] = 4
 

@@ -1,0 +1,100 @@
+"""The step harness (tools/reelset/step.py) in-process, with a toy step: it loads the declared
+INPUTS before the step runs, builds meta.json from the StepResult, and writes the output all
+or nothing (render_report.py shares that helper)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from reelset import ReelsetError
+from reelset.schemas.base import StepMeta
+from reelset.schemas.references import ExtractedFrame
+from reelset.step import StepResult, atomic_output, main
+
+SCRIPT = Path(__file__)  # the "tool": its folder is hashed into tool_sha256
+INPUTS = {"step2-reference-frame": ExtractedFrame}
+FRAME = {"video": "v1", "t": 1.0, "frame_index": 24, "frame_t": 0.96, "image": "frame.png", "width": 8, "height": 6}
+
+
+def spec_file(tmp: Path, **extra) -> Path:
+    path = tmp / "spec.json"
+    path.write_text(json.dumps({"step": "toy", "dataset": "d", "device": "cpu", "toolchain": {"name": "host"}, **extra}))
+    return path
+
+
+def test_declared_inputs_are_loaded_and_meta_is_built_by_the_harness(tmp_path):
+    seen = {}
+
+    def run(spec, out, timer, inputs):
+        seen.update(inputs)
+        (out / "x.json").write_text("{}")
+        return StepResult(counts={"things": 2}, versions={"toy": "1"})
+
+    (tmp_path / "frame").mkdir()
+    (tmp_path / "frame" / "frame.json").write_text(json.dumps(FRAME))
+    spec = spec_file(tmp_path, video_id="v1", inputs={"step2-reference-frame": str(tmp_path / "frame")})
+    assert main("toy", run, SCRIPT, INPUTS, ["--spec", str(spec), "--out", str(tmp_path / "out")]) == 0
+    assert seen["step2-reference-frame"] == ExtractedFrame(**FRAME)
+    meta = StepMeta.model_validate(orjson.loads((tmp_path / "out" / "meta.json").read_bytes()))
+    assert (meta.step, meta.dataset, meta.shard, meta.device, meta.counts) == ("toy", "d", "v1", "cpu", {"things": 2})
+    assert meta.toolchain == {"name": "host"} and len(meta.tool_sha256) == 64 and meta.versions == {"toy": "1"}
+
+
+@pytest.mark.parametrize("case", ["no input", "missing file", "malformed"])
+def test_a_bad_input_fails_naming_file_and_schema_before_the_step_runs(tmp_path, capsys, case):
+    folder = tmp_path / "frame"
+    folder.mkdir()
+    if case == "malformed":
+        (folder / "frame.json").write_text(json.dumps({**FRAME, "t": -1}))
+    inputs = {} if case == "no input" else {"step2-reference-frame": str(folder)}
+
+    def run(spec, out, timer, inputs):
+        raise AssertionError("the step ran")
+
+    out = tmp_path / "out"
+    assert main("toy", run, SCRIPT, INPUTS, ["--spec", str(spec_file(tmp_path, inputs=inputs)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    want = {"no input": "toy: spec has no inputs.step2-reference-frame (folders holding frame.json)",
+            "missing file": f"{folder / 'frame.json'}: missing artifact",
+            "malformed": f"{folder / 'frame.json'}: does not match schema ExtractedFrame"}[case]
+    assert want in err
+    assert not out.exists() and not list(tmp_path.glob("out.partial-*"))
+
+
+def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):
+    with atomic_output(tmp_path / "ok", in_nix=False) as work:
+        assert work.name.startswith("ok.partial-")
+        (work / "f").write_text("x")
+    assert (tmp_path / "ok" / "f").read_text() == "x"
+    with pytest.raises(ReelsetError, match="output already exists"), atomic_output(tmp_path / "ok", in_nix=False):
+        pass
+    with pytest.raises(RuntimeError), atomic_output(tmp_path / "bad", in_nix=False) as work:
+        (work / "f").write_text("x")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
+    with atomic_output(tmp_path / "nix" / "out", in_nix=True) as work:  # inside Nix: $out itself
+        assert work == tmp_path / "nix" / "out" and work.is_dir()
+
+
+# tools whose inputs have no fixed role → file (the family-named inputs of step4/step5, the
+# aggregates or shards of step2-reviewed): they read them with read_artifact
+UNDECLARED = {"step2_reviewed.py", "step4_preprocess.py", "step5_train.py"}
+
+
+def test_every_tools_inputs_are_the_inputs_the_step_table_gives_it():
+    """One declaration: a tool's INPUTS names exactly the upstream steps its entry in
+    nix/steps.nix passes (``inputs``), so the harness checks every input Nix hands the tool."""
+    import importlib
+
+    from reelset import nixinfo
+
+    for s in nixinfo.step_table():
+        declared = set(getattr(importlib.import_module(s["script"].removesuffix(".py")), "INPUTS", {}))
+        if s["script"] in UNDECLARED:
+            assert not declared and s["inputs"], s["name"]
+        else:
+            assert declared == set(s["inputs"]), f"{s['name']}: tools/{s['script']} INPUTS {sorted(declared)}, nix/steps.nix passes {s['inputs']}"
