@@ -324,6 +324,45 @@ def test_step4_ltx2_files_are_the_ltx_trainers_precomputed_format(demo_outputs, 
     assert len(read_like_ltx_trainer(root, ["conditions", *dirs])) == len(idx.clips)
 
 
+@pytest.mark.nix
+def test_latents_of_a_split_pack_variant_export_its_vae_paths(demo_outputs, tmp_path):
+    """Latents made for LTX-2.5 (`[ltx2_preprocess] variant = "ltx-2.5"`, here the demo's tiny
+    latents relabelled): the export names LTX-2.5's split pack — model_path the transformer,
+    video_vae_path and audio_vae_path the VAE files of the folder fetch-model made, and the
+    packed Gemma 4 text encoder file — in training.yaml, keys of the trainer's ModelConfig; LTX-2's
+    latents keep the single checkpoint and no VAE keys."""
+    out = demo_outputs["step4-ltx2-preprocess"]
+    src = tmp_path / "latents"
+    src.mkdir()
+    for item in out.iterdir():
+        (src / item.name).symlink_to(item)
+    (src / "latents.json").unlink()
+    data = orjson.loads((out / "latents.json").read_bytes())
+    data["config"]["variant"] = "ltx-2.5"
+    (src / "latents.json").write_bytes(orjson.dumps(data))
+    pack = tmp_path / "pack"  # as `fixed_input.py fetch-model ltx-2.5-22b-dev-split` lays it out
+    for rel in ("diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors", "vae/ltx-2.5-video-vae-bf16.safetensors",
+                "vae/ltx-2.5-audio-vae-bf16.safetensors"):
+        (pack / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pack / rel).write_bytes(b"")
+    export.export(src, tmp_path / "dest", "ltx2-trainer", model_path=str(pack))
+    cfg = yaml.safe_load((tmp_path / "dest" / "training.yaml").read_text())
+    check_keys(cfg, LTX2_KEYS)
+    model = cfg["model"]
+    assert model["model_path"] == str(pack / "diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors")
+    assert model["video_vae_path"] == str(pack / "vae/ltx-2.5-video-vae-bf16.safetensors")
+    assert model["audio_vae_path"] == str(pack / "vae/ltx-2.5-audio-vae-bf16.safetensors")
+    assert model["text_encoder_path"] == "<ltx-2.5-gemma4-12b-text-encoder>/text_encoders/gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
+    text = (tmp_path / "dest" / "TRAIN.md").read_text()
+    assert "LTX-2.5" in text and "variant `ltx-2.5`" in text and "fetch-model ltx-2.5-22b-dev-split" in text
+    assert "made with `tiny-ltx2`" in text  # the tiny latents do not fit the real checkpoint: said
+    # the default variant: one checkpoint file, its VAEs inside it (no VAE keys)
+    export.export(out, tmp_path / "dest2", "ltx2-trainer")
+    model2 = yaml.safe_load((tmp_path / "dest2" / "training.yaml").read_text())["model"]
+    assert set(model2) == {"model_path", "text_encoder_path", "training_mode"}
+    assert model2["model_path"] == "<ltx-2-19b-dev-checkpoint>/ltx-2-19b-dev.safetensors"
+
+
 def test_the_mirrored_reader_and_step5_refuse_a_missing_or_legacy_key(tmp_path, tiny_diffusion):
     """A conditions file with the legacy key (features the trainer would reuse for both
     modalities) or a latents file without `num_frames` fails the reader and reelset's step5."""

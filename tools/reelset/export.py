@@ -92,6 +92,7 @@ from pydantic import ValidationError
 
 from reelset import ReelsetError, families, media
 from reelset.captiontext import picture_part
+from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 
@@ -106,9 +107,103 @@ def _sources() -> dict[str, tuple[str, ...]]:
 
 SOURCES = _sources()
 LTX2_REPO = "Lightricks/LTX-2, packages/ltx-trainer"
-# the model files the LTX-2 trainer loads (nix/models.toml entries)
-LTX2_CHECKPOINT = "ltx-2-19b-dev-checkpoint"
-LTX2_TEXT_ENCODER = "gemma-3-12b-it-qat-q4_0-unquantized"
+MODELS_TOML = Path(__file__).resolve().parents[2] / "nix" / "models.toml"
+
+
+@dataclass(frozen=True)
+class TrainerModels:
+    """What the LTX-2 trainer loads for one variant: its model config keys (``model_path``,
+    ``text_encoder_path`` and, for a split pack, ``video_vae_path`` / ``audio_vae_path``) → a
+    path, or a ``<placeholder>`` naming the nix/models.toml entry and file; and the entries."""
+
+    variant: Variant
+    paths: dict[str, str]
+    entries: tuple[str, str]  # (checkpoint entry, text encoder entry) of nix/models.toml
+
+    @property
+    def split(self) -> bool:
+        return "video_vae_path" in self.paths
+
+    @property
+    def placeholders(self) -> bool:
+        return any(v.startswith("<") for v in self.paths.values())
+
+
+def _entry_files(entry: str) -> list[str]:
+    import tomllib
+
+    models = tomllib.loads(MODELS_TOML.read_text(encoding="utf-8"))
+    if entry not in models:
+        raise ReelsetError(f"{MODELS_TOML}: no entry {entry!r} (named by a variant of reelset/families/ltx2.py)")
+    return [f for f in models[entry].get("files", []) if f != "*"]
+
+
+def _in(root: str | None, rel: str, entry: str) -> str:
+    """``root/rel`` when ``root`` is a folder (as `fixed_input.py fetch-model ENTRY DIR` makes it),
+    ``root`` itself when it is a file, else the placeholder ``<ENTRY>/rel``."""
+    if not root:
+        return f"<{entry}>/{rel}" if rel else f"<{entry} folder>"
+    return str(Path(root).resolve() / rel) if rel and Path(root).is_dir() else str(Path(root).resolve())
+
+
+def trainer_models(variant: Variant, model_path: str | None, text_encoder: str | None) -> TrainerModels:
+    """The LTX-2 trainer's model paths for ``variant`` (its ``trainer_models`` entries of
+    nix/models.toml) from ``--model-path`` / ``--text-encoder-path`` (a file, or the folder the
+    entry was fetched into) or placeholders. Rules of the trainer's ``ModelConfig`` and
+    ``process_dataset.py`` (Lightricks/LTX-2 @ 400fd31 packages/ltx-trainer/src/ltx_trainer/config.py):
+    a unified checkpoint (one .safetensors) is ``model_path``, its VAEs default to it; a split pack
+    (LTX-2.5: ``diffusion_models/`` transformer, ``vae/`` video and audio VAE files) sets
+    ``model_path`` to the transformer and needs ``video_vae_path`` and ``audio_vae_path``; the text
+    encoder is a Gemma folder or one packed .safetensors. ReelsetError naming the entry when a
+    split pack's files cannot be told apart."""
+    ckpt, te = variant.trainer_models["checkpoint"], variant.trainer_models["text_encoder"]
+    files = _entry_files(ckpt)
+    if len(files) <= 1:
+        paths = {"model_path": _in(model_path, files[0] if files else "", ckpt)}
+    else:
+        roles = {"model_path": [f for f in files if f.startswith("diffusion_models/")],
+                 "video_vae_path": [f for f in files if f.startswith("vae/") and "video" in f],
+                 "audio_vae_path": [f for f in files if f.startswith("vae/") and "audio" in f]}
+        if any(len(v) != 1 for v in roles.values()):
+            raise ReelsetError(f"{MODELS_TOML}: [{ckpt}] files {files}: a split pack needs exactly one "
+                               f"diffusion_models/ transformer and one video and one audio vae/ file")
+        paths = {k: _in(model_path, v[0], ckpt) for k, v in roles.items()}
+    te_files = _entry_files(te)
+    paths["text_encoder_path"] = _in(text_encoder, te_files[0] if len(te_files) == 1 else "", te)
+    return TrainerModels(variant, paths, (ckpt, te))
+
+
+def _variant_of(idx: LatentIndex | None) -> Variant:
+    """The LTX-2 variant latents were made with: the one whose model made them (``idx.model``), else
+    the one ``[ltx2_preprocess] variant`` named (a tiny test model or a dataset's own pin), else
+    the default; the default for a package (packaging does not depend on the variant)."""
+    fam = families.get("ltx2")
+    if idx is not None:
+        for v in fam.variants:
+            if v.model == idx.model.name:
+                return v
+        return fam.variant(idx.config.get("variant"))
+    return fam.variant()
+
+
+def _model_flags(tm: TrainerModels) -> str:
+    """process_dataset.py's model options for ``tm`` (one per line, shell continuation)."""
+    flags = {"model_path": "--model-path", "text_encoder_path": "--text-encoder-path",
+             "video_vae_path": "--video-vae-path", "audio_vae_path": "--audio-vae-path"}
+    return " \\\n".join(f"  {flags[k]} {v}" for k, v in tm.paths.items())
+
+
+def _models_note(tm: TrainerModels) -> str:
+    """TRAIN.md's paragraph on the model files of ``tm``."""
+    v, (ckpt, te) = tm.variant, tm.entries
+    kind = ("a split pack: `model_path` the transformer, `video_vae_path` and `audio_vae_path` its VAE files"
+            if tm.split else "an ltx-core single-file checkpoint (`model_path`; reelset's diffusers folder is not it)")
+    return (f"Model files ({v.label}, variant `{v.name}`; text encoder {v.text_encoder}): {kind}; `text_encoder_path` "
+            f"its text encoder. Both are entries of reelset's nix/models.toml (`{ckpt}`, `{te}`): "
+            f"`python tools/fixed_input.py fetch-model {ckpt} ./ltx2-ckpt`, then pass that folder as "
+            f"`--model-path` to `reelset export`."
+            + (" Placeholders `<entry>/file` are left where no path was given: fill them in, here and in "
+               "training.yaml." if tm.placeholders else ""))
 
 
 @dataclass
@@ -251,13 +346,14 @@ def _has_audio(path: Path) -> bool:
 
 # --------------------------------------------------------------------------- LTX-2 trainer
 def _ltx2_yaml(dest: Path, root: Path, audio: bool, bucket: tuple[int, int, int], prompt: str, fps: float,
-               model_path: str, text_encoder: str) -> dict:
-    """The LTX-2 trainer's training config (HEAD key names; every key is one of config.py's)."""
+               tm: TrainerModels) -> dict:
+    """The LTX-2 trainer's training config (HEAD key names; every key is one of config.py's; the
+    model keys of :func:`trainer_models`)."""
     strategy = {"name": "flexible", "video": {"is_generated": True, "latents_dir": "latents"}}
     if audio:
         strategy["audio"] = {"is_generated": True, "latents_dir": "audio_latents"}
     return {
-        "model": {"model_path": model_path, "text_encoder_path": text_encoder, "training_mode": "lora"},
+        "model": {**tm.paths, "training_mode": "lora"},
         "lora": {"rank": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["to_k", "to_q", "to_v", "to_out.0"]},
         "training_strategy": strategy,
         "optimization": {"learning_rate": 1e-4, "steps": 2000, "batch_size": 1, "gradient_accumulation_steps": 1,
@@ -289,11 +385,10 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     pre.mkdir()
     buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
     audio = all(_has_audio(p) for _, p, _ in clips)
-    ckpt = _placeholder(model_path, "ltx-2-19b-dev.safetensors")
-    gemma = _placeholder(text_encoder, "gemma-3-12b-it-qat-q4_0-unquantized folder")
+    tm = trainer_models(_variant_of(None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
-    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]),
-                                                   ckpt, gemma))
+    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]), tm))
+    others = [v.name for v in families.get("ltx2").variants if v != tm.variant]
     skip = "" if audio else " \\\n  --skip-audio"
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO})
 
@@ -303,11 +398,9 @@ Files: `dataset.json` (columns `caption`, `video`; absolute paths into `videos/`
 
 {_trigger_note(m.trigger_word)}
 
-Model files: `--model-path` is an ltx-core single-file checkpoint (`ltx-2-19b-dev.safetensors` of
-Lightricks/LTX-2; reelset's `ltx-2` diffusers folder is not it), `--text-encoder-path` a Gemma 3
-folder. Both are entries of reelset's nix/models.toml (`{LTX2_CHECKPOINT}`, `{LTX2_TEXT_ENCODER}`):
-`python tools/fixed_input.py fetch-model {LTX2_CHECKPOINT} ./ltx2-ckpt`. Paths used here:
-`{ckpt}` and `{gemma}`{' (placeholders: fill them in, here and in training.yaml)' if not (model_path and text_encoder) else ''}.
+{_models_note(tm)} A package does not depend on the variant: to train
+{' or '.join(others)} on it, take that variant's files (docs/training.md, "Variants"; LTX-2.5's
+conditions are not interchangeable with LTX-2's, so preprocess with its own text encoder).
 
 Audio: {'every clip has sound, so audio latents are made and trained (`audio` modality).' if audio else 'not every clip has sound: the trainer would silently drop those clips from audio training, so this export trains video only (`--skip-audio`, no `audio` modality).'}
 Buckets: {';'.join(buckets)}{' (several buckets: batch_size must stay 1)' if len(buckets) > 1 else ''}.
@@ -316,8 +409,7 @@ Buckets: {';'.join(buckets)}{' (several buckets: batch_size must stay 1)' if len
 cd LTX-2/packages/ltx-trainer
 uv run python scripts/process_dataset.py {dest / 'dataset.json'} \\
   --resolution-buckets "{';'.join(buckets)}" \\
-  --model-path {ckpt} \\
-  --text-encoder-path {gemma} \\
+{_model_flags(tm)} \\
   --output-dir {pre}{skip}
 uv run python scripts/train.py {dest / 'training.yaml'}
 ```
@@ -339,12 +431,11 @@ def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_en
         for rel in c.files.values():
             place(src.root / rel, pre / rel)
     audio = all("audio_latents" in c.files for c in idx.clips)
-    ckpt = _placeholder(model_path, "ltx-2-19b-dev.safetensors")
-    gemma = _placeholder(text_encoder, "gemma-3-12b-it-qat-q4_0-unquantized folder")
+    tm = trainer_models(_variant_of(idx), model_path, text_encoder)
     first = idx.clips[0]
     buckets = sorted({c.bucket for c in idx.clips})
     w, h, f = (int(v) for v in first.bucket.split("x"))
-    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), first.caption, first.fps, ckpt, gemma))
+    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), first.caption, first.fps, tm))
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO}) on reelset's latents
 
 Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(idx.clips)} clips, dataset
@@ -352,13 +443,12 @@ Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(idx.clip
 `conditions/`{', `audio_latents/`' if audio else ''}; `.pt` files, text features before the connectors),
 made with `{idx.model.repo}` @ {idx.model.revision}: no `process_dataset.py` run is needed.
 
-The checkpoint must be the model the latents were made with (LTX-2 19B dev:
-`ltx-2-19b-dev.safetensors`, nix/models.toml `{LTX2_CHECKPOINT}`); files made with reelset's tiny test
-model do not fit it. The text encoder folder is needed for every run, not only for validation prompts:
+The checkpoint must be the model the latents were made with: {tm.variant.label} (variant
+`{tm.variant.name}`{'' if tm.variant.model == idx.model.name else f'; these were made with `{idx.model.name}`, whose files do not fit it'}).
+{_models_note(tm)} The text encoder is needed for every run, not only for validation prompts:
 the trainer always builds its embeddings processor from it (`trainer.py` `_load_models` →
 `load_embeddings_processor(…, gemma_model_path=text_encoder_path)`: the connectors that turn the stored
-text features into the transformer's embeddings at each step). Paths used: `{ckpt}`,
-`{gemma}`{' (placeholders: fill them in training.yaml)' if not (model_path and text_encoder) else ''}.
+text features into the transformer's embeddings at each step).
 
 Captions were encoded as packaged (the trigger word is in them only if the package put it there;
 first caption: "{first.caption}").
