@@ -227,15 +227,35 @@ def make_tokenizer(special_tokens: list[str] = SPECIAL_TOKENS, named: dict[str, 
     return tok
 
 
+def save_qwen(out: Path, model, ids: dict[str, int], tok, processor_cls, video_processor_cls, patch: int,
+              pixels: tuple[int, int], chat_template: str, audio: bool = False) -> None:
+    """Save a tiny Qwen-family model into ``out`` with greedy generation (end at <|im_end|> or
+    <|endoftext|>) and its processor: image and video processors of patch ``patch`` pixels, merge 2,
+    temporal patch 2, frames of ``pixels`` = (fewest, most) pixels; with ``audio``, Whisper log-mel
+    features (128 bins, 16 kHz, 10 ms hop: the Omni thinkers' audio input)."""
+    from transformers import GenerationConfig, Qwen2VLImageProcessor, WhisperFeatureExtractor
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"], do_sample=False)
+    model.save_pretrained(out, safe_serialization=True)
+    size = {"shortest_edge": pixels[0], "longest_edge": pixels[1]}
+    parts = {"image_processor": Qwen2VLImageProcessor(size=size, patch_size=patch, temporal_patch_size=2, merge_size=2),
+             "video_processor": video_processor_cls(size=size, patch_size=patch, temporal_patch_size=2, merge_size=2)}
+    if audio:
+        parts["feature_extractor"] = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160,
+                                                             chunk_length=30, n_fft=400, padding_value=0.0,
+                                                             return_attention_mask=True)
+    processor_cls(**parts, tokenizer=tok, chat_template=chat_template).save_pretrained(out)
+
+
 def make_qwen25_vl(out: Path) -> None:
     """Write the tiny Qwen2.5-VL directory (see the module docstring) into ``out``."""
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
         Qwen2VLVideoProcessor,
     )
 
@@ -263,17 +283,8 @@ def make_qwen25_vl(out: Path) -> None:
     )
     config.architectures = ["Qwen2_5_VLForConditionalGeneration"]
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"], do_sample=False)
-    model.save_pretrained(out, safe_serialization=True)
 
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
-        video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
-        tokenizer=tok, chat_template=CHAT_TEMPLATE)
-    processor.save_pretrained(out)
+    save_qwen(out, model, ids, tok, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor, 14, (MIN_PIXELS, MAX_PIXELS), CHAT_TEMPLATE)
 
 
 # Qwen2.5-Omni's special tokens (its tokenizer_config.json names them; the processor needs the names)
@@ -310,13 +321,10 @@ def make_qwen25_omni_thinker(out: Path) -> None:
     """Write the tiny Qwen2.5-Omni thinker directory (see the module docstring) into ``out``."""
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2_5OmniProcessor,
         Qwen2_5OmniThinkerConfig,
         Qwen2_5OmniThinkerForConditionalGeneration,
-        Qwen2VLImageProcessor,
         Qwen2VLVideoProcessor,
-        WhisperFeatureExtractor,
     )
 
     torch.manual_seed(SEED)
@@ -349,19 +357,9 @@ def make_qwen25_omni_thinker(out: Path) -> None:
     )
     config.architectures = ["Qwen2_5OmniThinkerForConditionalGeneration"]
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"], do_sample=False)
-    model.save_pretrained(out, safe_serialization=True)
 
-    size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
-    processor = Qwen2_5OmniProcessor(
-        image_processor=Qwen2VLImageProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
-        video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14, temporal_patch_size=2, merge_size=2),
-        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
-                                                  n_fft=400, padding_value=0.0, return_attention_mask=True),
-        tokenizer=tok, chat_template=OMNI_CHAT_TEMPLATE)
-    processor.save_pretrained(out)
+    save_qwen(out, model, ids, tok, Qwen2_5OmniProcessor, Qwen2VLVideoProcessor, 14, (MIN_PIXELS, MAX_PIXELS),
+              OMNI_CHAT_TEMPLATE, audio=True)
 
 
 # Qwen3-Omni's special tokens: Qwen3-VL's vision markers plus <|audio_start|><|audio_pad|><|audio_end|>
@@ -381,13 +379,10 @@ def make_qwen3_omni_moe_thinker(out: Path) -> None:
     """Write the tiny Qwen3-Omni (MoE) thinker directory (see the module docstring) into ``out``."""
     import torch
     from transformers import (
-        GenerationConfig,
-        Qwen2VLImageProcessor,
         Qwen3OmniMoeProcessor,
         Qwen3OmniMoeThinkerConfig,
         Qwen3OmniMoeThinkerForConditionalGeneration,
         Qwen3VLVideoProcessor,
-        WhisperFeatureExtractor,
     )
 
     torch.manual_seed(SEED)
@@ -419,27 +414,15 @@ def make_qwen3_omni_moe_thinker(out: Path) -> None:
     )
     config.architectures = ["Qwen3OmniMoeThinkerForConditionalGeneration"]
     model = Qwen3OmniMoeThinkerForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"], do_sample=False)
-    model.save_pretrained(out, safe_serialization=True)
 
-    size = {"shortest_edge": QWEN3_MIN_PIXELS, "longest_edge": QWEN3_MAX_PIXELS}
-    processor = Qwen3OmniMoeProcessor(
-        image_processor=Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
-        video_processor=Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
-        feature_extractor=WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160, chunk_length=30,
-                                                  n_fft=400, padding_value=0.0, return_attention_mask=True),
-        tokenizer=tok, chat_template=QWEN3_OMNI_CHAT_TEMPLATE)
-    processor.save_pretrained(out)
+    save_qwen(out, model, ids, tok, Qwen3OmniMoeProcessor, Qwen3VLVideoProcessor, 16, (QWEN3_MIN_PIXELS, QWEN3_MAX_PIXELS),
+              QWEN3_OMNI_CHAT_TEMPLATE, audio=True)
 
 
 def make_qwen3_vl(out: Path) -> None:
     """Write the tiny Qwen3-VL directory (see the module docstring) into ``out``."""
     import torch
     from transformers import (
-        GenerationConfig,
-        Qwen2VLImageProcessor,
         Qwen3VLConfig,
         Qwen3VLForConditionalGeneration,
         Qwen3VLProcessor,
@@ -471,17 +454,9 @@ def make_qwen3_vl(out: Path) -> None:
     )
     config.architectures = ["Qwen3VLForConditionalGeneration"]
     model = Qwen3VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"], do_sample=False)
-    model.save_pretrained(out, safe_serialization=True)
 
-    size = {"shortest_edge": QWEN3_MIN_PIXELS, "longest_edge": QWEN3_MAX_PIXELS}
-    processor = Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
-        video_processor=Qwen3VLVideoProcessor(size=size, patch_size=16, temporal_patch_size=2, merge_size=2),
-        tokenizer=tok, chat_template=CHAT_TEMPLATE)
-    processor.save_pretrained(out)
+    save_qwen(out, model, ids, tok, Qwen3VLProcessor, Qwen3VLVideoProcessor, 16, (QWEN3_MIN_PIXELS, QWEN3_MAX_PIXELS),
+              CHAT_TEMPLATE)
 
 
 QWEN3_MIN_PIXELS = 4 * 32 * 32     # Qwen3-VL: patch 16 x merge 2
