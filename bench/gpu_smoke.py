@@ -541,17 +541,23 @@ def make_tiny_whisper(out: Path) -> Path:
     return out / "ct2"
 
 
-def tiny_diffusion(ctx: Context, family: str) -> Path:
-    """The tiny diffusers pipeline of ``family`` (tools/make_tiny_models.py ltx2 / wan2.1), built once."""
-    if family not in ctx.models:
-        import make_tiny_models
-
-        out = ctx.work / f"tiny-{family}"
+def tiny_model(ctx: Context, name: str, build: Callable[[Path], None]) -> Path:
+    """The tiny model ``name`` (a nix/models.toml name), built once into ``ctx.work/name`` by
+    ``build(out)`` (a recipe of tools/make_tiny_models.py) with torch's thread count kept."""
+    if name not in ctx.models:
+        out = ctx.work / name
         out.mkdir()
         with torch_threads_kept():
-            {"ltx2": make_tiny_models.make_ltx2, "wan21": make_tiny_models.make_wan21}[family](out)
-        ctx.models[family] = out
-    return ctx.models[family]
+            build(out)
+        ctx.models[name] = out
+    return ctx.models[name]
+
+
+def tiny_diffusion(ctx: Context, family: str) -> Path:
+    """The tiny diffusers pipeline of ``family`` (tools/make_tiny_models.py ltx2 / wan2.1), built once."""
+    import make_tiny_models
+
+    return tiny_model(ctx, f"tiny-{family}", {"ltx2": make_tiny_models.make_ltx2, "wan21": make_tiny_models.make_wan21}[family])
 
 
 # --------------------------------------------------------------------------- stages
@@ -680,10 +686,7 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
 
     require_device(res, "torch")
     t0 = time.perf_counter()
-    model_dir = ctx.work / "tiny-qwen2.5-vl"
-    model_dir.mkdir()
-    with torch_threads_kept():
-        make_tiny_models.make_qwen25_vl(model_dir)
+    model_dir = tiny_model(ctx, "tiny-qwen2.5-vl", make_tiny_models.make_qwen25_vl)
     inputs = caption_inputs(ctx.work / "caption-inputs")
     res.prepare_s = round(time.perf_counter() - t0, 3)
 
@@ -721,10 +724,7 @@ def stage_omni(ctx: Context, res: StageResult) -> None:
 
     require_device(res, "torch")
     t0 = time.perf_counter()
-    model_dir = ctx.work / "tiny-qwen2.5-omni-thinker"
-    model_dir.mkdir()
-    with torch_threads_kept():
-        make_tiny_models.make_qwen25_omni_thinker(model_dir)
+    model_dir = tiny_model(ctx, "tiny-qwen2.5-omni-thinker", make_tiny_models.make_qwen25_omni_thinker)
     pictures = ctx.work / "omni-frames"
     pictures.mkdir()
     frames = synthetic_frames(1 + OMNI_SEGMENTS * OMNI_CFG["frames"], 64, 96, SEED)
@@ -870,7 +870,7 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
         fam = importlib.import_module(families.get(family).model_module)
         spec = StepSpec(step=res.step, dataset=DATASET, device="cuda",
                         inputs={f"step4-{family}-preprocess": str(ctx.latents[family])},
-                        models={"base": model_ref(f"tiny-{family}", ctx.models[family])},
+                        models={"base": model_ref(f"tiny-{family}", tiny_diffusion(ctx, family))},
                         config={f"{family}_train": TRAIN_CFG, "segment": {"index": 0, "start": 0, "end": ctx.steps},
                                 "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"train-{family}"
