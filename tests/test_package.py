@@ -133,12 +133,25 @@ def video_stream(path: Path) -> dict:
 
 def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact, sections: bool = False) -> None:
     """Counts add up to the reviewed set; the rejected and the short clip are dropped with
-    their reasons; kept clips carry their own (edited) caption, by clip id: the reviewed caption
-    after the trigger word, or (``sections``: LTX-2 ``audio_captions``) its [VISUAL] section."""
+    their reasons; every other clip gives windows (items '<clip>-wNN', in time order, within the
+    clip, not overlapping: the default 'chunk'); kept items carry their clip's own (edited)
+    caption, by clip id: the reviewed caption after the trigger word, or (``sections``: LTX-2
+    ``audio_captions``) its [VISUAL] section."""
     assert m.reviewed_accepted == len(reviewed.accepted) and m.reviewed_rejected == len(reviewed.rejected)
-    assert m.kept + m.dropped == len(reviewed.accepted) + len(reviewed.rejected) == len(m.clips)
+    assert m.kept + m.dropped == len(m.clips) and m.dropped == 2
     assert {c.clip_id for c in m.clips} == {c.clip_id for c in reviewed.accepted} | {c.clip_id for c in reviewed.rejected}
-    fates = {c.clip_id: c for c in m.clips}
+    fates = {c.clip_id: c for c in m.clips if c.fate == "dropped"} | {c.clip_id: c for c in m.clips if c.window == 0}
+    for clip in reviewed.accepted:
+        items = [c for c in m.clips if c.clip_id == clip.clip_id and c.fate == "kept"]
+        assert [c.item_id for c in items] == [f"{clip.clip_id}-w{k:02d}" for k in range(len(items))]
+        for a, b in zip(items, items[1:]):
+            assert b.start_frame >= a.start_frame + a.frames and b.source_start_frame >= a.source_end_frame
+        assert all(c.start_frame + c.frames <= c.available_frames and c.source_end_frame <= c.source_frames for c in items)
+    used = {v.video_id: v for v in m.videos}
+    for vid in {c.video_id for c in reviewed.accepted}:
+        accepted = sum(c.frame_count / c.fps for c in reviewed.accepted if c.video_id == vid)
+        packaged = sum((c.source_frames_used or 0) / c.source_fps for c in m.clips if c.fate == "kept" and c.video_id == vid)
+        assert used[vid].accepted_s == pytest.approx(accepted, abs=0.01) and used[vid].packaged_s == pytest.approx(packaged, abs=0.01)
     assert fates[REJECTED].fate == "dropped" and fates[REJECTED].reason == "rejected in review: off-model character"
     assert fates[SHORT].fate == "dropped" and fates[SHORT].reason.startswith("too short: ")
     assert {c.clip_id for c in m.clips if c.fate == "dropped"} == {REJECTED, SHORT}
@@ -148,7 +161,7 @@ def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact, sections: b
             first = f"{m.trigger_word} [VISUAL]: " if sections else f"{m.trigger_word} "
             assert m.trigger_prepended and c.caption.startswith(first + captions[c.clip_id])  # one policy, every family
             assert ("[SPEECH]" in c.caption) == (sections and c.video_id == "demo01" and c.clip_id != UNHEARD), c.caption
-            assert c.source_frames_used + c.source_frames_trimmed == c.source_frames
+            assert c.source_frames_used == c.source_end_frame - c.source_start_frame > 0
     assert fates[EDITED].caption_source == "edited" and "EDITED caption" in fates[EDITED].caption
     assert m.frames_written == sum(c.frames for c in m.clips if c.fate == "kept")
 
@@ -160,33 +173,42 @@ def reviewed_of(folder: Path) -> ReviewedArtifact:
 def test_ltx2_clips_follow_the_trainer_rules(ltx2_out, reviewed_dir):
     m = load_manifest(ltx2_out)
     check_accounting(m, reviewed_of(reviewed_dir), sections=True)
-    assert m.trainer == "ltx2" and m.trigger_prepended and m.kept == 5
+    assert m.trainer == "ltx2" and m.trigger_prepended and m.kept == 11
     buckets = {tuple(int(v) for v in b.split("x")) for b in LTX2_CFG["buckets"]}
     for c in (c for c in m.clips if c.fate == "kept"):
         path = ltx2_out / c.file
         s = video_stream(path)
         v = s["video"]
         frames = count_frames(path)
-        assert frames % 8 == 1 and frames == c.frames, (c.clip_id, frames)
+        assert frames % 8 == 1 and frames == c.frames, (c.item_id, frames)
         assert int(v["width"]) % 32 == 0 and int(v["height"]) % 32 == 0
         assert (int(v["width"]), int(v["height"]), frames) in buckets and c.bucket == f"{v['width']}x{v['height']}x{frames}"
         assert v["avg_frame_rate"] == "24/1" and v["r_frame_rate"] == "24/1"
         assert (v["width"] > v["height"]) == (c.source_width > c.source_height), "bucket of the clip's orientation"
         assert bool(s["audio"]) == (c.video_id == "demo01")  # the demo has sound, the portrait video none
-    fates = {c.clip_id: c for c in m.clips}
-    # 150 frames at 25 fps → 144 at 24 fps → the longest fitting bucket (49); 51 source frames used
-    d = fates["demo01-s0001"]
-    assert (d.available_frames, d.bucket, d.source_frames_used, d.source_frames_trimmed) == (144, "256x160x49", 51, 99)
-    # 48 frames at 24 fps: the 49-frame buckets do not fit, so the 25-frame portrait bucket
-    assert fates["v2-s0001"].bucket == "160x256x25" and fates["v2-s0001"].source_frames_trimmed == 23
-    assert "8 frames at 24 fps" in fates[SHORT].reason and "< 25 frames" in fates[SHORT].reason
-    # audio_captions (default): who says what in the LTX-2 captioner's [SPEECH] section; one name
-    # per run of a speaker, an unknown voice unnamed; 'None' for a clip with sound but no speech
-    assert fates[EDITED].caption == (f'{TRIGGER} [VISUAL]: EDITED caption of {EDITED}: Lana speaks in the office '
-                                     '[SPEECH]: Lana: "Hello there. Sit down." "Who are you?"')
-    assert fates["demo01-s0001"].caption.endswith("a test pattern shot [SPEECH]: None")
-    assert fates[UNHEARD].caption == f"{TRIGGER} [VISUAL]: model caption of {UNHEARD}, a test pattern shot"
-    assert fates["v2-s0001"].caption == f"{TRIGGER} [VISUAL]: model caption of v2-s0001, a test pattern shot"  # no sound
+    items = {c.item_id: c for c in m.clips}
+    # 150 frames at 25 fps → 144 at 24 fps → 'chunk': 49 + 49 frames, then the 46 left give a 25-frame window
+    d = [items[f"demo01-s0001-w0{k}"] for k in range(3)]
+    assert "demo01-s0001-w03" not in items and all(c.available_frames == 144 for c in d)
+    assert [(c.start_frame, c.frames, c.bucket, c.source_start_frame, c.source_end_frame) for c in d] == [
+        (0, 49, "256x160x49", 0, 51), (49, 49, "256x160x49", 51, 102), (98, 25, "256x160x25", 102, 128)]
+    assert m.videos[0].video_id == "demo01" and m.videos[0].used == pytest.approx(3 * 128 / (3 * 150), abs=1e-3)
+    # 48 frames at 24 fps: the 49-frame buckets do not fit, so one 25-frame portrait window
+    assert items["v2-s0001-w00"].bucket == "160x256x25" and "v2-s0001-w01" not in items
+    assert "8 frames at 24 fps" in items[SHORT].reason and "< 25 frames" in items[SHORT].reason
+    # audio_captions (default): who says what *inside each window* in the LTX-2 captioner's [SPEECH]
+    # section; one name per run of a speaker, an unknown voice unnamed. EDITED starts at 6.0 s: window
+    # 0 is 6.00–8.04 s (Lana's first line; her second, 7.6–8.6 s, is cut by the edge: left out),
+    # window 1 8.04–10.08 s (the unknown voice, 8.7–9.7 s), window 2 10.08–11.13 s ('None': no speech)
+    assert [items[f"{EDITED}-w0{k}"].caption for k in range(3)] == [
+        f'{TRIGGER} [VISUAL]: EDITED caption of {EDITED}: Lana speaks in the office [SPEECH]: Lana: "Hello there."',
+        f'{TRIGGER} [VISUAL]: EDITED caption of {EDITED}: Lana speaks in the office [SPEECH]: "Who are you?"',
+        f'{TRIGGER} [VISUAL]: EDITED caption of {EDITED}: Lana speaks in the office [SPEECH]: None']
+    assert [(items[f"{EDITED}-w0{k}"].lines_quoted, items[f"{EDITED}-w0{k}"].lines_cut) for k in range(3)] == [(1, 1), (1, 1), (0, 0)]
+    assert items[f"{EDITED}-w00"].speaking_s == {"Lana": pytest.approx(1.0 + 8.0417 - 7.6, abs=0.01)}
+    assert items["demo01-s0001-w00"].caption.endswith("a test pattern shot [SPEECH]: None")
+    assert items[f"{UNHEARD}-w00"].caption == f"{TRIGGER} [VISUAL]: model caption of {UNHEARD}, a test pattern shot"
+    assert items["v2-s0001-w00"].caption == f"{TRIGGER} [VISUAL]: model caption of v2-s0001, a test pattern shot"  # no sound
 
 
 def test_ltx2_captions_without_audio_are_the_picture_caption(reviewed_dir, tmp_path):
@@ -198,32 +220,32 @@ def test_ltx2_captions_without_audio_are_the_picture_caption(reviewed_dir, tmp_p
         assert proc.returncode == 0, proc.stderr
         m = load_manifest(tmp_path / key)
         check_accounting(m, reviewed_of(reviewed_dir))
-        assert m.kept == 5 and not any("[VISUAL]" in c.caption for c in m.clips if c.fate == "kept")
+        assert m.kept == 11 and not any("[VISUAL]" in c.caption for c in m.clips if c.fate == "kept")
 
 
-def test_ltx2_metadata_is_joined_by_clip_id_with_relative_paths(ltx2_out, reviewed_dir):
+def test_ltx2_metadata_is_joined_by_item_id_with_relative_paths(ltx2_out, reviewed_dir):
     meta_file = ltx2_out / "dataset" / "dataset.json"
     rows = json.loads(meta_file.read_text())
-    packaged = {c.clip_id: c.caption for c in load_manifest(ltx2_out).clips if c.fate == "kept"}
+    packaged = {c.item_id: c.caption for c in load_manifest(ltx2_out).clips if c.fate == "kept"}
     kept = list(packaged)
     assert [Path(r["video"]).stem for r in rows] == kept
     for r in rows:
         assert set(r) == {"caption", "video"} and not Path(r["video"]).is_absolute()
         assert (meta_file.parent / r["video"]).is_file()  # the trainer resolves paths against the metadata folder
-        assert r["caption"] == packaged[Path(r["video"]).stem]  # the manifest's caption, by clip id
+        assert r["caption"] == packaged[Path(r["video"]).stem]  # the manifest's caption, by item id
     html = report_html(ltx2_out, "step3_ltx2_data.py")
     assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
-    assert "5 kept · 2 dropped" in html and "reelset export result ./ltx2-trainer-dataset --for ltx2-trainer" in html
+    assert "11 items kept · 2 clips dropped" in html and "Used 18.4 s of 22.8 s\nof accepted footage (81 %)" in html and "reelset export result ./ltx2-trainer-dataset --for ltx2-trainer" in html
     assert "--lora-trigger" not in html  # the captions carry the trigger word
     raw = orjson.loads((ltx2_out / "meta.json").read_bytes())
     meta = StepMeta.model_validate(raw)
-    assert "timings_s" not in raw and meta.counts["kept"] == 5 and meta.counts["dropped"] == 2
+    assert "timings_s" not in raw and meta.counts["kept"] == 11 and meta.counts["dropped"] == 2
 
 
 def test_wan21_clips_follow_the_trainer_rules(wan21_out, reviewed_dir):
     m = load_manifest(wan21_out)
     check_accounting(m, reviewed_of(reviewed_dir))
-    assert m.trainer == "wan21" and m.trigger_prepended and m.kept == 5
+    assert m.trainer == "wan21" and m.trigger_prepended and m.kept == 11
     for c in (c for c in m.clips if c.fate == "kept"):
         path = wan21_out / c.file
         s = video_stream(path)
@@ -233,10 +255,12 @@ def test_wan21_clips_follow_the_trainer_rules(wan21_out, reviewed_dir):
         assert f"{v['width']}x{v['height']}" in WAN21_CFG["sizes"] and int(v["width"]) % 16 == 0 == int(v["height"]) % 16
         assert v["avg_frame_rate"] == "16/1" and not s["audio"]
         assert (v["width"] > v["height"]) == (c.source_width > c.source_height)
-    fates = {c.clip_id: c for c in m.clips}
-    assert (fates["demo01-s0001"].available_frames, fates["demo01-s0001"].frames) == (96, 33)
-    assert (fates["v2-s0001"].available_frames, fates["v2-s0001"].frames) == (32, 29)  # 4n+1 below 32
-    assert "5 frames at 16 fps" in fates[SHORT].reason and "min_frames 17" in fates[SHORT].reason
+    items = {c.item_id: c for c in m.clips}
+    # 96 frames at 16 fps: 33 + 33, then 30 left → 29 (4n+1)
+    assert [(items[f"demo01-s0001-w0{k}"].available_frames, items[f"demo01-s0001-w0{k}"].frames) for k in range(3)] == [
+        (96, 33), (96, 33), (96, 29)]
+    assert (items["v2-s0001-w00"].available_frames, items["v2-s0001-w00"].frames) == (32, 29)  # 4n+1 below 32
+    assert "5 frames at 16 fps" in items[SHORT].reason and "min_frames 17" in items[SHORT].reason
 
 
 WAN_FAMILIES = [f for f in families.every() if f.package_script == "step3_wan_package.py"]
@@ -287,14 +311,14 @@ def test_a_familys_variants_are_data_that_share_its_rules(fam):
 
 def test_wan21_metadata_sidecars_and_configs(wan21_out):
     m = load_manifest(wan21_out)
-    kept = {c.clip_id: c for c in m.clips if c.fate == "kept"}
+    kept = {c.item_id: c for c in m.clips if c.fate == "kept"}
     folder = wan21_out / "dataset"
     with (folder / "metadata.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["video", "prompt"] and len(rows) == len(kept)
     for r in rows:
-        clip_id = Path(r["video"]).stem
-        assert r["prompt"] == kept[clip_id].caption and r["prompt"].startswith(TRIGGER + " ")
+        item_id = Path(r["video"]).stem
+        assert r["prompt"] == kept[item_id].caption and r["prompt"].startswith(TRIGGER + " ")
         assert (folder / r["video"]).is_file()
         assert (folder / r["video"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
     musubi = tomllib.loads((folder / "musubi_dataset.toml").read_text())
@@ -314,7 +338,7 @@ def test_wan21_zip_unpacks_to_the_folder(wan21_out, tmp_path):
     folder = wan21_out / "dataset"
     files = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     unzipped = {p.relative_to(tmp_path / "unzipped"): p.read_bytes() for p in (tmp_path / "unzipped").rglob("*") if p.is_file()}
-    assert files == unzipped and len(files) == 5 * 2 + 3
+    assert files == unzipped and len(files) == 11 * 2 + 3
 
 
 def test_outputs_are_identical_when_run_twice(wan21_out, reviewed_dir, tmp_path):
@@ -401,7 +425,8 @@ def test_through_the_pipeline_every_reviewed_clip_is_accounted_for():
     for step in ("step3-ltx2-data", "step3-wan21-package"):
         out, _ = nix_build(f".#host.{step}")
         m = load_manifest(out)
-        assert m.kept + m.dropped == len(reviewed.accepted) + len(reviewed.rejected) == len(m.clips)
+        assert m.kept + m.dropped == len(m.clips) and m.kept >= len(reviewed.accepted) - m.dropped + len(reviewed.rejected)
+        assert {c.clip_id for c in m.clips} == {c.clip_id for c in reviewed.accepted} | {r.clip_id for r in reviewed.rejected}
         assert {c.clip_id for c in m.clips if c.fate == "dropped"} >= {r.clip_id for r in reviewed.rejected}
         for c in (c for c in m.clips if c.fate == "kept"):
             assert count_frames(out / c.file) == c.frames
@@ -483,7 +508,7 @@ def test_nix_build_and_rebuild_are_identical(nix_fixture, step, section, cfg):
     expr = mkstep_expr(step, section, cfg, *nix_fixture)
     out, _ = nix_build("--expr", expr)
     m = load_manifest(out)
-    assert (m.kept, m.dropped) == (5, 2)
+    assert (m.kept, m.dropped) == (11, 2)
     assert StepMeta.model_validate(orjson.loads((out / "meta.json").read_bytes())).toolchain["name"] == "host"
     again = nix("build", "--impure", "--no-link", "--rebuild", "--expr", expr)
     assert again.returncode == 0, again.stderr  # --rebuild fails when any output byte differs

@@ -14,7 +14,9 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
   with F <= its frames; ties prefer more frames, then the larger area; a video shorter than
   every bucket is skipped by the trainer — here it is dropped *with its reason* instead;
 - the video is resized with its aspect kept until it covers the bucket, center-cropped, and
-  its first F frames are taken;
+  its first F frames are taken; the trainer's docs tell users to split long scenes first, so
+  reelset packages each reviewed clip as windows (``windows`` of ``[ltx2]``,
+  :func:`reelset.package.plan_windows`): every window is one item of F frames, its own file;
 - the metadata file is CSV, JSON or JSONL with columns ``caption`` and ``video`` (legacy
   ``media_path``); media paths are resolved relative to the metadata file's folder;
 - ``process_dataset.py --lora-trigger`` prepends a trigger word to each caption; the
@@ -27,10 +29,11 @@ Each clip is resampled to the target fps (24 or 25) first, so the frame count th
 sees is the one written here; the trainer then finds exactly one bucket's frames and size.
 
 Output (``$out``):
-- ``dataset/videos/<clip_id>.mp4``: H.264 yuv420p, exactly F frames at the target fps,
+- ``dataset/videos/<item_id>.mp4`` (``<clip_id>-wNN``: window NN of the clip): H.264 yuv420p, exactly F frames at the target fps,
   W x H of its bucket, square pixels, AAC when ``audio`` and the clip has sound;
-- ``dataset/dataset.json`` (or ``.jsonl`` / ``.csv``): ``{"caption", "video"}`` per kept clip,
-  ``video`` relative to that file (``videos/<clip_id>.mp4``) — pass it to
+- ``dataset/dataset.json`` (or ``.jsonl`` / ``.csv``): ``{"caption", "video"}`` per kept item,
+  ``video`` relative to that file (``videos/<item_id>.mp4``); an audio item's caption quotes only
+  the lines spoken inside its window — pass it to
   ``process_dataset.py`` with ``--resolution-buckets`` from ``manifest.json`` (the
   ``buckets`` of its ``config``);
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`): every clip of reviewed.json
@@ -100,7 +103,7 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
 def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     cfg = spec.section("ltx2", Ltx2Config)
     reviewed = package.reviewed_of(spec, inputs)
-    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer,
+    clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg, cfg.crf, cfg.preset, cfg.audio, timer,
                               sections=cfg.audio_captions and cfg.audio)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
         return package.shard_result("ltx2", spec, reviewed, cfg, out, clips)

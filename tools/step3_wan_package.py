@@ -17,8 +17,9 @@ in its module, reelset/families/<name>.py):
   recommends 16 fps videos for Wan2.1 and otherwise uses every frame as is);
 - frame count 4n+1 (Wan VAE temporal factor 4; musubi-tuner truncates other counts to N*4+1,
   DiffSynth-Studio ``docs/en/Model_Details/Wan.md``: ``num_frames`` "a multiple of 4 + 1",
-  default 81): each clip keeps the most 4n+1 frames up to ``max_frames`` (its start is kept,
-  the end trimmed); fewer than ``min_frames`` → dropped with the reason;
+  default 81): each window of a clip (``windows`` of the section, :func:`reelset.package.plan_windows`;
+  default 'chunk': back-to-back windows of the most 4n+1 frames up to ``max_frames``, then the rest)
+  is one item; a clip with fewer than ``min_frames`` → dropped with the reason;
 - width and height multiples of 16 (DiffSynth-Studio Wan.md); default sizes 832x480 and
   480x832 (Wan 2.1 480p); the nearest aspect ratio wins, the clip is scaled to cover and
   center-cropped;
@@ -33,9 +34,9 @@ in its module, reelset/families/<name>.py):
   longest bucket not longer than the video, so its config lists every frame count written.
 
 Output (``$out``):
-- ``dataset/videos/<clip_id>.mp4`` (H.264 yuv420p, 4n+1 frames at 16 fps, square pixels, no
-  audio unless ``audio``) and ``dataset/videos/<clip_id>.txt`` (its caption, one line);
-- ``dataset/metadata.csv`` (``video,prompt``; ``video`` = ``videos/<clip_id>.mp4``):
+- ``dataset/videos/<item_id>.mp4`` (window NN of a clip: ``<clip_id>-wNN``; H.264 yuv420p, 4n+1 frames at 16 fps, square pixels, no
+  audio unless ``audio``) and ``dataset/videos/<item_id>.txt`` (its caption, one line);
+- ``dataset/metadata.csv`` (``video,prompt``; ``video`` = ``videos/<item_id>.mp4``):
   ``--dataset_base_path <dataset> --dataset_metadata_path <dataset>/metadata.csv``;
 - ``dataset/musubi_dataset.toml`` and ``dataset/diffusion_pipe_dataset.toml``: dataset configs
   whose paths (``videos``, ``cache``) are relative to the ``dataset`` folder — run the
@@ -126,7 +127,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     cfg = spec.section(family.name, family.package_config)
     reviewed = package.reviewed_of(spec, inputs)
     fps = Fraction(cfg.fps).limit_denominator(1001)
-    clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg.crf, cfg.preset, cfg.audio, timer)
+    clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg, cfg.crf, cfg.preset, cfg.audio, timer)
     if spec.video_id is not None:  # a per-video shard: its clips and their entries, for the gathering
         return package.shard_result(family.name, spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)

@@ -10,7 +10,7 @@ LTX2Pipeline / WanPipeline), ``config.<family>_preprocess`` (the family's
 For each kept clip, the family's model module's ``encode_clip`` (:mod:`reelset.ltx2`,
 :mod:`reelset.wan21`) gives its records by folder, written with the family's ``save_record`` as
 ``<folder>/<media path in the package, extension replaced>``, e.g.
-``latents/videos/<clip_id>.pt``:
+``latents/videos/<item_id>.pt``:
 
 - LTX-2: the layout and keys of the LTX-2 trainer's ``.precomputed/`` (``.pt`` files in
   ``latents/``, ``conditions/`` and, with ``audio = true`` for clips with sound,
@@ -79,7 +79,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     kept = [c for c in manifest.clips if c.fate == "kept"]
     for c in kept:
         if not c.file or not (pkg / c.file).is_file():
-            raise ReelsetError(f"{pkg / 'manifest.json'}: clip {c.clip_id} is kept but its file {c.file} is missing")
+            raise ReelsetError(f"{pkg / 'manifest.json'}: item {c.item_id} is kept but its file {c.file} is missing")
     family = fam.model()
     device, dtype = train.device_and_dtype()
     model = spec.models["base"]
@@ -92,7 +92,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                 records = family.encode_clip(pipe, pkg / c.file, c.caption or "", audio=cfg.audio,
                                              max_text_tokens=cfg.max_text_tokens, device=device, dtype=dtype)
             except ValueError as exc:  # the family names the file and the reason
-                raise ReelsetError(f"{spec.step}: clip {c.clip_id}: {exc}") from exc
+                raise ReelsetError(f"{spec.step}: item {c.item_id}: {exc}") from exc
             name = record_name(c.file, manifest.package_dir)
             files, shapes, dtypes = {}, {}, {}
             for kind, record in records.items():
@@ -103,10 +103,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                 s, d = describe(record)
                 shapes.update({f"{kind}/{k}": v for k, v in s.items()})
                 dtypes.update({f"{kind}/{k}": v for k, v in d.items()})
-            clips.append(LatentClip(clip_id=c.clip_id, bucket=c.bucket, caption=c.caption or "", width=c.width,
+            clips.append(LatentClip(item_id=c.item_id, clip_id=c.clip_id, bucket=c.bucket, caption=c.caption or "", width=c.width,
                                     height=c.height, frames=c.frames, fps=c.fps, files=files, shapes=shapes,
                                     dtypes=dtypes))
-            log(f"{spec.step}: {i + 1}/{len(kept)} {c.clip_id} " + ", ".join(f"{k} {v}" for k, v in shapes.items() if v))
+            log(f"{spec.step}: {i + 1}/{len(kept)} {c.item_id} " + ", ".join(f"{k} {v}" for k, v in shapes.items() if v))
     idx = LatentIndex(family=fam.name, dataset=spec.dataset, model=model, config=cfg.model_dump(mode="json"),
                       package=str(pkg), audio=cfg.audio, clips=clips)
     write_json(out / "latents.json", idx)

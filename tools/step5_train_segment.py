@@ -128,7 +128,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     transformer, optimizer = accelerator.prepare(transformer, optimizer)
     transformer.train()
 
-    by_id = {c.clip_id: c for c in clips}
+    by_id = {c.item_id: c for c in clips}
     groups = train.shape_groups(clips)
     cache: dict[str, dict] = {}
     progress = train.Progress(label, seg.start, seg.end)

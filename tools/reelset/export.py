@@ -302,7 +302,7 @@ def trigger_once(caption: str, trigger: str | None, clip_id: str) -> str:
         return text
     n = len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", text))
     if n > 1:
-        raise ReelsetError(f"clip {clip_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
+        raise ReelsetError(f"item {clip_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
                            f"review.json (one is what trainers expect): {text!r}")
     return text if n == 1 else f"{trigger} {text}"
 
@@ -321,7 +321,7 @@ def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tu
     for c in _kept(src.manifest):
         dst = dest / folder / Path(c.file).name
         place(src.root / c.file, dst)
-        caption = trigger_once(c.caption or "", src.manifest.trigger_word, c.clip_id)
+        caption = trigger_once(c.caption or "", src.manifest.trigger_word, c.item_id)
         if sidecars:
             dst.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8")
         out.append((c, dst, caption))

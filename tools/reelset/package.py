@@ -38,7 +38,8 @@ from pydantic import BaseModel
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
 from reelset.schemas.base import StepSpec
-from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.schemas.context import ContextLine
+from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse, WindowSettings
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
 
@@ -123,8 +124,9 @@ def encode_jobs() -> int:
 
 @dataclass(frozen=True)
 class Encode:
-    """One packaged clip to write: source file, destination, and the plan (frames at ``fps``,
-    ``width`` x ``height`` pixels, libx264 ``crf``/``preset``, audio on or off)."""
+    """One packaged item to write: source clip file, destination, and the plan (frames
+    ``[start, start + frames)`` of the clip resampled to ``fps``, ``width`` x ``height`` pixels,
+    libx264 ``crf``/``preset``, audio on or off)."""
 
     src: Path
     dst: Path
@@ -135,16 +137,19 @@ class Encode:
     crf: int
     preset: str
     audio: bool
+    start: int = 0
 
 
 def transcode(job: Encode) -> None:
-    """Write the first ``job.frames`` frames of ``job.src`` resampled to ``job.fps``, scaled to
+    """Write frames ``[job.start, job.start + job.frames)`` of ``job.src`` resampled to ``job.fps``
+    (frame n of the resampled clip is at n / fps seconds from its start), scaled to
     cover ``width`` x ``height`` (aspect kept) and center-cropped to it, as H.264 yuv420p MP4
     (square pixels; AAC 48 kHz stereo cut to the same span when ``job.audio``): one decode of
     the source clip, one encode.
 
     Resampling is ffmpeg's ``fps`` filter (drops/duplicates frames to the nearest
-    timestamp); the crop is ``crop=W:H`` (centered by default). Encodes use
+    timestamp), the window its ``trim`` filter on the resampled frame numbers (frame-exact) and
+    ``atrim`` on the sound from ``start / fps`` seconds; the crop is ``crop=W:H`` (centered by default). Encodes use
     :data:`ENCODER_THREADS` and :data:`media.BITEXACT` so a rebuild gives the same
     bytes. Checks the result with one ffprobe (packet count and size, no decode):
     ReelsetError naming ``dst`` when its frame count or size differs from the plan.
@@ -154,9 +159,12 @@ def transcode(job: Encode) -> None:
     args = ["-i", str(job.src), "-map", "0:v:0"]
     if job.audio:
         args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
+        if job.start:
+            args += ["-af", f"atrim=start={float(Fraction(job.start) / fps):.6f},asetpts=PTS-STARTPTS"]
     else:
         args += ["-an"]
-    args += ["-vf", f"fps={rate},scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,"
+    window = f"trim=start_frame={job.start},setpts=PTS-STARTPTS," if job.start else ""
+    args += ["-vf", f"fps={rate},{window}scale={width}:{height}:force_original_aspect_ratio=increase:flags=bicubic,"
                     f"crop={width}:{height},setsar=1",
              "-frames:v", str(frames), "-t", f"{float(Fraction(frames) / fps):.6f}",
              "-c:v", "libx264", "-crf", str(job.crf), "-preset", job.preset, "-pix_fmt", "yuv420p",
@@ -193,37 +201,78 @@ def caption_for(caption: str, trigger: str | None) -> str:
     return f"{trigger} {text}" if trigger else text
 
 
-def speech_section(clip: ReviewedClip) -> str | None:
-    """The [SPEECH] text of an LTX-2 caption for ``clip``: its dialogue lines in order, each run
-    of one speaker as ``Name: "words"`` (a line of an unknown voice as ``"words"`` alone, never
-    given a name); ``'None'`` when the clip has no speech at all (no lines, no VAD speech without
-    words: the form of the LTX-2 captioner); None — section left out — when the ASR step heard
-    speech it could not transcribe and no line was kept, since the words are unknown."""
+LINE_TOLERANCE_S = 0.02  # a line within this much of a window edge counts as inside (ASR word timestamps are 10 ms steps)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One training window of a clip: frames ``[start, start + frames)`` of the clip resampled to
+    the package fps, written at ``width`` x ``height`` pixels into the bucket ``label``."""
+
+    start: int
+    frames: int
+    width: int
+    height: int
+    label: str
+
+    def span_s(self, clip: ReviewedClip, fps: Fraction) -> tuple[float, float]:
+        """(start, end) of the window in the source video, seconds."""
+        return (clip.start_s + float(Fraction(self.start) / fps),
+                clip.start_s + float(Fraction(self.start + self.frames) / fps))
+
+
+def line_fate(line: ContextLine, start_s: float, end_s: float) -> str:
+    """'inside' when the line's words lie within ``[start_s, end_s]`` (seconds, ±
+    :data:`LINE_TOLERANCE_S`), 'cut' when it overlaps the window only in part, 'outside' else."""
+    if line.end <= start_s or line.start >= end_s:
+        return "outside"
+    if line.start >= start_s - LINE_TOLERANCE_S and line.end <= end_s + LINE_TOLERANCE_S:
+        return "inside"
+    return "cut"
+
+
+def speech_section(clip: ReviewedClip, span: tuple[float, float] | None = None) -> str | None:
+    """The [SPEECH] text of an LTX-2 caption for ``clip`` — or for the window ``span`` (source
+    video seconds) of it: the dialogue lines wholly inside, in order, each run of one speaker as
+    ``Name: "words"`` (a line of an unknown voice as ``"words"`` alone, never given a name).
+
+    A line that a window edge cuts is left out: its words are only partly in the window's sound,
+    and the line's words have no timestamps of their own in reviewed.json, so quoting any of them
+    could quote a word the item does not contain (docs/datasets.md, "Windows").
+
+    ``'None'`` when the window has no speech at all (no line touches it and the clip has no VAD
+    speech without words: the form of the LTX-2 captioner); None — section left out — when the
+    window holds speech no quoted line covers (a cut line, or speech the ASR step could not
+    transcribe), since the words are then unknown."""
+    start_s, end_s = span if span is not None else (clip.start_s, clip.end_s)
+    fates = [(ln, line_fate(ln, start_s, end_s) if span is not None else "inside") for ln in clip.lines]
     runs: list[tuple[str, list[str]]] = []
-    for ln in clip.lines:
+    for ln, fate in fates:
         words = " ".join(ln.text.split())
-        if not words:
+        if not words or fate != "inside":
             continue
         if runs and runs[-1][0] == ln.speaker:
             runs[-1][1].append(words)
         else:
             runs.append((ln.speaker, [words]))
     if not runs:
-        return None if clip.unheard_speech_s > 0 else "None"
+        partial = any(fate == "cut" for _, fate in fates)
+        return None if partial or clip.unheard_speech_s > 0 else "None"
     return " ".join(('' if who == "unknown" else f"{who}: ") + '"' + " ".join(said) + '"' for who, said in runs)
 
 
-def sectioned_caption(clip: ReviewedClip, with_audio: bool) -> str:
-    """The caption of an audio-video LTX-2 clip in the sections of the LTX-2 trainer's own
+def sectioned_caption(clip: ReviewedClip, with_audio: bool, span: tuple[float, float] | None = None) -> str:
+    """The caption of an audio-video LTX-2 item in the sections of the LTX-2 trainer's own
     captioner (Lightricks/LTX-2 packages/ltx-trainer/src/ltx_trainer/captioning.py @ 5b3fda32,
     ``DEFAULT_CAPTION_INSTRUCTION``: ``[VISUAL]: … [SPEECH]: … [SOUNDS]: … [TEXT]: …``), with the
-    sections reelset knows: ``[VISUAL]: <reviewed caption>`` and, when the packaged clip keeps
-    its audio, ``[SPEECH]: <who says what>`` (:func:`speech_section`). [SOUNDS] (music,
-    effects) and [TEXT] (on-screen text) are left out rather than filled with 'None': no step of
-    reelset hears non-speech sound or reads on-screen text, and 'None' would teach the model
-    silence where there is sound. Without a trigger word; :func:`caption_for` adds it first."""
+    sections reelset knows: ``[VISUAL]: <reviewed caption>`` (the clip's: a window shows the same
+    shot) and, when the packaged item keeps its audio, ``[SPEECH]: <who says what inside the window
+    span>`` (:func:`speech_section`). [SOUNDS] (music, effects) and [TEXT] (on-screen text) are left
+    out rather than filled with 'None': no step of reelset hears non-speech sound or reads on-screen
+    text, and 'None' would teach the model silence where there is sound. Without a trigger word;
+    :func:`caption_for` adds it first."""
     parts = [f"[VISUAL]: {' '.join(clip.caption.split())}"]
-    speech = speech_section(clip) if with_audio else None
+    speech = speech_section(clip, span) if with_audio else None
     if speech is not None:
         parts.append(f"[SPEECH]: {speech}")
     return " ".join(parts)
@@ -233,7 +282,7 @@ def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
     """Manifest entries of the clips step2-reviewed left out, dropped with its reasons as they
     are ("rejected in review: <why>", "not reviewed; automatic QA: <flag>", …: no prefix added, so
     a QA drop is not called a review rejection)."""
-    return [PackagedClip(clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons),
+    return [PackagedClip(item_id=r.clip_id, clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons),
                          repeat_of=r.repeat_of) for r in reviewed.rejected]
 
 
@@ -253,24 +302,113 @@ def write_zip(folder: Path, zip_path: Path) -> int:
     return len(files)
 
 
-# (width, height, frames, bucket label) of a kept clip, or the reason it is dropped
+# (width, height, frames, bucket label) of a kept window, or the reason it cannot be had
 Plan = tuple[int, int, int, str] | str
 Planner = Callable[[SourceClip, int], Plan]
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int, preset: str,
-                  audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
-    """Plan and write every accepted clip; return the manifest entries of all clips.
+def _fit(src: SourceClip, plan: Planner, start: int, end: int) -> Window | str:
+    """The longest window the family's rule allows in frames ``[start, end)``, or why none fits."""
+    planned = plan(src, end - start)
+    if isinstance(planned, str):
+        return planned
+    w, h, f, label = planned
+    return Window(start, f, w, h, label)
+
+
+def _chunk(src: SourceClip, plan: Planner, start: int, end: int) -> list[Window]:
+    """Back-to-back windows over frames ``[start, end)``: each the longest that fits what is left."""
+    out: list[Window] = []
+    while start < end:
+        win = _fit(src, plan, start, end)
+        if isinstance(win, str):
+            break
+        out.append(win)
+        start += win.frames
+    return out
+
+
+def _line_frames(clip: ReviewedClip, fps: Fraction, available: int) -> list[tuple[int, int]]:
+    """The clip's spoken lines as frame ranges ``[first, end)`` at ``fps`` (clip frames), in time order."""
+    spans = []
+    for ln in sorted(clip.lines, key=lambda ln: ln.start):
+        if not ln.text.strip():
+            continue
+        first = max(0, math.floor((ln.start - clip.start_s) * fps))
+        end = min(available, math.ceil((ln.end - clip.start_s) * fps))
+        if first < available and end > first:
+            spans.append((first, end))
+    return spans
+
+
+def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fraction, plan: Planner,
+                 cfg: WindowSettings) -> list[Window] | str:
+    """The training windows of one clip under ``cfg.windows`` (frames at ``fps``; the clip gives
+    ``available`` of them), in time order, at most ``cfg.max_windows``; or the reason it gives none.
+
+    ``plan(src, n)`` is the family's rule: the size and the longest frame count (8n+1 for LTX-2,
+    4n+1 for Wan) a window of at most ``n`` frames may have. head/chunk/slide/uniform follow
+    musubi-tuner's ``frame_extraction`` (see :class:`reelset.schemas.manifest.WindowSettings`);
+    'chunk' also takes the rest after its full windows when the rule allows a shorter window there.
+    'dialogue': for each spoken line (clip.lines, video seconds) whose start no window covers yet,
+    a window starting at the line's first frame — or as late before it as lets a window fit before
+    the clip ends — then the stretches no window covers, chunked."""
+    whole = _fit(src, plan, 0, available)
+    if isinstance(whole, str):
+        return whole
+    f = whole.frames
+    if cfg.windows == "head":
+        wins = [whole]
+    elif cfg.windows == "chunk":
+        wins = _chunk(src, plan, 0, available)
+    elif cfg.windows == "slide":
+        wins = [Window(i, f, whole.width, whole.height, whole.label) for i in range(0, available - f + 1, cfg.frame_stride)]
+    elif cfg.windows == "uniform":
+        n = cfg.frame_sample
+        starts = [0] if n == 1 else [math.floor(i * (available - f) / (n - 1)) for i in range(n)]
+        wins = [Window(i, f, whole.width, whole.height, whole.label) for i in dict.fromkeys(starts)]
+    else:  # dialogue
+        placed: list[Window] = []
+        cursor = 0
+        for first, _end in _line_frames(clip, fps, available):
+            if first < cursor:  # starts inside the last window: covered, or cut by it
+                continue
+            for start in range(first, cursor - 1, -1):  # as late as still fits before the clip ends
+                win = _fit(src, plan, start, available)
+                if not isinstance(win, str):
+                    placed.append(win)
+                    cursor = win.start + win.frames
+                    break
+        gaps, edge = [], 0
+        for win in placed + [Window(available, 0, 0, 0, "")]:
+            gaps += _chunk(src, plan, edge, win.start)
+            edge = win.start + win.frames
+        if cfg.max_windows is not None:
+            placed = placed[:cfg.max_windows]
+            gaps = gaps[:cfg.max_windows - len(placed)]
+        return sorted(placed + gaps, key=lambda w: w.start)
+    return wins[:cfg.max_windows] if cfg.max_windows is not None else wins
+
+
+def item_id(clip_id: str, window: int) -> str:
+    """Id (and file stem) of window ``window`` of ``clip_id``: '<clip_id>-w07'."""
+    return f"{clip_id}-w{window:02d}"
+
+
+def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, cfg: WindowSettings,
+                  crf: int, preset: str, audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
+    """Plan and write the windows of every accepted clip; return the manifest entries (kept items
+    and clips left out whole).
 
     For each accepted clip (reviewed.json order): compute the frames it gives at ``fps``
-    (:func:`available_frames`), ask ``plan(source, available)`` for a size and frame count or
-    a drop reason. Then the kept clips are encoded (libx264 ``crf``/``preset``) to
-    ``out/dataset/videos/<clip_id>.mp4``, several at once (:func:`transcode_all`). Rejected
-    clips follow, dropped with their review reasons. Each entry carries its own caption,
-    looked up by clip id — never by position. ``sections`` (LTX-2 ``audio_captions``): captions
-    in the LTX-2 captioner's sections (:func:`sectioned_caption`), [SPEECH] for clips written
-    with audio.
+    (:func:`available_frames`), place its windows (:func:`plan_windows` with the family's
+    ``plan`` and ``cfg``'s window settings) or drop it with the reason. The windows are encoded
+    (libx264 ``crf``/``preset``) to ``out/dataset/videos/<item_id>.mp4``, several at once
+    (:func:`transcode_all`). Rejected clips follow, dropped with their review reasons. Each item
+    carries its own caption, looked up by clip id — never by position. ``sections`` (LTX-2
+    ``audio_captions``): captions in the LTX-2 captioner's sections (:func:`sectioned_caption`),
+    [SPEECH] holding only the lines inside the item's window, for items written with audio.
     """
     videos = out / PACKAGE_DIR / "videos"
     videos.mkdir(parents=True)
@@ -283,23 +421,38 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
         avail = available_frames(src.frames, src.fps, fps)
         common = dict(clip_id=clip.clip_id, video_id=clip.video_id, caption_source=clip.caption_source,
                       source_frames=src.frames, source_fps=round(float(src.fps), 6), source_width=src.width,
-                      source_height=src.height, available_frames=avail)
-        planned = plan(src, avail)
-        if isinstance(planned, str):
-            log(f"{clip.clip_id}: dropped: {planned}")
-            entries.append(PackagedClip(fate="dropped", reason=planned, **common))
+                      source_height=src.height, available_frames=avail, characters=list(clip.characters))
+        wins = plan_windows(clip, src, avail, fps, plan, cfg)
+        if isinstance(wins, str):
+            log(f"{clip.clip_id}: dropped: {wins}")
+            entries.append(PackagedClip(item_id=clip.clip_id, fate="dropped", reason=wins, **common))
             continue
-        width, height, frames, label = planned
-        rel = f"{PACKAGE_DIR}/videos/{clip.clip_id}.mp4"
-        jobs.append(Encode(Path(clip.clip_path), out / rel, fps, frames, width, height, crf, preset,
-                           audio and src.has_audio))
-        used = frames_used(frames, src.frames, src.fps, fps)
-        text = sectioned_caption(clip, audio and src.has_audio) if sections else clip.caption
-        entries.append(PackagedClip(fate="kept", caption=caption_for(text, reviewed.trigger_word),
-                                    file=rel, bucket=label, frames=frames, width=width, height=height,
-                                    fps=round(float(fps), 6), source_frames_used=used,
-                                    source_frames_trimmed=src.frames - used, **common))
-        log(f"{clip.clip_id}: {label}, {frames} frames ({src.frames - used} source frames trimmed)")
+        with_audio = audio and src.has_audio
+        for k, win in enumerate(wins):
+            iid = item_id(clip.clip_id, k)
+            rel = f"{PACKAGE_DIR}/videos/{iid}.mp4"
+            jobs.append(Encode(Path(clip.clip_path), out / rel, fps, win.frames, win.width, win.height, crf, preset,
+                               with_audio, win.start))
+            first = frames_used(win.start, src.frames, src.fps, fps)
+            last = frames_used(win.start + win.frames, src.frames, src.fps, fps)
+            span = win.span_s(clip, fps)
+            fates = [(ln, line_fate(ln, *span)) for ln in clip.lines if ln.text.strip()]
+            speaking: dict[str, float] = {}
+            for ln, _ in fates:
+                overlap = min(ln.end, span[1]) - max(ln.start, span[0])
+                if ln.speaker != "unknown" and overlap > 0:
+                    speaking[ln.speaker] = round(speaking.get(ln.speaker, 0.0) + overlap, 3)
+            text = sectioned_caption(clip, with_audio, span) if sections else clip.caption
+            entries.append(PackagedClip(
+                item_id=iid, fate="kept", window=k, start_frame=win.start, source_start_frame=first,
+                source_end_frame=last, start_s=round(span[0], 6), end_s=round(span[1], 6), speaking_s=speaking,
+                lines_quoted=sum(f == "inside" for _, f in fates) if sections and with_audio else 0,
+                lines_cut=sum(f == "cut" for _, f in fates) if sections and with_audio else 0,
+                caption=caption_for(text, reviewed.trigger_word), file=rel, bucket=win.label, frames=win.frames,
+                width=win.width, height=win.height, fps=round(float(fps), 6), source_frames_used=last - first,
+                **common))
+        covered = sum(w.frames for w in wins)
+        log(f"{clip.clip_id}: {len(wins)} window(s) ({cfg.windows}), {covered} of {avail} frames at {float(fps):g} fps")
     entries += rejected_entries(reviewed)
     with timer.phase("transcode"):
         transcode_all(jobs)
@@ -313,33 +466,33 @@ def gather_clips(reviewed: ReviewedArtifact, out: Path, shards: dict[str, Path])
     shard's file. Same entries, same order as :func:`package_clips` over the whole set
     (accepted clips in reviewed.json order, then the rejected ones). ReelsetError naming the
     clip when an accepted clip is in no shard."""
-    found: dict[str, tuple[PackagedClip, Path]] = {}
+    found: dict[str, list[tuple[PackagedClip, Path]]] = {}
     for folder in shards.values():
         for c in read_artifact(folder / "manifest.json", PackageManifest).clips:
-            found[c.clip_id] = (c, folder)
+            found.setdefault(c.clip_id, []).append((c, folder))
     (out / PACKAGE_DIR / "videos").mkdir(parents=True)
     entries: list[PackagedClip] = []
     for clip in reviewed.accepted:
         if clip.clip_id not in found:
             raise ReelsetError(f"reviewed.json: accepted clip {clip.clip_id} is in no package shard "
                                f"(shards: {', '.join(sorted(shards)) or 'none'})")
-        entry, folder = found[clip.clip_id]
-        if entry.fate == "kept":
-            (out / entry.file).symlink_to(folder / entry.file)
-        entries.append(entry)
+        for entry, folder in found[clip.clip_id]:
+            if entry.fate == "kept":
+                (out / entry.file).symlink_to(folder / entry.file)
+            entries.append(entry)
     return entries + rejected_entries(reviewed)
 
 
-def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, crf: int,
-              preset: str, audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
-    """Every clip's manifest entry, with the kept clips in ``out/dataset/videos``: gathered from
+def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Planner, cfg: WindowSettings,
+              crf: int, preset: str, audio: bool, timer: Timer, sections: bool = False) -> list[PackagedClip]:
+    """Every manifest entry (kept items, clips left out), the items' files in ``out/dataset/videos``: gathered from
     the step's per-video shards when the spec's inputs name them (``shards/<video id>``,
     :func:`gather_clips`), else encoded here (:func:`package_clips`: a shard's own video, or the
     whole set in one process)."""
     own = {k.removeprefix(SHARD): Path(p) for k, p in sorted(spec.inputs.items()) if k.startswith(SHARD)}
     if own:
         return gather_clips(reviewed, out, own)
-    return package_clips(reviewed, out, fps, plan, crf, preset, audio, timer, sections)
+    return package_clips(reviewed, out, fps, plan, cfg, crf, preset, audio, timer, sections)
 
 
 def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> None:
@@ -369,17 +522,68 @@ def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> Non
                        "of dataset.toml")
 
 
+def _union(ranges: list[tuple[int, int]]) -> int:
+    """Length of the union of half-open integer ranges."""
+    total, edge = 0, None
+    for start, end in sorted(ranges):
+        if edge is None or start >= edge:
+            total += end - start
+            edge = end
+        elif end > edge:
+            total += end - edge
+            edge = end
+    return total
+
+
+def usage(reviewed: ReviewedArtifact, clips: list[PackagedClip]) -> tuple[float, float, list[VideoUse], list[CharacterBalance], int]:
+    """Accepted vs packaged seconds: (accepted_s, packaged_s, per video, per character, source
+    frames of clips with kept items that no kept window covers). A clip's packaged seconds are
+    its source frames inside at least one kept window / its fps (overlapping windows once)."""
+    kept: dict[str, list[PackagedClip]] = {}
+    for c in clips:
+        if c.fate == "kept":
+            kept.setdefault(c.clip_id, []).append(c)
+    per_video: dict[str, list[float]] = {}
+    trimmed = 0
+    balance: dict[str, dict[str, float]] = {}
+    for clip in reviewed.accepted:
+        items = kept.get(clip.clip_id, [])
+        covered = _union([(c.source_start_frame or 0, c.source_end_frame or 0) for c in items])
+        if items:
+            trimmed += clip.frame_count - covered
+        use = per_video.setdefault(clip.video_id, [0.0, 0.0])
+        use[0] += clip.frame_count / clip.fps
+        use[1] += covered / clip.fps
+        for name in clip.characters:
+            b = balance.setdefault(name, {"clips": 0, "items": 0, "packaged_s": 0.0, "speaking_s": 0.0})
+            b["clips"] += bool(items)
+            b["items"] += len(items)
+            b["packaged_s"] += sum((c.frames or 0) / (c.fps or 1) for c in items)
+        for c in items:
+            for name, secs in c.speaking_s.items():
+                balance.setdefault(name, {"clips": 0, "items": 0, "packaged_s": 0.0, "speaking_s": 0.0})["speaking_s"] += secs
+    videos = [VideoUse(video_id=v, accepted_s=round(a, 3), packaged_s=round(p, 3), used=round(p / a, 4) if a else 0.0)
+              for v, (a, p) in per_video.items()]
+    chars = [CharacterBalance(name=n, clips=int(b["clips"]), items=int(b["items"]), packaged_s=round(b["packaged_s"], 3),
+                              speaking_s=round(b["speaking_s"], 3))
+             for n, b in sorted(balance.items(), key=lambda kv: (-kv[1]["packaged_s"], kv[0]))]
+    return (round(sum(a for a, _ in per_video.values()), 3), round(sum(p for _, p in per_video.values()), 3),
+            videos, chars, trimmed)
+
+
 def manifest(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel,
              files: list[str], clips: list[PackagedClip]) -> PackageManifest:
-    """The manifest.json of a package (totals computed from ``clips``; validated)."""
+    """The manifest.json of a package (totals, accepted vs packaged seconds and the character
+    balance computed from ``clips``: :func:`usage`; validated)."""
     kept = [c for c in clips if c.fate == "kept"]
+    accepted_s, packaged_s, videos, balance, trimmed = usage(reviewed, clips)
     return PackageManifest(
         trainer=trainer, dataset=spec.dataset, config=config.model_dump(mode="json"),
         trigger_word=reviewed.trigger_word, trigger_prepended=bool(reviewed.trigger_word),
         package_dir=PACKAGE_DIR, files=files, reviewed_accepted=len(reviewed.accepted),
         reviewed_rejected=len(reviewed.rejected), kept=len(kept), dropped=len(clips) - len(kept),
-        frames_written=sum(c.frames or 0 for c in kept),
-        source_frames_trimmed=sum(c.source_frames_trimmed or 0 for c in kept), clips=clips)
+        frames_written=sum(c.frames or 0 for c in kept), source_frames_trimmed=trimmed,
+        accepted_s=accepted_s, packaged_s=packaged_s, videos=videos, balance=balance, clips=clips)
 
 
 def shard_result(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, config: BaseModel, out: Path,

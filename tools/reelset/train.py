@@ -190,11 +190,11 @@ def check_target_modules(targets: list[str], names: set[str], where: str) -> Non
 
 # --------------------------------------------------------------------------- batching
 def shape_groups(clips: list[LatentClip]) -> dict[tuple, list[str]]:
-    """Clip ids grouped by the shapes of their tensors (a batch must stack), in clip order."""
+    """Item ids grouped by the shapes of their tensors (a batch must stack), in item order."""
     groups: dict[tuple, list[str]] = {}
     for c in clips:
         key = tuple(sorted((k, tuple(v)) for k, v in c.shapes.items()))
-        groups.setdefault(key, []).append(c.clip_id)
+        groups.setdefault(key, []).append(c.item_id)
     return groups
 
 
@@ -205,8 +205,8 @@ def step_seed(seed: int, step: int) -> int:
 
 
 def batch_for_step(groups: dict[tuple, list[str]], step: int, seed: int, batch_size: int) -> list[str]:
-    """Clip ids of step ``step``: a group chosen with probability proportional to its size,
-    then ``min(batch_size, len(group))`` distinct clips of it (deterministic in seed, step)."""
+    """Item ids of step ``step``: a group chosen with probability proportional to its size,
+    then ``min(batch_size, len(group))`` distinct items of it (deterministic in seed, step)."""
     rng = random.Random(step_seed(seed, step))  # noqa: S311 (reproducible sampling, not security)
     keys = list(groups)
     weights = [len(groups[k]) for k in keys]
@@ -233,11 +233,11 @@ def load_tensors(root: Path, clip: LatentClip, family: ModuleType, pipe, device,
         try:
             records[kind] = family.load_record(path)
         except Exception as exc:  # torch.load / safetensors raise several types
-            raise ReelsetError(f"{path}: cannot read the {kind} of clip {clip.clip_id}: {exc}") from exc
+            raise ReelsetError(f"{path}: cannot read the {kind} of item {clip.item_id}: {exc}") from exc
     try:
         return family.training_inputs(pipe, records, device=device, dtype=dtype)
     except KeyError as exc:
-        raise ReelsetError(f"{root}: clip {clip.clip_id}: a file lacks the key {exc} "
+        raise ReelsetError(f"{root}: item {clip.item_id}: a file lacks the key {exc} "
                            f"(files {', '.join(clip.files.values())}); rebuild the preprocess step") from exc
 
 

@@ -1,4 +1,5 @@
-"""Report of the step3 packages (step3-ltx2-data, step3-wan21-package): totals, dropped and kept clips."""
+"""Report of the step3 packages (step3-ltx2-data, step3-wan21-package): totals, accepted vs packaged
+seconds per video, balance per character in packaged seconds, dropped clips and kept items (windows)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,34 @@ from reelset.reports import Page, load, shard_title
 from reelset.schemas.manifest import PackageManifest
 
 BODY = """
-<h2>{{ m.kept }} kept · {{ m.dropped }} dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
+<h2>{{ m.kept }} items kept · {{ m.dropped }} clips dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
 ({{ m.reviewed_accepted }} accepted by step2-reviewed, {{ m.reviewed_rejected }} left out by review or automatic QA)</h2>
-<p>{{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames trimmed.
+<p>Windows: <code>{{ m.config.windows }}</code>. Used {{ '%.1f'|format(m.packaged_s) }} s of {{ '%.1f'|format(m.accepted_s) }} s
+of accepted footage{% if m.accepted_s %} ({{ '%.0f'|format(100 * m.packaged_s / m.accepted_s) }} %){% endif %};
+{{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames of packaged clips in no window.
 Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.trigger_prepended %} (prepended to every caption){% else %} (not prepended){% endif %}{% else %}none{% endif %}.
 {{ note }}</p>
 <p>Package folder <a href="{{ m.package_dir }}/">{{ m.package_dir }}/</a>:
 {% for f in m.files %}<a href="{{ f }}">{{ f }}</a> {% endfor %}· <a href="manifest.json">manifest.json</a> (every clip's fate)</p>
+<h2>Footage used per video</h2>
+<table><tr><th>video</th><th>accepted s</th><th>packaged s</th><th>used</th></tr>
+{% for v in m.videos %}<tr><td>{{ v.video_id }}</td><td>{{ '%.1f'|format(v.accepted_s) }}</td><td>{{ '%.1f'|format(v.packaged_s) }}</td>
+<td>{{ '%.0f'|format(100 * v.used) }} %</td></tr>{% endfor %}</table>
+<h2>Balance (packaged)</h2>
+{% if m.balance %}<table><tr><th>character</th><th>clips</th><th>items</th><th>packaged s</th><th>speaking s in items</th></tr>
+{% for b in m.balance %}<tr><td>{{ b.name }}</td><td>{{ b.clips }}</td><td>{{ b.items }}</td><td>{{ '%.1f'|format(b.packaged_s) }}</td>
+<td>{{ '%.1f'|format(b.speaking_s) }}</td></tr>{% endfor %}</table>{% else %}<p class="muted">no character named in the kept clips</p>{% endif %}
 <h2>Dropped ({{ dropped|length }})</h2>
 {% if dropped %}<table><tr><th>clip</th><th>reason</th></tr>
 {% for c in dropped %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reason }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">none</p>{% endif %}
 <h2>Kept ({{ kept|length }})</h2>
-<table><tr><th>clip</th><th>bucket</th><th>written</th><th>source</th><th>trimmed</th><th>caption</th></tr>
-{% for c in kept %}<tr><td><a href="{{ c.file }}"><code>{{ c.clip_id }}</code></a></td><td>{{ c.bucket }}</td>
+<table><tr><th>item</th><th>bucket</th><th>written</th><th>window (video s)</th><th>source frames</th><th>lines quoted / cut</th><th>caption</th></tr>
+{% for c in kept %}<tr><td><a href="{{ c.file }}"><code>{{ c.item_id }}</code></a></td><td>{{ c.bucket }}</td>
 <td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
-<td>{{ c.source_frames }} f · {{ c.source_width }}x{{ c.source_height }} · {{ '%g'|format(c.source_fps) }} fps</td>
-<td>{{ c.source_frames_trimmed }}</td>
+<td>{{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }}</td>
+<td>{{ c.source_start_frame }}–{{ c.source_end_frame }} of {{ c.source_frames }} · {{ c.source_width }}x{{ c.source_height }} · {{ '%g'|format(c.source_fps) }} fps</td>
+<td>{{ c.lines_quoted }} / {{ c.lines_cut }}</td>
 <td>{{ c.caption }}{% if c.caption_source == 'edited' %} <span class="muted">(edited in review)</span>{% endif %}</td></tr>
 {% endfor %}</table>
 """

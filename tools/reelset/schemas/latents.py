@@ -38,14 +38,15 @@ class Wan21PreprocessConfig(PreprocessConfig):
 class LatentClip(Strict):
     """One packaged clip in a preprocess output."""
 
-    clip_id: str = Field(description="Clip id (as in the package manifest).")
+    item_id: str = Field(description="Item id (a window of a clip: '<clip_id>-wNN'; as in the package manifest).")
+    clip_id: str = Field(description="Reviewed clip the item comes from.")
     bucket: str = Field(description="The clip's bucket in the package ('WxHxF' for LTX-2, 'WxH' for Wan 2.1).")
     caption: str = Field(description="Caption encoded (as packaged).")
     width: int = Field(ge=1, description="Clip width, pixels.")
     height: int = Field(ge=1, description="Clip height, pixels.")
     frames: int = Field(ge=1, description="Clip frames.")
     fps: float = Field(gt=0, description="Clip frame rate, frames per second.")
-    files: dict[str, str] = Field(description="The clip's files by folder ('latents', 'conditions', 'audio_latents'), relative to the step output: '<folder>/videos/<clip_id>.pt' (LTX-2: the LTX-2 trainer's precomputed format) or '.safetensors' (Wan 2.1).")
+    files: dict[str, str] = Field(description="The clip's files by folder ('latents', 'conditions', 'audio_latents'), relative to the step output: '<folder>/videos/<item_id>.pt' (LTX-2: the LTX-2 trainer's precomputed format) or '.safetensors' (Wan 2.1).")
     shapes: dict[str, list[int]] = Field(description="Shape of every value stored, by '<folder>/<key>' (e.g. 'latents/latents'; no batch dimension; [] for scalars).")
     dtypes: dict[str, str] = Field(description="dtype of every value stored, by '<folder>/<key>': a torch dtype name ('bfloat16', 'int64', …) or 'int' / 'float' for a Python scalar.")
 
@@ -67,7 +68,7 @@ class LatentIndex(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> LatentIndex:
-        if len({c.clip_id for c in self.clips}) != len(self.clips):
-            raise ValueError("a clip id is listed twice")
+        if len({c.item_id for c in self.clips}) != len(self.clips):
+            raise ValueError("an item id is listed twice")
         return self
 

@@ -7,10 +7,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reelset.schemas.base import Strict, X264Preset, parse_size
+from reelset.schemas.base import X264Preset, parse_size
+from reelset.schemas.manifest import WindowSettings
 
 
-class Ltx2Config(Strict):
+class Ltx2Config(WindowSettings):
     """``[ltx2]`` of dataset.toml: step3-ltx2-data (LTX-2 trainer, Lightricks/LTX-2
     packages/ltx-trainer/docs/dataset-preparation.md).
 

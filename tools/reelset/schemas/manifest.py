@@ -1,4 +1,8 @@
-"""step3 packaging: ``manifest.json`` of step3-ltx2-data and step3-wan21-package.
+"""step3 packaging: ``manifest.json`` of step3-ltx2-data and step3-wan21-package, and the
+window settings every family's package section shares (:class:`WindowSettings`).
+
+A reviewed clip (one shot) gives one or more *windows*; each window is a training item with
+its own file and caption (``item_id`` = clip id + ``-w`` + two-digit window index).
 """
 
 from __future__ import annotations
@@ -10,12 +14,49 @@ from pydantic import Field, model_validator
 from reelset.schemas.base import SCHEMA_VERSION, Strict
 
 
-class PackagedClip(Strict):
-    """The fate of one input clip (accepted or rejected in review) in a trainer package."""
+WindowMode = Literal["head", "chunk", "slide", "uniform", "dialogue"]
 
-    clip_id: str = Field(description="Clip id (the join key of captions; never a position).")
+
+class WindowSettings(Strict):
+    """Where a package takes its training windows from each reviewed clip: the keys every family's
+    package section (``[ltx2]``, ``[wan21]``, …) shares. ``head``/``chunk``/``slide``/``uniform``
+    mean what musubi-tuner's ``frame_extraction`` means (kohya-ss/musubi-tuner
+    src/musubi_tuner/dataset/image_video_dataset.py, read at its main branch on 2026-12-07), with the
+    window length the family's frame rule gives the clip (the longest bucket / ``max_frames`` that
+    fits); ``dialogue`` is reelset's own (windows placed on spoken lines). Frames are counted at the
+    package's target fps. Measured on the demo and a long-shot dialogue: docs/datasets.md, "Windows"."""
+
+    windows: WindowMode = Field("chunk", description=(
+        "How each reviewed clip becomes training windows (frames at the target fps; F = the longest window the "
+        "family's frame rule allows the clip). 'head': one window from the clip's start (musubi-tuner 'head'). "
+        "'chunk' (default: keeps the most reviewed seconds without overlap): back-to-back windows of F frames from "
+        "the start, then the rest as the longest shorter window the rule allows (musubi-tuner 'chunk' drops that "
+        "rest). 'slide': windows of F frames every `frame_stride` frames (overlapping; musubi-tuner 'slide'). "
+        "'uniform': `frame_sample` windows of F frames spread evenly from start to end (musubi-tuner 'uniform'). "
+        "'dialogue': a window starts at each spoken line's start not yet covered (moved earlier only when the clip "
+        "ends too soon), so fewer lines are cut by a window edge; the stretches between are chunked."))
+    frame_stride: int = Field(1, ge=1, description="'slide': frames between window starts (musubi-tuner `frame_stride`, default 1).")
+    frame_sample: int = Field(1, ge=1, description="'uniform': windows per clip (musubi-tuner `frame_sample`, default 1).")
+    max_windows: int | None = Field(None, ge=1, le=99, description="Most windows per clip (unset: no cap). 'dialogue' keeps its line windows first, then the chunks between, each in time order.")
+
+
+class PackagedClip(Strict):
+    """One training item of a package (a window of an accepted clip), or one clip left out whole."""
+
+    item_id: str = Field(description="Item id: '<clip_id>-wNN' for a window (NN: its index in the clip, from 00), the clip id for a clip left out whole. The name of its file and the join key of its caption.")
+    clip_id: str = Field(description="Reviewed clip the item comes from (the join key of reviewed.json; never a position).")
     video_id: str = Field(description="Source video id.")
     fate: Literal["kept", "dropped"] = Field(description="'kept': written to the package; 'dropped': left out, see `reason`.")
+    window: int | None = Field(None, ge=0, description="Window index in its clip (kept items).")
+    start_frame: int | None = Field(None, ge=0, description="First frame of the window in the clip resampled to `fps` (0 = the clip's first frame).")
+    source_start_frame: int | None = Field(None, ge=0, description="Source range of the window: first frame of the input clip it covers.")
+    source_end_frame: int | None = Field(None, ge=0, description="Source range of the window: end (exclusive) in input clip frames.")
+    start_s: float | None = Field(None, description="Window start in the source video, seconds.")
+    end_s: float | None = Field(None, description="Window end in the source video, seconds.")
+    characters: list[str] = Field(default_factory=list, description="Characters in the shot (reviewed.json; the window shows the clip's shot).")
+    speaking_s: dict[str, float] = Field(default_factory=dict, description="Seconds each named character speaks inside the window (overlap of their lines with the window).")
+    lines_quoted: int = Field(0, ge=0, description="Dialogue lines quoted in the caption's [SPEECH] section (wholly inside the window).")
+    lines_cut: int = Field(0, ge=0, description="Lines that a window edge cuts: left out of [SPEECH] (their words are only partly in the window's sound).")
     reason: str | None = Field(None, description="Why a clip was dropped ('rejected in review: …', 'too short: …').")
     repeat_of: str | None = Field(None, description="For a copy dropped as a repeat ([repeats] keep = 'one'): the clip of another video kept in its place.")
     caption: str | None = Field(None, description="Caption as written: the bible's trigger word first, exactly once, then the reviewed caption; null when dropped.")
@@ -31,8 +72,26 @@ class PackagedClip(Strict):
     width: int | None = Field(None, description="Width written, pixels.")
     height: int | None = Field(None, description="Height written, pixels.")
     fps: float | None = Field(None, description="Frame rate written, frames per second.")
-    source_frames_used: int | None = Field(None, description="Input frames covered by the written span (round(frames x source_fps / fps), at most source_frames).")
-    source_frames_trimmed: int | None = Field(None, description="Input frames left out at the end: source_frames - source_frames_used.")
+    source_frames_used: int | None = Field(None, description="Input frames the window covers: source_end_frame - source_start_frame.")
+
+
+class VideoUse(Strict):
+    """Accepted vs packaged seconds of one source video."""
+
+    video_id: str
+    accepted_s: float = Field(ge=0, description="Seconds of the video's accepted clips.")
+    packaged_s: float = Field(ge=0, description="Seconds of those clips inside at least one kept window (overlaps counted once).")
+    used: float = Field(ge=0, le=1, description="packaged_s / accepted_s (0 when nothing was accepted).")
+
+
+class CharacterBalance(Strict):
+    """What a package holds of one character, in packaged items and seconds."""
+
+    name: str
+    clips: int = Field(ge=0, description="Reviewed clips with the character that have at least one kept item.")
+    items: int = Field(ge=0, description="Kept items (windows) showing the character.")
+    packaged_s: float = Field(ge=0, description="Seconds of those items (overlapping windows counted each).")
+    speaking_s: float = Field(ge=0, description="Seconds the character speaks inside kept items.")
 
 
 class PackageManifest(Strict):
@@ -51,19 +110,27 @@ class PackageManifest(Strict):
     files: list[str] = Field(description="Metadata/config files of the package, relative to the step output.")
     reviewed_accepted: int = Field(ge=0, description="Accepted clips in reviewed.json.")
     reviewed_rejected: int = Field(ge=0, description="Rejected clips in reviewed.json.")
-    kept: int = Field(ge=0, description="Clips written.")
-    dropped: int = Field(ge=0, description="Clips left out (rejected in review + dropped here).")
-    frames_written: int = Field(ge=0, description="Frames written over all kept clips.")
-    source_frames_trimmed: int = Field(ge=0, description="Input frames trimmed over all kept clips.")
-    clips: list[PackagedClip] = Field(description="One entry per clip of reviewed.json, accepted clips first (reviewed.json order), then rejected ones.")
+    kept: int = Field(ge=0, description="Items (windows) written.")
+    dropped: int = Field(ge=0, description="Clips left out whole (rejected in review + dropped here).")
+    frames_written: int = Field(ge=0, description="Frames written over all kept items.")
+    source_frames_trimmed: int = Field(ge=0, description="Frames of accepted clips with a kept item that no kept window covers.")
+    accepted_s: float = Field(0.0, ge=0, description="Seconds of accepted clips.")
+    packaged_s: float = Field(0.0, ge=0, description="Seconds of accepted clips inside at least one kept window.")
+    videos: list[VideoUse] = Field(default_factory=list, description="Accepted vs packaged seconds per source video.")
+    balance: list[CharacterBalance] = Field(default_factory=list, description="Per character (reviewed.json's names, most packaged seconds first): clips, items, packaged and speaking seconds.")
+    clips: list[PackagedClip] = Field(description="The kept items and the clips left out whole: accepted clips in reviewed.json order (each kept clip's windows in time order), then the rejected ones.")
 
     @model_validator(mode="after")
     def _adds_up(self) -> PackageManifest:
-        if self.kept + self.dropped != len(self.clips) or len(self.clips) != self.reviewed_accepted + self.reviewed_rejected:
-            raise ValueError("kept + dropped must equal the clips listed, and those the clips of reviewed.json")
+        if len({c.clip_id for c in self.clips}) != self.reviewed_accepted + self.reviewed_rejected:
+            raise ValueError("every clip of reviewed.json must be listed (as kept items or left out)")
+        if self.kept + self.dropped != len(self.clips):
+            raise ValueError("kept + dropped must equal the entries listed")
         if sum(c.fate == "kept" for c in self.clips) != self.kept:
-            raise ValueError("kept does not match the clips marked 'kept'")
-        if len({c.clip_id for c in self.clips}) != len(self.clips):
-            raise ValueError("a clip id is listed twice")
+            raise ValueError("kept does not match the items marked 'kept'")
+        if len({c.item_id for c in self.clips}) != len(self.clips):
+            raise ValueError("an item id is listed twice")
+        if any(c.fate == "dropped" and any(o.fate == "kept" and o.clip_id == c.clip_id for o in self.clips) for c in self.clips):
+            raise ValueError("a clip is both kept (as items) and dropped")
         return self
 

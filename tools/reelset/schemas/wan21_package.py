@@ -8,10 +8,11 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from reelset.schemas.base import Strict, X264Preset, parse_size
+from reelset.schemas.base import X264Preset, parse_size
+from reelset.schemas.manifest import WindowSettings
 
 
-class WanPackageConfig(Strict):
+class WanPackageConfig(WindowSettings):
     """A Wan family's package section; a family subclasses it with its defaults and sets
     ``LABEL`` (for messages), ``SIZE_MULTIPLE`` (pixels: VAE spatial factor x patch 2) and
     ``FRAME_STEP`` (frames are FRAME_STEP * n + 1: the VAE's causal temporal factor)."""
