@@ -102,37 +102,39 @@ def test_trigger_word_once_in_every_caption_a_trainer_or_step4_sees():
     ltx2, wan21 = nix_build(f"{ds}.step3-ltx2-data")[0], nix_build(f"{ds}.step3-wan21-package")[0]
     trigger = reviewed.trigger_word
     assert trigger == captions.trigger_word == "rsdemo" and len(reviewed.accepted) == 4
-    texts: dict[str, dict[str, str]] = {c.clip_id: {"reviewed": c.caption} for c in reviewed.accepted}
+    body_of = {c.clip_id: c.caption for c in reviewed.accepted}
+    # per family, per packaged item (a window of a clip: '<clip>-wNN'): every place a caption is read
+    texts: dict[tuple[str, str], dict[str, str]] = {}
+    clip_of: dict[str, str] = {}
     for name, folder in (("ltx2", ltx2), ("wan21", wan21)):
         m = PackageManifest.model_validate(orjson.loads((folder / "manifest.json").read_bytes()))
-        assert m.trigger_prepended and m.kept == 4
+        assert m.trigger_prepended and {c.clip_id for c in m.clips if c.fate == "kept"} == set(body_of)
+        assert m.config["max_windows"] == 2 and m.kept == 8  # dataset.toml caps the windows per clip
         for c in m.clips:
-            texts[c.clip_id][f"{name} manifest"] = c.caption
+            texts[(name, c.item_id)] = {"manifest": c.caption}
+            clip_of[c.item_id] = c.clip_id
     for row in json.loads((ltx2 / "dataset" / "dataset.json").read_text()):
-        texts[row["video"].removeprefix("videos/").removesuffix(".mp4")]["ltx2 dataset.json"] = row["caption"]
+        texts[("ltx2", row["video"].removeprefix("videos/").removesuffix(".mp4"))]["dataset.json"] = row["caption"]
     with (wan21 / "dataset" / "metadata.csv").open(newline="") as f:
         for row in csv.DictReader(f):
-            cid = row["video"].removeprefix("videos/").removesuffix(".mp4")
-            texts[cid]["wan21 metadata.csv"] = row["prompt"]
-            texts[cid]["wan21 .txt"] = (wan21 / "dataset" / "videos" / f"{cid}.txt").read_text().rstrip("\n")
+            iid = row["video"].removeprefix("videos/").removesuffix(".mp4")
+            texts[("wan21", iid)]["metadata.csv"] = row["prompt"]
+            texts[("wan21", iid)][".txt"] = (wan21 / "dataset" / "videos" / f"{iid}.txt").read_text().rstrip("\n")
     for family in ("ltx2", "wan21"):
         idx = LatentIndex.model_validate(orjson.loads(
             (nix_build(f"{ds}.step4-{family}-preprocess")[0] / "latents.json").read_bytes()))
         for c in idx.clips:
-            texts[c.clip_id][f"step4-{family}"] = c.caption
+            assert clip_of[c.item_id] == c.clip_id
+            texts[(family, c.item_id)]["step4"] = c.caption
     model = {c.clip_id: c.caption for c in captions.clips}
     assert not has_word(model["demo01-s0003"], trigger)  # the random model never writes it
-    for cid, seen in texts.items():
-        assert len(seen) == 8, (cid, seen)
-        body = seen.pop("reviewed")
+    for (family, iid), seen in texts.items():
+        assert len(seen) == (3 if family == "ltx2" else 4), (iid, seen)
+        body = body_of[clip_of[iid]]
         assert occurrences(body, trigger) == 0
-        ltx2 = {where: text for where, text in seen.items() if "ltx2" in where}
-        assert len(set(ltx2.values())) == 1, (cid, ltx2)  # manifest, dataset.json and step4 read one caption
-        for where, text in seen.items():
-            # LTX-2 (audio_captions): the reviewed caption is the [VISUAL] section; [SPEECH] follows
-            want = f"{trigger} [VISUAL]: {body}" if "ltx2" in where else f"{trigger} {body}"
-            assert occurrences(text, trigger) == 1 and (text.startswith(want + " [SPEECH]: ") if "ltx2" in where
-                                                         else text == want), (cid, where, text)
-    # who says what: the demo's voices are named by step2-speakers, so LTX-2 captions quote them by name
-    speech = {cid: seen["ltx2 dataset.json"].split(" [SPEECH]: ", 1)[1] for cid, seen in texts.items()}
-    assert any(s.startswith('Archer: "') for s in speech.values()), speech
+        assert len(set(seen.values())) == 1, (family, iid, seen)  # every reader reads one caption
+        text = seen["manifest"]
+        # LTX-2 (audio_captions): the reviewed caption is the [VISUAL] section; [SPEECH] may follow
+        want = f"{trigger} [VISUAL]: {body}" if family == "ltx2" else f"{trigger} {body}"
+        assert occurrences(text, trigger) == 1 and (text == want or text.startswith(want + " [SPEECH]: ") if family == "ltx2"
+                                                     else text == want), (family, iid, text)

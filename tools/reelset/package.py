@@ -39,7 +39,8 @@ from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
 from reelset.schemas.base import StepSpec
 from reelset.schemas.context import ContextLine
-from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse, WindowSettings
+from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse
+from reelset.schemas.windows import WindowSettings
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
 
@@ -202,6 +203,7 @@ def caption_for(caption: str, trigger: str | None) -> str:
 
 
 LINE_TOLERANCE_S = 0.02  # a line within this much of a window edge counts as inside (ASR word timestamps are 10 ms steps)
+LINE_LEAD_S = 0.25  # 'dialogue': a window opens this long before its line (when free), so the first word's onset is whole
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,37 @@ def _line_frames(clip: ReviewedClip, fps: Fraction, available: int) -> list[tupl
     return spans
 
 
+def _lengths(src: SourceClip, plan: Planner, start: int, end: int) -> list[Window]:
+    """Every window the family's rule allows from ``start`` within ``[start, end)``, longest first."""
+    out: list[Window] = []
+    n = end - start
+    while n > 0:
+        win = _fit(src, plan, start, start + n)
+        if isinstance(win, str):
+            break
+        out.append(win)
+        n = win.frames - 1
+    return out
+
+
+def _line_window(src: SourceClip, plan: Planner, later: list[tuple[int, int]], first: int, end: int, lowest: int,
+                 available: int) -> Window | None:
+    """The window for a spoken line at frames ``[first, end)``: starting as late as possible but
+    at most at ``first`` and not before ``lowest``, the longest that (1) holds the whole line and
+    does not cut a ``later`` line, else (2) holds the whole line, else (3) fits at all."""
+    best: dict[int, Window] = {}
+    for start in range(first, lowest - 1, -1):
+        for win in _lengths(src, plan, start, available):
+            stop = win.start + win.frames
+            if stop < end:
+                best.setdefault(3, win)
+                continue
+            if all(b <= stop or a >= stop for a, b in later):
+                return win
+            best.setdefault(2, win)
+    return best.get(2) or best.get(3)
+
+
 def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fraction, plan: Planner,
                  cfg: WindowSettings) -> list[Window] | str:
     """The training windows of one clip under ``cfg.windows`` (frames at ``fps``; the clip gives
@@ -352,8 +385,9 @@ def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fract
     musubi-tuner's ``frame_extraction`` (see :class:`reelset.schemas.manifest.WindowSettings`);
     'chunk' also takes the rest after its full windows when the rule allows a shorter window there.
     'dialogue': for each spoken line (clip.lines, video seconds) whose start no window covers yet,
-    a window starting at the line's first frame — or as late before it as lets a window fit before
-    the clip ends — then the stretches no window covers, chunked."""
+    a window opening :data:`LINE_LEAD_S` before the line's first frame (or at the last window's end
+    when that is later), or as little before as needed (at most one longest window), the longest that holds the whole line without cutting the next ones
+    (:func:`_line_window`); then the stretches no window covers, chunked."""
     whole = _fit(src, plan, 0, available)
     if isinstance(whole, str):
         return whole
@@ -369,17 +403,17 @@ def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fract
         starts = [0] if n == 1 else [math.floor(i * (available - f) / (n - 1)) for i in range(n)]
         wins = [Window(i, f, whole.width, whole.height, whole.label) for i in dict.fromkeys(starts)]
     else:  # dialogue
+        lines = _line_frames(clip, fps, available)
         placed: list[Window] = []
         cursor = 0
-        for first, _end in _line_frames(clip, fps, available):
+        for i, (first, end) in enumerate(lines):
             if first < cursor:  # starts inside the last window: covered, or cut by it
                 continue
-            for start in range(first, cursor - 1, -1):  # as late as still fits before the clip ends
-                win = _fit(src, plan, start, available)
-                if not isinstance(win, str):
-                    placed.append(win)
-                    cursor = win.start + win.frames
-                    break
+            lead = max(cursor, first - math.ceil(LINE_LEAD_S * fps))
+            win = _line_window(src, plan, lines[i + 1:], lead, end, max(cursor, first - f), available)
+            if win is not None:
+                placed.append(win)
+                cursor = win.start + win.frames
         gaps, edge = [], 0
         for win in placed + [Window(available, 0, 0, 0, "")]:
             gaps += _chunk(src, plan, edge, win.start)

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import X264Preset, parse_size
-from reelset.schemas.manifest import WindowSettings
+from reelset.schemas.windows import WindowSettings
 
 
 class Ltx2Config(WindowSettings):

@@ -1,5 +1,5 @@
-"""step3 packaging: ``manifest.json`` of step3-ltx2-data and step3-wan21-package, and the
-window settings every family's package section shares (:class:`WindowSettings`).
+"""step3 packaging: ``manifest.json`` of step3-ltx2-data and step3-wan21-package (the window
+settings that place its items: :mod:`reelset.schemas.windows`).
 
 A reviewed clip (one shot) gives one or more *windows*; each window is a training item with
 its own file and caption (``item_id`` = clip id + ``-w`` + two-digit window index).
@@ -12,32 +12,6 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
-
-
-WindowMode = Literal["head", "chunk", "slide", "uniform", "dialogue"]
-
-
-class WindowSettings(Strict):
-    """Where a package takes its training windows from each reviewed clip: the keys every family's
-    package section (``[ltx2]``, ``[wan21]``, …) shares. ``head``/``chunk``/``slide``/``uniform``
-    mean what musubi-tuner's ``frame_extraction`` means (kohya-ss/musubi-tuner
-    src/musubi_tuner/dataset/image_video_dataset.py, read at its main branch on 2026-12-07), with the
-    window length the family's frame rule gives the clip (the longest bucket / ``max_frames`` that
-    fits); ``dialogue`` is reelset's own (windows placed on spoken lines). Frames are counted at the
-    package's target fps. Measured on the demo and a long-shot dialogue: docs/datasets.md, "Windows"."""
-
-    windows: WindowMode = Field("chunk", description=(
-        "How each reviewed clip becomes training windows (frames at the target fps; F = the longest window the "
-        "family's frame rule allows the clip). 'head': one window from the clip's start (musubi-tuner 'head'). "
-        "'chunk' (default: keeps the most reviewed seconds without overlap): back-to-back windows of F frames from "
-        "the start, then the rest as the longest shorter window the rule allows (musubi-tuner 'chunk' drops that "
-        "rest). 'slide': windows of F frames every `frame_stride` frames (overlapping; musubi-tuner 'slide'). "
-        "'uniform': `frame_sample` windows of F frames spread evenly from start to end (musubi-tuner 'uniform'). "
-        "'dialogue': a window starts at each spoken line's start not yet covered (moved earlier only when the clip "
-        "ends too soon), so fewer lines are cut by a window edge; the stretches between are chunked."))
-    frame_stride: int = Field(1, ge=1, description="'slide': frames between window starts (musubi-tuner `frame_stride`, default 1).")
-    frame_sample: int = Field(1, ge=1, description="'uniform': windows per clip (musubi-tuner `frame_sample`, default 1).")
-    max_windows: int | None = Field(None, ge=1, le=99, description="Most windows per clip (unset: no cap). 'dialogue' keeps its line windows first, then the chunks between, each in time order.")
 
 
 class PackagedClip(Strict):

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import X264Preset, parse_size
-from reelset.schemas.manifest import WindowSettings
+from reelset.schemas.windows import WindowSettings
 
 
 class WanPackageConfig(WindowSettings):
