@@ -68,13 +68,14 @@ def clip_quality(package: Path, scenes: ScenesArtifact, video: Path, work: Path)
         graph = (f"[1:v]trim=start_frame={s.start_frame}:end_frame={s.end_frame},setpts=PTS-STARTPTS,"
                  f"scale={s.width}:{s.height}:flags=bicubic,setsar=1,fps={fps},"
                  f"scale={w}:{h}:force_original_aspect_ratio=increase:flags=bicubic,crop={w}:{h},setsar=1,"
-                 f"trim=end_frame={c['frames']},split[r1][r2];[0:v]setpts=PTS-STARTPTS,split[c1][c2];"
+                 f"trim=start_frame={c.get('start_frame') or 0}:end_frame={(c.get('start_frame') or 0) + c['frames']},"
+                 f"setpts=PTS-STARTPTS,split[r1][r2];[0:v]setpts=PTS-STARTPTS,split[c1][c2];"
                  f"[c1][r1]psnr=stats_file={work}/psnr.log;[c2][r2]ssim=stats_file={work}/ssim.log")
         media.run_ffmpeg(["-i", str(package / c["file"]), "-i", str(video), "-lavfi", graph, "-f", "null", "-"],
                          "quality measurement", package / c["file"])
         psnr = [99.0 if v == "inf" else float(v) for v in re.findall(r"psnr_avg:(\S+)", (work / "psnr.log").read_text())]
         ssim = [float(v) for v in re.findall(r"All:(\S+)", (work / "ssim.log").read_text())]
-        rows.append({"clip": c["clip_id"], "bucket": c["bucket"], "frames": len(ssim),
+        rows.append({"clip": c.get("item_id", c["clip_id"]), "bucket": c["bucket"], "frames": len(ssim),
                      "psnr_mean": round(statistics.fmean(psnr), 2), "ssim_mean": round(statistics.fmean(ssim), 5),
                      "ssim_min": round(min(ssim), 5)})
         psnr_all += psnr

@@ -437,7 +437,7 @@ def run_ltx2_latents(src: Path, exp: Path, result: Path) -> dict:
     loader = DataLoader(ds, batch_size=config.optimization.batch_size, shuffle=False, drop_last=True, num_workers=0)
     strategy = get_training_strategy(config.training_strategy)
     sampler = SAMPLERS[config.flow_matching.timestep_sampling_mode](**config.flow_matching.timestep_sampling_params)
-    want = {c["clip_id"]: c for c in package_clips(result, "step4-ltx2-preprocess")}
+    want = {c["item_id"]: c for c in package_clips(result, "step4-ltx2-preprocess")}
     prepared = 0
     for i, batch in enumerate(loader):
         rel = ds.sample_files["video_latents"][i]

@@ -801,7 +801,7 @@ def make_package(root: Path, family: str) -> Path:
         clip_id = f"{VIDEO_ID}-s{i + 1:04d}"
         rel = f"dataset/videos/{clip_id}.npz"
         write_clip(root / rel, synthetic_frames(f, h, w, SEED + i), fps, 16000 if family == "ltx2" else None, SEED + i)
-        clips.append(PackagedClip(clip_id=clip_id, video_id=VIDEO_ID, fate="kept", caption=f"{TRIGGER} a person walks through a door",
+        clips.append(PackagedClip(item_id=f"{clip_id}-w00", clip_id=clip_id, video_id=VIDEO_ID, window=0, fate="kept", caption=f"{TRIGGER} a person walks through a door",
                                   caption_source="model", file=rel, bucket=f"{w}x{h}x{f}" if family == "ltx2" else f"{w}x{h}",
                                   frames=f, width=w, height=h, fps=fps))
     write_json(root / "manifest.json", PackageManifest(

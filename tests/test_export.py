@@ -390,7 +390,7 @@ def test_the_mirrored_reader_and_step5_refuse_a_missing_or_legacy_key(tmp_path, 
     pipe = ltx2.load_pipeline(tiny_diffusion["ltx2"], device="cpu", dtype=torch.float32, parts="train")
     from reelset.schemas.latents import LatentClip
 
-    clip = LatentClip(clip_id="a", bucket="96x64x17", caption="x", width=96, height=64, frames=17, fps=24.0,
+    clip = LatentClip(item_id="a-w00", clip_id="a", bucket="96x64x17", caption="x", width=96, height=64, frames=17, fps=24.0,
                       files={"latents": "latents/videos/a.pt", "conditions": "conditions/videos/a.pt"},
                       shapes={}, dtypes={})
     assert set(train.load_tensors(root, clip, ltx2, pipe, "cpu", torch.float32)) >= {"latents", "prompt_embeds"}
@@ -453,7 +453,7 @@ def fake_package(root: Path, trainer: str, n: int = 2, real_media: bool = False)
         else:
             f.write_bytes(b"clip %d" % i)
         f.chmod(0o444)
-        clips.append(PackagedClip(clip_id=f"v1-s{i:04d}", video_id="v1", fate="kept", caption=f"rsdemo, shot {i}",
+        clips.append(PackagedClip(item_id=f"v1-s{i:04d}-w00", clip_id=f"v1-s{i:04d}", video_id="v1", window=0, fate="kept", caption=f"rsdemo, shot {i}",
                                   caption_source="model", file=f"dataset/videos/{f.name}", bucket=bucket, frames=25,
                                   width=96, height=64, fps=24.0))
     config = {"buckets": [bucket], "fps": 24} if trainer == "ltx2" else {"sizes": [bucket]}
@@ -552,7 +552,7 @@ def fake_latents(root: Path) -> Path:
         (root / rel).write_bytes(b"pt")
     idx = LatentIndex(family="ltx2", dataset="t", model=ModelRef(name="m", repo="Lightricks/LTX-2", revision="r", path="/m"),
                       config={}, package="/p", audio=False,
-                      clips=[LatentClip(clip_id="v1-s0000", bucket="96x64x25", caption="rsdemo, shot", width=96, height=64,
+                      clips=[LatentClip(item_id="v1-s0000-w00", clip_id="v1-s0000", bucket="96x64x25", caption="rsdemo, shot", width=96, height=64,
                                         frames=25, fps=24.0, files=files, shapes={}, dtypes={})])
     (root / "latents.json").write_bytes(orjson.dumps(idx.model_dump(mode="json")))
     return root

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -32,8 +33,8 @@ TRIGGER = "r3elset"
 EDITED = "demo01-s0002"
 REJECTED = "demo01-s0004"
 SHORT = "v2-s0002"
-LTX2_CFG = {"fps": 24, "buckets": ["256x160x49", "160x256x49", "256x160x25", "160x256x25"]}
-WAN21_CFG = {"max_frames": 33, "min_frames": 17, "sizes": ["320x192", "192x320"]}
+LTX2_CFG = {"fps": 24, "buckets": ["256x160x49", "160x256x49", "256x160x25", "160x256x25"], "windows": "chunk"}
+WAN21_CFG = {"max_frames": 33, "min_frames": 17, "sizes": ["320x192", "192x320"], "windows": "chunk"}
 
 
 def portrait_video(path: Path) -> Path:
@@ -145,7 +146,7 @@ def check_accounting(m: PackageManifest, reviewed: ReviewedArtifact, sections: b
     for clip in reviewed.accepted:
         items = [c for c in m.clips if c.clip_id == clip.clip_id and c.fate == "kept"]
         assert [c.item_id for c in items] == [f"{clip.clip_id}-w{k:02d}" for k in range(len(items))]
-        for a, b in zip(items, items[1:]):
+        for a, b in itertools.pairwise(items):
             assert b.start_frame >= a.start_frame + a.frames and b.source_start_frame >= a.source_end_frame
         assert all(c.start_frame + c.frames <= c.available_frames and c.source_end_frame <= c.source_frames for c in items)
     used = {v.video_id: v for v in m.videos}
@@ -592,20 +593,21 @@ def test_window_modes_place_the_windows_musubi_tuner_would_and_dialogue_keeps_li
 
     lana, archer = 'Lana: "line of Lana"', 'Archer: "line of Archer"'
     assert place(windows="head") == ([(0, 97)], [lana])
-    # chunk (default): 3 x 97, then 49 and 25 of the 93 frames left (musubi-tuner would drop them);
+    # chunk: 3 x 97, then 49 and 25 of the 93 frames left (musubi-tuner would drop them);
     # the last window (14.17–15.21 s) cuts Lana's last line: left out, so no [SPEECH] at all
-    assert place() == ([(0, 97), (97, 97), (194, 97), (291, 49), (340, 25)], [lana, archer, "None", "None", None])
+    assert place(windows="chunk") == ([(0, 97), (97, 97), (194, 97), (291, 49), (340, 25)], [lana, archer, "None", "None", None])
     assert place(windows="slide", frame_stride=96) == ([(0, 97), (96, 97), (192, 97)], [lana, archer, "None"])
     assert place(windows="uniform", frame_sample=3) == ([(0, 97), (143, 97), (287, 97)], [lana, None, lana])
     # dialogue: a window opening 0.25 s before each line, moved earlier until the longest one holds the
     # line and ends before the next line starts (0.46–4.50 s); the last line's window starts early
     # enough to hold it (13.96–16.0 s); the gap between is chunked
-    assert place(windows="dialogue") == ([(11, 97), (108, 97), (205, 97), (302, 25), (335, 49)],
+    assert place() == place(windows="dialogue") == ([(11, 97), (108, 97), (205, 97), (302, 25), (335, 49)],
                                          [lana, archer, "None", "None", lana])
     assert place(windows="dialogue", max_windows=2) == ([(11, 97), (108, 97)], [lana, archer])
     assert place(windows="chunk", max_windows=1) == ([(0, 97)], [lana])
     short = SourceClip(20, Fraction(24), 960, 544, True)
     assert plan_windows(clip, short, 20, fps, tool.plan(Ltx2Config()), Ltx2Config()).startswith("too short: 20 frames")
+    assert Ltx2Config().windows == Wan21Config().windows == "dialogue"
     with pytest.raises(ValueError):
         Ltx2Config(windows="middle")
 
@@ -663,7 +665,7 @@ def long_shot_dialogue(tmp_path_factory) -> tuple[Path, list]:
     total = len(LISTEN_SHOTS) * LISTEN_SHOT_S
     ins = [a for s in LISTEN_SHOTS for a in ("-f", "lavfi", "-i", f"{s}=size=320x180:rate=25,trim=end_frame={round(LISTEN_SHOT_S * 25)}")]
     ffmpeg(*ins, "-i", str(root / "speech.mp4"), "-filter_complex",
-           "[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p[v];[3:a]apad,atrim=0:%.3f,aresample=48000[a]" % total,
+           f"[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p[v];[3:a]apad,atrim=0:{total:.3f},aresample=48000[a]",
            "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(root / "talk.mp4"))
     out = root / "scenes"
     proc = run_tool("step1_scenes.py", scenes_spec(root / "talk.mp4", "talk"), out, root)

@@ -40,8 +40,8 @@ from reelset.captiontext import strip_trigger
 from reelset.schemas.base import StepSpec
 from reelset.schemas.context import ContextLine
 from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse
-from reelset.schemas.windows import WindowSettings
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
+from reelset.schemas.windows import WindowSettings
 from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"

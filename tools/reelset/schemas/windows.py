@@ -25,15 +25,16 @@ class WindowSettings(Strict):
     fits); ``dialogue`` is reelset's own (windows placed on spoken lines). Frames are counted at the
     package's target fps. Measured on the demo and a long-shot dialogue: docs/datasets.md, "Windows"."""
 
-    windows: WindowMode = Field("chunk", description=(
+    windows: WindowMode = Field("dialogue", description=(
         "How each reviewed clip becomes training windows (frames at the target fps; F = the longest window the "
-        "family's frame rule allows the clip). 'head': one window from the clip's start (musubi-tuner 'head'). "
-        "'chunk' (default: keeps the most reviewed seconds without overlap): back-to-back windows of F frames from "
-        "the start, then the rest as the longest shorter window the rule allows (musubi-tuner 'chunk' drops that "
+        "family's frame rule allows the clip). 'dialogue' (default): a window opens 0.25 s before each spoken line "
+        "not yet covered, the longest that holds the whole line without cutting the next, then the stretches "
+        "between are chunked; it kept as many seconds as 'chunk' (demo 20.36 vs 20.32 s of 24 s, long-shot dialogue "
+        "39.48 s of 42 s both) and quoted 2.4x the words (bench/bench_windows.py, docs/datasets.md 'Windows'). "
+        "'head': one window from the clip's start (musubi-tuner 'head'). 'chunk': back-to-back windows of F frames "
+        "from the start, then the rest as the longest shorter window the rule allows (musubi-tuner 'chunk' drops that "
         "rest). 'slide': windows of F frames every `frame_stride` frames (overlapping; musubi-tuner 'slide'). "
-        "'uniform': `frame_sample` windows of F frames spread evenly from start to end (musubi-tuner 'uniform'). "
-        "'dialogue': a window starts at each spoken line's start not yet covered (moved earlier only when the clip "
-        "ends too soon), so fewer lines are cut by a window edge; the stretches between are chunked."))
+        "'uniform': `frame_sample` windows of F frames spread evenly from start to end (musubi-tuner 'uniform')."))
     frame_stride: int = Field(1, ge=1, description="'slide': frames between window starts (musubi-tuner `frame_stride`, default 1).")
     frame_sample: int = Field(1, ge=1, description="'uniform': windows per clip (musubi-tuner `frame_sample`, default 1).")
     max_windows: int | None = Field(None, ge=1, le=99, description="Most windows per clip (unset: no cap). 'dialogue' keeps its line windows first, then the chunks between, each in time order.")
