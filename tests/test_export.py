@@ -434,7 +434,7 @@ def test_trigger_word_exactly_once():
     assert export.trigger_once("a shot of rsdemo", "rsdemo", "c") == "a shot of rsdemo"
     assert export.trigger_once("rsdemonic shot", "rsdemo", "c") == "rsdemo rsdemonic shot"
     assert export.trigger_once("a shot", None, "c") == "a shot"
-    with pytest.raises(ReelsetError, match="clip c: caption contains the trigger word 'rsdemo' 2 times"):
+    with pytest.raises(ReelsetError, match="item c: caption contains the trigger word 'rsdemo' 2 times"):
         export.trigger_once("rsdemo and rsdemo", "rsdemo", "c")
 
 

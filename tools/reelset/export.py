@@ -294,7 +294,7 @@ def place(src: Path, dst: Path) -> str:
     return how
 
 
-def trigger_once(caption: str, trigger: str | None, clip_id: str) -> str:
+def trigger_once(caption: str, trigger: str | None, item_id: str) -> str:
     """``caption`` with ``trigger`` exactly once (prepended when absent; see the module docstring).
     ReelsetError when it is there more than once."""
     text = " ".join(caption.split())
@@ -302,7 +302,7 @@ def trigger_once(caption: str, trigger: str | None, clip_id: str) -> str:
         return text
     n = len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", text))
     if n > 1:
-        raise ReelsetError(f"item {clip_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
+        raise ReelsetError(f"item {item_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
                            f"review.json (one is what trainers expect): {text!r}")
     return text if n == 1 else f"{trigger} {text}"
 
