@@ -1,6 +1,8 @@
 """Shared code of the packaging steps (step3-ltx2-data, step3-wan21-package): read the
-reviewed clip set, plan each clip against a trainer's frame/size rules, transcode the kept
-clips with ffmpeg (several at once, fixed threads each: same bytes), account for every clip, write a deterministic zip.
+reviewed clip set, place each clip's training windows under a trainer's frame/size rules
+(:func:`plan_windows`; each window is one item, ``<clip_id>-wNN``), transcode the items with
+ffmpeg (several at once, fixed threads each: same bytes), account for every clip and its
+seconds, write a deterministic zip.
 
 Units: frames (integers), frame rates in frames per second (exact :class:`fractions.Fraction`
 where they drive arithmetic), sizes in pixels. Captions are joined to clips by ``clip_id``
@@ -382,7 +384,7 @@ def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fract
 
     ``plan(src, n)`` is the family's rule: the size and the longest frame count (8n+1 for LTX-2,
     4n+1 for Wan) a window of at most ``n`` frames may have. head/chunk/slide/uniform follow
-    musubi-tuner's ``frame_extraction`` (see :class:`reelset.schemas.manifest.WindowSettings`);
+    musubi-tuner's ``frame_extraction`` (see :class:`reelset.schemas.windows.WindowSettings`);
     'chunk' also takes the rest after its full windows when the rule allows a shorter window there.
     'dialogue': for each spoken line (clip.lines, video seconds) whose start no window covers yet,
     a window opening :data:`LINE_LEAD_S` before the line's first frame (or at the last window's end
