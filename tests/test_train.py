@@ -79,12 +79,12 @@ def vae_config(model: Path) -> dict:
 def test_preprocess_writes_one_latent_and_one_embedding_file_per_clip(family, packages, latents, tiny_diffusion):
     idx = LatentIndex.model_validate(orjson.loads((latents[family] / "latents.json").read_bytes()))
     kept = [c for c in manifest(packages[family])["clips"] if c["fate"] == "kept"]
-    assert len(kept) >= 2 and [c.clip_id for c in idx.clips] == [c["clip_id"] for c in kept]
+    assert len(kept) >= 2 and [(c.item_id, c.clip_id) for c in idx.clips] == [(c["item_id"], c["clip_id"]) for c in kept]
     vae = vae_config(tiny_diffusion[family])
     fam = families.get(family).model()
     for c, k in zip(idx.clips, kept, strict=True):
         # named after the clip's path in the package, as ltx-trainer's process_dataset.py names its outputs
-        assert c.files["latents"] == f"latents/videos/{c.clip_id}{fam.FILE_SUFFIX}" and k["file"] == f"dataset/videos/{c.clip_id}.mp4"
+        assert c.files["latents"] == f"latents/videos/{c.item_id}{fam.FILE_SUFFIX}" and k["file"] == f"dataset/videos/{c.item_id}.mp4"
         assert {"latents", "conditions"} <= set(c.files) and all((latents[family] / f).is_file() for f in c.files.values())
         lat = fam.load_record(latents[family] / c.files["latents"])["latents"]
         if family == "ltx2":
@@ -330,7 +330,8 @@ def test_demo_lora_trains_both_families_through_nix():
         assert sum(losses[-10:]) < sum(losses[:10]), losses
         assert len(t.samples) == 1 and (out / f"step5-{family}-train" / t.samples[0].file).is_file()
         idx = LatentIndex.model_validate(orjson.loads((out / f"step4-{family}-preprocess" / "latents.json").read_bytes()))
-        assert idx.model.name == TINY_DIFFUSION[family][0] and len(idx.clips) == 4
+        # demo-lora keeps two windows of each of its 4 clips ([ltx2] / [wan21] max_windows = 2)
+        assert idx.model.name == TINY_DIFFUSION[family][0] and len(idx.clips) == 8 and len({c.clip_id for c in idx.clips}) == 4
 
 
 def test_presets_fill_only_what_dataset_toml_leaves_out():
