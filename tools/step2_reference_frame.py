@@ -44,7 +44,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         idx = frames.frame_at(times, t)
     except ReelsetError as exc:
         raise ReelsetError(f"{where}.t: {exc}") from exc
-    height = info.height - info.height % 2
+    height = info.display_height  # displayed size: ffmpeg's autorotate turns the frame by the display matrix
     with timer.phase("extract"):
         frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None,
                              out / "frame.png", info.display_width, height)

@@ -118,7 +118,7 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
     ``max_width`` wide), written under ``work``. Returns the paths per segment."""
     info, times = media.probe_video(src)
     width = min(max_width, info.display_width) // 2 * 2
-    height = max(2, round(info.height * width / info.display_width) // 2 * 2)
+    height = max(2, round(info.display_height * width / info.display_width) // 2 * 2)  # displayed (turned) size
     result = []
     for k, (start, end) in enumerate(segs):
         paths = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -112,6 +113,62 @@ def snap_fps(fps: Fraction) -> Fraction:
     return Fraction(round(float(fps) * 1000), 1000)
 
 
+def display_matrix(text: str) -> list[int]:
+    """The 9 entries (row-major, 16.16 fixed point but the last column 2.30) of a display matrix as
+    ffprobe prints it (``side_data_list[].displaymatrix``: three lines ``00000000: a b u``)."""
+    values = [int(v) for line in text.strip().splitlines() for v in line.split(":", 1)[1].split()]
+    if len(values) != 9:
+        raise ReelsetError(f"display matrix of {len(values)} entries, expected 9: {text!r}")
+    return values
+
+
+def orientation(matrix: list[int] | None) -> tuple[int, bool, list[str]]:
+    """(rotation, mirrored, filters) of a display matrix: the counter-clockwise degrees (0, 90, 180,
+    270; another angle rounded to whole degrees) the coded picture is turned for display, whether
+    it is mirrored, and the ffmpeg filters that turn it.
+
+    The same rules as ffmpeg's autorotate (fftools/ffmpeg_filter.c ``configure_input_video_filter``
+    and ``get_rotation`` in fftools/cmdutils.c, ffmpeg 6.0, the version requirements.lock pins),
+    written out so that the tools can run ``-noautorotate`` and place the turn after deinterlacing
+    (fields are rows of the coded picture): theta = -round(av_display_rotation_get) mod 360;
+    90 → transpose ``clock`` (``cclock_flip`` when matrix[3] > 0), 180 → ``hflip`` when matrix[0] < 0
+    and ``vflip`` when matrix[4] < 0, 270 → ``cclock`` (``clock_flip`` when matrix[3] < 0), 0 →
+    ``vflip`` when matrix[4] < 0, any other angle → ``rotate`` (the frame size kept). ``rotation`` is
+    360 - theta (ffprobe's ``rotation`` mod 360); None (no matrix) is (0, False, [])."""
+    if matrix is None:
+        return 0, False, []
+    a, b, _, c, d = (float(v) / 65536 for v in matrix[:5])
+    scale0, scale1 = math.hypot(a, c), math.hypot(b, d)
+    if scale0 == 0 or scale1 == 0:
+        return 0, False, []
+    # av_display_rotation_get (libavutil/display.c): -atan2(b/scale1, a/scale0) in degrees
+    theta = -round(-math.degrees(math.atan2(b / scale1, a / scale0)))
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    mirrored = a * d - b * c < 0
+    if abs(theta - 90) < 1:
+        turn = ["transpose=cclock_flip" if matrix[3] > 0 else "transpose=clock"]
+    elif abs(theta - 180) < 1:
+        turn = [f for f, on in (("hflip", matrix[0] < 0), ("vflip", matrix[4] < 0)) if on]
+    elif abs(theta - 270) < 1:
+        turn = ["transpose=clock_flip" if matrix[3] < 0 else "transpose=cclock"]
+    elif abs(theta) > 1:
+        turn = [f"rotate={theta:f}*PI/180"]
+    else:
+        turn = ["vflip"] if matrix[4] < 0 else []
+    return int((360 - theta) % 360), mirrored, turn
+
+
+def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
+    """Displayed (width, height) in square pixels, both even, of a ``width`` x ``height`` coded picture
+    with sample aspect ratio ``sar`` turned by ``rotation`` degrees. A quarter turn swaps the axes and
+    inverts SAR (as ffmpeg's transpose does); then, as for any source, the width is scaled by the SAR
+    and the height kept (720x480 at SAR 8:9 → 640x480; turned 320x180 at SAR 4:3 → 180x320 at 3:4 →
+    136x320)."""
+    if rotation in (90, 270):
+        width, height, sar = height, width, 1 / sar
+    return int(round(width * sar / 2)) * 2, height - height % 2
+
+
 def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
     """Probe ``path``: (VideoInfo, sorted frame times in seconds).
 
@@ -130,7 +187,10 @@ def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
         raise ReelsetError(f"{path}: not a decodable video: the video stream has no frames")
     sar = _fraction((video.get("sample_aspect_ratio") or "1:1").replace(":", "/")) or Fraction(1)
     width, height = int(video["width"]), int(video["height"])
-    display_width = int(round(width * sar / 2)) * 2
+    matrix = next((display_matrix(d["displaymatrix"]) for d in video.get("side_data_list", [])
+                   if d.get("side_data_type") == "Display Matrix" and d.get("displaymatrix")), None)
+    rotation, mirrored, turn = orientation(matrix)
+    display_width, display_height = display_size(width, height, sar, rotation)
     avg = _fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate"))
     if avg is None:
         span = times[-1] - times[0]
@@ -145,7 +205,9 @@ def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
         codec=video.get("codec_name", "unknown"),
         width=width, height=height,
         sample_aspect_ratio=f"{sar.numerator}:{sar.denominator}",
-        display_width=display_width,
+        rotation=rotation, mirrored=mirrored, orientation_filters=turn,
+        display_width=display_width, display_height=display_height,
+        field_order=video.get("field_order") or "unknown",
         fps=float(avg), fps_rational=f"{avg.numerator}/{avg.denominator}",
         vfr=is_vfr(times), duration_s=duration,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
@@ -166,15 +228,18 @@ def has_audio(path: Path) -> bool:
     return any(s.get("codec_type") == "audio" for s in streams)
 
 
-def resample_cfr(src: Path, dst: Path, fps: Fraction) -> None:
+def resample_cfr(src: Path, dst: Path, fps: Fraction | None, timing: str = "", audio: str = "0:a:0?") -> None:
     """Re-time ``src`` to constant ``fps`` (duplicating/dropping frames as ffmpeg's fps
-    filter does) into a lossless intermediate ``dst`` (x264 qp 0 + PCM audio, Matroska).
+    filter does) and/or through the ``timing`` filters (inverse telecine: ``fieldmatch,…,decimate``)
+    into a lossless intermediate ``dst`` (x264 qp 0 + PCM audio stream ``audio``, Matroska).
 
-    Used for VFR sources so scene frame indices and clip cuts share one frame grid.
+    Used for VFR and telecined sources so scene frame indices and clip cuts share one frame grid.
+    The picture stays as coded (``-noautorotate``: the display matrix is applied when clips are cut).
     """
-    run_ffmpeg(["-i", str(src), "-map", "0:v:0", "-map", "0:a:0?", "-vf", f"fps={fps.numerator}/{fps.denominator}",
+    chain = ",".join(f for f in (timing, f"fps={fps.numerator}/{fps.denominator}" if fps else "") if f)
+    run_ffmpeg(["-noautorotate", "-i", str(src), "-map", "0:v:0", "-map", audio, "-vf", chain,
                 "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-threads", ENCODER_THREADS,
-                "-c:a", "pcm_s16le", *BITEXACT, str(dst)], "resampling to constant frame rate", src)
+                "-c:a", "pcm_s16le", *BITEXACT, str(dst)], "re-timing to one constant frame grid", src)
 
 
 def any_of(terms: list[str]) -> str:
@@ -206,7 +271,8 @@ def segment_plan(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int | N
 
 
 def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumbs: list[Path] | None, fps: Fraction,
-              width: int, height: int, crf: int, preset: str, with_audio: bool, thumb_width: int = 320) -> None:
+              width: int, height: int, crf: int, preset: str, with_audio: bool, thumb_width: int = 320,
+              filters: str = "", audio: str = "0:a:0?") -> None:
     """Encode every half-open frame range ``[start, end)`` of CFR ``src`` to its own H.264 MP4
     ``clips[i]`` (and the range's first frame to the JPEG ``thumbs[i]``) in ONE ffmpeg process:
     one decode, one libx264 encode, whatever the number of clips.
@@ -216,7 +282,10 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
     exactly those packets; with closed GOPs (x264's default) and no B-frames, packet k is display
     frame k, so clip i has ``end - start`` frames and its first frame is source frame ``start``.
     Each clip is its own MP4 (``+faststart``, timestamps reset to 0), ``width`` x ``height``
-    square pixels, yuv420p, AAC 128k stereo 48 kHz when ``with_audio``.
+    square pixels, yuv420p, AAC 128k stereo 48 kHz of the stream ``audio`` (an ffmpeg stream
+    specifier) when ``with_audio``. ``filters`` (an ffmpeg filter chain: deinterlace, display-matrix
+    turn, crop; :mod:`reelset.picture`) is applied to the coded picture (``-noautorotate``) before the
+    scaling; it must keep one frame per frame.
 
     B-frames are off (``-bf 0``): the segment muxer assigns audio packets in DTS order and an
     IDR's DTS precedes its PTS by the B-frame delay, so with B-frames every clip lost ~72 ms
@@ -236,15 +305,15 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
     last = max(e for _, e in ranges)
     work = clips[0].parent
     seg_pattern = str(work / ".segment%05d.mp4")
-    graph = f"[0:v:0]trim=end_frame={last},scale={width}:{height},setsar=1"
+    graph = f"[0:v:0]trim=end_frame={last},{filters + ',' if filters else ''}scale={width}:{height},setsar=1"
     if thumbs:
         select = any_of([f"eq(n\\,{s})" for s, _ in sorted(ranges)])
         graph += f",split=2[v][t];[t]select='{select}',scale={thumb_width}:-2[th]"
     else:
         graph += "[v]"
-    args = ["-i", str(src), "-filter_complex", graph, "-map", "[v]"]
+    args = ["-noautorotate", "-i", str(src), "-filter_complex", graph, "-map", "[v]"]
     if with_audio:
-        args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
+        args += ["-map", audio, "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
     # -t stops the audio at the last range end (trim already stops the video there)
     args += ["-t", f"{float(Fraction(last) / fps):.6f}", "-fps_mode", "passthrough",
              "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-bf", "0", "-pix_fmt", "yuv420p",
