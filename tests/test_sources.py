@@ -67,10 +67,14 @@ def step1(video, tmp_path, **options) -> tuple[ScenesArtifact, object]:
     return ScenesArtifact.model_validate(orjson.loads((out / "scenes.json").read_bytes())), out
 
 
-def two_shots(out, size: str, rate: str, frames_each: int, vf: str = "", codec: tuple[str, ...] = ("-c:v", "libx264")) -> None:
-    """testsrc2 (blurred) then smptebars, ``frames_each`` frames each at ``rate``, through ``vf``."""
+def two_shots(out, size: str, rate: str, frames_each: int, vf: str = "", codec: tuple[str, ...] = ("-c:v", "libx264"),
+              second: str = "smptebars") -> None:
+    """testsrc2 (blurred) then ``second`` (a lavfi source), ``frames_each`` frames each at ``rate``,
+    through ``vf``. Interlace tests take a moving second shot (mandelbrot): on still bars idet
+    decides nothing and its multi-frame count repeats its first guess."""
+    extra = f",{SOFT}" if second != "smptebars" else ""
     ff("-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate},{SOFT},trim=end_frame={frames_each}",
-       "-f", "lavfi", "-i", f"smptebars=size={size}:rate={rate},trim=end_frame={frames_each}",
+       "-f", "lavfi", "-i", f"{second}=size={size}:rate={rate}{extra},trim=end_frame={frames_each}",
        "-filter_complex", f"[0:v][1:v]concat=n=2:v=1:a=0{',' + vf if vf else ''},format=yuv420p[v]", "-map", "[v]",
        *codec, str(out))
 
@@ -128,3 +132,56 @@ def test_anamorphic_phone_video_is_turned_then_made_square(tmp_path):
     clip = out / art.scenes[0].clip
     assert (stream(clip)["width"], stream(clip)["height"]) == (136, 320)
     assert float(np.abs(frames(clip, (136, 320)) - frames(src, (136, 320))[:25]).mean()) < 3.0
+
+
+# -------------------------------------------------------------------------- interlace
+def progressive_share(counts: dict[str, int]) -> float:
+    return counts["progressive"] / max(1, counts["tff"] + counts["bff"] + counts["progressive"])
+
+
+@pytest.mark.parametrize("codec", ["h264-mp4", "mpeg2-mkv"])
+def test_interlaced_source_is_deinterlaced_frame_for_frame(tmp_path, codec):
+    """Broadcast-style 29.97i (top field first; 59.94 pictures woven into 120 frames, a cut at 60):
+    bwdif, one frame per frame, so frame numbers and times are the source's."""
+    enc = (("-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct", "-x264opts", "tff=1") if codec == "h264-mp4"
+           else ("-c:v", "mpeg2video", "-q:v", "3", "-flags", "+ilme+ildct", "-top", "1"))
+    src = tmp_path / ("interlaced.mp4" if codec == "h264-mp4" else "interlaced.mkv")
+    two_shots(src, "360x240", "60000/1001", 120, vf="tinterlace=mode=interleave_top,setfield=tff", codec=enc,
+              second="mandelbrot")
+    assert stream(src)["field_order"] == "tt"
+    assert progressive_share(idet(src)) < 0.1  # ffmpeg sees combing in the source
+    art, out = step1(src, tmp_path)
+    assert art.picture.interlace.action == "deinterlace" and art.picture.interlace.field_order == "tt"
+    assert art.picture.interlace.idet["tff"] > 10 * art.picture.interlace.idet["progressive"]
+    assert art.total_frames == 120 and abs(art.analysis_fps - 30000 / 1001) < 1e-6
+    assert [s.start_frame for s in art.scenes] == [0, 60]
+    assert art.scenes[1].start_s == pytest.approx(60 * 1001 / 30000, abs=1e-6)
+    for s in art.scenes:
+        clip = out / s.clip
+        assert int(stream(clip)["nb_read_frames"]) == s.frame_count
+        assert progressive_share(idet(clip)) > 0.9, s.clip_id
+
+
+def test_telecined_film_is_inverse_telecined_to_its_own_frames(tmp_path):
+    """23.976 fps film with 3:2 pulldown to 29.97i (240 frames): fieldmatch + decimate gives back its
+    192 frames, each the film's own (a cut at film frame 96)."""
+    film = tmp_path / "film.mkv"
+    two_shots(film, "360x240", "24000/1001", 96, codec=("-c:v", "ffv1"), second="mandelbrot")
+    src = tmp_path / "telecined.mp4"
+    ff("-i", str(film), "-vf", "telecine=first_field=top:pattern=23", "-c:v", "libx264", "-preset", "ultrafast",
+       "-flags", "+ilme+ildct", "-x264opts", "tff=1", "-pix_fmt", "yuv420p", str(src))
+    assert int(stream(src)["nb_read_frames"]) == 240
+    art, out = step1(src, tmp_path)
+    assert art.picture.interlace.action == "inverse_telecine"
+    assert abs(art.analysis_fps - 24000 / 1001) < 1e-6 and art.total_frames == 192
+    assert [s.start_frame for s in art.scenes] == [0, 96]
+    assert art.scenes[1].start_s == pytest.approx(96 * 1001 / 24000, abs=1e-6)
+    original = frames(film, (96, 64))
+    for s in art.scenes:
+        clip = frames(out / s.clip, (96, 64))
+        assert clip.shape[0] == s.frame_count
+        assert progressive_share(idet(out / s.clip)) > 0.9, s.clip_id
+        for j, frame in enumerate(clip):
+            k = s.start_frame + j
+            dist = {i: float(np.abs(frame - original[i]).mean()) for i in (k - 1, k, k + 1) if s.start_frame <= i < s.end_frame}
+            assert dist[k] < 3.0 and dist[k] <= min(dist.values()), (s.clip_id, j, dist)

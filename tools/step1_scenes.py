@@ -81,12 +81,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     fps = plan.fps
     with tempfile.TemporaryDirectory(prefix="reelset-scenes-") as tmp:
         analysis = src
-        if info.vfr or plan.timing:
+        if info.vfr or plan.analysis:
             fps = media.snap_fps(fps) if info.vfr else fps
             analysis = Path(tmp) / "cfr.mkv"
-            log(f"{'variable frame rate' if info.vfr else 'inverse telecine'}: re-timing to {float(fps):.3f} fps before detection")
+            log(f"{'variable frame rate, ' if info.vfr else ''}{pic.interlace.action}: a lossless {float(fps):.3f} fps "
+                f"intermediate before detection")
             with timer.phase("resample_cfr"):
-                media.resample_cfr(src, analysis, fps if info.vfr else None, plan.timing)
+                media.resample_cfr(src, analysis, fps if info.vfr else None, plan.analysis)
         with timer.phase("detect"):
             try:
                 ranges, total = detect_scenes(analysis, cfg)

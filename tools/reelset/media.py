@@ -228,15 +228,16 @@ def has_audio(path: Path) -> bool:
     return any(s.get("codec_type") == "audio" for s in streams)
 
 
-def resample_cfr(src: Path, dst: Path, fps: Fraction | None, timing: str = "", audio: str = "0:a:0?") -> None:
+def resample_cfr(src: Path, dst: Path, fps: Fraction | None, filters: str = "", audio: str = "0:a:0?") -> None:
     """Re-time ``src`` to constant ``fps`` (duplicating/dropping frames as ffmpeg's fps
-    filter does) and/or through the ``timing`` filters (inverse telecine: ``fieldmatch,…,decimate``)
-    into a lossless intermediate ``dst`` (x264 qp 0 + PCM audio stream ``audio``, Matroska).
+    filter does) and/or through ``filters`` (inverse telecine ``fieldmatch,…,decimate``, deinterlace
+    ``bwdif``) into a lossless intermediate ``dst`` (x264 qp 0 + PCM audio stream ``audio``, Matroska).
 
-    Used for VFR and telecined sources so scene frame indices and clip cuts share one frame grid.
+    Used for VFR, telecined and interlaced sources so scene frame indices and clip cuts share one
+    frame grid of progressive frames.
     The picture stays as coded (``-noautorotate``: the display matrix is applied when clips are cut).
     """
-    chain = ",".join(f for f in (timing, f"fps={fps.numerator}/{fps.denominator}" if fps else "") if f)
+    chain = ",".join(f for f in (filters, f"fps={fps.numerator}/{fps.denominator}" if fps else "") if f)
     run_ffmpeg(["-noautorotate", "-i", str(src), "-map", "0:v:0", "-map", audio, "-vf", chain,
                 "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-threads", ENCODER_THREADS,
                 "-c:a", "pcm_s16le", *BITEXACT, str(dst)], "re-timing to one constant frame grid", src)
@@ -283,7 +284,7 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
     frame k, so clip i has ``end - start`` frames and its first frame is source frame ``start``.
     Each clip is its own MP4 (``+faststart``, timestamps reset to 0), ``width`` x ``height``
     square pixels, yuv420p, AAC 128k stereo 48 kHz of the stream ``audio`` (an ffmpeg stream
-    specifier) when ``with_audio``. ``filters`` (an ffmpeg filter chain: deinterlace, display-matrix
+    specifier) when ``with_audio``. ``filters`` (an ffmpeg filter chain: display-matrix
     turn, crop; :mod:`reelset.picture`) is applied to the coded picture (``-noautorotate``) before the
     scaling; it must keep one frame per frame.
 

@@ -34,11 +34,14 @@ PARITY = {"tt": "tff", "bt": "tff", "bb": "bff", "tb": "bff"}
 
 @dataclass(frozen=True)
 class Plan:
-    """The filters for one video: ``timing`` changes the frame grid (inverse telecine; run on the
-    lossless analysis intermediate, before detection), ``picture`` keeps one frame per frame
-    (deinterlace, turn, crop; run when clips are cut), and the record for scenes.json."""
+    """The filters for one video: ``analysis`` makes the lossless intermediate that scenes are
+    detected on and clips cut from (inverse telecine, which changes the frame grid, or deinterlace:
+    PySceneDetect's OpenCV decoder cannot convert interlaced frames, "swscaler: Cannot convert
+    interlaced to progressive frames", and would see no cut); ``picture`` keeps one frame per frame
+    (display-matrix turn, crop; run when clips are cut); ``fps`` the frame rate after ``analysis``;
+    ``record`` what scenes.json says."""
 
-    timing: str
+    analysis: str
     picture: str
     fps: Fraction
     record: Picture
@@ -147,13 +150,13 @@ def plan(src: Path, info: VideoInfo, crop: str = "auto", where: str = "") -> Pla
             idet = {}
     action, parity = interlace_action(info, idet)
     fps = Fraction(info.fps_rational)
-    timing = deint = ""
+    analysis = ""
     if action == "inverse_telecine":
         # ffmpeg-filters "fieldmatch" example: match fields, deinterlace what stays combed, drop 1 in 5
-        timing = f"fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate"
+        analysis = f"fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate"
         fps = fps * Fraction(4, 5)
     elif action == "deinterlace":
-        deint = f"bwdif=mode=send_frame:parity={parity}:deint=all"
+        analysis = f"bwdif=mode=send_frame:parity={parity}:deint=all"
     detected = box = None
     if crop == "auto":
         found = crop_box(boxes, frame_w, frame_h)
@@ -171,10 +174,10 @@ def plan(src: Path, info: VideoInfo, crop: str = "auto", where: str = "") -> Pla
     crop_filter = f"crop={box[0]}:{box[1]}:{box[2]}:{box[3]}" if box else ""
     pic_w, pic_h = (box[0], box[1]) if box else (frame_w, frame_h)
     width, height = media.display_size(pic_w, pic_h, 1 / sar if turned else sar, 0)  # transpose inverts SAR
-    picture = ",".join(f for f in (deint, *info.orientation_filters, crop_filter) if f)
+    picture = ",".join(f for f in (*info.orientation_filters, crop_filter) if f)
     record = Picture(
-        interlace=Interlace(field_order=info.field_order, idet=idet, action=action, filter=timing or deint),
+        interlace=Interlace(field_order=info.field_order, idet=idet, action=action, filter=analysis),
         crop=Crop(setting=crop, detected=detected, applied=f"{box[0]}:{box[1]}:{box[2]}:{box[3]}" if box else None),
         orientation_filters=info.orientation_filters,
-        filters=",".join(f for f in (timing, picture) if f), width=width, height=height, sampled_frames=decoded)
-    return Plan(timing=timing, picture=picture, fps=fps, record=record)
+        filters=",".join(f for f in (analysis, picture) if f), width=width, height=height, sampled_frames=decoded)
+    return Plan(analysis=analysis, picture=picture, fps=fps, record=record)
