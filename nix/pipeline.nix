@@ -81,8 +81,17 @@ let
       then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where}: `path = \"${v.path}\"` is no file of the dataset folder (${shown v.path}; in a flake it must be git-added)"
       else if !(v ? path) && !(v ? file && v ? sha256)
       then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where} needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)"
+      else if v ? crop && builtins.match "auto|none|[0-9]+:[0-9]+:[0-9]+:[0-9]+" v.crop == null
+      then throw "reelset mkPipeline: video '${v.id}' of ${where}: `crop = \"${v.crop}\"` must be \"auto\" (crop the bars cropdetect finds), \"none\" or \"W:H:X:Y\" (pixels of the displayed picture, e.g. \"1920:800:0:140\")"
       else inputs.video datasetDir v;
   }) videoList);
+  # the keys of a video's [[videos]] entry that a video step declares (`videoKeys`, nix/steps.nix)
+  # and the entry sets; {} for a dataset-level spec. Only set keys: adding the feature rebuilds nothing.
+  # Example: videoOptions step1 "ep01" → { crop = "none"; } (with crop = "none" in ep01's entry)
+  entries = listToAttrs (map (v: { name = v.id; value = v; }) videoList);
+  videoOptions = step: videoId:
+    if videoId == null then { } else
+    builtins.intersectAttrs (listToAttrs (map (k: { name = k; value = null; }) (step.videoKeys or [ ]))) entries.${videoId};
   # nixpkgs lib's mapAttrs' (not a builtin on Nix 2.8): (name -> value -> { name; value; }) -> attrset -> attrset
   # Example: mapAttrs' (n: v: { name = "shards/${n}"; value = v; }) { a = 1; } → { "shards/a" = 1; }
   mapAttrs' = f: set: listToAttrs (map (n: f n set.${n}) (attrNames set));
@@ -298,7 +307,8 @@ let
         models = modelsFor step;
         files = filesFor step;
       } // (let names = fileNamesFor step; in if names == { } then { } else { file_names = names; })
-        // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
+        // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; })
+        // (let o = videoOptions step videoId; in if o == { } then { } else { video_options = o; });
       drvName = "reelset-${dataset}-${step.name}";
     in
     if step.level == "video" then

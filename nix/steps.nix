@@ -14,6 +14,9 @@
 #                            editing them re-runs no shard (step2-reviewed: [repeats])
 #   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
 #                            same video's shard of a video-level input)
+#   videoKeys : [ string ]   (optional, video steps) keys of the video's [[videos]] entry passed to the
+#                            tool as spec.video_options (only those set: an unset key changes no hash),
+#                            e.g. step1-scenes: [ "crop" ]
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
 #                            editing another section never rebuilds this step); every cuda step
 #                            takes "device" (its device policy, reelset/device.py)
@@ -105,7 +108,7 @@ let
   list = map withSources ([
     {
       name = "step1-scenes"; device = "cpu"; level = "video";
-      inputs = [ ]; config = [ "scenes" ]; models = { };
+      inputs = [ ]; config = [ "scenes" ]; models = { }; videoKeys = [ "crop" ];
       script = "step1_scenes.py";
     }
     {

@@ -185,3 +185,80 @@ def test_telecined_film_is_inverse_telecined_to_its_own_frames(tmp_path):
             k = s.start_frame + j
             dist = {i: float(np.abs(frame - original[i]).mean()) for i in (k - 1, k, k + 1) if s.start_frame <= i < s.end_frame}
             assert dist[k] < 3.0 and dist[k] <= min(dist.values()), (s.clip_id, j, dist)
+
+
+# -------------------------------------------------------------------------- letterbox / pillarbox
+# (picture size, padded frame, position of the picture): a 2.35:1 film in 16:9, a 4:3 show in 16:9
+BARS = {"letterbox": ("320x136", "320:180:0:22", "320:136:0:22"), "pillarbox": ("240x180", "320:180:40:0", "240:180:40:0")}
+
+
+def barred(tmp_path, kind: str):
+    size, pad, _ = BARS[kind]
+    src = tmp_path / f"{kind}.mp4"
+    two_shots(src, size, "25", 25, vf=f"pad={pad}:black")
+    return src
+
+
+@pytest.mark.parametrize("kind", list(BARS))
+def test_bars_are_found_once_per_video_and_cropped_before_the_cut(tmp_path, kind):
+    src = barred(tmp_path, kind)
+    box = BARS[kind][2]
+    w, h, x, y = (int(v) for v in box.split(":"))
+    assert cropdetect(src) == box  # ffmpeg sees the bars in the source
+    art, out = step1(src, tmp_path)
+    assert art.picture.crop.setting == "auto" and art.picture.crop.applied == box
+    assert (art.picture.width, art.picture.height) == (w, h)
+    picture = frames(src, (w, h), vf=f"crop={box}")
+    for s in art.scenes:
+        clip = out / s.clip
+        assert (stream(clip)["width"], stream(clip)["height"]) == (w, h)
+        assert cropdetect(clip) == f"{w}:{h}:0:0", s.clip_id  # no bars left
+        assert float(np.abs(frames(clip, (w, h)) - picture[s.start_frame:s.end_frame]).mean()) < 3.0, s.clip_id
+
+
+def test_crop_setting_none_and_a_box_of_its_own(tmp_path):
+    src = barred(tmp_path, "letterbox")
+    art, out = step1(src, tmp_path, crop="none")
+    assert art.picture.crop.applied is None and (art.picture.width, art.picture.height) == (320, 180)
+    assert cropdetect(out / art.scenes[0].clip) == "320:136:0:22"
+    (tmp_path / "box").mkdir()
+    art, out = step1(src, tmp_path / "box", crop="300:120:10:30")
+    assert art.picture.crop.applied == "300:120:10:30"
+    assert (stream(out / art.scenes[0].clip)["width"], stream(out / art.scenes[0].clip)["height"]) == (300, 120)
+
+
+@pytest.mark.parametrize("crop", ["320:200:0:0", "wide", "0:0:0:0"])
+def test_a_crop_that_cannot_apply_fails_naming_the_video(tmp_path, crop):
+    src = barred(tmp_path, "letterbox")
+    spec = scenes_spec(src, "ep01")
+    spec["video_options"] = {"crop": crop}
+    proc = run_tool("step1_scenes.py", spec, tmp_path / "out", tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert 'id = "ep01"' in proc.stderr and f'crop = "{crop}"' in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+# -------------------------------------------------------------------------- dataset.toml, at evaluation
+def demo_with(tmp_path, video_keys: str):
+    """A copy of the repository (its tracked files) whose demo video entry has ``video_keys`` added."""
+    from test_rebuild import copy_repo
+
+    repo = copy_repo(tmp_path)
+    toml = repo / "pipelines" / "demo" / "dataset.toml"
+    toml.write_text(toml.read_text().replace('path = "demo.mp4"\n', f'path = "demo.mp4"\n{video_keys}\n', 1))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    return repo
+
+
+def spec_of(repo, step: str) -> subprocess.CompletedProcess:
+    from conftest import nix
+
+    return nix("eval", "--impure", "--raw", f".#host.{step}.shards.demo01.data.drvAttrs.reelsetSpec", cwd=repo)
+
+
+def test_video_keys_reach_the_steps_that_declare_them_and_are_checked_at_evaluation(tmp_path):
+    proc = spec_of(demo_with(tmp_path / "ok", 'crop = "none"'), "step1-scenes")
+    assert proc.returncode == 0, proc.stderr
+    assert orjson.loads(proc.stdout)["video_options"] == {"crop": "none"}
+    proc = spec_of(demo_with(tmp_path / "bad", 'crop = "wide"'), "step1-scenes")
+    assert proc.returncode != 0
+    assert ("video 'demo01' of pipelines/demo/dataset.toml: `crop = \"wide\"` must be \"auto\"" in proc.stderr), proc.stderr

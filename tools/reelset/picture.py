@@ -52,7 +52,7 @@ def parse_crop(value: str, where: str) -> tuple[int, int, int, int] | None:
     (W, H, X, Y) box of 'W:H:X:Y'. ReelsetError naming ``where`` for anything else."""
     m = CROP_SPEC.match(value)
     if not m:
-        raise ReelsetError(f"{where}: crop = {value!r}: expected \"auto\", \"none\" or \"W:H:X:Y\" (pixels of the "
+        raise ReelsetError(f"{where}: crop = \"{value}\": expected \"auto\", \"none\" or \"W:H:X:Y\" (pixels of the "
                            f"displayed picture, e.g. \"1920:800:0:140\")")
     w, h, x, y = (int(g) for g in m.groups())
     return w, h, x, y
