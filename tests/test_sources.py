@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from conftest import run_tool, scenes_spec
+from conftest import report_html, run_tool, scenes_spec
 from reelset import media
 from reelset.schemas.scenes import ScenesArtifact
 
@@ -256,9 +256,96 @@ def spec_of(repo, step: str) -> subprocess.CompletedProcess:
 
 
 def test_video_keys_reach_the_steps_that_declare_them_and_are_checked_at_evaluation(tmp_path):
-    proc = spec_of(demo_with(tmp_path / "ok", 'crop = "none"'), "step1-scenes")
-    assert proc.returncode == 0, proc.stderr
-    assert orjson.loads(proc.stdout)["video_options"] == {"crop": "none"}
+    """`crop` reaches step1 only, `audio` every step that hears the source (checked against the file's
+    tracks while evaluating); a step that declares neither keeps its spec (and hash)."""
+    repo = demo_with(tmp_path / "ok", 'crop = "none"\naudio = 1')
+    specs = {}
+    for step in ("step1-scenes", "step2-transcript-base", "step2-speakers", "step2-transcript-disambiguate", "step2-caption"):
+        proc = spec_of(repo, step)
+        assert proc.returncode == 0, proc.stderr
+        specs[step] = orjson.loads(proc.stdout).get("video_options")
+    assert specs == {"step1-scenes": {"crop": "none", "audio": 1}, "step2-transcript-base": {"audio": 1},
+                     "step2-speakers": {"audio": 1}, "step2-transcript-disambiguate": {"audio": 1}, "step2-caption": None}
     proc = spec_of(demo_with(tmp_path / "bad", 'crop = "wide"'), "step1-scenes")
     assert proc.returncode != 0
     assert ("video 'demo01' of pipelines/demo/dataset.toml: `crop = \"wide\"` must be \"auto\"" in proc.stderr), proc.stderr
+    proc = spec_of(demo_with(tmp_path / "lang", 'audio = "fre"'), "step2-transcript-base")
+    assert proc.returncode != 0
+    assert ("video 'demo01' of pipelines/demo/dataset.toml: `audio = \"fre\"` matches no audio track of the file; "
+            "its tracks: #1 und (default)") in proc.stderr, proc.stderr
+
+
+# -------------------------------------------------------------------------- audio tracks
+SPEECH = "Hello Archer. Lana is waiting in Moscow."
+
+
+@pytest.fixture(scope="module")
+def dual_audio(tmp_path_factory):
+    """A dual-audio release: track #1 'jpn' (a tone standing in for the Japanese dub; first and
+    default), track #2 'eng' (espeak-ng speech). Matroska, two shots of 2 s."""
+    tmp = tmp_path_factory.mktemp("dual")
+    wav = tmp / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), SPEECH], check=True)
+    video = tmp / "video.mkv"
+    two_shots(video, "320x240", "25", 50)
+    src = tmp / "dual.mkv"
+    ff("-i", str(video), "-f", "lavfi", "-i", "sine=frequency=300:duration=4", "-i", str(wav),
+       "-filter_complex", "[2:a]apad,atrim=0:4[en]", "-map", "0:v", "-map", "1:a", "-map", "[en]",
+       "-c:v", "copy", "-c:a", "flac", "-metadata:s:a:0", "language=jpn", "-metadata:s:a:1", "language=eng",
+       "-disposition:a:0", "default", "-disposition:a:1", "0", str(src))
+    return src
+
+
+def pcm(path, stream: str) -> np.ndarray:
+    proc = subprocess.run([media.tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", stream, "-ac", "1", "-ar", "8000",
+                           "-f", "f32le", "-"], capture_output=True, check=True)
+    return np.frombuffer(proc.stdout, np.float32)
+
+
+def transcript(video, tmp_path, name: str, **options) -> tuple[subprocess.CompletedProcess, str]:
+    from conftest import transcript_spec
+
+    spec = transcript_spec(video)
+    if options:
+        spec["video_options"] = options
+    out = tmp_path / name
+    proc = run_tool("step2_transcript_base.py", spec, out, tmp_path)
+    text = " ".join(s["text"] for s in orjson.loads((out / "transcript.json").read_bytes())["segments"]) if proc.returncode == 0 else ""
+    return proc, text.lower()
+
+
+@pytest.mark.parametrize("audio", ["eng", 2])
+def test_the_chosen_audio_track_is_heard_and_carried_by_the_clips(tmp_path, dual_audio, audio):
+    art, out = step1(dual_audio, tmp_path, audio=audio)
+    assert [(t.index, t.language, t.default) for t in art.source.audio_tracks] == [(1, "jpn", True), (2, "eng", False)]
+    assert art.source.audio_stream == 2
+    clip = out / art.scenes[0].clip
+    got, eng, jpn = pcm(clip, "0:a:0"), pcm(dual_audio, "0:2")[:16000], pcm(dual_audio, "0:1")[:16000]
+    n = min(len(got), len(eng))
+    # the clip's sound is the English track (AAC of FLAC: close, not equal), not the tone
+    assert float(np.abs(got[:n] - eng[:n]).mean()) < 0.2 * float(np.abs(got[:n] - jpn[:n]).mean())
+    proc, text = transcript(dual_audio, tmp_path, "asr", audio=audio)
+    assert proc.returncode == 0, proc.stderr
+    assert "moscow" in text, text
+    html = report_html(out, "step1_scenes.py")
+    assert "#1 jpn (flac, 1 ch, default); #2 eng (flac, 1 ch) ← the clips&#39; sound" in html or \
+        "#1 jpn (flac, 1 ch, default); #2 eng (flac, 1 ch) ← the clips' sound" in html, html[:3000]
+
+
+def test_without_a_setting_the_default_track_is_taken(tmp_path, dual_audio):
+    art, _ = step1(dual_audio, tmp_path)
+    assert art.source.audio_stream == 1
+    proc, text = transcript(dual_audio, tmp_path, "asr")
+    assert proc.returncode == 0, proc.stderr
+    assert "moscow" not in text  # the tone track: nothing of the English dialogue
+
+
+@pytest.mark.parametrize("audio", ["fre", 0, 5])
+def test_an_unknown_track_fails_naming_the_tracks(tmp_path, dual_audio, audio):
+    spec = scenes_spec(dual_audio, "ep01")
+    spec["video_options"] = {"audio": audio}
+    proc = run_tool("step1_scenes.py", spec, tmp_path / "out", tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    shown = f'"{audio}"' if isinstance(audio, str) else str(audio)
+    assert f'dataset.toml [[videos]] id = "ep01": audio = {shown} matches no audio track; the tracks: ' in proc.stderr, proc.stderr
+    assert "#1 jpn (flac, 1 ch, default); #2 eng (flac, 1 ch)" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

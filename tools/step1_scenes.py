@@ -73,8 +73,13 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     log(f"{src.name}: {info.width}x{info.height} SAR {info.sample_aspect_ratio} {info.fps_rational} fps"
         f"{' VFR' if info.vfr else ''}, {info.duration_s:.2f} s, audio={info.has_audio}, field order {info.field_order}"
         f"{f', display rotation {info.rotation}' if info.rotation else ''}{', mirrored' if info.mirrored else ''}")
+    track = media.choose_audio(info.audio_tracks, spec.video_options.get("audio"), spec.video_entry())
+    info.audio_stream = track.index if track else None
+    audio = f"0:{track.index}" if track else "0:a:0?"
+    if len(info.audio_tracks) > 1:
+        log(f"audio tracks: {'; '.join(t.label() for t in info.audio_tracks)}; the clips carry #{track.index}")
     with timer.phase("sample_picture"):
-        plan = picture.plan(src, info, crop, where=f"dataset.toml [[videos]] id = \"{spec.video_id}\"")
+        plan = picture.plan(src, info, crop, where=spec.video_entry())
     pic = plan.record
     log(f"picture: interlace {pic.interlace.action}, crop {pic.crop.applied or 'none'} (detected {pic.crop.detected}), "
         f"filters '{pic.filters}', clips {pic.width}x{pic.height}")
@@ -87,7 +92,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             log(f"{'variable frame rate, ' if info.vfr else ''}{pic.interlace.action}: a lossless {float(fps):.3f} fps "
                 f"intermediate before detection")
             with timer.phase("resample_cfr"):
-                media.resample_cfr(src, analysis, fps if info.vfr else None, plan.analysis)
+                media.resample_cfr(src, analysis, fps if info.vfr else None, plan.analysis, audio=audio)
         with timer.phase("detect"):
             try:
                 ranges, total = detect_scenes(analysis, cfg)
@@ -105,7 +110,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         with timer.phase("clips"):
             media.cut_clips(analysis, ranges, [out / "clips" / f"{c}.mp4" for c in ids],
                             [out / "thumbs" / f"{c}.jpg" for c in ids], fps, width, height,
-                            cfg.clip_crf, cfg.clip_preset, info.has_audio, cfg.thumbnail_width, filters=plan.picture)
+                            cfg.clip_crf, cfg.clip_preset, info.has_audio, cfg.thumbnail_width, filters=plan.picture,
+                            audio=audio if analysis == src else "0:a:0?")
         scenes = [Scene(index=i, clip_id=clip_id, start_frame=start, end_frame=end, frame_count=end - start,
                         start_s=round(start / float(fps), 6), end_s=round(end / float(fps), 6),
                         clip=f"clips/{clip_id}.mp4", thumbnail=f"thumbs/{clip_id}.jpg", width=width, height=height)

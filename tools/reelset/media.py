@@ -25,7 +25,7 @@ import numpy as np
 
 from reelset import ReelsetError
 from reelset.schemas.base import source_name  # noqa: F401  (re-exported: media.source_name)
-from reelset.schemas.scenes import VideoInfo
+from reelset.schemas.scenes import AudioTrack, VideoInfo
 
 # Frame rates a VFR source's average is snapped to when within 1 % (NTSC rates exact).
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
@@ -211,9 +211,45 @@ def probe_video(path: Path) -> tuple[VideoInfo, list[float]]:
         fps=float(avg), fps_rational=f"{avg.numerator}/{avg.denominator}",
         vfr=is_vfr(times), duration_s=duration,
         has_audio=any(s.get("codec_type") == "audio" for s in streams),
+        audio_tracks=audio_tracks(streams),
         other_streams=others,
     )
     return info, times
+
+
+def audio_tracks(streams: list[dict]) -> list[AudioTrack]:
+    """The audio streams among ffprobe's ``streams`` (``-show_streams``), in file order."""
+    return [AudioTrack(index=int(s["index"]), language=(s.get("tags") or {}).get("language"),
+                       default=bool((s.get("disposition") or {}).get("default")), codec=s.get("codec_name", "unknown"),
+                       channels=int(s.get("channels") or 0), title=(s.get("tags") or {}).get("title"))
+            for s in streams if s.get("codec_type") == "audio"]
+
+
+def choose_audio(tracks: list[AudioTrack], setting: int | str | None, where: str) -> AudioTrack | None:
+    """The track ``setting`` names: a stream index (int, ffmpeg's 'Stream #0:<index>'), a language
+    tag (str, e.g. 'eng'; case-insensitive, the first such track), or None: the track the container
+    marks default, else the first (what players start with). None when there is no audio track and
+    no setting. ReelsetError '<where>: audio = … matches no audio track; the tracks: …' otherwise."""
+    if setting is None:
+        return next((t for t in tracks if t.default), tracks[0] if tracks else None)
+    if isinstance(setting, int):
+        found = next((t for t in tracks if t.index == setting), None)
+    else:
+        found = next((t for t in tracks if (t.language or "").lower() == setting.lower()), None)
+    if found is None:
+        shown = f'"{setting}"' if isinstance(setting, str) else setting
+        raise ReelsetError(f"{where}: audio = {shown} matches no audio track; the tracks: "
+                           f"{'; '.join(t.label() for t in tracks) or 'none (the file has no audio)'} "
+                           f"(audio = <stream index> or \"<language>\")")
+    return found
+
+
+def audio_stream(path: Path, setting: int | str | None = None, where: str = "") -> AudioTrack | None:
+    """The audio track of ``path`` that ``setting`` chooses (:func:`choose_audio`; the container header
+    only, no packet scan); None when the file has no audio and no setting. ``where`` names the setting
+    in errors (default: the file)."""
+    streams = ffprobe_json(path, "-show_streams").get("streams", [])
+    return choose_audio(audio_tracks(streams), setting, where or str(path))
 
 
 def has_audio(path: Path) -> bool:
@@ -373,8 +409,10 @@ def packets_and_size(path: Path) -> tuple[int, int, int]:
     return int(stream["nb_read_packets"]), int(stream["width"]), int(stream["height"])
 
 
-def decode_audio_16k(path: Path, pcm16: bool = False) -> np.ndarray:
-    """First audio stream of ``path`` as 16 kHz mono samples, shape (n,): float32 in [-1, 1], or
+def decode_audio_16k(path: Path, pcm16: bool = False, audio: int | str | None = None, where: str = "") -> np.ndarray:
+    """The audio track ``audio`` of ``path`` (:func:`choose_audio`: a stream index, a language, or None:
+    the default-marked track, else the first; ``where`` names the setting in errors) as 16 kHz mono
+    samples, shape (n,): float32 in [-1, 1], or
     with ``pcm16`` int16 (half the memory: what reelset.asr.transcribe_blocks holds of a whole
     film, 1.9 MB per minute).
 
@@ -385,9 +423,11 @@ def decode_audio_16k(path: Path, pcm16: bool = False) -> np.ndarray:
     decode it.
     """
     fmt, dtype = ("s16le", np.int16) if pcm16 else ("f32le", np.float32)
+    track = audio_stream(path, audio, where)
     with tempfile.TemporaryDirectory(prefix="reelset-audio-") as tmp:
         raw = Path(tmp) / f"audio.{fmt}"
-        proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+        proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path),
+                               "-map", f"0:{track.index}" if track else "0:a:0",
                                "-vn", "-sn", "-dn", "-ac", "1", "-ar", "16000", "-f", fmt, "-y", str(raw)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if proc.returncode != 0:

@@ -52,6 +52,10 @@ class StepSpec(Strict):
     files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
     file_names: dict[str, str] = Field(default_factory=dict, description="Names relative to the dataset folder of the files (by role) that lie in a subfolder, for messages, e.g. {'bible': 'meta/bible.yaml'}; a file in the dataset folder itself has none (its store name says it).")
 
+    def video_entry(self) -> str:
+        """How messages name this video's ``[[videos]]`` entry: 'dataset.toml [[videos]] id = "ep01"'."""
+        return f'dataset.toml [[videos]] id = "{self.video_id}"'
+
     def file_name(self, role: str) -> str:
         """The name a user knows the dataset file of ``role`` by, for messages: its path relative to
         the dataset folder when in a subfolder ('meta/bible.yaml'), else the store copy's name

@@ -22,6 +22,24 @@ class SceneConfig(Strict):
     thumbnail_width: int = Field(320, ge=16, description="Thumbnail width in pixels (height keeps the square-pixel aspect).")
 
 
+class AudioTrack(Strict):
+    """One audio stream of a source (ffprobe)."""
+
+    index: int = Field(description="Stream index in the file (ffprobe's, as in ffmpeg's 'Stream #0:<index>'); "
+                       "`audio = <index>` of a [[videos]] entry chooses it.")
+    language: str | None = Field(None, description="Language tag of the stream (e.g. 'eng', 'jpn'); `audio = \"<language>\"` chooses it.")
+    default: bool = Field(False, description="The container marks it default (the track players start with).")
+    codec: str = Field("unknown", description="Audio codec name.")
+    channels: int = Field(0, description="Channel count.")
+    title: str | None = Field(None, description="Title tag of the stream, if any.")
+
+    def label(self) -> str:
+        """'#2 eng "English" (aac, 2 ch, default)': how messages and reports name the track."""
+        extra = ", default" if self.default else ""
+        title = f' "{self.title}"' if self.title else ""
+        return f"#{self.index} {self.language or 'und'}{title} ({self.codec}, {self.channels} ch{extra})"
+
+
 class VideoInfo(Strict):
     """What ffprobe says of a source video (first video stream)."""
 
@@ -45,6 +63,9 @@ class VideoInfo(Strict):
     vfr: bool = Field(description="True when frame durations vary (variable frame rate).")
     duration_s: float = Field(description="Duration in seconds.")
     has_audio: bool = Field(description="True when the file has an audio stream.")
+    audio_tracks: list[AudioTrack] = Field(default_factory=list, description="Every audio stream of the file.")
+    audio_stream: int | None = Field(None, description="Stream index of the audio track the clips carry (the video's "
+                                     "`audio` in dataset.toml; default: the track marked default, else the first); None without audio.")
     other_streams: list[str] = Field(default_factory=list, description="Codec types of ignored streams (subtitle, attachment, data).")
 
 
