@@ -314,6 +314,19 @@ def transcript(video, tmp_path, name: str, **options) -> tuple[subprocess.Comple
     return proc, text.lower()
 
 
+def test_matroska_with_aac_keeps_every_frame(tmp_path):
+    """AAC in Matroska starts 23 ms before the video (encoder priming), so ffmpeg's output timeline
+    puts the video 23 ms late: the audio's end (-t) must be measured on it or the last frame is lost
+    (step1 failed with 'the last clip has 99 of 100')."""
+    src = tmp_path / "aac.mkv"
+    ff("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25,{SOFT},trim=end_frame=100", "-f", "lavfi", "-i", "sine=d=4",
+       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(src))
+    assert media.video_offset(src) == pytest.approx(0.023, abs=0.002)
+    art, out = step1(src, tmp_path)
+    assert art.total_frames == 100
+    assert sum(int(stream(out / s.clip)["nb_read_frames"]) for s in art.scenes) == 100
+
+
 @pytest.mark.parametrize("audio", ["eng", 2])
 def test_the_chosen_audio_track_is_heard_and_carried_by_the_clips(tmp_path, dual_audio, audio):
     art, out = step1(dual_audio, tmp_path, audio=audio)

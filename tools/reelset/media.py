@@ -328,8 +328,8 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
     IDR's DTS precedes its PTS by the B-frame delay, so with B-frames every clip lost ~72 ms
     of audio at its end. Without them a clip's audio matches its video within one AAC frame
     (1024 samples, 21.3 ms; measured -19 to +40 ms on 300 clips). The audio stops at the last
-    range end (output ``-t``). Thumbnails are a ``select`` branch of the same decoded, scaled
-    frames, ``thumb_width`` pixels wide (even height). Gaps between ranges are encoded (one pass
+    range end (output ``-t``, on ffmpeg's output timeline: :func:`video_offset`). Thumbnails are a
+    ``select`` branch of the same decoded, scaled frames, ``thumb_width`` pixels wide (even height). Gaps between ranges are encoded (one pass
     cannot skip them) and their segments deleted.
 
     ``src`` must be CFR with decoded frame n = analysis frame n (re-time VFR sources with
@@ -351,8 +351,9 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
     args = ["-noautorotate", "-i", str(src), "-filter_complex", graph, "-map", "[v]"]
     if with_audio:
         args += ["-map", audio, "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
-    # -t stops the audio at the last range end (trim already stops the video there)
-    args += ["-t", f"{float(Fraction(last) / fps):.6f}", "-fps_mode", "passthrough",
+    # -t stops the audio at the last range end (trim already stops the video there), on ffmpeg's
+    # output timeline, which starts at the file's earliest stream start (video_offset)
+    args += ["-t", f"{float(Fraction(last) / fps) + video_offset(src):.6f}", "-fps_mode", "passthrough",
              "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-bf", "0", "-pix_fmt", "yuv420p",
              "-threads", ENCODER_THREADS, "-force_key_frames", "expr:" + any_of([f"eq(n,{c})" for c in [0, *cuts]]),
              "-sn", "-dn", *BITEXACT,
@@ -385,6 +386,25 @@ def cut_clips(src: Path, ranges: list[tuple[int, int]], clips: list[Path], thumb
             if not thumb.exists():
                 raise ReelsetError(f"{src}: the cut wrote no thumbnail for frame {ranges[i][0]}")
             thumb.replace(thumbs[i])
+
+
+def video_offset(path: Path) -> float:
+    """Seconds by which ffmpeg's output timeline puts the first video frame of ``path`` after 0: the
+    video stream's start minus the file's start (ffmpeg subtracts the file's ``start_time``, the
+    earliest of its streams, from every timestamp; fftools ``ts_offset``). 0 for most files; 0.023
+    for Matroska with AAC audio, whose first packet (encoder priming) starts at -23 ms. Never
+    negative."""
+    data = ffprobe_json(path, "-show_entries", "format=start_time:stream=codec_type,start_time")
+    start = _float((data.get("format") or {}).get("start_time"))
+    video = next((_float(s.get("start_time")) for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
+    return max(0.0, video - start) if video is not None and start is not None else 0.0
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "N/A") else None
+    except ValueError:
+        return None
 
 
 def count_frames(path: Path) -> int:
