@@ -108,7 +108,7 @@ def interlace_action(info: VideoInfo, idet: dict[str, int]) -> tuple[str, str]:
     decided = combed + idet["progressive"]
     seen = idet["neither"] + idet["repeated_top"] + idet["repeated_bottom"]
     repeated = (idet["repeated_top"] + idet["repeated_bottom"]) / seen if seen else 0.0
-    if combed and repeated >= TELECINE_REPEATED and Fraction(info.fps_rational) in TELECINE_FPS:
+    if combed and repeated >= TELECINE_REPEATED and media.snap_fps(Fraction(info.fps_rational)) in TELECINE_FPS:
         return "inverse_telecine", parity
     if decided and combed / decided >= INTERLACED_SHARE:
         return "deinterlace", parity
@@ -152,6 +152,7 @@ def plan(src: Path, info: VideoInfo, crop: str = "auto", where: str = "") -> Pla
     fps = Fraction(info.fps_rational)
     analysis = ""
     if action == "inverse_telecine":
+        fps = media.snap_fps(fps)  # a Matroska rate may be 29.97 to the millisecond
         # ffmpeg-filters "fieldmatch" example: match fields, deinterlace what stays combed, drop 1 in 5
         analysis = f"fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate"
         fps = fps * Fraction(4, 5)
