@@ -69,7 +69,7 @@ def sample(src: Path, info: VideoInfo, frames: int, with_idet: bool) -> tuple[di
     chain = ",".join([*(["idet"] if with_idet else []), *info.orientation_filters, "cropdetect=round=2:reset=0"])
     for k in range(SAMPLES):
         t = info.duration_s * (k + 0.5) / SAMPLES
-        proc = subprocess.run([media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-noautorotate", "-ss", f"{t:.3f}",
+        proc = subprocess.run([media.tool("ffmpeg"), "-nostdin", "-hide_banner", "-loglevel", "info", "-noautorotate", "-ss", f"{t:.3f}",
                                "-noaccurate_seek", "-i", str(src), "-map", "0:v:0", "-frames:v", str(frames),
                                "-vf", chain, "-f", "null", "-"], capture_output=True, text=True)
         if proc.returncode != 0:
