@@ -362,3 +362,19 @@ def test_an_unknown_track_fails_naming_the_tracks(tmp_path, dual_audio, audio):
     shown = f'"{audio}"' if isinstance(audio, str) else str(audio)
     assert f'dataset.toml [[videos]] id = "ep01": audio = {shown} matches no audio track; the tracks: ' in proc.stderr, proc.stderr
     assert "#1 jpn (flac, 1 ch, default); #2 eng (flac, 1 ch)" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_reference_frame_of_a_phone_video_is_upright(tmp_path):
+    """step2-shot-reference's frame tool turns the frame by the display matrix like the clips."""
+    plain = tmp_path / "plain.mp4"
+    two_shots(plain, "320x180", "25", 25)
+    src = tmp_path / "portrait.mp4"
+    ff("-display_rotation", "-90", "-i", str(plain), "-c", "copy", str(src))
+    spec = {"step": "step2-shot-reference", "dataset": "test", "device": "cpu", "video_id": "v1", "video": str(src),
+            "config": {"shot": {"t": 0.5, "where": "test shot"}}}
+    proc = run_tool("step2_reference_frame.py", spec, tmp_path / "frame", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = frames(tmp_path / "frame" / "frame.png", (180, 320))[0]
+    assert (stream(tmp_path / "frame" / "frame.png")["width"], stream(tmp_path / "frame" / "frame.png")["height"]) == (180, 320)
+    own_view = frames(src, (180, 320))
+    assert float(np.abs(got - own_view[12]).mean()) < 2.0

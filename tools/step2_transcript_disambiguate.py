@@ -128,7 +128,8 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
             t = max(times[0], min(start + (j + 0.5) * (end - start) / n, times[-1]))
             idx = frames.frame_at(times, t)
             dst = work / f"seg{k:04d}-{j:02d}.png"
-            frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None, dst, width, height)
+            frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None, dst, width, height,
+                                 info.orientation_filters)
             paths.append(dst)
         result.append(paths)
     return result
