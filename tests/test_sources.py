@@ -139,20 +139,30 @@ def progressive_share(counts: dict[str, int]) -> float:
     return counts["progressive"] / max(1, counts["tff"] + counts["bff"] + counts["progressive"])
 
 
-@pytest.mark.parametrize("codec", ["h264-mp4", "mpeg2-mkv"])
-def test_interlaced_source_is_deinterlaced_frame_for_frame(tmp_path, codec):
-    """Broadcast-style 29.97i (top field first; 59.94 pictures woven into 120 frames, a cut at 60):
-    bwdif, one frame per frame, so frame numbers and times are the source's."""
-    enc = (("-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct", "-x264opts", "tff=1") if codec == "h264-mp4"
-           else ("-c:v", "mpeg2video", "-q:v", "3", "-flags", "+ilme+ildct", "-top", "1"))
-    src = tmp_path / ("interlaced.mp4" if codec == "h264-mp4" else "interlaced.mkv")
-    two_shots(src, "360x240", "60000/1001", 120, vf="tinterlace=mode=interleave_top,setfield=tff", codec=enc,
-              second="mandelbrot")
-    assert stream(src)["field_order"] == "tt"
+INTERLACED = {  # encoder arguments, weave, declared field order, idet's majority
+    "h264-mp4-tff": (("-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct", "-x264opts", "tff=1"),
+                     "interleave_top,setfield=tff", "tt", "tff"),
+    "h264-mp4-bff": (("-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct", "-x264opts", "bff=1"),
+                     "interleave_bottom,setfield=bff", "bb", "bff"),
+    "mpeg2-mkv-tff": (("-c:v", "mpeg2video", "-q:v", "3", "-flags", "+ilme+ildct", "-top", "1"),
+                      "interleave_top,setfield=tff", "tt", "tff"),
+}
+
+
+@pytest.mark.parametrize("kind", list(INTERLACED))
+def test_interlaced_source_is_deinterlaced_frame_for_frame(tmp_path, kind):
+    """Broadcast-style 29.97i (59.94 pictures woven into 120 frames, a cut at 60): bwdif with the
+    declared field order, one frame per frame, so frame numbers and times are the source's."""
+    enc, weave, order, majority = INTERLACED[kind]
+    src = tmp_path / ("interlaced.mkv" if "mkv" in kind else "interlaced.mp4")
+    two_shots(src, "360x240", "60000/1001", 120, vf=f"tinterlace=mode={weave}", codec=enc, second="mandelbrot")
+    assert stream(src)["field_order"] == order
     assert progressive_share(idet(src)) < 0.1  # ffmpeg sees combing in the source
     art, out = step1(src, tmp_path)
-    assert art.picture.interlace.action == "deinterlace" and art.picture.interlace.field_order == "tt"
-    assert art.picture.interlace.idet["tff"] > 10 * art.picture.interlace.idet["progressive"]
+    assert art.picture.interlace.action == "deinterlace" and art.picture.interlace.field_order == order
+    assert f"parity={majority}" in art.picture.interlace.filter
+    counts = art.picture.interlace.idet
+    assert counts[majority] > 10 * (counts["progressive"] + counts["bff" if majority == "tff" else "tff"])
     assert art.total_frames == 120 and abs(art.analysis_fps - 30000 / 1001) < 1e-6
     assert [s.start_frame for s in art.scenes] == [0, 60]
     assert art.scenes[1].start_s == pytest.approx(60 * 1001 / 30000, abs=1e-6)
