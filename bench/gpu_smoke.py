@@ -667,7 +667,7 @@ def caption_inputs(root: Path) -> dict[str, str]:
                                     character_evidence={"Archer": ["speaker"]}, place=None, lines=[],
                                     context="Archer talks to Lana in the office."))
     source = VideoInfo(file=f"{VIDEO_ID}.npz", container="npz", codec="rawvideo", width=w, height=h, sample_aspect_ratio="1:1",
-                       display_width=w, fps=fps, fps_rational="12/1", vfr=False, duration_s=CLIPS * n / fps, has_audio=False)
+                       display_width=w, display_height=h, fps=fps, fps_rational="12/1", vfr=False, duration_s=CLIPS * n / fps, has_audio=False)
     write_json(dirs["step1-scenes"] / "scenes.json", ScenesArtifact(
         video_id=VIDEO_ID, source=source, analysis_fps=fps, total_frames=CLIPS * n, detector={"name": "synthetic"}, scenes=scenes))
     write_json(dirs["step2-scene-context"] / "context.json",

@@ -81,8 +81,40 @@ let
       then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where}: `path = \"${v.path}\"` is no file of the dataset folder (${shown v.path}; in a flake it must be git-added)"
       else if !(v ? path) && !(v ? file && v ? sha256)
       then throw "reelset mkPipeline: video '${v.id or "?"}' of ${where} needs `path = \"file in the dataset folder\"` or `file = \"name\"` + `sha256 = \"…\"` (fixed input)"
+      else if v ? crop && builtins.match "auto|none|[0-9]+:[0-9]+:[0-9]+:[0-9]+" v.crop == null
+      then throw "reelset mkPipeline: video '${v.id}' of ${where}: `crop = \"${v.crop}\"` must be \"auto\" (crop the bars cropdetect finds), \"none\" or \"W:H:X:Y\" (pixels of the displayed picture, e.g. \"1920:800:0:140\")"
       else inputs.video datasetDir v;
   }) videoList);
+  # the keys of a video's [[videos]] entry that a video step declares (`videoKeys`, nix/steps.nix)
+  # and the entry sets; {} for a dataset-level spec. Only set keys: adding the feature rebuilds nothing.
+  # Example: videoOptions step1 "ep01" → { crop = "none"; } (with crop = "none" in ep01's entry)
+  entries = listToAttrs (map (v: { name = v.id; value = v; }) videoList);
+  videoOptions = step: videoId:
+    if videoId == null then { } else
+    let o = builtins.intersectAttrs (listToAttrs (map (k: { name = k; value = null; }) (step.videoKeys or [ ]))) entries.${videoId};
+    in if o ? audio then builtins.seq (checkAudio videoId o.audio) o else o;
+  # `audio = <stream index> | "<language>"` of a [[videos]] entry, checked against the file's audio
+  # tracks at evaluation time: tools/audio_tracks.py (ffprobe, container header only) is built and
+  # its tracks.json read (import from derivation) only for entries that set `audio`. The same rule
+  # as reelset.media.choose_audio (index = ffmpeg's stream index; language tag, any case).
+  # Example: checkAudio "ep01" "eng" → true, or throws naming the tracks ("#1 jpn (default), #2 eng")
+  lower = builtins.replaceStrings
+    [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ]
+    [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  audioTracks = id: builtins.fromJSON (builtins.readFile "${mkStep {
+    step = { name = "audio-tracks"; device = "cpu"; script = "audio_tracks.py"; sources = steps.closureOf "audio_tracks.py"; };
+    name = "reelset-${dataset}-audio-tracks-${id}";
+    spec = { step = "audio-tracks"; inherit dataset; device = "cpu"; video_id = id; video = videos.${id}; };
+  }}/tracks.json");
+  checkAudio = id: audio:
+    let
+      tracks = audioTracks id;
+      hit = t: if builtins.isInt audio then t.index == audio else t.language != null && lower t.language == lower audio;
+      label = t: "#${toString t.index} ${if t.language == null then "und" else t.language}${if t.default then " (default)" else ""}";
+      shownAudio = if builtins.isInt audio then toString audio else "\"${audio}\"";
+    in
+    if builtins.any hit tracks then true
+    else throw "reelset mkPipeline: video '${id}' of ${where}: `audio = ${shownAudio}` matches no audio track of the file; its tracks: ${if tracks == [ ] then "none" else builtins.concatStringsSep ", " (map label tracks)} (audio = <stream index> or \"<language>\")";
   # nixpkgs lib's mapAttrs' (not a builtin on Nix 2.8): (name -> value -> { name; value; }) -> attrset -> attrset
   # Example: mapAttrs' (n: v: { name = "shards/${n}"; value = v; }) { a = 1; } → { "shards/a" = 1; }
   mapAttrs' = f: set: listToAttrs (map (n: f n set.${n}) (attrNames set));
@@ -269,7 +301,7 @@ let
             video = videos.${r.video} or (throw "reelset: ${shown (fileRel steps.byName.step2-bible.files.bible)}: a voice reference of character ${r.character} (${r.where}) names video '${r.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
             config = { voice = { inherit (r) character start end where; }; device = cfg.device or { }; };
             models = modelsFor step;
-          };
+          } // (let o = if videos ? ${r.video} then videoOptions step r.video else { }; in if o == { } then { } else { video_options = o; });
         };
       };
     in listToAttrs (map one refs);
@@ -298,7 +330,8 @@ let
         models = modelsFor step;
         files = filesFor step;
       } // (let names = fileNamesFor step; in if names == { } then { } else { file_names = names; })
-        // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; });
+        // (if videoId == null then { } else { video_id = videoId; video = videos.${videoId}; })
+        // (let o = videoOptions step videoId; in if o == { } then { } else { video_options = o; });
       drvName = "reelset-${dataset}-${step.name}";
     in
     if step.level == "video" then

@@ -14,6 +14,10 @@
 #                            editing them re-runs no shard (step2-reviewed: [repeats])
 #   inputs   : [ string ]    upstream steps whose outputs the tool reads (a video step gets the
 #                            same video's shard of a video-level input)
+#   videoKeys : [ string ]   (optional, video steps) keys of the video's [[videos]] entry passed to the
+#                            tool as spec.video_options (only those set: an unset key changes no hash),
+#                            e.g. step1-scenes: [ "crop" "audio" ]; every step that reads the source's
+#                            sound takes "audio" (the clips carry step1's choice to the packages)
 #   config   : [ string ]    dataset.toml sections passed to the tool (only these are hashed, so
 #                            editing another section never rebuilds this step); every cuda step
 #                            takes "device" (its device policy, reelset/device.py)
@@ -105,12 +109,13 @@ let
   list = map withSources ([
     {
       name = "step1-scenes"; device = "cpu"; level = "video";
-      inputs = [ ]; config = [ "scenes" ]; models = { };
+      inputs = [ ]; config = [ "scenes" ]; models = { }; videoKeys = [ "crop" "audio" ];
       script = "step1_scenes.py";
     }
     {
       name = "step2-transcript-base"; device = "cuda"; level = "video";
       inputs = [ ]; config = [ "asr" "device" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
+      videoKeys = [ "audio" ];
       script = "step2_transcript_base.py";
     }
     {
@@ -122,6 +127,7 @@ let
       name = "step2-speakers"; device = "cuda"; level = "video";
       inputs = [ "step2-transcript-base" ]; config = [ "speakers" "device" ];
       models = { speakers = { key = "speakers.model"; default = "wavlm-base-plus-sv"; }; };
+      videoKeys = [ "audio" ];  # the voice references too (nix/pipeline.nix voicesOf)
       script = "step2_speakers.py"; voices = { script = "step2_voice_reference.py"; };
     }
     {
@@ -141,6 +147,7 @@ let
       config = [ "asr" "disambiguate" "device" ];
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
                  vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; when = "disambiguate.model"; }; };
+      videoKeys = [ "audio" ];
       script = "step2_transcript_disambiguate.py";
      
     }

@@ -15,10 +15,16 @@ Output (``$out``):
 - ``thumbs/<clip_id>.jpg``: first frame of each clip (from the same pass).
 - ``meta.json``.
 
-Source handling: variable frame rate sources are first re-timed to their (snapped)
-average fps on a lossless intermediate so detection and cuts share one frame grid;
-anamorphic sources (SAR != 1:1) are scaled to square pixels (width x SAR); subtitle,
-data and attachment streams are ignored. A file that is not a decodable video fails
+Source handling (decided once per video, :func:`reelset.picture.plan`, recorded in scenes.json
+``picture``): variable frame rate sources are first re-timed to their (snapped) average fps on a
+lossless intermediate so detection and cuts share one frame grid; a stream that declares
+interlaced fields is checked with ffmpeg's ``idet`` on sampled frames and inverse-telecined
+(``fieldmatch``/``decimate`` on that intermediate: 29.97 → 23.976 fps) when 3:2 pulldown is found,
+else deinterlaced (``bwdif``, one frame per frame); the display matrix (rotation, flips) is applied
+as ffmpeg's autorotate applies it; letterbox / pillarbox bars found by ``cropdetect`` over sampled
+frames are cropped (the video's ``crop`` in dataset.toml: "auto", "none" or "W:H:X:Y"); anamorphic
+sources (SAR != 1:1) are scaled to square pixels (width x SAR); subtitle, data and attachment
+streams are ignored. A file that is not a decodable video fails
 with ``error: <file>: not a decodable video: <reason>`` (exit status 2).
 
 Run by hand: ``python tools/step1_scenes.py --spec spec.json --out DIR``.
@@ -27,13 +33,12 @@ Run by hand: ``python tools/step1_scenes.py --spec spec.json --out DIR``.
 from __future__ import annotations
 
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import scenedetect
 from scenedetect import ContentDetector, SceneManager, open_video
 
-from reelset import ReelsetError, media
+from reelset import ReelsetError, media, picture
 from reelset.schemas.base import StepSpec
 from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
@@ -62,19 +67,32 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     cfg = spec.section("scenes", SceneConfig)
     src = Path(spec.video)
+    crop = str(spec.video_options.get("crop", "auto"))
     with timer.phase("probe"):
         info, _times = media.probe_video(src)
     log(f"{src.name}: {info.width}x{info.height} SAR {info.sample_aspect_ratio} {info.fps_rational} fps"
-        f"{' VFR' if info.vfr else ''}, {info.duration_s:.2f} s, audio={info.has_audio}")
-    fps = Fraction(info.fps_rational)
+        f"{' VFR' if info.vfr else ''}, {info.duration_s:.2f} s, audio={info.has_audio}, field order {info.field_order}"
+        f"{f', display rotation {info.rotation}' if info.rotation else ''}{', mirrored' if info.mirrored else ''}")
+    track = media.choose_audio(info.audio_tracks, spec.video_options.get("audio"), spec.video_entry())
+    info.audio_stream = track.index if track else None
+    audio = f"0:{track.index}" if track else "0:a:0?"
+    if len(info.audio_tracks) > 1:
+        log(f"audio tracks: {'; '.join(t.label() for t in info.audio_tracks)}; the clips carry #{track.index}")
+    with timer.phase("sample_picture"):
+        plan = picture.plan(src, info, crop, where=spec.video_entry())
+    pic = plan.record
+    log(f"picture: interlace {pic.interlace.action}, crop {pic.crop.applied or 'none'} (detected {pic.crop.detected}), "
+        f"filters '{pic.filters}', clips {pic.width}x{pic.height}")
+    fps = plan.fps
     with tempfile.TemporaryDirectory(prefix="reelset-scenes-") as tmp:
         analysis = src
-        if info.vfr:
-            fps = media.snap_fps(fps)
+        if info.vfr or plan.analysis:
+            fps = media.snap_fps(fps) if info.vfr else fps
             analysis = Path(tmp) / "cfr.mkv"
-            log(f"variable frame rate: re-timing to {float(fps):.3f} fps before detection")
+            log(f"{'variable frame rate, ' if info.vfr else ''}{pic.interlace.action}: a lossless {float(fps):.3f} fps "
+                f"intermediate before detection")
             with timer.phase("resample_cfr"):
-                media.resample_cfr(src, analysis, fps)
+                media.resample_cfr(src, analysis, fps if info.vfr else None, plan.analysis, audio=audio)
         with timer.phase("detect"):
             try:
                 ranges, total = detect_scenes(analysis, cfg)
@@ -87,19 +105,19 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         log(f"{len(ranges)} scenes in {total} frames")
         (out / "clips").mkdir()
         (out / "thumbs").mkdir()
-        width = info.display_width
-        height = info.height - info.height % 2
+        width, height = pic.width, pic.height
         ids = [f"{spec.video_id}-s{i + 1:04d}" for i in range(len(ranges))]
         with timer.phase("clips"):
             media.cut_clips(analysis, ranges, [out / "clips" / f"{c}.mp4" for c in ids],
                             [out / "thumbs" / f"{c}.jpg" for c in ids], fps, width, height,
-                            cfg.clip_crf, cfg.clip_preset, info.has_audio, cfg.thumbnail_width)
+                            cfg.clip_crf, cfg.clip_preset, info.has_audio, cfg.thumbnail_width, filters=plan.picture,
+                            audio=audio if analysis == src else "0:a:0?")
         scenes = [Scene(index=i, clip_id=clip_id, start_frame=start, end_frame=end, frame_count=end - start,
                         start_s=round(start / float(fps), 6), end_s=round(end / float(fps), 6),
                         clip=f"clips/{clip_id}.mp4", thumbnail=f"thumbs/{clip_id}.jpg", width=width, height=height)
                   for i, (clip_id, (start, end)) in enumerate(zip(ids, ranges, strict=True))]
     artifact = ScenesArtifact(
-        video_id=spec.video_id, source=info, analysis_fps=float(fps), total_frames=total,
+        video_id=spec.video_id, source=info, picture=pic, analysis_fps=float(fps), total_frames=total,
         detector={"name": "ContentDetector", "threshold": cfg.threshold,
                   "min_scene_len_frames": cfg.min_scene_len_frames},
         scenes=scenes)

@@ -44,10 +44,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         idx = frames.frame_at(times, t)
     except ReelsetError as exc:
         raise ReelsetError(f"{where}.t: {exc}") from exc
-    height = info.height - info.height % 2
+    height = info.display_height  # the displayed (turned) size
     with timer.phase("extract"):
         frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None,
-                             out / "frame.png", info.display_width, height)
+                             out / "frame.png", info.display_width, height, info.orientation_filters)
     write_json(out / "frame.json", ExtractedFrame(video=spec.video_id, t=t, frame_index=idx, frame_t=round(times[idx], 6),
                                                   image="frame.png", width=info.display_width, height=height))
     return StepResult(counts={"frames": 1}, versions={"ffmpeg": media.program_version("ffmpeg")})

@@ -158,7 +158,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
         encoder = voice.load_encoder(Path(model.path))
     if transcript.has_audio and transcript.segments:
         with timer.phase("decode_audio"):
-            pcm = media.decode_audio_16k(Path(spec.video))
+            pcm = media.decode_audio_16k(Path(spec.video), audio=spec.video_options.get("audio"), where=spec.video_entry())
         with timer.phase("embed_and_cluster"):
             voices, segments = attribute(pcm, transcript, encoder, refs, cfg)
     else:

@@ -66,11 +66,14 @@ def write_subtitles(out: Path, segments: list[Segment]) -> None:
         (out / "transcript.vtt").write_text("WEBVTT\n\n", encoding="utf-8")
 
 
-def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer) -> dict:
-    """Decode and transcribe ``src``; returns the TranscriptArtifact fields (except ids/model)."""
+def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: int | str | None = None,
+               where: str = "") -> dict:
+    """Decode and transcribe the audio track ``audio`` of ``src`` (the video's ``audio`` of dataset.toml,
+    ``where`` naming it: :func:`reelset.media.choose_audio`); returns the TranscriptArtifact fields
+    (except ids/model)."""
     with timer.phase("decode_audio"):
         t0 = time.perf_counter()
-        pcm = media.decode_audio_16k(src, pcm16=True)
+        pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
     duration = pcm.shape[0] / asr.SAMPLE_RATE
     with timer.phase("load_model"):
         model, device, compute_type = asr.load_whisper(model_dir, cfg)
@@ -108,7 +111,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     with timer.phase("probe"):
         audio = media.has_audio(src)
     if audio:
-        fields = transcribe(src, Path(model_ref.path), cfg, timer)
+        fields = transcribe(src, Path(model_ref.path), cfg, timer, spec.video_options.get("audio"), spec.video_entry())
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
     else:
         log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")

@@ -90,14 +90,16 @@ def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     return joined, joined + "."
 
 
-def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str) -> tuple[list[dict], list[str], str, int]:
+def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str, audio: int | str | None = None,
+             where: str = "") -> tuple[list[dict], list[str], str, int]:
     """faster-whisper on ``src`` conditioned on the bible (batched, like the base transcript):
     (flat words of the unflagged segments, segment texts, device, flagged segments). The
     hallucination guards run on the re-decoding too, so a loop or phantom phrase of the
-    conditioned run never lends a word to the corrected transcript."""
+    conditioned run never lends a word to the corrected transcript. ``audio``: the video's audio track
+    (dataset.toml, ``where`` naming it; :func:`reelset.media.choose_audio`)."""
     log("conditioned re-decoding")
     model, device, _compute_type = asr.load_whisper(model_dir, cfg)
-    pcm = media.decode_audio_16k(src, pcm16=True)
+    pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
     windows, timestamps, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
                                                       hotwords=hotwords, initial_prompt=prompt)
     segments = asr.sentence_segments(windows, asr.seconds(timestamps), cfg)
@@ -118,7 +120,7 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
     ``max_width`` wide), written under ``work``. Returns the paths per segment."""
     info, times = media.probe_video(src)
     width = min(max_width, info.display_width) // 2 * 2
-    height = max(2, round(info.height * width / info.display_width) // 2 * 2)
+    height = max(2, round(info.display_height * width / info.display_width) // 2 * 2)  # displayed (turned) size
     result = []
     for k, (start, end) in enumerate(segs):
         paths = []
@@ -126,7 +128,8 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
             t = max(times[0], min(start + (j + 0.5) * (end - start) / n, times[-1]))
             idx = frames.frame_at(times, t)
             dst = work / f"seg{k:04d}-{j:02d}.png"
-            frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None, dst, width, height)
+            frames.extract_frame(src, times[idx], times[idx + 1] if idx + 1 < len(times) else None, dst, width, height,
+                                 info.orientation_filters)
             paths.append(dst)
         result.append(paths)
     return result
@@ -145,7 +148,8 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
     spans = [(s.start, s.end) for s in base.segments]
     seg_frames = segment_frames(Path(spec.video), spans, cfg.model_frames, work)
     # an audio-visual model hears each segment: the source's audio once (int16, half the memory), cut per segment
-    pcm = media.decode_audio_16k(Path(spec.video), pcm16=True) if model.hears_audio and base.has_audio else None
+    pcm = (media.decode_audio_16k(Path(spec.video), pcm16=True, audio=spec.video_options.get("audio"), where=spec.video_entry())
+           if model.hears_audio and base.has_audio else None)
     schema = segment_answer_schema([c.name for c in bible_art.bible.characters], cfg.model_max_text_chars)
     grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, cfg.model_constrained, schema)
     log(f"model pass: {vlm.kind(model)} model ({model.model_type}){', hears each segment' if pcm is not None else ''}; {decoding}")
@@ -238,7 +242,8 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
             raise ReelsetError(f"{STEP}: spec has no models.asr (needed by the conditioned pass)")
         with timer.phase("conditioned"):
             cond_words, conditioned_text, device, cond_flagged = redecode(Path(spec.video), Path(model_ref.path), asr_cfg,
-                                                                          hotwords, prompt)
+                                                                          hotwords, prompt, spec.video_options.get("audio"),
+                                                                          spec.video_entry())
             entries = conditioned_pass(segments, cond_words, bible_art.terms, keep_confident=cfg.keep_confident)
         models_used.append(model_ref)
         audit += entries

@@ -49,7 +49,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     with timer.phase("decode_audio"):
         if not media.has_audio(src):
             raise ReelsetError(f"{where}: video {spec.video_id} has no audio stream")
-        pcm = media.decode_audio_16k(src)
+        pcm = media.decode_audio_16k(src, audio=spec.video_options.get("audio"), where=spec.video_entry())
     duration = len(pcm) / voice.SAMPLE_RATE
     if end > duration + 0.05:
         raise ReelsetError(f"{where}: {start}-{end} s ends after the audio of video {spec.video_id} ({duration:.3f} s)")

@@ -24,9 +24,13 @@ def frame_at(times: list[float], t: float) -> int:
     return i
 
 
-def extract_frame(src: Path, frame_t: float, next_t: float | None, dst: Path, width: int, height: int) -> None:
+def extract_frame(src: Path, frame_t: float, next_t: float | None, dst: Path, width: int, height: int,
+                  turn: list[str] | None = None) -> None:
     """Write the frame presented at ``frame_t`` (seconds) of ``src`` as PNG ``dst``, scaled to
-    ``width`` x ``height`` square pixels.
+    ``width`` x ``height`` square pixels, upright: a frame the decoder marks interlaced is
+    deinterlaced first (``bwdif``, ``deint=interlaced``: progressive frames pass untouched), then
+    turned by ``turn`` (the source's display-matrix filters, ``VideoInfo.orientation_filters``;
+    ``-noautorotate``, so the fields are still rows when they are woven).
 
     The input seek point is halfway between the frame and its predecessor-free window
     (``frame_t - half a frame``): ffmpeg's accurate seek drops every frame earlier than the
@@ -34,8 +38,9 @@ def extract_frame(src: Path, frame_t: float, next_t: float | None, dst: Path, wi
     """
     half = ((next_t - frame_t) / 2) if next_t is not None else 0.02
     seek = max(0.0, frame_t - half)
-    media.run_ffmpeg(["-ss", f"{seek:.6f}", "-i", str(src), "-map", "0:v:0", "-frames:v", "1",
-                      "-vf", f"scale={width}:{height},setsar=1", *media.BITEXACT, str(dst)],
+    chain = ",".join(["bwdif=mode=send_frame:deint=interlaced", *(turn or []), f"scale={width}:{height}", "setsar=1"])
+    media.run_ffmpeg(["-noautorotate", "-ss", f"{seek:.6f}", "-i", str(src), "-map", "0:v:0", "-frames:v", "1",
+                      "-vf", chain, *media.BITEXACT, str(dst)],
                      f"extracting the frame at {frame_t:.3f} s", src)
 
 

@@ -44,12 +44,17 @@ class StepSpec(Strict):
     device: Literal["cpu", "cuda"] = Field(description="Device class the step declares. A cuda step needs a working CUDA device unless its config's [device] allow_cpu = true (reelset/device.py).")
     video_id: str | None = Field(None, description="Shard's video id (video-level steps).")
     video: str | None = Field(None, description="Path of the source video (video-level steps).")
+    video_options: dict[str, str | int] = Field(default_factory=dict, description="The keys of this video's [[videos]] entry that the step declares (nix/steps.nix `videoKeys`) and dataset.toml sets, e.g. {'crop': 'none', 'audio': 'eng'}.")
     config: dict = Field(default_factory=dict, description="The dataset.toml sections the step declares (nix/steps.nix `config`), as parsed by Nix.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Upstream step outputs by step name (store paths).")
     models: dict[str, ModelRef] = Field(default_factory=dict, description="Models by role, e.g. {'asr': ...}.")
     toolchain: dict[str, str] = Field(default_factory=dict, description="Toolchain name and fingerprint.")
     files: dict[str, str] = Field(default_factory=dict, description="Dataset-folder files the step declares, by role (store paths), e.g. {'bible': '/nix/store/…-bible.yaml'}.")
     file_names: dict[str, str] = Field(default_factory=dict, description="Names relative to the dataset folder of the files (by role) that lie in a subfolder, for messages, e.g. {'bible': 'meta/bible.yaml'}; a file in the dataset folder itself has none (its store name says it).")
+
+    def video_entry(self) -> str:
+        """How messages name this video's ``[[videos]]`` entry: 'dataset.toml [[videos]] id = "ep01"'."""
+        return f'dataset.toml [[videos]] id = "{self.video_id}"'
 
     def file_name(self, role: str) -> str:
         """The name a user knows the dataset file of ``role`` by, for messages: its path relative to

@@ -29,6 +29,14 @@ class VideoEntry(Strict):
     file: str | None = Field(None, description="File name of a fixed input added to the Nix store.")
     sha256: str | None = Field(None, description="sha256 (hex or SRI) of the fixed input file.")
     url: str | None = Field(None, description="Optional URL the fixed input may be fetched from.")
+    audio: int | str | None = Field(None, description="The audio track every step hears (ASR, speakers, voice references) "
+                                    "and the clips and packages carry: a stream index (ffmpeg's 'Stream #0:<index>') or a "
+                                    "language tag ('eng'); default: the track marked default, else the first. Checked at "
+                                    "evaluation against the file's tracks.")
+    crop: str = Field("auto", pattern=r"^(auto|none|[0-9]+:[0-9]+:[0-9]+:[0-9]+)$",
+                      description="Letterbox / pillarbox bars (step1-scenes): 'auto' crops what cropdetect finds black at every "
+                                  "sampled point of the video, 'none' keeps the whole frame, 'W:H:X:Y' crops that box (pixels of "
+                                  "the displayed picture, e.g. '1920:800:0:140').")
 
     @model_validator(mode="after")
     def _one_source(self) -> VideoEntry:
