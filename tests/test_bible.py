@@ -42,16 +42,16 @@ def test_demo_bible_builds_normalized(tmp_path):
 
 
 @pytest.mark.parametrize("edit, path, reason", [
-    (("  - name: Cyril\n", "  - name: Cyril\n    hair: brown\n"), "characters[2].hair (line 25)", "unknown key"),
+    (("  - name: Cyril\n", "  - name: Cyril\n    hair: brown\n"), "characters[2] (Cyril).hair (line 25)", "unknown key"),
     (("  - name: Lana\n    aliases", "  - aliases"), "characters[1].name", "Field required"),
-    (("{video: demo01, t: 13.0}", "{video: demo01, t: -2}"), "characters[2].reference_shots[0].t (line", "greater than or equal to 0"),
-    (("{video: demo01, t: 13.0}", "{video: demo01, t: noon}"), "characters[2].reference_shots[0].t (line", "valid number"),
+    (("{video: demo01, t: 13.0}", "{video: demo01, t: -2}"), "characters[2] (Cyril).reference_shots[0].t (line", "greater than or equal to 0"),
+    (("{video: demo01, t: 13.0}", "{video: demo01, t: noon}"), "characters[2] (Cyril).reference_shots[0].t (line", "valid number"),
     (("trigger_word: rsdemo", "trigger_word: rs demo"), "trigger_word (line 6)", "should match pattern"),
     (("aliases: [Lana Kane]", "aliases: [Archer]"), "characters[1].aliases[0]", "already used by characters[0].name"),
     (("mishearings: [Mallory]", "mishearings: [Moscow]"), "characters[3].mishearings[0]", "is a correct spelling"),
-    (("{video: demo01, start: 6.5, end: 10.5}", "{video: demo01, start: 6.5, end: 6.0}"), "characters[1].voice_references[0] (line 23)",
+    (("{video: demo01, start: 6.5, end: 10.5}", "{video: demo01, start: 6.5, end: 6.0}"), "characters[1] (Lana).voice_references[0] (line 23)",
      "end (6.0) must be after start (6.5)"),
-    (("{video: demo01, start: 6.5, end: 10.5}", "{video: demo01, start: -1, end: 10.5}"), "characters[1].voice_references[0].start (line 23)",
+    (("{video: demo01, start: 6.5, end: 10.5}", "{video: demo01, start: -1, end: 10.5}"), "characters[1] (Lana).voice_references[0].start (line 23)",
      "greater than or equal to 0"),
 ])
 def test_malformed_bible_names_the_field(tmp_path, edit, path, reason):
@@ -67,7 +67,7 @@ def test_line_numbers_point_at_the_bad_field(tmp_path):
     text = GOOD.replace("{video: demo01, t: 7.0", "{video: demo01, t: -7.0")
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "t: -7.0" in ln)
     (tmp_path / "bible.yaml").write_text(text)
-    with pytest.raises(Exception, match=rf"characters\[1\]\.reference_shots\[0\]\.t \(line {line}\)"):
+    with pytest.raises(Exception, match=rf"characters\[1\] \(Lana\)\.reference_shots\[0\]\.t \(line {line}\)"):
         load_bible(tmp_path / "bible.yaml")
 
 

@@ -366,3 +366,38 @@ def test_all_says_which_steps_it_leaves_out_and_why(tmp_path):
     assert why["step5-wan21-train"] == ("needs step4-wan21-preprocess, which is left out; opt-in: add a [wan21_train] "
                                         "section to dataset.toml (docs/training.md)")
     assert why["step5-ltx2-train"] == "opt-in: add a [ltx2_train] section to dataset.toml (docs/training.md)"
+
+
+def test_user_files_are_checked_before_nix_with_file_line_and_fix(user_flake, tmp_path):
+    """Issue 38 (5): a trailing comma in review.json, a typo'd dataset.toml key and a bad bible
+    field are named with file, line and column (and the likely fix) by build, status and review,
+    before Nix evaluates anything."""
+    toml = (user_flake / "dataset.toml").read_text()
+    line3 = '    "caption_sha256": "' + "0" * 64 + '"},'  # the comma that ends it is the error
+    (user_flake / "review.json").write_text('{"decisions": {\n  "ep1-s0001": {"action": "reject", "reason": "blurry",\n'
+                                            + line3 + '\n}\n}\n')
+    subprocess.run(["git", "add", "review.json"], cwd=user_flake, check=True)
+    try:
+        for args in (("build", "step1-scenes"), ("status",), ("review", "--port", "0")):
+            proc = reelset(*args, cwd=user_flake)
+            assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+            assert f"review.json:3:{len(line3)}: not valid JSON: trailing comma before '}}'" in proc.stderr, (args, proc.stderr)
+            assert "nix build" not in proc.stdout and "does not evaluate" not in proc.stderr
+        (user_flake / "dataset.toml").write_text(toml + "\n[scenes]\ntreshold = 30.0\n")
+        proc = reelset("status", cwd=user_flake)
+        assert proc.returncode == 2 and "dataset.toml: [scenes] has no key `treshold`; did you mean `threshold`?" in proc.stderr
+        (user_flake / "dataset.toml").write_text(toml + "\n[scenes\n")
+        proc = reelset("build", cwd=user_flake)
+        assert proc.returncode == 2 and f"dataset.toml:{toml.count(chr(10)) + 2}:8: not valid TOML" in proc.stderr, proc.stderr
+    finally:
+        (user_flake / "dataset.toml").write_text(toml)
+        subprocess.run(["git", "rm", "-q", "--cached", "review.json"], cwd=user_flake, check=True)
+        (user_flake / "review.json").unlink()
+    (user_flake / "bible.yaml").write_text("series: s\ntrigger_word: myshow\ncharacters:\n  - name: Tobias\n    hair: red\n")
+    subprocess.run(["git", "add", "bible.yaml"], cwd=user_flake, check=True)
+    try:
+        proc = reelset("status", cwd=user_flake)
+        assert proc.returncode == 2 and "bible.yaml: characters[0] (Tobias).hair (line 5): unknown key" in proc.stderr, proc.stderr
+    finally:
+        subprocess.run(["git", "rm", "-q", "--cached", "bible.yaml"], cwd=user_flake, check=True)
+        (user_flake / "bible.yaml").unlink()

@@ -3,9 +3,10 @@
 :func:`load_bible` parses the YAML (PyYAML, safe loader), validates it with
 :class:`reelset.schemas.bible.Bible` and normalizes it. Every error is a
 :class:`reelset.ReelsetError` naming the file, the YAML path of the bad field
-(``characters[2].reference_shots[0].t``) and, when PyYAML knows it, its line, e.g.::
+(``characters[2].reference_shots[0].t``, with the character's or place's name when it has
+one) and, when PyYAML knows it, its line, e.g.::
 
-    bible.yaml: characters[0].reference_shots[1].t (line 12): Input should be greater
+    bible.yaml: characters[0] (Archer).reference_shots[1].t (line 12): Input should be greater
     than or equal to 0 (got -3)
 
 :func:`bible_terms` flattens the bible into the spellings the disambiguation passes match.
@@ -33,6 +34,16 @@ def yaml_path(loc: tuple) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
+
+
+def _named(data: dict, loc: tuple) -> str:
+    """' (Tobias)' when ``loc`` lies inside an entry of a list of named things (characters, places)
+    that has a name, else ''."""
+    if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(data.get(loc[0]), list) and loc[1] < len(data[loc[0]]):
+        entry = data[loc[0]][loc[1]]
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].strip():
+            return f" ({entry['name'].strip()})"
+    return ""
 
 
 def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
@@ -146,7 +157,9 @@ def load_bible(path: Path, where: str | None = None) -> Bible:
         for err in exc.errors():
             loc = err["loc"]
             line = _line_of(root, loc)
-            at = yaml_path(loc) + (f" (line {line})" if line else "")
+            rest = loc[2:]
+            inner = ("." if rest and isinstance(rest[0], str) else "") + yaml_path(rest) if rest else ""
+            at = yaml_path(loc[:2]) + _named(data, loc) + inner + (f" (line {line})" if line else "")
             reason = "unknown key (not in the bible schema)" if err["type"] == "extra_forbidden" else err["msg"]
             if err["type"] not in ("missing", "extra_forbidden") and "input" in err and not isinstance(err["input"], dict | list):
                 reason += f" (got {err['input']!r})"

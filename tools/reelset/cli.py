@@ -63,7 +63,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, entry, export, nixinfo
+from reelset import ReelsetError, entry, export, nixinfo, userfiles
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
@@ -457,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
             info = inspect_output(args.path, timings=args.timings)
             print(json.dumps(info, indent=2) if args.json else format_inspect(info))
         else:
+            if args.flake is None:  # the dataset's own files first (file:line:column), before Nix evaluates
+                try:
+                    folder = entry.resolve_dataset(args.dataset, cwd).dataset_dir
+                except ReelsetError:
+                    folder = None
+                if folder is not None and (folder / "dataset.toml").is_file():
+                    userfiles.check(folder)
             flake, attr = status_target(args.dataset, args.flake, args.attr, cwd)
             st = dataset_status(flake, attr, cwd=cwd)
             print(json.dumps(st, indent=2) if args.json else format_status(st))

@@ -31,12 +31,11 @@ import json
 import os
 import shlex
 import subprocess
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelset import ReelsetError, nixinfo
+from reelset import ReelsetError, nixinfo, userfiles
 
 REPO = nixinfo.REPO
 
@@ -157,12 +156,10 @@ def env_script(env: dict[str, str] | None = None) -> str:
 
 # --------------------------------------------------------------------------- dataset files
 def dataset_config(target: Target) -> dict:
-    """dataset.toml of ``target`` parsed; ReelsetError naming the file when it is not TOML."""
-    toml = target.dataset_dir / "dataset.toml"
-    try:
-        return tomllib.loads(toml.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ReelsetError(f"{toml}: not valid TOML: {exc}") from exc
+    """dataset.toml of ``target`` parsed and checked before Nix sees it
+    (:func:`reelset.userfiles.check_dataset_toml`: file:line:column, keys with "did you mean");
+    ReelsetError."""
+    return userfiles.check_dataset_toml(target.dataset_dir / "dataset.toml")
 
 
 def lookup(cfg: dict, key: str, default):
@@ -338,16 +335,17 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
     ReelsetError before building when dataset files are untracked in git (``check_git``), when
     the step is not in the table, or when the build fails (the log above says why).
     """
+    cfg = dataset_config(target)  # the user's files first: a typo costs a second, not an evaluation
     env = build_env(env)
     table = step_table(target, env)
     names = [s["name"] for s in table]
     if step != "all" and step not in names:
         raise ReelsetError(f"{step}: not a step; steps: {', '.join(names)}, or all")
-    cfg = dataset_config(target)
     if check_git:
         missing = invisible_files(target, cfg, table)
         if missing:
             raise ReelsetError(invisible_message(target, missing))
+    userfiles.check_files(target.dataset_dir, cfg)  # review.json, bible.yaml: file:line:column before Nix
     installable = f"{target.flake}#{target.attr}.{step}"
     cmd = ["build", "--impure", "--json", "--out-link", str(out_link), installable] + (["-L"] if log_lines else [])
     print(f"reelset build: nix {' '.join(shlex.quote(c) for c in cmd)}", flush=True)

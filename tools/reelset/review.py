@@ -63,12 +63,30 @@ def _loc(loc: tuple) -> str:
     return out or "(root)"
 
 
+def json_error(text: str, exc: ValueError, where: str) -> str:
+    """'<where>:<line>:<column>: <problem>' for a JSON syntax error (a ``json.JSONDecodeError``,
+    which orjson's error is), with the likely fix when the text before the error ends in a comma
+    ("trailing comma before '}'": JSON allows none)."""
+    pos = getattr(exc, "pos", None)
+    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    msg = getattr(exc, "msg", str(exc))
+    hint = ""
+    if pos is not None:
+        comma = pos if text[pos:pos + 1] == "," else len(text[:pos].rstrip()) - 1  # orjson points at it, json after it
+        after = text[comma + 1:].lstrip()[:1]
+        if text[comma:comma + 1] == "," and after in ("}", "]"):
+            line, col = text.count("\n", 0, comma) + 1, comma - text.rfind("\n", 0, comma)
+            msg, hint = f"trailing comma before '{after}'", " (JSON allows none: remove that ',')"
+    return f"{where}:{line}:{col}: not valid JSON: {msg}{hint}" if line else f"{where}: not valid JSON: {msg}{hint}"
+
+
 def parse_review(data: bytes, where: str) -> ReviewFile:
-    """Validate review.json bytes; ReelsetError '<where>: <entry>.<field>: <problem>' per error."""
+    """Validate review.json bytes; ReelsetError '<where>:<line>:<col>: not valid JSON: …' for a
+    syntax error (:func:`json_error`), '<where>: <entry>.<field>: <problem>' per schema error."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ReelsetError(f"{where}: not valid JSON: {exc}") from exc
+        raise ReelsetError(json_error(data.decode("utf-8", "replace"), exc, where)) from exc
     try:
         return ReviewFile.model_validate(raw)
     except ValidationError as exc:
