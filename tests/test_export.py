@@ -630,3 +630,27 @@ def test_export_help_says_whole_sentences(capsys):
         main(["export", "--help"])
     description = capsys.readouterr().out.split("\n\n")[1]
     assert description.rstrip().endswith(".") and "returns" not in description and "``" not in description, description
+
+
+def test_ltx2_validation_prompt_is_a_reviewed_caption(tmp_path):
+    """Issue 38 (6): the exported training.yaml samples a caption the reviewer edited (read from the
+    package's manifest beside the latents), not the first item's model caption; without an edited
+    one, or without the package at hand, the first item's."""
+    from reelset.export import validation_prompt
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    idx = LatentIndex.model_validate_json((fake_latents(tmp_path / "lat") / "latents.json").read_bytes())
+    extra = LatentClip(item_id="v1-s0001-w00", clip_id="v1-s0001", bucket="96x64x25", caption="rsdemo, Lana sits down",
+                       width=96, height=64, frames=25, fps=24.0, files={}, shapes={}, dtypes={})
+    idx = idx.model_copy(update={"clips": [*idx.clips, extra], "package": str(pkg)})
+    assert validation_prompt(idx) == "rsdemo, shot"  # no manifest: the first item's
+    clips = [PackagedClip(item_id=f"v1-s000{i}-w00", clip_id=f"v1-s000{i}", video_id="v1", window=0, fate="kept",
+                          caption=c, caption_source=src, file=f"dataset/videos/v1-s000{i}-w00.mp4", bucket="96x64x25",
+                          frames=25, width=96, height=64, fps=24.0)
+             for i, (c, src) in enumerate([("rsdemo, shot", "model"), ("rsdemo, Lana sits down", "edited")])]
+    m = PackageManifest(trainer="ltx2", dataset="t", config={}, trigger_word="rsdemo", trigger_prepended=True,
+                        package_dir="dataset", files=[], reviewed_accepted=2, reviewed_rejected=0, kept=2, dropped=0,
+                        frames_written=50, source_frames_trimmed=0, clips=clips)
+    (pkg / "manifest.json").write_text(m.model_dump_json())
+    assert validation_prompt(idx) == "rsdemo, Lana sits down"

@@ -420,6 +420,21 @@ LoRA checkpoints go to `{dest / 'outputs'}`.
     return ["dataset.json", "training.yaml", "TRAIN.md"]
 
 
+def validation_prompt(idx: LatentIndex) -> str:
+    """The caption the exported LTX-2 training.yaml samples during training: a reviewer's edited
+    caption when the package (``idx.package``, its manifest.json) has one among the encoded items,
+    else the first item's (a model caption: with a try-out model that is noise, so edit one in
+    review). Returns ``idx.clips[0].caption`` when the package is not at hand."""
+    path = Path(idx.package) / PackageManifest.FILE
+    encoded = {c.item_id: c.caption for c in idx.clips}
+    if path.is_file():
+        m = PackageManifest.model_validate_json(path.read_bytes())
+        edited = [c.item_id for c in m.clips if c.fate == "kept" and c.caption_source == "edited" and c.item_id in encoded]
+        if edited:
+            return encoded[edited[0]]
+    return idx.clips[0].caption
+
+
 def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step4-ltx2-preprocess → LTX-2 trainer: .precomputed/{latents,conditions,audio_latents}
     (the .pt files as step4 wrote them), training.yaml, TRAIN.md."""
@@ -435,7 +450,8 @@ def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_en
     first = idx.clips[0]
     buckets = sorted({c.bucket for c in idx.clips})
     w, h, f = (int(v) for v in first.bucket.split("x"))
-    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), first.caption, first.fps, tm))
+    prompt = validation_prompt(idx)
+    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), prompt, first.fps, tm))
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO}) on reelset's latents
 
 Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(idx.clips)} clips, dataset
@@ -451,7 +467,7 @@ the trainer always builds its embeddings processor from it (`trainer.py` `_load_
 text features into the transformer's embeddings at each step).
 
 Captions were encoded as packaged (the trigger word is in them only if the package put it there;
-first caption: "{first.caption}").
+validation prompt, a reviewed caption (an edited one where the review has one): "{prompt}").
 Audio: {'every clip has audio latents: the `audio` modality is trained.' if audio else 'not every clip has audio latents (the trainer would drop those clips): video only.'}
 Buckets: {', '.join(buckets)}{' (several: batch_size stays 1)' if len(buckets) > 1 else ''}.
 
