@@ -2,8 +2,9 @@
 # Ubuntu machine: they install the apt packages (as root, or with sudo), build the steps' store
 # env of requirements.lock with Nix and link it as .venv, then use Nix with the host toolchain.
 #
-#   make deps    apt packages: nix-bin, ffmpeg, espeak-ng, openssh (simulated builder tests),
-#                chromium + chromium-driver (report browser test)
+#   make deps    apt packages the demo needs: nix-bin, binutils, ffmpeg, espeak-ng, git
+#   make test-deps  what only the tests add: openssh (simulated builder tests), chromium +
+#                chromium-driver (report browser tests), util-linux, procps
 #   make venv    .venv = a link to the steps' store env of requirements.lock (nix build .#host.python-env)
 #   make demo    nix build --impure .#host.demo; prints the store paths and the report
 #   make test    the test suite (pytest: real media, real Nix builds)
@@ -20,7 +21,8 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
-APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver
+APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git
+TEST_APT_PACKAGES := openssh-server openssh-client util-linux procps chromium chromium-driver
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,12 +38,20 @@ export NIX_CONFIG
 # to; REELSET_PYTHON is an escape hatch, not set here.
 unexport REELSET_PYTHON
 
-.PHONY: deps venv demo test lint docs pin-env
+.PHONY: deps test-deps venv demo test lint docs pin-env
 
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt-get install of the packages of $(1) that are missing
+define APT_INSTALL
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+endef
+
+deps:
+	$(call APT_INSTALL,$(APT_PACKAGES))
+
+test-deps:
+	$(call APT_INSTALL,$(TEST_APT_PACKAGES))
 
 # .venv is a link to the steps' own store env (nix/toolchains/host.nix, tools/python_env.py): the
 # tests, the CLI, the review server and every step run one self-contained environment (its own
@@ -63,7 +73,7 @@ demo: deps venv
 	echo "report: $$out/index.html (also ./result/index.html)"; \
 	echo "step2-transcript-base: $$asr"
 
-test: deps venv
+test: deps test-deps venv
 	$(VENV)/bin/python -m pytest
 
 lint: venv
