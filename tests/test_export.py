@@ -131,6 +131,10 @@ def test_ltx2_trainer_export_of_the_package(exported, demo_outputs, models):
     m = PackageManifest.model_validate(orjson.loads((demo_outputs["step3-ltx2-data"] / "manifest.json").read_bytes()))
     rows = json.loads((dest / "dataset.json").read_text())  # process_videos.py: json.load, a list of objects
     assert isinstance(rows, list) and len(rows) == m.kept and set(rows[0]) == {"caption", "video"}
+    card = (dest / "README.md").read_text()  # issue 38 (2): a dataset card in every export
+    assert f"{m.kept} training items" in card and f"{m.packaged_s:.1f} s used of {m.accepted_s:.1f} s accepted" in card
+    assert f"| demo01 | {m.videos[0].accepted_s:.1f} |" in card and "Lightricks/LTX-2 @ 400fd31" in card
+    assert f"trigger word: `{trigger}`" in card and "Licence" in card
     buckets = [tuple(int(v) for v in b.split("x")) for b in m.config["buckets"]]
     for row in rows:
         path = assert_media(row["video"], dest)

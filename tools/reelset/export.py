@@ -84,6 +84,7 @@ import json
 import os
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -696,6 +697,65 @@ EXPORTERS = {
 TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
+# the trainer commit each export format was read against (the module docstring's facts)
+CHECKED = {"ltx2-trainer": "Lightricks/LTX-2 @ 400fd31 (packages/ltx-trainer)",
+           "ltxv-trainer": "Lightricks/LTX-Video-Trainer @ 31b1273",
+           "musubi": "kohya-ss/musubi-tuner @ 30c658c",
+           "diffusion-pipe": "tdrussell/diffusion-pipe @ 8f83dbf",
+           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18"}
+
+
+def _package_manifest(src: Source) -> PackageManifest | None:
+    """The package behind ``src``: its own manifest, or for latents the manifest of the package
+    they were made from (``latents.json`` ``package``), when that is at hand."""
+    if src.manifest is not None:
+        return src.manifest
+    path = Path(src.index.package) / PackageManifest.FILE if src.index is not None else None
+    return PackageManifest.model_validate_json(path.read_bytes()) if path is not None and path.is_file() else None
+
+
+def dataset_card(src: Source, target: str) -> str:
+    """README.md of an export: a dataset card (as Hugging Face dataset cards have) — what the
+    data is (dataset, family, trigger word), how much (items, accepted → packaged seconds per
+    video), the rules applied and where they come from, balance per character in packaged
+    seconds, what was left out and why (reasons counted), how to train (TRAIN.md, the trainer
+    commit the format was checked against) and a licence note."""
+    m = _package_manifest(src)
+    lines = [f"# Dataset card: {m.dataset if m else src.index.dataset} for {target}", ""]
+    if m is None:
+        lines += [f"Exported from `{src.root}`; its package is not at hand, so counts and balance are not known here.", ""]
+    else:
+        cfg = m.config
+        rules = (f"{cfg.get('fps')} fps, buckets {', '.join(cfg.get('buckets', []))} (W, H multiples of 32; F = 8n+1: the "
+                 "LTX-2 VAE's factors, ltx-trainer docs/dataset-preparation.md)" if m.trainer == "ltx2" else
+                 f"{cfg.get('fps')} fps, sizes {', '.join(cfg.get('sizes', []))}, {cfg.get('min_frames')}–{cfg.get('max_frames')} "
+                 "frames, 4n+1 (the Wan VAE's temporal factor; musubi-tuner docs/dataset_config.md)")
+        reasons = Counter((c.reason or "?").split(":")[0] for c in m.clips if c.fate == "dropped")
+        lines += [f"- model family: `{m.trainer}`; trigger word: " + (f"`{m.trigger_word}`, once at the start of every caption"
+                                                                      if m.trigger_word else "none"),
+                  f"- {m.kept} training items (windows of the reviewed clips, `windows = \"{cfg.get('windows', 'head')}\"`), "
+                  f"{m.packaged_s:.1f} s used of {m.accepted_s:.1f} s accepted in review; {m.dropped} clips left out",
+                  f"- rules: {rules}; each item scaled to cover its size and center-cropped, square pixels"]
+        scale = max((max(c.width / c.source_width, c.height / c.source_height) for c in m.clips
+                     if c.fate == "kept" and c.width and c.source_width and c.source_height), default=1.0)
+        if scale > 1.0:
+            lines.append(f"- upscaled: sources are smaller than their sizes, written up to {scale:.2f}x larger "
+                         "(soft detail a LoRA learns as blur; smaller buckets / sizes avoid it)")
+        lines.append("")
+        lines += ["| video | accepted s | packaged s | used |", "|---|---|---|---|"]
+        lines += [f"| {v.video_id} | {v.accepted_s:.1f} | {v.packaged_s:.1f} | {100 * v.used:.0f} % |" for v in m.videos]
+        if m.balance:
+            lines += ["", "| character | clips | items | packaged s | speaking s in items |", "|---|---|---|---|---|"]
+            lines += [f"| {b.name} | {b.clips} | {b.items} | {b.packaged_s:.1f} | {b.speaking_s:.1f} |" for b in m.balance]
+        if reasons:
+            lines += ["", "Left out: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common()) + " (manifest.json has each clip's reason)."]
+        lines += [""]
+    lines += [f"How to train: TRAIN.md in this folder (format checked against {CHECKED[target]}).", "",
+              "Licence: the pictures and sound are cut from the source videos; their rights are the rights of those "
+              "sources, which are yours to have. reelset adds no licence of its own.", ""]
+    return "\n".join(lines)
+
+
 def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
            text_encoder_path: str | None = None) -> list[Path]:
     """Export the step output at ``result`` for ``target`` into the new folder ``dest``; returns
@@ -715,6 +775,8 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
     dest.mkdir(parents=True, exist_ok=True)
     try:
         names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
+        (dest / "README.md").write_text(dataset_card(src, target), encoding="utf-8")
+        names = [*names, "README.md"]
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
