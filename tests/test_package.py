@@ -239,6 +239,10 @@ def test_ltx2_metadata_is_joined_by_item_id_with_relative_paths(ltx2_out, review
     assert SHORT in html and "too short" in html and "rejected in review: off-model character" in html
     assert "11 items kept · 2 clips dropped" in html and "Used 18.4 s of 22.8 s\nof accepted footage (81 %)" in html and "reelset export result ./ltx2-trainer-dataset --for ltx2-trainer" in html
     assert "--lora-trigger" not in html  # the captions carry the trigger word
+    # issue 38 (2): a preview of every kept item beside its caption, made by the report (never the package step)
+    previews = sorted(ltx2_out.parent.glob(f"{ltx2_out.name}.report-*/previews/*.jpg"))
+    assert {p.stem for p in previews} == set(packaged) and all(f'src="previews/{i}.jpg"' in html for i in packaged)
+    assert not (ltx2_out / "previews").exists()
     raw = orjson.loads((ltx2_out / "meta.json").read_bytes())
     meta = StepMeta.model_validate(raw)
     assert "timings_s" not in raw and meta.counts["kept"] == 11 and meta.counts["dropped"] == 2

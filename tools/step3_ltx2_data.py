@@ -113,7 +113,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     name = write_metadata(out / package.PACKAGE_DIR, cfg.metadata_format, rows)
     art = package.manifest("ltx2", spec, reviewed, cfg, [f"{package.PACKAGE_DIR}/{name}"], clips)
     write_json(out / "manifest.json", art)
-    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+    return StepResult(counts={"clips": len({c.clip_id for c in clips}), "kept": art.kept, "dropped": art.dropped,
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
                       versions={"ffmpeg": media.program_version("ffmpeg")})
 

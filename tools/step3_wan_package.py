@@ -138,7 +138,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [zip_name]
     art = package.manifest(family.name, spec, reviewed, cfg, files, clips)
     write_json(out / "manifest.json", art)
-    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped,
+    return StepResult(counts={"clips": len({c.clip_id for c in clips}), "kept": art.kept, "dropped": art.dropped,
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                               "zip_entries": zipped},
                       versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})

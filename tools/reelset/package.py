@@ -628,5 +628,5 @@ def shard_result(trainer: str, spec: StepSpec, reviewed: ReviewedArtifact, confi
     files: the gathering writes those) and meta."""
     art = manifest(trainer, spec, reviewed, config, [], clips)
     write_json(out / "manifest.json", art)
-    return StepResult(counts={"clips": len(clips), "kept": art.kept, "dropped": art.dropped, "frames_written": art.frames_written},
+    return StepResult(counts={"clips": len({c.clip_id for c in clips}), "kept": art.kept, "dropped": art.dropped, "frames_written": art.frames_written},
                       versions={"ffmpeg": media.program_version("ffmpeg")})

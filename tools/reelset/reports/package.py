@@ -3,10 +3,15 @@ seconds per video, balance per character in packaged seconds, dropped clips and 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from reelset import media
 from reelset.reports import Page, load, shard_title
 from reelset.schemas.manifest import PackageManifest
+
+PREVIEWS = "previews"  # folder of the report: one JPEG per kept item
+PREVIEW_WIDTH = 192  # pixels
 
 BODY = """
 <h2>{{ m.kept }} items kept · {{ m.dropped }} clips dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
@@ -31,15 +36,33 @@ Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.tr
 {% for c in dropped %}<tr><td><code>{{ c.clip_id }}</code></td><td>{{ c.reason }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">none</p>{% endif %}
 <h2>Kept ({{ kept|length }})</h2>
-<table><tr><th>item</th><th>bucket</th><th>written</th><th>window (video s)</th><th>source frames</th><th>lines quoted / cut</th><th>caption</th></tr>
-{% for c in kept %}<tr><td><a href="{{ c.file }}"><code>{{ c.item_id }}</code></a></td><td>{{ c.bucket }}</td>
+<table><tr><th>preview</th><th>item</th><th>bucket</th><th>written</th><th>window (video s)</th><th>source frames</th><th>lines quoted / cut</th><th>caption</th></tr>
+{% for c in kept %}<tr><td><a href="{{ c.file }}"><img src="previews/{{ c.item_id }}.jpg" width="192" alt="{{ c.item_id }}" loading="lazy"></a></td>
+<td><a href="{{ c.file }}"><code>{{ c.item_id }}</code></a></td><td>{{ c.bucket }}</td>
 <td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
 <td>{{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }}</td>
 <td>{{ c.source_start_frame }}–{{ c.source_end_frame }} of {{ c.source_frames }} · {{ c.source_width }}x{{ c.source_height }} · {{ '%g'|format(c.source_fps) }} fps</td>
 <td>{{ c.lines_quoted }} / {{ c.lines_cut }}</td>
-<td>{{ c.caption }}{% if c.caption_source == 'edited' %} <span class="muted">(edited in review)</span>{% endif %}</td></tr>
+<td style="overflow-wrap:anywhere">{{ c.caption }}{% if c.caption_source == 'edited' %} <span class="muted">(edited in review)</span>{% endif %}</td></tr>
 {% endfor %}</table>
 """
+
+
+def _preview(src: Path, dst: Path) -> None:
+    """A representative frame of a packaged item (ffmpeg's ``thumbnail`` filter over its first 25
+    frames) as a JPEG :data:`PREVIEW_WIDTH` pixels wide."""
+    media.run_ffmpeg(["-i", str(src), "-vf", f"thumbnail=n=25,scale={PREVIEW_WIDTH}:-2",
+                      "-frames:v", "1", "-threads", "1", str(dst)], "package report preview", src)
+
+
+def write_extras(data: Path, work: Path) -> None:
+    """``previews/<item_id>.jpg`` of every kept item of the package at ``data`` (its report only:
+    made by the report derivation, never by the package step)."""
+    m = load(data, "manifest.json", PackageManifest)
+    kept = [c for c in m.clips if c.fate == "kept"]
+    (work / PREVIEWS).mkdir()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda c: _preview(data / c.file, work / PREVIEWS / f"{c.item_id}.jpg"), kept))
 
 
 def page_for(step: str, out: Path, meta, note) -> Page:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reelset.export import export_commands
 from reelset.reports import Page
-from reelset.reports.package import page_for
+from reelset.reports.package import page_for, write_extras  # noqa: F401 (render_report calls it)
 
 
 def page(out: Path, meta) -> Page:
