@@ -200,10 +200,13 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     # issue 27: the closing lines count what was left out, per video and reason, and name the review command
     assert "  dialogue: 1 of " in done.stdout and " clips: 1 rejected in review" in done.stdout, done.stdout
     assert "review them: reelset review" in done.stdout
-    kept = len(decisions) - 1
+    kept = len(decisions) - 1  # clips; each gives one or more items (windows, issue 34)
+    items = {}
     for step, trainer in (("step3-ltx2-data", "ltx2"), ("step3-wan21-package", "wan21")):
         m = PackageManifest.model_validate(orjson.loads((ds / "result" / step / "manifest.json").read_bytes()))
-        assert m.trainer == trainer and m.kept == kept and m.reviewed_rejected == 1, (step, m.kept, m.clips)
+        assert m.trainer == trainer and m.reviewed_rejected == 1, (step, m.kept, m.clips)
+        assert len({c.clip_id for c in m.clips if c.fate == "kept"}) == kept <= m.kept, (step, m.kept, m.clips)
+        items[step] = m.kept
     wall = time.monotonic() - t0
     inspect = sh("reelset inspect result", ds)
     assert "step1-scenes" in inspect.stdout
@@ -217,11 +220,12 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
         dest = ds / "exports" / target
         assert (dest / "TRAIN.md").is_file() and "TRAIN.md" in got.stdout, got.stdout
         media = [p for p in dest.rglob("*.mp4") if not p.is_symlink()]
-        assert len(media) == kept and all(p.stat().st_nlink == 1 for p in media), (target, kind, media)
+        assert len(media) == items[kind] and all(p.stat().st_nlink == 1 for p in media), (target, kind, media)
+        assert (dest / "README.md").is_file()  # the dataset card
     loaded = diffsynth_loads(ds / "exports" / "diffsynth")
-    assert loaded == kept, loaded
+    assert loaded == items["step3-wan21-package"], loaded
     print(f"\nnew-user test: {wall:.0f} s wall (init → both packages), {time.monotonic() - t0:.0f} s with inspect and "
-          f"exports; DiffSynth-Studio UnifiedDataset loaded {loaded} of {kept} samples; commands:\n"
+          f"exports; DiffSynth-Studio UnifiedDataset loaded {loaded} of {items['step3-wan21-package']} samples; commands:\n"
           + "\n".join(f"  {TIMES.get(i, 0):7.1f} s  {c}" for i, c in enumerate(COMMANDS))
           + "\nwhat the first and the last `reelset build` print:\n" + first.stdout + "…\n" + done.stdout)
 

@@ -143,7 +143,7 @@ def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_pa
     subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
     lines = [ln.strip().removeprefix("> ") for ln in error_lines(proc)]  # the builder's log line
-    assert any(ln.startswith("error: bible.yaml: characters[2].reference_shots[0].t (line 29): ") for ln in lines), proc.stderr
+    assert any(ln.startswith("error: bible.yaml: characters[2] (Cyril).reference_shots[0].t (line 29): ") for ln in lines), proc.stderr
     assert "/nix/store" not in "\n".join(ln for ln in lines if "bible.yaml" in ln), proc.stderr
 
     (ds / "bible.yaml").write_text(bible.replace("{video: ep1, t: 7.0", "{video: ep9, t: 7.0"))
@@ -162,5 +162,5 @@ def test_errors_name_the_users_files_not_their_store_copies(reelset_copy, tmp_pa
     subprocess.run(["git", "add", "-A"], cwd=ds, check=True)
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=ds)
     lines = [ln.strip().removeprefix("> ") for ln in proc.stderr.splitlines()]
-    assert proc.returncode != 0 and any(ln.startswith("error: meta/bible.yaml: characters[2].reference_shots[0].t (line 29): ")
+    assert proc.returncode != 0 and any(ln.startswith("error: meta/bible.yaml: characters[2] (Cyril).reference_shots[0].t (line 29): ")
                                         for ln in lines), proc.stderr
