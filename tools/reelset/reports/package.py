@@ -37,7 +37,7 @@ Trigger word: {% if m.trigger_word %}<code>{{ m.trigger_word }}</code>{% if m.tr
 </table>{% else %}<p class="muted">none</p>{% endif %}
 <h2>Kept ({{ kept|length }})</h2>
 <table><tr><th>preview</th><th>item</th><th>bucket</th><th>written</th><th>window (video s)</th><th>source frames</th><th>lines quoted / cut</th><th>caption</th></tr>
-{% for c in kept %}<tr><td><a href="{{ c.file }}"><img src="previews/{{ c.item_id }}.jpg" width="192" alt="{{ c.item_id }}" loading="lazy"></a></td>
+{% for c in kept %}<tr><td><a href="{{ c.file }}"><img src="previews/{{ c.item_id }}.jpg" width="192" alt="{{ c.item_id }}"></a></td>
 <td><a href="{{ c.file }}"><code>{{ c.item_id }}</code></a></td><td>{{ c.bucket }}</td>
 <td>{{ c.frames }} f · {{ c.width }}x{{ c.height }} · {{ '%g'|format(c.fps) }} fps</td>
 <td>{{ '%.2f'|format(c.start_s) }}–{{ '%.2f'|format(c.end_s) }}</td>
