@@ -122,6 +122,21 @@ def assert_every_sentence_heard(run: Run) -> None:
     assert len(misheard) <= MISHEARD_MAX, misheard
 
 
+def lines_per_segment(segments, lines: list[Line]) -> list[int]:
+    """How many spoken lines each segment's words lie in (by their midpoints)."""
+    def line_of(t: float) -> int:  # the line being spoken (or just spoken) at t seconds
+        return max((i for i, ln in enumerate(lines) if ln.start_s <= t), default=0)
+    return [len({line_of((w.start + w.end) / 2) for w in s.words}) for s in segments]
+
+
+def assert_one_line_each(segments, lines: list[Line]) -> None:
+    """Segments are sentences: each lies (by its words' midpoints) in one spoken line, bar a few cut
+    by a 30 s window boundary; none spans three lines; about one segment a line."""
+    spans = lines_per_segment(segments, lines)
+    assert max(spans) <= 2 and sum(n == 1 for n in spans) >= 0.9 * len(spans), spans
+    assert len(lines) <= len(segments) <= 1.2 * len(lines), (len(lines), len(segments))
+
+
 @pytest.mark.parametrize("dispatch", DISPATCH)
 @pytest.mark.parametrize("name", ["dialogue_pauses", "dialogue_no_pauses"])
 def test_dialogue_wer_every_sentence_one_segment_each(runs, name, dispatch):
@@ -133,16 +148,44 @@ def test_dialogue_wer_every_sentence_one_segment_each(runs, name, dispatch):
     assert sc.wer <= WER_BOUND, (sc.wer, " ".join(s.text for s in run.t.segments))
     assert_every_sentence_heard(run)
     assert not [s for s in run.t.segments if s.flags], "clean speech flagged as hallucination"
-    # segments are sentences: each lies (by its words' midpoints) in one spoken line, bar a few cut
-    # by a 30 s window boundary; none spans three lines
-    def line_of(t: float) -> int:  # the line being spoken (or just spoken) at t seconds
-        return max((i for i, ln in enumerate(run.lines) if ln.start_s <= t), default=0)
-    spans = [len({line_of((w.start + w.end) / 2) for w in s.words}) for s in run.t.segments]
-    assert max(spans) <= 2 and sum(n == 1 for n in spans) >= 0.9 * len(spans), spans
-    assert len(run.lines) <= len(run.t.segments) <= 1.2 * len(run.lines)
+    assert_one_line_each(run.t.segments, run.lines)
     # subtitles are the segments
     subs = list(srt.parse((run.out / "transcript.srt").read_text()))
     assert [s.content for s in subs] == [s.text for s in run.t.segments]
+
+
+def unpunctuated_windows(t: TranscriptArtifact) -> list[asr.Window]:
+    """The decoding windows behind ``t``'s segments (a window's segments follow each other and carry
+    its scores), their words stripped of punctuation: the dialogue as Whisper often writes it."""
+    windows: list[asr.Window] = []
+    for s in t.segments:
+        if not windows or (windows[-1].avg_logprob, windows[-1].no_speech_prob) != (s.avg_logprob, s.no_speech_prob):
+            windows.append(asr.Window(text="", avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob, words=[]))
+        windows[-1].words += [(bare(w.word), w.start, w.end, w.probability) for w in s.words if bare(w.word)]
+    for win in windows:
+        win.text = " ".join(w[0] for w in win.words)
+    return windows
+
+
+@pytest.mark.parametrize("dispatch", DISPATCH)
+def test_dialogue_without_punctuation_one_segment_each(runs, dispatch):
+    """The dialogue read with 0.8 s pauses, its words as the step decoded them but without
+    punctuation, segmented again by the step's segmenter (issue 37: Whisper wrote no full stop over
+    four lines, and an 11.7 s segment held them all): the pauses alone end the segments, one a
+    line. Without the pause rule the same words run over several lines, so the check can fail."""
+    run = runs["dialogue_pauses" if dispatch == "native" else f"dialogue_pauses@{dispatch}"]
+    windows = unpunctuated_windows(run.t)
+    assert not any(re.search(r"[.?!,]", w[0]) for win in windows for w in win.words)
+    cfg = AsrConfig()
+    segments = asr.sentence_segments(windows, run.t.speech_regions, cfg)
+    spans = lines_per_segment(segments, run.lines)
+    print(f"\nwithout punctuation ({dispatch}): {len(segments)} segments for {len(run.lines)} lines, longest "
+          f"{max(s.end - s.start for s in segments):.1f} s, at most {max(spans)} lines in one")
+    assert_one_line_each(segments, run.lines)
+    assert not [s for s in segments if s.flags]
+    run_on = asr.sentence_segments(windows, run.t.speech_regions, cfg.model_copy(update={"split_pause_s": 1000.0}))
+    assert max(lines_per_segment(run_on, run.lines)) >= 3
+    assert max(s.end - s.start for s in run_on) <= cfg.max_segment_s
 
 
 @pytest.mark.parametrize("name", ["dialogue_pauses", "dialogue_no_pauses", "monologue"])
@@ -341,6 +384,56 @@ def test_sentence_segments_split_and_flag():
     run = [(f"w{i}{',' if i % 10 == 9 else ''}", i * 0.5, i * 0.5 + 0.4, 0.9) for i in range(60)]
     segs = asr.sentence_segments([asr.Window(text="", avg_logprob=-0.2, no_speech_prob=0.1, words=run)], [(0.0, 30.0)], cfg)
     assert all(s.end - s.start <= cfg.max_segment_s for s in segs) and all(s.text.endswith(",") for s in segs[:-1])
+
+
+def bare(word: str) -> str:
+    """``word`` without punctuation: how Whisper often writes dialogue (issue 37)."""
+    return re.sub(r"[^\w'’-]+", "", word)
+
+
+def test_pauses_end_segments_without_punctuation():
+    """Three lines said with pauses and transcribed without punctuation (issue 37): a gap of at
+    least ``split_pause_s`` between two words ends a segment, and so does a VAD silence that long
+    between them when the timestamps stretch a word over it; a speaker's shorter pauses do not; a
+    run-on longer than ``max_segment_s`` is cut at its longest inner pause."""
+    cfg = AsrConfig()
+    pause = cfg.split_pause_s
+
+    def said(text: str, t: float, gap: float = 0.08) -> list[tuple]:  # one line: 0.3 s words, ``gap`` between
+        return [(w, round(t + k * (0.3 + gap), 3), round(t + k * (0.3 + gap) + 0.3, 3), 0.9) for k, w in enumerate(text.split())]
+
+    def segment(words: list, regions: list) -> list[str]:
+        win = asr.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.2, no_speech_prob=0.05, words=words)
+        return [s.text for s in asr.sentence_segments([win], regions, cfg)]
+
+    one = said("Ray is waiting for Archer in Berlin during the storm", 0.0, gap=pause - 0.2)  # slow, but one line
+    two = said("Carol called Mallory in Moscow on Monday", one[-1][2] + pause + 0.05)
+    three = said("I should walk home with Carol at the station at dawn", two[-1][2] + pause + 0.2)
+    words = one + two + three
+    assert all(bare(w[0]) == w[0] for w in words)
+    lines = ["Ray is waiting for Archer in Berlin during the storm", "Carol called Mallory in Moscow on Monday",
+             "I should walk home with Carol at the station at dawn"]
+    assert segment(words, [(0.0, words[-1][2])]) == lines
+    # the timestamps stretch each line's last word over the pause after it: the VAD's silences cut
+    # (Silero pads its regions by 0.4 s each side: regions 0.1 s apart bound a 0.9 s silence)
+    stretched = [(w, a, (words[k + 1][1] - 0.1 if k + 1 < len(words) and words[k + 1][0] in ("Carol", "I") else b), p)
+                 for k, (w, a, b, p) in enumerate(words)]
+    assert all(b - a < pause for a, b in zip([w[2] for w in stretched], [w[1] for w in stretched[1:]], strict=False))
+    assert segment(stretched, [(0.0, stretched[-1][2])]) == [" ".join(lines)]  # no pause seen: one run-on
+    regions = [(0.0, two[0][1] - 0.4), (two[0][1] - 0.3, three[0][1] - 0.4), (three[0][1] - 0.3, three[-1][2])]
+    assert [round(n, 3) for _, n in asr.vad_silences(regions, cfg)] == [0.9, 0.9]
+    assert segment(stretched, regions) == lines
+    # touching regions: a silence of at least vad_min_silence_ms (0.5 s) only, a speaker's pause: no end there
+    touching = [(0.0, two[0][1] - 0.3), (two[0][1] - 0.3, three[0][1] - 0.3), (three[0][1] - 0.3, three[-1][2])]
+    assert cfg.vad_min_silence_ms / 1000 < pause and segment(stretched, touching) == [" ".join(lines)]
+    # a run-on over max_segment_s whose pauses all stay under split_pause_s is cut where the speaker
+    # paused longest, not at a comma elsewhere
+    first = "one two three four five six, seven eight nine ten eleven twelve thirteen fourteen"
+    run = said(first, 0.0, gap=0.35)
+    run += said("fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty", run[-1][2] + pause - 0.1,
+                gap=0.35)
+    assert run[-1][2] - run[0][1] > cfg.max_segment_s
+    assert segment(run, [(0.0, run[-1][2])]) == [first, "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty"]
 
 
 def test_a_spoken_loop_is_flagged(tmp_path):

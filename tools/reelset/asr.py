@@ -12,12 +12,13 @@ model loading, batched VAD-chunked transcription with progress lines, sentence s
   lost and one 20 s window decoded as a loop), word timestamps from cross-attention.
   Progress on stderr at least every :data:`PROGRESS_EVERY_S` seconds.
 - :func:`sentence_segments`: the windows' words cut into sentences (after . ? !, at pauses
-  >= ``[asr] split_gap_s``, long ones at commas / the longest pause), each checked by the
-  hallucination guards (:mod:`reelset.hallucination`).
+  >= ``[asr] split_pause_s`` between words or in the VAD's speech regions, long ones at their
+  longest pause), each checked by the hallucination guards (:mod:`reelset.hallucination`).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -614,19 +615,48 @@ def _sentence_end(word: str) -> bool:
 
 
 def split_long(words: list, max_s: float) -> list[list]:
-    """Cut ``words`` ((word, start, end, p) tuples) into pieces of at most ``max_s`` seconds:
-    at the clause mark (, ; :) nearest the middle, else at the longest pause; recursively.
-    A single word is never cut."""
+    """Cut ``words`` ((word, start, end, p) tuples, seconds) into pieces of at most ``max_s``
+    seconds, recursively, each time at the longest inner pause (gaps compared to 0.1 s; among
+    pauses that long, a clause mark , ; : first, then the cut nearest the middle). A run-on
+    segment — Whisper often writes no punctuation at all — is so cut where the speaker paused
+    longest, most likely between two lines (issue 37). A single word is never cut."""
     if len(words) < 2 or words[-1][2] - words[0][1] <= max_s:
         return [words]
-    cuts = range(1, len(words))
-    clause = [i for i in cuts if CLAUSE_END.search(words[i - 1][0])]
     mid = (words[0][1] + words[-1][2]) / 2
-    if clause:
-        cut = min(clause, key=lambda i: abs(words[i][1] - mid))
-    else:
-        cut = max(cuts, key=lambda i: (round(words[i][1] - words[i - 1][2], 3), -abs(words[i][1] - mid)))
+    cut = max(range(1, len(words)), key=lambda i: (round(words[i][1] - words[i - 1][2], 1),
+                                                  bool(CLAUSE_END.search(words[i - 1][0])), -abs(words[i][1] - mid)))
     return split_long(words[:cut], max_s) + split_long(words[cut:], max_s)
+
+
+def vad_silences(regions: list[tuple[float, float]], cfg: AsrConfig) -> list[tuple[float, float]]:
+    """(middle s, length s) of the silence between each two consecutive VAD speech ``regions``
+    ([start, end] s, sorted), as the VAD measured it. Silero pads each region by ``speech_pad_ms``
+    (faster-whisper's default 400 ms) on both sides and, when a silence is shorter than two pads,
+    gives each side half of it (faster_whisper/vad.py ``get_speech_timestamps``): two regions
+    ``gap`` seconds apart bound a silence of ``gap`` + 2 pads, and two touching regions one of at
+    least ``[asr] vad_min_silence_ms`` (shorter silences never split a region)."""
+    opts = vad_options(cfg)
+    pad, least = 2 * opts.speech_pad_ms / 1000, opts.min_silence_duration_ms / 1000
+    return [((b + a2) / 2, a2 - b + pad if a2 - b > 0 else least)
+            for (_, b), (a2, _) in zip(regions, regions[1:], strict=False)]
+
+
+def pause_cuts(words: list, regions: list[tuple[float, float]], cfg: AsrConfig) -> set[int]:
+    """Indices ``k`` of ``words`` ((word, start, end, …) tuples, seconds, in time order) before
+    which a pause ends a segment: word ``k`` starts at least ``[asr] split_pause_s`` after word
+    ``k-1`` ends, or a VAD silence (:func:`vad_silences` of ``regions``) at least that long has its
+    middle between the two words' midpoints. The second rule holds when the word timestamps do
+    not show the pause: cross-attention timestamps can stretch a line's last word over the
+    silence after it (issue 37: an 11.7 s segment over lines 0.8 s apart)."""
+    pause = cfg.split_pause_s
+    silences = [m for m, length in vad_silences(regions, cfg) if length >= pause]
+    cuts = set()
+    for k in range(1, len(words)):
+        before, after = (words[k - 1][1] + words[k - 1][2]) / 2, (words[k][1] + words[k][2]) / 2
+        i = bisect.bisect_right(silences, before)  # the first silence whose middle comes after word k-1's
+        if words[k][1] - words[k - 1][2] >= pause or (i < len(silences) and silences[i] < after):
+            cuts.add(k)
+    return cuts
 
 
 def clamp_to_speech(words: list, regions: list[tuple[float, float]]) -> list:
@@ -660,9 +690,10 @@ def sentence_segments(windows: list[Window], regions: list[tuple[float, float]],
             loop_edges |= {s, e}
             for k in range(s, e):
                 loop_of[k] = (gram, reps)
+        pauses = pause_cuts(words, regions, cfg)
         pieces, cur = [], []
         for k, w in enumerate(words):
-            if cur and (w[1] - words[k - 1][2] >= cfg.split_gap_s or k in loop_edges):
+            if cur and (k in pauses or k in loop_edges):
                 pieces.append(cur)
                 cur = []
             cur.append(k)

@@ -39,8 +39,8 @@ class AsrConfig(Strict):
     cpu_threads: int = Field(4, ge=1, description="CTranslate2 threads on the CPU (CTranslate2's default is 4).")
     seed: int = Field(0, ge=0, description="Random seed of CTranslate2's sampling. Batched decoding uses temperature 0 only (no sampling fallback), so the seed changes nothing today; it is set so that a sampling decoder can never make the output vary from run to run (measured with the sequential decoder's temperature fallback on espeak-ng speech with tiny.en).")
     hotwords: list[str] = Field(default_factory=list, description="Optional words to bias decoding (faster-whisper hotwords). Kept here, not in the bible, so editing the bible never re-runs ASR.")
-    max_segment_s: float = Field(15.0, gt=1, description="Longest transcript segment, seconds: a longer sentence is cut at its commas, else at its longest pause (segments are sentences: split after . ? ! and at pauses of `split_gap_s`).")
-    split_gap_s: float = Field(1.0, gt=0, description="A pause between two words at least this long (seconds) ends a segment even without punctuation.")
+    max_segment_s: float = Field(15.0, gt=1, description="Longest transcript segment, seconds: a longer one (a run-on sentence, or speech transcribed without punctuation) is cut at its longest inner pause, recursively (segments are sentences: split after . ? ! and at pauses of `split_pause_s`).")
+    split_pause_s: float = Field(0.6, gt=0, description="A pause at least this long (seconds) ends a segment whatever the punctuation: a gap between two words' timestamps, or a silence the VAD measured between the two words (two regions `gap` s apart: `gap` + 0.8 s, the VAD's padding; touching regions: at least `vad_min_silence_ms`). Default measured on espeak-ng dialogue read with 0.8 s pauses and without (bench/bench_split_pause.py, bench/RESULTS.md 'issue 37').")
     guards: GuardConfig = Field(default_factory=lambda: GuardConfig(), description="Hallucination guards ([asr.guards]).")
 
 
