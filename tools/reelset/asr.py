@@ -34,7 +34,7 @@ from faster_whisper import transcribe as fw_transcribe
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from reelset import ReelsetError
+from reelset import ReelsetError, cpu_kernels
 from reelset import device as devices
 from reelset.hallucination import normalize, repetition_spans, segment_flags
 from reelset.schemas.transcript import AsrConfig, GuardConfig, Segment, Word
@@ -87,6 +87,13 @@ def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, st
         log("CTranslate2 CPU kernels: " + ", ".join(f"{k} {v}" for k, v in kernels.items()))
         for k, v in kernels.items():
             devices.note(f"ctranslate2_{k}", v)
+    if device == "cpu":  # what pins the numeric kernels (reelset.cpu_kernels), as this process got it
+        for k, v in cpu_kernels.in_effect().items():
+            devices.note(f"env_{k}", v or "unset")
+        devices.note("ctranslate2_intra_threads", str(cfg.cpu_threads))
+        if cpu_kernels.unpinned():
+            log(f"warning: {', '.join(cpu_kernels.unpinned())} not pinned (reelset/cpu_kernels.py): the transcript "
+                "may differ from another CPU's; a Nix build pins them")
     return model, device, compute_type
 
 
