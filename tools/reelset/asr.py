@@ -641,7 +641,9 @@ def vad_silences(regions: list[tuple[float, float]], cfg: AsrConfig) -> list[tup
     (faster-whisper's default 400 ms) on both sides and, when a silence is shorter than two pads,
     gives each side half of it (faster_whisper/vad.py ``get_speech_timestamps``): two regions
     ``gap`` seconds apart bound a silence of ``gap`` + 2 pads, and two touching regions one of at
-    least ``[asr] vad_min_silence_ms`` (shorter silences never split a region)."""
+    least ``[asr] vad_min_silence_ms`` (shorter silences never split a region; a region cut at 30 s
+    of speech may touch the next without any silence, so with ``vad_min_silence_ms`` at or above
+    ``split_pause_s`` such a cut ends a segment too)."""
     opts = vad_options(cfg)
     pad, least = 2 * opts.speech_pad_ms / 1000, opts.min_silence_duration_ms / 1000
     return [((b + a2) / 2, a2 - b + pad if a2 - b > 0 else least)
