@@ -245,7 +245,8 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     below ``guards.log_prob`` without the window looking silent (openai/whisper
     ``transcribe.py``, ``needs_fallback``; the loop check is added because a loop of short
     tokens such as ".0 .0 .0" comes out with a high log-probability), or its words leave more
-    than ``1 - guards.min_coverage`` of its VAD speech without words (:func:`coverage`). Any of
+    than ``1 - guards.min_coverage`` of its VAD speech without words (:func:`coverage`), or one of
+    its VAD regions of ``guards.uncovered_min_s`` or more mostly without words (:func:`bare_regions`). Any of
     these only triggers a second look (:func:`redecode_failed`): the compression ratio alone
     never discards or flags text — real repeated phrasing (a list read aloud, a refrain)
     compresses well too."""
@@ -258,6 +259,12 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     covered = coverage(win, guards) if speech > 0 else 0.0
     if speech > 0 and covered < guards.min_coverage * speech:
         return f"words cover {covered:.1f} of {speech:.1f} s of speech"
+    # one region without words in a window whose others are covered: a sentence the decoder
+    # skipped (issue 37: 4.1 s of a 30 s window, unpinned with oneDNN at AVX2), too little of the
+    # window for the coverage rule above
+    bare = bare_regions(win, guards)
+    if bare:
+        return f"speech {bare[0][0]:.1f}-{bare[0][1]:.1f} s without words"
     # a high ratio with no loop, a good log-probability and words over nearly all the speech is
     # repeated phrasing (a list, a refrain): looking again costs a decoding per 10 s and finds nothing
     ratio = get_compression_ratio(win.text)
@@ -310,6 +317,15 @@ def coverage(win: Window, guards: GuardConfig) -> float:
     return overlap_s(covered_intervals(words), sorted(win.spans))
 
 
+def bare_regions(win: Window, guards: GuardConfig) -> list[tuple[float, float]]:
+    """The window's VAD speech regions (``win.spans``) of at least ``guards.uncovered_min_s``
+    seconds whose words (loop words left out, ±:data:`COVER_PAD_S`) cover less than half."""
+    tokens = [normalize(w[0]) for w in win.words]
+    in_loop = {k for s, e, _, _ in repetition_spans(tokens, guards) for k in range(s, e)}
+    covered = covered_intervals([w for k, w in enumerate(win.words) if k not in in_loop])
+    return [(a, b) for a, b in win.spans if b - a >= guards.uncovered_min_s and overlap_s(covered, [(a, b)]) < 0.5 * (b - a)]
+
+
 def loop_words(win: Window, guards: GuardConfig) -> int:
     """Words of ``win`` inside repetition loops."""
     return sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in win.words], guards))
@@ -334,7 +350,8 @@ def better(new: Window, old: Window, guards: GuardConfig) -> bool:
 def _kind(why: str) -> str:
     """Short name of a :func:`window_failed` reason, for the log."""
     return next((k for k, mark in (("loop", "repeated"), ("low log-probability", "log-probability"),
-                                   ("too little speech covered", "cover"), ("compression ratio", "compression"))
+                                   ("too little speech covered", "cover"), ("speech without words", "without words"),
+                                   ("compression ratio", "compression"))
                  if mark in why), why)
 
 
@@ -415,8 +432,9 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     1. all failing windows' speech, cut into pieces of <= :data:`SUB_WINDOW_S` s
        (:func:`sub_windows`), decoded together by the batched pipeline (temperature 0);
     2. only a window whose words still cover too little of its speech (``[asr.guards]
-       min_coverage``) is decoded a third time by the sequential decoder with Whisper's
-       temperature fallback (seeded), over its speech regions only.
+       min_coverage``), or leave one of its regions bare (:func:`bare_regions`), is decoded a
+       third time by the sequential decoder with Whisper's temperature fallback (seeded), over
+       its speech regions only.
     A decoding replaces the window only when it is :func:`better` (covers at least as much speech
     with words and scores better; never an empty or shorter one). A window that stays bad is
     kept and its problems are flagged (sentence_segments). Measured on the 11-minute test
@@ -436,9 +454,11 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
         new = merge_windows([next(decoded) for _ in plan[i]], old.spans, why)
         speech = sum(e - s for s, e in old.spans)
         chosen = new if better(new, old, g) else old
-        if coverage(chosen, g) < g.min_coverage * speech:
+        bare = bare_regions(chosen, g)
+        if coverage(chosen, g) < g.min_coverage * speech or bare:
             log(f"  window {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s: words cover {coverage(chosen, g):.1f} of "
-                f"{speech:.1f} s of speech; decoding it again with temperature fallback")
+                f"{speech:.1f} s of speech{f', none {bare[0][0]:.1f}-{bare[0][1]:.1f} s' if bare else ''}; "
+                "decoding it again with temperature fallback")
             segs, offset = _sequential(model, audio, [t for span in old.spans for t in span], cfg, hotwords, initial_prompt)
             third = merge_windows([Window(text=s.text.strip(), avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
                                           words=[(w.word.strip(), round(w.start + offset, 3), round(w.end + offset, 3),
