@@ -24,6 +24,7 @@ Usage: ``.venv/bin/python bench/bench_asr_variants.py [--variants default,dnnl,.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
 
 from conftest import PYTHON, transcript_spec  # noqa: E402
+from reelset import cpu_kernels  # noqa: E402
 from reelset.schemas.transcript import TranscriptArtifact  # noqa: E402
 from speech_media import VOICES, dialogue_script, make_speech_video  # noqa: E402
 from speech_scoring import sentence_scores  # noqa: E402
@@ -70,18 +72,31 @@ VARIANTS: dict[str, tuple[dict, dict]] = {  # name → (environment, [asr] setti
     "openblas_haswell": ({"OPENBLAS_CORETYPE": "Haswell"}, {}),
     # the failing CI-kind machine of issue 23: an AMD EPYC (oneDNN) with OPENBLAS_CORETYPE=Haswell set
     "dnnl_haswell": ({"CT2_USE_MKL": "0", "OPENBLAS_CORETYPE": "Haswell"}, {}),
+    # issue 37: an AMD-like machine without AVX-512 (oneDNN capped too: CT2_FORCE_CPU_ISA does not reach it)
+    "amd_avx2": ({"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, {}),
+    "amd_avx2_zen": ({"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                      "OPENBLAS_CORETYPE": "Zen", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}, {}),
+    "mkl": ({"CT2_USE_MKL": "1"}, {}),                       # the GEMM backend of an Intel CPU
+    "onednn_avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, {}),
+    "openblas_skylakex": ({"OPENBLAS_CORETYPE": "SkylakeX"}, {}),
+    "openblas_zen": ({"OPENBLAS_CORETYPE": "Zen"}, {}),
+    "threads4": ({}, {"cpu_threads": 4}),
 }
 
 
-def run_variant(name: str, video: Path, lines, tmp: Path) -> dict:
+def run_variant(name: str, video: Path, lines, tmp: Path, pinned: bool = False) -> dict:
+    """One transcription of ``video`` under variant ``name``; with ``pinned``, the CPU kernel pins of
+    the step environment (reelset.cpu_kernels.PINNED) over the variant's environment."""
     env_extra, asr = VARIANTS[name]
     env = {**os.environ, **{k: v for k, v in env_extra.items() if not k.startswith("_")}}
+    if pinned:
+        env = cpu_kernels.pinned_env(env)
     if env_extra.get("_ORT_BASIC"):
         site = tmp / "ort-basic"
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(ORT_BASIC)
         env["PYTHONPATH"] = f"{site}:{env.get('PYTHONPATH', '')}"
-    out = tmp / f"{video.stem}-{name}"
+    out = tmp / f"{video.stem}-{name}{'-pinned' if pinned else ''}"
     spec = tmp / f"{out.name}.json"
     spec.write_text(json.dumps(transcript_spec(video, video.stem.replace("_", "-"), **asr)))
     t0 = time.perf_counter()
@@ -93,7 +108,8 @@ def run_variant(name: str, video: Path, lines, tmp: Path) -> dict:
     t = TranscriptArtifact.model_validate_json((out / "transcript.json").read_bytes())
     meta = json.loads((out / "meta.json").read_text())
     s = sentence_scores(t, lines)
-    return {"wall_s": round(wall, 1), "wer": round(s.wer, 4), "max_sentence_wer": round(max(s.sentence_wer), 3),
+    return {"wall_s": round(wall, 1), "sha256": hashlib.sha256((out / "transcript.json").read_bytes()).hexdigest(),
+            "wer": round(s.wer, 4), "max_sentence_wer": round(max(s.sentence_wer), 3),
             "sentences_over_0.5": sum(w > 0.5 for w in s.sentence_wer),
             "sentences_over_0.3": sum(w > 0.3 for w in s.sentence_wer),
             "min_word_ratio": round(min(s.word_ratio), 3), "max_word_ratio": round(max(s.word_ratio), 3),
@@ -110,6 +126,8 @@ def main() -> int:
     ap.add_argument("--media", default=",".join(MEDIA))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "asr_variants.json")
     ap.add_argument("--merge", action="store_true", help="add to the runs already in --out")
+    ap.add_argument("--pinned", action="store_true", help="each variant under the step environment's CPU kernel pins too "
+                    "(rows '<variant>+pinned'; issue 37)")
     args = ap.parse_args()
     results: dict = {"date": time.strftime("%Y-%m-%d"), "machine": _cpu_model(), "runs": {}}
     if args.merge and args.out.is_file():
@@ -120,10 +138,11 @@ def main() -> int:
             script, pause = MEDIA[medium]
             video = tmp / f"{medium}.mp4"
             lines = make_speech_video(script, video, pause_s=pause)
-            for name in args.variants.split(","):
-                r = run_variant(name, video, lines, tmp)
+            for name, pinned in [(n, p) for n in args.variants.split(",") for p in ([False, True] if args.pinned else [False])]:
+                r = run_variant(name, video, lines, tmp, pinned)
+                name = f"{name}+pinned" if pinned else name
                 results["runs"].setdefault(medium, {})[name] = r
-                print(f"{medium:20s} {name:18s} " + (f"WER {r['wer']:.3f}  max sentence {r['max_sentence_wer']:.2f}  "
+                print(f"{medium:20s} {name:18s} " + (f"{r['sha256'][:12]}  WER {r['wer']:.3f}  max sentence {r['max_sentence_wer']:.2f}  "
                       f">0.5: {r['sentences_over_0.5']}  words {r['min_word_ratio']:.2f}-{r['max_word_ratio']:.2f}  "
                       f"deleted ≤ {r['max_deleted_share']:.2f}  segs {r['segments']} flagged {r['flagged']}  "
                       f"{r['ctranslate2']}  {r['wall_s']} s" if "error" not in r else r["error"][-300:]), flush=True)

@@ -71,7 +71,7 @@ def ship_env() -> dict:
     nar = json.loads(subprocess.run(["nix", "path-info", "--json", str(env_out)], env=nix_env(cuda=False),
                                     capture_output=True, text=True, check=True).stdout)[0]["narSize"]
     with tempfile.TemporaryDirectory(prefix="reelset-bench-") as tmp:
-        sb = SimBuilder(Path(tmp) / "sb1", name="sb1", hide=["/work", str(REPO), str(Path.home() / ".pyenv")]).start()
+        sb = SimBuilder(Path(tmp) / "sb1", name="sb1", hide=[str(REPO), str(Path.home() / ".pyenv")]).start()
         try:
             env = sb.nix_env(nix_env(cuda=False))
             before = du(sb.store_dir)

@@ -13,7 +13,9 @@
 #   toolsDir  : path     the repo's tools/ folder
 #
 # The returned function takes:
-#   step : attrset  an entry of nix/steps.nix (name, device, script, sources)
+#   step : attrset  an entry of nix/steps.nix (name, device, script, sources; cpuKernels = true:
+#                   the environment of nix/cpu-kernels.json pins the numeric kernels of a CPU run,
+#                   tools/reelset/cpu_kernels.py)
 #   name : string   derivation name, e.g. "reelset-demo-step1-scenes-demo01"
 #   spec : attrset  JSON-able spec for the tool (store paths as strings keep their context,
 #                   so upstream outputs, videos and models become build inputs)
@@ -31,6 +33,7 @@ let
   declared = [ step.script ] ++ step.sources;
   missing = builtins.filter (f: !builtins.pathExists (toolsDir + "/${f}")) declared;
   src = import ./narrowSource.nix { inherit toolsDir declared; name = "reelset-${step.name}-src"; };
+  kernelAttrs = if step.cpuKernels or false then builtins.fromJSON (builtins.readFile ./cpu-kernels.json) else { };
   deviceAttrs =
     if step.device == "cuda" then { requiredSystemFeatures = [ "cuda" ]; }
     else if step.device == "cpu" then { preferLocalBuild = true; allowSubstitutes = false; }
@@ -51,4 +54,4 @@ else
     PYTHONUNBUFFERED = "1";
     HF_HUB_OFFLINE = "1";
     TRANSFORMERS_OFFLINE = "1";
-  } // toolchain.env // (toolchain.envFor or (_: { })) step.device // deviceAttrs // (if toolchain.impure then { __noChroot = true; } else { }))
+  } // kernelAttrs // toolchain.env // (toolchain.envFor or (_: { })) step.device // deviceAttrs // (if toolchain.impure then { __noChroot = true; } else { }))

@@ -116,6 +116,7 @@ let
       name = "step2-transcript-base"; device = "cuda"; level = "video";
       inputs = [ ]; config = [ "asr" "device" ]; models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; }; };
       videoKeys = [ "audio" ];
+      cpuKernels = true;  # CTranslate2 + numpy on the CPU: the same bytes on every AVX2 CPU (nix/cpu-kernels.json)
       script = "step2_transcript_base.py";
     }
     {
@@ -148,7 +149,7 @@ let
       models = { asr = { key = "asr.model"; default = "faster-whisper-large-v3"; };
                  vlm = { key = "disambiguate.vlm"; default = "qwen2.5-vl-7b-instruct"; when = "disambiguate.model"; }; };
       videoKeys = [ "audio" ];
-      script = "step2_transcript_disambiguate.py";
+      script = "step2_transcript_disambiguate.py"; cpuKernels = true;
      
     }
     {

@@ -202,6 +202,13 @@ class SimBuilder:
         self.max_jobs = max_jobs
         self.system = system
         dirs = sorted({str(Path(p).resolve()) for p in hide if Path(p).is_dir()})
+        # the builder's own files (sshd_config, its store) must stay visible to it: a checkout cloned
+        # to /tmp/<name> has /tmp as parent, where pytest keeps them (issue 37)
+        own = str(self.dir.resolve())
+        holds_own = [d for d in dirs if own == d or own.startswith(d.rstrip("/") + "/")]
+        if holds_own:
+            raise SimBuilderError(f"SimBuilder(hide=...): {holds_own[0]} holds the builder's own folder {own}; "
+                                  "hide the folders that must not be seen (a checkout, an interpreter), not one above them")
         # a folder below an already hidden one is hidden with it (and no longer exists to mount on)
         self.hide = tuple(d for d in dirs if not any(d.startswith(h + "/") for h in dirs if h != d))
         self.pid: int | None = None

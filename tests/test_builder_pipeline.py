@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from conftest import REPO, ffmpeg, run_tool, scenes_spec, transcript_spec
-from reelset import nixinfo
+from reelset import cpu_kernels, nixinfo
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import TranscriptArtifact
@@ -109,9 +109,10 @@ def test_cuda_steps_on_the_builder_cpu_steps_local(sb1, tmp_path):
         assert (shard_s / rel).read_bytes() == (local / "s" / rel).read_bytes(), rel
     spec = transcript_spec(video, "v0", hotwords=remote.hotwords)
     spec["dataset"] = "t"
-    # in a build's environment: PATH only. (This machine sets OPENBLAS_CORETYPE, which picks other
-    # BLAS kernels for the mel features; marginal audio then decodes to other words.)
-    build_env = {"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin"}
+    # in a build's environment: PATH and the CPU kernel pins of the ASR steps' derivations
+    # (reelset.cpu_kernels; this machine sets OPENBLAS_CORETYPE, which picks other BLAS kernels
+    # for the mel features; marginal audio then decodes to other words)
+    build_env = cpu_kernels.pinned_env({"PATH": f"{Path(sys.prefix) / 'bin'}:/usr/bin:/bin"})
     assert run_tool("step2_transcript_base.py", spec, local / "t", local, env=build_env).returncode == 0
     here = TranscriptArtifact.model_validate(orjson.loads((local / "t" / "transcript.json").read_bytes()))
     # a fixed sampling seed (AsrConfig.seed) makes decoding reproducible: same words, times, probabilities

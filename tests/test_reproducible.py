@@ -103,6 +103,17 @@ def du(path: Path) -> int:
     return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
 
 
+def hidden_from_builder() -> list[str]:
+    """What this machine has and a NixOS builder lacks, hidden from the simulated builder: the
+    checkout (its tools, its .venv link) and the test interpreter's installation when it lies
+    outside the Nix store (a venv or pyenv: the builder's /nix is its own store; /usr's Python is
+    hidden by ``nixos_like``). Nothing more: the checkout may lie anywhere, e.g. a clone in
+    /tmp/<name>, whose parent holds the builder's own files (issue 37)."""
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+    own = {p for p in prefixes if not p.is_relative_to("/nix") and p not in (Path("/usr"), Path("/usr/local"))}
+    return sorted(str(p) for p in {REPO, Path.home() / ".pyenv", *own})
+
+
 @pytest.mark.skipif(bool(requirements_missing()), reason=f"simulated builder: {requirements_missing()}")
 def test_the_environment_reaches_a_nixos_like_builder(tmp_path_factory, tmp_path):
     """A NixOS-like builder (tests/simbuilder.py ``nixos_like``: no /usr/bin/python3*, no
@@ -115,8 +126,8 @@ def test_the_environment_reaches_a_nixos_like_builder(tmp_path_factory, tmp_path
     from test_nix import pipeline_expr
 
     env_out, _ = nix_build(".#host.python-env", store_env=True)
-    hide = {"/work", str(REPO.parent), str(Path.home() / ".pyenv"), str(Path(sys.prefix).parent)}
-    sb = SimBuilder(tmp_path_factory.mktemp("sbenv-"), name="sbenv", hide=sorted(hide), nixos_like=True, share=()).start()
+    sb = SimBuilder(tmp_path_factory.mktemp("sbenv-"), name="sbenv", hide=hidden_from_builder(), nixos_like=True,
+                    share=()).start()
     try:
         seen = sb.ssh(f"ls {REPO}/.venv/bin/python {Path(sys.executable)} 2>&1; /usr/bin/python3 -c 'import sys' 2>&1; "
                       "/usr/bin/ffmpeg -version 2>&1; ls /usr/lib/x86_64-linux-gnu /usr/lib/python3.11", check=False)

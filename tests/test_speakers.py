@@ -59,7 +59,7 @@ def dialogue(tmp_path_factory, ge2e_dir):
     tmp = tmp_path_factory.mktemp("speakers")
     texts = [ln.text for ln in dialogue_script(len(ORDER))]
     lines = [Line(voice=CHARACTERS[c] if c else STRANGER, text=t) for c, t in zip(ORDER, texts, strict=True)]
-    timed = make_speech_video(lines, tmp / "dialogue.mp4", pause_s=1.2)  # > [asr] split_gap_s: one segment a line
+    timed = make_speech_video(lines, tmp / "dialogue.mp4", pause_s=1.2)  # > [asr] split_pause_s: one segment a line
     other = make_speech_video([Line(voice=PAM_VOICE, text="Pam walked home with Carol at the station before noon.")],
                               tmp / "pam.mp4", pause_s=0.0)
     transcript = tmp / "transcript"

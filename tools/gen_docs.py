@@ -18,6 +18,9 @@ and, below ``--nix-out`` (default ``nix/``), the files Nix reads:
                             model, tiny model and, per role (package, preprocess, train), the source
                             files its steps load by reference; nix/steps.nix makes the step3/4/5
                             entries from it
+  cpu-kernels.json          the environment that pins a CPU run's numeric kernels
+                            (reelset.cpu_kernels.PINNED), set by nix/mkStep.nix on the steps
+                            marked ``cpuKernels`` in nix/steps.nix
 
 Usage:
   python tools/gen_docs.py            regenerate
@@ -38,7 +41,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from reelset import ReelsetError, closure, families, nixinfo
+from reelset import ReelsetError, closure, cpu_kernels, families, nixinfo
 from reelset.schemas import train
 from reelset.schemas.base import StepSpec
 from reelset.schemas.dataset import DatasetConfig, VideoEntry
@@ -283,7 +286,7 @@ def render_nix() -> dict[str, str]:
     closures = closure.all_closures(REPO / "tools")
     closures.update({m: closure.source_closure(REPO / "tools", m) for m in sorted(modules)})
     return {"sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig)),
-            "families.json": dump(families_json())}
+            "families.json": dump(families_json()), "cpu-kernels.json": dump(cpu_kernels.PINNED)}
 
 
 def families_json() -> dict:

@@ -12,12 +12,13 @@ model loading, batched VAD-chunked transcription with progress lines, sentence s
   lost and one 20 s window decoded as a loop), word timestamps from cross-attention.
   Progress on stderr at least every :data:`PROGRESS_EVERY_S` seconds.
 - :func:`sentence_segments`: the windows' words cut into sentences (after . ? !, at pauses
-  >= ``[asr] split_gap_s``, long ones at commas / the longest pause), each checked by the
-  hallucination guards (:mod:`reelset.hallucination`).
+  >= ``[asr] split_pause_s`` between words or in the VAD's speech regions, long ones at their
+  longest pause), each checked by the hallucination guards (:mod:`reelset.hallucination`).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -33,7 +34,7 @@ from faster_whisper import transcribe as fw_transcribe
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from reelset import ReelsetError
+from reelset import ReelsetError, cpu_kernels
 from reelset import device as devices
 from reelset.hallucination import normalize, repetition_spans, segment_flags
 from reelset.schemas.transcript import AsrConfig, GuardConfig, Segment, Word
@@ -86,6 +87,13 @@ def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, st
         log("CTranslate2 CPU kernels: " + ", ".join(f"{k} {v}" for k, v in kernels.items()))
         for k, v in kernels.items():
             devices.note(f"ctranslate2_{k}", v)
+    if device == "cpu":  # what pins the numeric kernels (reelset.cpu_kernels), as this process got it
+        for k, v in cpu_kernels.in_effect().items():
+            devices.note(f"env_{k}", v or "unset")
+        devices.note("ctranslate2_intra_threads", str(cfg.cpu_threads))
+        if cpu_kernels.unpinned():
+            log(f"warning: {', '.join(cpu_kernels.unpinned())} not pinned (reelset/cpu_kernels.py): the transcript "
+                "may differ from another CPU's; a Nix build pins them")
     return model, device, compute_type
 
 
@@ -237,7 +245,8 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     below ``guards.log_prob`` without the window looking silent (openai/whisper
     ``transcribe.py``, ``needs_fallback``; the loop check is added because a loop of short
     tokens such as ".0 .0 .0" comes out with a high log-probability), or its words leave more
-    than ``1 - guards.min_coverage`` of its VAD speech without words (:func:`coverage`). Any of
+    than ``1 - guards.min_coverage`` of its VAD speech without words (:func:`coverage`), or one of
+    its VAD regions of ``guards.uncovered_min_s`` or more mostly without words (:func:`bare_regions`). Any of
     these only triggers a second look (:func:`redecode_failed`): the compression ratio alone
     never discards or flags text — real repeated phrasing (a list read aloud, a refrain)
     compresses well too."""
@@ -250,6 +259,12 @@ def window_failed(win: Window, guards: GuardConfig) -> str | None:
     covered = coverage(win, guards) if speech > 0 else 0.0
     if speech > 0 and covered < guards.min_coverage * speech:
         return f"words cover {covered:.1f} of {speech:.1f} s of speech"
+    # one region without words in a window whose others are covered: a sentence the decoder
+    # skipped (issue 37: 4.1 s of a 30 s window, unpinned with oneDNN at AVX2), too little of the
+    # window for the coverage rule above
+    bare = bare_regions(win, guards)
+    if bare:
+        return f"speech {bare[0][0]:.1f}-{bare[0][1]:.1f} s without words"
     # a high ratio with no loop, a good log-probability and words over nearly all the speech is
     # repeated phrasing (a list, a refrain): looking again costs a decoding per 10 s and finds nothing
     ratio = get_compression_ratio(win.text)
@@ -302,6 +317,15 @@ def coverage(win: Window, guards: GuardConfig) -> float:
     return overlap_s(covered_intervals(words), sorted(win.spans))
 
 
+def bare_regions(win: Window, guards: GuardConfig) -> list[tuple[float, float]]:
+    """The window's VAD speech regions (``win.spans``) of at least ``guards.uncovered_min_s``
+    seconds whose words (loop words left out, ±:data:`COVER_PAD_S`) cover less than half."""
+    tokens = [normalize(w[0]) for w in win.words]
+    in_loop = {k for s, e, _, _ in repetition_spans(tokens, guards) for k in range(s, e)}
+    covered = covered_intervals([w for k, w in enumerate(win.words) if k not in in_loop])
+    return [(a, b) for a, b in win.spans if b - a >= guards.uncovered_min_s and overlap_s(covered, [(a, b)]) < 0.5 * (b - a)]
+
+
 def loop_words(win: Window, guards: GuardConfig) -> int:
     """Words of ``win`` inside repetition loops."""
     return sum(e - s for s, e, _, _ in repetition_spans([normalize(w[0]) for w in win.words], guards))
@@ -326,7 +350,8 @@ def better(new: Window, old: Window, guards: GuardConfig) -> bool:
 def _kind(why: str) -> str:
     """Short name of a :func:`window_failed` reason, for the log."""
     return next((k for k, mark in (("loop", "repeated"), ("low log-probability", "log-probability"),
-                                   ("too little speech covered", "cover"), ("compression ratio", "compression"))
+                                   ("too little speech covered", "cover"), ("speech without words", "without words"),
+                                   ("compression ratio", "compression"))
                  if mark in why), why)
 
 
@@ -407,8 +432,9 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     1. all failing windows' speech, cut into pieces of <= :data:`SUB_WINDOW_S` s
        (:func:`sub_windows`), decoded together by the batched pipeline (temperature 0);
     2. only a window whose words still cover too little of its speech (``[asr.guards]
-       min_coverage``) is decoded a third time by the sequential decoder with Whisper's
-       temperature fallback (seeded), over its speech regions only.
+       min_coverage``), or leave one of its regions bare (:func:`bare_regions`), is decoded a
+       third time by the sequential decoder with Whisper's temperature fallback (seeded), over
+       its speech regions only.
     A decoding replaces the window only when it is :func:`better` (covers at least as much speech
     with words and scores better; never an empty or shorter one). A window that stays bad is
     kept and its problems are flagged (sentence_segments). Measured on the 11-minute test
@@ -428,9 +454,11 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
         new = merge_windows([next(decoded) for _ in plan[i]], old.spans, why)
         speech = sum(e - s for s, e in old.spans)
         chosen = new if better(new, old, g) else old
-        if coverage(chosen, g) < g.min_coverage * speech:
+        bare = bare_regions(chosen, g)
+        if coverage(chosen, g) < g.min_coverage * speech or bare:
             log(f"  window {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s: words cover {coverage(chosen, g):.1f} of "
-                f"{speech:.1f} s of speech; decoding it again with temperature fallback")
+                f"{speech:.1f} s of speech{f', none {bare[0][0]:.1f}-{bare[0][1]:.1f} s' if bare else ''}; "
+                "decoding it again with temperature fallback")
             segs, offset = _sequential(model, audio, [t for span in old.spans for t in span], cfg, hotwords, initial_prompt)
             third = merge_windows([Window(text=s.text.strip(), avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob,
                                           words=[(w.word.strip(), round(w.start + offset, 3), round(w.end + offset, 3),
@@ -614,19 +642,50 @@ def _sentence_end(word: str) -> bool:
 
 
 def split_long(words: list, max_s: float) -> list[list]:
-    """Cut ``words`` ((word, start, end, p) tuples) into pieces of at most ``max_s`` seconds:
-    at the clause mark (, ; :) nearest the middle, else at the longest pause; recursively.
-    A single word is never cut."""
+    """Cut ``words`` ((word, start, end, p) tuples, seconds) into pieces of at most ``max_s``
+    seconds, recursively, each time at the longest inner pause (gaps compared to 0.1 s; among
+    pauses that long, a clause mark , ; : first, then the cut nearest the middle). A run-on
+    segment — Whisper often writes no punctuation at all — is so cut where the speaker paused
+    longest, most likely between two lines (issue 37). A single word is never cut."""
     if len(words) < 2 or words[-1][2] - words[0][1] <= max_s:
         return [words]
-    cuts = range(1, len(words))
-    clause = [i for i in cuts if CLAUSE_END.search(words[i - 1][0])]
     mid = (words[0][1] + words[-1][2]) / 2
-    if clause:
-        cut = min(clause, key=lambda i: abs(words[i][1] - mid))
-    else:
-        cut = max(cuts, key=lambda i: (round(words[i][1] - words[i - 1][2], 3), -abs(words[i][1] - mid)))
+    cut = max(range(1, len(words)), key=lambda i: (round(words[i][1] - words[i - 1][2], 1),
+                                                  bool(CLAUSE_END.search(words[i - 1][0])), -abs(words[i][1] - mid)))
     return split_long(words[:cut], max_s) + split_long(words[cut:], max_s)
+
+
+def vad_silences(regions: list[tuple[float, float]], cfg: AsrConfig) -> list[tuple[float, float]]:
+    """(middle s, length s) of the silence between each two consecutive VAD speech ``regions``
+    ([start, end] s, sorted), as the VAD measured it. Silero pads each region by ``speech_pad_ms``
+    (faster-whisper's default 400 ms) on both sides and, when a silence is shorter than two pads,
+    gives each side half of it (faster_whisper/vad.py ``get_speech_timestamps``): two regions
+    ``gap`` seconds apart bound a silence of ``gap`` + 2 pads, and two touching regions one of at
+    least ``[asr] vad_min_silence_ms`` (shorter silences never split a region; a region cut at 30 s
+    of speech may touch the next without any silence, so with ``vad_min_silence_ms`` at or above
+    ``split_pause_s`` such a cut ends a segment too)."""
+    opts = vad_options(cfg)
+    pad, least = 2 * opts.speech_pad_ms / 1000, opts.min_silence_duration_ms / 1000
+    return [((b + a2) / 2, a2 - b + pad if a2 - b > 0 else least)
+            for (_, b), (a2, _) in zip(regions, regions[1:], strict=False)]
+
+
+def pause_cuts(words: list, regions: list[tuple[float, float]], cfg: AsrConfig) -> set[int]:
+    """Indices ``k`` of ``words`` ((word, start, end, …) tuples, seconds, in time order) before
+    which a pause ends a segment: word ``k`` starts at least ``[asr] split_pause_s`` after word
+    ``k-1`` ends, or a VAD silence (:func:`vad_silences` of ``regions``) at least that long has its
+    middle between the two words' midpoints. The second rule holds when the word timestamps do
+    not show the pause: cross-attention timestamps can stretch a line's last word over the
+    silence after it (issue 37: an 11.7 s segment over lines 0.8 s apart)."""
+    pause = cfg.split_pause_s
+    silences = [m for m, length in vad_silences(regions, cfg) if length >= pause]
+    cuts = set()
+    for k in range(1, len(words)):
+        before, after = (words[k - 1][1] + words[k - 1][2]) / 2, (words[k][1] + words[k][2]) / 2
+        i = bisect.bisect_right(silences, before)  # the first silence whose middle comes after word k-1's
+        if words[k][1] - words[k - 1][2] >= pause or (i < len(silences) and silences[i] < after):
+            cuts.add(k)
+    return cuts
 
 
 def clamp_to_speech(words: list, regions: list[tuple[float, float]]) -> list:
@@ -660,9 +719,10 @@ def sentence_segments(windows: list[Window], regions: list[tuple[float, float]],
             loop_edges |= {s, e}
             for k in range(s, e):
                 loop_of[k] = (gram, reps)
+        pauses = pause_cuts(words, regions, cfg)
         pieces, cur = [], []
         for k, w in enumerate(words):
-            if cur and (w[1] - words[k - 1][2] >= cfg.split_gap_s or k in loop_edges):
+            if cur and (k in pauses or k in loop_edges):
                 pieces.append(cur)
                 cur = []
             cur.append(k)

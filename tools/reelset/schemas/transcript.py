@@ -22,7 +22,7 @@ class GuardConfig(Strict):
     log_prob: float = Field(-1.0, le=0, description="Average log-probability of a window under which a high no-speech probability marks it as silence (Whisper's logprob_threshold).")
     outside_speech: float = Field(0.5, ge=0, le=1, description="Flag a segment when more than this fraction (0-1) of its words have their midpoint outside every VAD speech region.")
     min_coverage: float = Field(0.8, ge=0, le=1, description="A decoding window whose words (loop words left out, each word counting ±0.3 s around it) cover less than this fraction (0-1) of its VAD speech gets a second look (shorter pieces, batched); so do windows over `compression_ratio`, with a loop or a low log-probability. A second decoding replaces the first only when it covers at least as much speech with words and scores better.")
-    uncovered_min_s: float = Field(1.0, gt=0, description="VAD speech of at least this many seconds in a row that no word and no flagged segment covers is recorded in transcript.json `speech_without_words` (never lost silently; counted in meta.json, shown in the report, flagged in review QA).")
+    uncovered_min_s: float = Field(1.0, gt=0, description="VAD speech of at least this many seconds in a row that no word and no flagged segment covers is recorded in transcript.json `speech_without_words` (never lost silently; counted in meta.json, shown in the report, flagged in review QA). A decoding window with a VAD region at least this long that its words mostly leave bare gets a second look, and a third (sequential, temperature fallback) if it stays bare.")
     phantom_phrases: bool = Field(True, description="Flag segments that are one of Whisper's phantom phrases on music and silence ('Thank you for watching', 'Subtitles by …', reelset.hallucination.PHANTOM_PHRASES).")
 
 
@@ -39,8 +39,8 @@ class AsrConfig(Strict):
     cpu_threads: int = Field(4, ge=1, description="CTranslate2 threads on the CPU (CTranslate2's default is 4).")
     seed: int = Field(0, ge=0, description="Random seed of CTranslate2's sampling. Batched decoding uses temperature 0 only (no sampling fallback), so the seed changes nothing today; it is set so that a sampling decoder can never make the output vary from run to run (measured with the sequential decoder's temperature fallback on espeak-ng speech with tiny.en).")
     hotwords: list[str] = Field(default_factory=list, description="Optional words to bias decoding (faster-whisper hotwords). Kept here, not in the bible, so editing the bible never re-runs ASR.")
-    max_segment_s: float = Field(15.0, gt=1, description="Longest transcript segment, seconds: a longer sentence is cut at its commas, else at its longest pause (segments are sentences: split after . ? ! and at pauses of `split_gap_s`).")
-    split_gap_s: float = Field(1.0, gt=0, description="A pause between two words at least this long (seconds) ends a segment even without punctuation.")
+    max_segment_s: float = Field(15.0, gt=1, description="Longest transcript segment, seconds: a longer one (a run-on sentence, or speech transcribed without punctuation) is cut at its longest inner pause, recursively (segments are sentences: split after . ? ! and at pauses of `split_pause_s`).")
+    split_pause_s: float = Field(0.6, gt=0, description="A pause at least this long (seconds) ends a segment whatever the punctuation: a gap between two words' timestamps, or a silence the VAD measured between the two words (two regions `gap` s apart: `gap` + 0.8 s, the VAD's padding; touching regions: at least `vad_min_silence_ms`). Default measured on espeak-ng dialogue read with 0.8 s pauses and without (bench/bench_split_pause.py, bench/RESULTS.md 'issue 37').")
     guards: GuardConfig = Field(default_factory=lambda: GuardConfig(), description="Hallucination guards ([asr.guards]).")
 
 
