@@ -184,11 +184,16 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     assert f"git -C {ds} add bible.yaml" in refused.stderr, refused.stderr
     sh("git add bible.yaml", ds)
     # before review the try-out VLM's captions (valid, meaningless: issue 27) are left out by automatic QA:
-    # packaging fails with the reason, never an empty dataset
-    empty = sh("reelset build", ds, ok=False)
-    assert empty.returncode == 2 and "no clip kept" in empty.stderr and "not reviewed; automatic QA" in empty.stderr, \
-        empty.stderr[-3000:]
-    assert "caption empty" not in empty.stderr and "truncated" not in empty.stderr, empty.stderr[-3000:]
+    # the first build ends with a page (issue 38 item 4): empty packages that say why, and the review command;
+    # --strict (for CI) fails on them with the same words
+    empty = sh("reelset build", ds)
+    assert "0 clips accepted yet → reelset review: empty package(s): step3-ltx2-data (0 of " in empty.stdout, empty.stdout
+    assert (ds / "result" / "index.html").is_file()
+    page = (ds / "result" / "step3-ltx2-data" / "index.html").read_text()
+    assert "No clip accepted yet" in page and "not reviewed; automatic QA" in page, page[-3000:]
+    assert "caption empty" not in page and "truncated" not in page
+    strict = sh("reelset build --strict", ds, ok=False)
+    assert strict.returncode == 2 and "--strict: empty package(s): step3-ltx2-data" in strict.stderr, strict.stderr[-3000:]
 
     decisions = review_in_the_browser_api(ds)
     assert (ds / "review.json").is_file() and list(decisions.values()).count("rejected") == 1

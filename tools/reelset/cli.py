@@ -376,7 +376,7 @@ def _build(args: argparse.Namespace, cwd: Path) -> int:
     target = entry.resolve_dataset(args.dataset, cwd)
     link = args.out_link or cwd / ("result" if args.step == "all" else f"result-{args.step}")
     _, lines = entry.build(target, args.step, Path(link), check_git=not args.allow_untracked,
-                           log_lines=not args.no_logs)
+                           log_lines=not args.no_logs, strict=args.strict)
     print("\n".join(lines))
     return 0
 
@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                          "of this checkout (default: the working directory)")
     p_build.add_argument("--out-link", type=Path, help="result link (default ./result for all, ./result-STEP)")
     p_build.add_argument("--no-logs", action="store_true", help="no build logs (nix build without -L)")
+    p_build.add_argument("--strict", action="store_true", help="fail (exit 2) when a package holds no item, e.g. before "
+                         "any clip is accepted in review (for CI); without it such a build succeeds and says so")
     p_build.add_argument("--allow-untracked", action="store_true",
                          help="build although dataset files are untracked in git (Nix will not see them)")
     sub.add_parser("env", help="print the Nix settings and REELSET_PYTHON for eval \"$(reelset env)\"")

@@ -325,15 +325,32 @@ def move_review_link(out: Path, step: str, link_dir: Path) -> Path | None:
 
 
 # --------------------------------------------------------------------------- build
+def empty_packages(out: Path) -> list[str]:
+    """Names of the package steps in a build output ``out`` (a package step's output, or an ``all``
+    aggregate holding them as ``step3-*/``) that kept no item: ``'step3-ltx2-data (0 of 9 clips
+    accepted)'``."""
+    found = [out] if (out / "manifest.json").is_file() else sorted(p for p in out.glob("step3-*") if (p / "manifest.json").is_file())
+    empty = []
+    for folder in found:
+        m = json.loads((folder / "manifest.json").read_text())
+        if m.get("kept") == 0:
+            total = m.get("reviewed_accepted", 0) + m.get("reviewed_rejected", 0)
+            empty.append(f"{folder.name if folder != out else 'the package'} ({m.get('reviewed_accepted', 0)} of {total} "
+                         "clips accepted)")
+    return empty
+
+
 def build(target: Target, step: str, out_link: Path, check_git: bool = True, log_lines: bool = True,
-          env: dict[str, str] | None = None) -> tuple[Path, list[str]]:
+          env: dict[str, str] | None = None, strict: bool = False) -> tuple[Path, list[str]]:
     """``nix build --impure [-L] --json --out-link OUT_LINK <flake>#<attr>.<step>`` with
     :func:`build_env`; Nix's log goes to this process's stderr as it comes (``-L``: the tools'
     ``[reelset]`` progress lines). Returns (output store path, the closing lines to print:
     report, steps left out of ``all`` and why, next step).
 
     ReelsetError before building when dataset files are untracked in git (``check_git``), when
-    the step is not in the table, or when the build fails (the log above says why).
+    the step is not in the table, or when the build fails (the log above says why); after it, with
+    ``strict``, when a package holds no item (a first build before any review succeeds with an
+    empty package and says "0 clips accepted yet").
     """
     cfg = dataset_config(target)  # the user's files first: a typo costs a second, not an evaluation
     env = build_env(env)
@@ -371,6 +388,12 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
     here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
     lines += left_out_clips(out, f"reelset review{here} (then git add {lookup(cfg, 'review.file', 'review.json')}; "
                                  f"reelset build{here})")
+    empty = empty_packages(out)
+    if empty and strict:
+        raise ReelsetError(f"--strict: empty package(s): {'; '.join(empty)}; review the clips (reelset review{here})")
+    if empty:
+        lines.append(f"0 clips accepted yet → reelset review{here}: empty package(s): {'; '.join(empty)} "
+                     "(the report says why each clip was left out; --strict makes this an error)")
     moved = move_review_link(out, step, out_link.parent)
     if moved:
         lines.append(f"review: {moved} now points at this build's step2-caption (a running reelset review shows it on reload)")

@@ -18,9 +18,9 @@ must not be used on these packages: it would double it.
 Errors (:class:`reelset.ReelsetError`, naming the file and the reason): no ``step2-reviewed``
 input or a reviewed.json that does not match its schema (the harness, :data:`INPUTS`), a clip id listed twice, a clip file
 that is missing or not a video, a written clip whose frame count or size is not the
-planned one, and a package that would keep no clip at all (:func:`require_kept`: an empty
-training set is never a successful build; the message counts the reasons and says whether
-step2-reviewed had a review.json).
+planned one, and a package whose accepted clips all fail the trainer's rules (:func:`require_kept`;
+the message counts the reasons and says whether step2-reviewed had a review.json). With no clip
+accepted yet (a first build) the package is empty and says so in its report.
 """
 
 from __future__ import annotations
@@ -532,10 +532,13 @@ def clips_for(spec: StepSpec, reviewed: ReviewedArtifact, out: Path, fps: Fracti
 
 
 def require_kept(reviewed: ReviewedArtifact, entries: list[PackagedClip]) -> None:
-    """ReelsetError when no entry is kept: how many clips were rejected before packaging and
-    dropped by it, the most common reasons (counted), and — when step2-reviewed applied no
-    review.json — that a review file the review server wrote must be tracked by git."""
-    if any(e.fate == "kept" for e in entries):
+    """ReelsetError when clips were accepted but packaging kept none of them: how many clips were
+    rejected before packaging and dropped by it, the most common reasons (counted), and — when
+    step2-reviewed applied no review.json — that a review file the review server wrote must be
+    tracked by git. With nothing accepted yet (a first build, before any review) the package is
+    empty and the build succeeds: its report says so and what to do (``reelset build --strict``
+    fails on it)."""
+    if any(e.fate == "kept" for e in entries) or not reviewed.accepted:
         return
     reasons: dict[str, int] = {}
     for r in reviewed.rejected:

@@ -16,6 +16,9 @@ PREVIEW_WIDTH = 192  # pixels
 BODY = """
 <h2>{{ m.kept }} items kept · {{ m.dropped }} clips dropped · of {{ m.reviewed_accepted + m.reviewed_rejected }} clips
 ({{ m.reviewed_accepted }} accepted by step2-reviewed, {{ m.reviewed_rejected }} left out by review or automatic QA)</h2>
+{% if not m.reviewed_accepted %}<p class="warn"><strong>No clip accepted yet</strong>: this package is empty.
+{{ m.reviewed_rejected }} clips were left out by step2-reviewed (reasons below). Review them — <code>reelset review</code>,
+then <code>git add review.json</code> and <code>reelset build</code> — and the accepted clips are packaged here.</p>{% endif %}
 <p>Windows: <code>{{ m.config.windows }}</code>. Used {{ '%.1f'|format(m.packaged_s) }} s of {{ '%.1f'|format(m.accepted_s) }} s
 of accepted footage{% if m.accepted_s %} ({{ '%.0f'|format(100 * m.packaged_s / m.accepted_s) }} %){% endif %};
 {{ m.frames_written }} frames written; {{ m.source_frames_trimmed }} source frames of packaged clips in no window.
