@@ -397,3 +397,19 @@ def test_missing_probe_model_is_a_failure_with_the_command_that_builds_it(check,
     assert path and why == "" and Path(path, "model.bin").read_text() == "weights\n"
     r = subprocess.run(["bash", "-c", check.model_build_command(good)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == path, r.stderr
+
+
+def test_jobs_line_sets_the_gpu_count_against_max_jobs(check):
+    """One cuda step per GPU (tools/reelset/gpu_slots.py): maxJobs above the GPU count, or above
+    one without the slot locks, fails and says what to set; fewer jobs than GPUs are ok but say
+    how many GPUs idle."""
+    status, what, msg = check.jobs_verdict(4, 4, ["0", "1", "2", "3"])
+    assert (status, what) == ("ok", "jobs") and "maxJobs 4, 4 GPU(s), one step per GPU (slots 0 1 2 3 in /run/reelset/gpu-locks)" in msg
+    status, _, msg = check.jobs_verdict(1, 4, ["0"])
+    assert status == "FAIL" and "maxJobs 4 > 1 GPU(s)" in msg and "to 1" in msg
+    status, _, msg = check.jobs_verdict(2, 2, None)
+    assert status == "FAIL" and "would share GPU 0" in msg and "gpuCount" in msg
+    status, _, msg = check.jobs_verdict(4, 1, None)
+    assert status == "ok" and "3 GPU(s) idle: maxJobs can be 4" in msg
+    status, _, msg = check.jobs_verdict(2, 2, [])
+    assert status == "ok" and "filled from /dev/nvidia<N>" in msg
