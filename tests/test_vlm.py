@@ -259,3 +259,24 @@ def test_constrained_decoding_on_cuda_masks_without_a_compiler(monkeypatch):
     # what the explicit choice avoids: the Triton kernel, which cannot load here
     with pytest.raises(ImportError):
         real(torch.zeros((1, len(vocab))), xgr.allocate_token_bitmask(1, len(vocab)), backend="triton")
+
+
+def test_the_builder_probe_masks_on_the_cuda_branch(monkeypatch):
+    """tools/cuda_probe.py's constrained-decoding op (builders/check: [ok] constrained), with
+    the CUDA branch taken on CPU tensors: it reports the torch-native kernel and a mask equal
+    to the CPU kernel's; without a GPU it says so instead of failing."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "tools"))
+    import cuda_probe
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cuda_probe.probe_constrained() == {"backend": None, "op": None, "error": "no CUDA device for torch"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self)
+    monkeypatch.setattr(vlm, "_device_type", lambda scores: "cuda")
+    got = cuda_probe.probe_constrained()
+    assert got["backend"] == "torch_native" and got["error"] is None, got
+    assert got["op"].startswith("JSON-grammar token mask (torch_native kernel, 1 of 19 tokens allowed)"), got  # only "{"
