@@ -20,7 +20,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
-APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver
+APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git openssh-server openssh-client util-linux procps chromium chromium-driver debootstrap
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
