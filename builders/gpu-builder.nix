@@ -53,7 +53,7 @@
 #           adminKeys = [ "ssh-ed25519 AAAA... me@laptop" ];
 #           gpuCount = 1;                        # nvidia-smi -L | wc -l; = maxJobs on the clients
 #         };
-#         hardware.nvidia.open = true;         # Turing or newer (RTX 6000 Ada: yes)
+#         reelset.builder.nvidiaOpen = true;   # open kernel modules: Turing or newer (RTX 6000 Ada: yes)
 #         # a branch >= 580 (the assertion says which one you have)
 #         hardware.nvidia.package = config.boot.kernelPackages.nvidiaPackages.latest;
 #       })
@@ -264,7 +264,9 @@ in
       # --- NVIDIA driver ------------------------------------------------------------------
       services.xserver.videoDrivers = [ "nvidia" ];
       hardware.nvidia = {
-        open = cfg.nvidiaOpen;
+        # mkDefault: a configuration that sets hardware.nvidia.open itself wins instead of
+        # conflicting with this definition (two normal-priority bools that differ fail)
+        open = mkDefault cfg.nvidiaOpen;
         nvidiaPersistenced = mkDefault true;   # keep the GPU initialised on a headless box
         modesetting.enable = mkDefault true;
       };
