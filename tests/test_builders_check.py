@@ -206,6 +206,13 @@ FEATURE_2_2X = ("error: Cannot build '/nix/store/q3x-reelset-check-cuda.drv'.\n"
                 "       Required system: 'x86_64-linux' with features {cuda}\n")
 # Nix 2.8 daemon.cc:
 UNTRUSTED = "error: you are not privileged to build input-addressed derivations\n"
+# the store env before issue 36 started in a Debian 11 root (glibc 2.31), as Nix 2.8 reports a failed build
+GLIBC_OLD = ("error: builder for '/nix/store/x-reelset-check-cuda-probe.drv' failed with exit code 1;\n"
+             "       last 2 log lines:\n"
+             "       > /nix/store/s5jy-reelset-python-env/bin/python: /lib/x86_64-linux-gnu/libm.so.6: version `GLIBC_2.35' "
+             "not found (required by /nix/store/s5jy-reelset-python-env/bin/python)\n"
+             "       > /nix/store/s5jy-reelset-python-env/bin/python: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.33' "
+             "not found (required by /nix/store/s5jy-reelset-python-env/bin/python)\n")
 
 
 @pytest.mark.parametrize("err, kind, phrase", [
@@ -215,6 +222,7 @@ UNTRUSTED = "error: you are not privileged to build input-addressed derivations\
     (FEATURE_2_2X, "feature", "feature: "),
     (SANDBOX_28, "sandbox", "sandbox: builder ssh-ng://sbx refuses __noChroot derivations"),
     (UNTRUSTED, "trust", "trust: the ssh user is not in trusted-users"),
+    (GLIBC_OLD, "glibc", "glibc: /nix/store/s5jy-reelset-python-env/bin/python needs GLIBC_2.35, newer than the C library of"),
     ("error: builder for '/nix/store/x.drv' failed with exit code 2\n", "other", "the probe failed on"),
     # ssh-like words in the build's own log are not a connection problem
     ("error: builder for '/nix/store/x.drv' failed with exit code 1;\n       last 1 log lines:\n"
