@@ -2,10 +2,12 @@
 2.35 of Ubuntu 22.04 images and the 2.34 of RHEL 9), made with ``debootstrap --variant=minbase
 bullseye`` from the Debian package registry, in which the env — bind-mounted at its store path,
 nothing else of this machine — starts its interpreter with its own loader and C library, imports
-what the steps import, runs its ffmpeg/ffprobe and transcribes the demo with faster-whisper
-tiny.en on the CPU, and loads a library of the root found through the root's ld.so cache (as the
-driver's libcuda.so.1 is found on a box). The root's own loader cannot start the interpreter, so
-the root really is older than the env's needs.
+what the steps import, runs its ffmpeg/ffprobe, transcribes the demo with faster-whisper tiny.en
+on the CPU, runs the demo's step1-scenes and ASR tools (the ASR through the GPU-slot launcher, as
+mkStep starts a cuda step), and loads a library of the root found through the root's ld.so cache
+(as the driver's libcuda.so.1 is found on a box). The root's own loader cannot start the
+interpreter, so the root really is older than the env's needs. (The tools run as their CLI, not
+as Nix builds: the root has no Nix.)
 
 The root is made once (~3 min) into ``$REELSET_TEST_CACHE/debian11`` (default
 ``~/.cache/reelset-tests``) and reused. Root only (chroot, mounts); skipped only where the
@@ -14,6 +16,7 @@ registry cannot be reached, with that reason.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -115,3 +118,33 @@ def test_the_env_runs_the_steps_imports_and_ffmpeg_on_glibc_2_31(debian11, env):
     assert "box library /usr/lib/x86_64-linux-gnu/libudev.so.1.7.0" in proc.stdout, proc.stdout
     heard = next(ln for ln in lines if ln.startswith("heard "))
     assert "package is in" in heard.lower(), heard  # the demo's line "the package is in Moscow"
+
+
+def test_the_demo_step1_and_asr_tools_run_on_glibc_2_31(debian11, env):
+    """The demo's step1-scenes and, through the GPU-slot launcher as mkStep starts a cuda step,
+    its ASR (``[device] allow_cpu``) run inside the Debian 11 root from a copy of tools/, and
+    their artifacts validate here."""
+    from conftest import REPO, TINY_EN, scenes_spec, transcript_spec
+    from reelset.schemas.scenes import ScenesArtifact
+    from reelset.schemas.transcript import TranscriptArtifact
+    from reelset.step import read_artifact
+
+    model = Path(os.path.realpath(TINY_EN))
+    assert model.is_relative_to(env), model  # the model ships inside the env: visible in the root
+    work = debian11 / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(REPO / "tools", work / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(DEMO_VIDEO, debian11 / "demo.mp4")
+    (work / "s1.json").write_text(json.dumps(scenes_spec(Path("/demo.mp4"), "demo01")))
+    asr = transcript_spec(Path("/demo.mp4"), "demo01")
+    asr["models"]["asr"]["path"] = str(model)
+    (work / "asr.json").write_text(json.dumps(asr))
+    run = f"env -i PATH={env}/bin HOME=/work {env}/bin/python -B -s"
+    proc = in_root(debian11, env, f"{run} /work/tools/step1_scenes.py --spec /work/s1.json --out /work/scenes && "
+                                  f"{run} /work/tools/reelset/gpu_slots.py /work/tools/step2_transcript_base.py "
+                                  f"--spec /work/asr.json --out /work/asr", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scenes = read_artifact(work / "scenes" / ScenesArtifact.FILE, ScenesArtifact)
+    transcript = read_artifact(work / "asr" / TranscriptArtifact.FILE, TranscriptArtifact)
+    assert len(scenes.scenes) == 4, scenes.scenes  # the demo's four shots
+    assert "package is in" in " ".join(s.text for s in transcript.segments).lower(), transcript.segments
