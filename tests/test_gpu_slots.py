@@ -17,6 +17,7 @@ import pytest
 
 from conftest import PYTHON, REPO, nix
 from reelset import gpu_slots
+from test_nix import drv_paths, repo_copy  # noqa: F401, F811 (repo_copy is a fixture)
 
 LAUNCHER = REPO / "tools/reelset/gpu_slots.py"
 
@@ -138,3 +139,13 @@ def test_mkstep_starts_cuda_steps_through_the_launcher():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_editing_the_launcher_rebuilds_the_cuda_steps_only(repo_copy):  # noqa: F811 (the fixture)
+    """Cache boundary: the launcher is in every cuda step's sources and in no cpu step's."""
+    before = drv_paths(repo_copy)
+    launcher = repo_copy / "tools/reelset/gpu_slots.py"
+    launcher.write_text(launcher.read_text() + "\n# an edit of the launcher only\n")
+    after = drv_paths(repo_copy)
+    assert after["step1-scenes"] == before["step1-scenes"]
+    assert after["step2-transcript-base"] != before["step2-transcript-base"]
