@@ -290,7 +290,9 @@ in
         experimental-features = [ "nix-command" "flakes" ];
         min-free = cfg.minFree;
         max-free = cfg.maxFree;
-        # one job per GPU: each cuda step holds one GPU slot (below), so more jobs only wait
+        # one job per GPU for builds started on the box itself; builds sent over ssh-ng are
+        # limited by the clients' maxJobs (each arrives on its own connection), and whatever
+        # arrives, each cuda step holds one GPU slot (below), so extra jobs only wait
         max-jobs = mkDefault cfg.gpuCount;
       };
       # outputs are copied back to the clients; inputs (interpreter, models, videos) should
