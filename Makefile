@@ -3,7 +3,8 @@
 # env of requirements.lock with Nix and link it as .venv, then use Nix with the host toolchain.
 #
 #   make deps    apt packages the demo needs: nix-bin, binutils, ffmpeg, espeak-ng, git
-#   make test-deps  what only the tests add: openssh (simulated builder tests), chromium +
+#   make test-deps  what only the tests add: openssh (simulated builder tests), debootstrap (Debian 11
+#                builder test), chromium +
 #                chromium-driver (report browser tests), util-linux, procps
 #   make venv    .venv = a link to the steps' store env of requirements.lock (nix build .#host.python-env)
 #   make demo    nix build --impure .#host.demo; prints the store paths and the report
@@ -22,7 +23,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git
-TEST_APT_PACKAGES := openssh-server openssh-client util-linux procps chromium chromium-driver
+TEST_APT_PACKAGES := openssh-server openssh-client util-linux procps chromium chromium-driver debootstrap
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -67,6 +67,11 @@ On a lent GPU box (Python 3.12, torch 2.11 cu130, transformers 5.17; docs/gpu-sm
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
     PYTHONUNBUFFERED=1 python3 bench/gpu_smoke.py --out "$OUT/gpu_smoke.json"
 
+Where Nix is on the box, ``--env`` runs the smoke in the steps' own store env of
+requirements.lock (built with Nix from the checkout, or ``--env PATH``) — the stack the cuda
+steps run, carried libraries and glibc included — instead of the box's wheels; the first line
+and ``environment.stack`` of the JSON say which stack was measured (:func:`stack`).
+
 Here (CPU, tests): ``.venv/bin/python bench/gpu_smoke.py --allow-cpu --out /tmp/gpu_smoke.json``.
 Exit status: 0 when every stage passed, 1 otherwise (each failure names its stage and cause),
 2 for bad arguments.
@@ -88,6 +93,7 @@ import platform
 import re
 import resource
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -977,13 +983,44 @@ def imported_distributions() -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(found.items())}
 
 
+def stack() -> str:
+    """Which Python stack runs the smoke: ``store env <path>`` when this interpreter is the steps'
+    store env of requirements.lock (a ``/nix/store`` prefix holding ``reelset-lock.sha256``: what
+    the cuda steps run, ``--env``), else ``this interpreter <path> (not the steps' store env: …)``
+    — the box's own wheels, whose versions may differ from the lock's."""
+    prefix = Path(os.path.realpath(sys.prefix))
+    if str(prefix).startswith("/nix/store/") and (prefix / "reelset-lock.sha256").is_file():
+        return f"store env {prefix}"
+    return f"this interpreter {sys.executable} (not the steps' store env: the box's own wheels; --env runs the lock's)"
+
+
+def store_env(given: str) -> Path:
+    """The steps' store env for ``--env``: ``given`` when it is a path, else (``auto``) built
+    with Nix from this checkout (``nix build --impure .#host.python-env``). RuntimeError with
+    the reason when there is no Nix or the build fails."""
+    if given != "auto":
+        if not (Path(given) / "bin" / "python").exists():
+            raise RuntimeError(f"{given}: no bin/python: not a store env of requirements.lock "
+                               "(nix build --impure .#host.python-env makes one)")
+        return Path(given)
+    nix = shutil.which("nix")
+    if nix is None:
+        raise RuntimeError("no nix on PATH: --env auto builds the store env with Nix; give --env PATH, or run "
+                           "without --env (the box's own wheels)")
+    proc = subprocess.run([nix, "--extra-experimental-features", "nix-command flakes", "build", "--impure", "--no-link",
+                           "--json", f"{REPO}#host.python-env"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nix build .#host.python-env failed: {proc.stderr.strip()[-600:]}")
+    return Path(json.loads(proc.stdout)[0]["outputs"]["out"])
+
+
 def environment() -> dict[str, Any]:
-    """Interpreter, torch / CUDA / GPU and CTranslate2 facts of this machine."""
+    """Interpreter (:func:`stack`), torch / CUDA / GPU and CTranslate2 facts of this machine."""
     import torch
 
     from reelset import device as devices
 
-    env: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(), "cpu": devices.cpu_model(),
+    env: dict[str, Any] = {"stack": stack(), "python": platform.python_version(), "platform": platform.platform(), "cpu": devices.cpu_model(),
                            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
                            "cuda_available": torch.cuda.is_available(), "gpu": None, **devices.driver_info()}
     if env["cuda_available"]:
@@ -1033,7 +1070,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="work folder, kept (default: a temporary folder, removed)")
     ap.add_argument("--cublas12", type=Path, action="append", default=[],
                     help="folder holding libcublas.so.12 for CTranslate2 on CUDA (repeatable)")
+    ap.add_argument("--env", nargs="?", const="auto", metavar="PATH",
+                    help="run in the steps' store env (PATH, or built with Nix from this checkout when no PATH is "
+                         "given): the stack the cuda steps run; default: this interpreter")
     args = ap.parse_args(argv)
+    if args.env is not None:
+        try:
+            env_path = store_env(args.env)
+        except RuntimeError as exc:
+            print(f"[gpu-smoke] error: --env: {exc}", file=sys.stderr)
+            return 1
+    if args.env is not None and os.path.realpath(env_path) != os.path.realpath(sys.prefix):
+        rest, args_left = [], list(argv if argv is not None else sys.argv[1:])
+        while args_left:  # the same arguments without --env [PATH]
+            arg = args_left.pop(0)
+            if arg == "--env":
+                if args_left and not args_left[0].startswith("-"):
+                    args_left.pop(0)
+            elif not arg.startswith("--env="):
+                rest.append(arg)
+        print(f"[gpu-smoke] running in the steps' store env {env_path}", file=sys.stderr, flush=True)
+        return subprocess.run([str(env_path / "bin" / "python"), "-B", "-s", str(Path(__file__).resolve()), *rest]).returncode
     try:
         stages = plan(args.stages)
     except ValueError as exc:
@@ -1064,6 +1121,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"[gpu-smoke] error: {exc}: torch and the repo's own modules must import (docs/gpu-smoke.md)", file=sys.stderr)
         return 1
+    print(f"[gpu-smoke] stack: {env['stack']}", file=sys.stderr)
     print(f"[gpu-smoke] python {env['python']}, torch {env['torch']} (CUDA {env['torch_cuda']}), device: "
           f"{env['gpu'] or 'no CUDA device'}; stages: {', '.join(stages)}", file=sys.stderr)
 

@@ -22,6 +22,8 @@
 #   * the ssh build user: a dedicated `nixremote` whose keys may only run `nix-daemon --stdio`
 #     (restrictKeys), or NixOS's own nix.sshServe (ssh-ng, trusted; user nix-ssh);
 #     sshd keys only, root login with keys (`adminKeys`) for administration;
+#   * one GPU per cuda step: a slot lock per GPU in /run/reelset/gpu-locks (`gpuCount`
+#     files, also in the sandbox) and max-jobs = gpuCount (tools/reelset/gpu_slots.py);
 #   * the host toolchain: the interpreter `hostPython` rooted at /opt/reelset/python (the venv
 #     /opt/reelset/venv is made from it, docs/builders.md), nix-ld with the libraries the
 #     manylinux wheels need (libstdc++, zlib; the host toolchain puts nix-ld's library folder
@@ -49,8 +51,9 @@
 #           enable = true;
 #           authorizedKeys = [ "ssh-ed25519 AAAA... nix-builder@laptop" ];
 #           adminKeys = [ "ssh-ed25519 AAAA... me@laptop" ];
+#           gpuCount = 1;                        # nvidia-smi -L | wc -l; = maxJobs on the clients
 #         };
-#         hardware.nvidia.open = true;         # Turing or newer (RTX 6000 Ada: yes)
+#         reelset.builder.nvidiaOpen = true;   # open kernel modules: Turing or newer (RTX 6000 Ada: yes)
 #         # a branch >= 580 (the assertion says which one you have)
 #         hardware.nvidia.package = config.boot.kernelPackages.nvidiaPackages.latest;
 #       })
@@ -80,6 +83,8 @@ let
       # path nixpkgs' addDriverRunpath (and the toolchains' LD_LIBRARY_PATH) expect. The
       # source is a store path, so Nix adds its closure to the sandbox.
       "/run/opengl-driver/lib=${lib.getLib nvidiaPkg}/lib"
+      # the GPU slot locks (sandboxed nixpkgs-toolchain steps; host-toolchain steps see /run)
+      "/run/reelset/gpu-locks"
     ];
 
   caches = {
@@ -151,8 +156,15 @@ in
 
     gpuCount = mkOption {
       type = types.ints.between 1 16;
-      default = 8;
-      description = "Expose /dev/nvidia0 .. /dev/nvidia<gpuCount-1> (missing ones are skipped).";
+      default = 1;
+      example = 4;
+      description = ''
+        Number of GPUs of the box (`nvidia-smi -L | wc -l`). Each gets a slot lock
+        /run/reelset/gpu-locks/<index>, so each cuda step holds a GPU of its own
+        (tools/reelset/gpu_slots.py), and the builder runs that many jobs at once
+        (nix.settings.max-jobs, mkDefault); set the clients' maxJobs for this box to the same
+        number. Also exposes /dev/nvidia0 .. /dev/nvidia<gpuCount-1> in the sandbox.
+      '';
     };
 
     extraSandboxPaths = mkOption {
@@ -252,7 +264,9 @@ in
       # --- NVIDIA driver ------------------------------------------------------------------
       services.xserver.videoDrivers = [ "nvidia" ];
       hardware.nvidia = {
-        open = cfg.nvidiaOpen;
+        # mkDefault: a configuration that sets hardware.nvidia.open itself wins instead of
+        # conflicting with this definition (two normal-priority bools that differ fail)
+        open = mkDefault cfg.nvidiaOpen;
         nvidiaPersistenced = mkDefault true;   # keep the GPU initialised on a headless box
         modesetting.enable = mkDefault true;
       };
@@ -276,6 +290,10 @@ in
         experimental-features = [ "nix-command" "flakes" ];
         min-free = cfg.minFree;
         max-free = cfg.maxFree;
+        # one job per GPU for builds started on the box itself; builds sent over ssh-ng are
+        # limited by the clients' maxJobs (each arrives on its own connection), and whatever
+        # arrives, each cuda step holds one GPU slot (below), so extra jobs only wait
+        max-jobs = mkDefault cfg.gpuCount;
       };
       # outputs are copied back to the clients; inputs (interpreter, models, videos) should
       # stay: collect garbage only when space runs low (min-free above), not on a timer
@@ -296,7 +314,10 @@ in
       systemd.tmpfiles.rules = [
         "d /opt/reelset 0755 root root -"
         "L+ /opt/reelset/python - - - - ${cfg.hostPython}"
-      ];
+        # GPU slots: one lock file per GPU, named by its CUDA index, readable by every build
+        # user (flock needs only an open file); tools/reelset/gpu_slots.py takes a free one
+        "d /run/reelset/gpu-locks 1777 root root -"
+      ] ++ map (i: "f /run/reelset/gpu-locks/${toString i} 0666 root root -") (lib.range 0 (cfg.gpuCount - 1));
     }
 
     (mkIf (!cfg.useSshServe) {

@@ -1,8 +1,9 @@
 # mkStep: one reelset step (or one per-video shard of it) as a plain Nix `derivation`.
 #
-# No stdenv and no shell: the builder is the toolchain's Python and its only argument is
-# the step's tool script; the tool reads the JSON spec from env `reelsetSpec` and writes
-# `$out` (artifact JSON, media, meta.json, index.html) and nothing else.
+# No stdenv and no shell: the builder is the toolchain's Python and its argument is the
+# step's tool script (cuda steps: the GPU-slot launcher, then the script); the tool reads the
+# JSON spec from env `reelsetSpec` and writes `$out` (artifact JSON, media, meta.json,
+# index.html) and nothing else.
 #
 # Arguments of `import ./mkStep.nix`:
 #   toolchain : attrset  from nix/toolchains/{host,nixpkgs}.nix:
@@ -25,12 +26,15 @@
 #            spec = { step = "step1-scenes"; dataset = "demo"; video = "${video}"; ... }; }
 #
 # Device mapping: "cuda" → requiredSystemFeatures = [ "cuda" ] (only a machine or builder
-# with the cuda system feature builds it); "cpu" → preferLocalBuild = true (never shipped
-# to a remote builder). Host toolchain: __noChroot = true (needs sandbox = relaxed or false).
+# with the cuda system feature builds it) and the tool runs under reelset/gpu_slots.py, which
+# holds one GPU of the builder for it (CUDA_VISIBLE_DEVICES); "cpu" → preferLocalBuild = true
+# (never shipped to a remote builder). Host toolchain: __noChroot = true (needs sandbox = relaxed or false).
 { toolchain, system, toolsDir }:
 { step, name, spec }:
 let
-  declared = [ step.script ] ++ step.sources;
+  # cuda steps start through the GPU-slot launcher (one GPU per step, tools/reelset/gpu_slots.py)
+  launcher = if step.device == "cuda" then [ "reelset/gpu_slots.py" ] else [ ];
+  declared = [ step.script ] ++ step.sources ++ builtins.filter (f: !builtins.elem f step.sources) launcher;
   missing = builtins.filter (f: !builtins.pathExists (toolsDir + "/${f}")) declared;
   src = import ./narrowSource.nix { inherit toolsDir declared; name = "reelset-${step.name}-src"; };
   kernelAttrs = if step.cpuKernels or false then builtins.fromJSON (builtins.readFile ./cpu-kernels.json) else { };
@@ -46,7 +50,7 @@ else
     inherit name system;
     builder = toolchain.pythonFor step.device;
     # -B: no .pyc next to the read-only sources; -s: ignore the user's site-packages
-    args = [ "-B" "-s" "${src}/${step.script}" ];
+    args = [ "-B" "-s" ] ++ map (f: "${src}/${f}") launcher ++ [ "${src}/${step.script}" ];
     reelsetSpec = builtins.toJSON (spec // { toolchain = { inherit (toolchain) name fingerprint; }; });
     reelsetToolchain = toolchain.fingerprint;
     PATH = toolchain.binPath;

@@ -206,6 +206,13 @@ FEATURE_2_2X = ("error: Cannot build '/nix/store/q3x-reelset-check-cuda.drv'.\n"
                 "       Required system: 'x86_64-linux' with features {cuda}\n")
 # Nix 2.8 daemon.cc:
 UNTRUSTED = "error: you are not privileged to build input-addressed derivations\n"
+# the store env before issue 36 started in a Debian 11 root (glibc 2.31), as Nix 2.8 reports a failed build
+GLIBC_OLD = ("error: builder for '/nix/store/x-reelset-check-cuda-probe.drv' failed with exit code 1;\n"
+             "       last 2 log lines:\n"
+             "       > /nix/store/s5jy-reelset-python-env/bin/python: /lib/x86_64-linux-gnu/libm.so.6: version `GLIBC_2.35' "
+             "not found (required by /nix/store/s5jy-reelset-python-env/bin/python)\n"
+             "       > /nix/store/s5jy-reelset-python-env/bin/python: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.33' "
+             "not found (required by /nix/store/s5jy-reelset-python-env/bin/python)\n")
 
 
 @pytest.mark.parametrize("err, kind, phrase", [
@@ -215,6 +222,7 @@ UNTRUSTED = "error: you are not privileged to build input-addressed derivations\
     (FEATURE_2_2X, "feature", "feature: "),
     (SANDBOX_28, "sandbox", "sandbox: builder ssh-ng://sbx refuses __noChroot derivations"),
     (UNTRUSTED, "trust", "trust: the ssh user is not in trusted-users"),
+    (GLIBC_OLD, "glibc", "glibc: /nix/store/s5jy-reelset-python-env/bin/python needs GLIBC_2.35, newer than the C library of"),
     ("error: builder for '/nix/store/x.drv' failed with exit code 2\n", "other", "the probe failed on"),
     # ssh-like words in the build's own log are not a connection problem
     ("error: builder for '/nix/store/x.drv' failed with exit code 1;\n       last 1 log lines:\n"
@@ -397,3 +405,19 @@ def test_missing_probe_model_is_a_failure_with_the_command_that_builds_it(check,
     assert path and why == "" and Path(path, "model.bin").read_text() == "weights\n"
     r = subprocess.run(["bash", "-c", check.model_build_command(good)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == path, r.stderr
+
+
+def test_jobs_line_sets_the_gpu_count_against_max_jobs(check):
+    """One cuda step per GPU (tools/reelset/gpu_slots.py): maxJobs above the GPU count, or above
+    one without the slot locks, fails and says what to set; fewer jobs than GPUs are ok but say
+    how many GPUs idle."""
+    status, what, msg = check.jobs_verdict(4, 4, ["0", "1", "2", "3"])
+    assert (status, what) == ("ok", "jobs") and "maxJobs 4, 4 GPU(s), one step per GPU (slots 0 1 2 3 in /run/reelset/gpu-locks)" in msg
+    status, _, msg = check.jobs_verdict(1, 4, ["0"])
+    assert status == "FAIL" and "maxJobs 4 > 1 GPU(s)" in msg and "to 1" in msg
+    status, _, msg = check.jobs_verdict(2, 2, None)
+    assert status == "FAIL" and "would share GPU 0" in msg and "gpuCount" in msg
+    status, _, msg = check.jobs_verdict(4, 1, None)
+    assert status == "ok" and "3 GPU(s) idle: maxJobs can be 4" in msg
+    status, _, msg = check.jobs_verdict(2, 2, [])
+    assert status == "ok" and "filled from /dev/nvidia<N>" in msg

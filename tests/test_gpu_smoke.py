@@ -105,3 +105,21 @@ def test_without_cuda_and_without_allow_cpu_the_first_stage_fails_naming_itself_
     assert all("stage asr found no CUDA device" in s["error"] for s in rest)
     assert "FAIL asr: stage asr (step2-transcript-base) needs a CUDA device" in proc.stderr
     assert not report["ok"] and first["wall_s"] is None  # nothing ran on the CPU
+
+
+def test_the_smoke_says_which_stack_it_measured(tmp_path, monkeypatch):
+    """``--env`` runs the smoke in the steps' store env (the lock's stack); otherwise the figures
+    name the interpreter they came from. A wrong ``--env`` path is an error that says why."""
+    smoke = gpu_smoke
+    fake = tmp_path / "venv"
+    fake.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(fake))
+    assert smoke.stack().startswith(f"this interpreter {sys.executable} (not the steps' store env")
+    store = Path("/nix/store/0000-reelset-python-env")
+    monkeypatch.setattr(os.path, "realpath", lambda p, real=os.path.realpath: str(store) if p == str(fake) else real(p))
+    monkeypatch.setattr(Path, "is_file", lambda self: self == store / "reelset-lock.sha256")
+    assert smoke.stack() == f"store env {store}"
+    monkeypatch.undo()
+    proc = subprocess.run([PYTHON, str(REPO / "bench/gpu_smoke.py"), "--env", str(tmp_path / "nope"), "--stages", "asr"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and f"--env: {tmp_path / 'nope'}: no bin/python" in proc.stderr, proc.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,35 @@ def test_the_interpreter_is_its_own(store_env):
     listed = subprocess.run([python_env.loader(), "--list", str(store_env / "python" / "bin" / "python3.11")],
                             capture_output=True, text=True).stdout
     assert f"libexpat.so.1 => {store_env}/python/" in listed, listed
+
+
+def test_the_env_carries_its_own_c_library(store_env, tmp_path):
+    """The interpreter starts with the env's loader (PT_INTERP) and finds the env's libc first
+    (RPATH); the check reports the highest GLIBC version any file of the env needs against the
+    env's own glibc, and says of an env that carries none what the host's glibc would have to
+    be (Debian 12's libexpat.so.1 needs GLIBC_2.36); such an env fails the check."""
+    binary = store_env / "python" / "bin" / "python3.11"
+    interp = subprocess.run(["readelf", "-l", str(binary)], capture_output=True, text=True).stdout
+    assert f"[Requesting program interpreter: {store_env}/python/glibc/ld-linux-x86-64.so.2]" in interp
+    glibc = store_env / "python" / "glibc"
+    listed = subprocess.run([str(glibc / "ld-linux-x86-64.so.2"), "--list", str(binary)], capture_output=True, text=True).stdout
+    found = {m.group(1): os.path.realpath(m.group(2)) for m in re.finditer(r"(\S+) => (\S+) \(", listed)}
+    assert found["libc.so.6"] == str(glibc / "libc.so.6") and found["libm.so.6"] == str(glibc / "libm.so.6"), listed
+    assert found["librt.so.1"] == str(glibc / "librt.so.1"), listed  # preloaded for the wheels
+    floor = python_env.glibc_floor(store_env)
+    assert floor["ok"] and floor["provider"] == "python/glibc/libc.so.6", floor
+    assert python_env._version_key(floor["needed"]) <= python_env._version_key(floor["provided"]), floor
+    proc = subprocess.run([PYTHON, str(REPO / "tools" / "python_env.py"), "check", str(store_env)], capture_output=True, text=True)
+    assert proc.returncode == 0 and f"GLIBC needed {floor['needed']} (by " in proc.stdout, proc.stdout
+    assert f"provided {floor['provided']} by the env's own C library" in proc.stdout, proc.stdout
+    # an env without its own C library: the check names the host glibc it would need, and fails
+    bare = tmp_path / "bare"
+    (bare / "python" / "lib").mkdir(parents=True)
+    shutil.copy(store_env / "python" / "lib" / "libexpat.so.1", bare / "python" / "lib")
+    assert python_env.glibc_floor(bare) == {"needed": "2.36", "needed_by": "python/lib/libexpat.so.1",
+                                            "provided": None, "provider": None, "ok": False}
+    assert python_env.glibc_line(python_env.glibc_floor(bare)).endswith(
+        "the env carries no C library: the host's glibc must be >= 2.36")
 
 
 def test_step_bytes_do_not_depend_on_the_hosts_ffmpeg(store_env, tmp_path):

@@ -203,3 +203,80 @@ def test_the_templates_try_out_profile_captions_every_clip(tiny_vlm, frames):
         ans, caption, problem, reason = read_answer(g)
         assert ans is not None and caption and problem is None, (problem, reason, g.new_tokens, cfg.max_new_tokens)
         assert len(caption) <= cfg.max_chars
+
+
+def _greedy_json(processor, vocab: list[str], steps: int = 40, seed: int = 0) -> list[int]:
+    """Greedy decoding of random logits through ``processor``, one row, until the stop token (0)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.zeros((1, 1), dtype=torch.long)
+    out: list[int] = []
+    for _ in range(steps):
+        scores = processor(ids, torch.randn((1, len(vocab)), generator=gen))
+        token = int(scores[0].argmax())
+        out.append(token)
+        if token == 0:
+            break
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return out
+
+
+def test_constrained_decoding_on_cuda_masks_without_a_compiler(monkeypatch):
+    """The CUDA branch of the logits processor (taken here on CPU tensors) masks with xgrammar's
+    torch-native kernel, not its CUDA default Triton (which JIT-compiles C): the Triton kernel
+    cannot even be imported, every call names ``torch_native``, and the random logits still
+    decode to schema-valid JSON — token for token what the CPU kernel gives."""
+    import sys
+
+    import torch
+    import xgrammar as xgr
+
+    vocab = ["</s>", "{", "}", '"', "n", ":", " ", ",", "x", "qq", *"0123456789"]
+    info = xgr.TokenizerInfo(vocab, stop_token_ids=[0])
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(schema), any_whitespace=False)
+    on_cpu = _greedy_json(vlm.GrammarLogitsProcessor(compiled), vocab)
+
+    backends: list[str] = []
+    real = xgr.apply_token_bitmask_inplace
+
+    def spy(logits, bitmask, **kw):
+        backends.append(kw.get("backend", "auto"))
+        return real(logits, bitmask, **kw)
+
+    monkeypatch.setattr(xgr, "apply_token_bitmask_inplace", spy)
+    monkeypatch.setitem(sys.modules, "triton", None)  # importing Triton (or its kernel) now fails
+    monkeypatch.setitem(sys.modules, "xgrammar.kernels.apply_token_bitmask_inplace_triton", None)
+    monkeypatch.setattr(vlm, "_device_type", lambda scores: "cuda")
+    processor = vlm.GrammarLogitsProcessor(compiled)
+    on_cuda = _greedy_json(processor, vocab)
+    assert backends and set(backends) == {"torch_native"} and processor.backend == "torch_native"
+    assert on_cuda == on_cpu and on_cuda[-1] == 0
+    text = "".join(vocab[t] for t in on_cuda[:-1])
+    assert isinstance(json.loads(text)["n"], int), text
+    assert (vlm.bitmask_backend("cuda"), vlm.bitmask_backend("cpu")) == ("torch_native", "cpu")
+    # what the explicit choice avoids: the Triton kernel, which cannot load here
+    with pytest.raises(ImportError):
+        real(torch.zeros((1, len(vocab))), xgr.allocate_token_bitmask(1, len(vocab)), backend="triton")
+
+
+def test_the_builder_probe_masks_on_the_cuda_branch(monkeypatch):
+    """tools/cuda_probe.py's constrained-decoding op (builders/check: [ok] constrained), with
+    the CUDA branch taken on CPU tensors: it reports the torch-native kernel and a mask equal
+    to the CPU kernel's; without a GPU it says so instead of failing."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "tools"))
+    import cuda_probe
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cuda_probe.probe_constrained() == {"backend": None, "op": None, "error": "no CUDA device for torch"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self: self)
+    monkeypatch.setattr(vlm, "_device_type", lambda scores: "cuda")
+    got = cuda_probe.probe_constrained()
+    assert got["backend"] == "torch_native" and got["error"] is None, got
+    assert got["op"].startswith("JSON-grammar token mask (torch_native kernel, 1 of 19 tokens allowed)"), got  # only "{"

@@ -140,7 +140,6 @@ def test_omni_multimodal_pass_hears_each_segment(kind, request, omni_runs, demo_
 
     import torch
     import transformers
-    import xgrammar
 
     import step2_transcript_disambiguate as tool
     from reelset.schemas.base import StepSpec
@@ -183,7 +182,7 @@ def test_omni_multimodal_pass_hears_each_segment(kind, request, omni_runs, demo_
     heard, grid_seconds = [], []
     for call in calls:
         grid_seconds += call["video_second_per_grid"].tolist()
-        assert [type(p) for p in call["logits_processor"]] == [xgrammar.contrib.hf.LogitsProcessor]
+        assert [type(p) for p in call["logits_processor"]] == [vlm.GrammarLogitsProcessor]
         feats, mask = call["input_features"], call["feature_attention_mask"]
         assert feats.shape[1] == 128 and feats.shape[0] == call["input_ids"].shape[0]  # 128 mel bins per clip
         for row, frames in zip(call["input_ids"].tolist(), mask.sum(-1).tolist(), strict=True):

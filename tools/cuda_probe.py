@@ -17,7 +17,11 @@ probe.json::
      "programs": {"ffmpeg": "ffmpeg version 6.0-static …" | "error: …", "ffprobe": …},
      "imports": {"torch": "2.14.1+cu130" | "error: …", "ctranslate2", "transformers", "xgrammar", "diffusers"},
      "torch": {"version", "cuda", "available", "device", "op", "error"},
-     "ctranslate2": {"version", "cuda_devices", "op", "error"}}
+     "ctranslate2": {"version", "cuda_devices", "op", "error", "torch_loaded"},
+     "constrained": {"backend", "op", "error"}, "cuda_visible_devices": "0" | null}
+
+CTranslate2 is probed first, before torch is imported, as step2-transcript-base loads it;
+``constrained`` is :func:`probe_constrained` (the steps' constrained-decoding mask on the GPU).
 
 ``op`` is a short description of the CUDA computation that ran and matched the CPU result,
 null if none ran; ``error`` the first line of the exception (or why nothing ran).
@@ -107,6 +111,40 @@ def probe_ctranslate2(whisper: str | None) -> dict:
     return r
 
 
+def probe_constrained() -> dict:
+    """Constrained decoding as step2-caption and the multimodal pass run it
+    (:class:`reelset.vlm.GrammarLogitsProcessor`) on logits on the GPU: the token bitmask of a
+    tiny JSON grammar applied by the kernel the steps choose for CUDA (torch-native: no Triton,
+    no compiler), checked against xgrammar's CPU kernel."""
+    r: dict = {"backend": None, "op": None, "error": None}
+    try:
+        import torch
+        import xgrammar as xgr
+
+        from reelset import vlm
+
+        if not torch.cuda.is_available():
+            r["error"] = "no CUDA device for torch"
+            return r
+        vocab = ["</s>", "{", "}", '"', "n", ":", " ", ",", "x", *"0123456789"]
+        compiled = xgr.GrammarCompiler(xgr.TokenizerInfo(vocab, stop_token_ids=[0])).compile_json_schema(
+            json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}),
+            any_whitespace=False)
+        scores = torch.randn((1, len(vocab)), generator=torch.Generator().manual_seed(0))
+        processor = vlm.GrammarLogitsProcessor(compiled)
+        got = processor(torch.zeros((1, 1), dtype=torch.long).cuda(), scores.clone().cuda()).cpu()
+        want = vlm.GrammarLogitsProcessor(compiled)(torch.zeros((1, 1), dtype=torch.long), scores.clone())
+        r["backend"] = processor.backend
+        if not torch.equal(torch.isinf(got), torch.isinf(want)) or torch.isinf(got).all():
+            r["error"] = f"the {processor.backend} token mask on the GPU differs from xgrammar's CPU kernel"
+            return r
+        allowed = int((~torch.isinf(got)).sum())
+        r["op"] = f"JSON-grammar token mask ({processor.backend} kernel, {allowed} of {len(vocab)} tokens allowed) matches the CPU"
+    except Exception as exc:  # noqa: BLE001 - report any failure
+        r["error"] = first_line(exc)
+    return r
+
+
 # what the cuda steps import (step2-transcript-*, step2-caption, step4/5) and run
 PACKAGES = ("torch", "ctranslate2", "transformers", "xgrammar", "diffusers")
 PROGRAMS = ("ffmpeg", "ffprobe")
@@ -142,11 +180,14 @@ def probe_environment() -> dict:
 def main() -> int:
     spec = json.loads(os.environ.get("reelsetSpec") or "{}")
     out = Path(os.environ.get("out") or sys.argv[1])
+    # the steps' import order: CTranslate2 without torch first (step2-transcript-base), then the rest
+    ct2 = probe_ctranslate2(spec.get("whisper"))
+    ct2["torch_loaded"] = "torch" in sys.modules
     result = {"python": platform.python_version(), "executable": sys.executable,
               "ld_library_path": os.environ.get("LD_LIBRARY_PATH", ""), "nonce": spec.get("nonce"),
-              **device.driver_info(), "facts": device.diagnose(),
-              **probe_environment(),
-              "torch": probe_torch(), "ctranslate2": probe_ctranslate2(spec.get("whisper"))}
+              "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+              **device.driver_info(), "facts": device.diagnose(), "ctranslate2": ct2,
+              **probe_environment(), "torch": probe_torch(), "constrained": probe_constrained()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(f"[reelset] cuda-probe: {json.dumps(result)}", file=sys.stderr)

