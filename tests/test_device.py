@@ -42,9 +42,11 @@ def test_default_policy_refuses_the_cpu_with_the_reason():
         assert "/dev/nvidiactl does not exist" in text and "libcuda.so.1 cannot be loaded" in text
 
 
-def test_allow_cpu_picks_the_cpu_and_records_the_policy():
+def test_allow_cpu_picks_the_cpu_and_records_the_policy(capsys):
     device.configure(spec(device={"allow_cpu": True}))
-    assert device.pick("ctranslate2") == "cpu" and device.pick("torch") == "cpu"
+    assert device.pick("ctranslate2") == "cpu" and device.pick("torch") == "cpu" and device.pick("torch") == "cpu"
+    notices = [ln for ln in capsys.readouterr().err.splitlines() if "sees no CUDA device" in ln]
+    assert len(notices) == 1, notices  # issue 38 (6): once per step, not once per call
     meta = StepMeta(step="s", dataset="t", tool_sha256="", device="cpu")
     device.record(meta)
     assert meta.device_policy == "cpu-allowed" and meta.gpu is None

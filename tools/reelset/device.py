@@ -51,6 +51,7 @@ class _State:
     gpu: GpuInfo | None = None
     picked: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)  # see note()
+    told: bool = False  # the "using the CPU" notice was logged (once per step process)
 
 
 _state = _State()
@@ -120,8 +121,9 @@ def record(meta: StepMeta) -> None:
 
 def pick(library: Library) -> str:
     """``'cuda'`` when ``library`` sees a working CUDA device, else ``'cpu'`` if the policy
-    allows it; ReelsetError naming the step, the reason and the two fixes when the policy
-    requires a GPU. Records the GPU (name, driver, CUDA versions) for meta.json."""
+    allows it (logged once per step process, however often a step asks); ReelsetError naming the
+    step, the reason and the two fixes when the policy requires a GPU. Records the GPU (name,
+    driver, CUDA versions) for meta.json."""
     from reelset.step import log
 
     ok, reason = _library_sees_cuda(library)
@@ -136,8 +138,10 @@ def pick(library: Library) -> str:
             "Fix the GPU builder (run builders/check; docs/builders.md), or, to run cuda steps on the CPU on "
             "purpose, set `[device]` `allow_cpu = true` in the dataset's dataset.toml (a different derivation: "
             "its outputs never replace the GPU ones).")
-    log(f"{where}: {library} sees no CUDA device ({reason}); using the CPU"
-        + (" ([device] allow_cpu = true)" if _state.policy == CPU_ALLOWED else ""))
+    if not _state.told:  # once per step: the reason does not change between the libraries' calls
+        log(f"{where}: {library} sees no CUDA device ({reason}); using the CPU"
+            + (" ([device] allow_cpu = true)" if _state.policy == CPU_ALLOWED else ""))
+        _state.told = True
     _state.picked.append("cpu")
     return "cpu"
 
