@@ -82,6 +82,18 @@ def test_review_round_trip_in_the_browser_then_through_nix(browser, tmp_path):  
         assert browser.find_element(By.ID, "status-demo01-s0002").text == f"rejected: {REASON} (left out of the training set)"
         assert browser.find_element(By.ID, "status-demo01-s0003").text.startswith("not reviewed: will be left out by QA (caption too short")
         assert "caption too short" not in browser.find_element(By.ID, "flags-demo01-s0001").text
+        # issue 38 (6): keys act on the card in view, not on the card clicked last; nothing scrolls sideways
+        browser.find_element(By.ID, "clip-demo01-s0001").click()
+        browser.execute_script("document.getElementById('clip-demo01-s0004').scrollIntoView({block: 'start'})")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "sel" not in browser.find_element(By.ID, "clip-demo01-s0004").get_attribute("class"):
+            time.sleep(0.1)
+        ActionChains(browser).send_keys("a").perform()
+        assert wait_text(browser, "status-demo01-s0004", "accepted").startswith("accepted")
+        assert browser.find_element(By.ID, "status-demo01-s0001").text == "edited: kept with your caption"
+        ActionChains(browser).send_keys("u").perform()  # undo: s0004 back to not reviewed
+        assert wait_text(browser, "status-demo01-s0004", "not reviewed").startswith("not reviewed")
+        assert browser.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         # the clips play: metadata of every <video> loads from the server
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and min(state) < 1:

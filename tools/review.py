@@ -79,7 +79,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>revi
 <style>
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 .clip{display:flex;gap:1rem;border:2px solid #ddd;border-radius:6px;padding:.75rem;margin:.75rem 0}
-.clip.sel{border-color:#36c}.clip video{width:400px;background:#000}.side{flex:1}
+.clip.sel{border-color:#36c;box-shadow:0 0 0 3px #9bf}.clip video{width:400px;flex:none;background:#000}
+.side{flex:1;min-width:0;overflow-wrap:anywhere}
 textarea{width:100%;font:inherit}.lines td.speaker{font-weight:600}.lines td.unknown{color:#a30;font-weight:400}.flags li{color:#a30}.flags li.over{color:#777}.muted{color:#777}
 .status{font-weight:600}.kept{color:#070}.rejected{color:#a00}.left-out{color:#777}.needs-edit,.stale{color:#a60}
 kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
@@ -157,6 +158,22 @@ document.addEventListener('keydown', ev => {
   if (keys[ev.key]) { ev.preventDefault(); keys[ev.key](); }
 });
 document.querySelectorAll('.clip').forEach((el, i) => el.addEventListener('click', () => select(i)));
+// keys act on the card in view: scrolling selects the card nearest the top of the window (a card
+// clicked long ago never receives a key meant for the one on screen)
+let scrollTimer = null;
+window.addEventListener('scroll', () => {
+  clearTimeout(scrollTimer);
+  scrollTimer = setTimeout(() => {
+    const cur = document.getElementById('clip-' + ids[sel]).getBoundingClientRect();
+    if (cur.bottom > 0 && cur.top < window.innerHeight) return;  // the selected card is still on screen
+    let best = 0, bestTop = Infinity;
+    ids.forEach((cid, i) => { const r = document.getElementById('clip-' + cid).getBoundingClientRect();
+      if (r.bottom > 0 && Math.abs(r.top) < bestTop) { best = i; bestTop = Math.abs(r.top); } });
+    sel = best;
+    document.querySelectorAll('.clip').forEach(e => e.classList.remove('sel'));
+    document.getElementById('clip-' + ids[sel]).classList.add('sel');
+  }, 80);
+});
 if (ids.length) select(0);
 </script></body></html>"""
 
