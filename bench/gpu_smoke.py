@@ -625,7 +625,7 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
         res.notes.append("onnxruntime missing: no Silero VAD regions")
     timer = Timer()
     try:
-        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False: pcm_of(audio) if pcm16 else audio), vad, spied(asr, "load_whisper") as loaded,
+        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False, **_: pcm_of(audio) if pcm16 else audio), vad, spied(asr, "load_whisper") as loaded,
               Measure() as m):
             fields = step2_transcript_base.transcribe(Path(f"{VIDEO_ID}.synthetic"), model_dir, cfg, timer)
     except Exception as exc:

@@ -216,12 +216,13 @@ def test_free_decoding_falls_back_with_the_reason(demo_scenes, demo_transcript, 
 def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_scenes, demo_transcript, tiny_vlm,
                                                               tmp_path, monkeypatch):
     """GPU-less: step2-caption and the multimodal pass, run in this process on the CPU, hand
-    transformers' generate an xgrammar logits processor on every call."""
+    transformers' generate an xgrammar logits processor on every call (reelset's, which names its
+    bitmask kernel: issue 36)."""
     import transformers
-    import xgrammar
 
     import step2_caption
     import step2_transcript_disambiguate
+    from reelset import vlm
     from reelset.schemas.base import StepSpec
     from reelset.schemas.bible import BibleArtifact
     from reelset.schemas.disambiguate import DisambiguateConfig
@@ -245,7 +246,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
         "config": {"caption": {"max_frames": 2, "max_new_tokens": 200, "max_chars": 60, "batch_size": 4}}})
     (tmp_path / "cap").mkdir()
     step2_caption.run(spec, tmp_path / "cap", Timer(), load_inputs(spec, step2_caption.INPUTS))
-    assert len(calls) == 1 and calls[0] == [xgrammar.contrib.hf.LogitsProcessor]
+    assert len(calls) == 1 and calls[0] == [vlm.GrammarLogitsProcessor]
     caps = json.loads((tmp_path / "cap" / "captions.json").read_text())
     assert all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
 
@@ -260,7 +261,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
     (tmp_path / "work").mkdir()
     cfg = DisambiguateConfig.model_validate({**DEMO_DISAMBIGUATE, "model_batch_size": 2})
     step2_transcript_disambiguate.model_pass(dspec, cfg, base, segments, bible, refs, tmp_path / "work")
-    assert len(calls) == 1 + -(-len(segments) // 2) and all(c == [xgrammar.contrib.hf.LogitsProcessor] for c in calls)
+    assert len(calls) == 1 + -(-len(segments) // 2) and all(c == [vlm.GrammarLogitsProcessor] for c in calls)
 
 
 def test_demo_scene_context(demo_runs, demo_scenes):

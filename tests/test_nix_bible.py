@@ -76,9 +76,9 @@ def test_malformed_bible_fails_the_nix_build_with_the_field_path(repo_copy):  # 
     bible.write_text(bible.read_text().replace("{video: demo01, t: 13.0}", "{video: demo01, t: -1}"))
     proc = nix("build", "--impure", "--no-link", ".#host.step2-bible", cwd=repo_copy)
     assert proc.returncode != 0
-    assert "characters[2].reference_shots[0].t (line" in proc.stderr and "greater than or equal to 0" in proc.stderr, proc.stderr
+    assert "characters[2] (Cyril).reference_shots[0].t (line" in proc.stderr and "greater than or equal to 0" in proc.stderr, proc.stderr
     # issue 18: the user's file, not its store copy
-    assert "error: bible.yaml: characters[2].reference_shots[0].t (line" in proc.stderr, proc.stderr
+    assert "error: bible.yaml: characters[2] (Cyril).reference_shots[0].t (line" in proc.stderr, proc.stderr
     assert "-bible.yaml: characters" not in proc.stderr
 
 

@@ -152,7 +152,7 @@ def test_malformed_review_file_names_the_entry(tmp_path):
     with pytest.raises(ReelsetError, match=r"decisions\['v1-s0003'\]: Value error, action 'reject' needs a non-empty 'reason'"):
         load_review(f)
     f.write_text('{"decisions": {')
-    with pytest.raises(ReelsetError, match="review.json: not valid JSON"):
+    with pytest.raises(ReelsetError, match=r"review.json:1:16: not valid JSON"):  # file:line:column (issue 38)
         load_review(f)
 
 

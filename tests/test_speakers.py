@@ -210,7 +210,7 @@ def test_bible_rejects_a_span_that_ends_before_it_starts(tmp_path):
                      "      - {video: demo01, start: 7.0, end: 6.5}\n")
     with pytest.raises(ReelsetError) as err:
         load_bible(bible, "bible.yaml")
-    assert "bible.yaml: characters[0].voice_references[0] (line 5): Value error, end (6.5) must be after start (7.0)" in str(err.value)
+    assert "bible.yaml: characters[0] (Lana).voice_references[0] (line 5): Value error, end (6.5) must be after start (7.0)" in str(err.value)
 
 
 def test_wavlm_xvector_loads_through_the_same_role(tmp_path):
