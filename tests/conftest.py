@@ -257,6 +257,15 @@ def nix_build(installable: str, *extra: str, cuda: bool = True, cwd: Path = REPO
     return Path(json.loads(proc.stdout)[0]["outputs"]["out"]), proc.stderr
 
 
+@pytest.fixture(scope="session")
+def store_env() -> Path:
+    """The store env of requirements.lock (this test interpreter's when ``make venv`` linked it)."""
+    if STORE_ENV:
+        return Path(os.path.realpath(sys.prefix))
+    out, _ = nix_build(".#host.python-env", store_env=True)
+    return out
+
+
 # Simulated ssh-ng GPU builders (tests/simbuilder.py), stopped and removed after each test.
 @pytest.fixture
 def sb1(tmp_path_factory):

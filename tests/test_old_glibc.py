@@ -20,13 +20,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_VIDEO, STORE_ENV, nix_build
+from conftest import DEMO_VIDEO
 
 pytestmark = pytest.mark.nix
 
@@ -67,14 +66,6 @@ def debian11() -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def env() -> Path:
-    if STORE_ENV:
-        return Path(os.path.realpath(sys.prefix))
-    out, _ = nix_build(".#host.python-env", store_env=True)
-    return out
-
-
 def in_root(root: Path, env: Path, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``command`` (sh) inside ``root`` with the env's store path bind-mounted at the same path,
     /proc mounted (the loader finds ``$ORIGIN`` through /proc/self/exe) and /work a scratch folder."""
@@ -91,7 +82,8 @@ def test_the_root_is_debian_11_with_glibc_2_31(debian11):
     assert (debian11 / "etc/debian_version").read_text().startswith("11.")
 
 
-def test_the_env_runs_the_steps_imports_and_ffmpeg_on_glibc_2_31(debian11, env):
+def test_the_env_runs_the_steps_imports_and_ffmpeg_on_glibc_2_31(debian11, store_env):
+    env = store_env
     # the root's own loader and C library cannot start the interpreter: its libraries need newer glibc
     old = in_root(debian11, env, f"/lib64/ld-linux-x86-64.so.2 {env}/python/bin/python3.11 -c pass")
     assert old.returncode != 0 and "GLIBC_2.3" in old.stderr and "not found" in old.stderr, old.stderr
@@ -120,10 +112,11 @@ def test_the_env_runs_the_steps_imports_and_ffmpeg_on_glibc_2_31(debian11, env):
     assert "package is in" in heard.lower(), heard  # the demo's line "the package is in Moscow"
 
 
-def test_the_demo_step1_and_asr_tools_run_on_glibc_2_31(debian11, env):
+def test_the_demo_step1_and_asr_tools_run_on_glibc_2_31(debian11, store_env):
     """The demo's step1-scenes and, through the GPU-slot launcher as mkStep starts a cuda step,
     its ASR (``[device] allow_cpu``) run inside the Debian 11 root from a copy of tools/, and
     their artifacts validate here."""
+    env = store_env
     from conftest import REPO, TINY_EN, scenes_spec, transcript_spec
     from reelset.schemas.scenes import ScenesArtifact
     from reelset.schemas.transcript import TranscriptArtifact

@@ -20,21 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_VIDEO, PYTHON, REPO, STORE_ENV, nix_build, scenes_spec
+from conftest import DEMO_VIDEO, PYTHON, REPO, scenes_spec
 
 sys.path.insert(0, str(REPO / "tools"))
 import python_env  # noqa: E402
 
 pytestmark = pytest.mark.nix
-
-
-@pytest.fixture(scope="module")
-def store_env() -> Path:
-    """The store env of requirements.lock (this test interpreter's when ``make venv`` linked it)."""
-    if STORE_ENV:
-        return Path(os.path.realpath(sys.prefix))
-    out, _ = nix_build(".#host.python-env", store_env=True)
-    return out
 
 
 def test_every_library_resolves_inside_the_env(store_env):
