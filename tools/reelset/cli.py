@@ -64,10 +64,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, entry, export, nixinfo, userfiles
+from reelset.log import parse_timings
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
-from reelset.step import parse_timings
 
 
 # --------------------------------------------------------------------------- inspect

@@ -39,12 +39,13 @@ from pydantic import BaseModel
 
 from reelset import ReelsetError, media
 from reelset.captiontext import strip_trigger
+from reelset.log import Timer, log
 from reelset.schemas.base import StepSpec
 from reelset.schemas.context import ContextLine
 from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.schemas.windows import WindowSettings
-from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
+from reelset.step import Inputs, StepResult, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"
 INPUTS = {REVIEWED_STEP: ReviewedArtifact}  # what every package step reads: its tool's INPUTS
