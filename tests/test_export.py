@@ -432,14 +432,18 @@ def test_errors_name_the_path_and_the_fix(demo_outputs, tmp_path):
     assert proc.returncode == 2 and "in the Nix store" in proc.stderr
 
 
-def test_trigger_word_exactly_once():
-    assert export.trigger_once("a  shot\nof Lana", "rsdemo", "c") == "rsdemo a shot of Lana"
-    assert export.trigger_once("rsdemo, a shot", "rsdemo", "c") == "rsdemo, a shot"
-    assert export.trigger_once("a shot of rsdemo", "rsdemo", "c") == "a shot of rsdemo"
-    assert export.trigger_once("rsdemonic shot", "rsdemo", "c") == "rsdemo rsdemonic shot"
-    assert export.trigger_once("a shot", None, "c") == "a shot"
-    with pytest.raises(ReelsetError, match="item c: caption contains the trigger word 'rsdemo' 2 times"):
-        export.trigger_once("rsdemo and rsdemo", "rsdemo", "c")
+def test_one_trigger_rule_for_packages_and_exports():
+    """Exports apply the packages' own rule (issue 40: one rule, one case rule): the trigger word
+    once and first, in any case it was typed; applying it to a package caption changes nothing."""
+    from reelset.captiontext import caption_for
+
+    cases = {"a  shot\nof Lana": "rsdemo a shot of Lana", "rsdemo, a shot": "rsdemo a shot",
+             "a shot of RSDEMO": "rsdemo a shot of", "rsdemo and rsdemo": "rsdemo and",
+             "rsdemonic shot": "rsdemo rsdemonic shot"}
+    for raw, want in cases.items():
+        assert caption_for(raw, "rsdemo") == want
+        assert caption_for(want, "rsdemo") == want
+    assert caption_for("a shot", None) == "a shot"
 
 
 # --------------------------------------------------------------------------- issue 27: without Nix

@@ -413,7 +413,7 @@ def test_picture_part_of_an_ltx2_audio_caption():
 
 
 def test_trigger_word_is_prepended_once():
-    from reelset.package import caption_for
+    from reelset.captiontext import caption_for
 
     assert caption_for("a  shot\nof Lana", "rsdemo") == "rsdemo a shot of Lana"
     assert caption_for("rsdemo, a shot", "rsdemo") == "rsdemo a shot"  # already there: not doubled

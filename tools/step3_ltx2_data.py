@@ -21,7 +21,7 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
   ``media_path``); media paths are resolved relative to the metadata file's folder;
 - ``process_dataset.py --lora-trigger`` prepends a trigger word to each caption; the
   captions written here already start with the bible's trigger word (reelset's policy for
-  every family, :func:`reelset.package.caption_for`, so step4-ltx2-preprocess encodes the
+  every family, :func:`reelset.captiontext.caption_for`, so step4-ltx2-preprocess encodes the
   same text), hence the printed command has no ``--lora-trigger``: passing it would double
   the word.
 

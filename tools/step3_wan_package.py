@@ -28,7 +28,7 @@ in its module, reelset/families/<name>.py):
   diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)
   read a ``.txt`` sidecar next to each video;
 - trigger word: every caption starts with the bible's trigger word, exactly once (the same
-  policy as step3-ltx2-data, :func:`reelset.package.caption_for`; these trainers have no
+  policy as step3-ltx2-data, :func:`reelset.captiontext.caption_for`; these trainers have no
   trigger option);
 - diffusion-pipe drops a video shorter than every ``frame_buckets`` entry and assigns the
   longest bucket not longer than the video, so its config lists every frame count written.

@@ -22,9 +22,9 @@ writable, and ``DEST/TRAIN.md`` holds the exact commands (buckets, frame counts 
 word filled in; base-model paths are ``--model-path`` / ``--text-encoder-path`` when given, else
 placeholders in angle brackets).
 
-Captions: every caption of the copy contains the bible's trigger word exactly once (word match,
-case-sensitive): a caption without it gets it prepended, one with it is kept as is, one with it
-twice is an error. So no trainer flag that adds a trigger (``--lora-trigger``, ``--id-token``) is
+Captions: every caption of the copy contains the bible's trigger word exactly once, first (the
+packages' own rule, :func:`reelset.captiontext.caption_for`, applied again: a no-op on package
+captions, and the same rule for anything else exported). So no trainer flag that adds a trigger (``--lora-trigger``, ``--id-token``) is
 used. Precomputed latents are exported as they are (their captions were encoded already).
 
 Rules, and where they were read (facts, not code):
@@ -82,7 +82,6 @@ import csv
 import io
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -92,7 +91,7 @@ import orjson
 from pydantic import ValidationError
 
 from reelset import ReelsetError, families, media
-from reelset.captiontext import picture_part
+from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
@@ -295,19 +294,6 @@ def place(src: Path, dst: Path) -> str:
     return how
 
 
-def trigger_once(caption: str, trigger: str | None, item_id: str) -> str:
-    """``caption`` with ``trigger`` exactly once (prepended when absent; see the module docstring).
-    ReelsetError when it is there more than once."""
-    text = " ".join(caption.split())
-    if not trigger:
-        return text
-    n = len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", text))
-    if n > 1:
-        raise ReelsetError(f"item {item_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
-                           f"review.json (one is what trainers expect): {text!r}")
-    return text if n == 1 else f"{trigger} {text}"
-
-
 def _kept(m: PackageManifest) -> list[PackagedClip]:
     kept = [c for c in m.clips if c.fate == "kept"]
     if not kept:
@@ -322,7 +308,7 @@ def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tu
     for c in _kept(src.manifest):
         dst = dest / folder / Path(c.file).name
         place(src.root / c.file, dst)
-        caption = trigger_once(c.caption or "", src.manifest.trigger_word, c.item_id)
+        caption = caption_for(c.caption or "", src.manifest.trigger_word)
         if sidecars:
             dst.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8")
         out.append((c, dst, caption))

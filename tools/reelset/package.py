@@ -38,7 +38,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from reelset import ReelsetError, media
-from reelset.captiontext import strip_trigger
+from reelset.captiontext import caption_for
 from reelset.log import Timer, log
 from reelset.schemas.base import StepSpec
 from reelset.schemas.context import ContextLine
@@ -193,16 +193,6 @@ def transcode_all(jobs: list[Encode]) -> None:
                 for other in futures:
                     other.cancel()
                 raise future.exception()
-
-
-def caption_for(caption: str, trigger: str | None) -> str:
-    """The caption as written, under reelset's one trigger-word policy (both families): with
-    a trigger word, ``'<trigger> <caption>'`` with the trigger word exactly once — any
-    whole-word occurrence in ``caption`` (a reviewer may have typed it) is removed first
-    (:func:`reelset.captiontext.strip_trigger`); whitespace (newlines included) collapsed to
-    single spaces so a caption is one CSV field and one line of a .txt sidecar."""
-    text = " ".join(strip_trigger(caption, trigger).split())
-    return f"{trigger} {text}" if trigger else text
 
 
 LINE_TOLERANCE_S = 0.02  # a line within this much of a window edge counts as inside (ASR word timestamps are 10 ms steps)
