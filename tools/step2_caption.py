@@ -20,7 +20,7 @@ constrained`` (default) decoding is constrained to CaptionAnswer's JSON schema (
 :func:`reelset.vlm.json_grammar`), so every answer that ends within ``max_new_tokens`` is a
 valid CaptionAnswer — even the tiny random test model's (nonsense) ones. Without it, or when
 xgrammar cannot handle the model (``decoding`` in captions.json says which and why), the
-answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer (no JSON,
+answer is parsed tolerantly (:func:`reelset.answers.parse_json`). An unusable answer (no JSON,
 cut off, not matching the schema, empty caption) gives ``status = "fallback"``, an empty
 caption and the reason, which step2-reviewed flags for the reviewer — it is never silently
 replaced by the raw text.
@@ -41,7 +41,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from reelset import ReelsetError, media, vlm
+from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -102,10 +102,10 @@ def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, fra
 
 def read_answer(gen: vlm.Generation) -> tuple[CaptionAnswer | None, str, str | None, str | None]:
     """(answer, caption, problem, reason) of one generation: the parsed
-    :class:`CaptionAnswer` (:func:`reelset.vlm.parse_json`) and its caption with whitespace
+    :class:`CaptionAnswer` (:func:`reelset.answers.parse_json`) and its caption with whitespace
     collapsed, or None, '' and why (problem key 'no_json' / 'truncated' / 'invalid' of
-    :data:`reelset.vlm.Problem`, or 'empty': nothing left of the caption)."""
-    parsed = vlm.parse_json(gen.text, CaptionAnswer, hit_limit=gen.hit_limit)
+    :data:`reelset.answers.Problem`, or 'empty': nothing left of the caption)."""
+    parsed = answers.parse_json(gen.text, CaptionAnswer, hit_limit=gen.hit_limit)
     if parsed.value is None:
         return None, "", parsed.problem, parsed.reason
     caption = " ".join(parsed.value.caption.split())

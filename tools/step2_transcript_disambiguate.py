@@ -31,7 +31,7 @@ Passes, each recorded in the ``audit`` list:
    to that schema (xgrammar, :func:`reelset.vlm.json_grammar`; speaker one of the bible's
    names or 'unknown', text at most ``model_max_text_chars``), so every answer that ends within
    ``model_max_new_tokens`` is valid; otherwise, or when xgrammar cannot handle the model, the
-   answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer keeps the
+   answer is parsed tolerantly (:func:`reelset.answers.parse_json`). An unusable answer keeps the
    earlier passes' text and is recorded as a ``fallback`` audit entry with the reason. Usable
    answers go through :func:`reelset.disambiguate.model_pass_segment` (speaker must be a bible
    character or 'unknown'; text edits only where they spell a bible term that sounds like the
@@ -56,7 +56,7 @@ import faster_whisper
 import rapidfuzz
 import srt
 
-from reelset import ReelsetError, asr, frames, media, vlm
+from reelset import ReelsetError, answers, asr, frames, media, vlm
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -179,7 +179,7 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
             new_tokens += g.new_tokens
             prompt_tokens += g.prompt_tokens
             hit_limit += g.hit_limit
-            parsed = vlm.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit)
+            parsed = answers.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit)
             if parsed.value is None:
                 malformed += 1
                 kept = " ".join(w["word"] for w in segments[si])
