@@ -50,13 +50,13 @@
 #                            still builds) instead of making the step unavailable; `split = "<key>"`
 #                            (JSON files of perVideo steps): a shard gets the file cut to the
 #                            entries of <key> whose clip id names its video (nix/pipeline.nix)
-#   voices   : { script; }   (optional, video steps) one derivation per voice reference of the bible
-#                            (`script` embeds one span of one video; nix/pipeline.nix reads the
-#                            references from step2-bible's bible.json at evaluation time); each
-#                            shard gets them all as spec.inputs."voice/<character>/<video>-<start>-<end>"
-#   shots    : { script; }   (optional) the step gathers one derivation per reference shot of the
-#                            bible (`script` extracts one frame from one video; nix/pipeline.nix
-#                            reads the shots from step2-bible's bible.json at evaluation time)
+#   fanOut   : { from; artifact; select; script; part; attr; input; }  (optional) one derivation
+#                            per item of the list `fan_out.<select>` in `<artifact>` of step `from`
+#                            (reelset.schemas.base.FanOutItem, read at evaluation time): `script`
+#                            runs one item (e.g. extracts one frame); the derivations are named
+#                            reelset-<dataset>-<step>-<item name> (source "<step>-<part>"), shown as
+#                            `.<attr>.<key>`, and every derivation of the step (each shard of a video
+#                            step) gets them all as spec.inputs."<input><key>" (nix/pipeline.nix fanOutOf)
 #   optIn    : string        (optional) dataset.toml section that puts the step into `all`: without
 #                            it the step can still be built by name but `all` leaves it (and its
 #                            dependents) out (GPU-heavy steps: preprocess, training)
@@ -120,16 +120,17 @@ let
       script = "step2_transcript_base.py";
     }
     {
-      # voices: one derivation per voice reference of the bible (characters[].voice_references:
-      # video + start/end seconds) embeds that span (`script`); every shard reads them all
-      # (spec.inputs."voice/<character>/<video>-<start>-<end>"). The bible is no input of the
-      # shard: only a voice-reference edit re-runs it (nix/pipeline.nix reads the references from
-      # step2-bible's bible.json at evaluation time).
+      # fanOut: one derivation per voice reference of the bible (characters[].voice_references:
+      # video + start/end seconds) embeds that span (step2_voice_reference.py); every shard reads
+      # them all (spec.inputs."voice/<character>/<video>-<start>-<end>"). The bible is no input of
+      # the shard: only a voice-reference edit re-runs it.
       name = "step2-speakers"; device = "cuda"; level = "video";
       inputs = [ "step2-transcript-base" ]; config = [ "speakers" "device" ];
       models = { speakers = { key = "speakers.model"; default = "wavlm-base-plus-sv"; }; };
-      videoKeys = [ "audio" ];  # the voice references too (nix/pipeline.nix voicesOf)
-      script = "step2_speakers.py"; voices = { script = "step2_voice_reference.py"; };
+      videoKeys = [ "audio" ];  # the voice references too (nix/pipeline.nix fanOutOf)
+      script = "step2_speakers.py";
+      fanOut = { from = "step2-bible"; artifact = "bible.json"; select = "voices"; script = "step2_voice_reference.py";
+                 part = "voice"; attr = "voices"; input = "voice/"; };
     }
     {
       name = "step2-bible"; device = "cpu"; level = "dataset";
@@ -140,7 +141,10 @@ let
     {
       name = "step2-shot-reference"; device = "cpu"; level = "dataset";
       inputs = [ "step2-bible" ]; config = [ ]; models = { };
-      script = "step2_shot_reference.py"; shots = { script = "step2_reference_frame.py"; };
+      script = "step2_shot_reference.py";
+      # fanOut: one derivation per distinct reference shot (video + t) extracts its frame
+      fanOut = { from = "step2-bible"; artifact = "bible.json"; select = "shots"; script = "step2_reference_frame.py";
+                 part = "frame"; attr = "frames"; input = "frame/"; };
     }
     {
       name = "step2-transcript-disambiguate"; device = "cuda"; level = "video";

@@ -1,7 +1,7 @@
 """step2-shot-reference: the bible's reference shots, one extracted frame each, gathered.
 
 Input (spec): ``inputs.step2-bible`` (bible.json) and one input per distinct reference shot
-(named ``<video>-<t>``): the output of a reference-frame derivation (``tools/step2_reference_frame.py``:
+(named ``frame/<video>-<t>``, nix/steps.nix ``fanOut``): the output of a reference-frame derivation (``tools/step2_reference_frame.py``:
 ``frame.json`` + ``frame.png``). Nix makes one such derivation per shot, so this gathering step
 depends on the bible and the frames it uses, never on the list of videos.
 
@@ -29,7 +29,7 @@ from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotRefer
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
 STEP = "step2-shot-reference"
-INPUTS = {"step2-bible": BibleArtifact}  # plus one extracted frame per reference shot (any other input)
+INPUTS = {"step2-bible": BibleArtifact}  # plus one extracted frame per reference shot (inputs frame/<video>-<t>)
 
 
 def slug(text: str) -> str:
@@ -41,7 +41,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     art = inputs["step2-bible"]
     extracted: dict[tuple[str, float], tuple[Path, ExtractedFrame]] = {}
     for name, path in spec.inputs.items():
-        if name != "step2-bible":
+        if name.startswith("frame/"):  # one extracted frame per reference shot (nix/steps.nix fanOut)
             f = read_artifact(Path(path) / ExtractedFrame.FILE, ExtractedFrame)
             extracted[(f.video, f.t)] = (Path(path), f)
     result: list[ReferenceFrame] = []
