@@ -11,6 +11,8 @@ Writes (below ``--out``, default ``docs/``):
   reference/dataset-toml.md every dataset.toml section and its fields
   schemas/<name>.schema.json  JSON Schema of every artifact, of dataset.toml and of the step spec
 and, below ``--nix-out`` (default ``nix/``), the files Nix reads:
+  steps.json                the step table: every tool's declaration (reelset.declare.Step), in pipeline
+                            order, a family's steps once per family (read by nix/steps.nix)
   sources.json              every tool's source closure, from its imports (reelset.closure)
   config-keys.json          dataset.toml's allowed sections, keys and primitive types (from
                             DatasetConfig), checked at evaluation time by nix/config.nix
@@ -41,7 +43,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from reelset import ReelsetError, closure, cpu_kernels, families, nixinfo
+from reelset import ReelsetError, closure, cpu_kernels, declare, families, nixinfo
 from reelset.schemas import train
 from reelset.schemas.base import StepSpec
 from reelset.schemas.dataset import DatasetConfig, VideoEntry
@@ -289,7 +291,8 @@ def render_nix() -> dict[str, str]:
     modules = {p.relative_to(REPO / "tools").as_posix() for p in (REPO / "tools/reelset").rglob("*.py")}
     closures = closure.all_closures(REPO / "tools")
     closures.update({m: closure.source_closure(REPO / "tools", m) for m in sorted(modules)})
-    return {"sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig)),
+    steps = [st.to_nix() for st in declare.collect(REPO / "tools")]
+    return {"steps.json": dump(steps), "sources.json": dump(closures), "config-keys.json": dump(config_keys(DatasetConfig)),
             "families.json": dump(families_json()), "cpu-kernels.json": dump(cpu_kernels.PINNED)}
 
 

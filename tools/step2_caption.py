@@ -43,6 +43,7 @@ from PIL import Image
 
 from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
+from reelset.declare import Model, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
@@ -58,8 +59,9 @@ from reelset.schemas.context import ClipContext, SceneContextArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
-STEP = "step2-caption"
-INPUTS = {"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact}
+STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
+            inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact},
+            config=["caption", "device"], models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)
@@ -209,4 +211,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -23,13 +23,17 @@ import shutil
 from pathlib import Path
 
 from reelset import ReelsetError
+from reelset.declare import FanOut, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
-STEP = "step2-shot-reference"
-INPUTS = {"step2-bible": BibleArtifact}  # plus one extracted frame per reference shot (inputs frame/<video>-<t>)
+# fan_out: one derivation per distinct reference shot (video + t) extracts its frame (inputs frame/<video>-<t>)
+STEP = Step(name="step2-shot-reference", device="cpu", level="dataset", script="step2_shot_reference.py",
+            inputs={"step2-bible": BibleArtifact},
+            fan_out=FanOut(source="step2-bible", artifact="bible.json", select="shots", script="step2_reference_frame.py",
+                           part="frame", attr="frames", input="frame/"))
 
 
 def slug(text: str) -> str:
@@ -66,4 +70,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

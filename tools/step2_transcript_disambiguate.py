@@ -57,6 +57,7 @@ import rapidfuzz
 import srt
 
 from reelset import ReelsetError, answers, asr, frames, media, vlm
+from reelset.declare import Model, Step
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -76,10 +77,14 @@ from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
 from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
-STEP = "step2-transcript-disambiguate"
 # step1-scenes is only validated (a broken upstream fails before any work); the frames come from the video itself
-INPUTS = {"step2-transcript-base": TranscriptArtifact, "step2-bible": BibleArtifact, "step1-scenes": ScenesArtifact,
-          "step2-shot-reference": ShotReferenceArtifact}
+STEP = Step(name="step2-transcript-disambiguate", device="cuda", level="video", script="step2_transcript_disambiguate.py",
+            inputs={"step1-scenes": ScenesArtifact, "step2-transcript-base": TranscriptArtifact,
+                    "step2-bible": BibleArtifact, "step2-shot-reference": ShotReferenceArtifact},
+            config=["asr", "disambiguate", "device"],
+            models={"asr": Model(key="asr.model", default="faster-whisper-large-v3"),
+                    "vlm": Model(key="disambiguate.vlm", default="qwen2.5-vl-7b-instruct", when="disambiguate.model")},
+            video_keys=["audio"], cpu_kernels=True)
 
 def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     """(hotwords, initial_prompt) from the bible: canonical character names, places and
@@ -305,4 +310,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -59,6 +59,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from reelset import media, package
+from reelset.declare import Step
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.step import Inputs, StepResult, Timer, main, write_json
@@ -116,6 +118,14 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     return StepResult(counts={"clips": len({c.clip_id for c in clips}), "kept": art.kept, "dropped": art.dropped,
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
                       versions={"ffmpeg": media.program_version("ffmpeg")})
+
+
+def declare(family: Family) -> Step:
+    """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py)."""
+    return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
+                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":

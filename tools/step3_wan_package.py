@@ -66,6 +66,8 @@ from pathlib import Path
 import tomli_w
 
 from reelset import families, media, package
+from reelset.declare import Step
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan21_package import WanPackageConfig
@@ -142,6 +144,14 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                               "zip_entries": zipped},
                       versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
+
+
+def declare(family: Family) -> Step:
+    """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py)."""
+    return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
+                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, device
+from reelset.declare import Step
 from reelset.log import RESOURCES_PREFIX, Timer, log, timings_line
 from reelset.schemas.base import ModelRef, StepMeta, StepSpec
 
@@ -208,19 +209,25 @@ def atomic_output(out: Path, in_nix: bool) -> Iterator[Path]:
     work.rename(out)
 
 
-def main(step: str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
+def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
          argv: list[str] | None = None) -> int:
     """Entry point of a step tool: parse args/env, load ``inputs``, run ``fn``, write meta.json.
 
-    ``inputs`` is the tool's INPUTS (input role → schema, :func:`load_inputs`); when given, ``fn``
-    gets the loaded artifacts as a fourth argument: ``fn(spec, out_dir, timer, inputs)``, else
-    ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
+    ``step`` is the tool's declaration (:class:`reelset.declare.Step`: the spec must be for its
+    name, and its inputs with a schema are loaded and validated — the same declaration Nix reads
+    through nix/steps.json), or a step name, or None (a tool serving several steps: family tools,
+    aggregates). ``inputs`` (input role → schema, :func:`load_inputs`) is for tools without a
+    declaration. With inputs to load, ``fn`` gets the loaded artifacts as a fourth argument:
+    ``fn(spec, out_dir, timer, inputs)``, else ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
     StepResult; this writes ``meta.json`` (:meth:`StepResult.meta`, plus the hash of the tool's
     folder — ``script`` is the tool's own file, whose folder holds exactly the step's declared
     sources inside a Nix build — and the device facts, :func:`reelset.device.record`) and logs
     the phase timings. Exit status: 0 ok, 2 ReelsetError (message on stderr, no traceback),
     1 unexpected error.
     """
+    if isinstance(step, Step):
+        inputs = step.schemas or inputs
+        step = step.name
     try:
         prog = step or Path(script).name
         call = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)
