@@ -21,7 +21,7 @@
 #     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
 #     step2-speakers.voices."<character>/<video>-<start>-<end>" = derivation;  # one per voice reference
 #     config = <parsed dataset.toml>; videos = { <id> = store path; };
-#     plan = { sections; order; steps.<name> = { device; level; optIn; inAll; why; state; drv; shards; }; }; }
+#     plan = { sections; order; steps.<name> = { device; level; optIn; optedOut; inAll; why; state; drv; shards; }; }; }
 #
 # Example:
 #   (import ./nix/pipeline.nix { system = "x86_64-linux"; toolsDir = ./tools; }) {
@@ -196,7 +196,10 @@ let
   # a step can be built for this dataset when its files exist and so can its inputs; `all`
   # also needs the dataset.toml section of an `optIn` step (GPU-heavy steps are opt-in)
   available = name: let s = steps.byName.${name}; in hasFiles s && builtins.all available s.inputs;
-  inAll = name: let s = steps.byName.${name}; in available name && (!(s ? optIn) || cfg ? ${s.optIn})
+  # an opt-in step (`optIn`) whose section dataset.toml lacks: the one opt-in rule (the CLI reads
+  # it from the plan, `optedOut`)
+  optedOut = name: let s = steps.byName.${name}; in s ? optIn && !(cfg ? ${s.optIn});
+  inAll = name: available name && !(optedOut name)
     && builtins.all inAll s.inputs;
 
   # The report of a compute output: a cheap cpu derivation running tools/render_report.py with
@@ -352,7 +355,7 @@ let
       base = if lacking != [ ] then let f = builtins.head lacking; in
                "needs ${fileRel f} in the dataset folder (`${f.key}` in dataset.toml names another file)"
              else if up != [ ] then "needs ${builtins.head up}, which is left out" else null;
-      opt = if s ? optIn && !(cfg ? ${s.optIn}) then "opt-in: add a [${s.optIn}] section to dataset.toml (docs/training.md)" else null;
+      opt = if optedOut name then "opt-in: add a [${s.optIn}] section to dataset.toml (docs/training.md)" else null;
     in if inAll name then null
        else if base == null then (if opt == null then "left out by nix/pipeline.nix (inAll)" else opt)
        else if opt == null then base else "${base}; ${opt}";
@@ -368,6 +371,7 @@ let
     in {
       inherit (s) device level;
       optIn = s.optIn or null;
+      optedOut = optedOut name;
       inAll = inAll name;
       why = whyLeftOut name;
       state = if r.success then "ok" else "error";
