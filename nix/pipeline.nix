@@ -200,7 +200,7 @@ let
   # it from the plan, `optedOut`)
   optedOut = name: let s = steps.byName.${name}; in s ? optIn && !(cfg ? ${s.optIn});
   inAll = name: available name && !(optedOut name)
-    && builtins.all inAll s.inputs;
+    && builtins.all inAll steps.byName.${name}.inputs;
 
   # The report of a compute output: a cheap cpu derivation running tools/render_report.py with
   # the step's report module (reelset/reports/<tool>.py). It links every file of the output, so
