@@ -68,7 +68,9 @@ INPUTS = package.INPUTS
 
 
 def plan(cfg: Ltx2Config):
-    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets."""
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets: the trainer's
+    bucket choice, then the written size (:func:`reelset.package.fit_size`: no upscaling unless
+    ``cfg.upscale``; a bucket scaled down to a smaller source is labelled by its written size)."""
     buckets = [package.parse_size(b) for b in cfg.buckets]
     shortest = min(f for _, _, f in buckets)
 
@@ -77,8 +79,12 @@ def plan(cfg: Ltx2Config):
         if not fitting:
             return (f"too short: {available} frames at {cfg.fps} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < {shortest} frames of the shortest bucket")
-        w, h, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
-        return w, h, f, f"{w}x{h}x{f}"
+        bw, bh, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
+        size = package.fit_size(src, bw, bh, cfg.SIZE_MULTIPLE, cfg.upscale)
+        if isinstance(size, str):
+            return size
+        w, h = size
+        return w, h, f, f"{w}x{h}x{f}", "" if (w, h) == (bw, bh) else f"{bw}x{bh}x{f}"
 
     return choose
 
