@@ -40,12 +40,12 @@ PACKAGES = """
 
 LEFT_OUT = """
 <h2>Left out ({{ left_out|map(attribute='clips')|map('length')|sum }} clips)</h2>
-{% if left_out %}<p>Grouped by reason. To change a decision: <code>reelset review</code> (in the dataset folder), then
-<code>git add review.json</code> and <code>reelset build</code>; with the review server running, a clip's link below opens it there.</p>
+{% if left_out %}<p>Grouped by reason. To change a decision: <code>reelset review</code> (in the dataset folder; a clip's card is
+<code>http://127.0.0.1:8765/video/&lt;video&gt;#clip-&lt;clip id&gt;</code>), then <code>git add review.json</code> and <code>reelset build</code>.</p>
 {% for g in left_out %}<h3>{{ g.reason }} ({{ g.clips|length }}){% if g.where %} <span class="muted">· {{ g.where }}</span>{% endif %}</h3>
 <div style="display:flex;flex-wrap:wrap;gap:8px;max-width:1240px">
 {% for c in g.clips[:SHEET] %}<figure style="width:160px;margin:0">{% if c.thumb %}<img src="{{ c.thumb }}" width="160" alt="{{ c.clip_id }}">{% endif %}
-<figcaption style="font-size:11px;overflow-wrap:anywhere"><a href="http://127.0.0.1:8765/video/{{ c.video_id }}#clip-{{ c.clip_id }}"><code>{{ c.clip_id }}</code></a><br>{{ c.detail }}</figcaption></figure>{% endfor %}
+<figcaption style="font-size:11px;overflow-wrap:anywhere"><code>{{ c.clip_id }}</code><br>{{ c.detail }}</figcaption></figure>{% endfor %}
 </div>{% if g.clips|length > SHEET %}<p class="muted">{{ g.clips|length - SHEET }} more: step2-reviewed's report lists all.</p>{% endif %}{% endfor %}
 {% else %}<p class="muted">nothing: every clip is packaged</p>{% endif %}
 """
@@ -145,7 +145,8 @@ def page(out: Path, meta) -> Page:
         found = packages(out, agg)
         for name, _, m in found:  # the overview's charts: this page's own files (a report, never a compute step)
             overview_plot(out / f"{name}-overview.png", name, m)
-        return Page(title, ["aggregate.json"], BODY + PACKAGES + LEFT_OUT,
+        # what a person asks first (how much, what it looks like, what was left out), then the steps' counters
+        return Page(title, ["aggregate.json"], PACKAGES + LEFT_OUT + BODY,
                     {"agg": agg, "packages": found, "SHEET": SHEET, "sizes_of": card.sizes_table,
                      "left_out": left_out(out, agg, found)})
     return Page(title, ["aggregate.json"], BODY, {"agg": agg})
