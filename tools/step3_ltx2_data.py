@@ -13,6 +13,10 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 - a video goes to the bucket of nearest aspect ratio (distance of log(W/H)) among buckets
   with F <= its frames; ties prefer more frames, then the larger area; a video shorter than
   every bucket is skipped by the trainer — here it is dropped *with its reason* instead;
+- no silent upscaling (reelset's rule, docs/datasets.md "Written sizes"): a source smaller than
+  its bucket is written at the bucket scaled down to fit it, same aspect, W and H rounded down to
+  multiples of 32, labelled by that size (``448x256x97`` for a 480x270 source at ``960x544x97``;
+  the manifest's ``scaled_from`` names the bucket), unless ``upscale = true``;
 - the video is resized with its aspect kept until it covers the bucket, center-cropped, and
   its first F frames are taken; the trainer's docs tell users to split long scenes first, so
   reelset packages each reviewed clip as windows (``windows`` of ``[ltx2]``,

@@ -22,7 +22,9 @@ in its module, reelset/families/<name>.py):
   is one item; a clip with fewer than ``min_frames`` → dropped with the reason;
 - width and height multiples of 16 (DiffSynth-Studio Wan.md); default sizes 832x480 and
   480x832 (Wan 2.1 480p); the nearest aspect ratio wins, the clip is scaled to cover and
-  center-cropped;
+  center-cropped; a source smaller than that size is written at it scaled down to fit, same
+  aspect, sides rounded down to the family's multiple (no silent upscaling, unless ``upscale``:
+  docs/datasets.md "Written sizes"), and the trainer configs list the written sizes;
 - captions: DiffSynth-Studio reads a ``metadata.csv`` with columns ``video,prompt``, paths
   relative to ``--dataset_base_path``; musubi-tuner (``caption_extension = ".txt"``) and
   diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)

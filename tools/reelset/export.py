@@ -208,12 +208,15 @@ def _models_note(tm: TrainerModels) -> str:
 
 @dataclass
 class Source:
-    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact."""
+    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact, and
+    the dataset card's Nix-side facts (``card.json`` of the package report it was reached
+    through; None from a bare compute output)."""
 
     kind: str
     root: Path
     manifest: PackageManifest | None = None
     index: LatentIndex | None = None
+    facts: dict | None = None
 
 
 def _choices(result: Path, kinds: list[str]) -> str:
@@ -261,7 +264,9 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
         fam = families.get(art.trainer if isinstance(art, PackageManifest) else art.family)
         if isinstance(art, PackageManifest):
-            return Source(fam.package_step, real.parent, manifest=art)
+            facts = result / card.FACTS  # beside the report's manifest.json link (reports/package.py)
+            return Source(fam.package_step, real.parent, manifest=art,
+                          facts=orjson.loads(facts.read_bytes()) if facts.is_file() else None)
         if fam.preprocess_step not in SOURCES:
             raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
                                f"(see {fam.model_module}): export the {fam.package_step} instead")
@@ -726,16 +731,14 @@ def dataset_card(src: Source, target: str) -> str:
     """README.md of an export: the dataset card of its package (:func:`reelset.card.card`: counts,
     episodes, written sizes, models, balance, left-out reasons, licence) naming ``target`` and the
     trainer commit its format was checked against. The Nix-side facts (episode hashes, model pins)
-    come from the package report's ``card.json`` when the export is made from it."""
+    come from the package report's ``card.json`` when the export is made from it (``src.facts``)."""
     m = _package_manifest(src)
     title = f"Dataset card: {m.dataset if m else src.index.dataset} for {target}"
     if m is None:
         return "\n".join([f"# {title}", "", f"Exported from `{src.root}`; its package is not at hand, so counts and balance "
                           "are not known here.", "", f"How to train: TRAIN.md in this folder (format checked against "
                           f"{CHECKED[target]}).", ""])
-    facts_file = src.root / card.FACTS
-    facts = json.loads(facts_file.read_text(encoding="utf-8")) if facts_file.is_file() else None
-    return card.card(m, [(target, CHECKED[target])], facts, title).replace(
+    return card.card(m, [(target, CHECKED[target])], src.facts, title).replace(
         "`reelset export <this package> DEST --for <target>` writes", "This export was written for it; `TRAIN.md` in this "
         "folder has the commands. `reelset export <package> DEST --for <target>` writes")
 
