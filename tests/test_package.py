@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -330,8 +331,9 @@ def test_the_overview_groups_left_out_clips_by_reason_with_their_thumbnails(scen
 def test_no_item_is_written_larger_than_its_source_unless_upscale_is_set(fam, reviewed_dir, tmp_path):
     """Issue 38 item 3, each family at its default sizes (960x544 / 832x480 / 1280x704, all larger
     than the 480x270 demo and 270x480 portrait sources): every written item (ffprobe) fits its source
-    (scale <= 1), is the configured size scaled to fit the source with each side rounded down to
-    the family's multiple, and names the size it was scaled down from; `upscale = true` writes the configured sizes, the
+    (scale <= 1), is the configured size scaled to fit the source with each side at a multiple of
+    the family's rule next to it (the pair nearest the configured aspect), and names the size it
+    was scaled down from; `upscale = true` writes the configured sizes, the
     scale recorded as measured. The documented example: the demo's 480x270 at LTX-2's 960x544 →
     448x256."""
     from reelset.package import SourceClip, fit_size
@@ -357,7 +359,9 @@ def test_no_item_is_written_larger_than_its_source_unless_upscale_is_set(fam, re
                 cw, ch = (int(x) for x in c.scaled_from.split("x")[:2])
                 assert c.scaled_from in configured and c.bucket.startswith(f"{w}x{h}")
                 fit = min(c.source_width / cw, c.source_height / ch)  # the configured size scaled to fit the source
-                assert w <= cw * fit < w + m_ and h <= ch * fit < h + m_  # each side the largest multiple below it
+                assert abs(w - cw * fit) < m_ and abs(h - ch * fit) < m_  # each side a multiple next to it
+                floor = (cw * fit // m_ * m_, ch * fit // m_ * m_)  # both rounded down: never nearer the aspect
+                assert abs(math.log(w / h) - math.log(cw / ch)) <= abs(math.log(floor[0] / floor[1]) - math.log(cw / ch)) + 1e-9
     demo = [c for c in outs[False].clips if c.fate == "kept" and c.video_id == "demo01"]
     assert demo and {(c.source_width, c.source_height) for c in demo} == {(480, 270)}
     if fam.name == "ltx2":
@@ -365,6 +369,8 @@ def test_no_item_is_written_larger_than_its_source_unless_upscale_is_set(fam, re
         upscaled = [c for c in outs[True].clips if c.video_id == "demo01" and c.fate == "kept"]
         assert {(c.width, c.height) for c in upscaled} == {(960, 544)} and {c.scale for c in upscaled} == {round(544 / 270, 4)}
     assert [c.item_id for c in outs[False].clips] == [c.item_id for c in outs[True].clips]  # the same items, other sizes
+    small = SourceClip(48, Fraction(24), 160, 120, False)  # 960x544 → 160x90.7: rounding both down gives 160x64 (2.5:1)
+    assert fit_size(small, 960, 544, 32, upscale=False) == (160, 96)
     tiny = SourceClip(48, Fraction(24), m_ - 2, m_ * 2, False)  # narrower than one multiple
     reason = fit_size(tiny, m_ * 4, m_ * 2, m_, upscale=False)
     assert reason.startswith(f"too small: source {m_ - 2}x{m_ * 2} would be upscaled") and "upscale = true" in reason

@@ -115,23 +115,31 @@ def fit_size(src: SourceClip, width: int, height: int, multiple: int, upscale: b
     No silent upscaling (docs/datasets.md, "Written sizes"): a clip is scaled to cover its size and
     center-cropped, which enlarges it by max(W / w, H / h) for a w x h source (square pixels:
     step1-scenes writes every clip with SAR 1, its width already times the source's SAR,
-    reelset/picture.py). When that is above 1 and ``upscale`` is false, the size is scaled down by
-    min(w / W, h / H), at its own aspect, each side rounded down to ``multiple`` (the family's
-    rule: the VAE's spatial factor x the transformer patch): the largest size of that aspect and
-    rule that the source covers. musubi-tuner's ``bucket_no_upscale`` answers the same need with the
-    source's own size rounded down to 16 (kohya-ss/musubi-tuner ``dataset/bucket.py``
+    reelset/picture.py). When that is above 1 and ``upscale`` is false, the size is scaled by
+    s = min(w / W, h / H) to fit the source at its own aspect, and each side goes to a multiple of
+    ``multiple`` (the family's rule: the VAE's spatial factor x the transformer patch) just below or
+    above W s / H s, never above the source's side: of those (at most four) pairs, the one nearest
+    the configured aspect (:func:`aspect_distance`), then the larger area. A 480x270 source at
+    960x544 (multiple 32) → 448x256; 160x120 → 160x96 (rounding both down would give 160x64, far
+    from the aspect). musubi-tuner's ``bucket_no_upscale`` answers the same need with the source's
+    own size rounded down to 16 (kohya-ss/musubi-tuner ``dataset/bucket.py``
     ``BucketSelector.get_bucket_resolution``); reelset keeps the configured aspect, so the items of
-    one bucket keep one shape. A source too small for even ``multiple`` x ``multiple`` at that aspect
-    → the reason (the clip is dropped). ``upscale`` true: the configured size as it is."""
+    one bucket keep one shape. A source with a side under ``multiple`` → the reason (the clip is
+    dropped). ``upscale`` true: the configured size as it is."""
     if upscale or (width <= src.width and height <= src.height):
         return width, height
     s = min(Fraction(src.width, width), Fraction(src.height, height))
-    w, h = math.floor(width * s / multiple) * multiple, math.floor(height * s / multiple) * multiple
-    if w < multiple or h < multiple:
+
+    def sides(exact: Fraction, limit: int) -> set[int]:
+        low = math.floor(exact / multiple) * multiple
+        return {v for v in (low, low + multiple) if multiple <= v <= limit}
+
+    pairs = [(w, h) for w in sides(width * s, src.width) for h in sides(height * s, src.height)]
+    if not pairs:
         return (f"too small: source {src.width}x{src.height} would be upscaled "
                 f"{float(max(Fraction(width, src.width), Fraction(height, src.height))):.2f}x to {width}x{height}, and "
                 f"no smaller size of that aspect with sides multiples of {multiple} fits it (upscale = true allows it)")
-    return w, h
+    return min(pairs, key=lambda p: (aspect_distance(p[0], p[1], width, height), -p[0] * p[1]))
 
 
 def written_sizes(kept: list[PackagedClip], configured: list[str]) -> list[tuple[int, int]]:

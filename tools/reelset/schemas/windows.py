@@ -41,7 +41,7 @@ class WindowSettings(Strict):
     max_windows: int | None = Field(None, ge=1, le=99, description="Most windows per clip (unset: no cap). 'dialogue' keeps its line windows first, then the chunks between, each in time order.")
     upscale: bool = Field(False, description=(
         "Allow writing a clip larger than its source. Off (default): a clip whose source (square pixels) is smaller than "
-        "its bucket / size on either side is written at that size scaled down to fit the source, same aspect, sides "
-        "rounded down to the family's multiple (e.g. a 480x270 source at 960x544 → 448x256), and dropped with the reason "
-        "when not even one multiple fits; the manifest records each item's scale and the size it was scaled from. On: "
+        "its bucket / size on either side is written at that size scaled down to fit the source, same aspect, each side "
+        "at the family's multiple next to it and not above the source (e.g. a 480x270 source at 960x544 → 448x256), and "
+        "dropped with the reason when not even one multiple fits; the manifest records each item's scale and the size it was scaled from. On: "
         "the configured size as it is, upscaled (soft detail a LoRA learns as blur). docs/datasets.md, 'Written sizes'."))
