@@ -39,7 +39,7 @@ PACKAGES = """
 
 
 LEFT_OUT = """
-<h2>Left out ({{ left_out|map(attribute='clips')|map('length')|sum }} clips)</h2>
+{% set n_left = left_out|map(attribute='clips')|map('length')|sum %}<h2>Left out ({{ n_left }} {{ 'clip' if n_left == 1 else 'clips' }})</h2>
 {% if left_out %}<p>Grouped by reason. To change a decision: <code>reelset review</code> (in the dataset folder; a clip's card is
 <code>http://127.0.0.1:8765/video/&lt;video&gt;#clip-&lt;clip id&gt;</code>), then <code>git add review.json</code> and <code>reelset build</code>.</p>
 {% for g in left_out %}<h3>{{ g.reason }} ({{ g.clips|length }}){% if g.where %} <span class="muted">· {{ g.where }}</span>{% endif %}</h3>
