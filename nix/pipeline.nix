@@ -206,6 +206,24 @@ let
   # the step's report module (reelset/reports/<tool>.py). It links every file of the output, so
   # the report's store path reads like the output itself (result/scenes.json); `.data` is the
   # compute derivation, which downstream steps use.
+  # A package step's report also writes the dataset card (README.md, reelset/card.py) from the
+  # facts only Nix knows, `cardFacts`: the dataset's description, each episode's file and sha256
+  # (a fixed input's own; a `path` video's builtins.hashFile at evaluation) and the pinned models
+  # (name, repository, revision: strings without store context, so no model is copied to the
+  # machine building the report) of the steps upstream of the package, in pipeline order.
+  #   cardFacts : step -> { description; videos = { <id> = { file; sha256; }; }; models = { <step> = { <role> = { name; repo; revision; narHash; }; }; }; }
+  # Example: cardFacts steps.byName.step3-ltx2-data → { models.step2-caption.caption = { name = "tiny-qwen2.5-vl"; repo = "reelset:make_tiny_models.py qwen2.5-vl"; revision = "built"; }; … }
+  upstreamOf = name: let ins = steps.byName.${name}.inputs; in ins ++ concatMap upstreamOf ins;
+  cardFacts = step:
+    let up = upstreamOf step.name; in {
+      description = cfg.description or "";
+      videos = listToAttrs (map (v: { name = v.id; value = {
+        file = v.file or (baseNameOf v.path);
+        sha256 = if v ? sha256 then v.sha256 else builtins.hashFile "sha256" (datasetDir + "/${v.path}"); }; }) videoList);
+      models = attrsFrom (n: mapAttrs (_: m: { inherit (m) name repo revision; narHash = models.${m.name}.narHash or null; })
+          (modelsFor steps.byName.${n}))
+        (filter (n: builtins.elem n up && (steps.byName.${n}.models or { }) != { }) steps.names);
+    };
   reportOf = step: data:
     let module = builtins.replaceStrings [ ".py" ] [ "" ] step.script; in
     mkStep {
@@ -216,7 +234,8 @@ let
                  ++ (if step ? family then [ "reelset/families/${step.family}.py" ] ++ steps.closureOf "reelset/families/${step.family}.py" else [ ]); };
       name = "${data.name}-report";
       spec = { step = step.name; inherit dataset; device = "cpu";
-               config = { report = { inherit module; }; }; inputs = { data = "${data}"; }; };
+               config = { report = { inherit module; }; } // (if (step.role or null) == "package" then { card = cardFacts step; } else { });
+               inputs = { data = "${data}"; }; };
     } // { inherit data; };
 
   # Segmented steps (`segments` in nix/steps.nix, LoRA training): `steps` optimizer steps run as

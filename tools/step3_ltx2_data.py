@@ -13,6 +13,10 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 - a video goes to the bucket of nearest aspect ratio (distance of log(W/H)) among buckets
   with F <= its frames; ties prefer more frames, then the larger area; a video shorter than
   every bucket is skipped by the trainer — here it is dropped *with its reason* instead;
+- no silent upscaling (reelset's rule, docs/datasets.md "Written sizes"): a source smaller than
+  its bucket is written at the bucket scaled down to fit it, same aspect, W and H rounded down to
+  multiples of 32, labelled by that size (``448x256x97`` for a 480x270 source at ``960x544x97``;
+  the manifest's ``scaled_from`` names the bucket), unless ``upscale = true``;
 - the video is resized with its aspect kept until it covers the bucket, center-cropped, and
   its first F frames are taken; the trainer's docs tell users to split long scenes first, so
   reelset packages each reviewed clip as windows (``windows`` of ``[ltx2]``,
@@ -70,7 +74,9 @@ INPUTS = package.INPUTS
 
 
 def plan(cfg: Ltx2Config):
-    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets."""
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets: the trainer's
+    bucket choice, then the written size (:func:`reelset.package.fit_size`: no upscaling unless
+    ``cfg.upscale``; a bucket scaled down to a smaller source is labelled by its written size)."""
     buckets = [package.parse_size(b) for b in cfg.buckets]
     shortest = min(f for _, _, f in buckets)
 
@@ -79,8 +85,12 @@ def plan(cfg: Ltx2Config):
         if not fitting:
             return (f"too short: {available} frames at {cfg.fps} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < {shortest} frames of the shortest bucket")
-        w, h, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
-        return w, h, f, f"{w}x{h}x{f}"
+        bw, bh, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
+        size = package.fit_size(src, bw, bh, cfg.SIZE_MULTIPLE, cfg.upscale)
+        if isinstance(size, str):
+            return size
+        w, h = size
+        return w, h, f, f"{w}x{h}x{f}", "" if (w, h) == (bw, bh) else f"{bw}x{bh}x{f}"
 
     return choose
 

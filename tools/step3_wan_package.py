@@ -22,7 +22,9 @@ in its module, reelset/families/<name>.py):
   is one item; a clip with fewer than ``min_frames`` → dropped with the reason;
 - width and height multiples of 16 (DiffSynth-Studio Wan.md); default sizes 832x480 and
   480x832 (Wan 2.1 480p); the nearest aspect ratio wins, the clip is scaled to cover and
-  center-cropped;
+  center-cropped; a source smaller than that size is written at it scaled down to fit, same
+  aspect, sides rounded down to the family's multiple (no silent upscaling, unless ``upscale``:
+  docs/datasets.md "Written sizes"), and the trainer configs list the written sizes;
 - captions: DiffSynth-Studio reads a ``metadata.csv`` with columns ``video,prompt``, paths
   relative to ``--dataset_base_path``; musubi-tuner (``caption_extension = ".txt"``) and
   diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)
@@ -77,7 +79,8 @@ INPUTS = package.INPUTS
 
 
 def plan(cfg: WanPackageConfig):
-    """The planner of :func:`reelset.package.package_clips` for ``cfg``."""
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``: nearest-aspect size, then
+    the written size (:func:`reelset.package.fit_size`: no upscaling unless ``cfg.upscale``)."""
     sizes = [package.parse_size(s) for s in cfg.sizes]
 
     def choose(src: package.SourceClip, available: int) -> package.Plan:
@@ -86,8 +89,12 @@ def plan(cfg: WanPackageConfig):
         if frames < cfg.min_frames:
             return (f"too short: {available} frames at {cfg.fps:g} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < min_frames {cfg.min_frames}")
-        w, h = min(sizes, key=lambda s: (package.aspect_distance(src.width, src.height, s[0], s[1]), -s[0] * s[1]))
-        return w, h, frames, f"{w}x{h}"
+        sw, sh = min(sizes, key=lambda s: (package.aspect_distance(src.width, src.height, s[0], s[1]), -s[0] * s[1]))
+        size = package.fit_size(src, sw, sh, cfg.SIZE_MULTIPLE, cfg.upscale)
+        if isinstance(size, str):
+            return size
+        w, h = size
+        return w, h, frames, f"{w}x{h}", "" if (w, h) == (sw, sh) else f"{sw}x{sh}"
 
     return choose
 
@@ -103,18 +110,22 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
         writer.writerow([rel.as_posix(), c.caption])
         (folder / rel).with_suffix(".txt").write_text(c.caption + "\n", encoding="utf-8")
     (folder / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
-    first_w, first_h = package.parse_size(cfg.sizes[0])
+    # the written sizes, largest first: with no upscaling a smaller source's items have a size of
+    # their own, which the trainers must keep (musubi-tuner: `bucket_no_upscale` keeps an item whose
+    # area is at most `resolution`'s at its own size rounded down to 16, dataset/bucket.py
+    # BucketSelector.get_bucket_resolution; without it every item is resized to `resolution`'s area)
+    sizes = package.written_sizes(kept, cfg.sizes)
     musubi = {
-        "general": {"resolution": [first_w, first_h], "caption_extension": ".txt", "batch_size": 1,
-                    "enable_bucket": len(cfg.sizes) > 1, "bucket_no_upscale": False},
+        "general": {"resolution": list(sizes[0]), "caption_extension": ".txt", "batch_size": 1,
+                    "enable_bucket": len(sizes) > 1, "bucket_no_upscale": True},
         # clips are already 4n+1 frames at the family's fps: "full" takes all of them (max_frames caps)
         "datasets": [{"video_directory": "videos", "cache_directory": "cache",
                       "frame_extraction": "full", "max_frames": cfg.max_frames}],
     }
     frame_buckets = sorted({1} | {c.frames for c in kept})
     diffusion_pipe = {
-        "resolutions": [[first_w, first_h]], "enable_ar_bucket": True,
-        "ar_buckets": [list(package.parse_size(s)) for s in cfg.sizes],
+        "resolutions": [list(sizes[0])], "enable_ar_bucket": True,
+        "ar_buckets": [list(s) for s in sizes],
         "frame_buckets": frame_buckets,
         "directory": [{"path": "videos", "num_repeats": 1}],
     }

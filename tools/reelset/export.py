@@ -83,14 +83,13 @@ import io
 import json
 import os
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, families, media
+from reelset import ReelsetError, card, families, media
 from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
@@ -208,12 +207,15 @@ def _models_note(tm: TrainerModels) -> str:
 
 @dataclass
 class Source:
-    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact."""
+    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact, and
+    the dataset card's Nix-side facts (``card.json`` of the package report it was reached
+    through; None from a bare compute output)."""
 
     kind: str
     root: Path
     manifest: PackageManifest | None = None
     index: LatentIndex | None = None
+    facts: dict | None = None
 
 
 def _choices(result: Path, kinds: list[str]) -> str:
@@ -261,7 +263,9 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
         fam = families.get(art.trainer if isinstance(art, PackageManifest) else art.family)
         if isinstance(art, PackageManifest):
-            return Source(fam.package_step, real.parent, manifest=art)
+            facts = result / card.FACTS  # beside the report's manifest.json link (reports/package.py)
+            return Source(fam.package_step, real.parent, manifest=art,
+                          facts=orjson.loads(facts.read_bytes()) if facts.is_file() else None)
         if fam.preprocess_step not in SOURCES:
             raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
                                f"(see {fam.model_module}): export the {fam.package_step} instead")
@@ -370,7 +374,7 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     (dest / "dataset.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     pre = dest / ".precomputed"
     pre.mkdir()
-    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    buckets = _buckets(m, [c for c, _, _ in clips])
     audio = all(_has_audio(p) for _, p, _ in clips)
     tm = trainer_models(_variant_of(None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
@@ -405,6 +409,14 @@ LoRA checkpoints go to `{dest / 'outputs'}`.
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["dataset.json", "training.yaml", "TRAIN.md"]
+
+
+def _buckets(m: PackageManifest, kept: list[PackagedClip]) -> list[str]:
+    """The LTX-2 buckets the kept items were written at, in the order of the configured buckets
+    they come from (an item scaled down to a smaller source: its ``scaled_from``), then by label."""
+    order = m.config["buckets"]
+    rank = lambda c: order.index(c.scaled_from or c.bucket) if (c.scaled_from or c.bucket) in order else len(order)  # noqa: E731
+    return list(dict.fromkeys(c.bucket for c in sorted(kept, key=lambda c: (rank(c), c.bucket))))
 
 
 def validation_prompt(idx: LatentIndex) -> str:
@@ -479,7 +491,7 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
     del model_path, text_encoder  # the LTXV trainer fetches its model by --model-source
     m = src.manifest
     clips = _copy_clips(src, dest, "videos", sidecars=False)
-    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    buckets = _buckets(m, [c for c, _, _ in clips])
     files, cmds = [], []
     for b in buckets:
         name = f"dataset-{b}.json"
@@ -528,9 +540,10 @@ def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder:
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     (dest / "cache").mkdir()
     sizes, frames = _wan_sizes(clips)
-    first = [int(v) for v in m.config["sizes"][0].split("x")]
-    cfg = {"general": {"resolution": first, "caption_extension": ".txt", "batch_size": 1,
-                       "enable_bucket": len(sizes) > 1, "bucket_no_upscale": False},
+    # the largest written size, and no upscaling: musubi-tuner then keeps every item at its size
+    # (written sizes are multiples of 16; dataset/bucket.py BucketSelector.get_bucket_resolution)
+    cfg = {"general": {"resolution": max(sizes, key=lambda s: s[0] * s[1]), "caption_extension": ".txt", "batch_size": 1,
+                       "enable_bucket": len(sizes) > 1, "bucket_no_upscale": True},
            "datasets": [{"video_directory": str(dest / "videos"), "cache_directory": str(dest / "cache"),
                          "frame_extraction": "full", "max_frames": max(frames)}]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
@@ -579,9 +592,8 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
     release = fam.trainer_files["checkpoint"]
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     sizes, frames = _wan_sizes(clips)
-    first = [int(v) for v in m.config["sizes"][0].split("x")]
-    dataset = {"resolutions": [first], "enable_ar_bucket": True,
-               "ar_buckets": [[int(v) for v in s.split("x")] for s in m.config["sizes"]],
+    dataset = {"resolutions": [max(sizes, key=lambda s: s[0] * s[1])], "enable_ar_bucket": True,
+               "ar_buckets": sizes,
                "frame_buckets": sorted({1, *frames}),
                "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
@@ -601,7 +613,8 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
 Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
 for media) and is writable: diffusion-pipe writes its cache to `videos/cache/wan/`. `dataset.toml`
-and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(m.config['sizes'])}.
+and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(f'{w}x{h}' for w, h in sizes)}
+(as written; diffusion-pipe resizes each item to the area of `resolutions`, the largest of them).
 
 {_trigger_note(m.trigger_word)}
 
@@ -701,45 +714,19 @@ def _package_manifest(src: Source) -> PackageManifest | None:
 
 
 def dataset_card(src: Source, target: str) -> str:
-    """README.md of an export: a dataset card (as Hugging Face dataset cards have) — what the
-    data is (dataset, family, trigger word), how much (items, accepted → packaged seconds per
-    video), the rules applied and where they come from, balance per character in packaged
-    seconds, what was left out and why (reasons counted), how to train (TRAIN.md, the trainer
-    commit the format was checked against) and a licence note."""
+    """README.md of an export: the dataset card of its package (:func:`reelset.card.card`: counts,
+    episodes, written sizes, models, balance, left-out reasons, licence) naming ``target`` and the
+    trainer commit its format was checked against. The Nix-side facts (episode hashes, model pins)
+    come from the package report's ``card.json`` when the export is made from it (``src.facts``)."""
     m = _package_manifest(src)
-    lines = [f"# Dataset card: {m.dataset if m else src.index.dataset} for {target}", ""]
+    title = f"Dataset card: {m.dataset if m else src.index.dataset} for {target}"
     if m is None:
-        lines += [f"Exported from `{src.root}`; its package is not at hand, so counts and balance are not known here.", ""]
-    else:
-        cfg = m.config
-        rules = (f"{cfg.get('fps')} fps, buckets {', '.join(cfg.get('buckets', []))} (W, H multiples of 32; F = 8n+1: the "
-                 "LTX-2 VAE's factors, ltx-trainer docs/dataset-preparation.md)" if m.trainer == "ltx2" else
-                 f"{cfg.get('fps')} fps, sizes {', '.join(cfg.get('sizes', []))}, {cfg.get('min_frames')}–{cfg.get('max_frames')} "
-                 "frames, 4n+1 (the Wan VAE's temporal factor; musubi-tuner docs/dataset_config.md)")
-        reasons = Counter((c.reason or "?").split(":")[0] for c in m.clips if c.fate == "dropped")
-        lines += [f"- model family: `{m.trainer}`; trigger word: " + (f"`{m.trigger_word}`, once at the start of every caption"
-                                                                      if m.trigger_word else "none"),
-                  f"- {m.kept} training items (windows of the reviewed clips, `windows = \"{cfg.get('windows', 'head')}\"`), "
-                  f"{m.packaged_s:.1f} s used of {m.accepted_s:.1f} s accepted in review; {m.dropped} clips left out",
-                  f"- rules: {rules}; each item scaled to cover its size and center-cropped, square pixels"]
-        scale = max((max(c.width / c.source_width, c.height / c.source_height) for c in m.clips
-                     if c.fate == "kept" and c.width and c.source_width and c.source_height), default=1.0)
-        if scale > 1.0:
-            lines.append(f"- upscaled: sources are smaller than their sizes, written up to {scale:.2f}x larger "
-                         "(soft detail a LoRA learns as blur; smaller buckets / sizes avoid it)")
-        lines.append("")
-        lines += ["| video | accepted s | packaged s | used |", "|---|---|---|---|"]
-        lines += [f"| {v.video_id} | {v.accepted_s:.1f} | {v.packaged_s:.1f} | {100 * v.used:.0f} % |" for v in m.videos]
-        if m.balance:
-            lines += ["", "| character | clips | items | packaged s | speaking s in items |", "|---|---|---|---|---|"]
-            lines += [f"| {b.name} | {b.clips} | {b.items} | {b.packaged_s:.1f} | {b.speaking_s:.1f} |" for b in m.balance]
-        if reasons:
-            lines += ["", "Left out: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common()) + " (manifest.json has each clip's reason)."]
-        lines += [""]
-    lines += [f"How to train: TRAIN.md in this folder (format checked against {CHECKED[target]}).", "",
-              "Licence: the pictures and sound are cut from the source videos; their rights are the rights of those "
-              "sources, which are yours to have. reelset adds no licence of its own.", ""]
-    return "\n".join(lines)
+        return "\n".join([f"# {title}", "", f"Exported from `{src.root}`; its package is not at hand, so counts and balance "
+                          "are not known here.", "", f"How to train: TRAIN.md in this folder (format checked against "
+                          f"{CHECKED[target]}).", ""])
+    return card.card(m, [(target, CHECKED[target])], src.facts, title).replace(
+        "`reelset export <this package> DEST --for <target>` writes", "This export was written for it; `TRAIN.md` in this "
+        "folder has the commands. `reelset export <package> DEST --for <target>` writes")
 
 
 def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
