@@ -477,7 +477,7 @@ def fake_package(root: Path, trainer: str, n: int = 2, real_media: bool = False)
         else:
             f.write_bytes(b"clip %d" % i)
         f.chmod(0o444)
-        clips.append(PackagedClip(item_id=f"v1-s{i:04d}-w00", clip_id=f"v1-s{i:04d}", video_id="v1", window=0, fate="kept", caption=f"rsdemo, shot {i}",
+        clips.append(PackagedClip(item_id=f"v1-s{i:04d}-w00", clip_id=f"v1-s{i:04d}", video_id="v1", window=0, fate="kept", caption=f"rsdemo shot {i}",
                                   caption_source="model", file=f"dataset/videos/{f.name}", bucket=bucket, frames=25,
                                   width=96, height=64, fps=24.0))
     config = {"buckets": [bucket], "fps": 24} if trainer == "ltx2" else {"sizes": [bucket]}
@@ -509,7 +509,7 @@ def test_export_takes_the_result_of_reelset_build_and_lists_the_choices(tmp_path
     assert export.resolve_source(result, "ltxv-trainer").root == ltx
     proc = run_export(result, tmp_path / "m", "musubi")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "m" / "videos" / "v1-s0001.txt").read_text() == "rsdemo, shot 1\n"
+    assert (tmp_path / "m" / "videos" / "v1-s0001.txt").read_text() == "rsdemo shot 1\n"
     # both step3-ltx2-data and step4-ltx2-preprocess take --for ltx2-trainer: name one
     lat = tmp_path / "lat"
     lat.mkdir()
