@@ -292,6 +292,12 @@ def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path)
         assert count_frames(out / c.file) == c.frames and c.frames % fam.rules.frame_step == 1
         assert int(v["width"]) % fam.rules.size_multiple == 0 == int(v["height"]) % fam.rules.size_multiple
         assert f"{v['width']}x{v['height']}" in cfg["sizes"] and v["avg_frame_rate"] == f"{fps:g}/1"
+    # a trainer's config only for the families it trains (reelset.trainers: musubi-tuner has no TI2V-5B task)
+    from reelset.trainers import diffusion_pipe, musubi
+
+    assert (out / "dataset" / "musubi_dataset.toml").is_file() == musubi.trains(fam.name) == (fam.name == "wan21")
+    assert (out / "dataset" / "diffusion_pipe_dataset.toml").is_file() and diffusion_pipe.trains(fam.name)
+    assert sorted(Path(f).name for f in m.files if f.endswith(".toml")) == sorted(p.name for p in (out / "dataset").glob("*.toml"))
     bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
     proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
     assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr

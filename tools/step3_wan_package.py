@@ -40,9 +40,10 @@ Output (``$out``):
   audio unless ``audio``) and ``dataset/videos/<item_id>.txt`` (its caption, one line);
 - ``dataset/metadata.csv`` (``video,prompt``; ``video`` = ``videos/<item_id>.mp4``):
   ``--dataset_base_path <dataset> --dataset_metadata_path <dataset>/metadata.csv``;
-- ``dataset/musubi_dataset.toml`` and ``dataset/diffusion_pipe_dataset.toml``: dataset configs
-  whose paths (``videos``, ``cache``) are relative to the ``dataset`` folder — run the
-  trainers from there or make the paths absolute;
+- ``dataset/musubi_dataset.toml`` (families musubi-tuner trains: not Wan 2.2 TI2V-5B) and
+  ``dataset/diffusion_pipe_dataset.toml``: dataset configs (reelset.trainers) whose paths
+  (``videos``, ``cache``) are relative to the ``dataset`` folder — run the trainers from there
+  or make the paths absolute (``reelset export`` does);
 - ``<family>_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
   1980-01-01, mode 0644 — bit-identical across rebuilds;
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
@@ -74,6 +75,7 @@ from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan21_package import WanPackageConfig
 from reelset.step import Inputs, StepResult, Timer, main, write_json
+from reelset.trainers import diffusion_pipe, musubi
 
 INPUTS = package.INPUTS
 
@@ -99,9 +101,10 @@ def plan(cfg: WanPackageConfig):
     return choose
 
 
-def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[PackagedClip]) -> list[str]:
-    """Caption sidecars, metadata.csv and the two trainer configs in ``folder``; the names
-    of the metadata/config files."""
+def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[PackagedClip], family: str) -> list[str]:
+    """Caption sidecars, metadata.csv and the dataset configs of the trainers that train
+    ``family`` (reelset.trainers: musubi-tuner, diffusion-pipe) in ``folder``; the names of the
+    metadata/config files."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["video", "prompt"])
@@ -111,27 +114,18 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
         (folder / rel).with_suffix(".txt").write_text(c.caption + "\n", encoding="utf-8")
     (folder / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
     # the written sizes, largest first: with no upscaling a smaller source's items have a size of
-    # their own, which the trainers must keep (musubi-tuner: `bucket_no_upscale` keeps an item whose
-    # area is at most `resolution`'s at its own size rounded down to 16, dataset/bucket.py
-    # BucketSelector.get_bucket_resolution; without it every item is resized to `resolution`'s area)
+    # their own, which the trainers' configs must keep (reelset.trainers)
     sizes = package.written_sizes(kept, cfg.sizes)
-    musubi = {
-        "general": {"resolution": list(sizes[0]), "caption_extension": ".txt", "batch_size": 1,
-                    "enable_bucket": len(sizes) > 1, "bucket_no_upscale": True},
-        # clips are already 4n+1 frames at the family's fps: "full" takes all of them (max_frames caps)
-        "datasets": [{"video_directory": "videos", "cache_directory": "cache",
-                      "frame_extraction": "full", "max_frames": cfg.max_frames}],
-    }
-    frame_buckets = sorted({1} | {c.frames for c in kept})
-    diffusion_pipe = {
-        "resolutions": [list(sizes[0])], "enable_ar_bucket": True,
-        "ar_buckets": [list(s) for s in sizes],
-        "frame_buckets": frame_buckets,
-        "directory": [{"path": "videos", "num_repeats": 1}],
-    }
-    (folder / "musubi_dataset.toml").write_text(tomli_w.dumps(musubi), encoding="utf-8")
-    (folder / "diffusion_pipe_dataset.toml").write_text(tomli_w.dumps(diffusion_pipe), encoding="utf-8")
-    return ["metadata.csv", "musubi_dataset.toml", "diffusion_pipe_dataset.toml"]
+    names = ["metadata.csv"]
+    if musubi.trains(family):  # musubi-tuner has no Wan 2.2 TI2V-5B task
+        config = musubi.dataset_config(sizes, cfg.max_frames, "videos", "cache")
+        (folder / "musubi_dataset.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        names.append("musubi_dataset.toml")
+    if diffusion_pipe.trains(family):
+        config = diffusion_pipe.dataset_config(sizes, [c.frames for c in kept], "videos")
+        (folder / "diffusion_pipe_dataset.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        names.append("diffusion_pipe_dataset.toml")
+    return names
 
 
 def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
@@ -145,7 +139,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
         return package.shard_result(family.name, spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
-    names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
+    names = write_package_files(out / package.PACKAGE_DIR, cfg, kept, family.name)
     with timer.phase("zip"):
         zipped = package.write_zip(out / package.PACKAGE_DIR, out / zip_name)
     files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [zip_name]

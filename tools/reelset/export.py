@@ -51,16 +51,9 @@ Rules, and where they were read (facts, not code):
   ``conditions/ / Path(media_path).with_suffix(".pt")`` — an absolute ``media_path`` wins that
   join, so the embeddings land beside the videos and ``src/ltxv_trainer/datasets.py`` pairs no
   sample (0 items): ``media_path`` must be relative.
-- musubi-tuner (@ 30c658c4f4b0bf05038b3346eff9670259b10fc7): ``src/musubi_tuner/dataset/
-  config_utils.py`` passes ``video_directory``/``cache_directory`` to glob/open unchanged
-  (relative = the current directory's), ``cache_directory`` is a ``[[datasets]]`` key only;
-  ``dataset/image_video_dataset.py``: ``frame_extraction = "full"`` takes up to ``max_frames``
-  frames rounded down to 4n+1, ``.txt`` caption beside each video (non-recursive glob).
-- diffusion-pipe (@ 8f83dbf25d03219df705570ec03e62be04bc402f): ``utils/dataset.py``:
-  ``[[directory]] path`` is used as given (cwd-relative), the cache is written to
-  ``<path>/cache/<model>``, every file in ``path`` that is not ``.txt``/``.json``/… is media
-  (so only clips and their ``.txt`` captions go there); ``examples/wan_14b_min_vram.toml``,
-  ``examples/main_example.toml``: the main config's keys.
+- musubi-tuner, diffusion-pipe: their dataset configs and the facts behind them are in
+  :mod:`reelset.trainers.musubi` and :mod:`reelset.trainers.diffusion_pipe` (the package steps
+  write the same configs with paths relative to the package).
 - DiffSynth-Studio (@ fed7b18fac2ed4cb802796eec91970e7659bccde): ``diffsynth/core/data/
   operators.py`` joins ``--dataset_base_path`` and the ``video`` value (an absolute value wins);
   ``examples/wanvideo/model_training/train.py`` reads ``video`` and ``prompt`` and always builds a
@@ -89,11 +82,12 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, card, families, media
+from reelset import ReelsetError, card, families, media, package
 from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.trainers import diffusion_pipe, musubi
 
 
 def _sources() -> dict[str, tuple[str, ...]]:
@@ -526,9 +520,9 @@ one of the `.precomputed-<bucket>` folders above and run `python scripts/train.p
 
 
 # --------------------------------------------------------------------------- Wan trainers
-def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
-    sizes = sorted({(c.width, c.height) for c, _, _ in clips})
-    return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
+def _wan_sizes(clips) -> tuple[list[tuple[int, int]], list[int]]:
+    """(written sizes, largest area first — :func:`reelset.package.written_sizes`; frame counts) of the copied items."""
+    return package.written_sizes([c for c, _, _ in clips], []), sorted({c.frames for c, _, _ in clips})
 
 
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
@@ -540,12 +534,7 @@ def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder:
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     (dest / "cache").mkdir()
     sizes, frames = _wan_sizes(clips)
-    # the largest written size, and no upscaling: musubi-tuner then keeps every item at its size
-    # (written sizes are multiples of 16; dataset/bucket.py BucketSelector.get_bucket_resolution)
-    cfg = {"general": {"resolution": max(sizes, key=lambda s: s[0] * s[1]), "caption_extension": ".txt", "batch_size": 1,
-                       "enable_bucket": len(sizes) > 1, "bucket_no_upscale": True},
-           "datasets": [{"video_directory": str(dest / "videos"), "cache_directory": str(dest / "cache"),
-                         "frame_extraction": "full", "max_frames": max(frames)}]}
+    cfg = musubi.dataset_config(sizes, max(frames), str(dest / "videos"), str(dest / "cache"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
     dit = _placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
     t5 = _placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
@@ -592,10 +581,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
     release = fam.trainer_files["checkpoint"]
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     sizes, frames = _wan_sizes(clips)
-    dataset = {"resolutions": [max(sizes, key=lambda s: s[0] * s[1])], "enable_ar_bucket": True,
-               "ar_buckets": sizes,
-               "frame_buckets": sorted({1, *frames}),
-               "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
+    dataset = diffusion_pipe.dataset_config(sizes, frames, str(dest / "videos"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
     ckpt = _placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
