@@ -94,6 +94,7 @@ from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.schemas.stills import StillsArtifact
 
 
 def _sources() -> dict[str, tuple[str, ...]]:
@@ -216,6 +217,7 @@ class Source:
     manifest: PackageManifest | None = None
     index: LatentIndex | None = None
     facts: dict | None = None
+    stills: StillsArtifact | None = None  # step3-stills (reelset/export_stills.py)
 
 
 def _choices(result: Path, kinds: list[str]) -> str:
@@ -252,6 +254,12 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                                    f"(it takes {' or '.join(k for k, t in SOURCES.items() if target in t)}); "
                                    f"here: {', '.join(f'{result / k} (--for {chr(124).join(SOURCES[k])})' for k in here)}")
             raise ReelsetError(f"{result}: a build of several steps; name the one to export: {_choices(result, fit)}")
+    if (result / StillsArtifact.FILE).exists() and not (result / "manifest.json").exists():
+        real = (result / StillsArtifact.FILE).resolve()
+        try:
+            return Source("step3-stills", real.parent, stills=StillsArtifact.model_validate(orjson.loads(real.read_bytes())))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise ReelsetError(f"{result / StillsArtifact.FILE}: not a valid stills.json: {exc}") from exc
     for name, schema in (("manifest.json", PackageManifest), ("latents.json", LatentIndex)):
         entry = result / name
         if not entry.exists():
@@ -693,6 +701,11 @@ EXPORTERS = {
     ("package", "diffusion-pipe"): export_diffusion_pipe,
     ("package", "diffsynth"): export_diffsynth,
 }
+# step3-stills' image datasets and ai-toolkit (videos and images): reelset/export_stills.py
+from reelset import export_stills  # noqa: E402 (it uses the helpers above when called)
+
+EXPORTERS |= export_stills.EXPORTERS
+SOURCES["step3-stills"] = export_stills.TARGETS
 TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
@@ -701,7 +714,8 @@ CHECKED = {"ltx2-trainer": "Lightricks/LTX-2 @ 400fd31 (packages/ltx-trainer)",
            "ltxv-trainer": "Lightricks/LTX-Video-Trainer @ 31b1273",
            "musubi": "kohya-ss/musubi-tuner @ 30c658c",
            "diffusion-pipe": "tdrussell/diffusion-pipe @ 8f83dbf",
-           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18"}
+           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18",
+           "ai-toolkit": "ostris/ai-toolkit @ 27a03a9"}
 
 
 def _package_manifest(src: Source) -> PackageManifest | None:
@@ -747,8 +761,10 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
         raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
-        (dest / "README.md").write_text(dataset_card(src, target), encoding="utf-8")
+        role = "stills" if src.stills is not None else "latents" if src.index is not None else "package"
+        names = EXPORTERS[(role, target)](src, dest, model_path, text_encoder_path)
+        card = export_stills.card(src, target) if src.stills is not None else dataset_card(src, target)
+        (dest / "README.md").write_text(card, encoding="utf-8")
         names = [*names, "README.md"]
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
