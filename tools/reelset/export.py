@@ -539,6 +539,36 @@ def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
     return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
 
 
+def musubi_commands(toml: Path, dit: str, t5: str, outputs: Path, name: str) -> str:
+    """TRAIN.md's musubi-tuner block: cache latents, cache T5 outputs, train a Wan 2.1 LoRA on ``toml``."""
+    return f"""```sh
+cd musubi-tuner
+python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
+python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
+accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
+  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
+  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
+  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
+  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
+  --seed 42 --output_dir {outputs} --output_name {name}
+```"""
+
+
+def diffsynth_commands(dest: Path, max_pixels: int, num_frames: int, release: str, vae: str) -> str:
+    """TRAIN.md's DiffSynth-Studio block: install (with librosa), train a Wan LoRA on ``dest/metadata.csv``."""
+    return f"""```sh
+cd DiffSynth-Studio
+pip install -e ".[audio]"          # librosa: train.py imports it
+export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
+accelerate launch examples/wanvideo/model_training/train.py \\
+  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
+  --max_pixels {max_pixels} --num_frames {num_frames} --dataset_repeat 10 \\
+  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
+  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
+  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
+```"""
+
+
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step3-wan21-package → musubi-tuner: videos/ (clips + .txt), cache/, dataset.toml
     (absolute paths), TRAIN.md."""
@@ -569,17 +599,7 @@ with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work f
 
 Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
 
-```sh
-cd musubi-tuner
-python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
-python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
-accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
-  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
-  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
-  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
-  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
-  --seed 42 --output_dir {dest / 'outputs'} --output_name {m.dataset}
-```
+{musubi_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
 
 `--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
 cache format (see tools/reelset/wan21.py): let its cachers make their own.
@@ -675,17 +695,7 @@ operator, which imports it): install DiffSynth with its `audio` extra. The model
 `DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
 (`diffsynth/core/loader/config.py`).
 
-```sh
-cd DiffSynth-Studio
-pip install -e ".[audio]"          # librosa: train.py imports it
-export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
-accelerate launch examples/wanvideo/model_training/train.py \\
-  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
-  --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
-  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
-  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
-```
+{diffsynth_commands(dest, max_pixels, max(frames), release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]

@@ -113,17 +113,7 @@ each with its own cache folder under `cache/`; `bucket_no_upscale = true` with r
 
 {base._trigger_note(src.stills.trigger_word)}
 
-```sh
-cd musubi-tuner
-python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
-python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
-accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
-  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
-  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
-  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
-  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
-  --seed 42 --output_dir {dest / 'outputs'} --output_name {src.stills.dataset}-stills
-```
+{base.musubi_commands(toml, dit, t5, dest / 'outputs', src.stills.dataset + '-stills')}
 
 For Wan 2.2 A14B train the low- and the high-noise model on the same `dataset.toml`.
 """
@@ -196,16 +186,7 @@ still's size (sizes are floored to multiples of 16).
 
 {base._trigger_note(src.stills.trigger_word)}
 
-```sh
-cd DiffSynth-Studio
-pip install -e ".[audio]"          # librosa: train.py imports it
-accelerate launch examples/wanvideo/model_training/train.py \\
-  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
-  --max_pixels {max_pixels} --num_frames 1 --dataset_repeat 10 \\
-  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
-  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
-  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
-```
+{base.diffsynth_commands(dest, max_pixels, 1, release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]
