@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from fractions import Fraction
 from itertools import combinations
 from pathlib import Path
 
@@ -63,6 +64,13 @@ def test_measures_on_real_frames_and_square_size(tmp_path):
     assert stills.score("speaks", "wide", 500, 1.0) < stills.score("caption", "wide", 500, 1.0) < stills.score("caption", "close-up", 500, 1.0)
     info, _ = media.probe_video(sar)
     assert stills.square_size(info) == (320, 180)  # 320x240 at SAR 4:3 is 427x240 shown: the height shrinks
+    # a clip step1-scenes widened from an anamorphic source (720x480 at 32:27 → 854x480) shrinks back to the
+    # source's 720 columns; a narrowed one (SAR 8:9 → 640x480) and a quarter-turned 4:3 source stay as they are
+    wide, _ = media.probe_video(sharp)
+    wide = wide.model_copy(update={"width": 854, "height": 480})
+    assert stills.square_size(wide, Fraction(32, 27)) == (720, 405)
+    assert stills.square_size(wide.model_copy(update={"width": 640}), Fraction(8, 9)) == (640, 480)
+    assert stills.square_size(wide, Fraction(4, 3), 90) == (854, 480)
 
 
 def check_stills(out: Path, reviewed: ReviewedArtifact) -> StillsArtifact:

@@ -1,14 +1,16 @@
 """step3-stills: the best frames of each character from the accepted clips, as an image dataset
 (one folder of stills with same-name ``.txt`` captions per character), for character LoRAs.
 
-Input (spec): ``inputs.step2-reviewed`` (``reviewed.json``: the accepted clips, their captions,
+Input (spec): ``inputs.step1-scenes`` (``scenes.json``: the source's sample aspect ratio and turn),
+``inputs.step2-reviewed`` (``reviewed.json``: the accepted clips, their captions,
 who speaks), ``inputs.step2-caption`` (``captions.json`` per video: shot type, the characters the
 caption model saw), ``inputs.step2-bible`` (``bible.json``: names, aliases, reference shots,
 trigger word), ``config.stills`` (:class:`reelset.schemas.stills.StillsConfig`; opt-in).
 
 Which frames, how scored, which kept and how captioned: :mod:`reelset.stills`. Each still is the
-frame at the clip's full size in square pixels (:func:`reelset.stills.square_size`: never
-upscaled), extracted exactly (:func:`reelset.frames.extract_frame`), PNG (or JPEG).
+frame at full size in square pixels, never larger than the source on either axis
+(:func:`reelset.stills.square_size`: an anamorphic source's widened clip is shrunk back), extracted
+exactly (:func:`reelset.frames.extract_frame`), PNG (or JPEG).
 
 Per video (``perVideo`` in nix/steps.nix): with ``video_id`` the inputs are that video's shards;
 the tool scores that video's clips, keeps at most ``per_character`` stills per set (near-duplicates
@@ -32,6 +34,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -45,12 +48,15 @@ from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import Bible, BibleArtifact
 from reelset.schemas.captions import CaptionClip, CaptionsArtifact
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
+from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.stills import STYLE, Still, StillsArtifact, StillsConfig, StillSet
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
-# step2-caption: one video's captions.json or, for a one-process run, their aggregate (read by caption_clips)
+# step1-scenes (the source's SAR), step2-caption: one video's output or, for a one-process run, their
+# aggregate (read by sources / caption_clips)
 STEP = Step(name="step3-stills", device="cpu", level="dataset", script="step3_stills.py",
-            inputs={"step2-reviewed": ReviewedArtifact, "step2-caption": None, "step2-bible": BibleArtifact},
+            inputs={"step1-scenes": None, "step2-reviewed": ReviewedArtifact, "step2-caption": None,
+                    "step2-bible": BibleArtifact},
             config=["stills"], per_video=True, opt_in="stills")
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
 STILLS_DIR = "stills"
@@ -81,13 +87,26 @@ def asked_sets(cfg: StillsConfig, bible: Bible) -> list[str]:
     return list(cfg.characters)
 
 
-def caption_clips(folder: Path) -> dict[str, CaptionClip]:
-    """Clip id → caption entry of a step2-caption output: one video's ``captions.json`` or an
-    aggregate of them (``aggregate.json`` linking each video's shard)."""
+def video_dirs(folder: Path) -> list[Path]:
+    """The per-video output folders of a video-level step's output: the folder itself (one video's
+    shard) or the members of its aggregate (``aggregate.json``)."""
     agg_file = folder / AggregateArtifact.FILE
-    dirs = ([folder / m.link for m in read_artifact(agg_file, AggregateArtifact).members]
-            if agg_file.is_file() else [folder])
-    return {c.clip_id: c for d in dirs for c in read_artifact(d / CaptionsArtifact.FILE, CaptionsArtifact).clips}
+    return [folder / m.link for m in read_artifact(agg_file, AggregateArtifact).members] if agg_file.is_file() else [folder]
+
+
+def caption_clips(folder: Path) -> dict[str, CaptionClip]:
+    """Clip id → caption entry of a step2-caption output (one video's or their aggregate)."""
+    return {c.clip_id: c for d in video_dirs(folder) for c in read_artifact(d / CaptionsArtifact.FILE, CaptionsArtifact).clips}
+
+
+def sources(folder: Path) -> dict[str, tuple[Fraction, int]]:
+    """Video id → (sample aspect ratio, display turn in degrees) of the source video, from a
+    step1-scenes output (one video's or their aggregate)."""
+    out = {}
+    for d in video_dirs(folder):
+        art = read_artifact(d / ScenesArtifact.FILE, ScenesArtifact)
+        out[art.video_id] = (Fraction(art.source.sample_aspect_ratio.replace(":", "/")), art.source.rotation)
+    return out
 
 
 def evidence(name: str, clip: ReviewedClip, cap: CaptionClip | None, bible: Bible) -> str | None:
@@ -119,6 +138,7 @@ def make_stills(spec: StepSpec, out: Path, cfg: StillsConfig, sets: list[str], b
                 reviewed: ReviewedArtifact, timer: Timer) -> list[StillSet]:
     """Score the accepted clips' frames for every set, keep the best, write them (images + captions)."""
     caps = caption_clips(Path(spec.inputs["step2-caption"]))
+    srcs = sources(Path(spec.inputs["step1-scenes"]))
     measured: dict[str, list[stills.Frame]] = {}
     result = []
     for name in sets:
@@ -145,7 +165,8 @@ def make_stills(spec: StepSpec, out: Path, cfg: StillsConfig, sets: list[str], b
         with timer.phase("write"):
             for c in kept:
                 clip, f, why, shot = c.payload
-                written.append(write_still(out, name, clip, f, why, shot, c.score, cfg, bible.trigger_word))
+                written.append(write_still(out, name, clip, f, why, shot, c.score, cfg, bible.trigger_word,
+                                           srcs.get(clip.video_id, (Fraction(1), 0))))
         note = empty_note(name, clips, sorted({c.video_id for c in reviewed.accepted}) or [spec.video_id or spec.dataset])
         if note is None and not written:
             note = f"{scored} candidate frames of {name}, none usable (all scored 0: black, blown out or flat)"
@@ -161,11 +182,11 @@ def probe(clip_path: str) -> tuple:
 
 
 def write_still(out: Path, name: str, clip: ReviewedClip, f: stills.Frame, why: str, shot: str, score: float,
-                cfg: StillsConfig, trigger: str | None) -> Still:
+                cfg: StillsConfig, trigger: str | None, source: tuple[Fraction, int]) -> Still:
     """Extract frame ``f`` of ``clip`` at its full square-pixel size into ``stills/<set>/`` with its
     caption: PNG as ffmpeg writes it, or JPEG (Pillow, quality 95) made from that PNG."""
     info, times = probe(clip.clip_path)
-    width, height = stills.square_size(info)
+    width, height = stills.square_size(info, *source)
     rel = f"{STILLS_DIR}/{folder_name(name)}/{clip.clip_id}-f{f.index:05d}.{cfg.format}"
     dst = out / rel
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -173,14 +173,21 @@ def choose(cands: list[Candidate], limit: int, min_gap_s: float, max_bits: int) 
     return kept, dupes, close
 
 
-def square_size(info: VideoInfo) -> tuple[int, int]:
-    """A clip's picture in square pixels without upscaling: its coded size with the sample aspect
-    ratio applied by shrinking one side (SAR > 1: the height, SAR < 1: the width). step1-scenes'
-    clips are square already (reelset.picture): then the coded size itself."""
+def square_size(info: VideoInfo, source_sar: Fraction = Fraction(1), source_rotation: int = 0) -> tuple[int, int]:
+    """A still's size (width, height) in square pixels, never larger than the source's pixels on
+    either axis. ``info``: the clip; ``source_sar`` / ``source_rotation``: the source video's sample
+    aspect ratio and display turn (step1-scenes' ``source``). The clip's own SAR is applied by
+    shrinking one side (SAR > 1: the height, SAR < 1: the width); a clip of an anamorphic source was
+    widened by step1-scenes (:func:`reelset.media.display_size`: width x SAR, a quarter turn inverts the
+    SAR), so when that SAR is above 1 both sides shrink by it (720x480 at 32:27 → clip 853x480 → still
+    720x405); at or below 1 the clip is kept as it is (no side of it is wider than the source)."""
     sar = Fraction(info.sample_aspect_ratio.replace(":", "/"))
     w, h = info.width, info.height
     if sar > 1:
-        return w, max(2, round(h / sar))
-    if sar < 1:
-        return max(2, round(w * sar)), h
-    return w, h
+        h = h / sar
+    elif sar < 1:
+        w = w * sar
+    widened = 1 / source_sar if source_rotation in (90, 270) else source_sar
+    if widened > 1:  # floored: step1's width was rounded up to even, so rounding could exceed the source by 1
+        return max(2, int(w / widened)), max(2, int(h / widened))
+    return max(2, round(w)), max(2, round(h))
