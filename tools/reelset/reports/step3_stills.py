@@ -40,9 +40,10 @@ def _folder(art: StillsArtifact) -> dict[str, str]:
     return {s.character: (s.stills[0].file.split("/")[1] if s.stills else s.character) for s in art.sets}
 
 
-def write_extras(data: Path, work: Path) -> None:
+def write_extras(data: Path, work: Path, config: dict) -> None:
     """``sheets/<set>.jpg``: the stills of each non-empty set in a grid, each labelled with its score,
-    sharpness, exposure and evidence."""
+    sharpness, exposure and evidence (``config``: unused)."""
+    del config
     art = load(data, StillsArtifact.FILE, StillsArtifact)
     (work / SHEETS).mkdir()
     folders = _folder(art)
