@@ -520,8 +520,8 @@ def test_export_takes_the_result_of_reelset_build_and_lists_the_choices(tmp_path
         export.resolve_source(both, "ltx2-trainer")
     only_wan = fake_all(tmp_path / "only-wan", {"step3-wan21-package": wan})
     with pytest.raises(ReelsetError, match=re.escape(f"no output of this build exports --for ltx2-trainer (it takes "
-                                                     f"step3-ltx2-data or step4-ltx2-preprocess); here: "
-                                                     f"{only_wan / 'step3-wan21-package'} (--for musubi|diffusion-pipe|diffsynth)")):
+                                                     f"step3-ltx2-data or step4-ltx2-preprocess or step3-stills); here: "
+                                                     f"{only_wan / 'step3-wan21-package'} (--for musubi|diffusion-pipe|diffsynth|ai-toolkit)")):
         export.resolve_source(only_wan, "ltx2-trainer")
     none = fake_all(tmp_path / "none", {"step1-scenes": tmp_path})
     with pytest.raises(ReelsetError, match="without a package: it has step1-scenes; build step3-ltx2-data or step3-wan21-package"):
@@ -631,7 +631,7 @@ def test_every_train_md_command_parses_and_names_existing_files(tmp_path, models
     lat = fake_latents(tmp_path / "lat")
     flags = {"model_path": models["model_path"], "text_encoder_path": models["text_encoder_path"]}
     for src, target in ((ltx, "ltx2-trainer"), (lat, "ltx2-trainer"), (ltx, "ltxv-trainer"), (wan, "musubi"),
-                        (wan, "diffusion-pipe"), (wan, "diffsynth")):
+                        (wan, "diffusion-pipe"), (wan, "diffsynth"), (ltx, "ai-toolkit"), (wan, "ai-toolkit")):
         dest = tmp_path / f"{src.name}-{target}"
         export.export(src, dest, target, **(flags if target == "ltx2-trainer" else {}))
         cmds = check_train_md(dest)

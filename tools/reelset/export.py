@@ -87,6 +87,7 @@ from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.schemas.stills import StillsArtifact
 from reelset.trainers import diffusion_pipe, musubi
 
 
@@ -210,6 +211,7 @@ class Source:
     manifest: PackageManifest | None = None
     index: LatentIndex | None = None
     facts: dict | None = None
+    stills: StillsArtifact | None = None  # step3-stills (reelset/export_stills.py)
 
 
 def _choices(result: Path, kinds: list[str]) -> str:
@@ -246,6 +248,12 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                                    f"(it takes {' or '.join(k for k, t in SOURCES.items() if target in t)}); "
                                    f"here: {', '.join(f'{result / k} (--for {chr(124).join(SOURCES[k])})' for k in here)}")
             raise ReelsetError(f"{result}: a build of several steps; name the one to export: {_choices(result, fit)}")
+    if (result / StillsArtifact.FILE).exists() and not (result / "manifest.json").exists():
+        real = (result / StillsArtifact.FILE).resolve()
+        try:
+            return Source("step3-stills", real.parent, stills=StillsArtifact.model_validate(orjson.loads(real.read_bytes())))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise ReelsetError(f"{result / StillsArtifact.FILE}: not a valid stills.json: {exc}") from exc
     for name, schema in (("manifest.json", PackageManifest), ("latents.json", LatentIndex)):
         entry = result / name
         if not entry.exists():
@@ -525,6 +533,36 @@ def _wan_sizes(clips) -> tuple[list[tuple[int, int]], list[int]]:
     return package.written_sizes([c for c, _, _ in clips], []), sorted({c.frames for c, _, _ in clips})
 
 
+def musubi_commands(toml: Path, dit: str, t5: str, outputs: Path, name: str) -> str:
+    """TRAIN.md's musubi-tuner block: cache latents, cache T5 outputs, train a Wan 2.1 LoRA on ``toml``."""
+    return f"""```sh
+cd musubi-tuner
+python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
+python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
+accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
+  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
+  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
+  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
+  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
+  --seed 42 --output_dir {outputs} --output_name {name}
+```"""
+
+
+def diffsynth_commands(dest: Path, max_pixels: int, num_frames: int, release: str, vae: str) -> str:
+    """TRAIN.md's DiffSynth-Studio block: install (with librosa), train a Wan LoRA on ``dest/metadata.csv``."""
+    return f"""```sh
+cd DiffSynth-Studio
+pip install -e ".[audio]"          # librosa: train.py imports it
+export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
+accelerate launch examples/wanvideo/model_training/train.py \\
+  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
+  --max_pixels {max_pixels} --num_frames {num_frames} --dataset_repeat 10 \\
+  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
+  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
+  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
+```"""
+
+
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step3-wan21-package → musubi-tuner: videos/ (clips + .txt), cache/, dataset.toml
     (absolute paths), TRAIN.md."""
@@ -550,17 +588,7 @@ with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work f
 
 Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
 
-```sh
-cd musubi-tuner
-python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
-python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
-accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
-  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
-  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
-  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
-  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
-  --seed 42 --output_dir {dest / 'outputs'} --output_name {m.dataset}
-```
+{musubi_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
 
 `--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
 cache format (see tools/reelset/wan21.py): let its cachers make their own.
@@ -653,17 +681,7 @@ operator, which imports it): install DiffSynth with its `audio` extra. The model
 `DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
 (`diffsynth/core/loader/config.py`).
 
-```sh
-cd DiffSynth-Studio
-pip install -e ".[audio]"          # librosa: train.py imports it
-export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
-accelerate launch examples/wanvideo/model_training/train.py \\
-  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
-  --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
-  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
-  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
-```
+{diffsynth_commands(dest, max_pixels, max(frames), release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]
@@ -679,6 +697,11 @@ EXPORTERS = {
     ("package", "diffusion-pipe"): export_diffusion_pipe,
     ("package", "diffsynth"): export_diffsynth,
 }
+# step3-stills' image datasets and ai-toolkit (videos and images): reelset/export_stills.py
+from reelset import export_stills  # noqa: E402 (it uses the helpers above when called)
+
+EXPORTERS |= export_stills.EXPORTERS
+SOURCES["step3-stills"] = export_stills.TARGETS
 TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
@@ -687,7 +710,8 @@ CHECKED = {"ltx2-trainer": "Lightricks/LTX-2 @ 400fd31 (packages/ltx-trainer)",
            "ltxv-trainer": "Lightricks/LTX-Video-Trainer @ 31b1273",
            "musubi": "kohya-ss/musubi-tuner @ 30c658c",
            "diffusion-pipe": "tdrussell/diffusion-pipe @ 8f83dbf",
-           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18"}
+           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18",
+           "ai-toolkit": "ostris/ai-toolkit @ 27a03a9"}
 
 
 def _package_manifest(src: Source) -> PackageManifest | None:
@@ -733,8 +757,10 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
         raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
-        (dest / "README.md").write_text(dataset_card(src, target), encoding="utf-8")
+        role = "stills" if src.stills is not None else "latents" if src.index is not None else "package"
+        names = EXPORTERS[(role, target)](src, dest, model_path, text_encoder_path)
+        card = export_stills.card(src, target) if src.stills is not None else dataset_card(src, target)
+        (dest / "README.md").write_text(card, encoding="utf-8")
         names = [*names, "README.md"]
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
