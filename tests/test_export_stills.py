@@ -1,7 +1,7 @@
 """`reelset export` of step3-stills for every image target, and of a package for ai-toolkit (issue 42):
 the file layouts each trainer reads, checked on a step3-stills output and a package made here (real
 PNG / ffmpeg media; no Nix, no trainer snapshot: bench/check_trainer_loaders.py runs the trainers' own
-loaders over the same exports). Trainer facts: the commits in reelset/export_stills.py and reelset/aitoolkit.py."""
+loaders over the same exports). Trainer facts: the commits in reelset/export_stills.py and reelset/trainers/ai_toolkit.py."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import yaml
 from PIL import Image
 
 from conftest import ffmpeg
-from reelset import ReelsetError, aitoolkit, export
+from reelset import ReelsetError, export
 from reelset.media import count_frames
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.stills import Still, StillsArtifact, StillsConfig, StillSet
 from reelset.step import write_json
+from reelset.trainers import ai_toolkit as aitoolkit
 from test_export import check_train_md
 
 TRIGGER = "rsdemo"

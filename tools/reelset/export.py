@@ -74,7 +74,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,13 +81,15 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, card, families, media, package
+from reelset import ReelsetError, card, export_stills, families, package
 from reelset.captiontext import caption_for, picture_part
+from reelset.export_base import CHECKED, has_audio, kept_items, place, placeholder, trigger_note, write_yaml  # noqa: F401 (place: the API)
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
 from reelset.schemas.stills import StillsArtifact
-from reelset.trainers import diffusion_pipe, musubi
+from reelset.trainers import diffsynth, diffusion_pipe, musubi
+from reelset.trainers.ltx2_trainer import LTX2_REPO, model_flags, models_note, trainer_models, training_config
 
 
 def _sources() -> dict[str, tuple[str, ...]]:
@@ -100,73 +101,6 @@ def _sources() -> dict[str, tuple[str, ...]]:
 
 
 SOURCES = _sources()
-LTX2_REPO = "Lightricks/LTX-2, packages/ltx-trainer"
-MODELS_TOML = Path(__file__).resolve().parents[2] / "nix" / "models.toml"
-
-
-@dataclass(frozen=True)
-class TrainerModels:
-    """What the LTX-2 trainer loads for one variant: its model config keys (``model_path``,
-    ``text_encoder_path`` and, for a split pack, ``video_vae_path`` / ``audio_vae_path``) → a
-    path, or a ``<placeholder>`` naming the nix/models.toml entry and file; and the entries."""
-
-    variant: Variant
-    paths: dict[str, str]
-    entries: tuple[str, str]  # (checkpoint entry, text encoder entry) of nix/models.toml
-
-    @property
-    def split(self) -> bool:
-        return "video_vae_path" in self.paths
-
-    @property
-    def placeholders(self) -> bool:
-        return any(v.startswith("<") for v in self.paths.values())
-
-
-def _entry_files(entry: str) -> list[str]:
-    import tomllib
-
-    models = tomllib.loads(MODELS_TOML.read_text(encoding="utf-8"))
-    if entry not in models:
-        raise ReelsetError(f"{MODELS_TOML}: no entry {entry!r} (named by a variant of reelset/families/ltx2.py)")
-    return [f for f in models[entry].get("files", []) if f != "*"]
-
-
-def _in(root: str | None, rel: str, entry: str) -> str:
-    """``root/rel`` when ``root`` is a folder (as `fixed_input.py fetch-model ENTRY DIR` makes it),
-    ``root`` itself when it is a file, else the placeholder ``<ENTRY>/rel``."""
-    if not root:
-        return f"<{entry}>/{rel}" if rel else f"<{entry} folder>"
-    return str(Path(root).resolve() / rel) if rel and Path(root).is_dir() else str(Path(root).resolve())
-
-
-def trainer_models(variant: Variant, model_path: str | None, text_encoder: str | None) -> TrainerModels:
-    """The LTX-2 trainer's model paths for ``variant`` (its ``trainer_models`` entries of
-    nix/models.toml) from ``--model-path`` / ``--text-encoder-path`` (a file, or the folder the
-    entry was fetched into) or placeholders. Rules of the trainer's ``ModelConfig`` and
-    ``process_dataset.py`` (Lightricks/LTX-2 @ 400fd31 packages/ltx-trainer/src/ltx_trainer/config.py):
-    a unified checkpoint (one .safetensors) is ``model_path``, its VAEs default to it; a split pack
-    (LTX-2.5: ``diffusion_models/`` transformer, ``vae/`` video and audio VAE files) sets
-    ``model_path`` to the transformer and needs ``video_vae_path`` and ``audio_vae_path``; the text
-    encoder is a Gemma folder or one packed .safetensors. ReelsetError naming the entry when a
-    split pack's files cannot be told apart."""
-    ckpt, te = variant.trainer_models["checkpoint"], variant.trainer_models["text_encoder"]
-    files = _entry_files(ckpt)
-    if len(files) <= 1:
-        paths = {"model_path": _in(model_path, files[0] if files else "", ckpt)}
-    else:
-        roles = {"model_path": [f for f in files if f.startswith("diffusion_models/")],
-                 "video_vae_path": [f for f in files if f.startswith("vae/") and "video" in f],
-                 "audio_vae_path": [f for f in files if f.startswith("vae/") and "audio" in f]}
-        if any(len(v) != 1 for v in roles.values()):
-            raise ReelsetError(f"{MODELS_TOML}: [{ckpt}] files {files}: a split pack needs exactly one "
-                               f"diffusion_models/ transformer and one video and one audio vae/ file")
-        paths = {k: _in(model_path, v[0], ckpt) for k, v in roles.items()}
-    te_files = _entry_files(te)
-    paths["text_encoder_path"] = _in(text_encoder, te_files[0] if len(te_files) == 1 else "", te)
-    return TrainerModels(variant, paths, (ckpt, te))
-
-
 def _variant_of(idx: LatentIndex | None) -> Variant:
     """The LTX-2 variant latents were made with: the one whose model made them (``idx.model``), else
     the one ``[ltx2_preprocess] variant`` named (a tiny test model or a dataset's own pin), else
@@ -178,26 +112,6 @@ def _variant_of(idx: LatentIndex | None) -> Variant:
                 return v
         return fam.variant(idx.config.get("variant"))
     return fam.variant()
-
-
-def _model_flags(tm: TrainerModels) -> str:
-    """process_dataset.py's model options for ``tm`` (one per line, shell continuation)."""
-    flags = {"model_path": "--model-path", "text_encoder_path": "--text-encoder-path",
-             "video_vae_path": "--video-vae-path", "audio_vae_path": "--audio-vae-path"}
-    return " \\\n".join(f"  {flags[k]} {v}" for k, v in tm.paths.items())
-
-
-def _models_note(tm: TrainerModels) -> str:
-    """TRAIN.md's paragraph on the model files of ``tm``."""
-    v, (ckpt, te) = tm.variant, tm.entries
-    kind = ("a split pack: `model_path` the transformer, `video_vae_path` and `audio_vae_path` its VAE files"
-            if tm.split else "an ltx-core single-file checkpoint (`model_path`; reelset's diffusers folder is not it)")
-    return (f"Model files ({v.label}, variant `{v.name}`; text encoder {v.text_encoder}): {kind}; `text_encoder_path` "
-            f"its text encoder. Both are entries of reelset's nix/models.toml (`{ckpt}`, `{te}`): "
-            f"`python tools/fixed_input.py fetch-model {ckpt} ./ltx2-ckpt`, then pass that folder as "
-            f"`--model-path` to `reelset export`."
-            + (" Placeholders `<entry>/file` are left where no path was given: fill them in, here and in "
-               "training.yaml." if tm.placeholders else ""))
 
 
 @dataclass
@@ -277,41 +191,11 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                        f"{', '.join(f'result/{k}' for k in SOURCES)}) or a `reelset build STEP` link")
 
 
-FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): share the source's blocks (btrfs, XFS, bcachefs)
-
-
-def place(src: Path, dst: Path) -> str:
-    """``dst`` becomes a writable copy (mode 0644) of ``src``: a reflink (FICLONE ioctl: shared blocks,
-    copy-on-write, instant) where the file system supports it, else a plain copy. Never a hard
-    link: a store file is read-only and shared by every user of the store; a trainer or script
-    that rewrites an exported file in place (as root, a hard link's 0444 would not stop it) must
-    change only the copy. Returns "reflink" or "copy"."""
-    import fcntl
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    how = "copy"
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        try:
-            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
-            how = "reflink"
-        except OSError:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-    os.chmod(dst, 0o644)
-    return how
-
-
-def _kept(m: PackageManifest) -> list[PackagedClip]:
-    kept = [c for c in m.clips if c.fate == "kept"]
-    if not kept:
-        raise ReelsetError(f"the package of dataset {m.dataset} kept no clip: nothing to export")
-    return kept
-
-
 def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tuple[PackagedClip, Path, str]]:
     """Link every kept clip to ``dest/folder/<name>``; with ``sidecars`` write ``<stem>.txt``
     captions beside them. Returns (clip, absolute path in dest, caption with the trigger once)."""
     out = []
-    for c in _kept(src.manifest):
+    for c in kept_items(src.manifest):
         dst = dest / folder / Path(c.file).name
         place(src.root / c.file, dst)
         caption = caption_for(c.caption or "", src.manifest.trigger_word)
@@ -321,52 +205,7 @@ def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tu
     return out
 
 
-def _placeholder(value: str | None, what: str) -> str:
-    return str(Path(value).resolve()) if value else f"<{what}>"
-
-
-def _trigger_note(trigger: str | None) -> str:
-    if not trigger:
-        return "The bible has no trigger word: captions are as reviewed."
-    return (f"Every caption contains the trigger word `{trigger}` exactly once, so no trigger flag is passed "
-            f"(`--lora-trigger` / `--id-token` would add it a second time). Use `{trigger}` in your prompts.")
-
-
-def _has_audio(path: Path) -> bool:
-    info, _ = media.probe_video(path)
-    return info.has_audio
-
-
 # --------------------------------------------------------------------------- LTX-2 trainer
-def _ltx2_yaml(dest: Path, root: Path, audio: bool, bucket: tuple[int, int, int], prompt: str, fps: float,
-               tm: TrainerModels) -> dict:
-    """The LTX-2 trainer's training config (HEAD key names; every key is one of config.py's; the
-    model keys of :func:`trainer_models`)."""
-    strategy = {"name": "flexible", "video": {"is_generated": True, "latents_dir": "latents"}}
-    if audio:
-        strategy["audio"] = {"is_generated": True, "latents_dir": "audio_latents"}
-    return {
-        "model": {**tm.paths, "training_mode": "lora"},
-        "lora": {"rank": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["to_k", "to_q", "to_v", "to_out.0"]},
-        "training_strategy": strategy,
-        "optimization": {"learning_rate": 1e-4, "steps": 2000, "batch_size": 1, "gradient_accumulation_steps": 1,
-                         "max_grad_norm": 1.0, "optimizer_type": "adamw", "enable_gradient_checkpointing": True},
-        "acceleration": {"mixed_precision_mode": "bf16"},
-        "data": {"preprocessed_data_root": str(root), "num_dataloader_workers": 2},
-        "validation": {"samples": [{"prompt": prompt}], "video_dims": list(bucket), "frame_rate": fps,
-                       "interval": None},
-        "checkpoints": {"interval": 500, "keep_last_n": 2},
-        "seed": 42,
-        "output_dir": str(dest / "outputs"),
-    }
-
-
-def _write_yaml(path: Path, data: dict) -> None:
-    import yaml
-
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
 def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step3-ltx2-data → LTX-2 trainer: videos/, dataset.json (absolute ``video`` paths, captions
     with the trigger once), .precomputed/ (empty, the --output-dir), training.yaml, TRAIN.md."""
@@ -377,10 +216,10 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     pre = dest / ".precomputed"
     pre.mkdir()
     buckets = _buckets(m, [c for c, _, _ in clips])
-    audio = all(_has_audio(p) for _, p, _ in clips)
+    audio = all(has_audio(p) for _, p, _ in clips)
     tm = trainer_models(_variant_of(None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
-    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]), tm))
+    write_yaml(dest / "training.yaml", training_config(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]), tm))
     others = [v.name for v in families.get("ltx2").variants if v != tm.variant]
     skip = "" if audio else " \\\n  --skip-audio"
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO})
@@ -389,9 +228,9 @@ Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(clips)} 
 Files: `dataset.json` (columns `caption`, `video`; absolute paths into `videos/`), `training.yaml`,
 `.precomputed/` (where the preprocessing writes; this folder is writable).
 
-{_trigger_note(m.trigger_word)}
+{trigger_note(m.trigger_word)}
 
-{_models_note(tm)} A package does not depend on the variant: to train
+{models_note(tm)} A package does not depend on the variant: to train
 {' or '.join(others)} on it, take that variant's files (docs/training.md, "Variants"; LTX-2.5's
 conditions are not interchangeable with LTX-2's, so preprocess with its own text encoder).
 
@@ -402,7 +241,7 @@ Buckets: {';'.join(buckets)}{' (several buckets: batch_size must stay 1)' if len
 cd LTX-2/packages/ltx-trainer
 uv run python scripts/process_dataset.py {dest / 'dataset.json'} \\
   --resolution-buckets "{';'.join(buckets)}" \\
-{_model_flags(tm)} \\
+{model_flags(tm)} \\
   --output-dir {pre}{skip}
 uv run python scripts/train.py {dest / 'training.yaml'}
 ```
@@ -452,7 +291,7 @@ def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_en
     buckets = sorted({c.bucket for c in idx.clips})
     w, h, f = (int(v) for v in first.bucket.split("x"))
     prompt = validation_prompt(idx)
-    _write_yaml(dest / "training.yaml", _ltx2_yaml(dest, pre, audio, (w, h, f), prompt, first.fps, tm))
+    write_yaml(dest / "training.yaml", training_config(dest, pre, audio, (w, h, f), prompt, first.fps, tm))
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO}) on reelset's latents
 
 Exported by `reelset export --for ltx2-trainer` from `{src.root}` ({len(idx.clips)} clips, dataset
@@ -462,7 +301,7 @@ made with `{idx.model.repo}` @ {idx.model.revision}: no `process_dataset.py` run
 
 The checkpoint must be the model the latents were made with: {tm.variant.label} (variant
 `{tm.variant.name}`{'' if tm.variant.model == idx.model.name else f'; these were made with `{idx.model.name}`, whose files do not fit it'}).
-{_models_note(tm)} The text encoder is needed for every run, not only for validation prompts:
+{models_note(tm)} The text encoder is needed for every run, not only for validation prompts:
 the trainer always builds its embeddings processor from it (`trainer.py` `_load_models` →
 `load_embeddings_processor(…, gemma_model_path=text_encoder_path)`: the connectors that turn the stored
 text features into the transformer's embeddings at each step).
@@ -510,7 +349,7 @@ This trainer takes one resolution bucket per preprocessed dataset, so there is o
 bucket (columns `caption`, `media_path`; paths relative to the dataset file, `videos/<clip>.mp4`, as the
 trainer needs to find the text embeddings it writes): {', '.join(files)}.
 
-{_trigger_note(m.trigger_word)}
+{trigger_note(m.trigger_word)}
 
 LTX-Video 0.9 is not LTX-2 (T5 text encoder, patchified latents): reelset's step4 latents do not
 apply; its preprocessing below makes its own.
@@ -533,36 +372,6 @@ def _wan_sizes(clips) -> tuple[list[tuple[int, int]], list[int]]:
     return package.written_sizes([c for c, _, _ in clips], []), sorted({c.frames for c, _, _ in clips})
 
 
-def musubi_commands(toml: Path, dit: str, t5: str, outputs: Path, name: str) -> str:
-    """TRAIN.md's musubi-tuner block: cache latents, cache T5 outputs, train a Wan 2.1 LoRA on ``toml``."""
-    return f"""```sh
-cd musubi-tuner
-python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
-python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
-accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
-  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
-  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
-  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
-  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
-  --seed 42 --output_dir {outputs} --output_name {name}
-```"""
-
-
-def diffsynth_commands(dest: Path, max_pixels: int, num_frames: int, release: str, vae: str) -> str:
-    """TRAIN.md's DiffSynth-Studio block: install (with librosa), train a Wan LoRA on ``dest/metadata.csv``."""
-    return f"""```sh
-cd DiffSynth-Studio
-pip install -e ".[audio]"          # librosa: train.py imports it
-export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
-accelerate launch examples/wanvideo/model_training/train.py \\
-  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
-  --max_pixels {max_pixels} --num_frames {num_frames} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
-  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
-  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
-```"""
-
-
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """step3-wan21-package → musubi-tuner: videos/ (clips + .txt), cache/, dataset.toml
     (absolute paths), TRAIN.md."""
@@ -574,8 +383,8 @@ def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder:
     sizes, frames = _wan_sizes(clips)
     cfg = musubi.dataset_config(sizes, max(frames), str(dest / "videos"), str(dest / "cache"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
-    dit = _placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
-    t5 = _placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
+    dit = placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
+    t5 = placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
     toml = dest / "dataset.toml"
     text = f"""# Train with musubi-tuner (kohya-ss/musubi-tuner, Wan 2.1)
 
@@ -584,11 +393,11 @@ Exported by `reelset export --for musubi` from `{src.root}` ({len(clips)} clips,
 with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work from any folder;
 `cache/` is where musubi-tuner's cachers write (writable).
 
-{_trigger_note(m.trigger_word)}
+{trigger_note(m.trigger_word)}
 
 Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
 
-{musubi_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
+{musubi.train_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
 
 `--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
 cache format (see tools/reelset/wan21.py): let its cachers make their own.
@@ -611,7 +420,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
     sizes, frames = _wan_sizes(clips)
     dataset = diffusion_pipe.dataset_config(sizes, frames, str(dest / "videos"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
-    ckpt = _placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
+    ckpt = placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
              "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
@@ -630,7 +439,7 @@ for media) and is writable: diffusion-pipe writes its cache to `videos/cache/wan
 and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(f'{w}x{h}' for w, h in sizes)}
 (as written; diffusion-pipe resizes each item to the area of `resolutions`, the largest of them).
 
-{_trigger_note(m.trigger_word)}
+{trigger_note(m.trigger_word)}
 
 Set `[model] ckpt_path` in train.toml to the original {fam.label} checkpoint folder (e.g.
 {release}; now `{ckpt}`).
@@ -673,7 +482,7 @@ clip's size and orientation; a fixed `--height 480 --width 832` would centre-cro
 `--num_frames {max(frames)}`: the longest clip; shorter clips are read whole (DiffSynth lowers the count
 to the largest 4n+1 the clip has).
 
-{_trigger_note(m.trigger_word)}
+{trigger_note(m.trigger_word)}
 
 Its training script needs `librosa` even for video-only data (`train.py` builds a `LoadAudio`
 operator, which imports it): install DiffSynth with its `audio` extra. The models of
@@ -681,7 +490,7 @@ operator, which imports it): install DiffSynth with its `audio` extra. The model
 `DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
 (`diffsynth/core/loader/config.py`).
 
-{diffsynth_commands(dest, max_pixels, max(frames), release, vae)}
+{diffsynth.train_commands(dest, max_pixels, max(frames), release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]
@@ -698,20 +507,13 @@ EXPORTERS = {
     ("package", "diffsynth"): export_diffsynth,
 }
 # step3-stills' image datasets and ai-toolkit (videos and images): reelset/export_stills.py
-from reelset import export_stills  # noqa: E402 (it uses the helpers above when called)
-
 EXPORTERS |= export_stills.EXPORTERS
 SOURCES["step3-stills"] = export_stills.TARGETS
 TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
 # the trainer commit each export format was read against (the module docstring's facts)
-CHECKED = {"ltx2-trainer": "Lightricks/LTX-2 @ 400fd31 (packages/ltx-trainer)",
-           "ltxv-trainer": "Lightricks/LTX-Video-Trainer @ 31b1273",
-           "musubi": "kohya-ss/musubi-tuner @ 30c658c",
-           "diffusion-pipe": "tdrussell/diffusion-pipe @ 8f83dbf",
-           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18",
-           "ai-toolkit": "ostris/ai-toolkit @ 27a03a9"}
+
 
 
 def _package_manifest(src: Source) -> PackageManifest | None:

@@ -1,13 +1,13 @@
 """``reelset export`` of step3-stills (image datasets) for musubi-tuner, diffusion-pipe,
 DiffSynth-Studio, the LTX-2 trainer and ai-toolkit, and of the video packages for ai-toolkit.
 
-Every image export copies the stills (writable copies, :func:`reelset.export.place`) into
+Every image export copies the stills (writable copies, :func:`reelset.export_base.place`) into
 ``DEST/images/<set>/`` with same-name ``.txt`` captions (the trigger word exactly once,
 :func:`reelset.captiontext.caption_for`) and writes the trainer's config with absolute paths, one
 dataset per set (so a set can be weighted with the trainer's repeats), TRAIN.md and README.md.
 Sizes are never raised: each config keeps every still at most at its own size (per trainer below).
 
-Facts (read, not copied; the commits of :data:`reelset.export.CHECKED`):
+Facts (read, not copied; the commits of :data:`reelset.export_base.CHECKED`):
 
 - musubi-tuner @ 30c658c: ``src/musubi_tuner/dataset/config_utils.py``: a ``[[datasets]]`` entry
   with ``image_directory`` is an image dataset (keys ``cache_directory``, ``resolution``,
@@ -23,7 +23,7 @@ Facts (read, not copied; the commits of :data:`reelset.export.CHECKED`):
 - LTX-2 trainer @ 400fd31: ``packages/ltx-trainer/docs/dataset-preparation.md``: images are items
   of the same dataset file with ``1`` as the bucket's frame count (``960x544x1``);
   ``scripts/process_videos.py`` encodes ``.png``/``.jpg`` as one frame without audio.
-- ai-toolkit: :mod:`reelset.aitoolkit`.
+- ai-toolkit: :mod:`reelset.trainers.ai_toolkit`.
 """
 
 from __future__ import annotations
@@ -34,18 +34,15 @@ import json
 import math
 from pathlib import Path
 
-from reelset import ReelsetError, aitoolkit, families
+from reelset import ReelsetError, families
 from reelset.captiontext import caption_for
+from reelset.export_base import CHECKED, has_audio, kept_items, place, placeholder, trigger_note, write_yaml
+from reelset.trainers import ai_toolkit as aitoolkit
+from reelset.trainers import diffsynth, musubi
+from reelset.trainers.ltx2_trainer import model_flags, models_note, trainer_models, training_config
 
 TARGETS = ("musubi", "diffusion-pipe", "diffsynth", "ltx2-trainer", "ai-toolkit")
 IMAGES = "images"
-
-
-def _base():
-    """reelset.export (imported when called: it imports this module)."""
-    from reelset import export
-
-    return export
 
 
 def copy_stills(src, dest: Path, newline: bool = True) -> list[tuple[str, Path, str, int, int]]:
@@ -53,14 +50,13 @@ def copy_stills(src, dest: Path, newline: bool = True) -> list[tuple[str, Path, 
     ``.txt`` caption (ending in a newline unless ``newline`` is false: ai-toolkit reads the file as it
     is); (set folder, image path, caption, width, height) per still. ReelsetError when there is no
     still at all (naming the sets' notes)."""
-    base = _base()
     art = src.stills
     out = []
     for s in art.sets:
         for st in s.stills:
             folder = Path(st.file).parent.name
             dst = dest / IMAGES / folder / Path(st.file).name
-            base.place(src.root / st.file, dst)
+            place(src.root / st.file, dst)
             caption = caption_for(st.caption, art.trigger_word)
             dst.with_suffix(".txt").write_text(caption + ("\n" if newline else ""), encoding="utf-8")
             out.append((folder, dst, caption, st.width, st.height))
@@ -93,7 +89,6 @@ def export_musubi(src, dest: Path, model_path: str | None, text_encoder: str | N
     """Stills → musubi-tuner: one image ``[[datasets]]`` per set (own cache folder), ``bucket_no_upscale``."""
     import tomli_w
 
-    base = _base()
     items = copy_stills(src, dest)
     w, h = _max_side(items, 16)
     datasets = []
@@ -104,16 +99,16 @@ def export_musubi(src, dest: Path, model_path: str | None, text_encoder: str | N
                        "bucket_no_upscale": True}, "datasets": datasets}
     toml = dest / "dataset.toml"
     toml.write_text(tomli_w.dumps(cfg), encoding="utf-8")
-    dit = base._placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
-    t5 = base._placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
+    dit = placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
+    t5 = placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
     text = f"""# Train with musubi-tuner (kohya-ss/musubi-tuner) on stills — a Wan 2.1 image LoRA
 
 {_header(src, 'musubi', items)} `dataset.toml` has one image dataset per set (raise a set's `num_repeats` to weight it),
 each with its own cache folder under `cache/`; `bucket_no_upscale = true` with resolution {w}x{h}.
 
-{base._trigger_note(src.stills.trigger_word)}
+{trigger_note(src.stills.trigger_word)}
 
-{base.musubi_commands(toml, dit, t5, dest / 'outputs', src.stills.dataset + '-stills')}
+{musubi.train_commands(toml, dit, t5, dest / 'outputs', src.stills.dataset + '-stills')}
 
 For Wan 2.2 A14B train the low- and the high-noise model on the same `dataset.toml`.
 """
@@ -126,7 +121,6 @@ def export_diffusion_pipe(src, dest: Path, model_path: str | None, text_encoder:
     import tomli_w
 
     del text_encoder
-    base = _base()
     items = copy_stills(src, dest)
     # diffusion-pipe resizes each item to its size bucket (resolution², the item's aspect ratio), smaller
     # items too: the smallest still's area, floored to 16, upscales none
@@ -136,7 +130,7 @@ def export_diffusion_pipe(src, dest: Path, model_path: str | None, text_encoder:
                "frame_buckets": [1], "directory": [{"path": str(dest / IMAGES / f), "num_repeats": 1} for f in _folders(items)]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
     fam = families.get("wan21")
-    ckpt = base._placeholder(model_path, f"{fam.trainer_files['checkpoint'].split('/')[-1]} checkpoint folder")
+    ckpt = placeholder(model_path, f"{fam.trainer_files['checkpoint'].split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
              "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10, "activation_checkpointing": True,
@@ -153,7 +147,7 @@ resolution {res}: the smallest still's area, so none is upscaled); diffusion-pip
 may differ from the still's by a few pixels). `train.toml` trains a Wan LoRA; set `[model]` to another model type of
 diffusion-pipe to train that one on the same stills.
 
-{base._trigger_note(src.stills.trigger_word)}
+{trigger_note(src.stills.trigger_word)}
 
 ```sh
 cd diffusion-pipe
@@ -167,7 +161,6 @@ deepspeed --num_gpus=1 train.py --deepspeed --config {dest / 'train.toml'}
 def export_diffsynth(src, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """Stills → DiffSynth-Studio: metadata.csv (``video`` = absolute image path, ``prompt``)."""
     del model_path, text_encoder
-    base = _base()
     items = copy_stills(src, dest)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -184,9 +177,9 @@ def export_diffsynth(src, dest: Path, model_path: str | None, text_encoder: str 
 `.png`/`.jpg` there as a one-frame item) and `prompt`. `--max_pixels {max_pixels}` (the largest still) keeps every
 still's size (sizes are floored to multiples of 16).
 
-{base._trigger_note(src.stills.trigger_word)}
+{trigger_note(src.stills.trigger_word)}
 
-{base.diffsynth_commands(dest, max_pixels, 1, release, vae)}
+{diffsynth.train_commands(dest, max_pixels, 1, release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]
@@ -202,31 +195,30 @@ def ltx2_bucket(w: int, h: int, cap: int = 1024) -> str:
 def export_ltx2(src, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
     """Stills → LTX-2 trainer: dataset.json (``caption``, ``video`` = image path), WxHx1 buckets,
     ``--skip-audio``, training.yaml without the audio modality."""
-    base = _base()
     items = copy_stills(src, dest)
     rows = [{"caption": cap, "video": str(path)} for _, path, cap, _, _ in items]
     (dest / "dataset.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     pre = dest / ".precomputed"
     pre.mkdir()
     buckets = sorted({ltx2_bucket(w, h) for *_, w, h in items})
-    tm = base.trainer_models(families.get("ltx2").variant(), model_path, text_encoder)
+    tm = trainer_models(families.get("ltx2").variant(), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
-    base._write_yaml(dest / "training.yaml", base._ltx2_yaml(dest, pre, False, (w, h, f), items[0][2], 24.0, tm))
+    write_yaml(dest / "training.yaml", training_config(dest, pre, False, (w, h, f), items[0][2], 24.0, tm))
     text = f"""# Train with the LTX-2 trainer (Lightricks/LTX-2, packages/ltx-trainer) on stills
 
 {_header(src, 'ltx2-trainer', items)} `dataset.json` (columns `caption`, `video`: absolute paths of the images,
 single-frame items), `training.yaml` (video modality only: stills have no sound), `.precomputed/`.
 Buckets {';'.join(buckets)} (sides floored to 32, one frame; several buckets: batch_size stays 1).
 
-{base._trigger_note(src.stills.trigger_word)}
+{trigger_note(src.stills.trigger_word)}
 
-{base._models_note(tm)}
+{models_note(tm)}
 
 ```sh
 cd LTX-2/packages/ltx-trainer
 uv run python scripts/process_dataset.py {dest / 'dataset.json'} \\
   --resolution-buckets "{';'.join(buckets)}" \\
-{base._model_flags(tm)} \\
+{model_flags(tm)} \\
   --output-dir {pre} \\
   --skip-audio
 uv run python scripts/train.py {dest / 'training.yaml'}
@@ -242,7 +234,6 @@ def export_ai_toolkit(src, dest: Path, model_path: str | None, text_encoder: str
     import yaml
 
     del text_encoder
-    base = _base()
     items = copy_stills(src, dest, newline=False)
     files = []
     for fam, arch in aitoolkit.ARCHES.items():
@@ -257,7 +248,7 @@ def export_ai_toolkit(src, dest: Path, model_path: str | None, text_encoder: str
             + "; each lists one dataset per set (`num_frames: 1`; the resolution holds the largest still, and ai-toolkit "
             "buckets each still at its own size, never upscaled).")
     text = aitoolkit.train_md("Train with ai-toolkit (ostris/ai-toolkit) on stills", what, dest / files[0],
-                              base._trigger_note(src.stills.trigger_word),
+                              trigger_note(src.stills.trigger_word),
                               "Run the config of the model you train (the command shows the first).")
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return [*files, "TRAIN.md"]
@@ -271,21 +262,20 @@ def export_ai_toolkit_videos(src, dest: Path, model_path: str | None, text_encod
     import yaml
 
     del text_encoder
-    base = _base()
     m = src.manifest
     arch = aitoolkit.ARCHES.get(m.trainer)
     if arch is None:
         raise ReelsetError(f"{src.root}: ai-toolkit trains no model of family {m.trainer} (it takes {', '.join(aitoolkit.ARCHES)})")
-    kept = base._kept(m)
+    kept = kept_items(m)
     counts = sorted({c.frames for c in kept})
     clips = []
     for c in kept:
         dst = dest / "videos" / f"{c.frames}f" / Path(c.file).name
-        base.place(src.root / c.file, dst)
+        place(src.root / c.file, dst)
         caption = caption_for(c.caption or "", m.trigger_word)
         dst.with_suffix(".txt").write_text(caption, encoding="utf-8")  # read as it is: no trailing newline
         clips.append((c, dst, caption))
-    audio = arch.audio and all(base._has_audio(p) for _, p, _ in clips)
+    audio = arch.audio and all(has_audio(p) for _, p, _ in clips)
     res = aitoolkit.resolution([(c.width, c.height) for c, _, _ in clips], arch.multiple)
     fps = float(m.config.get("fps") or arch.fps)
     datasets = [aitoolkit.dataset_entry(dest / "videos" / f"{n}f", res, n, fps, audio) for n in counts]
@@ -300,7 +290,7 @@ def export_ai_toolkit_videos(src, dest: Path, model_path: str | None, text_encod
     note = ("LTX-2 clips are 8n+1 frames with sizes /32, Wan 2.1 4n+1 with sizes /16, Wan 2.2 TI2V-5B 4n+1 /32: "
             "what the package step wrote already fits the model ai-toolkit loads.")
     text = aitoolkit.train_md(f"Train with ai-toolkit (ostris/ai-toolkit), {arch.label}", what, dest / "config.yaml",
-                              base._trigger_note(m.trigger_word), note)
+                              trigger_note(m.trigger_word), note)
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["config.yaml", "TRAIN.md"]
 
@@ -317,7 +307,7 @@ def card(src, target: str) -> str:
              "| set | stills | candidate clips | note |", "|---|---|---|---|"]
     lines += [f"| {s.character} | {len(s.stills)} | {len(s.clips)} | {s.note or ''} |" for s in art.sets]
     lines += ["", f"How to train: TRAIN.md in this folder (format checked against "
-                  f"{aitoolkit.CHECKED if target == 'ai-toolkit' else _base().CHECKED[target]}).", "",
+                  f"{aitoolkit.CHECKED if target == 'ai-toolkit' else CHECKED[target]}).", "",
               "Licence: the pictures are frames of the source videos; their rights are the rights of those sources.", ""]
     return "\n".join(lines)
 

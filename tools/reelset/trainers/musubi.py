@@ -17,6 +17,8 @@ and @ 51be3dc5a202c7e0c3d4521065b769379c7a5b46 (tasks):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 REPO = "kohya-ss/musubi-tuner"
 COMMIT = "30c658c4f4b0bf05038b3346eff9670259b10fc7"
 FAMILIES = ("wan21",)  # reelset families musubi-tuner trains (WAN_CONFIGS, see above)
@@ -41,3 +43,18 @@ def dataset_config(sizes: list[tuple[int, int]], max_frames: int, video_director
         "datasets": [{"video_directory": video_directory, "cache_directory": cache_directory,
                       "frame_extraction": "full", "max_frames": max_frames}],
     }
+
+
+def train_commands(toml: Path, dit: str, t5: str, outputs: Path, name: str) -> str:
+    """TRAIN.md's musubi-tuner block: cache latents, cache T5 outputs, train a Wan 2.1 LoRA on ``toml``."""
+    return f"""```sh
+cd musubi-tuner
+python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
+python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
+accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
+  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
+  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
+  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
+  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
+  --seed 42 --output_dir {outputs} --output_name {name}
+```"""
