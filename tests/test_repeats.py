@@ -166,3 +166,52 @@ def test_grouping_rules_without_media():
     groups = [[f.clip_id for f in g] for g in find_groups(clips, RepeatsConfig())]
     assert groups == [["a-s0001", "a-s0002", "b-s0001", "g-s0001"]], groups
     assert find_groups(clips, RepeatsConfig(threshold=0)) == []  # a's twice, alone
+
+
+# --------------------------------------------------------------------------- repeats by time (issue 39)
+# Three episodes: a cold open of their own (0, 1.32, 2.24 s: the shared parts start at sub-step
+# offsets), a 6 s intro (two shots), a shot of their own, 4 s of animated end credits; each episode
+# re-encoded with its own softness, so scene detection cuts the same credits into 1, 2 and 3 clips
+# (tests/season_media.py).
+T_SIZE, T_RATE = "320x240", 25
+T_INTRO = [("rgbtestsrc=size={s}:rate={r},scroll=h=0.01", "Previously on the Archer files.", 3.0),
+           ("smptehdbars=size={s}:rate={r},scroll=v=0.01", "Nothing is what it seems.", 3.0)]
+T_CREDITS = (None, "Created by the reelset team. Goodbye until next week.", 4.0)
+T_OWN = {"ep1": [None, ("gradients=size={s}:rate={r}:speed=0.03:seed=5", "Malory reads the report aloud.", 3.0)],
+         "ep2": [("life=size={s}:rate={r}:seed=7:mold=10", "Cold open.", 1.32),
+                 ("mandelbrot=size={s}:rate={r}", "Krieger opens the old laboratory door.", 3.0)],
+         "ep3": [("cellauto=size={s}:rate={r}:rule=110:seed=3", "Cold open, longer.", 2.24),
+                 ("gradients=size={s}:rate={r}:speed=0.05:seed=9:c0=red:c1=blue:nb_colors=2", "Lana drives to the airport at night.", 3.0)]}
+
+
+@pytest.fixture(scope="module")
+def credits_season(tmp_path_factory) -> dict:
+    """The three episodes (see above), their step1-scenes and caption shards, each step2-reviewed
+    shard, and the shared parts' [start, end) seconds per episode."""
+    from season_media import end_card_source, join, softness, spoken_part
+    tmp = tmp_path_factory.mktemp("credits")
+    intro = [spoken_part(tmp / f"intro{i}.mp4", src.format(s=T_SIZE, r=T_RATE), text, sec) for i, (src, text, sec) in enumerate(T_INTRO)]
+    credits = spoken_part(tmp / "credits.mp4", end_card_source(T_SIZE, T_RATE), T_CREDITS[1], T_CREDITS[2])
+    out: dict = {"tmp": tmp, "scenes": {}, "captions": {}, "ids": {}, "reviewed": {}, "shared": {}, "scenes_art": {}}
+    for k, (vid, (cold, own)) in enumerate(T_OWN.items(), start=1):
+        parts = []
+        if cold:
+            parts.append(spoken_part(tmp / f"{vid}-cold.mp4", cold[0].format(s=T_SIZE, r=T_RATE), cold[1], cold[2]))
+        parts += [*intro, spoken_part(tmp / f"{vid}-own.mp4", own[0].format(s=T_SIZE, r=T_RATE), own[1], own[2]), credits]
+        video = join(tmp / f"{vid}.mp4", parts, softness(k))
+        c = cold[2] if cold else 0.0
+        out["shared"][vid] = [(c, c + 6.0), (c + 9.0, c + 13.0)]
+        scenes = tmp / "scenes" / vid
+        scenes.parent.mkdir(exist_ok=True)
+        proc = run_tool("step1_scenes.py", scenes_spec(video, vid), scenes, tmp)
+        assert proc.returncode == 0, proc.stderr
+        art = ScenesArtifact.model_validate(orjson.loads((scenes / "scenes.json").read_bytes()))
+        out["scenes_art"][vid] = art
+        out["ids"][vid] = [s.clip_id for s in art.scenes]
+        out["scenes"][vid] = scenes
+        out["captions"][vid] = caption_shard(tmp / "captions" / vid, vid, scenes / art.scenes[0].clip,
+                                             [(cid, CAPTION) for cid in out["ids"][vid]])
+        out["reviewed"][vid] = tmp / "reviewed" / vid
+        proc = run_tool("step2_reviewed.py", reviewed_spec(out, vid, {}), out["reviewed"][vid], tmp)
+        assert proc.returncode == 0, proc.stderr
+    return out

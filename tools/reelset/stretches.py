@@ -1,0 +1,350 @@
+"""Repeats found by time, not by clip: a time-indexed fingerprint per video (one signature per
+0.5 s step, made in step2-reviewed's per-video shard) and the repeated stretches its gathering
+finds across videos — an intro, a recap, end credits that scene detection cut into 1, 2 or 3
+clips in different episodes (issue 39).
+
+- :class:`TimelineBuilder`: a video's clips, decoded once each (reelset.signature.decode_frames: every
+  frame at 9x8 RGB; reelset.media.decode_audio_16k), laid on the video's time axis. Step i covers
+  [i * STEP_S, (i + 1) * STEP_S): its signature is the dHash and 3 x 3 region colours of the *mean*
+  of its frames (an average over 0.5 s, so a start shifted by a fraction of a step — another
+  encode, another cut — changes it little), the contrast of that mean frame, and the log energy
+  of 4 bands of its audio.
+- :func:`find_stretches`: runs of consecutive steps of one video matching a run of another video.
+  Seeds come from an index on the four 16-bit bands of the steps' hashes (two hashes at most 3
+  bits apart share a band; the candidate index of issue 29, per step instead of per clip); each
+  seed is extended along its diagonal (step j of video B against step j + d of video A, or the
+  step either side: a sub-step shift) in both directions, bridging one differing step at a time
+  (a flash, a caption). A diagonal is extended once and the steps of B inside a found run are not
+  looked up again against the same video, so the pass is linear in the steps. A run counts when,
+  with its ends moved to a clip boundary at most one step away (the cut is where the picture
+  changes; a step across it is mixed), it lasts ``[repeats] min_s`` and its audio agrees.
+  Occurrences overlapping in one video are one; matched occurrences form a group (connected
+  components), the first occurrence is the lowest video id, then the earliest.
+- Clips: an occurrence covers the clips of its video lying mostly (> 50 % of their length)
+  inside it; reelset.repeats.apply_repeats decides their fate.
+
+Units: seconds; steps are 0-based indices; ranges half-open.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reelset.signature import BANDS_HZ, SILENCE_DB, band_power, dhash, region_colors
+from reelset.schemas.repeats import ClipSpan, RepeatOccurrence, RepeatsConfig, VideoTimeline
+
+STEP_S = 0.5  # seconds per step
+MIN_CONTRAST = 3  # grey standard deviation (0-255) below which a step is featureless (black, a flat card)
+BUCKET_CAP = 64  # index entries looked at per band key and step: bounds the work on long static shots
+RATE = 16000  # audio samples per second (reelset.media.decode_audio_16k)
+
+
+
+
+class TimelineBuilder:
+    """Accumulates one video's clips (each decoded once) into per-step sums; :meth:`timeline` gives
+    the :class:`VideoTimeline`. ``duration_s``: end of the video's last clip."""
+
+    def __init__(self, video_id: str, duration_s: float, has_audio: bool):
+        self.video_id, self.duration_s, self.has_audio = video_id, duration_s, has_audio
+        self.n = max(1, math.ceil(duration_s / STEP_S - 1e-6))
+        self.frames = np.zeros((self.n, 8, 9, 3), dtype=np.float64)
+        self.count = np.zeros(self.n, dtype=np.int64)
+        self.power = np.zeros((self.n, len(BANDS_HZ) - 1), dtype=np.float64)
+        self.weight = np.zeros(self.n, dtype=np.float64)
+        self.clips: list[ClipSpan] = []
+
+    def add(self, clip_id: str, start_s: float, end_s: float, frames: np.ndarray, fps: float,
+            samples: np.ndarray | None) -> None:
+        """Lay one clip on the axis: frame j (shape (n, 8, 9, 3), constant ``fps``) shows at
+        ``start_s + j / fps`` and counts in the step holding its middle; audio sample k (16 kHz) at
+        ``start_s + k / 16000``."""
+        self.clips.append(ClipSpan(clip_id=clip_id, start_s=round(start_s, 3), end_s=round(end_s, 3)))
+        mids = start_s + (np.arange(len(frames)) + 0.5) / fps
+        idx = np.clip((mids / STEP_S).astype(np.int64), 0, self.n - 1)
+        np.add.at(self.frames, idx, frames.astype(np.float64))
+        np.add.at(self.count, idx, 1)
+        if samples is None or len(samples) == 0:
+            return
+        t0, t1 = start_s, start_s + len(samples) / RATE
+        for i in range(max(0, int(t0 / STEP_S)), min(self.n, math.ceil(t1 / STEP_S))):
+            a = max(0, round((i * STEP_S - t0) * RATE))
+            b = min(len(samples), round(((i + 1) * STEP_S - t0) * RATE))
+            if b - a >= 2:
+                self.power[i] += band_power(samples[a:b]) * (b - a)
+                self.weight[i] += b - a
+
+    def timeline(self) -> VideoTimeline:
+        """The per-step signatures (a step without frames takes the one before it)."""
+        hashes, rgb, contrast, audio = [], [], [], []
+        last = np.zeros((8, 9, 3))
+        for i in range(self.n):
+            mean = self.frames[i] / self.count[i] if self.count[i] else last
+            last = mean
+            hashes.append(dhash(mean))
+            rgb.append(bytes(region_colors(mean)).hex())
+            grey = mean @ np.array([0.299, 0.587, 0.114])
+            contrast.append(int(round(float(grey.std()))))
+            p = self.power[i] / self.weight[i] if self.weight[i] else np.zeros(len(BANDS_HZ) - 1)
+            audio.append([int(round(max(SILENCE_DB, 10 * math.log10(float(v) + 1e-12)))) for v in p])
+        return VideoTimeline(video_id=self.video_id, step_s=STEP_S, duration_s=round(self.duration_s, 3),
+                             clips=sorted(self.clips, key=lambda c: c.start_s), dhash=hashes, rgb=rgb,
+                             contrast=contrast, audio=audio if self.has_audio else None)
+
+
+@dataclass
+class _Steps:
+    """A timeline decoded for matching: hashes as ints, colours (n, 27), audio (n, 4) or None."""
+
+    tl: VideoTimeline
+    hashes: list[int]
+    rgb: np.ndarray
+    audio: np.ndarray | None
+    flat: np.ndarray
+
+    @classmethod
+    def of(cls, tl: VideoTimeline) -> _Steps:
+        rgb = np.array([list(bytes.fromhex(c)) for c in tl.rgb], dtype=np.float32).reshape(len(tl.rgb), 27)
+        audio = None if tl.audio is None else np.array(tl.audio, dtype=np.float32).reshape(len(tl.audio), -1)
+        return cls(tl, [int(h, 16) for h in tl.dhash], rgb, audio, np.array(tl.contrast) < MIN_CONTRAST)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def keys(self, i: int) -> list[tuple[int, int]]:
+        return [(b, (self.hashes[i] >> (16 * b)) & 0xFFFF) for b in range(4)]
+
+
+def _same_step(a: _Steps, i: int, b: _Steps, j: int, cfg: RepeatsConfig) -> bool:
+    """Steps alike: colours within step_color_threshold and hashes within step_threshold bits
+    (two featureless steps: colours alone; their hashes are noise)."""
+    if float(np.abs(a.rgb[i] - b.rgb[j]).mean()) > cfg.step_color_threshold:
+        return False
+    if a.flat[i] and b.flat[j]:
+        return True
+    return (a.hashes[i] ^ b.hashes[j]).bit_count() <= cfg.step_threshold
+
+
+@dataclass
+class Match:
+    """A run of steps of video B alike to a run of video A: steps [b0, b1) of B, [a0, a1) of A,
+    the aligned step pairs (B step, A step)."""
+
+    a: int
+    b: int
+    b0: int
+    b1: int
+    a0: int
+    a1: int
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _extend(A: _Steps, B: _Steps, j: int, d: int, cfg: RepeatsConfig) -> tuple[int, int, list[tuple[int, int]]]:
+    """The run through B step j on diagonal d: ([b0, b1), aligned pairs). A step k of B is alike
+    when A's step k + d or the one either side is (sub-step shift); one differing step is bridged
+    when the step after it is alike again."""
+    def alike(k: int) -> int | None:
+        for e in (0, -1, 1):
+            i = k + d + e
+            if 0 <= i < len(A) and _same_step(A, i, B, k, cfg):
+                return i
+        return None
+
+    pairs = {j: j + d}
+    for step in (1, -1):
+        k = j + step
+        while 0 <= k < len(B):
+            i = alike(k)
+            if i is not None:
+                pairs[k] = i
+                k += step
+                continue
+            nxt = k + step
+            if 0 <= nxt < len(B) and (i2 := alike(nxt)) is not None:  # one differing step
+                pairs[nxt] = i2
+                k = nxt + step
+                continue
+            break
+    ks = sorted(pairs)
+    return ks[0], ks[-1] + 1, [(k, pairs[k]) for k in ks]
+
+
+def _snap(t: float, bounds: list[float]) -> float:
+    """``t`` moved to the nearest clip boundary at most one step away, else ``t``."""
+    near = min(bounds, key=lambda x: abs(x - t), default=t)
+    return near if abs(near - t) <= STEP_S + 1e-6 else t
+
+
+def _bounds(tl: VideoTimeline) -> list[float]:
+    return sorted({0.0, tl.duration_s, *(c.start_s for c in tl.clips), *(c.end_s for c in tl.clips)})
+
+
+def _audio_db(A: _Steps, B: _Steps, pairs: list[tuple[int, int]]) -> float | None:
+    if A.audio is None or B.audio is None:
+        return None
+    return float(np.mean([np.abs(A.audio[i] - B.audio[k]).mean() for k, i in pairs]))
+
+
+def _bits(A: _Steps, B: _Steps, pairs: list[tuple[int, int]]) -> float:
+    return float(np.mean([(A.hashes[i] ^ B.hashes[k]).bit_count() for k, i in pairs]))
+
+
+def find_matches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[Match]:
+    """Every run of steps of a video alike to a run of an earlier video (id order) lasting
+    ``cfg.min_s`` once its ends are snapped to clip boundaries, with its audio within
+    ``cfg.step_audio_db`` (sound on one side only: no match). See the module docstring."""
+    vids = sorted(timelines, key=lambda t: t.video_id)
+    steps = [_Steps.of(t) for t in vids]
+    bounds = [_bounds(t) for t in vids]
+    index: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    out: list[Match] = []
+    for vb, B in enumerate(steps):
+        claimed = {va: np.zeros(len(B), dtype=bool) for va in range(vb)}
+        extended: dict[tuple[int, int], int] = {}  # (video A, diagonal) → end of the last extension in B
+        for j in range(len(B)):
+            if B.flat[j]:
+                continue
+            diagonals: dict[int, set[int]] = defaultdict(set)
+            for key in B.keys(j):
+                for va, i in index[key][:BUCKET_CAP]:
+                    if not claimed[va][j] and extended.get((va, i - j), -1) <= j:
+                        diagonals[va].add(i - j)
+            for va, ds in diagonals.items():
+                A, best = steps[va], None
+                for d in sorted(ds):
+                    if not _same_step(A, j + d, B, j, cfg):
+                        continue
+                    b0, b1, pairs = _extend(A, B, j, d, cfg)
+                    extended[(va, d)] = b1
+                    if best is None or b1 - b0 > best[1] - best[0]:
+                        best = (b0, b1, pairs)
+                if best is None:
+                    continue
+                b0, b1, pairs = best
+                if (A.audio is None) != (B.audio is None):
+                    continue
+                db = _audio_db(A, B, pairs)
+                if db is not None and db > cfg.step_audio_db:
+                    continue
+                bs, be = _snap(b0 * STEP_S, bounds[vb]), _snap(min(b1 * STEP_S, B.tl.duration_s), bounds[vb])
+                a0 = min(i for _, i in pairs)
+                a1 = max(i for _, i in pairs) + 1
+                if be - bs < cfg.min_s - 1e-6:
+                    continue
+                claimed[va][b0:b1] = True
+                out.append(Match(va, vb, b0, b1, a0, a1, pairs))
+        for j in range(len(B)):
+            if not B.flat[j]:
+                for key in B.keys(j):
+                    index[key].append((vb, j))
+    return out
+
+
+@dataclass
+class Stretch:
+    """A repeated stretch: its occurrences (first = lowest video id, then earliest)."""
+
+    occurrences: list[RepeatOccurrence]
+
+
+def find_stretches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[Stretch]:
+    """The repeated stretches of ``timelines`` (:func:`find_matches` joined into groups), in order
+    of their first occurrence (video id, start)."""
+    vids = sorted(timelines, key=lambda t: t.video_id)
+    steps = [_Steps.of(t) for t in vids]
+    bounds = [_bounds(t) for t in vids]
+    matches = find_matches(vids, cfg)
+    # each side of each match is an interval of a video; intervals overlapping by half the shorter are one occurrence
+    spans: dict[int, list[list[float]]] = defaultdict(list)
+    ends: list[tuple[tuple[int, int], tuple[int, int]]] = []
+
+    def node(v: int, s: float, e: float) -> tuple[int, int]:
+        for n, sp in enumerate(spans[v]):
+            if min(e, sp[1]) - max(s, sp[0]) >= 0.5 * min(e - s, sp[1] - sp[0]):
+                sp[0], sp[1] = min(s, sp[0]), max(e, sp[1])
+                return v, n
+        spans[v].append([s, e])
+        return v, len(spans[v]) - 1
+
+    def interval(v: int, s0: int, s1: int) -> tuple[float, float]:
+        tl = vids[v]
+        return _snap(s0 * STEP_S, bounds[v]), _snap(min(s1 * STEP_S, tl.duration_s), bounds[v])
+
+    for m in matches:
+        ends.append((node(m.a, *interval(m.a, m.a0, m.a1)), node(m.b, *interval(m.b, m.b0, m.b1))))
+    # occurrences merged late may now overlap an earlier one: fold them (per video, by start)
+    rename: dict[tuple[int, int], tuple[int, int]] = {}
+    for v, sp in spans.items():
+        order = sorted(range(len(sp)), key=lambda n: sp[n][0])
+        keep: list[int] = []
+        for n in order:
+            if keep and sp[n][0] < sp[keep[-1]][1] - STEP_S:
+                k = keep[-1]
+                sp[k][1] = max(sp[k][1], sp[n][1])
+                rename[(v, n)] = (v, k)
+            else:
+                keep.append(n)
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def root(x: tuple[int, int]) -> tuple[int, int]:
+        x = rename.get(x, x)
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in ends:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    comps: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for n, (a, b) in enumerate(ends):
+        comps[root(a)].append(n)
+    stretches = []
+    for members in comps.values():
+        stretches.append(_stretch(members, matches, ends, spans, rename, vids, steps))
+    return sorted(stretches, key=lambda s: (s.occurrences[0].video_id, s.occurrences[0].start_s))
+
+
+def _stretch(members: list[int], matches: list[Match], ends, spans, rename, vids, steps) -> Stretch:
+    """One group: its occurrences with their offsets to the first (through the matches, breadth first)."""
+    def name(x):
+        return rename.get(x, x)
+    nodes = sorted({name(x) for n in members for x in ends[n]}, key=lambda x: (vids[x[0]].video_id, spans[x[0]][x[1]][0]))
+    first = nodes[0]
+    offset, quality = {first: 0.0}, {first: (0.0, None)}
+    todo = [first]
+    while todo:
+        x = todo.pop(0)
+        for n in members:
+            a, b = (name(e) for e in ends[n])
+            m = matches[n]
+            shift = float(np.mean([i - k for k, i in m.pairs])) * STEP_S  # time in A = time in B + shift
+            A, B = steps[m.a], steps[m.b]
+            if a == x and b not in offset:
+                offset[b] = offset[a] + shift
+                quality[b] = (_bits(A, B, m.pairs), _audio_db(A, B, m.pairs))
+                todo.append(b)
+            elif b == x and a not in offset:
+                offset[a] = offset[b] - shift
+                quality[a] = (_bits(A, B, m.pairs), _audio_db(A, B, m.pairs))
+                todo.append(a)
+    occ = []
+    for x in nodes:
+        v, n = x
+        s, e = spans[v][n]
+        tl = vids[v]
+        bits, db = quality.get(x, (0.0, None))
+        if x == first and tl.audio is not None:
+            db = 0.0
+        clips = [c.clip_id for c in tl.clips
+                 if c.end_s > c.start_s and min(e, c.end_s) - max(s, c.start_s) > 0.5 * (c.end_s - c.start_s)]
+        occ.append(RepeatOccurrence(video_id=tl.video_id, start_s=round(s, 3), end_s=round(e, 3),
+                                    offset_s=round(offset.get(x, 0.0), 3), frame_bits=round(bits, 2),
+                                    audio_db=None if db is None else round(db, 2), clips=clips))
+    return Stretch(occ)
