@@ -53,8 +53,6 @@ from pathlib import Path
 
 from reelset import ReelsetError, media
 from reelset.repeats import apply_repeats, fingerprint
-from reelset.signature import decode_frames
-from reelset.stretches import TimelineBuilder
 from reelset.review import apply_speaker_fixes, decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
@@ -63,7 +61,9 @@ from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig, VideoTimelin
 from reelset.schemas.review import ClipQA, ReviewConfig, ReviewFile
 from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
+from reelset.signature import decode_frames
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.stretches import TimelineBuilder
 
 STEP = "step2-reviewed"
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reelset.signature import BANDS_HZ, SILENCE_DB, band_power, dhash, region_colors
 from reelset.schemas.repeats import ClipSpan, RepeatOccurrence, RepeatsConfig, VideoTimeline
+from reelset.signature import BANDS_HZ, SILENCE_DB, band_power, dhash, region_colors
 
 STEP_S = 0.5  # seconds per step
 MIN_CONTRAST = 3  # grey standard deviation (0-255) below which a step is featureless (black, a flat card)
@@ -303,7 +303,7 @@ def find_stretches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[S
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     comps: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for n, (a, b) in enumerate(ends):
+    for n, (a, _) in enumerate(ends):
         comps[root(a)].append(n)
     stretches = []
     for members in comps.values():
