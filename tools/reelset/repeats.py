@@ -12,8 +12,9 @@ near-identical clips of different videos, done by its gathering over those small
   (:class:`reelset.schemas.repeats.RepeatsConfig`). Candidates come from an index on the four
   16-bit bands of the middle frame's hash (two hashes at most 3 bits apart share a band), so
   the pass is linear in the clips, not quadratic: adding an episode looks up its clips only.
-- :func:`apply_repeats`: ``keep = "one"`` moves every accepted copy but the group's first
-  accepted clip to the rejected set, with the clip it repeats.
+- :func:`apply_repeats`: repeated stretches of time (reelset.stretches) first, then these whole-clip
+  groups among the clips no stretch holds; ``keep = "one"`` moves every accepted copy to the
+  rejected set, with the clip (and, for a stretch, the time range) it repeats.
 """
 
 from __future__ import annotations

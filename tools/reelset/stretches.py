@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -131,16 +131,18 @@ def _same_step(a: _Steps, i: int, b: _Steps, j: int, cfg: RepeatsConfig) -> bool
 
 @dataclass
 class Match:
-    """A run of steps of video B alike to a run of video A: steps [b0, b1) of B, [a0, a1) of A,
-    the aligned step pairs (B step, A step)."""
+    """A run of steps of video B (index in id order) alike to a run of video A: the aligned step
+    pairs (B step, A step), and each side's time range with its ends snapped to clip boundaries."""
 
     a: int
     b: int
-    b0: int
-    b1: int
-    a0: int
-    a1: int
-    pairs: list[tuple[int, int]] = field(default_factory=list)
+    pairs: list[tuple[int, int]]
+    a_span: tuple[float, float]
+    b_span: tuple[float, float]
+
+    def shift(self) -> float:
+        """Seconds to add to a time of B's run to get the same moment in A's (mean over the pairs)."""
+        return float(np.mean([i - k for k, i in self.pairs])) * STEP_S
 
 
 def _extend(A: _Steps, B: _Steps, j: int, d: int, cfg: RepeatsConfig) -> tuple[int, int, list[tuple[int, int]]]:
@@ -193,13 +195,16 @@ def _bits(A: _Steps, B: _Steps, pairs: list[tuple[int, int]]) -> float:
     return float(np.mean([(A.hashes[i] ^ B.hashes[k]).bit_count() for k, i in pairs]))
 
 
-def find_matches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[Match]:
-    """Every run of steps of a video alike to a run of an earlier video (id order) lasting
-    ``cfg.min_s`` once its ends are snapped to clip boundaries, with its audio within
+def _span(B: _Steps, bounds: list[float], s0: int, s1: int) -> tuple[float, float]:
+    """Steps [s0, s1) of a video in seconds, each end snapped to a clip boundary (:func:`_snap`)."""
+    return _snap(s0 * STEP_S, bounds), _snap(min(s1 * STEP_S, B.tl.duration_s), bounds)
+
+
+def find_matches(steps: list[_Steps], cfg: RepeatsConfig) -> list[Match]:
+    """Every run of steps of a video alike to a run of an earlier video (``steps`` in video id
+    order) lasting ``cfg.min_s`` once its ends are snapped to clip boundaries, with its audio within
     ``cfg.step_audio_db`` (sound on one side only: no match). See the module docstring."""
-    vids = sorted(timelines, key=lambda t: t.video_id)
-    steps = [_Steps.of(t) for t in vids]
-    bounds = [_bounds(t) for t in vids]
+    bounds = [_bounds(x.tl) for x in steps]
     index: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     out: list[Match] = []
     for vb, B in enumerate(steps):
@@ -222,21 +227,16 @@ def find_matches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[Mat
                     extended[(va, d)] = b1
                     if best is None or b1 - b0 > best[1] - best[0]:
                         best = (b0, b1, pairs)
-                if best is None:
+                if best is None or (A.audio is None) != (B.audio is None):
                     continue
                 b0, b1, pairs = best
-                if (A.audio is None) != (B.audio is None):
-                    continue
                 db = _audio_db(A, B, pairs)
-                if db is not None and db > cfg.step_audio_db:
-                    continue
-                bs, be = _snap(b0 * STEP_S, bounds[vb]), _snap(min(b1 * STEP_S, B.tl.duration_s), bounds[vb])
-                a0 = min(i for _, i in pairs)
-                a1 = max(i for _, i in pairs) + 1
-                if be - bs < cfg.min_s - 1e-6:
+                b_span = _span(B, bounds[vb], b0, b1)
+                if (db is not None and db > cfg.step_audio_db) or b_span[1] - b_span[0] < cfg.min_s - 1e-6:
                     continue
                 claimed[va][b0:b1] = True
-                out.append(Match(va, vb, b0, b1, a0, a1, pairs))
+                a_span = _span(A, bounds[va], min(i for _, i in pairs), max(i for _, i in pairs) + 1)
+                out.append(Match(va, vb, pairs, a_span, b_span))
         for j in range(len(B)):
             if not B.flat[j]:
                 for key in B.keys(j):
@@ -252,99 +252,66 @@ class Stretch:
 
 
 def find_stretches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[Stretch]:
-    """The repeated stretches of ``timelines`` (:func:`find_matches` joined into groups), in order
-    of their first occurrence (video id, start)."""
-    vids = sorted(timelines, key=lambda t: t.video_id)
-    steps = [_Steps.of(t) for t in vids]
-    bounds = [_bounds(t) for t in vids]
-    matches = find_matches(vids, cfg)
-    # each side of each match is an interval of a video; intervals overlapping by half the shorter are one occurrence
-    spans: dict[int, list[list[float]]] = defaultdict(list)
-    ends: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    """The repeated stretches of ``timelines`` in order of their first occurrence (video id,
+    start): the two sides of every :func:`find_matches` run are time ranges of two videos; ranges
+    of one video sharing more than one step are one occurrence (their union); matched occurrences
+    form a group (connected components)."""
+    steps = [_Steps.of(t) for t in sorted(timelines, key=lambda t: t.video_id)]
+    matches = find_matches(steps, cfg)
+    sides = [(m.a, *m.a_span, n) for n, m in enumerate(matches)] + [(m.b, *m.b_span, n) for n, m in enumerate(matches)]
+    occ: list[tuple[int, float, float]] = []  # (video, start, end)
+    side_occ: dict[tuple[int, int], int] = {}  # (match, video) → occurrence
+    for v, st, en, n in sorted(sides):
+        if occ and occ[-1][0] == v and min(en, occ[-1][2]) - st > STEP_S:
+            occ[-1] = (v, occ[-1][1], max(en, occ[-1][2]))
+        else:
+            occ.append((v, st, en))
+        side_occ[(n, v)] = len(occ) - 1
+    parent = list(range(len(occ)))
 
-    def node(v: int, s: float, e: float) -> tuple[int, int]:
-        for n, sp in enumerate(spans[v]):
-            if min(e, sp[1]) - max(s, sp[0]) >= 0.5 * min(e - s, sp[1] - sp[0]):
-                sp[0], sp[1] = min(s, sp[0]), max(e, sp[1])
-                return v, n
-        spans[v].append([s, e])
-        return v, len(spans[v]) - 1
-
-    def interval(v: int, s0: int, s1: int) -> tuple[float, float]:
-        tl = vids[v]
-        return _snap(s0 * STEP_S, bounds[v]), _snap(min(s1 * STEP_S, tl.duration_s), bounds[v])
-
-    for m in matches:
-        ends.append((node(m.a, *interval(m.a, m.a0, m.a1)), node(m.b, *interval(m.b, m.b0, m.b1))))
-    # occurrences merged late may now overlap an earlier one: fold them (per video, by start)
-    rename: dict[tuple[int, int], tuple[int, int]] = {}
-    for v, sp in spans.items():
-        order = sorted(range(len(sp)), key=lambda n: sp[n][0])
-        keep: list[int] = []
-        for n in order:
-            if keep and sp[n][0] < sp[keep[-1]][1] - STEP_S:
-                k = keep[-1]
-                sp[k][1] = max(sp[k][1], sp[n][1])
-                rename[(v, n)] = (v, k)
-            else:
-                keep.append(n)
-    parent: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def root(x: tuple[int, int]) -> tuple[int, int]:
-        x = rename.get(x, x)
-        parent.setdefault(x, x)
+    def root(x: int) -> int:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
 
-    for a, b in ends:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    comps: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for n, (a, _) in enumerate(ends):
-        comps[root(a)].append(n)
-    stretches = []
-    for members in comps.values():
-        stretches.append(_stretch(members, matches, ends, spans, rename, vids, steps))
-    return sorted(stretches, key=lambda s: (s.occurrences[0].video_id, s.occurrences[0].start_s))
+    for n, m in enumerate(matches):
+        ra, rb = root(side_occ[(n, m.a)]), root(side_occ[(n, m.b)])
+        parent[max(ra, rb)] = min(ra, rb)
+    comps: dict[int, list[int]] = defaultdict(list)
+    for n, m in enumerate(matches):
+        comps[root(side_occ[(n, m.a)])].append(n)
+    out = [_stretch(ns, matches, side_occ, occ, steps) for ns in comps.values()]
+    return sorted(out, key=lambda s: (s.occurrences[0].video_id, s.occurrences[0].start_s))
 
 
-def _stretch(members: list[int], matches: list[Match], ends, spans, rename, vids, steps) -> Stretch:
-    """One group: its occurrences with their offsets to the first (through the matches, breadth first)."""
-    def name(x):
-        return rename.get(x, x)
-    nodes = sorted({name(x) for n in members for x in ends[n]}, key=lambda x: (vids[x[0]].video_id, spans[x[0]][x[1]][0]))
+def _stretch(ns: list[int], matches: list[Match], side_occ: dict, occ: list[tuple[int, float, float]],
+             steps: list[_Steps]) -> Stretch:
+    """One group (matches ``ns``): its occurrences, each with its offset to the first occurrence and
+    the distances of the match that reached it (breadth first over the matches)."""
+    nodes = sorted({side_occ[(n, v)] for n in ns for v in (matches[n].a, matches[n].b)})  # occ is in (video, start) order
     first = nodes[0]
-    offset, quality = {first: 0.0}, {first: (0.0, None)}
+    offset: dict[int, float] = {first: 0.0}
+    quality: dict[int, tuple[float, float | None]] = {first: (0.0, None if steps[occ[first][0]].audio is None else 0.0)}
     todo = [first]
     while todo:
         x = todo.pop(0)
-        for n in members:
-            a, b = (name(e) for e in ends[n])
+        for n in ns:
             m = matches[n]
-            shift = float(np.mean([i - k for k, i in m.pairs])) * STEP_S  # time in A = time in B + shift
-            A, B = steps[m.a], steps[m.b]
-            if a == x and b not in offset:
-                offset[b] = offset[a] + shift
-                quality[b] = (_bits(A, B, m.pairs), _audio_db(A, B, m.pairs))
-                todo.append(b)
-            elif b == x and a not in offset:
-                offset[a] = offset[b] - shift
-                quality[a] = (_bits(A, B, m.pairs), _audio_db(A, B, m.pairs))
-                todo.append(a)
-    occ = []
+            a, b = side_occ[(n, m.a)], side_occ[(n, m.b)]
+            for known, new, shift in ((a, b, m.shift()), (b, a, -m.shift())):
+                if known == x and new not in offset:  # time in a = time in b + shift
+                    offset[new] = offset[known] + shift
+                    quality[new] = (_bits(steps[m.a], steps[m.b], m.pairs), _audio_db(steps[m.a], steps[m.b], m.pairs))
+                    todo.append(new)
+    out = []
     for x in nodes:
-        v, n = x
-        s, e = spans[v][n]
-        tl = vids[v]
-        bits, db = quality.get(x, (0.0, None))
-        if x == first and tl.audio is not None:
-            db = 0.0
+        v, st, en = occ[x]
+        tl = steps[v].tl
+        bits, db = quality[x]
         clips = [c.clip_id for c in tl.clips
-                 if c.end_s > c.start_s and min(e, c.end_s) - max(s, c.start_s) > 0.5 * (c.end_s - c.start_s)]
-        occ.append(RepeatOccurrence(video_id=tl.video_id, start_s=round(s, 3), end_s=round(e, 3),
-                                    offset_s=round(offset.get(x, 0.0), 3), frame_bits=round(bits, 2),
+                 if c.end_s > c.start_s and min(en, c.end_s) - max(st, c.start_s) > 0.5 * (c.end_s - c.start_s)]
+        out.append(RepeatOccurrence(video_id=tl.video_id, start_s=round(st, 3), end_s=round(en, 3),
+                                    offset_s=round(offset[x], 3), frame_bits=round(bits, 2),
                                     audio_db=None if db is None else round(db, 2), clips=clips))
-    return Stretch(occ)
+    return Stretch(out)

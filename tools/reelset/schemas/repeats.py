@@ -14,12 +14,13 @@ from reelset.schemas.base import Strict
 
 
 class RepeatsConfig(Strict):
-    """``[repeats]`` of dataset.toml: clips of different videos that are near-identical (an intro,
-    a recap, end credits, a re-used establishing shot) are grouped by step2-reviewed's gathering;
-    ``keep = "one"`` keeps one clip per group. Only the gathering reads this section, so changing
+    """``[repeats]`` of dataset.toml: stretches of time alike in several videos (an intro, a recap,
+    end credits, however scene detection cut them) and near-identical whole clips of different
+    videos (a re-used establishing shot) are grouped by step2-reviewed's gathering;
+    ``keep = "one"`` keeps one copy per group. Only the gathering reads this section, so changing
     it re-runs no per-video shard."""
 
-    keep: Literal["one", "all"] = Field("all", description="'one': keep the first accepted clip of each group (videos in id order) and drop the other copies (packages name the clip each copy repeats); 'all': only report the groups.")
+    keep: Literal["one", "all"] = Field("all", description="'one': keep the first accepted clip of each group of whole clips, and the first occurrence with an accepted clip of each repeated stretch (videos in id order, then time), and drop the other copies — a clip lying mostly (> 50 %) inside a later occurrence, with all its windows (packages name the clip and the time range each copy repeats); 'all': only report the groups.")
     threshold: int = Field(6, ge=0, le=64, description="Largest mean Hamming distance (bits of 64) between the difference hashes (dHash) of the sampled frames of two clips that still counts as the same picture.")
     color_threshold: float = Field(12.0, ge=0, description="Largest mean difference of the sampled frames' region colours (mean R, G, B of 3 x 3 regions, 8-bit units): the dHash is grey-level, this tells a re-tinted shot apart.")
     audio_threshold_db: float = Field(6.0, ge=0, description="Largest mean difference (dB) of the clips' band-energy signatures (8 time slices x 4 frequency bands of the 16 kHz audio).")
