@@ -15,7 +15,8 @@ clips in different episodes (issue 39).
   seed is extended along its diagonal (step j of video B against step j + d of video A, or the
   step either side: a sub-step shift) in both directions, bridging one differing step at a time
   (a flash, a caption). A diagonal is extended once and the steps of B inside a found run are not
-  looked up again against the same video, so the pass is linear in the steps. A run counts when,
+  looked up again against the same video, so the pass is linear in the steps (plus, for each
+  repeated run, its length once per earlier video that holds it). A run counts when,
   with its ends moved to a clip boundary at most one step away (the cut is where the picture
   changes; a step across it is mixed), it lasts ``[repeats] min_s`` and its audio agrees.
   Occurrences overlapping in one video are one; matched occurrences form a group (connected
