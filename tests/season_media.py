@@ -2,7 +2,8 @@
 (issue 39), made with ffmpeg lavfi + espeak-ng; used by tests/test_repeats.py and
 bench/bench_episode.py --season.
 
-The animated end card (:func:`end_card_source`): a moving lavfi pattern under a fine 4x4-pixel
+The animated end card (:func:`end_card_source`): a moving lavfi pattern (testsrc2 turned upside
+down: the bench's intro opens with testsrc2 itself, and the same frames *are* a repeat) under a fine 4x4-pixel
 checker of luma whose phase and amplitude jump twice (at 0.68 s and 1.64 s: a shimmering card
 whose text flashes). PySceneDetect's ContentDetector measures per-pixel HSV change, so each jump
 is a cut candidate; a region-mean fingerprint does not see the checker at all (its mean is
@@ -22,7 +23,7 @@ JUMPS_S = (0.68, 1.64)  # the end card's two flashes, seconds from its start
 SOFTNESS = (2.0, 0.8, 0.0)  # gblur sigma of episode 1, 2, 3 (then again): 1, 2, 3 clips of the end card
 
 
-def end_card_source(size: str, rate: int, base: str = "testsrc2=size={s}:rate={r}") -> str:
+def end_card_source(size: str, rate: int, base: str = "testsrc2=size={s}:rate={r},hflip,vflip") -> str:
     """The lavfi source of the animated end card at ``size`` (WxH) and ``rate`` fps (see the module
     docstring): ``base`` with the flashing checker; cut it with ``-t``."""
     a, b = JUMPS_S
