@@ -183,7 +183,7 @@ T_OWN = {"ep1": [None, ("gradients=size={s}:rate={r}:speed=0.03:seed=5", "Malory
          "ep2": [("life=size={s}:rate={r}:seed=7:mold=10", "Cold open.", 1.32),
                  ("mandelbrot=size={s}:rate={r}", "Krieger opens the old laboratory door.", 3.0)],
          "ep3": [("cellauto=size={s}:rate={r}:rule=110:seed=3", "Cold open, longer.", 2.24),
-                 ("gradients=size={s}:rate={r}:speed=0.05:seed=9:c0=red:c1=blue:nb_colors=2", "Lana drives to the airport at night.", 3.0)]}
+                 ("sierpinski=size={s}:rate={r}:seed=9", "Lana drives to the airport at night.", 3.0)]}
 
 
 @pytest.fixture(scope="module")
