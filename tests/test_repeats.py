@@ -286,7 +286,7 @@ def _timeline(vid: str, hashes: list[int], contrast: int = 40) -> VideoTimeline:
 def test_stretch_rules_without_media():
     """A run of >= min_s alike steps is a stretch, found at any diagonal, across one differing step;
     a shorter run, and flat steps (a black screen), are not."""
-    rng = __import__("random").Random(4)
+    rng = __import__("random").Random(4)  # noqa: S311
     own = [rng.getrandbits(64) for _ in range(40)]
     shared = [rng.getrandbits(64) for _ in range(8)]  # 4 s
     short = [rng.getrandbits(64) for _ in range(3)]  # 1.5 s

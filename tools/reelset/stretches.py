@@ -14,9 +14,9 @@ clips in different episodes (issue 39).
   bits apart share a band; the candidate index of issue 29, per step instead of per clip); each
   seed is extended along its diagonal (step j of video B against step j + d of video A, or the
   step either side: a sub-step shift) in both directions, bridging one differing step at a time
-  (a flash, a caption). A diagonal is extended once and the steps of B inside a found run are not
-  looked up again against the same video, so the pass is linear in the steps (plus, for each
-  repeated run, its length once per earlier video that holds it). A run counts when,
+  (a flash, a caption). A diagonal is extended once, and the steps of B inside a found run are not
+  looked up again (B's intro is linked to the earliest video that has it, not to every one: the
+  group joins them all), so the pass is linear in the steps. A run counts when,
   with its ends moved to a clip boundary at most one step away (the cut is where the picture
   changes; a step across it is mixed), it lasts ``[repeats] min_s`` and its audio agrees.
   Occurrences overlapping in one video are one; matched occurrences form a group (connected
@@ -121,13 +121,11 @@ class _Steps:
 
 
 def _same_step(a: _Steps, i: int, b: _Steps, j: int, cfg: RepeatsConfig) -> bool:
-    """Steps alike: colours within step_color_threshold and hashes within step_threshold bits
-    (two featureless steps: colours alone; their hashes are noise)."""
-    if float(np.abs(a.rgb[i] - b.rgb[j]).mean()) > cfg.step_color_threshold:
+    """Steps alike: hashes within step_threshold bits (checked first: cheap) and colours within
+    step_color_threshold (two featureless steps: colours alone; their hashes are noise)."""
+    if not (a.flat[i] and b.flat[j]) and (a.hashes[i] ^ b.hashes[j]).bit_count() > cfg.step_threshold:
         return False
-    if a.flat[i] and b.flat[j]:
-        return True
-    return (a.hashes[i] ^ b.hashes[j]).bit_count() <= cfg.step_threshold
+    return float(np.abs(a.rgb[i] - b.rgb[j]).sum()) <= cfg.step_color_threshold * a.rgb.shape[1]
 
 
 @dataclass
@@ -209,18 +207,20 @@ def find_matches(steps: list[_Steps], cfg: RepeatsConfig) -> list[Match]:
     index: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     out: list[Match] = []
     for vb, B in enumerate(steps):
-        claimed = {va: np.zeros(len(B), dtype=bool) for va in range(vb)}
+        claimed = np.zeros(len(B), dtype=bool)  # B's steps inside a run found already (against any earlier video)
         extended: dict[tuple[int, int], int] = {}  # (video A, diagonal) → end of the last extension in B
         for j in range(len(B)):
-            if B.flat[j]:
+            if B.flat[j] or claimed[j]:
                 continue
             diagonals: dict[int, set[int]] = defaultdict(set)
             for key in B.keys(j):
                 for va, i in index[key][:BUCKET_CAP]:
-                    if not claimed[va][j] and extended.get((va, i - j), -1) <= j:
+                    if extended.get((va, i - j), -1) <= j:
                         diagonals[va].add(i - j)
-            for va, ds in diagonals.items():
-                A, best = steps[va], None
+            for va in sorted(diagonals):  # the earliest video first; one match per run of B
+                if claimed[j]:
+                    break
+                A, best, ds = steps[va], None, diagonals[va]
                 for d in sorted(ds):
                     if not _same_step(A, j + d, B, j, cfg):
                         continue
@@ -235,7 +235,7 @@ def find_matches(steps: list[_Steps], cfg: RepeatsConfig) -> list[Match]:
                 b_span = _span(B, bounds[vb], b0, b1)
                 if (db is not None and db > cfg.step_audio_db) or b_span[1] - b_span[0] < cfg.min_s - 1e-6:
                     continue
-                claimed[va][b0:b1] = True
+                claimed[b0:b1] = True
                 a_span = _span(A, bounds[va], min(i for _, i in pairs), max(i for _, i in pairs) + 1)
                 out.append(Match(va, vb, pairs, a_span, b_span))
         for j in range(len(B)):
