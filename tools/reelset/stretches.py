@@ -146,14 +146,12 @@ class Match:
 
 def _extend(A: _Steps, B: _Steps, j: int, d: int, cfg: RepeatsConfig) -> tuple[int, int, list[tuple[int, int]]]:
     """The run through B step j on diagonal d: ([b0, b1), aligned pairs). A step k of B is alike
-    when A's step k + d or the one either side is (sub-step shift); one differing step is bridged
-    when the step after it is alike again."""
-    def alike(k: int) -> int | None:
-        for e in (0, -1, 1):
-            i = k + d + e
-            if 0 <= i < len(A) and _same_step(A, i, B, k, cfg):
-                return i
-        return None
+    when A's step k + d or the one either side is (sub-step shift; the closest of them is its
+    pair); one differing step is bridged when the step after it is alike again."""
+    def alike(k: int) -> int | None:  # the closest of the three alike steps (the alignment the offset comes from)
+        near = [i for i in (k + d, k + d - 1, k + d + 1) if 0 <= i < len(A) and _same_step(A, i, B, k, cfg)]
+        return min(near, key=lambda i: (A.hashes[i] ^ B.hashes[k]).bit_count() + float(np.abs(A.rgb[i] - B.rgb[k]).mean()),
+                   default=None)
 
     pairs = {j: j + d}
     for step in (1, -1):
