@@ -40,8 +40,8 @@ import jiwer  # noqa: E402
 
 from conftest import PYTHON, transcript_spec  # noqa: E402
 from reelset.hallucination import normalize, repetition_spans  # noqa: E402
+from reelset.log import parse_timings  # noqa: E402
 from reelset.schemas.transcript import GuardConfig  # noqa: E402
-from reelset.step import parse_timings  # noqa: E402
 from speech_media import VOICES, dialogue_script, list_script, make_speech_video  # noqa: E402
 from speech_scoring import norm  # noqa: E402
 

@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from reelset import families, nixinfo  # noqa: E402
 from reelset.entry import build_env  # noqa: E402
-from reelset.step import parse_resources, parse_timings  # noqa: E402
+from reelset.log import parse_resources, parse_timings  # noqa: E402
 from season_media import end_card_source, softness, spoken_part  # noqa: E402
 from speech_media import NAMES, PLACES, Line, make_dialogue_track  # noqa: E402
 

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
 from reelset import media  # noqa: E402
-from reelset.step import parse_timings  # noqa: E402
+from reelset.log import parse_timings  # noqa: E402
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 SHOTS = [75, 130, 110, 90, 120, 100]

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tools"))
 import orjson  # noqa: E402
 
 from conftest import DEMO_DIR, DEMO_VIDEO, run_tool, shot_references, transcript_spec  # noqa: E402
-from reelset import vlm  # noqa: E402
+from reelset import answers, vlm  # noqa: E402
 from reelset.disambiguate import MODEL_SYSTEM, model_prompt  # noqa: E402
 from reelset.schemas.bible import BibleArtifact  # noqa: E402
 from reelset.schemas.disambiguate import ModelSegmentAnswer, segment_answer_schema  # noqa: E402
@@ -92,7 +92,7 @@ def main() -> int:
                     seconds += time.perf_counter() - t0
                     steps += max(x.new_tokens for x in out)
                     gens += out
-                problems = Counter(vlm.parse_json(x.text, ModelSegmentAnswer, x.hit_limit).problem for x in gens)
+                problems = Counter(answers.parse_json(x.text, ModelSegmentAnswer, x.hit_limit).problem for x in gens)
                 ok = problems.pop(None, 0)
                 result["runs"].append({"decoding": "constrained" if g else "free", "batch": batch,
                                        "padding_side": model.processor.tokenizer.padding_side,

@@ -20,6 +20,20 @@ into folders passed as --deps (never into .venv, which is a read-only store path
       --musubi /work/.mirror/kohya-ss+musubi-tuner/repo --diffusion-pipe /work/.mirror/tdrussell+diffusion-pipe/repo \\
       --diffsynth /work/.mirror/modelscope+DiffSynth-Studio/repo --out /tmp/ldr/loaders.json
 
+ai-toolkit and the image exports of step3-stills (issue 42): ai-toolkit's dataloader needs torchaudio (its
+config module imports it) and two stubs (albumentations, torchao: see the row's notes); --stills adds one
+row per trainer given over `reelset export <stills> --for <target>`:
+
+    pip install --no-deps --target /tmp/ldr/aideps torchaudio==2.11.1
+    nix build --impure .#host.datasets.demo-lora.all --out-link /tmp/ldr/demo-lora-all   # has step3-stills
+    .venv/bin/python bench/check_trainer_loaders.py --result /tmp/ldr/demo-lora-all \
+      --stills /tmp/ldr/demo-lora-all/step3-stills --work /tmp/ldr/run \
+      --deps /tmp/ldr/deps --deps /tmp/ldr/dpdeps --deps /tmp/ldr/ltxdeps --deps /tmp/ldr/aideps \
+      --ltx2 /work/.mirror/Lightricks+LTX-2/repo --ltx2-latents /work/.mirror/Lightricks+LTX-2/repo \
+      --latents /tmp/ldr/demo-lora-all/step4-ltx2-preprocess --musubi /work/.mirror/kohya-ss+musubi-tuner/repo \
+      --diffusion-pipe /work/.mirror/tdrussell+diffusion-pipe/repo --diffsynth /work/.mirror/modelscope+DiffSynth-Studio/repo \
+      --ai-toolkit /work/.mirror/ostris+ai-toolkit/repo --out bench/loaders_stills.json
+
 For each trainer given: `bin/reelset export RESULT WORK/exp/<target>-<step> --for <target>`, the modules its
 dataset loading needs are copied out of the snapshot (`git show HEAD:<path>`) into WORK/src/<target>,
 and a child interpreter (.venv's python, PYTHONPATH = those sources + --deps, one thread) runs the
@@ -41,6 +55,7 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+AIT_PATHS = ["toolkit", "info.py", "version.py"]  # ai-toolkit's dataloader and what it imports
 TARGETS = {  # --flag: (export target, package member, snapshot paths the loader needs)
     "ltx2": ("ltx2-trainer", "step3-ltx2-data",
              ["packages/ltx-trainer/src", "packages/ltx-trainer/scripts", "packages/ltx-core/src"]),
@@ -51,7 +66,20 @@ TARGETS = {  # --flag: (export target, package member, snapshot paths the loader
                ["src/musubi_tuner/__init__.py", "src/musubi_tuner/dataset", "src/musubi_tuner/utils"]),
     "diffusion_pipe": ("diffusion-pipe", "step3-wan21-package", ["utils"]),
     "diffsynth": ("diffsynth", "step3-wan21-package", ["diffsynth/core/data"]),
+    # ai-toolkit (issue 42): its own dataloader (toolkit/) over the LTX-2 and Wan 2.1 packages and the stills
+    "ai_toolkit": ("ai-toolkit", "step3-ltx2-data", AIT_PATHS),
+    "ai_toolkit_wan21": ("ai-toolkit", "step3-wan21-package", AIT_PATHS),
+    "ai_toolkit_stills": ("ai-toolkit", "step3-stills", AIT_PATHS),
 }
+# the image exports of step3-stills for the other trainers: the same loaders, --stills output, the base flag's snapshot
+for _flag in ("musubi", "diffusion_pipe", "diffsynth", "ltx2"):
+    TARGETS[f"{_flag}_stills"] = (TARGETS[_flag][0], "step3-stills", TARGETS[_flag][2])
+STILLS = "step3-stills"
+
+
+def base_flag(flag: str) -> str:
+    """The snapshot flag of a row ('musubi_stills' → 'musubi', 'ai_toolkit_wan21' → 'ai_toolkit')."""
+    return flag.removesuffix("_stills").removesuffix("_wan21")
 
 
 # --------------------------------------------------------------------------- parent
@@ -71,12 +99,23 @@ def extract(gitdir: Path, paths: list[str], dest: Path) -> None:
 
 
 def package_clips(result: Path, member: str) -> list[dict]:
-    """The kept clips of the package (or the clips of step4's latents.json): RESULT is `reelset build`'s
-    result or the step output itself."""
-    name = "latents.json" if member.startswith("step4") else "manifest.json"
+    """The kept clips of the package (or the clips of step4's latents.json, or the stills of step3-stills as
+    one-frame items): RESULT is `reelset build`'s result or the step output itself."""
+    name = "latents.json" if member.startswith("step4") else "stills.json" if member == STILLS else "manifest.json"
     root = result if (result / name).exists() else result / member
     manifest = json.loads((root / name).read_text())
+    if member == STILLS:
+        return [{**st, "frames": 1} for s in manifest["sets"] for st in s["stills"]]
     return [c for c in manifest["clips"] if c.get("fate", "kept") == "kept"]
+
+
+def size_ok(clip: dict, w: int, h: int, member: str) -> bool:
+    """A loaded item's size: a package's clips are written at the trainer's size (equal); a still is
+    bucketed by the trainer: never more pixels than it has, each side at most its own rounded up to 16
+    (diffusion-pipe rounds its size buckets to the nearest multiple of 16)."""
+    if member != STILLS:
+        return (w, h) == (clip["width"], clip["height"])
+    return w * h <= clip["width"] * clip["height"] and w < clip["width"] + 16 and h < clip["height"] + 16
 
 
 def main() -> int:
@@ -85,7 +124,11 @@ def main() -> int:
     ap.add_argument("--work", type=Path, required=True, help="new scratch folder (exports, extracted sources)")
     ap.add_argument("--deps", type=Path, action="append", default=[], help="pip --target folder (repeatable)")
     ap.add_argument("--latents", type=Path, help="a step4-ltx2-preprocess output, for --ltx2-latents (default --result)")
+    ap.add_argument("--stills", type=Path, help="a step3-stills output: its image exports are loaded too, by each "
+                    "trainer given (default: none)")
     for flag in TARGETS:
+        if base_flag(flag) != flag:
+            continue
         ap.add_argument(f"--{flag.replace('_', '-')}", type=Path, help="the trainer's git snapshot (bare git dir)"
                         + (" (its PrecomputedDataset over `reelset export <step4 output> --for ltx2-trainer`)"
                            if flag == "ltx2_latents" else ""))
@@ -93,27 +136,29 @@ def main() -> int:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--src", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--member", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return child(args.child, args.src, args.exp, args.result)
+        return child(args.child, args.src, args.exp, args.result, args.member)
 
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for flag, (target, member, paths) in TARGETS.items():
-        gitdir = getattr(args, flag)
-        if gitdir is None:
+        gitdir = getattr(args, base_flag(flag))
+        if gitdir is None or (member == STILLS and args.stills is None):
             continue
-        result = args.latents if flag == "ltx2_latents" and args.latents else args.result
+        result = args.latents if flag == "ltx2_latents" and args.latents else args.stills if member == STILLS else args.result
         exp, src = args.work / "exp" / f"{target}-{member}", args.work / "src" / target
         if not exp.exists():
-            subprocess.run([str(ROOT / "bin/reelset"), "export", str(result), str(exp), "--for", target], check=True,
+            source = result / member if (result / member).is_dir() else result  # a build's member (several may fit)
+            subprocess.run([str(ROOT / "bin/reelset"), "export", str(source), str(exp), "--for", target], check=True,
                            stdout=subprocess.DEVNULL)
         if not src.exists():
             extract(gitdir, paths, src)
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
                    PYTHONPATH=os.pathsep.join(str(d) for d in args.deps), HF_HUB_OFFLINE="1")
         proc = subprocess.run(["nice", str(ROOT / ".venv/bin/python"), __file__, "--child", flag, "--src", str(src),
-                               "--exp", str(exp), "--result", str(result), "--work", str(args.work)],
+                               "--exp", str(exp), "--result", str(result), "--work", str(args.work), "--member", member],
                               env=env, capture_output=True, text=True, timeout=1800)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         row = json.loads(lines[-1]) if lines else {"error": (proc.stderr or proc.stdout)[-3000:]}
@@ -138,7 +183,14 @@ def stub(name: str, **attrs) -> types.ModuleType:
 
 
 def expected(result: Path, member: str) -> dict[str, dict]:
-    return {Path(c["file"]).stem: c for c in package_clips(result, member)}
+    return {key(c["file"], member): c for c in package_clips(result, member)}
+
+
+def key(path, member: str, stem: str | None = None) -> str:
+    """An item's key: its file's stem (``stem`` when the loader names it otherwise); a still's set folder
+    too ('Archer/demo01-s0001-f00126': one frame may be a still of two characters, captioned for each)."""
+    p = Path(str(path))
+    return f"{p.parent.name}/{stem or p.stem}" if member == STILLS else (stem or p.stem)
 
 
 def trainmd_commands(exp: Path) -> str:
@@ -153,22 +205,46 @@ def trainmd_opt(exp: Path, opt: str) -> str:
     return m.group(1)
 
 
-def child(flag: str, src: Path, exp: Path, result: Path) -> int:
+def child(flag: str, src: Path, exp: Path, result: Path, member: str) -> int:
     import torch
 
     torch.set_num_threads(1)
-    row = globals()[f"run_{flag}"](src, exp, result)
+    row = globals()[f"run_{base_flag(flag)}"](src, exp, result, member)
     print(json.dumps(row, ensure_ascii=False, default=str), flush=True)
     return 0
 
 
-def run_musubi(src: Path, exp: Path, result: Path) -> dict:
+def audio_load_with_pyav(notes: list[str]) -> None:
+    """torchaudio >= 2.9 ``load()`` needs torchcodec (a torch-ABI wheel): where it is missing, decode with
+    PyAV instead (same waveform layout (C, N) float32, native rate) and say so in ``notes``."""
+    try:
+        import torchcodec  # noqa: F401
+    except ImportError:
+        import numpy as np
+        import torch
+        import torchaudio
+
+        def load_with_pyav(path, *a, **k):
+            import av
+
+            with av.open(str(path)) as c:
+                frames = [f.to_ndarray() for f in c.decode(audio=0)]
+                sr = c.streams.audio[0].sample_rate
+            x = np.concatenate(frames, axis=-1).astype(np.float32)  # fltp: (channels, samples)
+            return torch.from_numpy(x), sr
+
+        torchaudio.load = load_with_pyav
+        notes.append("torchcodec not installable (no wheel for this torch): torchaudio.load, which the trainer's "
+                     "audio loading calls, decodes with PyAV here (same waveform layout (C, N), native rate)")
+
+
+def run_musubi(src: Path, exp: Path, result: Path, member: str) -> dict:
     sys.path.insert(0, str(src / "src"))
     from musubi_tuner.dataset import config_utils
     from musubi_tuner.dataset.config_utils import BlueprintGenerator, ConfigSanitizer
     from musubi_tuner.dataset.image_video_dataset import ARCHITECTURE_WAN
 
-    want = expected(result, "step3-wan21-package")
+    want = expected(result, member)
     # wan_cache_latents.py main(): the same four calls, then retrieve_latent_cache_batches (the frames the VAE gets)
     toml = trainmd_opt(exp, "--dataset_config")
     user_config = config_utils.load_user_config(toml)
@@ -178,18 +254,19 @@ def run_musubi(src: Path, exp: Path, result: Path) -> dict:
     for ds in group.datasets:
         for _, batch in ds.retrieve_latent_cache_batches(1):
             for it in batch:
-                stem = Path(it.item_key).stem.rsplit("_", 1)[0]
-                f, h, w, c = it.content.shape
+                stem = key(it.item_key, member, Path(it.item_key).stem.rsplit("_", 1)[0])
+                shape = it.content.shape  # (F, H, W, C) of a video, (H, W, C) of an image
+                f, (h, w, c) = (shape[0], shape[1:]) if len(shape) == 4 else (1, shape)
                 items[stem] = {"frames": f, "size": f"{w}x{h}", "latent_cache": Path(it.latent_cache_path).name}
                 clip = want.get(stem)
                 if clip is None:
                     problems.append(f"{it.item_key}: not a packaged clip")
-                elif (f, w, h) != (clip["frames"], clip["width"], clip["height"]):
+                elif f != clip["frames"] or not size_ok(clip, w, h, member):
                     problems.append(f"{stem}: {f} frames {w}x{h}, packaged {clip['frames']} {clip['width']}x{clip['height']}")
         # wan_cache_text_encoder_outputs.py: the captions the T5 gets
         for batch in ds.retrieve_text_encoder_output_cache_batches(1):
             for it in batch:
-                stem = Path(it.item_key).stem
+                stem = key(it.item_key, member)
                 items.setdefault(stem, {})["caption"] = it.caption
                 clip = want.get(stem)
                 if clip and it.caption != clip["caption"]:
@@ -202,7 +279,7 @@ def run_musubi(src: Path, exp: Path, result: Path) -> dict:
                           "(model weights); training reads only those caches (prepare_for_training globs *_wan.safetensors)"}
 
 
-def run_diffsynth(src: Path, exp: Path, result: Path) -> dict:
+def run_diffsynth(src: Path, exp: Path, result: Path, member: str) -> dict:
     notes = []
     # only the snapshot's diffsynth/core/data (diffsynth/__init__ imports every model module)
     for name, path in (("diffsynth", src / "diffsynth"), ("diffsynth.core", src / "diffsynth/core")):
@@ -216,7 +293,7 @@ def run_diffsynth(src: Path, exp: Path, result: Path) -> dict:
     from diffsynth.core.data import UnifiedDataset
     from diffsynth.core.data.operators import ImageCropAndResize, LoadAudio, LoadVideo, ToAbsolutePath
 
-    want = expected(result, "step3-wan21-package")
+    want = expected(result, member)
     base, meta = trainmd_opt(exp, "--dataset_base_path"), trainmd_opt(exp, "--dataset_metadata_path")
     num_frames, max_pixels = int(trainmd_opt(exp, "--num_frames")), int(trainmd_opt(exp, "--max_pixels"))
     # examples/wanvideo/model_training/train.py, the dataset as built there (diffusion/parsers.py defaults:
@@ -234,20 +311,20 @@ def run_diffsynth(src: Path, exp: Path, result: Path) -> dict:
     items, problems = {}, []
     for i in range(len(ds)):
         s = ds[i]
-        stem = Path(str(ds.data[i]["video"])).stem
+        stem = key(ds.data[i]["video"], member)
         w, h = s["video"][0].size
         items[stem] = {"frames": len(s["video"]), "size": f"{w}x{h}", "caption": s["prompt"]}
         clip = want.get(stem)
         if clip is None:
             problems.append(f"{stem}: not a packaged clip")
-        elif (len(s["video"]), w, h, s["prompt"]) != (clip["frames"], clip["width"], clip["height"], clip["caption"]):
+        elif len(s["video"]) != clip["frames"] or not size_ok(clip, w, h, member) or s["prompt"] != clip["caption"]:
             problems.append(f"{stem}: {items[stem]} != packaged {clip['frames']} {clip['width']}x{clip['height']} {clip['caption']!r}")
     return {"items": sum(1 for s in want if s in items), "loader": "diffsynth.core.data.UnifiedDataset (snapshot) as built in "
             "examples/wanvideo/model_training/train.py, ds[i] for every row", "samples": items, "problems": problems,
             "notes": notes, "stopped_at": "WanTrainingModule(model_id_with_origin_paths=…) (downloads the Wan 2.1 weights)"}
 
 
-def run_diffusion_pipe(src: Path, exp: Path, result: Path) -> dict:
+def run_diffusion_pipe(src: Path, exp: Path, result: Path, member: str) -> dict:
     import logging
 
     import av
@@ -299,7 +376,7 @@ def run_diffusion_pipe(src: Path, exp: Path, result: Path) -> dict:
     from utils import dataset as dp
 
     dp.NUM_PROC = 1  # light CPU use; the map is the same with 2
-    want = expected(result, "step3-wan21-package")
+    want = expected(result, member)
     train = toml.load(trainmd_opt(exp, "--config"))
     with open(train["dataset"]) as f:
         dataset_config = toml.load(f)
@@ -317,15 +394,14 @@ def run_diffusion_pipe(src: Path, exp: Path, result: Path) -> dict:
                 h = dp.round_to_nearest_multiple(res**2 / math.sqrt(res**2 * ar), 16)
                 buckets.append(f"{w}x{h}x{frames}")
             for ex in ar_ds.metadata_dataset:
-                stem = Path(ex["image_spec"][1]).stem
+                stem = key(ex["image_spec"][1], member)
                 items[stem] = {"frame_bucket": int(frames), "size_bucket": buckets[-1], "caption": ex["caption"][0],
                                "is_video": ex["is_video"]}
                 clip = want.get(stem)
                 if clip is None:
                     problems.append(f"{stem}: not a packaged clip")
                     continue
-                if (int(frames), buckets[-1], ex["caption"][0]) != (clip["frames"], f"{clip['width']}x{clip['height']}x{clip['frames']}",
-                                                                 clip["caption"]):
+                if (int(frames), ex["caption"][0]) != (clip["frames"], clip["caption"]) or not size_ok(clip, w, h, member):
                     problems.append(f"{stem}: bucket {buckets[-1]}, caption {ex['caption'][0]!r}; packaged "
                                     f"{clip['width']}x{clip['height']}x{clip['frames']} {clip['caption']!r}")
     return {"items": sum(1 for s in want if s in items), "loader": "utils/dataset.py DirectoryDataset(…, 'wan', framerate=16, "
@@ -335,7 +411,7 @@ def run_diffusion_pipe(src: Path, exp: Path, result: Path) -> dict:
                           "models/base.py imports comfy.sd / peft / diffusers (ComfyUI submodule)"}
 
 
-def run_ltx2(src: Path, exp: Path, result: Path) -> dict:
+def run_ltx2(src: Path, exp: Path, result: Path, member: str) -> dict:
     pkg = src / "packages"
     sys.path[:0] = [str(pkg / "ltx-trainer/scripts"), str(pkg / "ltx-trainer/src"), str(pkg / "ltx-core/src")]
     import yaml
@@ -345,32 +421,14 @@ def run_ltx2(src: Path, exp: Path, result: Path) -> dict:
     from process_videos import MediaDataset, detect_dataset_columns, parse_resolution_buckets
 
     notes, problems, items = [], [], {}
-    want = expected(result, "step3-ltx2-data")
+    want = expected(result, member)
     text = trainmd_commands(exp)
     dataset_file = Path(re.search(r"process_dataset\.py (\S+)", text).group(1))
     buckets = parse_resolution_buckets(trainmd_opt(exp, "--resolution-buckets"))
     with_audio = "--skip-audio" not in text
     # process_dataset.py: auto-detected columns, then process_videos.compute_latents → MediaDataset,
     # process_captions.compute_captions_embeddings → CaptionsDataset
-    try:
-        import torchcodec  # noqa: F401
-    except ImportError:  # torchaudio>=2.9 load() needs torchcodec (a torch-ABI wheel): none for this torch
-        import numpy as np
-        import torch
-        import torchaudio
-
-        def load_with_pyav(path, *a, **k):
-            import av
-
-            with av.open(str(path)) as c:
-                frames = [f.to_ndarray() for f in c.decode(audio=0)]
-                sr = c.streams.audio[0].sample_rate
-            x = np.concatenate(frames, axis=-1).astype(np.float32)  # fltp: (channels, samples)
-            return torch.from_numpy(x), sr
-
-        torchaudio.load = load_with_pyav
-        notes.append("torchcodec not installable (no wheel for this torch): torchaudio.load, which the trainer's "
-                     "_load_audio_from_file calls, decodes with PyAV here (same waveform layout (C, N), native rate)")
+    audio_load_with_pyav(notes)
     roles = _resolve_columns(detect_dataset_columns(dataset_file), None, None)
     ds = MediaDataset(dataset_file=dataset_file, main_media_column=roles["video"], video_column=roles["video"],
                       resolution_buckets=buckets, with_audio=with_audio)
@@ -378,7 +436,7 @@ def run_ltx2(src: Path, exp: Path, result: Path) -> dict:
     cap_by_out = dict(zip(caps.output_paths, caps.prompts, strict=True))
     for i in range(len(ds)):
         s = ds[i]
-        stem = Path(s["relative_path"]).stem
+        stem = key(s["relative_path"], member)
         c, f, h, w = s["video"].shape
         out = str(Path(s["main_media_relative_path"]).with_suffix(".pt"))
         items[stem] = {"video": [c, f, h, w], "fps": s["video_metadata"]["fps"], "latent_file": out,
@@ -388,7 +446,7 @@ def run_ltx2(src: Path, exp: Path, result: Path) -> dict:
         if clip is None:
             problems.append(f"{stem}: not a packaged clip")
             continue
-        if (f, w, h) != (clip["frames"], clip["width"], clip["height"]) or cap_by_out.get(out) != clip["caption"]:
+        if f != clip["frames"] or not size_ok(clip, w, h, member) or cap_by_out.get(out) != clip["caption"]:
             problems.append(f"{stem}: {items[stem]} vs packaged {clip['frames']} {clip['width']}x{clip['height']}")
         if with_audio and "audio" not in s:
             problems.append(f"{stem}: with_audio but no audio returned")
@@ -414,7 +472,7 @@ def run_ltx2(src: Path, exp: Path, result: Path) -> dict:
                           "load_text_encoder(Gemma): model weights; src/ltx_trainer/datasets.py PrecomputedDataset reads only their .pt"}
 
 
-def run_ltx2_latents(src: Path, exp: Path, result: Path) -> dict:
+def run_ltx2_latents(src: Path, exp: Path, result: Path, member: str) -> dict:
     pkg = src / "packages"
     sys.path[:0] = [str(pkg / "ltx-trainer/src"), str(pkg / "ltx-core/src")]
     import yaml
@@ -464,7 +522,7 @@ def run_ltx2_latents(src: Path, exp: Path, result: Path) -> dict:
                           "load_embeddings_processor needs the Gemma folder) and the transformer"}
 
 
-def run_ltxv(src: Path, exp: Path, result: Path) -> dict:
+def run_ltxv(src: Path, exp: Path, result: Path, member: str) -> dict:
     sys.path[:0] = [str(src / "scripts"), str(src / "src")]
     from process_captions import CaptionsDataset
     from process_videos import MediaDataset, parse_resolution_buckets
@@ -503,6 +561,82 @@ def run_ltxv(src: Path, exp: Path, result: Path) -> dict:
             "samples": items, "problems": problems, "notes": notes,
             "loader": "scripts/process_videos.py MediaDataset (decord) + scripts/process_captions.py CaptionsDataset per dataset file",
             "stopped_at": "compute_latents → load_vae / compute_captions_embeddings → load_text_encoder (T5): model weights"}
+
+
+def run_ai_toolkit(src: Path, exp: Path, result: Path, member: str) -> dict:
+    """ai-toolkit's own dataloader over the export, as jobs/process/BaseSDTrainProcess.py builds it: each
+    ``datasets`` entry of the config TRAIN.md runs → ``DatasetConfig(**entry)`` →
+    ``get_dataloader_from_datasets(configs, train.batch_size, sd=<model>)``, every batch iterated."""
+    import importlib.machinery
+
+    import yaml
+
+    notes = ["albumentations not installed: stubbed (used only for `augments`, which the export sets none of)",
+             "torchao not installed: stubbed (quantization of the model; config_modules imports one constant)",
+             "cache_latents_to_disk and cache_text_embeddings set false, num_workers 0 here: caching latents / text "
+             "embeddings are the first calls of the VAE / text encoder (model weights); the items are then the "
+             "dataloader's own tensors"]
+    sys.path.insert(0, str(src))
+    for name, attrs in (("albumentations", {}), ("torchao", {"__path__": []}), ("torchao.quantization", {"__path__": []}),
+                        ("torchao.quantization.quant_primitives", {"_DTYPE_TO_BIT_WIDTH": {}})):
+        stub(name, **attrs).__spec__ = importlib.machinery.ModuleSpec(name, None)  # diffusers probes find_spec
+    audio_load_with_pyav(notes)
+    from toolkit.config_modules import DatasetConfig, preprocess_dataset_raw_config
+    from toolkit.data_loader import get_dataloader_from_datasets
+
+    cfg = yaml.safe_load(Path(trainmd_opt(exp, "run.py")).read_text(encoding="utf-8"))
+    proc = cfg["config"]["process"][0]
+    arch = proc["model"]["arch"]
+    # get_bucket_divisibility() of the model classes (ltx2.py, wan21.py, wan22_5b_model.py @ the snapshot) and
+    # their VAEs' temporal factor (vae.config.scale_factor_temporal: LTX-2 8, Wan 4), which the dataset reads
+    divisibility = {"ltx2": 32, "wan21": 16, "wan22_5b": 32}[arch]
+    temporal = {"ltx2": 8, "wan21": 4, "wan22_5b": 4}[arch]
+
+    class Model:  # what the dataloader asks of the model object before it loads any weights
+        use_raw_control_images = False
+        model_config = types.SimpleNamespace(latent_space_version=None, arch=arch, is_pixart_sigma=False)
+        latent_space_version = f"{arch}_v2"
+        is_xl = is_v3 = is_auraflow = is_flux = is_vega = is_ssd = is_v = False
+        vae = types.SimpleNamespace(config=types.SimpleNamespace(scale_factor_temporal=temporal))
+        unet = adapter = None
+        # toolkit/models/base_model.py BaseModel.__init__ defaults
+        has_multiple_control_images, te_padding_side, text_embedding_space_version = False, "right", arch
+
+        def encode_control_in_text_embeddings(self, *args, **kwargs):
+            return None
+
+        def get_bucket_divisibility(self):
+            return divisibility
+
+    configs = []
+    for raw in preprocess_dataset_raw_config(proc["datasets"]):  # BaseSDTrainProcess.__init__: one per resolution
+        d = DatasetConfig(**raw)
+        d.cache_latents_to_disk = d.cache_text_embeddings = False
+        d.num_workers = 0
+        configs.append(d)
+    loader = get_dataloader_from_datasets(configs, batch_size=proc["train"]["batch_size"], sd=Model())
+    want = expected(result, member)
+    items, problems = {}, []
+    for batch in loader:
+        for fi in batch.file_items:
+            stem = key(fi.path, member)
+            shape = list(fi.tensor.shape)  # (F, C, H, W) of a video, (C, H, W) of an image
+            f, h, w = (shape[0], shape[2], shape[3]) if len(shape) == 4 else (1, shape[1], shape[2])
+            audio = getattr(fi, "audio_data", None)
+            items[stem] = {"tensor": shape, "caption": fi.raw_caption, "audio": audio is not None}
+            clip = want.get(stem)
+            if clip is None:
+                problems.append(f"{stem}: not a packaged item")
+            elif f != clip["frames"] or fi.raw_caption != clip["caption"] or not size_ok(clip, w, h, member):
+                problems.append(f"{stem}: {f} frames {w}x{h} {fi.raw_caption!r} vs {clip['frames']} "
+                                f"{clip['width']}x{clip['height']} {clip['caption']!r}")
+            if any(d.do_audio for d in configs) and audio is None:
+                problems.append(f"{stem}: do_audio but no audio loaded")
+    return {"items": sum(1 for s in want if s in items), "samples": items, "problems": problems, "notes": notes,
+            "loader": f"preprocess_dataset_raw_config → toolkit.config_modules.DatasetConfig(**entry) per `datasets` entry of {Path(trainmd_opt(exp, 'run.py')).name} "
+                      "→ toolkit.data_loader.get_dataloader_from_datasets → every batch's file_items",
+            "stopped_at": "LatentCachingMixin (cache_latents_to_disk) → the model's VAE encode, TextEmbeddingCachingMixin → "
+                          "encode_prompt: model weights"}
 
 
 if __name__ == "__main__":

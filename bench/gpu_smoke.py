@@ -742,7 +742,7 @@ def stage_omni(ctx: Context, res: StageResult) -> None:
     audio = speech_like(seconds * OMNI_SEGMENTS)
     res.prepare_s = round(time.perf_counter() - t0, 3)
 
-    from reelset import vlm
+    from reelset import answers, vlm
     from reelset.schemas.disambiguate import ModelSegmentAnswer, segment_answer_schema
     from reelset.step import Timer, write_json
 
@@ -777,7 +777,7 @@ def stage_omni(ctx: Context, res: StageResult) -> None:
     audio_tokens = [row.count(audio_id) for row in kwargs["input_ids"].tolist()]
     if "input_features" not in kwargs or min(audio_tokens) < 1:
         raise StageError(f"the audio did not reach the model: audio tokens per prompt {audio_tokens}")
-    parsed = [vlm.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit) for g in gens]
+    parsed = [answers.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit) for g in gens]
     bad = [p.reason for p in parsed if p.value is None]
     if bad:
         raise StageError(f"{len(bad)}/{len(parsed)} answers unusable under the grammar: {bad[0]}")

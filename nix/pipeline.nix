@@ -21,7 +21,7 @@
 #     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
 #     step2-speakers.voices."<character>/<video>-<start>-<end>" = derivation;  # one per voice reference
 #     config = <parsed dataset.toml>; videos = { <id> = store path; };
-#     plan = { sections; order; steps.<name> = { device; level; optIn; inAll; why; state; drv; shards; }; }; }
+#     plan = { sections; order; steps.<name> = { device; level; optIn; optedOut; inAll; why; state; drv; shards; }; }; }
 #
 # Example:
 #   (import ./nix/pipeline.nix { system = "x86_64-linux"; toolsDir = ./tools; }) {
@@ -34,9 +34,10 @@
 #   list of videos), the dataset.toml sections it declares, its upstream *compute* outputs, the
 #   models it loads (a model switched off by its `when` key is no input) and its declared files;
 # - reports are separate cheap derivations, so report code never rebuilds a compute step;
-# - reference frames are one derivation per reference shot (the video + time in seconds), read
-#   from step2-bible's bible.json at evaluation time (import from derivation): adding a video or
-#   editing a description extracts no frame again;
+# - fan-outs (reference frames, voice references: `fanOut` in nix/steps.nix) are one derivation
+#   per item of an upstream artifact (the video + the item's own config), read from it at
+#   evaluation time (import from derivation): adding a video or editing a description extracts no
+#   frame and embeds no voice again;
 # - `perVideo` dataset steps (step2-reviewed, step3-*) run their per-clip work in one shard per
 #   video (its clips, its captions, its own review decisions) and gather the shards by links:
 #   a decision on one clip or a new video re-runs that video's shards and the gathering only;
@@ -195,13 +196,34 @@ let
   # a step can be built for this dataset when its files exist and so can its inputs; `all`
   # also needs the dataset.toml section of an `optIn` step (GPU-heavy steps are opt-in)
   available = name: let s = steps.byName.${name}; in hasFiles s && builtins.all available s.inputs;
-  inAll = name: let s = steps.byName.${name}; in available name && (!(s ? optIn) || cfg ? ${s.optIn})
-    && builtins.all inAll s.inputs;
+  # an opt-in step (`optIn`) whose section dataset.toml lacks: the one opt-in rule (the CLI reads
+  # it from the plan, `optedOut`)
+  optedOut = name: let s = steps.byName.${name}; in s ? optIn && !(cfg ? ${s.optIn});
+  inAll = name: available name && !(optedOut name)
+    && builtins.all inAll steps.byName.${name}.inputs;
 
   # The report of a compute output: a cheap cpu derivation running tools/render_report.py with
   # the step's report module (reelset/reports/<tool>.py). It links every file of the output, so
   # the report's store path reads like the output itself (result/scenes.json); `.data` is the
   # compute derivation, which downstream steps use.
+  # A package step's report also writes the dataset card (README.md, reelset/card.py) from the
+  # facts only Nix knows, `cardFacts`: the dataset's description, each episode's file and sha256
+  # (a fixed input's own; a `path` video's builtins.hashFile at evaluation) and the pinned models
+  # (name, repository, revision: strings without store context, so no model is copied to the
+  # machine building the report) of the steps upstream of the package, in pipeline order.
+  #   cardFacts : step -> { description; videos = { <id> = { file; sha256; }; }; models = { <step> = { <role> = { name; repo; revision; narHash; }; }; }; }
+  # Example: cardFacts steps.byName.step3-ltx2-data → { models.step2-caption.caption = { name = "tiny-qwen2.5-vl"; repo = "reelset:make_tiny_models.py qwen2.5-vl"; revision = "built"; }; … }
+  upstreamOf = name: let ins = steps.byName.${name}.inputs; in ins ++ concatMap upstreamOf ins;
+  cardFacts = step:
+    let up = upstreamOf step.name; in {
+      description = cfg.description or "";
+      videos = listToAttrs (map (v: { name = v.id; value = {
+        file = v.file or (baseNameOf v.path);
+        sha256 = if v ? sha256 then v.sha256 else builtins.hashFile "sha256" (datasetDir + "/${v.path}"); }; }) videoList);
+      models = attrsFrom (n: mapAttrs (_: m: { inherit (m) name repo revision; narHash = models.${m.name}.narHash or null; })
+          (modelsFor steps.byName.${n}))
+        (filter (n: builtins.elem n up && (steps.byName.${n}.models or { }) != { }) steps.names);
+    };
   reportOf = step: data:
     let module = builtins.replaceStrings [ ".py" ] [ "" ] step.script; in
     mkStep {
@@ -212,7 +234,8 @@ let
                  ++ (if step ? family then [ "reelset/families/${step.family}.py" ] ++ steps.closureOf "reelset/families/${step.family}.py" else [ ]); };
       name = "${data.name}-report";
       spec = { step = step.name; inherit dataset; device = "cpu";
-               config = { report = { inherit module; }; }; inputs = { data = "${data}"; }; };
+               config = { report = { inherit module; }; } // (if (step.role or null) == "package" then { card = cardFacts step; } else { });
+               inputs = { data = "${data}"; }; };
     } // { inherit data; };
 
   # Segmented steps (`segments` in nix/steps.nix, LoRA training): `steps` optimizer steps run as
@@ -220,14 +243,15 @@ let
   # inputs.previous. A segment's spec holds the training section *without* `steps` and
   # `validation` plus its own [start, end): a crash loses at most one segment, and raising
   # `steps` keeps every finished segment's hash (only new segments are built).
-  # segmentDefault must equal TrainConfig.segment_steps (tests/test_train.py checks it).
-  segmentDefault = 250;
+  # The default segment length is the training section's own (TrainConfig.segment_steps, listed
+  # with the section's keys in the generated nix/config-keys.json): declared once, in Python.
+  configKeys = builtins.fromJSON (builtins.readFile ./config-keys.json);
   segmentsOf = step: upstream:
     let
       section = step.segments.section;
       sc = cfg.${section} or (throw "reelset mkPipeline: ${step.name} needs a [${section}] section with `steps = N` in ${where} (see docs/training.md)");
       total = sc.steps or (throw "reelset mkPipeline: [${section}] of ${where} has no `steps = N` (optimizer steps of the run)");
-      k = sc.segment_steps or segmentDefault;
+      k = sc.segment_steps or configKeys.${section}.keys.segment_steps.default;
       count = if total < 1 || k < 1
         then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be >= 1"
         else (total + k - 1) / k;
@@ -249,62 +273,35 @@ let
       list = builtins.genList one count;
     in { inherit list; inputs = listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
 
-  # Reference shots (`shots` in nix/steps.nix, step2-shot-reference): one frame derivation per
-  # distinct (video, t) of the bible, which is read from step2-bible's output at evaluation time.
-  shotsOf = step: bibleData:
+  # Fan-outs (`fanOut` in nix/steps.nix): one small derivation per item that an upstream step's
+  # artifact lists (reelset.schemas.base.FanOutItem: key, name, video, where, config), read from
+  # that output at evaluation time (import from derivation). Each item's spec holds only its video
+  # and its own config, so editing anything else of the upstream file rebuilds no item. Without
+  # the upstream step (e.g. no bible.yaml) there are none. The step's derivations (every shard of
+  # a video step, or the one of a dataset step) get them all as spec.inputs."<input><key>".
+  #   fanOutOf : step -> { "<key>" = derivation; }
+  # Example: fanOutOf steps.byName.step2-shot-reference → { "demo01-1.000000" = «derivation»; … }
+  fanOutOf = step:
+    let f = step.fanOut; in
+    if !(step ? fanOut) || !(available f.from) then { } else
     let
-      art = builtins.fromJSON (builtins.readFile "${bibleData}/bible.json");
-      # every shot with its subject and the bible field it comes from (for messages)
-      indexed = xs: builtins.genList (i: { inherit i; v = builtins.elemAt xs i; }) (builtins.length xs);
-      entries = kind: concatMap (e: map (s: s.v // { subject = e.v.name; inherit kind;
-                                                     where = "${art.source}: ${kind}s[${toString e.i}].reference_shots[${toString s.i}]"; })
-                                        (indexed (e.v.reference_shots or [ ])))
-        (indexed (art.bible."${kind}s" or [ ]));
-      key = s: "${s.video}-${toString s.t}";
-      one = s: {
-        name = key s;
+      art = builtins.fromJSON (builtins.readFile "${outputs.${f.from}.data}/${f.artifact}");
+      items = art.fan_out.${f.select} or (throw "reelset mkPipeline: ${f.from}'s ${f.artifact} has no fan_out.${f.select} list (step ${step.name}, nix/steps.nix fanOut); rebuild ${f.from} with this reelset");
+      models = modelsFor step;
+      one = it: {
+        name = it.key;
         value = mkStep {
-          step = { name = "${step.name}-frame"; device = "cpu"; script = step.shots.script; sources = steps.closureOf step.shots.script; };
-          name = "reelset-${dataset}-${step.name}-${key s}";
+          step = { name = "${step.name}-${f.part}"; inherit (step) device; script = f.script; sources = steps.closureOf f.script; };
+          name = "reelset-${dataset}-${step.name}-${it.name}";
           spec = {
-            step = step.name; inherit dataset; device = "cpu"; video_id = s.video;
-            video = videos.${s.video} or (throw "reelset: ${shown (fileRel steps.byName.step2-bible.files.bible)}: a reference shot of ${s.kind} ${s.subject} names video '${s.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
-            config = { shot = { inherit (s) t where; }; };
-          };
+            step = step.name; inherit dataset; inherit (step) device; video_id = it.video;
+            video = videos.${it.video} or (throw "reelset: ${shown it.file}: ${it.what} names video '${it.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
+            config = it.config // (if step.device == "cuda" then { device = cfg.device or { }; } else { });
+          } // (if models == { } then { } else { inherit models; })
+            // (let o = if videos ? ${it.video} then videoOptions step it.video else { }; in if o == { } then { } else { video_options = o; });
         };
       };
-    in listToAttrs (map one (entries "character" ++ entries "place"));
-
-  # Voice references (`voices` in nix/steps.nix, step2-speakers): one embedding derivation per
-  # voice reference of the bible (character, video, start/end seconds), read from step2-bible's
-  # output at evaluation time like the reference shots. Without a bible (or without references)
-  # there are none and every voice stays unknown. Keyed "<character>/<video>-<start>-<end>"; the
-  # derivation name carries a hash of the character name (any spelling is a valid store name).
-  #   voicesOf : step -> { "<character>/<video>-<start>-<end>" = derivation; }
-  voicesOf = step:
-    if !(available "step2-bible") then { } else
-    let
-      art = builtins.fromJSON (builtins.readFile "${outputs.step2-bible.data}/bible.json");
-      indexed = xs: builtins.genList (i: { inherit i; v = builtins.elemAt xs i; }) (builtins.length xs);
-      refs = concatMap (c: map (r: r.v // { character = c.v.name;
-                                            where = "${art.source}: characters[${toString c.i}].voice_references[${toString r.i}]"; })
-                                   (indexed (c.v.voice_references or [ ])))
-        (indexed (art.bible.characters or [ ]));
-      span = r: "${r.video}-${toString r.start}-${toString r.end}";
-      one = r: {
-        name = "${r.character}/${span r}";
-        value = mkStep {
-          step = { name = "${step.name}-voice"; inherit (step) device; script = step.voices.script; sources = steps.closureOf step.voices.script; };
-          name = "reelset-${dataset}-${step.name}-voice-${span r}-${builtins.substring 0 8 (builtins.hashString "sha256" r.character)}";
-          spec = {
-            step = step.name; inherit dataset; inherit (step) device; video_id = r.video;
-            video = videos.${r.video} or (throw "reelset: ${shown (fileRel steps.byName.step2-bible.files.bible)}: a voice reference of character ${r.character} (${r.where}) names video '${r.video}', which ${where} does not list (videos: ${builtins.concatStringsSep ", " (attrNames videos)})");
-            config = { voice = { inherit (r) character start end where; }; device = cfg.device or { }; };
-            models = modelsFor step;
-          } // (let o = if videos ? ${r.video} then videoOptions step r.video else { }; in if o == { } then { } else { video_options = o; });
-        };
-      };
-    in listToAttrs (map one refs);
+    in listToAttrs (map one items);
 
   # Aggregates link their members' outputs: tools/aggregate.py (no report: the `.data` of a
   # video-level step, over its compute shards, which dataset-level steps read) and
@@ -323,10 +320,14 @@ let
       upstream = videoId: attrsFrom (u:
         let up = outputs.${u}; us = steps.byName.${u}; in
         if (us.level == "video" || us.perVideo or false) && videoId != null then "${up.shards.${videoId}.data}" else "${up.data}") step.inputs;
+      # a fan-out step's items (fanOutOf): every derivation of the step reads them all
+      fanOut = fanOutOf step;
+      fanOutAttr = if step ? fanOut then { ${step.fanOut.attr} = fanOut; } else { };
+      fanOutInputs = mapAttrs' (k: d: { name = "${step.fanOut.input}${k}"; value = "${d}"; }) fanOut;
       spec = videoId: {
         step = step.name; inherit dataset; inherit (step) device;
         config = attrsFrom (s: cfg.${s} or { }) step.config;
-        inputs = upstream videoId;
+        inputs = upstream videoId // fanOutInputs;
         models = modelsFor step;
         files = filesFor step;
       } // (let names = fileNamesFor step; in if names == { } then { } else { file_names = names; })
@@ -336,14 +337,11 @@ let
     in
     if step.level == "video" then
       let
-        voices = if step ? voices then voicesOf step else { };
-        voiceInputs = mapAttrs' (k: d: { name = "voice/${k}"; value = "${d}"; }) voices;
-        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}";
-          spec = let s = spec id; in s // { inputs = s.inputs // voiceInputs; }; }) videos;
+        compute = mapAttrs (id: _: mkStep { inherit step; name = "${drvName}-${id}"; spec = spec id; }) videos;
         shards = mapAttrs (_: reportOf step) compute;
         data = aggregate { stepName = step.name; inherit drvName; kind = "shards"; members = compute; };
       in aggregate { stepName = step.name; drvName = "${drvName}-report"; kind = "shards"; members = shards; report = true; }
-         // { inherit shards data voices; }
+         // { inherit shards data; } // fanOutAttr
     else if step.perVideo or false then
       # a dataset-level step whose work runs per video: one shard per video (its video's shards of
       # the inputs, its own part of split files; no source video), gathered by the step's
@@ -361,12 +359,7 @@ let
       let segs = segmentsOf step (upstream null);
       in reportOf step (mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; })
          // { segments = segs.list; }
-    else if step ? shots then
-      let frames = shotsOf step (upstream null).step2-bible;
-      in reportOf step (mkStep { inherit step; name = drvName;
-                                 spec = spec null // { inputs = upstream null // mapAttrs (_: d: "${d}") frames; }; })
-         // { inherit frames; }
-    else reportOf step (mkStep { inherit step; name = drvName; spec = spec null; });
+    else reportOf step (mkStep { inherit step; name = drvName; spec = spec null; }) // fanOutAttr;
 
   outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
 
@@ -381,7 +374,7 @@ let
       base = if lacking != [ ] then let f = builtins.head lacking; in
                "needs ${fileRel f} in the dataset folder (`${f.key}` in dataset.toml names another file)"
              else if up != [ ] then "needs ${builtins.head up}, which is left out" else null;
-      opt = if s ? optIn && !(cfg ? ${s.optIn}) then "opt-in: add a [${s.optIn}] section to dataset.toml (docs/training.md)" else null;
+      opt = if optedOut name then "opt-in: add a [${s.optIn}] section to dataset.toml (docs/training.md)" else null;
     in if inAll name then null
        else if base == null then (if opt == null then "left out by nix/pipeline.nix (inAll)" else opt)
        else if opt == null then base else "${base}; ${opt}";
@@ -397,6 +390,7 @@ let
     in {
       inherit (s) device level;
       optIn = s.optIn or null;
+      optedOut = optedOut name;
       inAll = inAll name;
       why = whyLeftOut name;
       state = if r.success then "ok" else "error";

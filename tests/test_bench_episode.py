@@ -30,7 +30,7 @@ from bench_episode import (  # noqa: E402
     snapshot_checkout,
 )
 
-from reelset.step import parse_resources  # noqa: E402
+from reelset.log import parse_resources  # noqa: E402
 
 pytestmark = pytest.mark.nix
 

@@ -126,3 +126,31 @@ def test_tools_have_cli_help():
     for tool in ("step2_bible.py", "step2_shot_reference.py", "step2_reference_frame.py"):
         proc = subprocess.run([PYTHON, str(REPO / "tools" / tool), "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "--spec" in proc.stdout
+
+
+def test_fan_out_lists_one_item_per_shot_and_voice_reference(tmp_path):
+    """bible.json lists the derivations the bible fans out to (nix/pipeline.nix fanOutOf reads
+    them): one per *distinct* reference shot, one per voice reference, keyed as Nix's toString
+    writes seconds, each with only its own config (issue 40 item 4)."""
+    import yaml
+
+    from reelset.bible import make_artifact
+
+    data = yaml.safe_load((DEMO_DIR / "bible.yaml").read_text())
+    # the same frame named for a second character (both in the shot): still one derivation
+    data["characters"][1]["reference_shots"] = data["characters"][1].get("reference_shots", []) + data["characters"][0]["reference_shots"][:1]
+    doubled = tmp_path / "bible.yaml"
+    doubled.write_text(yaml.safe_dump(data, sort_keys=False))
+    art = make_artifact(doubled, "bible.yaml")
+    shots = [(s.video, s.t) for group in (art.bible.characters, art.bible.places) for e in group for s in e.reference_shots]
+    items = art.fan_out["shots"]
+    assert len(shots) > len(set(shots)) and [i.key for i in items] == list(dict.fromkeys(f"{v}-{t:.6f}" for v, t in shots))
+    assert items[0].where == "bible.yaml: characters[0].reference_shots[0]"  # the first mention names it
+    assert all(i.config == {"shot": {"t": float(i.key.rsplit("-", 1)[1]), "where": i.where}} for i in items)
+    voices = art.fan_out["voices"]
+    refs = [(c.name, r) for c in art.bible.characters for r in c.voice_references]
+    assert len(voices) == len(refs) > 0
+    for item, (name, ref) in zip(voices, refs, strict=True):
+        assert item.key == f"{name}/{ref.video}-{ref.start:.6f}-{ref.end:.6f}"
+        assert item.config["voice"] == {"character": name, "start": ref.start, "end": ref.end, "where": item.where}
+        assert item.where.startswith("bible.yaml: characters[") and item.name.startswith(f"voice-{ref.video}-")

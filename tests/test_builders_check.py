@@ -421,3 +421,11 @@ def test_jobs_line_sets_the_gpu_count_against_max_jobs(check):
     assert status == "ok" and "3 GPU(s) idle: maxJobs can be 4" in msg
     status, _, msg = check.jobs_verdict(2, 2, [])
     assert status == "ok" and "filled from /dev/nvidia<N>" in msg
+
+
+def test_the_driver_table_is_the_device_policy_s(check):
+    """builders/check reads MIN_DRIVER from its one declaration (reelset.device; issue 40)."""
+    from reelset import device
+
+    assert check.MIN_DRIVER == device.MIN_DRIVER
+    assert "MIN_DRIVER = {" not in (REPO / "builders" / "check").read_text()

@@ -71,7 +71,7 @@ def test_inspect_timings_come_from_the_build_log(demo_out):
     shard = demo_out / "step2-transcript-base/shards/demo01"
     data = (shard / "meta.json").resolve().parent  # the report links the compute output's files
     log_text = subprocess.run(["nix-store", "--read-log", str(data)], capture_output=True, text=True).stdout
-    from reelset.step import parse_timings
+    from reelset.log import parse_timings
     logged = parse_timings(log_text)
     assert logged and logged["total"] > 0 and "asr" in logged, log_text[-2000:]
     proc = reelset("inspect", str(shard), "--timings", "--json")

@@ -6,6 +6,7 @@ mirrors ltx-trainer's ``PrecomputedDataset`` (Lightricks/LTX-2 @ 400fd310…,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -132,10 +133,17 @@ def test_ltx2_trainer_export_of_the_package(exported, demo_outputs, models):
     rows = json.loads((dest / "dataset.json").read_text())  # process_videos.py: json.load, a list of objects
     assert isinstance(rows, list) and len(rows) == m.kept and set(rows[0]) == {"caption", "video"}
     card = (dest / "README.md").read_text()  # issue 38 (2): a dataset card in every export
-    assert f"{m.kept} training items" in card and f"{m.packaged_s:.1f} s used of {m.accepted_s:.1f} s accepted" in card
-    assert f"| demo01 | {m.videos[0].accepted_s:.1f} |" in card and "Lightricks/LTX-2 @ 400fd31" in card
-    assert f"trigger word: `{trigger}`" in card and "Licence" in card
-    buckets = [tuple(int(v) for v in b.split("x")) for b in m.config["buckets"]]
+    assert f"{m.kept} training items" in card and f"{m.packaged_s:.1f} s of footage used of {m.accepted_s:.1f} s accepted" in card
+    # the episodes with the hash of the committed file, the models that made the text with their pins (from Nix,
+    # through the package report's card.json), the written sizes: none upscaled (issue 38 item 3)
+    sha = hashlib.sha256((REPO / "pipelines/demo/demo.mp4").read_bytes()).hexdigest()
+    assert f"| demo01 | demo.mp4 | `{sha}` | {m.videos[0].accepted_s:.1f} |" in card and "Lightricks/LTX-2 @ 400fd31" in card
+    assert "| step2-caption | vlm | tiny-qwen2.5-vl |" in card and "| step2-speakers | speakers | resemblyzer-ge2e |" in card
+    assert "| 480x270 | 448x256 | 960x544x97 |" in card and "No item is upscaled" in card
+    assert f"trigger word `{trigger}`" in card and "Licence" in card
+    # the buckets the items were written at (scaled down to the 480x270 source from the configured 960x544)
+    buckets = sorted({(c.width, c.height, c.frames) for c in m.clips if c.fate == "kept"})
+    assert all(c.scale <= 1 and c.scaled_from in m.config["buckets"] for c in m.clips if c.fate == "kept")
     for row in rows:
         path = assert_media(row["video"], dest)
         info, _ = probe_video(path)
@@ -151,7 +159,8 @@ def test_ltx2_trainer_export_of_the_package(exported, demo_outputs, models):
     assert cfg["data"]["preprocessed_data_root"] == str(dest / ".precomputed")
     assert cfg["validation"]["video_dims"] in [list(b) for b in buckets]
     text = (dest / "TRAIN.md").read_text()
-    assert f'--resolution-buckets "{";".join(sorted({r.bucket for r in m.clips if r.bucket}, key=m.config["buckets"].index))}"' in text
+    written = {c.scaled_from or c.bucket: c.bucket for c in m.clips if c.fate == "kept"}  # configured → written
+    assert f'--resolution-buckets "{";".join(written[b] for b in m.config["buckets"] if b in written)}"' in text
     assert f"--output-dir {dest / '.precomputed'}" in text and "--lora-trigger" not in text.split("```sh")[1]
     assert trigger in text
 
@@ -187,8 +196,11 @@ def check_wan_clip(path: Path, sizes: set[tuple[int, int]], trigger: str) -> int
 
 
 def wan_sizes(demo_outputs) -> set[tuple[int, int]]:
+    """The sizes the Wan package's items were written at (no larger than their source: issue 38 item 3)."""
     m = PackageManifest.model_validate(orjson.loads((demo_outputs["step3-wan21-package"] / "manifest.json").read_bytes()))
-    return {tuple(int(v) for v in s.split("x")) for s in m.config["sizes"]}
+    kept = [c for c in m.clips if c.fate == "kept"]
+    assert kept and all(c.width <= c.source_width and c.height <= c.source_height for c in kept)
+    return {(c.width, c.height) for c in kept}
 
 
 @pytest.mark.nix
@@ -199,6 +211,10 @@ def test_musubi_export(exported, demo_outputs):
     assert set(cfg) == {"general", "datasets"} and set(cfg["general"]) <= MUSUBI_GENERAL
     (ds,) = cfg["datasets"]
     assert set(ds) <= MUSUBI_VIDEO
+    # musubi-tuner keeps an item at its own size (rounded down to 16) only with bucket_no_upscale and an area
+    # within `resolution`'s (dataset/bucket.py BucketSelector.get_bucket_resolution); else it resizes to that area
+    assert cfg["general"]["bucket_no_upscale"] is True
+    assert tuple(cfg["general"]["resolution"]) == max(wan_sizes(demo_outputs), key=lambda s: s[0] * s[1])
     videos, cache = Path(ds["video_directory"]), Path(ds["cache_directory"])
     assert videos.is_absolute() and cache.is_absolute() and videos.is_dir()
     assert_writable(cache)
@@ -432,14 +448,18 @@ def test_errors_name_the_path_and_the_fix(demo_outputs, tmp_path):
     assert proc.returncode == 2 and "in the Nix store" in proc.stderr
 
 
-def test_trigger_word_exactly_once():
-    assert export.trigger_once("a  shot\nof Lana", "rsdemo", "c") == "rsdemo a shot of Lana"
-    assert export.trigger_once("rsdemo, a shot", "rsdemo", "c") == "rsdemo, a shot"
-    assert export.trigger_once("a shot of rsdemo", "rsdemo", "c") == "a shot of rsdemo"
-    assert export.trigger_once("rsdemonic shot", "rsdemo", "c") == "rsdemo rsdemonic shot"
-    assert export.trigger_once("a shot", None, "c") == "a shot"
-    with pytest.raises(ReelsetError, match="item c: caption contains the trigger word 'rsdemo' 2 times"):
-        export.trigger_once("rsdemo and rsdemo", "rsdemo", "c")
+def test_one_trigger_rule_for_packages_and_exports():
+    """Exports apply the packages' own rule (issue 40: one rule, one case rule): the trigger word
+    once and first, in any case it was typed; applying it to a package caption changes nothing."""
+    from reelset.captiontext import caption_for
+
+    cases = {"a  shot\nof Lana": "rsdemo a shot of Lana", "rsdemo, a shot": "rsdemo a shot",
+             "a shot of RSDEMO": "rsdemo a shot of", "rsdemo and rsdemo": "rsdemo and",
+             "rsdemonic shot": "rsdemo rsdemonic shot"}
+    for raw, want in cases.items():
+        assert caption_for(raw, "rsdemo") == want
+        assert caption_for(want, "rsdemo") == want
+    assert caption_for("a shot", None) == "a shot"
 
 
 # --------------------------------------------------------------------------- issue 27: without Nix
@@ -457,7 +477,7 @@ def fake_package(root: Path, trainer: str, n: int = 2, real_media: bool = False)
         else:
             f.write_bytes(b"clip %d" % i)
         f.chmod(0o444)
-        clips.append(PackagedClip(item_id=f"v1-s{i:04d}-w00", clip_id=f"v1-s{i:04d}", video_id="v1", window=0, fate="kept", caption=f"rsdemo, shot {i}",
+        clips.append(PackagedClip(item_id=f"v1-s{i:04d}-w00", clip_id=f"v1-s{i:04d}", video_id="v1", window=0, fate="kept", caption=f"rsdemo shot {i}",
                                   caption_source="model", file=f"dataset/videos/{f.name}", bucket=bucket, frames=25,
                                   width=96, height=64, fps=24.0))
     config = {"buckets": [bucket], "fps": 24} if trainer == "ltx2" else {"sizes": [bucket]}
@@ -489,7 +509,7 @@ def test_export_takes_the_result_of_reelset_build_and_lists_the_choices(tmp_path
     assert export.resolve_source(result, "ltxv-trainer").root == ltx
     proc = run_export(result, tmp_path / "m", "musubi")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "m" / "videos" / "v1-s0001.txt").read_text() == "rsdemo, shot 1\n"
+    assert (tmp_path / "m" / "videos" / "v1-s0001.txt").read_text() == "rsdemo shot 1\n"
     # both step3-ltx2-data and step4-ltx2-preprocess take --for ltx2-trainer: name one
     lat = tmp_path / "lat"
     lat.mkdir()
@@ -500,8 +520,8 @@ def test_export_takes_the_result_of_reelset_build_and_lists_the_choices(tmp_path
         export.resolve_source(both, "ltx2-trainer")
     only_wan = fake_all(tmp_path / "only-wan", {"step3-wan21-package": wan})
     with pytest.raises(ReelsetError, match=re.escape(f"no output of this build exports --for ltx2-trainer (it takes "
-                                                     f"step3-ltx2-data or step4-ltx2-preprocess); here: "
-                                                     f"{only_wan / 'step3-wan21-package'} (--for musubi|diffusion-pipe|diffsynth)")):
+                                                     f"step3-ltx2-data or step4-ltx2-preprocess or step3-stills); here: "
+                                                     f"{only_wan / 'step3-wan21-package'} (--for musubi|diffusion-pipe|diffsynth|ai-toolkit)")):
         export.resolve_source(only_wan, "ltx2-trainer")
     none = fake_all(tmp_path / "none", {"step1-scenes": tmp_path})
     with pytest.raises(ReelsetError, match="without a package: it has step1-scenes; build step3-ltx2-data or step3-wan21-package"):
@@ -611,7 +631,7 @@ def test_every_train_md_command_parses_and_names_existing_files(tmp_path, models
     lat = fake_latents(tmp_path / "lat")
     flags = {"model_path": models["model_path"], "text_encoder_path": models["text_encoder_path"]}
     for src, target in ((ltx, "ltx2-trainer"), (lat, "ltx2-trainer"), (ltx, "ltxv-trainer"), (wan, "musubi"),
-                        (wan, "diffusion-pipe"), (wan, "diffsynth")):
+                        (wan, "diffusion-pipe"), (wan, "diffsynth"), (ltx, "ai-toolkit"), (wan, "ai-toolkit")):
         dest = tmp_path / f"{src.name}-{target}"
         export.export(src, dest, target, **(flags if target == "ltx2-trainer" else {}))
         cmds = check_train_md(dest)

@@ -192,6 +192,11 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     page = (ds / "result" / "step3-ltx2-data" / "index.html").read_text()
     assert "No clip accepted yet" in page and "not reviewed; automatic QA" in page, page[-3000:]
     assert "caption empty" not in page and "truncated" not in page
+    # the overview groups the left-out clips by reason, each with its step1 thumbnail, and names the review command
+    overview = (ds / "result" / "index.html").read_text()
+    assert re.search(r"<h2>Left out \(\d+ clips?\)</h2>", overview) and "<h3>not reviewed; automatic QA" in overview, overview[-3000:]
+    thumbs = re.findall(r'<img src="(step1-scenes/shards/[^"]+/thumbs/[^"]+\.jpg)"', overview)
+    assert thumbs and all((ds / "result" / t).is_file() for t in thumbs) and "reelset review" in overview
     strict = sh("reelset build --strict", ds, ok=False)
     assert strict.returncode == 2 and "--strict: empty package(s): step3-ltx2-data" in strict.stderr, strict.stderr[-3000:]
 
@@ -212,6 +217,10 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
         assert m.trainer == trainer and m.reviewed_rejected == 1, (step, m.kept, m.clips)
         assert len({c.clip_id for c in m.clips if c.fate == "kept"}) == kept <= m.kept, (step, m.kept, m.clips)
         items[step] = m.kept
+        # issue 38 item 3: no item larger than its source in square pixels (doc.mp4 is 360x270 at SAR 4:3: 480x270)
+        kept_items = [c for c in m.clips if c.fate == "kept"]
+        assert {(c.source_width, c.source_height) for c in kept_items if c.video_id == "doc"} == {(480, 270)}
+        assert all(c.width <= c.source_width and c.height <= c.source_height and c.scale <= 1 for c in kept_items)
     wall = time.monotonic() - t0
     inspect = sh("reelset inspect result", ds)
     assert "step1-scenes" in inspect.stdout

@@ -9,11 +9,13 @@ import csv
 import dataclasses
 import itertools
 import json
+import math
 import os
 import re
 import shutil
 import tomllib
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import orjson
@@ -290,9 +292,95 @@ def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path)
         assert count_frames(out / c.file) == c.frames and c.frames % fam.rules.frame_step == 1
         assert int(v["width"]) % fam.rules.size_multiple == 0 == int(v["height"]) % fam.rules.size_multiple
         assert f"{v['width']}x{v['height']}" in cfg["sizes"] and v["avg_frame_rate"] == f"{fps:g}/1"
+    # a trainer's config only for the families it trains (reelset.trainers: musubi-tuner has no TI2V-5B task)
+    from reelset.trainers import diffusion_pipe, musubi
+
+    assert (out / "dataset" / "musubi_dataset.toml").is_file() == musubi.trains(fam.name) == (fam.name == "wan21")
+    assert (out / "dataset" / "diffusion_pipe_dataset.toml").is_file() and diffusion_pipe.trains(fam.name)
+    assert sorted(Path(f).name for f in m.files if f.endswith(".toml")) == sorted(p.name for p in (out / "dataset").glob("*.toml"))
     bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
     proc = run_tool("step3_wan_package.py", package_spec(fam.package_step, reviewed_dir, fam.name, bad), tmp_path / "bad", tmp_path)
     assert proc.returncode == 2 and f"must be multiples of {fam.rules.size_multiple}" in proc.stderr and f"[{fam.name}]" in proc.stderr
+
+
+def test_the_overview_groups_left_out_clips_by_reason_with_their_thumbnails(scene_outputs, reviewed_dir, ltx2_out, tmp_path):
+    """Issue 38 item 1: the overview's left-out section (reports/aggregate.py ``left_out``) over an
+    overview folder laid out as `all` links its members: the clip rejected in review and the clip
+    too short for every bucket, each in its own reason group, with its step1-scenes thumbnail."""
+    from reelset.reports.aggregate import LEFT_OUT, left_out
+    from reelset.schemas.aggregate import AggregateArtifact, AggregateMember
+
+    (tmp_path / "step1-scenes/shards").mkdir(parents=True)
+    for out in scene_outputs:
+        vid = ScenesArtifact.model_validate(orjson.loads((out / "scenes.json").read_bytes())).video_id
+        (tmp_path / "step1-scenes/shards" / vid).symlink_to(out)
+    (tmp_path / "step2-reviewed").symlink_to(reviewed_dir)
+    (tmp_path / "step3-ltx2-data").symlink_to(ltx2_out)
+    agg = AggregateArtifact(kind="steps", step="pipeline", dataset="t", members=[
+        AggregateMember(name=n, link=n, path=str(tmp_path / n)) for n in ("step1-scenes", "step2-reviewed", "step3-ltx2-data")])
+    groups = left_out(tmp_path, agg, [("step3-ltx2-data", "step3-ltx2-data", load_manifest(ltx2_out))])
+    by_reason = {g["reason"]: g for g in groups}
+    assert set(by_reason) == {"rejected in review", "too short"}, groups
+    assert [c["clip_id"] for c in by_reason["rejected in review"]["clips"]] == [REJECTED]
+    assert by_reason["rejected in review"]["where"] == "step2-reviewed" and by_reason["too short"]["where"] == "step3-ltx2-data"
+    assert [c["clip_id"] for c in by_reason["too short"]["clips"]] == [SHORT]
+    for g in groups:
+        (c,) = g["clips"]
+        assert c["thumb"] == f"step1-scenes/shards/{c['video_id']}/thumbs/{c['clip_id']}.jpg" and (tmp_path / c["thumb"]).is_file()
+    from reelset.report import _ENV
+
+    html = _ENV.from_string(LEFT_OUT).render(left_out=groups, SHEET=48)
+    assert "Left out (2 clips)" in html and "reelset review" in html and html.count("<img ") == 2
+
+
+@pytest.mark.parametrize("fam", families.every(), ids=families.names())
+def test_no_item_is_written_larger_than_its_source_unless_upscale_is_set(fam, reviewed_dir, tmp_path):
+    """Issue 38 item 3, each family at its default sizes (960x544 / 832x480 / 1280x704, all larger
+    than the 480x270 demo and 270x480 portrait sources): every written item (ffprobe) fits its source
+    (scale <= 1), is the configured size scaled to fit the source with each side at a multiple of
+    the family's rule next to it (the pair nearest the configured aspect), and names the size it
+    was scaled down from; `upscale = true` writes the configured sizes, the
+    scale recorded as measured. The documented example: the demo's 480x270 at LTX-2's 960x544 →
+    448x256."""
+    from reelset.package import SourceClip, fit_size
+
+    m_ = fam.rules.size_multiple
+    outs = {}
+    for upscale in (False, True):
+        out = tmp_path / f"up{upscale}"
+        cfg = {"windows": "head", "upscale": upscale}
+        proc = run_tool(fam.package_script, package_spec(fam.package_step, reviewed_dir, fam.name, cfg), out, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outs[upscale] = load_manifest(out)
+        configured = fam.package_config().model_dump().get("buckets") or fam.package_config().model_dump()["sizes"]
+        for c in (c for c in outs[upscale].clips if c.fate == "kept"):
+            v = video_stream(out / c.file)["video"]
+            w, h = int(v["width"]), int(v["height"])
+            assert (w, h) == (c.width, c.height) and w % m_ == 0 == h % m_
+            assert c.scale == pytest.approx(max(w / c.source_width, h / c.source_height), abs=1e-3)
+            if upscale:
+                assert c.scaled_from is None and c.bucket in configured and c.scale > 1
+            else:
+                assert w <= c.source_width and h <= c.source_height and c.scale <= 1
+                cw, ch = (int(x) for x in c.scaled_from.split("x")[:2])
+                assert c.scaled_from in configured and c.bucket.startswith(f"{w}x{h}")
+                fit = min(c.source_width / cw, c.source_height / ch)  # the configured size scaled to fit the source
+                assert abs(w - cw * fit) < m_ and abs(h - ch * fit) < m_  # each side a multiple next to it
+                floor = (cw * fit // m_ * m_, ch * fit // m_ * m_)  # both rounded down: never nearer the aspect
+                assert abs(math.log(w / h) - math.log(cw / ch)) <= abs(math.log(floor[0] / floor[1]) - math.log(cw / ch)) + 1e-9
+    demo = [c for c in outs[False].clips if c.fate == "kept" and c.video_id == "demo01"]
+    assert demo and {(c.source_width, c.source_height) for c in demo} == {(480, 270)}
+    if fam.name == "ltx2":
+        assert {(c.width, c.height) for c in demo} == {(448, 256)}
+        upscaled = [c for c in outs[True].clips if c.video_id == "demo01" and c.fate == "kept"]
+        assert {(c.width, c.height) for c in upscaled} == {(960, 544)} and {c.scale for c in upscaled} == {round(544 / 270, 4)}
+    assert [c.item_id for c in outs[False].clips] == [c.item_id for c in outs[True].clips]  # the same items, other sizes
+    small = SourceClip(48, Fraction(24), 160, 120, False)  # 960x544 → 160x90.7: rounding both down gives 160x64 (2.5:1)
+    assert fit_size(small, 960, 544, 32, upscale=False) == (160, 96)
+    tiny = SourceClip(48, Fraction(24), m_ - 2, m_ * 2, False)  # narrower than one multiple
+    reason = fit_size(tiny, m_ * 4, m_ * 2, m_, upscale=False)
+    assert reason.startswith(f"too small: source {m_ - 2}x{m_ * 2} would be upscaled") and "upscale = true" in reason
+    assert fit_size(tiny, m_ * 4, m_ * 2, m_, upscale=True) == (m_ * 4, m_ * 2)
 
 
 @pytest.mark.parametrize("fam", families.every(), ids=families.names())
@@ -413,7 +501,7 @@ def test_picture_part_of_an_ltx2_audio_caption():
 
 
 def test_trigger_word_is_prepended_once():
-    from reelset.package import caption_for
+    from reelset.captiontext import caption_for
 
     assert caption_for("a  shot\nof Lana", "rsdemo") == "rsdemo a shot of Lana"
     assert caption_for("rsdemo, a shot", "rsdemo") == "rsdemo a shot"  # already there: not doubled

@@ -157,3 +157,65 @@ def test_every_report_of_the_demo_loads_cleanly(browser, demo_out):
     for clip in sorted(clips):
         got = browser.execute_async_script(PROBE_VIDEO, clip.as_uri())
         assert got.get("ready", 0) >= 1 and got.get("w", 0) > 0 and got.get("d", 0) > 0, f"{clip}: {got}"
+
+
+# What a page must hold for a person at 1280 px: its measures and the images it shows (issue 38 item 7).
+LAYOUT = """
+const root = document.documentElement;
+return {scroll: root.scrollWidth, client: root.clientWidth, height: root.scrollHeight,
+        widest: Math.max(...Array.from(document.body.querySelectorAll('*')).map(e => e.getBoundingClientRect().right)),
+        headings: Array.from(document.querySelectorAll('h2, h3')).map(h => h.textContent.trim())};
+"""
+
+
+def artefacts_dir(tmp_path: Path) -> Path:
+    """Where the browser tests keep their screenshots: $REELSET_ARTEFACTS/screenshots (CI uploads
+    that folder), else the test's tmp_path; printed, so a run names it."""
+    import os
+
+    root = Path(os.environ["REELSET_ARTEFACTS"]) if os.environ.get("REELSET_ARTEFACTS") else tmp_path
+    folder = root / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {folder}")
+    return folder
+
+
+def look_at(browser, page: Path, shot: Path, width: int = 1280) -> tuple[dict, dict, list[str]]:
+    """Open ``page`` in a ``width`` px wide window, wait for its images, take a full-page screenshot
+    to ``shot``: (page state, layout, console errors)."""
+    browser.set_window_size(width, 900)
+    browser.get_log("browser")
+    browser.get(page.as_uri())
+    state = wait_for_page(browser)
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    layout = browser.execute_script(LAYOUT)
+    browser.set_window_size(width, min(int(layout["height"]) + 200, 12000))
+    browser.save_screenshot(str(shot))
+    return state, layout, errors
+
+
+def test_the_overview_and_a_package_page_as_a_person_sees_them(browser, demo_out, tmp_path):
+    """Issue 38 item 7: the overview (result/index.html of `all`) and the LTX-2 package page at
+    1280 px: every image loads, nothing runs off the right edge, no console error; the pages show
+    the charts, the contact sheet, the written sizes and the dataset card. Screenshots are kept
+    (:func:`artefacts_dir`)."""
+    shots = artefacts_dir(tmp_path)
+    m = orjson.loads((demo_out / "step3-ltx2-data/manifest.json").read_bytes())
+    kept = [c for c in m["clips"] if c["fate"] == "kept"]
+    for page, name in ((demo_out / "index.html", "overview.png"), (demo_out / "step3-ltx2-data/index.html", "package-ltx2.png")):
+        state, layout, errors = look_at(browser, page, shots / name)
+        assert not errors, errors
+        assert state["images"] and all(i["w"] > 0 for i in state["images"]), [i["src"] for i in state["images"] if not i["w"]]
+        assert layout["client"] >= 1200 and layout["scroll"] <= layout["client"], layout  # no sideways scrolling
+        assert layout["widest"] <= layout["client"] + 1, layout
+        assert (shots / name).stat().st_size > 10_000
+        srcs = [i["src"] for i in state["images"]]
+        # every kept item's preview is on both pages (the overview's contact sheet holds up to 48)
+        assert all(any(s.endswith(f"previews/{c['item_id']}.jpg") for s in srcs) for c in kept), srcs
+        if name == "overview.png":
+            assert any(s.endswith("step3-ltx2-data-overview.png") for s in srcs)  # the chart
+            assert any(h.startswith("Left out") for h in layout["headings"]), layout["headings"]
+        else:
+            assert "Written sizes" in layout["headings"]
+    html = (demo_out / "step3-ltx2-data/index.html").read_text()
+    assert "448x256" in html and "960x544x97" in html and 'href="README.md"' in html

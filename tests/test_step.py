@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from conftest import REPO
 from reelset import ReelsetError
 from reelset.schemas.base import StepMeta
 from reelset.schemas.references import ExtractedFrame
@@ -80,21 +81,35 @@ def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):
         assert work == tmp_path / "nix" / "out" and work.is_dir()
 
 
-# tools whose inputs have no fixed role → file (the family-named inputs of step4/step5, the
-# aggregates or shards of step2-reviewed): they read them with read_artifact
-UNDECLARED = {"step2_reviewed.py", "step4_preprocess.py", "step5_train.py"}
-
-
-def test_every_tools_inputs_are_the_inputs_the_step_table_gives_it():
-    """One declaration: a tool's INPUTS names exactly the upstream steps its entry in
-    nix/steps.nix passes (``inputs``), so the harness checks every input Nix hands the tool."""
+def test_the_step_table_is_the_tools_declarations():
+    """One declaration (issue 40): nix/steps.nix's table is the tools' Step declarations (through
+    the generated nix/steps.json) plus their computed sources, in pipeline order, and the harness
+    loads exactly the inputs a declaration gives a schema."""
     import importlib
 
-    from reelset import nixinfo
+    from reelset import declare, nixinfo
 
-    for s in nixinfo.step_table():
-        declared = set(getattr(importlib.import_module(s["script"].removesuffix(".py")), "INPUTS", {}))
-        if s["script"] in UNDECLARED:
-            assert not declared and s["inputs"], s["name"]
-        else:
-            assert declared == set(s["inputs"]), f"{s['name']}: tools/{s['script']} INPUTS {sorted(declared)}, nix/steps.nix passes {s['inputs']}"
+    table = nixinfo.step_table()
+    declared = declare.collect(REPO / "tools")
+    assert [s["name"] for s in table] == [d.name for d in declared]
+    for row, decl in zip(table, declared, strict=True):
+        assert {k: v for k, v in row.items() if k not in ("sources", "segments")} == \
+            {k: v for k, v in decl.to_nix().items() if k != "segments"}
+        for i in row["inputs"]:  # every input is made before the step
+            assert [s["name"] for s in table].index(i) < [s["name"] for s in table].index(row["name"])
+        module = importlib.import_module(decl.script.removesuffix(".py"))
+        if isinstance(getattr(module, "STEP", None), declare.Step):
+            assert module.STEP is decl
+
+
+def test_a_malformed_declaration_is_refused():
+    from reelset.declare import Step, pipeline_order
+
+    with pytest.raises(ReelsetError, match="shard_config"):
+        Step(name="x", device="cpu", level="dataset", script="x.py", config=["a"], shard_config=["b"])
+    a = Step(name="step2-a", device="cpu", level="video", script="a.py", inputs={"step2-b": None})
+    b = Step(name="step2-b", device="cpu", level="video", script="b.py", inputs={"step2-a": None})
+    with pytest.raises(ReelsetError, match="cycle"):
+        pipeline_order([a, b])
+    with pytest.raises(ReelsetError, match=r"input\(s\) \['step2-b'\] are declared by no tool"):
+        pipeline_order([a])

@@ -342,9 +342,16 @@ def test_presets_fill_only_what_dataset_toml_leaves_out():
         Ltx2TrainConfig.model_validate({"rank": 8})  # steps is required: Nix needs it to plan the segments
 
 
-def test_nix_and_the_schema_agree_on_the_default_segment_length():
+def test_nix_reads_the_default_segment_length_from_the_schema():
+    """Declared once (issue 40): nix/pipeline.nix takes `segment_steps`'s default from the generated
+    nix/config-keys.json, which lists the training sections' defaults from their models."""
+    import json
+
+    keys = json.loads((REPO / "nix" / "config-keys.json").read_text())
+    for section in (k for k in keys if k.endswith("_train")):
+        assert keys[section]["keys"]["segment_steps"]["default"] == TrainConfig.model_fields["segment_steps"].default
     text = (REPO / "nix" / "pipeline.nix").read_text()
-    assert f"segmentDefault = {TrainConfig.model_fields['segment_steps'].default};" in text
+    assert "keys.segment_steps.default" in text and f"= {TrainConfig.model_fields['segment_steps'].default};" not in text
 
 
 def test_heartbeat_and_progress_lines(monkeypatch, capsys):

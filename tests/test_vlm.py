@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DEMO_VIDEO, PYTHON, REPO, ffmpeg
-from reelset import vlm
+from reelset import answers, vlm
 from reelset.disambiguate import model_pass_segment, model_prompt, resolve_speaker
 from reelset.schemas.bible import Bible, BibleTerm
 from reelset.schemas.captions import SHOT_TYPES, CaptionAnswer, answer_schema
@@ -65,7 +65,7 @@ def test_load_and_generate_with_images_and_video(tiny_vlm, frames):
         assert 1 <= g.new_tokens <= 12 and g.seconds > 0 and isinstance(g.text, str)
         assert g.hit_limit == (g.new_tokens == 12)
     # random weights, free decoding: the answer is no usable JSON, and parsing says why instead of raising
-    parsed = vlm.parse_json(gens[0].text, ModelSegmentAnswer, gens[0].hit_limit)
+    parsed = answers.parse_json(gens[0].text, ModelSegmentAnswer, gens[0].hit_limit)
     assert parsed.value is None and parsed.reason and parsed.problem in ("no_json", "truncated")
     assert not any(g.constrained for g in gens)
 
@@ -79,14 +79,14 @@ def test_constrained_decoding_makes_the_random_model_answer_schema_valid_json(ti
     grammar = vlm.json_grammar(model, CaptionAnswer, answer_schema(60, names))
     gens = vlm.generate(model, convs, max_new_tokens=160, grammar=grammar)
     for g in gens:
-        parsed = vlm.parse_json(g.text, CaptionAnswer, g.hit_limit)
+        parsed = answers.parse_json(g.text, CaptionAnswer, g.hit_limit)
         assert g.constrained and parsed.value is not None, (g.text, parsed.reason)
         assert not parsed.repaired and json.loads(g.text) == json.loads(parsed.raw)  # strict JSON, nothing around it
         assert 20 <= len(parsed.value.caption) <= 60 and parsed.value.shot_type in SHOT_TYPES
         assert set(parsed.value.characters) <= set(names)
     seg = vlm.json_grammar(model, ModelSegmentAnswer, segment_answer_schema(names, 40))
     [g] = vlm.generate(model, convs[:1], max_new_tokens=96, grammar=seg)
-    ans = vlm.parse_json(g.text, ModelSegmentAnswer, g.hit_limit).value
+    ans = answers.parse_json(g.text, ModelSegmentAnswer, g.hit_limit).value
     assert ans is not None and ans.speaker in [*names, "unknown"] and 0 <= ans.confidence <= 1 and len(ans.text) <= 40
 
 
@@ -120,7 +120,7 @@ def test_load_errors_name_the_directory(tmp_path):
 def test_tolerant_parsing_of_realistic_answers(case):
     """Free decoding: each answer of the corpus parses as specified in tests/data/model_answers.json."""
     answer = CaptionAnswer if case["answer"] == "caption" else ModelSegmentAnswer
-    parsed = vlm.parse_json(case["text"], answer, hit_limit=case.get("hit_limit", False))
+    parsed = answers.parse_json(case["text"], answer, hit_limit=case.get("hit_limit", False))
     expect = dict(case["expect"])
     if "problem" in expect:
         assert parsed.value is None and parsed.problem == expect["problem"] and expect["reason"] in parsed.reason, parsed.reason

@@ -5,8 +5,9 @@ editing a template, the CSS or this tool rebuilds reports (and the aggregates th
 never ASR, captioning or training.
 
 Input (spec, env ``reelsetSpec``): ``step``, ``dataset``, ``inputs.data`` (the compute output, a
-store path) and ``config.report.module`` (the report module, ``reelset/reports/<module>.py``:
-named like the step's tool).
+store path), ``config.report.module`` (the report module, ``reelset/reports/<module>.py``:
+named like the step's tool) and, for a package step, ``config.card`` (the dataset card's facts
+from Nix: description, episode files and sha256, model pins; reelset/card.py).
 
 Output (``$out``): ``index.html`` plus one symlink per top-level entry of the compute output
 (``scenes.json``, ``clips/``, ``meta.json``, …), so ``result/scenes.json`` and the report's
@@ -28,9 +29,11 @@ from reelset.schemas.base import StepMeta
 from reelset.step import atomic_output, invocation, read_artifact
 
 
-def render(data: Path, module: str, work: Path) -> None:
+def render(data: Path, module: str, work: Path, config: dict | None = None) -> None:
     """Write ``work/index.html`` for compute output ``data`` with ``reelset.reports.<module>`` and
-    link every entry of ``data`` into ``work``. Raises ReelsetError naming the missing file."""
+    link every entry of ``data`` into ``work``; a module's ``write_extras(data, work, config)``
+    gets the spec's config (e.g. ``card``: the dataset card's facts). Raises ReelsetError naming
+    the missing file."""
     if not (data / "meta.json").is_file():
         raise ReelsetError(f"{data}: no meta.json (is this a reelset step output?)")
     meta = read_artifact(data / StepMeta.FILE, StepMeta)
@@ -42,7 +45,7 @@ def render(data: Path, module: str, work: Path) -> None:
         if entry.name != "index.html":
             os.symlink(entry, work / entry.name)
     if hasattr(mod, "write_extras"):  # files made only for people (e.g. a contact sheet)
-        mod.write_extras(data, work)
+        mod.write_extras(data, work, config or {})
     page = mod.page(data, meta)
     report.render(work, page.title, meta, page.body, page.files, **page.context)
 
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if not module:
             raise ReelsetError("render-report: the spec needs config.report.module")
         with atomic_output(call.out, call.in_nix) as work:
-            render(Path(call.spec.inputs["data"]), module, work)
+            render(Path(call.spec.inputs["data"]), module, work, call.spec.config)
         return 0
     except ReelsetError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,11 +39,13 @@ import scenedetect
 from scenedetect import ContentDetector, SceneManager, open_video
 
 from reelset import ReelsetError, media, picture
+from reelset.declare import Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
-STEP = "step1-scenes"
+STEP = Step(name="step1-scenes", device="cpu", level="video", script="step1_scenes.py",
+            config=["scenes"], video_keys=["crop", "audio"])
 
 def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], int]:
     """PySceneDetect ContentDetector on ``path`` (CFR): ([(start_frame, end_frame)], total frames).

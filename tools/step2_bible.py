@@ -23,10 +23,12 @@ import yaml
 
 from reelset import ReelsetError
 from reelset.bible import make_artifact
+from reelset.declare import File, Step
 from reelset.schemas.base import StepSpec
 from reelset.step import StepResult, Timer, log, main, write_json
 
-STEP = "step2-bible"
+STEP = Step(name="step2-bible", device="cpu", level="dataset", script="step2_bible.py",
+            files={"bible": File(key="bible.file", default="bible.yaml")})
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     bible_path = spec.files.get("bible")

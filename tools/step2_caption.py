@@ -20,7 +20,7 @@ constrained`` (default) decoding is constrained to CaptionAnswer's JSON schema (
 :func:`reelset.vlm.json_grammar`), so every answer that ends within ``max_new_tokens`` is a
 valid CaptionAnswer — even the tiny random test model's (nonsense) ones. Without it, or when
 xgrammar cannot handle the model (``decoding`` in captions.json says which and why), the
-answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer (no JSON,
+answer is parsed tolerantly (:func:`reelset.answers.parse_json`). An unusable answer (no JSON,
 cut off, not matching the schema, empty caption) gives ``status = "fallback"``, an empty
 caption and the reason, which step2-reviewed flags for the reviewer — it is never silently
 replaced by the raw text.
@@ -41,8 +41,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from reelset import ReelsetError, media, vlm
+from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
+from reelset.declare import Model, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
@@ -58,8 +59,9 @@ from reelset.schemas.context import ClipContext, SceneContextArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
-STEP = "step2-caption"
-INPUTS = {"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact}
+STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
+            inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact},
+            config=["caption", "device"], models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)
@@ -102,10 +104,10 @@ def build_prompt(ctx: ClipContext, bible: BibleArtifact, cfg: CaptionConfig, fra
 
 def read_answer(gen: vlm.Generation) -> tuple[CaptionAnswer | None, str, str | None, str | None]:
     """(answer, caption, problem, reason) of one generation: the parsed
-    :class:`CaptionAnswer` (:func:`reelset.vlm.parse_json`) and its caption with whitespace
+    :class:`CaptionAnswer` (:func:`reelset.answers.parse_json`) and its caption with whitespace
     collapsed, or None, '' and why (problem key 'no_json' / 'truncated' / 'invalid' of
-    :data:`reelset.vlm.Problem`, or 'empty': nothing left of the caption)."""
-    parsed = vlm.parse_json(gen.text, CaptionAnswer, hit_limit=gen.hit_limit)
+    :data:`reelset.answers.Problem`, or 'empty': nothing left of the caption)."""
+    parsed = answers.parse_json(gen.text, CaptionAnswer, hit_limit=gen.hit_limit)
     if parsed.value is None:
         return None, "", parsed.problem, parsed.reason
     caption = " ".join(parsed.value.caption.split())
@@ -209,4 +211,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reelset import ReelsetError, media
+from reelset.declare import File, Step
 from reelset.repeats import apply_repeats, fingerprint
 from reelset.review import apply_speaker_fixes, decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
@@ -65,7 +66,14 @@ from reelset.signature import decode_frames
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 from reelset.stretches import TimelineBuilder
 
-STEP = "step2-reviewed"
+# per video: each shard reads its video's clips and captions (the tool reads the shards itself);
+# [repeats] groups clips across videos: only the gathering takes it (the shards fingerprint);
+# review.json is optional (without it every clip goes by automatic QA alone) and split: each
+# video's shard gets only the decisions on its own clips
+STEP = Step(name="step2-reviewed", device="cpu", level="dataset", script="step2_reviewed.py",
+            inputs={"step1-scenes": None, "step2-caption": None}, config=["review", "repeats"],
+            per_video=True, shard_config=["review"],
+            files={"review": File(key="review.file", default="review.json", optional=True, split="decisions")})
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
 
 def shards(folder: Path) -> dict[str, Path]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reelset.declare import Step
 from reelset.disambiguate import find_terms, make_terms, norm
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -39,9 +40,9 @@ from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.speakers import SpeakersArtifact
 from reelset.step import Inputs, StepResult, Timer, main, write_json
 
-STEP = "step2-scene-context"
-INPUTS = {"step1-scenes": ScenesArtifact, "step2-transcript-disambiguate": DisambiguatedTranscript,
-          "step2-bible": BibleArtifact, "step2-speakers": SpeakersArtifact}
+STEP = Step(name="step2-scene-context", device="cpu", level="video", script="step2_scene_context.py",
+            inputs={"step1-scenes": ScenesArtifact, "step2-transcript-disambiguate": DisambiguatedTranscript,
+                    "step2-bible": BibleArtifact, "step2-speakers": SpeakersArtifact})
 MAX_CONTEXT_CHARS = 400
 
 def voice_parts(speakers: SpeakersArtifact | None) -> dict[int, list]:
@@ -147,4 +148,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

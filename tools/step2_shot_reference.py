@@ -1,7 +1,7 @@
 """step2-shot-reference: the bible's reference shots, one extracted frame each, gathered.
 
 Input (spec): ``inputs.step2-bible`` (bible.json) and one input per distinct reference shot
-(named ``<video>-<t>``): the output of a reference-frame derivation (``tools/step2_reference_frame.py``:
+(named ``frame/<video>-<t>``, nix/steps.nix ``fanOut``): the output of a reference-frame derivation (``tools/step2_reference_frame.py``:
 ``frame.json`` + ``frame.png``). Nix makes one such derivation per shot, so this gathering step
 depends on the bible and the frames it uses, never on the list of videos.
 
@@ -23,13 +23,17 @@ import shutil
 from pathlib import Path
 
 from reelset import ReelsetError
+from reelset.declare import FanOut, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
-STEP = "step2-shot-reference"
-INPUTS = {"step2-bible": BibleArtifact}  # plus one extracted frame per reference shot (any other input)
+# fan_out: one derivation per distinct reference shot (video + t) extracts its frame (inputs frame/<video>-<t>)
+STEP = Step(name="step2-shot-reference", device="cpu", level="dataset", script="step2_shot_reference.py",
+            inputs={"step2-bible": BibleArtifact},
+            fan_out=FanOut(source="step2-bible", artifact="bible.json", select="shots", script="step2_reference_frame.py",
+                           part="frame", attr="frames", input="frame/"))
 
 
 def slug(text: str) -> str:
@@ -41,7 +45,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     art = inputs["step2-bible"]
     extracted: dict[tuple[str, float], tuple[Path, ExtractedFrame]] = {}
     for name, path in spec.inputs.items():
-        if name != "step2-bible":
+        if name.startswith("frame/"):  # one extracted frame per reference shot (nix/steps.nix fanOut)
             f = read_artifact(Path(path) / ExtractedFrame.FILE, ExtractedFrame)
             extracted[(f.video, f.t)] = (Path(path), f)
     result: list[ReferenceFrame] = []
@@ -66,4 +70,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -28,13 +28,22 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, speakers, voice
+from reelset.declare import FanOut, Model, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
 
-STEP = "step2-speakers"
-INPUTS = {"step2-transcript-base": TranscriptArtifact}  # plus the voice references (inputs voice/<character>/…)
+# fan_out: one derivation per voice reference of the bible (characters[].voice_references: video +
+# start/end seconds) embeds that span (step2_voice_reference.py); every shard reads them all
+# (inputs voice/<character>/<video>-<start>-<end>). The bible is no input of the shard: only a
+# voice-reference edit re-runs it.
+STEP = Step(name="step2-speakers", device="cuda", level="video", script="step2_speakers.py",
+            inputs={"step2-transcript-base": TranscriptArtifact}, config=["speakers", "device"],
+            models={"speakers": Model(key="speakers.model", default="wavlm-base-plus-sv")},
+            video_keys=["audio"],  # the voice references too
+            fan_out=FanOut(source="step2-bible", artifact="bible.json", select="voices", script="step2_voice_reference.py",
+                           part="voice", attr="voices", input="voice/"))
 
 
 def load_references(spec: StepSpec) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
@@ -184,4 +193,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

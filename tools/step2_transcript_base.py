@@ -48,11 +48,15 @@ import faster_whisper
 import srt
 
 from reelset import ReelsetError, asr, media
+from reelset.declare import Model, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
-STEP = "step2-transcript-base"
+STEP = Step(name="step2-transcript-base", device="cuda", level="video", script="step2_transcript_base.py",
+            config=["asr", "device"], models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
+            video_keys=["audio"],
+            cpu_kernels=True)  # CTranslate2 + numpy on the CPU: the same bytes on every AVX2 CPU (nix/cpu-kernels.json)
 
 def write_subtitles(out: Path, segments: list[Segment]) -> None:
     """``transcript.srt`` (srt library) and ``transcript.vtt`` (ffmpeg's WebVTT muxer from the SRT)."""

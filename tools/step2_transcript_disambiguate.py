@@ -31,7 +31,7 @@ Passes, each recorded in the ``audit`` list:
    to that schema (xgrammar, :func:`reelset.vlm.json_grammar`; speaker one of the bible's
    names or 'unknown', text at most ``model_max_text_chars``), so every answer that ends within
    ``model_max_new_tokens`` is valid; otherwise, or when xgrammar cannot handle the model, the
-   answer is parsed tolerantly (:func:`reelset.vlm.parse_json`). An unusable answer keeps the
+   answer is parsed tolerantly (:func:`reelset.answers.parse_json`). An unusable answer keeps the
    earlier passes' text and is recorded as a ``fallback`` audit entry with the reason. Usable
    answers go through :func:`reelset.disambiguate.model_pass_segment` (speaker must be a bible
    character or 'unknown'; text edits only where they spell a bible term that sounds like the
@@ -56,7 +56,8 @@ import faster_whisper
 import rapidfuzz
 import srt
 
-from reelset import ReelsetError, asr, frames, media, vlm
+from reelset import ReelsetError, answers, asr, frames, media, vlm
+from reelset.declare import Model, Step
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -76,10 +77,14 @@ from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
 from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
-STEP = "step2-transcript-disambiguate"
 # step1-scenes is only validated (a broken upstream fails before any work); the frames come from the video itself
-INPUTS = {"step2-transcript-base": TranscriptArtifact, "step2-bible": BibleArtifact, "step1-scenes": ScenesArtifact,
-          "step2-shot-reference": ShotReferenceArtifact}
+STEP = Step(name="step2-transcript-disambiguate", device="cuda", level="video", script="step2_transcript_disambiguate.py",
+            inputs={"step1-scenes": ScenesArtifact, "step2-transcript-base": TranscriptArtifact,
+                    "step2-bible": BibleArtifact, "step2-shot-reference": ShotReferenceArtifact},
+            config=["asr", "disambiguate", "device"],
+            models={"asr": Model(key="asr.model", default="faster-whisper-large-v3"),
+                    "vlm": Model(key="disambiguate.vlm", default="qwen2.5-vl-7b-instruct", when="disambiguate.model")},
+            video_keys=["audio"], cpu_kernels=True)
 
 def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     """(hotwords, initial_prompt) from the bible: canonical character names, places and
@@ -179,7 +184,7 @@ def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact
             new_tokens += g.new_tokens
             prompt_tokens += g.prompt_tokens
             hit_limit += g.hit_limit
-            parsed = vlm.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit)
+            parsed = answers.parse_json(g.text, ModelSegmentAnswer, hit_limit=g.hit_limit)
             if parsed.value is None:
                 malformed += 1
                 kept = " ".join(w["word"] for w in segments[si])
@@ -305,4 +310,4 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))

@@ -13,6 +13,10 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 - a video goes to the bucket of nearest aspect ratio (distance of log(W/H)) among buckets
   with F <= its frames; ties prefer more frames, then the larger area; a video shorter than
   every bucket is skipped by the trainer — here it is dropped *with its reason* instead;
+- no silent upscaling (reelset's rule, docs/datasets.md "Written sizes"): a source smaller than
+  its bucket is written at the bucket scaled down to fit it, same aspect, W and H rounded down to
+  multiples of 32, labelled by that size (``448x256x97`` for a 480x270 source at ``960x544x97``;
+  the manifest's ``scaled_from`` names the bucket), unless ``upscale = true``;
 - the video is resized with its aspect kept until it covers the bucket, center-cropped, and
   its first F frames are taken; the trainer's docs tell users to split long scenes first, so
   reelset packages each reviewed clip as windows (``windows`` of ``[ltx2]``,
@@ -21,7 +25,7 @@ Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
   ``media_path``); media paths are resolved relative to the metadata file's folder;
 - ``process_dataset.py --lora-trigger`` prepends a trigger word to each caption; the
   captions written here already start with the bible's trigger word (reelset's policy for
-  every family, :func:`reelset.package.caption_for`, so step4-ltx2-preprocess encodes the
+  every family, :func:`reelset.captiontext.caption_for`, so step4-ltx2-preprocess encodes the
   same text), hence the printed command has no ``--lora-trigger``: passing it would double
   the word.
 
@@ -59,6 +63,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from reelset import media, package
+from reelset.declare import Step
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.step import Inputs, StepResult, Timer, main, write_json
@@ -68,7 +74,9 @@ INPUTS = package.INPUTS
 
 
 def plan(cfg: Ltx2Config):
-    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets."""
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``'s buckets: the trainer's
+    bucket choice, then the written size (:func:`reelset.package.fit_size`: no upscaling unless
+    ``cfg.upscale``; a bucket scaled down to a smaller source is labelled by its written size)."""
     buckets = [package.parse_size(b) for b in cfg.buckets]
     shortest = min(f for _, _, f in buckets)
 
@@ -77,8 +85,12 @@ def plan(cfg: Ltx2Config):
         if not fitting:
             return (f"too short: {available} frames at {cfg.fps} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < {shortest} frames of the shortest bucket")
-        w, h, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
-        return w, h, f, f"{w}x{h}x{f}"
+        bw, bh, f = min(fitting, key=lambda b: (package.aspect_distance(src.width, src.height, b[0], b[1]), -b[2], -b[0] * b[1]))
+        size = package.fit_size(src, bw, bh, cfg.SIZE_MULTIPLE, cfg.upscale)
+        if isinstance(size, str):
+            return size
+        w, h = size
+        return w, h, f, f"{w}x{h}x{f}", "" if (w, h) == (bw, bh) else f"{bw}x{bh}x{f}"
 
     return choose
 
@@ -116,6 +128,14 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     return StepResult(counts={"clips": len({c.clip_id for c in clips}), "kept": art.kept, "dropped": art.dropped,
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed},
                       versions={"ffmpeg": media.program_version("ffmpeg")})
+
+
+def declare(family: Family) -> Step:
+    """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py)."""
+    return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
+                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":

@@ -22,13 +22,15 @@ in its module, reelset/families/<name>.py):
   is one item; a clip with fewer than ``min_frames`` → dropped with the reason;
 - width and height multiples of 16 (DiffSynth-Studio Wan.md); default sizes 832x480 and
   480x832 (Wan 2.1 480p); the nearest aspect ratio wins, the clip is scaled to cover and
-  center-cropped;
+  center-cropped; a source smaller than that size is written at it scaled down to fit, same
+  aspect, sides rounded down to the family's multiple (no silent upscaling, unless ``upscale``:
+  docs/datasets.md "Written sizes"), and the trainer configs list the written sizes;
 - captions: DiffSynth-Studio reads a ``metadata.csv`` with columns ``video,prompt``, paths
   relative to ``--dataset_base_path``; musubi-tuner (``caption_extension = ".txt"``) and
   diffusion-pipe (``examples/dataset.toml``: caption file = media file name with ``.txt``)
   read a ``.txt`` sidecar next to each video;
 - trigger word: every caption starts with the bible's trigger word, exactly once (the same
-  policy as step3-ltx2-data, :func:`reelset.package.caption_for`; these trainers have no
+  policy as step3-ltx2-data, :func:`reelset.captiontext.caption_for`; these trainers have no
   trigger option);
 - diffusion-pipe drops a video shorter than every ``frame_buckets`` entry and assigns the
   longest bucket not longer than the video, so its config lists every frame count written.
@@ -38,9 +40,10 @@ Output (``$out``):
   audio unless ``audio``) and ``dataset/videos/<item_id>.txt`` (its caption, one line);
 - ``dataset/metadata.csv`` (``video,prompt``; ``video`` = ``videos/<item_id>.mp4``):
   ``--dataset_base_path <dataset> --dataset_metadata_path <dataset>/metadata.csv``;
-- ``dataset/musubi_dataset.toml`` and ``dataset/diffusion_pipe_dataset.toml``: dataset configs
-  whose paths (``videos``, ``cache``) are relative to the ``dataset`` folder — run the
-  trainers from there or make the paths absolute;
+- ``dataset/musubi_dataset.toml`` (families musubi-tuner trains: not Wan 2.2 TI2V-5B) and
+  ``dataset/diffusion_pipe_dataset.toml``: dataset configs (reelset.trainers) whose paths
+  (``videos``, ``cache``) are relative to the ``dataset`` folder — run the trainers from there
+  or make the paths absolute (``reelset export`` does);
 - ``<family>_dataset.zip``: the ``dataset`` folder (same files and bytes), entries sorted, dated
   1980-01-01, mode 0644 — bit-identical across rebuilds;
 - ``manifest.json`` (:class:`reelset.schemas.manifest.PackageManifest`), ``meta.json``
@@ -66,16 +69,20 @@ from pathlib import Path
 import tomli_w
 
 from reelset import families, media, package
+from reelset.declare import Step
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan21_package import WanPackageConfig
 from reelset.step import Inputs, StepResult, Timer, main, write_json
+from reelset.trainers import diffusion_pipe, musubi
 
 INPUTS = package.INPUTS
 
 
 def plan(cfg: WanPackageConfig):
-    """The planner of :func:`reelset.package.package_clips` for ``cfg``."""
+    """The planner of :func:`reelset.package.package_clips` for ``cfg``: nearest-aspect size, then
+    the written size (:func:`reelset.package.fit_size`: no upscaling unless ``cfg.upscale``)."""
     sizes = [package.parse_size(s) for s in cfg.sizes]
 
     def choose(src: package.SourceClip, available: int) -> package.Plan:
@@ -84,15 +91,20 @@ def plan(cfg: WanPackageConfig):
         if frames < cfg.min_frames:
             return (f"too short: {available} frames at {cfg.fps:g} fps ({src.frames} frames at "
                     f"{float(src.fps):g} fps) < min_frames {cfg.min_frames}")
-        w, h = min(sizes, key=lambda s: (package.aspect_distance(src.width, src.height, s[0], s[1]), -s[0] * s[1]))
-        return w, h, frames, f"{w}x{h}"
+        sw, sh = min(sizes, key=lambda s: (package.aspect_distance(src.width, src.height, s[0], s[1]), -s[0] * s[1]))
+        size = package.fit_size(src, sw, sh, cfg.SIZE_MULTIPLE, cfg.upscale)
+        if isinstance(size, str):
+            return size
+        w, h = size
+        return w, h, frames, f"{w}x{h}", "" if (w, h) == (sw, sh) else f"{sw}x{sh}"
 
     return choose
 
 
-def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[PackagedClip]) -> list[str]:
-    """Caption sidecars, metadata.csv and the two trainer configs in ``folder``; the names
-    of the metadata/config files."""
+def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[PackagedClip], family: str) -> list[str]:
+    """Caption sidecars, metadata.csv and the dataset configs of the trainers that train
+    ``family`` (reelset.trainers: musubi-tuner, diffusion-pipe) in ``folder``; the names of the
+    metadata/config files."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["video", "prompt"])
@@ -101,24 +113,19 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
         writer.writerow([rel.as_posix(), c.caption])
         (folder / rel).with_suffix(".txt").write_text(c.caption + "\n", encoding="utf-8")
     (folder / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
-    first_w, first_h = package.parse_size(cfg.sizes[0])
-    musubi = {
-        "general": {"resolution": [first_w, first_h], "caption_extension": ".txt", "batch_size": 1,
-                    "enable_bucket": len(cfg.sizes) > 1, "bucket_no_upscale": False},
-        # clips are already 4n+1 frames at the family's fps: "full" takes all of them (max_frames caps)
-        "datasets": [{"video_directory": "videos", "cache_directory": "cache",
-                      "frame_extraction": "full", "max_frames": cfg.max_frames}],
-    }
-    frame_buckets = sorted({1} | {c.frames for c in kept})
-    diffusion_pipe = {
-        "resolutions": [[first_w, first_h]], "enable_ar_bucket": True,
-        "ar_buckets": [list(package.parse_size(s)) for s in cfg.sizes],
-        "frame_buckets": frame_buckets,
-        "directory": [{"path": "videos", "num_repeats": 1}],
-    }
-    (folder / "musubi_dataset.toml").write_text(tomli_w.dumps(musubi), encoding="utf-8")
-    (folder / "diffusion_pipe_dataset.toml").write_text(tomli_w.dumps(diffusion_pipe), encoding="utf-8")
-    return ["metadata.csv", "musubi_dataset.toml", "diffusion_pipe_dataset.toml"]
+    # the written sizes, largest first: with no upscaling a smaller source's items have a size of
+    # their own, which the trainers' configs must keep (reelset.trainers)
+    sizes = package.written_sizes(kept, cfg.sizes)
+    names = ["metadata.csv"]
+    if musubi.trains(family):  # musubi-tuner has no Wan 2.2 TI2V-5B task
+        config = musubi.dataset_config(sizes, cfg.max_frames, "videos", "cache")
+        (folder / "musubi_dataset.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        names.append("musubi_dataset.toml")
+    if diffusion_pipe.trains(family):
+        config = diffusion_pipe.dataset_config(sizes, [c.frames for c in kept], "videos")
+        (folder / "diffusion_pipe_dataset.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+        names.append("diffusion_pipe_dataset.toml")
+    return names
 
 
 def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
@@ -132,7 +139,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
         return package.shard_result(family.name, spec, reviewed, cfg, out, clips)
     package.require_kept(reviewed, clips)
     kept = [c for c in clips if c.fate == "kept"]
-    names = write_package_files(out / package.PACKAGE_DIR, cfg, kept)
+    names = write_package_files(out / package.PACKAGE_DIR, cfg, kept, family.name)
     with timer.phase("zip"):
         zipped = package.write_zip(out / package.PACKAGE_DIR, out / zip_name)
     files = [f"{package.PACKAGE_DIR}/{n}" for n in names] + [zip_name]
@@ -142,6 +149,14 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
                               "frames_written": art.frames_written, "source_frames_trimmed": art.source_frames_trimmed,
                               "zip_entries": zipped},
                       versions={"ffmpeg": media.program_version("ffmpeg"), "tomli-w": importlib.metadata.version("tomli-w")})
+
+
+def declare(family: Family) -> Step:
+    """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py)."""
+    return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
+                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, families, train
+from reelset.declare import Step, base_model
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
@@ -115,6 +117,14 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     return StepResult(device=str(device), models=[model],
                       counts={"clips": len(clips), "audio_latents": sum("audio_latents" in c.files for c in clips)},
                       versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
+
+
+def declare(family: Family) -> Step:
+    """The preprocess step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py)."""
+    return Step(name=family.preprocess_step, device="cuda", level="dataset", script="step4_preprocess.py",
+                inputs={family.package_step: None}, config=[f"{family.name}_preprocess", "device"],
+                models={"base": base_model(family)}, opt_in=f"{family.name}_preprocess", family=family.name, role="preprocess")
 
 
 if __name__ == "__main__":

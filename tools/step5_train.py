@@ -28,6 +28,8 @@ import os
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
+from reelset.declare import Segments, Step, base_model
+from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import TrainArtifact, TrainSample, TrainSegment
@@ -111,6 +113,16 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     return StepResult(device=str(device), models=[model],
                       counts={"steps": cfg.steps, "segments": len(segs), "samples": len(samples), "lora_keys": lora_keys},
                       versions={"torch": torch.__version__, "diffusers": diffusers.__version__})
+
+
+def declare(family: Family) -> Step:
+    """The train step of model family ``family`` (reelset.declare; collected into nix/steps.json
+    once per family by tools/gen_docs.py). A chain of segment derivations (step5_train_segment.py) does the training."""
+    return Step(name=family.train_step, device="cuda", level="dataset", script="step5_train.py",
+                inputs={family.preprocess_step: None}, config=[f"{family.name}_train", "device"],
+                # the model the latents were made with (step5 checks that they match)
+                models={"base": base_model(family)}, opt_in=f"{family.name}_train", family=family.name, role="train",
+                segments=Segments(section=f"{family.name}_train", script="step5_train_segment.py"))
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from reelset import ReelsetError, cpu_kernels
 from reelset import device as devices
 from reelset.hallucination import normalize, repetition_spans, segment_flags
+from reelset.log import Timer, log
 from reelset.schemas.transcript import AsrConfig, GuardConfig, Segment, Word
-from reelset.step import Timer, log
 
 SAMPLE_RATE = 16000
 WINDOW_S = 30  # Whisper's input window, seconds

@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from reelset import ReelsetError
+from reelset.schemas.base import FanOutItem
 from reelset.schemas.bible import Bible, BibleArtifact, BibleTerm
 
 
@@ -201,5 +202,41 @@ def make_artifact(path: Path, source_name: str | None = None) -> BibleArtifact:
     """bible.yaml → BibleArtifact (validated, normalized, with the flat term list); errors
     name ``source_name`` (the user's file name) when given."""
     bible = load_bible(path, source_name)
-    return BibleArtifact(source=source_name or path.name, source_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                         bible=bible, terms=bible_terms(bible))
+    source = source_name or path.name
+    return BibleArtifact(source=source, source_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                         bible=bible, terms=bible_terms(bible), fan_out=fan_out(bible, source))
+
+
+def nix_number(x: float) -> str:
+    """A number as Nix's ``toString`` writes a float (six decimals: 1.5 → '1.500000'), so the
+    item keys and derivation names stay those users already have (`step2-shot-reference.frames.demo01-1.000000`)."""
+    return f"{x:.6f}"
+
+
+def fan_out(bible: Bible, source: str) -> dict[str, list[FanOutItem]]:
+    """The derivations the bible fans out to (:class:`reelset.schemas.base.FanOutItem`; nix/pipeline.nix
+    ``fanOutOf``): ``'shots'`` — one per distinct (video, t) of every character's and place's
+    reference shots (key and name ``<video>-<t>``; config ``{'shot': {'t', 'where'}}``), in bible
+    order, the first mention naming it; ``'voices'`` — one per voice reference of a character (key
+    ``<character>/<video>-<start>-<end>``; name ``voice-<video>-<start>-<end>-<sha256(character)[:8]>``,
+    a valid store name whatever the character's spelling; config ``{'voice': {'character', 'start',
+    'end', 'where'}}``). Seconds are written as Nix's ``toString`` writes them (:func:`nix_number`)."""
+    shots: dict[str, FanOutItem] = {}
+    for kind, group in (("character", bible.characters), ("place", bible.places)):
+        for i, entry in enumerate(group):
+            for j, shot in enumerate(entry.reference_shots):
+                key = f"{shot.video}-{nix_number(shot.t)}"
+                where = f"{source}: {kind}s[{i}].reference_shots[{j}]"
+                shots.setdefault(key, FanOutItem(key=key, name=key, video=shot.video, file=source, where=where,
+                                                 what=f"a reference shot of {kind} {entry.name}",
+                                                 config={"shot": {"t": shot.t, "where": where}}))
+    voices = []
+    for i, character in enumerate(bible.characters):
+        for j, ref in enumerate(character.voice_references):
+            span = f"{ref.video}-{nix_number(ref.start)}-{nix_number(ref.end)}"
+            where = f"{source}: characters[{i}].voice_references[{j}]"
+            tag = hashlib.sha256(character.name.encode()).hexdigest()[:8]
+            voices.append(FanOutItem(key=f"{character.name}/{span}", name=f"voice-{span}-{tag}", video=ref.video,
+                                     file=source, where=where, what=f"a voice reference of character {character.name} ({where})",
+                                     config={"voice": {"character": character.name, "start": ref.start, "end": ref.end, "where": where}}))
+    return {"shots": list(shots.values()), "voices": voices}

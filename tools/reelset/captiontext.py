@@ -41,6 +41,18 @@ def strip_trigger(text: str, trigger: str | None) -> str:
     return re.sub(r"\s{2,}", " ", out).strip()
 
 
+def caption_for(caption: str, trigger: str | None) -> str:
+    """The caption as written, under reelset's one trigger-word rule (every family, every package
+    and every ``reelset export``; issue 40: one rule in one place): with a trigger word,
+    ``'<trigger> <caption>'`` with the trigger word exactly once — any whole-word occurrence in
+    ``caption``, in any case (a reviewer may have typed it), is removed first
+    (:func:`strip_trigger`); whitespace (newlines included) collapsed to single spaces so a
+    caption is one CSV field and one line of a .txt sidecar. Idempotent:
+    ``caption_for(caption_for(c, t), t) == caption_for(c, t)``."""
+    text = " ".join(strip_trigger(caption, trigger).split())
+    return f"{trigger} {text}" if trigger else text
+
+
 def word_count(text: str) -> int:
     """Whitespace-separated words of ``text``."""
     return len(text.split())

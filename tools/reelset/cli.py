@@ -64,10 +64,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, entry, export, nixinfo, userfiles
+from reelset.log import parse_timings
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta
 from reelset.schemas.registry import ARTIFACTS
-from reelset.step import parse_timings
 
 
 # --------------------------------------------------------------------------- inspect
@@ -261,8 +261,8 @@ def dataset_status(flake: str, attr: str, cwd: Path | None = None) -> dict:
     env = entry.build_env()
     plan = entry.read_plan(flake, attr, env, cwd=cwd)
     names, evaluated = plan["order"], plan["steps"]
-    # an opt-in step whose section dataset.toml lacks is "opt-in", even where it would evaluate
-    off = {n for n in names if evaluated[n]["optIn"] and evaluated[n]["optIn"] not in plan["sections"]}
+    # an opt-in step whose section dataset.toml lacks is "opt-in", even where it would evaluate (the plan's rule)
+    off = {n for n in names if evaluated[n]["optedOut"]}
     buildable = [n for n in names if evaluated[n]["state"] == "ok" and n not in off]
     dry = nixinfo.parse_dry_run(nixinfo.run_nix(
         ["build", "--impure", "--dry-run", "--no-link", *[f"{flake}#{attr}.{n}" for n in buildable]],

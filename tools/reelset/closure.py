@@ -74,3 +74,52 @@ def source_closure(tools: Path, script: str) -> list[str]:
 def all_closures(tools: Path) -> dict[str, list[str]]:
     """``{script: closure}`` for every ``tools/*.py`` (what ``nix/sources.json`` holds)."""
     return {p.name: source_closure(tools, p.name) for p in sorted(tools.glob("*.py"))}
+
+
+def import_cycles(tools: Path) -> list[list[str]]:
+    """Import circles among the ``reelset`` modules below ``tools`` (module-level and function-level
+    imports alike), each as a sorted list of files (``['reelset/device.py', 'reelset/step.py']``);
+    empty when the import graph is layered (issue 40: ``reelset/log.py`` is the ground floor, so
+    the harness and the device policy no longer import each other). A package's ``__init__.py``
+    reached only on the way to a module is not an edge. Strongly connected components by
+    Tarjan's algorithm (iterative), O(files + imports)."""
+    files = sorted(p.relative_to(tools).as_posix() for p in (tools / "reelset").rglob("*.py") if "__pycache__" not in p.parts)
+    graph = {f: sorted(g for g in _imports(tools, f) if g != f and not g.endswith("__init__.py")) for f in files}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in files:
+        if root in index:
+            continue
+        work = [(root, iter(graph.get(root, [])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            nxt = next((g for g in edges if g in graph), None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(graph[nxt])))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return sorted(cycles)

@@ -124,7 +124,7 @@ def pick(library: Library) -> str:
     allows it (logged once per step process, however often a step asks); ReelsetError naming the
     step, the reason and the two fixes when the policy requires a GPU. Records the GPU (name,
     driver, CUDA versions) for meta.json."""
-    from reelset.step import log
+    from reelset.log import log
 
     ok, reason = _library_sees_cuda(library)
     if ok:

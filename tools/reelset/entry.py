@@ -214,7 +214,7 @@ def invisible_message(target: Target, missing: list[tuple[str, str]]) -> str:
 
 def read_plan(flake: str | Path, attr: str, env: dict[str, str], cwd: Path | None = None) -> dict:
     """The dataset's plan (``plan`` of nix/pipeline.nix) by one ``nix eval --json <flake>#<attr>.plan``:
-    ``{"sections": [...], "order": [step, ...], "steps": {step: {device, level, optIn, inAll, why,
+    ``{"sections": [...], "order": [step, ...], "steps": {step: {device, level, optIn, optedOut, inAll, why,
     state ("ok" | "error"), drv, shards}}}``; ``why`` says why `all` leaves a step out (null when it
     is in `all`), in the words `reelset build` prints. ReelsetError when the flake does not evaluate
     or has no plan (a dataset flake pinning an older reelset: update its reelset input)."""
@@ -384,7 +384,7 @@ def build(target: Target, step: str, out_link: Path, check_git: bool = True, log
         lines += [f"left out: {n}: {r}" for n, r in skipped.items()]
     else:
         plan = read_plan(target.flake, target.attr, env)
-        skipped = left_out(plan, {n for n in names if not (plan["steps"][n]["optIn"] and plan["steps"][n]["optIn"] not in cfg)})
+        skipped = left_out(plan, {n for n in names if not plan["steps"][n]["optedOut"]})
     here = "" if target.dataset_dir == Path.cwd() else f" --dataset {shlex.quote(str(target.dataset_dir))}"
     lines += left_out_clips(out, f"reelset review{here} (then git add {lookup(cfg, 'review.file', 'review.json')}; "
                                  f"reelset build{here})")

@@ -22,9 +22,9 @@ writable, and ``DEST/TRAIN.md`` holds the exact commands (buckets, frame counts 
 word filled in; base-model paths are ``--model-path`` / ``--text-encoder-path`` when given, else
 placeholders in angle brackets).
 
-Captions: every caption of the copy contains the bible's trigger word exactly once (word match,
-case-sensitive): a caption without it gets it prepended, one with it is kept as is, one with it
-twice is an error. So no trainer flag that adds a trigger (``--lora-trigger``, ``--id-token``) is
+Captions: every caption of the copy contains the bible's trigger word exactly once, first (the
+packages' own rule, :func:`reelset.captiontext.caption_for`, applied again: a no-op on package
+captions, and the same rule for anything else exported). So no trainer flag that adds a trigger (``--lora-trigger``, ``--id-token``) is
 used. Precomputed latents are exported as they are (their captions were encoded already).
 
 Rules, and where they were read (facts, not code):
@@ -51,16 +51,9 @@ Rules, and where they were read (facts, not code):
   ``conditions/ / Path(media_path).with_suffix(".pt")`` — an absolute ``media_path`` wins that
   join, so the embeddings land beside the videos and ``src/ltxv_trainer/datasets.py`` pairs no
   sample (0 items): ``media_path`` must be relative.
-- musubi-tuner (@ 30c658c4f4b0bf05038b3346eff9670259b10fc7): ``src/musubi_tuner/dataset/
-  config_utils.py`` passes ``video_directory``/``cache_directory`` to glob/open unchanged
-  (relative = the current directory's), ``cache_directory`` is a ``[[datasets]]`` key only;
-  ``dataset/image_video_dataset.py``: ``frame_extraction = "full"`` takes up to ``max_frames``
-  frames rounded down to 4n+1, ``.txt`` caption beside each video (non-recursive glob).
-- diffusion-pipe (@ 8f83dbf25d03219df705570ec03e62be04bc402f): ``utils/dataset.py``:
-  ``[[directory]] path`` is used as given (cwd-relative), the cache is written to
-  ``<path>/cache/<model>``, every file in ``path`` that is not ``.txt``/``.json``/… is media
-  (so only clips and their ``.txt`` captions go there); ``examples/wan_14b_min_vram.toml``,
-  ``examples/main_example.toml``: the main config's keys.
+- musubi-tuner, diffusion-pipe: their dataset configs and the facts behind them are in
+  :mod:`reelset.trainers.musubi` and :mod:`reelset.trainers.diffusion_pipe` (the package steps
+  write the same configs with paths relative to the package).
 - DiffSynth-Studio (@ fed7b18fac2ed4cb802796eec91970e7659bccde): ``diffsynth/core/data/
   operators.py`` joins ``--dataset_base_path`` and the ``video`` value (an absolute value wins);
   ``examples/wanvideo/model_training/train.py`` reads ``video`` and ``prompt`` and always builds a
@@ -82,20 +75,20 @@ import csv
 import io
 import json
 import os
-import re
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from pydantic import ValidationError
 
-from reelset import ReelsetError, families, media
-from reelset.captiontext import picture_part
+from reelset import ReelsetError, card, families, media, package
+from reelset.captiontext import caption_for, picture_part
 from reelset.families import Variant
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.manifest import PackagedClip, PackageManifest
+from reelset.schemas.stills import StillsArtifact
+from reelset.trainers import diffusion_pipe, musubi
 
 
 def _sources() -> dict[str, tuple[str, ...]]:
@@ -209,12 +202,16 @@ def _models_note(tm: TrainerModels) -> str:
 
 @dataclass
 class Source:
-    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact."""
+    """A resolved step output: its kind (a key of :data:`SOURCES`), real folder and artifact, and
+    the dataset card's Nix-side facts (``card.json`` of the package report it was reached
+    through; None from a bare compute output)."""
 
     kind: str
     root: Path
     manifest: PackageManifest | None = None
     index: LatentIndex | None = None
+    facts: dict | None = None
+    stills: StillsArtifact | None = None  # step3-stills (reelset/export_stills.py)
 
 
 def _choices(result: Path, kinds: list[str]) -> str:
@@ -251,6 +248,12 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                                    f"(it takes {' or '.join(k for k, t in SOURCES.items() if target in t)}); "
                                    f"here: {', '.join(f'{result / k} (--for {chr(124).join(SOURCES[k])})' for k in here)}")
             raise ReelsetError(f"{result}: a build of several steps; name the one to export: {_choices(result, fit)}")
+    if (result / StillsArtifact.FILE).exists() and not (result / "manifest.json").exists():
+        real = (result / StillsArtifact.FILE).resolve()
+        try:
+            return Source("step3-stills", real.parent, stills=StillsArtifact.model_validate(orjson.loads(real.read_bytes())))
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            raise ReelsetError(f"{result / StillsArtifact.FILE}: not a valid stills.json: {exc}") from exc
     for name, schema in (("manifest.json", PackageManifest), ("latents.json", LatentIndex)):
         entry = result / name
         if not entry.exists():
@@ -262,7 +265,9 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
             raise ReelsetError(f"{entry}: not a valid {name}: {exc}") from exc
         fam = families.get(art.trainer if isinstance(art, PackageManifest) else art.family)
         if isinstance(art, PackageManifest):
-            return Source(fam.package_step, real.parent, manifest=art)
+            facts = result / card.FACTS  # beside the report's manifest.json link (reports/package.py)
+            return Source(fam.package_step, real.parent, manifest=art,
+                          facts=orjson.loads(facts.read_bytes()) if facts.is_file() else None)
         if fam.preprocess_step not in SOURCES:
             raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
                                f"(see {fam.model_module}): export the {fam.package_step} instead")
@@ -295,19 +300,6 @@ def place(src: Path, dst: Path) -> str:
     return how
 
 
-def trigger_once(caption: str, trigger: str | None, item_id: str) -> str:
-    """``caption`` with ``trigger`` exactly once (prepended when absent; see the module docstring).
-    ReelsetError when it is there more than once."""
-    text = " ".join(caption.split())
-    if not trigger:
-        return text
-    n = len(re.findall(rf"(?<!\w){re.escape(trigger)}(?!\w)", text))
-    if n > 1:
-        raise ReelsetError(f"item {item_id}: caption contains the trigger word {trigger!r} {n} times; edit it in "
-                           f"review.json (one is what trainers expect): {text!r}")
-    return text if n == 1 else f"{trigger} {text}"
-
-
 def _kept(m: PackageManifest) -> list[PackagedClip]:
     kept = [c for c in m.clips if c.fate == "kept"]
     if not kept:
@@ -322,7 +314,7 @@ def _copy_clips(src: Source, dest: Path, folder: str, sidecars: bool) -> list[tu
     for c in _kept(src.manifest):
         dst = dest / folder / Path(c.file).name
         place(src.root / c.file, dst)
-        caption = trigger_once(c.caption or "", src.manifest.trigger_word, c.item_id)
+        caption = caption_for(c.caption or "", src.manifest.trigger_word)
         if sidecars:
             dst.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8")
         out.append((c, dst, caption))
@@ -384,7 +376,7 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     (dest / "dataset.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     pre = dest / ".precomputed"
     pre.mkdir()
-    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    buckets = _buckets(m, [c for c, _, _ in clips])
     audio = all(_has_audio(p) for _, p, _ in clips)
     tm = trainer_models(_variant_of(None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
@@ -419,6 +411,14 @@ LoRA checkpoints go to `{dest / 'outputs'}`.
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["dataset.json", "training.yaml", "TRAIN.md"]
+
+
+def _buckets(m: PackageManifest, kept: list[PackagedClip]) -> list[str]:
+    """The LTX-2 buckets the kept items were written at, in the order of the configured buckets
+    they come from (an item scaled down to a smaller source: its ``scaled_from``), then by label."""
+    order = m.config["buckets"]
+    rank = lambda c: order.index(c.scaled_from or c.bucket) if (c.scaled_from or c.bucket) in order else len(order)  # noqa: E731
+    return list(dict.fromkeys(c.bucket for c in sorted(kept, key=lambda c: (rank(c), c.bucket))))
 
 
 def validation_prompt(idx: LatentIndex) -> str:
@@ -493,7 +493,7 @@ def export_ltxv(src: Source, dest: Path, model_path: str | None, text_encoder: s
     del model_path, text_encoder  # the LTXV trainer fetches its model by --model-source
     m = src.manifest
     clips = _copy_clips(src, dest, "videos", sidecars=False)
-    buckets = sorted({c.bucket for c, _, _ in clips}, key=m.config["buckets"].index)
+    buckets = _buckets(m, [c for c, _, _ in clips])
     files, cmds = [], []
     for b in buckets:
         name = f"dataset-{b}.json"
@@ -528,9 +528,39 @@ one of the `.precomputed-<bucket>` folders above and run `python scripts/train.p
 
 
 # --------------------------------------------------------------------------- Wan trainers
-def _wan_sizes(clips) -> tuple[list[list[int]], list[int]]:
-    sizes = sorted({(c.width, c.height) for c, _, _ in clips})
-    return [list(s) for s in sizes], sorted({c.frames for c, _, _ in clips})
+def _wan_sizes(clips) -> tuple[list[tuple[int, int]], list[int]]:
+    """(written sizes, largest area first — :func:`reelset.package.written_sizes`; frame counts) of the copied items."""
+    return package.written_sizes([c for c, _, _ in clips], []), sorted({c.frames for c, _, _ in clips})
+
+
+def musubi_commands(toml: Path, dit: str, t5: str, outputs: Path, name: str) -> str:
+    """TRAIN.md's musubi-tuner block: cache latents, cache T5 outputs, train a Wan 2.1 LoRA on ``toml``."""
+    return f"""```sh
+cd musubi-tuner
+python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
+python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
+accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
+  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
+  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
+  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
+  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
+  --seed 42 --output_dir {outputs} --output_name {name}
+```"""
+
+
+def diffsynth_commands(dest: Path, max_pixels: int, num_frames: int, release: str, vae: str) -> str:
+    """TRAIN.md's DiffSynth-Studio block: install (with librosa), train a Wan LoRA on ``dest/metadata.csv``."""
+    return f"""```sh
+cd DiffSynth-Studio
+pip install -e ".[audio]"          # librosa: train.py imports it
+export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
+accelerate launch examples/wanvideo/model_training/train.py \\
+  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
+  --max_pixels {max_pixels} --num_frames {num_frames} --dataset_repeat 10 \\
+  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
+  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
+  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
+```"""
 
 
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
@@ -542,11 +572,7 @@ def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder:
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     (dest / "cache").mkdir()
     sizes, frames = _wan_sizes(clips)
-    first = [int(v) for v in m.config["sizes"][0].split("x")]
-    cfg = {"general": {"resolution": first, "caption_extension": ".txt", "batch_size": 1,
-                       "enable_bucket": len(sizes) > 1, "bucket_no_upscale": False},
-           "datasets": [{"video_directory": str(dest / "videos"), "cache_directory": str(dest / "cache"),
-                         "frame_extraction": "full", "max_frames": max(frames)}]}
+    cfg = musubi.dataset_config(sizes, max(frames), str(dest / "videos"), str(dest / "cache"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
     dit = _placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
     t5 = _placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
@@ -562,17 +588,7 @@ with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work f
 
 Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
 
-```sh
-cd musubi-tuner
-python src/musubi_tuner/wan_cache_latents.py --dataset_config {toml} --vae <wan_2.1_vae.safetensors>
-python src/musubi_tuner/wan_cache_text_encoder_outputs.py --dataset_config {toml} --t5 {t5}
-accelerate launch --num_cpu_threads_per_process 1 --mixed_precision bf16 src/musubi_tuner/wan_train_network.py \\
-  --task t2v-1.3B --dit {dit} --dataset_config {toml} --sdpa --mixed_precision bf16 \\
-  --optimizer_type adamw8bit --learning_rate 2e-4 --gradient_checkpointing \\
-  --network_module networks.lora_wan --network_dim 32 --network_alpha 32 \\
-  --timestep_sampling shift --discrete_flow_shift 3.0 --max_train_epochs 16 --save_every_n_epochs 1 \\
-  --seed 42 --output_dir {dest / 'outputs'} --output_name {m.dataset}
-```
+{musubi_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
 
 `--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
 cache format (see tools/reelset/wan21.py): let its cachers make their own.
@@ -593,11 +609,7 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
     release = fam.trainer_files["checkpoint"]
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     sizes, frames = _wan_sizes(clips)
-    first = [int(v) for v in m.config["sizes"][0].split("x")]
-    dataset = {"resolutions": [first], "enable_ar_bucket": True,
-               "ar_buckets": [[int(v) for v in s.split("x")] for s in m.config["sizes"]],
-               "frame_buckets": sorted({1, *frames}),
-               "directory": [{"path": str(dest / "videos"), "num_repeats": 1}]}
+    dataset = diffusion_pipe.dataset_config(sizes, frames, str(dest / "videos"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
     ckpt = _placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
@@ -615,7 +627,8 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
 Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
 for media) and is writable: diffusion-pipe writes its cache to `videos/cache/wan/`. `dataset.toml`
-and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(m.config['sizes'])}.
+and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(f'{w}x{h}' for w, h in sizes)}
+(as written; diffusion-pipe resizes each item to the area of `resolutions`, the largest of them).
 
 {_trigger_note(m.trigger_word)}
 
@@ -668,17 +681,7 @@ operator, which imports it): install DiffSynth with its `audio` extra. The model
 `DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
 (`diffsynth/core/loader/config.py`).
 
-```sh
-cd DiffSynth-Studio
-pip install -e ".[audio]"          # librosa: train.py imports it
-export DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace   # optional: models from Hugging Face, not ModelScope
-accelerate launch examples/wanvideo/model_training/train.py \\
-  --dataset_base_path {dest} --dataset_metadata_path {dest / 'metadata.csv'} \\
-  --max_pixels {max_pixels} --num_frames {max(frames)} --dataset_repeat 10 \\
-  --model_id_with_origin_paths "{release}:diffusion_pytorch_model*.safetensors,{release}:models_t5_umt5-xxl-enc-bf16.pth,{release}:{vae}" \\
-  --learning_rate 1e-4 --num_epochs 5 --remove_prefix_in_ckpt "pipe.dit." \\
-  --output_path {dest / 'outputs'} --lora_base_model dit --lora_target_modules "q,k,v,o,ffn.0,ffn.2" --lora_rank 32
-```
+{diffsynth_commands(dest, max_pixels, max(frames), release, vae)}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]
@@ -694,6 +697,11 @@ EXPORTERS = {
     ("package", "diffusion-pipe"): export_diffusion_pipe,
     ("package", "diffsynth"): export_diffsynth,
 }
+# step3-stills' image datasets and ai-toolkit (videos and images): reelset/export_stills.py
+from reelset import export_stills  # noqa: E402 (it uses the helpers above when called)
+
+EXPORTERS |= export_stills.EXPORTERS
+SOURCES["step3-stills"] = export_stills.TARGETS
 TARGETS = tuple(dict.fromkeys(t for _, t in EXPORTERS))  # every trainer an exporter writes for
 
 
@@ -702,7 +710,8 @@ CHECKED = {"ltx2-trainer": "Lightricks/LTX-2 @ 400fd31 (packages/ltx-trainer)",
            "ltxv-trainer": "Lightricks/LTX-Video-Trainer @ 31b1273",
            "musubi": "kohya-ss/musubi-tuner @ 30c658c",
            "diffusion-pipe": "tdrussell/diffusion-pipe @ 8f83dbf",
-           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18"}
+           "diffsynth": "modelscope/DiffSynth-Studio @ fed7b18",
+           "ai-toolkit": "ostris/ai-toolkit @ 27a03a9"}
 
 
 def _package_manifest(src: Source) -> PackageManifest | None:
@@ -715,45 +724,19 @@ def _package_manifest(src: Source) -> PackageManifest | None:
 
 
 def dataset_card(src: Source, target: str) -> str:
-    """README.md of an export: a dataset card (as Hugging Face dataset cards have) — what the
-    data is (dataset, family, trigger word), how much (items, accepted → packaged seconds per
-    video), the rules applied and where they come from, balance per character in packaged
-    seconds, what was left out and why (reasons counted), how to train (TRAIN.md, the trainer
-    commit the format was checked against) and a licence note."""
+    """README.md of an export: the dataset card of its package (:func:`reelset.card.card`: counts,
+    episodes, written sizes, models, balance, left-out reasons, licence) naming ``target`` and the
+    trainer commit its format was checked against. The Nix-side facts (episode hashes, model pins)
+    come from the package report's ``card.json`` when the export is made from it (``src.facts``)."""
     m = _package_manifest(src)
-    lines = [f"# Dataset card: {m.dataset if m else src.index.dataset} for {target}", ""]
+    title = f"Dataset card: {m.dataset if m else src.index.dataset} for {target}"
     if m is None:
-        lines += [f"Exported from `{src.root}`; its package is not at hand, so counts and balance are not known here.", ""]
-    else:
-        cfg = m.config
-        rules = (f"{cfg.get('fps')} fps, buckets {', '.join(cfg.get('buckets', []))} (W, H multiples of 32; F = 8n+1: the "
-                 "LTX-2 VAE's factors, ltx-trainer docs/dataset-preparation.md)" if m.trainer == "ltx2" else
-                 f"{cfg.get('fps')} fps, sizes {', '.join(cfg.get('sizes', []))}, {cfg.get('min_frames')}–{cfg.get('max_frames')} "
-                 "frames, 4n+1 (the Wan VAE's temporal factor; musubi-tuner docs/dataset_config.md)")
-        reasons = Counter((c.reason or "?").split(":")[0] for c in m.clips if c.fate == "dropped")
-        lines += [f"- model family: `{m.trainer}`; trigger word: " + (f"`{m.trigger_word}`, once at the start of every caption"
-                                                                      if m.trigger_word else "none"),
-                  f"- {m.kept} training items (windows of the reviewed clips, `windows = \"{cfg.get('windows', 'head')}\"`), "
-                  f"{m.packaged_s:.1f} s used of {m.accepted_s:.1f} s accepted in review; {m.dropped} clips left out",
-                  f"- rules: {rules}; each item scaled to cover its size and center-cropped, square pixels"]
-        scale = max((max(c.width / c.source_width, c.height / c.source_height) for c in m.clips
-                     if c.fate == "kept" and c.width and c.source_width and c.source_height), default=1.0)
-        if scale > 1.0:
-            lines.append(f"- upscaled: sources are smaller than their sizes, written up to {scale:.2f}x larger "
-                         "(soft detail a LoRA learns as blur; smaller buckets / sizes avoid it)")
-        lines.append("")
-        lines += ["| video | accepted s | packaged s | used |", "|---|---|---|---|"]
-        lines += [f"| {v.video_id} | {v.accepted_s:.1f} | {v.packaged_s:.1f} | {100 * v.used:.0f} % |" for v in m.videos]
-        if m.balance:
-            lines += ["", "| character | clips | items | packaged s | speaking s in items |", "|---|---|---|---|---|"]
-            lines += [f"| {b.name} | {b.clips} | {b.items} | {b.packaged_s:.1f} | {b.speaking_s:.1f} |" for b in m.balance]
-        if reasons:
-            lines += ["", "Left out: " + "; ".join(f"{n} x {r}" for r, n in reasons.most_common()) + " (manifest.json has each clip's reason)."]
-        lines += [""]
-    lines += [f"How to train: TRAIN.md in this folder (format checked against {CHECKED[target]}).", "",
-              "Licence: the pictures and sound are cut from the source videos; their rights are the rights of those "
-              "sources, which are yours to have. reelset adds no licence of its own.", ""]
-    return "\n".join(lines)
+        return "\n".join([f"# {title}", "", f"Exported from `{src.root}`; its package is not at hand, so counts and balance "
+                          "are not known here.", "", f"How to train: TRAIN.md in this folder (format checked against "
+                          f"{CHECKED[target]}).", ""])
+    return card.card(m, [(target, CHECKED[target])], src.facts, title).replace(
+        "`reelset export <this package> DEST --for <target>` writes", "This export was written for it; `TRAIN.md` in this "
+        "folder has the commands. `reelset export <package> DEST --for <target>` writes")
 
 
 def export(result: Path, dest: Path, target: str, *, model_path: str | None = None,
@@ -774,8 +757,10 @@ def export(result: Path, dest: Path, target: str, *, model_path: str | None = No
         raise ReelsetError(f"{dest}: exists and is not an empty folder; choose a new DEST")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        names = EXPORTERS[("latents" if src.index is not None else "package", target)](src, dest, model_path, text_encoder_path)
-        (dest / "README.md").write_text(dataset_card(src, target), encoding="utf-8")
+        role = "stills" if src.stills is not None else "latents" if src.index is not None else "package"
+        names = EXPORTERS[(role, target)](src, dest, model_path, text_encoder_path)
+        card = export_stills.card(src, target) if src.stills is not None else dataset_card(src, target)
+        (dest / "README.md").write_text(card, encoding="utf-8")
         names = [*names, "README.md"]
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)

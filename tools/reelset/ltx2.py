@@ -62,7 +62,7 @@ centre/reflect, magnitude, Slaney mel scale and norm, ``log(clamp(mel, 1e-5))``)
 audio trimmed/zero-padded to F/fps seconds; mono is duplicated to the two channels the audio VAE
 expects, more channels are downmixed by libswresample (the trainer uses fixed 5.1/7.1 weights).
 Captions are encoded as the package's manifest writes them: they start with the bible's
-trigger word, exactly once (reelset.package.caption_for; no ``--lora-trigger`` here). The tiny test model's sizes (C 8, D 32) are not LTX-2's, so
+trigger word, exactly once (reelset.captiontext.caption_for; no ``--lora-trigger`` here). The tiny test model's sizes (C 8, D 32) are not LTX-2's, so
 the official trainer only loads files made with the real model.
 
 Training objective (trainer ``training_strategies/flexible.py``): rectified flow;

@@ -31,20 +31,21 @@ import re
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from reelset import ReelsetError, media
-from reelset.captiontext import strip_trigger
+from reelset.captiontext import caption_for
+from reelset.log import Timer, log
 from reelset.schemas.base import StepSpec
 from reelset.schemas.context import ContextLine
 from reelset.schemas.manifest import CharacterBalance, PackagedClip, PackageManifest, VideoUse
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.schemas.windows import WindowSettings
-from reelset.step import Inputs, StepResult, Timer, log, read_artifact, write_json
+from reelset.step import Inputs, StepResult, read_artifact, write_json
 
 REVIEWED_STEP = "step2-reviewed"
 INPUTS = {REVIEWED_STEP: ReviewedArtifact}  # what every package step reads: its tool's INPUTS
@@ -106,6 +107,55 @@ def frames_used(written: int, src_frames: int, src_fps: Fraction, dst_fps: Fract
 def parse_size(text: str) -> tuple[int, ...]:
     """'960x544x49' → (960, 544, 49); '832x480' → (832, 480) (validated by the config schemas)."""
     return tuple(int(v) for v in text.lower().split("x"))
+
+
+def fit_size(src: SourceClip, width: int, height: int, multiple: int, upscale: bool) -> tuple[int, int] | str:
+    """The size (W, H, pixels) a clip of ``src`` is written at for the configured size ``width`` x
+    ``height`` (a bucket or size the family's aspect rule chose), or why it cannot be written.
+
+    No silent upscaling (docs/datasets.md, "Written sizes"): a clip is scaled to cover its size and
+    center-cropped, which enlarges it by max(W / w, H / h) for a w x h source (square pixels:
+    step1-scenes writes every clip with SAR 1, its width already times the source's SAR,
+    reelset/picture.py). When that is above 1 and ``upscale`` is false, the size is scaled by
+    s = min(w / W, h / H) to fit the source at its own aspect, and each side goes to a multiple of
+    ``multiple`` (the family's rule: the VAE's spatial factor x the transformer patch) just below or
+    above W s / H s, never above the source's side: of those (at most four) pairs, the one nearest
+    the configured aspect (:func:`aspect_distance`), then the larger area. A 480x270 source at
+    960x544 (multiple 32) → 448x256; 160x120 → 160x96 (rounding both down would give 160x64, far
+    from the aspect). musubi-tuner's ``bucket_no_upscale`` answers the same need with the source's
+    own size rounded down to 16 (kohya-ss/musubi-tuner ``dataset/bucket.py``
+    ``BucketSelector.get_bucket_resolution``); reelset keeps the configured aspect, so the items of
+    one bucket keep one shape. A source with a side under ``multiple`` → the reason (the clip is
+    dropped). ``upscale`` true: the configured size as it is."""
+    if upscale or (width <= src.width and height <= src.height):
+        return width, height
+    s = min(Fraction(src.width, width), Fraction(src.height, height))
+
+    def sides(exact: Fraction, limit: int) -> set[int]:
+        low = math.floor(exact / multiple) * multiple
+        return {v for v in (low, low + multiple) if multiple <= v <= limit}
+
+    pairs = [(w, h) for w in sides(width * s, src.width) for h in sides(height * s, src.height)]
+    if not pairs:
+        return (f"too small: source {src.width}x{src.height} would be upscaled "
+                f"{float(max(Fraction(width, src.width), Fraction(height, src.height))):.2f}x to {width}x{height}, and "
+                f"no smaller size of that aspect with sides multiples of {multiple} fits it (upscale = true allows it)")
+    return min(pairs, key=lambda p: (aspect_distance(p[0], p[1], width, height), -p[0] * p[1]))
+
+
+def written_sizes(kept: list[PackagedClip], configured: list[str]) -> list[tuple[int, int]]:
+    """The (W, H) sizes the kept items were written at, largest area first (ties: wider first):
+    what a trainer's bucket config must list (with no upscaling, a smaller source's items have a
+    size of their own). The ``configured`` 'WxH…' sizes when nothing is kept."""
+    sizes = {(c.width, c.height) for c in kept if c.width and c.height} or {parse_size(s)[:2] for s in configured}
+    return sorted(sizes, key=lambda s: (-s[0] * s[1], -s[0]))
+
+
+def scale_of(width: int, height: int, src_width: int, src_height: int) -> float:
+    """How much a ``src_width`` x ``src_height`` picture is enlarged to cover ``width`` x
+    ``height`` (scale-to-cover then center-crop, :func:`transcode`): max(W / w, H / h); above 1 is
+    an upscale."""
+    return max(width / src_width, height / src_height)
 
 
 def aspect_distance(width: int, height: int, bucket_w: int, bucket_h: int) -> float:
@@ -194,16 +244,6 @@ def transcode_all(jobs: list[Encode]) -> None:
                 raise future.exception()
 
 
-def caption_for(caption: str, trigger: str | None) -> str:
-    """The caption as written, under reelset's one trigger-word policy (both families): with
-    a trigger word, ``'<trigger> <caption>'`` with the trigger word exactly once — any
-    whole-word occurrence in ``caption`` (a reviewer may have typed it) is removed first
-    (:func:`reelset.captiontext.strip_trigger`); whitespace (newlines included) collapsed to
-    single spaces so a caption is one CSV field and one line of a .txt sidecar."""
-    text = " ".join(strip_trigger(caption, trigger).split())
-    return f"{trigger} {text}" if trigger else text
-
-
 LINE_TOLERANCE_S = 0.02  # a line within this much of a window edge counts as inside (ASR word timestamps are 10 ms steps)
 LINE_LEAD_S = 0.25  # 'dialogue': a window opens this long before its line (when free), so the first word's onset is whole
 
@@ -218,6 +258,7 @@ class Window:
     width: int
     height: int
     label: str
+    configured: str = ""  # the configured bucket / size this one is scaled down from ("" = written as configured)
 
     def span_s(self, clip: ReviewedClip, fps: Fraction) -> tuple[float, float]:
         """(start, end) of the window in the source video, seconds."""
@@ -306,8 +347,9 @@ def write_zip(folder: Path, zip_path: Path) -> int:
     return len(files)
 
 
-# (width, height, frames, bucket label) of a kept window, or the reason it cannot be had
-Plan = tuple[int, int, int, str] | str
+# (width, height, frames, bucket label, configured bucket it is scaled down from or "") of a kept
+# window, or the reason it cannot be had
+Plan = tuple[int, int, int, str, str] | str
 Planner = Callable[[SourceClip, int], Plan]
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -317,8 +359,8 @@ def _fit(src: SourceClip, plan: Planner, start: int, end: int) -> Window | str:
     planned = plan(src, end - start)
     if isinstance(planned, str):
         return planned
-    w, h, f, label = planned
-    return Window(start, f, w, h, label)
+    w, h, f, label, configured = planned
+    return Window(start, f, w, h, label, configured)
 
 
 def _chunk(src: SourceClip, plan: Planner, start: int, end: int) -> list[Window]:
@@ -399,11 +441,11 @@ def plan_windows(clip: ReviewedClip, src: SourceClip, available: int, fps: Fract
     elif cfg.windows == "chunk":
         wins = _chunk(src, plan, 0, available)
     elif cfg.windows == "slide":
-        wins = [Window(i, f, whole.width, whole.height, whole.label) for i in range(0, available - f + 1, cfg.frame_stride)]
+        wins = [replace(whole, start=i) for i in range(0, available - f + 1, cfg.frame_stride)]
     elif cfg.windows == "uniform":
         n = cfg.frame_sample
         starts = [0] if n == 1 else [math.floor(i * (available - f) / (n - 1)) for i in range(n)]
-        wins = [Window(i, f, whole.width, whole.height, whole.label) for i in dict.fromkeys(starts)]
+        wins = [replace(whole, start=i) for i in dict.fromkeys(starts)]
     else:  # dialogue
         lines = _line_frames(clip, fps, available)
         placed: list[Window] = []
@@ -486,6 +528,7 @@ def package_clips(reviewed: ReviewedArtifact, out: Path, fps: Fraction, plan: Pl
                 lines_cut=sum(f == "cut" for _, f in fates) if sections and with_audio else 0,
                 caption=caption_for(text, reviewed.trigger_word), file=rel, bucket=win.label, frames=win.frames,
                 width=win.width, height=win.height, fps=round(float(fps), 6), source_frames_used=last - first,
+                scale=round(scale_of(win.width, win.height, src.width, src.height), 4), scaled_from=win.configured or None,
                 **common))
         covered = sum(w.frames for w in wins)
         log(f"{clip.clip_id}: {len(wins)} window(s) ({cfg.windows}), {covered} of {avail} frames at {float(fps):g} fps")

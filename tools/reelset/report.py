@@ -25,7 +25,7 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
 .meta td:first-child{font-weight:600}.grid{display:flex;flex-wrap:wrap;gap:1rem}
 .card{border:1px solid #ddd;border-radius:6px;padding:.5rem;width:330px}.card img{width:100%}
-code{background:#f4f4f4;padding:0 .2rem}.muted{color:#777}
+code{background:#f4f4f4;padding:0 .2rem}.muted{color:#777}.warn{color:#a40}
 </style></head>
 <body>
 <h1>{{ title }}</h1>

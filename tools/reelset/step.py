@@ -50,6 +50,8 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from reelset import ReelsetError, device
+from reelset.declare import Step
+from reelset.log import RESOURCES_PREFIX, Timer, log, timings_line
 from reelset.schemas.base import ModelRef, StepMeta, StepSpec
 
 
@@ -77,69 +79,6 @@ def source_sha256(root: Path) -> str:
     for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
-
-
-class Timer:
-    """Collects wall time per named phase (seconds) for the build log (never for ``$out``)."""
-
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def phase(self, name: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 3)
-
-
-def log(message: str) -> None:
-    """Progress line on stderr (shown in the Nix build log)."""
-    print(f"[reelset] {message}", file=sys.stderr, flush=True)
-
-
-TIMINGS_PREFIX = "[reelset] timings (s): "
-
-
-def timings_line(timings: dict[str, float]) -> str:
-    """The build-log line holding a step's phase times (seconds), e.g.
-    ``[reelset] timings (s): {"detect": 0.31, "total": 3.6}``."""
-    return TIMINGS_PREFIX + orjson.dumps(timings).decode()
-
-
-def last_json_line(log_text: str, prefix: str) -> dict[str, float] | None:
-    """The ``{name: number}`` object of the last line of ``log_text`` holding ``prefix`` followed by
-    valid JSON (lines that do not parse are skipped), or None when there is none."""
-    found = None
-    for line in log_text.splitlines():
-        at = line.find(prefix)
-        if at >= 0:
-            try:
-                found = {str(k): float(v) for k, v in orjson.loads(line[at + len(prefix):]).items()}
-            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-                continue
-    return found
-
-
-def parse_timings(log_text: str) -> dict[str, float] | None:
-    """Phase → seconds from a build log (the last :func:`timings_line` in it), or None when the
-    log has none (a build from before the line existed, or one that failed)."""
-    return last_json_line(log_text, TIMINGS_PREFIX)
-
-
-RESOURCES_PREFIX = "[reelset] resources: "
-
-
-def parse_resources(log_text: str) -> dict[str, float] | None:
-    """Peak resident memory from a build log (the last ``[reelset] resources: {json}`` line that
-    :func:`main` prints), e.g. ``{"peak_rss_mb": 812.4, "children_peak_rss_mb": 95.1}``: MB (MiB)
-    of the step's own process and of its largest waited-for child process (ffmpeg, …), or None
-    when the log has no such line (an older build, or a failed one). Linux caveat: a child's
-    ``ru_maxrss`` starts at the parent's peak RSS when it was spawned (exec keeps the old
-    high-water mark), so ``children_peak_rss_mb`` is max(a child's own peak, the tool's peak at
-    spawn time); only a value above ``peak_rss_mb`` is certainly a child's own."""
-    return last_json_line(log_text, RESOURCES_PREFIX)
 
 
 def _prepare_build_env() -> None:
@@ -270,19 +209,25 @@ def atomic_output(out: Path, in_nix: bool) -> Iterator[Path]:
     work.rename(out)
 
 
-def main(step: str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
+def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
          argv: list[str] | None = None) -> int:
     """Entry point of a step tool: parse args/env, load ``inputs``, run ``fn``, write meta.json.
 
-    ``inputs`` is the tool's INPUTS (input role → schema, :func:`load_inputs`); when given, ``fn``
-    gets the loaded artifacts as a fourth argument: ``fn(spec, out_dir, timer, inputs)``, else
-    ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
+    ``step`` is the tool's declaration (:class:`reelset.declare.Step`: the spec must be for its
+    name, and its inputs with a schema are loaded and validated — the same declaration Nix reads
+    through nix/steps.json), or a step name, or None (a tool serving several steps: family tools,
+    aggregates). ``inputs`` (input role → schema, :func:`load_inputs`) is for tools without a
+    declaration. With inputs to load, ``fn`` gets the loaded artifacts as a fourth argument:
+    ``fn(spec, out_dir, timer, inputs)``, else ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
     StepResult; this writes ``meta.json`` (:meth:`StepResult.meta`, plus the hash of the tool's
     folder — ``script`` is the tool's own file, whose folder holds exactly the step's declared
     sources inside a Nix build — and the device facts, :func:`reelset.device.record`) and logs
     the phase timings. Exit status: 0 ok, 2 ReelsetError (message on stderr, no traceback),
     1 unexpected error.
     """
+    if isinstance(step, Step):
+        inputs = step.schemas or inputs
+        step = step.name
     try:
         prog = step or Path(script).name
         call = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)

@@ -28,9 +28,9 @@ from types import ModuleType
 
 from reelset import ReelsetError
 from reelset import device as devices
+from reelset.log import log
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.train import TrainConfig
-from reelset.step import log
 
 LORA_DIR = "lora"
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' save_lora_weights file name

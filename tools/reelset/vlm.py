@@ -1,6 +1,7 @@
 """Vision-language models (Qwen2.5-VL, Qwen3-VL) and the audio-visual Qwen2.5-Omni thinker
 through the real transformers + qwen-vl-utils code path: load, build chat messages, batched
-generation (optionally constrained to a JSON schema), tolerant JSON parsing.
+generation (optionally constrained to a JSON schema); the answers are read by
+:mod:`reelset.answers` (tolerant JSON parsing).
 
 Shared by step2-transcript-disambiguate (multimodal pass) and step2-caption. Nothing here
 downloads: a model is a local directory (a fixed input of nix/models.toml, or a tiny
@@ -27,7 +28,7 @@ Typical use::
     grammar, decoding = answer_grammar(vlm, MyAnswer, enabled=True)
     msgs = [chat(prompt, images=[png1, png2], videos=[[f0, f1, f2, f3]])]
     [g] = generate(vlm, msgs, max_new_tokens=256, grammar=grammar)  # g.text, g.prompt_tokens, g.hit_limit
-    parsed = parse_json(g.text, MyAnswer, hit_limit=g.hit_limit)    # parsed.value or parsed.problem/reason
+    parsed = answers.parse_json(g.text, MyAnswer, hit_limit=g.hit_limit)  # .value or .problem/.reason
 
 Structured output: :func:`json_grammar` compiles the answer model's JSON schema
 (``model_json_schema()`` of the pydantic model) for the model's tokenizer with xgrammar
@@ -51,8 +52,8 @@ JIT-builds a C launcher (a C compiler and ``Python.h``) at its first call — ne
 store env or on a rented box, so the first constrained ``generate`` on a GPU would fail.
 
 Without a grammar (switched off in the config, or :func:`answer_grammar` could not build one
-for the model) the schema is only stated in the prompt and :func:`parse_json` reads the
-answer tolerantly: see its docstring. It never raises.
+for the model) the schema is only stated in the prompt and the step reads the
+answer tolerantly (:func:`reelset.answers.parse_json`). It never raises.
 
 Image sizes: qwen-vl-utils resizes every image / video frame so that height and width are
 multiples of 28 (patch 14 x merge 2) and the pixel count lies in [min_pixels, max_pixels];
@@ -63,20 +64,16 @@ of 32, one token per 32x32 pixels, so the same bounds buy fewer, larger tokens.
 
 from __future__ import annotations
 
-import ast
 import json
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from reelset import ReelsetError
 from reelset import device as devices
-
-T = TypeVar("T", bound=BaseModel)
 
 # model_type of config.json → transformers class that generates text from it
 MODEL_CLASSES = {
@@ -133,22 +130,6 @@ class Generation:
 
 
 # why an answer was not usable (Parsed.problem): a short key for counting, the reason says more
-Problem = Literal["no_json", "truncated", "invalid"]
-
-
-@dataclass
-class Parsed(Generic[T]):
-    """Result of :func:`parse_json`: ``value`` (validated model) or ``problem`` (one of
-    :data:`Problem`) and ``reason`` (why, for people), ``raw`` (the object text found, '' if
-    none), ``repaired`` (the object was not strict JSON: read as a Python-style literal)."""
-
-    value: T | None
-    reason: str | None
-    raw: str = ""
-    problem: Problem | None = None
-    repaired: bool = False
-
-
 @dataclass(frozen=True)
 class JsonGrammar:
     """A pydantic model's JSON schema compiled for one model's tokenizer: ``compiled``
@@ -403,137 +384,6 @@ def generate(vlm: Vlm, conversations: list[list[dict]], max_new_tokens: int = 25
                                  prompt_tokens=prompt_tokens, new_tokens=len(used), seconds=seconds,
                                  hit_limit=stop is None, constrained=grammar is not None))
     return result
-
-
-# --------------------------------------------------------------------------- tolerant parsing
-def balanced_object(text: str, start: int) -> str | None:
-    """The text of the brace-balanced object opening at ``text[start] == '{'``, aware of
-    strings in double or single quotes and backslash escapes; None when it never closes
-    (a cut answer)."""
-    depth, quote, escaped = 0, None, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-    return None
-
-
-_LITERALS = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
-
-
-class _JsonNames(ast.NodeTransformer):
-    """true/false/null (and Python's spellings) as constants, so JSON-like text is a Python literal."""
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in _LITERALS:
-            return ast.copy_location(ast.Constant(_LITERALS[node.id]), node)
-        return node
-
-
-def python_literal(obj_text: str) -> dict | None:
-    """``obj_text`` read as a Python literal (``ast.literal_eval`` after mapping true/false/null):
-    accepts single-quoted strings and trailing commas, the usual ways a model's pseudo-JSON
-    departs from JSON. None when it is not a dict literal."""
-    try:
-        tree = _JsonNames().visit(ast.parse(obj_text.strip(), mode="eval"))
-        value = ast.literal_eval(tree)
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _is_list(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (list, tuple, set)
-
-
-def lenient(data: dict, model: type[BaseModel]) -> dict:
-    """``data`` made to fit ``model`` where a model's answer commonly departs from it: a key
-    whose value is null is dropped when the field has a default (null = absent); a string
-    where the field is a list becomes a one-item list (``"characters": "Archer"``). Unknown
-    keys are left for the model to ignore (``extra="ignore"``)."""
-    out = dict(data)
-    for name, field in model.model_fields.items():
-        key = field.alias or name
-        if key not in out:
-            continue
-        if out[key] is None and not field.is_required():
-            del out[key]
-        elif isinstance(out[key], str) and _is_list(field.annotation):
-            out[key] = [out[key]] if out[key].strip() else []
-    return out
-
-
-def json_objects(text: str):
-    """The top-level objects of ``text``, in order, as (object text, dict, repaired): at each
-    '{' a strict JSON object (``json.JSONDecoder.raw_decode``), else the brace-balanced span
-    read as a Python-style literal (:func:`python_literal`, repaired = True); a span that is
-    no literal is skipped. Yields (text from that '{', None, False) and stops at a '{' that
-    never closes (a cut answer)."""
-    decoder = json.JSONDecoder()
-    i = text.find("{")
-    while i != -1:
-        try:
-            obj, end = decoder.raw_decode(text, i)
-            if isinstance(obj, dict):
-                yield text[i:end], obj, False
-                i = text.find("{", end)
-                continue
-        except json.JSONDecodeError:
-            pass
-        span = balanced_object(text, i)
-        if span is None:
-            yield text[i:], None, False
-            return
-        obj = python_literal(span)
-        if obj is not None:
-            yield span, obj, True
-            i = text.find("{", i + len(span))
-        else:
-            i = text.find("{", i + 1)
-
-
-def parse_json(text: str, model: type[T], hit_limit: bool = False) -> Parsed[T]:
-    """Validate the model's answer ``text`` with the pydantic ``model``. Never raises.
-
-    Tolerant reading (for free decoding; a constrained answer passes at once): the top-level
-    objects of the text in order (:func:`json_objects`: prose and ```json fences around them
-    skipped; single quotes, trailing commas and True/None accepted, then ``repaired`` is
-    True), each adjusted by :func:`lenient` (null = absent, string → list; unknown keys
-    ignored) and validated; the first valid one wins. Failures: ``problem`` 'truncated' when
-    an object opens but never closes (with ``hit_limit`` — generation stopped at
-    max_new_tokens — the reason says so), 'no_json' when there is no object, 'invalid' when
-    none validates (the first one's errors, at most five, in the reason)."""
-    first: Parsed[T] | None = None
-    for raw, data, repaired in json_objects(text):
-        if data is None:
-            if first is not None:
-                break
-            cut = "generation stopped at the max_new_tokens budget" if hit_limit else "the text ends"
-            return Parsed(None, f"answer cut off: the JSON object is not closed ({cut}; {len(text)} chars)", raw, "truncated")
-        try:
-            return Parsed(model.model_validate(lenient(data, model)), None, raw, repaired=repaired)
-        except ValidationError as exc:
-            if first is None:
-                errs = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
-                first = Parsed(None, f"JSON does not match {model.__name__}: {errs}", raw, "invalid", repaired)
-    if first is not None:
-        return first
-    preview = text[:80].replace("\n", " ")
-    why = "no JSON object in the output" + (" (stopped at the max_new_tokens budget)" if hit_limit else "")
-    return Parsed(None, f"{why} ({len(text)} chars: {preview!r})", problem="no_json")
 
 
 def versions() -> dict[str, str]:

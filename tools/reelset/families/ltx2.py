@@ -57,5 +57,5 @@ FAMILY = Family(
     ),
     default_variant="ltx-2",
     tiny=TinyModel(name="tiny-ltx2", kind="ltx2", package={"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
-    exports={"package": ("ltx2-trainer", "ltxv-trainer"), "latents": ("ltx2-trainer",)},
+    exports={"package": ("ltx2-trainer", "ltxv-trainer", "ai-toolkit"), "latents": ("ltx2-trainer",)},
 )

@@ -148,7 +148,7 @@ FAMILY = Family(
     default_variant="ti2v-5b",
     tiny=TinyModel(name="tiny-wan2.2", kind="wan22", recipe=make_tiny,
                    package={"max_frames": 17, "min_frames": 9, "sizes": ["96x64"]}),
-    exports={"package": ("diffusion-pipe", "diffsynth")},
+    exports={"package": ("diffusion-pipe", "diffsynth", "ai-toolkit")},
     trainer_files={"checkpoint": "Wan-AI/Wan2.2-TI2V-5B", "vae": "Wan2.2_VAE.pth"},
     in_all=False,
 )

@@ -20,8 +20,9 @@ BODY = """
 """
 
 
-def write_extras(data: Path, work: Path) -> None:
-    """Write ``work/contact_sheet.jpg``: every reference frame in a labelled grid."""
+def write_extras(data: Path, work: Path, config: dict) -> None:
+    """Write ``work/contact_sheet.jpg``: every reference frame in a labelled grid (``config``: unused)."""
+    del config
     art = load(data, "references.json", ShotReferenceArtifact)
     frames.contact_sheet([(data / f.image, f"{f.subject} {f.video}@{f.t}s") for f in art.frames], work / "contact_sheet.jpg")
 

@@ -137,3 +137,19 @@ VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 StepSpec.model_rebuild()
+
+
+class FanOutItem(Strict):
+    """One derivation of a fan-out: a step that runs one small derivation per item an upstream
+    artifact lists (nix/steps.nix ``fanOut = { from; artifact; select; script; attr; input; }``,
+    nix/pipeline.nix ``fanOutOf``; issue 40: one generic kind instead of one Nix function per
+    step). The upstream step writes the items (e.g. step2-bible: one per reference shot and one
+    per voice reference, :func:`reelset.bible.fan_out`); Nix only maps them to derivations."""
+
+    key: str = Field(description="Attribute name under the step's output (e.g. `step2-speakers.voices.\"Lana/demo01-1.000000-3.000000\"`) and, after the declared prefix, the input name in the consumer's spec (`voice/<key>`).")
+    name: str = Field(pattern=r"^[A-Za-z0-9+._?=-]+$", description="Suffix of the derivation name (a valid store name), e.g. 'demo01-1.000000' or 'voice-demo01-1.000000-3.000000-1a2b3c4d'.")
+    video: str = Field(pattern=VIDEO_ID_PATTERN, description="The [[videos]] id the item's derivation reads (its only video: the list of videos is no input).")
+    file: str = Field(description="The authored file the item comes from, relative to the dataset folder (e.g. 'bible.yaml'); Nix's messages show it as the user knows it.")
+    what: str = Field(description="The item in the user's words, for messages (e.g. 'a reference shot of character Lana').")
+    where: str = Field(description="Where in the file the item was authored (e.g. 'bible.yaml: characters[0].reference_shots[1]').")
+    config: dict[str, dict] = Field(description="The derivation's config sections (e.g. {'shot': {'t': 1.0, 'where': …}}): all its spec holds besides the video, so editing anything else of the upstream file rebuilds no item.")

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reelset.schemas.base import SCHEMA_VERSION, VIDEO_ID_PATTERN, Strict
+from reelset.schemas.base import SCHEMA_VERSION, VIDEO_ID_PATTERN, FanOutItem, Strict
 
 
 class BibleConfig(Strict):
@@ -101,4 +101,5 @@ class BibleArtifact(Strict):
     source_sha256: str = Field(description="sha256 (hex) of the authored file's bytes.")
     bible: Bible = Field(description="The bible, normalized (whitespace collapsed, duplicate aliases/mis-hearings dropped).")
     terms: list[BibleTerm] = Field(description="Every spelling of every character, place and glossary term (correct ones first), for matching.")
+    fan_out: dict[str, list[FanOutItem]] = Field(default_factory=dict, description="The derivations other steps fan out over, by list name: 'shots' (one per distinct reference shot: step2-shot-reference's frames) and 'voices' (one per voice reference: step2-speakers' embeddings); read by nix/pipeline.nix at evaluation time (reelset.bible.fan_out).")
 

@@ -18,6 +18,7 @@ from reelset.schemas.repeats import RepeatsConfig
 from reelset.schemas.review import ReviewConfig
 from reelset.schemas.scenes import SceneConfig
 from reelset.schemas.speakers import SpeakersConfig
+from reelset.schemas.stills import StillsConfig
 from reelset.schemas.transcript import AsrConfig
 
 
@@ -62,6 +63,7 @@ class _DatasetBase(Strict):
     caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")
     review: ReviewConfig = Field(default_factory=lambda: ReviewConfig(), description="step2-reviewed settings (automatic QA, review.json).")
     repeats: RepeatsConfig = Field(default_factory=lambda: RepeatsConfig(), description="Repeats across videos (intro, recap, credits): grouped by step2-reviewed's gathering; keep one copy or all.")
+    stills: StillsConfig | None = Field(None, description="step3-stills settings (the best frames of each character as an image dataset); without this section the step is not part of `all`.")
 
 
 def family_sections() -> dict[str, tuple]:

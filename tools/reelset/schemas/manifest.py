@@ -49,6 +49,8 @@ class PackagedClip(Strict):
     height: int | None = Field(None, description="Height written, pixels.")
     fps: float | None = Field(None, description="Frame rate written, frames per second.")
     source_frames_used: int | None = Field(None, description="Input frames the window covers: source_end_frame - source_start_frame.")
+    scale: float | None = Field(None, description="How much the source picture was enlarged to cover the written size: max(width / source_width, height / source_height); above 1 = upscaled (only with `upscale = true`).")
+    scaled_from: str | None = Field(None, description="The configured bucket / size this item's size was scaled down from to avoid upscaling a smaller source (null: written at the configured size).")
 
 
 class VideoUse(Strict):

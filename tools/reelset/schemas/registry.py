@@ -17,6 +17,7 @@ from reelset.schemas.references import ExtractedFrame, ShotReferenceArtifact
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.speakers import SpeakersArtifact, VoiceReferenceArtifact
+from reelset.schemas.stills import StillsArtifact
 from reelset.schemas.train import TrainArtifact, TrainSegment
 from reelset.schemas.transcript import TranscriptArtifact
 
@@ -24,5 +25,5 @@ ARTIFACTS: dict[str, type[BaseModel]] = {schema.FILE: schema for schema in (
     ScenesArtifact, TranscriptArtifact, SpeakersArtifact, VoiceReferenceArtifact, StepMeta,
     AggregateArtifact, BibleArtifact, ShotReferenceArtifact, ExtractedFrame, DisambiguatedTranscript,
     SceneContextArtifact, CaptionsArtifact, ReviewedArtifact, PackageManifest, LatentIndex, TrainSegment,
-    TrainArtifact,
+    TrainArtifact, StillsArtifact,
 )}

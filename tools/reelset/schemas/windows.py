@@ -1,5 +1,6 @@
-"""The window settings every family's package section shares (``[ltx2]``, ``[wan21]``, …): how
-step3 turns each reviewed clip into training windows (writer: reelset/package.py ``plan_windows``).
+"""The settings every family's package section shares (``[ltx2]``, ``[wan21]``, …): how step3 turns
+each reviewed clip into training windows (writer: reelset/package.py ``plan_windows``), and
+whether it may write a clip larger than its source (``upscale``: reelset/package.py ``fit_size``).
 
 Its own module so that the family rule modules that subclass it (ltx2_data, wan21_package) do
 not pull the manifest schema into the closure of every step that reads a family's rules.
@@ -38,3 +39,9 @@ class WindowSettings(Strict):
     frame_stride: int = Field(1, ge=1, description="'slide': frames between window starts (musubi-tuner `frame_stride`, default 1).")
     frame_sample: int = Field(1, ge=1, description="'uniform': windows per clip (musubi-tuner `frame_sample`, default 1).")
     max_windows: int | None = Field(None, ge=1, le=99, description="Most windows per clip (unset: no cap). 'dialogue' keeps its line windows first, then the chunks between, each in time order.")
+    upscale: bool = Field(False, description=(
+        "Allow writing a clip larger than its source. Off (default): a clip whose source (square pixels) is smaller than "
+        "its bucket / size on either side is written at that size scaled down to fit the source, same aspect, each side "
+        "at the family's multiple next to it and not above the source (e.g. a 480x270 source at 960x544 → 448x256), and "
+        "dropped with the reason when not even one multiple fits; the manifest records each item's scale and the size it was scaled from. On: "
+        "the configured size as it is, upscaled (soft detail a LoRA learns as blur). docs/datasets.md, 'Written sizes'."))
