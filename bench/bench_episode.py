@@ -69,6 +69,7 @@ sys.path.insert(0, str(REPO / "tools"))
 from reelset import families, nixinfo  # noqa: E402
 from reelset.entry import build_env  # noqa: E402
 from reelset.log import parse_resources, parse_timings  # noqa: E402
+from season_media import end_card_source, softness, spoken_part  # noqa: E402
 from speech_media import NAMES, PLACES, Line, make_dialogue_track  # noqa: E402
 
 FPS = 25
@@ -517,9 +518,14 @@ def bench_steps(reelset: Path) -> list[dict]:
 # An intro and end credits shared by every episode of a season (same frames, same sound): two
 # shots each, a fixed lavfi source, hue and spoken line. Episode k's body between them is its own
 # shot plan (seed SEED + k) under the dialogue track.
+# Issue 39: the credits are one animated end card (tests/season_media.py: a flashing checker over a
+# moving pattern) and each episode is re-encoded with its own softness, so scene detection cuts the
+# same credits into 1, 2 or 3 clips; each episode but every third starts with a cold open of its own
+# (COLD_OPEN_S), so the shared parts start at other sub-step offsets.
 SHARED = {"intro": [(0, 0, 0.0, "Previously on the reelset files."), (1, 120, 0.0, "Nothing is what it seems.")],
-          "credits": [(7, 240, 0.0, "Created by the reelset team."), (4, 60, 0.0, "Goodbye until next week.")]}
+          "credits": [(None, 0, 0.0, "Created by the reelset team. Goodbye until next week.")]}
 SHARED_SHOT_S = 4.0
+COLD_OPEN_S = (0.0, 1.32, 2.24)  # episode k: COLD_OPEN_S[(k - 1) % 3]
 
 SEASON_TOML = """name = "{name}"
 description = "bench/bench_episode.py --season: {n} synthetic episodes sharing an intro and credits"
@@ -592,9 +598,10 @@ def _shared_part(name: str, dest: Path, size: str, fps: int) -> Path:
     for i, (source, hue, bright, text) in enumerate(SHARED[name]):
         wav = dest / f"{name}{i}.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
-        src = SOURCES[source].format(s=size, r=fps, k=SEED)
+        src = (SOURCES[source].format(s=size, r=fps, k=SEED) + f",hue=h={hue}:b={bright},format=yuv420p"
+               if source is not None else end_card_source(size, fps))
         out = dest / f"{name}{i}.mp4"
-        _ffmpeg("-f", "lavfi", "-i", f"{src},hue=h={hue}:b={bright},format=yuv420p", "-i", str(wav),
+        _ffmpeg("-f", "lavfi", "-i", src, "-i", str(wav),
                 "-frames:v", str(round(SHARED_SHOT_S * fps)), "-af", "apad", "-t", f"{SHARED_SHOT_S:.3f}",
                 "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-threads", "1", "-c:a", "aac", "-ar", "48000",
                 "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out))
@@ -602,11 +609,12 @@ def _shared_part(name: str, dest: Path, size: str, fps: int) -> Path:
     return _concat(parts, dest / f"{name}.mp4")
 
 
-def _concat(parts: list[Path], out: Path) -> Path:
-    """``parts`` (video + audio each) one after the other, re-encoded (x264 veryfast, AAC 48 kHz mono)."""
+def _concat(parts: list[Path], out: Path, vf: str = "null") -> Path:
+    """``parts`` (video + audio each) one after the other, re-encoded through the filter ``vf`` (x264
+    veryfast, AAC 48 kHz mono)."""
     inputs = [a for p in parts for a in ("-i", str(p))]
     streams = "".join(f"[{i}:v][{i}:a]" for i in range(len(parts)))
-    _ffmpeg(*inputs, "-filter_complex", f"{streams}concat=n={len(parts)}:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
+    _ffmpeg(*inputs, "-filter_complex", f"{streams}concat=n={len(parts)}:v=1:a=1[c][a];[c]{vf}[v]", "-map", "[v]", "-map", "[a]",
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-threads", "2", "-c:a", "aac", "-b:a", "64k",
             "-ar", "48000", "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out))
     return out
@@ -614,11 +622,13 @@ def _concat(parts: list[Path], out: Path) -> Path:
 
 def make_season_episode(k: int, minutes: float, dest: Path, shared: dict[str, Path], size: str = SIZE,
                         fps: int = FPS) -> SeasonEpisode:
-    """Episode ``k`` (1-based) of ``minutes``: intro, a body of its own (make_episode's shots with
-    seed SEED + k under the dialogue), credits."""
+    """Episode ``k`` (1-based) of ``minutes``: a cold open of its own (COLD_OPEN_S), intro, a body of
+    its own (make_episode's shots with seed SEED + k under the dialogue), the end card; re-encoded
+    with the episode's softness (tests/season_media.py)."""
     vid = f"ep{k:02d}"
+    cold_s = COLD_OPEN_S[(k - 1) % len(COLD_OPEN_S)]
     shared_s = len(SHARED["intro"]) * SHARED_SHOT_S + len(SHARED["credits"]) * SHARED_SHOT_S
-    body_s = round((minutes * 60 - shared_s) * fps) / fps
+    body_s = round((minutes * 60 - shared_s - cold_s) * fps) / fps
     work = dest / f"{vid}-parts"
     work.mkdir(parents=True, exist_ok=True)
     shots = plan_shots(body_s, fps, seed=SEED + k)
@@ -629,12 +639,16 @@ def make_season_episode(k: int, minutes: float, dest: Path, shared: dict[str, Pa
     body = work / "body.mp4"
     _ffmpeg("-f", "concat", "-safe", "0", "-i", str(work / "shots.txt"), "-i", str(wav), "-map", "0:v", "-map", "1:a",
             "-c:v", "copy", "-c:a", "aac", "-ar", "48000", "-ac", "1", "-t", f"{body_s:.3f}", str(body))
-    video = _concat([shared["intro"], body, shared["credits"]], dest / f"{vid}.mp4")
+    cold = []
+    if cold_s:
+        src = SOURCES[(k + 3) % len(SOURCES)].format(s=size, r=fps, k=SEED + 500 + k)
+        cold = [spoken_part(work / "cold.mp4", f"{src},hue=h={40 * k}", "A cold open of its own.", cold_s)]
+    video = _concat([*cold, shared["intro"], body, shared["credits"]], dest / f"{vid}.mp4", softness(k))
     shutil.rmtree(work)
     intro_s = len(SHARED["intro"]) * SHARED_SHOT_S
-    total = intro_s + body_s + len(SHARED["credits"]) * SHARED_SHOT_S
-    spans = [(i * SHARED_SHOT_S, (i + 1) * SHARED_SHOT_S) for i in range(len(SHARED["intro"]))]
-    spans += [(intro_s + body_s + i * SHARED_SHOT_S, intro_s + body_s + (i + 1) * SHARED_SHOT_S)
+    total = cold_s + intro_s + body_s + len(SHARED["credits"]) * SHARED_SHOT_S
+    spans = [(cold_s + i * SHARED_SHOT_S, cold_s + (i + 1) * SHARED_SHOT_S) for i in range(len(SHARED["intro"]))]
+    spans += [(cold_s + intro_s + body_s + i * SHARED_SHOT_S, cold_s + intro_s + body_s + (i + 1) * SHARED_SHOT_S)
               for i in range(len(SHARED["credits"]))]
     return SeasonEpisode(vid, video, total, spans, Episode(video, total, shots, lines))
 
@@ -717,14 +731,36 @@ def season_recall(ds: Path, eps: list[SeasonEpisode], env: dict[str, str]) -> di
             mid = 0.5 * (sc["start_s"] + sc["end_s"])
             (shared_clips if any(a <= mid < b for a, b in ep.shared) else unique).add(sc["clip_id"])
     reviewed = json.loads((out("step2-reviewed.data") / "reviewed.json").read_text())
-    grouped = {m["clip_id"]: i for i, g in enumerate(reviewed["repeats"]) for m in g["members"]}
-    full = [g for g in reviewed["repeats"] if len({m["video_id"] for m in g["members"]}) == len(eps)]
-    found = {m["clip_id"] for g in full for m in g["members"]}
     wan = json.loads((out("step3-wan21-package.data") / "manifest.json").read_text())
-    return {"shared_clips": len(shared_clips), "found_in_every_episode": len(shared_clips & found),
-            "recall": round(len(shared_clips & found) / max(len(shared_clips), 1), 3),
-            "unique_clips_grouped": sorted(unique & set(grouped)), "groups": len(reviewed["repeats"]),
+    after = _recall([[m["clip_id"] for m in g["members"]] for g in reviewed["repeats"]], shared_clips, unique, eps)
+    # before issue 39: whole clips only (reelset.repeats.find_groups over the same shards' clip fingerprints)
+    from reelset.repeats import apply_repeats, find_groups
+    from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig, VideoTimeline
+    cfg = RepeatsConfig(keep="one")
+    fps = [ClipFingerprint.model_validate(f) for f in reviewed["fingerprints"]]
+    timelines = [VideoTimeline.model_validate(t) for ep in eps
+                 for t in json.loads((out(f"step2-reviewed.shards.{ep.vid}.data") / "reviewed.json").read_text())["timelines"]]
+    t0 = time.perf_counter()
+    clip_groups = find_groups(fps, cfg)
+    t1 = time.perf_counter()
+    apply_repeats(fps, timelines, cfg, [], [], [])
+    t2 = time.perf_counter()
+    before = _recall([[f.clip_id for f in g] for g in clip_groups], shared_clips, unique, eps)
+    return {"shared_clips": len(shared_clips), **after, "before": before,
+            "grouping_s_before": round(t1 - t0, 4), "grouping_s_after": round(t2 - t1, 4),
+            "steps": sum(len(t.dhash) for t in timelines), "groups": len(reviewed["repeats"]),
             "copies_dropped": sum(1 for c in wan["clips"] if c.get("repeat_of"))}
+
+
+def _recall(groups: list[list[str]], shared_clips: set[str], unique: set[str], eps: list[SeasonEpisode]) -> dict:
+    """Recall of the shared clips (in a group with clips of every episode), the unique clips grouped
+    and the false groups (groups holding a unique clip)."""
+    full = {c for g in groups if len({c.split("-")[0] for c in g}) == len(eps) for c in g}
+    grouped = {c for g in groups for c in g}
+    return {"found_in_every_episode": len(shared_clips & full),
+            "recall": round(len(shared_clips & full) / max(len(shared_clips), 1), 3),
+            "unique_clips_grouped": sorted(unique & grouped),
+            "false_groups": sum(1 for g in groups if unique & set(g))}
 
 
 def run_season(n: int, minutes: float, work: Path, reelset: Path, env: dict[str, str], log=print) -> dict:
@@ -757,16 +793,21 @@ def _ds(ds: Path, reelset: Path, eps: list[SeasonEpisode], name: str, env: dict[
 
 
 def season_markdown(rows: list[dict]) -> str:
-    """The season table: per N, the full build, adding episode N+1 and that episode alone."""
+    """The season table: per N, the full build, adding episode N+1 and that episode alone; the
+    repeats found before (whole clips) → after (stretches of time, issue 39)."""
     out = ["| N × min | (a) full build: drvs / CPU s | (b) add ep N+1: drvs / CPU s | (c) ep N+1 alone: drvs / CPU s | "
-           "(b)/(c) | gatherings s (share of c) | shared clips found in every ep | unique clips grouped | copies dropped |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "(b)/(c) | gatherings s (share of c) | shared clips found in every ep: before → after | "
+           "false groups (unique clips grouped): before → after | grouping s: before → after | copies dropped |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        b = r.get("before", r)
         out.append(f"| {r['n']} × {r['minutes']:g} | {r['full']['derivations']} / {r['full']['cpu_s']} | "
                    f"{r['added']['derivations']} / {r['added']['cpu_s']} | {r['alone']['derivations']} / {r['alone']['cpu_s']} | "
                    f"{r['added_over_alone']} | {r['added']['gather_tool_s']} ({r['gather_share_of_alone']}) | "
-                   f"{r['found_in_every_episode']}/{r['shared_clips']} (recall {r['recall']}) | "
-                   f"{len(r['unique_clips_grouped'])} | {r['copies_dropped']} |")
+                   f"{b['found_in_every_episode']}/{r['shared_clips']} → {r['found_in_every_episode']}/{r['shared_clips']} "
+                   f"(recall {b['recall']} → {r['recall']}) | {b.get('false_groups', '?')} ({len(b['unique_clips_grouped'])}) → "
+                   f"{r.get('false_groups', '?')} ({len(r['unique_clips_grouped'])}) | "
+                   f"{r.get('grouping_s_before', '?')} → {r.get('grouping_s_after', '?')} | {r['copies_dropped']} |")
     return "\n".join(out)
 
 

@@ -29,12 +29,18 @@ output is that video's part of reviewed.json; the dataset's derivation then has 
 ``shards/<video id>`` and only joins them (videos in id order) and lists the decisions that
 name no clip of the dataset — the bytes of one process over the aggregates (run by hand).
 
-Repeats across videos (:mod:`reelset.repeats`): a shard also fingerprints every clip of its
-video (``fingerprints`` of reviewed.json: sampled frames' hashes and colours, audio band
-energies); the gathering (or the one-process run) groups near-identical clips of different
-videos by those records alone (``repeats``) and, with ``[repeats] keep = "one"``
+Repeats across videos (:mod:`reelset.repeats`, :mod:`reelset.stretches`): a shard also
+fingerprints every clip of its video (``fingerprints`` of reviewed.json: sampled frames' hashes
+and colours, audio band energies) and the video by time (``timelines``: one signature per 0.5 s
+step, with the clip boundaries), from one decode of each clip; the gathering (or the one-process
+run) finds repeated stretches of time and near-identical clips of different videos by those
+records alone (``repeats``) and, with ``[repeats] keep = "one"``
 (:class:`reelset.schemas.repeats.RepeatsConfig`, which only the gathering takes), moves every
-accepted copy but the first to the rejected clips with ``repeat_of`` naming the clip kept.
+accepted copy (a clip lying mostly inside a repeated stretch's later occurrence, or a later clip
+of a clip group) to the rejected clips with ``repeat_of`` naming the clip kept (and
+``repeat_span`` the time range it repeats). Repeats act on reviewed clips, so a dropped clip
+gives no packaged item (no window) at all. The timelines stay in the shards: the gathered
+reviewed.json leaves them out.
 
 Run by hand: ``python tools/step2_reviewed.py --spec spec.json --out DIR``.
 """
@@ -52,11 +58,13 @@ from reelset.review import apply_speaker_fixes, decide, dialogue_flags, load_rev
 from reelset.schemas.aggregate import AggregateArtifact
 from reelset.schemas.base import StepMeta, StepSpec
 from reelset.schemas.captions import CaptionsArtifact
-from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig
+from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig, VideoTimeline
 from reelset.schemas.review import ClipQA, ReviewConfig, ReviewFile
 from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
+from reelset.signature import decode_frames
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.stretches import TimelineBuilder
 
 # per video: each shard reads its video's clips and captions (the tool reads the shards itself);
 # [repeats] groups clips across videos: only the gathering takes it (the shards fingerprint);
@@ -92,6 +100,7 @@ class VideoReview:
     stale: list[str] = field(default_factory=list)
     trigger: str | None = None
     fingerprints: list[ClipFingerprint] = field(default_factory=list)
+    timelines: list[VideoTimeline] = field(default_factory=list)
 
 
 def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFile, cfg: ReviewConfig,
@@ -104,14 +113,19 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
     if [c.clip_id for c in captions.clips] != list(by_id):
         raise ReelsetError(f"{caption_dir}/captions.json: clips differ from {scene_dir}/scenes.json")
     out = VideoReview(trigger=captions.trigger_word)
+    has_audio = scenes.source.has_audio
+    timeline = TimelineBuilder(vid, max((s.end_s for s in scenes.scenes), default=0.0), has_audio)
     for cap in captions.clips:
         scene = by_id[cap.clip_id]
         clip_file = scene_dir / scene.clip
         with timer.phase("qa_media"):
             flags = media_flags(clip_file, scene.end_s - scene.start_s, cfg) + dialogue_flags(cap, cfg)
-        with timer.phase("fingerprint"):
-            out.fingerprints.append(fingerprint(cap.clip_id, vid, clip_file, scene.end_s - scene.start_s,
-                                                scenes.source.has_audio, str(scene_dir / scene.thumbnail)))
+        with timer.phase("fingerprint"):  # one decode: the clip's fingerprint and its steps of the timeline
+            frames = decode_frames(clip_file)
+            samples = media.decode_audio_16k(clip_file) if has_audio else None
+            out.fingerprints.append(fingerprint(cap.clip_id, vid, clip_file, scene.end_s - scene.start_s, has_audio,
+                                                str(scene_dir / scene.thumbnail), frames=frames, samples=samples))
+            timeline.add(cap.clip_id, scene.start_s, scene.end_s, frames, scenes.analysis_fps, samples)
         outcome = decide(cap, flags, review.decisions.get(cap.clip_id), out.trigger, captions.names, cfg)
         out.qa.append(outcome.qa)
         if outcome.stale:
@@ -130,6 +144,8 @@ def review_video(vid: str, scene_dir: Path, caption_dir: Path, review: ReviewFil
             width=scene.width, height=scene.height, start_s=scene.start_s, end_s=scene.end_s,
             has_audio=scenes.source.has_audio, characters=cap.context_characters, speaking_s=speaking_seconds(lines),
             lines=lines, unheard_speech_s=cap.unheard_speech_s))
+    with timer.phase("fingerprint"):
+        out.timelines.append(timeline.timeline())
     return out
 
 
@@ -147,7 +163,8 @@ def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:
     out = {}
     for vid, folder in shard_dirs.items():
         art = read_artifact(folder / "reviewed.json", ReviewedArtifact)
-        out[vid] = VideoReview(art.accepted, art.rejected, art.qa, art.stale_decisions, art.trigger_word, art.fingerprints)
+        out[vid] = VideoReview(art.accepted, art.rejected, art.qa, art.stale_decisions, art.trigger_word, art.fingerprints,
+                               art.timelines)
     return out
 
 
@@ -174,7 +191,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
                      for vid in sorted(caption_shards)}
     accepted: list[ReviewedClip] = []
     rejected: list[RejectedClip] = []
-    qa, stale, trigger, fps = [], [], None, []
+    qa, stale, trigger, fps, timelines = [], [], None, [], []
     for vid in sorted(per_video):
         v = per_video[vid]
         accepted += v.accepted
@@ -183,10 +200,12 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         stale += v.stale
         trigger = v.trigger
         fps += v.fingerprints
+        timelines += v.timelines
     groups = []
     if spec.video_id is None:  # a shard leaves repeats across videos and decisions on other clips to the gathering
         with timer.phase("repeats"):
-            groups, accepted, rejected, qa = apply_repeats(fps, spec.section("repeats", RepeatsConfig), accepted, rejected, qa)
+            groups, accepted, rejected, qa = apply_repeats(fps, timelines, spec.section("repeats", RepeatsConfig),
+                                                           accepted, rejected, qa)
         seen = {q.clip_id for q in qa}
         stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"
                   for cid, d in review.decisions.items() if cid not in seen]
@@ -195,13 +214,15 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     review_sha = hashlib.sha256(review_path.read_bytes()).hexdigest() if review_path else None
     art = ReviewedArtifact(dataset=spec.dataset, trigger_word=trigger, accepted=accepted, rejected=rejected,
                            stale_decisions=stale, qa=qa, review_sha256=review_sha, fingerprints=fps, repeats=groups,
+                           timelines=timelines if spec.video_id is not None else [],
                            sources={k: spec.inputs[k] for k in ("step1-scenes", "step2-caption")})
     write_json(out / "reviewed.json", art)
     flags = [f for q in qa for f in q.flags]
     return StepResult(counts={"clips": len(qa), "accepted": len(accepted), "rejected": len(rejected),
                               "stale_decisions": len(stale), "decisions": len(review.decisions), "qa_flags": len(flags),
                               "edited": sum(c.caption_source == "edited" for c in accepted),
-                              "repeat_groups": len(groups), "repeats_dropped": sum(r.repeat_of is not None for r in rejected)},
+                              "repeat_groups": len(groups), "repeat_stretches": sum(g.kind == "stretch" for g in groups),
+                              "repeats_dropped": sum(r.repeat_of is not None for r in rejected)},
                       versions={"ffmpeg": media.program_version("ffmpeg")})
 
 

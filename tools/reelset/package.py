@@ -328,7 +328,7 @@ def rejected_entries(reviewed: ReviewedArtifact) -> list[PackagedClip]:
     are ("rejected in review: <why>", "not reviewed; automatic QA: <flag>", …: no prefix added, so
     a QA drop is not called a review rejection)."""
     return [PackagedClip(item_id=r.clip_id, clip_id=r.clip_id, video_id=r.video_id, fate="dropped", reason="; ".join(r.reasons),
-                         repeat_of=r.repeat_of) for r in reviewed.rejected]
+                         repeat_of=r.repeat_of, repeat_span=r.repeat_span) for r in reviewed.rejected]
 
 
 def write_zip(folder: Path, zip_path: Path) -> int:

@@ -2,8 +2,8 @@
 fingerprint per clip, computed in step2-reviewed's per-video shard, and the grouping of
 near-identical clips of different videos, done by its gathering over those small records.
 
-- :func:`fingerprint`: one ffmpeg decode of the clip at 4 fps scaled to 9x8 RGB (SAMPLES frames
-  at (i + 0.5) / SAMPLES of it: a 64-bit difference hash of the grey image and the mean colour
+- :func:`fingerprint`: one ffmpeg decode of the clip scaled to 9x8 RGB (:func:`decode_frames`, shared
+  with the video's timeline of reelset.stretches; SAMPLES frames at (i + 0.5) / SAMPLES of it: a 64-bit difference hash of the grey image and the mean colour
   of each of its 3 x 3 regions — a region grid, because a hue-rotated test pattern keeps the
   frame's mean colour and its grey structure) and, when the clip has audio, its 16 kHz mono samples (reelset.media.decode_audio_16k)
   cut into 8 time slices x 4 frequency bands of log energy (dB).
@@ -12,80 +12,38 @@ near-identical clips of different videos, done by its gathering over those small
   (:class:`reelset.schemas.repeats.RepeatsConfig`). Candidates come from an index on the four
   16-bit bands of the middle frame's hash (two hashes at most 3 bits apart share a band), so
   the pass is linear in the clips, not quadratic: adding an episode looks up its clips only.
-- :func:`apply_repeats`: ``keep = "one"`` moves every accepted copy but the group's first
-  accepted clip to the rejected set, with the clip it repeats.
+- :func:`apply_repeats`: repeated stretches of time (reelset.stretches) first, then these whole-clip
+  groups among the clips no stretch holds; ``keep = "one"`` moves every accepted copy to the
+  rejected set, with the clip (and, for a stretch, the time range) it repeats.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from reelset import ReelsetError, media
-from reelset.schemas.repeats import ClipFingerprint, RepeatGroup, RepeatMember, RepeatsConfig
+from reelset import media
+from reelset.schemas.repeats import ClipFingerprint, RepeatGroup, RepeatMember, RepeatsConfig, RepeatSpan, VideoTimeline
 from reelset.schemas.review import ClipQA
 from reelset.schemas.reviewed import RejectedClip, ReviewedClip
+from reelset.signature import audio_signature, decode_frames, dhash, region_colors
+from reelset.stretches import Stretch, find_stretches
 
 SAMPLES = 5  # frames sampled per clip
-SLICES = 8  # audio time slices
-BANDS_HZ = (0, 500, 1500, 3000, 8000)  # edges of the 4 audio bands
-SILENCE_DB = -100.0
-
-
-def _frames(clip: Path) -> np.ndarray:
-    """The clip at 4 fps (at least its first frame) as 9x8 RGB, shape (n, 8, 9, 3) uint8."""
-    proc = subprocess.run([media.tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(clip), "-map", "0:v:0",
-                           "-vf", "fps=4:round=down,scale=9:8:flags=area,format=rgb24", "-f", "rawvideo", "-"],
-                          capture_output=True)
-    if proc.returncode != 0:
-        raise ReelsetError(f"{clip}: fingerprint decode failed: {proc.stderr.decode(errors='replace').strip()[-500:]}")
-    data = np.frombuffer(proc.stdout, dtype=np.uint8)
-    n = len(data) // (8 * 9 * 3)
-    if n == 0:
-        raise ReelsetError(f"{clip}: no video frame to fingerprint")
-    return data[: n * 8 * 9 * 3].reshape(n, 8, 9, 3)
-
-
-def dhash(rgb: np.ndarray) -> str:
-    """64-bit difference hash (hex) of one 9x8 RGB image: bit = a pixel brighter than its left neighbour."""
-    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    bits = (grey[:, 1:] > grey[:, :-1]).flatten()
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
-
-
-def region_colors(rgb: np.ndarray) -> list[int]:
-    """Mean R, G, B (0-255) of each of the 3 x 3 regions of one 9x8 RGB image: 27 integers, row by row."""
-    out = []
-    for band in np.array_split(rgb.astype(np.float32), 3, axis=0):
-        for cell in np.array_split(band, 3, axis=1):
-            out += [int(round(float(c))) for c in cell.reshape(-1, 3).mean(axis=0)]
-    return out
-
-
-def audio_signature(samples: np.ndarray, rate: int = 16000) -> list[float]:
-    """SLICES x 4 band log energies (dB, rounded to 0.1) of mono ``samples``; silence → SILENCE_DB."""
-    out = []
-    for part in np.array_split(samples.astype(np.float32), SLICES):
-        if len(part) < 2:
-            out += [SILENCE_DB] * (len(BANDS_HZ) - 1)
-            continue
-        power = np.abs(np.fft.rfft(part)) ** 2 / len(part)
-        freqs = np.fft.rfftfreq(len(part), 1 / rate)
-        for lo, hi in zip(BANDS_HZ, BANDS_HZ[1:], strict=False):
-            e = float(power[(freqs >= lo) & (freqs < hi)].sum())
-            out.append(round(max(SILENCE_DB, 10 * np.log10(e + 1e-12)), 1))
-    return out
 
 
 def fingerprint(clip_id: str, video_id: str, clip: Path, duration_s: float, has_audio: bool,
-                thumbnail: str | None = None) -> ClipFingerprint:
-    """The fingerprint of one clip file (see the module docstring)."""
-    frames = _frames(clip)
+                thumbnail: str | None = None, frames: np.ndarray | None = None,
+                samples: np.ndarray | None = None) -> ClipFingerprint:
+    """The fingerprint of one clip file (see the module docstring); ``frames`` (:func:`decode_frames`)
+    and ``samples`` (16 kHz mono) when the caller has decoded them already."""
+    frames = decode_frames(clip) if frames is None else frames
     picks = [frames[min(len(frames) - 1, int((i + 0.5) * len(frames) / SAMPLES))] for i in range(SAMPLES)]
-    audio = audio_signature(media.decode_audio_16k(clip)) if has_audio else None
+    if has_audio and samples is None:
+        samples = media.decode_audio_16k(clip)
+    audio = audio_signature(samples) if has_audio else None
     return ClipFingerprint(clip_id=clip_id, video_id=video_id, duration_s=round(duration_s, 3),
                            dhash=[dhash(f) for f in picks],
                            rgb=[region_colors(f) for f in picks],
@@ -157,15 +115,26 @@ def find_groups(fps: list[ClipFingerprint], cfg: RepeatsConfig) -> list[list[Cli
     return sorted(groups, key=lambda g: (g[0].video_id, g[0].clip_id))
 
 
-def apply_repeats(fps: list[ClipFingerprint], cfg: RepeatsConfig, accepted: list[ReviewedClip],
-                  rejected: list[RejectedClip], qa: list[ClipQA]) -> tuple[list[RepeatGroup], list[ReviewedClip],
-                                                                         list[RejectedClip], list[ClipQA]]:
-    """Group the fingerprints and apply ``cfg.keep``: with "one", each group's accepted clips but the
-    first leave the accepted set for the rejected one (reason "repeat of <clip id> …", ``repeat_of``),
-    appended after the other rejected clips, and their QA record says accepted = False."""
+def apply_repeats(fps: list[ClipFingerprint], timelines: list[VideoTimeline], cfg: RepeatsConfig,
+                  accepted: list[ReviewedClip], rejected: list[RejectedClip],
+                  qa: list[ClipQA]) -> tuple[list[RepeatGroup], list[ReviewedClip], list[RejectedClip], list[ClipQA]]:
+    """Find the repeats and apply ``cfg.keep``. Repeated stretches first (reelset.stretches, from the
+    videos' timelines): a stretch's kept occurrence is its first one with an accepted clip; with
+    "one", every accepted clip lying mostly inside another occurrence leaves the accepted set for
+    the rejected one (reason "repeat of <video> <start>–<end> s …", ``repeat_of`` = the kept
+    occurrence's clip overlapping most of the time range it repeats, ``repeat_span`` = that range).
+    Then whole-clip groups (:func:`find_groups`) of the clips no stretch holds (a repeated shot
+    shorter than ``min_s``): each group's accepted clips but the first leave the same way
+    (``repeat_of`` the clip kept). Dropped clips are appended after the other rejected clips, in
+    accepted order, and their QA record says accepted = False. Groups: stretches (by first
+    occurrence), then clip groups."""
     is_accepted = {c.clip_id for c in accepted}
+    thumbs = {f.clip_id: f.thumbnail for f in fps}
     groups, dropped = [], {}
-    for g in find_groups(fps, cfg):
+    stretch_groups = [_stretch_group(st, timelines, cfg, is_accepted, thumbs, dropped) for st in find_stretches(timelines, cfg)]
+    groups = [g for g in stretch_groups if g.members]
+    held = {m.clip_id for g in groups for m in g.members}
+    for g in find_groups([f for f in fps if f.clip_id not in held], cfg):
         first = g[0]
         kept = next((f.clip_id for f in g if f.clip_id in is_accepted), None)
         members = []
@@ -181,9 +150,42 @@ def apply_repeats(fps: list[ClipFingerprint], cfg: RepeatsConfig, accepted: list
             if fate == "dropped":
                 dropped[f.clip_id] = RejectedClip(clip_id=f.clip_id, video_id=f.video_id, repeat_of=kept, reasons=[
                     f"repeat of {kept} (near-identical picture and sound in another video; [repeats] keep = \"one\")"])
-        groups.append(RepeatGroup(kept=kept, members=members))
+        groups.append(RepeatGroup(kind="clip", kept=kept, members=members))
     if not dropped:
         return groups, accepted, rejected, qa
     qa = [q.model_copy(update={"accepted": False, "overridden": []}) if q.clip_id in dropped else q for q in qa]
     return (groups, [c for c in accepted if c.clip_id not in dropped],
             rejected + [dropped[c.clip_id] for c in accepted if c.clip_id in dropped], qa)
+
+
+def _stretch_group(st: Stretch, timelines: list[VideoTimeline], cfg: RepeatsConfig, is_accepted: set[str],
+                   thumbs: dict[str, str | None], dropped: dict[str, RejectedClip]) -> RepeatGroup:
+    """The :class:`RepeatGroup` of one repeated stretch; the copies to drop are added to ``dropped``."""
+    spans = {c.clip_id: c for t in timelines for c in t.clips}
+    kept_occ = next((o for o in st.occurrences if any(c in is_accepted for c in o.clips)), None)
+    kept = next((c for c in kept_occ.clips if c in is_accepted), None) if kept_occ else None
+    members = []
+    for o in st.occurrences:
+        for cid in o.clips:
+            if any(cid == m.clip_id for m in members) or cid in dropped:
+                continue
+            c = spans[cid]
+            fate, span, of = "left", None, None
+            if o is kept_occ:
+                fate = "kept" if cid in is_accepted else "left"
+            elif kept_occ is not None:
+                shift = o.offset_s - kept_occ.offset_s  # time in the kept occurrence = time here + shift
+                lo, hi = max(kept_occ.start_s, c.start_s + shift), min(kept_occ.end_s, c.end_s + shift)
+                if hi <= lo:  # the clip's own span maps outside: the occurrence as a whole
+                    lo, hi = kept_occ.start_s, kept_occ.end_s
+                span = RepeatSpan(video_id=kept_occ.video_id, start_s=round(lo, 2), end_s=round(hi, 2))
+                of = max(kept_occ.clips, key=lambda k: min(hi, spans[k].end_s) - max(lo, spans[k].start_s), default=None)
+                if cfg.keep == "one" and cid in is_accepted:
+                    fate = "dropped"
+                    dropped[cid] = RejectedClip(clip_id=cid, video_id=o.video_id, repeat_of=of, repeat_span=span, reasons=[
+                        f"repeat of {span.video_id} {span.start_s:.2f}–{span.end_s:.2f} s ({of}; a stretch of "
+                        f"{kept_occ.end_s - kept_occ.start_s:.1f} s alike in picture and sound; [repeats] keep = \"one\")"])
+            members.append(RepeatMember(clip_id=cid, video_id=o.video_id, fate=fate, frame_bits=o.frame_bits,
+                                        audio_db=o.audio_db, thumbnail=thumbs.get(cid), start_s=c.start_s, end_s=c.end_s,
+                                        repeats=span))
+    return RepeatGroup(kind="stretch", kept=kept, members=members, occurrences=st.occurrences)

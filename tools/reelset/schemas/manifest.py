@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
+from reelset.schemas.repeats import RepeatSpan
 
 
 class PackagedClip(Strict):
@@ -33,6 +34,7 @@ class PackagedClip(Strict):
     lines_cut: int = Field(0, ge=0, description="Lines that a window edge cuts: left out of [SPEECH] (their words are only partly in the window's sound).")
     reason: str | None = Field(None, description="Why a clip was dropped ('rejected in review: …', 'too short: …').")
     repeat_of: str | None = Field(None, description="For a copy dropped as a repeat ([repeats] keep = 'one'): the clip of another video kept in its place.")
+    repeat_span: RepeatSpan | None = Field(None, description="For a copy inside a repeated stretch: the time range of the kept occurrence it repeats (from reviewed.json).")
     caption: str | None = Field(None, description="Caption as written: the bible's trigger word first, exactly once, then the reviewed caption; null when dropped.")
     caption_source: Literal["model", "edited"] | None = Field(None, description="From reviewed.json; null for clips rejected in review.")
     file: str | None = Field(None, description="Written clip, relative to the step output (e.g. 'dataset/videos/<clip_id>.mp4').")

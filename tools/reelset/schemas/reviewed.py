@@ -10,7 +10,7 @@ from pydantic import Field
 
 from reelset.schemas.base import SCHEMA_VERSION, Strict
 from reelset.schemas.context import ContextLine
-from reelset.schemas.repeats import ClipFingerprint, RepeatGroup
+from reelset.schemas.repeats import ClipFingerprint, RepeatGroup, RepeatSpan, VideoTimeline
 from reelset.schemas.review import ClipQA
 
 
@@ -41,7 +41,8 @@ class RejectedClip(Strict):
     clip_id: str
     video_id: str
     reasons: list[str] = Field(min_length=1, description="Why: review decision ('rejected in review: <reason>') or automatic QA flags ('black frames', 'frozen frames', 'too short: 0.4 s < 1.0 s', ...).")
-    repeat_of: str | None = Field(None, description="The clip this one repeats (another video's), when it was dropped as a copy ([repeats] keep = 'one').")
+    repeat_of: str | None = Field(None, description="The clip this one repeats (another video's), when it was dropped as a copy ([repeats] keep = 'one'); for a repeated stretch, the kept occurrence's clip that overlaps most of the time range it repeats.")
+    repeat_span: RepeatSpan | None = Field(None, description="For a copy in a repeated stretch: the time range of the kept occurrence it repeats (video, seconds).")
 
 
 class ReviewedArtifact(Strict):
@@ -59,5 +60,6 @@ class ReviewedArtifact(Strict):
     sources: dict[str, str] = Field(default_factory=dict, description="Upstream outputs by step name (store paths), e.g. step2-caption (optional).")
     review_sha256: str | None = Field(None, description="sha256 (hex) of the review.json applied; null when the dataset has none (optional).")
     fingerprints: list[ClipFingerprint] = Field(default_factory=list, description="Fingerprint of every clip (sampled frames' hashes and colours, audio band energies), for finding repeats across videos.")
-    repeats: list[RepeatGroup] = Field(default_factory=list, description="Groups of near-identical clips of different videos (gathering and one-process runs only; [repeats]).")
+    timelines: list[VideoTimeline] = Field(default_factory=list, description="Per-video shards only: the video's time-indexed fingerprint (one signature per 0.5 s step, with the clip boundaries) that the gathering matches by stretches of time; the gathered artifact leaves them out.")
+    repeats: list[RepeatGroup] = Field(default_factory=list, description="Groups of near-identical clips, and repeated stretches of time, of different videos (gathering and one-process runs only; [repeats]).")
 
