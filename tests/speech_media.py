@@ -116,9 +116,11 @@ def _mux(video_in: list[str], audio_in: list[str], seconds: float, out: Path) ->
           "-c:a", "aac", "-b:a", "64k", "-ar", "16000", "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out)])
 
 
-def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: float = 0.5, tail_s: float = 1.0) -> list[Line]:
+def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: float = 0.5, tail_s: float = 1.0,
+                      speed: int = 150) -> list[Line]:
     """Speak ``lines`` one after another into ``out`` (MP4: H.264 160x90 + AAC 16 kHz mono).
 
+    ``speed``: espeak-ng's words per minute (``-s``).
     ``lead_s`` of silence before the first line, ``pause_s`` between lines (0: none),
     ``tail_s`` after the last; a line with ``overlap`` starts with the line before it (both
     voices at once) and the next line follows the later of the two.
@@ -130,7 +132,7 @@ def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: floa
     concat = []
     for i, line in enumerate(lines):
         wav = work / f"{i:04d}.wav"
-        _run(["espeak-ng", *espeak_voice(line.voice), "-s", "150", "-w", str(wav), line.text])
+        _run(["espeak-ng", *espeak_voice(line.voice), "-s", str(speed), "-w", str(wav), line.text])
         dur = _wav_seconds(wav)
         if line.overlap and timed:
             start = timed[-1].start_s
