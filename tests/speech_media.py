@@ -6,7 +6,7 @@ no randomness.
 
 - :func:`dialogue_script`: ``n`` sentences with names and places, spoken in turn by
   ``voices`` (espeak-ng voice names), each line a :class:`Line`.
-- :func:`make_speech_video`: speaks the lines (espeak-ng, 150 words/min), puts them one after
+- :func:`make_speech_video`: speaks the lines (espeak-ng, 150 words/min unless told), puts them one after
   another with ``pause_s`` of silence between them (0: no pause at all), returns the lines
   with their real start/end seconds; the picture is a small lavfi test pattern.
 - :func:`make_nonspeech_video`: music-like tones, a steady tone and noise only (lavfi).
@@ -37,6 +37,11 @@ VOICES = ["en-us+m3", "en-us+f3", "en+m1", "en-us+f2"]
 # between two of them the cosine of sentence embeddings is at most 0.75, within one voice at least
 # 0.84 (measured for issue 30, bench/RESULTS.md); "@N" is espeak-ng's pitch (-p, 0-99, default 50)
 SPEAKER_VOICES = ["en-us+m3@20", "en-us+f3", "en+m7@70", "en-gb-x-rp+f5@90", "en+grandma"]
+
+
+# issue 37: lists of sentences read without pauses by voices, pitches and speeds the media above do not
+# use (they speak at 150 words/min): name → (voice, sentences of dialogue_script, words/min), ~135 s each
+OTHER_VOICE_LISTS = {"voices_f2": ("en-us+f2@60", 45, 175), "voices_m2": ("en+m2@35", 42, 160)}
 
 
 def espeak_voice(voice: str) -> list[str]:
