@@ -14,6 +14,8 @@ model loading, batched VAD-chunked transcription with progress lines, sentence s
 - :func:`sentence_segments`: the windows' words cut into sentences (after . ? !, at pauses
   >= ``[asr] split_pause_s`` between words or in the VAD's speech regions, long ones at their
   longest pause), each checked by the hallucination guards (:mod:`reelset.hallucination`).
+- :func:`redecode_failed`: the second look at windows that fail Whisper's checks (shorter
+  pieces, batched), and :func:`repair_loops` for a loop that survives it.
 """
 
 from __future__ import annotations
@@ -434,7 +436,10 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     2. only a window whose words still cover too little of its speech (``[asr.guards]
        min_coverage``), or leave one of its regions bare (:func:`bare_regions`), is decoded a
        third time by the sequential decoder with Whisper's temperature fallback (seeded), over
-       its speech regions only.
+       its speech regions only;
+    3. a window that still holds a repetition loop is decoded again from the loop's start in
+       pieces of <= :data:`LOOP_PIECE_S` s, the words before and after the loop kept
+       (:func:`repair_loops`; all such windows' pieces batched together).
     A decoding replaces the window only when it is :func:`better` (covers at least as much speech
     with words and scores better; never an empty or shorter one). A window that stays bad is
     kept and its problems are flagged (sentence_segments). Measured on the 11-minute test
