@@ -13,6 +13,9 @@ transcript.json sha256 (first 12 hex), CPU seconds (user + system) and wall seco
   for what CBWR does not cover): the bytes must equal ``mkl_cbwr`` for CBWR to be the pin;
 - ``mkl_cbwr_ct2_avx512``: ``mkl_cbwr`` with CTranslate2's own kernels at AVX512 (what an
   AVX-512 CPU would pick if CT2_FORCE_CPU_ISA were left out);
+- ``mkl_cbwr_avx2``: ``mkl_cbwr`` without STRICT (``MKL_CBWR=AVX2``);
+- ``mkl_avx2_only`` / ``mkl_avx2_only_threads``: MKL capped at AVX2 without CBWR (no
+  reproducibility promise from MKL), with MKL's own thread count left alone / at 1;
 - ``unpinned``: none of the pins (this CPU's own choice), the cost baseline.
 
 Usage: ``.venv/bin/python bench/bench_mkl_pins.py [--media monologue] [--rounds 1] [--out bench/mkl_pins.json]``.
@@ -44,6 +47,10 @@ ENVS = {
     "mkl_cbwr": {**cpu_kernels.PINNED, **MKL},
     "mkl_cbwr_native": {**cpu_kernels.PINNED, "CT2_USE_MKL": "1", "MKL_CBWR": "AVX2,STRICT"},
     "mkl_cbwr_ct2_avx512": {**cpu_kernels.PINNED, **MKL, "CT2_FORCE_CPU_ISA": "AVX512"},
+    "mkl_cbwr_avx2": {**cpu_kernels.PINNED, **MKL, "MKL_CBWR": "AVX2"},
+    "mkl_avx2_only": {**cpu_kernels.PINNED, "CT2_USE_MKL": "1", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "mkl_avx2_only_threads": {**cpu_kernels.PINNED, "CT2_USE_MKL": "1", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                              "MKL_NUM_THREADS": "1"},
     "unpinned": {},
 }
 
