@@ -34,7 +34,7 @@ from bench_asr import score, timed, tool_tree  # noqa: E402
 
 from conftest import PYTHON, transcript_spec  # noqa: E402
 from reelset import cpu_kernels  # noqa: E402
-from reelset.step import parse_timings  # noqa: E402
+from reelset.log import parse_timings  # noqa: E402
 from speech_media import OTHER_VOICE_LISTS, VOICES, dialogue_script, list_script, make_speech_video  # noqa: E402
 
 
