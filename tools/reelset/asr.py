@@ -449,14 +449,14 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     failing = [(i, why) for i, win in enumerate(windows) if win.spans and (why := window_failed(win, g))]
     if not failing:
         return 0
-    plan = {i: (0, len(windows[i].words), sub_windows(audio, windows[i].spans)) for i, _ in failing}
-    clips = [c for i, _ in failing for c in plan[i][2]]
+    plan = {i: sub_windows(audio, windows[i].spans) for i, _ in failing}
+    clips = [c for i, _ in failing for c in plan[i]]
     log(f"second look at {len(failing)} of {len(windows)} windows: {len(clips)} pieces of <= {SUB_WINDOW_S:.0f} s "
         f"decoded in batches ({', '.join(sorted({_kind(why) for _, why in failing}))})")
     decoded = iter(decode_clips(model, audio, clips, cfg, batch_size or DEFAULT_BATCH["cpu"], hotwords, initial_prompt))
     for i, why in failing:
         old = windows[i]
-        new = splice(old, *plan[i], [next(decoded) for _ in plan[i][2]], why)
+        new = merge_windows([next(decoded) for _ in plan[i]], old.spans, why)
         speech = sum(e - s for s, e in old.spans)
         chosen = new if better(new, old, g) else old
         bare = bare_regions(chosen, g)
