@@ -5,7 +5,7 @@ revision's tools) → after (this checkout's).
 Inputs, made here with tests/speech_media.py: ``OTHER_VOICE_LISTS`` (sentences of the dialogue
 script read without pauses by one espeak-ng voice each, another pitch and speed than the test
 media's, ~135 s), and the 40-sentence monologue and the 40-item list of the long-form tests as
-controls. Each run is the tool's CLI in a fresh process under the pinned CPU kernels
+controls (``--only episode``: the 11-minute dialogue). Each run is the tool's CLI in a fresh process under the pinned CPU kernels
 (reelset.cpu_kernels.PINNED, what a Nix build runs) and ``/usr/bin/time -v``; before and after
 back to back per input. Recorded per run: sentences recovered in unflagged segments (WER <= 0.5 of
 the words in the sentence's span, bench/bench_asr.py ``score``), flagged segments, loops left,
@@ -38,11 +38,14 @@ from reelset.log import parse_timings  # noqa: E402
 from speech_media import OTHER_VOICE_LISTS, VOICES, dialogue_script, list_script, make_speech_video  # noqa: E402
 
 
-def inputs() -> dict[str, tuple[list, int]]:
-    """name → (script lines, espeak-ng words/min): the other voices' lists and the two controls."""
-    out = {name: (dialogue_script(n, [voice]), speed) for name, (voice, n, speed) in OTHER_VOICE_LISTS.items()}
-    out["monologue"] = (dialogue_script(40, VOICES[:1]), 150)
-    out["list"] = (list_script(40), 150)
+def inputs() -> dict[str, tuple[list, float, int]]:
+    """name → (script lines, pause between lines s, espeak-ng words/min): the other voices' lists and
+    the controls (``episode``, the 11-minute dialogue of bench_asr.py / bench_cpu_kernels.py, only
+    with ``--only episode``)."""
+    out = {name: (dialogue_script(n, [voice]), 0.0, speed) for name, (voice, n, speed) in OTHER_VOICE_LISTS.items()}
+    out["monologue"] = (dialogue_script(40, VOICES[:1]), 0.0, 150)
+    out["list"] = (list_script(40), 0.0, 150)
+    out["episode"] = (dialogue_script(170), 0.4, 150)
     return out
 
 
@@ -58,11 +61,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="reelset-bench-voices-") as tmpdir:
         tmp = Path(tmpdir)
         tools = {"before": tool_tree(args.before, tmp / "before"), "after": REPO / "tools"}
-        for name, (script, speed) in inputs().items():
-            if args.only and name not in args.only:
+        for name, (script, pause, speed) in inputs().items():
+            if (name not in args.only) if args.only else name == "episode":
                 continue
             video = tmp / f"{name}.mp4"
-            lines = make_speech_video(script, video, pause_s=0.0, speed=speed)
+            lines = make_speech_video(script, video, pause_s=pause, speed=speed)
             spec = tmp / f"{name}.spec.json"
             spec.write_text(json.dumps(transcript_spec(video, name)))
             row = {"audio_s": round(lines[-1].end_s + 1.0, 1)}
