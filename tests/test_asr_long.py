@@ -363,7 +363,7 @@ def test_a_loop_is_repaired_from_its_start(runs):
                      spans=spans)
     assert asr.window_failed(win, cfg.guards) == "'acha told' repeated 21 times"
     k0, k1, pieces = asr.redecode_plan(audio, win, cfg.guards, asr.LOOP_PIECE_S)
-    assert (k0, k1) == (len(before), len(before) + 42) and pieces[0][0] == pytest.approx(before[-1][2], abs=0.01)
+    assert (k0, k1) == (len(before), len(before) + 42) and before[-1][2] - 0.01 <= pieces[0][0] <= mid + 1.0
     assert all(sum(min(e, q) - max(s, p) for s, e in spans if min(e, q) > max(s, p)) <= asr.LOOP_PIECE_S + 0.01
                for p, q in pieces)
     windows = [win]
