@@ -60,10 +60,11 @@ json.dump({"segments": out}, open(sys.argv[3], "w"))
 """
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Run ``cmd`` under /usr/bin/time -v: (wall s, peak RSS MB, CPU s = user + system, stderr);
-    raises on failure. CPU seconds move far less than wall seconds with the machine's load."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run ``cmd`` under /usr/bin/time -v (in ``env``, default this process's environment): (wall s,
+    peak RSS MB, CPU s = user + system, stderr); raises on failure. CPU seconds move far less than
+    wall seconds with the machine's load."""
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)

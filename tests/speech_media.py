@@ -6,7 +6,7 @@ no randomness.
 
 - :func:`dialogue_script`: ``n`` sentences with names and places, spoken in turn by
   ``voices`` (espeak-ng voice names), each line a :class:`Line`.
-- :func:`make_speech_video`: speaks the lines (espeak-ng, 150 words/min), puts them one after
+- :func:`make_speech_video`: speaks the lines (espeak-ng, 150 words/min unless told), puts them one after
   another with ``pause_s`` of silence between them (0: no pause at all), returns the lines
   with their real start/end seconds; the picture is a small lavfi test pattern.
 - :func:`make_nonspeech_video`: music-like tones, a steady tone and noise only (lavfi).
@@ -37,6 +37,11 @@ VOICES = ["en-us+m3", "en-us+f3", "en+m1", "en-us+f2"]
 # between two of them the cosine of sentence embeddings is at most 0.75, within one voice at least
 # 0.84 (measured for issue 30, bench/RESULTS.md); "@N" is espeak-ng's pitch (-p, 0-99, default 50)
 SPEAKER_VOICES = ["en-us+m3@20", "en-us+f3", "en+m7@70", "en-gb-x-rp+f5@90", "en+grandma"]
+
+
+# issue 37: lists of sentences read without pauses by voices, pitches and speeds the media above do not
+# use (they speak at 150 words/min): name → (voice, sentences of dialogue_script, words/min), ~135 s each
+OTHER_VOICE_LISTS = {"voices_f2": ("en-us+f2@60", 45, 175), "voices_m2": ("en+m2@35", 42, 160)}
 
 
 def espeak_voice(voice: str) -> list[str]:
@@ -116,9 +121,11 @@ def _mux(video_in: list[str], audio_in: list[str], seconds: float, out: Path) ->
           "-c:a", "aac", "-b:a", "64k", "-ar", "16000", "-ac", "1", "-fflags", "+bitexact", "-map_metadata", "-1", str(out)])
 
 
-def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: float = 0.5, tail_s: float = 1.0) -> list[Line]:
+def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: float = 0.5, tail_s: float = 1.0,
+                      speed: int = 150) -> list[Line]:
     """Speak ``lines`` one after another into ``out`` (MP4: H.264 160x90 + AAC 16 kHz mono).
 
+    ``speed``: espeak-ng's words per minute (``-s``).
     ``lead_s`` of silence before the first line, ``pause_s`` between lines (0: none),
     ``tail_s`` after the last; a line with ``overlap`` starts with the line before it (both
     voices at once) and the next line follows the later of the two.
@@ -130,7 +137,7 @@ def make_speech_video(lines: list[Line], out: Path, pause_s: float, lead_s: floa
     concat = []
     for i, line in enumerate(lines):
         wav = work / f"{i:04d}.wav"
-        _run(["espeak-ng", *espeak_voice(line.voice), "-s", "150", "-w", str(wav), line.text])
+        _run(["espeak-ng", *espeak_voice(line.voice), "-s", str(speed), "-w", str(wav), line.text])
         dur = _wav_seconds(wav)
         if line.overlap and timed:
             start = timed[-1].start_s

@@ -16,7 +16,8 @@ bad window cannot start a loop that eats the rest of an episode). A window with 
 log-probability, too little of its speech covered by words, or (short of words) a high
 compression ratio gets a second look: its speech in pieces of <= 10 s, decoded batched; a new
 decoding replaces it only when it covers at least as much speech with words and scores better
-(:func:`reelset.asr.redecode_failed`). The words are cut into sentence segments and checked by the
+(:func:`reelset.asr.redecode_failed`); a loop the second look leaves is decoded again from its start
+in pieces of <= 5 s, the words before and after it kept (:func:`reelset.asr.repair_loops`). The words are cut into sentence segments and checked by the
 hallucination guards (:mod:`reelset.hallucination`: loops, no-speech probability, words outside
 VAD speech, phantom phrases; the compression ratio alone never flags text); each finding is
 recorded on its segment. VAD speech that ends with no word and no flagged segment is recorded as

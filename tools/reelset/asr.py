@@ -14,6 +14,8 @@ model loading, batched VAD-chunked transcription with progress lines, sentence s
 - :func:`sentence_segments`: the windows' words cut into sentences (after . ? !, at pauses
   >= ``[asr] split_pause_s`` between words or in the VAD's speech regions, long ones at their
   longest pause), each checked by the hallucination guards (:mod:`reelset.hallucination`).
+- :func:`redecode_failed`: the second look at windows that fail Whisper's checks (shorter
+  pieces, batched), and :func:`repair_loops` for a loop that survives it.
 """
 
 from __future__ import annotations
@@ -434,7 +436,10 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
     2. only a window whose words still cover too little of its speech (``[asr.guards]
        min_coverage``), or leave one of its regions bare (:func:`bare_regions`), is decoded a
        third time by the sequential decoder with Whisper's temperature fallback (seeded), over
-       its speech regions only.
+       its speech regions only;
+    3. a window that still holds a repetition loop is decoded again from the loop's start in
+       pieces of <= :data:`LOOP_PIECE_S` s, the words before and after the loop kept
+       (:func:`repair_loops`; all such windows' pieces batched together).
     A decoding replaces the window only when it is :func:`better` (covers at least as much speech
     with words and scores better; never an empty or shorter one). A window that stays bad is
     kept and its problems are flagged (sentence_segments). Measured on the 11-minute test
@@ -473,7 +478,83 @@ def redecode_failed(model: WhisperModel, audio: np.ndarray, windows: list[Window
         else:
             windows[i].redecoded = None
             log(f"  {old.spans[0][0]:.1f}-{old.spans[-1][1]:.1f} s ({why}): no decoding was better; the first is kept")
+    repair_loops(model, audio, windows, [i for i, _ in failing], cfg, batch_size or DEFAULT_BATCH["cpu"], hotwords,
+                 initial_prompt)
     return len(failing)
+
+
+LOOP_PIECE_S = 5.0  # a loop the second look left is decoded again in pieces of at most this much speech
+
+
+def redecode_plan(audio: np.ndarray, win: Window, guards: GuardConfig,
+                  max_s: float) -> tuple[int, int, list[tuple[float, float]]]:
+    """What of ``win`` to decode again to repair its first repetition loop: (k0, k1, pieces), with
+    ``win.words[:k0]`` and ``win.words[k1:]`` kept and ``pieces`` ([start, end] s, each at most
+    ``max_s`` seconds of speech, :func:`sub_windows`) the window's speech in between: from the end
+    of the last word before the loop to the start of the first word after it (the window's end when
+    the loop runs to it, as it mostly does: the decoder stays stuck), so the words heard before it
+    are kept and only the looped speech costs decodings (issue 37). The loop's own timestamps are
+    not used: a loop's words bunch up or stretch over speech it never heard. A window without a
+    loop: (0, len(words), all its speech).
+
+    Not used for the second look itself: on a list read without pauses (tiny.en, en-us+m4, issue 37)
+    keeping the first pass's words before a loop and decoding the rest lost 4 of 33 sentences that
+    decoding the whole window in 10 s pieces heard (the words before a loop are often half-wrong)."""
+    loops = repetition_spans([normalize(w[0]) for w in win.words], guards)
+    if not loops or not win.spans:
+        return 0, len(win.words), sub_windows(audio, win.spans, max_s=max_s)
+    k0, k1 = loops[0][0], loops[0][1]
+    if k0 == 0 and k1 == len(win.words):
+        return 0, k1, sub_windows(audio, win.spans, max_s=max_s)
+    t0 = win.words[k0 - 1][2] if k0 else win.spans[0][0]
+    t1 = win.words[k1][1] if k1 < len(win.words) else win.spans[-1][1]
+    speech = [(max(a, t0), min(b, t1)) for a, b in win.spans if min(b, t1) - max(a, t0) > 0.1]
+    return k0, k1, sub_windows(audio, speech, max_s=max_s)
+
+
+def splice(win: Window, k0: int, k1: int, clips: list[tuple[float, float]], pieces: list[Window], why: str) -> Window:
+    """``win`` with its words ``[k0:k1]`` replaced by the words of ``pieces`` (the decodings of
+    ``clips``, :func:`redecode_plan`): words in time order, scores weighted by word count (the kept
+    words carry ``win``'s), marked as decoded again for ``why``."""
+    kept = win.words[:k0] + win.words[k1:]
+    if not kept:
+        return merge_windows(pieces, win.spans, why)
+    new = merge_windows([Window(text="", avg_logprob=win.avg_logprob, no_speech_prob=win.no_speech_prob, words=kept),
+                         *pieces], win.spans, why)
+    new.text = " ".join(w[0] for w in new.words)
+    return new
+
+
+def repair_loops(model: WhisperModel, audio: np.ndarray, windows: list[Window], which: list[int], cfg: AsrConfig,
+                 batch_size: int, hotwords: str | None, initial_prompt: str | None) -> int:
+    """Repair, in place, the repetition loops the second look of :func:`redecode_failed` left in
+    ``windows[i]`` (``i`` in ``which``): each window's loop speech, from the end of the last word
+    before the loop, is decoded again in shorter pieces (:func:`redecode_plan`, <=
+    :data:`LOOP_PIECE_S` s of speech each; all windows' pieces in one batched pass), and the pieces'
+    words replace the loop's when the window then scores :func:`better` (fewer loop words, as much
+    speech covered); the words before and after the loop stay. A loop that stays is flagged
+    (sentence_segments). Returns the number of windows repaired."""
+    g = cfg.guards
+    plans = {i: redecode_plan(audio, windows[i], g, LOOP_PIECE_S) for i in which if loop_words(windows[i], g)}
+    plans = {i: plan for i, plan in plans.items() if plan[2]}
+    if not plans:
+        return 0
+    clips = [c for plan in plans.values() for c in plan[2]]
+    log(f"loops left in {len(plans)} windows: each loop's speech decoded again in {len(clips)} pieces of "
+        f"<= {LOOP_PIECE_S:.0f} s")
+    decoded = iter(decode_clips(model, audio, clips, cfg, batch_size, hotwords, initial_prompt))
+    repaired = 0
+    for i, plan in plans.items():
+        win = windows[i]
+        new = splice(win, *plan, [next(decoded) for _ in plan[2]], win.redecoded or "repetition loop")
+        where = f"{win.spans[0][0]:.1f}-{win.spans[-1][1]:.1f} s"
+        if better(new, win, g):
+            windows[i] = new
+            repaired += 1
+            log(f"  {where}: loop repaired from {plan[2][0][0]:.1f} s: {new.text[:100]!r}")
+        else:
+            log(f"  {where}: the loop's pieces were no better; the loop stays (flagged)")
+    return repaired
 
 
 SLICE_MARGIN_S = 1.0  # audio kept around a window decoded again (its log-mel frames need their neighbours)
@@ -534,8 +615,9 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     With ``cfg.vad`` the pipeline groups Silero VAD speech into windows of up to 30 s
     (faster-whisper ``collect_chunks``); without, fixed 30 s windows tile the audio.
     ``hotwords`` / ``initial_prompt`` condition every window (faster-whisper's prompt).
-    Progress lines are labelled ``what``; with ``timer`` the second decoding is its phase
-    ``redecode`` (seconds, inside the caller's own phase). ``audio`` may be one block of a longer
+    Progress lines are labelled ``what``; with ``timer`` the batched pass is its phase
+    ``first_pass`` and the second look (:func:`redecode_failed`) its phase ``redecode`` (seconds,
+    inside the caller's own phase). ``audio`` may be one block of a longer
     file (:func:`transcribe_blocks`): ``offset_s`` (seconds) moves the windows' times to the
     file's, and ``progress`` is the file's progress line."""
     duration = audio.shape[0] / SAMPLE_RATE
@@ -547,7 +629,8 @@ def transcribe(model: WhisperModel, audio: np.ndarray, timestamps: list[dict], c
     spans = window_spans(timestamps, fps) if clips is None else {int(c["start"] * fps): [(c["start"], c["end"])] for c in clips}
     windows = []
     own = progress is None
-    with (Progress(what, duration) if own else nullcontext(progress)) as progress, reuse_vad(timestamps if cfg.vad else None):
+    with (Progress(what, duration) if own else nullcontext(progress)) as progress, reuse_vad(timestamps if cfg.vad else None), \
+            timer.phase("first_pass") if timer else nullcontext():
         # the log-mel features of every window are computed here, decoding is lazy
         segments, info = pipeline.transcribe(
             audio, language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, batch_size=batch_size,
