@@ -711,7 +711,7 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     with (replaced(step2_caption, "sample_frames", sample_clip_frames),
           replaced(media, "program_version", lambda name: f"{name}: not run (frames from .npz)"),
           spied(vlm, "load") as loaded, Measure() as m):
-        step2_caption.run(spec, out, timer, load_inputs(spec, step2_caption.INPUTS))
+        step2_caption.run(spec, out, timer, load_inputs(spec, step2_caption.STEP.schemas))
     record_measure(res, m, timer)
     res.device = module_device(loaded[0].model)
     art = validate(res, out / "captions.json", CaptionsArtifact)

@@ -64,20 +64,14 @@ def shot_references(bible_out: Path, videos: dict[str, Path], out: Path, tmp: Pa
     gathering them into ``out``. Returns the first failing run, or the gathering run."""
     art = json.loads((bible_out / "bible.json").read_text())
     inputs = {"step2-bible": str(bible_out)}
-    for kind in ("character", "place"):
-        for i, entry in enumerate(art["bible"][f"{kind}s"]):
-            for j, shot in enumerate(entry["reference_shots"]):
-                key = f"{shot['video']}-{shot['t']}"
-                if key in inputs:
-                    continue
-                frame = tmp / f"{out.name}.frame-{key}"
-                spec = {"step": "step2-shot-reference", "dataset": "test", "device": "cpu", "video_id": shot["video"],
-                        "video": str(videos.get(shot["video"], "/nonexistent")),
-                        "config": {"shot": {"t": shot["t"], "where": f"{art['source']}: {kind}s[{i}].reference_shots[{j}]"}}}
-                proc = run_tool("step2_reference_frame.py", spec, frame, tmp)
-                if proc.returncode != 0:
-                    return proc
-                inputs[key] = str(frame)
+    for item in art["fan_out"]["shots"]:  # the fan-out items, as nix/pipeline.nix fanOutOf reads them
+        frame = tmp / f"{out.name}.frame-{item['key']}"
+        spec = {"step": "step2-shot-reference", "dataset": "test", "device": "cpu", "video_id": item["video"],
+                "video": str(videos.get(item["video"], "/nonexistent")), "config": item["config"]}
+        proc = run_tool("step2_reference_frame.py", spec, frame, tmp)
+        if proc.returncode != 0:
+            return proc
+        inputs[f"frame/{item['key']}"] = str(frame)  # the fanOut input prefix of step2-shot-reference
     return run_tool("step2_shot_reference.py", {"step": "step2-shot-reference", "dataset": "test", "device": "cpu",
                                                 "inputs": inputs}, out, tmp)
 

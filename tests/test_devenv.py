@@ -50,14 +50,14 @@ def test_tasks_are_generated_from_the_step_table(module):
 def test_a_step_added_to_the_table_is_a_task(tmp_path):
     (tmp_path / "nix").mkdir()
     shutil.copy(REPO / "devenv.nix", tmp_path / "devenv.nix")
-    for generated in ("sources.json", "families.json"):  # steps.nix reads both (tools/gen_docs.py)
+    for generated in ("steps.nix", "sources.json", "families.json"):  # steps.nix reads the generated JSON files
         shutil.copy(REPO / "nix" / generated, tmp_path / "nix" / generated)
-    table = (REPO / "nix/steps.nix").read_text()
-    marker = "  list = map withSources ([\n"
-    assert marker in table
-    table = table.replace(marker, marker + '    ({ name = "step9-extra"; device = "cpu"; level = "dataset"; inputs = [ ]; '
-                                           'config = [ ]; models = { }; script = "step2_bible.py"; })\n', 1)
-    (tmp_path / "nix/steps.nix").write_text(table)
+    # a step declared beside its tool reaches the table through nix/steps.json (tools/gen_docs.py)
+    from reelset.declare import Step
+
+    table = json.loads((REPO / "nix/steps.json").read_text())
+    table.append(Step(name="step9-extra", device="cpu", level="dataset", script="step2_bible.py").to_nix())
+    (tmp_path / "nix/steps.json").write_text(json.dumps(table))
     tasks = evaluate(tmp_path)["tasks"]
     assert tasks["reelset:step9-extra"]["exec"] == "nix build --impure .#host.step9-extra --out-link result-step9-extra"
     assert "step9-extra (cpu, dataset-level)" in tasks["reelset:step9-extra"]["description"]
@@ -74,7 +74,7 @@ def test_shell_environment_matches_the_makefile(module):
 def test_review_process_only_when_the_review_tool_exists(tmp_path):
     (tmp_path / "nix").mkdir()
     shutil.copy(REPO / "devenv.nix", tmp_path / "devenv.nix")
-    for f in ("steps.nix", "families.json"):  # the family steps come from families.json
+    for f in ("steps.nix", "steps.json", "sources.json", "families.json"):  # the table and what steps.nix reads
         shutil.copy(REPO / "nix" / f, tmp_path / "nix" / f)
     assert evaluate(tmp_path)["processes"] == {}
     (tmp_path / "tools").mkdir()

@@ -225,8 +225,8 @@ def test_a_new_user_reaches_both_packages_with_the_entry_command(tmp_path):
     inspect = sh("reelset inspect result", ds)
     assert "step1-scenes" in inspect.stdout
     order = [ln.split()[0] for ln in inspect.stdout.splitlines() if ln.startswith("step")][1:]
-    assert order.index("step1-scenes") < order.index("step2-transcript-base") < order.index("step2-bible") \
-        < order.index("step3-ltx2-data"), order
+    assert order.index("step1-scenes") < order.index("step2-transcript-base") < order.index("step3-ltx2-data"), order
+    assert order.index("step2-bible") < order.index("step2-transcript-disambiguate") < order.index("step3-ltx2-data"), order
 
     # issue 27: both packages exported for every trainer, from `result` as the build left it
     for target, kind in EXPORTS.items():
