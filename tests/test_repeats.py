@@ -61,20 +61,28 @@ def season(tmp_path_factory) -> dict:
     out: dict = {"tmp": tmp, "scenes": {}, "captions": {}, "ids": {}, "reviewed": {}}
     for vid, own in OWN.items():
         video = episode(tmp / f"{vid}.mp4", [intro, *(part(tmp / f"{vid}-{i}.mp4", *p) for i, p in enumerate(own)), credits])
-        scenes = tmp / "scenes" / vid
-        scenes.parent.mkdir(exist_ok=True)
-        proc = run_tool("step1_scenes.py", scenes_spec(video, vid), scenes, tmp)
-        assert proc.returncode == 0, proc.stderr
-        art = ScenesArtifact.model_validate(orjson.loads((scenes / "scenes.json").read_bytes()))
-        out["ids"][vid] = [s.clip_id for s in art.scenes]
+        art = video_shards(out, vid, video, tmp)
         assert len(art.scenes) == 4, [(s.start_s, s.end_s) for s in art.scenes]
-        out["scenes"][vid] = scenes
-        out["captions"][vid] = caption_shard(tmp / "captions" / vid, vid, scenes / art.scenes[0].clip,
-                                             [(cid, CAPTION) for cid in out["ids"][vid]])
-        out["reviewed"][vid] = tmp / "reviewed" / vid
-        proc = run_tool("step2_reviewed.py", reviewed_spec(out, vid, {}), out["reviewed"][vid], tmp)
-        assert proc.returncode == 0, proc.stderr
     return out
+
+
+def video_shards(out: dict, vid: str, video: Path, tmp: Path) -> ScenesArtifact:
+    """One episode's shards as the pipeline makes them, by the tools' CLIs: step1-scenes, a caption
+    shard (every clip captioned CAPTION) and step2-reviewed's per-video shard (no decisions), recorded
+    in ``out`` (scenes, ids, captions, reviewed by video id). Returns the scenes artifact."""
+    scenes = tmp / "scenes" / vid
+    scenes.parent.mkdir(exist_ok=True)
+    proc = run_tool("step1_scenes.py", scenes_spec(video, vid), scenes, tmp)
+    assert proc.returncode == 0, proc.stderr
+    art = ScenesArtifact.model_validate(orjson.loads((scenes / "scenes.json").read_bytes()))
+    out["ids"][vid] = [s.clip_id for s in art.scenes]
+    out["scenes"][vid] = scenes
+    out["captions"][vid] = caption_shard(tmp / "captions" / vid, vid, scenes / art.scenes[0].clip,
+                                         [(cid, CAPTION) for cid in out["ids"][vid]])
+    out["reviewed"][vid] = tmp / "reviewed" / vid
+    proc = run_tool("step2_reviewed.py", reviewed_spec(out, vid, {}), out["reviewed"][vid], tmp)
+    assert proc.returncode == 0, proc.stderr
+    return art
 
 
 def reviewed_spec(season: dict, vid: str | None, repeats: dict) -> dict:
@@ -203,19 +211,7 @@ def credits_season(tmp_path_factory) -> dict:
         video = join(tmp / f"{vid}.mp4", parts, softness(k))
         c = cold[2] if cold else 0.0
         out["shared"][vid] = [(c, c + 6.0), (c + 9.0, c + 13.0)]
-        scenes = tmp / "scenes" / vid
-        scenes.parent.mkdir(exist_ok=True)
-        proc = run_tool("step1_scenes.py", scenes_spec(video, vid), scenes, tmp)
-        assert proc.returncode == 0, proc.stderr
-        art = ScenesArtifact.model_validate(orjson.loads((scenes / "scenes.json").read_bytes()))
-        out["scenes_art"][vid] = art
-        out["ids"][vid] = [s.clip_id for s in art.scenes]
-        out["scenes"][vid] = scenes
-        out["captions"][vid] = caption_shard(tmp / "captions" / vid, vid, scenes / art.scenes[0].clip,
-                                             [(cid, CAPTION) for cid in out["ids"][vid]])
-        out["reviewed"][vid] = tmp / "reviewed" / vid
-        proc = run_tool("step2_reviewed.py", reviewed_spec(out, vid, {}), out["reviewed"][vid], tmp)
-        assert proc.returncode == 0, proc.stderr
+        out["scenes_art"][vid] = video_shards(out, vid, video, tmp)
     return out
 
 
