@@ -28,7 +28,7 @@ from reelset import media
 from reelset.schemas.repeats import ClipFingerprint, RepeatGroup, RepeatMember, RepeatsConfig, RepeatSpan, VideoTimeline
 from reelset.schemas.review import ClipQA
 from reelset.schemas.reviewed import RejectedClip, ReviewedClip
-from reelset.signature import audio_signature, decode_frames, dhash, region_colors
+from reelset.signature import audio_signature, decode_frames, dhash, find_root, region_colors
 from reelset.stretches import Stretch, find_stretches
 
 SAMPLES = 5  # frames sampled per clip
@@ -92,10 +92,7 @@ def find_groups(fps: list[ClipFingerprint], cfg: RepeatsConfig) -> list[list[Cli
     parent = list(range(len(ordered)))
 
     def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+        return find_root(parent, i)
 
     index: dict[tuple[int, str], list[int]] = defaultdict(list)
     for j, fp in enumerate(ordered):

@@ -70,3 +70,13 @@ def band_power(samples: np.ndarray, rate: int = 16000) -> np.ndarray:
     power = np.abs(np.fft.rfft(x)) ** 2 / (len(x) * len(x))
     freqs = np.fft.rfftfreq(len(x), 1 / rate)
     return np.array([power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(BANDS_HZ, BANDS_HZ[1:], strict=False)])
+
+
+def find_root(parent: list[int], x: int) -> int:
+    """The representative of ``x`` in the union-find forest ``parent`` (index → parent index),
+    halving the path on the way (shared by the clip groups of reelset.repeats and the stretch
+    occurrences of reelset.stretches)."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reelset.schemas.repeats import ClipSpan, RepeatOccurrence, RepeatsConfig, VideoTimeline
-from reelset.signature import BANDS_HZ, SILENCE_DB, band_power, dhash, region_colors
+from reelset.signature import BANDS_HZ, SILENCE_DB, band_power, dhash, find_root, region_colors
 
 STEP_S = 0.5  # seconds per step
 MIN_CONTRAST = 3  # grey standard deviation (0-255) below which a step is featureless (black, a flat card)
@@ -269,10 +269,7 @@ def find_stretches(timelines: list[VideoTimeline], cfg: RepeatsConfig) -> list[S
     parent = list(range(len(occ)))
 
     def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+        return find_root(parent, x)
 
     for n, m in enumerate(matches):
         ra, rb = root(side_occ[(n, m.a)]), root(side_occ[(n, m.b)])
