@@ -18,6 +18,7 @@
 #                                 #   with everything downstream of them, and so are opt-in
 #                                 #   steps (`optIn`) whose section dataset.toml lacks
 #     <segmented step>.segments = [ derivation ];  # LoRA training: one derivation per segment
+#                                 #   (every chain's, in chain order); .segmentsNamed = { "<chain->segNNN" = derivation; }
 #     step2-shot-reference.frames.<video>-<t> = derivation;  # one per reference shot
 #     step2-speakers.voices."<character>/<video>-<start>-<end>" = derivation;  # one per voice reference
 #     config = <parsed dataset.toml>; videos = { <id> = store path; };
@@ -243,8 +244,16 @@ let
   # inputs.previous. A segment's spec holds the training section *without* `steps` and
   # `validation` plus its own [start, end): a crash loses at most one segment, and raising
   # `steps` keeps every finished segment's hash (only new segments are built).
-  # The default segment length is the training section's own (TrainConfig.segment_steps, listed
-  # with the section's keys in the generated nix/config-keys.json): declared once, in Python.
+  # `segments.chains = "<key>"`: the section's list `<key>` names independent chains (a model's
+  # experts, each its own LoRA); each chain's segments hold their chain's name
+  # (config.segment.chain) and the section without `<key>`, so adding or dropping a chain
+  # rebuilds no segment of another; the step gets inputs."segment-<chain>-NNN". Without
+  # `chains`: one chain, inputs."segment-NNN".
+  # The defaults (segment length, chains) are the training section's own (its config model,
+  # listed with the section's keys in the generated nix/config-keys.json): declared once, in Python.
+  #   segmentsOf : step -> { <role> = store path; } -> { list = [ drv ]; named = { "<chain->segNNN" = drv; }; inputs = { "segment-<chain->NNN" = path; }; }
+  # Example: chains "experts", experts = ["high", "low"], steps = 2, segment_steps = 1 →
+  #   named = { high-seg000; high-seg001; low-seg000; low-seg001; }
   configKeys = builtins.fromJSON (builtins.readFile ./config-keys.json);
   segmentsOf = step: upstream:
     let
@@ -255,23 +264,39 @@ let
       count = if total < 1 || k < 1
         then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be >= 1"
         else (total + k - 1) / k;
-      segCfg = removeAttrs sc [ "steps" "validation" ];
+      chainKey = step.segments.chains or null;
+      chains = if chainKey == null then [ null ] else
+        let c = sc.${chainKey} or configKeys.${section}.keys.${chainKey}.default; in
+        if builtins.isList c && c != [ ] && builtins.all builtins.isString c then c
+        else throw "reelset mkPipeline: [${section}] of ${where}: `${chainKey}` must be a non-empty list of names, e.g. ${builtins.toJSON configKeys.${section}.keys.${chainKey}.default}";
+      segCfg = removeAttrs sc ([ "steps" "validation" ] ++ (if chainKey == null then [ ] else [ chainKey ]));
       segStep = step // { inherit (step.segments) script sources; };
       pad = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
       end = i: let e = (i + 1) * k; in if e < total then e else total;
-      one = i: mkStep {
-        step = segStep;
-        name = "reelset-${dataset}-${step.name}-seg${pad i}";
-        spec = {
-          step = step.name; inherit dataset; inherit (step) device;
-          config = { ${section} = segCfg; segment = { index = i; start = i * k; end = end i; };
-                     device = cfg.device or { }; };  # cuda device policy (reelset/device.py)
-          inputs = upstream // (if i == 0 then { } else { previous = "${builtins.elemAt list (i - 1)}"; });
-          models = modelsFor step;
-        };
-      };
-      list = builtins.genList one count;
-    in { inherit list; inputs = listToAttrs (builtins.genList (i: { name = "segment-${pad i}"; value = "${builtins.elemAt list i}"; }) count); };
+      prefix = chain: if chain == null then "" else "${chain}-";
+      chainOf = chain:
+        let
+          one = i: mkStep {
+            step = segStep;
+            name = "reelset-${dataset}-${step.name}-${prefix chain}seg${pad i}";
+            spec = {
+              step = step.name; inherit dataset; inherit (step) device;
+              config = { ${section} = segCfg;
+                         segment = { index = i; start = i * k; end = end i; } // (if chain == null then { } else { inherit chain; });
+                         device = cfg.device or { }; };  # cuda device policy (reelset/device.py)
+              inputs = upstream // (if i == 0 then { } else { previous = "${builtins.elemAt list (i - 1)}"; });
+              models = modelsFor step;
+            };
+          };
+          list = builtins.genList one count;
+        in list;
+      byChain = map (c: { chain = c; list = chainOf c; }) chains;
+      entries = f: listToAttrs (concatMap (b: builtins.genList (i: f b i) count) byChain);
+    in {
+      list = concatMap (b: b.list) byChain;
+      named = entries (b: i: { name = "${prefix b.chain}seg${pad i}"; value = builtins.elemAt b.list i; });
+      inputs = entries (b: i: { name = "segment-${prefix b.chain}${pad i}"; value = "${builtins.elemAt b.list i}"; });
+    };
 
   # Fan-outs (`fanOut` in nix/steps.nix): one small derivation per item that an upstream step's
   # artifact lists (reelset.schemas.base.FanOutItem: key, name, video, where, config), read from
@@ -358,7 +383,7 @@ let
     else if step ? segments then
       let segs = segmentsOf step (upstream null);
       in reportOf step (mkStep { inherit step; name = drvName; spec = spec null // { inputs = upstream null // segs.inputs; }; })
-         // { segments = segs.list; }
+         // { segments = segs.list; segmentsNamed = segs.named; }
     else reportOf step (mkStep { inherit step; name = drvName; spec = spec null; }) // fanOutAttr;
 
   outputs = attrsFrom (n: build steps.byName.${n}) steps.names;
@@ -378,7 +403,6 @@ let
     in if inAll name then null
        else if base == null then (if opt == null then "left out by nix/pipeline.nix (inAll)" else opt)
        else if opt == null then base else "${base}; ${opt}";
-  pad3 = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
   # One step of the plan: its table facts, whether `all` holds it and why not, and its derivations
   # (the step's own and, by name, its per-video shards or training segments); state "error" when it
   # does not evaluate (e.g. a training step without `steps`).
@@ -397,8 +421,7 @@ let
       drv = if r.success then r.value else null;
       shards = if !r.success then { }
         else if o ? shards then mapAttrs (_: x: (x.data or x).drvPath) o.shards
-        else if o ? segments then listToAttrs (builtins.genList (i: { name = "seg${pad3 i}"; value = (builtins.elemAt o.segments i).drvPath; })
-          (builtins.length o.segments))
+        else if o ? segmentsNamed then mapAttrs (_: d: d.drvPath) o.segmentsNamed
         else { };
     };
 in

@@ -7,6 +7,11 @@ A training run is a chain of these derivations (nix/pipeline.nix): segment k's s
 ``inputs.previous`` (segment k-1's output). So a crash costs at most one segment, and raising
 ``steps`` reuses every finished segment (only the segments past the old end are built).
 
+A family with several experts (``Family.experts``, Wan 2.2 A14B: high noise on ``transformer``,
+low noise on ``transformer_2``) trains one chain per expert named in the section's ``experts``:
+``config.segment.chain`` names the segment's expert, whose component alone is loaded and gets
+the LoRA, and whose timestep range [low, high) bounds the sigmas (:func:`reelset.train.sigmas_in_range`).
+
 Before any weights are loaded the config is checked: schema rules (rank >= 1, alpha > 0, …),
 ``buckets`` against the package's buckets (latents.json), ``target_modules`` against the
 transformer's module names (built on the meta device from its config.json), and the previous
@@ -53,6 +58,7 @@ def check(spec: StepSpec) -> tuple:
         seg = SegmentSpec.model_validate(spec.config.get("segment"))
     except ValueError as exc:
         raise ReelsetError(f"{where}: {exc}") from exc
+    expert = train.expert_of(fam, seg.chain, where)
     pre_step = fam.preprocess_step
     if pre_step not in spec.inputs or "base" not in spec.models:
         raise ReelsetError(f"{spec.step}: spec needs inputs.{pre_step} and models.base")
@@ -65,7 +71,7 @@ def check(spec: StepSpec) -> tuple:
                            f"{spec.step} trains {model.name} ({model.path}); use the same model in [{fam.preprocess_section}]")
     family = fam.model()
     targets = cfg.target_modules or list(family.DEFAULT_TARGET_MODULES)
-    train.check_target_modules(targets, train.transformer_module_names(Path(model.path)), where)
+    train.check_target_modules(targets, train.transformer_module_names(Path(model.path), expert.component), where)
     prev = None
     if seg.index > 0:
         if "previous" not in spec.inputs:
@@ -74,7 +80,7 @@ def check(spec: StepSpec) -> tuple:
         if prev.segment.end != seg.start:
             raise ReelsetError(f"{spec.inputs['previous']}: previous segment ends at step {prev.segment.end}, "
                                f"this one starts at {seg.start}")
-    return family, cfg, seg, index, pre, clips, prev, targets
+    return family, expert, cfg, seg, index, pre, clips, prev, targets
 
 
 def adapter_metadata(transformer) -> dict:
@@ -87,7 +93,8 @@ def adapter_metadata(transformer) -> dict:
 
 
 def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    family, cfg, seg, index, pre, clips, prev, targets = check(spec)
+    family, expert, cfg, seg, index, pre, clips, prev, targets = check(spec)
+    several = len(families.of_step(spec.step).experts) > 1
     import diffusers
     import torch
     from accelerate import Accelerator
@@ -96,13 +103,15 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import load_file
 
-    label = f"{spec.step} segment {seg.index}"
+    label = f"{spec.step} {expert.name} segment {seg.index}" if several else f"{spec.step} segment {seg.index}"
     model = spec.models["base"]
     device, dtype = train.device_and_dtype()
     accelerator = Accelerator(mixed_precision="bf16" if device.type == "cuda" else "no", cpu=device.type != "cuda")
-    with timer.phase("load"), train.Heartbeat(f"{label}: loading {model.name} transformer on {device}"):
-        pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="train")
-    transformer = pipe.transformer
+    with timer.phase("load"), train.Heartbeat(f"{label}: loading {model.name} {expert.component} on {device}"):
+        # a family with several experts loads only the trained one (a 14B expert each)
+        pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="train",
+                                    **({"component": expert.component} if several else {}))
+    transformer = getattr(pipe, expert.component)
     transformer.requires_grad_(False)
     if cfg.weights_dtype == "float8" and device.type == "cuda":
         transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
@@ -143,7 +152,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             batch = {k: torch.stack([cache[i][k] for i in ids]) for k in cache[ids[0]]}
             gen = torch.Generator(device="cpu").manual_seed(train.step_seed(cfg.seed, step))
             seq_len = int(batch["latents"][0].numel() // batch["latents"].shape[1])
-            sigmas = family.sample_sigmas(len(ids), seq_len, gen)
+            sigmas = train.sigmas_in_range(lambda n=len(ids): family.sample_sigmas(n, seq_len, gen), expert.low,
+                                           expert.high, f"{label}: step {step}")
             lr = train.lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -175,7 +185,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         lora_rel = f"{train.LORA_DIR}/{train.LORA_FILE}"
         torch.save(optimizer.state_dict(), out / train.OPTIMIZER_FILE)
     art = TrainSegment(family=index.family, dataset=spec.dataset, segment=seg,
-                       config=cfg.model_dump(mode="json", exclude={"steps", "validation"}), model=model,
+                       config=cfg.model_dump(mode="json", exclude={"steps", "validation", "experts"}), model=model,
                        previous=spec.inputs.get("previous"), device=str(device), lora_file=lora_rel,
                        lora_sha256=train.lora_digest(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
                        trainable_parameters=sum(p.numel() for p in params), losses=losses)

@@ -77,10 +77,14 @@ class FanOut:
 @dataclass(frozen=True)
 class Segments:
     """The step is a chain of segment derivations running ``script``, ``segment_steps`` optimizer
-    steps each, configured by dataset.toml section ``section``; the step's own script gathers them."""
+    steps each, configured by dataset.toml section ``section``; the step's own script gathers them.
+    ``chains``: a list key of ``section`` whose names are independent chains (Wan 2.2 A14B's
+    ``experts``: one LoRA per expert); each chain's segments get ``config.segment.chain`` and the
+    section without that key (nix/pipeline.nix ``segmentsOf``). None: one chain."""
 
     section: str
     script: str
+    chains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ class Step:
             fo = vars(self.fan_out)
             out["fanOut"] = {("from" if k == "source" else k): v for k, v in fo.items()}
         if self.segments is not None:
-            out["segments"] = dict(vars(self.segments))
+            out["segments"] = {k: v for k, v in vars(self.segments).items() if v is not None}
         return out
 
 

@@ -373,20 +373,38 @@ def _wan_sizes(clips) -> tuple[list[tuple[int, int]], list[int]]:
 
 
 def export_musubi(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
-    """step3-wan21-package → musubi-tuner: videos/ (clips + .txt), cache/, dataset.toml
-    (absolute paths), TRAIN.md."""
+    """A Wan family's package (step3-wan21-package, step3-wan22_a14b-package) → musubi-tuner:
+    videos/ (clips + .txt), cache/, dataset.toml (absolute paths), TRAIN.md (Wan 2.2 A14B: both
+    experts in one run and each alone, :func:`reelset.trainers.musubi.a14b_commands`)."""
     import tomli_w
 
     m = src.manifest
+    fam = families.get(m.trainer)
     clips = _copy_clips(src, dest, "videos", sidecars=True)
     (dest / "cache").mkdir()
     sizes, frames = _wan_sizes(clips)
     cfg = musubi.dataset_config(sizes, max(frames), str(dest / "videos"), str(dest / "cache"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(cfg), encoding="utf-8")
-    dit = placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
     t5 = placeholder(text_encoder, "models_t5_umt5-xxl-enc-bf16.pth")
     toml = dest / "dataset.toml"
-    text = f"""# Train with musubi-tuner (kohya-ss/musubi-tuner, Wan 2.1)
+    if len(fam.experts) > 1:
+        # --model-path: the release folder, whose expert folders hold the DiT weights
+        dits = {e.name: placeholder(model_path and f"{model_path}/{fam.trainer_files[e.name]}",
+                                    f"wan2.2_t2v_{e.name}_noise_14B_fp16.safetensors") for e in fam.experts}
+        models = (f"Model files (placeholders unless given to `reelset export`): DiTs {', '.join(f'{e} `{d}`' for e, d in dits.items())} "
+                  f"(musubi-tuner's guide points to Comfy-Org/Wan_2.2_ComfyUI_Repackaged; `--dit` is always the low-noise "
+                  f"one), T5 `{t5}`, VAE `<{fam.trainer_files['vae']}>` (Wan 2.1's: A14B uses it).")
+        commands = musubi.a14b_commands(toml, dits, t5, f"<{fam.trainer_files['vae']}>", dest / "outputs", m.dataset,
+                                        [(e.name, e.low, e.high) for e in fam.experts],
+                                        next(e.low for e in fam.experts if e.high >= 1.0))
+        note = ("Each expert's LoRA loads onto its own model (high noise: timesteps >= the boundary, low noise: below); "
+                "reelset's step5 trains them as two runs, as the one-expert commands do.")
+    else:
+        dit = placeholder(model_path, "wan2.1_t2v_1.3B_bf16.safetensors")
+        models = f"Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`."
+        commands = musubi.train_commands(toml, dit, t5, dest / 'outputs', m.dataset)
+        note = "`--task t2v-14B` with the 14B DiT."
+    text = f"""# Train with musubi-tuner (kohya-ss/musubi-tuner, {fam.label})
 
 Exported by `reelset export --for musubi` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds the clips (16 fps, {', '.join(map(str, frames))} frames, sizes {', '.join(f'{w}x{h}' for w, h in sizes)})
@@ -395,11 +413,11 @@ with `.txt` captions; `dataset.toml` uses absolute paths, so the commands work f
 
 {trigger_note(m.trigger_word)}
 
-Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t5}`, VAE `<wan_2.1_vae.safetensors>`.
+{models}
 
-{musubi.train_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
+{commands}
 
-`--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
+{note} reelset's step4 files are not musubi-tuner's
 cache format (see tools/reelset/wan21.py): let its cachers make their own.
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
@@ -421,38 +439,50 @@ def export_diffusion_pipe(src: Source, dest: Path, model_path: str | None, text_
     dataset = diffusion_pipe.dataset_config(sizes, frames, str(dest / "videos"))
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
     ckpt = placeholder(model_path, f"{release.split('/')[-1]} checkpoint folder")
-    train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
-             "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
-             "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
-             "activation_checkpointing": True, "partition_method": "parameters", "save_dtype": "bfloat16",
-             "caching_batch_size": 1, "steps_per_print": 1, "video_clip_mode": "single_beginning",
-             "model": {"type": "wan", "ckpt_path": ckpt, "dtype": "bfloat16"},
-             "adapter": {"type": "lora", "rank": 32, "dtype": "bfloat16"},
-             "optimizer": {"type": "adamw_optimi", "lr": 2e-5, "betas": [0.9, 0.99], "weight_decay": 0.01,
-                           "eps": 1e-8}}
-    (dest / "train.toml").write_text(tomli_w.dumps(train), encoding="utf-8")
+    common = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
+              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
+              "gradient_clipping": 1.0, "warmup_steps": 10, "save_every_n_epochs": 10,
+              "activation_checkpointing": True, "partition_method": "parameters", "save_dtype": "bfloat16",
+              "caching_batch_size": 1, "steps_per_print": 1, "video_clip_mode": "single_beginning"}
+    tables = {"adapter": {"type": "lora", "rank": 32, "dtype": "bfloat16"},
+              "optimizer": {"type": "adamw_optimi", "lr": 2e-5, "betas": [0.9, 0.99], "weight_decay": 0.01,
+                            "eps": 1e-8}}
+    if len(fam.experts) > 1:
+        # Wan 2.2 A14B: one run per expert, its weights folder and its timestep range
+        configs = {f"train-{e.name}.toml": common | {
+            "output_dir": str(dest / "outputs" / e.name),
+            "model": diffusion_pipe.expert_model(ckpt, fam.trainer_files[e.name], e.low, e.high)} | tables
+            for e in fam.experts}
+    else:
+        configs = {"train.toml": common | {"model": {"type": "wan", "ckpt_path": ckpt, "dtype": "bfloat16"}} | tables}
+    for name, cfg in configs.items():
+        (dest / name).write_text(tomli_w.dumps(cfg), encoding="utf-8")
+    runs = "\n".join(f"deepspeed --num_gpus=1 train.py --deepspeed --config {dest / name}" for name in configs)
+    experts_note = "" if len(configs) == 1 else (
+        "\nOne config per expert (`train-<expert>.toml`: `transformer_path` its folder of the release, `min_t`/`max_t` "
+        "its timestep range); run either or both.\n")
     text = f"""# Train with diffusion-pipe (tdrussell/diffusion-pipe, {fam.label})
 
 Exported by `reelset export --for diffusion-pipe` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
 `videos/` holds only the clips and their `.txt` captions (diffusion-pipe takes every other file there
 for media) and is writable: diffusion-pipe writes its cache to `videos/cache/wan/`. `dataset.toml`
-and `train.toml` use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(f'{w}x{h}' for w, h in sizes)}
+and the train configs use absolute paths. Frame buckets {sorted({1, *frames})}, sizes {', '.join(f'{w}x{h}' for w, h in sizes)}
 (as written; diffusion-pipe resizes each item to the area of `resolutions`, the largest of them).
 
 {trigger_note(m.trigger_word)}
 
-Set `[model] ckpt_path` in train.toml to the original {fam.label} checkpoint folder (e.g.
+Set `[model] ckpt_path` in {', '.join(configs)} to the original {fam.label} checkpoint folder (e.g.
 {release}; now `{ckpt}`).
-
+{experts_note}
 ```sh
 cd diffusion-pipe
-deepspeed --num_gpus=1 train.py --deepspeed --config {dest / 'train.toml'}
+{runs}
 ```
 
 LoRAs (ComfyUI format) go to `{dest / 'outputs'}`.
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
-    return ["dataset.toml", "train.toml", "TRAIN.md"]
+    return ["dataset.toml", *configs, "TRAIN.md"]
 
 
 def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encoder: str | None) -> list[str]:
@@ -473,6 +503,13 @@ def export_diffsynth(src: Source, dest: Path, model_path: str | None, text_encod
     (dest / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
     sizes, frames = _wan_sizes(clips)
     max_pixels = max(w * h for w, h in sizes)
+    if len(fam.experts) > 1:  # Wan 2.2 A14B: one command per expert, with its timestep boundaries
+        commands = ("One command per expert (its weights folder, `--min_timestep_boundary`/`--max_timestep_boundary` "
+                    "as DiffSynth-Studio's Wan2.2-T2V-A14B example gives them); run either or both.\n\n"
+                    + diffsynth.a14b_commands(dest, max_pixels, max(frames), release, vae,
+                                              {e.name: fam.trainer_files[e.name] for e in fam.experts}))
+    else:
+        commands = diffsynth.train_commands(dest, max_pixels, max(frames), release, vae)
     text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio, {fam.label})
 
 Exported by `reelset export --for diffsynth` from `{src.root}` ({len(clips)} clips, dataset {m.dataset}).
@@ -490,7 +527,7 @@ operator, which imports it): install DiffSynth with its `audio` extra. The model
 `DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace` to fetch them from Hugging Face instead
 (`diffsynth/core/loader/config.py`).
 
-{diffsynth.train_commands(dest, max_pixels, max(frames), release, vae)}
+{commands}
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["metadata.csv", "TRAIN.md"]

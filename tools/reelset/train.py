@@ -160,14 +160,15 @@ def select_clips(index: LatentIndex, cfg: TrainConfig, where: str) -> list[Laten
     return clips
 
 
-def transformer_module_names(model_dir: Path) -> set[str]:
-    """Module names of the model's transformer, built on the meta device from
-    ``<model_dir>/transformer/config.json`` (accelerate ``init_empty_weights``): no weights are
+def transformer_module_names(model_dir: Path, component: str = "transformer") -> set[str]:
+    """Module names of the model's transformer ``component`` (a pipeline folder's subfolder:
+    "transformer", Wan 2.2 A14B's "transformer_2"), built on the meta device from
+    ``<model_dir>/<component>/config.json`` (accelerate ``init_empty_weights``): no weights are
     read. Raises ReelsetError when the folder has no diffusers transformer config."""
     import diffusers
     from accelerate import init_empty_weights
 
-    cfg_file = model_dir / "transformer" / "config.json"
+    cfg_file = model_dir / component / "config.json"
     try:
         config = json.loads(cfg_file.read_text())
         cls = getattr(diffusers, config["_class_name"])
@@ -186,6 +187,47 @@ def check_target_modules(targets: list[str], names: set[str], where: str) -> Non
         leaves = sorted({n.split(".")[-1] for n in names if not n.split(".")[-1].isdigit()})
         raise ReelsetError(f"{where}: target_modules {unknown} match no module of the transformer; "
                            f"module names it has: {', '.join(leaves[:60])}")
+
+
+def expert_of(fam, chain: str | None, where: str):
+    """The expert (``reelset.families.model.Expert``) of family ``fam`` that a segment of chain
+    ``chain`` trains (``config.segment.chain``, nix/pipeline.nix): the family's only expert when
+    ``chain`` is None. ReelsetError naming ``where`` and the family's experts otherwise."""
+    names = [e.name for e in fam.experts]
+    if chain is None and len(fam.experts) == 1:
+        return fam.experts[0]
+    for e in fam.experts:
+        if e.name == chain:
+            return e
+    raise ReelsetError(f"{where}: experts: {chain!r} is no expert of {fam.label} (its experts: {', '.join(names)})"
+                       if chain is not None else
+                       f"{where}: {fam.label} has experts {names}: a segment must name one (config.segment.chain)")
+
+
+def sigmas_in_range(draw, low: float, high: float, where: str, *, tries: int = 1000):
+    """Noise levels of one batch inside an expert's range ``low <= sigma < high`` (fractions of
+    the 1000 training timesteps; timestep = sigma x 1000): ``draw()`` returns a (B,) tensor of the
+    family's sigmas; samples outside the range are dropped and more batches drawn until B are
+    kept, so the kept ones follow the family's distribution cut to the range — musubi-tuner's
+    ``--min_timestep``/``--max_timestep`` with ``--preserve_distribution_shape``, the setting its
+    Wan 2.2 guide recommends for one expert (kohya-ss/musubi-tuner @ 30c658c
+    ``training/trainer_base.py``, docs/wan.md). The full range (0, 1) returns the first draw
+    unchanged (same numbers as before experts existed). ReelsetError naming ``where`` when
+    ``tries`` draws do not fill the batch."""
+    import torch
+
+    first = draw()
+    if low <= 0.0 and high >= 1.0:
+        return first
+    kept: list = []
+    batch = first
+    for _ in range(tries):
+        kept.extend(x for x in batch if low <= float(x) < high)
+        if len(kept) >= first.shape[0]:
+            return torch.stack(kept[:first.shape[0]])
+        batch = draw()
+    raise ReelsetError(f"{where}: {tries} draws of sigmas gave fewer than {first.shape[0]} in the expert's range "
+                       f"[{low}, {high}); the family's sigma sampler hardly reaches it")
 
 
 # --------------------------------------------------------------------------- batching
@@ -295,21 +337,24 @@ def write_sample(path: Path, frames, fps: float, audio=None, sample_rate: int | 
                 container.mux(packet)
 
 
-def loss_plot(path: Path, losses: list[tuple[int, float]], boundaries: list[int], title: str) -> None:
-    """PNG of the per-step loss (and a moving average over 10 steps), segment boundaries as
-    dotted lines (matplotlib, Agg backend)."""
+def loss_plot(path: Path, series: dict[str, list[tuple[int, float]]], boundaries: list[int], title: str) -> None:
+    """PNG of the per-step loss of each series (name -> (step, loss) pairs: one run, or one per
+    expert of Wan 2.2 A14B) and its moving average over 10 steps, segment boundaries as dotted
+    lines (matplotlib, Agg backend). One series is labelled "loss"; several by their names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [s for s, _ in losses]
-    values = [v for _, v in losses]
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
-    ax.plot(steps, values, lw=0.8, alpha=0.5, label="loss")
-    if len(values) >= 10:
-        avg = [sum(values[max(0, i - 9):i + 1]) / len(values[max(0, i - 9):i + 1]) for i in range(len(values))]
-        ax.plot(steps, avg, lw=1.5, label="mean of 10 steps")
+    for name, losses in series.items():
+        steps = [s for s, _ in losses]
+        values = [v for _, v in losses]
+        own = "" if len(series) == 1 else f"{name}: "
+        ax.plot(steps, values, lw=0.8, alpha=0.5, label=f"{own}loss")
+        if len(values) >= 10:
+            avg = [sum(values[max(0, i - 9):i + 1]) / len(values[max(0, i - 9):i + 1]) for i in range(len(values))]
+            ax.plot(steps, avg, lw=1.5, label=f"{own}mean of 10 steps")
     for b in boundaries:
         ax.axvline(b, ls=":", lw=0.8, color="grey")
     ax.set_xlabel("optimizer step")

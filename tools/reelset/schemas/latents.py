@@ -58,7 +58,7 @@ class LatentIndex(Strict):
     FILE: ClassVar[str] = "latents.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
-    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Model family: the name of a family of tools/reelset/families/ (ltx2, wan21, wan22_a14b, …).")
     dataset: str
     model: ModelRef = Field(description="Base model whose VAE and text encoder made the tensors.")
     config: dict = Field(description="The validated preprocess section used.")

@@ -79,7 +79,7 @@ class PackageManifest(Strict):
     FILE: ClassVar[str] = "manifest.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
-    trainer: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
+    trainer: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Model family: the name of a family of tools/reelset/families/ (ltx2, wan21, wan22_a14b, …).")
     dataset: str = Field(description="Dataset name.")
     config: dict = Field(description="The validated [ltx2] or [wan21] section used.")
     trigger_word: str | None = Field(description="The bible's trigger word (from reviewed.json).")

@@ -90,6 +90,7 @@ class SegmentSpec(Strict):
     index: int = Field(ge=0, description="Segment number (0-based).")
     start: int = Field(ge=0, description="First optimizer step of the segment (0-based).")
     end: int = Field(ge=1, description="Step after the last one (half-open [start, end)).")
+    chain: str | None = Field(None, description="The chain the segment belongs to when the family trains several (the expert it trains: Wan 2.2 A14B's 'high' or 'low'); absent for a family with one expert.")
 
     @model_validator(mode="after")
     def _order(self) -> SegmentSpec:
@@ -114,7 +115,7 @@ class TrainSegment(Strict):
     FILE: ClassVar[str] = "segment.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
-    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Model family: the name of a family of tools/reelset/families/ (ltx2, wan21, wan22_a14b, …).")
     dataset: str
     segment: SegmentSpec
     config: dict = Field(description="The validated training config the segment ran with (without `steps` and `validation`).")
@@ -142,13 +143,28 @@ class TrainSample(Strict):
     has_audio: bool
 
 
+class ExpertRun(Strict):
+    """One expert's LoRA run of a family with several experts (Wan 2.2 A14B: its own chain of
+    segments, trained only on its timesteps)."""
+
+    name: str = Field(description="The expert ('high', 'low'): an entry of the training section's `experts`.")
+    component: str = Field(description="The pipeline component the LoRA belongs on ('transformer', 'transformer_2').")
+    low: float = Field(ge=0, le=1, description="Lowest training timestep of the expert, as a fraction of the 1000 (sigma >= low).")
+    high: float = Field(ge=0, le=1, description="Timestep fraction the expert trains below (sigma < high; 1 = up to pure noise).")
+    segments: list[str] = Field(description="The expert's segment outputs in order (store paths).")
+    lora_file: str = Field(description="The expert's final LoRA (diffusers format), relative to the output.")
+    lora_sha256: str
+    lora_keys: int = Field(ge=1, description="Tensors in the LoRA file.")
+    losses: list[LossPoint]
+
+
 class TrainArtifact(Strict):
     """``$out/train.json`` of step5-ltx2-train / step5-wan21-train: the whole run."""
 
     FILE: ClassVar[str] = "train.json"  # its file in the step output
 
     schema_version: int = SCHEMA_VERSION
-    family: str = Field(pattern=r"^[a-z][a-z0-9]*$", description="Model family: the name of a module of tools/reelset/families/ (ltx2, wan21, …).")
+    family: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Model family: the name of a family of tools/reelset/families/ (ltx2, wan21, wan22_a14b, …).")
     dataset: str
     config: dict = Field(description="The validated training config (with `steps` and `validation`).")
     model: ModelRef = Field(description="Base model (repo, revision, store path = content hash of the pinned fixed input).")
@@ -161,4 +177,5 @@ class TrainArtifact(Strict):
     lora_keys: int = Field(ge=1, description="Tensors in the LoRA file.")
     losses: list[LossPoint]
     samples: list[TrainSample]
+    experts: list[ExpertRun] = Field(default_factory=list, description="Every expert's run, in the family's expert order, for a family with several experts (Wan 2.2 A14B); the fields segments, lora_file, lora_sha256, lora_keys and losses above are then the first trained expert's. Empty for a one-expert family.")
 
