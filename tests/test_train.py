@@ -114,6 +114,13 @@ def test_preprocess_is_repeatable_and_audio_can_be_switched_off(packages, latent
             assert (tmp_path / "noaudio" / c.files[kind]).read_bytes() == (latents["ltx2"] / c.files[kind]).read_bytes()
 
 
+def chain_of(family: str) -> dict:
+    """``config.segment.chain`` of a family with several experts (its first: Wan 2.2 A14B's high
+    noise expert), nothing for a one-expert family."""
+    experts = families.get(family).experts
+    return {"chain": experts[0].name} if len(experts) > 1 else {}
+
+
 def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start: int, end: int,
                  previous: Path | None = None, **cfg) -> dict:
     train_cfg = {"rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7, **cfg}
@@ -121,7 +128,7 @@ def segment_spec(family: str, latents_dir: Path, model: Path, index: int, start:
     if previous is not None:
         inputs["previous"] = str(previous)
     return {"step": f"step5-{family}-train", "dataset": "t", "device": "cuda", "inputs": inputs,
-            "config": {f"{family}_train": train_cfg, "segment": {"index": index, "start": start, "end": end},
+            "config": {f"{family}_train": train_cfg, "segment": {"index": index, "start": start, "end": end, **chain_of(family)},
                        "device": CPU_OK},
             "models": {"base": model_ref(family, model)}}
 
@@ -161,17 +168,19 @@ def test_a_chain_of_segments_equals_one_uninterrupted_run(family, latents, tiny_
 def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, latents, tiny_diffusion, tmp_path):
     segs = run_segments(family, latents, tiny_diffusion, tmp_path, [(0, 2), (2, 4)])
     spec = segment_spec(family, latents[family], tiny_diffusion[family], 0, 0, 1)
-    spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7,
+    experts = {"experts": list(chain_of(family).values())} if chain_of(family) else {}
+    spec["config"] = {f"{family}_train": {"steps": 4, "rank": 4, "alpha": 8, "learning_rate": 1e-3, "seed": 7, **experts,
                                           "validation": {"prompts": ["Archer in the office", "Lana at the door"], "steps": 1}},
                       "device": CPU_OK}
-    spec["inputs"].update({f"segment-{i:03d}": str(s) for i, s in enumerate(segs)})
+    chain = "".join(f"{c}-" for c in chain_of(family).values())  # "high-" for Wan 2.2 A14B's first expert
+    spec["inputs"].update({f"segment-{chain}{i:03d}": str(s) for i, s in enumerate(segs)})
     proc = run_tool("step5_train.py", spec, tmp_path / "final", tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "final"
     t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
     assert t.steps == 4 and [p.step for p in t.losses] == [0, 1, 2, 3] and t.segments == [str(s) for s in segs]
-    assert (out / "lora.safetensors").resolve() == (segs[-1] / "lora" / "pytorch_lora_weights.safetensors").resolve()
-    with safe_open(str(out / "lora.safetensors"), "pt") as fh:
+    assert (out / t.lora_file).resolve() == (segs[-1] / "lora" / "pytorch_lora_weights.safetensors").resolve()
+    with safe_open(str(out / t.lora_file), "pt") as fh:
         keys, metadata = list(fh.keys()), fh.metadata()
     assert len(keys) == t.lora_keys and all(k.startswith("transformer.") and ".lora_" in k for k in keys)
     # rank and alpha travel with the file (alpha != rank here: load_lora_weights needs them for the scale)
@@ -186,7 +195,7 @@ def test_final_step_links_the_lora_plots_the_loss_and_renders_samples(family, la
         assert int(video["nb_read_frames"]) == s.frames >= 1 and (out / s.poster).is_file()
     html = report_html(out, "step5_train.py")
     assert 'src="loss.png"' in html and all(f'src="{s.file}"' in html for s in t.samples)
-    assert all((out / "segments" / f"{i:03d}" / "segment.json").is_file() for i in range(2))
+    assert all((out / chain.rstrip("-") / "segments" / f"{i:03d}" / "segment.json").is_file() for i in range(2))
 
 
 @pytest.mark.parametrize("bad,message", [
@@ -309,7 +318,9 @@ def test_every_family_packages_preprocesses_and_trains_through_nix(name, tmp_pat
     ds = family_dataset(tmp_path / "ds", fam)
     out, _ = nix_build("--expr", expr(ds, fam.train_step))
     t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
-    assert t.family == name and t.steps == 2 and len(t.segments) == 2 and (out / "lora.safetensors").resolve().is_file()
+    assert t.family == name and t.steps == 2 and len(t.segments) == 2 and (out / t.lora_file).resolve().is_file()
+    # a family with several experts (Wan 2.2 A14B) trains each in its own 2 segments
+    assert [(r.name, len(r.segments)) for r in t.experts] == ([(e.name, 2) for e in fam.experts] if len(fam.experts) > 1 else [])
     pre = LatentIndex.model_validate(orjson.loads((Path(t.latents) / "latents.json").read_bytes()))
     assert pre.family == name and pre.model.name == fam.tiny.name and pre.clips
     proc = nix("eval", "--impure", "--json", "--expr", expr(ds, "all.drvAttrs.reelsetSpec"))
@@ -388,3 +399,41 @@ def test_canonical_safetensors_header_makes_equal_loras_equal_bytes(tmp_path):
     back = load_file(tmp_path / "b.safetensors")
     assert all(torch.equal(back[k], v) for k, v in tensors.items())
     assert int.from_bytes((tmp_path / "a.safetensors").read_bytes()[:8], "little") % 8 == 0
+
+
+@pytest.mark.nix
+def test_wan22_a14b_trains_both_experts_in_their_own_chains_and_samples_with_both(tmp_path):
+    """Wan 2.2 A14B through Nix (issue 41): package, latents, each expert's LoRA in 2 segments, a
+    sample rendered with both LoRAs, the report with both loss curves; then `experts` switched to
+    one expert, then to the other: only the final step (and its report) is new, every segment is
+    the one already built (a segment spec holds its expert, not the list)."""
+    fam = families.get("wan22_a14b")
+    ds = family_dataset(tmp_path / "ds", fam)
+    toml = (ds / "dataset.toml").read_text()
+    validation = '\n[wan22_a14b_train.validation]\nprompts = ["Archer in the office"]\nsteps = 4\nframes = 9\n'
+    (ds / "dataset.toml").write_text(toml + validation)
+    out, _ = nix_build("--expr", expr(ds, fam.train_step))
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert [(r.name, r.component, len(r.segments)) for r in t.experts] == [("high", "transformer", 2),
+                                                                           ("low", "transformer_2", 2)]
+    for r in t.experts:
+        segs = [TrainSegment.model_validate(orjson.loads((Path(p) / "segment.json").read_bytes())) for p in r.segments]
+        assert [s.segment.chain for s in segs] == [r.name] * 2 and [p.step for p in r.losses] == [0, 1]
+        # each expert trained only on its own timesteps
+        assert all(r.low <= p.sigma < r.high for p in r.losses), r.losses
+        assert (out / r.lora_file).resolve() == (Path(r.segments[-1]) / "lora" / "pytorch_lora_weights.safetensors")
+    assert t.experts[0].lora_sha256 != t.experts[1].lora_sha256
+    assert len(t.samples) == 1 and (out / t.samples[0].file).is_file() and t.samples[0].frames == 9
+    html = (out / "index.html").read_text()  # the step's report derivation
+    assert "Expert high (transformer" in html and "Expert low (transformer_2" in html and 'src="loss.png"' in html
+    named = json.loads(nix("eval", "--impure", "--json", "--expr", expr(ds, f"{fam.train_step}.segmentsNamed"),
+                           "--apply", "builtins.mapAttrs (_: d: d.drvPath)").stdout)
+    assert sorted(named) == ["high-seg000", "high-seg001", "low-seg000", "low-seg001"]
+    for only in ("high", "low"):
+        (ds / "dataset.toml").write_text(toml.replace("[wan22_a14b_train]\n", f'[wan22_a14b_train]\nexperts = ["{only}"]\n')
+                                         + validation)
+        now = json.loads(nix("eval", "--impure", "--json", "--expr", expr(ds, f"{fam.train_step}.segmentsNamed"),
+                             "--apply", "builtins.mapAttrs (_: d: d.drvPath)").stdout)
+        assert now == {k: v for k, v in named.items() if k.startswith(only)}, now
+        pending = to_build(ds, fam.train_step)
+        assert len(pending) == 2 and not pending & set(named.values()), pending  # the final step and its report

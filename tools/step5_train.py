@@ -81,6 +81,10 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     section = fam.train_section
     cfg = spec.section(section, fam.train_config)
     runs = chains(spec, cfg.steps)
+    wanted = getattr(cfg, "experts", None)  # a family with several experts: the chains trained
+    if wanted is not None and set(runs) != set(wanted):
+        raise ReelsetError(f"{spec.step}: the spec holds segments of {sorted(map(str, runs))} but [{section}] experts = "
+                           f"{wanted}; nix/pipeline.nix makes one chain per entry")
     pre = Path(spec.inputs[fam.preprocess_step])
     index = read_artifact(pre / "latents.json", LatentIndex)
     clips = train.select_clips(index, cfg, f"[{section}]")
@@ -95,7 +99,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     # own folder <expert>/ (segments/, lora/, lora.safetensors), the LoRA on the expert's component
     experts = [train.expert_of(fam, name, f"[{section}]") for name in runs]
     order = [e.name for e in fam.experts]
-    trained = sorted(zip(experts, runs.values()), key=lambda r: order.index(r[0].name))
+    trained = sorted(zip(experts, runs.values(), strict=True), key=lambda r: order.index(r[0].name))
     several = None not in runs
     expert_runs: list[ExpertRun] = []
     loras: dict[str, Path] = {}

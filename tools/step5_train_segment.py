@@ -37,6 +37,7 @@ Run by hand: ``python tools/step5_train_segment.py --spec spec.json --out DIR``.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             batch = {k: torch.stack([cache[i][k] for i in ids]) for k in cache[ids[0]]}
             gen = torch.Generator(device="cpu").manual_seed(train.step_seed(cfg.seed, step))
             seq_len = int(batch["latents"][0].numel() // batch["latents"].shape[1])
-            sigmas = train.sigmas_in_range(lambda n=len(ids): family.sample_sigmas(n, seq_len, gen), expert.low,
+            sigmas = train.sigmas_in_range(functools.partial(family.sample_sigmas, len(ids), seq_len, gen), expert.low,
                                            expert.high, f"{label}: step {step}")
             lr = train.lr_at(step, cfg)
             for group in optimizer.param_groups:
