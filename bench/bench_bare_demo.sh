@@ -21,8 +21,8 @@ git clone -q "$REPO" "$R/root/reelset"
 mkdir -p "$R/.oldroot"
 cat > "$R/root/bare-demo.sh" <<'INNER'
 set -e
-umount -l /.oldroot
 mount -t proc proc /proc
+umount -l /.oldroot
 cd /root/reelset
 t0=$(date +%s)
 apt-get update -qq && apt-get install -y -qq make >/dev/null
@@ -37,5 +37,5 @@ unshare --mount --fork bash -c "
   mount --bind '$R' '$R'
   for d in sys dev dev/pts; do mount --rbind /\$d '$R'/\$d; done
   cd '$R' && pivot_root . .oldroot && cd /
-  exec /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
+  exec /usr/sbin/chroot . /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /root/bare-demo.sh"
