@@ -3,7 +3,7 @@
 #
 # Makes a minimal Debian 12 root once with debootstrap (`--variant=minbase bookworm`, ~3 min, not
 # timed; kept pristine at ROOT.base), copies it to ROOT, clones this checkout into it and times
-# `apt-get install make` and `make demo` (which installs nix-bin, binutils, ffmpeg, espeak-ng and git,
+# `apt-get install make` and `make demo` (which installs nix-bin, binutils, ffmpeg, espeak-ng, git, python3 and python3-venv,
 # builds the steps' store env from requirements.lock and builds the demo) inside it. The root is
 # entered with pivot_root in a private mount namespace, not chroot: Nix unshares its mount namespace
 # at start, and inside a plain chroot git then fails ("fatal: cannot change to '/root/reelset'").
