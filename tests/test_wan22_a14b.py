@@ -5,7 +5,6 @@ own expert. CPU only, seconds per test. The Nix runs are in tests/test_train.py.
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_model, tree_digest
-from reelset import ReelsetError, families, train
+from reelset import families
 
 FAM = families.get("wan22_a14b")
 TEXT_TOKENS = 32
@@ -66,17 +65,21 @@ def test_each_expert_loads_alone_for_training(tiny, model, tmp_path):
         model.load_pipeline(other, device="cpu", dtype=torch.float32, parts="train", component="transformer")
 
 
-def test_expert_sigmas_stay_in_their_range(model):
+def test_expert_sigmas_stay_in_their_range_with_wans_distribution_cut_to_it(model):
+    from reelset import wan
+    from reelset.families.wan22_a14b.model import in_range
+
     for e in FAM.experts:
-        gen = torch.Generator().manual_seed(0)
-        s = train.sigmas_in_range(functools.partial(model.sample_sigmas, 64, 0, gen), e.low, e.high, "test")
-        assert s.shape == (64,) and bool(((s >= e.low) & (s < e.high)).all()), (e, s)
-    # the full range draws once: the numbers of a one-expert family are unchanged
-    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    assert torch.equal(train.sigmas_in_range(lambda: model.sample_sigmas(8, 0, g1), 0.0, 1.0, "test"),
-                       model.sample_sigmas(8, 0, g2))
-    with pytest.raises(ReelsetError, match="fewer than 2 in the expert's range"):
-        train.sigmas_in_range(lambda: torch.full((2,), 0.5), 0.9, 1.0, "test", tries=3)
+        s = model.sample_sigmas(256, 0, torch.Generator().manual_seed(0), expert=e)
+        assert s.shape == (256,) and bool(((s >= e.low) & (s < e.high)).all()), (e, s)
+        # cut, not squeezed: the kept sigmas are draws of Wan's own sampler that fell in the range
+        whole = wan.sample_sigmas(4096, 0, torch.Generator().manual_seed(0))
+        assert set(s.tolist()) <= set(whole.tolist())
+    # the full range draws once: the same numbers as the one-expert Wan model
+    assert torch.equal(model.sample_sigmas(8, 0, torch.Generator().manual_seed(3)),
+                       wan.sample_sigmas(8, 0, torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="fewer than 2 in its range"):
+        in_range(lambda: torch.full((2,), 0.5), FAM.experts[0], tries=3)
 
 
 def random_lora(tiny, component: str, out: Path) -> Path:

@@ -10,7 +10,7 @@ A training run is a chain of these derivations (nix/pipeline.nix): segment k's s
 A family with several experts (``Family.experts``, Wan 2.2 A14B: high noise on ``transformer``,
 low noise on ``transformer_2``) trains one chain per expert named in the section's ``experts``:
 ``config.segment.chain`` names the segment's expert, whose component alone is loaded and gets
-the LoRA, and whose timestep range [low, high) bounds the sigmas (:func:`reelset.train.sigmas_in_range`).
+the LoRA, and whose timestep range [low, high) bounds the sigmas (the family's ``sample_sigmas(..., expert=)``).
 
 Before any weights are loaded the config is checked: schema rules (rank >= 1, alpha > 0, …),
 ``buckets`` against the package's buckets (latents.json), ``target_modules`` against the
@@ -37,7 +37,6 @@ Run by hand: ``python tools/step5_train_segment.py --spec spec.json --out DIR``.
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 
@@ -112,7 +111,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         # a family with several experts loads only the trained one (a 14B expert each)
         pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="train",
                                     **({"component": expert.component} if several else {}))
-    transformer = getattr(pipe, expert.component)
+    transformer = family.transformer(pipe, expert)
     transformer.requires_grad_(False)
     if cfg.weights_dtype == "float8" and device.type == "cuda":
         transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
@@ -153,8 +152,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             batch = {k: torch.stack([cache[i][k] for i in ids]) for k in cache[ids[0]]}
             gen = torch.Generator(device="cpu").manual_seed(train.step_seed(cfg.seed, step))
             seq_len = int(batch["latents"][0].numel() // batch["latents"].shape[1])
-            sigmas = train.sigmas_in_range(functools.partial(family.sample_sigmas, len(ids), seq_len, gen), expert.low,
-                                           expert.high, f"{label}: step {step}")
+            sigmas = family.sample_sigmas(len(ids), seq_len, gen, expert=expert)
             lr = train.lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr

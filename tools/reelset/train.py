@@ -1,14 +1,12 @@
 """Latents and LoRA training shared by every model family (step4-*-preprocess, step5-*-train).
 
 The model-specific parts are the family's (:mod:`reelset.families`): its declaration names the
-config models and the *model module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`) whose functions
-step4/step5 call (``reelset.families.MODEL_FUNCTIONS``: ``load_pipeline(model_dir, device=,
-dtype=, parts=)``, ``encode_clip(...)`` (the clip's records by folder), ``save_record(path,
-record)``, ``load_record(path)``, ``training_inputs(pipe, records, device=, dtype=)``,
-``sample_sigmas(batch, seq_len, generator)``, ``training_loss(transformer, batch, sigmas,
-generator)``, ``generate(pipe, prompt, ...)``; constants ``PIPELINE_CLASS``,
-``DEFAULT_TARGET_MODULES``, ``FILE_SUFFIX``). A step loads only its own family (narrow sources:
-nix/steps.nix adds the family's files).
+config models and the *model code*, a :class:`reelset.families.model.FamilyModel` (e.g.
+:class:`reelset.families.ltx2.model.LTX2Model`, :class:`reelset.wan.WanModel`)
+whose methods step4/step5 call (``load_pipeline``, ``encode_clip``, ``save_record``,
+``load_record``, ``training_inputs``, ``sample_sigmas``, ``training_loss``, ``generate``; constants
+``PIPELINE_CLASS``, ``DEFAULT_TARGET_MODULES``, ``FILE_SUFFIX``). A step loads only its own family
+(narrow sources: nix/steps.nix adds the family's files).
 
 Everything here is the generic part: choosing the device, checking a training config
 against the package and the transformer *before* any weights are loaded, the segment loop
@@ -24,10 +22,10 @@ import random
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
 from reelset import ReelsetError
 from reelset import device as devices
+from reelset.families.model import FamilyModel
 from reelset.log import log
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.train import TrainConfig
@@ -190,44 +188,18 @@ def check_target_modules(targets: list[str], names: set[str], where: str) -> Non
 
 
 def expert_of(fam, chain: str | None, where: str):
-    """The expert (``reelset.families.model.Expert``) of family ``fam`` that a segment of chain
-    ``chain`` trains (``config.segment.chain``, nix/pipeline.nix): the family's only expert when
-    ``chain`` is None. ReelsetError naming ``where`` and the family's experts otherwise."""
-    names = [e.name for e in fam.experts]
-    if chain is None and len(fam.experts) == 1:
-        return fam.experts[0]
-    for e in fam.experts:
-        if e.name == chain:
-            return e
-    raise ReelsetError(f"{where}: experts: {chain!r} is no expert of {fam.label} (its experts: {', '.join(names)})"
-                       if chain is not None else
-                       f"{where}: {fam.label} has experts {names}: a segment must name one (config.segment.chain)")
-
-
-def sigmas_in_range(draw, low: float, high: float, where: str, *, tries: int = 1000):
-    """Noise levels of one batch inside an expert's range ``low <= sigma < high`` (fractions of
-    the 1000 training timesteps; timestep = sigma x 1000): ``draw()`` returns a (B,) tensor of the
-    family's sigmas; samples outside the range are dropped and more batches drawn until B are
-    kept, so the kept ones follow the family's distribution cut to the range — musubi-tuner's
-    ``--min_timestep``/``--max_timestep`` with ``--preserve_distribution_shape``, the setting its
-    Wan 2.2 guide recommends for one expert (kohya-ss/musubi-tuner @ 30c658c
-    ``training/trainer_base.py``, docs/wan.md). The full range (0, 1) returns the first draw
-    unchanged (same numbers as before experts existed). ReelsetError naming ``where`` when
-    ``tries`` draws do not fill the batch."""
-    import torch
-
-    first = draw()
-    if low <= 0.0 and high >= 1.0:
-        return first
-    kept: list = []
-    batch = first
-    for _ in range(tries):
-        kept.extend(x for x in batch if low <= float(x) < high)
-        if len(kept) >= first.shape[0]:
-            return torch.stack(kept[:first.shape[0]])
-        batch = draw()
-    raise ReelsetError(f"{where}: {tries} draws of sigmas gave fewer than {first.shape[0]} in the expert's range "
-                       f"[{low}, {high}); the family's sigma sampler hardly reaches it")
+    """The expert (:class:`reelset.families.model.Expert`) that a segment of chain ``chain`` trains
+    (``config.segment.chain``, nix/pipeline.nix): the family's only expert when ``chain`` is None.
+    ReelsetError naming ``where`` and the family's experts otherwise."""
+    if chain is None:
+        if len(fam.experts) == 1:
+            return fam.experts[0]
+        raise ReelsetError(f"{where}: {fam.label} has experts {[e.name for e in fam.experts]}: a segment must name one "
+                           "(config.segment.chain, set by nix/pipeline.nix)")
+    try:
+        return fam.expert(chain)
+    except ReelsetError as exc:
+        raise ReelsetError(f"{where}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- batching
@@ -264,7 +236,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.learning_rate
 
 
-def load_tensors(root: Path, clip: LatentClip, family: ModuleType, pipe, device, dtype) -> dict:
+def load_tensors(root: Path, clip: LatentClip, family: FamilyModel, pipe, device, dtype) -> dict:
     """The training tensors of one clip: every file of ``clip.files`` read with the family's
     ``load_record``, turned into :func:`training_loss` inputs by its ``training_inputs`` (on
     ``device``, floating tensors in ``dtype``; LTX-2 runs the text connectors there).

@@ -30,50 +30,16 @@ does not make. It would be a family of its own.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-from pydantic import Field, model_validator
-
 from reelset.families import Family, Rules, TinyModel, Variant
 from reelset.families.model import Expert
-from reelset.schemas.latents import Wan21PreprocessConfig
-from reelset.schemas.train import TrainConfig
-from reelset.schemas.wan21_package import WanPackageConfig
+from reelset.families.wan22_a14b.config import Wan22A14BConfig
 
 # timestep fraction where the experts switch (wan_t2v_A14B.py boundary; model_index.json boundary_ratio)
 BOUNDARY = 0.875
-EXPERTS = (Expert(name="high", component="transformer", low=BOUNDARY, high=1.0),
-           Expert(name="low", component="transformer_2", low=0.0, high=BOUNDARY))
-
-
-class Wan22A14BConfig(WanPackageConfig):
-    """``[wan22_a14b]`` of dataset.toml: step3-wan22_a14b-package (Wan 2.2 T2V-A14B trainers:
-    musubi-tuner, DiffSynth-Studio, diffusion-pipe). Wan 2.1's clip rules and defaults (16 fps,
-    81 frames, 832x480 / 480x832; A14B's sizes include 1280x720 / 720x1280). Without this section
-    the step is not part of `all`."""
-
-    LABEL: ClassVar[str] = "Wan 2.2 T2V-A14B"
-
-
-class Wan22A14BPreprocessConfig(Wan21PreprocessConfig):
-    """``[wan22_a14b_preprocess]`` of dataset.toml: step4-wan22_a14b-preprocess (Wan 2.1 VAE
-    latents, 16 channels, and UMT5 text embeddings of every clip; both experts train on them)."""
-
-
-class Wan22A14BTrainConfig(TrainConfig):
-    """``[wan22_a14b_train]`` of dataset.toml: step5-wan22_a14b-train (one LoRA per expert)."""
-
-    experts: list[Literal["high", "low"]] = Field(
-        default_factory=lambda: [e.name for e in EXPERTS], min_length=1,
-        description="Experts to train, each its own LoRA and chain of segments: 'high' (transformer, timesteps >= 875) "
-                    "and/or 'low' (transformer_2, below 875). Dropping or adding one rebuilds only that expert's segments.")
-
-    @model_validator(mode="after")
-    def _unique(self) -> Wan22A14BTrainConfig:
-        if len(set(self.experts)) != len(self.experts):
-            raise ValueError(f"experts = {self.experts}: name each expert once")
-        return self
-
+_RANGES = ("Wan-Video/Wan2.2 @ 42bf4cf wan/configs/wan_t2v_A14B.py boundary 0.875; kohya-ss/musubi-tuner @ 30c658c "
+           "docs/wan.md: T2V min/max timestep 875-1000 (high), 0-875 (low)")
+EXPERTS = (Expert(name="high", component="transformer", low=BOUNDARY, high=1.0, source=_RANGES),
+           Expert(name="low", component="transformer_2", low=0.0, high=BOUNDARY, source=_RANGES))
 
 FAMILY = Family(
     name="wan22_a14b",
@@ -85,9 +51,9 @@ FAMILY = Family(
                 source="Wan-Video/Wan2.2 @ 42bf4cf wan/configs/wan_t2v_A14B.py: vae_stride (4, 8, 8), patch_size (1, 2, 2); "
                        "shared_config.py: sample_fps 16, frame_num 81; WanPipeline (diffusers 0.42.1): frames 4n+1, W, H "
                        "multiples of 8 x 2"),
-    package_config_ref="reelset.families.wan22_a14b:Wan22A14BConfig",
-    preprocess_config_ref="reelset.families.wan22_a14b:Wan22A14BPreprocessConfig",
-    train_config_ref="reelset.families.wan22_a14b:Wan22A14BTrainConfig",
+    package_config_ref="reelset.families.wan22_a14b.config:Wan22A14BConfig",
+    preprocess_config_ref="reelset.families.wan22_a14b.config:Wan22A14BPreprocessConfig",
+    train_config_ref="reelset.families.wan22_a14b.config:Wan22A14BTrainConfig",
     model_ref="reelset.families.wan22_a14b.model:WanA14BModel",
     experts=EXPERTS,
     variants=(
@@ -99,9 +65,12 @@ FAMILY = Family(
                        "wan/configs/wan_t2v_A14B.py"),
     ),
     default_variant="t2v-a14b",
-    tiny=TinyModel(name="tiny-wan2.2-a14b", kind="wan22_a14b",
+    tiny=TinyModel(name="tiny-wan2.2-a14b", kind="wan22_a14b", recipe="reelset.families.wan22_a14b.tiny:make",
                    package={"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
     exports={"package": ("musubi", "diffusion-pipe", "diffsynth")},
-    trainer_files={"checkpoint": "Wan-AI/Wan2.2-T2V-A14B", "vae": "Wan2.1_VAE.pth"},
+    # and each expert's folder of the release (musubi-tuner's wan_t2v_A14B.py high_noise_checkpoint /
+    # low_noise_checkpoint; DiffSynth-Studio's and diffusion-pipe's examples load from them)
+    trainer_files={"checkpoint": "Wan-AI/Wan2.2-T2V-A14B", "vae": "Wan2.1_VAE.pth", "high": "high_noise_model",
+                   "low": "low_noise_model"},
     in_all=False,
 )

@@ -1,0 +1,49 @@
+"""Wan 2.2 T2V-A14B's dataset.toml sections: ``[wan22_a14b]`` (step3-wan22_a14b-package,
+tools/step3_wan_package.py), ``[wan22_a14b_preprocess]`` and ``[wan22_a14b_train]``. Sources: the
+family declaration (reelset/families/wan22_a14b/__init__.py).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from reelset.schemas.latents import PreprocessConfig
+from reelset.schemas.train import TrainConfig
+from reelset.schemas.wan_package import WanPackageConfig
+
+
+class Wan22A14BConfig(WanPackageConfig):
+    """``[wan22_a14b]`` of dataset.toml: step3-wan22_a14b-package (Wan 2.2 T2V-A14B trainers:
+    musubi-tuner, DiffSynth-Studio, diffusion-pipe). Wan 2.1's clip rules and defaults (16 fps, 4n+1
+    frames up to 81, sizes multiples of 16: 832x480 / 480x832; A14B also samples 1280x720 /
+    720x1280). Without this section the step is not part of `all`."""
+
+    LABEL: ClassVar[str] = "Wan 2.2 T2V-A14B"
+    SIZE_MULTIPLE: ClassVar[int] = 16
+    FRAME_STEP: ClassVar[int] = 4
+
+
+class Wan22A14BPreprocessConfig(PreprocessConfig):
+    """``[wan22_a14b_preprocess]`` of dataset.toml: step4-wan22_a14b-preprocess (Wan 2.1 VAE latents,
+    16 channels, and UMT5 text embeddings of every clip; both experts train on them)."""
+
+    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
+    audio: bool = Field(False, description="Ignored: Wan 2.2 T2V-A14B is a video-only model.")
+
+
+class Wan22A14BTrainConfig(TrainConfig):
+    """``[wan22_a14b_train]`` of dataset.toml: step5-wan22_a14b-train (one LoRA per expert, each its
+    own chain of segment derivations)."""
+
+    experts: list[Literal["high", "low"]] = Field(
+        default_factory=lambda: ["high", "low"], min_length=1,  # the family's EXPERTS, in order
+        description="Experts to train, each its own LoRA and chain of segments: 'high' (transformer, timesteps >= 875) "
+                    "and/or 'low' (transformer_2, below 875). Adding or dropping one rebuilds only that expert's segments.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> Wan22A14BTrainConfig:
+        if len(set(self.experts)) != len(self.experts):
+            raise ValueError(f"experts = {self.experts}: name each expert once")
+        return self
