@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -37,3 +38,8 @@ def make(out: Path) -> None:
     pipe = WanPipeline(tokenizer=base.tokenizer, text_encoder=base.text_encoder, vae=base.vae, scheduler=scheduler,
                        transformer=base.transformer, transformer_2=transformer_2, boundary_ratio=BOUNDARY)
     pipe.save_pretrained(out, safe_serialization=True)
+    # the components loaded back from the temporary folder carry its path in their configs: drop it
+    for config in sorted(out.glob("*/config.json")):
+        data = json.loads(config.read_text())
+        if data.pop("_name_or_path", None) is not None:
+            config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
