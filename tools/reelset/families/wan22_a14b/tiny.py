@@ -25,7 +25,6 @@ def make(out: Path) -> None:
     from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
     import make_tiny_models  # the builder tool itself (tools/ is its sys.path[0]): Wan 2.1's tiny writer
-
     from reelset import tinykit
 
     with tempfile.TemporaryDirectory() as tmp:
