@@ -646,6 +646,51 @@ def test_every_train_md_command_parses_and_names_existing_files(tmp_path, models
             assert "ModelScope" in text and "DIFFSYNTH_DOWNLOAD_SOURCE=HuggingFace" in text
 
 
+def test_wan22_a14b_exports_train_each_expert_on_its_own_timesteps(tmp_path):
+    """Issue 41: the Wan 2.2 T2V-A14B package exported for musubi-tuner (--task t2v-A14B: --dit the
+    low-noise expert, --dit_high_noise, --timestep_boundary 875; or one expert with
+    --min_timestep/--max_timestep and --preserve_distribution_shape, its docs/wan.md table),
+    diffusion-pipe (one config per expert: transformer_path its release folder, min_t/max_t) and
+    DiffSynth-Studio (one command per expert, its example's timestep boundaries)."""
+    import tomllib
+
+    src = fake_package(tmp_path / "a14b", "wan22_a14b")
+    release = tmp_path / "Wan2.2-T2V-A14B"
+    musubi_dest, dp_dest, ds_dest = tmp_path / "musubi", tmp_path / "dp", tmp_path / "ds"
+    export.export(src, musubi_dest, "musubi", model_path=str(release))
+    cmds = check_train_md(musubi_dest)
+    runs = [c for c in cmds if "src/musubi_tuner/wan_train_network.py" in c]
+    opt = lambda c, k: c[c.index(k) + 1] if k in c else None  # noqa: E731
+    assert all(opt(c, "--task") == "t2v-A14B" for c in runs) and len(runs) == 3
+    both, high, low = runs
+    assert (opt(both, "--dit"), opt(both, "--dit_high_noise"), opt(both, "--timestep_boundary")) == (
+        f"{release}/low_noise_model", f"{release}/high_noise_model", "875")
+    assert (opt(high, "--dit"), opt(high, "--min_timestep"), opt(high, "--max_timestep")) == (
+        f"{release}/high_noise_model", "875", "1000")
+    assert (opt(low, "--dit"), opt(low, "--min_timestep"), opt(low, "--max_timestep")) == (
+        f"{release}/low_noise_model", "0", "875")
+    assert "--preserve_distribution_shape" in high and "--preserve_distribution_shape" in low
+    assert "Wan2.1_VAE.pth" in (musubi_dest / "TRAIN.md").read_text()
+
+    export.export(src, dp_dest, "diffusion-pipe", model_path=str(release))
+    check_train_md(dp_dest)
+    for name, folder, lo, hi in (("high", "high_noise_model", 0.875, 1.0), ("low", "low_noise_model", 0.0, 0.875)):
+        cfg = tomllib.loads((dp_dest / f"train-{name}.toml").read_text())
+        assert cfg["model"] == {"type": "wan", "ckpt_path": str(release), "transformer_path": f"{release}/{folder}",
+                                "dtype": "bfloat16", "min_t": lo, "max_t": hi}
+        assert cfg["output_dir"] == str(dp_dest / "outputs" / name) and cfg["adapter"]["type"] == "lora"
+    assert not (dp_dest / "train.toml").exists()
+
+    export.export(src, ds_dest, "diffsynth")
+    runs = [c for c in check_train_md(ds_dest) if c[0] == "accelerate"]
+    assert [(opt(c, "--min_timestep_boundary"), opt(c, "--max_timestep_boundary")) for c in runs] == [("0", "0.417"),
+                                                                                                     ("0.417", "1")]
+    assert [opt(c, "--model_id_with_origin_paths").split(",")[0] for c in runs] == [
+        "Wan-AI/Wan2.2-T2V-A14B:high_noise_model/diffusion_pytorch_model*.safetensors",
+        "Wan-AI/Wan2.2-T2V-A14B:low_noise_model/diffusion_pytorch_model*.safetensors"]
+    assert all("Wan-AI/Wan2.2-T2V-A14B:Wan2.1_VAE.pth" in opt(c, "--model_id_with_origin_paths") for c in runs)
+
+
 def test_export_help_says_whole_sentences(capsys):
     """Issue 27 (10): `reelset export --help` described the command with a docstring's first line,
     cut mid-sentence ("…into the new folder ``dest``; returns")."""
