@@ -21,6 +21,8 @@ cp /etc/resolv.conf "$R/etc/resolv.conf"
 # `cert`); a bare machine on the same network would be given the same two files
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$R/etc/pip.conf"
 mkdir -p "$R/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
+# (and its local CAs, which update-ca-certificates keeps when apt installs ca-certificates)
+[ -d /usr/local/share/ca-certificates ] && mkdir -p "$R/usr/local/share" && cp -r /usr/local/share/ca-certificates "$R/usr/local/share/"
 git clone -q "$REPO" "$R/root/reelset"
 mkdir -p "$R/.oldroot"
 cat > "$R/root/bare-demo.sh" <<'INNER'
