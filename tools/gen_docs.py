@@ -269,13 +269,17 @@ def nix_types(annotation) -> list[str]:
 def config_keys(model: type[BaseModel]) -> dict:
     """``{key: {"types": [...], "keys": {...}?, "default": value?}}`` of a config model, nested
     models recursed (dataset.toml's allowed keys for nix/config.nix; a number, string or bool
-    default is listed so Nix reads it from the model instead of repeating it, e.g. nix/pipeline.nix's
-    segment length ``segment_steps``)."""
+    default, or a list of them, is listed so Nix reads it from the model instead of repeating it, e.g.
+    nix/pipeline.nix's segment length ``segment_steps`` and segment chains ``experts``)."""
     out = {}
     for name, f in model.model_fields.items():
         entry: dict = {"types": nix_types(f.annotation)}
         if not f.is_required() and f.default_factory is None and type(f.default) in (int, float, str, bool):
             entry["default"] = f.default
+        elif f.default_factory is not None and f.default_factory not in (list, dict):
+            value = f.default_factory()  # a list of names, e.g. [wan22_a14b_train] experts: nix's segment chains
+            if isinstance(value, list) and all(type(v) in (int, float, str, bool) for v in value):
+                entry["default"] = value
         nested = [a for a in (typing.get_args(f.annotation) or (f.annotation,))
                   if isinstance(a, type) and issubclass(a, BaseModel)]
         if nested:
