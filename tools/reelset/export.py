@@ -106,7 +106,7 @@ def _variant_of(src: Source, idx: LatentIndex | None) -> Variant:
     them (``idx.model``), else the one ``[<family>_preprocess] variant`` named (a tiny test model or a
     dataset's own pin), else the default; the default for a package (packaging does not depend on
     the variant)."""
-    fam = families.of_step(src.step)
+    fam = families.of_step(src.kind)
     if idx is not None:
         for v in fam.variants:
             if v.model == idx.model.name:
@@ -221,7 +221,7 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     tm = trainer_models(_variant_of(src, None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
     write_yaml(dest / "training.yaml", training_config(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]), tm))
-    others = [v.name for v in families.of_step(src.step).variants if v != tm.variant]
+    others = [v.name for v in families.of_step(src.kind).variants if v != tm.variant]
     skip = "" if audio else " \\\n  --skip-audio"
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO})
 
