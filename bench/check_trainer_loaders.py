@@ -75,11 +75,17 @@ TARGETS = {  # --flag: (export target, package member, snapshot paths the loader
 for _flag in ("musubi", "diffusion_pipe", "diffsynth", "ltx2"):
     TARGETS[f"{_flag}_stills"] = (TARGETS[_flag][0], "step3-stills", TARGETS[_flag][2])
 STILLS = "step3-stills"
+# Wan 2.2 T2V-A14B (issue 41): the same loaders over the A14B package's exports (--a14b: a
+# step3-wan22_a14b-package output or a build holding one); the rows also record each expert's
+# training settings as the export gives them (TRAIN.md commands, diffusion-pipe's per-expert configs)
+A14B = "step3-wan22_a14b-package"
+for _flag in ("musubi", "diffusion_pipe", "diffsynth"):
+    TARGETS[f"{_flag}_a14b"] = (TARGETS[_flag][0], A14B, TARGETS[_flag][2])
 
 
 def base_flag(flag: str) -> str:
     """The snapshot flag of a row ('musubi_stills' → 'musubi', 'ai_toolkit_wan21' → 'ai_toolkit')."""
-    return flag.removesuffix("_stills").removesuffix("_wan21")
+    return flag.removesuffix("_stills").removesuffix("_wan21").removesuffix("_a14b")
 
 
 # --------------------------------------------------------------------------- parent
@@ -132,6 +138,8 @@ def main() -> int:
         ap.add_argument(f"--{flag.replace('_', '-')}", type=Path, help="the trainer's git snapshot (bare git dir)"
                         + (" (its PrecomputedDataset over `reelset export <step4 output> --for ltx2-trainer`)"
                            if flag == "ltx2_latents" else ""))
+    ap.add_argument("--a14b", type=Path, help=f"a {A14B} output (or a build holding one): its exports are loaded "
+                    "too, by musubi-tuner, diffusion-pipe and DiffSynth-Studio when given (default: none)")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--src", type=Path, help=argparse.SUPPRESS)
@@ -145,9 +153,10 @@ def main() -> int:
     rows = []
     for flag, (target, member, paths) in TARGETS.items():
         gitdir = getattr(args, base_flag(flag))
-        if gitdir is None or (member == STILLS and args.stills is None):
+        if gitdir is None or (member == STILLS and args.stills is None) or (member == A14B and args.a14b is None):
             continue
-        result = args.latents if flag == "ltx2_latents" and args.latents else args.stills if member == STILLS else args.result
+        result = args.latents if flag == "ltx2_latents" and args.latents else args.stills if member == STILLS else \
+            args.a14b if member == A14B else args.result
         exp, src = args.work / "exp" / f"{target}-{member}", args.work / "src" / target
         if not exp.exists():
             source = result / member if (result / member).is_dir() else result  # a build's member (several may fit)
@@ -205,11 +214,36 @@ def trainmd_opt(exp: Path, opt: str) -> str:
     return m.group(1)
 
 
+def expert_settings(exp: Path) -> dict:
+    """Wan 2.2 A14B: what each expert's run is given, as the export writes it: the options of every
+    training command of TRAIN.md that name a model, a timestep range or boundary (musubi-tuner,
+    DiffSynth-Studio) and the ``[model]`` table of every ``--config`` file (diffusion-pipe)."""
+    import tomllib
+
+    opts = ("--task", "--dit", "--dit_high_noise", "--timestep_boundary", "--min_timestep", "--max_timestep",
+            "--preserve_distribution_shape", "--min_timestep_boundary", "--max_timestep_boundary", "--output_path")
+    runs = []
+    for block in re.split(r"\n(?=accelerate |deepspeed )", trainmd_commands(exp)):
+        if not block.startswith(("accelerate ", "deepspeed ")):
+            continue
+        words = block.replace("\\\n", " ").split()
+        run = {w: (words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith(("--", "#")) else True)
+               for i, w in enumerate(words) if w in opts}
+        if "--config" in words:
+            run["model"] = tomllib.loads(Path(words[words.index("--config") + 1]).read_text())["model"]
+        if "--model_id_with_origin_paths" in words:
+            run["dit"] = words[words.index("--model_id_with_origin_paths") + 1].strip('"').split(",")[0]
+        runs.append(run)
+    return {"expert_runs": runs}
+
+
 def child(flag: str, src: Path, exp: Path, result: Path, member: str) -> int:
     import torch
 
     torch.set_num_threads(1)
     row = globals()[f"run_{base_flag(flag)}"](src, exp, result, member)
+    if member == A14B:
+        row.update(expert_settings(exp))
     print(json.dumps(row, ensure_ascii=False, default=str), flush=True)
     return 0
 
