@@ -17,18 +17,17 @@ def make(out: Path) -> None:
     """Write a tiny Wan 2.2 T2V-A14B diffusers pipeline into ``out`` (about 5 MB, float32,
     deterministic), loadable by ``WanPipeline.from_pretrained``: the tiny Wan 2.1 pipeline (its
     VAE — A14B uses Wan 2.1's, 16 latent channels, 8x spatial / 4x temporal —, UMT5, tokenizer and
-    ``transformer/``, made by the wan21 family's recipe, reelset/families/wan21/tiny.py) plus ``transformer_2/``, a second
+    ``transformer/``, made by reelset/wan_tiny.py, the wan21 family's recipe) plus ``transformer_2/``, a second
     ``WanTransformer3DModel`` of the same config with its own random weights (seed SEED + 1), the
     UniPC scheduler at shift 12.0 and ``boundary_ratio`` 0.875 in ``model_index.json``: the layout of
     ``Wan-AI/Wan2.2-T2V-A14B-Diffusers`` (high-noise expert ``transformer``, low-noise ``transformer_2``)."""
     import torch
     from diffusers import UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
-    from reelset import tinykit
-    from reelset.families.wan21 import tiny as wan21_tiny  # A14B has Wan 2.1's VAE, text encoder, transformer shape
+    from reelset import tinykit, wan_tiny  # A14B has Wan 2.1's VAE, text encoder and transformer shape
 
     with tempfile.TemporaryDirectory() as tmp:
-        wan21_tiny.make(Path(tmp))
+        wan_tiny.make(Path(tmp))
         base = WanPipeline.from_pretrained(tmp)
     torch.manual_seed(tinykit.SEED + 1)
     torch.set_num_threads(1)

@@ -1,5 +1,7 @@
 """The tiny random-config Wan 2.1 T2V pipeline (nix/models.toml ``tiny-wan2.1``, built by
-``tools/make_tiny_models.py wan2.1``).
+``tools/make_tiny_models.py wan2.1``): the wan21 family's recipe by reference, and the base of Wan 2.2
+A14B's (reelset/families/wan22_a14b/tiny.py), which adds a second expert — shared Wan code, as
+reelset/wan.py, so that neither family imports the other.
 
 A Wan 2.1 text-to-video diffusers pipeline directory in the layout of the hub's
 ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (``model_index.json``, ``transformer/``, ``vae/``,
