@@ -295,7 +295,7 @@ def test_every_wan_family_packages_by_its_own_rules(fam, reviewed_dir, tmp_path)
     # a trainer's config only for the families it trains (reelset.trainers: musubi-tuner has no TI2V-5B task)
     from reelset.trainers import diffusion_pipe, musubi
 
-    assert (out / "dataset" / "musubi_dataset.toml").is_file() == musubi.trains(fam.name) == (fam.name == "wan21")
+    assert (out / "dataset" / "musubi_dataset.toml").is_file() == musubi.trains(fam.name) == (fam.name != "wan22")
     assert (out / "dataset" / "diffusion_pipe_dataset.toml").is_file() and diffusion_pipe.trains(fam.name)
     assert sorted(Path(f).name for f in m.files if f.endswith(".toml")) == sorted(p.name for p in (out / "dataset").glob("*.toml"))
     bad = {**cfg, "sizes": [f"{fam.rules.size_multiple + 8}x{fam.rules.size_multiple}"]}
