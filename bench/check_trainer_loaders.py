@@ -34,6 +34,15 @@ row per trainer given over `reelset export <stills> --for <target>`:
       --diffusion-pipe /work/.mirror/tdrussell+diffusion-pipe/repo --diffsynth /work/.mirror/modelscope+DiffSynth-Studio/repo \
       --ai-toolkit /work/.mirror/ostris+ai-toolkit/repo --out bench/loaders_stills.json
 
+Wan 2.2 T2V-A14B (issue 41): --a14b adds a row per trainer (musubi-tuner, diffusion-pipe, DiffSynth-Studio)
+over the exports of a step3-wan22_a14b-package output (or a build holding one), with each expert's run as
+the export gives it (`expert_runs`); bench/loaders_a14b.json was made with a folder linking the demo's
+step3-wan21-package and an A14B package of the demo (tests/conftest.py family_toml) as both --result and --a14b:
+
+    .venv/bin/python bench/check_trainer_loaders.py --result RES --a14b RES --work /tmp/ldr/a14b \
+      --deps /tmp/ldr/deps --deps /tmp/ldr/dpdeps --musubi /work/.mirror/kohya-ss+musubi-tuner/repo \
+      --diffusion-pipe /work/.mirror/tdrussell+diffusion-pipe/repo --diffsynth /work/.mirror/modelscope+DiffSynth-Studio/repo
+
 For each trainer given: `bin/reelset export RESULT WORK/exp/<target>-<step> --for <target>`, the modules its
 dataset loading needs are copied out of the snapshot (`git show HEAD:<path>`) into WORK/src/<target>,
 and a child interpreter (.venv's python, PYTHONPATH = those sources + --deps, one thread) runs the
