@@ -248,7 +248,8 @@ let
   # experts, each its own LoRA); each chain's segments hold their chain's name
   # (config.segment.chain) and the section without `<key>`, so adding or dropping a chain
   # rebuilds no segment of another; the step gets inputs."segment-<chain>-NNN". Without
-  # `chains`: one chain, inputs."segment-NNN".
+  # `chains`: one chain, inputs."segment-NNN". `segments.chain_steps = "<key>"`: the section's table
+  # `<key>` gives a chain its own `steps` (also left out of the segments' specs).
   # The defaults (segment length, chains) are the training section's own (its config model,
   # listed with the section's keys in the generated nix/config-keys.json): declared once, in Python.
   #   segmentsOf : step -> { <role> = store path; } -> { list = [ drv ]; named = { "<chain->segNNN" = drv; }; inputs = { "segment-<chain->NNN" = path; }; }
@@ -261,18 +262,21 @@ let
       sc = cfg.${section} or (throw "reelset mkPipeline: ${step.name} needs a [${section}] section with `steps = N` in ${where} (see docs/training.md)");
       total = sc.steps or (throw "reelset mkPipeline: [${section}] of ${where} has no `steps = N` (optimizer steps of the run)");
       k = sc.segment_steps or configKeys.${section}.keys.segment_steps.default;
-      count = if total < 1 || k < 1
-        then throw "reelset mkPipeline: [${section}] of ${where}: steps (${builtins.toJSON total}) and segment_steps (${builtins.toJSON k}) must be >= 1"
-        else (total + k - 1) / k;
       chainKey = step.segments.chains or null;
       chains = if chainKey == null then [ null ] else
         let c = sc.${chainKey} or configKeys.${section}.keys.${chainKey}.default; in
         if builtins.isList c && c != [ ] && builtins.all builtins.isString c then c
         else throw "reelset mkPipeline: [${section}] of ${where}: `${chainKey}` must be a non-empty list of names, e.g. ${builtins.toJSON configKeys.${section}.keys.${chainKey}.default}";
-      segCfg = removeAttrs sc ([ "steps" "validation" ] ++ (if chainKey == null then [ ] else [ chainKey ]));
+      # `segments.chain_steps = "<key>"`: a table of the section giving a chain its own `steps`
+      stepsKey = step.segments.chain_steps or null;
+      totalOf = chain: if chain != null && stepsKey != null && (sc.${stepsKey} or { }) ? ${chain} then sc.${stepsKey}.${chain} else total;
+      countOf = chain: let t = totalOf chain; in
+        if t < 1 || k < 1 then throw "reelset mkPipeline: [${section}] of ${where}: steps of chain ${toString chain} (${builtins.toJSON t}) and segment_steps (${builtins.toJSON k}) must be >= 1"
+        else (t + k - 1) / k;
+      segCfg = removeAttrs sc ([ "steps" "validation" ] ++ builtins.filter (x: x != null) [ chainKey stepsKey ]);
       segStep = step // { inherit (step.segments) script sources; };
       pad = i: let t = toString i; in builtins.substring 0 (3 - builtins.stringLength t) "00" + t;
-      end = i: let e = (i + 1) * k; in if e < total then e else total;
+      end = chain: i: let e = (i + 1) * k; t = totalOf chain; in if e < t then e else t;
       prefix = chain: if chain == null then "" else "${chain}-";
       chainOf = chain:
         let
@@ -282,16 +286,16 @@ let
             spec = {
               step = step.name; inherit dataset; inherit (step) device;
               config = { ${section} = segCfg;
-                         segment = { index = i; start = i * k; end = end i; } // (if chain == null then { } else { inherit chain; });
+                         segment = { index = i; start = i * k; end = end chain i; } // (if chain == null then { } else { inherit chain; });
                          device = cfg.device or { }; };  # cuda device policy (reelset/device.py)
               inputs = upstream // (if i == 0 then { } else { previous = "${builtins.elemAt list (i - 1)}"; });
               models = modelsFor step;
             };
           };
-          list = builtins.genList one count;
+          list = builtins.genList one (countOf chain);
         in list;
       byChain = map (c: { chain = c; list = chainOf c; }) chains;
-      entries = f: listToAttrs (concatMap (b: builtins.genList (i: f b i) count) byChain);
+      entries = f: listToAttrs (concatMap (b: builtins.genList (i: f b i) (builtins.length b.list)) byChain);
     in {
       list = concatMap (b: b.list) byChain;
       named = entries (b: i: { name = "${prefix b.chain}seg${pad i}"; value = builtins.elemAt b.list i; });

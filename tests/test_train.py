@@ -407,7 +407,8 @@ def test_wan22_a14b_trains_both_experts_in_their_own_chains_and_samples_with_bot
     """Wan 2.2 A14B through Nix (issue 41): package, latents, each expert's LoRA in 2 segments, a
     sample rendered with both LoRAs, the report with both loss curves; then `experts` switched to
     one expert, then to the other: only the final step (and its report) is new, every segment is
-    the one already built (a segment spec holds its expert, not the list)."""
+    the one already built (a segment spec holds its expert, not the list); then one expert's own
+    steps raised (`expert_steps`): only its new segment is built."""
     fam = families.get("wan22_a14b")
     ds = family_dataset(tmp_path / "ds", fam)
     toml = (ds / "dataset.toml").read_text()
@@ -438,3 +439,14 @@ def test_wan22_a14b_trains_both_experts_in_their_own_chains_and_samples_with_bot
         assert now == {k: v for k, v in named.items() if k.startswith(only)}, now
         pending = to_build(ds, fam.train_step)
         assert len(pending) == 2 and not pending & set(named.values()), pending  # the final step and its report
+    # one expert's own steps: its one new segment, the final step and its report; the rest is reused
+    (ds / "dataset.toml").write_text(toml.replace("[wan22_a14b_train]\n", "[wan22_a14b_train]\nexpert_steps = { low = 3 }\n")
+                                     + validation)
+    now = json.loads(nix("eval", "--impure", "--json", "--expr", expr(ds, f"{fam.train_step}.segmentsNamed"),
+                         "--apply", "builtins.mapAttrs (_: d: d.drvPath)").stdout)
+    assert {k: v for k, v in now.items() if k != "low-seg002"} == named and "low-seg002" in now, now
+    pending = to_build(ds, fam.train_step)
+    assert len(pending) == 3 and now["low-seg002"] in pending, pending
+    out, _ = nix_build("--expr", expr(ds, fam.train_step))
+    t = TrainArtifact.model_validate(orjson.loads((out / "train.json").read_bytes()))
+    assert [(r.name, r.steps, len(r.segments)) for r in t.experts] == [("high", 2, 2), ("low", 3, 3)]

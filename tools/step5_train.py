@@ -38,11 +38,12 @@ from reelset.schemas.train import ExpertRun, TrainArtifact, TrainSample, TrainSe
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
 
 
-def chains(spec: StepSpec, steps: int) -> dict[str | None, list[tuple[Path, TrainSegment]]]:
+def chains(spec: StepSpec, steps: int, own_steps: dict[str, int] | None = None) -> dict[str | None, list[tuple[Path, TrainSegment]]]:
     """The segment outputs of the spec by chain, each in order: ``inputs.segment-NNN`` (one chain,
     key None) or ``inputs.segment-<expert>-NNN`` (one chain per expert, nix/pipeline.nix
-    ``segmentsOf``), each checked to cover [0, steps) without gaps and to hold its chain's
-    segments. ReelsetError naming the segment that breaks a chain."""
+    ``segmentsOf``), each checked to cover [0, steps) without gaps — ``own_steps[<expert>]`` where
+    the expert has its own (``expert_steps``) — and to hold its chain's segments. ReelsetError
+    naming the segment that breaks a chain."""
     names = sorted(k for k in spec.inputs if k.startswith("segment-"))
     if not names:
         raise ReelsetError(f"{spec.step}: spec has no inputs.segment-NNN (built by nix/pipeline.nix)")
@@ -59,8 +60,9 @@ def chains(spec: StepSpec, steps: int) -> dict[str | None, list[tuple[Path, Trai
                 raise ReelsetError(f"{path}/segment.json: segment {s.segment.index} of chain {s.segment.chain} starts at step "
                                    f"{s.segment.start}, expected step {at} of chain {name}")
             at = s.segment.end
-        if at != steps:
-            raise ReelsetError(f"{spec.step}: segments{'' if name is None else ' of ' + name} end at step {at}, but steps = {steps}")
+        want = (own_steps or {}).get(name, steps)
+        if at != want:
+            raise ReelsetError(f"{spec.step}: segments{'' if name is None else ' of ' + name} end at step {at}, but steps = {want}")
         out[name] = segs
     return out
 
@@ -80,7 +82,8 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     fam = families.of_step(spec.step)
     section = fam.train_section
     cfg = spec.section(section, fam.train_config)
-    runs = chains(spec, cfg.steps)
+    own_steps = getattr(cfg, "expert_steps", {})  # a family with several experts: an expert's own steps
+    runs = chains(spec, cfg.steps, own_steps)
     wanted = getattr(cfg, "experts", None)  # a family with several experts: the chains trained
     if wanted is not None and set(runs) != set(wanted):
         raise ReelsetError(f"{spec.step}: the spec holds segments of {sorted(map(str, runs))} but [{section}] experts = "
@@ -112,7 +115,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             keys = len(list(fh.keys()))
         prefix = f"{expert.name}/" if several else ""
         expert_runs.append(ExpertRun(name=expert.name, component=expert.component, low=expert.low, high=expert.high,
-                                     segments=[str(p) for p, _ in segs], lora_file=f"{prefix}lora.safetensors",
+                                     steps=own_steps.get(expert.name, cfg.steps), segments=[str(p) for p, _ in segs], lora_file=f"{prefix}lora.safetensors",
                                      lora_sha256=last.lora_sha256, lora_keys=keys, losses=last.losses))
     first_segs = trained[0][1]
     train.loss_plot(out / "loss.png", {r.name: [(p.step, p.loss) for p in r.losses] for r in expert_runs},
@@ -165,7 +168,8 @@ def declare(family: Family) -> Step:
                 models={"base": base_model(family)}, opt_in=f"{family.name}_train", family=family.name, role="train",
                 segments=Segments(section=f"{family.name}_train", script="step5_train_segment.py",
                                   # a family with several experts: one chain of segments per expert named in `experts`
-                                  chains="experts" if len(family.experts) > 1 else None))
+                                  chains="experts" if len(family.experts) > 1 else None,
+                                  chain_steps="expert_steps" if len(family.experts) > 1 else None))
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         lora_rel = f"{train.LORA_DIR}/{train.LORA_FILE}"
         torch.save(optimizer.state_dict(), out / train.OPTIMIZER_FILE)
     art = TrainSegment(family=index.family, dataset=spec.dataset, segment=seg,
-                       config=cfg.model_dump(mode="json", exclude={"steps", "validation", "experts"}), model=model,
+                       config=cfg.model_dump(mode="json", exclude={"steps", "validation", "experts", "expert_steps"}), model=model,
                        previous=spec.inputs.get("previous"), device=str(device), lora_file=lora_rel,
                        lora_sha256=train.lora_digest(out / lora_rel), optimizer_file=train.OPTIMIZER_FILE,
                        trainable_parameters=sum(p.numel() for p in params), losses=losses)

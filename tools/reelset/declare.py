@@ -80,11 +80,14 @@ class Segments:
     steps each, configured by dataset.toml section ``section``; the step's own script gathers them.
     ``chains``: a list key of ``section`` whose names are independent chains (Wan 2.2 A14B's
     ``experts``: one LoRA per expert); each chain's segments get ``config.segment.chain`` and the
-    section without that key (nix/pipeline.nix ``segmentsOf``). None: one chain."""
+    section without that key (nix/pipeline.nix ``segmentsOf``). None: one chain.
+    ``chain_steps``: a table key of ``section`` giving a chain its own ``steps`` (``expert_steps =
+    { low = 3000 }``); left out of every segment's spec, so raising one chain's steps reuses the others."""
 
     section: str
     script: str
     chains: str | None = None
+    chain_steps: str | None = None
 
 
 @dataclass(frozen=True)

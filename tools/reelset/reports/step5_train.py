@@ -9,7 +9,7 @@ from reelset.schemas.train import TrainArtifact, TrainSegment
 
 BODY = """
 {% for r in runs %}
-<h2>{% if r.name %}Expert {{ r.name }} ({{ r.component }}, timesteps [{{ '%g'|format(r.low * 1000) }}, {{ '%g'|format(r.high * 1000) }})): {% endif %}{{ t.steps }} steps in {{ r.segs|length }} segments · final loss {{ '%.5f'|format(r.losses[-1].loss) }}
+<h2>{% if r.name %}Expert {{ r.name }} ({{ r.component }}, timesteps [{{ '%g'|format(r.low * 1000) }}, {{ '%g'|format(r.high * 1000) }})): {% endif %}{{ r.steps }} steps in {{ r.segs|length }} segments · final loss {{ '%.5f'|format(r.losses[-1].loss) }}
 (first {{ '%.5f'|format(r.losses[0].loss) }})</h2>
 <p>Final LoRA: <a href="{{ r.lora_file }}">{{ r.lora_file }}</a> ({{ r.lora_keys }} tensors, content hash
 <code>{{ r.lora_sha256[:16] }}</code>){% if not r.name %} — load with <code>pipe.load_lora_weights("lora")</code>{% endif %}.</p>
@@ -41,6 +41,7 @@ def page(out: Path, meta) -> Page:
         means = [sum(p.loss for p in r.losses if s.segment.start <= p.step < s.segment.end) / (s.segment.end - s.segment.start)
                  for s in segs]
         runs.append({"name": getattr(r, "name", None) if t.experts else None, "component": getattr(r, "component", ""),
+                     "steps": r.steps,
                      "low": getattr(r, "low", 0.0), "high": getattr(r, "high", 1.0), "segs": segs, "means": means,
                      "dir": folder, "losses": r.losses, "lora_file": r.lora_file, "lora_keys": r.lora_keys,
                      "lora_sha256": r.lora_sha256})

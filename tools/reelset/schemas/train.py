@@ -143,6 +143,7 @@ class ExpertRun(Strict):
     component: str = Field(description="The pipeline component the LoRA belongs on ('transformer', 'transformer_2').")
     low: float = Field(ge=0, le=1, description="Lowest training timestep of the expert, as a fraction of the 1000 (sigma >= low).")
     high: float = Field(ge=0, le=1, description="Timestep fraction the expert trains below (sigma < high; 1 = up to pure noise).")
+    steps: int = Field(ge=1, description="Optimizer steps of the expert's run (`steps`, or its own `expert_steps` entry).")
     segments: list[str] = Field(description="The expert's segment outputs in order (store paths).")
     lora_file: str = Field(description="The expert's final LoRA (diffusers format), relative to the output.")
     lora_sha256: str

@@ -42,8 +42,16 @@ class Wan22A14BTrainConfig(TrainConfig):
         description="Experts to train, each its own LoRA and chain of segments: 'high' (transformer, timesteps >= 875) "
                     "and/or 'low' (transformer_2, below 875). Adding or dropping one rebuilds only that expert's segments.")
 
+    expert_steps: dict[Literal["high", "low"], int] = Field(
+        default_factory=dict,
+        description="An expert's own optimizer steps, e.g. { low = 3000 } (default: `steps`); raising one reuses every "
+                    "segment of the other expert and the finished ones of its own.")
+
     @model_validator(mode="after")
     def _unique(self) -> Wan22A14BTrainConfig:
         if len(set(self.experts)) != len(self.experts):
             raise ValueError(f"experts = {self.experts}: name each expert once")
+        bad = {k: v for k, v in self.expert_steps.items() if v < 1}
+        if bad:
+            raise ValueError(f"expert_steps = {bad}: an expert's steps must be >= 1")
         return self
