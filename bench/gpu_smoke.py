@@ -4,7 +4,7 @@ CUDA machine, without Nix, in a few minutes.
 Stages, each through the repo's own code (tools/ on sys.path), in this order:
 
 - ``asr`` (step2-transcript-base): the step's own ``transcribe`` (tools/step2_transcript_base.py:
-  Silero VAD regions, ``reelset.asr.load_whisper`` — CTranslate2, float16 on CUDA —, faster-whisper's
+  Silero VAD regions, ``reelset.asr.whisper.load_whisper`` — CTranslate2, float16 on CUDA —, faster-whisper's
   batched pipeline with the second look at failing windows, sentence segments and guards) on 8 s of
   synthetic voiced audio with a tiny random Whisper (made here with transformers, converted by
   ``ctranslate2.converters.TransformersConverter``); ``[asr]`` :data:`ASR_CFG`: fixed 30 s windows
@@ -604,7 +604,8 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     """step2-transcript-base's GPU part: the step's own ``transcribe`` (module docstring)."""
     with placeholder_modules("av", "srt"):
         import step2_transcript_base
-    from reelset import asr, media
+    from reelset import media
+    from reelset.asr import decode as asr_decode, whisper as asr_whisper
     from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
     from reelset.step import Timer, write_json
 
@@ -621,11 +622,11 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     cfg = AsrConfig.model_validate({**ASR_CFG, "guards": guards})
     vad = contextlib.nullcontext()
     if importlib.util.find_spec("onnxruntime") is None:
-        vad = replaced(asr, "speech_timestamps", lambda audio, cfg: [])
+        vad = replaced(asr_decode, "speech_timestamps", lambda audio, cfg: [])
         res.notes.append("onnxruntime missing: no Silero VAD regions")
     timer = Timer()
     try:
-        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False, **_: pcm_of(audio) if pcm16 else audio), vad, spied(asr, "load_whisper") as loaded,
+        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False, **_: pcm_of(audio) if pcm16 else audio), vad, spied(asr_whisper, "load_whisper") as loaded,
               Measure() as m):
             fields = step2_transcript_base.transcribe(Path(f"{VIDEO_ID}.synthetic"), model_dir, cfg, timer)
     except Exception as exc:

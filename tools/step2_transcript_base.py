@@ -8,7 +8,7 @@ re-runs GPU ASR.
 
 Audio is first decoded by the ffmpeg CLI to 16 kHz mono 16-bit samples (faster-whisper's own
 PyAV demuxer crashes on MKV files with subtitle streams), then transcribed block by block
-(~10 min each, :func:`reelset.asr.transcribe_blocks`; peak memory flat in the file's length) by
+(~10 min each, :func:`reelset.asr.decode.transcribe_blocks`; peak memory flat in the file's length) by
 faster-whisper's batched pipeline over windows of up to 30 s of Silero VAD speech
 (``[asr] batch_size`` windows at a time; the VAD runs once per block, its regions are both
 recorded and handed to the pipeline), word timestamps, no window conditioned on another (so one
@@ -16,8 +16,8 @@ bad window cannot start a loop that eats the rest of an episode). A window with 
 log-probability, too little of its speech covered by words, or (short of words) a high
 compression ratio gets a second look: its speech in pieces of <= 10 s, decoded batched; a new
 decoding replaces it only when it covers at least as much speech with words and scores better
-(:func:`reelset.asr.redecode_failed`); a loop the second look leaves is decoded again from its start
-in pieces of <= 5 s, the words before and after it kept (:func:`reelset.asr.repair_loops`). The words are cut into sentence segments and checked by the
+(:func:`reelset.asr.redecode.redecode_failed`); a loop the second look leaves is decoded again from its start
+in pieces of <= 5 s, the words before and after it kept (:func:`reelset.asr.redecode.repair_loops`). The words are cut into sentence segments and checked by the
 hallucination guards (:mod:`reelset.hallucination`: loops, no-speech probability, words outside
 VAD speech, phantom phrases; the compression ratio alone never flags text); each finding is
 recorded on its segment. VAD speech that ends with no word and no flagged segment is recorded as
@@ -48,7 +48,10 @@ import ctranslate2
 import faster_whisper
 import srt
 
-from reelset import ReelsetError, asr, media
+from reelset import ReelsetError, media
+from reelset.asr import decode, whisper
+from reelset.asr.segments import sentence_segments, speech_without_words
+from reelset.asr.windows import SAMPLE_RATE, seconds
 from reelset.declare import Model, Step
 from reelset.schemas.base import StepSpec
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
@@ -79,17 +82,17 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: 
     with timer.phase("decode_audio"):
         t0 = time.perf_counter()
         pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
-    duration = pcm.shape[0] / asr.SAMPLE_RATE
+    duration = pcm.shape[0] / SAMPLE_RATE
     with timer.phase("load_model"):
-        model, device, compute_type = asr.load_whisper(model_dir, cfg)
-    batch = asr.default_batch_size(cfg, device)
+        model, device, compute_type = whisper.load_whisper(model_dir, cfg)
+    batch = whisper.default_batch_size(cfg, device)
     with timer.phase("asr"):
-        windows, timestamps, language, language_p = asr.transcribe_blocks(
+        windows, timestamps, language, language_p = decode.transcribe_blocks(
             model, pcm, cfg, batch, "ASR", hotwords=" ".join(cfg.hotwords) or None, timer=timer)
-        regions = asr.seconds(timestamps)
-        segments = asr.sentence_segments(windows, regions, cfg)
+        regions = seconds(timestamps)
+        segments = sentence_segments(windows, regions, cfg)
     language = language or cfg.language
-    uncovered = asr.speech_without_words(segments, regions, cfg.guards)
+    uncovered = speech_without_words(segments, regions, cfg.guards)
     processing = time.perf_counter() - t0
     flagged = [s for s in segments if s.flags]
     log(f"{duration:.1f} s of audio in {processing:.1f} s (RTF {processing / duration if duration else 0:.3f}); "

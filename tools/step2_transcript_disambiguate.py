@@ -9,7 +9,7 @@ pass), ``step2-bible`` (bible.json), ``step2-shot-reference`` (references.json +
 Passes, each recorded in the ``audit`` list:
 
 1. **conditioned** — faster-whisper re-transcribes the audio (batched, like the base
-   transcript, :func:`reelset.asr.transcribe`) with the bible's canonical
+   transcript, :func:`reelset.asr.decode.transcribe`) with the bible's canonical
    names, places and glossary terms as ``hotwords`` and as ``initial_prompt``; segments of
    the re-decoding flagged by the hallucination guards lend no word; base and
    conditioned words are aligned (difflib + word timestamps) and only differences that
@@ -56,7 +56,10 @@ import faster_whisper
 import rapidfuzz
 import srt
 
-from reelset import ReelsetError, answers, asr, frames, media, vlm
+from reelset import ReelsetError, answers, frames, media, vlm
+from reelset.asr import decode, whisper
+from reelset.asr.segments import sentence_segments
+from reelset.asr.windows import seconds
 from reelset.declare import Model, Step
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
@@ -103,11 +106,11 @@ def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: 
     conditioned run never lends a word to the corrected transcript. ``audio``: the video's audio track
     (dataset.toml, ``where`` naming it; :func:`reelset.media.choose_audio`)."""
     log("conditioned re-decoding")
-    model, device, _compute_type = asr.load_whisper(model_dir, cfg)
+    model, device, _compute_type = whisper.load_whisper(model_dir, cfg)
     pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
-    windows, timestamps, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
+    windows, timestamps, _, _ = decode.transcribe_blocks(model, pcm, cfg, whisper.default_batch_size(cfg, device), "conditioned ASR",
                                                       hotwords=hotwords, initial_prompt=prompt)
-    segments = asr.sentence_segments(windows, asr.seconds(timestamps), cfg)
+    segments = sentence_segments(windows, seconds(timestamps), cfg)
     words = [dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="conditioned")
              for s in segments if not s.flags for w in s.words]
     return words, [s.text for s in segments], device, sum(bool(s.flags) for s in segments)

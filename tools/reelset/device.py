@@ -8,7 +8,7 @@ Nix passes ``[device]`` to cuda steps only, so the policy is part of their spec 
 
 The harness (:func:`reelset.step.main`) calls :func:`configure` with the step spec before the
 tool runs and :func:`record` on the tool's meta afterwards; the model loaders call
-:func:`pick` (``reelset.asr.pick_device``, ``reelset.vlm.pick_device``,
+:func:`pick` (``reelset.asr.whisper.pick_device``, ``reelset.vlm.pick_device``,
 ``reelset.train.device_and_dtype``). Used outside a step (tests, benchmarks, a REPL) no policy
 is configured and :func:`pick` takes the GPU when there is one, else the CPU (logged).
 ``tools/cuda_probe.py`` (run by builders/check) reuses :func:`diagnose` and :func:`driver_info`.
