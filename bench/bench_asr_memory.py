@@ -32,22 +32,25 @@ from conftest import TINY_EN
 from reelset import media
 try:  # issue 40: reelset.asr is a package
     from reelset.asr import decode as asr_decode, whisper as asr_whisper, windows as asr_windows
+    from reelset.device import DevicePolicy
+    policy = (DevicePolicy(),)  # issue 40: the device policy is passed in
 except ImportError:  # a checkout before it: one module
     from reelset import asr
     asr_decode = asr_whisper = asr_windows = asr
+    policy = ()
 from reelset.schemas.transcript import AsrConfig
 peak = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 cfg = AsrConfig(language="en", **({"batch_size": int(sys.argv[2])} if int(sys.argv[2]) else {}))
 row = {}
 if hasattr(asr_decode, "transcribe_blocks"):  # issue 26: 16-bit samples held, VAD + ASR one block at a time
     pcm = media.decode_audio_16k(Path(sys.argv[1]), pcm16=True); row["decoded_mb"] = peak()
-    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, *policy); row["model_mb"] = peak()
     windows, ts, _, _ = asr_decode.transcribe_blocks(model, pcm, cfg, asr_whisper.default_batch_size(cfg, device), "ASR")
     row["vad_mb"] = row["asr_mb"] = peak(); n = len(pcm)
 else:
     audio = media.decode_audio_16k(Path(sys.argv[1])); row["decoded_mb"] = peak()
     ts = asr_windows.speech_timestamps(audio, cfg); row["vad_mb"] = peak()
-    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, *policy); row["model_mb"] = peak()
     windows, _, _ = asr_decode.transcribe(model, audio, ts, cfg, asr_whisper.default_batch_size(cfg, device), "ASR"); row["asr_mb"] = peak()
     n = len(audio)
 row.update(windows=len(windows), decoded_again=sum(bool(w.redecoded) for w in windows), audio_s=round(n / 16000, 1))

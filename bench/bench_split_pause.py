@@ -36,7 +36,11 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
 
 from conftest import PYTHON, TINY_EN  # noqa: E402
 from reelset import media  # noqa: E402
-from reelset.asr import decode as asr_decode, segments as asr_segments, whisper as asr_whisper, windows as asr_windows  # noqa: E402
+from reelset.asr import decode as asr_decode  # noqa: E402
+from reelset.asr import segments as asr_segments  # noqa: E402
+from reelset.asr import whisper as asr_whisper  # noqa: E402
+from reelset.asr import windows as asr_windows  # noqa: E402
+from reelset.device import DevicePolicy  # noqa: E402
 from reelset.schemas.transcript import AsrConfig  # noqa: E402
 from speech_media import Line, dialogue_script, make_speech_video  # noqa: E402
 
@@ -121,7 +125,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "split_pause.json")
     args = ap.parse_args()
     cfg = AsrConfig()
-    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg)
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     result: dict = {"model": "tiny.en", "device": device, "default_split_pause_s": cfg.split_pause_s, "media": {}}
     with tempfile.TemporaryDirectory(prefix="reelset-split-") as tmp:
         for name, pause in MEDIA.items():

@@ -26,7 +26,13 @@ import srt
 
 from conftest import Built, run_tool, transcript_spec
 from reelset import cpu_kernels
-from reelset.asr import decode as asr_decode, guards as asr_guards, redecode as asr_redecode, segments as asr_segments, whisper as asr_whisper, windows as asr_windows
+from reelset.asr import decode as asr_decode
+from reelset.asr import guards as asr_guards
+from reelset.asr import redecode as asr_redecode
+from reelset.asr import segments as asr_segments
+from reelset.asr import whisper as asr_whisper
+from reelset.asr import windows as asr_windows
+from reelset.device import DevicePolicy
 from reelset.hallucination import PHANTOM_PHRASES, normalize, repetition_spans
 from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
 from speech_media import (
@@ -352,7 +358,7 @@ def test_a_loop_is_repaired_from_its_start(runs):
     run = runs["voices_f2"]
     audio = media.decode_audio_16k(run.out.parent / "voices_f2.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     lines = run.lines[8:16]
     a, b, mid = lines[0].start_s, lines[-1].end_s, lines[3].start_s
     spans = [(max(r0, a), min(r1, b)) for r0, r1 in run.t.speech_regions if min(r1, b) > max(r0, a)]
@@ -417,7 +423,7 @@ def test_an_empty_second_decoding_never_replaces_words(runs, monkeypatch):
     run = runs["monologue"]
     audio = media.decode_audio_16k(run.out.parent / "monologue.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     spans = [(run.lines[2].start_s, run.lines[4].end_s)]
     said = " ".join(line.text for line in run.lines[2:5]).split()
     step = (spans[0][1] - spans[0][0]) / len(said)
@@ -599,7 +605,7 @@ def test_a_failed_window_is_decoded_again(runs):
     run = runs["monologue"]
     audio = media.decode_audio_16k(run.out.parent / "monologue.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     spans = [(run.lines[2].start_s, run.lines[4].end_s)]
     loop = [(".0", 7.0 + i * 0.1, 7.05 + i * 0.1, 0.9) for i in range(40)]
     windows = [asr_windows.Window(text=" ".join(w[0] for w in loop), avg_logprob=-0.03, no_speech_prob=0.5, words=loop, spans=spans)]

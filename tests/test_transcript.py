@@ -71,13 +71,16 @@ def test_silero_vad_runs_once_and_gives_the_pipelines_own_windows(monkeypatch):
 
     from conftest import DEMO_VIDEO, TINY_EN
     from reelset import media
-    from reelset.asr import decode as asr_decode, whisper as asr_whisper, windows as asr_windows
+    from reelset.asr import decode as asr_decode
+    from reelset.asr import whisper as asr_whisper
+    from reelset.asr import windows as asr_windows
+    from reelset.device import DevicePolicy
     from reelset.schemas.transcript import AsrConfig
 
     cfg = AsrConfig(language="en")
     audio = media.decode_audio_16k(DEMO_VIDEO)
     timestamps = asr_windows.speech_timestamps(audio, cfg)
-    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg)
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     original = fw_transcribe.get_speech_timestamps
     calls = []
 

@@ -44,6 +44,7 @@ from PIL import Image
 from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
 from reelset.declare import Model, Step
+from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
@@ -145,7 +146,7 @@ def write_preview(frames: list[Path], rate: float, dst: Path) -> None:
                    loop=0, quality=70, method=4)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
     if "vlm" not in spec.models:
         raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
     cfg = spec.section("caption", CaptionConfig)
@@ -156,7 +157,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     names = {c.name: list(c.aliases) for c in bible.bible.characters}
     model_ref = spec.models["vlm"]
     with timer.phase("load"):
-        model = vlm.load(Path(model_ref.path))
+        model = vlm.load(Path(model_ref.path), policy)
         grammar, decoding = vlm.answer_grammar(model, CaptionAnswer, cfg.constrained, answer_schema(cfg.max_chars, list(names)))
     log(f"{STEP}: {model_ref.name} on {model.device} ({model.load_seconds} s to load); {decoding}")
     (out / "previews").mkdir()

@@ -29,6 +29,7 @@ import numpy as np
 
 from reelset import ReelsetError, media, speakers, voice
 from reelset.declare import FanOut, Model, Step
+from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
@@ -152,7 +153,7 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     model = spec.models.get("speakers")
@@ -164,7 +165,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     if not refs:
         log("no voice references in the bible (characters[].voice_references): every voice stays unknown")
     with timer.phase("load_model"):
-        encoder = voice.load_encoder(Path(model.path))
+        encoder = voice.load_encoder(Path(model.path), policy)
     if transcript.has_audio and transcript.segments:
         with timer.phase("decode_audio"):
             pcm = media.decode_audio_16k(Path(spec.video), audio=spec.video_options.get("audio"), where=spec.video_entry())

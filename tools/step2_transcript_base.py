@@ -53,6 +53,7 @@ from reelset.asr import decode, whisper
 from reelset.asr.segments import sentence_segments, speech_without_words
 from reelset.asr.windows import SAMPLE_RATE, seconds
 from reelset.declare import Model, Step
+from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
@@ -74,7 +75,7 @@ def write_subtitles(out: Path, segments: list[Segment]) -> None:
         (out / "transcript.vtt").write_text("WEBVTT\n\n", encoding="utf-8")
 
 
-def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: int | str | None = None,
+def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, policy: DevicePolicy, audio: int | str | None = None,
                where: str = "") -> dict:
     """Decode and transcribe the audio track ``audio`` of ``src`` (the video's ``audio`` of dataset.toml,
     ``where`` naming it: :func:`reelset.media.choose_audio`); returns the TranscriptArtifact fields
@@ -84,7 +85,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: 
         pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
     duration = pcm.shape[0] / SAMPLE_RATE
     with timer.phase("load_model"):
-        model, device, compute_type = whisper.load_whisper(model_dir, cfg)
+        model, device, compute_type = whisper.load_whisper(model_dir, cfg, policy)
     batch = whisper.default_batch_size(cfg, device)
     with timer.phase("asr"):
         windows, timestamps, language, language_p = decode.transcribe_blocks(
@@ -108,7 +109,7 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: 
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments, speech_without_words=uncovered)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     cfg = spec.section("asr", AsrConfig)
@@ -119,7 +120,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     with timer.phase("probe"):
         audio = media.has_audio(src)
     if audio:
-        fields = transcribe(src, Path(model_ref.path), cfg, timer, spec.video_options.get("audio"), spec.video_entry())
+        fields = transcribe(src, Path(model_ref.path), cfg, timer, policy, spec.video_options.get("audio"), spec.video_entry())
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
     else:
         log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")

@@ -61,6 +61,7 @@ from reelset.asr import decode, whisper
 from reelset.asr.segments import sentence_segments
 from reelset.asr.windows import seconds
 from reelset.declare import Model, Step
+from reelset.device import DevicePolicy
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
@@ -98,15 +99,15 @@ def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     return joined, joined + "."
 
 
-def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str, audio: int | str | None = None,
-             where: str = "") -> tuple[list[dict], list[str], str, int]:
+def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str, policy: DevicePolicy,
+             audio: int | str | None = None, where: str = "") -> tuple[list[dict], list[str], str, int]:
     """faster-whisper on ``src`` conditioned on the bible (batched, like the base transcript):
     (flat words of the unflagged segments, segment texts, device, flagged segments). The
     hallucination guards run on the re-decoding too, so a loop or phantom phrase of the
     conditioned run never lends a word to the corrected transcript. ``audio``: the video's audio track
     (dataset.toml, ``where`` naming it; :func:`reelset.media.choose_audio`)."""
     log("conditioned re-decoding")
-    model, device, _compute_type = whisper.load_whisper(model_dir, cfg)
+    model, device, _compute_type = whisper.load_whisper(model_dir, cfg, policy)
     pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
     windows, timestamps, _, _ = decode.transcribe_blocks(model, pcm, cfg, whisper.default_batch_size(cfg, device), "conditioned ASR",
                                                       hotwords=hotwords, initial_prompt=prompt)
@@ -144,12 +145,13 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
 
 
 def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact, segments: list[list[dict]],
-               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict, dict]:
+               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path, device: DevicePolicy | str) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict, dict]:
     """The multimodal pass over every segment (see the module docstring): (speakers,
     audit entries, summary detail, stats, what ran: model type and inputs for meta.json's
-    versions). ``segments`` are edited in place."""
+    versions). ``segments`` are edited in place. ``device``: the step's device policy, or "cpu" /
+    "cuda" (:func:`reelset.vlm.load`)."""
     ref = spec.models["vlm"]
-    model = vlm.load(Path(ref.path))
+    model = vlm.load(Path(ref.path), device)
     ref_dir = Path(spec.inputs["step2-shot-reference"])
     ref_images = [ref_dir / f.image for f in refs.frames]
     ref_labels = [f"{f.subject} ({f.kind}" + (f", {f.note}" if f.note else "") + ")" for f in refs.frames]
@@ -229,7 +231,7 @@ def segment_audio(pcm, start: float, end: float):
     return pcm[a:b].astype(np.float32) / 32768.0
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     cfg = spec.section("disambiguate", DisambiguateConfig)
@@ -250,7 +252,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
             raise ReelsetError(f"{STEP}: spec has no models.asr (needed by the conditioned pass)")
         with timer.phase("conditioned"):
             cond_words, conditioned_text, device, cond_flagged = redecode(Path(spec.video), Path(model_ref.path), asr_cfg,
-                                                                          hotwords, prompt, spec.video_options.get("audio"),
+                                                                          hotwords, prompt, policy, spec.video_options.get("audio"),
                                                                           spec.video_entry())
             entries = conditioned_pass(segments, cond_words, bible_art.terms, keep_confident=cfg.keep_confident)
         models_used.append(model_ref)
@@ -274,7 +276,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     versions: dict = {}
     if cfg.model and segments and "vlm" in spec.models:
         with timer.phase("model"), tempfile.TemporaryDirectory(prefix="reelset-frames-") as work:
-            speakers, entries, detail, model_stats, kinds = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work))
+            speakers, entries, detail, model_stats, kinds = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work), policy)
         models_used.append(spec.models["vlm"])
         versions = {**vlm.versions(), **kinds}
         audit += entries

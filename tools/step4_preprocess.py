@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, families, train
 from reelset.declare import Step, base_model
+from reelset.device import DevicePolicy
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentClip, LatentIndex
@@ -65,7 +66,7 @@ def describe(record: dict) -> tuple[dict[str, list[int]], dict[str, str]]:
     return shapes, dtypes
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
     import torch
 
     fam = families.of_step(spec.step)
@@ -83,7 +84,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         if not c.file or not (pkg / c.file).is_file():
             raise ReelsetError(f"{pkg / 'manifest.json'}: item {c.item_id} is kept but its file {c.file} is missing")
     family = fam.model()
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     model = spec.models["base"]
     with timer.phase("load"), train.Heartbeat(f"{spec.step}: loading {model.name} ({family.PIPELINE_CLASS}, encode parts) on {device}"):
         pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="encode")

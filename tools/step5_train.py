@@ -29,6 +29,7 @@ from pathlib import Path
 
 from reelset import ReelsetError, families, train
 from reelset.declare import Segments, Step, base_model
+from reelset.device import DevicePolicy
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
@@ -53,7 +54,7 @@ def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
     return segs
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
     fam = families.of_step(spec.step)
     section = fam.train_section
     cfg = spec.section(section, fam.train_config)
@@ -81,7 +82,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     with safe_open(str(last_dir / last.lora_file), "pt") as fh:
         lora_keys = len(list(fh.keys()))
     samples: list[TrainSample] = []
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     v = cfg.validation
     if v.prompts:
         first = clips[0]

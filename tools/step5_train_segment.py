@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
+from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import LossPoint, SegmentSpec, TrainSegment
@@ -86,7 +87,7 @@ def adapter_metadata(transformer) -> dict:
     return meta
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
     family, cfg, seg, index, pre, clips, prev, targets = check(spec)
     import diffusers
     import torch
@@ -98,7 +99,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
     label = f"{spec.step} segment {seg.index}"
     model = spec.models["base"]
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     accelerator = Accelerator(mixed_precision="bf16" if device.type == "cuda" else "no", cpu=device.type != "cuda")
     with timer.phase("load"), train.Heartbeat(f"{label}: loading {model.name} transformer on {device}"):
         pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="train")

@@ -49,8 +49,9 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, device
+from reelset import ReelsetError
 from reelset.declare import Step
+from reelset.device import DevicePolicy
 from reelset.log import RESOURCES_PREFIX, Timer, log, timings_line
 from reelset.schemas.base import ModelRef, StepMeta, StepSpec
 
@@ -153,7 +154,8 @@ def check_host_venv() -> None:
 
 StepFn = Callable[..., StepResult]
 """``run(spec, out_dir, timer)`` → StepResult; a tool that declares INPUTS takes them fourth:
-``run(spec, out_dir, timer, inputs)``."""
+``run(spec, out_dir, timer, inputs)``; a cuda step's tool also takes its device policy as keyword
+``policy`` (:class:`reelset.device.DevicePolicy`)."""
 
 
 @dataclass
@@ -218,10 +220,12 @@ def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str,
     through nix/steps.json), or a step name, or None (a tool serving several steps: family tools,
     aggregates). ``inputs`` (input role → schema, :func:`load_inputs`) is for tools without a
     declaration. With inputs to load, ``fn`` gets the loaded artifacts as a fourth argument:
-    ``fn(spec, out_dir, timer, inputs)``, else ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
+    ``fn(spec, out_dir, timer, inputs)``, else ``fn(spec, out_dir, timer)``; for a cuda step
+    (``spec.device``) also the device policy built from the spec, keyword ``policy``
+    (:meth:`reelset.device.DevicePolicy.from_spec`). ``fn`` writes its artifacts into ``out_dir`` and returns a
     StepResult; this writes ``meta.json`` (:meth:`StepResult.meta`, plus the hash of the tool's
     folder — ``script`` is the tool's own file, whose folder holds exactly the step's declared
-    sources inside a Nix build — and the device facts, :func:`reelset.device.record`) and logs
+    sources inside a Nix build — and the device facts, :meth:`reelset.device.DevicePolicy.record`) and logs
     the phase timings. Exit status: 0 ok, 2 ReelsetError (message on stderr, no traceback),
     1 unexpected error.
     """
@@ -234,7 +238,8 @@ def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str,
         spec = call.spec
         if step is not None and spec.step != step:
             raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
-        device.configure(spec)  # cuda steps: GPU required unless [device] allow_cpu
+        policy = DevicePolicy.from_spec(spec)  # cuda steps: GPU required unless [device] allow_cpu
+        extra = {"policy": policy} if spec.device == "cuda" else {}
         if call.in_nix:
             check_host_venv()
             _prepare_build_env()
@@ -242,14 +247,14 @@ def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str,
         with atomic_output(call.out, call.in_nix) as work:
             timer = Timer()
             t0 = time.perf_counter()
-            result = fn(spec, work, timer) if loaded is None else fn(spec, work, timer, loaded)
+            result = fn(spec, work, timer, **extra) if loaded is None else fn(spec, work, timer, loaded, **extra)
             print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
             # peak RSS (ru_maxrss: kB on Linux) of this process and of its largest finished child
             rss = {k: round(resource.getrusage(who).ru_maxrss / 1024, 1)
                    for k, who in (("peak_rss_mb", resource.RUSAGE_SELF), ("children_peak_rss_mb", resource.RUSAGE_CHILDREN))}
             print(RESOURCES_PREFIX + orjson.dumps(rss).decode(), file=sys.stderr, flush=True)
             meta = result.meta(spec, source_sha256(script.resolve().parent))
-            device.record(meta)
+            policy.record(meta)
             write_json(work / "meta.json", meta)
         log(f"{spec.step}: wrote {call.out}")
         return 0

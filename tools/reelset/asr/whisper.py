@@ -17,8 +17,8 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from reelset import ReelsetError, cpu_kernels
-from reelset import device as devices
 from reelset.asr.windows import SAMPLE_RATE, Window
+from reelset.device import DevicePolicy
 from reelset.hallucination import normalize
 from reelset.log import log
 from reelset.schemas.transcript import AsrConfig
@@ -29,10 +29,10 @@ from reelset.schemas.transcript import AsrConfig
 DEFAULT_BATCH = {"cuda": 16, "cpu": 8}
 
 
-def pick_device() -> tuple[str, str]:
+def pick_device(policy: DevicePolicy) -> tuple[str, str]:
     """('cuda', 'float16') when CTranslate2 sees a CUDA device, else ('cpu', 'int8') if the
-    step's device policy allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
-    if devices.pick("ctranslate2") == "cuda":
+    step's device ``policy`` allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
+    if policy.pick("ctranslate2") == "cuda":
         return "cuda", "float16"
     return "cpu", "int8"
 
@@ -42,16 +42,17 @@ def default_batch_size(cfg: AsrConfig, device: str) -> int:
     return cfg.batch_size or DEFAULT_BATCH[device]
 
 
-def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, str]:
+def load_whisper(model_dir: Path, cfg: AsrConfig, policy: DevicePolicy) -> tuple[WhisperModel, str, str]:
     """Load the CTranslate2 Whisper model in ``model_dir``: (model, device, compute_type).
 
-    Picks CUDA when present, else CPU if the step's device policy allows it (reelset/device.py); seeds CTranslate2's sampling with
+    Picks CUDA when present, else CPU if the step's device ``policy`` allows it (reelset/device.py;
+    ``DevicePolicy()`` outside a step), noting the CPU kernels into it; seeds CTranslate2's sampling with
     ``cfg.seed`` (faster-whisper's temperature fallback samples). Raises ReelsetError when ``model_dir``
     has no ``model.bin``.
     """
     if not (model_dir / "model.bin").is_file():
         raise ReelsetError(f"{model_dir}: not a CTranslate2 Whisper model directory (no model.bin)")
-    device, compute_type = pick_device()
+    device, compute_type = pick_device(policy)
     ctranslate2.set_random_seed(cfg.seed)
     log(f"ASR on {device} ({compute_type}); "
         f"{'CUDA device found' if device == 'cuda' else 'no CUDA device visible, using CPU'}")
@@ -61,11 +62,11 @@ def load_whisper(model_dir: Path, cfg: AsrConfig) -> tuple[WhisperModel, str, st
     if device == "cpu" and kernels:
         log("CTranslate2 CPU kernels: " + ", ".join(f"{k} {v}" for k, v in kernels.items()))
         for k, v in kernels.items():
-            devices.note(f"ctranslate2_{k}", v)
+            policy.note(f"ctranslate2_{k}", v)
     if device == "cpu":  # what pins the numeric kernels (reelset.cpu_kernels), as this process got it
         for k, v in cpu_kernels.in_effect().items():
-            devices.note(f"env_{k}", v or "unset")
-        devices.note("ctranslate2_intra_threads", str(cfg.cpu_threads))
+            policy.note(f"env_{k}", v or "unset")
+        policy.note("ctranslate2_intra_threads", str(cfg.cpu_threads))
         if cpu_kernels.unpinned():
             log(f"warning: {', '.join(cpu_kernels.unpinned())} not pinned (reelset/cpu_kernels.py): the transcript "
                 "may differ from another CPU's; a Nix build pins them")
