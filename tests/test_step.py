@@ -106,7 +106,7 @@ def test_a_malformed_declaration_is_refused():
     from reelset.declare import Step, pipeline_order
 
     with pytest.raises(ReelsetError, match="shard_config"):
-        Step(name="x", device="cpu", level="dataset", script="x.py", config=["a"], shard_config=["b"])
+        Step(name="x", device="cpu", level="dataset", script="x.py", config={"a": StepMeta}, shard_config=["b"])
     a = Step(name="step2-a", device="cpu", level="video", script="a.py", inputs={"step2-b": None})
     b = Step(name="step2-b", device="cpu", level="video", script="b.py", inputs={"step2-a": None})
     with pytest.raises(ReelsetError, match="cycle"):

@@ -45,7 +45,7 @@ from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = Step(name="step1-scenes", device="cpu", level="video", script="step1_scenes.py",
-            config=["scenes"], video_keys=["crop", "audio"])
+            config={"scenes": SceneConfig}, video_keys=["crop", "audio"])
 
 def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], int]:
     """PySceneDetect ContentDetector on ``path`` (CFR): ([(start_frame, end_frame)], total frames).

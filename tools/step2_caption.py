@@ -57,12 +57,13 @@ from reelset.schemas.captions import (
     answer_schema,
 )
 from reelset.schemas.context import ClipContext, SceneContextArtifact
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 
 STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact},
-            config=["caption", "device"], models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
+            config={"caption": CaptionConfig, "device": DeviceConfig}, models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)

@@ -71,7 +71,7 @@ from reelset.stretches import TimelineBuilder
 # review.json is optional (without it every clip goes by automatic QA alone) and split: each
 # video's shard gets only the decisions on its own clips
 STEP = Step(name="step2-reviewed", device="cpu", level="dataset", script="step2_reviewed.py",
-            inputs={"step1-scenes": None, "step2-caption": None}, config=["review", "repeats"],
+            inputs={"step1-scenes": None, "step2-caption": None}, config={"review": ReviewConfig, "repeats": RepeatsConfig},
             per_video=True, shard_config=["review"],
             files={"review": File(key="review.file", default="review.json", optional=True, split="decisions")})
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins

@@ -31,6 +31,7 @@ from reelset import ReelsetError, media, speakers, voice
 from reelset.declare import FanOut, Model, Step
 from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
 from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
@@ -40,7 +41,7 @@ from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, wr
 # (inputs voice/<character>/<video>-<start>-<end>). The bible is no input of the shard: only a
 # voice-reference edit re-runs it.
 STEP = Step(name="step2-speakers", device="cuda", level="video", script="step2_speakers.py",
-            inputs={"step2-transcript-base": TranscriptArtifact}, config=["speakers", "device"],
+            inputs={"step2-transcript-base": TranscriptArtifact}, config={"speakers": SpeakersConfig, "device": DeviceConfig},
             models={"speakers": Model(key="speakers.model", default="wavlm-base-plus-sv")},
             video_keys=["audio"],  # the voice references too
             fan_out=FanOut(source="step2-bible", artifact="bible.json", select="voices", script="step2_voice_reference.py",

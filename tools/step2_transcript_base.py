@@ -55,11 +55,12 @@ from reelset.asr.windows import SAMPLE_RATE, seconds
 from reelset.declare import Model, Step
 from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
 from reelset.step import StepResult, Timer, log, main, write_json
 
 STEP = Step(name="step2-transcript-base", device="cuda", level="video", script="step2_transcript_base.py",
-            config=["asr", "device"], models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
+            config={"asr": AsrConfig, "device": DeviceConfig}, models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
             video_keys=["audio"],
             cpu_kernels=True)  # CTranslate2 + numpy on the CPU: the same bytes on every AVX2 CPU (nix/cpu-kernels.json)
 

@@ -65,6 +65,7 @@ from reelset.device import DevicePolicy
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.disambiguate import (
     AuditEntry,
     CorrectedSegment,
@@ -85,7 +86,7 @@ from reelset.step import Inputs, StepResult, Timer, log, main, write_json
 STEP = Step(name="step2-transcript-disambiguate", device="cuda", level="video", script="step2_transcript_disambiguate.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-transcript-base": TranscriptArtifact,
                     "step2-bible": BibleArtifact, "step2-shot-reference": ShotReferenceArtifact},
-            config=["asr", "disambiguate", "device"],
+            config={"asr": AsrConfig, "disambiguate": DisambiguateConfig, "device": DeviceConfig},
             models={"asr": Model(key="asr.model", default="faster-whisper-large-v3"),
                     "vlm": Model(key="disambiguate.vlm", default="qwen2.5-vl-7b-instruct", when="disambiguate.model")},
             video_keys=["audio"], cpu_kernels=True)

@@ -57,7 +57,7 @@ from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, wr
 STEP = Step(name="step3-stills", device="cpu", level="dataset", script="step3_stills.py",
             inputs={"step1-scenes": None, "step2-reviewed": ReviewedArtifact, "step2-caption": None,
                     "step2-bible": BibleArtifact},
-            config=["stills"], per_video=True, opt_in="stills")
+            config={"stills": StillsConfig}, per_video=True, opt_in="stills")
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
 STILLS_DIR = "stills"
 

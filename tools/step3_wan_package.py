@@ -155,7 +155,7 @@ def declare(family: Family) -> Step:
     """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py)."""
     return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
-                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                inputs=dict(INPUTS), config={family.name: family.package_config}, per_video=True,
                 opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 

@@ -40,6 +40,7 @@ from reelset.declare import Step, base_model
 from reelset.device import DevicePolicy
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -124,7 +125,7 @@ def declare(family: Family) -> Step:
     """The preprocess step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py)."""
     return Step(name=family.preprocess_step, device="cuda", level="dataset", script="step4_preprocess.py",
-                inputs={family.package_step: None}, config=[f"{family.name}_preprocess", "device"],
+                inputs={family.package_step: None}, config={family.preprocess_section: family.preprocess_config, "device": DeviceConfig},
                 models={"base": base_model(family)}, opt_in=f"{family.name}_preprocess", family=family.name, role="preprocess")
 
 

@@ -32,6 +32,7 @@ from reelset.declare import Segments, Step, base_model
 from reelset.device import DevicePolicy
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import TrainArtifact, TrainSample, TrainSegment
 from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
@@ -120,7 +121,7 @@ def declare(family: Family) -> Step:
     """The train step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py). A chain of segment derivations (step5_train_segment.py) does the training."""
     return Step(name=family.train_step, device="cuda", level="dataset", script="step5_train.py",
-                inputs={family.preprocess_step: None}, config=[f"{family.name}_train", "device"],
+                inputs={family.preprocess_step: None}, config={family.train_section: family.train_config, "device": DeviceConfig},
                 # the model the latents were made with (step5 checks that they match)
                 models={"base": base_model(family)}, opt_in=f"{family.name}_train", family=family.name, role="train",
                 segments=Segments(section=f"{family.name}_train", script="step5_train_segment.py"))

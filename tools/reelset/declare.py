@@ -14,7 +14,7 @@ Example (tools/step2_caption.py)::
     STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
                 inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact,
                         "step2-bible": BibleArtifact},
-                config=["caption", "device"],
+                config={"caption": CaptionConfig, "device": DeviceConfig},
                 models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 
 The Nix names of the fields (``videoKeys``, ``cpuKernels``, ``perVideo``, ``shardConfig``,
@@ -87,16 +87,19 @@ class Segments:
 class Step:
     """One step of the table (see the module docstring). ``inputs``: upstream step name → the
     schema of the artifact the harness loads and validates from it before ``run`` (``None``: the
-    tool reads that input itself, e.g. per-video shards); order is the spec's. ``level``: 'video'
+    tool reads that input itself, e.g. per-video shards); order is the spec's. ``config``: the
+    dataset.toml sections the step takes → the model validating each (the sections of
+    ``reelset.schemas.dataset.DatasetConfig`` are these, :func:`reelset.schemas.dataset.step_sections`;
+    Nix passes the step these sections only). ``level``: 'video'
     (one derivation per source video) or 'dataset'. Raises ReelsetError on a malformed
-    declaration (a section named twice, a ``shard_config`` section the step does not take)."""
+    declaration (a ``shard_config`` section the step does not take)."""
 
     name: str
     device: Literal["cpu", "cuda"]
     level: Literal["video", "dataset"]
     script: str
     inputs: Mapping[str, type[BaseModel] | None] = field(default_factory=dict)
-    config: list[str] = field(default_factory=list)
+    config: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     models: Mapping[str, Model] = field(default_factory=dict)
     files: Mapping[str, File] = field(default_factory=dict)
     video_keys: list[str] = field(default_factory=list)
@@ -110,10 +113,8 @@ class Step:
     role: str | None = None
 
     def __post_init__(self) -> None:
-        if len(set(self.config)) != len(self.config):
-            raise ReelsetError(f"step {self.name}: a dataset.toml section is named twice in config {self.config}")
         if self.shard_config is not None and not set(self.shard_config) <= set(self.config):
-            raise ReelsetError(f"step {self.name}: shard_config {self.shard_config} must be sections of config {self.config}")
+            raise ReelsetError(f"step {self.name}: shard_config {self.shard_config} must be sections of config {list(self.config)}")
 
     @property
     def schemas(self) -> dict[str, type[BaseModel]]:
