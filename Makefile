@@ -2,7 +2,8 @@
 # Ubuntu machine: they install the apt packages (as root, or with sudo), build the steps' store
 # env of requirements.lock with Nix and link it as .venv, then use Nix with the host toolchain.
 #
-#   make deps    apt packages the demo needs: nix-bin, binutils, ffmpeg, espeak-ng, git
+#   make deps    apt packages the demo needs: nix-bin, binutils, ffmpeg, espeak-ng, git, python3,
+#                python3-venv (the wheelhouse builder makes a pip venv of /usr/bin/python3)
 #   make test-deps  what only the tests add: openssh (simulated builder tests), debootstrap (Debian 11
 #                builder test), chromium +
 #                chromium-driver (report browser tests), util-linux, procps
@@ -22,7 +23,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
-APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git
+APT_PACKAGES := nix-bin binutils ffmpeg espeak-ng git python3 python3-venv
 TEST_APT_PACKAGES := openssh-server openssh-client util-linux procps chromium chromium-driver debootstrap
 REELSET_LOCAL_CUDA ?= 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

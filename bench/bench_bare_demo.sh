@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # `make demo` from a bare Debian 12, timed (issue 38 item 6: goal <= 4 min).
 #
-# Makes a minimal Debian 12 root with debootstrap (`--variant=minbase bookworm`, ~3 min, not timed),
-# clones this checkout into it and, inside a chroot with /proc, /sys and /dev bound, times
-# `apt-get install make` and `make demo` (which installs nix-bin, binutils, ffmpeg, espeak-ng and git,
-# builds the steps' store env from requirements.lock and builds the demo). Needs root, debootstrap,
-# the Debian mirror and PyPI. Prints "bare make demo: apt make N s, make demo N s, total N s".
+# Makes a minimal Debian 12 root once with debootstrap (`--variant=minbase bookworm`, ~3 min, not
+# timed; kept pristine at ROOT.base), copies it to ROOT, clones this checkout into it and times
+# `apt-get install make` and `make demo` (which installs nix-bin, binutils, ffmpeg, espeak-ng, git, python3 and python3-venv,
+# builds the steps' store env from requirements.lock and builds the demo) inside it. The root is
+# entered with pivot_root in a private mount namespace, not chroot: Nix unshares its mount namespace
+# at start, and inside a plain chroot git then fails ("fatal: cannot change to '/root/reelset'").
+# Needs root, debootstrap, util-linux (unshare), the Debian mirror and PyPI.
+# Prints "bare make demo: apt make N s, make demo N s, total N s".
 #
-# Usage: sudo bench/bench_bare_demo.sh [ROOT]   (default ROOT=/tmp/reelset-bare; reused if present)
+# Usage: bench/bench_bare_demo.sh [ROOT]   (as root; default ROOT=/tmp/reelset-bare)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 R=${1:-/tmp/reelset-bare}
-[ -x "$R/bin/bash" ] || debootstrap --variant=minbase bookworm "$R" http://deb.debian.org/debian
-for d in proc sys dev dev/pts; do mountpoint -q "$R/$d" || mount --bind "/$d" "$R/$d"; done
-trap 'for d in dev/pts dev sys proc; do umount "$R/$d" 2>/dev/null || true; done' EXIT
+[ -x "$R.base/bin/bash" ] || debootstrap --variant=minbase bookworm "$R.base" http://deb.debian.org/debian
+rm -rf "$R" && cp -a "$R.base" "$R"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
-rm -rf "$R/root/reelset"
 git clone -q "$REPO" "$R/root/reelset"
-chroot "$R" /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c '
+mkdir -p "$R/.oldroot"
+cat > "$R/root/bare-demo.sh" <<'INNER'
 set -e
+mount -t proc proc /proc
+umount -l /.oldroot
 cd /root/reelset
 t0=$(date +%s)
 apt-get update -qq && apt-get install -y -qq make >/dev/null
@@ -28,4 +31,11 @@ make demo > /root/demo.log 2>&1 || { tail -30 /root/demo.log; exit 1; }
 t2=$(date +%s)
 tail -3 /root/demo.log
 echo "bare make demo: apt make $((t1 - t0)) s, make demo $((t2 - t1)) s, total $((t2 - t0)) s"
-'
+INNER
+unshare --mount --fork bash -c "
+  mount --make-rprivate /
+  mount --bind '$R' '$R'
+  for d in sys dev dev/pts; do mount --rbind /\$d '$R'/\$d; done
+  cd '$R' && pivot_root . .oldroot && cd /
+  exec /usr/sbin/chroot . /usr/bin/env -i HOME=/root DEBIAN_FRONTEND=noninteractive \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /root/bare-demo.sh"

@@ -31,7 +31,7 @@ Stages, each through the repo's own code (tools/ on sys.path), in this order:
 What is not the steps' own code: inputs are synthesized with numpy (no ffmpeg, no PyAV), so the
 media readers are replaced — ``reelset.media.decode_audio_16k`` (ffmpeg) returns the synthetic
 audio, ``step2_caption.sample_frames`` (ffmpeg) and the families' clip decoders
-(``reelset.ltx2._read_clip``, ``reelset.wan21.read_frames``: PyAV) read ``.npz`` clips — and
+(``reelset.families.ltx2.model._read_clip``, ``reelset.train.read_frames``: PyAV) read ``.npz`` clips — and
 placeholders answer ``import av`` (faster_whisper.audio) and ``import srt``
 (step2_transcript_base's subtitles) where those are not installed (:func:`placeholder_modules`).
 Every stage's output is read back from disk and validated by its pydantic schema
@@ -299,7 +299,8 @@ def replaced(obj: Any, name: str, value: Any) -> Iterator[None]:
 @contextlib.contextmanager
 def spied(obj: Any, name: str) -> Iterator[list]:
     """Inside the block, every return value of the function ``obj.name`` is appended to the
-    yielded list (to look at the model a step loaded)."""
+    yielded list (to look at the model a step loaded). ``obj``: a module, or a class whose
+    ``name`` is a staticmethod (a family's model class)."""
     calls: list = []
     fn = getattr(obj, name)
 
@@ -308,7 +309,7 @@ def spied(obj: Any, name: str) -> Iterator[list]:
         calls.append(result)
         return result
 
-    with replaced(obj, name, wrapper):
+    with replaced(obj, name, staticmethod(wrapper) if isinstance(obj, type) else wrapper):
         yield calls
 
 
@@ -468,7 +469,7 @@ def read_clip(path: Path) -> tuple[Any, float]:
 
 
 def read_clip_with_audio(path: Path, audio: bool, audio_rate: int) -> tuple[Any, float, Any]:
-    """Stands in for ``reelset.ltx2._read_clip`` (PyAV): frames, fps and, when ``audio``, the
+    """Stands in for ``reelset.families.ltx2.model._read_clip`` (PyAV): frames, fps and, when ``audio``, the
     stereo track resampled (linear) to ``audio_rate`` Hz, else None."""
     import numpy as np
 
@@ -840,7 +841,8 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
         from reelset.step import Timer
 
         declared = families.get(family)
-        fam = importlib.import_module(declared.model_module)
+        fam = importlib.import_module(declared.model_ref.split(":")[0])  # the module of the model class
+        model_cls = type(declared.model())
         decoder = ("_read_clip", read_clip_with_audio) if family == "ltx2" else ("read_frames", read_clip)
         spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", inputs={declared.package_step: str(pkg)},
                         models={"base": model_ref(f"tiny-{family}", model_dir)},
@@ -848,7 +850,7 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
         out = ctx.work / f"latents-{family}"
         out.mkdir()
         timer = Timer()
-        with replaced(fam, *decoder), spied(fam, "load_pipeline") as loaded, Measure() as m:
+        with replaced(fam, *decoder), spied(model_cls, "load_pipeline") as loaded, Measure() as m:
             step4_preprocess.run(spec, out, timer, policy=ctx.policy)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].vae)
@@ -868,7 +870,6 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
 
     def run(ctx: Context, res: StageResult) -> None:
         require_device(ctx, res, "torch")
-        import importlib
 
         import step5_train_segment
         from reelset import families
@@ -877,7 +878,7 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
         from reelset.step import Timer
 
         res.prepare_s = 0.0
-        fam = importlib.import_module(families.get(family).model_module)
+        model_cls = type(families.get(family).model())
         spec = StepSpec(step=res.step, dataset=DATASET, device="cuda",
                         inputs={f"step4-{family}-preprocess": str(ctx.latents[family])},
                         models={"base": model_ref(f"tiny-{family}", tiny_diffusion(ctx, family))},
@@ -886,7 +887,7 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
         out = ctx.work / f"train-{family}"
         out.mkdir()
         timer = Timer()
-        with spied(fam, "load_pipeline") as loaded, Measure() as m:
+        with spied(model_cls, "load_pipeline") as loaded, Measure() as m:
             step5_train_segment.run(spec, out, timer, policy=ctx.policy)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].transformer)

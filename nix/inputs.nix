@@ -46,12 +46,13 @@ let
   steps = import ./steps.nix;
   # a builder's narrow source (as mkStep's): the script, its import closure (nix/sources.json) and,
   # when its first argument is a model family's tiny kind with a recipe of its own
-  # (nix/families.json), that family's module and its closure
+  # (nix/families.json), that recipe's files (tiny.sources: the family package, its tiny.py and
+  # their closure)
   builderSrc = m:
     let
       kind = builtins.head ((m.args or [ ]) ++ [ "" ]);
       fams = builtins.filter (f: f.tiny.kind == kind && f.tiny.recipe) (builtins.attrValues steps.families);
-      famFiles = builtins.concatMap (f: let file = "reelset/families/${f.name}.py"; in [ file ] ++ steps.closureOf file) fams;
+      famFiles = builtins.concatMap (f: f.tiny.sources) fams;
     in import ./narrowSource.nix { inherit toolsDir; declared = [ m.builder ] ++ steps.closureOf m.builder ++ famFiles;
                                    name = "reelset-${builtins.replaceStrings [ ".py" ] [ "" ] m.builder}-src"; };
   built = name: m:
@@ -88,7 +89,7 @@ in
         (if ref.set then "chosen by `${field} = \"${name}\"` in [${section}] of ${ref.where}"
          else if ref ? variant then "the model of variant ${ref.variant.name} of the family ("
            + (if ref.variant.set then "`variant = \"${ref.variant.name}\"`" else "the default variant: no `variant`")
-           + " in [${section}] of ${ref.where}; tools/reelset/families/${ref.variant.family}.py lists the variants)"
+           + " in [${section}] of ${ref.where}; tools/reelset/families/${ref.variant.family}/__init__.py lists the variants)"
          else "the default of `${field}` in [${section}] (not set in ${ref.where})")
         + ". Models usable now (narHash pinned, or built by a tool): ${builtins.concatStringsSep ", " ref.pinned} "
         + "(the tiny ones run offline on a CPU: see the offline choices in reelset's templates/dataset/dataset.toml). ";

@@ -134,7 +134,7 @@ let
   variantOf = m: if !(m ? variant) then null else
     let v = m.variant; name = lookup v.key v.default; in
     if v.models ? ${name} then { inherit name; inherit (v) family; model = v.models.${name}; set = lookup v.key null != null; }
-    else throw "reelset mkPipeline: ${where}: ${v.key} = \"${toString name}\" is not a variant of model family ${v.family} (variants: ${builtins.concatStringsSep ", " (attrNames v.models)}; tools/reelset/families/${v.family}.py)";
+    else throw "reelset mkPipeline: ${where}: ${v.key} = \"${toString name}\" is not a variant of model family ${v.family} (variants: ${builtins.concatStringsSep ", " (attrNames v.models)}; tools/reelset/families/${v.family}/__init__.py)";
   modelsFor = step: mapAttrs (role: m:
     let
       variant = variantOf m;
@@ -231,7 +231,7 @@ let
                sources = steps.closureOf "render_report.py" ++ [ "reelset/reports/${module}.py" ]
                  ++ steps.closureOf "reelset/reports/${module}.py"
                  # a family step's report names the family's export targets (reelset/families)
-                 ++ (if step ? family then [ "reelset/families/${step.family}.py" ] ++ steps.closureOf "reelset/families/${step.family}.py" else [ ]); };
+                 ++ (if step ? family then [ "reelset/families/${step.family}/__init__.py" ] ++ steps.closureOf "reelset/families/${step.family}/__init__.py" else [ ]); };
       name = "${data.name}-report";
       spec = { step = step.name; inherit dataset; device = "cpu";
                config = { report = { inherit module; }; } // (if (step.role or null) == "package" then { card = cardFacts step; } else { });

@@ -35,7 +35,7 @@
 #                            variant name → nix/models.toml name, from nix/families.json); an
 #                            unknown variant fails evaluation listing the family's variants
 #   script   : string        the tool in tools/
-#   family   : string        (optional) the model family of the step (reelset/families/<family>.py);
+#   family   : string        (optional) the model family of the step (reelset/families/<family>/);
 #                            with `role` ("package", "preprocess", "train") the files the tool loads
 #                            by reference (family module, config model, model module: nix/families.json)
 #                            are added to the sources. The step3/4/5 entries of every family are

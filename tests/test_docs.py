@@ -101,10 +101,14 @@ def test_datasets_md_names_only_keys_the_config_models_have():
     import re
 
     import reelset.schemas as schemas
+    from reelset import families
 
     models = {}
-    for info in pkgutil.iter_modules(schemas.__path__):
-        for name, value in vars(importlib.import_module(f"reelset.schemas.{info.name}")).items():
+    # the artifact schemas and, in each family's package, its sections' config models
+    modules = [f"reelset.schemas.{info.name}" for info in pkgutil.iter_modules(schemas.__path__)]
+    modules += [f"reelset.families.{name}.config" for name in families.names()]
+    for module in modules:
+        for name, value in vars(importlib.import_module(module)).items():
             if hasattr(value, "model_fields"):
                 models[name] = value
     values = {"json", "jsonl", "csv"}

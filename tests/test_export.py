@@ -20,7 +20,8 @@ import torch
 import yaml
 
 from conftest import PYTHON, REPO, ffmpeg, nix_build, trainer_module
-from reelset import ReelsetError, export, families, ltx2, train
+from reelset import ReelsetError, export, families, train
+from reelset.families.ltx2 import model as ltx2
 from reelset.media import count_frames, probe_video
 from reelset.schemas.base import ModelRef
 from reelset.schemas.latents import LatentClip, LatentIndex

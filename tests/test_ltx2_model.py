@@ -1,4 +1,4 @@
-"""The LTX-2 family module (tools/reelset/ltx2.py) on the tiny random LTX-2 pipeline of
+"""The LTX-2 family module (tools/reelset/families/ltx2/model.py) on the tiny random LTX-2 pipeline of
 tools/make_tiny_models.py, through the real diffusers code path (LTX2Pipeline.from_pretrained,
 VAE encoders, Gemma-3 + connectors, peft LoRA, save_lora_weights / load_lora_weights), on real
 ffmpeg clips. CPU only, a few seconds per test."""
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import build_tiny_model, ffmpeg, tree_digest
-from reelset import ltx2
+from reelset.families.ltx2 import model as ltx2
 
 TEXT_TOKENS = 32  # a multiple of the tiny connector's 8 learnable registers
 

@@ -23,13 +23,13 @@ import pytest
 
 from conftest import REPO, ffmpeg, nix, nix_build, report_html, run_tool, scenes_spec
 from reelset import ReelsetError, families
+from reelset.families.ltx2.config import Ltx2Config
+from reelset.families.wan21.config import Wan21Config
 from reelset.media import count_frames, ffprobe_json
 from reelset.schemas.base import StepMeta
-from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.schemas.manifest import PackageManifest
 from reelset.schemas.reviewed import ReviewedArtifact
 from reelset.schemas.scenes import ScenesArtifact
-from reelset.schemas.wan21_package import Wan21Config
 
 TRIGGER = "r3elset"
 EDITED = "demo01-s0002"

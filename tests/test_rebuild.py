@@ -162,7 +162,7 @@ def test_editing_a_tool_rebuilds_its_step_and_what_reads_it(built_demo, tmp_path
 
 def test_training_code_rebuilds_nothing_of_the_demo(built_demo, tmp_path):
     repo = copy_repo(tmp_path)
-    for rel in ("tools/step5_train.py", "tools/reelset/train.py", "tools/reelset/schemas/train.py", "tools/reelset/ltx2.py"):
+    for rel in ("tools/step5_train.py", "tools/reelset/train.py", "tools/reelset/schemas/train.py", "tools/reelset/families/ltx2/model.py"):
         edit(repo, rel)
     check("comment in the training code (step4/step5 tools, reelset/train.py, ltx2.py)", would_build(repo), set())
 
@@ -172,14 +172,14 @@ FAMILY_EDITS = families.names()
 
 @pytest.mark.parametrize("name", FAMILY_EDITS)
 def test_editing_a_family_module_rebuilds_only_that_familys_steps(built_demo, tmp_path, name):
-    """A model family is one module (reelset/families/<name>.py): editing it rebuilds its own package
+    """A model family is one package (reelset/families/<name>/): editing its declaration rebuilds its own package
     step (and what reads it) in the demo, nothing of another family, and nothing at all for a family
     the demo does not package (opt-in)."""
     fam = families.get(name)
     repo = copy_repo(tmp_path)
-    edit(repo, f"tools/reelset/families/{name}.py")
+    edit(repo, f"tools/reelset/families/{name}/__init__.py")
     want = everything_of(downstream({fam.package_step})) if fam.package_step in DEMO_STEPS else set()
-    check(f"comment in the family module `tools/reelset/families/{name}.py`", would_build(repo), want)
+    check(f"comment in the family declaration `tools/reelset/families/{name}/__init__.py`", would_build(repo), want)
 
 
 ALL_FAMILIES_TOML = "".join(family_toml(f) for f in families.every())
@@ -209,7 +209,7 @@ def test_a_family_edit_changes_no_derivation_of_another_family(tmp_path, name):
     final LoRA), editing one family's module changes the derivations of that family only."""
     before = family_drvs(copy_repo(tmp_path / "before"))
     repo = copy_repo(tmp_path / "after")
-    edit(repo, f"tools/reelset/families/{name}.py")
+    edit(repo, f"tools/reelset/families/{name}/__init__.py")
     after = family_drvs(repo)
     own = families.get(name).steps()
     changed = {k for k in before if before[k] != after[k]}
@@ -296,7 +296,7 @@ def test_a_variant_is_checked_at_evaluation(tmp_path):
     assert proc.returncode != 0
     names = ", ".join(sorted(v.name for v in families.get("ltx2").variants))
     assert (f'pipelines/demo/dataset.toml: ltx2_preprocess.variant = "ltx-9" is not a variant of model family ltx2 '
-            f"(variants: {names}; tools/reelset/families/ltx2.py)") in proc.stderr, proc.stderr
+            f"(variants: {names}; tools/reelset/families/ltx2/__init__.py)") in proc.stderr, proc.stderr
     # an explicit `model` does not hide an unknown variant
     toml.write_text(demo + '\n[ltx2_preprocess]\nvariant = "ltx-9"\nmodel = "tiny-ltx2"\n')
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)

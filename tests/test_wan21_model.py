@@ -1,4 +1,4 @@
-"""The Wan 2.1 family module (tools/reelset/wan21.py) on the tiny random Wan 2.1 pipeline of
+"""The Wan 2.1 family module (tools/reelset/wan.py) on the tiny random Wan 2.1 pipeline of
 tools/make_tiny_models.py, through the real diffusers code path (WanPipeline.from_pretrained,
 AutoencoderKLWan encoder, UMT5 + T5 tokenizer, peft LoRA, save_lora_weights / load_lora_weights,
 UniPC sampling), on real ffmpeg clips. CPU only, a few seconds per test."""
@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from conftest import build_tiny_model, ffmpeg, tree_digest
-from reelset import families, wan21
+from reelset import families
+from reelset import wan as wan21
 
 TEXT_TOKENS = 32  # Wan 2.1 uses 512; any positive length works
 
@@ -196,7 +197,7 @@ def test_lora_overfit_save_load_generate(tiny_wan21, encode_pipe, clip, tmp_path
         wan21.generate(pipe, "x", width=64, height=48, frames=16, fps=16.0, steps=1, seed=0, device="cpu")
 
 
-WAN_FAMILIES = [f for f in families.every() if f.model_module == "reelset.wan21"]
+WAN_FAMILIES = [f for f in families.every() if f.model_ref == "reelset.wan:WanModel"]
 
 
 @pytest.mark.parametrize("fam", WAN_FAMILIES, ids=[f.name for f in WAN_FAMILIES])

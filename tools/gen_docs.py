@@ -188,7 +188,7 @@ def render_steps(table: list[dict]) -> str:
             facts.append(f"- model `{role}`: `{m['key']}` in dataset.toml, a name of `nix/models.toml`" + (
                 f"; unset: the model of the family variant `{variant['key']}` names (default `{variant['default']}`; "
                 f"variants: {', '.join(f'`{n}` → `{x}`' for n, x in sorted(variant['models'].items()))}, "
-                f"tools/reelset/families/{variant['family']}.py)" if variant else f" (default `{m['default']}`)"))
+                f"tools/reelset/families/{variant['family']}/__init__.py)" if variant else f" (default `{m['default']}`)"))
         extra = {k: v for k, v in s.items() if k not in {"name", "device", "level", "inputs", "config", "models", "script",
                                                           "sources", "perVideo"}}
         for k, v in sorted(extra.items()):
@@ -322,7 +322,10 @@ def families_json() -> dict:
                                   "trainer_models": v.trainer_models, "source": v.source} for v in fam.variants},
             "rules": {"frame_step": fam.rules.frame_step, "size_multiple": fam.rules.size_multiple,
                       "fps": fam.rules.fps, "source": fam.rules.source},
-            "tiny": {"name": fam.tiny.name, "kind": fam.tiny.kind, "recipe": fam.tiny.recipe is not None},
+            "tiny": {"name": fam.tiny.name, "kind": fam.tiny.kind, "recipe": fam.tiny.recipe is not None,
+                     # what tools/make_tiny_models.py loads for the family's own recipe (nix/inputs.nix)
+                     "sources": files([f"reelset.families.{fam.name}", fam.tiny.recipe.split(":")[0]]) if fam.tiny.recipe else []},
+            "experts": [{"name": e.name, "component": e.component, "low": e.low, "high": e.high} for e in fam.experts],
             "sources": {role: files(mods) for role, mods in fam.role_modules().items()},
         }
     return out

@@ -139,8 +139,8 @@ versions write byte-identical directories (tests/test_vlm.py, tests/test_ltx2_mo
 tests/test_wan21_model.py check it). Nix builds it as a
 plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 
-Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>.py, e.g.
-``wan22``), given this module as its kit (SEED, CORPUS, :func:`make_t5_tokenizer`).
+Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>/tiny.py, e.g.
+``wan22``); the seed, corpus and T5 tokenizer every recipe shares are in :mod:`reelset.tinykit`.
 
 Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,qwen2.5-omni-thinker,qwen3-omni-moe-thinker,qwen3-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
@@ -161,7 +161,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if not os.access(os.environ.get("HOME", "/nonexistent"), os.W_OK):
     os.environ["HOME"] = os.environ.get("TMPDIR", "/tmp")
 
-SEED = 20240611
+from reelset.tinykit import CORPUS, SEED, make_t5_tokenizer  # noqa: E402
+
 VOCAB_SIZE = 600
 MIN_PIXELS = 4 * 28 * 28
 MAX_PIXELS = 64 * 28 * 28
@@ -169,20 +170,6 @@ MAX_PIXELS = 64 * 28 * 28
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|image_pad|>", "<|video_pad|>"]
 
-# Training text of the tiny tokenizer: prompt- and JSON-like English, so common words become
-# single tokens. Changing it changes the tokenizer (and the model's hash).
-CORPUS = """\
-You are a helpful assistant. Answer with one JSON object and nothing else.
-{"speaker": "unknown", "confidence": 0.0, "text": "the package is in Moscow", "edits": []}
-{"speaker": "Archer", "confidence": 0.9, "text": "my name is Archer", "reason": "reference shot"}
-The series bible lists the characters, their aliases, places and glossary terms.
-Who is speaking in this segment? Look at the frames and the reference shots.
-Correct the transcript: names of characters and places must be spelled as in the bible.
-A person stands in a room. The camera pans left. Two people talk at a table.
-Lana, the package is in Moscow. Cyril has the keys. Malory is in the office.
-The quick brown fox jumps over the lazy dog. 0123456789 . , : ; ! ? ' " ( ) [ ] { } - _ /
-Caption: a woman in a red dress walks through a door; the light is warm; close-up shot.
-"""
 
 # chat_template.json of Qwen/Qwen2.5-VL-7B-Instruct (revision cc594898137f460bfe9f0759e9844b3ce807cfb5).
 CHAT_TEMPLATE = (
@@ -568,31 +555,6 @@ WAN21_TEXT_HIDDEN = 32         # UMT5 d_model = transformer text_dim (4096 in Wa
 WAN21_LATENT_CHANNELS = 16     # VAE z_dim = transformer in/out channels (16 in Wan 2.1 too)
 
 
-def make_t5_tokenizer():
-    """T5-style Unigram tokenizer (``T5TokenizerFast``: Metaspace ``▁`` pre-tokenizer, ``</s>``
-    appended, ``<pad>``=0, ``</s>``=1, ``<unk>``=2 as in T5/UMT5) with a vocabulary computed here
-    from :data:`CORPUS` rather than trained (the ``tokenizers`` Unigram trainer is not
-    reproducible across runs): every ``▁word`` and every character of the corpus, scored by
-    log relative frequency (rounded to 6 decimals). No ``<extra_id_N>`` sentinels (the pipeline
-    never uses them); right padding (what Wan 2.1 uses)."""
-    import math
-    from collections import Counter
-
-    from transformers import T5TokenizerFast
-
-    words = Counter("\u2581" + w for w in CORPUS.split())
-    chars = Counter(ch for w in CORPUS.split() for ch in w)
-    chars["\u2581"] = sum(words.values())
-    total = sum(words.values()) + sum(chars.values())
-    pieces = sorted(((p, round(math.log(n / total), 6)) for p, n in (words + chars).items()),
-                    key=lambda ps: (-ps[1], ps[0]))
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + pieces
-    tok = T5TokenizerFast(vocab=vocab, extra_ids=0)
-    tok.padding_side = "right"
-    tok.model_max_length = 512
-    return tok
-
-
 def make_wan21(out: Path) -> None:
     """Write the tiny Wan 2.1 T2V diffusers pipeline directory (see the module docstring) into ``out``."""
     import torch
@@ -654,12 +616,11 @@ KINDS = {"qwen2.5-vl": make_qwen25_vl, "qwen2.5-omni-thinker": make_qwen25_omni_
 
 
 def family_kinds() -> dict:
-    """Kinds a model family writes itself (``Family.tiny.recipe``, reelset/families/<name>.py),
-    called with this module as the kit (SEED, CORPUS, tokenizer builders)."""
+    """Kinds a model family writes itself (``Family.tiny.recipe``: ``reelset/families/<name>/tiny.py``
+    ``make(out)``, which builds on :mod:`reelset.tinykit`), by kind."""
     from reelset import families
 
-    kit = sys.modules[__name__]
-    return {f.tiny.kind: (lambda out, recipe=f.tiny.recipe: recipe(out, kit)) for f in families.every() if f.tiny.recipe}
+    return {f.tiny.kind: f.tiny.make for f in families.every() if f.tiny.recipe}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
 :class:`reelset.schemas.reviewed.ReviewedArtifact`), ``config.ltx2``
-(:class:`reelset.schemas.ltx2_data.Ltx2Config`: target fps, buckets, metadata format).
+(:class:`reelset.families.ltx2.config.Ltx2Config`: target fps, buckets, metadata format).
 
 Trainer rules applied (ltx-trainer ``docs/dataset-preparation.md`` and
 ``scripts/process_videos.py``):
@@ -65,8 +65,8 @@ from pathlib import Path
 from reelset import media, package
 from reelset.declare import Step
 from reelset.families import Family
+from reelset.families.ltx2.config import Ltx2Config
 from reelset.schemas.base import StepSpec
-from reelset.schemas.ltx2_data import Ltx2Config
 from reelset.step import Inputs, StepResult, Timer, main, write_json
 
 STEP = "step3-ltx2-data"

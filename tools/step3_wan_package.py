@@ -3,7 +3,7 @@ clip set as a Wan LoRA dataset for DiffSynth-Studio, musubi-tuner and diffusion-
 deterministic zip of it, with every clip accounted for.
 
 The family is the one whose ``package_step`` is the spec's step (:mod:`reelset.families`); its
-``package_config`` (a :class:`reelset.schemas.wan21_package.WanPackageConfig`) validates
+``package_config`` (a :class:`reelset.schemas.wan_package.WanPackageConfig`) validates
 ``config.<family>`` and holds the family's fps, frame step and size multiple.
 
 Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
@@ -11,7 +11,7 @@ Input (spec): ``inputs.step2-reviewed`` (a folder with ``reviewed.json``,
 sizes).
 
 Trainer rules applied (numbers for Wan 2.1; another Wan family's fps, sizes and size multiple are
-in its module, reelset/families/<name>.py):
+in its package, reelset/families/<name>/):
 
 - frame rate 16 fps: Wan 2.1's training rate (musubi-tuner ``docs/dataset_config.md``
   recommends 16 fps videos for Wan2.1 and otherwise uses every frame as is);
@@ -73,7 +73,7 @@ from reelset.declare import Step
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
-from reelset.schemas.wan21_package import WanPackageConfig
+from reelset.schemas.wan_package import WanPackageConfig
 from reelset.step import Inputs, StepResult, Timer, main, write_json
 from reelset.trainers import diffusion_pipe, musubi
 

@@ -7,8 +7,8 @@ Input (spec): ``inputs.<the family's package step>`` (a package with ``manifest.
 LTX2Pipeline / WanPipeline), ``config.<family>_preprocess`` (the family's
 ``preprocess_config``, a :class:`reelset.schemas.latents.PreprocessConfig`).
 
-For each kept clip, the family's model module's ``encode_clip`` (:mod:`reelset.ltx2`,
-:mod:`reelset.wan21`) gives its records by folder, written with the family's ``save_record`` as
+For each kept clip, the family's model module's ``encode_clip`` (:mod:`reelset.families.ltx2.model`,
+:mod:`reelset.wan`) gives its records by folder, written with the family's ``save_record`` as
 ``<folder>/<media path in the package, extension replaced>``, e.g.
 ``latents/videos/<item_id>.pt``:
 
@@ -17,7 +17,7 @@ For each kept clip, the family's model module's ``encode_clip`` (:mod:`reelset.l
   ``audio_latents/``; text features before the connectors), so its ``scripts/train.py`` trains
   on this folder as ``data.preprocessed_data_root`` (``reelset export --for ltx2-trainer``);
 - Wan 2.1: safetensors in ``latents/`` and ``conditions/`` (reelset's format; how it differs
-  from musubi-tuner's cache is in :mod:`reelset.wan21`).
+  from musubi-tuner's cache is in :mod:`reelset.wan`).
 
 What each key holds is in the family module's docstring. Latents are the VAE posterior's mode
 (no sampling), so the output is the same on every run on the same device.

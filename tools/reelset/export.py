@@ -101,11 +101,12 @@ def _sources() -> dict[str, tuple[str, ...]]:
 
 
 SOURCES = _sources()
-def _variant_of(idx: LatentIndex | None) -> Variant:
-    """The LTX-2 variant latents were made with: the one whose model made them (``idx.model``), else
-    the one ``[ltx2_preprocess] variant`` named (a tiny test model or a dataset's own pin), else
-    the default; the default for a package (packaging does not depend on the variant)."""
-    fam = families.get("ltx2")
+def _variant_of(src: Source, idx: LatentIndex | None) -> Variant:
+    """The variant of the source's family (LTX-2) latents were made with: the one whose model made
+    them (``idx.model``), else the one ``[<family>_preprocess] variant`` named (a tiny test model or a
+    dataset's own pin), else the default; the default for a package (packaging does not depend on
+    the variant)."""
+    fam = families.of_step(src.step)
     if idx is not None:
         for v in fam.variants:
             if v.model == idx.model.name:
@@ -184,7 +185,7 @@ def resolve_source(result: Path, target: str | None = None) -> Source:
                           facts=orjson.loads(facts.read_bytes()) if facts.is_file() else None)
         if fam.preprocess_step not in SOURCES:
             raise ReelsetError(f"{result}: a {fam.preprocess_step} output; no outside trainer reads its files "
-                               f"(see {fam.model_module}): export the {fam.package_step} instead")
+                               f"(see {fam.model_ref}): export the {fam.package_step} instead")
         return Source(fam.preprocess_step, real.parent, index=art)
     raise ReelsetError(f"{result}: not a {' / '.join(SOURCES)} output "
                        f"(no manifest.json or latents.json there); export `reelset build`'s result (or "
@@ -217,10 +218,10 @@ def export_ltx2_package(src: Source, dest: Path, model_path: str | None, text_en
     pre.mkdir()
     buckets = _buckets(m, [c for c, _, _ in clips])
     audio = all(has_audio(p) for _, p, _ in clips)
-    tm = trainer_models(_variant_of(None), model_path, text_encoder)
+    tm = trainer_models(_variant_of(src, None), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
     write_yaml(dest / "training.yaml", training_config(dest, pre, audio, (w, h, f), clips[0][2], float(m.config["fps"]), tm))
-    others = [v.name for v in families.get("ltx2").variants if v != tm.variant]
+    others = [v.name for v in families.of_step(src.step).variants if v != tm.variant]
     skip = "" if audio else " \\\n  --skip-audio"
     text = f"""# Train with the LTX-2 trainer ({LTX2_REPO})
 
@@ -286,7 +287,7 @@ def export_ltx2_latents(src: Source, dest: Path, model_path: str | None, text_en
         for rel in c.files.values():
             place(src.root / rel, pre / rel)
     audio = all("audio_latents" in c.files for c in idx.clips)
-    tm = trainer_models(_variant_of(idx), model_path, text_encoder)
+    tm = trainer_models(_variant_of(src, idx), model_path, text_encoder)
     first = idx.clips[0]
     buckets = sorted({c.bucket for c in idx.clips})
     w, h, f = (int(v) for v in first.bucket.split("x"))
@@ -400,7 +401,7 @@ Model files (placeholders unless given to `reelset export`): DiT `{dit}`, T5 `{t
 {musubi.train_commands(toml, dit, t5, dest / 'outputs', m.dataset)}
 
 `--task t2v-14B` with the 14B DiT. reelset's step4-wan21-preprocess files are not musubi-tuner's
-cache format (see tools/reelset/wan21.py): let its cachers make their own.
+cache format (see tools/reelset/wan.py): let its cachers make their own.
 """
     (dest / "TRAIN.md").write_text(text, encoding="utf-8")
     return ["dataset.toml", "TRAIN.md"]

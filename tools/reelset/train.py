@@ -1,14 +1,12 @@
 """Latents and LoRA training shared by every model family (step4-*-preprocess, step5-*-train).
 
 The model-specific parts are the family's (:mod:`reelset.families`): its declaration names the
-config models and the *model module* (:mod:`reelset.ltx2`, :mod:`reelset.wan21`) whose functions
-step4/step5 call (``reelset.families.MODEL_FUNCTIONS``: ``load_pipeline(model_dir, device=,
-dtype=, parts=)``, ``encode_clip(...)`` (the clip's records by folder), ``save_record(path,
-record)``, ``load_record(path)``, ``training_inputs(pipe, records, device=, dtype=)``,
-``sample_sigmas(batch, seq_len, generator)``, ``training_loss(transformer, batch, sigmas,
-generator)``, ``generate(pipe, prompt, ...)``; constants ``PIPELINE_CLASS``,
-``DEFAULT_TARGET_MODULES``, ``FILE_SUFFIX``). A step loads only its own family (narrow sources:
-nix/steps.nix adds the family's files).
+config models and the *model code*, a :class:`reelset.families.model.FamilyModel` (e.g.
+:class:`reelset.families.ltx2.model.LTX2Model`, :class:`reelset.wan.WanModel`)
+whose methods step4/step5 call (``load_pipeline``, ``encode_clip``, ``save_record``,
+``load_record``, ``training_inputs``, ``sample_sigmas``, ``training_loss``, ``generate``; constants
+``PIPELINE_CLASS``, ``DEFAULT_TARGET_MODULES``, ``FILE_SUFFIX``). A step loads only its own family
+(narrow sources: nix/steps.nix adds the family's files).
 
 Everything here is the generic part: choosing the device, checking a training config
 against the package and the transformer *before* any weights are loaded, the segment loop
@@ -24,10 +22,10 @@ import random
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
 from reelset import ReelsetError
 from reelset.device import DevicePolicy
+from reelset.families.model import FamilyModel
 from reelset.log import log
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.train import TrainConfig
@@ -222,7 +220,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.learning_rate
 
 
-def load_tensors(root: Path, clip: LatentClip, family: ModuleType, pipe, device, dtype) -> dict:
+def load_tensors(root: Path, clip: LatentClip, family: FamilyModel, pipe, device, dtype) -> dict:
     """The training tensors of one clip: every file of ``clip.files`` read with the family's
     ``load_record``, turned into :func:`training_loss` inputs by its ``training_inputs`` (on
     ``device``, floating tensors in ``dtype``; LTX-2 runs the text connectors there).

@@ -1,10 +1,13 @@
 """Model families (LTX-2, Wan 2.1, …): what a family is, and the registry that lists them.
 
-A family is one module ``reelset/families/<name>.py`` exporting ``FAMILY``, a frozen
-:class:`Family`: its name, its package step (tool, config model, frame / size / fps rules and
-where they come from), its preprocess and train config models, the module whose functions
-step4/step5 call (:data:`MODEL_FUNCTIONS`), its variants (:class:`Variant`), its export targets
-and its tiny test model.
+A family is one package ``reelset/families/<name>/``: ``__init__.py`` exports ``FAMILY``, a
+frozen :class:`Family` (its name, its package step: tool, config model, frame / size / fps rules
+and where they come from; its preprocess and train config models; its model code; its experts;
+its variants (:class:`Variant`); its export targets; its tiny test model), ``config.py`` holds its
+dataset.toml sections' models, ``model.py`` its model code — a class implementing
+:class:`reelset.families.model.FamilyModel`, the one interface step4/step5 call — and ``tiny.py``
+its tiny-model recipe where it has its own (Wan 2.2). A family may reuse another's model code by
+reference (Wan 2.2 TI2V-5B names ``reelset.wan:WanModel``).
 
 Variants of a family (LTX-2 / 2.3 / 2.5, Wan 2.1 14B / 1.3B) are data, not code paths: a
 :class:`Variant` names the checkpoint step4/step5 load (a nix/models.toml entry, text encoder
@@ -19,10 +22,12 @@ that used to list the families by hand reads this registry instead: nix/steps.ni
 generated ``nix/families.json``), dataset.toml's sections (``reelset.schemas.dataset``), the
 step4/step5 tools, ``reelset export``, the reports and ``tools/make_tiny_models.py``.
 
-The registry finds the families by listing this folder (:func:`names`) and imports one by name
-(:func:`get`): nothing here imports a family module, so a step's source closure (nix/sources.json)
-holds only its own family's module (nix/steps.nix adds it) and editing one family never rebuilds
-another family's steps.
+The registry finds the families by listing this folder's packages (:func:`names`) and imports one
+by name (:func:`get`): nothing here imports a family, and nothing outside a family imports one by
+name (the steps ask the registry for the family of their step, ``reelset export`` for the family
+its source was made for), so a step's source closure (nix/sources.json) holds only its own
+family's files (nix/steps.nix adds them) and editing one family never rebuilds another family's
+steps.
 
 Step names and dataset.toml sections follow from the name ``<n>``: ``[<n>]`` (package step, whose
 name each family gives, e.g. step3-ltx2-data), ``step4-<n>-preprocess`` / ``[<n>_preprocess]``,
@@ -32,18 +37,11 @@ name each family gives, e.g. step3-ltx2-data), ``step4-<n>-preprocess`` / ``[<n>
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from reelset import ReelsetError
-
-# What step4/step5 call on a family's model module (``Family.model_module``); the signatures are
-# those of reelset/wan21.py and reelset/ltx2.py, whose docstrings give shapes and units.
-MODEL_FUNCTIONS = ("load_pipeline", "encode_clip", "save_record", "load_record", "training_inputs",
-                   "sample_sigmas", "training_loss", "generate")
-MODEL_CONSTANTS = ("PIPELINE_CLASS", "DEFAULT_TARGET_MODULES", "FILE_SUFFIX")
+from reelset.families.model import WHOLE, Expert, FamilyModel
 
 
 @dataclass(frozen=True)
@@ -89,16 +87,22 @@ class Variant:
 class TinyModel:
     """The family's tiny random-config test model: ``name`` in nix/models.toml, built by
     ``tools/make_tiny_models.py <kind>`` (deterministic, nothing downloaded, loaded by the real
-    diffusers code). ``recipe``: the family's own writer ``recipe(out: Path, kit) -> None``
-    (``kit``: the tools/make_tiny_models.py module: SEED, tokenizer builders); None for the
-    kinds make_tiny_models.py writes itself (ltx2, wan2.1)."""
+    diffusers code). ``recipe``: the family's own writer by reference, ``"module:function"`` with
+    ``function(out: Path) -> None`` (e.g. ``"reelset.families.wan22.tiny:make"``, built on
+    :mod:`reelset.tinykit`); None for the kinds make_tiny_models.py writes itself (ltx2, wan2.1)."""
 
     name: str
     kind: str
-    recipe: Callable[[Path, ModuleType], None] | None = None
+    recipe: str | None = None
     # a package section ([<family>]) whose clips the tiny model encodes and trains on in seconds on a
     # CPU (small sizes that keep the family's rules): what the tests package with
     package: dict = field(default_factory=dict)
+
+    def make(self, out: Path) -> None:
+        """Write the tiny model into the empty folder ``out`` with :attr:`recipe`."""
+        if self.recipe is None:
+            raise ReelsetError(f"tiny model {self.name}: tools/make_tiny_models.py {self.kind} writes it, it has no recipe")
+        _resolve(self.recipe)(out)
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,8 @@ class Family:
     package_config_ref: str     # model of [<name>]
     preprocess_config_ref: str  # model of [<name>_preprocess]
     train_config_ref: str       # model of [<name>_train]
-    model_module: str         # dotted module with MODEL_FUNCTIONS and MODEL_CONSTANTS
+    # the model code by reference, "module:Class", a reelset.families.model.FamilyModel subclass
+    model_ref: str
     # the family's variants (:class:`Variant`) and the one step4/step5 use when [<name>_preprocess]
     # sets neither `variant` nor `model`
     variants: tuple[Variant, ...]
@@ -129,6 +134,8 @@ class Family:
     trainer_files: dict[str, str] = field(default_factory=dict)
     # the package step is in `all` without a [<name>] section (false: a newer family is opt-in)
     in_all: bool = True
+    # the transformers it trains, each its own LoRA over its own timestep range (reelset.families.model)
+    experts: tuple[Expert, ...] = (WHOLE,)
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -198,17 +205,23 @@ class Family:
         own = f"reelset.families.{self.name}"
         mod = lambda ref: ref.split(":")[0]  # noqa: E731
         return {"package": sorted({own, mod(self.package_config_ref)}),
-                "preprocess": sorted({own, mod(self.preprocess_config_ref), self.model_module}),
-                "train": sorted({own, mod(self.train_config_ref), self.model_module})}
+                "preprocess": sorted({own, mod(self.preprocess_config_ref), mod(self.model_ref)}),
+                "train": sorted({own, mod(self.train_config_ref), mod(self.model_ref)})}
 
-    def model(self) -> ModuleType:
-        """The model module (``model_module``), checked to provide :data:`MODEL_FUNCTIONS` and
-        :data:`MODEL_CONSTANTS`; ReelsetError naming the module and what it lacks otherwise."""
-        mod = importlib.import_module(self.model_module)
-        lacking = [n for n in MODEL_FUNCTIONS + MODEL_CONSTANTS if not hasattr(mod, n)]
-        if lacking:
-            raise ReelsetError(f"{mod.__file__}: model module of family {self.name} lacks {', '.join(lacking)}")
-        return mod
+    def model(self) -> FamilyModel:
+        """An instance of the model code (``model_ref``); ReelsetError naming the reference when it
+        is not a :class:`FamilyModel` subclass, TypeError naming the abstract methods it lacks."""
+        cls = _resolve(self.model_ref)
+        if not (isinstance(cls, type) and issubclass(cls, FamilyModel)):
+            raise ReelsetError(f"family {self.name}: model_ref {self.model_ref!r} is not a reelset.families.model.FamilyModel subclass")
+        return cls()
+
+    def expert(self, name: str) -> Expert:
+        """The expert called ``name``; ReelsetError listing the family's experts otherwise."""
+        for e in self.experts:
+            if e.name == name:
+                return e
+        raise ReelsetError(f"family {self.name} has no expert {name!r} (experts: {', '.join(e.name for e in self.experts)})")
 
 
 def _resolve(ref: str):
@@ -221,20 +234,20 @@ def _resolve(ref: str):
 
 
 def names() -> list[str]:
-    """Names of the families present (the modules of this folder), sorted. Inside a step's
-    narrow source only that step's family is present."""
-    return sorted(p.stem for p in Path(__file__).parent.glob("*.py") if p.stem != "__init__")
+    """Names of the families present (the packages of this folder), sorted. Inside a step's
+    narrow source only that step's family is present (and a family whose model code it reuses)."""
+    return sorted(p.parent.name for p in Path(__file__).parent.glob("*/__init__.py"))
 
 
 def get(name: str) -> Family:
-    """The ``FAMILY`` of ``reelset/families/<name>.py``; ReelsetError listing the known families
+    """The ``FAMILY`` of ``reelset/families/<name>/__init__.py``; ReelsetError listing the known families
     when there is no such module or it exports no :class:`Family`."""
     if name not in names():
-        raise ReelsetError(f"unknown model family {name!r}: no tools/reelset/families/{name}.py "
+        raise ReelsetError(f"unknown model family {name!r}: no tools/reelset/families/{name}/__init__.py "
                            f"(known: {', '.join(names())})")
     fam = getattr(importlib.import_module(f"reelset.families.{name}"), "FAMILY", None)
     if not isinstance(fam, Family) or fam.name != name:
-        raise ReelsetError(f"tools/reelset/families/{name}.py: must export FAMILY = Family(name={name!r}, …)")
+        raise ReelsetError(f"tools/reelset/families/{name}/__init__.py: must export FAMILY = Family(name={name!r}, …)")
     return fam
 
 

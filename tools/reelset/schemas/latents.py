@@ -20,21 +20,6 @@ class PreprocessConfig(Strict):
     audio: bool = Field(True, description="Encode the clip's audio track into audio latents when it has one (LTX-2 is an audio+video model; ignored by video-only models such as Wan 2.1).")
 
 
-class Ltx2PreprocessConfig(PreprocessConfig):
-    """``[ltx2_preprocess]`` of dataset.toml: step4-ltx2-preprocess (VAE video + audio latents and
-    Gemma text embeddings of every clip of step3-ltx2-data)."""
-
-    max_text_tokens: int = Field(1024, ge=8, le=4096, description="Caption tokens kept by the Gemma text encoder (LTX-2's pipeline default max_sequence_length is 1024).")
-
-
-class Wan21PreprocessConfig(PreprocessConfig):
-    """``[wan21_preprocess]`` of dataset.toml: step4-wan21-preprocess (VAE latents and UMT5 text
-    embeddings of every clip of step3-wan21-package)."""
-
-    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
-    audio: bool = Field(False, description="Ignored: Wan 2.1 is a video-only model.")
-
-
 class LatentClip(Strict):
     """One packaged clip in a preprocess output."""
 

@@ -76,14 +76,6 @@ class TrainConfig(Strict):
         return self
 
 
-class Ltx2TrainConfig(TrainConfig):
-    """``[ltx2_train]`` of dataset.toml: step5-ltx2-train (LTX-2 LoRA)."""
-
-
-class Wan21TrainConfig(TrainConfig):
-    """``[wan21_train]`` of dataset.toml: step5-wan21-train (Wan 2.1 LoRA)."""
-
-
 class SegmentSpec(Strict):
     """``config.segment`` of a segment derivation's spec (written by nix/pipeline.nix)."""
 

@@ -43,7 +43,7 @@ def _entry_files(entry: str) -> list[str]:
 
     models = tomllib.loads(MODELS_TOML.read_text(encoding="utf-8"))
     if entry not in models:
-        raise ReelsetError(f"{MODELS_TOML}: no entry {entry!r} (named by a variant of reelset/families/ltx2.py)")
+        raise ReelsetError(f"{MODELS_TOML}: no entry {entry!r} (named by a variant of reelset/families/ltx2/__init__.py)")
     return [f for f in models[entry].get("files", []) if f != "*"]
 
 

@@ -1,7 +1,7 @@
 """Wan 2.1 text-to-video: the family declaration (see :mod:`reelset.families`).
 
 Package step step3-wan21-package (tools/step3_wan_package.py, ``[wan21]``); latents and training
-through :mod:`reelset.wan21` (WanPipeline, diffusers 0.42.1); exports for musubi-tuner,
+through :mod:`reelset.wan` (WanPipeline, diffusers 0.42.1); exports for musubi-tuner,
 diffusion-pipe and DiffSynth-Studio (reelset/export.py); tiny model: ``tools/make_tiny_models.py
 wan2.1``.
 
@@ -14,7 +14,7 @@ Variants (``[wan21_preprocess] variant``): T2V-14B (default) and T2V-1.3B. Wan-V
 from __future__ import annotations
 
 from reelset.families import Family, Rules, TinyModel, Variant
-from reelset.schemas.wan21_package import Wan21Config
+from reelset.families.wan21.config import Wan21Config
 
 FAMILY = Family(
     name="wan21",
@@ -26,10 +26,10 @@ FAMILY = Family(
                 fps=Wan21Config.model_fields["fps"].default,
                 source="WanPipeline (diffusers 0.42.1): frames 4n+1 (vae_scale_factor_temporal 4), W, H multiples of "
                        "8 (VAE) x 2 (patch); musubi-tuner docs/dataset_config.md: Wan 2.1 trains at 16 fps"),
-    package_config_ref="reelset.schemas.wan21_package:Wan21Config",
-    preprocess_config_ref="reelset.schemas.latents:Wan21PreprocessConfig",
-    train_config_ref="reelset.schemas.train:Wan21TrainConfig",
-    model_module="reelset.wan21",
+    package_config_ref="reelset.families.wan21.config:Wan21Config",
+    preprocess_config_ref="reelset.families.wan21.config:Wan21PreprocessConfig",
+    train_config_ref="reelset.families.wan21.config:Wan21TrainConfig",
+    model_ref="reelset.wan:WanModel",
     variants=tuple(
         Variant(name=f"t2v-{size}", label=f"Wan 2.1 T2V-{size.upper()}", model=f"wan2.1-t2v-{size}", text_encoder="UMT5-XXL",
                 rules=Rules(frame_step=4, size_multiple=8 * 2, fps=16.0,

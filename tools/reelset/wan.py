@@ -1,4 +1,5 @@
-"""Wan model code (Wan 2.1 text-to-video; Wan 2.2 TI2V-5B reuses it, reelset/families/wan22.py):
+"""Wan model code shared by the Wan families (Wan 2.1 T2V, reelset/families/wan21/; Wan 2.2 TI2V-5B,
+reelset/families/wan22/; both name :class:`WanModel` as their ``model_ref``):
 load the diffusers pipeline, turn a packaged clip into training tensors, the flow-matching
 training loss, and text-to-video sampling.
 
@@ -91,19 +92,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from reelset.schemas.wan21_package import Wan21Config
+from reelset.families.model import WHOLE, Expert, FamilyModel
+from reelset.schemas.wan_package import WanPackageConfig
 from reelset.train import read_frames
 
-FAMILY = "wan21"
 PIPELINE_CLASS = "WanPipeline"
 # all linear layers of the Wan blocks (musubi-tuner lora_wan.py / diffusion-pipe wan: WanAttentionBlock),
 # diffusers names; "to_q" etc. match both attn1 (self) and attn2 (cross)
 DEFAULT_TARGET_MODULES: list[str] = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
 
 SPATIAL_FACTOR = 8      # Wan 2.1 VAE: pixels per latent cell
-# Wan 2.1's clip rules, whose one home is its package config (reelset/schemas/wan21_package.py)
-TEMPORAL_FACTOR = Wan21Config.FRAME_STEP    # frames per latent frame after the first (F = 4n + 1)
-SIZE_MULTIPLE = Wan21Config.SIZE_MULTIPLE   # SPATIAL_FACTOR x transformer patch 2 = 16
+# Wan 2.1's clip rules, whose one home is the Wan package config (reelset/schemas/wan_package.py; Wan21Config keeps them)
+TEMPORAL_FACTOR = WanPackageConfig.FRAME_STEP    # frames per latent frame after the first (F = 4n + 1)
+SIZE_MULTIPLE = WanPackageConfig.SIZE_MULTIPLE   # SPATIAL_FACTOR x transformer patch 2 = 16
 TIMESTEP_SCALE = 1000   # scheduler num_train_timesteps: timestep = sigma * 1000
 FILE_SUFFIX = ".safetensors"
 TEXT_TOKENS = 512       # Wan 2.1 text length (WanPipeline max_sequence_length, musubi text_len)
@@ -352,3 +353,24 @@ def generate(pipe, prompt: str, *, width: int, height: int, frames: int, fps: fl
                  generator=gen, output_type="np", return_dict=False, max_sequence_length=max_text_tokens)[0]
     frames_u8 = np.clip(np.round(np.asarray(video[0], dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
     return {"frames": frames_u8, "fps": float(fps), "audio": None, "sample_rate": None}
+
+
+class WanModel(FamilyModel):
+    """Wan (2.1 T2V, 2.2 TI2V-5B) model code behind :class:`reelset.families.model.FamilyModel`: this module's functions
+    (their docstrings give shapes and units); one transformer, so one full-range expert."""
+
+    PIPELINE_CLASS = PIPELINE_CLASS
+    DEFAULT_TARGET_MODULES = DEFAULT_TARGET_MODULES
+    FILE_SUFFIX = FILE_SUFFIX
+    load_pipeline = staticmethod(load_pipeline)
+    encode_clip = staticmethod(encode_clip)
+    save_record = staticmethod(save_record)
+    load_record = staticmethod(load_record)
+    training_inputs = staticmethod(training_inputs)
+    training_loss = staticmethod(training_loss)
+    generate = staticmethod(generate)
+
+    def sample_sigmas(self, batch: int, seq_len: int, generator: torch.Generator, *,
+                      expert: Expert = WHOLE) -> torch.Tensor:
+        """:func:`sample_sigmas` mapped onto ``expert``'s timestep range."""
+        return expert.rescale(sample_sigmas(batch, seq_len, generator))

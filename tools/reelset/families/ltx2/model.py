@@ -96,15 +96,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from reelset.schemas.ltx2_data import Ltx2Config
+from reelset.families.ltx2.config import Ltx2Config
+from reelset.families.model import WHOLE, Expert, FamilyModel
 from reelset.train import read_frames
 
-FAMILY = "ltx2"
 PIPELINE_CLASS = "LTX2Pipeline"
 # ltx-trainer default LoRA targets (packages/ltx-trainer/src/ltx_trainer/config.py)
 DEFAULT_TARGET_MODULES: list[str] = ["to_k", "to_q", "to_v", "to_out.0"]
 
-# the family's clip rules, whose one home is the package config (reelset/schemas/ltx2_data.py)
+# the family's clip rules, whose one home is the package config (reelset/families/ltx2/config.py)
 SPATIAL_FACTOR = Ltx2Config.SIZE_MULTIPLE  # LTX-2 video VAE: pixels per latent cell, 32 (also the tiny model)
 TEMPORAL_FACTOR = Ltx2Config.FRAME_STEP    # frames per latent frame after the first (F = 8n + 1)
 TIMESTEP_SCALE = 1000   # FlowMatchEulerDiscreteScheduler.num_train_timesteps: timestep = sigma * 1000
@@ -536,3 +536,24 @@ def generate(pipe, prompt: str, *, width: int, height: int, frames: int, fps: fl
         out["audio"] = audio[0].float().cpu().numpy().astype(np.float32)
         out["sample_rate"] = int(pipe.vocoder.config.output_sampling_rate)
     return out
+
+
+class LTX2Model(FamilyModel):
+    """LTX-2 model code behind :class:`reelset.families.model.FamilyModel`: this module's functions
+    (their docstrings give shapes and units); one transformer, so one full-range expert."""
+
+    PIPELINE_CLASS = PIPELINE_CLASS
+    DEFAULT_TARGET_MODULES = DEFAULT_TARGET_MODULES
+    FILE_SUFFIX = FILE_SUFFIX
+    load_pipeline = staticmethod(load_pipeline)
+    encode_clip = staticmethod(encode_clip)
+    save_record = staticmethod(save_record)
+    load_record = staticmethod(load_record)
+    training_inputs = staticmethod(training_inputs)
+    training_loss = staticmethod(training_loss)
+    generate = staticmethod(generate)
+
+    def sample_sigmas(self, batch: int, seq_len: int, generator: torch.Generator, *,
+                      expert: Expert = WHOLE) -> torch.Tensor:
+        """:func:`sample_sigmas` mapped onto ``expert``'s timestep range."""
+        return expert.rescale(sample_sigmas(batch, seq_len, generator))

@@ -1,7 +1,7 @@
 """LTX-2 (Lightricks, audio + video): the family declaration (see :mod:`reelset.families`).
 
 Package step step3-ltx2-data (tools/step3_ltx2_data.py, ``[ltx2]``); latents and training through
-:mod:`reelset.ltx2` (LTX2Pipeline, diffusers 0.42.1); exports for the LTX-2 trainer and the
+:mod:`reelset.families.ltx2.model` (LTX2Pipeline, diffusers 0.42.1); exports for the LTX-2 trainer and the
 LTX-Video-Trainer (reelset/export.py); tiny model: ``tools/make_tiny_models.py ltx2``.
 
 Variants (``[ltx2_preprocess] variant``; sources: Lightricks/LTX-2 @ 400fd31 README.md,
@@ -15,14 +15,14 @@ rules and package, which the 2.5 VAE config would confirm (not read here: the ch
 gated; diffusers' ``dfr_layout.py`` gives its temporal factor, 8). ``model`` of 2.3 / 2.5 is the
 diffusers folder the ``LTX2Pipeline`` docstrings load (``diffusers/LTX-2.3-Diffusers``,
 ``Lightricks/LTX-2.5-Diffusers``), not pinned yet (nix/models.toml). reelset's model code
-(:mod:`reelset.ltx2`) follows the checkpoint's configs (e.g. ``per_modality_projections`` of
+(:mod:`reelset.families.ltx2.model`) follows the checkpoint's configs (e.g. ``per_modality_projections`` of
 2.3); it is tested with the tiny LTX-2.0-layout model only.
 """
 
 from __future__ import annotations
 
 from reelset.families import Family, Rules, TinyModel, Variant
-from reelset.schemas.ltx2_data import Ltx2Config
+from reelset.families.ltx2.config import Ltx2Config
 
 FAMILY = Family(
     name="ltx2",
@@ -33,10 +33,10 @@ FAMILY = Family(
     rules=Rules(frame_step=Ltx2Config.FRAME_STEP, size_multiple=Ltx2Config.SIZE_MULTIPLE,
                 fps=float(Ltx2Config.model_fields["fps"].default),
                 source="ltx-trainer docs/dataset-preparation.md: W, H multiples of 32 (VAE), F % 8 == 1; trained at 24 or 25 fps"),
-    package_config_ref="reelset.schemas.ltx2_data:Ltx2Config",
-    preprocess_config_ref="reelset.schemas.latents:Ltx2PreprocessConfig",
-    train_config_ref="reelset.schemas.train:Ltx2TrainConfig",
-    model_module="reelset.ltx2",
+    package_config_ref="reelset.families.ltx2.config:Ltx2Config",
+    preprocess_config_ref="reelset.families.ltx2.config:Ltx2PreprocessConfig",
+    train_config_ref="reelset.families.ltx2.config:Ltx2TrainConfig",
+    model_ref="reelset.families.ltx2.model:LTX2Model",
     variants=(
         Variant(name="ltx-2", label="LTX-2 19B dev", model="ltx-2", text_encoder="Gemma 3 12B",
                 trainer_models={"checkpoint": "ltx-2-19b-dev-checkpoint", "text_encoder": "gemma-3-12b-it-qat-q4_0-unquantized"},

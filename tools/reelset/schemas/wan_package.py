@@ -1,5 +1,6 @@
-"""The Wan package steps' sections: :class:`WanPackageConfig` (what every Wan family's ``[<family>]``
-validates: fps, 4n+1 frames, sizes) and ``[wan21]`` (writer: tools/step3_wan_package.py).
+"""The Wan package step's section: :class:`WanPackageConfig`, what every Wan family's ``[<family>]``
+validates (fps, 4n+1 frames, sizes; writer: tools/step3_wan_package.py). Each Wan family subclasses
+it in its own package (e.g. reelset/families/wan21/config.py ``Wan21Config``).
 """
 
 from __future__ import annotations
@@ -45,19 +46,3 @@ class WanPackageConfig(WindowSettings):
             if w % self.SIZE_MULTIPLE or h % self.SIZE_MULTIPLE:
                 raise ValueError(f"size {s!r}: width and height must be multiples of {self.SIZE_MULTIPLE} ({self.LABEL})")
         return self
-
-
-class Wan21Config(WanPackageConfig):
-    """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
-    musubi-tuner, diffusion-pipe).
-
-    Wan 2.1's clip rules live here, once (reelset/families/wan21.py and the model module
-    reelset/wan21.py read them): ``SIZE_MULTIPLE`` 16 (``WanPipeline``, diffusers 0.42.1: W, H
-    multiples of the VAE's spatial factor 8 x transformer patch 2), ``FRAME_STEP`` 4 (frames 4n+1:
-    ``vae_scale_factor_temporal`` 4) and the default ``fps`` 16 (musubi-tuner docs/dataset_config.md:
-    Wan 2.1 trains at 16 fps)."""
-
-    LABEL: ClassVar[str] = "Wan 2.1"
-    SIZE_MULTIPLE: ClassVar[int] = 16
-    FRAME_STEP: ClassVar[int] = 4
-

@@ -1,4 +1,5 @@
-"""step3-ltx2-data: ``[ltx2]`` of dataset.toml (writer: tools/step3_ltx2_data.py).
+"""LTX-2's dataset.toml sections: ``[ltx2]`` (step3-ltx2-data, tools/step3_ltx2_data.py),
+``[ltx2_preprocess]`` (step4-ltx2-preprocess) and ``[ltx2_train]`` (step5-ltx2-train).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import X264Preset, parse_size
+from reelset.schemas.latents import PreprocessConfig
+from reelset.schemas.train import TrainConfig
 from reelset.schemas.windows import WindowSettings
 
 
@@ -15,8 +18,8 @@ class Ltx2Config(WindowSettings):
     """``[ltx2]`` of dataset.toml: step3-ltx2-data (LTX-2 trainer, Lightricks/LTX-2
     packages/ltx-trainer/docs/dataset-preparation.md).
 
-    The family's clip rules live here, once (reelset/families/ltx2.py and the model module
-    reelset/ltx2.py read them): ``SIZE_MULTIPLE`` (W, H multiples of the video VAE's spatial factor
+    The family's clip rules live here, once (the family declaration and the model
+    code of this package read them): ``SIZE_MULTIPLE`` (W, H multiples of the video VAE's spatial factor
     32) and ``FRAME_STEP`` (F = 8n + 1: its causal temporal factor 8),
     per ltx-trainer docs/dataset-preparation.md ("Resolution Buckets": the default VAE's factors,
     spatial 32, temporal 8; the same text for LTX-2, 2.3 and 2.5 at Lightricks/LTX-2 400fd31);
@@ -49,3 +52,13 @@ class Ltx2Config(WindowSettings):
             raise ValueError("buckets: duplicate entries")
         return self
 
+
+class Ltx2PreprocessConfig(PreprocessConfig):
+    """``[ltx2_preprocess]`` of dataset.toml: step4-ltx2-preprocess (VAE video + audio latents and
+    Gemma text embeddings of every clip of step3-ltx2-data)."""
+
+    max_text_tokens: int = Field(1024, ge=8, le=4096, description="Caption tokens kept by the Gemma text encoder (LTX-2's pipeline default max_sequence_length is 1024).")
+
+
+class Ltx2TrainConfig(TrainConfig):
+    """``[ltx2_train]`` of dataset.toml: step5-ltx2-train (LTX-2 LoRA)."""

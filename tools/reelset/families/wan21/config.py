@@ -1,0 +1,40 @@
+"""Wan 2.1's dataset.toml sections: ``[wan21]`` (step3-wan21-package, tools/step3_wan_package.py),
+``[wan21_preprocess]`` (step4-wan21-preprocess) and ``[wan21_train]`` (step5-wan21-train).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from reelset.schemas.latents import PreprocessConfig
+from reelset.schemas.train import TrainConfig
+from reelset.schemas.wan_package import WanPackageConfig
+
+
+class Wan21Config(WanPackageConfig):
+    """``[wan21]`` of dataset.toml: step3-wan21-package (Wan 2.1 trainers: DiffSynth-Studio,
+    musubi-tuner, diffusion-pipe).
+
+    Wan 2.1's clip rules live here, once (the family declaration and the Wan model
+    code, reelset/wan.py, read them): ``SIZE_MULTIPLE`` 16 (``WanPipeline``, diffusers 0.42.1: W, H
+    multiples of the VAE's spatial factor 8 x transformer patch 2), ``FRAME_STEP`` 4 (frames 4n+1:
+    ``vae_scale_factor_temporal`` 4) and the default ``fps`` 16 (musubi-tuner docs/dataset_config.md:
+    Wan 2.1 trains at 16 fps)."""
+
+    LABEL: ClassVar[str] = "Wan 2.1"
+    SIZE_MULTIPLE: ClassVar[int] = 16
+    FRAME_STEP: ClassVar[int] = 4
+
+
+class Wan21PreprocessConfig(PreprocessConfig):
+    """``[wan21_preprocess]`` of dataset.toml: step4-wan21-preprocess (VAE latents and UMT5 text
+    embeddings of every clip of step3-wan21-package)."""
+
+    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
+    audio: bool = Field(False, description="Ignored: Wan 2.1 is a video-only model.")
+
+
+class Wan21TrainConfig(TrainConfig):
+    """``[wan21_train]`` of dataset.toml: step5-wan21-train (Wan 2.1 LoRA)."""
