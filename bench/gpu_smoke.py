@@ -705,18 +705,19 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     from reelset import media, vlm
     from reelset.schemas.base import StepSpec
     from reelset.schemas.captions import CaptionsArtifact
-    from reelset.step import Timer, load_inputs
+    from reelset.step import context
 
     spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", video_id=VIDEO_ID, inputs=inputs,
                     models={"vlm": model_ref("tiny-qwen2.5-vl", model_dir)},
                     config={"caption": CAPTION_CFG, "device": {"allow_cpu": ctx.allow_cpu}})
     out = ctx.work / "caption"
     out.mkdir()
-    timer = Timer()
+    run_ctx = context(spec, out, step2_caption.STEP, policy=ctx.policy)  # as the harness builds it
+    timer = run_ctx.timer
     with (replaced(step2_caption, "sample_frames", sample_clip_frames),
           replaced(media, "program_version", lambda name: f"{name}: not run (frames from .npz)"),
           spied(vlm, "load") as loaded, Measure() as m):
-        step2_caption.run(spec, out, timer, load_inputs(spec, step2_caption.STEP.schemas), policy=ctx.policy)
+        step2_caption.run(run_ctx)
     record_measure(res, m, timer)
     res.device = module_device(loaded[0].model)
     art = validate(res, out / "captions.json", CaptionsArtifact)
@@ -838,7 +839,7 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
         from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.latents import LatentIndex
-        from reelset.step import Timer
+        from reelset.step import context
 
         declared = families.get(family)
         fam = importlib.import_module(declared.model_ref.split(":")[0])  # the module of the model class
@@ -849,9 +850,10 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
                         config={f"{family}_preprocess": {"max_text_tokens": MAX_TEXT_TOKENS}, "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"latents-{family}"
         out.mkdir()
-        timer = Timer()
+        run_ctx = context(spec, out, step4_preprocess.declare(declared), policy=ctx.policy)
+        timer = run_ctx.timer
         with replaced(fam, *decoder), spied(model_cls, "load_pipeline") as loaded, Measure() as m:
-            step4_preprocess.run(spec, out, timer, policy=ctx.policy)
+            step4_preprocess.run(run_ctx)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].vae)
         idx = validate(res, out / "latents.json", LatentIndex)
@@ -875,7 +877,7 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
         from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.train import TrainSegment
-        from reelset.step import Timer
+        from reelset.step import context
 
         res.prepare_s = 0.0
         model_cls = type(families.get(family).model())
@@ -886,9 +888,10 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
                                 "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"train-{family}"
         out.mkdir()
-        timer = Timer()
+        run_ctx = context(spec, out, policy=ctx.policy)  # no declaration: the segment reads its own section
+        timer = run_ctx.timer
         with spied(model_cls, "load_pipeline") as loaded, Measure() as m:
-            step5_train_segment.run(spec, out, timer, policy=ctx.policy)
+            step5_train_segment.run(run_ctx)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].transformer)
         seg = validate(res, out / "segment.json", TrainSegment)

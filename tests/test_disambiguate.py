@@ -229,7 +229,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
     from reelset.schemas.disambiguate import DisambiguateConfig
     from reelset.schemas.references import ShotReferenceArtifact
     from reelset.schemas.transcript import TranscriptArtifact
-    from reelset.step import Timer, load_inputs
+    from reelset.step import context
 
     calls = []
     cls = transformers.Qwen2_5_VLForConditionalGeneration
@@ -246,7 +246,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
         "inputs": {"step1-scenes": str(demo_scenes), "step2-scene-context": str(demo_runs["ctx"]), "step2-bible": str(demo_runs["bible"])},
         "config": {"caption": {"max_frames": 2, "max_new_tokens": 200, "max_chars": 60, "batch_size": 4}}})
     (tmp_path / "cap").mkdir()
-    step2_caption.run(spec, tmp_path / "cap", Timer(), load_inputs(spec, step2_caption.STEP.schemas), policy=DevicePolicy())
+    step2_caption.run(context(spec, tmp_path / "cap", step2_caption.STEP))  # as the harness builds it
     assert len(calls) == 1 and calls[0] == [vlm.GrammarLogitsProcessor]
     caps = json.loads((tmp_path / "cap" / "captions.json").read_text())
     assert all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])

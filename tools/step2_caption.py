@@ -44,8 +44,6 @@ from PIL import Image
 from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
 from reelset.declare import Model, Step
-from reelset.device import DevicePolicy
-from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
     CAMERA_MOTIONS,
@@ -59,7 +57,7 @@ from reelset.schemas.captions import (
 from reelset.schemas.context import ClipContext, SceneContextArtifact
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.scenes import ScenesArtifact
-from reelset.step import Inputs, StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact},
@@ -147,10 +145,11 @@ def write_preview(frames: list[Path], rate: float, dst: Path) -> None:
                    loop=0, quality=70, method=4)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if "vlm" not in spec.models:
         raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
-    cfg = spec.section("caption", CaptionConfig)
+    cfg = ctx.config["caption"]
     scenes_dir = Path(spec.inputs["step1-scenes"])
     scenes, context, bible = inputs["step1-scenes"], inputs["step2-scene-context"], inputs["step2-bible"]
     if [c.clip_id for c in context.clips] != [s.clip_id for s in scenes.scenes]:

@@ -29,12 +29,11 @@ import numpy as np
 
 from reelset import ReelsetError, media, speakers, voice
 from reelset.declare import FanOut, Model, Step
-from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
-from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 # fan_out: one derivation per voice reference of the bible (characters[].voice_references: video +
 # start/end seconds) embeds that span (step2_voice_reference.py); every shard reads them all
@@ -154,13 +153,14 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     model = spec.models.get("speakers")
     if model is None:
         raise ReelsetError(f"{STEP}: spec has no models.speakers")
-    cfg = spec.section("speakers", SpeakersConfig)
+    cfg = ctx.config["speakers"]
     transcript = inputs["step2-transcript-base"]
     refs, where = load_references(spec)
     if not refs:

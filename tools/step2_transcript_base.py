@@ -54,10 +54,9 @@ from reelset.asr.segments import sentence_segments, speech_without_words
 from reelset.asr.windows import SAMPLE_RATE, seconds
 from reelset.declare import Model, Step
 from reelset.device import DevicePolicy
-from reelset.schemas.base import StepSpec
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
-from reelset.step import StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, Timer, log, main, write_json
 
 STEP = Step(name="step2-transcript-base", device="cuda", level="video", script="step2_transcript_base.py",
             config={"asr": AsrConfig, "device": DeviceConfig}, models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
@@ -110,10 +109,11 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, policy:
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments, speech_without_words=uncovered)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = spec.section("asr", AsrConfig)
+    cfg = ctx.config["asr"]
     src = Path(spec.video)
     model_ref = spec.models.get("asr")
     if model_ref is None:

@@ -80,7 +80,7 @@ from reelset.schemas.disambiguate import (
 from reelset.schemas.references import ShotReferenceArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
-from reelset.step import Inputs, StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 # step1-scenes is only validated (a broken upstream fails before any work); the frames come from the video itself
 STEP = Step(name="step2-transcript-disambiguate", device="cuda", level="video", script="step2_transcript_disambiguate.py",
@@ -232,11 +232,12 @@ def segment_audio(pcm, start: float, end: float):
     return pcm[a:b].astype(np.float32) / 32768.0
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = spec.section("disambiguate", DisambiguateConfig)
-    asr_cfg = spec.section("asr", AsrConfig)
+    cfg = ctx.config["disambiguate"]
+    asr_cfg = ctx.config["asr"]
     base, bible_art, refs = inputs["step2-transcript-base"], inputs["step2-bible"], inputs["step2-shot-reference"]
     segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
                 for s in base.segments]

@@ -29,15 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, voice
-from reelset.device import DevicePolicy
-from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import VoiceReferenceArtifact
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
 STEP = "step2-speakers"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     ref = spec.config.get("voice") or {}
     if not spec.video or not spec.video_id or not all(isinstance(ref.get(k), (int, float)) for k in ("start", "end")):
         raise ReelsetError(f"{STEP}: a voice-reference spec needs video_id, video and config.voice.start/end (seconds)")

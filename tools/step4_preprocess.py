@@ -36,14 +36,12 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, families, train
-from reelset.declare import Step, base_model
-from reelset.device import DevicePolicy
+from reelset.declare import Step, base_model, per_family
 from reelset.families import Family
-from reelset.schemas.base import StepSpec
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def record_name(file: str, package_dir: str) -> PurePosixPath:
@@ -67,12 +65,13 @@ def describe(record: dict) -> tuple[dict[str, list[int]], dict[str, str]]:
     return shapes, dtypes
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     import torch
 
     fam = families.of_step(spec.step)
     section = fam.preprocess_section
-    cfg = spec.section(section, fam.preprocess_config)
+    cfg = ctx.config[section]
     pkg_step = fam.package_step
     if pkg_step not in spec.inputs:
         raise ReelsetError(f"{spec.step}: spec has no input {pkg_step}")
@@ -130,4 +129,4 @@ def declare(family: Family) -> Step:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

@@ -28,14 +28,13 @@ import os
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
-from reelset.declare import Segments, Step, base_model
-from reelset.device import DevicePolicy
+from reelset.declare import Segments, Step, base_model, per_family
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
 from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import TrainArtifact, TrainSample, TrainSegment
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
@@ -55,10 +54,11 @@ def chain(spec: StepSpec, steps: int) -> list[tuple[Path, TrainSegment]]:
     return segs
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     fam = families.of_step(spec.step)
     section = fam.train_section
-    cfg = spec.section(section, fam.train_config)
+    cfg = ctx.config[section]
     segs = chain(spec, cfg.steps)
     last_dir, last = segs[-1]
     pre = Path(spec.inputs[fam.preprocess_step])
@@ -128,4 +128,4 @@ def declare(family: Family) -> Step:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

@@ -36,11 +36,10 @@ import time
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
-from reelset.device import DevicePolicy
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import LossPoint, SegmentSpec, TrainSegment
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def check(spec: StepSpec) -> tuple:
@@ -87,7 +86,8 @@ def adapter_metadata(transformer) -> dict:
     return meta
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, *, policy: DevicePolicy) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     family, cfg, seg, index, pre, clips, prev, targets = check(spec)
     import diffusers
     import torch

@@ -24,7 +24,7 @@ The Nix names of the fields (``videoKeys``, ``cpuKernels``, ``perVideo``, ``shar
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -150,6 +150,18 @@ def base_model(family: Any) -> Model:
     return Model(key=f"{n}_preprocess.model", default=family.default_model,
                  variant={"key": f"{n}_preprocess.variant", "default": family.default_variant, "family": n,
                           "models": {v.name: v.model for v in family.variants}})
+
+
+def per_family(declare: Callable[[Any], Step]) -> Callable[[Any], Step]:
+    """The declaration a family tool gives the harness (``main(per_family(declare), run, …)``,
+    reelset.step.main): for a spec, its tool's ``declare(family)`` of the family owning the step
+    the spec is for (reelset.families.of_step; ReelsetError there for a step no family owns)."""
+    from reelset import families
+
+    def of_spec(spec: Any) -> Step:
+        return declare(families.of_step(spec.step))
+
+    return of_spec
 
 
 def pipeline_order(steps: list[Step]) -> list[Step]:
