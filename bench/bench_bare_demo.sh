@@ -17,6 +17,12 @@ R=${1:-/tmp/reelset-bare}
 [ -x "$R.base/bin/bash" ] || debootstrap --variant=minbase bookworm "$R.base" http://deb.debian.org/debian
 rm -rf "$R" && cp -a "$R.base" "$R"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
+# this network's own trust, when it has one (a TLS-inspecting egress proxy: pip reads /etc/pip.conf's
+# `cert`); a bare machine on the same network would be given the same two files
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$R/etc/pip.conf"
+mkdir -p "$R/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
+# (and its local CAs, which update-ca-certificates keeps when apt installs ca-certificates)
+[ -d /usr/local/share/ca-certificates ] && mkdir -p "$R/usr/local/share" && cp -r /usr/local/share/ca-certificates "$R/usr/local/share/"
 git clone -q "$REPO" "$R/root/reelset"
 mkdir -p "$R/.oldroot"
 cat > "$R/root/bare-demo.sh" <<'INNER'

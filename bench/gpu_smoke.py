@@ -562,10 +562,10 @@ def tiny_model(ctx: Context, name: str, build: Callable[[Path], None]) -> Path:
 
 
 def tiny_diffusion(ctx: Context, family: str) -> Path:
-    """The tiny diffusers pipeline of ``family`` (tools/make_tiny_models.py ltx2 / wan2.1), built once."""
-    import make_tiny_models
+    """The tiny diffusers pipeline of ``family`` (its recipe, reelset/families/<family>/tiny.py), built once."""
+    from reelset import families
 
-    return tiny_model(ctx, f"tiny-{family}", {"ltx2": make_tiny_models.make_ltx2, "wan21": make_tiny_models.make_wan21}[family])
+    return tiny_model(ctx, f"tiny-{family}", families.get(family).tiny.make)
 
 
 # --------------------------------------------------------------------------- stages

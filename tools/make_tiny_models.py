@@ -64,65 +64,6 @@ Kinds (first argument):
     chat template above (Qwen3VLProcessor adds the frame timestamps itself). About 0.23 M
     parameters.
 
-``ltx2``
-    An LTX-2 diffusers pipeline directory (``LTX2Pipeline.save_pretrained`` layout, like the
-    hub's ``Lightricks/LTX-2`` diffusers repository), loadable by the real code path
-    ``diffusers.LTX2Pipeline.from_pretrained(dir)`` (diffusers 0.42.1); about 5 MB, float32,
-    loads in well under a second once diffusers is imported:
-
-    - ``transformer/``: ``LTX2VideoTransformer3DModel``, 2 blocks, video and audio streams of
-      width 24 (2 heads x 12), ``in_channels`` 8 (= video latent channels), ``audio_in_channels``
-      16 (= audio latent channels 4 x latent mel bins 4), ``caption_channels`` 32.
-    - ``vae/``: ``AutoencoderKLLTX2Video`` with LTX-2's four down blocks (patch 4, spatial,
-      temporal, 2x spatiotemporal; channels 8-16-32-32, one layer each), 8 latent channels, so
-      the factors are LTX-2's: **32x spatial, 8x causal temporal**: a W x H x F clip
-      (W, H multiples of 32, F = 8n+1) gives latents (8, (F-1)/8+1, H/32, W/32)
-      (LTX-2: 128 channels). ``latents_mean`` 0 / ``latents_std`` 1 / ``scaling_factor`` 1.
-    - ``audio_vae/``: ``AutoencoderKLLTX2Audio`` (pixel norm, channels 16-32-64, 4 latent
-      channels, 16 mel bins, 16 kHz, hop 160; time and mel downsampled 4x), so 25 latent steps
-      per second of 4 x 4 values (LTX-2: 8 channels x 16 mel bins of 64). ``base_channels`` must
-      equal latent channels x latent mel bins because ``latents_mean/std`` normalise that packed axis.
-    - ``vocoder/``: ``LTX2Vocoder`` (hidden 32, upsampling 6 x 5 x 8 = 240 = hop 160 x 24 kHz /
-      16 kHz), stereo 24 kHz output as in LTX-2.
-    - ``text_encoder/``: ``Gemma3ForConditionalGeneration`` (2 text layers, hidden 32, 2 heads /
-      1 KV head, head dim 16; a 1-layer SigLIP tower of width 16, 28 px images, 4 tokens per image
-      that the pipeline never uses); ``connectors/``: ``LTX2TextConnectors`` reading all 3 hidden
-      states (``text_proj_in_factor`` 3), 1 layer of 2 x 16 per modality, **8 learnable
-      registers**, so the text length (``max_sequence_length``) must be a multiple of 8 (128 in LTX-2).
-    - ``tokenizer/``: ``GemmaTokenizer`` (byte-fallback BPE) trained locally on :data:`CORPUS`
-      to 400 tokens with Gemma's special tokens (``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2, ``<unk>`` 3,
-      ``<mask>`` 4, image and turn markers), ``<bos>`` prepended, left padding.
-    - ``scheduler/``: ``FlowMatchEulerDiscreteScheduler`` with LTX-2's token-count-dependent
-      shift (``use_dynamic_shifting``, shift 0.95 at 1024 tokens .. 2.05 at 4096).
-
-    Weights from ``torch.manual_seed(SEED)``; the video is noise and the audio a hum.
-
-``wan2.1``
-    A Wan 2.1 text-to-video diffusers pipeline directory in the layout of the hub's
-    ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers`` (``model_index.json``, ``transformer/``, ``vae/``,
-    ``text_encoder/``, ``tokenizer/``, ``scheduler/``; ``WanPipeline.save_pretrained``), loadable by
-    the real code path ``diffusers.WanPipeline.from_pretrained(dir)`` (diffusers 0.42.1); about
-    3 MB, float32, loads in about a second once diffusers is imported:
-
-    - ``transformer/``: ``WanTransformer3DModel``, 2 blocks of width 24 (2 heads x 12), FFN 48,
-      patch (1, 2, 2), ``in_channels`` = ``out_channels`` 16, ``text_dim`` 32, ``freq_dim`` 256,
-      RMS q/k norm across heads, cross-attention norm (Wan 2.1 1.3B: 30 blocks of 12 x 128).
-    - ``vae/``: ``AutoencoderKLWan`` with Wan 2.1's stage layout (``dim_mult`` 1-2-4-4, temporal
-      downsampling in the last two stages) at base width 8 with one res block per stage,
-      **16 latent channels** (``z_dim``, as in Wan 2.1) and Wan 2.1's ``latents_mean/std``, so the
-      factors are Wan 2.1's: **8x spatial, 4x causal temporal**: a W x H x F clip (W, H multiples
-      of 16 for the 2x2 patch, F = 4n+1) gives latents (16, (F-1)/4+1, H/8, W/8).
-    - ``text_encoder/``: ``UMT5EncoderModel`` (2 layers, d_model 32, 4 heads of 8, gated-GELU FFN
-      64; umt5-xxl: 24 layers, d_model 4096).
-    - ``tokenizer/``: ``T5TokenizerFast`` (Unigram, Metaspace ``▁``, ``</s>`` appended; ``<pad>`` 0,
-      ``</s>`` 1, ``<unk>`` 2) whose vocabulary (every word and character of :data:`CORPUS`, scored
-      by log frequency) is computed here, not trained (the Unigram trainer is not reproducible).
-    - ``scheduler/``: ``UniPCMultistepScheduler`` with the settings of the hub repositories'
-      ``scheduler_config.json``: flow prediction, ``use_flow_sigmas``, ``flow_shift`` 3.0, order 2,
-      bh2, ``final_sigmas_type`` zero.
-
-    Weights from ``torch.manual_seed(SEED)``; the video is noise.
-
 ``wavlm-xvector``
     A speaker-verification checkpoint in the layout of the hub's ``microsoft/wavlm-base-plus-sv``
     (``config.json`` + ``model.safetensors`` + ``preprocessor_config.json``), loadable by the real
@@ -139,8 +80,9 @@ versions write byte-identical directories (tests/test_vlm.py, tests/test_ltx2_mo
 tests/test_wan21_model.py check it). Nix builds it as a
 plain derivation (``builder = "make_tiny_models.py"`` in nix/models.toml).
 
-Other kinds: a model family's own recipe (``Family.tiny``, reelset/families/<name>/tiny.py, e.g.
-``wan22``); the seed, corpus and T5 tokenizer every recipe shares are in :mod:`reelset.tinykit`.
+Other kinds: the model families' own recipes (``Family.tiny``, reelset/families/<name>/tiny.py:
+``ltx2``, ``wan2.1``, ``wan22``, whose docstrings describe them); the seed, corpus and T5 tokenizer
+every recipe shares are in :mod:`reelset.tinykit`.
 
 Usage: ``python tools/make_tiny_models.py {qwen2.5-vl,qwen2.5-omni-thinker,qwen3-omni-moe-thinker,qwen3-vl,ltx2,wan2.1,wavlm-xvector,<family kind>} --out DIR`` (``--out`` defaults to the
 environment variable ``out``, as set by Nix). Errors (exit status 2): unknown kind, no
@@ -161,7 +103,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if not os.access(os.environ.get("HOME", "/nonexistent"), os.W_OK):
     os.environ["HOME"] = os.environ.get("TMPDIR", "/tmp")
 
-from reelset.tinykit import CORPUS, SEED, make_t5_tokenizer  # noqa: E402
+from reelset.tinykit import CORPUS, SEED  # noqa: E402
 
 VOCAB_SIZE = 600
 MIN_PIXELS = 4 * 28 * 28
@@ -450,147 +392,6 @@ QWEN3_MIN_PIXELS = 4 * 32 * 32     # Qwen3-VL: patch 16 x merge 2
 QWEN3_MAX_PIXELS = 64 * 32 * 32
 
 
-# Tiny LTX-2 sizes (see the module docstring, section ``ltx2``).
-LTX2_TEXT_HIDDEN = 32          # Gemma-3 hidden size = connector caption_channels (3840 in LTX-2)
-LTX2_TEXT_LAYERS = 2           # Gemma-3 layers; the connector reads all LTX2_TEXT_LAYERS + 1 hidden states
-LTX2_REGISTERS = 8             # connector learnable registers: text length must be a multiple (128 in LTX-2)
-LTX2_VIDEO_LATENT_CHANNELS = 8     # 128 in LTX-2
-LTX2_AUDIO_LATENT_CHANNELS = 4     # 8 in LTX-2
-LTX2_MEL_BINS = 16                 # 64 in LTX-2; latent mel bins = MEL_BINS / 4
-LTX2_GEMMA_SPECIAL = ["<start_of_image>", "<end_of_image>", "<image_soft_token>",
-                      "<start_of_turn>", "<end_of_turn>"]
-
-
-def make_gemma_tokenizer():
-    """Gemma-style BPE (``GemmaTokenizer``: byte fallback, ``▁`` for spaces) trained locally on
-    :data:`CORPUS` to 400 tokens; ``<pad>``=0, ``<eos>``=1, ``<bos>``=2, ``<unk>``=3, ``<mask>``=4
-    as in Gemma, plus :data:`LTX2_GEMMA_SPECIAL`; prepends ``<bos>``; left padding (what LTX-2 uses)."""
-    from transformers import GemmaTokenizer
-
-    seed_tok = GemmaTokenizer()
-    tok = seed_tok.train_new_from_iterator(CORPUS.splitlines(), vocab_size=400,
-                                           new_special_tokens=LTX2_GEMMA_SPECIAL)
-    tok.add_bos_token = True  # Gemma prepends <bos>
-    tok.update_post_processor()
-    tok.padding_side = "left"
-    tok.model_max_length = 1024
-    return tok
-
-
-def make_ltx2(out: Path) -> None:
-    """Write the tiny LTX-2 diffusers pipeline directory (see the module docstring) into ``out``."""
-    import torch
-    from diffusers import (
-        AutoencoderKLLTX2Audio,
-        AutoencoderKLLTX2Video,
-        FlowMatchEulerDiscreteScheduler,
-        LTX2Pipeline,
-        LTX2VideoTransformer3DModel,
-    )
-    from diffusers.pipelines.ltx2 import LTX2TextConnectors, LTX2Vocoder
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(1)
-    tok = make_gemma_tokenizer()
-    ids = {t: tok.convert_tokens_to_ids(t) for t in LTX2_GEMMA_SPECIAL}
-    text_config = Gemma3Config(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=LTX2_TEXT_HIDDEN, intermediate_size=64,
-            num_hidden_layers=LTX2_TEXT_LAYERS, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-            max_position_embeddings=2048, sliding_window=64, layer_types=["sliding_attention", "full_attention"],
-            pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        ),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=28, patch_size=14),
-        mm_tokens_per_image=4, boi_token_index=ids["<start_of_image>"], eoi_token_index=ids["<end_of_image>"],
-        image_token_index=ids["<image_soft_token>"],
-        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-    )
-    text_config.architectures = ["Gemma3ForConditionalGeneration"]
-    text_encoder = Gemma3ForConditionalGeneration(text_config).eval()
-
-    connectors = LTX2TextConnectors(
-        caption_channels=LTX2_TEXT_HIDDEN, text_proj_in_factor=LTX2_TEXT_LAYERS + 1,
-        video_connector_num_attention_heads=2, video_connector_attention_head_dim=16, video_connector_num_layers=1,
-        video_connector_num_learnable_registers=LTX2_REGISTERS,
-        audio_connector_num_attention_heads=2, audio_connector_attention_head_dim=16, audio_connector_num_layers=1,
-        audio_connector_num_learnable_registers=LTX2_REGISTERS,
-        connector_rope_base_seq_len=1024,
-    )
-    # four down blocks (patch 4, then spatial, temporal, 2x spatiotemporal) keep LTX-2's 32x/8x factors
-    vae = AutoencoderKLLTX2Video(
-        latent_channels=LTX2_VIDEO_LATENT_CHANNELS, block_out_channels=(8, 16, 32, 32),
-        decoder_block_out_channels=(8, 16, 32), layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1), spatial_compression_ratio=32, temporal_compression_ratio=8,
-    )
-    latent_mel = LTX2_MEL_BINS // 4
-    # latents_mean/std have base_channels entries and normalise the packed (channels * latent mel) axis,
-    # so base_channels must equal AUDIO_LATENT_CHANNELS * latent mel bins (8 * 16 = 128 in LTX-2)
-    audio_vae = AutoencoderKLLTX2Audio(
-        base_channels=LTX2_AUDIO_LATENT_CHANNELS * latent_mel, ch_mult=(1, 2, 4), num_res_blocks=1,
-        latent_channels=LTX2_AUDIO_LATENT_CHANNELS, mel_bins=LTX2_MEL_BINS, sample_rate=16000, mel_hop_length=160,
-    )
-    # 6*5*8 = 240 output samples per mel frame = 160 hop * 24000 / 16000, as in LTX-2's vocoder
-    vocoder = LTX2Vocoder(in_channels=2 * LTX2_MEL_BINS, hidden_channels=32, out_channels=2,
-                          upsample_kernel_sizes=[12, 10, 16], upsample_factors=[6, 5, 8],
-                          resnet_kernel_sizes=[3], resnet_dilations=[[1, 3]], output_sampling_rate=24000)
-    transformer = LTX2VideoTransformer3DModel(
-        in_channels=LTX2_VIDEO_LATENT_CHANNELS, out_channels=LTX2_VIDEO_LATENT_CHANNELS,
-        num_attention_heads=2, attention_head_dim=12, cross_attention_dim=24,
-        audio_in_channels=LTX2_AUDIO_LATENT_CHANNELS * latent_mel, audio_out_channels=LTX2_AUDIO_LATENT_CHANNELS * latent_mel,
-        audio_num_attention_heads=2, audio_attention_head_dim=12, audio_cross_attention_dim=24,
-        num_layers=2, caption_channels=LTX2_TEXT_HIDDEN,
-    )
-    # FlowMatchEulerDiscreteScheduler with LTX-2's resolution-dependent shift (mu from the token count)
-    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
-                                                base_image_seq_len=1024, max_image_seq_len=4096)
-    pipe = LTX2Pipeline(scheduler=scheduler, vae=vae, audio_vae=audio_vae, text_encoder=text_encoder, tokenizer=tok,
-                        connectors=connectors, transformer=transformer, vocoder=vocoder)
-    pipe.save_pretrained(out, safe_serialization=True)
-
-
-# Tiny Wan 2.1 sizes (see the module docstring, section ``wan2.1``).
-WAN21_TEXT_HIDDEN = 32         # UMT5 d_model = transformer text_dim (4096 in Wan 2.1)
-WAN21_LATENT_CHANNELS = 16     # VAE z_dim = transformer in/out channels (16 in Wan 2.1 too)
-
-
-def make_wan21(out: Path) -> None:
-    """Write the tiny Wan 2.1 T2V diffusers pipeline directory (see the module docstring) into ``out``."""
-    import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    torch.manual_seed(SEED)
-    torch.set_num_threads(1)
-    tok = make_t5_tokenizer()
-    text_config = UMT5Config(
-        vocab_size=len(tok), d_model=WAN21_TEXT_HIDDEN, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=32, relative_attention_max_distance=128,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=False,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-    )
-    text_config.architectures = ["UMT5EncoderModel"]
-    text_encoder = UMT5EncoderModel(text_config).eval()
-    # Wan 2.1's VAE layout (dim_mult 1-2-4-4, temporal downsampling in the last two stages, z_dim 16,
-    # its latents_mean/std defaults) at base width 8 and one res block per stage: 8x spatial, 4x causal temporal
-    vae = AutoencoderKLWan(base_dim=8, z_dim=WAN21_LATENT_CHANNELS, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
-                           attn_scales=[], temperal_downsample=[False, True, True])
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=WAN21_LATENT_CHANNELS,
-        out_channels=WAN21_LATENT_CHANNELS, text_dim=WAN21_TEXT_HIDDEN, freq_dim=256, ffn_dim=48, num_layers=2,
-        cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024,
-    )
-    # scheduler/scheduler_config.json of Wan-AI/Wan2.1-T2V-*-Diffusers (UniPC, flow sigmas, shift 3.0)
-    scheduler = UniPCMultistepScheduler(
-        num_train_timesteps=1000, prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0,
-        solver_order=2, solver_type="bh2", predict_x0=True, lower_order_final=True, final_sigmas_type="zero",
-        timestep_spacing="linspace", beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
-    )
-    pipe = WanPipeline(tokenizer=tok, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer)
-    pipe.save_pretrained(out, safe_serialization=True)
-
-
 def make_wavlm_xvector(out: Path) -> None:
     """Write the tiny WavLMForXVector directory (see the module docstring) into ``out``."""
     import torch
@@ -612,7 +413,7 @@ def make_wavlm_xvector(out: Path) -> None:
 
 
 KINDS = {"qwen2.5-vl": make_qwen25_vl, "qwen2.5-omni-thinker": make_qwen25_omni_thinker, "qwen3-vl": make_qwen3_vl,
-         "qwen3-omni-moe-thinker": make_qwen3_omni_moe_thinker, "ltx2": make_ltx2, "wan2.1": make_wan21, "wavlm-xvector": make_wavlm_xvector}
+         "qwen3-omni-moe-thinker": make_qwen3_omni_moe_thinker, "wavlm-xvector": make_wavlm_xvector}
 
 
 def family_kinds() -> dict:

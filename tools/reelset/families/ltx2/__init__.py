@@ -2,7 +2,7 @@
 
 Package step step3-ltx2-data (tools/step3_ltx2_data.py, ``[ltx2]``); latents and training through
 :mod:`reelset.families.ltx2.model` (LTX2Pipeline, diffusers 0.42.1); exports for the LTX-2 trainer and the
-LTX-Video-Trainer (reelset/export.py); tiny model: ``tools/make_tiny_models.py ltx2``.
+LTX-Video-Trainer (reelset/export.py); tiny model: ``tools/make_tiny_models.py ltx2`` (recipe: ``tiny.py``).
 
 Variants (``[ltx2_preprocess] variant``; sources: Lightricks/LTX-2 @ 400fd31 README.md,
 MODELS-LTX-2.3.md, packages/ltx-trainer/docs/quick-start.md and dataset-preparation.md;
@@ -56,6 +56,6 @@ FAMILY = Family(
                        "diffusers folder Lightricks/LTX-2.5-Diffusers (diffusers 0.42.1 pipeline_ltx2_dfr.py)"),
     ),
     default_variant="ltx-2",
-    tiny=TinyModel(name="tiny-ltx2", kind="ltx2", package={"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
+    tiny=TinyModel(name="tiny-ltx2", kind="ltx2", recipe="reelset.families.ltx2.tiny:make", package={"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
     exports={"package": ("ltx2-trainer", "ltxv-trainer", "ai-toolkit"), "latents": ("ltx2-trainer",)},
 )

@@ -39,7 +39,7 @@ FAMILY = Family(
                        f"Wan-Video/Wan2.1 @ 9737cba wan/configs/wan_t2v_{config}.py")
         for size, config in (("14b", "14B"), ("1.3b", "1_3B"))),
     default_variant="t2v-14b",
-    tiny=TinyModel(name="tiny-wan2.1", kind="wan2.1", package={"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
+    tiny=TinyModel(name="tiny-wan2.1", kind="wan2.1", recipe="reelset.families.wan21.tiny:make", package={"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
     exports={"package": ("musubi", "diffusion-pipe", "diffsynth", "ai-toolkit")},
     trainer_files={"checkpoint": "Wan-AI/Wan2.1-T2V-1.3B", "vae": "Wan2.1_VAE.pth"},
 )
