@@ -5,7 +5,7 @@ For each ``--minutes`` value a fresh interpreter makes (or takes, ``--video``) a
 (bench/bench_episode.py ``make_episode``: lavfi shots under an espeak-ng dialogue), then runs what
 the step runs — 16 kHz decode, Silero VAD, model load (tiny.en int8 on the CPU), the batched
 transcription with its second look at failed windows (since issue 26: 16-bit samples of the whole
-file, VAD and transcription one ~10-minute block at a time, ``asr.transcribe_blocks``) — and prints
+file, VAD and transcription one ~10-minute block at a time, ``reelset.asr.decode.transcribe_blocks``) — and prints
 the process's peak RSS (MB, ``ru_maxrss``) after each phase, plus the number of 30 s windows and
 of windows decoded again.
 
@@ -29,21 +29,29 @@ import json, resource, sys
 from pathlib import Path
 sys.path[:0] = sys.argv[4:]
 from conftest import TINY_EN
-from reelset import asr, media
+from reelset import media
+try:  # issue 40: reelset.asr is a package
+    from reelset.asr import decode as asr_decode, whisper as asr_whisper, windows as asr_windows
+    from reelset.device import DevicePolicy
+    policy = (DevicePolicy(),)  # issue 40: the device policy is passed in
+except ImportError:  # a checkout before it: one module
+    from reelset import asr
+    asr_decode = asr_whisper = asr_windows = asr
+    policy = ()
 from reelset.schemas.transcript import AsrConfig
 peak = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 cfg = AsrConfig(language="en", **({"batch_size": int(sys.argv[2])} if int(sys.argv[2]) else {}))
 row = {}
-if hasattr(asr, "transcribe_blocks"):  # issue 26: 16-bit samples held, VAD + ASR one block at a time
+if hasattr(asr_decode, "transcribe_blocks"):  # issue 26: 16-bit samples held, VAD + ASR one block at a time
     pcm = media.decode_audio_16k(Path(sys.argv[1]), pcm16=True); row["decoded_mb"] = peak()
-    model, device, _ = asr.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
-    windows, ts, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "ASR")
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, *policy); row["model_mb"] = peak()
+    windows, ts, _, _ = asr_decode.transcribe_blocks(model, pcm, cfg, asr_whisper.default_batch_size(cfg, device), "ASR")
     row["vad_mb"] = row["asr_mb"] = peak(); n = len(pcm)
 else:
     audio = media.decode_audio_16k(Path(sys.argv[1])); row["decoded_mb"] = peak()
-    ts = asr.speech_timestamps(audio, cfg); row["vad_mb"] = peak()
-    model, device, _ = asr.load_whisper(TINY_EN, cfg); row["model_mb"] = peak()
-    windows, _, _ = asr.transcribe(model, audio, ts, cfg, asr.default_batch_size(cfg, device), "ASR"); row["asr_mb"] = peak()
+    ts = asr_windows.speech_timestamps(audio, cfg); row["vad_mb"] = peak()
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, *policy); row["model_mb"] = peak()
+    windows, _, _ = asr_decode.transcribe(model, audio, ts, cfg, asr_whisper.default_batch_size(cfg, device), "ASR"); row["asr_mb"] = peak()
     n = len(audio)
 row.update(windows=len(windows), decoded_again=sum(bool(w.redecoded) for w in windows), audio_s=round(n / 16000, 1))
 json.dump(row, open(sys.argv[3], "w"))

@@ -4,12 +4,12 @@ Whisper often writes no full stop between two lines; a segment that ends only at
 then runs over several lines (issue 37: 11.7 s over four lines on an AMD CPU). This script makes
 the tests' two dialogue files (tests/speech_media.py: 54 sentences, four voices, 0.8 s pauses
 between lines and none), decodes each once with tiny.en through the step's own code
-(:func:`reelset.asr.transcribe_blocks`, the CPU's native kernels), and then segments the same
+(:func:`reelset.asr.decode.transcribe_blocks`, the CPU's native kernels), and then segments the same
 words with and without their punctuation:
 
 - the gaps between consecutive words of one window, split into gaps inside a line (both words'
   midpoints in one spoken line: one speaker's pauses) and gaps between lines; the gaps between
-  VAD regions and the silences they stand for (:func:`reelset.asr.vad_silences`);
+  VAD regions and the silences they stand for (:func:`reelset.asr.segments.vad_silences`);
 - per ``split_pause_s`` candidate: segments, the longest segment (s), the most lines one segment
   holds, the share of one-line segments, and how many lines are cut into two or more segments;
 - the "before" row: the segmenter of another checkout's ``tools/`` (``--baseline-tools``, its
@@ -35,7 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tools")]
 
 from conftest import PYTHON, TINY_EN  # noqa: E402
-from reelset import asr, media  # noqa: E402
+from reelset import media  # noqa: E402
+from reelset.asr import decode as asr_decode  # noqa: E402
+from reelset.asr import segments as asr_segments  # noqa: E402
+from reelset.asr import whisper as asr_whisper  # noqa: E402
+from reelset.asr import windows as asr_windows  # noqa: E402
+from reelset.device import DevicePolicy  # noqa: E402
 from reelset.schemas.transcript import AsrConfig  # noqa: E402
 from speech_media import Line, dialogue_script, make_speech_video  # noqa: E402
 
@@ -47,21 +52,25 @@ PUNCTUATION = re.compile(r"[^\w'’-]+")
 BASELINE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from reelset import asr
+try:  # issue 40: reelset.asr is a package
+    from reelset.asr import segments as asr_segments, windows as asr_windows
+except ImportError:  # a checkout before it: one module
+    from reelset import asr
+    asr_segments = asr_windows = asr
 from reelset.schemas.transcript import AsrConfig
 data = json.load(open(sys.argv[2]))
-wins = [asr.Window(text=w["text"], avg_logprob=w["avg_logprob"], no_speech_prob=w["no_speech_prob"],
+wins = [asr_windows.Window(text=w["text"], avg_logprob=w["avg_logprob"], no_speech_prob=w["no_speech_prob"],
                    words=[tuple(x) for x in w["words"]], spans=[tuple(x) for x in w["spans"]]) for w in data["windows"]]
-segs = asr.sentence_segments(wins, [tuple(r) for r in data["regions"]], AsrConfig())
+segs = asr_segments.sentence_segments(wins, [tuple(r) for r in data["regions"]], AsrConfig())
 print(json.dumps([[s.start, s.end, [(w.start + w.end) / 2 for w in s.words]] for s in segs]))
 """
 
 
-def strip(win: asr.Window) -> asr.Window:
+def strip(win: asr_windows.Window) -> asr_windows.Window:
     """``win`` with its punctuation removed, as Whisper writes a line without a full stop."""
     words = [(PUNCTUATION.sub("", w), a, b, p) for w, a, b, p in win.words]
     words = [w for w in words if w[0]]
-    return asr.Window(text=" ".join(w[0] for w in words), avg_logprob=win.avg_logprob,
+    return asr_windows.Window(text=" ".join(w[0] for w in words), avg_logprob=win.avg_logprob,
                       no_speech_prob=win.no_speech_prob, words=words, spans=win.spans)
 
 
@@ -82,21 +91,21 @@ def score(segments: list[tuple[float, float, list[float]]], lines: list[Line]) -
             "lines_cut": sum(n > 1 for n in pieces.values())}
 
 
-def ours(windows: list[asr.Window], regions, lines: list[Line], **cfg) -> dict:
-    segs = asr.sentence_segments(windows, regions, AsrConfig(**cfg))
+def ours(windows: list[asr_windows.Window], regions, lines: list[Line], **cfg) -> dict:
+    segs = asr_segments.sentence_segments(windows, regions, AsrConfig(**cfg))
     return score([(s.start, s.end, [(w.start + w.end) / 2 for w in s.words]) for s in segs], lines)
 
 
-def gaps(windows: list[asr.Window], regions, lines: list[Line]) -> dict:
+def gaps(windows: list[asr_windows.Window], regions, lines: list[Line]) -> dict:
     """Word gaps inside a line and between lines (s), and the VAD silences between lines."""
     inside, between = [], []
     for win in windows:
-        words = asr.clamp_to_speech(win.words, regions)
+        words = asr_segments.clamp_to_speech(win.words, regions)
         for a, b in zip(words, words[1:], strict=False):
             same = line_of(lines, (a[1] + a[2]) / 2) == line_of(lines, (b[1] + b[2]) / 2)
             (inside if same else between).append(float(b[1] - a[2]))
     region_gaps = [float(a2 - b) for (_, b), (a2, _) in zip(regions, regions[1:], strict=False)]
-    silences = [float(n) for _, n in asr.vad_silences(regions, AsrConfig())]
+    silences = [float(n) for _, n in asr_segments.vad_silences(regions, AsrConfig())]
 
     def q(x: list[float]) -> dict:
         if not x:
@@ -116,7 +125,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "split_pause.json")
     args = ap.parse_args()
     cfg = AsrConfig()
-    model, device, _ = asr.load_whisper(TINY_EN, cfg)
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     result: dict = {"model": "tiny.en", "device": device, "default_split_pause_s": cfg.split_pause_s, "media": {}}
     with tempfile.TemporaryDirectory(prefix="reelset-split-") as tmp:
         for name, pause in MEDIA.items():
@@ -124,9 +133,9 @@ def main() -> None:
             lines = make_speech_video(dialogue_script(54), video, pause_s=pause)
             pcm = media.decode_audio_16k(video, pcm16=True)
             t0 = time.perf_counter()
-            windows, timestamps, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), name)
+            windows, timestamps, _, _ = asr_decode.transcribe_blocks(model, pcm, cfg, asr_whisper.default_batch_size(cfg, device), name)
             decode_s = time.perf_counter() - t0
-            regions = [(float(a), float(b)) for a, b in asr.seconds(timestamps)]
+            regions = [(float(a), float(b)) for a, b in asr_windows.seconds(timestamps)]
             bare = [strip(w) for w in windows]
             row: dict = {"pause_s": pause, "seconds": round(lines[-1].end_s, 1), "lines": len(lines),
                          "decode_s": round(decode_s, 1), "gaps": gaps(windows, regions, lines), "candidates": {}}

@@ -4,7 +4,7 @@ CUDA machine, without Nix, in a few minutes.
 Stages, each through the repo's own code (tools/ on sys.path), in this order:
 
 - ``asr`` (step2-transcript-base): the step's own ``transcribe`` (tools/step2_transcript_base.py:
-  Silero VAD regions, ``reelset.asr.load_whisper`` — CTranslate2, float16 on CUDA —, faster-whisper's
+  Silero VAD regions, ``reelset.asr.whisper.load_whisper`` — CTranslate2, float16 on CUDA —, faster-whisper's
   batched pipeline with the second look at failing windows, sentence segments and guards) on 8 s of
   synthetic voiced audio with a tiny random Whisper (made here with transformers, converted by
   ``ctranslate2.converters.TransformersConverter``); ``[asr]`` :data:`ASR_CFG`: fixed 30 s windows
@@ -372,22 +372,23 @@ def module_device(module: Any) -> str:
     return next(module.parameters()).device.type
 
 
-def configure_policy(step: str, allow_cpu: bool) -> None:
-    """The device policy of cuda step ``step`` (reelset.device): GPU required unless ``allow_cpu``."""
-    from reelset import device as devices
+def step_policy(step: str, allow_cpu: bool) -> Any:
+    """The device policy of cuda step ``step`` (reelset.device.DevicePolicy, as the harness builds
+    it): GPU required unless ``allow_cpu``."""
+    from reelset.device import DevicePolicy
     from reelset.schemas.base import StepSpec
 
-    devices.configure(StepSpec(step=step, dataset=DATASET, device="cuda", config={"device": {"allow_cpu": allow_cpu}}))
+    return DevicePolicy.from_spec(StepSpec(step=step, dataset=DATASET, device="cuda", config={"device": {"allow_cpu": allow_cpu}}))
 
 
-def require_device(res: StageResult, library: str) -> str:
-    """The device the stage's library picks under the policy ('cuda' / 'cpu'); :class:`NoCuda`
-    naming the stage, the device found and the reason when CUDA is required but absent."""
+def require_device(ctx: Context, res: StageResult, library: str) -> str:
+    """The device the stage's library picks under the stage's policy (``ctx.policy``; 'cuda' /
+    'cpu'); :class:`NoCuda` naming the stage, the device found and the reason when CUDA is
+    required but absent."""
     from reelset import ReelsetError
-    from reelset import device as devices
 
     try:
-        return devices.pick(library)
+        return ctx.policy.pick(library)
     except ReelsetError as exc:
         res.device = "cpu"
         raise NoCuda(f"stage {res.stage} ({res.step}) needs a CUDA device, but the device found is the CPU: {exc} "
@@ -579,6 +580,7 @@ class Context:
     cublas_dirs: list[Path]
     models: dict[str, Path] = field(default_factory=dict)
     latents: dict[str, Path] = field(default_factory=dict)
+    policy: Any = None  # the running stage's reelset.device.DevicePolicy (run_stage)
 
 
 def preload_cublas12(extra: list[Path]) -> str | None:
@@ -605,11 +607,13 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     """step2-transcript-base's GPU part: the step's own ``transcribe`` (module docstring)."""
     with placeholder_modules("av", "srt"):
         import step2_transcript_base
-    from reelset import asr, media
+    from reelset import media
+    from reelset.asr import decode as asr_decode
+    from reelset.asr import whisper as asr_whisper
     from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
     from reelset.step import Timer, write_json
 
-    device = require_device(res, "ctranslate2")
+    device = require_device(ctx, res, "ctranslate2")
     t0 = time.perf_counter()
     model_dir = make_tiny_whisper(ctx.work / "tiny-whisper")
     audio = speech_like()
@@ -622,13 +626,13 @@ def stage_asr(ctx: Context, res: StageResult) -> None:
     cfg = AsrConfig.model_validate({**ASR_CFG, "guards": guards})
     vad = contextlib.nullcontext()
     if importlib.util.find_spec("onnxruntime") is None:
-        vad = replaced(asr, "speech_timestamps", lambda audio, cfg: [])
+        vad = replaced(asr_decode, "speech_timestamps", lambda audio, cfg: [])
         res.notes.append("onnxruntime missing: no Silero VAD regions")
     timer = Timer()
     try:
-        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False, **_: pcm_of(audio) if pcm16 else audio), vad, spied(asr, "load_whisper") as loaded,
+        with (replaced(media, "decode_audio_16k", lambda src, pcm16=False, **_: pcm_of(audio) if pcm16 else audio), vad, spied(asr_whisper, "load_whisper") as loaded,
               Measure() as m):
-            fields = step2_transcript_base.transcribe(Path(f"{VIDEO_ID}.synthetic"), model_dir, cfg, timer)
+            fields = step2_transcript_base.transcribe(Path(f"{VIDEO_ID}.synthetic"), model_dir, cfg, timer, ctx.policy)
     except Exception as exc:
         if device == "cuda" and cublas is None:
             raise StageError(f"{type(exc).__name__}: {exc} — CTranslate2 {installed_version('ctranslate2')} is a CUDA 12 "
@@ -691,7 +695,7 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     """step2-caption's GPU part (module docstring)."""
     import make_tiny_models
 
-    require_device(res, "torch")
+    require_device(ctx, res, "torch")
     t0 = time.perf_counter()
     model_dir = tiny_model(ctx, "tiny-qwen2.5-vl", make_tiny_models.make_qwen25_vl)
     inputs = caption_inputs(ctx.work / "caption-inputs")
@@ -701,18 +705,19 @@ def stage_caption(ctx: Context, res: StageResult) -> None:
     from reelset import media, vlm
     from reelset.schemas.base import StepSpec
     from reelset.schemas.captions import CaptionsArtifact
-    from reelset.step import Timer, load_inputs
+    from reelset.step import context
 
     spec = StepSpec(step=res.step, dataset=DATASET, device="cuda", video_id=VIDEO_ID, inputs=inputs,
                     models={"vlm": model_ref("tiny-qwen2.5-vl", model_dir)},
                     config={"caption": CAPTION_CFG, "device": {"allow_cpu": ctx.allow_cpu}})
     out = ctx.work / "caption"
     out.mkdir()
-    timer = Timer()
+    run_ctx = context(spec, out, step2_caption.STEP, policy=ctx.policy)  # as the harness builds it
+    timer = run_ctx.timer
     with (replaced(step2_caption, "sample_frames", sample_clip_frames),
           replaced(media, "program_version", lambda name: f"{name}: not run (frames from .npz)"),
           spied(vlm, "load") as loaded, Measure() as m):
-        step2_caption.run(spec, out, timer, load_inputs(spec, step2_caption.STEP.schemas))
+        step2_caption.run(run_ctx)
     record_measure(res, m, timer)
     res.device = module_device(loaded[0].model)
     art = validate(res, out / "captions.json", CaptionsArtifact)
@@ -729,7 +734,7 @@ def stage_omni(ctx: Context, res: StageResult) -> None:
 
     import make_tiny_models
 
-    require_device(res, "torch")
+    require_device(ctx, res, "torch")
     t0 = time.perf_counter()
     model_dir = tiny_model(ctx, "tiny-qwen2.5-omni-thinker", make_tiny_models.make_qwen25_omni_thinker)
     pictures = ctx.work / "omni-frames"
@@ -750,7 +755,7 @@ def stage_omni(ctx: Context, res: StageResult) -> None:
     timer = Timer()
     with Measure() as m:
         with timer.phase("load"):
-            model = vlm.load(model_dir)
+            model = vlm.load(model_dir, ctx.policy)
             grammar, decoding = vlm.answer_grammar(model, ModelSegmentAnswer, True,
                                                    segment_answer_schema(["Archer", "Lana"], OMNI_CFG["max_text_chars"]))
         convs = []
@@ -822,7 +827,7 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
     """step4-<family>-preprocess's GPU part (module docstring)."""
 
     def run(ctx: Context, res: StageResult) -> None:
-        require_device(res, "torch")
+        require_device(ctx, res, "torch")
         t0 = time.perf_counter()
         model_dir = tiny_diffusion(ctx, family)
         pkg = make_package(ctx.work / f"package-{family}", family)
@@ -834,7 +839,7 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
         from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.latents import LatentIndex
-        from reelset.step import Timer
+        from reelset.step import context
 
         declared = families.get(family)
         fam = importlib.import_module(declared.model_ref.split(":")[0])  # the module of the model class
@@ -845,9 +850,10 @@ def stage_latents(family: str) -> Callable[[Context, StageResult], None]:
                         config={f"{family}_preprocess": {"max_text_tokens": MAX_TEXT_TOKENS}, "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"latents-{family}"
         out.mkdir()
-        timer = Timer()
+        run_ctx = context(spec, out, step4_preprocess.declare(declared), policy=ctx.policy)
+        timer = run_ctx.timer
         with replaced(fam, *decoder), spied(model_cls, "load_pipeline") as loaded, Measure() as m:
-            step4_preprocess.run(spec, out, timer)
+            step4_preprocess.run(run_ctx)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].vae)
         idx = validate(res, out / "latents.json", LatentIndex)
@@ -865,13 +871,13 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
     """One step5-<family>-train segment of ``ctx.steps`` LoRA steps (module docstring)."""
 
     def run(ctx: Context, res: StageResult) -> None:
-        require_device(res, "torch")
+        require_device(ctx, res, "torch")
 
         import step5_train_segment
         from reelset import families
         from reelset.schemas.base import StepSpec
         from reelset.schemas.train import TrainSegment
-        from reelset.step import Timer
+        from reelset.step import context
 
         res.prepare_s = 0.0
         model_cls = type(families.get(family).model())
@@ -882,9 +888,10 @@ def stage_train(family: str) -> Callable[[Context, StageResult], None]:
                                 "device": {"allow_cpu": ctx.allow_cpu}})
         out = ctx.work / f"train-{family}"
         out.mkdir()
-        timer = Timer()
+        run_ctx = context(spec, out, policy=ctx.policy)  # no declaration: the segment reads its own section
+        timer = run_ctx.timer
         with spied(model_cls, "load_pipeline") as loaded, Measure() as m:
-            step5_train_segment.run(spec, out, timer)
+            step5_train_segment.run(run_ctx)
         record_measure(res, m, timer)
         res.device = module_device(loaded[0].transformer)
         seg = validate(res, out / "segment.json", TrainSegment)
@@ -912,7 +919,7 @@ def run_stage(name: str, ctx: Context, missing: dict[str, list[str]]) -> StageRe
         res.status = "missing-wheels"
         res.error = f"stage {name}: missing {', '.join(missing[name])} (bench/gpu_smoke_wheels.txt)"
         return res
-    configure_policy(res.step, ctx.allow_cpu)
+    ctx.policy = step_policy(res.step, ctx.allow_cpu)
     try:
         STAGE_FUNCS[name](ctx, res)
         if res.device != "cuda" and not ctx.allow_cpu:

@@ -25,7 +25,14 @@ import pytest
 import srt
 
 from conftest import Built, run_tool, transcript_spec
-from reelset import asr, cpu_kernels
+from reelset import cpu_kernels
+from reelset.asr import decode as asr_decode
+from reelset.asr import guards as asr_guards
+from reelset.asr import redecode as asr_redecode
+from reelset.asr import segments as asr_segments
+from reelset.asr import whisper as asr_whisper
+from reelset.asr import windows as asr_windows
+from reelset.device import DevicePolicy
 from reelset.hallucination import PHANTOM_PHRASES, normalize, repetition_spans
 from reelset.schemas.transcript import AsrConfig, GuardConfig, TranscriptArtifact
 from speech_media import (
@@ -169,13 +176,13 @@ def test_dialogue_wer_every_sentence_one_segment_each(runs, name, dispatch):
     assert [s.content for s in subs] == [s.text for s in run.t.segments]
 
 
-def unpunctuated_windows(t: TranscriptArtifact) -> list[asr.Window]:
+def unpunctuated_windows(t: TranscriptArtifact) -> list[asr_windows.Window]:
     """The decoding windows behind ``t``'s segments (a window's segments follow each other and carry
     its scores), their words stripped of punctuation: the dialogue as Whisper often writes it."""
-    windows: list[asr.Window] = []
+    windows: list[asr_windows.Window] = []
     for s in t.segments:
         if not windows or (windows[-1].avg_logprob, windows[-1].no_speech_prob) != (s.avg_logprob, s.no_speech_prob):
-            windows.append(asr.Window(text="", avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob, words=[]))
+            windows.append(asr_windows.Window(text="", avg_logprob=s.avg_logprob, no_speech_prob=s.no_speech_prob, words=[]))
         windows[-1].words += [(bare(w.word), w.start, w.end, w.probability) for w in s.words if bare(w.word)]
     for win in windows:
         win.text = " ".join(w[0] for w in win.words)
@@ -192,13 +199,13 @@ def test_dialogue_without_punctuation_one_segment_each(runs, dispatch):
     windows = unpunctuated_windows(run.t)
     assert not any(re.search(r"[.?!,]", w[0]) for win in windows for w in win.words)
     cfg = AsrConfig()
-    segments = asr.sentence_segments(windows, run.t.speech_regions, cfg)
+    segments = asr_segments.sentence_segments(windows, run.t.speech_regions, cfg)
     spans = lines_per_segment(segments, run.lines)
     print(f"\nwithout punctuation ({dispatch}): {len(segments)} segments for {len(run.lines)} lines, longest "
           f"{max(s.end - s.start for s in segments):.1f} s, at most {max(spans)} lines in one")
     assert_one_line_each(segments, run.lines)
     assert not [s for s in segments if s.flags]
-    run_on = asr.sentence_segments(windows, run.t.speech_regions, cfg.model_copy(update={"split_pause_s": 1000.0}))
+    run_on = asr_segments.sentence_segments(windows, run.t.speech_regions, cfg.model_copy(update={"split_pause_s": 1000.0}))
     assert max(lines_per_segment(run_on, run.lines)) >= 3
     assert max(s.end - s.start for s in run_on) <= cfg.max_segment_s
 
@@ -287,8 +294,8 @@ def test_progress_lines_on_stderr(runs, monkeypatch, capsys):
     final = [ln for ln in stderr.splitlines() if re.search(r"ASR: [\d.]+ / [\d.]+ s of audio \(100 %\).*RTF [\d.]+, ETA 0 s", ln)]
     assert final, stderr
     # the heartbeat: a line every PROGRESS_EVERY_S while decoding runs (shortened here)
-    monkeypatch.setattr(asr, "PROGRESS_EVERY_S", 0.05)
-    with asr.Progress("ASR", 100.0) as p:
+    monkeypatch.setattr(asr_decode, "PROGRESS_EVERY_S", 0.05)
+    with asr_decode.Progress("ASR", 100.0) as p:
         p.done_s = 25.0
         time.sleep(0.3)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "ASR: 25.0 / 100.0 s of audio (25 %)" in ln]
@@ -351,7 +358,7 @@ def test_a_loop_is_repaired_from_its_start(runs):
     run = runs["voices_f2"]
     audio = media.decode_audio_16k(run.out.parent / "voices_f2.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     lines = run.lines[8:16]
     a, b, mid = lines[0].start_s, lines[-1].end_s, lines[3].start_s
     spans = [(max(r0, a), min(r1, b)) for r0, r1 in run.t.speech_regions if min(r1, b) > max(r0, a)]
@@ -359,24 +366,24 @@ def test_a_loop_is_repaired_from_its_start(runs):
     assert len(before) >= 15
     step = (b - mid) / 42
     loop = [(w, round(mid + k * step, 3), round(mid + (k + 0.8) * step, 3), 0.9) for k, w in enumerate(["Acha", "told"] * 21)]
-    win = asr.Window(text=" ".join(w[0] for w in before + loop), avg_logprob=-0.3, no_speech_prob=0.1, words=before + loop,
+    win = asr_windows.Window(text=" ".join(w[0] for w in before + loop), avg_logprob=-0.3, no_speech_prob=0.1, words=before + loop,
                      spans=spans)
-    assert asr.window_failed(win, cfg.guards) == "'acha told' repeated 21 times"
-    k0, k1, pieces = asr.redecode_plan(audio, win, cfg.guards, asr.LOOP_PIECE_S)
+    assert asr_guards.window_failed(win, cfg.guards) == "'acha told' repeated 21 times"
+    k0, k1, pieces = asr_redecode.redecode_plan(audio, win, cfg.guards, asr_redecode.LOOP_PIECE_S)
     assert (k0, k1) == (len(before), len(before) + 42) and before[-1][2] - 0.01 <= pieces[0][0] <= mid + 1.0
-    assert all(sum(min(e, q) - max(s, p) for s, e in spans if min(e, q) > max(s, p)) <= asr.LOOP_PIECE_S + 0.01
+    assert all(sum(min(e, q) - max(s, p) for s, e in spans if min(e, q) > max(s, p)) <= asr_redecode.LOOP_PIECE_S + 0.01
                for p, q in pieces)
     windows = [win]
-    assert asr.repair_loops(model, audio, windows, [0], cfg, 8, None, None) == 1
+    assert asr_redecode.repair_loops(model, audio, windows, [0], cfg, 8, None, None) == 1
     got = windows[0]
-    assert got.words[:len(before)] == before and asr.loop_words(got, cfg.guards) == 0
-    t = run.t.model_copy(update={"segments": asr.sentence_segments([got], spans, cfg)})
+    assert got.words[:len(before)] == before and asr_guards.loop_words(got, cfg.guards) == 0
+    t = run.t.model_copy(update={"segments": asr_segments.sentence_segments([got], spans, cfg)})
     assert not [sg for sg in t.segments if sg.flags]
     sc = sentence_scores(t, lines[3:])
     assert sum(w <= SENTENCE_WER for w in sc.sentence_wer) >= 4, sc.heard  # measured 5 of 5
     # a window without a loop is planned whole
-    plain = asr.Window(text="", avg_logprob=-0.3, no_speech_prob=0.1, words=before, spans=spans)
-    assert asr.redecode_plan(audio, plain, cfg.guards, 10.0) == (0, len(before), asr.sub_windows(audio, spans))
+    plain = asr_windows.Window(text="", avg_logprob=-0.3, no_speech_prob=0.1, words=before, spans=spans)
+    assert asr_redecode.redecode_plan(audio, plain, cfg.guards, 10.0) == (0, len(before), asr_windows.sub_windows(audio, spans))
 
 
 @pytest.mark.parametrize("name", [m for m in MEDIA] + ["nonspeech_no_vad"])
@@ -416,20 +423,20 @@ def test_an_empty_second_decoding_never_replaces_words(runs, monkeypatch):
     run = runs["monologue"]
     audio = media.decode_audio_16k(run.out.parent / "monologue.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     spans = [(run.lines[2].start_s, run.lines[4].end_s)]
     said = " ".join(line.text for line in run.lines[2:5]).split()
     step = (spans[0][1] - spans[0][0]) / len(said)
     words = [(w, spans[0][0] + k * step, spans[0][0] + (k + 0.8) * step, 0.9) for k, w in enumerate(said)]
-    first = asr.Window(text=" ".join(said), avg_logprob=-1.8, no_speech_prob=0.1, words=words, spans=spans)
-    assert asr.window_failed(first, cfg.guards)  # log-probability below -1.0
-    empty = asr.Window(text="", avg_logprob=0.0, no_speech_prob=1.0, words=[], spans=spans)
-    assert not asr.better(empty, first, cfg.guards)
-    monkeypatch.setattr(asr, "decode_clips", lambda m, a, clips, *args: [asr.Window(text="", avg_logprob=0.0, no_speech_prob=1.0,
+    first = asr_windows.Window(text=" ".join(said), avg_logprob=-1.8, no_speech_prob=0.1, words=words, spans=spans)
+    assert asr_guards.window_failed(first, cfg.guards)  # log-probability below -1.0
+    empty = asr_windows.Window(text="", avg_logprob=0.0, no_speech_prob=1.0, words=[], spans=spans)
+    assert not asr_guards.better(empty, first, cfg.guards)
+    monkeypatch.setattr(asr_redecode, "decode_clips", lambda m, a, clips, *args: [asr_windows.Window(text="", avg_logprob=0.0, no_speech_prob=1.0,
                                                                                       words=[], spans=[c]) for c in clips])
-    monkeypatch.setattr(asr, "_sequential", lambda *args: ([], 0.0))
+    monkeypatch.setattr(asr_redecode, "decode_sequential", lambda *args: ([], 0.0))
     windows = [first]
-    assert asr.redecode_failed(model, audio, windows, cfg, None, None) == 1
+    assert asr_redecode.redecode_failed(model, audio, windows, cfg, None, None) == 1
     assert windows[0] is first and windows[0].words == words
 
 
@@ -455,18 +462,18 @@ def test_sentence_segments_split_and_flag():
     words = [("Mr.", 0.0, 0.2, 0.9), ("Archer", 0.2, 0.6, 0.9), ("left.", 0.6, 1.0, 0.9), ("Lana", 1.2, 1.5, 0.9),
              ("waits", 1.5, 1.9, 0.9), ("here.", 3.5, 3.8, 0.9), ("Thank", 4.0, 4.2, 0.9), ("you", 4.2, 4.3, 0.9),
              ("for", 4.3, 4.4, 0.9), ("watching!", 4.4, 4.9, 0.9)]
-    win = asr.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.3, no_speech_prob=0.1, words=words)
-    segs = asr.sentence_segments([win], [(0.0, 5.0)], cfg)
+    win = asr_windows.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.3, no_speech_prob=0.1, words=words)
+    segs = asr_segments.sentence_segments([win], [(0.0, 5.0)], cfg)
     assert [s.text for s in segs] == ["Mr. Archer left.", "Lana waits", "here.", "Thank you for watching!"]
     assert [[f.check for f in s.flags] for s in segs] == [[], [], [], ["phantom_phrase"]]
     # a loop in one window flags every segment it reaches; silence-looking windows are flagged too
     loop = [(f"{w}{'.' if i % 2 else ''}", i * 0.4, i * 0.4 + 0.3, 0.5) for i, w in enumerate(["Thank", "you"] * 4)]
-    segs = asr.sentence_segments([asr.Window(text="", avg_logprob=-1.5, no_speech_prob=0.9, words=loop)], [(0.0, 1.0)], cfg)
+    segs = asr_segments.sentence_segments([asr_windows.Window(text="", avg_logprob=-1.5, no_speech_prob=0.9, words=loop)], [(0.0, 1.0)], cfg)
     assert len(segs) == 4 and all({"repetition", "no_speech"} <= {f.check for f in s.flags} for s in segs)
     assert {f.check for f in segs[-1].flags} >= {"outside_speech"}
     # a long unpunctuated run is cut at its clause marks, at most max_segment_s long
     run = [(f"w{i}{',' if i % 10 == 9 else ''}", i * 0.5, i * 0.5 + 0.4, 0.9) for i in range(60)]
-    segs = asr.sentence_segments([asr.Window(text="", avg_logprob=-0.2, no_speech_prob=0.1, words=run)], [(0.0, 30.0)], cfg)
+    segs = asr_segments.sentence_segments([asr_windows.Window(text="", avg_logprob=-0.2, no_speech_prob=0.1, words=run)], [(0.0, 30.0)], cfg)
     assert all(s.end - s.start <= cfg.max_segment_s for s in segs) and all(s.text.endswith(",") for s in segs[:-1])
 
 
@@ -487,8 +494,8 @@ def test_pauses_end_segments_without_punctuation():
         return [(w, round(t + k * (0.3 + gap), 3), round(t + k * (0.3 + gap) + 0.3, 3), 0.9) for k, w in enumerate(text.split())]
 
     def segment(words: list, regions: list) -> list[str]:
-        win = asr.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.2, no_speech_prob=0.05, words=words)
-        return [s.text for s in asr.sentence_segments([win], regions, cfg)]
+        win = asr_windows.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.2, no_speech_prob=0.05, words=words)
+        return [s.text for s in asr_segments.sentence_segments([win], regions, cfg)]
 
     one = said("Ray is waiting for Archer in Berlin during the storm", 0.0, gap=pause - 0.2)  # slow, but one line
     two = said("Carol called Mallory in Moscow on Monday", one[-1][2] + pause + 0.05)
@@ -505,7 +512,7 @@ def test_pauses_end_segments_without_punctuation():
     assert all(b - a < pause for a, b in zip([w[2] for w in stretched], [w[1] for w in stretched[1:]], strict=False))
     assert segment(stretched, [(0.0, stretched[-1][2])]) == [" ".join(lines)]  # no pause seen: one run-on
     regions = [(0.0, two[0][1] - 0.4), (two[0][1] - 0.3, three[0][1] - 0.4), (three[0][1] - 0.3, three[-1][2])]
-    assert [round(n, 3) for _, n in asr.vad_silences(regions, cfg)] == [0.9, 0.9]
+    assert [round(n, 3) for _, n in asr_segments.vad_silences(regions, cfg)] == [0.9, 0.9]
     assert segment(stretched, regions) == lines
     # touching regions: a silence of at least vad_min_silence_ms (0.5 s) only, a speaker's pause: no end there
     touching = [(0.0, two[0][1] - 0.3), (two[0][1] - 0.3, three[0][1] - 0.3), (three[0][1] - 0.3, three[-1][2])]
@@ -576,15 +583,15 @@ def test_a_region_without_words_fails_its_window():
 
     spans = [(0.0, 8.0), (8.5, 16.0), (16.5, 20.6), (21.0, 29.0)]
     words = words_in(0.0, 8.0) + words_in(8.5, 16.0) + words_in(21.0, 29.0)
-    win = asr.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.2, no_speech_prob=0.05, words=words, spans=spans)
-    assert asr.coverage(win, g) >= g.min_coverage * sum(b - a for a, b in spans)  # the old rule sees nothing wrong
-    assert asr.bare_regions(win, g) == [(16.5, 20.6)]
-    assert asr.window_failed(win, g) == "speech 16.5-20.6 s without words"
-    short = asr.Window(text=win.text, avg_logprob=-0.2, no_speech_prob=0.05, words=words,
+    win = asr_windows.Window(text=" ".join(w[0] for w in words), avg_logprob=-0.2, no_speech_prob=0.05, words=words, spans=spans)
+    assert asr_guards.coverage(win, g) >= g.min_coverage * sum(b - a for a, b in spans)  # the old rule sees nothing wrong
+    assert asr_guards.bare_regions(win, g) == [(16.5, 20.6)]
+    assert asr_guards.window_failed(win, g) == "speech 16.5-20.6 s without words"
+    short = asr_windows.Window(text=win.text, avg_logprob=-0.2, no_speech_prob=0.05, words=words,
                        spans=[*spans[:2], (16.5, 17.3), spans[3]])
-    assert asr.bare_regions(short, g) == [] and asr.window_failed(short, g) is None
+    assert asr_guards.bare_regions(short, g) == [] and asr_guards.window_failed(short, g) is None
     full = words + words_in(16.5, 20.6)
-    assert asr.window_failed(asr.Window(text=" ".join(w[0] for w in full), avg_logprob=-0.2, no_speech_prob=0.05,
+    assert asr_guards.window_failed(asr_windows.Window(text=" ".join(w[0] for w in full), avg_logprob=-0.2, no_speech_prob=0.05,
                                         words=sorted(full, key=lambda w: w[1]), spans=spans), g) is None
 
 
@@ -598,30 +605,30 @@ def test_a_failed_window_is_decoded_again(runs):
     run = runs["monologue"]
     audio = media.decode_audio_16k(run.out.parent / "monologue.mp4")
     cfg = AsrConfig()
-    model, _, _ = asr.load_whisper(TINY_EN, cfg)
+    model, _, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     spans = [(run.lines[2].start_s, run.lines[4].end_s)]
     loop = [(".0", 7.0 + i * 0.1, 7.05 + i * 0.1, 0.9) for i in range(40)]
-    windows = [asr.Window(text=" ".join(w[0] for w in loop), avg_logprob=-0.03, no_speech_prob=0.5, words=loop, spans=spans)]
-    assert asr.window_failed(windows[0], cfg.guards)
-    assert asr.redecode_failed(model, audio, windows, cfg, None, None) == 1
+    windows = [asr_windows.Window(text=" ".join(w[0] for w in loop), avg_logprob=-0.03, no_speech_prob=0.5, words=loop, spans=spans)]
+    assert asr_guards.window_failed(windows[0], cfg.guards)
+    assert asr_redecode.redecode_failed(model, audio, windows, cfg, None, None) == 1
     win = windows[0]
-    assert win.redecoded and asr.window_failed(win, cfg.guards) is None
+    assert win.redecoded and asr_guards.window_failed(win, cfg.guards) is None
     said = norm(" ".join(line.text for line in run.lines[2:5]))
     assert jiwer.wer(said, norm(win.text)) <= 0.35, win.text
     assert all(spans[0][0] - 0.5 <= w[1] and w[2] <= spans[0][1] + 0.5 for w in win.words)
 
 
 def test_window_spans_match_the_pipeline_windows(runs):
-    """reelset.asr.window_spans groups VAD regions as faster-whisper's collect_chunks does (same
+    """reelset.asr.windows.window_spans groups VAD regions as faster-whisper's collect_chunks does (same
     seeks), and keeps every region (collect_chunks' metadata drops the first of each window)."""
     from faster_whisper.vad import collect_chunks
 
     from reelset import media
 
     audio = media.decode_audio_16k(runs["dialogue_pauses"].out.parent / "dialogue_pauses.mp4")
-    ts = asr.speech_timestamps(audio, AsrConfig())
+    ts = asr_windows.speech_timestamps(audio, AsrConfig())
     _, chunks = collect_chunks(audio, ts, max_duration=30)
-    spans = asr.window_spans(ts, 100)
+    spans = asr_windows.window_spans(ts, 100)
     assert sorted(spans) == [int(c["offset"] * 100) for c in chunks] and len(spans) > 5
     assert sum(len(v) for v in spans.values()) == len(ts)
 
@@ -636,12 +643,12 @@ def test_a_window_decoded_again_gets_only_its_own_audio():
             self.seen = (audio.shape[0], kw["clip_timestamps"])
             return iter([]), None
 
-    audio = np.zeros(asr.SAMPLE_RATE * 600, dtype=np.float32)  # 10 minutes
+    audio = np.zeros(asr_windows.SAMPLE_RATE * 600, dtype=np.float32)  # 10 minutes
     model = Recorder()
-    segs, offset = asr._sequential(model, audio, [300.25, 310.5, 312.0, 320.75], AsrConfig(), None, None)
+    segs, offset = asr_whisper.decode_sequential(model, audio, [300.25, 310.5, 312.0, 320.75], AsrConfig(), None, None)
     n, clips = model.seen
     assert segs == [] and offset == pytest.approx(299.25)
     assert clips == [1.0, 11.25, 12.75, 21.5]
     assert n == (32176 - 29925) * 160  # 299.25 s .. 321.75 s plus one 10 ms hop, in samples
-    _, offset = asr._sequential(model, audio, [0.2, 5.0], AsrConfig(), None, None)
+    _, offset = asr_whisper.decode_sequential(model, audio, [0.2, 5.0], AsrConfig(), None, None)
     assert offset == 0.0 and model.seen[1] == [0.2, 5.0]

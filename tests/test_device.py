@@ -23,18 +23,12 @@ def spec(step_device: str = "cuda", **config) -> StepSpec:
     return StepSpec(step="step2-transcript-base", dataset="t", device=step_device, config=config)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_policy():
-    yield
-    device._state = device._State()  # no policy leaks into other tests of this process
-
-
 def test_default_policy_refuses_the_cpu_with_the_reason():
-    device.configure(spec())
-    assert device.policy() == device.GPU_REQUIRED
+    policy = device.DevicePolicy.from_spec(spec())
+    assert policy.rule == device.GPU_REQUIRED
     for library in ("ctranslate2", "torch"):
         with pytest.raises(ReelsetError) as err:
-            device.pick(library)
+            policy.pick(library)
         text = str(err.value)
         assert NO_GPU in text and f"{library} sees none" in text and "allow_cpu = true" in text
         assert "step2-transcript-base (dataset 't')" in text
@@ -43,25 +37,40 @@ def test_default_policy_refuses_the_cpu_with_the_reason():
 
 
 def test_allow_cpu_picks_the_cpu_and_records_the_policy(capsys):
-    device.configure(spec(device={"allow_cpu": True}))
-    assert device.pick("ctranslate2") == "cpu" and device.pick("torch") == "cpu" and device.pick("torch") == "cpu"
+    policy = device.DevicePolicy.from_spec(spec(device={"allow_cpu": True}))
+    assert policy.pick("ctranslate2") == "cpu" and policy.pick("torch") == "cpu" and policy.pick("torch") == "cpu"
     notices = [ln for ln in capsys.readouterr().err.splitlines() if "sees no CUDA device" in ln]
     assert len(notices) == 1, notices  # issue 38 (6): once per step, not once per call
+    policy.note("ctranslate2_isa", "AVX2")
     meta = StepMeta(step="s", dataset="t", tool_sha256="", device="cpu")
-    device.record(meta)
-    assert meta.device_policy == "cpu-allowed" and meta.gpu is None
+    policy.record(meta)
+    assert meta.device_policy == "cpu-allowed" and meta.gpu is None and meta.versions["ctranslate2_isa"] == "AVX2"
 
 
 def test_cpu_steps_and_library_use_have_no_policy():
-    device.configure(spec("cpu"))
-    assert device.policy() is None and device.pick("torch") == "cpu"
-    device._state = device._State()
-    assert device.pick("ctranslate2") == "cpu"   # tests, benchmarks: GPU if any, else CPU
+    policy = device.DevicePolicy.from_spec(spec("cpu"))
+    assert policy.rule is None and policy.pick("torch") == "cpu"
+    assert device.DevicePolicy().pick("ctranslate2") == "cpu"   # tests, benchmarks: GPU if any, else CPU
+
+
+def test_two_policies_in_one_process_do_not_share_state(capsys):
+    """Issue 40: the policy is an object the harness builds, not module state: a strict policy
+    built after a lax one still refuses the CPU, and each logs its own notice and facts."""
+    lax = device.DevicePolicy.from_spec(spec(device={"allow_cpu": True}))
+    assert lax.pick("torch") == "cpu"
+    lax.note("k", "v")
+    strict = device.DevicePolicy.from_spec(spec())
+    with pytest.raises(ReelsetError, match=NO_GPU):
+        strict.pick("torch")
+    assert strict.facts == {} and strict.picked == [] and lax.picked == ["cpu"]
+    other = device.DevicePolicy.from_spec(spec(device={"allow_cpu": True}))
+    assert other.pick("torch") == "cpu" and other.told
+    assert len([ln for ln in capsys.readouterr().err.splitlines() if "sees no CUDA device" in ln]) == 2
 
 
 def test_bad_device_section_is_a_clear_error():
     with pytest.raises(ReelsetError, match=r"dataset.toml \[device\] allow_gpu: Extra inputs are not permitted"):
-        device.configure(spec(device={"allow_gpu": True}))
+        device.DevicePolicy.from_spec(spec(device={"allow_gpu": True}))
 
 
 def test_min_driver_follows_nvidia_table():

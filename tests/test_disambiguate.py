@@ -223,12 +223,13 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
     import step2_caption
     import step2_transcript_disambiguate
     from reelset import vlm
+    from reelset.device import DevicePolicy
     from reelset.schemas.base import StepSpec
     from reelset.schemas.bible import BibleArtifact
     from reelset.schemas.disambiguate import DisambiguateConfig
     from reelset.schemas.references import ShotReferenceArtifact
     from reelset.schemas.transcript import TranscriptArtifact
-    from reelset.step import Timer, load_inputs
+    from reelset.step import context
 
     calls = []
     cls = transformers.Qwen2_5_VLForConditionalGeneration
@@ -245,7 +246,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
         "inputs": {"step1-scenes": str(demo_scenes), "step2-scene-context": str(demo_runs["ctx"]), "step2-bible": str(demo_runs["bible"])},
         "config": {"caption": {"max_frames": 2, "max_new_tokens": 200, "max_chars": 60, "batch_size": 4}}})
     (tmp_path / "cap").mkdir()
-    step2_caption.run(spec, tmp_path / "cap", Timer(), load_inputs(spec, step2_caption.STEP.schemas))
+    step2_caption.run(context(spec, tmp_path / "cap", step2_caption.STEP))  # as the harness builds it
     assert len(calls) == 1 and calls[0] == [vlm.GrammarLogitsProcessor]
     caps = json.loads((tmp_path / "cap" / "captions.json").read_text())
     assert all(c["constrained"] and c["status"] == "ok" for c in caps["clips"])
@@ -260,7 +261,7 @@ def test_the_grammar_is_attached_to_both_tools_generate_calls(demo_runs, demo_sc
     refs = ShotReferenceArtifact.model_validate(orjson.loads((demo_runs["refs"] / "references.json").read_bytes()))
     (tmp_path / "work").mkdir()
     cfg = DisambiguateConfig.model_validate({**DEMO_DISAMBIGUATE, "model_batch_size": 2})
-    step2_transcript_disambiguate.model_pass(dspec, cfg, base, segments, bible, refs, tmp_path / "work")
+    step2_transcript_disambiguate.model_pass(dspec, cfg, base, segments, bible, refs, tmp_path / "work", DevicePolicy())
     assert len(calls) == 1 + -(-len(segments) // 2) and all(c == [vlm.GrammarLogitsProcessor] for c in calls)
 
 

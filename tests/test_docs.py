@@ -62,17 +62,22 @@ def test_a_new_step_in_the_table_makes_the_reference_stale(tmp_path):
 
 
 def test_every_tool_reads_the_sections_the_step_table_declares():
-    """One declaration: the dataset.toml sections a tool reads (``spec.section("x", …)`` with a
-    literal name) are exactly those its entry in nix/steps.nix passes (``config``); a section the
-    table passes but no tool reads, or the reverse, fails here."""
+    """One declaration: the dataset.toml sections a tool reads (``ctx.config["x"]``, validated by
+    the harness from its declaration, or ``spec.section("x", …)``, with a literal name) are exactly
+    those its entry in nix/steps.json passes (``config``); a section the table passes but no tool
+    reads, or the reverse, fails here."""
     import ast
+
+    def keys(tree: ast.AST) -> list[ast.expr]:  # the section argument of every read
+        out = [c.args[0] for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+               and c.func.attr == "section" and c.args]
+        return out + [n.slice for n in ast.walk(tree) if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute)
+                      and n.value.attr == "config" and isinstance(n.value.value, ast.Name) and n.value.value.id == "ctx"]
 
     for s in nixinfo.step_table():
         tree = ast.parse((REPO / "tools" / s["script"]).read_text())
-        read = {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                and c.func.attr == "section" and c.args and isinstance(c.args[0], ast.Constant)}
-        dynamic = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "section"
-                      and c.args and not isinstance(c.args[0], ast.Constant) for c in ast.walk(tree))
+        read = {k.value for k in keys(tree) if isinstance(k, ast.Constant)}
+        dynamic = any(not isinstance(k, ast.Constant) for k in keys(tree))
         # [device] of every cuda step is read by the harness (reelset/device.py via reelset/step.py)
         harness = {"device"} if s["device"] == "cuda" else set()
         assert harness <= set(s["config"]), f"{s['name']}: a cuda step must take the \"device\" section"

@@ -30,9 +30,9 @@ def spec_file(tmp: Path, **extra) -> Path:
 def test_declared_inputs_are_loaded_and_meta_is_built_by_the_harness(tmp_path):
     seen = {}
 
-    def run(spec, out, timer, inputs):
-        seen.update(inputs)
-        (out / "x.json").write_text("{}")
+    def run(ctx):
+        seen.update(ctx.inputs)
+        (ctx.out / "x.json").write_text("{}")
         return StepResult(counts={"things": 2}, versions={"toy": "1"})
 
     (tmp_path / "frame").mkdir()
@@ -53,7 +53,7 @@ def test_a_bad_input_fails_naming_file_and_schema_before_the_step_runs(tmp_path,
         (folder / "frame.json").write_text(json.dumps({**FRAME, "t": -1}))
     inputs = {} if case == "no input" else {"step2-reference-frame": str(folder)}
 
-    def run(spec, out, timer, inputs):
+    def run(ctx):
         raise AssertionError("the step ran")
 
     out = tmp_path / "out"
@@ -64,6 +64,42 @@ def test_a_bad_input_fails_naming_file_and_schema_before_the_step_runs(tmp_path,
             "malformed": f"{folder / 'frame.json'}: does not match schema ExtractedFrame"}[case]
     assert want in err
     assert not out.exists() and not list(tmp_path.glob("out.partial-*"))
+
+
+def test_run_gets_one_context_with_validated_sections_and_the_policy(tmp_path, capsys):
+    """Issue 40: every tool's ``run(ctx)``: the declaration's config sections validated by their
+    models (a bad value fails in the one style before the step runs, no output left), the
+    device policy built from the spec, and a family tool's declaration found from the spec."""
+    from reelset.declare import Step, per_family
+    from reelset.schemas.scenes import SceneConfig
+
+    toy = Step(name="toy", device="cpu", level="dataset", script="x.py", config={"scenes": SceneConfig})
+    seen = {}
+
+    def run(ctx):
+        seen["ctx"] = ctx
+        return StepResult()
+
+    good = spec_file(tmp_path, config={"scenes": {"threshold": 12}})
+    assert main(toy, run, SCRIPT, argv=["--spec", str(good), "--out", str(tmp_path / "out")]) == 0
+    ctx = seen.pop("ctx")
+    assert isinstance(ctx.config["scenes"], SceneConfig) and ctx.config["scenes"].threshold == 12
+    assert ctx.policy.rule is None and ctx.spec.step == "toy" and ctx.inputs == {}
+    bad = spec_file(tmp_path, config={"scenes": {"threshold": -1}})
+    assert main(toy, run, SCRIPT, argv=["--spec", str(bad), "--out", str(tmp_path / "bad")]) == 2
+    assert "error: dataset.toml [scenes] threshold: Input should be greater than 0 (got -1)" in capsys.readouterr().err
+    assert "ctx" not in seen and not (tmp_path / "bad").exists() and not list(tmp_path.glob("bad.partial-*"))
+
+    families_seen = []
+
+    def declare(family):
+        families_seen.append(family.name)
+        return Step(name=family.preprocess_step, device="cpu", level="dataset", script="x.py", config={"scenes": SceneConfig})
+
+    spec = tmp_path / "fam.json"
+    spec.write_text(json.dumps({"step": "step4-ltx2-preprocess", "dataset": "d", "device": "cpu"}))
+    assert main(per_family(declare), run, SCRIPT, argv=["--spec", str(spec), "--out", str(tmp_path / "fam")]) == 0
+    assert families_seen == ["ltx2"] and seen["ctx"].config["scenes"] == SceneConfig()
 
 
 def test_atomic_output_renames_on_success_and_removes_on_failure(tmp_path):
@@ -106,7 +142,7 @@ def test_a_malformed_declaration_is_refused():
     from reelset.declare import Step, pipeline_order
 
     with pytest.raises(ReelsetError, match="shard_config"):
-        Step(name="x", device="cpu", level="dataset", script="x.py", config=["a"], shard_config=["b"])
+        Step(name="x", device="cpu", level="dataset", script="x.py", config={"a": StepMeta}, shard_config=["b"])
     a = Step(name="step2-a", device="cpu", level="video", script="a.py", inputs={"step2-b": None})
     b = Step(name="step2-b", device="cpu", level="video", script="b.py", inputs={"step2-a": None})
     with pytest.raises(ReelsetError, match="cycle"):

@@ -65,18 +65,22 @@ def test_subtitles_and_meta(demo_transcript):
 
 def test_silero_vad_runs_once_and_gives_the_pipelines_own_windows(monkeypatch):
     """The step's VAD regions are handed to faster-whisper's batched pipeline (issue 15: one VAD
-    pass per file): inside asr.transcribe the library's own VAD call is never reached, it is put
+    pass per file): inside reelset.asr.decode.transcribe the library's own VAD call is never reached, it is put
     back afterwards, and the windows equal those of the pipeline running its own VAD."""
     from faster_whisper import transcribe as fw_transcribe
 
     from conftest import DEMO_VIDEO, TINY_EN
-    from reelset import asr, media
+    from reelset import media
+    from reelset.asr import decode as asr_decode
+    from reelset.asr import whisper as asr_whisper
+    from reelset.asr import windows as asr_windows
+    from reelset.device import DevicePolicy
     from reelset.schemas.transcript import AsrConfig
 
     cfg = AsrConfig(language="en")
     audio = media.decode_audio_16k(DEMO_VIDEO)
-    timestamps = asr.speech_timestamps(audio, cfg)
-    model, device, _ = asr.load_whisper(TINY_EN, cfg)
+    timestamps = asr_windows.speech_timestamps(audio, cfg)
+    model, device, _ = asr_whisper.load_whisper(TINY_EN, cfg, DevicePolicy())
     original = fw_transcribe.get_speech_timestamps
     calls = []
 
@@ -85,9 +89,9 @@ def test_silero_vad_runs_once_and_gives_the_pipelines_own_windows(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(fw_transcribe, "get_speech_timestamps", counting)
-    reused, _, _ = asr.transcribe(model, audio, timestamps, cfg, asr.default_batch_size(cfg, device), "test")
+    reused, _, _ = asr_decode.transcribe(model, audio, timestamps, cfg, asr_whisper.default_batch_size(cfg, device), "test")
     assert calls == [] and fw_transcribe.get_speech_timestamps is counting
-    monkeypatch.setattr(asr, "reuse_vad", lambda _timestamps: __import__("contextlib").nullcontext())
-    own, _, _ = asr.transcribe(model, audio, timestamps, cfg, asr.default_batch_size(cfg, device), "test")
+    monkeypatch.setattr(asr_decode, "reuse_vad", lambda _timestamps: __import__("contextlib").nullcontext())
+    own, _, _ = asr_decode.transcribe(model, audio, timestamps, cfg, asr_whisper.default_batch_size(cfg, device), "test")
     assert calls == [1], "the pipeline's own VAD should have run once here"
     assert reused and reused[0].words and [(w.text, w.words, w.spans) for w in reused] == [(w.text, w.words, w.spans) for w in own]

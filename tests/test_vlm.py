@@ -107,13 +107,13 @@ def test_answer_grammar_falls_back_to_free_decoding_with_the_reason(tiny_vlm, mo
 
 def test_load_errors_name_the_directory(tmp_path):
     with pytest.raises(Exception, match="config.json not found"):
-        vlm.load(tmp_path)
+        vlm.load(tmp_path, "cpu")
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(Exception, match="'bert' is not supported"):
-        vlm.load(tmp_path)
+        vlm.load(tmp_path, "cpu")
     (tmp_path / "config.json").write_text('{"model_type": "qwen2_audio"}')  # hears, but sees nothing: not supported
     with pytest.raises(Exception, match="'qwen2_audio' is not supported"):
-        vlm.load(tmp_path)
+        vlm.load(tmp_path, "cpu")
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])

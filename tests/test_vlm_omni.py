@@ -171,7 +171,7 @@ def test_omni_multimodal_pass_hears_each_segment(kind, request, omni_runs, demo_
     refs = ShotReferenceArtifact.model_validate(orjson.loads((omni_runs["refs"] / "references.json").read_bytes()))
     (tmp_path / "work").mkdir()
     cfg = DisambiguateConfig.model_validate({**OMNI_CFG, "model_batch_size": 2})
-    _speakers, _audit, detail, stats, kinds = tool.model_pass(spec, cfg, base, segments, bible, refs, tmp_path / "work")
+    _speakers, _audit, detail, stats, kinds = tool.model_pass(spec, cfg, base, segments, bible, refs, tmp_path / "work", "cpu")
     assert kinds == {"vlm_model_type": model_type, "vlm_inputs": "frames+audio"}
     assert stats["model_audio_segments"] == len(segments) > 0 and "the segment's audio" in detail
 

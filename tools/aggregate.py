@@ -22,11 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 from reelset.schemas.aggregate import AggregateArtifact, AggregateMember
-from reelset.schemas.base import StepMeta, StepSpec
-from reelset.step import StepResult, Timer, main, read_artifact, write_json
+from reelset.schemas.base import StepMeta
+from reelset.step import Context, StepResult, main, read_artifact, write_json
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out = ctx.spec, ctx.out
     kind = spec.config.get("aggregate", {}).get("kind", "shards")
     members: list[AggregateMember] = []
     total: Counter[str] = Counter()

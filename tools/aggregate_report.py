@@ -14,15 +14,14 @@ from pathlib import Path
 import aggregate
 from reelset import report
 from reelset.reports import aggregate as page_of
-from reelset.schemas.base import StepSpec
-from reelset.step import StepResult, Timer, main
+from reelset.step import Context, StepResult, main
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
-    result = aggregate.run(spec, out, timer)
-    meta = result.meta(spec)
-    page = page_of.page(out, meta)
-    report.render(out, page.title, meta, page.body, page.files, **page.context)
+def run(ctx: Context) -> StepResult:
+    result = aggregate.run(ctx)
+    meta = result.meta(ctx.spec)
+    page = page_of.page(ctx.out, meta)
+    report.render(ctx.out, page.title, meta, page.body, page.files, **page.context)
     return result
 
 

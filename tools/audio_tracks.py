@@ -16,13 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from reelset import ReelsetError, media
-from reelset.schemas.base import StepSpec
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
 STEP = "audio-tracks"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer = ctx.spec, ctx.out, ctx.timer
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video")
     with timer.phase("probe"):

@@ -40,12 +40,11 @@ from scenedetect import ContentDetector, SceneManager, open_video
 
 from reelset import ReelsetError, media, picture
 from reelset.declare import Step
-from reelset.schemas.base import StepSpec
 from reelset.schemas.scenes import Scene, SceneConfig, ScenesArtifact
-from reelset.step import StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 STEP = Step(name="step1-scenes", device="cpu", level="video", script="step1_scenes.py",
-            config=["scenes"], video_keys=["crop", "audio"])
+            config={"scenes": SceneConfig}, video_keys=["crop", "audio"])
 
 def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], int]:
     """PySceneDetect ContentDetector on ``path`` (CFR): ([(start_frame, end_frame)], total frames).
@@ -64,10 +63,11 @@ def detect_scenes(path: Path, cfg: SceneConfig) -> tuple[list[tuple[int, int]], 
     return ranges, total
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer = ctx.spec, ctx.out, ctx.timer
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = spec.section("scenes", SceneConfig)
+    cfg = ctx.config["scenes"]
     src = Path(spec.video)
     crop = str(spec.video_options.get("crop", "auto"))
     with timer.phase("probe"):

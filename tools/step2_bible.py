@@ -24,13 +24,13 @@ import yaml
 from reelset import ReelsetError
 from reelset.bible import make_artifact
 from reelset.declare import File, Step
-from reelset.schemas.base import StepSpec
-from reelset.step import StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 STEP = Step(name="step2-bible", device="cpu", level="dataset", script="step2_bible.py",
             files={"bible": File(key="bible.file", default="bible.yaml")})
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer = ctx.spec, ctx.out, ctx.timer
     bible_path = spec.files.get("bible")
     if bible_path is None:
         raise ReelsetError(f"{STEP}: spec has no files.bible (the dataset's bible.yaml)")

@@ -44,7 +44,6 @@ from PIL import Image
 from reelset import ReelsetError, answers, media, vlm
 from reelset.captiontext import names_in_text
 from reelset.declare import Model, Step
-from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.captions import (
     CAMERA_MOTIONS,
@@ -56,12 +55,13 @@ from reelset.schemas.captions import (
     answer_schema,
 )
 from reelset.schemas.context import ClipContext, SceneContextArtifact
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.scenes import ScenesArtifact
-from reelset.step import Inputs, StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact, "step2-bible": BibleArtifact},
-            config=["caption", "device"], models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
+            config={"caption": CaptionConfig, "device": DeviceConfig}, models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 PREVIEW_WIDTH = 192  # pixels
 RAW_LIMIT = 2000  # characters of the raw answer kept in captions.json
 MAX_PROMPT_LINES = 12  # attributed dialogue lines of a clip in the prompt (a clip is one shot: seconds)
@@ -145,10 +145,11 @@ def write_preview(frames: list[Path], rate: float, dst: Path) -> None:
                    loop=0, quality=70, method=4)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if "vlm" not in spec.models:
         raise ReelsetError(f"{STEP}: spec has no models.vlm (set [caption] model in dataset.toml)")
-    cfg = spec.section("caption", CaptionConfig)
+    cfg = ctx.config["caption"]
     scenes_dir = Path(spec.inputs["step1-scenes"])
     scenes, context, bible = inputs["step1-scenes"], inputs["step2-scene-context"], inputs["step2-bible"]
     if [c.clip_id for c in context.clips] != [s.clip_id for s in scenes.scenes]:
@@ -156,7 +157,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     names = {c.name: list(c.aliases) for c in bible.bible.characters}
     model_ref = spec.models["vlm"]
     with timer.phase("load"):
-        model = vlm.load(Path(model_ref.path))
+        model = vlm.load(Path(model_ref.path), policy)
         grammar, decoding = vlm.answer_grammar(model, CaptionAnswer, cfg.constrained, answer_schema(cfg.max_chars, list(names)))
     log(f"{STEP}: {model_ref.name} on {model.device} ({model.load_seconds} s to load); {decoding}")
     (out / "previews").mkdir()

@@ -22,14 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from reelset import ReelsetError, frames, media
-from reelset.schemas.base import StepSpec
 from reelset.schemas.references import ExtractedFrame
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
 STEP = "step2-shot-reference"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer = ctx.spec, ctx.out, ctx.timer
     shot = spec.config.get("shot") or {}
     if not spec.video or not spec.video_id or not isinstance(shot.get("t"), (int, float)):
         raise ReelsetError(f"{STEP}: a reference-frame spec needs video_id, video and config.shot.t (seconds)")

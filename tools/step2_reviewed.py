@@ -56,14 +56,14 @@ from reelset.declare import File, Step
 from reelset.repeats import apply_repeats, fingerprint
 from reelset.review import apply_speaker_fixes, decide, dialogue_flags, load_review, media_flags
 from reelset.schemas.aggregate import AggregateArtifact
-from reelset.schemas.base import StepMeta, StepSpec
+from reelset.schemas.base import StepMeta
 from reelset.schemas.captions import CaptionsArtifact
 from reelset.schemas.repeats import ClipFingerprint, RepeatsConfig, VideoTimeline
 from reelset.schemas.review import ClipQA, ReviewConfig, ReviewFile
 from reelset.schemas.reviewed import RejectedClip, ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.signature import decode_frames
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, Timer, log, main, read_artifact, write_json
 from reelset.stretches import TimelineBuilder
 
 # per video: each shard reads its video's clips and captions (the tool reads the shards itself);
@@ -71,7 +71,7 @@ from reelset.stretches import TimelineBuilder
 # review.json is optional (without it every clip goes by automatic QA alone) and split: each
 # video's shard gets only the decisions on its own clips
 STEP = Step(name="step2-reviewed", device="cpu", level="dataset", script="step2_reviewed.py",
-            inputs={"step1-scenes": None, "step2-caption": None}, config=["review", "repeats"],
+            inputs={"step1-scenes": None, "step2-caption": None}, config={"review": ReviewConfig, "repeats": RepeatsConfig},
             per_video=True, shard_config=["review"],
             files={"review": File(key="review.file", default="review.json", optional=True, split="decisions")})
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
@@ -168,15 +168,16 @@ def gathered(shard_dirs: dict[str, Path]) -> dict[str, VideoReview]:
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
     """Three ways, one result: a per-video shard (``spec.video_id``: that video's clips and
     decisions), the gathering of shards (inputs ``shards/<video id>``: no QA here, only joined), or the
     whole dataset in one process (neither). The gathering and the one-process run write the same
     reviewed.json bytes: videos in id order, then decisions naming no clip of the dataset."""
+    spec, out, timer = ctx.spec, ctx.out, ctx.timer
     for needed in ("step1-scenes", "step2-caption"):
         if needed not in spec.inputs:
             raise ReelsetError(f"{STEP}: spec has no inputs.{needed}")
-    cfg = spec.section("review", ReviewConfig)
+    cfg = ctx.config["review"]
     review_path = Path(spec.files["review"]) if "review" in spec.files else None
     review = load_review(review_path, where=cfg.file)
     own = {k.removeprefix(SHARD): Path(p) for k, p in spec.inputs.items() if k.startswith(SHARD)}
@@ -204,7 +205,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     groups = []
     if spec.video_id is None:  # a shard leaves repeats across videos and decisions on other clips to the gathering
         with timer.phase("repeats"):
-            groups, accepted, rejected, qa = apply_repeats(fps, timelines, spec.section("repeats", RepeatsConfig),
+            groups, accepted, rejected, qa = apply_repeats(fps, timelines, ctx.config["repeats"],
                                                            accepted, rejected, qa)
         seen = {q.clip_id for q in qa}
         stale += [f"{cid}: decision '{d.action}' names no clip of the dataset (not applied)"

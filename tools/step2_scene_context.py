@@ -32,13 +32,12 @@ from pathlib import Path
 
 from reelset.declare import Step
 from reelset.disambiguate import find_terms, make_terms, norm
-from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.context import ClipContext, ContextLine, DroppedLine, SceneContextArtifact
 from reelset.schemas.disambiguate import DisambiguatedTranscript
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.speakers import SpeakersArtifact
-from reelset.step import Inputs, StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
 STEP = Step(name="step2-scene-context", device="cpu", level="video", script="step2_scene_context.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-transcript-disambiguate": DisambiguatedTranscript,
@@ -132,7 +131,8 @@ def clip_context(clip_id: str, start: float, end: float, transcript: Disambiguat
                        unheard_speech_s=round(unheard, 3), context=context)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    out, timer, inputs = ctx.out, ctx.timer, ctx.inputs
     scenes, transcript, bible = inputs["step1-scenes"], inputs["step2-transcript-disambiguate"], inputs["step2-bible"]
     voices = voice_parts(inputs["step2-speakers"])
     with timer.phase("context"):

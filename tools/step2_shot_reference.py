@@ -24,10 +24,9 @@ from pathlib import Path
 
 from reelset import ReelsetError
 from reelset.declare import FanOut, Step
-from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
 from reelset.schemas.references import ExtractedFrame, ReferenceFrame, ShotReferenceArtifact
-from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 # fan_out: one derivation per distinct reference shot (video + t) extracts its frame (inputs frame/<video>-<t>)
 STEP = Step(name="step2-shot-reference", device="cpu", level="dataset", script="step2_shot_reference.py",
@@ -41,7 +40,8 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unnamed"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs = ctx.spec, ctx.out, ctx.timer, ctx.inputs
     art = inputs["step2-bible"]
     extracted: dict[tuple[str, float], tuple[Path, ExtractedFrame]] = {}
     for name, path in spec.inputs.items():

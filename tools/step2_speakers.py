@@ -30,16 +30,17 @@ import numpy as np
 from reelset import ReelsetError, media, speakers, voice
 from reelset.declare import FanOut, Model, Step
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.speakers import SpeakersArtifact, SpeakersConfig, SpeakerSegment, Voice, VoiceReferenceArtifact
 from reelset.schemas.transcript import TranscriptArtifact
-from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 # fan_out: one derivation per voice reference of the bible (characters[].voice_references: video +
 # start/end seconds) embeds that span (step2_voice_reference.py); every shard reads them all
 # (inputs voice/<character>/<video>-<start>-<end>). The bible is no input of the shard: only a
 # voice-reference edit re-runs it.
 STEP = Step(name="step2-speakers", device="cuda", level="video", script="step2_speakers.py",
-            inputs={"step2-transcript-base": TranscriptArtifact}, config=["speakers", "device"],
+            inputs={"step2-transcript-base": TranscriptArtifact}, config={"speakers": SpeakersConfig, "device": DeviceConfig},
             models={"speakers": Model(key="speakers.model", default="wavlm-base-plus-sv")},
             video_keys=["audio"],  # the voice references too
             fan_out=FanOut(source="step2-bible", artifact="bible.json", select="voices", script="step2_voice_reference.py",
@@ -152,19 +153,20 @@ def split_runs(pcm: np.ndarray, seg, names: list[str | None], encoder: voice.Enc
     return out
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
     model = spec.models.get("speakers")
     if model is None:
         raise ReelsetError(f"{STEP}: spec has no models.speakers")
-    cfg = spec.section("speakers", SpeakersConfig)
+    cfg = ctx.config["speakers"]
     transcript = inputs["step2-transcript-base"]
     refs, where = load_references(spec)
     if not refs:
         log("no voice references in the bible (characters[].voice_references): every voice stays unknown")
     with timer.phase("load_model"):
-        encoder = voice.load_encoder(Path(model.path))
+        encoder = voice.load_encoder(Path(model.path), policy)
     if transcript.has_audio and transcript.segments:
         with timer.phase("decode_audio"):
             pcm = media.decode_audio_16k(Path(spec.video), audio=spec.video_options.get("audio"), where=spec.video_entry())

@@ -8,7 +8,7 @@ re-runs GPU ASR.
 
 Audio is first decoded by the ffmpeg CLI to 16 kHz mono 16-bit samples (faster-whisper's own
 PyAV demuxer crashes on MKV files with subtitle streams), then transcribed block by block
-(~10 min each, :func:`reelset.asr.transcribe_blocks`; peak memory flat in the file's length) by
+(~10 min each, :func:`reelset.asr.decode.transcribe_blocks`; peak memory flat in the file's length) by
 faster-whisper's batched pipeline over windows of up to 30 s of Silero VAD speech
 (``[asr] batch_size`` windows at a time; the VAD runs once per block, its regions are both
 recorded and handed to the pipeline), word timestamps, no window conditioned on another (so one
@@ -16,8 +16,8 @@ bad window cannot start a loop that eats the rest of an episode). A window with 
 log-probability, too little of its speech covered by words, or (short of words) a high
 compression ratio gets a second look: its speech in pieces of <= 10 s, decoded batched; a new
 decoding replaces it only when it covers at least as much speech with words and scores better
-(:func:`reelset.asr.redecode_failed`); a loop the second look leaves is decoded again from its start
-in pieces of <= 5 s, the words before and after it kept (:func:`reelset.asr.repair_loops`). The words are cut into sentence segments and checked by the
+(:func:`reelset.asr.redecode.redecode_failed`); a loop the second look leaves is decoded again from its start
+in pieces of <= 5 s, the words before and after it kept (:func:`reelset.asr.redecode.repair_loops`). The words are cut into sentence segments and checked by the
 hallucination guards (:mod:`reelset.hallucination`: loops, no-speech probability, words outside
 VAD speech, phantom phrases; the compression ratio alone never flags text); each finding is
 recorded on its segment. VAD speech that ends with no word and no flagged segment is recorded as
@@ -48,14 +48,18 @@ import ctranslate2
 import faster_whisper
 import srt
 
-from reelset import ReelsetError, asr, media
+from reelset import ReelsetError, media
+from reelset.asr import decode, whisper
+from reelset.asr.segments import sentence_segments, speech_without_words
+from reelset.asr.windows import SAMPLE_RATE, seconds
 from reelset.declare import Model, Step
-from reelset.schemas.base import StepSpec
+from reelset.device import DevicePolicy
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.transcript import AsrConfig, Segment, TranscriptArtifact
-from reelset.step import StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, Timer, log, main, write_json
 
 STEP = Step(name="step2-transcript-base", device="cuda", level="video", script="step2_transcript_base.py",
-            config=["asr", "device"], models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
+            config={"asr": AsrConfig, "device": DeviceConfig}, models={"asr": Model(key="asr.model", default="faster-whisper-large-v3")},
             video_keys=["audio"],
             cpu_kernels=True)  # CTranslate2 + numpy on the CPU: the same bytes on every AVX2 CPU (nix/cpu-kernels.json)
 
@@ -71,7 +75,7 @@ def write_subtitles(out: Path, segments: list[Segment]) -> None:
         (out / "transcript.vtt").write_text("WEBVTT\n\n", encoding="utf-8")
 
 
-def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: int | str | None = None,
+def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, policy: DevicePolicy, audio: int | str | None = None,
                where: str = "") -> dict:
     """Decode and transcribe the audio track ``audio`` of ``src`` (the video's ``audio`` of dataset.toml,
     ``where`` naming it: :func:`reelset.media.choose_audio`); returns the TranscriptArtifact fields
@@ -79,17 +83,17 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: 
     with timer.phase("decode_audio"):
         t0 = time.perf_counter()
         pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
-    duration = pcm.shape[0] / asr.SAMPLE_RATE
+    duration = pcm.shape[0] / SAMPLE_RATE
     with timer.phase("load_model"):
-        model, device, compute_type = asr.load_whisper(model_dir, cfg)
-    batch = asr.default_batch_size(cfg, device)
+        model, device, compute_type = whisper.load_whisper(model_dir, cfg, policy)
+    batch = whisper.default_batch_size(cfg, device)
     with timer.phase("asr"):
-        windows, timestamps, language, language_p = asr.transcribe_blocks(
+        windows, timestamps, language, language_p = decode.transcribe_blocks(
             model, pcm, cfg, batch, "ASR", hotwords=" ".join(cfg.hotwords) or None, timer=timer)
-        regions = asr.seconds(timestamps)
-        segments = asr.sentence_segments(windows, regions, cfg)
+        regions = seconds(timestamps)
+        segments = sentence_segments(windows, regions, cfg)
     language = language or cfg.language
-    uncovered = asr.speech_without_words(segments, regions, cfg.guards)
+    uncovered = speech_without_words(segments, regions, cfg.guards)
     processing = time.perf_counter() - t0
     flagged = [s for s in segments if s.flags]
     log(f"{duration:.1f} s of audio in {processing:.1f} s (RTF {processing / duration if duration else 0:.3f}); "
@@ -105,10 +109,11 @@ def transcribe(src: Path, model_dir: Path, cfg: AsrConfig, timer: Timer, audio: 
                 speech_regions=regions, hotwords=cfg.hotwords, segments=segments, speech_without_words=uncovered)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = spec.section("asr", AsrConfig)
+    cfg = ctx.config["asr"]
     src = Path(spec.video)
     model_ref = spec.models.get("asr")
     if model_ref is None:
@@ -116,7 +121,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
     with timer.phase("probe"):
         audio = media.has_audio(src)
     if audio:
-        fields = transcribe(src, Path(model_ref.path), cfg, timer, spec.video_options.get("audio"), spec.video_entry())
+        fields = transcribe(src, Path(model_ref.path), cfg, timer, policy, spec.video_options.get("audio"), spec.video_entry())
         artifact = TranscriptArtifact(video_id=spec.video_id, has_audio=True, model=model_ref, **fields)
     else:
         log(f"{src.name}: no audio stream; writing an empty transcript (has_audio: false)")

@@ -9,7 +9,7 @@ pass), ``step2-bible`` (bible.json), ``step2-shot-reference`` (references.json +
 Passes, each recorded in the ``audit`` list:
 
 1. **conditioned** — faster-whisper re-transcribes the audio (batched, like the base
-   transcript, :func:`reelset.asr.transcribe`) with the bible's canonical
+   transcript, :func:`reelset.asr.decode.transcribe`) with the bible's canonical
    names, places and glossary terms as ``hotwords`` and as ``initial_prompt``; segments of
    the re-decoding flagged by the hallucination guards lend no word; base and
    conditioned words are aligned (difflib + word timestamps) and only differences that
@@ -56,11 +56,16 @@ import faster_whisper
 import rapidfuzz
 import srt
 
-from reelset import ReelsetError, answers, asr, frames, media, vlm
+from reelset import ReelsetError, answers, frames, media, vlm
+from reelset.asr import decode, whisper
+from reelset.asr.segments import sentence_segments
+from reelset.asr.windows import seconds
 from reelset.declare import Model, Step
+from reelset.device import DevicePolicy
 from reelset.disambiguate import MODEL_SYSTEM, conditioned_pass, lexical_pass, model_pass_segment, model_prompt
 from reelset.schemas.base import StepSpec
 from reelset.schemas.bible import BibleArtifact
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.disambiguate import (
     AuditEntry,
     CorrectedSegment,
@@ -75,13 +80,13 @@ from reelset.schemas.disambiguate import (
 from reelset.schemas.references import ShotReferenceArtifact
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.transcript import AsrConfig, TranscriptArtifact, Word
-from reelset.step import Inputs, StepResult, Timer, log, main, write_json
+from reelset.step import Context, StepResult, log, main, write_json
 
 # step1-scenes is only validated (a broken upstream fails before any work); the frames come from the video itself
 STEP = Step(name="step2-transcript-disambiguate", device="cuda", level="video", script="step2_transcript_disambiguate.py",
             inputs={"step1-scenes": ScenesArtifact, "step2-transcript-base": TranscriptArtifact,
                     "step2-bible": BibleArtifact, "step2-shot-reference": ShotReferenceArtifact},
-            config=["asr", "disambiguate", "device"],
+            config={"asr": AsrConfig, "disambiguate": DisambiguateConfig, "device": DeviceConfig},
             models={"asr": Model(key="asr.model", default="faster-whisper-large-v3"),
                     "vlm": Model(key="disambiguate.vlm", default="qwen2.5-vl-7b-instruct", when="disambiguate.model")},
             video_keys=["audio"], cpu_kernels=True)
@@ -95,19 +100,19 @@ def conditioning(bible_art: BibleArtifact) -> tuple[str, str]:
     return joined, joined + "."
 
 
-def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str, audio: int | str | None = None,
-             where: str = "") -> tuple[list[dict], list[str], str, int]:
+def redecode(src: Path, model_dir: Path, cfg: AsrConfig, hotwords: str, prompt: str, policy: DevicePolicy,
+             audio: int | str | None = None, where: str = "") -> tuple[list[dict], list[str], str, int]:
     """faster-whisper on ``src`` conditioned on the bible (batched, like the base transcript):
     (flat words of the unflagged segments, segment texts, device, flagged segments). The
     hallucination guards run on the re-decoding too, so a loop or phantom phrase of the
     conditioned run never lends a word to the corrected transcript. ``audio``: the video's audio track
     (dataset.toml, ``where`` naming it; :func:`reelset.media.choose_audio`)."""
     log("conditioned re-decoding")
-    model, device, _compute_type = asr.load_whisper(model_dir, cfg)
+    model, device, _compute_type = whisper.load_whisper(model_dir, cfg, policy)
     pcm = media.decode_audio_16k(src, pcm16=True, audio=audio, where=where)
-    windows, timestamps, _, _ = asr.transcribe_blocks(model, pcm, cfg, asr.default_batch_size(cfg, device), "conditioned ASR",
+    windows, timestamps, _, _ = decode.transcribe_blocks(model, pcm, cfg, whisper.default_batch_size(cfg, device), "conditioned ASR",
                                                       hotwords=hotwords, initial_prompt=prompt)
-    segments = asr.sentence_segments(windows, asr.seconds(timestamps), cfg)
+    segments = sentence_segments(windows, seconds(timestamps), cfg)
     words = [dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="conditioned")
              for s in segments if not s.flags for w in s.words]
     return words, [s.text for s in segments], device, sum(bool(s.flags) for s in segments)
@@ -141,12 +146,13 @@ def segment_frames(src: Path, segs: list[tuple[float, float]], n: int, work: Pat
 
 
 def model_pass(spec: StepSpec, cfg: DisambiguateConfig, base: TranscriptArtifact, segments: list[list[dict]],
-               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict, dict]:
+               bible_art: BibleArtifact, refs: ShotReferenceArtifact, work: Path, device: DevicePolicy | str) -> tuple[list[SpeakerAttribution], list[AuditEntry], str, dict, dict]:
     """The multimodal pass over every segment (see the module docstring): (speakers,
     audit entries, summary detail, stats, what ran: model type and inputs for meta.json's
-    versions). ``segments`` are edited in place."""
+    versions). ``segments`` are edited in place. ``device``: the step's device policy, or "cpu" /
+    "cuda" (:func:`reelset.vlm.load`)."""
     ref = spec.models["vlm"]
-    model = vlm.load(Path(ref.path))
+    model = vlm.load(Path(ref.path), device)
     ref_dir = Path(spec.inputs["step2-shot-reference"])
     ref_images = [ref_dir / f.image for f in refs.frames]
     ref_labels = [f"{f.subject} ({f.kind}" + (f", {f.note}" if f.note else "") + ")" for f in refs.frames]
@@ -226,11 +232,12 @@ def segment_audio(pcm, start: float, end: float):
     return pcm[a:b].astype(np.float32) / 32768.0
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs, policy = ctx.spec, ctx.out, ctx.timer, ctx.inputs, ctx.policy
     if not spec.video or not spec.video_id:
         raise ReelsetError(f"{STEP}: spec has no video (video-level step)")
-    cfg = spec.section("disambiguate", DisambiguateConfig)
-    asr_cfg = spec.section("asr", AsrConfig)
+    cfg = ctx.config["disambiguate"]
+    asr_cfg = ctx.config["asr"]
     base, bible_art, refs = inputs["step2-transcript-base"], inputs["step2-bible"], inputs["step2-shot-reference"]
     segments = [[dict(word=w.word, start=w.start, end=w.end, probability=w.probability, source="base") for w in s.words]
                 for s in base.segments]
@@ -247,7 +254,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
             raise ReelsetError(f"{STEP}: spec has no models.asr (needed by the conditioned pass)")
         with timer.phase("conditioned"):
             cond_words, conditioned_text, device, cond_flagged = redecode(Path(spec.video), Path(model_ref.path), asr_cfg,
-                                                                          hotwords, prompt, spec.video_options.get("audio"),
+                                                                          hotwords, prompt, policy, spec.video_options.get("audio"),
                                                                           spec.video_entry())
             entries = conditioned_pass(segments, cond_words, bible_art.terms, keep_confident=cfg.keep_confident)
         models_used.append(model_ref)
@@ -271,7 +278,7 @@ def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
     versions: dict = {}
     if cfg.model and segments and "vlm" in spec.models:
         with timer.phase("model"), tempfile.TemporaryDirectory(prefix="reelset-frames-") as work:
-            speakers, entries, detail, model_stats, kinds = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work))
+            speakers, entries, detail, model_stats, kinds = model_pass(spec, cfg, base, segments, bible_art, refs, Path(work), policy)
         models_used.append(spec.models["vlm"])
         versions = {**vlm.versions(), **kinds}
         audit += entries

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from reelset import ReelsetError, media, voice
-from reelset.schemas.base import StepSpec
 from reelset.schemas.speakers import VoiceReferenceArtifact
-from reelset.step import StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
 STEP = "step2-speakers"
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     ref = spec.config.get("voice") or {}
     if not spec.video or not spec.video_id or not all(isinstance(ref.get(k), (int, float)) for k in ("start", "end")):
         raise ReelsetError(f"{STEP}: a voice-reference spec needs video_id, video and config.voice.start/end (seconds)")
@@ -58,7 +58,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         raise ReelsetError(f"{where}: {start}-{end} s of video {spec.video_id} is silent; choose a span where "
                            f"{ref.get('character', 'the character')} speaks")
     with timer.phase("load_model"):
-        encoder = voice.load_encoder(Path(model.path))
+        encoder = voice.load_encoder(Path(model.path), policy)
     with timer.phase("embed"):
         vec, _ = encoder.embed(span)
     write_json(out / "voice.json", VoiceReferenceArtifact(

@@ -63,13 +63,11 @@ from fractions import Fraction
 from pathlib import Path
 
 from reelset import media, package
-from reelset.declare import Step
+from reelset.declare import Step, per_family
 from reelset.families import Family
 from reelset.families.ltx2.config import Ltx2Config
-from reelset.schemas.base import StepSpec
-from reelset.step import Inputs, StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 
-STEP = "step3-ltx2-data"
 INPUTS = package.INPUTS
 
 
@@ -112,8 +110,9 @@ def write_metadata(folder: Path, fmt: str, rows: list[dict[str, str]]) -> str:
     return name
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
-    cfg = spec.section("ltx2", Ltx2Config)
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs = ctx.spec, ctx.out, ctx.timer, ctx.inputs
+    cfg = ctx.config["ltx2"]
     reviewed = package.reviewed_of(spec, inputs)
     clips = package.clips_for(spec, reviewed, out, Fraction(cfg.fps), plan(cfg), cfg, cfg.crf, cfg.preset, cfg.audio, timer,
                               sections=cfg.audio_captions and cfg.audio)
@@ -134,9 +133,9 @@ def declare(family: Family) -> Step:
     """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py)."""
     return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
-                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                inputs=dict(INPUTS), config={family.name: family.package_config}, per_video=True,
                 opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

@@ -50,14 +50,14 @@ from reelset.schemas.captions import CaptionClip, CaptionsArtifact
 from reelset.schemas.reviewed import ReviewedArtifact, ReviewedClip
 from reelset.schemas.scenes import ScenesArtifact
 from reelset.schemas.stills import STYLE, Still, StillsArtifact, StillsConfig, StillSet
-from reelset.step import Inputs, StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, Timer, log, main, read_artifact, write_json
 
 # step1-scenes (the source's SAR), step2-caption: one video's output or, for a one-process run, their
 # aggregate (read by sources / caption_clips)
 STEP = Step(name="step3-stills", device="cpu", level="dataset", script="step3_stills.py",
             inputs={"step1-scenes": None, "step2-reviewed": ReviewedArtifact, "step2-caption": None,
                     "step2-bible": BibleArtifact},
-            config=["stills"], per_video=True, opt_in="stills")
+            config={"stills": StillsConfig}, per_video=True, opt_in="stills")
 SHARD = "shards/"  # inputs "shards/<video id>": this step's per-video shards, which the gathering joins
 STILLS_DIR = "stills"
 
@@ -230,8 +230,9 @@ def gather(out: Path, cfg: StillsConfig, sets: list[str], shards: dict[str, Path
     return result, sorted(arts)
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
-    cfg = spec.section("stills", StillsConfig)
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs = ctx.spec, ctx.out, ctx.timer, ctx.inputs
+    cfg = ctx.config["stills"]
     bible = inputs["step2-bible"].bible
     sets = asked_sets(cfg, bible)
     own = {k.removeprefix(SHARD): Path(p) for k, p in spec.inputs.items() if k.startswith(SHARD)}

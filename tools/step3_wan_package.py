@@ -69,12 +69,11 @@ from pathlib import Path
 import tomli_w
 
 from reelset import families, media, package
-from reelset.declare import Step
+from reelset.declare import Step, per_family
 from reelset.families import Family
-from reelset.schemas.base import StepSpec
 from reelset.schemas.manifest import PackagedClip
 from reelset.schemas.wan_package import WanPackageConfig
-from reelset.step import Inputs, StepResult, Timer, main, write_json
+from reelset.step import Context, StepResult, main, write_json
 from reelset.trainers import diffusion_pipe, musubi
 
 INPUTS = package.INPUTS
@@ -128,10 +127,11 @@ def write_package_files(folder: Path, cfg: WanPackageConfig, kept: list[Packaged
     return names
 
 
-def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, inputs = ctx.spec, ctx.out, ctx.timer, ctx.inputs
     family = families.of_step(spec.step)
     zip_name = f"{family.name}_dataset.zip"
-    cfg = spec.section(family.name, family.package_config)
+    cfg = ctx.config[family.name]
     reviewed = package.reviewed_of(spec, inputs)
     fps = Fraction(cfg.fps).limit_denominator(1001)
     clips = package.clips_for(spec, reviewed, out, fps, plan(cfg), cfg, cfg.crf, cfg.preset, cfg.audio, timer)
@@ -155,9 +155,9 @@ def declare(family: Family) -> Step:
     """The package step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py)."""
     return Step(name=family.package_step, device="cpu", level="dataset", script=family.package_script,
-                inputs=dict(INPUTS), config=[family.name], per_video=True,
+                inputs=dict(INPUTS), config={family.name: family.package_config}, per_video=True,
                 opt_in=None if family.in_all else family.name, family=family.name, role="package")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__), INPUTS))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

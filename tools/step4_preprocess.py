@@ -36,12 +36,12 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from reelset import ReelsetError, families, train
-from reelset.declare import Step, base_model
+from reelset.declare import Step, base_model, per_family
 from reelset.families import Family
-from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentClip, LatentIndex
 from reelset.schemas.manifest import PackageManifest
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def record_name(file: str, package_dir: str) -> PurePosixPath:
@@ -65,12 +65,13 @@ def describe(record: dict) -> tuple[dict[str, list[int]], dict[str, str]]:
     return shapes, dtypes
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     import torch
 
     fam = families.of_step(spec.step)
     section = fam.preprocess_section
-    cfg = spec.section(section, fam.preprocess_config)
+    cfg = ctx.config[section]
     pkg_step = fam.package_step
     if pkg_step not in spec.inputs:
         raise ReelsetError(f"{spec.step}: spec has no input {pkg_step}")
@@ -83,7 +84,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
         if not c.file or not (pkg / c.file).is_file():
             raise ReelsetError(f"{pkg / 'manifest.json'}: item {c.item_id} is kept but its file {c.file} is missing")
     family = fam.model()
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     model = spec.models["base"]
     with timer.phase("load"), train.Heartbeat(f"{spec.step}: loading {model.name} ({family.PIPELINE_CLASS}, encode parts) on {device}"):
         pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="encode")
@@ -123,9 +124,9 @@ def declare(family: Family) -> Step:
     """The preprocess step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py)."""
     return Step(name=family.preprocess_step, device="cuda", level="dataset", script="step4_preprocess.py",
-                inputs={family.package_step: None}, config=[f"{family.name}_preprocess", "device"],
+                inputs={family.package_step: None}, config={family.preprocess_section: family.preprocess_config, "device": DeviceConfig},
                 models={"base": base_model(family)}, opt_in=f"{family.name}_preprocess", family=family.name, role="preprocess")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

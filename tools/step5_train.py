@@ -30,12 +30,13 @@ import os
 from pathlib import Path
 
 from reelset import ReelsetError, families, train
-from reelset.declare import Segments, Step, base_model
+from reelset.declare import Segments, Step, base_model, per_family
 from reelset.families import Family
 from reelset.schemas.base import StepSpec
+from reelset.schemas.device import DeviceConfig
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import ExpertRun, TrainArtifact, TrainSample, TrainSegment
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def chains(spec: StepSpec, steps: int, own_steps: dict[str, int] | None = None) -> dict[str | None, list[tuple[Path, TrainSegment]]]:
@@ -78,10 +79,11 @@ def link_run(out: Path, segs: list[tuple[Path, TrainSegment]]) -> None:
     os.symlink(last_dir / last.lora_file, out / "lora.safetensors")
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     fam = families.of_step(spec.step)
     section = fam.train_section
-    cfg = spec.section(section, fam.train_config)
+    cfg = ctx.config[section]
     own_steps = getattr(cfg, "expert_steps", {})  # a family with several experts: an expert's own steps
     runs = chains(spec, cfg.steps, own_steps)
     wanted = getattr(cfg, "experts", None)  # a family with several experts: the chains trained
@@ -115,14 +117,15 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
             keys = len(list(fh.keys()))
         prefix = f"{expert.name}/" if several else ""
         expert_runs.append(ExpertRun(name=expert.name, component=expert.component, low=expert.low, high=expert.high,
-                                     steps=own_steps.get(expert.name, cfg.steps), segments=[str(p) for p, _ in segs], lora_file=f"{prefix}lora.safetensors",
+                                     steps=own_steps.get(expert.name, cfg.steps), segments=[str(p) for p, _ in segs],
+                                     lora_file=f"{prefix}lora.safetensors",
                                      lora_sha256=last.lora_sha256, lora_keys=keys, losses=last.losses))
     first_segs = trained[0][1]
     train.loss_plot(out / "loss.png", {r.name: [(p.step, p.loss) for p in r.losses] for r in expert_runs},
                     [s.segment.start for _, s in first_segs[1:]], f"{spec.dataset} · {spec.step}")
 
     samples: list[TrainSample] = []
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     v = cfg.validation
     if v.prompts:
         first = clips[0]
@@ -163,7 +166,7 @@ def declare(family: Family) -> Step:
     """The train step of model family ``family`` (reelset.declare; collected into nix/steps.json
     once per family by tools/gen_docs.py). A chain of segment derivations (step5_train_segment.py) does the training."""
     return Step(name=family.train_step, device="cuda", level="dataset", script="step5_train.py",
-                inputs={family.preprocess_step: None}, config=[f"{family.name}_train", "device"],
+                inputs={family.preprocess_step: None}, config={family.train_section: family.train_config, "device": DeviceConfig},
                 # the model the latents were made with (step5 checks that they match)
                 models={"base": base_model(family)}, opt_in=f"{family.name}_train", family=family.name, role="train",
                 segments=Segments(section=f"{family.name}_train", script="step5_train_segment.py",
@@ -173,4 +176,4 @@ def declare(family: Family) -> Step:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(None, run, Path(__file__)))
+    raise SystemExit(main(per_family(declare), run, Path(__file__)))

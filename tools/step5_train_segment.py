@@ -44,7 +44,7 @@ from reelset import ReelsetError, families, train
 from reelset.schemas.base import StepSpec
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import LossPoint, SegmentSpec, TrainSegment
-from reelset.step import StepResult, Timer, log, main, read_artifact, write_json
+from reelset.step import Context, StepResult, log, main, read_artifact, write_json
 
 
 def check(spec: StepSpec) -> tuple:
@@ -92,7 +92,8 @@ def adapter_metadata(transformer) -> dict:
     return meta
 
 
-def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
+def run(ctx: Context) -> StepResult:
+    spec, out, timer, policy = ctx.spec, ctx.out, ctx.timer, ctx.policy
     family, expert, cfg, seg, index, pre, clips, prev, targets = check(spec)
     several = len(families.of_step(spec.step).experts) > 1
     import diffusers
@@ -105,7 +106,7 @@ def run(spec: StepSpec, out: Path, timer: Timer) -> StepResult:
 
     label = f"{spec.step} {expert.name} segment {seg.index}" if several else f"{spec.step} segment {seg.index}"
     model = spec.models["base"]
-    device, dtype = train.device_and_dtype()
+    device, dtype = train.device_and_dtype(policy)
     accelerator = Accelerator(mixed_precision="bf16" if device.type == "cuda" else "no", cpu=device.type != "cuda")
     with timer.phase("load"), train.Heartbeat(f"{label}: loading {model.name} {expert.component} on {device}"):
         # a family with several experts loads only the trained one (a 14B expert each)

@@ -14,7 +14,7 @@ Example (tools/step2_caption.py)::
     STEP = Step(name="step2-caption", device="cuda", level="video", script="step2_caption.py",
                 inputs={"step1-scenes": ScenesArtifact, "step2-scene-context": SceneContextArtifact,
                         "step2-bible": BibleArtifact},
-                config=["caption", "device"],
+                config={"caption": CaptionConfig, "device": DeviceConfig},
                 models={"vlm": Model(key="caption.model", default="qwen2.5-vl-7b-instruct")})
 
 The Nix names of the fields (``videoKeys``, ``cpuKernels``, ``perVideo``, ``shardConfig``,
@@ -24,7 +24,7 @@ The Nix names of the fields (``videoKeys``, ``cpuKernels``, ``perVideo``, ``shar
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,16 +94,19 @@ class Segments:
 class Step:
     """One step of the table (see the module docstring). ``inputs``: upstream step name → the
     schema of the artifact the harness loads and validates from it before ``run`` (``None``: the
-    tool reads that input itself, e.g. per-video shards); order is the spec's. ``level``: 'video'
+    tool reads that input itself, e.g. per-video shards); order is the spec's. ``config``: the
+    dataset.toml sections the step takes → the model validating each (the sections of
+    ``reelset.schemas.dataset.DatasetConfig`` are these, :func:`reelset.schemas.dataset.step_sections`;
+    Nix passes the step these sections only). ``level``: 'video'
     (one derivation per source video) or 'dataset'. Raises ReelsetError on a malformed
-    declaration (a section named twice, a ``shard_config`` section the step does not take)."""
+    declaration (a ``shard_config`` section the step does not take)."""
 
     name: str
     device: Literal["cpu", "cuda"]
     level: Literal["video", "dataset"]
     script: str
     inputs: Mapping[str, type[BaseModel] | None] = field(default_factory=dict)
-    config: list[str] = field(default_factory=list)
+    config: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     models: Mapping[str, Model] = field(default_factory=dict)
     files: Mapping[str, File] = field(default_factory=dict)
     video_keys: list[str] = field(default_factory=list)
@@ -117,10 +120,8 @@ class Step:
     role: str | None = None
 
     def __post_init__(self) -> None:
-        if len(set(self.config)) != len(self.config):
-            raise ReelsetError(f"step {self.name}: a dataset.toml section is named twice in config {self.config}")
         if self.shard_config is not None and not set(self.shard_config) <= set(self.config):
-            raise ReelsetError(f"step {self.name}: shard_config {self.shard_config} must be sections of config {self.config}")
+            raise ReelsetError(f"step {self.name}: shard_config {self.shard_config} must be sections of config {list(self.config)}")
 
     @property
     def schemas(self) -> dict[str, type[BaseModel]]:
@@ -156,6 +157,18 @@ def base_model(family: Any) -> Model:
     return Model(key=f"{n}_preprocess.model", default=family.default_model,
                  variant={"key": f"{n}_preprocess.variant", "default": family.default_variant, "family": n,
                           "models": {v.name: v.model for v in family.variants}})
+
+
+def per_family(declare: Callable[[Any], Step]) -> Callable[[Any], Step]:
+    """The declaration a family tool gives the harness (``main(per_family(declare), run, …)``,
+    reelset.step.main): for a spec, its tool's ``declare(family)`` of the family owning the step
+    the spec is for (reelset.families.of_step; ReelsetError there for a step no family owns)."""
+    from reelset import families
+
+    def of_spec(spec: Any) -> Step:
+        return declare(families.of_step(spec.step))
+
+    return of_spec
 
 
 def pipeline_order(steps: list[Step]) -> list[Step]:

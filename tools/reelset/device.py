@@ -6,11 +6,13 @@ libcuda.so.1 not loadable, the library's own message) — unless the dataset exp
 the CPU with ``[device] allow_cpu = true`` (:class:`reelset.schemas.device.DeviceConfig`).
 Nix passes ``[device]`` to cuda steps only, so the policy is part of their spec and their hash.
 
-The harness (:func:`reelset.step.main`) calls :func:`configure` with the step spec before the
-tool runs and :func:`record` on the tool's meta afterwards; the model loaders call
-:func:`pick` (``reelset.asr.pick_device``, ``reelset.vlm.pick_device``,
-``reelset.train.device_and_dtype``). Used outside a step (tests, benchmarks, a REPL) no policy
-is configured and :func:`pick` takes the GPU when there is one, else the CPU (logged).
+The policy is an object, :class:`DevicePolicy`, not module state (issue 40): the harness
+(:func:`reelset.step.main`) builds it from the step spec (:meth:`DevicePolicy.from_spec`), hands
+it to a cuda tool's ``run`` (keyword ``policy``), which passes it to the model loaders
+(``reelset.asr.whisper.load_whisper``, ``reelset.vlm.load``, ``reelset.voice.load_encoder``,
+``reelset.train.device_and_dtype``; they call :meth:`DevicePolicy.pick`), and records it into
+the tool's meta afterwards (:meth:`DevicePolicy.record`). Used outside a step (tests,
+benchmarks, a REPL) ``DevicePolicy()`` has no rule: the GPU when there is one, else the CPU (logged).
 ``tools/cuda_probe.py`` (run by builders/check) reuses :func:`diagnose` and :func:`driver_info`.
 
 Minimum drivers (:data:`MIN_DRIVER`): NVIDIA, "CUDA Compatibility", Table "CUDA Toolkit and
@@ -39,46 +41,93 @@ CPU_ALLOWED = "cpu-allowed"
 # CUDA major version of a library build -> minimum Linux driver branch (see module docstring).
 MIN_DRIVER = {13: 580, 12: 525, 11: 450}
 DRIVER_VERSION_FILE = Path("/proc/driver/nvidia/version")
+# libraries whose kernels decide a cuda step's numbers; recorded when the step imported them
+_NUMERIC_LIBRARIES = ("numpy", "torch", "ctranslate2", "onnxruntime", "transformers", "diffusers", "xgrammar")
 
 
 @dataclass
-class _State:
-    """What :func:`configure` was told and what :func:`pick` found (one step per process)."""
+class DevicePolicy:
+    """The device policy of one step process and what it found: the harness
+    (:func:`reelset.step.main`) builds it from the step spec (:meth:`from_spec`), hands it to the
+    tool, which passes it to the model loaders (:meth:`pick`, :meth:`note`), and writes what it
+    found into the step's meta afterwards (:meth:`record`). No module state: two policies in
+    one process (tests) never see each other.
+
+    ``rule``: :data:`GPU_REQUIRED`, :data:`CPU_ALLOWED`, or None — a cpu step, or no step at all
+    (``DevicePolicy()``: tests, benchmarks, a REPL), where :meth:`pick` takes the GPU when there
+    is one, else the CPU (logged)."""
 
     step: str | None = None
     dataset: str | None = None
-    policy: str | None = None          # None: no step configured (library use)
+    rule: str | None = None
     gpu: GpuInfo | None = None
     picked: list[str] = field(default_factory=list)
     facts: dict[str, str] = field(default_factory=dict)  # see note()
     told: bool = False  # the "using the CPU" notice was logged (once per step process)
 
+    @classmethod
+    def from_spec(cls, spec: StepSpec) -> DevicePolicy:
+        """The policy of the step ``spec`` describes: cpu steps have none; cuda steps are
+        ``gpu-required`` unless ``spec.config["device"]`` says ``allow_cpu = true``.
+        ReelsetError when ``[device]`` has unknown keys or wrong types."""
+        if spec.device != "cuda":
+            return cls(step=spec.step, dataset=spec.dataset)
+        cfg = spec.section("device", DeviceConfig)
+        return cls(step=spec.step, dataset=spec.dataset, rule=CPU_ALLOWED if cfg.allow_cpu else GPU_REQUIRED)
 
-_state = _State()
+    def note(self, key: str, value: str) -> None:
+        """Record a fact the step's numbers depend on beyond its derivation (e.g. the CPU ISA and
+        GEMM backend CTranslate2 picked: ``ctranslate2_isa`` = ``AVX2``); :meth:`record` writes it
+        into ``meta.json`` ``versions`` of a cuda step."""
+        self.facts[key] = value
 
+    def record(self, meta: StepMeta) -> None:
+        """Write the policy, the GPU used (if any) and, for cuda steps, what their numbers depend on
+        beyond the derivation into the step's meta (harness, after the tool): ``versions`` gets
+        ``cpu`` (:func:`cpu_model`), the version of every numeric library the step imported
+        (:data:`_NUMERIC_LIBRARIES`; ``torch_cuda`` for torch's CUDA build) and the facts of
+        :meth:`note`. Two builders' differing outputs are then explainable from their meta.json
+        (issue 23: tiny.en hears a name differently with oneDNN's int8 GEMM than with MKL's)."""
+        meta.device_policy = self.rule
+        meta.gpu = self.gpu
+        if self.rule is None:
+            return
+        import sys
+        facts = {"cpu": cpu_model()}
+        for name in _NUMERIC_LIBRARIES:
+            module = sys.modules.get(name)
+            if module is not None and getattr(module, "__version__", None):
+                facts[name] = str(module.__version__)
+        torch = sys.modules.get("torch")
+        if torch is not None and getattr(getattr(torch, "version", None), "cuda", None):
+            facts["torch_cuda"] = str(torch.version.cuda)
+        meta.versions = {**facts, **self.facts, **meta.versions}
 
-def configure(spec: StepSpec) -> None:
-    """Set the policy of this process from the step spec: cpu steps have none; cuda steps are
-    ``gpu-required`` unless ``spec.config["device"]`` says ``allow_cpu = true``.
-    ReelsetError when ``[device]`` has unknown keys or wrong types."""
-    global _state
-    _state = _State(step=spec.step, dataset=spec.dataset)
-    if spec.device != "cuda":
-        return
-    cfg = spec.section("device", DeviceConfig)
-    _state.policy = CPU_ALLOWED if cfg.allow_cpu else GPU_REQUIRED
+    def pick(self, library: Library) -> str:
+        """``'cuda'`` when ``library`` sees a working CUDA device, else ``'cpu'`` if the policy
+        allows it (logged once per policy, however often a step asks); ReelsetError naming the
+        step, the reason and the two fixes when the policy requires a GPU. Records the GPU (name,
+        driver, CUDA versions) for meta.json."""
+        from reelset.log import log
 
-
-def policy() -> str | None:
-    """``'gpu-required'``, ``'cpu-allowed'`` or None (cpu step, or no step configured)."""
-    return _state.policy
-
-
-def note(key: str, value: str) -> None:
-    """Record a fact the step's numbers depend on beyond its derivation (e.g. the CPU ISA and
-    GEMM backend CTranslate2 picked: ``ctranslate2_isa`` = ``AVX2``); :func:`record` writes it
-    into ``meta.json`` ``versions`` of a cuda step."""
-    _state.facts[key] = value
+        ok, reason = _library_sees_cuda(library)
+        if ok:
+            self.gpu = _gpu_info(library)
+            self.picked.append("cuda")
+            return "cuda"
+        where = f"{self.step} (dataset '{self.dataset}')" if self.step else "reelset"
+        if self.rule == GPU_REQUIRED:
+            raise ReelsetError(
+                f"{where}: this cuda step needs a working CUDA device, but {library} sees none: {reason}. "
+                "Fix the GPU builder (run builders/check; docs/builders.md), or, to run cuda steps on the CPU on "
+                "purpose, set `[device]` `allow_cpu = true` in the dataset's dataset.toml (a different derivation: "
+                "its outputs never replace the GPU ones).")
+        if not self.told:  # once per step: the reason does not change between the libraries' calls
+            log(f"{where}: {library} sees no CUDA device ({reason}); using the CPU"
+                + (" ([device] allow_cpu = true)" if self.rule == CPU_ALLOWED else ""))
+            self.told = True
+        self.picked.append("cpu")
+        return "cpu"
 
 
 def cpu_model() -> str:
@@ -90,60 +139,6 @@ def cpu_model() -> str:
         return ""
     field_of = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in info.splitlines()) if v}
     return " ".join(x for x in (field_of.get("vendor_id", ""), field_of.get("model name", "")) if x)
-
-
-# libraries whose kernels decide a cuda step's numbers; recorded when the step imported them
-_NUMERIC_LIBRARIES = ("numpy", "torch", "ctranslate2", "onnxruntime", "transformers", "diffusers", "xgrammar")
-
-
-def record(meta: StepMeta) -> None:
-    """Write the policy, the GPU used (if any) and, for cuda steps, what their numbers depend on
-    beyond the derivation into the step's meta (harness, after the tool): ``versions`` gets
-    ``cpu`` (:func:`cpu_model`), the version of every numeric library the step imported
-    (:data:`_NUMERIC_LIBRARIES`; ``torch_cuda`` for torch's CUDA build) and the facts of
-    :func:`note`. Two builders' differing outputs are then explainable from their meta.json
-    (issue 23: tiny.en hears a name differently with oneDNN's int8 GEMM than with MKL's)."""
-    meta.device_policy = _state.policy
-    meta.gpu = _state.gpu
-    if _state.policy is None:
-        return
-    import sys
-    facts = {"cpu": cpu_model()}
-    for name in _NUMERIC_LIBRARIES:
-        module = sys.modules.get(name)
-        if module is not None and getattr(module, "__version__", None):
-            facts[name] = str(module.__version__)
-    torch = sys.modules.get("torch")
-    if torch is not None and getattr(getattr(torch, "version", None), "cuda", None):
-        facts["torch_cuda"] = str(torch.version.cuda)
-    meta.versions = {**facts, **_state.facts, **meta.versions}
-
-
-def pick(library: Library) -> str:
-    """``'cuda'`` when ``library`` sees a working CUDA device, else ``'cpu'`` if the policy
-    allows it (logged once per step process, however often a step asks); ReelsetError naming the
-    step, the reason and the two fixes when the policy requires a GPU. Records the GPU (name,
-    driver, CUDA versions) for meta.json."""
-    from reelset.log import log
-
-    ok, reason = _library_sees_cuda(library)
-    if ok:
-        _state.gpu = _gpu_info(library)
-        _state.picked.append("cuda")
-        return "cuda"
-    where = f"{_state.step} (dataset '{_state.dataset}')" if _state.step else "reelset"
-    if _state.policy == GPU_REQUIRED:
-        raise ReelsetError(
-            f"{where}: this cuda step needs a working CUDA device, but {library} sees none: {reason}. "
-            "Fix the GPU builder (run builders/check; docs/builders.md), or, to run cuda steps on the CPU on "
-            "purpose, set `[device]` `allow_cpu = true` in the dataset's dataset.toml (a different derivation: "
-            "its outputs never replace the GPU ones).")
-    if not _state.told:  # once per step: the reason does not change between the libraries' calls
-        log(f"{where}: {library} sees no CUDA device ({reason}); using the CPU"
-            + (" ([device] allow_cpu = true)" if _state.policy == CPU_ALLOWED else ""))
-        _state.told = True
-    _state.picked.append("cpu")
-    return "cpu"
 
 
 def _library_sees_cuda(library: Library) -> tuple[bool, str]:
@@ -169,7 +164,7 @@ def _library_sees_cuda(library: Library) -> tuple[bool, str]:
         if ctranslate2.get_cuda_device_count() > 0:
             return True, ""
         return False, "; ".join([f"ctranslate2 {ctranslate2.__version__}: get_cuda_device_count() is 0", *diagnose()])
-    raise ReelsetError(f"reelset.device.pick: unknown library {library!r} (use 'torch' or 'ctranslate2')")
+    raise ReelsetError(f"reelset.device.DevicePolicy.pick: unknown library {library!r} (use 'torch' or 'ctranslate2')")
 
 
 def diagnose() -> list[str]:

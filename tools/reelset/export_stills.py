@@ -129,7 +129,7 @@ def export_diffusion_pipe(src, dest: Path, model_path: str | None, text_encoder:
                "ar_buckets": [list(wh) for wh in sorted({(w, h) for *_, w, h in items})],  # each still's own shape
                "frame_buckets": [1], "directory": [{"path": str(dest / IMAGES / f), "num_repeats": 1} for f in _folders(items)]}
     (dest / "dataset.toml").write_text(tomli_w.dumps(dataset), encoding="utf-8")
-    fam = families.get("wan21")
+    fam = families.for_stills("diffusion-pipe")
     ckpt = placeholder(model_path, f"{fam.trainer_files['checkpoint'].split('/')[-1]} checkpoint folder")
     train = {"output_dir": str(dest / "outputs"), "dataset": str(dest / "dataset.toml"), "epochs": 100,
              "micro_batch_size_per_gpu": 1, "pipeline_stages": 1, "gradient_accumulation_steps": 1,
@@ -168,7 +168,7 @@ def export_diffsynth(src, dest: Path, model_path: str | None, text_encoder: str 
     for _, path, cap, _, _ in items:
         writer.writerow([str(path), cap])
     (dest / "metadata.csv").write_text(buf.getvalue(), encoding="utf-8")
-    fam = families.get("wan21")
+    fam = families.for_stills("diffsynth")
     release, vae = fam.trainer_files["checkpoint"], fam.trainer_files["vae"]
     max_pixels = max(w * h for *_, w, h in items)
     text = f"""# Train with DiffSynth-Studio (modelscope/DiffSynth-Studio) on stills — a Wan 2.1 image LoRA
@@ -201,7 +201,7 @@ def export_ltx2(src, dest: Path, model_path: str | None, text_encoder: str | Non
     pre = dest / ".precomputed"
     pre.mkdir()
     buckets = sorted({ltx2_bucket(w, h) for *_, w, h in items})
-    tm = trainer_models(families.get("ltx2").variant(), model_path, text_encoder)
+    tm = trainer_models(families.for_stills("ltx2-trainer").variant(), model_path, text_encoder)
     w, h, f = (int(v) for v in buckets[0].split("x"))
     write_yaml(dest / "training.yaml", training_config(dest, pre, False, (w, h, f), items[0][2], 24.0, tm))
     text = f"""# Train with the LTX-2 trainer (Lightricks/LTX-2, packages/ltx-trainer) on stills

@@ -433,7 +433,7 @@ def decode_audio_16k(path: Path, pcm16: bool = False, audio: int | str | None = 
     """The audio track ``audio`` of ``path`` (:func:`choose_audio`: a stream index, a language, or None:
     the default-marked track, else the first; ``where`` names the setting in errors) as 16 kHz mono
     samples, shape (n,): float32 in [-1, 1], or
-    with ``pcm16`` int16 (half the memory: what reelset.asr.transcribe_blocks holds of a whole
+    with ``pcm16`` int16 (half the memory: what reelset.asr.decode.transcribe_blocks holds of a whole
     film, 1.9 MB per minute).
 
     Decoded by the ffmpeg CLI (not faster-whisper's PyAV demuxer, which fails on MKV files

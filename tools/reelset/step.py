@@ -8,20 +8,23 @@ e.g. by ``reelset inspect --timings`` from ``nix-store --read-log``), and its pe
 ``[reelset] resources: {json}`` (read back by :func:`parse_resources`).
 
 A step tool declares what it reads and returns what it counted; the harness does the rest
-(docs/architecture.md, "Writing a step tool")::
+(docs/architecture.md, "Writing a step tool"); every tool's ``run`` takes one :class:`Context`::
 
-    INPUTS = {"step1-scenes": ScenesArtifact}   # spec input role → schema of the file it reads
+    STEP = Step(name="step2-speakers", …, inputs={"step2-transcript-base": TranscriptArtifact},
+                config={"speakers": SpeakersConfig, "device": DeviceConfig})
 
-    def run(spec: StepSpec, out: Path, timer: Timer, inputs: Inputs) -> StepResult:
-        scenes = inputs["step1-scenes"]            # loaded and validated before run is called
-        ...                                        # write artifacts into out
-        return StepResult(counts={"scenes": 3}, versions={"ffmpeg": "7.1"})
+    def run(ctx: Context) -> StepResult:
+        transcript = ctx.inputs["step2-transcript-base"]  # loaded and validated before run is called
+        cfg = ctx.config["speakers"]                       # the section, validated by its model
+        ...                                                # write artifacts into ctx.out
+        return StepResult(counts={"segments": 3})
 
-    raise SystemExit(main(STEP, run, Path(__file__), INPUTS))
+    raise SystemExit(main(STEP, run, Path(__file__)))
 
-:func:`main` checks the spec, loads every declared input (:func:`load_inputs`: a missing or
-malformed one fails naming the file and the schema, before any work), runs the step and writes
-``meta.json`` (:class:`StepResult` → :class:`reelset.schemas.base.StepMeta`).
+:func:`main` checks the spec, builds the context (:func:`context`: every declared input loaded —
+a missing or malformed one fails naming the file and the schema, before any work —, every
+declared config section validated, the device policy), runs the step and writes ``meta.json``
+(:class:`StepResult` → :class:`reelset.schemas.base.StepMeta`).
 
 Inside a Nix build the spec comes from the env var ``reelsetSpec`` (JSON, see
 :class:`reelset.schemas.base.StepSpec`) and the output path from ``out``; Nix discards the
@@ -34,6 +37,7 @@ used by ``tools/render_report.py``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import resource
@@ -49,8 +53,9 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from reelset import ReelsetError, device
+from reelset import ReelsetError
 from reelset.declare import Step
+from reelset.device import DevicePolicy
 from reelset.log import RESOURCES_PREFIX, Timer, log, timings_line
 from reelset.schemas.base import ModelRef, StepMeta, StepSpec
 
@@ -151,9 +156,45 @@ def check_host_venv() -> None:
                            f"requirements.lock) or point REELSET_PYTHON at a matching venv")
 
 
-StepFn = Callable[..., StepResult]
-"""``run(spec, out_dir, timer)`` → StepResult; a tool that declares INPUTS takes them fourth:
-``run(spec, out_dir, timer, inputs)``."""
+@dataclass
+class Context:
+    """What the harness hands a step tool's ``run`` (one signature for every tool, issue 40):
+    the spec, the folder to write into (``out``: ``$out``, or ``DIR.partial-<pid>`` by hand), the
+    phase :class:`Timer`, the validated inputs by role (:func:`load_inputs`; the folder of each is
+    ``Path(spec.inputs[role])``), the validated dataset.toml sections by name (the declaration's
+    ``config``: ``config["asr"]`` is an AsrConfig) and the device policy
+    (:class:`reelset.device.DevicePolicy`, to pass to the model loaders)."""
+
+    spec: StepSpec
+    out: Path
+    timer: Timer
+    policy: DevicePolicy
+    inputs: Inputs = field(default_factory=dict)
+    config: dict[str, BaseModel] = field(default_factory=dict)
+
+
+StepFn = Callable[[Context], StepResult]
+"""``run(ctx)`` → StepResult."""
+
+Declaration = Step | Callable[[StepSpec], Step] | str | None
+"""What :func:`main` is told about the step: its :class:`reelset.declare.Step`; a function of the
+spec giving it (a family's tool serves one step per family: ``declare(families.of_step(spec.step))``);
+a step name; or None (a tool whose steps have no declaration: the aggregates, training segments)."""
+
+
+def context(spec: StepSpec, out: Path, step: Step | None = None, inputs: Mapping[str, type[BaseModel]] | None = None,
+            policy: DevicePolicy | None = None) -> Context:
+    """The :class:`Context` of ``spec`` writing into ``out``, as :func:`main` builds it (and tests
+    that call a tool's ``run`` directly): the inputs with a schema of ``step`` (else ``inputs``)
+    loaded (:func:`load_inputs`), the sections of ``step.config`` validated
+    (:meth:`reelset.schemas.base.StepSpec.section`: ReelsetError "dataset.toml [x] key: …"), the
+    device policy of the spec (:meth:`reelset.device.DevicePolicy.from_spec`) unless ``policy``
+    is given, and a fresh :class:`Timer`."""
+    declared = (step.schemas or inputs) if step is not None else inputs
+    return Context(spec=spec, out=out, timer=Timer(),
+                   policy=policy if policy is not None else DevicePolicy.from_spec(spec),
+                   inputs=load_inputs(spec, declared) if declared else {},
+                   config={name: spec.section(name, model) for name, model in step.config.items()} if step is not None else {})
 
 
 @dataclass
@@ -209,47 +250,50 @@ def atomic_output(out: Path, in_nix: bool) -> Iterator[Path]:
     work.rename(out)
 
 
-def main(step: Step | str | None, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
+def main(step: Declaration, fn: StepFn, script: Path, inputs: Mapping[str, type[BaseModel]] | None = None,
          argv: list[str] | None = None) -> int:
-    """Entry point of a step tool: parse args/env, load ``inputs``, run ``fn``, write meta.json.
+    """Entry point of a step tool: parse args/env, build the :class:`Context`, run ``fn(ctx)``,
+    write meta.json.
 
-    ``step`` is the tool's declaration (:class:`reelset.declare.Step`: the spec must be for its
-    name, and its inputs with a schema are loaded and validated — the same declaration Nix reads
-    through nix/steps.json), or a step name, or None (a tool serving several steps: family tools,
-    aggregates). ``inputs`` (input role → schema, :func:`load_inputs`) is for tools without a
-    declaration. With inputs to load, ``fn`` gets the loaded artifacts as a fourth argument:
-    ``fn(spec, out_dir, timer, inputs)``, else ``fn(spec, out_dir, timer)``. ``fn`` writes its artifacts into ``out_dir`` and returns a
+    ``step`` is the tool's declaration (:data:`Declaration`; with a :class:`reelset.declare.Step`
+    the spec must be for its name, its inputs with a schema are loaded and validated and its
+    config sections validated — the same declaration Nix reads through nix/steps.json).
+    ``inputs`` (input role → schema, :func:`load_inputs`) is for tools without a declaration. The
+    context (:func:`context`) holds the device policy built from the spec
+    (:meth:`reelset.device.DevicePolicy.from_spec`: a cuda step without ``[device] allow_cpu``
+    fails on a machine without a GPU). ``fn`` writes its artifacts into ``ctx.out`` and returns a
     StepResult; this writes ``meta.json`` (:meth:`StepResult.meta`, plus the hash of the tool's
     folder — ``script`` is the tool's own file, whose folder holds exactly the step's declared
-    sources inside a Nix build — and the device facts, :func:`reelset.device.record`) and logs
+    sources inside a Nix build — and the device facts, :meth:`reelset.device.DevicePolicy.record`) and logs
     the phase timings. Exit status: 0 ok, 2 ReelsetError (message on stderr, no traceback),
     1 unexpected error.
     """
-    if isinstance(step, Step):
-        inputs = step.schemas or inputs
-        step = step.name
+    name = step.name if isinstance(step, Step) else step if isinstance(step, str) else None
     try:
-        prog = step or Path(script).name
+        prog = name or Path(script).name
         call = invocation(prog, (sys.modules["__main__"].__doc__ or prog).strip().split("\n")[0], argv)
         spec = call.spec
-        if step is not None and spec.step != step:
-            raise ReelsetError(f"{step}: spec is for step {spec.step!r}")
-        device.configure(spec)  # cuda steps: GPU required unless [device] allow_cpu
+        if name is not None and spec.step != name:
+            raise ReelsetError(f"{name}: spec is for step {spec.step!r}")
+        decl = step if isinstance(step, Step) else step(spec) if callable(step) else None
+        if decl is not None and decl.name != spec.step:
+            raise ReelsetError(f"{decl.name}: spec is for step {spec.step!r}")
         if call.in_nix:
             check_host_venv()
             _prepare_build_env()
-        loaded = load_inputs(spec, inputs) if inputs is not None else None
+        ready = context(spec, call.out, decl, inputs)  # inputs, config sections, device policy: before any work
         with atomic_output(call.out, call.in_nix) as work:
-            timer = Timer()
+            ctx = dataclasses.replace(ready, out=work)
+            timer = ctx.timer
             t0 = time.perf_counter()
-            result = fn(spec, work, timer) if loaded is None else fn(spec, work, timer, loaded)
+            result = fn(ctx)
             print(timings_line({**timer.timings, "total": round(time.perf_counter() - t0, 3)}), file=sys.stderr, flush=True)
             # peak RSS (ru_maxrss: kB on Linux) of this process and of its largest finished child
             rss = {k: round(resource.getrusage(who).ru_maxrss / 1024, 1)
                    for k, who in (("peak_rss_mb", resource.RUSAGE_SELF), ("children_peak_rss_mb", resource.RUSAGE_CHILDREN))}
             print(RESOURCES_PREFIX + orjson.dumps(rss).decode(), file=sys.stderr, flush=True)
             meta = result.meta(spec, source_sha256(script.resolve().parent))
-            device.record(meta)
+            ctx.policy.record(meta)
             write_json(work / "meta.json", meta)
         log(f"{spec.step}: wrote {call.out}")
         return 0

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from reelset import ReelsetError
-from reelset import device as devices
+from reelset.device import DevicePolicy
 from reelset.families.model import FamilyModel
 from reelset.log import log
 from reelset.schemas.latents import LatentClip, LatentIndex
@@ -40,13 +40,13 @@ PRINT_EVERY_S = 10.0
 HEARTBEAT_S = 25.0
 
 
-def device_and_dtype():
+def device_and_dtype(policy: DevicePolicy):
     """(torch.device, compute dtype): ``cuda:0`` with bfloat16 when a GPU is visible, else
     ``cpu`` with float32 (bf16 matmuls on a CPU are slow and imprecise) if the step's device
-    policy allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
+    ``policy`` allows the CPU (ReelsetError otherwise, see reelset/device.py)."""
     import torch
 
-    if devices.pick("torch") == "cuda":
+    if policy.pick("torch") == "cuda":
         return torch.device("cuda:0"), torch.bfloat16
     return torch.device("cpu"), torch.float32
 

@@ -73,7 +73,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from reelset import ReelsetError
-from reelset import device as devices
+from reelset.device import DevicePolicy
 
 # model_type of config.json → transformers class that generates text from it
 MODEL_CLASSES = {
@@ -141,15 +141,15 @@ class JsonGrammar:
     answer: str
 
 
-def pick_device(device: str | None = None) -> tuple[str, Any]:
-    """(device, dtype): ``device`` "cuda"/"cpu" or None = the step's device policy
+def pick_device(device: str | DevicePolicy) -> tuple[str, Any]:
+    """(device, dtype): ``device`` "cuda"/"cpu", or the step's device policy that picks
     (reelset/device.py: cuda when available, else cpu only if allowed). cuda →
     bfloat16 where supported (else float16), cpu → float32 (half precision is slow or
     unsupported for many CPU kernels). ReelsetError when cuda is asked for but absent."""
     import torch
 
-    if device is None:
-        device = devices.pick("torch")
+    if isinstance(device, DevicePolicy):
+        device = device.pick("torch")
     if device == "cuda":
         if not torch.cuda.is_available():
             raise ReelsetError("vlm: device 'cuda' requested but torch sees no CUDA device")
@@ -159,9 +159,9 @@ def pick_device(device: str | None = None) -> tuple[str, Any]:
     return "cpu", torch.float32
 
 
-def load(path: Path, device: str | None = None) -> Vlm:
+def load(path: Path, device: str | DevicePolicy) -> Vlm:
     """Load model + processor from the directory ``path`` (``from_pretrained``, local files
-    only). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`); of a full
+    only) on ``device`` (:func:`pick_device`: "cuda", "cpu" or the step's policy). The class comes from config.json's ``model_type`` (:data:`MODEL_CLASSES`); of a full
     Qwen2.5-Omni checkpoint (``qwen2_5_omni``) only the thinker is loaded: its
     ``thinker_config`` and the ``thinker.*`` weights (``key_mapping``), the talker's are left
     unread. Errors (ReelsetError): no directory / config.json, unsupported model type, the

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from reelset import ReelsetError
-from reelset import device as devices
+from reelset.device import DevicePolicy
 
 SAMPLE_RATE = 16000  # Hz, both encoders
 # GE2E front end (resemblyzer hparams.py): 25 ms window, 10 ms hop, 40 mel bands, 1.6 s partials
@@ -142,14 +142,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def load_encoder(model_dir: Path, device: str | None = None) -> Encoder:
-    """The encoder in ``model_dir`` on ``device`` ("cuda" | "cpu"; None: the step's device policy,
-    reelset.device.pick): GE2E when it holds ``pretrained.pt`` (resemblyzer's
+def load_encoder(model_dir: Path, device: str | DevicePolicy) -> Encoder:
+    """The encoder in ``model_dir`` on ``device`` ("cuda" | "cpu", or the step's device policy
+    that picks, reelset.device.DevicePolicy.pick): GE2E when it holds ``pretrained.pt`` (resemblyzer's
     checkpoint, ``{"model_state": …}``), WavLM x-vector when its ``config.json`` says
     ``WavLMForXVector``. ReelsetError naming the folder otherwise."""
     model_dir = Path(model_dir)
-    if device is None:
-        device = devices.pick("torch")
+    if isinstance(device, DevicePolicy):
+        device = device.pick("torch")
     if (model_dir / "pretrained.pt").is_file():
         net = GE2E()
         state = torch.load(model_dir / "pretrained.pt", map_location="cpu", weights_only=True)["model_state"]

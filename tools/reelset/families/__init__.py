@@ -127,7 +127,8 @@ class Family:
     variants: tuple[Variant, ...]
     default_variant: str
     tiny: TinyModel
-    # `reelset export --for TARGET`: targets per source, "package" (step3) or "latents" (step4)
+    # `reelset export --for TARGET`: targets per source, "package" (step3) or "latents" (step4), and
+    # "stills": the step3-stills targets whose image LoRA trains this family's base model
     exports: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the original-format files those trainers load, named in the exports' TRAIN.md: "checkpoint"
     # (hub repository of the release checkpoint), "vae" (its VAE file)
@@ -254,6 +255,16 @@ def get(name: str) -> Family:
 def every() -> list[Family]:
     """Every family, by name."""
     return [get(n) for n in names()]
+
+
+def for_stills(target: str) -> Family:
+    """The family whose base model a ``reelset export --for TARGET`` of step3-stills trains (the
+    family listing ``target`` in ``exports["stills"]``); ReelsetError naming the target otherwise."""
+    for fam in every():
+        if target in fam.exports.get("stills", ()):
+            return fam
+    raise ReelsetError(f"no model family lists the stills export target {target!r} (Family.exports['stills'] in "
+                       f"tools/reelset/families/<f>/__init__.py)")
 
 
 def of_step(step: str) -> Family:

@@ -1,25 +1,30 @@
 """``dataset.toml`` as a whole: the videos and every section's model.
 
+The sections are not listed here: each step declares the sections it takes with their models
+(``Step.config`` beside its tool, reelset.declare), each model family its own three
+(reelset.families), and :func:`dataset_config` makes the model of them — adding a step with
+settings never edits this file. Only what no step takes stays here (name, videos, ``[bible]``,
+read by Nix).
+
 No step imports this module (each imports only the sections it declares); it serves the
-docs generator, the evaluation-time key check (nix/config-keys.json) and ``reelset`` CLI.
+docs generator, the evaluation-time key check (nix/config-keys.json) and the tests. Making
+``DatasetConfig`` imports every step tool (:func:`reelset.declare.collect`; ``tools/`` on
+``sys.path``), so it is made on first use, not at import.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, create_model, model_validator
+import functools
+from pathlib import Path
 
-from reelset import families
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from reelset import ReelsetError, families
+from reelset.declare import Step, collect
 from reelset.schemas.base import Strict
 from reelset.schemas.bible import BibleConfig
-from reelset.schemas.captions import CaptionConfig
-from reelset.schemas.device import DeviceConfig
-from reelset.schemas.disambiguate import DisambiguateConfig
-from reelset.schemas.repeats import RepeatsConfig
-from reelset.schemas.review import ReviewConfig
-from reelset.schemas.scenes import SceneConfig
-from reelset.schemas.speakers import SpeakersConfig
-from reelset.schemas.stills import StillsConfig
-from reelset.schemas.transcript import AsrConfig
+
+TOOLS = Path(__file__).resolve().parents[2]
 
 
 class VideoEntry(Strict):
@@ -54,16 +59,36 @@ class _DatasetBase(Strict):
     name: str = Field(description="Dataset name.")
     description: str = Field("", description="Free text.")
     videos: list[VideoEntry] = Field(min_length=1, description="Source videos (one shard per video for video-level steps).")
-    device: DeviceConfig = Field(default_factory=lambda: DeviceConfig(), description="Device policy of the cuda steps: a GPU is required unless allow_cpu = true.")
-    scenes: SceneConfig = Field(default_factory=SceneConfig)
-    asr: AsrConfig = Field(default_factory=AsrConfig)
-    speakers: SpeakersConfig = Field(default_factory=lambda: SpeakersConfig(), description="step2-speakers settings (speaker encoder, naming thresholds).")
     bible: BibleConfig = Field(default_factory=lambda: BibleConfig(), description="Where the series bible is (read by Nix).")
-    disambiguate: DisambiguateConfig = Field(default_factory=lambda: DisambiguateConfig(), description="step2-transcript-disambiguate settings.")
-    caption: CaptionConfig = Field(default_factory=lambda: CaptionConfig(), description="step2-caption settings (VLM captions).")
-    review: ReviewConfig = Field(default_factory=lambda: ReviewConfig(), description="step2-reviewed settings (automatic QA, review.json).")
-    repeats: RepeatsConfig = Field(default_factory=lambda: RepeatsConfig(), description="Repeats across videos (intro, recap, credits): grouped by step2-reviewed's gathering; keep one copy or all.")
-    stills: StillsConfig | None = Field(None, description="step3-stills settings (the best frames of each character as an image dataset); without this section the step is not part of `all`.")
+
+
+def step_sections(steps: list[Step]) -> dict[str, tuple]:
+    """The dataset.toml sections the ``steps`` declare (``Step.config``: section → model), as
+    pydantic field definitions, in pipeline order; a family's sections are left to
+    :func:`family_sections`. A section is optional (default None) when it is the step's
+    ``opt_in`` — without it the step is not part of `all` —, else it defaults to its model's
+    defaults. The description names the steps taking it (the model's docstring says the rest).
+    ReelsetError when two steps declare one section with different models."""
+    owned = {s for f in families.every() for s in (f.name, f.preprocess_section, f.train_section)}
+    models: dict[str, type[BaseModel]] = {}
+    takers: dict[str, list[Step]] = {}
+    for step in steps:
+        for section, model in step.config.items():
+            if section in owned:
+                continue
+            if models.setdefault(section, model) is not model:
+                raise ReelsetError(f"[{section}]: step {step.name} ({step.script}) declares it as {model.__name__}, "
+                                   f"{takers[section][0].name} as {models[section].__name__}; one section has one model")
+            takers.setdefault(section, []).append(step)
+    out: dict[str, tuple] = {}
+    for section, model in models.items():
+        names = ", ".join(s.name for s in takers[section])
+        if any(s.opt_in == section for s in takers[section]):
+            out[section] = (model | None, Field(None, description=f"Taken by {names}; without this section the step is "
+                                                "not part of `all`."))
+        else:
+            out[section] = (model, Field(default_factory=model, description=f"Taken by {names}."))
+    return out
 
 
 def family_sections() -> dict[str, tuple]:
@@ -81,5 +106,19 @@ def family_sections() -> dict[str, tuple]:
     return out
 
 
-DatasetConfig = create_model("DatasetConfig", __base__=_DatasetBase, __module__=__name__, **family_sections())
-DatasetConfig.__doc__ = _DatasetBase.__doc__
+@functools.cache
+def dataset_config() -> type[BaseModel]:
+    """The model of dataset.toml: the base fields, then the steps' sections
+    (:func:`step_sections` of every declared step, :func:`reelset.declare.collect`), then the
+    families' (:func:`family_sections`)."""
+    model = create_model("DatasetConfig", __base__=_DatasetBase, __module__=__name__,
+                         **step_sections(collect(TOOLS)), **family_sections())
+    model.__doc__ = _DatasetBase.__doc__
+    return model
+
+
+def __getattr__(name: str) -> type[BaseModel]:
+    """``DatasetConfig`` (:func:`dataset_config`), made on first use."""
+    if name == "DatasetConfig":
+        return dataset_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,7 +33,7 @@ class AsrConfig(Strict):
     model: str | None = Field(None, description="Model name from nix/models.toml (pinned fixed input); Nix resolves it (default faster-whisper-large-v3, nix/steps.nix) and passes the files as models.asr.")
     language: str | None = Field("en", description="ISO 639-1 language code, or null to detect it.")
     beam_size: int = Field(5, ge=1, description="Beam size of the decoder.")
-    batch_size: int | None = Field(None, ge=1, description="Decoding windows (up to 30 s of VAD speech each) decoded together by faster-whisper's BatchedInferencePipeline; null: 16 on CUDA, 8 on the CPU (reelset.asr.default_batch_size). The text does not depend on it beyond float rounding.")
+    batch_size: int | None = Field(None, ge=1, description="Decoding windows (up to 30 s of VAD speech each) decoded together by faster-whisper's BatchedInferencePipeline; null: 16 on CUDA, 8 on the CPU (reelset.asr.whisper.default_batch_size). The text does not depend on it beyond float rounding.")
     vad: bool = Field(True, description="Cut the audio into windows of Silero VAD speech (up to 30 s each) before decoding. False: fixed 30 s windows over the whole audio (music and silence included); the VAD still runs for the outside-speech guard.")
     vad_min_silence_ms: int = Field(500, ge=0, description="VAD: minimum silence in milliseconds that splits speech.")
     cpu_threads: int = Field(4, ge=1, description="CTranslate2 threads on the CPU (CTranslate2's default is 4).")

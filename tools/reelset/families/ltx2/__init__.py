@@ -57,5 +57,6 @@ FAMILY = Family(
     ),
     default_variant="ltx-2",
     tiny=TinyModel(name="tiny-ltx2", kind="ltx2", recipe="reelset.families.ltx2.tiny:make", package={"fps": 24, "buckets": ["96x64x17", "64x96x9"]}),
-    exports={"package": ("ltx2-trainer", "ltxv-trainer", "ai-toolkit"), "latents": ("ltx2-trainer",)},
+    exports={"package": ("ltx2-trainer", "ltxv-trainer", "ai-toolkit"), "latents": ("ltx2-trainer",),
+             "stills": ("ltx2-trainer",)},
 )

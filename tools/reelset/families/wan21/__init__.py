@@ -40,6 +40,6 @@ FAMILY = Family(
         for size, config in (("14b", "14B"), ("1.3b", "1_3B"))),
     default_variant="t2v-14b",
     tiny=TinyModel(name="tiny-wan2.1", kind="wan2.1", recipe="reelset.wan_tiny:make", package={"max_frames": 17, "min_frames": 9, "sizes": ["64x48"]}),
-    exports={"package": ("musubi", "diffusion-pipe", "diffsynth", "ai-toolkit")},
+    exports={"package": ("musubi", "diffusion-pipe", "diffsynth", "ai-toolkit"), "stills": ("diffusion-pipe", "diffsynth")},
     trainer_files={"checkpoint": "Wan-AI/Wan2.1-T2V-1.3B", "vae": "Wan2.1_VAE.pth"},
 )
