@@ -110,8 +110,7 @@ def run(ctx: Context) -> StepResult:
     accelerator = Accelerator(mixed_precision="bf16" if device.type == "cuda" else "no", cpu=device.type != "cuda")
     with timer.phase("load"), train.Heartbeat(f"{label}: loading {model.name} {expert.component} on {device}"):
         # a family with several experts loads only the trained one (a 14B expert each)
-        pipe = family.load_pipeline(Path(model.path), device=device, dtype=dtype, parts="train",
-                                    **({"component": expert.component} if several else {}))
+        pipe = family.load_for_training(Path(model.path), device=device, dtype=dtype, expert=expert)
     transformer = family.transformer(pipe, expert)
     transformer.requires_grad_(False)
     if cfg.weights_dtype == "float8" and device.type == "cuda":

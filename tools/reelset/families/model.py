@@ -120,6 +120,13 @@ class FamilyModel(ABC):
         """One text-to-video sample: ``{"frames": uint8 (F, H, W, 3), "fps": float}`` plus ``"audio"``
         (float, (channels, samples)) and ``"sample_rate"`` (Hz) for an audio-video family."""
 
+    def load_for_training(self, model_dir: Path, *, device: Any, dtype: Any, expert: Expert = WHOLE) -> Any:
+        """The pipeline step5 trains ``expert`` of (``parts="train"``): by default
+        :meth:`load_pipeline` as it is; a family with several experts loads only ``expert``'s
+        component (reelset/families/wan22_a14b/model.py: one 14B expert at a time)."""
+        del expert
+        return self.load_pipeline(model_dir, device=device, dtype=dtype, parts="train")
+
     def load_loras(self, pipe: Any, loras: dict[str, Path]) -> None:
         """Load the trained LoRAs into ``pipe`` for sampling: ``loras`` maps an expert's component to
         the folder of its LoRA (diffusers ``save_lora_weights`` format). A one-transformer family

@@ -75,6 +75,13 @@ class WanA14BModel(WanModel):
                              f"{BOUNDARY}; is this a T2V-A14B diffusers folder (transformer + transformer_2)?")
         return pipe
 
+    def load_for_training(self, model_dir: Path, *, device: str | torch.device, dtype: torch.dtype,
+                          expert: Expert = WHOLE):
+        """Only ``expert``'s transformer (:meth:`load_pipeline` with its ``component``), the other
+        expert's attribute None; an expert not of this family (the full-range default) loads both."""
+        component = expert.component if expert in EXPERTS else None
+        return self.load_pipeline(model_dir, device=device, dtype=dtype, parts="train", component=component)
+
     def sample_sigmas(self, batch: int, seq_len: int, generator: torch.Generator, *,
                       expert: Expert = WHOLE) -> torch.Tensor:
         """Wan's training sigmas (:func:`reelset.wan.sample_sigmas`, shift 3.0) cut to ``expert``'s
