@@ -8,7 +8,7 @@
 # entered with pivot_root in a private mount namespace, not chroot: Nix unshares its mount namespace
 # at start, and inside a plain chroot git then fails ("fatal: cannot change to '/root/reelset'").
 # Needs root, debootstrap, util-linux (unshare), the Debian mirror and PyPI.
-# Prints "bare make demo: apt make N s, make demo N s, total N s".
+# Prints "bare make demo: apt make N s, make demo N s (deps N s, venv N s, demo build N s), total N s".
 #
 # Usage: bench/bench_bare_demo.sh [ROOT]   (as root; default ROOT=/tmp/reelset-bare)
 set -euo pipefail
@@ -33,10 +33,16 @@ cd /root/reelset
 t0=$(date +%s)
 apt-get update -qq && apt-get install -y -qq make >/dev/null
 t1=$(date +%s)
-make demo > /root/demo.log 2>&1 || { tail -30 /root/demo.log; exit 1; }
+# `make demo` = deps + venv + the demo build; run as its three parts (each a no-op when done) to see where
+# the time goes
+make deps > /root/demo.log 2>&1 || { tail -30 /root/demo.log; exit 1; }
 t2=$(date +%s)
+make venv >> /root/demo.log 2>&1 || { tail -30 /root/demo.log; exit 1; }
+t3=$(date +%s)
+make demo >> /root/demo.log 2>&1 || { tail -30 /root/demo.log; exit 1; }
+t4=$(date +%s)
 tail -3 /root/demo.log
-echo "bare make demo: apt make $((t1 - t0)) s, make demo $((t2 - t1)) s, total $((t2 - t0)) s"
+echo "bare make demo: apt make $((t1 - t0)) s, make demo $((t4 - t1)) s (deps $((t2 - t1)) s, venv $((t3 - t2)) s, demo build $((t4 - t3)) s), total $((t4 - t0)) s"
 INNER
 unshare --mount --fork bash -c "
   mount --make-rprivate /
