@@ -111,7 +111,7 @@ def test_datasets_md_names_only_keys_the_config_models_have():
     models = {}
     # the artifact schemas and, in each family's package, its sections' config models
     modules = [f"reelset.schemas.{info.name}" for info in pkgutil.iter_modules(schemas.__path__)]
-    modules += [f"reelset.families.{name}.config" for name in families.names()]
+    modules += [f"reelset.families.{name}.{part}" for name in families.names() for part in ("config", "training")]
     for module in modules:
         for name, value in vars(importlib.import_module(module)).items():
             if hasattr(value, "model_fields"):

@@ -714,11 +714,12 @@ def listen(path: Path) -> list[str]:
     ``transcribe``, faster-whisper tiny.en), normalized."""
     import step2_transcript_base as asr_tool
     from conftest import TINY_EN
+    from reelset.device import DevicePolicy
     from reelset.schemas.transcript import AsrConfig
     from reelset.step import Timer
     from speech_scoring import norm
 
-    fields = asr_tool.transcribe(path, TINY_EN, AsrConfig(language="en"), Timer())
+    fields = asr_tool.transcribe(path, TINY_EN, AsrConfig(language="en"), Timer(), DevicePolicy())
     return norm(" ".join(s.text for s in fields["segments"])).split()
 
 

@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from conftest import CPU_OK, REPO, TINY_DIFFUSION, Built, family_toml, nix, nix_build, nix_env, report_html, run_tool
 from reelset import families, train
-from reelset.families.ltx2.config import Ltx2TrainConfig
+from reelset.families.ltx2.training import Ltx2TrainConfig
 from reelset.schemas.latents import LatentIndex
 from reelset.schemas.train import TrainArtifact, TrainConfig, TrainSegment
 from test_package import reviewed_from_scenes

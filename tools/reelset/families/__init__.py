@@ -4,7 +4,8 @@ A family is one package ``reelset/families/<name>/``: ``__init__.py`` exports ``
 frozen :class:`Family` (its name, its package step: tool, config model, frame / size / fps rules
 and where they come from; its preprocess and train config models; its model code; its experts;
 its variants (:class:`Variant`); its export targets; its tiny test model), ``config.py`` holds its
-dataset.toml sections' models, ``model.py`` its model code — a class implementing
+package section's model, ``training.py`` its ``[<name>_preprocess]`` / ``[<name>_train]`` models (apart: the
+package step's sources never hold the training configs), ``model.py`` its model code — a class implementing
 :class:`reelset.families.model.FamilyModel`, the one interface step4/step5 call — and ``tiny.py``
 its tiny-model recipe where it has its own (Wan 2.2). A family may reuse another's model code by
 reference (Wan 2.2 TI2V-5B names ``reelset.wan:WanModel``).

@@ -34,8 +34,8 @@ FAMILY = Family(
                 fps=float(Ltx2Config.model_fields["fps"].default),
                 source="ltx-trainer docs/dataset-preparation.md: W, H multiples of 32 (VAE), F % 8 == 1; trained at 24 or 25 fps"),
     package_config_ref="reelset.families.ltx2.config:Ltx2Config",
-    preprocess_config_ref="reelset.families.ltx2.config:Ltx2PreprocessConfig",
-    train_config_ref="reelset.families.ltx2.config:Ltx2TrainConfig",
+    preprocess_config_ref="reelset.families.ltx2.training:Ltx2PreprocessConfig",
+    train_config_ref="reelset.families.ltx2.training:Ltx2TrainConfig",
     model_ref="reelset.families.ltx2.model:LTX2Model",
     variants=(
         Variant(name="ltx-2", label="LTX-2 19B dev", model="ltx-2", text_encoder="Gemma 3 12B",

@@ -9,8 +9,6 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reelset.schemas.base import X264Preset, parse_size
-from reelset.schemas.latents import PreprocessConfig
-from reelset.schemas.train import TrainConfig
 from reelset.schemas.windows import WindowSettings
 
 
@@ -51,14 +49,3 @@ class Ltx2Config(WindowSettings):
         if len(set(self.buckets)) != len(self.buckets):
             raise ValueError("buckets: duplicate entries")
         return self
-
-
-class Ltx2PreprocessConfig(PreprocessConfig):
-    """``[ltx2_preprocess]`` of dataset.toml: step4-ltx2-preprocess (VAE video + audio latents and
-    Gemma text embeddings of every clip of step3-ltx2-data)."""
-
-    max_text_tokens: int = Field(1024, ge=8, le=4096, description="Caption tokens kept by the Gemma text encoder (LTX-2's pipeline default max_sequence_length is 1024).")
-
-
-class Ltx2TrainConfig(TrainConfig):
-    """``[ltx2_train]`` of dataset.toml: step5-ltx2-train (LTX-2 LoRA)."""

@@ -27,8 +27,8 @@ FAMILY = Family(
                 source="WanPipeline (diffusers 0.42.1): frames 4n+1 (vae_scale_factor_temporal 4), W, H multiples of "
                        "8 (VAE) x 2 (patch); musubi-tuner docs/dataset_config.md: Wan 2.1 trains at 16 fps"),
     package_config_ref="reelset.families.wan21.config:Wan21Config",
-    preprocess_config_ref="reelset.families.wan21.config:Wan21PreprocessConfig",
-    train_config_ref="reelset.families.wan21.config:Wan21TrainConfig",
+    preprocess_config_ref="reelset.families.wan21.training:Wan21PreprocessConfig",
+    train_config_ref="reelset.families.wan21.training:Wan21TrainConfig",
     model_ref="reelset.wan:WanModel",
     variants=tuple(
         Variant(name=f"t2v-{size}", label=f"Wan 2.1 T2V-{size.upper()}", model=f"wan2.1-t2v-{size}", text_encoder="UMT5-XXL",

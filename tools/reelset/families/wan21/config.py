@@ -6,10 +6,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
-from reelset.schemas.latents import PreprocessConfig
-from reelset.schemas.train import TrainConfig
 from reelset.schemas.wan_package import WanPackageConfig
 
 
@@ -26,15 +22,3 @@ class Wan21Config(WanPackageConfig):
     LABEL: ClassVar[str] = "Wan 2.1"
     SIZE_MULTIPLE: ClassVar[int] = 16
     FRAME_STEP: ClassVar[int] = 4
-
-
-class Wan21PreprocessConfig(PreprocessConfig):
-    """``[wan21_preprocess]`` of dataset.toml: step4-wan21-preprocess (VAE latents and UMT5 text
-    embeddings of every clip of step3-wan21-package)."""
-
-    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
-    audio: bool = Field(False, description="Ignored: Wan 2.1 is a video-only model.")
-
-
-class Wan21TrainConfig(TrainConfig):
-    """``[wan21_train]`` of dataset.toml: step5-wan21-train (Wan 2.1 LoRA)."""

@@ -53,8 +53,8 @@ FAMILY = Family(
                 source="WanPipeline (diffusers 0.42.1): frames 4n+1, W, H multiples of vae scale_factor_spatial 16 x "
                        "patch 2; Wan2.2 wan/configs/wan_ti2v_5B.py: vae_stride (4, 16, 16), sample_fps 24, frame_num 121"),
     package_config_ref="reelset.families.wan22.config:Wan22Config",
-    preprocess_config_ref="reelset.families.wan22.config:Wan22PreprocessConfig",
-    train_config_ref="reelset.families.wan22.config:Wan22TrainConfig",
+    preprocess_config_ref="reelset.families.wan22.training:Wan22PreprocessConfig",
+    train_config_ref="reelset.families.wan22.training:Wan22TrainConfig",
     model_ref="reelset.wan:WanModel",
     variants=(
         Variant(name="ti2v-5b", label="Wan 2.2 TI2V-5B", model="wan2.2-ti2v-5b", text_encoder="UMT5-XXL",

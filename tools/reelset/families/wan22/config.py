@@ -9,8 +9,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from reelset.schemas.latents import PreprocessConfig
-from reelset.schemas.train import TrainConfig
 from reelset.schemas.wan_package import WanPackageConfig
 
 
@@ -27,15 +25,3 @@ class Wan22Config(WanPackageConfig):
     min_frames: int = Field(17, ge=1, description="Fewest frames per clip, 4n+1; a clip with fewer frames at `fps` is dropped (reason in manifest.json).")
     sizes: list[str] = Field(default_factory=lambda: ["1280x704", "704x1280"], min_length=1, description="Output sizes 'WxH' (pixels, multiples of 32: VAE 16x x patch 2); each clip gets the size of nearest aspect ratio (ties: larger area), scaled to cover and center-cropped.")
     audio: bool = Field(False, description="Keep the clip's audio (AAC); Wan 2.2 TI2V-5B is video-only, so off by default.")
-
-
-class Wan22PreprocessConfig(PreprocessConfig):
-    """``[wan22_preprocess]`` of dataset.toml: step4-wan22-preprocess (VAE latents, 48 channels, and
-    UMT5 text embeddings of every clip of step3-wan22-package)."""
-
-    max_text_tokens: int = Field(512, ge=8, le=4096, description="Caption tokens kept by the UMT5 text encoder (WanPipeline's max_sequence_length is 512).")
-    audio: bool = Field(False, description="Ignored: Wan 2.2 TI2V-5B is a video-only model.")
-
-
-class Wan22TrainConfig(TrainConfig):
-    """``[wan22_train]`` of dataset.toml: step5-wan22-train (Wan 2.2 TI2V-5B LoRA)."""

@@ -52,8 +52,8 @@ FAMILY = Family(
                        "shared_config.py: sample_fps 16, frame_num 81; WanPipeline (diffusers 0.42.1): frames 4n+1, W, H "
                        "multiples of 8 x 2"),
     package_config_ref="reelset.families.wan22_a14b.config:Wan22A14BConfig",
-    preprocess_config_ref="reelset.families.wan22_a14b.config:Wan22A14BPreprocessConfig",
-    train_config_ref="reelset.families.wan22_a14b.config:Wan22A14BTrainConfig",
+    preprocess_config_ref="reelset.families.wan22_a14b.training:Wan22A14BPreprocessConfig",
+    train_config_ref="reelset.families.wan22_a14b.training:Wan22A14BTrainConfig",
     model_ref="reelset.families.wan22_a14b.model:WanA14BModel",
     experts=EXPERTS,
     variants=(
