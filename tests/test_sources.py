@@ -14,7 +14,7 @@ import pytest
 
 from conftest import report_html, run_tool, scenes_spec
 from reelset import media
-from reelset.schemas.scenes import ScenesArtifact
+from reelset.schemas.scenes import SceneConfig, ScenesArtifact
 
 # testsrc2's fine text and lines read as combing to idet; blurred it is progressive (idet: 100/100)
 SOFT = "gblur=sigma=1.5"
@@ -190,7 +190,16 @@ def test_telecined_film_is_inverse_telecined_to_its_own_frames(tmp_path):
     for s in art.scenes:
         clip = frames(out / s.clip, (96, 64))
         assert clip.shape[0] == s.frame_count
-        assert progressive_share(idet(out / s.clip)) > 0.9, s.clip_id
+        # not combed: idet calls most frames progressive. Its baseline is the film's own shot (progressive,
+        # never telecined) x264-encoded with the step's clip settings: idet misreads some of these synthetic
+        # frames after x264, and how many depends on the CPU's x264 kernels (an AVX2-only EPYC: 7 of the first
+        # shot's 96 frames, and our clip 12; the AVX-512 machine this test was written on stayed above 0.9). A clip left telecined has 2 combed frames in 5 (share ~0.6).
+        shot = tmp_path / f"film-{s.clip_id}.mp4"
+        cfg = SceneConfig()
+        ff("-i", str(film), "-vf", f"trim=start_frame={s.start_frame}:end_frame={s.end_frame},setpts=PTS-STARTPTS",
+           "-c:v", "libx264", "-preset", cfg.clip_preset, "-crf", str(cfg.clip_crf), "-pix_fmt", "yuv420p", str(shot))
+        baseline = progressive_share(idet(shot))
+        assert progressive_share(idet(out / s.clip)) >= min(0.9, baseline - 0.1), (s.clip_id, idet(out / s.clip), baseline)
         for j, frame in enumerate(clip):
             k = s.start_frame + j
             dist = {i: float(np.abs(frame - original[i]).mean()) for i in (k - 1, k, k + 1) if s.start_frame <= i < s.end_frame}
