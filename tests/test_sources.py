@@ -193,7 +193,8 @@ def test_telecined_film_is_inverse_telecined_to_its_own_frames(tmp_path):
         # not combed: idet calls most frames progressive. Its baseline is the film's own shot (progressive,
         # never telecined) x264-encoded with the step's clip settings: idet misreads some of these synthetic
         # frames after x264, and how many depends on the CPU's x264 kernels (an AVX2-only EPYC: 7 of the first
-        # shot's 96 frames, and our clip 12; the AVX-512 machine this test was written on stayed above 0.9). A clip left telecined has 2 combed frames in 5 (share ~0.6).
+        # shot's 96 frames, and our clip 12; the AVX-512 machine this test was written on stayed above 0.9).
+        # A clip left telecined has 2 combed frames in 5 (share ~0.6).
         shot = tmp_path / f"film-{s.clip_id}.mp4"
         cfg = SceneConfig()
         ff("-i", str(film), "-vf", f"trim=start_frame={s.start_frame}:end_frame={s.end_frame},setpts=PTS-STARTPTS",
