@@ -68,7 +68,6 @@ def test_each_expert_loads_alone_for_training(tiny, model, tmp_path):
 
 def test_expert_sigmas_stay_in_their_range_with_wans_distribution_cut_to_it(model):
     from reelset import wan
-    from reelset.families.wan22_a14b.model import in_range
 
     for e in FAM.experts:
         s = model.sample_sigmas(256, 0, torch.Generator().manual_seed(0), expert=e)
@@ -80,7 +79,7 @@ def test_expert_sigmas_stay_in_their_range_with_wans_distribution_cut_to_it(mode
     assert torch.equal(model.sample_sigmas(8, 0, torch.Generator().manual_seed(3)),
                        wan.sample_sigmas(8, 0, torch.Generator().manual_seed(3)))
     with pytest.raises(ValueError, match="fewer than 2 in its range"):
-        in_range(lambda: torch.full((2,), 0.5), FAM.experts[0], tries=3)
+        FAM.experts[0].cut(lambda: torch.full((2,), 0.5), tries=3)
 
 
 def random_lora(tiny, component: str, out: Path) -> Path:

@@ -20,6 +20,7 @@ range. A one-transformer family has the single full-range expert :data:`WHOLE`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,12 +47,28 @@ class Expert:
         if not 0.0 <= self.low < self.high <= 1.0:
             raise ValueError(f"expert {self.name}: timestep range [{self.low}, {self.high}) must satisfy 0 <= low < high <= 1")
 
-    def rescale(self, sigmas: Any) -> Any:
-        """Noise levels drawn over [0, 1] mapped affinely onto the expert's [low, high] (same shape
-        and type); the full-range expert returns ``sigmas`` itself, unchanged bit for bit."""
-        if self.low == 0.0 and self.high == 1.0:
-            return sigmas
-        return self.low + sigmas * (self.high - self.low)
+    def cut(self, draw: Callable[[], Any], *, tries: int = 1000) -> Any:
+        """Noise levels of one batch inside the expert's range ``low <= sigma < high`` (high 1.0
+        included): ``draw()`` returns a (B,) torch tensor of the family's sigmas; those outside the
+        range are dropped and more batches drawn until B are kept, so the kept ones follow the
+        family's distribution cut to the range — musubi-tuner's ``--min_timestep``/``--max_timestep``
+        with ``--preserve_distribution_shape``, which its Wan 2.2 guide recommends for training one
+        expert (kohya-ss/musubi-tuner @ 30c658c ``training/trainer_base.py``, docs/wan.md). The full
+        range returns the first draw unchanged. ValueError when ``tries`` draws do not fill the batch."""
+        first = draw()
+        if self.low <= 0.0 and self.high >= 1.0:
+            return first
+        import torch
+
+        kept: list[Any] = []
+        batch = first
+        for _ in range(tries):
+            kept.extend(x for x in batch if self.low <= float(x) < self.high or (self.high >= 1.0 and float(x) >= 1.0))
+            if len(kept) >= first.shape[0]:
+                return torch.stack(kept[:first.shape[0]])
+            batch = draw()
+        raise ValueError(f"expert {self.name}: {tries} draws of sigmas gave fewer than {first.shape[0]} in its range "
+                         f"[{self.low}, {self.high})")
 
 
 # the one expert of a family with one transformer: every timestep

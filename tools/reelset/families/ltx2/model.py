@@ -555,5 +555,5 @@ class LTX2Model(FamilyModel):
 
     def sample_sigmas(self, batch: int, seq_len: int, generator: torch.Generator, *,
                       expert: Expert = WHOLE) -> torch.Tensor:
-        """:func:`sample_sigmas` mapped onto ``expert``'s timestep range."""
-        return expert.rescale(sample_sigmas(batch, seq_len, generator))
+        """:func:`sample_sigmas` cut to ``expert``'s timestep range (:meth:`Expert.cut`)."""
+        return expert.cut(lambda: sample_sigmas(batch, seq_len, generator))

@@ -11,7 +11,7 @@ in reelset/wan.py); what differs:
   one expert only for training (each is 14B: both would double the memory), and checks that the
   checkpoint's ``boundary_ratio`` is the family's (reelset/families/wan22_a14b);
 - :meth:`WanA14BModel.sample_sigmas` draws Wan's training sigmas cut to the expert's range
-  (:func:`in_range`: rejection, musubi-tuner's ``--preserve_distribution_shape``) rather than
+  (:meth:`reelset.families.model.Expert.cut`: rejection, musubi-tuner's ``--preserve_distribution_shape``) rather than
   squeezed into it;
 - :meth:`WanA14BModel.load_loras` puts each expert's LoRA on its own component
   (``load_lora_weights(dir, load_into_transformer_2=True)`` for ``transformer_2``), so samples use
@@ -20,39 +20,15 @@ in reelset/wan.py); what differs:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from reelset.families.model import WHOLE, Expert
 from reelset.families.wan22_a14b import BOUNDARY, EXPERTS
-from reelset.wan import PARTS, WanModel, load_pipeline, sample_sigmas
+from reelset.wan import PARTS, WanModel, load_pipeline
 
 COMPONENTS = tuple(e.component for e in EXPERTS)
-
-
-def in_range(draw: Callable[[], torch.Tensor], expert: Expert, *, tries: int = 1000) -> torch.Tensor:
-    """Noise levels of one batch inside ``expert``'s range ``low <= sigma < high`` (high 1.0
-    included): ``draw()`` returns a (B,) tensor of the family's sigmas; those outside the range are
-    dropped and more batches drawn until B are kept, so the kept ones follow the family's
-    distribution cut to the range — musubi-tuner's ``--min_timestep``/``--max_timestep`` with
-    ``--preserve_distribution_shape``, which its Wan 2.2 guide recommends for training one expert
-    (kohya-ss/musubi-tuner @ 30c658c ``training/trainer_base.py``, docs/wan.md; its two-expert
-    run redraws per item the same way, ``wan_train_network.py``). The full range returns the first
-    draw. ValueError when ``tries`` draws do not fill the batch."""
-    first = draw()
-    if expert.low <= 0.0 and expert.high >= 1.0:
-        return first
-    kept: list[torch.Tensor] = []
-    batch = first
-    for _ in range(tries):
-        kept.extend(x for x in batch if expert.low <= float(x) < expert.high or (expert.high >= 1.0 and float(x) >= 1.0))
-        if len(kept) >= first.shape[0]:
-            return torch.stack(kept[:first.shape[0]])
-        batch = draw()
-    raise ValueError(f"expert {expert.name}: {tries} draws of sigmas gave fewer than {first.shape[0]} in its range "
-                     f"[{expert.low}, {expert.high})")
 
 
 class WanA14BModel(WanModel):
@@ -81,12 +57,6 @@ class WanA14BModel(WanModel):
         expert's attribute None; an expert not of this family (the full-range default) loads both."""
         component = expert.component if expert in EXPERTS else None
         return self.load_pipeline(model_dir, device=device, dtype=dtype, parts="train", component=component)
-
-    def sample_sigmas(self, batch: int, seq_len: int, generator: torch.Generator, *,
-                      expert: Expert = WHOLE) -> torch.Tensor:
-        """Wan's training sigmas (:func:`reelset.wan.sample_sigmas`, shift 3.0) cut to ``expert``'s
-        range (:func:`in_range`)."""
-        return in_range(lambda: sample_sigmas(batch, seq_len, generator), expert)
 
     def load_loras(self, pipe, loras: dict[str, Path]) -> None:
         """Load each LoRA folder of ``loras`` (component -> folder with pytorch_lora_weights.safetensors,
